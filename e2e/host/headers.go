@@ -1,0 +1,145 @@
+package host
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// EncodePairs serialises header pairs in the proxy-wasm format: u32 count,
+// then u32 key length and u32 value length per pair, then per pair the key
+// bytes, a NUL, the value bytes and a NUL. All integers are little-endian.
+func EncodePairs(pairs [][2]string) []byte {
+	size := 4
+	for _, p := range pairs {
+		size += 8 + len(p[0]) + len(p[1]) + 2
+	}
+	out := make([]byte, size)
+	binary.LittleEndian.PutUint32(out, uint32(len(pairs)))
+	off := 4
+	for _, p := range pairs {
+		binary.LittleEndian.PutUint32(out[off:], uint32(len(p[0])))
+		binary.LittleEndian.PutUint32(out[off+4:], uint32(len(p[1])))
+		off += 8
+	}
+	for _, p := range pairs {
+		off += copy(out[off:], p[0]) + 1
+		off += copy(out[off:], p[1]) + 1
+	}
+	return out
+}
+
+var errPairs = errors.New("malformed header pairs")
+
+// DecodePairs parses the proxy-wasm header pairs format. An empty input is an
+// empty map. Malformed input is an error, never a panic.
+func DecodePairs(b []byte) ([][2]string, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	if len(b) < 4 {
+		return nil, fmt.Errorf("%w: %d bytes, need at least 4", errPairs, len(b))
+	}
+	n := uint64(binary.LittleEndian.Uint32(b))
+	if n > uint64(len(b)-4)/8 {
+		return nil, fmt.Errorf("%w: count %d does not fit in %d bytes", errPairs, n, len(b))
+	}
+	sizes := b[4 : 4+8*n]
+	data := b[4+8*n:]
+	pairs := make([][2]string, n)
+	off := uint64(0)
+	for i := uint64(0); i < n; i++ {
+		kl := uint64(binary.LittleEndian.Uint32(sizes[8*i:]))
+		vl := uint64(binary.LittleEndian.Uint32(sizes[8*i+4:]))
+		if off+kl+1+vl+1 > uint64(len(data)) {
+			return nil, fmt.Errorf("%w: pair %d overruns the data", errPairs, i)
+		}
+		k := data[off : off+kl]
+		if data[off+kl] != 0 {
+			return nil, fmt.Errorf("%w: key %d is not NUL-terminated", errPairs, i)
+		}
+		off += kl + 1
+		v := data[off : off+vl]
+		if data[off+vl] != 0 {
+			return nil, fmt.Errorf("%w: value %d is not NUL-terminated", errPairs, i)
+		}
+		off += vl + 1
+		pairs[i] = [2]string{string(k), string(v)}
+	}
+	return pairs, nil
+}
+
+// headerMap is an ordered multimap with Envoy's lower-case keys.
+type headerMap struct {
+	pairs [][2]string
+}
+
+func newHeaderMap(pairs [][2]string) *headerMap {
+	m := &headerMap{pairs: make([][2]string, 0, len(pairs))}
+	for _, p := range pairs {
+		m.pairs = append(m.pairs, [2]string{strings.ToLower(p[0]), p[1]})
+	}
+	return m
+}
+
+func (m *headerMap) get(key string) (string, bool) {
+	for _, p := range m.pairs {
+		if p[0] == key || strings.EqualFold(p[0], key) {
+			return p[1], true
+		}
+	}
+	return "", false
+}
+
+func (m *headerMap) add(key, value string) {
+	m.pairs = append(m.pairs, [2]string{strings.ToLower(key), value})
+}
+
+// replace sets the first entry of key to value and drops the others (Envoy's
+// setCopy); a missing key is added.
+func (m *headerMap) replace(key, value string) {
+	key = strings.ToLower(key)
+	out := m.pairs[:0]
+	found := false
+	for _, p := range m.pairs {
+		if p[0] == key {
+			if found {
+				continue
+			}
+			found = true
+			p[1] = value
+		}
+		out = append(out, p)
+	}
+	m.pairs = out
+	if !found {
+		m.pairs = append(m.pairs, [2]string{key, value})
+	}
+}
+
+func (m *headerMap) remove(key string) {
+	key = strings.ToLower(key)
+	out := m.pairs[:0]
+	for _, p := range m.pairs {
+		if p[0] != key {
+			out = append(out, p)
+		}
+	}
+	m.pairs = out
+}
+
+func (m *headerMap) clone() [][2]string {
+	if m == nil {
+		return nil
+	}
+	return append([][2]string(nil), m.pairs...)
+}
+
+func (m *headerMap) encodedSize() int {
+	size := 4
+	for _, p := range m.pairs {
+		size += 10 + len(p[0]) + len(p[1])
+	}
+	return size
+}

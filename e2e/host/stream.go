@@ -1,0 +1,406 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// LocalResponse is what the guest sent with proxy_send_local_response.
+type LocalResponse struct {
+	Status     uint32
+	Details    string
+	Body       []byte
+	Headers    [][2]string
+	GRPCStatus int32
+}
+
+// Result is the outcome of one stream callback.
+type Result struct {
+	Action Action
+	// LocalResponse is set when the guest answered the request itself
+	// (during this callback or earlier); the stream is then stopped and the
+	// embedder sends this response downstream.
+	LocalResponse *LocalResponse
+}
+
+// EventKind says what resumed a paused stream.
+type EventKind int
+
+// Events delivered to Stream.Wait.
+const (
+	// EventContinue: proxy_continue_stream; Event.Stream says which direction.
+	EventContinue EventKind = iota + 1
+	// EventClose: proxy_close_stream (reset the stream).
+	EventClose
+	// EventLocalResponse: proxy_send_local_response from another callback
+	// (e.g. an http_call response).
+	EventLocalResponse
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case EventContinue:
+		return "continue"
+	case EventClose:
+		return "close"
+	case EventLocalResponse:
+		return "local_response"
+	}
+	return fmt.Sprintf("EventKind(%d)", int(k))
+}
+
+// Event is what happened to a paused stream outside its own callbacks.
+type Event struct {
+	Kind          EventKind
+	Stream        StreamType
+	LocalResponse *LocalResponse
+}
+
+// ErrStreamFinished is returned for callbacks on a finished stream.
+var ErrStreamFinished = errors.New("stream finished")
+
+// Stream is one HTTP stream (an HTTP context in the guest) on one worker.
+// Its methods are safe to call from any goroutine, one at a time.
+type Stream struct {
+	w  *worker
+	id uint32
+
+	props map[string][]byte
+
+	reqHeaders, reqTrailers   *headerMap
+	respHeaders, respTrailers *headerMap
+	reqBody, respBody         []byte
+	reqBuffering, respBuffering bool
+	local                     *LocalResponse
+	logPhase                  bool
+	created, finished         bool
+
+	events chan Event
+}
+
+// NewStream returns a stream on worker i, or on the next worker round-robin
+// when i < 0. The guest's context is created at the first callback (as Envoy
+// does). With FailReload, a failed worker is recreated here.
+func (h *Host) NewStream(i int) (*Stream, error) {
+	w, err := h.pickWorker(i)
+	if err != nil {
+		return nil, err
+	}
+	return &Stream{w: w, props: map[string][]byte{}, events: make(chan Event, 16)}, nil
+}
+
+// Worker is the index of the stream's worker.
+func (s *Stream) Worker() int { return s.w.idx }
+
+// ID is the guest's context id (0 before the first callback).
+func (s *Stream) ID() uint32 {
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
+	return s.id
+}
+
+// SetProperty sets a property the guest reads with proxy_get_property, by
+// dotted path ("source.address",
+// "metadata.filter_metadata.envoy.filters.http.jwt_authn.jwt_payload") and
+// serialised value (PropertyString, PropertyInt, ...).
+func (s *Stream) SetProperty(path string, value []byte) {
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
+	s.props[path] = append([]byte(nil), value...)
+}
+
+// SetDownstream sets source.address ("ip:port") and source.port, and the
+// destination ones when local is not empty.
+func (s *Stream) SetDownstream(remote, local string) {
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
+	set := func(prefix, addr string) {
+		s.props[prefix+".address"] = []byte(addr)
+		if port, ok := portOf(addr); ok {
+			s.props[prefix+".port"] = PropertyInt(port)
+		}
+	}
+	set("source", remote)
+	if local != "" {
+		set("destination", local)
+	}
+}
+
+func portOf(addr string) (int64, bool) {
+	i := len(addr) - 1
+	for i >= 0 && addr[i] >= '0' && addr[i] <= '9' {
+		i--
+	}
+	if i < 0 || addr[i] != ':' || i == len(addr)-1 || len(addr)-i > 6 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range addr[i+1:] {
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// begin prepares a callback: the caller holds w.mu.
+func (s *Stream) begin() error {
+	w := s.w
+	if s.finished {
+		return ErrStreamFinished
+	}
+	if err := w.usable(); err != nil {
+		return err
+	}
+	w.cur, w.effective = s, 0
+	if !s.created {
+		s.id = w.newContextID()
+		w.streams[s.id] = s
+		s.created = true
+		if _, err := w.call("proxy_on_context_create", w.fns.contextCreate, uint64(s.id), uint64(w.rootID)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Stream) end() {
+	s.w.cur, s.w.effective = nil, 0
+}
+
+func bool32(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// callback runs one stream callback with the result handling shared by all.
+func (s *Stream) callback(name string, prepare func(), fn func() (uint64, error)) (Result, error) {
+	w := s.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if s.local != nil {
+		return Result{Action: ActionPause, LocalResponse: s.local}, nil
+	}
+	if err := s.begin(); err != nil {
+		return Result{}, err
+	}
+	defer s.end()
+	prepare()
+	r, err := fn()
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Action: Action(uint32(r)), LocalResponse: s.local}
+	_ = name
+	return res, nil
+}
+
+// RequestHeaders delivers the request headers (with pseudo-headers :method,
+// :path, :authority, :scheme) to proxy_on_request_headers.
+func (s *Stream) RequestHeaders(headers [][2]string, endOfStream bool) (Result, error) {
+	return s.callback("proxy_on_request_headers", func() { s.reqHeaders = newHeaderMap(headers) },
+		func() (uint64, error) {
+			return s.w.call("proxy_on_request_headers", s.w.fns.requestHeaders,
+				uint64(s.id), uint64(len(s.reqHeaders.pairs)), bool32(endOfStream))
+		})
+}
+
+// RequestBody delivers a chunk of the request body. If the previous body
+// callback paused (Envoy's StopIterationAndBuffer), the chunk is appended to
+// the buffered body; otherwise it replaces it. After a Continue, the body to
+// forward is RequestBodyBytes.
+func (s *Stream) RequestBody(chunk []byte, endOfStream bool) (Result, error) {
+	res, err := s.callback("proxy_on_request_body", func() {
+		if s.reqBuffering {
+			s.reqBody = append(s.reqBody, chunk...)
+		} else {
+			s.reqBody = append([]byte(nil), chunk...)
+		}
+	}, func() (uint64, error) {
+		return s.w.call("proxy_on_request_body", s.w.fns.requestBody,
+			uint64(s.id), uint64(len(s.reqBody)), bool32(endOfStream))
+	})
+	if err == nil {
+		s.w.mu.Lock()
+		s.reqBuffering = res.Action == ActionPause
+		s.w.mu.Unlock()
+	}
+	return res, err
+}
+
+// RequestTrailers delivers the request trailers.
+func (s *Stream) RequestTrailers(trailers [][2]string) (Result, error) {
+	return s.callback("proxy_on_request_trailers", func() { s.reqTrailers = newHeaderMap(trailers) },
+		func() (uint64, error) {
+			return s.w.call("proxy_on_request_trailers", s.w.fns.requestTrailers,
+				uint64(s.id), uint64(len(s.reqTrailers.pairs)))
+		})
+}
+
+// ResponseHeaders delivers the response headers (with :status).
+func (s *Stream) ResponseHeaders(headers [][2]string, endOfStream bool) (Result, error) {
+	return s.callback("proxy_on_response_headers", func() { s.respHeaders = newHeaderMap(headers) },
+		func() (uint64, error) {
+			return s.w.call("proxy_on_response_headers", s.w.fns.responseHeaders,
+				uint64(s.id), uint64(len(s.respHeaders.pairs)), bool32(endOfStream))
+		})
+}
+
+// ResponseBody delivers a chunk of the response body (buffering as RequestBody).
+func (s *Stream) ResponseBody(chunk []byte, endOfStream bool) (Result, error) {
+	res, err := s.callback("proxy_on_response_body", func() {
+		if s.respBuffering {
+			s.respBody = append(s.respBody, chunk...)
+		} else {
+			s.respBody = append([]byte(nil), chunk...)
+		}
+	}, func() (uint64, error) {
+		return s.w.call("proxy_on_response_body", s.w.fns.responseBody,
+			uint64(s.id), uint64(len(s.respBody)), bool32(endOfStream))
+	})
+	if err == nil {
+		s.w.mu.Lock()
+		s.respBuffering = res.Action == ActionPause
+		s.w.mu.Unlock()
+	}
+	return res, err
+}
+
+// ResponseTrailers delivers the response trailers.
+func (s *Stream) ResponseTrailers(trailers [][2]string) (Result, error) {
+	return s.callback("proxy_on_response_trailers", func() { s.respTrailers = newHeaderMap(trailers) },
+		func() (uint64, error) {
+			return s.w.call("proxy_on_response_trailers", s.w.fns.responseTrailers,
+				uint64(s.id), uint64(len(s.respTrailers.pairs)))
+		})
+}
+
+// Finish ends the stream as Envoy does: proxy_on_log (access-log phase),
+// then proxy_on_done and proxy_on_delete. proxy_on_delete is always
+// attempted once the context exists, so the guest does not leak it.
+func (s *Stream) Finish() error {
+	w := s.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if s.finished {
+		return nil
+	}
+	s.finished = true
+	if !s.created {
+		return nil
+	}
+	defer delete(w.streams, s.id)
+	if err := w.usable(); err != nil {
+		return err
+	}
+	w.cur, w.effective = s, 0
+	defer s.end()
+	s.logPhase = true
+	if _, err := w.call("proxy_on_log", w.fns.log, uint64(s.id)); err != nil {
+		return err
+	}
+	s.logPhase = false
+	w.cur, w.effective = s, 0
+	if _, err := w.call("proxy_on_done", w.fns.done, uint64(s.id)); err != nil {
+		return err
+	}
+	w.cur, w.effective = s, 0
+	_, err := w.call("proxy_on_delete", w.fns.delete, uint64(s.id))
+	return err
+}
+
+// Wait blocks until the paused stream is resumed from outside its own
+// callbacks (proxy_continue_stream, proxy_close_stream, or a local response
+// sent from an http_call callback), the VM fails, or ctx ends.
+func (s *Stream) Wait(ctx context.Context) (Event, error) {
+	select {
+	case ev := <-s.events:
+		return ev, nil
+	default:
+	}
+	select {
+	case ev := <-s.events:
+		return ev, nil
+	case <-s.w.failCh:
+		s.w.mu.Lock()
+		defer s.w.mu.Unlock()
+		select {
+		case ev := <-s.events:
+			return ev, nil
+		default:
+		}
+		if err := s.w.usable(); err != nil {
+			return Event{}, err
+		}
+		return Event{}, ErrClosed
+	case <-ctx.Done():
+		return Event{}, fmt.Errorf("wait for stream %d: %w", s.id, ctx.Err())
+	}
+}
+
+func (s *Stream) notify(ev Event) {
+	select {
+	case s.events <- ev:
+	default: // a waiter that never reads; drop rather than block the VM
+	}
+}
+
+// RequestHeaderPairs returns the (possibly modified) request headers.
+func (s *Stream) RequestHeaderPairs() [][2]string { return s.lockedPairs(&s.reqHeaders) }
+
+// RequestTrailerPairs returns the (possibly modified) request trailers.
+func (s *Stream) RequestTrailerPairs() [][2]string { return s.lockedPairs(&s.reqTrailers) }
+
+// ResponseHeaderPairs returns the (possibly modified) response headers.
+func (s *Stream) ResponseHeaderPairs() [][2]string { return s.lockedPairs(&s.respHeaders) }
+
+// ResponseTrailerPairs returns the (possibly modified) response trailers.
+func (s *Stream) ResponseTrailerPairs() [][2]string { return s.lockedPairs(&s.respTrailers) }
+
+func (s *Stream) lockedPairs(m **headerMap) [][2]string {
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
+	return (*m).clone()
+}
+
+// RequestHeader returns the first value of a request header.
+func (s *Stream) RequestHeader(name string) (string, bool) {
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
+	if s.reqHeaders == nil {
+		return "", false
+	}
+	return s.reqHeaders.get(name)
+}
+
+// ResponseHeader returns the first value of a response header.
+func (s *Stream) ResponseHeader(name string) (string, bool) {
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
+	if s.respHeaders == nil {
+		return "", false
+	}
+	return s.respHeaders.get(name)
+}
+
+// RequestBodyBytes returns the current (possibly replaced) request body.
+func (s *Stream) RequestBodyBytes() []byte {
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
+	return append([]byte(nil), s.reqBody...)
+}
+
+// ResponseBodyBytes returns the current (possibly replaced) response body.
+func (s *Stream) ResponseBodyBytes() []byte {
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
+	return append([]byte(nil), s.respBody...)
+}
+
+// LocalResponse returns the local response the guest sent, if any.
+func (s *Stream) LocalResponse() *LocalResponse {
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
+	return s.local
+}

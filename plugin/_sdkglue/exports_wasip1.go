@@ -1,0 +1,168 @@
+//go:build wasip1 && !tinygo
+
+// Guest callbacks of the proxy-wasm ABI 0.2.1 for the standard Go toolchain:
+// //go:wasmexport wrappers around the SDK's own (lowercase) callbacks, which
+// it marks with TinyGo's //export, and proxy_on_memory_allocate.
+
+package internal
+
+import "github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+
+// pendingAllocations keeps every buffer handed to the host referenced until
+// the host call that asked for it has returned and takeBuffer has given it to
+// the SDK: the host holds only an integer address, which the GC cannot see.
+type pendingAllocations struct {
+	bufs [][]byte
+}
+
+func (p *pendingAllocations) add(b []byte) {
+	p.bufs = append(p.bufs, b)
+}
+
+func (p *pendingAllocations) take(addr uint32) []byte {
+	if addr == 0 {
+		return nil
+	}
+	for _, b := range p.bufs {
+		if addressOf(b) == addr {
+			return b
+		}
+	}
+	return nil
+}
+
+func (p *pendingAllocations) reset() {
+	for i := range p.bufs {
+		p.bufs[i] = nil
+	}
+	p.bufs = p.bufs[:0]
+}
+
+// allocations is package state of the SDK's internal package, like the SDK's
+// own currentState: a Wasm module instance is single-threaded.
+var allocations pendingAllocations
+
+//go:wasmexport proxy_on_memory_allocate
+func exportOnMemoryAllocate(size uint32) uint32 {
+	n := int(size)
+	if n == 0 {
+		n = 1 // a valid, distinct address even for an empty value
+	}
+	buf := make([]byte, n)
+	allocations.add(buf)
+	return addressOf(buf)
+}
+
+//go:wasmexport proxy_abi_version_0_2_0
+func exportABIVersion() {
+	proxyABIVersion()
+}
+
+func boolFlag(v uint32) bool { return v != 0 }
+
+func boolResult(v bool) uint32 {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+//go:wasmexport proxy_on_vm_start
+func exportOnVMStart(rootContextID uint32, vmConfigurationSize uint32) uint32 {
+	return boolResult(bool(proxyOnVMStart(rootContextID, int(vmConfigurationSize))))
+}
+
+//go:wasmexport proxy_on_configure
+func exportOnConfigure(rootContextID uint32, pluginConfigurationSize uint32) uint32 {
+	return boolResult(bool(proxyOnConfigure(rootContextID, int(pluginConfigurationSize))))
+}
+
+//go:wasmexport proxy_on_context_create
+func exportOnContextCreate(contextID uint32, parentContextID uint32) {
+	proxyOnContextCreate(contextID, parentContextID)
+}
+
+//go:wasmexport proxy_on_request_headers
+func exportOnRequestHeaders(contextID uint32, numHeaders uint32, endOfStream uint32) uint32 {
+	return uint32(proxyOnRequestHeaders(contextID, int(numHeaders), boolFlag(endOfStream)))
+}
+
+//go:wasmexport proxy_on_request_body
+func exportOnRequestBody(contextID uint32, bodySize uint32, endOfStream uint32) uint32 {
+	return uint32(proxyOnRequestBody(contextID, int(bodySize), boolFlag(endOfStream)))
+}
+
+//go:wasmexport proxy_on_request_trailers
+func exportOnRequestTrailers(contextID uint32, numTrailers uint32) uint32 {
+	return uint32(proxyOnRequestTrailers(contextID, int(numTrailers)))
+}
+
+//go:wasmexport proxy_on_response_headers
+func exportOnResponseHeaders(contextID uint32, numHeaders uint32, endOfStream uint32) uint32 {
+	return uint32(proxyOnResponseHeaders(contextID, int(numHeaders), boolFlag(endOfStream)))
+}
+
+//go:wasmexport proxy_on_response_body
+func exportOnResponseBody(contextID uint32, bodySize uint32, endOfStream uint32) uint32 {
+	return uint32(proxyOnResponseBody(contextID, int(bodySize), boolFlag(endOfStream)))
+}
+
+//go:wasmexport proxy_on_response_trailers
+func exportOnResponseTrailers(contextID uint32, numTrailers uint32) uint32 {
+	return uint32(proxyOnResponseTrailers(contextID, int(numTrailers)))
+}
+
+//go:wasmexport proxy_on_http_call_response
+func exportOnHttpCallResponse(rootContextID, calloutID, numHeaders, bodySize, numTrailers uint32) {
+	proxyOnHttpCallResponse(rootContextID, calloutID, int(numHeaders), int(bodySize), int(numTrailers))
+}
+
+//go:wasmexport proxy_on_tick
+func exportOnTick(rootContextID uint32) {
+	proxyOnTick(rootContextID)
+}
+
+//go:wasmexport proxy_on_queue_ready
+func exportOnQueueReady(rootContextID, queueID uint32) {
+	proxyOnQueueReady(rootContextID, queueID)
+}
+
+//go:wasmexport proxy_on_done
+func exportOnDone(contextID uint32) uint32 {
+	return boolResult(proxyOnDone(contextID))
+}
+
+//go:wasmexport proxy_on_log
+func exportOnLog(contextID uint32) {
+	proxyOnLog(contextID)
+}
+
+//go:wasmexport proxy_on_delete
+func exportOnDelete(contextID uint32) {
+	proxyOnDelete(contextID)
+}
+
+//go:wasmexport proxy_on_new_connection
+func exportOnNewConnection(contextID uint32) uint32 {
+	return uint32(proxyOnNewConnection(contextID))
+}
+
+//go:wasmexport proxy_on_downstream_data
+func exportOnDownstreamData(contextID uint32, dataSize uint32, endOfStream uint32) uint32 {
+	return uint32(proxyOnDownstreamData(contextID, int(dataSize), boolFlag(endOfStream)))
+}
+
+//go:wasmexport proxy_on_downstream_connection_close
+func exportOnDownstreamConnectionClose(contextID uint32, peerType uint32) {
+	proxyOnDownstreamConnectionClose(contextID, types.PeerType(peerType))
+}
+
+//go:wasmexport proxy_on_upstream_data
+func exportOnUpstreamData(contextID uint32, dataSize uint32, endOfStream uint32) uint32 {
+	return uint32(proxyOnUpstreamData(contextID, int(dataSize), boolFlag(endOfStream)))
+}
+
+//go:wasmexport proxy_on_upstream_connection_close
+func exportOnUpstreamConnectionClose(contextID uint32, peerType uint32) {
+	proxyOnUpstreamConnectionClose(contextID, types.PeerType(peerType))
+}

@@ -1,0 +1,605 @@
+// Package config parses and validates the filter's JSON configuration (the
+// Envoy wasm filter's "configuration" value) into a typed Config.
+//
+// Every field is optional and defaults to a value that works with the demo
+// app; unknown fields are an error; a bad value is an error that names the
+// field by its JSON path, e.g.
+//
+//	config: field "sync_interval": invalid duration "5x"
+//
+// Parse is called once at plugin start. It uses gjson, not encoding/json, so
+// that it can report exact paths and reject duplicate keys.
+package config
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+)
+
+// Verification modes (Verify.Mode).
+const (
+	ModeNone             = "none"
+	ModeJWTAuthnMetadata = "jwt_authn_metadata"
+	ModeHS256            = "hs256"
+	ModeRS256            = "rs256"
+	ModeES256            = "es256"
+)
+
+// Stale policies (StalePolicy).
+const (
+	FailOpen   = "fail_open"
+	FailClosed = "fail_closed"
+)
+
+// Login-unavailable policies (LoginUnavailablePolicy).
+const (
+	LoginAllow = "allow"
+	LoginDeny  = "deny"
+)
+
+// Limits enforced by validation.
+const (
+	MaxSyncPageSize     = 100000
+	MaxTrustedProxyHops = 64
+	MaxConfigSize       = 1 << 20
+)
+
+// Route is an observed route. An empty Path disables the route.
+type Route struct {
+	Path   string `json:"path"`
+	Method string `json:"method"`
+}
+
+// LoginRoute is the login route and where its bodies carry the token,
+// refresh token, user id (response) and identifier (request).
+type LoginRoute struct {
+	Route
+	TokenPath        string `json:"token_path"`
+	RefreshTokenPath string `json:"refresh_token_path"`
+	UserIDPath       string `json:"user_id_path"`
+	IdentifierPath   string `json:"identifier_path"`
+}
+
+// RefreshRoute is the refresh route: where the request carries the presented
+// refresh token (body JSON path, or cookie) and where the response carries
+// the new tokens.
+type RefreshRoute struct {
+	Route
+	RequestTokenPath   string `json:"request_token_path"`
+	RequestTokenCookie string `json:"request_token_cookie"`
+	TokenPath          string `json:"token_path"`
+	RefreshTokenPath   string `json:"refresh_token_path"`
+}
+
+// IdentityHeaders names the headers removed from client requests and then
+// set from the verified token. An empty name disables that header.
+type IdentityHeaders struct {
+	SessionID string `json:"session_id"`
+	UserID    string `json:"user_id"`
+}
+
+// Verify says how tokens are verified.
+type Verify struct {
+	Mode              string   `json:"mode"`
+	Secret            string   `json:"secret"`
+	PublicKeys        []string `json:"public_keys"`
+	MetadataNamespace string   `json:"metadata_namespace"`
+	MetadataKey       string   `json:"metadata_key"`
+
+	// Keys holds PublicKeys parsed: *rsa.PublicKey (rs256) or
+	// *ecdsa.PublicKey on P-256 (es256), in configuration order.
+	Keys []crypto.PublicKey `json:"-"`
+}
+
+// Config is the parsed, validated configuration.
+type Config struct {
+	Cluster                string          `json:"cluster"`
+	Authority              string          `json:"authority"`
+	InternalKey            string          `json:"internal_key"`
+	Timeout                time.Duration   `json:"timeout"`
+	TokenCookie            string          `json:"token_cookie"`
+	SessionClaims          []string        `json:"session_claims"`
+	UserClaims             []string        `json:"user_claims"`
+	Login                  LoginRoute      `json:"login"`
+	Refresh                RefreshRoute    `json:"refresh"`
+	Logout                 Route           `json:"logout"`
+	LastSeenInterval       time.Duration   `json:"last_seen_interval"`
+	SyncInterval           time.Duration   `json:"sync_interval"`
+	SyncPageSize           int             `json:"sync_page_size"`
+	MaxStaleness           time.Duration   `json:"max_staleness"`
+	StalePolicy            string          `json:"stale_policy"`
+	LoginUnavailablePolicy string          `json:"login_unavailable_policy"`
+	SkipPaths              []string        `json:"skip_paths"`
+	RequireToken           bool            `json:"require_token"`
+	EnforceExpiry          bool            `json:"enforce_expiry"`
+	IdentityHeaders        IdentityHeaders `json:"identity_headers"`
+	TrustedProxyHops       int             `json:"trusted_proxy_hops"`
+	Verify                 Verify          `json:"verify"`
+
+	// Warnings are non-fatal remarks (e.g. an empty internal_key) the
+	// plugin should log at start.
+	Warnings []string `json:"-"`
+}
+
+// Default returns the configuration used for absent fields.
+func Default() *Config {
+	return &Config{
+		Cluster:       "sessionsvc",
+		Authority:     "",
+		Timeout:       2 * time.Second,
+		TokenCookie:   "jwt",
+		SessionClaims: []string{"sid", "jti", "sessionId"},
+		UserClaims:    []string{"sub", "id"},
+		Login: LoginRoute{
+			Route:            Route{Path: "/api/auth/local", Method: "POST"},
+			TokenPath:        "jwt",
+			RefreshTokenPath: "refreshToken",
+			UserIDPath:       "user.id",
+			IdentifierPath:   "identifier",
+		},
+		Refresh: RefreshRoute{
+			Route:            Route{Path: "/api/auth/refresh", Method: "POST"},
+			RequestTokenPath: "refreshToken",
+			TokenPath:        "jwt",
+			RefreshTokenPath: "refreshToken",
+		},
+		Logout:                 Route{Path: "/api/auth/logout", Method: "POST"},
+		LastSeenInterval:       30 * time.Second,
+		SyncInterval:           500 * time.Millisecond,
+		SyncPageSize:           5000,
+		MaxStaleness:           30 * time.Second,
+		StalePolicy:            FailOpen,
+		LoginUnavailablePolicy: LoginAllow,
+		SkipPaths:              []string{"/healthz"},
+		RequireToken:           false,
+		EnforceExpiry:          true,
+		IdentityHeaders:        IdentityHeaders{SessionID: "x-session-id", UserID: "x-user-id"},
+		TrustedProxyHops:       0,
+		Verify: Verify{
+			Mode:              ModeNone,
+			MetadataNamespace: "envoy.filters.http.jwt_authn",
+			MetadataKey:       "jwt_payload",
+		},
+	}
+}
+
+// FieldError is a configuration error about one field, named by JSON path.
+type FieldError struct {
+	Path string
+	Msg  string
+}
+
+func (e *FieldError) Error() string {
+	if e.Path == "" {
+		return "config: " + e.Msg
+	}
+	return fmt.Sprintf("config: field %q: %s", e.Path, e.Msg)
+}
+
+func fieldErr(path, format string, args ...any) error {
+	return &FieldError{Path: path, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Parse parses and validates data. Empty (or all-whitespace) input yields
+// the defaults. The returned error is a *FieldError.
+func Parse(data []byte) (*Config, error) {
+	cfg := Default()
+	if len(data) > MaxConfigSize {
+		return nil, fieldErr("", "configuration larger than %d bytes", MaxConfigSize)
+	}
+	s := strings.TrimSpace(string(data))
+	if s != "" {
+		if !gjson.Valid(s) {
+			return nil, fieldErr("", "not valid JSON")
+		}
+		root := gjson.Parse(s)
+		if !root.IsObject() {
+			return nil, fieldErr("", "must be a JSON object")
+		}
+		if err := decodeRoot(cfg, root); err != nil {
+			return nil, err
+		}
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// fieldFunc decodes one member's value.
+type fieldFunc func(path string, v gjson.Result) error
+
+// walkObject calls fields[key] for each member of obj, rejecting unknown and
+// duplicate keys.
+func walkObject(prefix string, obj gjson.Result, fields map[string]fieldFunc) error {
+	if !obj.IsObject() {
+		return fieldErr(prefix, "must be a JSON object")
+	}
+	seen := make(map[string]bool, len(fields))
+	var err error
+	obj.ForEach(func(k, v gjson.Result) bool {
+		path := k.Str
+		if prefix != "" {
+			path = prefix + "." + k.Str
+		}
+		f, ok := fields[k.Str]
+		if !ok {
+			err = fieldErr(path, "unknown field")
+			return false
+		}
+		if seen[k.Str] {
+			err = fieldErr(path, "duplicate field")
+			return false
+		}
+		seen[k.Str] = true
+		err = f(path, v)
+		return err == nil
+	})
+	return err
+}
+
+func str(dst *string) fieldFunc {
+	return func(path string, v gjson.Result) error {
+		if v.Type != gjson.String {
+			return fieldErr(path, "must be a string")
+		}
+		*dst = v.Str
+		return nil
+	}
+}
+
+func boolean(dst *bool) fieldFunc {
+	return func(path string, v gjson.Result) error {
+		if v.Type != gjson.True && v.Type != gjson.False {
+			return fieldErr(path, "must be true or false")
+		}
+		*dst = v.Type == gjson.True
+		return nil
+	}
+}
+
+func integer(dst *int) fieldFunc {
+	return func(path string, v gjson.Result) error {
+		if v.Type != gjson.Number {
+			return fieldErr(path, "must be an integer")
+		}
+		n, err := strconv.ParseInt(v.Raw, 10, 32)
+		if err != nil {
+			return fieldErr(path, "must be an integer, got %s", v.Raw)
+		}
+		*dst = int(n)
+		return nil
+	}
+}
+
+func duration(dst *time.Duration) fieldFunc {
+	return func(path string, v gjson.Result) error {
+		if v.Type != gjson.String {
+			return fieldErr(path, `must be a duration string such as "500ms" or "30s"`)
+		}
+		d, err := time.ParseDuration(v.Str)
+		if err != nil {
+			return fieldErr(path, "invalid duration %q", v.Str)
+		}
+		if d <= 0 {
+			return fieldErr(path, "must be a positive duration, got %q", v.Str)
+		}
+		*dst = d
+		return nil
+	}
+}
+
+func strList(dst *[]string) fieldFunc {
+	return func(path string, v gjson.Result) error {
+		if !v.IsArray() {
+			return fieldErr(path, "must be an array of strings")
+		}
+		out := []string{}
+		var err error
+		i := 0
+		v.ForEach(func(_, e gjson.Result) bool {
+			if e.Type != gjson.String {
+				err = fieldErr(fmt.Sprintf("%s[%d]", path, i), "must be a string")
+				return false
+			}
+			out = append(out, e.Str)
+			i++
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		*dst = out
+		return nil
+	}
+}
+
+func object(fields map[string]fieldFunc) fieldFunc {
+	return func(path string, v gjson.Result) error {
+		return walkObject(path, v, fields)
+	}
+}
+
+func routeFields(r *Route, m map[string]fieldFunc) map[string]fieldFunc {
+	m["path"] = str(&r.Path)
+	m["method"] = str(&r.Method)
+	return m
+}
+
+func decodeRoot(c *Config, root gjson.Result) error {
+	fields := map[string]fieldFunc{
+		"cluster":        str(&c.Cluster),
+		"authority":      str(&c.Authority),
+		"internal_key":   str(&c.InternalKey),
+		"timeout":        duration(&c.Timeout),
+		"token_cookie":   str(&c.TokenCookie),
+		"session_claims": strList(&c.SessionClaims),
+		"user_claims":    strList(&c.UserClaims),
+		"login": object(routeFields(&c.Login.Route, map[string]fieldFunc{
+			"token_path":         str(&c.Login.TokenPath),
+			"refresh_token_path": str(&c.Login.RefreshTokenPath),
+			"user_id_path":       str(&c.Login.UserIDPath),
+			"identifier_path":    str(&c.Login.IdentifierPath),
+		})),
+		"refresh": object(routeFields(&c.Refresh.Route, map[string]fieldFunc{
+			"request_token_path":   str(&c.Refresh.RequestTokenPath),
+			"request_token_cookie": str(&c.Refresh.RequestTokenCookie),
+			"token_path":           str(&c.Refresh.TokenPath),
+			"refresh_token_path":   str(&c.Refresh.RefreshTokenPath),
+		})),
+		"logout":                   object(routeFields(&c.Logout, map[string]fieldFunc{})),
+		"last_seen_interval":       duration(&c.LastSeenInterval),
+		"sync_interval":            duration(&c.SyncInterval),
+		"sync_page_size":           integer(&c.SyncPageSize),
+		"max_staleness":            duration(&c.MaxStaleness),
+		"stale_policy":             str(&c.StalePolicy),
+		"login_unavailable_policy": str(&c.LoginUnavailablePolicy),
+		"skip_paths":               strList(&c.SkipPaths),
+		"require_token":            boolean(&c.RequireToken),
+		"enforce_expiry":           boolean(&c.EnforceExpiry),
+		"identity_headers": object(map[string]fieldFunc{
+			"session_id": str(&c.IdentityHeaders.SessionID),
+			"user_id":    str(&c.IdentityHeaders.UserID),
+		}),
+		"trusted_proxy_hops": integer(&c.TrustedProxyHops),
+		"verify": object(map[string]fieldFunc{
+			"mode":               str(&c.Verify.Mode),
+			"secret":             str(&c.Verify.Secret),
+			"public_keys":        strList(&c.Verify.PublicKeys),
+			"metadata_namespace": str(&c.Verify.MetadataNamespace),
+			"metadata_key":       str(&c.Verify.MetadataKey),
+		}),
+	}
+	return walkObject("", root, fields)
+}
+
+func (c *Config) validate() error {
+	if c.Cluster == "" {
+		return fieldErr("cluster", "must not be empty")
+	}
+	if c.Authority == "" {
+		c.Authority = c.Cluster
+	}
+	if strings.ContainsAny(c.Authority, " \t\r\n/") {
+		return fieldErr("authority", "must be a host[:port], got %q", c.Authority)
+	}
+	if c.InternalKey == "" {
+		c.Warnings = append(c.Warnings, `internal_key is empty: calls to sessionsvc are unauthenticated (dev only)`)
+	}
+	if c.TokenCookie != "" && !isToken(c.TokenCookie) {
+		return fieldErr("token_cookie", "invalid cookie name %q", c.TokenCookie)
+	}
+	if err := claimList("session_claims", c.SessionClaims); err != nil {
+		return err
+	}
+	if err := claimList("user_claims", c.UserClaims); err != nil {
+		return err
+	}
+	if err := c.Login.Route.validate("login"); err != nil {
+		return err
+	}
+	if c.Login.Path != "" && c.Login.TokenPath == "" {
+		return fieldErr("login.token_path", "must not be empty when login.path is set")
+	}
+	if err := c.Refresh.Route.validate("refresh"); err != nil {
+		return err
+	}
+	if c.Refresh.Path != "" {
+		if c.Refresh.RequestTokenPath == "" && c.Refresh.RequestTokenCookie == "" {
+			return fieldErr("refresh.request_token_path", "refresh.request_token_path or refresh.request_token_cookie must be set when refresh.path is set")
+		}
+		if c.Refresh.TokenPath == "" {
+			return fieldErr("refresh.token_path", "must not be empty when refresh.path is set")
+		}
+	}
+	if c.Refresh.RequestTokenCookie != "" && !isToken(c.Refresh.RequestTokenCookie) {
+		return fieldErr("refresh.request_token_cookie", "invalid cookie name %q", c.Refresh.RequestTokenCookie)
+	}
+	if err := c.Logout.validate("logout"); err != nil {
+		return err
+	}
+	if c.SyncPageSize < 1 || c.SyncPageSize > MaxSyncPageSize {
+		return fieldErr("sync_page_size", "must be between 1 and %d, got %d", MaxSyncPageSize, c.SyncPageSize)
+	}
+	if c.StalePolicy != FailOpen && c.StalePolicy != FailClosed {
+		return fieldErr("stale_policy", "must be one of fail_open, fail_closed")
+	}
+	if c.LoginUnavailablePolicy != LoginAllow && c.LoginUnavailablePolicy != LoginDeny {
+		return fieldErr("login_unavailable_policy", "must be one of allow, deny")
+	}
+	for i, p := range c.SkipPaths {
+		if !strings.HasPrefix(p, "/") {
+			return fieldErr(fmt.Sprintf("skip_paths[%d]", i), "must start with \"/\", got %q", p)
+		}
+	}
+	if c.IdentityHeaders.SessionID != "" && !isLowerHeaderName(c.IdentityHeaders.SessionID) {
+		return fieldErr("identity_headers.session_id", "must be a lowercase header name, got %q", c.IdentityHeaders.SessionID)
+	}
+	if c.IdentityHeaders.UserID != "" && !isLowerHeaderName(c.IdentityHeaders.UserID) {
+		return fieldErr("identity_headers.user_id", "must be a lowercase header name, got %q", c.IdentityHeaders.UserID)
+	}
+	if c.IdentityHeaders.SessionID != "" && c.IdentityHeaders.SessionID == c.IdentityHeaders.UserID {
+		return fieldErr("identity_headers.user_id", "must differ from identity_headers.session_id")
+	}
+	if c.TrustedProxyHops < 0 || c.TrustedProxyHops > MaxTrustedProxyHops {
+		return fieldErr("trusted_proxy_hops", "must be between 0 and %d, got %d", MaxTrustedProxyHops, c.TrustedProxyHops)
+	}
+	return c.Verify.validate()
+}
+
+func (r Route) validate(name string) error {
+	if r.Path == "" {
+		return nil
+	}
+	if !strings.HasPrefix(r.Path, "/") {
+		return fieldErr(name+".path", "must start with \"/\", got %q", r.Path)
+	}
+	if strings.ContainsAny(r.Path, "?# \t") {
+		return fieldErr(name+".path", "must be a path without query or spaces, got %q", r.Path)
+	}
+	if !isToken(r.Method) {
+		return fieldErr(name+".method", "must be an HTTP method such as POST, got %q", r.Method)
+	}
+	return nil
+}
+
+func claimList(path string, names []string) error {
+	for i, n := range names {
+		if n == "" {
+			return fieldErr(fmt.Sprintf("%s[%d]", path, i), "must not be empty")
+		}
+	}
+	return nil
+}
+
+func (v *Verify) validate() error {
+	switch v.Mode {
+	case ModeNone, ModeJWTAuthnMetadata, ModeHS256, ModeRS256, ModeES256:
+	default:
+		return fieldErr("verify.mode", "must be one of none, jwt_authn_metadata, hs256, rs256, es256")
+	}
+	if v.Mode == ModeHS256 {
+		if v.Secret == "" {
+			return fieldErr("verify.secret", "must not be empty when verify.mode is hs256")
+		}
+	} else if v.Secret != "" {
+		return fieldErr("verify.secret", "is only used with verify.mode hs256")
+	}
+	if v.Mode == ModeRS256 || v.Mode == ModeES256 {
+		if len(v.PublicKeys) == 0 {
+			return fieldErr("verify.public_keys", "must not be empty when verify.mode is %s", v.Mode)
+		}
+	} else if len(v.PublicKeys) != 0 {
+		return fieldErr("verify.public_keys", "is only used with verify.mode rs256 or es256")
+	}
+	v.Keys = nil
+	for i, p := range v.PublicKeys {
+		k, err := parsePublicKey(p, v.Mode)
+		if err != nil {
+			return fieldErr(fmt.Sprintf("verify.public_keys[%d]", i), "%v", err)
+		}
+		v.Keys = append(v.Keys, k)
+	}
+	if v.Mode == ModeJWTAuthnMetadata {
+		if v.MetadataNamespace == "" {
+			return fieldErr("verify.metadata_namespace", "must not be empty when verify.mode is jwt_authn_metadata")
+		}
+		if v.MetadataKey == "" {
+			return fieldErr("verify.metadata_key", "must not be empty when verify.mode is jwt_authn_metadata")
+		}
+	}
+	return nil
+}
+
+// parsePublicKey parses one PEM block: PUBLIC KEY (PKIX), RSA PUBLIC KEY
+// (PKCS#1) or CERTIFICATE, and checks it suits mode.
+func parsePublicKey(p, mode string) (crypto.PublicKey, error) {
+	block, rest := pem.Decode([]byte(p))
+	if block == nil {
+		return nil, errors.New("not a PEM block")
+	}
+	if strings.TrimSpace(string(rest)) != "" {
+		return nil, errors.New("trailing data after the PEM block (one key per entry)")
+	}
+	var key any
+	var err error
+	switch block.Type {
+	case "PUBLIC KEY":
+		key, err = x509.ParsePKIXPublicKey(block.Bytes)
+	case "RSA PUBLIC KEY":
+		key, err = x509.ParsePKCS1PublicKey(block.Bytes)
+	case "CERTIFICATE":
+		var cert *x509.Certificate
+		cert, err = x509.ParseCertificate(block.Bytes)
+		if err == nil {
+			key = cert.PublicKey
+		}
+	default:
+		return nil, fmt.Errorf("unsupported PEM block %q (want PUBLIC KEY, RSA PUBLIC KEY or CERTIFICATE)", block.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("parse PEM key: %w", err)
+	}
+	switch k := key.(type) {
+	case *rsa.PublicKey:
+		if mode != ModeRS256 {
+			return nil, fmt.Errorf("RSA key given for verify.mode %s", mode)
+		}
+		if k.N.BitLen() < 2048 {
+			return nil, fmt.Errorf("RSA key of %d bits is too small (at least 2048)", k.N.BitLen())
+		}
+		return k, nil
+	case *ecdsa.PublicKey:
+		if mode != ModeES256 {
+			return nil, fmt.Errorf("ECDSA key given for verify.mode %s", mode)
+		}
+		if k.Curve != elliptic.P256() {
+			return nil, errors.New("ECDSA key is not on curve P-256")
+		}
+		return k, nil
+	default:
+		return nil, fmt.Errorf("unsupported key type %T", key)
+	}
+}
+
+// isToken reports whether s is a non-empty RFC 9110 token.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// isLowerHeaderName reports whether s is a token without uppercase letters
+// and not a pseudo-header.
+func isLowerHeaderName(s string) bool {
+	if !isToken(s) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 'A' && s[i] <= 'Z' {
+			return false
+		}
+	}
+	return true
+}

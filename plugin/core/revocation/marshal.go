@@ -1,0 +1,271 @@
+package revocation
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"sort"
+)
+
+// Binary format of Marshal (all integers varints, strings length-prefixed):
+//
+//	"MSRV" | format(1 byte)=1 | version | epoch | cursor
+//	| nReasons reasons... | nRevoked (key exp reason(1 byte))...
+//	| nBlocked (user exp reason)... | nNotBefore (user at exp)...
+//	| crc32-IEEE of everything before (4 bytes, little endian)
+//
+// Only the live state is serialised, not a snapshot being built.
+const (
+	magic        = "MSRV"
+	formatV1     = 1
+	headerMinLen = len(magic) + 1
+)
+
+// Header is the prefix of a serialised state.
+type Header struct {
+	Version uint64
+	Epoch   string
+	Cursor  int64
+}
+
+// ErrCorrupt is wrapped by every Unmarshal and PeekHeader error.
+var ErrCorrupt = errors.New("revocation state: corrupt or foreign data")
+
+// Marshal serialises the live state (deterministically: entries sorted).
+func (s *State) Marshal() []byte {
+	t := s.cur
+	size := 64 + len(s.epoch)
+	for k := range t.revoked {
+		size += len(k) + 14
+	}
+	for k := range t.blocked {
+		size += len(k) + 14
+	}
+	for k := range t.notBefore {
+		size += len(k) + 24
+	}
+	b := make([]byte, 0, size)
+	b = append(b, magic...)
+	b = append(b, formatV1)
+	b = binary.AppendUvarint(b, s.version)
+	b = appendString(b, s.epoch)
+	b = binary.AppendVarint(b, s.cursor)
+	b = binary.AppendUvarint(b, uint64(len(s.reasons)))
+	for _, r := range s.reasons {
+		b = appendString(b, r)
+	}
+	b = binary.AppendUvarint(b, uint64(len(t.revoked)))
+	for _, k := range sortedKeys(t.revoked) {
+		e := t.revoked[k]
+		b = appendString(b, k)
+		b = binary.AppendVarint(b, e.exp)
+		b = append(b, e.reason)
+	}
+	b = binary.AppendUvarint(b, uint64(len(t.blocked)))
+	for _, k := range sortedKeys(t.blocked) {
+		e := t.blocked[k]
+		b = appendString(b, k)
+		b = binary.AppendVarint(b, e.exp)
+		b = append(b, e.reason)
+	}
+	b = binary.AppendUvarint(b, uint64(len(t.notBefore)))
+	for _, k := range sortedKeys(t.notBefore) {
+		e := t.notBefore[k]
+		b = appendString(b, k)
+		b = binary.AppendVarint(b, e.at)
+		b = binary.AppendVarint(b, e.exp)
+	}
+	return binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) fail(what string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w: bad %s", ErrCorrupt, what)
+	}
+}
+
+func (r *reader) uvarint(what string) uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail(what)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) varint(what string) int64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.fail(what)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) byte(what string) byte {
+	if r.err != nil {
+		return 0
+	}
+	if len(r.b) == 0 {
+		r.fail(what)
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
+}
+
+// bytes returns the next length-prefixed string's bytes (aliasing the input).
+func (r *reader) bytes(what string, maxLen int) []byte {
+	n := r.uvarint(what)
+	if r.err != nil {
+		return nil
+	}
+	if n > uint64(maxLen) || n > uint64(len(r.b)) {
+		r.fail(what)
+		return nil
+	}
+	s := r.b[:n]
+	r.b = r.b[n:]
+	return s
+}
+
+// count reads an entry count and checks the remaining bytes can hold it.
+func (r *reader) count(what string, minEntry int) int {
+	n := r.uvarint(what)
+	if r.err != nil {
+		return 0
+	}
+	if n > uint64(len(r.b)/minEntry) {
+		r.fail(what)
+		return 0
+	}
+	return int(n)
+}
+
+func checkFrame(data []byte) ([]byte, error) {
+	if len(data) < headerMinLen+4 || string(data[:len(magic)]) != magic {
+		return nil, fmt.Errorf("%w: bad magic", ErrCorrupt)
+	}
+	if data[len(magic)] != formatV1 {
+		return nil, fmt.Errorf("%w: unknown format %d", ErrCorrupt, data[len(magic)])
+	}
+	return data[headerMinLen:], nil
+}
+
+// PeekHeader reads the header of a serialised state without decoding the
+// entries or checking the checksum, so a worker can tell cheaply whether a
+// published copy differs from its own.
+func PeekHeader(data []byte) (Header, error) {
+	body, err := checkFrame(data)
+	if err != nil {
+		return Header{}, err
+	}
+	r := &reader{b: body}
+	var h Header
+	h.Version = r.uvarint("version")
+	h.Epoch = string(r.bytes("epoch", MaxKeyLen))
+	h.Cursor = r.varint("cursor")
+	if r.err != nil {
+		return Header{}, r.err
+	}
+	return h, nil
+}
+
+// Unmarshal decodes a state serialised by Marshal. Any malformed input
+// yields an error wrapping ErrCorrupt, never a panic.
+func Unmarshal(data []byte) (*State, error) {
+	body, err := checkFrame(data)
+	if err != nil {
+		return nil, err
+	}
+	payload, sum := data[:len(data)-4], data[len(data)-4:]
+	if crc32.ChecksumIEEE(payload) != binary.LittleEndian.Uint32(sum) {
+		return nil, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
+	}
+	r := &reader{b: body[:len(body)-4]}
+	s := &State{reasonIdx: map[string]uint8{}}
+	s.version = r.uvarint("version")
+	s.epoch = string(r.bytes("epoch", MaxKeyLen))
+	s.cursor = r.varint("cursor")
+	if s.cursor < 0 {
+		r.fail("cursor")
+	}
+	nr := r.count("reason count", 1)
+	if nr > maxReasons {
+		r.fail("reason count")
+	}
+	for i := 0; i < nr && r.err == nil; i++ {
+		reason := string(r.bytes("reason", MaxReasonLen))
+		if _, dup := s.reasonIdx[reason]; dup {
+			r.fail("reason table (duplicate)")
+			break
+		}
+		s.reasonIdx[reason] = uint8(len(s.reasons))
+		s.reasons = append(s.reasons, reason)
+	}
+	n := r.count("revoked count", 3)
+	t := newTable(n)
+	for i := 0; i < n && r.err == nil; i++ {
+		k := r.bytes("revoked key", MaxKeyLen)
+		e := entry{exp: r.varint("revoked exp"), reason: r.byte("revoked reason")}
+		if r.err == nil && int(e.reason) >= len(s.reasons) {
+			r.fail("revoked reason index")
+		}
+		t.revoked[string(k)] = e
+	}
+	n = r.count("blocked count", 3)
+	for i := 0; i < n && r.err == nil; i++ {
+		k := r.bytes("blocked user", MaxKeyLen)
+		e := entry{exp: r.varint("blocked exp"), reason: r.byte("blocked reason")}
+		if r.err == nil && int(e.reason) >= len(s.reasons) {
+			r.fail("blocked reason index")
+		}
+		t.blocked[string(k)] = e
+	}
+	n = r.count("not-before count", 3)
+	for i := 0; i < n && r.err == nil; i++ {
+		k := r.bytes("not-before user", MaxKeyLen)
+		t.notBefore[string(k)] = nbEntry{at: r.varint("not-before at"), exp: r.varint("not-before exp")}
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.fail("trailing data")
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	s.cur = t
+	// Make sure the built-in reasons can still be interned.
+	if len(s.reasons) == 0 {
+		s.intern("")
+	}
+	return s, nil
+}

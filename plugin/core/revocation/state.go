@@ -1,0 +1,221 @@
+// Package revocation holds what one worker knows about revoked sessions:
+// revoked keys (sid:/fp:) with per-entry expiry and reason, blocked users,
+// and per-user not-before times. It applies sync-feed pages
+// (protocol.SyncPage JSON) atomically, builds full snapshots aside and swaps
+// them in when complete, drops expired entries, and serialises the whole
+// state to a compact binary form that one worker publishes through
+// proxy-wasm shared data and the others adopt.
+//
+// A State is not safe for concurrent use (one per VM; the VM is
+// single-threaded). Times are Unix seconds.
+package revocation
+
+import (
+	"strings"
+	"time"
+
+	"github.com/meshsession/meshsession/plugin/protocol"
+)
+
+// Leeway is added to an entry's expiry before it is dropped, matching the
+// clock-skew leeway the decision grants tokens past their exp: a revoked
+// token must stay refused as long as it could still be accepted.
+const Leeway = 60
+
+// Limits on the feed.
+const (
+	MaxKeyLen    = 1024 // bytes of a key or user id
+	MaxReasonLen = 64
+	maxReasons   = 255
+)
+
+type entry struct {
+	exp    int64 // Unix seconds; 0 = never
+	reason uint8 // index into State.reasons
+}
+
+type nbEntry struct {
+	at  int64 // tokens with iat < at are refused
+	exp int64
+}
+
+func live(exp, now int64) bool { return exp == 0 || now <= exp+Leeway }
+
+// table is one generation of revocation data.
+type table struct {
+	revoked   map[string]entry   // "sid:..." / "fp:..."
+	blocked   map[string]entry   // bare user id
+	notBefore map[string]nbEntry // bare user id
+}
+
+func newTable(hint int) *table {
+	return &table{
+		revoked:   make(map[string]entry, hint),
+		blocked:   make(map[string]entry),
+		notBefore: make(map[string]nbEntry),
+	}
+}
+
+// State is the revocation state of one worker.
+type State struct {
+	epoch   string
+	cursor  int64
+	version uint64
+	cur     *table
+
+	// pending is a snapshot being built (after a Reset page with More).
+	pending       *table
+	pendingEpoch  string
+	pendingCursor int64
+
+	reasons   []string
+	reasonIdx map[string]uint8
+}
+
+// New returns an empty state with no epoch (the first sync must be a
+// snapshot: cursor 0).
+func New() *State {
+	s := &State{cur: newTable(0), reasonIdx: map[string]uint8{}}
+	for _, r := range []string{"", protocol.ReasonLogout, protocol.ReasonManual, protocol.ReasonIdle,
+		protocol.ReasonExpired, protocol.ReasonBlocked, protocol.ReasonReuse, protocol.ReasonNotBefore,
+		protocol.ReasonPolicy} {
+		s.intern(r)
+	}
+	return s
+}
+
+func (s *State) intern(r string) uint8 {
+	if i, ok := s.reasonIdx[r]; ok {
+		return i
+	}
+	if len(s.reasons) >= maxReasons {
+		return 0
+	}
+	r = strings.Clone(r)
+	i := uint8(len(s.reasons))
+	s.reasons = append(s.reasons, r)
+	s.reasonIdx[r] = i
+	return i
+}
+
+func (s *State) reason(i uint8) string {
+	if int(i) < len(s.reasons) {
+		return s.reasons[i]
+	}
+	return ""
+}
+
+// Epoch is the epoch of the live state ("" before the first snapshot).
+func (s *State) Epoch() string { return s.epoch }
+
+// Cursor is the seq of the last change applied to the live state.
+func (s *State) Cursor() int64 { return s.cursor }
+
+// Version counts successful changes of the live state (pages applied,
+// snapshots swapped in). Together with Epoch and Cursor it tells whether a
+// published copy differs from this one. Prune does not change it.
+func (s *State) Version() uint64 { return s.version }
+
+// Next returns the epoch and cursor to send with the next sync request:
+// those of the snapshot being built, if any, else those of the live state.
+func (s *State) Next() (epoch string, cursor int64) {
+	if s.pending != nil {
+		return s.pendingEpoch, s.pendingCursor
+	}
+	return s.epoch, s.cursor
+}
+
+// Building reports whether a snapshot is being built (pages pending).
+func (s *State) Building() bool { return s.pending != nil }
+
+// AbortSnapshot drops a snapshot being built (e.g. after a failed fetch of
+// its next page); the live state is untouched.
+func (s *State) AbortSnapshot() {
+	s.pending, s.pendingEpoch, s.pendingCursor = nil, "", 0
+}
+
+// Counts of live-state entries (including expired ones not yet pruned).
+type Counts struct {
+	Revoked, Blocked, NotBefore int
+}
+
+// Len returns the number of entries of the live state.
+func (s *State) Len() Counts {
+	return Counts{Revoked: len(s.cur.revoked), Blocked: len(s.cur.blocked), NotBefore: len(s.cur.notBefore)}
+}
+
+// Revoked reports whether key ("sid:<v>" or "fp:<v>") is revoked at now
+// (Unix seconds), with the reason ("" when the feed gave none). It does not
+// allocate.
+func (s *State) Revoked(key string, now int64) (reason string, ok bool) {
+	e, ok := s.cur.revoked[key]
+	if !ok || !live(e.exp, now) {
+		return "", false
+	}
+	return s.reason(e.reason), true
+}
+
+// RevokedBytes is Revoked for a key held in a byte slice (no allocation).
+func (s *State) RevokedBytes(key []byte, now int64) (reason string, ok bool) {
+	e, ok := s.cur.revoked[string(key)]
+	if !ok || !live(e.exp, now) {
+		return "", false
+	}
+	return s.reason(e.reason), true
+}
+
+// Blocked reports whether the user (bare id, without "user:") is blocked.
+func (s *State) Blocked(user string, now int64) (reason string, ok bool) {
+	e, ok := s.cur.blocked[user]
+	if !ok || !live(e.exp, now) {
+		return "", false
+	}
+	r := s.reason(e.reason)
+	if r == "" {
+		r = protocol.ReasonBlocked
+	}
+	return r, true
+}
+
+// NotBefore returns the user's not-before time: tokens with iat before it
+// are refused.
+func (s *State) NotBefore(user string, now int64) (at int64, ok bool) {
+	e, ok := s.cur.notBefore[user]
+	if !ok || !live(e.exp, now) {
+		return 0, false
+	}
+	return e.at, true
+}
+
+// Prune drops expired entries (past exp plus Leeway) from the live state and
+// from a snapshot being built, and returns how many it dropped.
+func (s *State) Prune(now time.Time) int {
+	n := s.cur.prune(now.Unix())
+	if s.pending != nil {
+		n += s.pending.prune(now.Unix())
+	}
+	return n
+}
+
+func (t *table) prune(now int64) int {
+	n := 0
+	for k, e := range t.revoked {
+		if !live(e.exp, now) {
+			delete(t.revoked, k)
+			n++
+		}
+	}
+	for k, e := range t.blocked {
+		if !live(e.exp, now) {
+			delete(t.blocked, k)
+			n++
+		}
+	}
+	for k, e := range t.notBefore {
+		if !live(e.exp, now) {
+			delete(t.notBefore, k)
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,151 @@
+// Package token finds a bearer token in request headers, splits and decodes
+// a JWT's segments, reads its claims with gjson (no encoding/json) and
+// derives the lookup keys sid:<v>, fp:<sha256> and user:<id>.
+//
+// Everything here is written for the per-request hot path: extraction and
+// key derivation do not allocate, and a Decoder reuses its buffers, so the
+// strings it returns alias those buffers and are valid only until its next
+// call (strings.Clone them to keep them).
+package token
+
+import (
+	"errors"
+	"strings"
+)
+
+// MaxTokenLen bounds a token's length; longer tokens are malformed.
+const MaxTokenLen = 16 << 10
+
+// Source tells where a token was found.
+type Source uint8
+
+// Token sources.
+const (
+	SourceNone   Source = iota // no token
+	SourceHeader               // Authorization: Bearer
+	SourceCookie               // the configured cookie
+)
+
+func (s Source) String() string {
+	switch s {
+	case SourceHeader:
+		return "authorization"
+	case SourceCookie:
+		return "cookie"
+	default:
+		return "none"
+	}
+}
+
+// Errors of extraction and decoding. They all mean "malformed token" (401).
+var (
+	ErrTooLong      = errors.New("token longer than 16 KiB")
+	ErrEmptyBearer  = errors.New("empty bearer token")
+	ErrBadChars     = errors.New("token has characters outside the base64url alphabet")
+	ErrNotJWT       = errors.New("token is not a JWT (want three dot-separated segments)")
+	ErrBadBase64    = errors.New("token segment is not valid base64url")
+	ErrNotObject    = errors.New("token segment is not a JSON object")
+	ErrPayloadLarge = errors.New("token payload too large")
+)
+
+// Extract returns the token from an Authorization header value ("Bearer
+// <t>", scheme case-insensitive) or, when there is none, from the cookie
+// named cookieName in a Cookie header value ("" disables cookies). Other
+// Authorization schemes (Basic, ...) are ignored. A token longer than
+// MaxTokenLen, an empty bearer token or one with characters outside the
+// JWT alphabet is returned with its source and an error. It does not
+// allocate; tok aliases the input.
+func Extract(authorization, cookie, cookieName string) (tok string, src Source, err error) {
+	if t, ok := bearer(authorization); ok {
+		if t == "" {
+			return "", SourceHeader, ErrEmptyBearer
+		}
+		return t, SourceHeader, check(t)
+	}
+	if cookieName == "" || cookie == "" {
+		return "", SourceNone, nil
+	}
+	if t, ok := CookieValue(cookie, cookieName); ok && t != "" {
+		return t, SourceCookie, check(t)
+	}
+	return "", SourceNone, nil
+}
+
+func check(t string) error {
+	if len(t) > MaxTokenLen {
+		return ErrTooLong
+	}
+	for i := 0; i < len(t); i++ {
+		if !jwtChar[t[i]] {
+			return ErrBadChars
+		}
+	}
+	return nil
+}
+
+// jwtChar marks the bytes a compact JWS may contain (base64url, '.', and '='
+// padding, which is tolerated).
+var jwtChar = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	t['-'], t['_'], t['.'], t['='] = true, true, true, true
+	return t
+}()
+
+// bearer parses "Bearer <token>"; ok is false for another scheme or no header.
+func bearer(h string) (string, bool) {
+	h = trimOWS(h)
+	const scheme = "bearer"
+	if len(h) < len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
+		return "", false
+	}
+	rest := h[len(scheme):]
+	if rest == "" {
+		return "", true
+	}
+	if rest[0] != ' ' && rest[0] != '\t' {
+		return "", false // e.g. "Bearerfoo"
+	}
+	return trimOWS(rest), true
+}
+
+// CookieValue returns the first value of the cookie name in a Cookie header
+// value (pairs separated by ';'), with surrounding double quotes removed.
+func CookieValue(header, name string) (string, bool) {
+	for header != "" {
+		var pair string
+		if i := strings.IndexByte(header, ';'); i >= 0 {
+			pair, header = header[:i], header[i+1:]
+		} else {
+			pair, header = header, ""
+		}
+		pair = trimOWS(pair)
+		eq := strings.IndexByte(pair, '=')
+		if eq < 0 || trimOWS(pair[:eq]) != name {
+			continue
+		}
+		v := trimOWS(pair[eq+1:])
+		if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+			v = v[1 : len(v)-1]
+		}
+		return v, true
+	}
+	return "", false
+}
+
+func trimOWS(s string) string {
+	for s != "" && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for s != "" && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}

@@ -1,0 +1,401 @@
+package token
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"unsafe"
+
+	"github.com/tidwall/gjson"
+)
+
+// MaxSegmentLen bounds a decoded header or payload (a MaxTokenLen token
+// cannot hold more).
+const MaxSegmentLen = MaxTokenLen * 3 / 4
+
+// Parts are the segments of a compact JWS, still base64url-encoded.
+type Parts struct {
+	Header, Payload, Signature string
+	// SigningInput is "<header>.<payload>", what the signature covers.
+	SigningInput string
+}
+
+// Split splits a compact JWS into its three segments. Header and payload
+// must be non-empty; the signature may be empty (verification decides).
+func Split(tok string) (Parts, error) {
+	if len(tok) > MaxTokenLen {
+		return Parts{}, ErrTooLong
+	}
+	i := strings.IndexByte(tok, '.')
+	if i <= 0 {
+		return Parts{}, ErrNotJWT
+	}
+	j := strings.IndexByte(tok[i+1:], '.')
+	if j <= 0 {
+		return Parts{}, ErrNotJWT
+	}
+	j += i + 1
+	if strings.IndexByte(tok[j+1:], '.') >= 0 {
+		return Parts{}, ErrNotJWT
+	}
+	return Parts{Header: tok[:i], Payload: tok[i+1 : j], Signature: tok[j+1:], SigningInput: tok[:j]}, nil
+}
+
+var b64 = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	for i := 0; i < len(alphabet); i++ {
+		t[alphabet[i]] = byte(i)
+	}
+	return t
+}()
+
+// DecodeSegment decodes a base64url segment (unpadded; up to two trailing
+// '=' are tolerated) into dst and returns the number of bytes written. It
+// does not allocate. dst must hold DecodedLen(len(seg)) bytes.
+func DecodeSegment(dst []byte, seg string) (int, error) {
+	for k := 0; k < 2 && strings.HasSuffix(seg, "="); k++ {
+		seg = seg[:len(seg)-1]
+	}
+	if len(seg)%4 == 1 {
+		return 0, ErrBadBase64
+	}
+	if DecodedLen(len(seg)) > len(dst) {
+		return 0, ErrPayloadLarge
+	}
+	n := 0
+	for len(seg) >= 4 {
+		a, b, c, d := b64[seg[0]], b64[seg[1]], b64[seg[2]], b64[seg[3]]
+		if a|b|c|d == 0xff {
+			return 0, ErrBadBase64
+		}
+		v := uint(a)<<18 | uint(b)<<12 | uint(c)<<6 | uint(d)
+		dst[n], dst[n+1], dst[n+2] = byte(v>>16), byte(v>>8), byte(v)
+		n += 3
+		seg = seg[4:]
+	}
+	switch len(seg) {
+	case 2:
+		a, b := b64[seg[0]], b64[seg[1]]
+		if a|b == 0xff {
+			return 0, ErrBadBase64
+		}
+		dst[n] = a<<2 | b>>4
+		n++
+	case 3:
+		a, b, c := b64[seg[0]], b64[seg[1]], b64[seg[2]]
+		if a|b|c == 0xff {
+			return 0, ErrBadBase64
+		}
+		v := uint(a)<<12 | uint(b)<<6 | uint(c)
+		dst[n], dst[n+1] = byte(v>>10), byte(v>>2)
+		n += 2
+	}
+	return n, nil
+}
+
+// DecodedLen is the decoded size of an unpadded base64url segment of n chars.
+func DecodedLen(n int) int { return n * 3 / 4 }
+
+// ClaimNames are the configured claim names, tried in order.
+type ClaimNames struct {
+	Session []string // e.g. sid, jti, sessionId
+	User    []string // e.g. sub, id
+}
+
+// Claims are the claims the filter uses. Strings may alias the decoded
+// payload (see Decoder).
+type Claims struct {
+	SessionID string // from the first session claim present; "" when none
+	UserID    string // from the first user claim present; "" when none
+	IssuedAt  int64  // iat, Unix seconds; valid when HasIssuedAt
+	ExpiresAt int64  // exp
+	NotBefore int64  // nbf
+
+	HasIssuedAt, HasExpiresAt, HasNotBefore bool
+}
+
+// Clone returns c with its strings copied, detached from any buffer.
+func (c Claims) Clone() Claims {
+	c.SessionID = strings.Clone(c.SessionID)
+	c.UserID = strings.Clone(c.UserID)
+	return c
+}
+
+// ClaimError says which claim has a value of the wrong type.
+type ClaimError struct {
+	Claim string
+	Want  string
+}
+
+func (e *ClaimError) Error() string {
+	return fmt.Sprintf("claim %q must be %s", e.Claim, e.Want)
+}
+
+// ParseClaims reads the claims from a JSON object payload with gjson.
+//
+// Claim names are matched literally against top-level member names (no
+// gjson path syntax). Rules:
+//   - the first occurrence of a member wins; later duplicates are ignored
+//     (as gjson.Get does);
+//   - SessionID / UserID come from the first name in names.Session /
+//     names.User (configuration order, not payload order) whose value is a
+//     non-empty string or an integer number (its decimal text); a value of
+//     another type (object, array, bool, null, fraction) is skipped as if
+//     the claim were absent;
+//   - iat, exp and nbf must be numbers when present (fractions are
+//     truncated); any other type is a *ClaimError.
+//
+// The payload must be valid JSON and an object.
+func ParseClaims(payload string, names ClaimNames) (Claims, error) {
+	if !isObject(payload) {
+		return Claims{}, ErrNotObject
+	}
+	var c Claims
+	var err error
+	sessIdx, userIdx := len(names.Session), len(names.User)
+	var seen uint8                // bits for iat, exp, nbf
+	var sessSeen, userSeen uint64 // bits for names already met
+	gjson.Parse(payload).ForEach(func(k, v gjson.Result) bool {
+		name := k.Str
+		switch name {
+		case "iat", "exp", "nbf":
+			var bit uint8
+			var dst *int64
+			var has *bool
+			switch name {
+			case "iat":
+				bit, dst, has = 1, &c.IssuedAt, &c.HasIssuedAt
+			case "exp":
+				bit, dst, has = 2, &c.ExpiresAt, &c.HasExpiresAt
+			default:
+				bit, dst, has = 4, &c.NotBefore, &c.HasNotBefore
+			}
+			if seen&bit != 0 {
+				break
+			}
+			seen |= bit
+			if v.Type != gjson.Number {
+				err = &ClaimError{Claim: name, Want: "a number"}
+				return false
+			}
+			*dst, *has = numericDate(v.Num), true
+		}
+		if i := indexOf(names.Session, name); i >= 0 && sessSeen&(1<<i) == 0 {
+			sessSeen |= 1 << i
+			if s, ok := idValue(v); ok && i < sessIdx {
+				c.SessionID, sessIdx = s, i
+			}
+		}
+		if i := indexOf(names.User, name); i >= 0 && userSeen&(1<<i) == 0 {
+			userSeen |= 1 << i
+			if s, ok := idValue(v); ok && i < userIdx {
+				c.UserID, userIdx = s, i
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return Claims{}, err
+	}
+	return c, nil
+}
+
+// MaxClaimNames bounds each list of claim names.
+const MaxClaimNames = 64
+
+// indexOf returns the index of name in names (only the first MaxClaimNames
+// count), or -1.
+func indexOf(names []string, name string) int {
+	for i, n := range names {
+		if i >= MaxClaimNames {
+			break
+		}
+		if n == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// idValue returns the string form of an id claim: a non-empty string, or an
+// integer number's literal text.
+func idValue(v gjson.Result) (string, bool) {
+	switch v.Type {
+	case gjson.String:
+		return v.Str, v.Str != ""
+	case gjson.Number:
+		if isIntLiteral(v.Raw) {
+			return v.Raw, true
+		}
+	}
+	return "", false
+}
+
+func isIntLiteral(s string) bool {
+	if strings.HasPrefix(s, "-") {
+		s = s[1:]
+	}
+	if s == "" || len(s) > 19 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func numericDate(f float64) int64 {
+	switch {
+	case math.IsNaN(f):
+		return 0
+	case f >= math.MaxInt64:
+		return math.MaxInt64
+	case f <= math.MinInt64:
+		return math.MinInt64
+	}
+	return int64(f)
+}
+
+// isObject reports whether s is valid JSON whose top-level value is an object.
+func isObject(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{':
+			return gjson.Valid(s)
+		}
+		return false
+	}
+	return false
+}
+
+// Decoder decodes token segments into buffers it owns and reuses. It is not
+// safe for concurrent use; strings it returns are valid until its next call.
+type Decoder struct {
+	Names   ClaimNames
+	header  []byte
+	payload []byte
+}
+
+// NewDecoder returns a Decoder using the given claim names.
+func NewDecoder(names ClaimNames) *Decoder {
+	return &Decoder{Names: names, header: make([]byte, 1024), payload: make([]byte, MaxSegmentLen)}
+}
+
+// MaxHeaderLen bounds a decoded JOSE header.
+const MaxHeaderLen = 1024
+
+// Header decodes the JOSE header segment and returns its "alg" and "kid"
+// (both "" when absent or not strings). The header must be a JSON object.
+func (d *Decoder) Header(seg string) (alg, kid string, err error) {
+	n, err := DecodeSegment(d.header, seg)
+	if err != nil {
+		if errors.Is(err, ErrPayloadLarge) {
+			return "", "", errors.New("token header too large")
+		}
+		return "", "", err
+	}
+	h := bytesString(d.header[:n])
+	if !isObject(h) {
+		return "", "", ErrNotObject
+	}
+	r := gjson.Get(h, "alg")
+	if r.Type == gjson.String {
+		alg = r.Str
+	}
+	r = gjson.Get(h, "kid")
+	if r.Type == gjson.String {
+		kid = r.Str
+	}
+	return alg, kid, nil
+}
+
+// Payload decodes the payload segment and returns it as a string aliasing
+// the Decoder's buffer (valid until the next call).
+func (d *Decoder) Payload(seg string) (string, error) {
+	n, err := DecodeSegment(d.payload, seg)
+	if err != nil {
+		return "", err
+	}
+	return bytesString(d.payload[:n]), nil
+}
+
+// Claims decodes the payload segment and parses its claims (see
+// ParseClaims). The strings in the result alias the Decoder's buffer.
+func (d *Decoder) Claims(seg string) (Claims, error) {
+	p, err := d.Payload(seg)
+	if err != nil {
+		return Claims{}, err
+	}
+	return ParseClaims(p, d.Names)
+}
+
+func bytesString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+// FingerprintLen is the length of a fingerprint: base64url (unpadded) of a
+// SHA-256 digest.
+const FingerprintLen = 43
+
+// Fingerprint writes the base64url (RawURLEncoding) SHA-256 of the raw token
+// into dst. It does not allocate.
+func Fingerprint(dst *[FingerprintLen]byte, tok string) {
+	var sum [sha256.Size]byte
+	if tok != "" {
+		sum = sha256.Sum256(unsafe.Slice(unsafe.StringData(tok), len(tok)))
+	} else {
+		sum = sha256.Sum256(nil)
+	}
+	base64.RawURLEncoding.Encode(dst[:], sum[:])
+}
+
+// AppendFingerprintKey appends "fp:<fingerprint of tok>" to dst.
+func AppendFingerprintKey(dst []byte, tok string) []byte {
+	var fp [FingerprintLen]byte
+	Fingerprint(&fp, tok)
+	return append(append(dst, "fp:"...), fp[:]...)
+}
+
+// AppendSessionKey appends "sid:<sid>" to dst.
+func AppendSessionKey(dst []byte, sid string) []byte {
+	return append(append(dst, "sid:"...), sid...)
+}
+
+// AppendUserKey appends "user:<id>" to dst.
+func AppendUserKey(dst []byte, id string) []byte {
+	return append(append(dst, "user:"...), id...)
+}
+
+// FingerprintKey returns "fp:<fingerprint of tok>" (allocates; for callouts).
+func FingerprintKey(tok string) string {
+	return string(AppendFingerprintKey(make([]byte, 0, 3+FingerprintLen), tok))
+}
+
+// SessionKey returns "sid:<sid>" (allocates; for callouts).
+func SessionKey(sid string) string { return "sid:" + sid }
+
+// UserKey returns "user:<id>" (allocates; for callouts).
+func UserKey(id string) string { return "user:" + id }
+
+// Keys returns the session keys of a token for callouts: "sid:<v>" when
+// claims carry a session id, then always "fp:<...>".
+func Keys(tok string, c Claims) []string {
+	keys := make([]string, 0, 2)
+	if c.SessionID != "" {
+		keys = append(keys, SessionKey(c.SessionID))
+	}
+	return append(keys, FingerprintKey(tok))
+}

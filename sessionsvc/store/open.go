@@ -1,0 +1,118 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// DefaultDatabaseURL is used when DATABASE_URL is empty.
+const DefaultDatabaseURL = "sqlite://./data/meshsession.db"
+
+// DefaultRevocationTTL bounds a revocation entry whose token expiry is
+// unknown (the plugin drops it after this long).
+const DefaultRevocationTTL = 30 * 24 * time.Hour
+
+// Open opens (and migrates) the store named by databaseURL:
+// "sqlite://path" (the directory is created) or "postgres://…" /
+// "postgresql://…". An empty URL means DefaultDatabaseURL.
+func Open(ctx context.Context, databaseURL string, logger *slog.Logger) (Store, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if databaseURL == "" {
+		databaseURL = DefaultDatabaseURL
+	}
+	switch {
+	case strings.HasPrefix(databaseURL, "sqlite://"), strings.HasPrefix(databaseURL, "sqlite:"):
+		return openSQLite(ctx, databaseURL, logger)
+	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
+		return openPostgres(ctx, databaseURL, logger)
+	default:
+		return nil, fmt.Errorf("open store: unsupported DATABASE_URL scheme in %q (want sqlite://path or postgres://…)", redactURL(databaseURL))
+	}
+}
+
+// redactURL hides a password in a database URL for error messages and logs.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	return u.Redacted()
+}
+
+func openSQLite(ctx context.Context, databaseURL string, logger *slog.Logger) (Store, error) {
+	rest := strings.TrimPrefix(strings.TrimPrefix(databaseURL, "sqlite:"), "//")
+	path, query, _ := strings.Cut(rest, "?")
+	if path == "" {
+		return nil, fmt.Errorf("open store: empty sqlite path in %q", databaseURL)
+	}
+	if path != ":memory:" {
+		if dir := filepath.Dir(path); dir != "" {
+			if err := os.MkdirAll(dir, 0o750); err != nil {
+				return nil, fmt.Errorf("open store: create directory %s: %w", dir, err)
+			}
+		}
+	}
+	base := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
+	if query != "" {
+		base += "&" + query
+	}
+	// One writer connection serialises writes inside the process (no
+	// SQLITE_BUSY between our own goroutines); BEGIN IMMEDIATE takes the
+	// write lock up front so a transaction never has to upgrade (which
+	// could deadlock with another process, e.g. the token CLI).
+	w, err := sql.Open("sqlite", base+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("open store: sqlite writer: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	r, err := sql.Open("sqlite", base+"&_pragma=query_only(1)")
+	if err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("open store: sqlite reader: %w", err)
+	}
+	r.SetMaxOpenConns(4)
+	r.SetMaxIdleConns(4)
+	s := &sqlStore{w: w, r: r, d: sqliteDialect{}, log: logger}
+	if err := s.init(ctx); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	logger.Info("store opened", "driver", "sqlite", "path", path)
+	return s, nil
+}
+
+func openPostgres(ctx context.Context, databaseURL string, logger *slog.Logger) (Store, error) {
+	cfg, err := pgx.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("open store: parse postgres url %q: %w", redactURL(databaseURL), err)
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = 5 * time.Second
+	}
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(20)
+	db.SetMaxIdleConns(10)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	s := &sqlStore{w: db, r: db, d: postgresDialect{}, log: logger}
+	if err := s.init(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	logger.Info("store opened", "driver", "postgres", "host", cfg.Host, "database", cfg.Database)
+	return s, nil
+}

@@ -1,0 +1,1278 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/meshsession/meshsession/plugin/protocol"
+)
+
+// sqlStore implements Store over database/sql for both dialects. On SQLite
+// w is a single-connection writer pool and r a read-only pool; on
+// PostgreSQL both are the same pool.
+type sqlStore struct {
+	w, r          *sql.DB
+	d             dialect
+	log           *slog.Logger
+	epoch         string
+	latestVersion int
+}
+
+// Dialect reports "sqlite" or "postgres".
+func (s *sqlStore) Dialect() string { return s.d.name() }
+
+// wrap classifies a database error: ErrNotFound for no rows, ErrConflict for
+// unique violations, ErrUnavailable when the database is down, locked or
+// closed; anything else keeps its message.
+func (s *sqlStore) wrap(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrConflict), errors.Is(err, ErrUnavailable):
+		return fmt.Errorf("%s: %w", op, err)
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("%s: %w", op, ErrNotFound)
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("%s: %w", op, err)
+	case s.d.isConflict(err):
+		return fmt.Errorf("%s: %w: %v", op, ErrConflict, err)
+	case s.d.isUnavailable(err):
+		return fmt.Errorf("%s: %w: %v", op, ErrUnavailable, err)
+	default:
+		return fmt.Errorf("%s: %w", op, err)
+	}
+}
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+// NewSessionID returns a fresh "sess_…" id (128 random bits).
+func NewSessionID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "sess_" + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// placeholders returns "$from, $from+1, …" for n arguments.
+func placeholders(from, n int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("$")
+		b.WriteString(strconv.Itoa(from + i))
+	}
+	return b.String()
+}
+
+func (s *sqlStore) Ping(ctx context.Context) error {
+	if err := s.r.PingContext(ctx); err != nil {
+		return s.wrap("ping", err)
+	}
+	if s.w != s.r {
+		if err := s.w.PingContext(ctx); err != nil {
+			return s.wrap("ping writer", err)
+		}
+	}
+	return s.checkSchema(ctx)
+}
+
+func (s *sqlStore) Close() error {
+	err := s.w.Close()
+	if s.r != s.w {
+		if rerr := s.r.Close(); err == nil {
+			err = rerr
+		}
+	}
+	return err
+}
+
+func (s *sqlStore) Epoch(ctx context.Context) (string, error) {
+	return s.epoch, nil
+}
+
+// writeTx runs fn in a write transaction.
+func (s *sqlStore) writeTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return s.wrap(op, err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return s.wrap(op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return s.wrap(op+": commit", err)
+	}
+	return nil
+}
+
+const sessionCols = `id, user_id, ip, user_agent, login_time, last_active, logout_time, active,
+	terminated_manually, termination_reason, device_type, browser_name, os_name, geo,
+	security_score, score_reasons, expires_at, route, locale`
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanSession(sc rowScanner) (*Session, error) {
+	var (
+		ss               Session
+		login, last, exp int64
+		logout           sql.NullInt64
+		geo              sql.NullString
+		reasons          string
+	)
+	if err := sc.Scan(&ss.ID, &ss.UserID, &ss.IP, &ss.UserAgent, &login, &last, &logout, &ss.Active,
+		&ss.TerminatedManually, &ss.TerminationReason, &ss.DeviceType, &ss.BrowserName, &ss.OSName, &geo,
+		&ss.SecurityScore, &reasons, &exp, &ss.Route, &ss.Locale); err != nil {
+		return nil, err
+	}
+	ss.LoginTime = fromMS(login)
+	ss.LastActive = fromMS(last)
+	ss.ExpiresAt = fromMS(exp)
+	if logout.Valid {
+		t := fromMS(logout.Int64)
+		ss.LogoutTime = &t
+	}
+	if geo.Valid && geo.String != "" {
+		var g GeoLocation
+		if json.Unmarshal([]byte(geo.String), &g) == nil {
+			ss.Geo = &g
+		}
+	}
+	if reasons != "" && reasons != "[]" {
+		_ = json.Unmarshal([]byte(reasons), &ss.ScoreReasons)
+	}
+	return &ss, nil
+}
+
+func (s *sqlStore) CreateSession(ctx context.Context, ss *Session, keys []SessionKey, alerts []Alert) error {
+	if ss == nil || ss.UserID == "" {
+		return fmt.Errorf("create session: user id is required")
+	}
+	if ss.ID == "" {
+		ss.ID = NewSessionID()
+	}
+	if ss.LoginTime.IsZero() {
+		ss.LoginTime = time.Now().UTC()
+	}
+	if ss.LastActive.Before(ss.LoginTime) {
+		ss.LastActive = ss.LoginTime
+	}
+	ss.Active = true
+	ss.LogoutTime = nil
+	for _, k := range keys {
+		if k.ExpiresAt.After(ss.ExpiresAt) {
+			ss.ExpiresAt = k.ExpiresAt
+		}
+	}
+	var geo any
+	country := ""
+	if ss.Geo != nil {
+		b, _ := json.Marshal(ss.Geo)
+		geo = string(b)
+		country = ss.Geo.Country
+	}
+	reasons := "[]"
+	if len(ss.ScoreReasons) > 0 {
+		b, _ := json.Marshal(ss.ScoreReasons)
+		reasons = string(b)
+	}
+	return s.writeTx(ctx, "create session", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, user_id, ip, user_agent, login_time, last_active,
+			active, terminated_manually, termination_reason, device_type, browser_name, os_name, geo, country,
+			security_score, score_reasons, expires_at, route, locale)
+			VALUES ($1, $2, $3, $4, $5, $6, TRUE, FALSE, '', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+			ss.ID, ss.UserID, ss.IP, ss.UserAgent, ms(ss.LoginTime), ms(ss.LastActive),
+			ss.DeviceType, ss.BrowserName, ss.OSName, geo, country, ss.SecurityScore, reasons,
+			ms(ss.ExpiresAt), ss.Route, ss.Locale)
+		if err != nil {
+			return err
+		}
+		if err := insertKeys(ctx, tx, ss.ID, keys); err != nil {
+			return err
+		}
+		return insertAlerts(ctx, tx, alerts, ss.LoginTime)
+	})
+}
+
+// insertKeys attaches keys to a session. A key already known (the same
+// token registered again) is moved to this session.
+func insertKeys(ctx context.Context, tx *sql.Tx, sessionID string, keys []SessionKey) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO session_keys (key, session_id, kind, expires_at)
+		VALUES ($1, $2, $3, $4)
+		ON CONFLICT (key) DO UPDATE SET session_id = excluded.session_id, kind = excluded.kind,
+			expires_at = excluded.expires_at, rotated_at = NULL`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, k := range keys {
+		if k.Key == "" {
+			continue
+		}
+		kind := k.Kind
+		if kind == "" {
+			kind = KeyAccess
+		}
+		if _, err := stmt.ExecContext(ctx, k.Key, sessionID, string(kind), ms(k.ExpiresAt)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func insertAlerts(ctx context.Context, tx *sql.Tx, alerts []Alert, now time.Time) error {
+	if len(alerts) == 0 {
+		return nil
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO alerts (event, channel, payload, attempts, next_attempt, created_at)
+		VALUES ($1, $2, $3, 0, $4, $5)`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, a := range alerts {
+		next := a.NextAttempt
+		if next.IsZero() {
+			next = now
+		}
+		created := a.CreatedAt
+		if created.IsZero() {
+			created = now
+		}
+		payload := string(a.Payload)
+		if payload == "" {
+			payload = "{}"
+		}
+		if _, err := stmt.ExecContext(ctx, a.Event, a.Channel, payload, ms(next), ms(created)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *sqlStore) GetSession(ctx context.Context, id string) (*Session, error) {
+	ss, err := scanSession(s.r.QueryRowContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE id = $1`, id))
+	if err != nil {
+		return nil, s.wrap("get session", err)
+	}
+	return ss, nil
+}
+
+func (s *sqlStore) FindSessionByKeys(ctx context.Context, keys []string) (*Session, error) {
+	keys = nonEmpty(keys)
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("find session: %w", ErrNotFound)
+	}
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		args[i] = k
+	}
+	q := `SELECT ` + sessionCols + ` FROM sessions WHERE id IN
+		(SELECT session_id FROM session_keys WHERE key IN (` + placeholders(1, len(keys)) + `))
+		ORDER BY active DESC, login_time DESC LIMIT 1`
+	ss, err := scanSession(s.r.QueryRowContext(ctx, q, args...))
+	if err != nil {
+		return nil, s.wrap("find session by keys", err)
+	}
+	return ss, nil
+}
+
+func nonEmpty(keys []string) []string {
+	out := keys[:0:0]
+	seen := make(map[string]struct{}, len(keys))
+	for _, k := range keys {
+		if k == "" {
+			continue
+		}
+		if _, ok := seen[k]; ok {
+			continue
+		}
+		seen[k] = struct{}{}
+		out = append(out, k)
+	}
+	return out
+}
+
+var sortColumns = map[string]string{
+	"":              "last_active",
+	"lastActive":    "last_active",
+	"loginTime":     "login_time",
+	"logoutTime":    "logout_time",
+	"userId":        "user_id",
+	"ip":            "ip",
+	"ipAddress":     "ip",
+	"securityScore": "security_score",
+}
+
+// SortFields lists the sort names ListSessions accepts.
+func SortFields() []string {
+	out := make([]string, 0, len(sortColumns))
+	for k := range sortColumns {
+		if k != "" {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func escapeLike(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return r.Replace(s)
+}
+
+func (s *sqlStore) ListSessions(ctx context.Context, q SessionQuery) (SessionPage, error) {
+	col, ok := sortColumns[q.Sort]
+	if !ok {
+		return SessionPage{}, fmt.Errorf("list sessions: unknown sort %q", q.Sort)
+	}
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if q.UserID != "" {
+		where = append(where, "user_id = "+arg(q.UserID))
+	}
+	if q.ActiveOnly {
+		where = append(where, "active")
+	}
+	idle := q.IdleBefore
+	if idle.IsZero() {
+		idle = time.Now().Add(-15 * time.Minute)
+	}
+	switch q.Status {
+	case StatusAny:
+	case StatusActive:
+		where = append(where, "active AND last_active >= "+arg(ms(idle)))
+	case StatusIdle:
+		where = append(where, "active AND last_active < "+arg(ms(idle)))
+	case StatusLoggedOut:
+		where = append(where, "NOT active AND termination_reason = 'logout'")
+	case StatusTerminated:
+		where = append(where, "NOT active AND termination_reason <> 'logout'")
+	default:
+		return SessionPage{}, fmt.Errorf("list sessions: unknown status %q", q.Status)
+	}
+	if q.Search != "" {
+		p := arg("%" + escapeLike(q.Search) + "%")
+		like := s.d.like()
+		var parts []string
+		for _, c := range []string{"user_id", "ip", "country", "browser_name", "os_name", "id"} {
+			parts = append(parts, c+" "+like+" "+p+` ESCAPE '\'`)
+		}
+		where = append(where, "("+strings.Join(parts, " OR ")+")")
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 25
+	}
+	if limit > 1000 {
+		limit = 1000
+	}
+	offset := q.Offset
+	if offset < 0 {
+		offset = 0
+	}
+	dir := " ASC"
+	if q.Desc {
+		dir = " DESC"
+	}
+	var page SessionPage
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM sessions`+cond, args...).Scan(&page.Total); err != nil {
+		return SessionPage{}, s.wrap("count sessions", err)
+	}
+	if page.Total == 0 || offset >= page.Total {
+		return page, nil
+	}
+	query := `SELECT ` + sessionCols + ` FROM sessions` + cond + ` ORDER BY ` + col + dir + `, id` + dir +
+		` LIMIT ` + strconv.Itoa(limit) + ` OFFSET ` + strconv.Itoa(offset)
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return SessionPage{}, s.wrap("list sessions", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		ss, err := scanSession(rows)
+		if err != nil {
+			return SessionPage{}, s.wrap("scan session", err)
+		}
+		page.Sessions = append(page.Sessions, *ss)
+	}
+	if err := rows.Err(); err != nil {
+		return SessionPage{}, s.wrap("list sessions", err)
+	}
+	return page, nil
+}
+
+func (s *sqlStore) AddKeys(ctx context.Context, sessionID string, keys []SessionKey) error {
+	return s.writeTx(ctx, "add keys", func(tx *sql.Tx) error {
+		return addKeys(ctx, tx, sessionID, keys)
+	})
+}
+
+func addKeys(ctx context.Context, tx *sql.Tx, sessionID string, keys []SessionKey) error {
+	var exp int64
+	if err := tx.QueryRowContext(ctx, `SELECT expires_at FROM sessions WHERE id = $1`, sessionID).Scan(&exp); err != nil {
+		return err
+	}
+	if err := insertKeys(ctx, tx, sessionID, keys); err != nil {
+		return err
+	}
+	maxExp := exp
+	for _, k := range keys {
+		if v := ms(k.ExpiresAt); v > maxExp {
+			maxExp = v
+		}
+	}
+	if maxExp != exp {
+		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET expires_at = $1 WHERE id = $2`, maxExp, sessionID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// keyRow is a session key as stored.
+type keyRow struct {
+	key     string
+	session string
+	exp     int64
+	rotated bool
+}
+
+func (s *sqlStore) Refresh(ctx context.Context, presented []string, newKeys []SessionKey, now time.Time) (RefreshOutcome, error) {
+	return s.refresh(ctx, presented, newKeys, true, now)
+}
+
+// CheckRefresh decides about a refresh the upstream refused: a presented
+// key that was already rotated is still reuse (and ends the session), but
+// nothing is rotated or attached. It is an extension to the Store interface.
+func (s *sqlStore) CheckRefresh(ctx context.Context, presented []string, now time.Time) (RefreshOutcome, error) {
+	return s.refresh(ctx, presented, nil, false, now)
+}
+
+func (s *sqlStore) refresh(ctx context.Context, presented []string, newKeys []SessionKey, rotate bool, now time.Time) (RefreshOutcome, error) {
+	presented = nonEmpty(presented)
+	if len(presented) == 0 {
+		return RefreshOutcome{}, fmt.Errorf("refresh: no keys presented: %w", ErrNotFound)
+	}
+	var out RefreshOutcome
+	err := s.writeTx(ctx, "refresh", func(tx *sql.Tx) error {
+		if err := s.d.lockLog(ctx, tx); err != nil {
+			return err
+		}
+		args := make([]any, len(presented))
+		for i, k := range presented {
+			args[i] = k
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT key, session_id, rotated_at FROM session_keys WHERE key IN (`+
+			placeholders(1, len(presented))+`)`, args...)
+		if err != nil {
+			return err
+		}
+		var found []keyRow
+		for rows.Next() {
+			var kr keyRow
+			var rot sql.NullInt64
+			if err := rows.Scan(&kr.key, &kr.session, &rot); err != nil {
+				rows.Close()
+				return err
+			}
+			kr.rotated = rot.Valid
+			found = append(found, kr)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(found) == 0 {
+			return ErrNotFound
+		}
+		sessionID := found[0].session
+		out.SessionID = sessionID
+		var active bool
+		var reason string
+		if err := tx.QueryRowContext(ctx, `SELECT active, termination_reason FROM sessions WHERE id = $1`, sessionID).
+			Scan(&active, &reason); err != nil {
+			return err
+		}
+		if !active {
+			out.Reason = reason
+			return nil
+		}
+		for _, kr := range found {
+			if kr.rotated {
+				if _, err := s.endWhere(ctx, tx, "id = $1", []any{sessionID}, protocol.ReasonReuse, false, now); err != nil {
+					return err
+				}
+				out.Reason = protocol.ReasonReuse
+				return nil
+			}
+		}
+		out.Allowed = true
+		if !rotate {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE session_keys SET rotated_at = $1 WHERE key IN (`+
+			placeholders(2, len(presented))+`) AND kind = 'refresh'`, append([]any{ms(now)}, args...)...); err != nil {
+			return err
+		}
+		if len(newKeys) > 0 {
+			if err := addKeys(ctx, tx, sessionID, newKeys); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE sessions SET last_active = $1 WHERE id = $2 AND last_active < $1`, ms(now), sessionID)
+		return err
+	})
+	if err != nil {
+		return RefreshOutcome{}, err
+	}
+	return out, nil
+}
+
+func (s *sqlStore) EndSessions(ctx context.Context, f EndFilter, reason string, manual bool, now time.Time) ([]string, error) {
+	if len(f.SessionIDs) == 0 && f.UserID == "" {
+		return nil, fmt.Errorf("end sessions: a session id or user id is required")
+	}
+	var where []string
+	var args []any
+	if len(f.SessionIDs) > 0 {
+		where = append(where, "id IN ("+placeholders(1, len(f.SessionIDs))+")")
+		for _, id := range f.SessionIDs {
+			args = append(args, id)
+		}
+	}
+	if f.UserID != "" {
+		args = append(args, f.UserID)
+		where = append(where, "user_id = $"+strconv.Itoa(len(args)))
+	}
+	if f.ExceptSessionID != "" {
+		args = append(args, f.ExceptSessionID)
+		where = append(where, "id <> $"+strconv.Itoa(len(args)))
+	}
+	var ended []string
+	err := s.writeTx(ctx, "end sessions", func(tx *sql.Tx) error {
+		if err := s.d.lockLog(ctx, tx); err != nil {
+			return err
+		}
+		var err error
+		ended, err = s.endWhere(ctx, tx, strings.Join(where, " AND "), args, reason, manual, now)
+		return err
+	})
+	return ended, err
+}
+
+// endWhere ends the active sessions matching cond (whose placeholders start
+// at $1) and logs a revoke change for each of their keys. The caller holds
+// the log lock.
+func (s *sqlStore) endWhere(ctx context.Context, tx *sql.Tx, cond string, args []any, reason string, manual bool, now time.Time) ([]string, error) {
+	n := len(args)
+	q := `UPDATE sessions SET active = FALSE, logout_time = $` + strconv.Itoa(n+1) +
+		`, termination_reason = $` + strconv.Itoa(n+2) + `, terminated_manually = $` + strconv.Itoa(n+3) +
+		` WHERE active AND (` + cond + `) RETURNING id, expires_at`
+	rows, err := tx.QueryContext(ctx, q, append(args, ms(now), reason, manual)...)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	sessExp := map[string]int64{}
+	for rows.Next() {
+		var id string
+		var exp int64
+		if err := rows.Scan(&id, &exp); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+		sessExp[id] = exp
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	ap, err := newAppender(ctx, tx, now)
+	if err != nil {
+		return nil, err
+	}
+	defer ap.close()
+	const chunk = 500
+	for i := 0; i < len(ids); i += chunk {
+		part := ids[i:min(i+chunk, len(ids))]
+		pargs := make([]any, len(part))
+		for j, id := range part {
+			pargs[j] = id
+		}
+		krows, err := tx.QueryContext(ctx, `SELECT key, session_id, expires_at FROM session_keys WHERE session_id IN (`+
+			placeholders(1, len(part))+`)`, pargs...)
+		if err != nil {
+			return nil, err
+		}
+		var keys []keyRow
+		for krows.Next() {
+			var kr keyRow
+			if err := krows.Scan(&kr.key, &kr.session, &kr.exp); err != nil {
+				krows.Close()
+				return nil, err
+			}
+			keys = append(keys, kr)
+		}
+		krows.Close()
+		if err := krows.Err(); err != nil {
+			return nil, err
+		}
+		for _, kr := range keys {
+			exp := kr.exp
+			if exp == 0 {
+				exp = sessExp[kr.session]
+			}
+			if err := ap.append(ctx, protocol.Change{Op: protocol.OpRevoke, Key: kr.key, Exp: revocationExp(exp, now), Reason: reason}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return ids, nil
+}
+
+// revocationExp turns a token expiry in Unix milliseconds (0 = unknown)
+// into the Unix-seconds expiry of its revocation entry.
+func revocationExp(expMS int64, now time.Time) int64 {
+	if expMS <= 0 {
+		return now.Add(DefaultRevocationTTL).Unix()
+	}
+	return (expMS + 999) / 1000
+}
+
+// appender writes revocation log entries inside a transaction.
+//
+// Ordering: readers page through the log by seq ("seq > cursor"). On
+// PostgreSQL a sequence hands out numbers at INSERT time, not at commit, so
+// without care a transaction holding seq 10 could commit after another
+// holding seq 11, and a reader that already advanced its cursor to 11
+// would never see 10. We rule that out by serialising every transaction
+// that appends to the log with a transaction-scoped advisory lock
+// (dialect.lockLog, taken before the first write): seqs are then allocated
+// and committed strictly in order, and a commit is visible before the lock
+// is released. Log writes are rare (logins do not write to the log; only
+// terminations, blocks and not-before do), so the serialisation costs
+// little. On SQLite the single writer gives the same guarantee.
+//
+// Each entry has a subject (the key, "user:<id>" for block state or
+// "nb:<id>" for not-before); appending marks the subject's previous entry
+// as no longer latest, which lets the snapshot read only live entries and
+// lets compaction drop superseded ones.
+type appender struct {
+	supersede, insert *sql.Stmt
+	now               time.Time
+}
+
+func newAppender(ctx context.Context, tx *sql.Tx, now time.Time) (*appender, error) {
+	sup, err := tx.PrepareContext(ctx, `UPDATE revocation_log SET latest = FALSE WHERE subject = $1 AND latest`)
+	if err != nil {
+		return nil, err
+	}
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO revocation_log (op, subject, key, user_id, exp, at, reason, latest, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, $8)`)
+	if err != nil {
+		sup.Close()
+		return nil, err
+	}
+	return &appender{supersede: sup, insert: ins, now: now}, nil
+}
+
+func (a *appender) close() {
+	a.supersede.Close()
+	a.insert.Close()
+}
+
+func subjectOf(c protocol.Change) string {
+	switch c.Op {
+	case protocol.OpBlock, protocol.OpUnblock:
+		return protocol.PrefixUser + c.User
+	case protocol.OpNotBefore:
+		return "nb:" + c.User
+	default:
+		return c.Key
+	}
+}
+
+func (a *appender) append(ctx context.Context, c protocol.Change) error {
+	subject := subjectOf(c)
+	if _, err := a.supersede.ExecContext(ctx, subject); err != nil {
+		return err
+	}
+	_, err := a.insert.ExecContext(ctx, c.Op, subject, c.Key, c.User, c.Exp, c.At, c.Reason, ms(a.now))
+	return err
+}
+
+func (s *sqlStore) DeleteSession(ctx context.Context, id string, now time.Time) error {
+	return s.writeTx(ctx, "delete session", func(tx *sql.Tx) error {
+		if err := s.d.lockLog(ctx, tx); err != nil {
+			return err
+		}
+		var exists int
+		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM sessions WHERE id = $1`, id).Scan(&exists); err != nil {
+			return err
+		}
+		if _, err := s.endWhere(ctx, tx, "id = $1", []any{id}, protocol.ReasonManual, true, now); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM session_keys WHERE session_id = $1`, id); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id = $1`, id)
+		return err
+	})
+}
+
+func (s *sqlStore) RecordActivity(ctx context.Context, marks []ActivityMark) (int, error) {
+	if len(marks) == 0 {
+		return 0, nil
+	}
+	// Coalesce per key: only the latest mark matters.
+	latest := make(map[string]int64, len(marks))
+	order := make([]string, 0, len(marks))
+	for _, m := range marks {
+		if m.Key == "" || m.At.IsZero() {
+			continue
+		}
+		v := ms(m.At)
+		if old, ok := latest[m.Key]; !ok {
+			order = append(order, m.Key)
+			latest[m.Key] = v
+		} else if v > old {
+			latest[m.Key] = v
+		}
+	}
+	updated := 0
+	err := s.writeTx(ctx, "record activity", func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `UPDATE sessions SET last_active = $1
+			WHERE id = (SELECT session_id FROM session_keys WHERE key = $2) AND active AND last_active < $1`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, k := range order {
+			res, err := stmt.ExecContext(ctx, latest[k], k)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n > 0 {
+				updated++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return updated, nil
+}
+
+func (s *sqlStore) RevokeKeys(ctx context.Context, keys []string, reason string, exp time.Time, now time.Time) error {
+	keys = nonEmpty(keys)
+	if len(keys) == 0 {
+		return nil
+	}
+	e := exp.Unix()
+	if exp.IsZero() {
+		e = now.Add(DefaultRevocationTTL).Unix()
+	}
+	return s.writeTx(ctx, "revoke keys", func(tx *sql.Tx) error {
+		if err := s.d.lockLog(ctx, tx); err != nil {
+			return err
+		}
+		ap, err := newAppender(ctx, tx, now)
+		if err != nil {
+			return err
+		}
+		defer ap.close()
+		for _, k := range keys {
+			if err := ap.append(ctx, protocol.Change{Op: protocol.OpRevoke, Key: k, Exp: e, Reason: reason}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *sqlStore) SetBlocked(ctx context.Context, userID string, blocked bool, now time.Time) error {
+	if userID == "" {
+		return fmt.Errorf("set blocked: user id is required")
+	}
+	return s.writeTx(ctx, "set blocked", func(tx *sql.Tx) error {
+		if err := s.d.lockLog(ctx, tx); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO user_blocks (user_id, blocked, updated_at) VALUES ($1, $2, $3)
+			ON CONFLICT (user_id) DO UPDATE SET blocked = excluded.blocked, updated_at = excluded.updated_at`,
+			userID, blocked, ms(now)); err != nil {
+			return err
+		}
+		op := protocol.OpUnblock
+		if blocked {
+			op = protocol.OpBlock
+			if _, err := s.endWhere(ctx, tx, "user_id = $1", []any{userID}, protocol.ReasonBlocked, true, now); err != nil {
+				return err
+			}
+		}
+		ap, err := newAppender(ctx, tx, now)
+		if err != nil {
+			return err
+		}
+		defer ap.close()
+		reason := ""
+		if blocked {
+			reason = protocol.ReasonBlocked
+		}
+		return ap.append(ctx, protocol.Change{Op: op, User: userID, Reason: reason})
+	})
+}
+
+func (s *sqlStore) IsBlocked(ctx context.Context, userID string) (bool, error) {
+	var b bool
+	err := s.r.QueryRowContext(ctx, `SELECT blocked FROM user_blocks WHERE user_id = $1`, userID).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, s.wrap("is blocked", err)
+	}
+	return b, nil
+}
+
+func (s *sqlStore) SetNotBefore(ctx context.Context, userID string, at, exp, now time.Time) error {
+	if userID == "" {
+		return fmt.Errorf("set not-before: user id is required")
+	}
+	e := exp.Unix()
+	if exp.IsZero() {
+		e = now.Add(DefaultRevocationTTL).Unix()
+	}
+	return s.writeTx(ctx, "set not-before", func(tx *sql.Tx) error {
+		if err := s.d.lockLog(ctx, tx); err != nil {
+			return err
+		}
+		ap, err := newAppender(ctx, tx, now)
+		if err != nil {
+			return err
+		}
+		defer ap.close()
+		return ap.append(ctx, protocol.Change{Op: protocol.OpNotBefore, User: userID, At: at.Unix(), Exp: e, Reason: protocol.ReasonNotBefore})
+	})
+}
+
+// MaxChangesLimit caps a sync page.
+const MaxChangesLimit = 100_000
+
+func (s *sqlStore) Changes(ctx context.Context, epoch string, cursor int64, limit int, now time.Time) (protocol.SyncPage, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	if limit > MaxChangesLimit {
+		limit = MaxChangesLimit
+	}
+	page := protocol.SyncPage{Epoch: s.epoch, Cursor: cursor, Now: now.Unix(), Changes: []protocol.Change{}}
+	reset := cursor <= 0 || epoch != s.epoch
+	// A read-only transaction gives the snapshot and the log head one
+	// consistent view.
+	opts := &sql.TxOptions{ReadOnly: true}
+	if s.d.name() == "postgres" {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	tx, err := s.r.BeginTx(ctx, opts)
+	if err != nil {
+		return protocol.SyncPage{}, s.wrap("changes", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	var rows *sql.Rows
+	if reset {
+		page.Reset = true
+		page.Cursor = 0
+		rows, err = tx.QueryContext(ctx, `SELECT seq, op, key, user_id, exp, at, reason FROM revocation_log
+			WHERE latest AND op IN ('revoke', 'block', 'not_before') AND (exp = 0 OR exp > $1)
+			ORDER BY seq LIMIT $2`, now.Unix(), limit+1)
+	} else {
+		rows, err = tx.QueryContext(ctx, `SELECT seq, op, key, user_id, exp, at, reason FROM revocation_log
+			WHERE seq > $1 ORDER BY seq LIMIT $2`, cursor, limit+1)
+	}
+	if err != nil {
+		return protocol.SyncPage{}, s.wrap("changes", err)
+	}
+	for rows.Next() {
+		var c protocol.Change
+		if err := rows.Scan(&c.Seq, &c.Op, &c.Key, &c.User, &c.Exp, &c.At, &c.Reason); err != nil {
+			rows.Close()
+			return protocol.SyncPage{}, s.wrap("scan change", err)
+		}
+		page.Changes = append(page.Changes, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return protocol.SyncPage{}, s.wrap("changes", err)
+	}
+	if len(page.Changes) > limit {
+		page.Changes = page.Changes[:limit]
+		page.More = true
+	}
+	if n := len(page.Changes); n > 0 {
+		page.Cursor = page.Changes[n-1].Seq
+	}
+	if reset && !page.More {
+		// A complete snapshot reflects the whole log up to its head: hand
+		// out the head as cursor, so entries that are not live (unrevokes,
+		// superseded or expired ones) are not read again as a delta, and
+		// an empty snapshot of a non-empty log does not leave the client
+		// at cursor 0 (which would ask for a snapshot forever).
+		var head int64
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM revocation_log`).Scan(&head); err != nil {
+			return protocol.SyncPage{}, s.wrap("log head", err)
+		}
+		if head > page.Cursor {
+			page.Cursor = head
+		}
+	}
+	return page, nil
+}
+
+func (s *sqlStore) Compact(ctx context.Context, now time.Time) (int, error) {
+	var n int64
+	err := s.writeTx(ctx, "compact", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM revocation_log WHERE NOT latest OR (exp <> 0 AND exp <= $1)`, now.Unix())
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	return int(n), err
+}
+
+func (s *sqlStore) EndIdle(ctx context.Context, idleBefore, now time.Time) ([]string, error) {
+	return s.endBatch(ctx, "end idle", "last_active < $1", ms(idleBefore), protocol.ReasonIdle, now)
+}
+
+func (s *sqlStore) EndOld(ctx context.Context, loginBefore, now time.Time) ([]string, error) {
+	return s.endBatch(ctx, "end old", "login_time < $1", ms(loginBefore), protocol.ReasonExpired, now)
+}
+
+func (s *sqlStore) endBatch(ctx context.Context, op, cond string, bound int64, reason string, now time.Time) ([]string, error) {
+	var ended []string
+	err := s.writeTx(ctx, op, func(tx *sql.Tx) error {
+		if err := s.d.lockLog(ctx, tx); err != nil {
+			return err
+		}
+		var err error
+		ended, err = s.endWhere(ctx, tx, cond, []any{bound}, reason, false, now)
+		return err
+	})
+	return ended, err
+}
+
+func (s *sqlStore) Purge(ctx context.Context, endedBefore time.Time) (int, error) {
+	var n int64
+	b := ms(endedBefore)
+	err := s.writeTx(ctx, "purge", func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM session_keys WHERE session_id IN
+			(SELECT id FROM sessions WHERE NOT active AND logout_time < $1)`, b); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE NOT active AND logout_time < $1`, b)
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		if _, err := tx.ExecContext(ctx, `DELETE FROM alerts WHERE sent_at IS NOT NULL AND sent_at < $1`, b); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM failed_logins WHERE at < $1`, b)
+		return err
+	})
+	return int(n), err
+}
+
+const adminCols = `id, name, hash, created_at, last_used, revoked`
+
+func scanAdmin(sc rowScanner) (AdminToken, error) {
+	var t AdminToken
+	var created int64
+	var used sql.NullInt64
+	if err := sc.Scan(&t.ID, &t.Name, &t.Hash, &created, &used, &t.Revoked); err != nil {
+		return AdminToken{}, err
+	}
+	t.CreatedAt = fromMS(created)
+	if used.Valid {
+		u := fromMS(used.Int64)
+		t.LastUsed = &u
+	}
+	return t, nil
+}
+
+func (s *sqlStore) CreateAdminToken(ctx context.Context, name, hash string, now time.Time) (AdminToken, error) {
+	var t AdminToken
+	err := s.writeTx(ctx, "create admin token", func(tx *sql.Tx) error {
+		var err error
+		t, err = scanAdmin(tx.QueryRowContext(ctx, `INSERT INTO admin_tokens (name, hash, created_at, revoked)
+			VALUES ($1, $2, $3, FALSE) RETURNING `+adminCols, name, hash, ms(now)))
+		return err
+	})
+	return t, err
+}
+
+// adminUseGranularity limits last-used writes to one per token per minute.
+const adminUseGranularity = time.Minute
+
+func (s *sqlStore) FindAdminToken(ctx context.Context, hash string, now time.Time) (AdminToken, error) {
+	t, err := scanAdmin(s.r.QueryRowContext(ctx, `SELECT `+adminCols+` FROM admin_tokens WHERE hash = $1 AND NOT revoked`, hash))
+	if err != nil {
+		return AdminToken{}, s.wrap("find admin token", err)
+	}
+	if t.LastUsed == nil || now.Sub(*t.LastUsed) >= adminUseGranularity {
+		if err := s.writeTx(ctx, "record admin token use", func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `UPDATE admin_tokens SET last_used = $1 WHERE id = $2`, ms(now), t.ID)
+			return err
+		}); err != nil {
+			return AdminToken{}, err
+		}
+		u := now.UTC()
+		t.LastUsed = &u
+	}
+	return t, nil
+}
+
+func (s *sqlStore) ListAdminTokens(ctx context.Context) ([]AdminToken, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+adminCols+` FROM admin_tokens ORDER BY id`)
+	if err != nil {
+		return nil, s.wrap("list admin tokens", err)
+	}
+	defer rows.Close()
+	var out []AdminToken
+	for rows.Next() {
+		t, err := scanAdmin(rows)
+		if err != nil {
+			return nil, s.wrap("scan admin token", err)
+		}
+		out = append(out, t)
+	}
+	return out, s.wrap("list admin tokens", rows.Err())
+}
+
+func (s *sqlStore) RevokeAdminToken(ctx context.Context, id int64) error {
+	return s.writeTx(ctx, "revoke admin token", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE admin_tokens SET revoked = TRUE WHERE id = $1`, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+}
+
+func (s *sqlStore) GetSettings(ctx context.Context) (json.RawMessage, error) {
+	var doc string
+	err := s.r.QueryRowContext(ctx, `SELECT doc FROM settings WHERE id = 1`).Scan(&doc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, s.wrap("get settings", err)
+	}
+	return json.RawMessage(doc), nil
+}
+
+func (s *sqlStore) PutSettings(ctx context.Context, doc json.RawMessage) error {
+	if !json.Valid(doc) {
+		return fmt.Errorf("put settings: document is not valid JSON")
+	}
+	return s.writeTx(ctx, "put settings", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO settings (id, doc) VALUES (1, $1)
+			ON CONFLICT (id) DO UPDATE SET doc = excluded.doc`, string(doc))
+		return err
+	})
+}
+
+func (s *sqlStore) EnqueueAlerts(ctx context.Context, alerts []Alert) error {
+	if len(alerts) == 0 {
+		return nil
+	}
+	return s.writeTx(ctx, "enqueue alerts", func(tx *sql.Tx) error {
+		return insertAlerts(ctx, tx, alerts, time.Now().UTC())
+	})
+}
+
+const alertCols = `id, event, channel, payload, attempts, next_attempt, last_error, dead, created_at, sent_at`
+
+func scanAlert(sc rowScanner) (Alert, error) {
+	var a Alert
+	var payload string
+	var next, created int64
+	var sent sql.NullInt64
+	if err := sc.Scan(&a.ID, &a.Event, &a.Channel, &payload, &a.Attempts, &next, &a.LastError, &a.Dead, &created, &sent); err != nil {
+		return Alert{}, err
+	}
+	a.Payload = json.RawMessage(payload)
+	a.NextAttempt = fromMS(next)
+	a.CreatedAt = fromMS(created)
+	if sent.Valid {
+		t := fromMS(sent.Int64)
+		a.SentAt = &t
+	}
+	return a, nil
+}
+
+func (s *sqlStore) ClaimAlerts(ctx context.Context, owner string, n int, now time.Time, lease time.Duration) ([]Alert, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	var out []Alert
+	err := s.writeTx(ctx, "claim alerts", func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE alerts SET lease_owner = $1, lease_until = $2
+			WHERE id IN (SELECT id FROM alerts WHERE sent_at IS NULL AND NOT dead AND next_attempt <= $3
+				AND lease_until <= $3 ORDER BY id LIMIT $4`+s.d.skipLocked()+`)
+			RETURNING `+alertCols, owner, ms(now.Add(lease)), ms(now), n)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			a, err := scanAlert(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, a)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	sortAlerts(out)
+	return out, nil
+}
+
+func sortAlerts(a []Alert) {
+	for i := 1; i < len(a); i++ {
+		for j := i; j > 0 && a[j].ID < a[j-1].ID; j-- {
+			a[j], a[j-1] = a[j-1], a[j]
+		}
+	}
+}
+
+func (s *sqlStore) MarkAlertSent(ctx context.Context, id int64, now time.Time) error {
+	return s.execOne(ctx, "mark alert sent", `UPDATE alerts SET sent_at = $1, lease_owner = '', lease_until = 0 WHERE id = $2`, ms(now), id)
+}
+
+func (s *sqlStore) MarkAlertFailed(ctx context.Context, id int64, errMsg string, next time.Time, dead bool) error {
+	return s.execOne(ctx, "mark alert failed", `UPDATE alerts SET attempts = attempts + 1, last_error = $1,
+		next_attempt = $2, dead = $3, lease_owner = '', lease_until = 0 WHERE id = $4`, errMsg, ms(next), dead, id)
+}
+
+func (s *sqlStore) RetryAlert(ctx context.Context, id int64, now time.Time) error {
+	return s.execOne(ctx, "retry alert", `UPDATE alerts SET dead = FALSE, next_attempt = $1, lease_owner = '', lease_until = 0
+		WHERE id = $2 AND sent_at IS NULL`, ms(now), id)
+}
+
+// execOne runs a statement that must change exactly one row (ErrNotFound otherwise).
+func (s *sqlStore) execOne(ctx context.Context, op, q string, args ...any) error {
+	return s.writeTx(ctx, op, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+}
+
+func (s *sqlStore) ListAlerts(ctx context.Context, deadOnly bool, limit int) ([]Alert, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	q := `SELECT ` + alertCols + ` FROM alerts`
+	if deadOnly {
+		q += ` WHERE dead`
+	}
+	q += ` ORDER BY id DESC LIMIT $1`
+	rows, err := s.r.QueryContext(ctx, q, limit)
+	if err != nil {
+		return nil, s.wrap("list alerts", err)
+	}
+	defer rows.Close()
+	var out []Alert
+	for rows.Next() {
+		a, err := scanAlert(rows)
+		if err != nil {
+			return nil, s.wrap("scan alert", err)
+		}
+		out = append(out, a)
+	}
+	return out, s.wrap("list alerts", rows.Err())
+}
+
+func (s *sqlStore) RecordFailedLogin(ctx context.Context, scope string, now time.Time, window time.Duration) (int, error) {
+	var n int
+	err := s.writeTx(ctx, "record failed login", func(tx *sql.Tx) error {
+		since := ms(now.Add(-window))
+		if _, err := tx.ExecContext(ctx, `DELETE FROM failed_logins WHERE scope = $1 AND at < $2`, scope, since); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO failed_logins (scope, at) VALUES ($1, $2)`, scope, ms(now)); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM failed_logins WHERE scope = $1 AND at >= $2 AND at <= $3`,
+			scope, since, ms(now)).Scan(&n)
+	})
+	return n, err
+}
+
+func (s *sqlStore) CountFailedLogins(ctx context.Context, scope string, since time.Time) (int, error) {
+	var n int
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM failed_logins WHERE scope = $1 AND at >= $2`, scope, ms(since)).Scan(&n); err != nil {
+		return 0, s.wrap("count failed logins", err)
+	}
+	return n, nil
+}
+
+func (s *sqlStore) ClearFailedLogins(ctx context.Context, scope string) error {
+	return s.writeTx(ctx, "clear failed logins", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM failed_logins WHERE scope = $1`, scope)
+		return err
+	})
+}

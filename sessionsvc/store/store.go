@@ -1,0 +1,236 @@
+// Package store is sessionsvc's persistence: sessions and their keys, user
+// block state, the append-only revocation log that feeds the plugins, admin
+// tokens, settings, the alert outbox and failed-login counters.
+//
+// One interface, two implementations (SQLite, the embedded default, and
+// PostgreSQL for several replicas) that pass one contract test suite.
+// Every state change that the proxies must learn about is appended to the
+// revocation log in the same transaction as the change itself.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/meshsession/meshsession/plugin/protocol"
+)
+
+// Errors callers match with errors.Is.
+var (
+	ErrNotFound    = errors.New("not found")
+	ErrConflict    = errors.New("conflict")
+	ErrUnavailable = errors.New("database unavailable")
+)
+
+// GeoLocation is where an ip was located at login.
+type GeoLocation struct {
+	Country     string  `json:"country,omitempty"`
+	CountryCode string  `json:"country_code,omitempty"`
+	City        string  `json:"city,omitempty"`
+	Region      string  `json:"region,omitempty"`
+	Latitude    float64 `json:"latitude,omitempty"`
+	Longitude   float64 `json:"longitude,omitempty"`
+	Timezone    string  `json:"timezone,omitempty"`
+}
+
+// Session is one login. Times are UTC.
+type Session struct {
+	ID                 string // "sess_..."
+	UserID             string // the app's user id (string form)
+	IP                 string
+	UserAgent          string
+	LoginTime          time.Time
+	LastActive         time.Time
+	LogoutTime         *time.Time // nil while active
+	Active             bool
+	TerminatedManually bool
+	TerminationReason  string // protocol.Reason*; "" while active
+	DeviceType         string // desktop, mobile, tablet, bot, unknown
+	BrowserName        string
+	OSName             string
+	Geo                *GeoLocation // nil when unknown
+	SecurityScore      int          // 0..100
+	ScoreReasons       []string
+	ExpiresAt          time.Time // latest expiry of any token of the session (zero when unknown)
+	Route              string    // login route that created it
+	Locale             string
+}
+
+// KeyKind says which token a key came from.
+type KeyKind string
+
+const (
+	KeyAccess  KeyKind = "access"
+	KeyRefresh KeyKind = "refresh"
+	KeySession KeyKind = "session" // sid: claim value
+)
+
+// SessionKey names a session: "sid:..." or "fp:...".
+type SessionKey struct {
+	Key       string
+	Kind      KeyKind
+	ExpiresAt time.Time // expiry of the token it names (zero when unknown)
+}
+
+// Status filters for ListSessions.
+type Status string
+
+const (
+	StatusAny        Status = ""
+	StatusActive     Status = "active"     // active and seen within the idle threshold
+	StatusIdle       Status = "idle"       // active but not seen within the idle threshold
+	StatusLoggedOut  Status = "loggedout"  // ended by the user (logout)
+	StatusTerminated Status = "terminated" // ended by anything else (manual, idle, expired, blocked, reuse)
+)
+
+// SessionQuery selects sessions for the user and admin APIs.
+type SessionQuery struct {
+	UserID     string // exact user, "" for all
+	Status     Status
+	ActiveOnly bool      // isActive = true, whatever the idle state
+	IdleBefore time.Time // lastActive before this counts as idle (for StatusActive/StatusIdle)
+	Search     string    // substring of user id, ip, country, browser, os, session id
+	Sort       string    // "loginTime", "lastActive", "userId", "ip", "securityScore"; default lastActive
+	Desc       bool
+	Offset     int
+	Limit      int // 0 = implementation default (25); capped at 1000
+}
+
+// SessionPage is a page of sessions with the total matching count.
+type SessionPage struct {
+	Sessions []Session
+	Total    int
+}
+
+// EndFilter selects sessions to end. At least one of SessionIDs, UserID must be set.
+type EndFilter struct {
+	SessionIDs      []string
+	UserID          string
+	ExceptSessionID string // keep this one (logout-others)
+}
+
+// RefreshOutcome is the result of Refresh.
+type RefreshOutcome struct {
+	SessionID string
+	Allowed   bool
+	Reason    string // why not allowed: the session's termination reason, or protocol.ReasonReuse
+}
+
+// ActivityMark moves a session's lastActive forward.
+type ActivityMark struct {
+	Key string // any key of the session
+	At  time.Time
+	IP  string
+}
+
+// AdminToken is a stored (hashed) admin bearer token.
+type AdminToken struct {
+	ID        int64
+	Name      string
+	Hash      string // hex SHA-256 of the token; the token itself is never stored
+	CreatedAt time.Time
+	LastUsed  *time.Time
+	Revoked   bool
+}
+
+// Alert is one outbox message, written in the transaction of the event that caused it.
+type Alert struct {
+	ID          int64
+	Event       string          // "login.success", "session.terminated", ...
+	Channel     string          // "email", "webhook:<name>", ...
+	Payload     json.RawMessage // event data for the channel's renderer
+	Attempts    int
+	NextAttempt time.Time
+	LastError   string
+	Dead        bool // dead-lettered after too many tries
+	CreatedAt   time.Time
+	SentAt      *time.Time
+}
+
+// Store is sessionsvc's persistence. All methods are safe for concurrent use
+// and, on PostgreSQL, across replicas.
+type Store interface {
+	// Ping checks the database is reachable and migrations are applied.
+	Ping(ctx context.Context) error
+	Close() error
+	// Epoch names this store's revocation log; it changes only when the store is reset.
+	Epoch(ctx context.Context) (string, error)
+
+	// CreateSession stores a new session with its keys and, in the same
+	// transaction, the alerts it raised.
+	CreateSession(ctx context.Context, s *Session, keys []SessionKey, alerts []Alert) error
+	GetSession(ctx context.Context, id string) (*Session, error)
+	// FindSessionByKeys returns the session named by any of keys (ErrNotFound if none).
+	FindSessionByKeys(ctx context.Context, keys []string) (*Session, error)
+	ListSessions(ctx context.Context, q SessionQuery) (SessionPage, error)
+	// AddKeys attaches keys to a session (a refresh's new tokens).
+	AddKeys(ctx context.Context, sessionID string, keys []SessionKey) error
+	// Refresh handles a refresh that presented the refresh-token keys
+	// presented: refused if the session has ended; if a presented key was
+	// already rotated (reuse) the whole session ends with ReasonReuse
+	// (revocations logged); otherwise the presented key is marked rotated
+	// and newKeys attached. ErrNotFound if no session knows the keys.
+	Refresh(ctx context.Context, presented []string, newKeys []SessionKey, now time.Time) (RefreshOutcome, error)
+	// EndSessions ends the active sessions matching f with reason, logging a
+	// revoke change for every key of every ended session. manual marks
+	// terminatedManually. Returns the ids ended.
+	EndSessions(ctx context.Context, f EndFilter, reason string, manual bool, now time.Time) ([]string, error)
+	// DeleteSession removes a session for good (its keys are revoked first if it was active).
+	DeleteSession(ctx context.Context, id string, now time.Time) error
+	// RecordActivity moves lastActive forward (never back) for each mark's
+	// session; marks for unknown keys are ignored. Returns sessions updated.
+	RecordActivity(ctx context.Context, marks []ActivityMark) (int, error)
+	// RevokeKeys logs revoke changes for keys that name no known session
+	// (a logout of a token sessionsvc never saw), expiring at exp.
+	RevokeKeys(ctx context.Context, keys []string, reason string, exp time.Time, now time.Time) error
+
+	// SetBlocked blocks or unblocks a user. Blocking ends the user's sessions
+	// with ReasonBlocked and logs a block change; unblocking logs an unblock.
+	SetBlocked(ctx context.Context, userID string, blocked bool, now time.Time) error
+	IsBlocked(ctx context.Context, userID string) (bool, error)
+	// SetNotBefore refuses the user's tokens issued before at (logs a
+	// not_before change that can be dropped after exp).
+	SetNotBefore(ctx context.Context, userID string, at, exp, now time.Time) error
+
+	// Changes returns the revocation log after cursor (a snapshot of live
+	// entries when cursor is 0 or epoch is not this store's), at most limit.
+	Changes(ctx context.Context, epoch string, cursor int64, limit int, now time.Time) (protocol.SyncPage, error)
+	// Compact drops log entries whose tokens have all expired. Returns rows removed.
+	Compact(ctx context.Context, now time.Time) (int, error)
+	// EndIdle ends active sessions whose lastActive is before idleBefore (ReasonIdle).
+	EndIdle(ctx context.Context, idleBefore, now time.Time) ([]string, error)
+	// EndOld ends active sessions that logged in before loginBefore (ReasonExpired).
+	EndOld(ctx context.Context, loginBefore, now time.Time) ([]string, error)
+	// Purge deletes ended sessions whose logout time is before endedBefore.
+	Purge(ctx context.Context, endedBefore time.Time) (int, error)
+
+	CreateAdminToken(ctx context.Context, name, hash string, now time.Time) (AdminToken, error)
+	// FindAdminToken returns the non-revoked token with this hash and records its use.
+	FindAdminToken(ctx context.Context, hash string, now time.Time) (AdminToken, error)
+	ListAdminTokens(ctx context.Context) ([]AdminToken, error)
+	RevokeAdminToken(ctx context.Context, id int64) error
+
+	// Settings are one JSON document owned by the admin API.
+	GetSettings(ctx context.Context) (json.RawMessage, error) // nil, nil when never set
+	PutSettings(ctx context.Context, doc json.RawMessage) error
+
+	// EnqueueAlerts writes alerts outside a session registration (terminations, blocks).
+	EnqueueAlerts(ctx context.Context, alerts []Alert) error
+	// ClaimAlerts leases up to n due alerts to owner until now+lease; two
+	// replicas never hold the same alert (FOR UPDATE SKIP LOCKED on PostgreSQL).
+	ClaimAlerts(ctx context.Context, owner string, n int, now time.Time, lease time.Duration) ([]Alert, error)
+	MarkAlertSent(ctx context.Context, id int64, now time.Time) error
+	// MarkAlertFailed records a failed try; dead dead-letters it, else it is retried at next.
+	MarkAlertFailed(ctx context.Context, id int64, errMsg string, next time.Time, dead bool) error
+	ListAlerts(ctx context.Context, deadOnly bool, limit int) ([]Alert, error)
+	// RetryAlert puts a dead-lettered alert back in the queue.
+	RetryAlert(ctx context.Context, id int64, now time.Time) error
+
+	// RecordFailedLogin counts a failed login under scope ("ip:1.2.3.4",
+	// "user:alice") and returns the failures within [now-window, now].
+	RecordFailedLogin(ctx context.Context, scope string, now time.Time, window time.Duration) (int, error)
+	CountFailedLogins(ctx context.Context, scope string, since time.Time) (int, error)
+	ClearFailedLogins(ctx context.Context, scope string) error
+}

@@ -67,6 +67,9 @@ type Config struct {
 	Process *Process
 	// HTTPClientTransport overrides the transport of http_call (tests).
 	HTTPClientTransport http.RoundTripper
+	// CompilationCache lets several Hosts share compiled code (wazero's
+	// in-memory or on-disk cache), e.g. across tests. Default: none.
+	CompilationCache wazero.CompilationCache
 }
 
 // Host runs N worker VMs of one proxy-wasm module.
@@ -156,7 +159,11 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 
-	h.rt = wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler())
+	rc := wazero.NewRuntimeConfigCompiler()
+	if cfg.CompilationCache != nil {
+		rc = rc.WithCompilationCache(cfg.CompilationCache)
+	}
+	h.rt = wazero.NewRuntimeWithConfig(ctx, rc)
 	fail := func(err error) (*Host, error) {
 		h.cancel()
 		_ = h.rt.Close(ctx)
@@ -406,10 +413,10 @@ type worker struct {
 }
 
 type guestFuncs struct {
-	initialize, alloc, contextCreate, vmStart, configure                  api.Function
-	requestHeaders, requestBody, requestTrailers                           api.Function
-	responseHeaders, responseBody, responseTrailers                        api.Function
-	done, log, delete, tick, queueReady, httpCallResponse                  api.Function
+	initialize, alloc, contextCreate, vmStart, configure  api.Function
+	requestHeaders, requestBody, requestTrailers          api.Function
+	responseHeaders, responseBody, responseTrailers       api.Function
+	done, log, delete, tick, queueReady, httpCallResponse api.Function
 }
 
 func (h *Host) startWorker(ctx context.Context, idx, gen int) (*worker, error) {
@@ -444,12 +451,12 @@ func (h *Host) startWorker(ctx context.Context, idx, gen int) (*worker, error) {
 	w.fns = guestFuncs{
 		initialize: f("_initialize"), alloc: f("proxy_on_memory_allocate"),
 		contextCreate: f("proxy_on_context_create"), vmStart: f("proxy_on_vm_start"),
-		configure: f("proxy_on_configure"),
+		configure:      f("proxy_on_configure"),
 		requestHeaders: f("proxy_on_request_headers"), requestBody: f("proxy_on_request_body"),
 		requestTrailers: f("proxy_on_request_trailers"),
 		responseHeaders: f("proxy_on_response_headers"), responseBody: f("proxy_on_response_body"),
 		responseTrailers: f("proxy_on_response_trailers"),
-		done: f("proxy_on_done"), log: f("proxy_on_log"), delete: f("proxy_on_delete"),
+		done:             f("proxy_on_done"), log: f("proxy_on_log"), delete: f("proxy_on_delete"),
 		tick: f("proxy_on_tick"), queueReady: f("proxy_on_queue_ready"),
 		httpCallResponse: f("proxy_on_http_call_response"),
 	}

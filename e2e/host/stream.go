@@ -68,13 +68,13 @@ type Stream struct {
 
 	props map[string][]byte
 
-	reqHeaders, reqTrailers   *headerMap
-	respHeaders, respTrailers *headerMap
-	reqBody, respBody         []byte
+	reqHeaders, reqTrailers     *headerMap
+	respHeaders, respTrailers   *headerMap
+	reqBody, respBody           []byte
 	reqBuffering, respBuffering bool
-	local                     *LocalResponse
-	logPhase                  bool
-	created, finished         bool
+	local                       *LocalResponse
+	logPhase                    bool
+	created, finished           bool
 
 	events chan Event
 }
@@ -175,7 +175,7 @@ func bool32(b bool) uint64 {
 }
 
 // callback runs one stream callback with the result handling shared by all.
-func (s *Stream) callback(name string, prepare func(), fn func() (uint64, error)) (Result, error) {
+func (s *Stream) callback(prepare func(), fn func() (uint64, error)) (Result, error) {
 	w := s.w
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -191,15 +191,13 @@ func (s *Stream) callback(name string, prepare func(), fn func() (uint64, error)
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{Action: Action(uint32(r)), LocalResponse: s.local}
-	_ = name
-	return res, nil
+	return Result{Action: Action(uint32(r)), LocalResponse: s.local}, nil
 }
 
 // RequestHeaders delivers the request headers (with pseudo-headers :method,
 // :path, :authority, :scheme) to proxy_on_request_headers.
 func (s *Stream) RequestHeaders(headers [][2]string, endOfStream bool) (Result, error) {
-	return s.callback("proxy_on_request_headers", func() { s.reqHeaders = newHeaderMap(headers) },
+	return s.callback(func() { s.reqHeaders = newHeaderMap(headers) },
 		func() (uint64, error) {
 			return s.w.call("proxy_on_request_headers", s.w.fns.requestHeaders,
 				uint64(s.id), uint64(len(s.reqHeaders.pairs)), bool32(endOfStream))
@@ -211,7 +209,7 @@ func (s *Stream) RequestHeaders(headers [][2]string, endOfStream bool) (Result, 
 // the buffered body; otherwise it replaces it. After a Continue, the body to
 // forward is RequestBodyBytes.
 func (s *Stream) RequestBody(chunk []byte, endOfStream bool) (Result, error) {
-	res, err := s.callback("proxy_on_request_body", func() {
+	res, err := s.callback(func() {
 		if s.reqBuffering {
 			s.reqBody = append(s.reqBody, chunk...)
 		} else {
@@ -231,7 +229,7 @@ func (s *Stream) RequestBody(chunk []byte, endOfStream bool) (Result, error) {
 
 // RequestTrailers delivers the request trailers.
 func (s *Stream) RequestTrailers(trailers [][2]string) (Result, error) {
-	return s.callback("proxy_on_request_trailers", func() { s.reqTrailers = newHeaderMap(trailers) },
+	return s.callback(func() { s.reqTrailers = newHeaderMap(trailers) },
 		func() (uint64, error) {
 			return s.w.call("proxy_on_request_trailers", s.w.fns.requestTrailers,
 				uint64(s.id), uint64(len(s.reqTrailers.pairs)))
@@ -240,7 +238,7 @@ func (s *Stream) RequestTrailers(trailers [][2]string) (Result, error) {
 
 // ResponseHeaders delivers the response headers (with :status).
 func (s *Stream) ResponseHeaders(headers [][2]string, endOfStream bool) (Result, error) {
-	return s.callback("proxy_on_response_headers", func() { s.respHeaders = newHeaderMap(headers) },
+	return s.callback(func() { s.respHeaders = newHeaderMap(headers) },
 		func() (uint64, error) {
 			return s.w.call("proxy_on_response_headers", s.w.fns.responseHeaders,
 				uint64(s.id), uint64(len(s.respHeaders.pairs)), bool32(endOfStream))
@@ -249,7 +247,7 @@ func (s *Stream) ResponseHeaders(headers [][2]string, endOfStream bool) (Result,
 
 // ResponseBody delivers a chunk of the response body (buffering as RequestBody).
 func (s *Stream) ResponseBody(chunk []byte, endOfStream bool) (Result, error) {
-	res, err := s.callback("proxy_on_response_body", func() {
+	res, err := s.callback(func() {
 		if s.respBuffering {
 			s.respBody = append(s.respBody, chunk...)
 		} else {
@@ -269,7 +267,7 @@ func (s *Stream) ResponseBody(chunk []byte, endOfStream bool) (Result, error) {
 
 // ResponseTrailers delivers the response trailers.
 func (s *Stream) ResponseTrailers(trailers [][2]string) (Result, error) {
-	return s.callback("proxy_on_response_trailers", func() { s.respTrailers = newHeaderMap(trailers) },
+	return s.callback(func() { s.respTrailers = newHeaderMap(trailers) },
 		func() (uint64, error) {
 			return s.w.call("proxy_on_response_trailers", s.w.fns.responseTrailers,
 				uint64(s.id), uint64(len(s.respTrailers.pairs)))

@@ -1,12 +1,19 @@
 // Package filter is the thin proxy-wasm SDK layer of the meshsession filter:
-// the VM, plugin (root) and HTTP contexts. Decisions live in plugin/core.
+// the VM, plugin (root) and HTTP contexts, shared data, ticks and callouts.
+// Every decision is made by the pure packages under plugin/core; this
+// package only moves bytes between them and the host.
 package filter
 
 import (
+	"time"
+
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/meshsession/meshsession/plugin/core/config"
+	"github.com/meshsession/meshsession/plugin/core/decide"
+	"github.com/meshsession/meshsession/plugin/core/revocation"
+	"github.com/meshsession/meshsession/plugin/core/throttle"
 )
 
 // NewVMContext returns the filter's VM context.
@@ -17,12 +24,29 @@ type vmContext struct {
 }
 
 func (*vmContext) NewPluginContext(contextID uint32) types.PluginContext {
-	return &pluginContext{}
+	return &pluginContext{contextID: contextID}
 }
 
+// pluginContext is one worker's root context: configuration, decision
+// engine, its copy of the revocation state, its activity batch.
 type pluginContext struct {
 	types.DefaultPluginContext
-	cfg *config.Config
+	contextID uint32
+
+	cfg     *config.Config
+	engine  *decide.Engine
+	metrics *metrics
+
+	sync     syncer
+	activity *throttle.Batch
+	marks    *throttle.Tracker
+	// lastSeen caches, per session key, when this worker last saw a fresh
+	// mark (its own or another worker's), to skip shared-data reads.
+	lastSeen map[string]int64
+
+	activityInFlight bool
+	startedAt        time.Time
+	ticks            uint64
 }
 
 func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
@@ -40,26 +64,55 @@ func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
 		proxywasm.LogCriticalf("meshsession: invalid plugin configuration: %v", err)
 		return types.OnPluginStartStatusFailed
 	}
-	p.cfg = cfg
-	proxywasm.LogInfof("meshsession: filter started (cluster %q)", cfg.Cluster)
+	engine, err := decide.New(cfg)
+	if err != nil {
+		proxywasm.LogCriticalf("meshsession: invalid plugin configuration: %v", err)
+		return types.OnPluginStartStatusFailed
+	}
+	for _, w := range cfg.Warnings {
+		proxywasm.LogWarnf("meshsession: configuration: %s", w)
+	}
+	p.cfg, p.engine = cfg, engine
+	p.startedAt = now()
+	p.metrics = defineMetrics()
+	p.sync = syncer{plugin: p, state: revocation.New(), lastSync: p.startedAt}
+	p.activity = throttle.NewBatch(0)
+	p.marks = throttle.NewTracker(0)
+	p.lastSeen = make(map[string]int64)
+	if err := proxywasm.SetTickPeriodMilliSeconds(uint32(tickPeriod(cfg).Milliseconds())); err != nil {
+		proxywasm.LogCriticalf("meshsession: set tick period: %v", err)
+		return types.OnPluginStartStatusFailed
+	}
+	proxywasm.LogInfof("meshsession: filter started: sessionsvc cluster %q, verify %s, sync every %s, last-seen every %s, stale policy %s after %s",
+		cfg.Cluster, cfg.Verify.Mode, cfg.SyncInterval, cfg.LastSeenInterval, cfg.StalePolicy, cfg.MaxStaleness)
 	return types.OnPluginStartStatusOK
 }
 
-func (p *pluginContext) NewHttpContext(contextID uint32) types.HttpContext {
-	return &httpContext{plugin: p}
-}
-
-type httpContext struct {
-	types.DefaultHttpContext
-	plugin *pluginContext
-}
-
-func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) types.Action {
-	ih := h.plugin.cfg.IdentityHeaders
-	for _, name := range []string{ih.SessionID, ih.UserID} {
-		if name != "" {
-			_ = proxywasm.RemoveHttpRequestHeader(name)
-		}
+// tickPeriod is the root context's timer: the sync interval, which is also
+// how often the activity batch is flushed.
+func tickPeriod(cfg *config.Config) time.Duration {
+	d := cfg.SyncInterval
+	if d < 10*time.Millisecond {
+		d = 10 * time.Millisecond
 	}
-	return types.ActionContinue
+	return d
 }
+
+func (p *pluginContext) OnTick() {
+	p.ticks++
+	t := now()
+	p.sync.tick(t)
+	p.flushActivity(t)
+	if p.ticks%16 == 0 {
+		p.housekeeping(t)
+	}
+	p.metrics.observeVM(p, t)
+}
+
+func (p *pluginContext) NewHttpContext(contextID uint32) types.HttpContext {
+	return &httpContext{plugin: p, contextID: contextID}
+}
+
+// now is the host's clock (proxy_get_current_time_nanoseconds is what
+// time.Now uses under WASI's clock_time_get in both Envoy and our host).
+func now() time.Time { return time.Now() }

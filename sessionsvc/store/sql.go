@@ -777,29 +777,32 @@ func (s *sqlStore) RecordActivity(ctx context.Context, marks []ActivityMark) (in
 			latest[m.Key] = v
 		}
 	}
-	updated := 0
+	updated := map[string]struct{}{}
 	err := s.writeTx(ctx, "record activity", func(tx *sql.Tx) error {
 		stmt, err := tx.PrepareContext(ctx, `UPDATE sessions SET last_active = $1
-			WHERE id = (SELECT session_id FROM session_keys WHERE key = $2) AND active AND last_active < $1`)
+			WHERE id = (SELECT session_id FROM session_keys WHERE key = $2) AND active AND last_active < $1
+			RETURNING id`)
 		if err != nil {
 			return err
 		}
 		defer stmt.Close()
 		for _, k := range order {
-			res, err := stmt.ExecContext(ctx, latest[k], k)
+			var id string
+			err := stmt.QueryRowContext(ctx, latest[k], k).Scan(&id)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
 			if err != nil {
 				return err
 			}
-			if n, _ := res.RowsAffected(); n > 0 {
-				updated++
-			}
+			updated[id] = struct{}{}
 		}
 		return nil
 	})
 	if err != nil {
 		return 0, err
 	}
-	return updated, nil
+	return len(updated), nil
 }
 
 func (s *sqlStore) RevokeKeys(ctx context.Context, keys []string, reason string, exp time.Time, now time.Time) error {

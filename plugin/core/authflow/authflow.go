@@ -1,0 +1,389 @@
+// Package authflow reads what the filter observes on the login, refresh and
+// logout routes (tokens and user id from JSON bodies, with gjson paths from
+// the configuration) and builds and parses the bodies of the matching
+// internal API calls (protocol.RegisterRequest, RefreshRequest,
+// RevokeRequest, FailedLogin; RegisterResponse, RefreshResponse), without
+// encoding/json.
+package authflow
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/meshsession/meshsession/plugin/core/config"
+	"github.com/meshsession/meshsession/plugin/core/token"
+	"github.com/meshsession/meshsession/plugin/protocol"
+)
+
+// MaxBodyLen bounds the bodies read on observed routes.
+const MaxBodyLen = 1 << 20
+
+// Errors.
+var (
+	ErrNotJSON     = errors.New("body is not JSON")
+	ErrTooLarge    = errors.New("body too large")
+	ErrNoToken     = errors.New("no token at the configured path")
+	ErrBadDecision = errors.New(`answer has no valid "decision" (allow or deny)`)
+)
+
+func parseBody(body []byte) (gjson.Result, error) {
+	if len(body) > MaxBodyLen {
+		return gjson.Result{}, ErrTooLarge
+	}
+	if !gjson.ValidBytes(body) {
+		return gjson.Result{}, ErrNotJSON
+	}
+	return gjson.Parse(string(body)), nil
+}
+
+// stringAt returns the string at path, or an integer number's text.
+func stringAt(r gjson.Result, path string) (string, bool) {
+	if path == "" {
+		return "", false
+	}
+	v := r.Get(path)
+	switch v.Type {
+	case gjson.String:
+		return v.Str, v.Str != ""
+	case gjson.Number:
+		if _, err := strconv.ParseInt(v.Raw, 10, 64); err == nil {
+			return v.Raw, true
+		}
+	}
+	return "", false
+}
+
+// Login is what a successful login response carries.
+type Login struct {
+	Token        string
+	RefreshToken string // "" when none
+	UserID       string // "" when not found at user_id_path
+}
+
+// ParseLogin reads the login response body: the token (required, a string
+// at token_path), the refresh token and the user id (string or integer).
+func ParseLogin(body []byte, route config.LoginRoute) (Login, error) {
+	r, err := parseBody(body)
+	if err != nil {
+		return Login{}, fmt.Errorf("login response: %w", err)
+	}
+	var l Login
+	v := r.Get(route.TokenPath)
+	if v.Type != gjson.String || v.Str == "" {
+		return Login{}, fmt.Errorf("login response: %w %q", ErrNoToken, route.TokenPath)
+	}
+	l.Token = v.Str
+	if route.RefreshTokenPath != "" {
+		if v := r.Get(route.RefreshTokenPath); v.Type == gjson.String {
+			l.RefreshToken = v.Str
+		}
+	}
+	l.UserID, _ = stringAt(r, route.UserIDPath)
+	return l, nil
+}
+
+// Identifier reads the login identifier (e.g. the e-mail) from the login
+// request body; "" when absent. A body that is not JSON is an error.
+func Identifier(body []byte, path string) (string, error) {
+	if path == "" || len(body) == 0 {
+		return "", nil
+	}
+	r, err := parseBody(body)
+	if err != nil {
+		return "", fmt.Errorf("login request: %w", err)
+	}
+	s, _ := stringAt(r, path)
+	return s, nil
+}
+
+// Refresh is what a successful refresh response carries.
+type Refresh struct {
+	Token        string
+	RefreshToken string
+}
+
+// ParseRefresh reads the refresh response body (new token required).
+func ParseRefresh(body []byte, route config.RefreshRoute) (Refresh, error) {
+	r, err := parseBody(body)
+	if err != nil {
+		return Refresh{}, fmt.Errorf("refresh response: %w", err)
+	}
+	v := r.Get(route.TokenPath)
+	if v.Type != gjson.String || v.Str == "" {
+		return Refresh{}, fmt.Errorf("refresh response: %w %q", ErrNoToken, route.TokenPath)
+	}
+	out := Refresh{Token: v.Str}
+	if route.RefreshTokenPath != "" {
+		if v := r.Get(route.RefreshTokenPath); v.Type == gjson.String {
+			out.RefreshToken = v.Str
+		}
+	}
+	return out, nil
+}
+
+// PresentedRefreshToken returns the refresh token the client presented on
+// the refresh route: from the request body at request_token_path, else from
+// the cookie request_token_cookie. ("", nil) when there is none; an error
+// when the body is needed and is not JSON.
+func PresentedRefreshToken(body []byte, cookieHeader string, route config.RefreshRoute) (string, error) {
+	if route.RequestTokenPath != "" && len(body) > 0 {
+		r, err := parseBody(body)
+		if err != nil {
+			if route.RequestTokenCookie == "" {
+				return "", fmt.Errorf("refresh request: %w", err)
+			}
+		} else if v := r.Get(route.RequestTokenPath); v.Type == gjson.String && v.Str != "" {
+			return v.Str, nil
+		}
+	}
+	if route.RequestTokenCookie != "" {
+		if v, ok := token.CookieValue(cookieHeader, route.RequestTokenCookie); ok && v != "" {
+			return v, nil
+		}
+	}
+	return "", nil
+}
+
+// TokenInfo are a token's keys and the claims the calls carry. The token is
+// not verified (it comes from the upstream's own response, or is only used
+// to name a session).
+type TokenInfo struct {
+	Keys   []string // "sid:<v>" when present, then "fp:<...>"
+	Claims token.Claims
+	JWT    bool // the token decoded as a JWT
+}
+
+// Inspect derives a token's keys and claims. An opaque (non-JWT) token
+// gets its fp key only.
+func Inspect(tok string, names token.ClaimNames) TokenInfo {
+	var info TokenInfo
+	if parts, err := token.Split(tok); err == nil {
+		buf := make([]byte, token.DecodedLen(len(parts.Payload)))
+		if n, err := token.DecodeSegment(buf, parts.Payload); err == nil {
+			if c, err := token.ParseClaims(string(buf[:n]), names); err == nil {
+				info.Claims, info.JWT = c, true
+			}
+		}
+	}
+	info.Keys = token.Keys(tok, info.Claims)
+	return info
+}
+
+// FingerprintKeys returns []string{"fp:<...>"} for tok, nil for "".
+func FingerprintKeys(tok string) []string {
+	if tok == "" {
+		return nil
+	}
+	return []string{token.FingerprintKey(tok)}
+}
+
+// Register builds the RegisterRequest for a login. userID falls back to the
+// token's user claim when the body had none.
+func Register(l Login, names token.ClaimNames, ip, userAgent, route, locale string) protocol.RegisterRequest {
+	access := Inspect(l.Token, names)
+	req := protocol.RegisterRequest{
+		UserID:    l.UserID,
+		Keys:      access.Keys,
+		IP:        ip,
+		UserAgent: userAgent,
+		Route:     route,
+		Locale:    locale,
+	}
+	if req.UserID == "" {
+		req.UserID = access.Claims.UserID
+	}
+	if access.Claims.HasIssuedAt {
+		req.IssuedAt = access.Claims.IssuedAt
+	}
+	if access.Claims.HasExpiresAt {
+		req.ExpiresAt = access.Claims.ExpiresAt
+	}
+	if l.RefreshToken != "" {
+		req.RefreshKeys = FingerprintKeys(l.RefreshToken)
+		if rt := Inspect(l.RefreshToken, names); rt.Claims.HasExpiresAt {
+			req.RefreshExpiresAt = rt.Claims.ExpiresAt
+		}
+	}
+	return req
+}
+
+// RefreshCall builds the RefreshRequest after the refresh route answered
+// status; r is the parsed response (zero when not 2xx).
+func RefreshCall(presented string, status int, r Refresh, names token.ClaimNames, ip, userAgent string) protocol.RefreshRequest {
+	req := protocol.RefreshRequest{Status: status, IP: ip, UserAgent: userAgent}
+	req.PresentedKeys = Inspect(presented, names).Keys
+	if status >= 200 && status < 300 && r.Token != "" {
+		access := Inspect(r.Token, names)
+		req.Keys = access.Keys
+		if access.Claims.HasExpiresAt {
+			req.ExpiresAt = access.Claims.ExpiresAt
+		}
+		if r.RefreshToken != "" {
+			req.RefreshKeys = FingerprintKeys(r.RefreshToken)
+			if rt := Inspect(r.RefreshToken, names); rt.Claims.HasExpiresAt {
+				req.RefreshExpiresAt = rt.Claims.ExpiresAt
+			}
+		}
+	}
+	return req
+}
+
+// ---- JSON encoding (no encoding/json) ----
+
+type enc struct{ b []byte }
+
+func (e *enc) sep() {
+	if n := len(e.b); n > 0 && e.b[n-1] != '{' {
+		e.b = append(e.b, ',')
+	}
+}
+
+func (e *enc) str(name, v string, omitEmpty bool) {
+	if omitEmpty && v == "" {
+		return
+	}
+	e.sep()
+	e.b = gjson.AppendJSONString(e.b, name)
+	e.b = append(e.b, ':')
+	e.b = gjson.AppendJSONString(e.b, v)
+}
+
+func (e *enc) int(name string, v int64, omitEmpty bool) {
+	if omitEmpty && v == 0 {
+		return
+	}
+	e.sep()
+	e.b = gjson.AppendJSONString(e.b, name)
+	e.b = append(e.b, ':')
+	e.b = strconv.AppendInt(e.b, v, 10)
+}
+
+func (e *enc) list(name string, v []string, omitEmpty bool) {
+	if omitEmpty && len(v) == 0 {
+		return
+	}
+	e.sep()
+	e.b = gjson.AppendJSONString(e.b, name)
+	e.b = append(e.b, ':', '[')
+	for i, s := range v {
+		if i > 0 {
+			e.b = append(e.b, ',')
+		}
+		e.b = gjson.AppendJSONString(e.b, s)
+	}
+	e.b = append(e.b, ']')
+}
+
+func newEnc() *enc { return &enc{b: append(make([]byte, 0, 256), '{')} }
+
+func (e *enc) done() []byte { return append(e.b, '}') }
+
+// EncodeRegister encodes r as its JSON wire form.
+func EncodeRegister(r protocol.RegisterRequest) []byte {
+	e := newEnc()
+	e.str("userId", r.UserID, false)
+	e.list("keys", nonNil(r.Keys), false)
+	e.list("refreshKeys", r.RefreshKeys, true)
+	e.str("ip", r.IP, false)
+	e.str("userAgent", r.UserAgent, false)
+	e.int("issuedAt", r.IssuedAt, true)
+	e.int("expiresAt", r.ExpiresAt, true)
+	e.int("refreshExpiresAt", r.RefreshExpiresAt, true)
+	e.str("route", r.Route, false)
+	e.str("locale", r.Locale, true)
+	return e.done()
+}
+
+// EncodeRefresh encodes r as its JSON wire form.
+func EncodeRefresh(r protocol.RefreshRequest) []byte {
+	e := newEnc()
+	e.list("presentedKeys", nonNil(r.PresentedKeys), false)
+	e.int("status", int64(r.Status), false)
+	e.list("keys", r.Keys, true)
+	e.list("refreshKeys", r.RefreshKeys, true)
+	e.int("expiresAt", r.ExpiresAt, true)
+	e.int("refreshExpiresAt", r.RefreshExpiresAt, true)
+	e.str("ip", r.IP, true)
+	e.str("userAgent", r.UserAgent, true)
+	return e.done()
+}
+
+// EncodeRevoke encodes r as its JSON wire form.
+func EncodeRevoke(r protocol.RevokeRequest) []byte {
+	e := newEnc()
+	e.list("keys", nonNil(r.Keys), false)
+	e.str("reason", r.Reason, true)
+	return e.done()
+}
+
+// EncodeFailedLogin encodes f as its JSON wire form.
+func EncodeFailedLogin(f protocol.FailedLogin) []byte {
+	e := newEnc()
+	e.str("identifier", f.Identifier, true)
+	e.str("ip", f.IP, false)
+	e.int("status", int64(f.Status), false)
+	return e.done()
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// ---- answers ----
+
+func decision(r gjson.Result) (string, error) {
+	d := r.Get("decision")
+	if d.Type != gjson.String || (d.Str != protocol.DecisionAllow && d.Str != protocol.DecisionDeny) {
+		return "", ErrBadDecision
+	}
+	return d.Str, nil
+}
+
+func optString(r gjson.Result, name string) string {
+	if v := r.Get(name); v.Type == gjson.String {
+		return v.Str
+	}
+	return ""
+}
+
+// ParseRegisterResponse parses sessionsvc's answer to a registration. The
+// decision is required; other fields are optional (wrong types ignored).
+func ParseRegisterResponse(body []byte) (protocol.RegisterResponse, error) {
+	r, err := parseBody(body)
+	if err != nil || !r.IsObject() {
+		return protocol.RegisterResponse{}, fmt.Errorf("register answer: %w", ErrNotJSON)
+	}
+	d, err := decision(r)
+	if err != nil {
+		return protocol.RegisterResponse{}, fmt.Errorf("register answer: %w", err)
+	}
+	out := protocol.RegisterResponse{
+		SessionID: optString(r, "sessionId"),
+		Decision:  d,
+		Reason:    optString(r, "reason"),
+		Message:   optString(r, "message"),
+	}
+	if v := r.Get("score"); v.Type == gjson.Number {
+		out.Score = int(v.Int())
+	}
+	return out, nil
+}
+
+// ParseRefreshResponse parses sessionsvc's answer to a refresh.
+func ParseRefreshResponse(body []byte) (protocol.RefreshResponse, error) {
+	r, err := parseBody(body)
+	if err != nil || !r.IsObject() {
+		return protocol.RefreshResponse{}, fmt.Errorf("refresh answer: %w", ErrNotJSON)
+	}
+	d, err := decision(r)
+	if err != nil {
+		return protocol.RefreshResponse{}, fmt.Errorf("refresh answer: %w", err)
+	}
+	return protocol.RefreshResponse{SessionID: optString(r, "sessionId"), Decision: d, Reason: optString(r, "reason")}, nil
+}

@@ -1,0 +1,405 @@
+// Package decide turns a request (path, method, token headers) into a
+// decision against the revocation state: pass, 401, 403 or 503, with the
+// termination reason, the session key used for activity marks and the
+// identity to inject. It also builds the JSON body of a refusal.
+//
+// An Engine is built once per VM from the configuration and reused for every
+// request; it owns the decode buffers, so it is not safe for concurrent use,
+// and the strings of a Decision alias those buffers: they are valid until
+// the Engine's next call (use Decision.Detach to keep them longer).
+package decide
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/meshsession/meshsession/plugin/core/config"
+	"github.com/meshsession/meshsession/plugin/core/jwtverify"
+	"github.com/meshsession/meshsession/plugin/core/revocation"
+	"github.com/meshsession/meshsession/plugin/core/token"
+	"github.com/meshsession/meshsession/plugin/protocol"
+)
+
+// HeaderTerminatedReason carries the reason of a refusal to the client.
+const HeaderTerminatedReason = "x-session-terminated-reason"
+
+// Reasons of refusals beyond the protocol's termination reasons.
+const (
+	ReasonInvalidToken = "invalid_token" // malformed token or failed verification
+	ReasonMissingToken = "missing_token" // require_token and no token
+	ReasonStale        = "stale"         // fail_closed and the state is stale
+	ReasonRevoked      = "revoked"       // a revoked key without a reason in the feed
+)
+
+// ExpiryLeeway is the clock-skew leeway, in seconds, for exp and nbf.
+const ExpiryLeeway = 60
+
+// Action is what to do with the request.
+type Action uint8
+
+// Actions.
+const (
+	Pass Action = iota
+	Refuse
+)
+
+func (a Action) String() string {
+	if a == Refuse {
+		return "refuse"
+	}
+	return "pass"
+}
+
+// Decision is the outcome for one request.
+type Decision struct {
+	Action  Action
+	Status  int    // 401, 403 or 503 when refused; 0 when passed
+	Reason  string // refusal reason (protocol.Reason* or Reason* above)
+	Message string // human-readable message for the refusal body
+	// Err is the internal cause of an invalid_token refusal, for logs only.
+	Err error
+
+	Skipped  bool         // the path is in skip_paths: nothing was checked
+	Source   token.Source // where the token came from (SourceNone: no token)
+	HasToken bool
+
+	// SessionKey is "sid:<v>" when the token carries a session claim, else
+	// "fp:<fingerprint>": the key to throttle and report activity under.
+	SessionKey string
+	SessionID  string // the session claim's value ("" when none)
+	UserID     string // the user claim's value ("" when none)
+	ExpiresAt  int64  // the token's exp (0 when none)
+}
+
+// Detach returns d with its strings copied, valid after the Engine's next call.
+func (d Decision) Detach() Decision {
+	d.SessionKey = strings.Clone(d.SessionKey)
+	d.SessionID = strings.Clone(d.SessionID)
+	d.UserID = strings.Clone(d.UserID)
+	return d
+}
+
+// Request is what Decide looks at. Header values are "" when absent.
+type Request struct {
+	Path          string // :path (a query string is ignored)
+	Method        string // :method
+	Authorization string
+	Cookie        string
+	// Metadata is, in mode jwt_authn_metadata, the verified JWT payload (a
+	// JSON object) that jwt_authn put in dynamic metadata; "" when absent.
+	Metadata string
+	// LastSync is when the revocation state was last refreshed successfully
+	// (the plugin's start time before the first sync).
+	LastSync time.Time
+}
+
+// Engine decides requests for one configuration.
+type Engine struct {
+	cfg      *config.Config
+	verifier *jwtverify.Verifier
+	dec      *token.Decoder
+	sidKey   []byte
+	fpKey    [3 + token.FingerprintLen]byte
+}
+
+// New builds an Engine for a validated configuration.
+func New(cfg *config.Config) (*Engine, error) {
+	v, err := jwtverify.New(cfg.Verify)
+	if err != nil {
+		return nil, fmt.Errorf("decide: %w", err)
+	}
+	return &Engine{
+		cfg:      cfg,
+		verifier: v,
+		dec:      token.NewDecoder(token.ClaimNames{Session: cfg.SessionClaims, User: cfg.UserClaims}),
+		sidKey:   make([]byte, 0, 128),
+	}, nil
+}
+
+// Config returns the Engine's configuration.
+func (e *Engine) Config() *config.Config { return e.cfg }
+
+// Skip reports whether path (query ignored) is under one of skip_paths. A
+// prefix matches at a segment boundary: "/healthz" matches "/healthz" and
+// "/healthz/live" but not "/healthzx"; a prefix ending in "/" matches
+// anything below it.
+func (e *Engine) Skip(path string) bool {
+	path = stripQuery(path)
+	for _, p := range e.cfg.SkipPaths {
+		if strings.HasPrefix(path, p) {
+			if len(path) == len(p) || p[len(p)-1] == '/' || path[len(p)] == '/' {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func stripQuery(p string) string {
+	if i := strings.IndexAny(p, "?#"); i >= 0 {
+		return p[:i]
+	}
+	return p
+}
+
+// Route tells which observed route a request is on.
+type Route uint8
+
+// Routes.
+const (
+	RouteNone Route = iota
+	RouteLogin
+	RouteRefresh
+	RouteLogout
+)
+
+// Route returns the observed route of method and path (exact path match,
+// query ignored).
+func (e *Engine) Route(method, path string) Route {
+	path = stripQuery(path)
+	c := e.cfg
+	switch {
+	case c.Login.Path != "" && path == c.Login.Path && method == c.Login.Method:
+		return RouteLogin
+	case c.Refresh.Path != "" && path == c.Refresh.Path && method == c.Refresh.Method:
+		return RouteRefresh
+	case c.Logout.Path != "" && path == c.Logout.Path && method == c.Logout.Method:
+		return RouteLogout
+	}
+	return RouteNone
+}
+
+func refuse(status int, reason, msg string) Decision {
+	return Decision{Action: Refuse, Status: status, Reason: reason, Message: msg}
+}
+
+// Decide decides one request at now against st. It does not allocate for
+// a request that passes.
+func (e *Engine) Decide(now time.Time, req *Request, st *revocation.State) Decision {
+	if len(e.cfg.SkipPaths) > 0 && e.Skip(req.Path) {
+		return Decision{Skipped: true}
+	}
+	tok, src, err := token.Extract(req.Authorization, req.Cookie, e.cfg.TokenCookie)
+	metadataMode := e.cfg.Verify.Mode == config.ModeJWTAuthnMetadata
+	if src == token.SourceNone && !(metadataMode && req.Metadata != "") {
+		if e.cfg.RequireToken {
+			return refuse(401, ReasonMissingToken, "Missing token")
+		}
+		return Decision{}
+	}
+	if err != nil {
+		d := refuse(401, ReasonInvalidToken, "Invalid token")
+		d.Err, d.Source, d.HasToken = err, src, true
+		return d
+	}
+	if e.cfg.StalePolicy == config.FailClosed && now.Sub(req.LastSync) > e.cfg.MaxStaleness {
+		d := refuse(503, ReasonStale, "Session service unavailable")
+		d.Source, d.HasToken = src, true
+		return d
+	}
+
+	var claims token.Claims
+	if metadataMode {
+		if req.Metadata == "" {
+			err = errMetadataMissing
+		} else {
+			claims, err = token.ParseClaims(req.Metadata, e.dec.Names)
+		}
+	} else {
+		claims, err = e.tokenClaims(tok)
+	}
+	if err != nil {
+		d := refuse(401, ReasonInvalidToken, "Invalid token")
+		d.Err, d.Source, d.HasToken = err, src, true
+		return d
+	}
+	return e.check(now.Unix(), tok, src, claims, st)
+}
+
+var errMetadataMissing = fmt.Errorf("token present but jwt_authn left no verified payload in metadata")
+
+// tokenClaims splits, verifies and decodes tok.
+func (e *Engine) tokenClaims(tok string) (token.Claims, error) {
+	parts, err := token.Split(tok)
+	if err != nil {
+		return token.Claims{}, err
+	}
+	alg, _, err := e.dec.Header(parts.Header)
+	if err != nil {
+		return token.Claims{}, fmt.Errorf("token header: %w", err)
+	}
+	if err := e.verifier.Verify(alg, parts); err != nil {
+		return token.Claims{}, err
+	}
+	c, err := e.dec.Claims(parts.Payload)
+	if err != nil {
+		return token.Claims{}, fmt.Errorf("token payload: %w", err)
+	}
+	return c, nil
+}
+
+// check applies the revocation state and time rules to verified claims.
+// tok may be "" (metadata mode without a forwarded token): no fp key then.
+func (e *Engine) check(now int64, tok string, src token.Source, c token.Claims, st *revocation.State) Decision {
+	d := Decision{Source: src, HasToken: true, SessionID: c.SessionID, UserID: c.UserID, ExpiresAt: c.ExpiresAt}
+	var fpKey []byte
+	if tok != "" {
+		fpKey = token.AppendFingerprintKey(e.fpKey[:0], tok)
+	}
+	var sidKey []byte
+	if c.SessionID != "" {
+		e.sidKey = token.AppendSessionKey(e.sidKey[:0], c.SessionID)
+		sidKey = e.sidKey
+		d.SessionKey = bytesString(sidKey)
+	} else if fpKey != nil {
+		d.SessionKey = bytesString(fpKey)
+	}
+
+	if c.UserID != "" {
+		if reason, ok := st.Blocked(c.UserID, now); ok {
+			return d.refuse(403, reason)
+		}
+	}
+	if sidKey != nil {
+		if reason, ok := st.RevokedBytes(sidKey, now); ok {
+			return d.refuse(401, revokedReason(reason))
+		}
+	}
+	if fpKey != nil {
+		if reason, ok := st.RevokedBytes(fpKey, now); ok {
+			return d.refuse(401, revokedReason(reason))
+		}
+	}
+	if c.UserID != "" {
+		if at, ok := st.NotBefore(c.UserID, now); ok && (!c.HasIssuedAt || c.IssuedAt < at) {
+			return d.refuse(401, protocol.ReasonNotBefore)
+		}
+	}
+	if e.cfg.EnforceExpiry {
+		if c.HasExpiresAt && now > c.ExpiresAt+ExpiryLeeway {
+			return d.refuse(401, protocol.ReasonExpired)
+		}
+		if c.HasNotBefore && c.NotBefore > now+ExpiryLeeway {
+			d = d.refuse(401, ReasonInvalidToken)
+			d.Message, d.Err = "Token not yet valid", errNotYetValid
+			return d
+		}
+	}
+	return d
+}
+
+var errNotYetValid = fmt.Errorf("token nbf is in the future")
+
+func revokedReason(r string) string {
+	if r == "" {
+		return ReasonRevoked
+	}
+	return r
+}
+
+func (d Decision) refuse(status int, reason string) Decision {
+	d.Action, d.Status, d.Reason, d.Message = Refuse, status, reason, Message(reason)
+	return d
+}
+
+// CheckToken checks a token that is not the request's bearer token (e.g.
+// the refresh token presented on the refresh route) against st: its fp key
+// always, and when it decodes as a JWT (without verifying the signature:
+// these checks can only refuse) its session key, blocked user and
+// not-before. It does not check expiry. Opaque (non-JWT) tokens are fine.
+func (e *Engine) CheckToken(now time.Time, tok string, st *revocation.State) Decision {
+	if tok == "" {
+		return Decision{}
+	}
+	if len(tok) > token.MaxTokenLen {
+		d := refuse(401, ReasonInvalidToken, "Invalid token")
+		d.Err, d.HasToken = token.ErrTooLong, true
+		return d
+	}
+	var c token.Claims
+	if parts, err := token.Split(tok); err == nil {
+		if cl, err := e.dec.Claims(parts.Payload); err == nil {
+			c = cl
+		}
+	}
+	c.HasExpiresAt = false
+	c.HasNotBefore = false
+	return e.check(now.Unix(), tok, token.SourceNone, c, st)
+}
+
+// Message returns the client-facing message for a refusal reason.
+func Message(reason string) string {
+	switch reason {
+	case protocol.ReasonLogout:
+		return "Session has ended (logged out)"
+	case protocol.ReasonManual:
+		return "Session was terminated by an administrator"
+	case protocol.ReasonIdle:
+		return "Session ended after inactivity"
+	case protocol.ReasonExpired:
+		return "Session has expired"
+	case protocol.ReasonBlocked:
+		return "User is blocked"
+	case protocol.ReasonReuse:
+		return "Session was terminated: refresh token reuse detected"
+	case protocol.ReasonNotBefore:
+		return "Session was terminated (logged out everywhere)"
+	case protocol.ReasonPolicy:
+		return "Login refused by policy"
+	case ReasonInvalidToken:
+		return "Invalid token"
+	case ReasonMissingToken:
+		return "Missing token"
+	case ReasonStale:
+		return "Session service unavailable"
+	default:
+		return "Session has ended"
+	}
+}
+
+// ErrorName returns the Strapi-style error name for a status.
+func ErrorName(status int) string {
+	switch status {
+	case 400:
+		return "ValidationError"
+	case 401:
+		return "UnauthorizedError"
+	case 403:
+		return "ForbiddenError"
+	case 404:
+		return "NotFoundError"
+	case 429:
+		return "RateLimitError"
+	case 503:
+		return "ServiceUnavailableError"
+	}
+	if status >= 500 {
+		return "ApplicationError"
+	}
+	return "HttpError"
+}
+
+// Body returns the JSON body of a refusal.
+func (d Decision) Body() []byte {
+	return ErrorBody(d.Status, d.Message, d.Reason)
+}
+
+// ErrorBody builds
+// {"error":{"status":S,"name":N,"message":M,"details":{"reason":R}}}
+// without encoding/json.
+func ErrorBody(status int, message, reason string) []byte {
+	b := make([]byte, 0, 128+len(message)+len(reason))
+	b = append(b, `{"error":{"status":`...)
+	b = strconv.AppendInt(b, int64(status), 10)
+	b = append(b, `,"name":`...)
+	b = gjson.AppendJSONString(b, ErrorName(status))
+	b = append(b, `,"message":`...)
+	b = gjson.AppendJSONString(b, message)
+	b = append(b, `,"details":{"reason":`...)
+	b = gjson.AppendJSONString(b, reason)
+	return append(b, `}}}`...)
+}

@@ -1,0 +1,436 @@
+package revocation_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshsession/meshsession/plugin/core/revocation"
+	"github.com/meshsession/meshsession/plugin/protocol"
+)
+
+var now = time.Unix(1_800_000_000, 0)
+
+func page(t testing.TB, p protocol.SyncPage) []byte {
+	t.Helper()
+	b, err := json.Marshal(p)
+	require.NoError(t, err)
+	return b
+}
+
+func snapshot(t *testing.T, s *revocation.State, changes ...protocol.Change) {
+	t.Helper()
+	var cursor int64
+	if len(changes) > 0 {
+		cursor = changes[len(changes)-1].Seq
+	}
+	_, err := s.ApplyPage(page(t, protocol.SyncPage{Epoch: "e1", Cursor: cursor, Reset: true, Changes: changes}), now)
+	require.NoError(t, err)
+}
+
+func exp(d time.Duration) int64 { return now.Add(d).Unix() }
+
+func TestApplySnapshotAndLookups(t *testing.T) {
+	s := revocation.New()
+	assert.Equal(t, "", s.Epoch())
+	snapshot(t, s,
+		protocol.Change{Seq: 1, Op: protocol.OpRevoke, Key: "sid:a", Exp: exp(time.Hour), Reason: protocol.ReasonManual},
+		protocol.Change{Seq: 2, Op: protocol.OpRevoke, Key: "fp:xyz", Exp: 0, Reason: "custom-reason"},
+		protocol.Change{Seq: 3, Op: protocol.OpBlock, User: "u1", Reason: protocol.ReasonBlocked},
+		protocol.Change{Seq: 4, Op: protocol.OpNotBefore, User: "user:u2", At: 500, Exp: exp(time.Hour)},
+		protocol.Change{Seq: 5, Op: protocol.OpBlock, Key: "user:u3"},
+	)
+	assert.Equal(t, "e1", s.Epoch())
+	assert.EqualValues(t, 5, s.Cursor())
+	assert.EqualValues(t, 1, s.Version())
+	n := now.Unix()
+
+	r, ok := s.Revoked("sid:a", n)
+	assert.True(t, ok)
+	assert.Equal(t, protocol.ReasonManual, r)
+	r, ok = s.RevokedBytes([]byte("fp:xyz"), n)
+	assert.True(t, ok)
+	assert.Equal(t, "custom-reason", r)
+	_, ok = s.Revoked("sid:b", n)
+	assert.False(t, ok)
+
+	r, ok = s.Blocked("u1", n)
+	assert.True(t, ok)
+	assert.Equal(t, protocol.ReasonBlocked, r)
+	r, ok = s.Blocked("u3", n) // given as key "user:u3", no reason
+	assert.True(t, ok)
+	assert.Equal(t, protocol.ReasonBlocked, r)
+	at, ok := s.NotBefore("u2", n)
+	assert.True(t, ok)
+	assert.EqualValues(t, 500, at)
+
+	// expiry: live until exp + leeway, then ignored and pruned
+	later := exp(time.Hour) + revocation.Leeway
+	_, ok = s.Revoked("sid:a", later)
+	assert.True(t, ok)
+	_, ok = s.Revoked("sid:a", later+1)
+	assert.False(t, ok)
+	_, ok = s.NotBefore("u2", later+1)
+	assert.False(t, ok)
+	_, ok = s.Revoked("fp:xyz", later+1e6) // exp 0 = never
+	assert.True(t, ok)
+
+	assert.Equal(t, 2, s.Prune(time.Unix(later+1, 0)))
+	assert.Equal(t, revocation.Counts{Revoked: 1, Blocked: 2, NotBefore: 0}, s.Len())
+}
+
+func TestIncrementalPages(t *testing.T) {
+	s := revocation.New()
+	snapshot(t, s, protocol.Change{Seq: 10, Op: protocol.OpRevoke, Key: "sid:a"})
+	res, err := s.ApplyPage(page(t, protocol.SyncPage{Epoch: "e1", Cursor: 13, Changes: []protocol.Change{
+		{Seq: 11, Op: protocol.OpRevoke, Key: "sid:b", Reason: protocol.ReasonLogout},
+		{Seq: 12, Op: protocol.OpUnrevoke, Key: "sid:a"},
+		{Seq: 13, Op: protocol.OpBlock, User: "u"},
+	}}), now)
+	require.NoError(t, err)
+	assert.Equal(t, 3, res.Changes)
+	assert.EqualValues(t, 13, s.Cursor())
+	assert.EqualValues(t, 2, s.Version())
+	_, ok := s.Revoked("sid:a", now.Unix())
+	assert.False(t, ok)
+	r, ok := s.Revoked("sid:b", now.Unix())
+	assert.True(t, ok)
+	assert.Equal(t, "logout", r)
+
+	// unblock; not-before takes the max
+	_, err = s.ApplyPage(page(t, protocol.SyncPage{Epoch: "e1", Cursor: 16, Changes: []protocol.Change{
+		{Seq: 14, Op: protocol.OpUnblock, User: "u"},
+		{Seq: 15, Op: protocol.OpNotBefore, User: "v", At: 900},
+		{Seq: 16, Op: protocol.OpNotBefore, User: "v", At: 800},
+	}}), now)
+	require.NoError(t, err)
+	_, ok = s.Blocked("u", now.Unix())
+	assert.False(t, ok)
+	at, _ := s.NotBefore("v", now.Unix())
+	assert.EqualValues(t, 900, at)
+
+	// empty page: same cursor, no version bump
+	v := s.Version()
+	_, err = s.ApplyPage(page(t, protocol.SyncPage{Epoch: "e1", Cursor: 16}), now)
+	require.NoError(t, err)
+	assert.Equal(t, v, s.Version())
+
+	// already-expired revocations are not stored
+	res, err = s.ApplyPage(page(t, protocol.SyncPage{Epoch: "e1", Cursor: 17, Changes: []protocol.Change{
+		{Seq: 17, Op: protocol.OpRevoke, Key: "sid:old", Exp: now.Unix() - 3600},
+	}}), now)
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.Skipped)
+	assert.Equal(t, 1, s.Len().Revoked)
+}
+
+func TestRejectedPagesChangeNothing(t *testing.T) {
+	base := func() *revocation.State {
+		s := revocation.New()
+		snapshot(t, s, protocol.Change{Seq: 5, Op: protocol.OpRevoke, Key: "sid:a"})
+		return s
+	}
+	good := protocol.Change{Seq: 6, Op: protocol.OpRevoke, Key: "sid:new"}
+	tests := []struct {
+		name string
+		body string
+		want string
+	}{
+		{"not json", `{"epoch":`, "not valid JSON"},
+		{"array", `[]`, "not a JSON object"},
+		{"html", `<html>502</html>`, "not valid JSON"},
+		{"empty", ``, "not valid JSON"},
+		{"missing epoch", `{"cursor":6,"changes":[]}`, `missing "epoch"`},
+		{"missing cursor", `{"epoch":"e1","changes":[]}`, `missing "cursor"`},
+		{"cursor string", `{"epoch":"e1","cursor":"6"}`, `"cursor" must be an integer`},
+		{"cursor negative", `{"epoch":"e1","cursor":-1}`, `non-negative`},
+		{"cursor float", `{"epoch":"e1","cursor":6.5}`, `non-negative integer`},
+		{"more not bool", `{"epoch":"e1","cursor":6,"more":1}`, `"more" must be true or false`},
+		{"changes object", `{"epoch":"e1","cursor":6,"changes":{}}`, `"changes" must be an array`},
+		{"duplicate field", `{"epoch":"e1","epoch":"e1","cursor":6}`, `duplicate field "epoch"`},
+		{"change not object", `{"epoch":"e1","cursor":7,"changes":[{"seq":6,"op":"revoke","key":"sid:x"},1]}`, "changes[1]: must be an object"},
+		{"unknown op after good one", `{"epoch":"e1","cursor":7,"changes":[{"seq":6,"op":"revoke","key":"sid:x"},{"seq":7,"op":"nuke"}]}`, `changes[1]: unknown op "nuke"`},
+		{"missing op", `{"epoch":"e1","cursor":6,"changes":[{"seq":6,"key":"sid:x"}]}`, `missing "op"`},
+		{"bad prefix", `{"epoch":"e1","cursor":6,"changes":[{"seq":6,"op":"revoke","key":"user:x"}]}`, `starting with "sid:" or "fp:"`},
+		{"empty key", `{"epoch":"e1","cursor":6,"changes":[{"seq":6,"op":"revoke","key":"sid:"}]}`, `empty key`},
+		{"block without user", `{"epoch":"e1","cursor":6,"changes":[{"seq":6,"op":"block"}]}`, `needs "user"`},
+		{"not_before without at", `{"epoch":"e1","cursor":6,"changes":[{"seq":6,"op":"not_before","user":"u"}]}`, `needs "at"`},
+		{"negative exp", `{"epoch":"e1","cursor":6,"changes":[{"seq":6,"op":"revoke","key":"sid:x","exp":-1}]}`, `non-negative`},
+		{"seq not ascending", `{"epoch":"e1","cursor":8,"changes":[{"seq":8,"op":"revoke","key":"sid:x"},{"seq":7,"op":"revoke","key":"sid:y"}]}`, "seq 7 not above 8"},
+		{"seq at cursor", `{"epoch":"e1","cursor":6,"changes":[{"seq":5,"op":"revoke","key":"sid:x"}]}`, "seq 5 not above 5"},
+		{"missing seq", `{"epoch":"e1","cursor":6,"changes":[{"op":"revoke","key":"sid:x"}]}`, `"seq" must be a positive integer`},
+		{"cursor below last seq", `{"epoch":"e1","cursor":6,"changes":[{"seq":7,"op":"revoke","key":"sid:x"}]}`, "cursor 6 below the last seq 7"},
+		{"cursor goes back", `{"epoch":"e1","cursor":4,"changes":[]}`, "cursor 4 goes back from 5"},
+		{"other epoch", `{"epoch":"e2","cursor":6,"changes":[]}`, "request a snapshot"},
+		{"key too long", fmt.Sprintf(`{"epoch":"e1","cursor":6,"changes":[{"seq":6,"op":"revoke","key":"sid:%s"}]}`, bytes.Repeat([]byte("k"), 2000)), "longer than"},
+		{"reason not string", `{"epoch":"e1","cursor":6,"changes":[{"seq":6,"op":"revoke","key":"sid:x","reason":1}]}`, `"reason" must be a string`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := base()
+			before := s.Marshal()
+			_, err := s.ApplyPage([]byte(tc.body), now)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.Equal(t, before, s.Marshal(), "state changed by a rejected page")
+			// and a good page still applies afterwards
+			_, err = s.ApplyPage(page(t, protocol.SyncPage{Epoch: "e1", Cursor: 6, Changes: []protocol.Change{good}}), now)
+			require.NoError(t, err)
+		})
+	}
+	// no snapshot yet
+	_, err := revocation.New().ApplyPage(page(t, protocol.SyncPage{Epoch: "e1", Cursor: 3}), now)
+	assert.ErrorIs(t, err, revocation.ErrNeedSnapshot)
+}
+
+func TestMultiPageSnapshotSwapsAtEnd(t *testing.T) {
+	s := revocation.New()
+	snapshot(t, s, protocol.Change{Seq: 1, Op: protocol.OpRevoke, Key: "sid:old"})
+	// epoch changes: a new snapshot in two pages
+	res, err := s.ApplyPage(page(t, protocol.SyncPage{Epoch: "e2", Cursor: 2, More: true, Reset: true, Changes: []protocol.Change{
+		{Seq: 2, Op: protocol.OpRevoke, Key: "sid:n1"},
+	}}), now)
+	require.NoError(t, err)
+	assert.False(t, res.Swapped)
+	assert.True(t, s.Building())
+	ep, cur := s.Next()
+	assert.Equal(t, "e2", ep)
+	assert.EqualValues(t, 2, cur)
+	// old state still answers until the snapshot completes
+	_, ok := s.Revoked("sid:old", now.Unix())
+	assert.True(t, ok)
+	_, ok = s.Revoked("sid:n1", now.Unix())
+	assert.False(t, ok)
+	assert.Equal(t, "e1", s.Epoch())
+
+	// a bad continuation page is rejected and the snapshot continues
+	_, err = s.ApplyPage([]byte(`{"epoch":"e2","cursor":3,"changes":[{"seq":3,"op":"bad"}]}`), now)
+	require.Error(t, err)
+	assert.True(t, s.Building())
+
+	res, err = s.ApplyPage(page(t, protocol.SyncPage{Epoch: "e2", Cursor: 4, Changes: []protocol.Change{
+		{Seq: 3, Op: protocol.OpRevoke, Key: "fp:n2"},
+		{Seq: 4, Op: protocol.OpBlock, User: "u"},
+	}}), now)
+	require.NoError(t, err)
+	assert.True(t, res.Swapped)
+	assert.False(t, s.Building())
+	assert.Equal(t, "e2", s.Epoch())
+	assert.EqualValues(t, 4, s.Cursor())
+	_, ok = s.Revoked("sid:old", now.Unix())
+	assert.False(t, ok, "old entries gone after the swap")
+	_, ok = s.Revoked("fp:n2", now.Unix())
+	assert.True(t, ok)
+	_, ok = s.Blocked("u", now.Unix())
+	assert.True(t, ok)
+
+	// a new Reset restarts a snapshot being built; AbortSnapshot drops it
+	_, err = s.ApplyPage(page(t, protocol.SyncPage{Epoch: "e3", Cursor: 9, More: true, Reset: true}), now)
+	require.NoError(t, err)
+	s.AbortSnapshot()
+	ep, cur = s.Next()
+	assert.Equal(t, "e2", ep)
+	assert.EqualValues(t, 4, cur)
+
+	// empty snapshot of a fresh store
+	_, err = s.ApplyPage(page(t, protocol.SyncPage{Epoch: "e4", Cursor: 0, Reset: true}), now)
+	require.NoError(t, err)
+	assert.Equal(t, "e4", s.Epoch())
+	assert.Equal(t, revocation.Counts{}, s.Len())
+}
+
+func TestMarshalRoundTrip(t *testing.T) {
+	s := revocation.New()
+	snapshot(t, s,
+		protocol.Change{Seq: 1, Op: protocol.OpRevoke, Key: "sid:a", Exp: exp(time.Hour), Reason: "manual"},
+		protocol.Change{Seq: 2, Op: protocol.OpRevoke, Key: "fp:b", Reason: "weird"},
+		protocol.Change{Seq: 3, Op: protocol.OpBlock, User: "u1", Reason: "blocked"},
+		protocol.Change{Seq: 4, Op: protocol.OpNotBefore, User: "u2", At: 77},
+	)
+	b := s.Marshal()
+	h, err := revocation.PeekHeader(b)
+	require.NoError(t, err)
+	assert.Equal(t, revocation.Header{Version: 1, Epoch: "e1", Cursor: 4}, h)
+
+	s2, err := revocation.Unmarshal(b)
+	require.NoError(t, err)
+	assert.Equal(t, b, s2.Marshal())
+	n := now.Unix()
+	r, ok := s2.Revoked("fp:b", n)
+	assert.True(t, ok)
+	assert.Equal(t, "weird", r)
+	r, ok = s2.Blocked("u1", n)
+	assert.True(t, ok)
+	assert.Equal(t, "blocked", r)
+	at, ok := s2.NotBefore("u2", n)
+	assert.True(t, ok)
+	assert.EqualValues(t, 77, at)
+
+	// the adopted state keeps syncing
+	_, err = s2.ApplyPage(page(t, protocol.SyncPage{Epoch: "e1", Cursor: 5, Changes: []protocol.Change{{Seq: 5, Op: protocol.OpRevoke, Key: "sid:c", Reason: "idle"}}}), now)
+	require.NoError(t, err)
+	r, _ = s2.Revoked("sid:c", n)
+	assert.Equal(t, "idle", r)
+
+	// empty state round-trips too
+	e, err := revocation.Unmarshal(revocation.New().Marshal())
+	require.NoError(t, err)
+	assert.Equal(t, "", e.Epoch())
+}
+
+func TestUnmarshalGarbage(t *testing.T) {
+	s := revocation.New()
+	snapshot(t, s, protocol.Change{Seq: 1, Op: protocol.OpRevoke, Key: "sid:a"})
+	good := s.Marshal()
+	cases := map[string][]byte{
+		"nil":       nil,
+		"short":     []byte("MSR"),
+		"magic":     append([]byte("XXXX"), good[4:]...),
+		"format":    append(append([]byte("MSRV"), 9), good[5:]...),
+		"truncated": good[:len(good)-1],
+		"flipped":   flip(good, 10),
+		"extra":     append(append([]byte{}, good...), 0),
+	}
+	for name, b := range cases {
+		_, err := revocation.Unmarshal(b)
+		assert.ErrorIs(t, err, revocation.ErrCorrupt, name)
+	}
+	// every truncation fails cleanly
+	for i := 0; i < len(good); i++ {
+		_, err := revocation.Unmarshal(good[:i])
+		assert.Error(t, err)
+	}
+}
+
+func flip(b []byte, i int) []byte {
+	c := append([]byte{}, b...)
+	c[i] ^= 0xff
+	return c
+}
+
+// bigSnapshot returns the JSON pages of a snapshot of n revocations.
+func bigSnapshot(tb testing.TB, n, pageSize int) [][]byte {
+	var pages [][]byte
+	for start := 0; start < n; start += pageSize {
+		end := min(start+pageSize, n)
+		p := protocol.SyncPage{Epoch: "big", Cursor: int64(end), More: end < n, Reset: start == 0}
+		for i := start; i < end; i++ {
+			key := fmt.Sprintf("fp:%043d", i)
+			if i%2 == 0 {
+				key = fmt.Sprintf("sid:%08x-0000-4000-8000-%012x", i, i)
+			}
+			p.Changes = append(p.Changes, protocol.Change{Seq: int64(i + 1), Op: protocol.OpRevoke, Key: key, Exp: now.Unix() + 3600, Reason: protocol.ReasonManual})
+		}
+		pages = append(pages, page(tb, p))
+	}
+	return pages
+}
+
+func BenchmarkApplySnapshot100k(b *testing.B) {
+	for _, ps := range []int{5000, 100000} {
+		pages := bigSnapshot(b, 100000, ps)
+		b.Run(fmt.Sprintf("pages=%d", ps), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				s := revocation.New()
+				for _, p := range pages {
+					if _, err := s.ApplyPage(p, now); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}
+
+func loaded(tb testing.TB, n int) *revocation.State {
+	s := revocation.New()
+	for _, p := range bigSnapshot(tb, n, 5000) {
+		if _, err := s.ApplyPage(p, now); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return s
+}
+
+func BenchmarkMarshalUnmarshal100k(b *testing.B) {
+	s := loaded(b, 100000)
+	blob := s.Marshal()
+	b.Logf("serialised 100k: %d bytes", len(blob))
+	b.Run("marshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = s.Marshal()
+		}
+	})
+	b.Run("unmarshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := revocation.Unmarshal(blob); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("peek", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = revocation.PeekHeader(blob)
+		}
+	})
+}
+
+// TestMemory logs the heap held by states of 1k, 10k and 100k revocations
+// (run with -v). The bound asserted is generous; the figure is the log line.
+func TestMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds 100k entries")
+	}
+	for _, n := range []int{1000, 10000, 100000} {
+		pages := bigSnapshot(t, n, 5000)
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		s := revocation.New()
+		for _, p := range pages {
+			_, err := s.ApplyPage(p, now)
+			require.NoError(t, err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		held := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+		t.Logf("revocations=%d heap held=%.2f MiB (%.0f B/entry)", n, float64(held)/(1<<20), float64(held)/float64(n))
+		if n == 100000 {
+			assert.Less(t, held, int64(64<<20))
+		}
+		runtime.KeepAlive(s)
+	}
+}
+
+func BenchmarkLookup(b *testing.B) {
+	for _, n := range []int{1000, 10000, 100000} {
+		s := loaded(b, n)
+		key := []byte("sid:notrevoked-0000-4000-8000-000000000000")
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, ok := s.RevokedBytes(key, now.Unix()); ok {
+					b.Fatal("revoked")
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkPrune100k(b *testing.B) {
+	s := loaded(b, 100000)
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Prune(now) // nothing expired: measures the scan
+	}
+}

@@ -1,0 +1,98 @@
+package filter
+
+import (
+	"strings"
+	"time"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+
+	"github.com/meshsession/meshsession/plugin/core/decide"
+	"github.com/meshsession/meshsession/plugin/core/throttle"
+	"github.com/meshsession/meshsession/plugin/protocol"
+)
+
+// noteActivity records that a request of the session passed. A session's
+// activity is reported at most once per last_seen_interval across all
+// workers: this worker's own cache first (no host call), then the shared
+// mark, claimed with a CAS write so that only one worker reports it.
+func (p *pluginContext) noteActivity(t time.Time, d *decide.Decision, ip func() string) {
+	if d.SessionKey == "" {
+		return
+	}
+	nowMs := t.UnixMilli()
+	interval := p.cfg.LastSeenInterval
+	if last, ok := p.lastSeen[d.SessionKey]; ok && !throttle.Due(last, nowMs, interval) {
+		return
+	}
+	key := throttle.MarkKey(d.SessionKey)
+	val, cas, err := proxywasm.GetSharedData(key)
+	if err == nil {
+		if last, ok, _ := throttle.DecodeMark(val); ok && !throttle.Due(last, nowMs, interval) {
+			p.lastSeen[strings.Clone(d.SessionKey)] = last
+			return
+		}
+	} else {
+		cas = 0 // NotFound: first mark of this session
+	}
+	var buf [throttle.MarkLen]byte
+	if err := proxywasm.SetSharedData(key, throttle.EncodeMark(&buf, nowMs), cas); err != nil {
+		return // another worker claimed it (CAS mismatch): it reports
+	}
+	sk := strings.Clone(d.SessionKey)
+	p.lastSeen[sk] = nowMs
+	p.marks.Wrote(sk, nowMs)
+	a := protocol.Activity{Key: sk, User: strings.Clone(d.UserID), At: nowMs, IP: ip()}
+	if !p.activity.Add(a) {
+		p.flushActivity(t)
+		p.activity.Add(a)
+	}
+}
+
+// flushActivity sends the batch (one call per tick at most).
+func (p *pluginContext) flushActivity(t time.Time) {
+	if p.activityInFlight || p.activity.Len() == 0 {
+		return
+	}
+	n := p.activity.Len()
+	body := p.activity.Flush()
+	p.activityInFlight = true
+	err := p.callout("POST", protocol.PathActivity, body, func(status int, resp []byte, err error) {
+		p.activityInFlight = false
+		if err != nil || status/100 != 2 {
+			p.metrics.activityFailure.Increment(1)
+			proxywasm.LogWarnf("meshsession: activity batch of %d not accepted (status %d, %v): %s", n, status, err, snippet(resp))
+			return
+		}
+		p.metrics.activityBatches.Increment(1)
+		p.metrics.activityMarks.Increment(uint64(n))
+	})
+	if err != nil {
+		p.activityInFlight = false
+		p.metrics.activityFailure.Increment(1)
+		proxywasm.LogWarnf("meshsession: dispatch activity batch: %v", err)
+	}
+}
+
+// housekeeping drops expired revocations and stale throttle marks.
+func (p *pluginContext) housekeeping(t time.Time) {
+	p.sync.state.Prune(t)
+	nowMs := t.UnixMilli()
+	maxAge := 2 * p.cfg.LastSeenInterval
+	for k, at := range p.lastSeen {
+		if nowMs-at > maxAge.Milliseconds() {
+			delete(p.lastSeen, k)
+		}
+	}
+	// Blank the shared marks this worker wrote that nobody refreshed since
+	// (proxy-wasm shared data has no delete: an empty value is "absent").
+	for _, sk := range p.marks.Prune(nowMs, maxAge) {
+		key := throttle.MarkKey(sk)
+		val, cas, err := proxywasm.GetSharedData(key)
+		if err != nil {
+			continue
+		}
+		if last, ok, _ := throttle.DecodeMark(val); ok && nowMs-last > maxAge.Milliseconds() {
+			_ = proxywasm.SetSharedData(key, nil, cas)
+		}
+	}
+}

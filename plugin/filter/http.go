@@ -1,0 +1,369 @@
+package filter
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/meshsession/meshsession/plugin/core/authflow"
+	"github.com/meshsession/meshsession/plugin/core/clientip"
+	"github.com/meshsession/meshsession/plugin/core/config"
+	"github.com/meshsession/meshsession/plugin/core/decide"
+	"github.com/meshsession/meshsession/plugin/core/token"
+	"github.com/meshsession/meshsession/plugin/protocol"
+)
+
+// httpContext is one HTTP stream.
+type httpContext struct {
+	types.DefaultHttpContext
+	plugin    *pluginContext
+	contextID uint32
+
+	route       decide.Route
+	requestBody []byte // login/refresh request body, accumulated up to authflow.MaxBodyLen
+	presented   string // refresh: the refresh token the client presented
+	status      int    // upstream response status on observed routes
+	respBody    []byte
+	tooLarge    bool
+}
+
+func header(name string) string {
+	v, _ := proxywasm.GetHttpRequestHeader(name)
+	return v
+}
+
+func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) types.Action {
+	p := h.plugin
+	cfg := p.cfg
+	// Never trust identity headers from the client.
+	for _, name := range [...]string{cfg.IdentityHeaders.SessionID, cfg.IdentityHeaders.UserID} {
+		if name != "" {
+			_ = proxywasm.RemoveHttpRequestHeader(name)
+		}
+	}
+	t := now()
+	req := decide.Request{
+		Path:          header(":path"),
+		Method:        header(":method"),
+		Authorization: header("authorization"),
+		LastSync:      p.sync.lastSync,
+	}
+	if cfg.TokenCookie != "" && req.Authorization == "" {
+		req.Cookie = header("cookie")
+	}
+	if cfg.Verify.Mode == config.ModeJWTAuthnMetadata {
+		req.Metadata = h.jwtAuthnPayload()
+	}
+	h.route = p.engine.Route(req.Method, req.Path)
+	d := p.engine.Decide(t, &req, p.sync.state)
+	if d.Action == decide.Refuse {
+		if d.Err != nil {
+			proxywasm.LogDebugf("meshsession: refused %s: %v", d.Reason, d.Err)
+		}
+		h.refuse(d.Status, d.Reason, d.Message)
+		return types.ActionPause
+	}
+	p.metrics.allowed.Increment(1)
+	if d.HasToken {
+		h.injectIdentity(&d)
+		p.noteActivity(t, &d, h.clientIP)
+	}
+
+	switch h.route {
+	case decide.RouteLogout:
+		if d.HasToken {
+			return h.logout(req.Authorization, req.Cookie)
+		}
+	case decide.RouteLogin, decide.RouteRefresh:
+		if h.route == decide.RouteRefresh && cfg.Refresh.RequestTokenPath == "" || endOfStream {
+			return h.checkPresented(nil)
+		}
+	}
+	return types.ActionContinue
+}
+
+// jwtAuthnPayload reads the verified payload jwt_authn left in dynamic metadata.
+func (h *httpContext) jwtAuthnPayload() string {
+	v := h.plugin.cfg.Verify
+	b, err := proxywasm.GetProperty([]string{"metadata", "filter_metadata", v.MetadataNamespace, v.MetadataKey})
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+func (h *httpContext) injectIdentity(d *decide.Decision) {
+	ih := h.plugin.cfg.IdentityHeaders
+	sid := d.SessionID
+	if sid == "" {
+		sid = d.SessionKey
+	}
+	if ih.SessionID != "" && sid != "" {
+		_ = proxywasm.ReplaceHttpRequestHeader(ih.SessionID, sid)
+	}
+	if ih.UserID != "" && d.UserID != "" {
+		_ = proxywasm.ReplaceHttpRequestHeader(ih.UserID, d.UserID)
+	}
+}
+
+// refuse answers the request locally with the JSON error body.
+func (h *httpContext) refuse(status int, reason, message string) {
+	h.plugin.metrics.refusal(reason)
+	hdrs := [][2]string{{"content-type", "application/json; charset=utf-8"}, {"cache-control", "no-store"}}
+	if reason != "" {
+		hdrs = append(hdrs, [2]string{decide.HeaderTerminatedReason, reason})
+	}
+	if status == 401 {
+		hdrs = append(hdrs, [2]string{"www-authenticate", `Bearer error="invalid_token"`})
+	}
+	if err := proxywasm.SendHttpResponse(uint32(status), hdrs, decide.ErrorBody(status, message, reason), -1); err != nil {
+		proxywasm.LogErrorf("meshsession: send local response: %v", err)
+	}
+}
+
+func (h *httpContext) clientIP() string {
+	cfg := h.plugin.cfg
+	var xff string
+	if cfg.TrustedProxyHops > 0 {
+		xff = header("x-forwarded-for")
+	}
+	src, _ := proxywasm.GetProperty([]string{"source", "address"})
+	return clientip.From(xff, cfg.TrustedProxyHops, string(src))
+}
+
+func (h *httpContext) names() token.ClaimNames {
+	cfg := h.plugin.cfg
+	return token.ClaimNames{Session: cfg.SessionClaims, User: cfg.UserClaims}
+}
+
+// OnHttpRequestBody accumulates the body of login and refresh requests (the
+// login identifier for failed-login reports; the presented refresh token).
+func (h *httpContext) OnHttpRequestBody(bodySize int, endOfStream bool) types.Action {
+	if h.route != decide.RouteLogin && h.route != decide.RouteRefresh {
+		return types.ActionContinue
+	}
+	if !endOfStream {
+		if bodySize > authflow.MaxBodyLen {
+			h.tooLarge = true
+			return types.ActionContinue
+		}
+		return types.ActionPause // buffer until the whole body is here
+	}
+	if !h.tooLarge && bodySize > 0 {
+		b, err := proxywasm.GetHttpRequestBody(0, bodySize)
+		if err == nil {
+			h.requestBody = b
+		}
+	}
+	return h.checkPresented(h.requestBody)
+}
+
+// checkPresented refuses a refresh whose presented refresh token is revoked.
+func (h *httpContext) checkPresented(body []byte) types.Action {
+	if h.route != decide.RouteRefresh {
+		return types.ActionContinue
+	}
+	p := h.plugin
+	tok, err := authflow.PresentedRefreshToken(body, header("cookie"), p.cfg.Refresh)
+	if err != nil {
+		h.refuse(400, "invalid_request", "Refresh request body is not JSON")
+		return types.ActionPause
+	}
+	h.presented = tok
+	if tok == "" {
+		return types.ActionContinue
+	}
+	d := p.engine.CheckToken(now(), tok, p.sync.state)
+	if d.Action == decide.Refuse {
+		p.metrics.refreshDenied.Increment(1)
+		h.refuse(d.Status, d.Reason, d.Message)
+		return types.ActionPause
+	}
+	return types.ActionContinue
+}
+
+// logout revokes the session before the logout reaches the app, so that the
+// token is dead everywhere once the client sees the app's answer.
+func (h *httpContext) logout(authorization, cookie string) types.Action {
+	p := h.plugin
+	tok, _, err := token.Extract(authorization, cookie, p.cfg.TokenCookie)
+	if err != nil || tok == "" {
+		return types.ActionContinue
+	}
+	keys := authflow.Inspect(tok, h.names()).Keys
+	body := authflow.EncodeRevoke(protocol.RevokeRequest{Keys: keys, Reason: protocol.ReasonLogout})
+	err = p.callout("POST", protocol.PathRevoke, body, func(status int, resp []byte, err error) {
+		if err != nil || status/100 != 2 {
+			proxywasm.LogWarnf("meshsession: logout not recorded by sessionsvc (status %d, %v): %s", status, err, snippet(resp))
+		} else {
+			p.metrics.logouts.Increment(1)
+			p.sync.soon()
+		}
+		_ = proxywasm.ResumeHttpRequest()
+	})
+	if err != nil {
+		proxywasm.LogWarnf("meshsession: dispatch logout: %v", err)
+		return types.ActionContinue
+	}
+	return types.ActionPause
+}
+
+func (h *httpContext) OnHttpResponseHeaders(numHeaders int, endOfStream bool) types.Action {
+	if h.route != decide.RouteLogin && h.route != decide.RouteRefresh {
+		return types.ActionContinue
+	}
+	v, _ := proxywasm.GetHttpResponseHeader(":status")
+	h.status, _ = strconv.Atoi(v)
+	if endOfStream {
+		return h.observe(nil)
+	}
+	return types.ActionPause // hold the headers: the answer may be replaced
+}
+
+func (h *httpContext) OnHttpResponseBody(bodySize int, endOfStream bool) types.Action {
+	if h.route != decide.RouteLogin && h.route != decide.RouteRefresh {
+		return types.ActionContinue
+	}
+	if !endOfStream {
+		if bodySize > authflow.MaxBodyLen {
+			h.tooLarge = true
+		}
+		return types.ActionPause
+	}
+	var body []byte
+	if bodySize > 0 && bodySize <= authflow.MaxBodyLen {
+		body, _ = proxywasm.GetHttpResponseBody(0, bodySize)
+	}
+	return h.observe(body)
+}
+
+// observe reports a login or refresh answer to sessionsvc and, when it
+// refuses, replaces the answer before it reaches the client.
+func (h *httpContext) observe(body []byte) types.Action {
+	if h.route == decide.RouteLogin {
+		return h.observeLogin(body)
+	}
+	return h.observeRefresh(body)
+}
+
+func (h *httpContext) observeLogin(body []byte) types.Action {
+	p := h.plugin
+	cfg := p.cfg
+	if h.status/100 != 2 {
+		if h.status == 400 || h.status == 401 || h.status == 403 {
+			h.reportFailedLogin()
+		}
+		return types.ActionContinue
+	}
+	login, err := authflow.ParseLogin(body, cfg.Login)
+	if err != nil {
+		p.metrics.loginsUnregistered.Increment(1)
+		proxywasm.LogWarnf("meshsession: login answered %d but its body cannot be read, session not registered: %v", h.status, err)
+		return types.ActionContinue
+	}
+	reg := authflow.Register(login, h.names(), h.clientIP(), header("user-agent"), cfg.Login.Path, locale(header("accept-language")))
+	err = p.callout("POST", protocol.PathSessions, authflow.EncodeRegister(reg), func(status int, resp []byte, err error) {
+		if err == nil && status/100 == 2 {
+			ans, perr := authflow.ParseRegisterResponse(resp)
+			if perr == nil {
+				if ans.Decision == protocol.DecisionDeny {
+					p.metrics.loginsDenied.Increment(1)
+					msg := ans.Message
+					if msg == "" {
+						msg = decide.Message(ans.Reason)
+					}
+					h.refuseResponse(403, ans.Reason, msg)
+					return
+				}
+				p.metrics.loginsRegistered.Increment(1)
+				_ = proxywasm.ResumeHttpResponse()
+				return
+			}
+			err = perr
+		}
+		h.loginUnavailable(status, resp, err)
+	})
+	if err != nil {
+		h.loginUnavailable(0, nil, err)
+		if cfg.LoginUnavailablePolicy == config.LoginDeny {
+			return types.ActionPause
+		}
+		return types.ActionContinue
+	}
+	return types.ActionPause
+}
+
+// loginUnavailable applies login_unavailable_policy when sessionsvc could not register a login.
+func (h *httpContext) loginUnavailable(status int, resp []byte, err error) {
+	p := h.plugin
+	p.metrics.loginsUnregistered.Increment(1)
+	proxywasm.LogWarnf("meshsession: login not registered (sessionsvc status %d, %v): %s; policy %s",
+		status, err, snippet(resp), p.cfg.LoginUnavailablePolicy)
+	if p.cfg.LoginUnavailablePolicy == config.LoginDeny {
+		h.refuseResponse(503, decide.ReasonStale, "Session service unavailable, try again")
+		return
+	}
+	_ = proxywasm.ResumeHttpResponse()
+}
+
+// refuseResponse replaces the upstream's (held) answer.
+func (h *httpContext) refuseResponse(status int, reason, message string) {
+	h.refuse(status, reason, message)
+}
+
+func (h *httpContext) reportFailedLogin() {
+	p := h.plugin
+	ident, _ := authflow.Identifier(h.requestBody, p.cfg.Login.IdentifierPath)
+	body := authflow.EncodeFailedLogin(protocol.FailedLogin{Identifier: ident, IP: h.clientIP(), Status: h.status})
+	if err := p.callout("POST", protocol.PathFailed, body, func(int, []byte, error) {}); err == nil {
+		p.metrics.failedLogins.Increment(1)
+	}
+}
+
+func (h *httpContext) observeRefresh(body []byte) types.Action {
+	p := h.plugin
+	cfg := p.cfg
+	if h.presented == "" {
+		return types.ActionContinue // nothing names the session
+	}
+	var r authflow.Refresh
+	if h.status/100 == 2 {
+		var err error
+		if r, err = authflow.ParseRefresh(body, cfg.Refresh); err != nil {
+			proxywasm.LogWarnf("meshsession: refresh answered %d but its body cannot be read: %v", h.status, err)
+		}
+	}
+	call := authflow.RefreshCall(h.presented, h.status, r, h.names(), h.clientIP(), header("user-agent"))
+	err := p.callout("POST", protocol.PathTokens, authflow.EncodeRefresh(call), func(status int, resp []byte, err error) {
+		if err == nil && status/100 == 2 {
+			if ans, perr := authflow.ParseRefreshResponse(resp); perr == nil && ans.Decision == protocol.DecisionDeny {
+				p.metrics.refreshDenied.Increment(1)
+				p.sync.soon()
+				h.refuseResponse(401, ans.Reason, decide.Message(ans.Reason))
+				return
+			}
+		} else if status != 404 {
+			proxywasm.LogWarnf("meshsession: refresh not recorded by sessionsvc (status %d, %v): %s", status, err, snippet(resp))
+		}
+		_ = proxywasm.ResumeHttpResponse()
+	})
+	if err != nil {
+		proxywasm.LogWarnf("meshsession: dispatch refresh report: %v", err)
+		return types.ActionContinue
+	}
+	return types.ActionPause
+}
+
+// locale is the first language tag of Accept-Language ("de-DE,de;q=0.9" -> "de-DE").
+func locale(acceptLanguage string) string {
+	tag, _, _ := strings.Cut(acceptLanguage, ",")
+	tag, _, _ = strings.Cut(tag, ";")
+	tag = strings.TrimSpace(tag)
+	if len(tag) > 35 {
+		return ""
+	}
+	return tag
+}
+

@@ -1,0 +1,217 @@
+package filter
+
+import (
+	"errors"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/meshsession/meshsession/plugin/core/revocation"
+	"github.com/meshsession/meshsession/plugin/protocol"
+)
+
+// Shared-data keys, one store per vm_id shared by all workers of one Envoy.
+const (
+	keyState   = "meshsession.state"         // the published revocation state (revocation.State.Marshal)
+	keyVersion = "meshsession.state.version" // its version, decimal: read every tick, cheap
+	keyLease   = "meshsession.sync.lease"    // "<fetching-until ms>,<next fetch at ms>"
+	keySynced  = "meshsession.sync.ok"       // unix ms of the last successful sync by any worker
+)
+
+// syncer keeps one worker's revocation state in step with sessionsvc. The
+// workers of one Envoy share one sync loop: on each tick every worker adopts
+// the state published in shared data if it changed; the one that wins the
+// lease (a CAS write) fetches the next feed page, applies it and publishes
+// the result. sessionsvc sees one poll per proxy per sync interval.
+type syncer struct {
+	plugin *pluginContext
+	state  *revocation.State
+
+	lastSync time.Time // last successful sync known to this worker
+	fetching bool      // this worker holds the lease and has a call out
+	leaseCas uint32
+	failures int // consecutive failures, for backoff and log throttling
+}
+
+func (s *syncer) tick(t time.Time) {
+	s.adopt()
+	if ms, ok := readInt(keySynced); ok {
+		if at := time.UnixMilli(ms); at.After(s.lastSync) {
+			s.lastSync = at
+		}
+	}
+	if s.fetching {
+		return
+	}
+	if s.acquire(t) {
+		s.fetch(t)
+	}
+}
+
+// adopt replaces this worker's state by the published one when its version differs.
+func (s *syncer) adopt() {
+	v, ok := readInt(keyVersion)
+	if !ok || uint64(v) == s.state.Version() {
+		return
+	}
+	data, _, err := proxywasm.GetSharedData(keyState)
+	if err != nil || len(data) == 0 {
+		return
+	}
+	st, err := revocation.Unmarshal(data)
+	if err != nil {
+		s.plugin.metrics.syncFailure.Increment(1)
+		proxywasm.LogErrorf("meshsession: shared revocation state unreadable, keeping mine: %v", err)
+		return
+	}
+	s.state = st
+}
+
+// acquire takes the fetch lease when it is free and the interval has passed.
+func (s *syncer) acquire(t time.Time) bool {
+	nowMs := t.UnixMilli()
+	val, cas, err := proxywasm.GetSharedData(keyLease)
+	if err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
+		return false
+	}
+	var until, next int64
+	if len(val) > 0 {
+		a, b, ok := strings.Cut(string(val), ",")
+		if ok {
+			until, _ = strconv.ParseInt(a, 10, 64)
+			next, _ = strconv.ParseInt(b, 10, 64)
+		}
+	}
+	if nowMs < until || nowMs < next {
+		return false
+	}
+	cfg := s.plugin.cfg
+	interval := cfg.SyncInterval
+	if s.failures > 0 { // back off while sessionsvc fails: up to 16 intervals
+		shift := s.failures
+		if shift > 4 {
+			shift = 4
+		}
+		interval <<= uint(shift)
+	}
+	until = nowMs + cfg.Timeout.Milliseconds() + 1000
+	next = nowMs + interval.Milliseconds()
+	if err := proxywasm.SetSharedData(keyLease, []byte(strconv.FormatInt(until, 10)+","+strconv.FormatInt(next, 10)), cas); err != nil {
+		return false // another worker won
+	}
+	s.fetching = true
+	return true
+}
+
+// release frees the lease (keeping the next-fetch time).
+func (s *syncer) release() {
+	s.fetching = false
+	val, cas, err := proxywasm.GetSharedData(keyLease)
+	if err != nil {
+		return
+	}
+	if _, next, ok := strings.Cut(string(val), ","); ok {
+		_ = proxywasm.SetSharedData(keyLease, []byte("0,"+next), cas)
+	}
+}
+
+func (s *syncer) fetch(t time.Time) {
+	cfg := s.plugin.cfg
+	epoch, cursor := s.state.Next()
+	path := protocol.PathSync + "?epoch=" + url.QueryEscape(epoch) + "&cursor=" + strconv.FormatInt(cursor, 10) +
+		"&limit=" + strconv.Itoa(cfg.SyncPageSize)
+	err := s.plugin.callout("GET", path, nil, func(status int, body []byte, err error) {
+		s.done(status, body, err)
+	})
+	if err != nil {
+		s.fail(t, "dispatch sync: "+err.Error())
+	}
+}
+
+func (s *syncer) done(status int, body []byte, err error) {
+	t := now()
+	switch {
+	case err != nil:
+		s.fail(t, err.Error())
+		return
+	case status != 200:
+		s.fail(t, "sessionsvc answered "+strconv.Itoa(status)+" to sync: "+snippet(body))
+		return
+	}
+	before := s.state.Version()
+	applied, err := s.state.ApplyPage(body, t)
+	if err != nil {
+		if errors.Is(err, revocation.ErrNeedSnapshot) {
+			s.state.AbortSnapshot()
+		}
+		s.fail(t, err.Error())
+		return
+	}
+	s.failures = 0
+	s.lastSync = t
+	s.plugin.metrics.syncSuccess.Increment(1)
+	_ = proxywasm.SetSharedData(keySynced, []byte(strconv.FormatInt(t.UnixMilli(), 10)), 0)
+	if s.state.Version() != before {
+		s.publish()
+	}
+	if applied.More {
+		s.fetch(t) // keep the lease: fetch the next page now
+		return
+	}
+	s.release()
+}
+
+// publish writes this worker's state for the others, unless another worker
+// published a newer one meanwhile.
+func (s *syncer) publish() {
+	if v, ok := readInt(keyVersion); ok && uint64(v) > s.state.Version() {
+		return
+	}
+	if err := proxywasm.SetSharedData(keyState, s.state.Marshal(), 0); err != nil {
+		proxywasm.LogErrorf("meshsession: publish revocation state: %v", err)
+		return
+	}
+	_ = proxywasm.SetSharedData(keyVersion, []byte(strconv.FormatUint(s.state.Version(), 10)), 0)
+}
+
+func (s *syncer) fail(t time.Time, msg string) {
+	s.failures++
+	s.plugin.metrics.syncFailure.Increment(1)
+	if s.failures == 1 || s.failures%20 == 0 {
+		proxywasm.LogWarnf("meshsession: sync failed (%d in a row, last success %s ago): %s",
+			s.failures, t.Sub(s.lastSync).Truncate(time.Millisecond), msg)
+	}
+	s.release()
+}
+
+func readInt(key string) (int64, bool) {
+	val, _, err := proxywasm.GetSharedData(key)
+	if err != nil || len(val) == 0 {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(string(val), 10, 64)
+	return v, err == nil
+}
+
+func snippet(b []byte) string {
+	if len(b) > 200 {
+		b = b[:200]
+	}
+	return string(b)
+}
+
+// soon makes the next tick of any worker sync (after a logout or a refused
+// refresh, so the revocation reaches every worker without waiting an interval).
+func (s *syncer) soon() {
+	val, cas, err := proxywasm.GetSharedData(keyLease)
+	if err != nil {
+		return
+	}
+	if until, _, ok := strings.Cut(string(val), ","); ok {
+		_ = proxywasm.SetSharedData(keyLease, []byte(until+",0"), cas)
+	}
+}

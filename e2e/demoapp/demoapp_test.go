@@ -498,3 +498,13 @@ func FuzzAuthEndpoints(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkLoginAndArticles(b *testing.B) {
+	app := demoapp.New(demoapp.Config{Secret: testSecret})
+	for b.Loop() {
+		tok := login(b, app, "alice")
+		if w := do(b, app, http.MethodGet, "/api/articles", "", bearer(tok.JWT)); w.Code != http.StatusOK {
+			b.Fatal(w.Code)
+		}
+	}
+}

@@ -290,8 +290,12 @@ func (a *App) protected(h protectedHandler) http.HandlerFunc {
 			TokenUserID:    c.ID,
 			TokenSessionID: c.SessionID,
 		}
-		w.Header().Set(HeaderEchoSessionID, id.SessionID)
-		w.Header().Set(HeaderEchoUserID, id.UserID)
+		if id.SessionID != "" {
+			w.Header().Set(HeaderEchoSessionID, id.SessionID)
+		}
+		if id.UserID != "" {
+			w.Header().Set(HeaderEchoUserID, id.UserID)
+		}
 		h(w, r, id, u)
 	}
 }

@@ -147,6 +147,7 @@ func (a *App) addRefreshLocked(s *session, now time.Time) string {
 func (a *App) rotate(tok string, now time.Time) (User, string, string, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.pruneLocked(now)
 	e, ok := a.refresh[hashToken(tok)]
 	if !ok || !now.Before(e.expires) {
 		return User{}, "", "", errInvalidRefresh

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/known/anypb"
 	"sigs.k8s.io/yaml"
 
@@ -69,13 +70,11 @@ func Decode(name string, data []byte) (*bootstrapv3.Bootstrap, error) {
 
 // validateTree runs protoc-gen-validate's ValidateAll on m and, because
 // those rules stop at google.protobuf.Any, unpacks every Any below m and
-// validates its content too.
+// validates its content too. Children are checked before their parent so
+// that a failure is reported at the deepest message that breaks a rule,
+// with its path, rather than as a chain of "embedded message failed
+// validation" from the root.
 func validateTree(m protoreflect.Message, path string) error {
-	if v, ok := m.Interface().(validator); ok {
-		if err := v.ValidateAll(); err != nil {
-			return fmt.Errorf("%s: %w", orRoot(path), err)
-		}
-	}
 	var err error
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 		if fd.Message() == nil {
@@ -101,7 +100,15 @@ func validateTree(m protoreflect.Message, path string) error {
 		}
 		return err == nil
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	if v, ok := m.Interface().(validator); ok {
+		if err := v.ValidateAll(); err != nil {
+			return fmt.Errorf("%s: %w", orRoot(path), err)
+		}
+	}
+	return nil
 }
 
 func validateValue(m protoreflect.Message, path string) error {
@@ -130,6 +137,8 @@ func joinPath(parent, field string) string {
 	return parent + "." + field
 }
 
+var protoPrefixRE = regexp.MustCompile(`^proto:[\s\x{00a0}]*`)
+
 // posRE finds protojson's "(line L:C)" error position.
 var posRE = regexp.MustCompile(`\s*\(line (\d+):(\d+)\)`)
 
@@ -137,12 +146,17 @@ var posRE = regexp.MustCompile(`\s*\(line (\d+):(\d+)\)`)
 // path (in the YAML's own spelling) instead of an offset into the JSON
 // conversion the user never saw.
 func locateJSONError(js []byte, err error) string {
-	msg := strings.TrimPrefix(err.Error(), "proto: ")
+	// protobuf-go separates its "proto:" prefix with a space or, at random,
+	// a non-breaking space.
+	msg := protoPrefixRE.ReplaceAllString(err.Error(), "")
 	m := posRE.FindStringSubmatch(msg)
+	msg = strings.TrimLeft(posRE.ReplaceAllString(msg, ""), ": \u00a0")
+	if len(msg) > maxMessage {
+		msg = strings.ToValidUTF8(msg[:maxMessage], "") + "…"
+	}
 	if m == nil {
 		return msg
 	}
-	msg = strings.TrimSpace(posRE.ReplaceAllString(msg, ""))
 	line, _ := strconv.Atoi(m[1])
 	col, _ := strconv.Atoi(m[2])
 	off, ok := byteOffset(js, line, col)
@@ -155,6 +169,10 @@ func locateJSONError(js []byte, err error) string {
 	}
 	return orRoot(path) + ": " + msg
 }
+
+// maxMessage bounds the length of a protojson message (it may quote a
+// whole embedded document).
+const maxMessage = 200
 
 // byteOffset converts protojson's 1-based line and rune column into a byte offset.
 func byteOffset(js []byte, line, col int) (int, bool) {
@@ -234,8 +252,9 @@ func jsonPathAt(js []byte, off int) (string, bool) {
 		isKey := top != nil && top.obj && top.expect && tok != closeObj
 		hit := off >= start && off < end
 		if hit && isKey {
-			// The path of the object holding the key.
-			return pathOf(true), true
+			// The path of the object holding the key (its own name is
+			// the current key of the frame below it).
+			return pathOf(false), true
 		}
 		switch {
 		case isKey:
@@ -355,4 +374,57 @@ func unpack[T proto.Message](a *anypb.Any, path string) (T, error) {
 		return zero, fmt.Errorf("%s: typed_config is %s, want %s", path, a.GetTypeUrl(), zero.ProtoReflect().Descriptor().FullName())
 	}
 	return t, nil
+}
+
+// DeprecatedFields lists the deprecated fields (and deprecated enum values)
+// set anywhere in m, typed configs included, as paths. Envoy warns about
+// them, and refuses those deprecated long enough ("fatal by default"), so a
+// shipped configuration should use none.
+func DeprecatedFields(m proto.Message) []string {
+	var out []string
+	collectDeprecated(m.ProtoReflect(), "", &out)
+	return out
+}
+
+func collectDeprecated(m protoreflect.Message, path string, out *[]string) {
+	if a, ok := m.Interface().(*anypb.Any); ok {
+		inner, err := a.UnmarshalNew()
+		if err != nil {
+			return // Decode reports unresolvable types
+		}
+		m = inner.ProtoReflect()
+	}
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		p := joinPath(path, string(fd.Name()))
+		if opts, ok := fd.Options().(*descriptorpb.FieldOptions); ok && opts.GetDeprecated() {
+			*out = append(*out, p)
+		}
+		if ed := fd.Enum(); ed != nil && !fd.IsList() && !fd.IsMap() {
+			if evd := ed.Values().ByNumber(v.Enum()); evd != nil {
+				if opts, ok := evd.Options().(*descriptorpb.EnumValueOptions); ok && opts.GetDeprecated() {
+					*out = append(*out, p+"="+string(evd.Name()))
+				}
+			}
+		}
+		if fd.Message() == nil {
+			return true
+		}
+		switch {
+		case fd.IsList():
+			l := v.List()
+			for i := 0; i < l.Len(); i++ {
+				collectDeprecated(l.Get(i).Message(), p+"["+strconv.Itoa(i)+"]", out)
+			}
+		case fd.IsMap():
+			if fd.MapValue().Message() != nil {
+				v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
+					collectDeprecated(mv.Message(), p+"["+k.String()+"]", out)
+					return true
+				})
+			}
+		default:
+			collectDeprecated(v.Message(), p, out)
+		}
+		return true
+	})
 }

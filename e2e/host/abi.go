@@ -1,11 +1,3 @@
-// Package host runs proxy-wasm 0.2.x modules (as Envoy loads them) on wazero.
-//
-// It reproduces the Envoy behaviours a filter depends on: one VM per worker,
-// a shared-data store per vm_id shared by all workers with Envoy's CAS rules,
-// shared queues, per-worker ticks, http_call to named clusters with Envoy's
-// error behaviour, local responses, continue_stream, metrics and the
-// on_log/on_done/on_delete sequence at the end of a stream. It is used by the
-// e2e tests, by the plugin's tests and by the dev proxy.
 package host
 
 import "fmt"

@@ -92,6 +92,38 @@ func (m *headerMap) get(key string) (string, bool) {
 	return "", false
 }
 
+// getBytes is get for a key in guest memory, without allocating.
+func (m *headerMap) getBytes(key []byte) (string, bool) {
+	for _, p := range m.pairs {
+		if equalFoldASCII(p[0], key) {
+			return p[1], true
+		}
+	}
+	return "", false
+}
+
+func equalFoldASCII(s string, b []byte) bool {
+	if len(s) != len(b) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c, d := s[i], b[i]
+		if c == d {
+			continue
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if 'A' <= d && d <= 'Z' {
+			d += 'a' - 'A'
+		}
+		if c != d {
+			return false
+		}
+	}
+	return true
+}
+
 func (m *headerMap) add(key, value string) {
 	m.pairs = append(m.pairs, [2]string{strings.ToLower(key), value})
 }

@@ -92,6 +92,8 @@ type Host struct {
 	workers []*worker
 	next    atomic.Uint32
 	closed  atomic.Bool
+	// inflight counts callouts not yet answered to the guest (PendingCallouts).
+	inflight atomic.Int64
 }
 
 // ErrVMFailed is wrapped by every error returned for a call on a failed VM.
@@ -315,11 +317,15 @@ func (h *Host) Call(i int, name string, args ...uint64) ([]uint64, error) {
 	if err := w.usable(); err != nil {
 		return nil, err
 	}
-	fn := w.mod.ExportedFunction(name)
-	if fn == nil {
-		return nil, fmt.Errorf("call %s: no such export", name)
+	fn, ok := w.extra[name]
+	if !ok {
+		if fn = w.mod.ExportedFunction(name); fn == nil {
+			return nil, fmt.Errorf("call %s: no such export", name)
+		}
+		w.extra[name] = fn
 	}
 	w.cur, w.effective = nil, 0
+	w.out.reset()
 	res, err := fn.Call(w.ctx, args...)
 	if err != nil {
 		return nil, w.fail(name, err)
@@ -382,15 +388,17 @@ type worker struct {
 	gen int
 	ctx context.Context // carries the worker for host functions
 
-	mu     sync.Mutex
-	mod    api.Module
-	mem    api.Memory
-	fns    guestFuncs
-	stack  [8]uint64
-	astack [1]uint64 // proxy_on_memory_allocate, nested in host calls
-	failed error
-	closed bool
-	failCh chan struct{} // closed when the VM fails or stops
+	mu        sync.Mutex
+	mod       api.Module
+	mem       api.Memory
+	fns       guestFuncs
+	extra     map[string]api.Function // Host.Call's functions
+	stack     [8]uint64
+	astack    [1]uint64 // proxy_on_memory_allocate, nested in host calls
+	failed    error
+	closed    bool // shut down: no more guest calls
+	modClosed bool
+	failCh    chan struct{} // closed when the VM fails or stops
 
 	rootID      uint32
 	nextCtxID   uint32
@@ -402,6 +410,7 @@ type worker struct {
 	nextCallout uint32
 	rootProps   map[string][]byte
 	tail        tail
+	out         callOutput
 	stdout      *lineWriter
 	stderr      *lineWriter
 	doneCh      chan struct{} // proxy_done during shutdown
@@ -423,6 +432,7 @@ func (h *Host) startWorker(ctx context.Context, idx, gen int) (*worker, error) {
 	w := &worker{
 		h: h, idx: idx, gen: gen,
 		streams:   map[uint32]*Stream{},
+		extra:     map[string]api.Function{},
 		rootProps: map[string][]byte{},
 		failCh:    make(chan struct{}),
 		tickReset: make(chan struct{}, 1),
@@ -494,13 +504,22 @@ func (h *Host) startWorker(ctx context.Context, idx, gen int) (*worker, error) {
 }
 
 func (w *worker) refused(call string) error {
-	w.stdout.flush()
-	w.stderr.flush()
 	err := &VMError{Worker: w.idx, Call: call, Err: errors.New("plugin refused to start (returned false)"),
-		GuestOutput: w.tail.String()}
+		GuestOutput: w.output()}
 	w.failed = err
 	close(w.failCh)
 	return err
+}
+
+// output is the guest's output during the last call, or its last lines
+// before it when the call printed nothing.
+func (w *worker) output() string {
+	w.stdout.flush()
+	w.stderr.flush()
+	if len(w.out.head) > 0 {
+		return w.out.String()
+	}
+	return w.tail.String()
 }
 
 func (w *worker) newContextID() uint32 {
@@ -519,6 +538,7 @@ func (w *worker) call(name string, fn api.Function, args ...uint64) (uint64, err
 		n = 1
 	}
 	copy(w.stack[:], args)
+	w.out.reset()
 	if err := fn.CallWithStack(w.ctx, w.stack[:n]); err != nil {
 		return 0, w.fail(name, err)
 	}
@@ -527,9 +547,7 @@ func (w *worker) call(name string, fn api.Function, args ...uint64) (uint64, err
 
 // fail marks the VM failed (as Envoy does after a trap). Caller holds w.mu.
 func (w *worker) fail(call string, err error) error {
-	w.stdout.flush()
-	w.stderr.flush()
-	verr := &VMError{Worker: w.idx, Call: call, Err: err, GuestOutput: w.tail.String()}
+	verr := &VMError{Worker: w.idx, Call: call, Err: err, GuestOutput: w.output()}
 	if w.failed == nil {
 		w.failed = verr
 		close(w.failCh)
@@ -557,6 +575,7 @@ func (w *worker) isFailed() bool {
 
 func (w *worker) guestLine(level LogLevel, source, msg string) {
 	w.tail.add(source + ": " + msg)
+	w.out.add(source + ": " + msg)
 	w.h.logs.add(LogEntry{Time: time.Now(), Worker: w.idx, Level: level, Source: source, Message: msg})
 }
 
@@ -584,6 +603,12 @@ func (w *worker) shutdown() {
 		w.cur, w.effective = nil, 0
 		_, _ = w.call("proxy_on_delete", w.fns.delete, uint64(w.rootID))
 	}
+	if !w.closed {
+		w.closed = true
+		if w.failed == nil {
+			close(w.failCh)
+		}
+	}
 	w.mu.Unlock()
 }
 
@@ -597,13 +622,14 @@ func (w *worker) stop() {
 	<-w.tickDone
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.closed {
+	if w.modClosed {
 		return
 	}
-	w.closed = true
-	if w.failed == nil {
+	w.modClosed = true
+	if !w.closed && w.failed == nil {
 		close(w.failCh)
 	}
+	w.closed = true
 	_ = w.mod.Close(context.Background())
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
@@ -148,6 +147,24 @@ func (w *worker) copyOut(ctx context.Context, data []byte, ptrPtr, sizePtr uint6
 	return StatusOK
 }
 
+// copyOutString is copyOut for a string, without converting it.
+func (w *worker) copyOutString(ctx context.Context, data string, ptrPtr, sizePtr uint64) Status {
+	var addr uint32
+	if len(data) > 0 {
+		var ok bool
+		if addr, ok = w.allocate(ctx, len(data)); !ok {
+			return StatusInvalidMemoryAccess
+		}
+		if !w.mem.WriteString(addr, data) {
+			return StatusInvalidMemoryAccess
+		}
+	}
+	if !w.mem.WriteUint32Le(u32(ptrPtr), addr) || !w.mem.WriteUint32Le(u32(sizePtr), uint32(len(data))) {
+		return StatusInvalidMemoryAccess
+	}
+	return StatusOK
+}
+
 // copyOutPairs serialises pairs directly into guest memory.
 func (w *worker) copyOutPairs(ctx context.Context, m *headerMap, ptrPtr, sizePtr uint64) Status {
 	if m == nil || len(m.pairs) == 0 {
@@ -183,6 +200,7 @@ func proxyLog(_ context.Context, w *worker, s []uint64) Status {
 		return StatusOK
 	}
 	w.tail.add(level.String() + ": " + msg)
+	w.out.add(level.String() + ": " + msg)
 	w.h.logs.add(LogEntry{Time: time.Now(), Worker: w.idx, Level: level, Source: "proxy_log", Message: msg})
 	return StatusOK
 }
@@ -273,7 +291,7 @@ func proxySetProperty(_ context.Context, w *worker, s []uint64) Status {
 	key := propertyKey(path)
 	val := append([]byte(nil), v...)
 	if st := w.target(); st != nil {
-		st.props[key] = val
+		st.setProp(key, val)
 	} else {
 		w.rootProps[key] = val
 	}
@@ -468,7 +486,7 @@ func (w *worker) unavailable() Status {
 }
 
 func proxyGetHeaderMapValue(ctx context.Context, w *worker, s []uint64) Status {
-	key, ok := w.readString(s[1], s[2])
+	key, ok := w.read(s[1], s[2])
 	if !ok {
 		return StatusInvalidMemoryAccess
 	}
@@ -479,11 +497,11 @@ func proxyGetHeaderMapValue(ctx context.Context, w *worker, s []uint64) Status {
 		}
 		return w.unavailable()
 	}
-	v, found := m.get(strings.ToLower(key))
+	v, found := m.getBytes(key)
 	if !found {
 		return StatusNotFound
 	}
-	return w.copyOut(ctx, []byte(v), s[3], s[4])
+	return w.copyOutString(ctx, v, s[3], s[4])
 }
 
 func mutateHeaderMap(w *worker, s []uint64, withValue bool, op func(m *headerMap, k, v string)) Status {

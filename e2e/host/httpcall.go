@@ -106,8 +106,10 @@ func (w *worker) dispatch(id uint32, req calloutRequest) {
 		return
 	}
 	h.wg.Add(1)
+	h.inflight.Add(1)
 	go func() {
 		defer h.wg.Done()
+		defer h.inflight.Add(-1)
 		resp, ok := h.roundTrip(req)
 		if !ok { // host shutting down: Envoy cancels callouts without a callback
 			return

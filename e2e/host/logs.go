@@ -3,6 +3,7 @@ package host
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -79,13 +80,15 @@ type tail struct {
 	start int
 }
 
-func (t *tail) add(line string) {
-	if len(t.lines) < tailCapacity {
+func (t *tail) add(line string) { t.addN(line, tailCapacity) }
+
+func (t *tail) addN(line string, capacity int) {
+	if len(t.lines) < capacity {
 		t.lines = append(t.lines, line)
 		return
 	}
 	t.lines[t.start] = line
-	t.start = (t.start + 1) % tailCapacity
+	t.start = (t.start + 1) % capacity
 }
 
 func (t *tail) String() string {
@@ -93,6 +96,44 @@ func (t *tail) String() string {
 	out = append(out, t.lines[t.start:]...)
 	out = append(out, t.lines[:t.start]...)
 	return strings.Join(out, "\n")
+}
+
+// callOutput is the guest output of the current top-level call: its first
+// and last lines, so a long panic trace keeps both its message and its end.
+type callOutput struct {
+	head    []string
+	tail    tail
+	dropped int
+}
+
+const headCapacity = 15
+
+func (c *callOutput) reset() {
+	c.head = c.head[:0]
+	c.tail = tail{}
+	c.dropped = 0
+}
+
+func (c *callOutput) add(line string) {
+	if len(c.head) < headCapacity {
+		c.head = append(c.head, line)
+		return
+	}
+	if len(c.tail.lines) == tailCapacity/2 {
+		c.dropped++
+	}
+	c.tail.addN(line, tailCapacity/2)
+}
+
+func (c *callOutput) String() string {
+	out := strings.Join(c.head, "\n")
+	if c.dropped > 0 {
+		out += fmt.Sprintf("\n... (%d lines omitted) ...", c.dropped)
+	}
+	if t := c.tail.String(); t != "" {
+		out += "\n" + t
+	}
+	return out
 }
 
 // lineWriter splits a guest's stdout or stderr into lines.

@@ -87,7 +87,7 @@ func (h *Host) NewStream(i int) (*Stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Stream{w: w, props: map[string][]byte{}, events: make(chan Event, 16)}, nil
+	return &Stream{w: w, events: make(chan Event, 4)}, nil
 }
 
 // Worker is the index of the stream's worker.
@@ -107,7 +107,7 @@ func (s *Stream) ID() uint32 {
 func (s *Stream) SetProperty(path string, value []byte) {
 	s.w.mu.Lock()
 	defer s.w.mu.Unlock()
-	s.props[path] = append([]byte(nil), value...)
+	s.setProp(path, append([]byte(nil), value...))
 }
 
 // SetDownstream sets source.address ("ip:port") and source.port, and the
@@ -116,15 +116,23 @@ func (s *Stream) SetDownstream(remote, local string) {
 	s.w.mu.Lock()
 	defer s.w.mu.Unlock()
 	set := func(prefix, addr string) {
-		s.props[prefix+".address"] = []byte(addr)
+		s.setProp(prefix+".address", []byte(addr))
 		if port, ok := portOf(addr); ok {
-			s.props[prefix+".port"] = PropertyInt(port)
+			s.setProp(prefix+".port", PropertyInt(port))
 		}
 	}
 	set("source", remote)
 	if local != "" {
 		set("destination", local)
 	}
+}
+
+// setProp stores a property; the caller holds w.mu.
+func (s *Stream) setProp(key string, value []byte) {
+	if s.props == nil {
+		s.props = map[string][]byte{}
+	}
+	s.props[key] = value
 }
 
 func portOf(addr string) (int64, bool) {
@@ -191,7 +199,13 @@ func (s *Stream) callback(prepare func(), fn func() (uint64, error)) (Result, er
 	if err != nil {
 		return Result{}, err
 	}
-	return Result{Action: Action(uint32(r)), LocalResponse: s.local}, nil
+	res := Result{Action: Action(uint32(r)), LocalResponse: s.local}
+	if s.local != nil || res.Action > ActionPause {
+		// Envoy stops the filter chain after a local reply, and treats
+		// unknown answers as a stop.
+		res.Action = ActionPause
+	}
+	return res, nil
 }
 
 // RequestHeaders delivers the request headers (with pseudo-headers :method,

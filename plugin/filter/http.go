@@ -27,6 +27,7 @@ type httpContext struct {
 	status      int    // upstream response status on observed routes
 	respBody    []byte
 	tooLarge    bool
+	waiting     bool // a callout holds the request (logout): keep buffering its body
 }
 
 func header(name string) string {
@@ -141,6 +142,9 @@ func (h *httpContext) names() token.ClaimNames {
 // OnHttpRequestBody accumulates the body of login and refresh requests (the
 // login identifier for failed-login reports; the presented refresh token).
 func (h *httpContext) OnHttpRequestBody(bodySize int, endOfStream bool) types.Action {
+	if h.waiting {
+		return types.ActionPause
+	}
 	if h.route != decide.RouteLogin && h.route != decide.RouteRefresh {
 		return types.ActionContinue
 	}
@@ -201,12 +205,14 @@ func (h *httpContext) logout(authorization, cookie string) types.Action {
 			p.metrics.logouts.Increment(1)
 			p.sync.soon()
 		}
+		h.waiting = false
 		_ = proxywasm.ResumeHttpRequest()
 	})
 	if err != nil {
 		proxywasm.LogWarnf("meshsession: dispatch logout: %v", err)
 		return types.ActionContinue
 	}
+	h.waiting = true
 	return types.ActionPause
 }
 
@@ -366,4 +372,3 @@ func locale(acceptLanguage string) string {
 	}
 	return tag
 }
-

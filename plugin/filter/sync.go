@@ -154,7 +154,7 @@ func (s *syncer) done(status int, body []byte, err error) {
 	s.failures = 0
 	s.lastSync = t
 	s.plugin.metrics.syncSuccess.Increment(1)
-	_ = proxywasm.SetSharedData(keySynced, []byte(strconv.FormatInt(t.UnixMilli(), 10)), 0)
+	putShared(keySynced, []byte(strconv.FormatInt(t.UnixMilli(), 10)))
 	if s.state.Version() != before {
 		s.publish()
 	}
@@ -171,11 +171,11 @@ func (s *syncer) publish() {
 	if v, ok := readInt(keyVersion); ok && uint64(v) > s.state.Version() {
 		return
 	}
-	if err := proxywasm.SetSharedData(keyState, s.state.Marshal(), 0); err != nil {
+	if err := putShared(keyState, s.state.Marshal()); err != nil {
 		proxywasm.LogErrorf("meshsession: publish revocation state: %v", err)
 		return
 	}
-	_ = proxywasm.SetSharedData(keyVersion, []byte(strconv.FormatUint(s.state.Version(), 10)), 0)
+	_ = putShared(keyVersion, []byte(strconv.FormatUint(s.state.Version(), 10)))
 }
 
 func (s *syncer) fail(t time.Time, msg string) {
@@ -186,6 +186,23 @@ func (s *syncer) fail(t time.Time, msg string) {
 			s.failures, t.Sub(s.lastSync).Truncate(time.Millisecond), msg)
 	}
 	s.release()
+}
+
+// putShared writes key whatever its current value. Envoy takes cas=0 as an
+// unconditional write, but not every host does (the SDK's emulator treats it
+// as a mismatch on an existing key), so it writes with the CAS it just read.
+func putShared(key string, value []byte) error {
+	var err error
+	for i := 0; i < 3; i++ {
+		_, cas, gerr := proxywasm.GetSharedData(key)
+		if gerr != nil {
+			cas = 0
+		}
+		if err = proxywasm.SetSharedData(key, value, cas); err == nil {
+			return nil
+		}
+	}
+	return err
 }
 
 func readInt(key string) (int64, bool) {

@@ -14,7 +14,14 @@ import (
 
 // Login is what the plugin reported about a successful login.
 type Login struct {
-	UserID    string
+	UserID string
+	// Identifier is the login name the user typed (as reported in
+	// protocol.FailedLogin.Identifier), when known: a lockout recorded under
+	// it then applies to this login too. Optional.
+	Identifier string
+	// SessionID, when the caller chose it before enrichment, is put in the
+	// alerts' payload. Optional.
+	SessionID string
 	IP        string
 	UserAgent string
 	Locale    string

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -21,6 +22,10 @@ type dialect interface {
 	lockLog(ctx context.Context, tx *sql.Tx) error
 	// lockMigrations serialises schema migrations across replicas.
 	lockMigrations(ctx context.Context, tx *sql.Tx) error
+	// bindvar is the placeholder of the i-th (1-based) argument in long
+	// generated lists: SQLite's "?" avoids the quadratic cost of resolving
+	// many numbered parameters; PostgreSQL needs "$i".
+	bindvar(i int) string
 	// like is the case-insensitive LIKE operator.
 	like() string
 	// skipLocked is appended to the SELECT that picks alerts to lease.
@@ -44,6 +49,7 @@ func (sqliteDialect) name() string { return "sqlite" }
 func (sqliteDialect) lockLog(context.Context, *sql.Tx) error        { return nil }
 func (sqliteDialect) lockMigrations(context.Context, *sql.Tx) error { return nil }
 func (sqliteDialect) like() string                                  { return "LIKE" }
+func (sqliteDialect) bindvar(int) string                            { return "?" }
 func (sqliteDialect) skipLocked() string                            { return "" }
 
 func (sqliteDialect) isConflict(err error) bool {
@@ -80,8 +86,9 @@ func (postgresDialect) lockMigrations(ctx context.Context, tx *sql.Tx) error {
 	return err
 }
 
-func (postgresDialect) like() string       { return "ILIKE" }
-func (postgresDialect) skipLocked() string { return " FOR UPDATE SKIP LOCKED" }
+func (postgresDialect) like() string         { return "ILIKE" }
+func (postgresDialect) bindvar(i int) string { return "$" + strconv.Itoa(i) }
+func (postgresDialect) skipLocked() string   { return " FOR UPDATE SKIP LOCKED" }
 
 func (postgresDialect) isConflict(err error) bool {
 	var pe *pgconn.PgError

@@ -73,8 +73,8 @@ func NewSessionID() string {
 	return "sess_" + base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// placeholders returns "$from, $from+1, …" for n arguments.
-func placeholders(from, n int) string {
+// numbered returns "$from, …, $from+n-1".
+func numbered(from, n int) string {
 	var b strings.Builder
 	for i := 0; i < n; i++ {
 		if i > 0 {
@@ -82,6 +82,20 @@ func placeholders(from, n int) string {
 		}
 		b.WriteString("$")
 		b.WriteString(strconv.Itoa(from + i))
+	}
+	return b.String()
+}
+
+// placeholders returns the placeholders of arguments from..from+n-1. On
+// SQLite they are positional "?", so they must follow every earlier
+// argument of the statement in order.
+func (s *sqlStore) placeholders(from, n int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(s.d.bindvar(from + i))
 	}
 	return b.String()
 }
@@ -293,7 +307,7 @@ func (s *sqlStore) FindSessionByKeys(ctx context.Context, keys []string) (*Sessi
 		args[i] = k
 	}
 	q := `SELECT ` + sessionCols + ` FROM sessions WHERE id IN
-		(SELECT session_id FROM session_keys WHERE key IN (` + placeholders(1, len(keys)) + `))
+		(SELECT session_id FROM session_keys WHERE key IN (` + s.placeholders(1, len(keys)) + `))
 		ORDER BY active DESC, login_time DESC LIMIT 1`
 	ss, err := scanSession(s.r.QueryRowContext(ctx, q, args...))
 	if err != nil {
@@ -319,7 +333,7 @@ func nonEmpty(keys []string) []string {
 }
 
 var sortColumns = map[string]string{
-	"":              "last_active",
+	"":              "login_time",
 	"lastActive":    "last_active",
 	"loginTime":     "login_time",
 	"logoutTime":    "logout_time",
@@ -496,7 +510,7 @@ func (s *sqlStore) refresh(ctx context.Context, presented []string, newKeys []Se
 			args[i] = k
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT key, session_id, rotated_at FROM session_keys WHERE key IN (`+
-			placeholders(1, len(presented))+`)`, args...)
+			s.placeholders(1, len(presented))+`)`, args...)
 		if err != nil {
 			return err
 		}
@@ -544,7 +558,7 @@ func (s *sqlStore) refresh(ctx context.Context, presented []string, newKeys []Se
 			return nil
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE session_keys SET rotated_at = $1 WHERE key IN (`+
-			placeholders(2, len(presented))+`) AND kind = 'refresh'`, append([]any{ms(now)}, args...)...); err != nil {
+			s.placeholders(2, len(presented))+`) AND kind = 'refresh'`, append([]any{ms(now)}, args...)...); err != nil {
 			return err
 		}
 		if len(newKeys) > 0 {
@@ -568,7 +582,8 @@ func (s *sqlStore) EndSessions(ctx context.Context, f EndFilter, reason string, 
 	var where []string
 	var args []any
 	if len(f.SessionIDs) > 0 {
-		where = append(where, "id IN ("+placeholders(1, len(f.SessionIDs))+")")
+		// Numbered, not positional: endWhere puts other arguments before these in the text.
+		where = append(where, "id IN ("+numbered(1, len(f.SessionIDs))+")")
 		for _, id := range f.SessionIDs {
 			args = append(args, id)
 		}
@@ -637,7 +652,7 @@ func (s *sqlStore) endWhere(ctx context.Context, tx *sql.Tx, cond string, args [
 			pargs[j] = id
 		}
 		krows, err := tx.QueryContext(ctx, `SELECT key, session_id, expires_at FROM session_keys WHERE session_id IN (`+
-			placeholders(1, len(part))+`)`, pargs...)
+			s.placeholders(1, len(part))+`)`, pargs...)
 		if err != nil {
 			return nil, err
 		}
@@ -777,33 +792,74 @@ func (s *sqlStore) RecordActivity(ctx context.Context, marks []ActivityMark) (in
 			latest[m.Key] = v
 		}
 	}
-	updated := map[string]struct{}{}
+	updated := 0
 	err := s.writeTx(ctx, "record activity", func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `UPDATE sessions SET last_active = $1
-			WHERE id = (SELECT session_id FROM session_keys WHERE key = $2) AND active AND last_active < $1
-			RETURNING id`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		for _, k := range order {
-			var id string
-			err := stmt.QueryRowContext(ctx, latest[k], k).Scan(&id)
-			if errors.Is(err, sql.ErrNoRows) {
-				continue
+		// Resolve keys to sessions, keeping the latest mark per session,
+		// then move every session forward with one UPDATE … FROM (VALUES …)
+		// per chunk: a batch costs a handful of statements, not one per mark.
+		perSession := make(map[string]int64, len(order))
+		for i := 0; i < len(order); i += activityChunk {
+			part := order[i:min(i+activityChunk, len(order))]
+			args := make([]any, len(part))
+			for j, k := range part {
+				args[j] = k
 			}
+			rows, err := tx.QueryContext(ctx, `SELECT key, session_id FROM session_keys WHERE key IN (`+s.placeholders(1, len(part))+`)`, args...)
 			if err != nil {
 				return err
 			}
-			updated[id] = struct{}{}
+			for rows.Next() {
+				var k, id string
+				if err := rows.Scan(&k, &id); err != nil {
+					rows.Close()
+					return err
+				}
+				if at := latest[k]; at > perSession[id] {
+					perSession[id] = at
+				}
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+		ids := make([]string, 0, len(perSession))
+		for id := range perSession {
+			ids = append(ids, id)
+		}
+		for i := 0; i < len(ids); i += activityChunk {
+			part := ids[i:min(i+activityChunk, len(ids))]
+			var b strings.Builder
+			args := make([]any, 0, 2*len(part))
+			for j, id := range part {
+				if j > 0 {
+					b.WriteString(", ")
+				}
+				fmt.Fprintf(&b, "(CAST(%s AS TEXT), CAST(%s AS BIGINT))", s.d.bindvar(2*j+1), s.d.bindvar(2*j+2))
+				args = append(args, id, perSession[id])
+			}
+			res, err := tx.ExecContext(ctx, `UPDATE sessions SET last_active = v.column2
+				FROM (VALUES `+b.String()+`) AS v
+				WHERE sessions.id = v.column1 AND sessions.active AND sessions.last_active < v.column2`, args...)
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			updated += int(n)
 		}
 		return nil
 	})
 	if err != nil {
 		return 0, err
 	}
-	return len(updated), nil
+	return updated, nil
 }
+
+// activityChunk bounds the parameters of one activity statement.
+const activityChunk = 500
 
 func (s *sqlStore) RevokeKeys(ctx context.Context, keys []string, reason string, exp time.Time, now time.Time) error {
 	keys = nonEmpty(keys)

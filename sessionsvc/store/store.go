@@ -92,7 +92,7 @@ type SessionQuery struct {
 	ActiveOnly bool      // isActive = true, whatever the idle state
 	IdleBefore time.Time // lastActive before this counts as idle (for StatusActive/StatusIdle)
 	Search     string    // substring of user id, ip, country, browser, os, session id
-	Sort       string    // "loginTime", "lastActive", "userId", "ip", "securityScore"; default lastActive
+	Sort       string    // "loginTime", "lastActive", "userId", "ip", "securityScore"; default loginTime
 	Desc       bool
 	Offset     int
 	Limit      int // 0 = implementation default (25); capped at 1000

@@ -474,7 +474,13 @@ func (r Route) validate(name string) error {
 	return nil
 }
 
+// MaxClaimNames bounds session_claims and user_claims.
+const MaxClaimNames = 16
+
 func claimList(path string, names []string) error {
+	if len(names) > MaxClaimNames {
+		return fieldErr(path, "at most %d names", MaxClaimNames)
+	}
 	for i, n := range names {
 		if n == "" {
 			return fieldErr(fmt.Sprintf("%s[%d]", path, i), "must not be empty")

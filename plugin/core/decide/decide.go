@@ -104,6 +104,13 @@ type Engine struct {
 	dec      *token.Decoder
 	sidKey   []byte
 	fpKey    [3 + token.FingerprintLen]byte
+	cache    *tokenCache
+
+	// the last JOSE header segment seen and its alg: issuers send the same
+	// header on every token, so it is decoded once.
+	lastHeader    [256]byte
+	lastHeaderLen int
+	lastAlg       string
 }
 
 // New builds an Engine for a validated configuration.
@@ -117,8 +124,16 @@ func New(cfg *config.Config) (*Engine, error) {
 		verifier: v,
 		dec:      token.NewDecoder(token.ClaimNames{Session: cfg.SessionClaims, User: cfg.UserClaims}),
 		sidKey:   make([]byte, 0, 128),
+		cache:    newTokenCache(DefaultTokenCacheBytes),
 	}, nil
 }
+
+// SetTokenCache sets the byte budget of the verified-token cache (0
+// disables it). The default is DefaultTokenCacheBytes.
+func (e *Engine) SetTokenCache(maxBytes int) { e.cache = newTokenCache(maxBytes) }
+
+// ClaimNames returns the configured claim names (for authflow helpers).
+func (e *Engine) ClaimNames() token.ClaimNames { return e.dec.Names }
 
 // Config returns the Engine's configuration.
 func (e *Engine) Config() *config.Config { return e.cfg }
@@ -202,22 +217,38 @@ func (e *Engine) Decide(now time.Time, req *Request, st *revocation.State) Decis
 		return d
 	}
 
-	var claims token.Claims
 	if metadataMode {
+		var claims token.Claims
 		if req.Metadata == "" {
 			err = errMetadataMissing
 		} else {
 			claims, err = token.ParseClaims(req.Metadata, e.dec.Names)
 		}
-	} else {
-		claims, err = e.tokenClaims(tok)
+		if err != nil {
+			d := refuse(401, ReasonInvalidToken, "Invalid token")
+			d.Err, d.Source, d.HasToken = err, src, true
+			return d
+		}
+		var fpKey []byte
+		if tok != "" {
+			fpKey = token.AppendFingerprintKey(e.fpKey[:0], tok)
+		}
+		return e.check(now.Unix(), fpKey, src, claims, st)
 	}
+
+	ce, h := e.cache.get(tok)
+	if ce != nil {
+		return e.check(now.Unix(), ce.fp[:], src, ce.claims, st)
+	}
+	claims, err := e.tokenClaims(tok)
 	if err != nil {
 		d := refuse(401, ReasonInvalidToken, "Invalid token")
 		d.Err, d.Source, d.HasToken = err, src, true
 		return d
 	}
-	return e.check(now.Unix(), tok, src, claims, st)
+	fpKey := token.AppendFingerprintKey(e.fpKey[:0], tok)
+	e.cache.put(h, tok, claims, fpKey)
+	return e.check(now.Unix(), fpKey, src, claims, st)
 }
 
 var errMetadataMissing = fmt.Errorf("token present but jwt_authn left no verified payload in metadata")
@@ -228,7 +259,7 @@ func (e *Engine) tokenClaims(tok string) (token.Claims, error) {
 	if err != nil {
 		return token.Claims{}, err
 	}
-	alg, _, err := e.dec.Header(parts.Header)
+	alg, err := e.alg(parts.Header)
 	if err != nil {
 		return token.Claims{}, fmt.Errorf("token header: %w", err)
 	}
@@ -242,14 +273,28 @@ func (e *Engine) tokenClaims(tok string) (token.Claims, error) {
 	return c, nil
 }
 
-// check applies the revocation state and time rules to verified claims.
-// tok may be "" (metadata mode without a forwarded token): no fp key then.
-func (e *Engine) check(now int64, tok string, src token.Source, c token.Claims, st *revocation.State) Decision {
-	d := Decision{Source: src, HasToken: true, SessionID: c.SessionID, UserID: c.UserID, ExpiresAt: c.ExpiresAt}
-	var fpKey []byte
-	if tok != "" {
-		fpKey = token.AppendFingerprintKey(e.fpKey[:0], tok)
+// alg returns the JOSE header's alg, decoding the header only when it
+// differs from the previous one.
+func (e *Engine) alg(seg string) (string, error) {
+	if e.lastHeaderLen > 0 && string(e.lastHeader[:e.lastHeaderLen]) == seg {
+		return e.lastAlg, nil
 	}
+	alg, _, err := e.dec.Header(seg)
+	if err != nil {
+		return "", err
+	}
+	if len(seg) <= len(e.lastHeader) {
+		e.lastHeaderLen = copy(e.lastHeader[:], seg)
+		e.lastAlg = strings.Clone(alg)
+	}
+	return alg, nil
+}
+
+// check applies the revocation state and time rules to verified claims.
+// fpKey is "fp:<fingerprint>", nil when there is no raw token (metadata
+// mode without a forwarded token).
+func (e *Engine) check(now int64, fpKey []byte, src token.Source, c token.Claims, st *revocation.State) Decision {
+	d := Decision{Source: src, HasToken: true, SessionID: c.SessionID, UserID: c.UserID, ExpiresAt: c.ExpiresAt}
 	var sidKey []byte
 	if c.SessionID != "" {
 		e.sidKey = token.AppendSessionKey(e.sidKey[:0], c.SessionID)
@@ -328,7 +373,7 @@ func (e *Engine) CheckToken(now time.Time, tok string, st *revocation.State) Dec
 	}
 	c.HasExpiresAt = false
 	c.HasNotBefore = false
-	return e.check(now.Unix(), tok, token.SourceNone, c, st)
+	return e.check(now.Unix(), token.AppendFingerprintKey(e.fpKey[:0], tok), token.SourceNone, c, st)
 }
 
 // Message returns the client-facing message for a refusal reason.

@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"sort"
+	"unsafe"
 )
 
 // Binary format of Marshal (all integers varints, strings length-prefixed):
 //
 //	"MSRV" | format(1 byte)=1 | version | epoch | cursor
 //	| nReasons reasons... | nRevoked (key exp reason(1 byte))...
+//	| nFingerprints (sha256(32 bytes) exp reason)...
 //	| nBlocked (user exp reason)... | nNotBefore (user at exp)...
 //	| crc32-IEEE of everything before (4 bytes, little endian)
 //
@@ -32,13 +33,15 @@ type Header struct {
 // ErrCorrupt is wrapped by every Unmarshal and PeekHeader error.
 var ErrCorrupt = errors.New("revocation state: corrupt or foreign data")
 
-// Marshal serialises the live state (deterministically: entries sorted).
+// Marshal serialises the live state (entries in map order: two equal
+// states may serialise differently; compare headers, not bytes).
 func (s *State) Marshal() []byte {
 	t := s.cur
 	size := 64 + len(s.epoch)
 	for k := range t.revoked {
 		size += len(k) + 14
 	}
+	size += len(t.fps) * 44
 	for k := range t.blocked {
 		size += len(k) + 14
 	}
@@ -56,36 +59,30 @@ func (s *State) Marshal() []byte {
 		b = appendString(b, r)
 	}
 	b = binary.AppendUvarint(b, uint64(len(t.revoked)))
-	for _, k := range sortedKeys(t.revoked) {
-		e := t.revoked[k]
+	for k, e := range t.revoked {
 		b = appendString(b, k)
-		b = binary.AppendVarint(b, e.exp)
-		b = append(b, e.reason)
+		b = binary.AppendVarint(b, e.exp())
+		b = append(b, e.reason())
+	}
+	b = binary.AppendUvarint(b, uint64(len(t.fps)))
+	for k, e := range t.fps {
+		b = append(b, k[:]...)
+		b = binary.AppendVarint(b, e.exp())
+		b = append(b, e.reason())
 	}
 	b = binary.AppendUvarint(b, uint64(len(t.blocked)))
-	for _, k := range sortedKeys(t.blocked) {
-		e := t.blocked[k]
+	for k, e := range t.blocked {
 		b = appendString(b, k)
-		b = binary.AppendVarint(b, e.exp)
-		b = append(b, e.reason)
+		b = binary.AppendVarint(b, e.exp())
+		b = append(b, e.reason())
 	}
 	b = binary.AppendUvarint(b, uint64(len(t.notBefore)))
-	for _, k := range sortedKeys(t.notBefore) {
-		e := t.notBefore[k]
+	for k, e := range t.notBefore {
 		b = appendString(b, k)
 		b = binary.AppendVarint(b, e.at)
 		b = binary.AppendVarint(b, e.exp)
 	}
 	return binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func appendString(b []byte, s string) []byte {
@@ -158,6 +155,19 @@ func (r *reader) bytes(what string, maxLen int) []byte {
 	return s
 }
 
+// entry reads an expiry and a reason index (< nReasons).
+func (r *reader) entry(what string, nReasons int) entry {
+	exp := r.varint(what)
+	reason := r.byte(what)
+	if r.err == nil && (exp < 0 || exp > maxExp) {
+		r.fail(what)
+	}
+	if r.err == nil && int(reason) >= nReasons {
+		r.fail(what)
+	}
+	return mkEntry(exp, reason)
+}
+
 // count reads an entry count and checks the remaining bytes can hold it.
 func (r *reader) count(what string, minEntry int) int {
 	n := r.uvarint(what)
@@ -200,6 +210,15 @@ func PeekHeader(data []byte) (Header, error) {
 	return h, nil
 }
 
+// view returns b as a string without copying; b is part of the read-only
+// copy of the body made in Unmarshal.
+func view(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
 // Unmarshal decodes a state serialised by Marshal. Any malformed input
 // yields an error wrapping ErrCorrupt, never a panic.
 func Unmarshal(data []byte) (*State, error) {
@@ -211,7 +230,9 @@ func Unmarshal(data []byte) (*State, error) {
 	if crc32.ChecksumIEEE(payload) != binary.LittleEndian.Uint32(sum) {
 		return nil, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
 	}
-	r := &reader{b: body[:len(body)-4]}
+	// All keys are substrings of one copy of the body: one allocation.
+	all := string(body[:len(body)-4])
+	r := &reader{b: unsafe.Slice(unsafe.StringData(all), len(all))}
 	s := &State{reasonIdx: map[string]uint8{}}
 	s.version = r.uvarint("version")
 	s.epoch = string(r.bytes("epoch", MaxKeyLen))
@@ -236,25 +257,32 @@ func Unmarshal(data []byte) (*State, error) {
 	t := newTable(n)
 	for i := 0; i < n && r.err == nil; i++ {
 		k := r.bytes("revoked key", MaxKeyLen)
-		e := entry{exp: r.varint("revoked exp"), reason: r.byte("revoked reason")}
-		if r.err == nil && int(e.reason) >= len(s.reasons) {
-			r.fail("revoked reason index")
+		e := r.entry("revoked entry", len(s.reasons))
+		t.revoked[view(k)] = e
+	}
+	n = r.count("fingerprint count", 34)
+	if n > 0 {
+		t.fps = make(map[fingerprint]entry, n)
+	}
+	for i := 0; i < n && r.err == nil; i++ {
+		var fp fingerprint
+		if len(r.b) < len(fp) {
+			r.fail("fingerprint")
+			break
 		}
-		t.revoked[string(k)] = e
+		copy(fp[:], r.b)
+		r.b = r.b[len(fp):]
+		t.fps[fp] = r.entry("fingerprint entry", len(s.reasons))
 	}
 	n = r.count("blocked count", 3)
 	for i := 0; i < n && r.err == nil; i++ {
 		k := r.bytes("blocked user", MaxKeyLen)
-		e := entry{exp: r.varint("blocked exp"), reason: r.byte("blocked reason")}
-		if r.err == nil && int(e.reason) >= len(s.reasons) {
-			r.fail("blocked reason index")
-		}
-		t.blocked[string(k)] = e
+		t.blocked[view(k)] = r.entry("blocked entry", len(s.reasons))
 	}
 	n = r.count("not-before count", 3)
 	for i := 0; i < n && r.err == nil; i++ {
 		k := r.bytes("not-before user", MaxKeyLen)
-		t.notBefore[string(k)] = nbEntry{at: r.varint("not-before at"), exp: r.varint("not-before exp")}
+		t.notBefore[view(k)] = nbEntry{at: r.varint("not-before at"), exp: r.varint("not-before exp")}
 	}
 	if r.err == nil && len(r.b) != 0 {
 		r.fail("trailing data")

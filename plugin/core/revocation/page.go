@@ -8,8 +8,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/tidwall/gjson"
-
+	"github.com/meshsession/meshsession/plugin/core/internal/jsonscan"
 	"github.com/meshsession/meshsession/plugin/protocol"
 )
 
@@ -72,7 +71,6 @@ type pageHeader struct {
 	more   bool
 	reset  bool
 	now    int64
-	list   gjson.Result
 }
 
 // ApplyPage applies one sync page (protocol.SyncPage JSON) at now.
@@ -99,7 +97,7 @@ func (s *State) ApplyPage(data []byte, now time.Time) (Applied, error) {
 	if len(data) > 0 {
 		js = unsafe.String(&data[0], len(data))
 	}
-	h, err := parseHeader(js)
+	h, changes, err := parsePage(js)
 	if err != nil {
 		return Applied{}, err
 	}
@@ -124,31 +122,30 @@ func (s *State) ApplyPage(data []byte, now time.Time) (Applied, error) {
 	if !h.reset && h.cursor < after {
 		return Applied{}, &PageError{Index: -1, Msg: fmt.Sprintf("cursor %d goes back from %d", h.cursor, after)}
 	}
-
-	// Pass 1: validate everything, change nothing.
 	last := after
-	n := 0
-	err = forEachChange(h.list, func(i int, c *change) error {
-		if c.seq <= last {
-			return &PageError{Index: i, Msg: fmt.Sprintf("seq %d not above %d (seqs must ascend past the cursor)", c.seq, last)}
+	for i := range changes {
+		if c := &changes[i]; c.seq <= last {
+			return Applied{}, &PageError{Index: i, Msg: fmt.Sprintf("seq %d not above %d (seqs must ascend past the cursor)", c.seq, last)}
+		} else {
+			last = c.seq
 		}
-		last = c.seq
-		n++
-		return nil
-	})
-	if err != nil {
-		return Applied{}, err
 	}
-	if n > 0 && h.cursor < last {
+	if len(changes) > 0 && h.cursor < last {
 		return Applied{}, &PageError{Index: -1, Msg: fmt.Sprintf("cursor %d below the last seq %d", h.cursor, last)}
 	}
-	res.Changes = n
+	res.Changes = len(changes)
 
-	// Pass 2: apply (cannot fail: the same parse succeeded above).
+	// Everything is valid: apply.
 	var t *table
 	switch {
 	case h.reset:
-		t = newTable(n)
+		// A resync is usually about as big as the state it replaces; more
+		// pages coming means a bigger snapshot (growing a map rehashes it).
+		hint := max(len(changes), s.cur.revokedLen())
+		if h.more {
+			hint = max(hint, 4*len(changes))
+		}
+		t = newTable(hint)
 		s.pending, s.pendingEpoch = t, strings.Clone(h.epoch)
 	case s.pending != nil:
 		t = s.pending
@@ -156,12 +153,11 @@ func (s *State) ApplyPage(data []byte, now time.Time) (Applied, error) {
 		t = s.cur
 	}
 	unix := now.Unix()
-	_ = forEachChange(h.list, func(_ int, c *change) error {
-		if !s.apply(t, c, unix) {
+	for i := range changes {
+		if !s.apply(t, &changes[i], unix) {
 			res.Skipped++
 		}
-		return nil
-	})
+	}
 
 	if t == s.pending {
 		s.pendingCursor = h.cursor
@@ -173,11 +169,53 @@ func (s *State) ApplyPage(data []byte, now time.Time) (Applied, error) {
 		}
 		return res, nil
 	}
-	if n > 0 || h.cursor != s.cursor {
+	if len(changes) > 0 || h.cursor != s.cursor {
 		s.cursor = h.cursor
 		s.version++
 	}
 	return res, nil
+}
+
+// arenaChunk is the size of the blocks keys are copied into.
+const arenaChunk = 32 << 10
+
+// keep copies k (which aliases the page body) into the key arena: keys are
+// packed into shared blocks instead of one allocation each. A block lives
+// as long as any key in it.
+func (s *State) keep(k string) string {
+	if len(k) > arenaChunk/8 {
+		return strings.Clone(k)
+	}
+	if len(s.arena)+len(k) > cap(s.arena) {
+		s.arena = make([]byte, 0, arenaChunk)
+	}
+	start := len(s.arena)
+	s.arena = append(s.arena, k...)
+	return unsafe.String(&s.arena[start], len(k))
+}
+
+func fpOf(key string) (fingerprint, bool) {
+	if v, ok := strings.CutPrefix(key, "fp:"); ok {
+		return parseFingerprint(v)
+	}
+	return fingerprint{}, false
+}
+
+func (t *table) deleteRevoked(key string) {
+	if fp, ok := fpOf(key); ok {
+		delete(t.fps, fp)
+		return
+	}
+	delete(t.revoked, key)
+}
+
+// longer returns e with the later expiry of old and e (0 = never wins):
+// re-revoking a key never shortens its protection.
+func longer(old, e entry) entry {
+	if old.exp() == 0 || (e.exp() != 0 && old.exp() > e.exp()) {
+		return mkEntry(old.exp(), e.reason())
+	}
+	return e
 }
 
 // apply stores one validated change; false when it was expired and skipped.
@@ -185,22 +223,33 @@ func (s *State) apply(t *table, c *change, now int64) bool {
 	switch c.op {
 	case opRevoke:
 		if !live(c.exp, now) {
-			delete(t.revoked, c.key)
+			t.deleteRevoked(c.key)
 			return false
 		}
-		e := entry{exp: c.exp, reason: s.intern(c.reason)}
-		if old, ok := t.revoked[c.key]; ok && (old.exp == 0 || (e.exp != 0 && old.exp > e.exp)) {
-			e.exp = old.exp // keep the longest protection
+		e := mkEntry(c.exp, s.intern(c.reason))
+		if fp, ok := fpOf(c.key); ok {
+			if t != s.pending { // a snapshot holds each key once: skip the lookup
+				if old, ok := t.fps[fp]; ok {
+					e = longer(old, e)
+				}
+			}
+			t.fps[fp] = e
+			return true
 		}
-		t.revoked[strings.Clone(c.key)] = e
+		if t != s.pending {
+			if old, ok := t.revoked[c.key]; ok {
+				e = longer(old, e)
+			}
+		}
+		t.revoked[s.keep(c.key)] = e
 	case opUnrevoke:
-		delete(t.revoked, c.key)
+		t.deleteRevoked(c.key)
 	case opBlock:
 		if !live(c.exp, now) {
 			delete(t.blocked, c.key)
 			return false
 		}
-		t.blocked[strings.Clone(c.key)] = entry{exp: c.exp, reason: s.intern(c.reason)}
+		t.blocked[s.keep(c.key)] = mkEntry(c.exp, s.intern(c.reason))
 	case opUnblock:
 		delete(t.blocked, c.key)
 	case opNotBefore:
@@ -214,25 +263,32 @@ func (s *State) apply(t *table, c *change, now int64) bool {
 				e.exp = old.exp
 			}
 		}
-		t.notBefore[strings.Clone(c.key)] = e
+		t.notBefore[s.keep(c.key)] = e
 	}
 	return true
 }
 
-func parseHeader(js string) (pageHeader, error) {
+// parsePage parses and validates a page body in one pass.
+func parsePage(js string) (pageHeader, []change, error) {
 	var h pageHeader
-	if !gjson.Valid(js) {
-		return h, &PageError{Index: -1, Msg: "not valid JSON"}
+	p := jsonscan.New(js)
+	if p.Peek() != '{' {
+		if !jsonscan.Valid(js) {
+			return h, nil, &PageError{Index: -1, Msg: "not valid JSON"}
+		}
+		return h, nil, &PageError{Index: -1, Msg: "not a JSON object"}
 	}
-	root := gjson.Parse(js)
-	if !root.IsObject() {
-		return h, &PageError{Index: -1, Msg: "not a JSON object"}
-	}
-	var err error
+	// Size the list once: every change is an object (nested objects only
+	// make this an overestimate). Counting one byte is fast.
+	changes := make([]change, 0, min(strings.Count(js, "{")-1, 1<<20))
 	var seen uint8
-	root.ForEach(func(k, v gjson.Result) bool {
+	var perr error // a semantic error; syntax errors make Object return false
+	ok := p.Object(1, func(name string, esc bool) bool {
+		if esc {
+			name = jsonscan.Unescape(name)
+		}
 		var bit uint8
-		switch k.Str {
+		switch name {
 		case "epoch":
 			bit = 1
 		case "cursor":
@@ -245,105 +301,107 @@ func parseHeader(js string) (pageHeader, error) {
 			bit = 16
 		case "changes":
 			bit = 32
+		}
+		if bit != 0 && perr == nil {
+			if seen&bit != 0 {
+				perr = fmt.Errorf("duplicate field %q", name)
+			}
+			seen |= bit
+		}
+		if name != "changes" || perr != nil {
+			kind, text, vesc, ok := p.Value(1)
+			if !ok {
+				return false
+			}
+			if perr != nil {
+				return true
+			}
+			var err error
+			switch name {
+			case "epoch":
+				h.epoch, err = stringValue(kind, text, vesc, "epoch")
+				if err == nil && (h.epoch == "" || len(h.epoch) > MaxKeyLen) {
+					err = errors.New(`"epoch" must be a non-empty string`)
+				}
+			case "cursor":
+				h.cursor, err = integer(kind, text, "cursor")
+			case "more":
+				h.more, err = boolean(kind, "more")
+			case "reset":
+				h.reset, err = boolean(kind, "reset")
+			case "now":
+				h.now, err = integer(kind, text, "now")
+			}
+			perr = err
+			return true
+		}
+		// "changes"
+		switch p.Peek() {
+		case 'n':
+			_, _, _, ok := p.Value(1)
+			return ok
+		case '[':
 		default:
-			return true // unknown fields are ignored (forward compatibility)
+			_, _, _, ok := p.Value(1)
+			perr = errors.New(`"changes" must be an array`)
+			return ok
 		}
-		if seen&bit != 0 {
-			err = &PageError{Index: -1, Msg: fmt.Sprintf("duplicate field %q", k.Str)}
-			return false
-		}
-		seen |= bit
-		switch k.Str {
-		case "epoch":
-			if v.Type != gjson.String || v.Str == "" || len(v.Str) > MaxKeyLen {
-				err = &PageError{Index: -1, Msg: `"epoch" must be a non-empty string`}
+		return p.Array(2, func() bool {
+			if perr != nil {
+				_, _, _, ok := p.Value(2)
+				return ok
 			}
-			h.epoch = v.Str
-		case "cursor":
-			h.cursor, err = nonNegInt(v, "cursor")
-		case "more":
-			h.more, err = boolean(v, "more")
-		case "reset":
-			h.reset, err = boolean(v, "reset")
-		case "now":
-			h.now, err = nonNegInt(v, "now")
-		case "changes":
-			if v.Type != gjson.Null && !v.IsArray() {
-				err = &PageError{Index: -1, Msg: `"changes" must be an array`}
+			var c change
+			ok, err := parseChange(&p, &c)
+			if err != nil {
+				perr = &PageError{Index: len(changes), Msg: err.Error()}
+			} else {
+				changes = append(changes, c)
 			}
-			h.list = v
-		}
-		if err != nil {
-			if _, ok := err.(*PageError); !ok {
-				err = &PageError{Index: -1, Msg: err.Error()}
-			}
-		}
-		return err == nil
+			return ok
+		})
 	})
-	if err != nil {
-		return h, err
+	if !ok || !p.End() {
+		return h, nil, &PageError{Index: -1, Msg: "not valid JSON"}
+	}
+	if perr != nil {
+		if pe, ok := perr.(*PageError); ok {
+			return h, nil, pe
+		}
+		return h, nil, &PageError{Index: -1, Msg: perr.Error()}
 	}
 	if seen&1 == 0 {
-		return h, &PageError{Index: -1, Msg: `missing "epoch"`}
+		return h, nil, &PageError{Index: -1, Msg: `missing "epoch"`}
 	}
 	if seen&2 == 0 {
-		return h, &PageError{Index: -1, Msg: `missing "cursor"`}
+		return h, nil, &PageError{Index: -1, Msg: `missing "cursor"`}
 	}
-	return h, nil
+	return h, changes, nil
 }
 
-func nonNegInt(v gjson.Result, name string) (int64, error) {
-	if v.Type != gjson.Number {
-		return 0, fmt.Errorf("%q must be an integer", name)
+// parseChange reads one change. ok is false on a syntax error; err reports
+// an invalid change in valid JSON.
+func parseChange(p *jsonscan.Scanner, c *change) (ok bool, err error) {
+	if p.Peek() != '{' {
+		_, _, _, ok := p.Value(2)
+		return ok, errors.New("must be an object")
 	}
-	n, err := strconv.ParseInt(v.Raw, 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%q must be a non-negative integer, got %s", name, v.Raw)
-	}
-	return n, nil
-}
-
-func boolean(v gjson.Result, name string) (bool, error) {
-	if v.Type != gjson.True && v.Type != gjson.False {
-		return false, fmt.Errorf("%q must be true or false", name)
-	}
-	return v.Type == gjson.True, nil
-}
-
-// forEachChange parses and validates each change of list and calls fn.
-func forEachChange(list gjson.Result, fn func(i int, c *change) error) error {
-	if !list.IsArray() {
-		return nil
-	}
-	var err error
-	i := 0
-	var c change
-	list.ForEach(func(_, v gjson.Result) bool {
-		c = change{}
-		if err = parseChange(v, &c); err != nil {
-			err = &PageError{Index: i, Msg: err.Error()}
-			return false
-		}
-		if err = fn(i, &c); err != nil {
-			return false
-		}
-		i++
-		return true
-	})
-	return err
-}
-
-func parseChange(v gjson.Result, c *change) error {
-	if !v.IsObject() {
-		return errors.New("must be an object")
-	}
-	var err error
 	var opName, key, user string
 	var hasSeq bool
 	var seen uint8
-	v.ForEach(func(k, f gjson.Result) bool {
+	ok = p.Object(3, func(name string, esc bool) bool {
+		kind, text, vesc, ok := p.Value(3)
+		if !ok {
+			return false
+		}
+		if err != nil {
+			return true
+		}
+		if esc {
+			name = jsonscan.Unescape(name)
+		}
 		var bit uint8
-		switch k.Str {
+		switch name {
 		case "seq":
 			bit = 1
 		case "op":
@@ -362,36 +420,40 @@ func parseChange(v gjson.Result, c *change) error {
 			return true
 		}
 		if seen&bit != 0 {
-			err = fmt.Errorf("duplicate field %q", k.Str)
-			return false
+			err = fmt.Errorf("duplicate field %q", name)
+			return true
 		}
 		seen |= bit
-		switch k.Str {
+		switch name {
 		case "seq":
-			c.seq, err = nonNegInt(f, "seq")
+			c.seq, err = integer(kind, text, "seq")
 			hasSeq = true
 		case "op":
-			opName, err = str(f, "op")
+			opName, err = stringValue(kind, text, vesc, "op")
 		case "key":
-			key, err = str(f, "key")
+			key, err = stringValue(kind, text, vesc, "key")
 		case "user":
-			if f.Type == gjson.Number && isInt(f.Raw) {
-				user = f.Raw // tolerate numeric user ids
+			if kind == jsonscan.Number && isInt(text) {
+				user = text // tolerate numeric user ids
 			} else {
-				user, err = str(f, "user")
+				user, err = stringValue(kind, text, vesc, "user")
 			}
 		case "exp":
-			c.exp, err = nonNegInt(f, "exp")
+			c.exp, err = integer(kind, text, "exp")
 		case "at":
-			c.at, err = nonNegInt(f, "at")
+			c.at, err = integer(kind, text, "at")
 		case "reason":
-			c.reason, err = str(f, "reason")
+			c.reason, err = stringValue(kind, text, vesc, "reason")
 		}
-		return err == nil
+		return true
 	})
-	if err != nil {
-		return err
+	if !ok || err != nil {
+		return ok, err
 	}
+	return true, validateChange(c, opName, key, user, hasSeq)
+}
+
+func validateChange(c *change, opName, key, user string, hasSeq bool) error {
 	if !hasSeq || c.seq == 0 {
 		return errors.New(`"seq" must be a positive integer`)
 	}
@@ -447,11 +509,40 @@ func parseChange(v gjson.Result, c *change) error {
 	return nil
 }
 
-func str(v gjson.Result, name string) (string, error) {
-	if v.Type != gjson.String {
+func stringValue(kind jsonscan.Kind, text string, esc bool, name string) (string, error) {
+	if kind != jsonscan.String {
 		return "", fmt.Errorf("%q must be a string", name)
 	}
-	return v.Str, nil
+	if esc {
+		return jsonscan.Unescape(text), nil
+	}
+	return text, nil
+}
+
+// integer reads a non-negative integer.
+func integer(kind jsonscan.Kind, text, name string) (int64, error) {
+	if kind != jsonscan.Number {
+		return 0, fmt.Errorf("%q must be an integer", name)
+	}
+	if text == "" || len(text) > 18 {
+		return 0, fmt.Errorf("%q must be a non-negative integer, got %s", name, clip(text))
+	}
+	var n int64
+	for k := 0; k < len(text); k++ {
+		c := text[k]
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("%q must be a non-negative integer, got %s", name, clip(text))
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, nil
+}
+
+func boolean(kind jsonscan.Kind, name string) (bool, error) {
+	if kind != jsonscan.True && kind != jsonscan.False {
+		return false, fmt.Errorf("%q must be true or false", name)
+	}
+	return kind == jsonscan.True, nil
 }
 
 func isInt(s string) bool {

@@ -11,8 +11,10 @@
 package revocation
 
 import (
+	"encoding/base64"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/meshsession/meshsession/plugin/protocol"
 )
@@ -29,10 +31,21 @@ const (
 	maxReasons   = 255
 )
 
-type entry struct {
-	exp    int64 // Unix seconds; 0 = never
-	reason uint8 // index into State.reasons
+// entry packs an expiry (Unix seconds, 0 = never; at most maxExp) and a
+// reason index into 8 bytes.
+type entry uint64
+
+const maxExp = 1<<56 - 1
+
+func mkEntry(exp int64, reason uint8) entry {
+	if exp < 0 || exp > maxExp {
+		exp = 0 // cannot happen for validated input; never expire rather than wrap
+	}
+	return entry(uint64(exp)<<8 | uint64(reason))
 }
+
+func (e entry) exp() int64    { return int64(uint64(e) >> 8) }
+func (e entry) reason() uint8 { return uint8(e) }
 
 type nbEntry struct {
 	at  int64 // tokens with iat < at are refused
@@ -41,20 +54,43 @@ type nbEntry struct {
 
 func live(exp, now int64) bool { return exp == 0 || now <= exp+Leeway }
 
+// fingerprint is a decoded "fp:" key: the SHA-256 of a token. Fingerprints
+// are kept as 32 raw bytes instead of 46-byte strings.
+type fingerprint [32]byte
+
+// parseFingerprint decodes the value of an "fp:" key (43 base64url chars).
+func parseFingerprint(v string) (fingerprint, bool) {
+	var fp fingerprint
+	if len(v) != 43 {
+		return fp, false
+	}
+	var buf [33]byte
+	n, err := base64.RawURLEncoding.Strict().Decode(buf[:], unsafe.Slice(unsafe.StringData(v), len(v)))
+	if err != nil || n != 32 {
+		return fp, false
+	}
+	copy(fp[:], buf[:32])
+	return fp, true
+}
+
 // table is one generation of revocation data.
 type table struct {
-	revoked   map[string]entry   // "sid:..." / "fp:..."
+	revoked   map[string]entry // "sid:..." keys, and "fp:..." keys that are not 32-byte digests
+	fps       map[fingerprint]entry
 	blocked   map[string]entry   // bare user id
 	notBefore map[string]nbEntry // bare user id
 }
 
 func newTable(hint int) *table {
 	return &table{
-		revoked:   make(map[string]entry, hint),
+		revoked:   make(map[string]entry, hint/2),
+		fps:       make(map[fingerprint]entry, hint/2),
 		blocked:   make(map[string]entry),
 		notBefore: make(map[string]nbEntry),
 	}
 }
+
+func (t *table) revokedLen() int { return len(t.revoked) + len(t.fps) }
 
 // State is the revocation state of one worker.
 type State struct {
@@ -70,6 +106,11 @@ type State struct {
 
 	reasons   []string
 	reasonIdx map[string]uint8
+	arena     []byte // current block of the key arena (see keep)
+	// cache of the last reason interned (pages repeat the same reason)
+	lastReason    string
+	lastReasonIdx uint8
+	lastReasonOK  bool
 }
 
 // New returns an empty state with no epoch (the first sync must be a
@@ -85,7 +126,11 @@ func New() *State {
 }
 
 func (s *State) intern(r string) uint8 {
+	if r == s.lastReason && s.lastReasonOK {
+		return s.lastReasonIdx
+	}
 	if i, ok := s.reasonIdx[r]; ok {
+		s.lastReason, s.lastReasonIdx, s.lastReasonOK = s.reasons[i], i, true
 		return i
 	}
 	if len(s.reasons) >= maxReasons {
@@ -141,36 +186,52 @@ type Counts struct {
 
 // Len returns the number of entries of the live state.
 func (s *State) Len() Counts {
-	return Counts{Revoked: len(s.cur.revoked), Blocked: len(s.cur.blocked), NotBefore: len(s.cur.notBefore)}
+	return Counts{Revoked: s.cur.revokedLen(), Blocked: len(s.cur.blocked), NotBefore: len(s.cur.notBefore)}
+}
+
+func (s *State) result(e entry, ok bool, now int64) (string, bool) {
+	if !ok || !live(e.exp(), now) {
+		return "", false
+	}
+	return s.reason(e.reason()), true
 }
 
 // Revoked reports whether key ("sid:<v>" or "fp:<v>") is revoked at now
 // (Unix seconds), with the reason ("" when the feed gave none). It does not
 // allocate.
 func (s *State) Revoked(key string, now int64) (reason string, ok bool) {
-	e, ok := s.cur.revoked[key]
-	if !ok || !live(e.exp, now) {
-		return "", false
+	if v, isFP := strings.CutPrefix(key, "fp:"); isFP {
+		if fp, valid := parseFingerprint(v); valid {
+			e, ok := s.cur.fps[fp]
+			return s.result(e, ok, now)
+		}
 	}
-	return s.reason(e.reason), true
+	e, ok := s.cur.revoked[key]
+	return s.result(e, ok, now)
 }
 
 // RevokedBytes is Revoked for a key held in a byte slice (no allocation).
 func (s *State) RevokedBytes(key []byte, now int64) (reason string, ok bool) {
-	e, ok := s.cur.revoked[string(key)]
-	if !ok || !live(e.exp, now) {
+	if len(key) == 0 {
 		return "", false
 	}
-	return s.reason(e.reason), true
+	return s.Revoked(unsafe.String(&key[0], len(key)), now)
+}
+
+// RevokedFingerprint reports whether the token whose SHA-256 is sum is
+// revoked ("fp:" key), without encoding it.
+func (s *State) RevokedFingerprint(sum *[32]byte, now int64) (reason string, ok bool) {
+	e, ok := s.cur.fps[fingerprint(*sum)]
+	return s.result(e, ok, now)
 }
 
 // Blocked reports whether the user (bare id, without "user:") is blocked.
 func (s *State) Blocked(user string, now int64) (reason string, ok bool) {
 	e, ok := s.cur.blocked[user]
-	if !ok || !live(e.exp, now) {
+	r, ok := s.result(e, ok, now)
+	if !ok {
 		return "", false
 	}
-	r := s.reason(e.reason)
 	if r == "" {
 		r = protocol.ReasonBlocked
 	}
@@ -200,13 +261,19 @@ func (s *State) Prune(now time.Time) int {
 func (t *table) prune(now int64) int {
 	n := 0
 	for k, e := range t.revoked {
-		if !live(e.exp, now) {
+		if !live(e.exp(), now) {
 			delete(t.revoked, k)
 			n++
 		}
 	}
+	for k, e := range t.fps {
+		if !live(e.exp(), now) {
+			delete(t.fps, k)
+			n++
+		}
+	}
 	for k, e := range t.blocked {
-		if !live(e.exp, now) {
+		if !live(e.exp(), now) {
 			delete(t.blocked, k)
 			n++
 		}

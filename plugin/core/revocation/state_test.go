@@ -2,6 +2,8 @@ package revocation_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"runtime"
@@ -11,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshsession/meshsession/plugin/core/internal/cputime"
 	"github.com/meshsession/meshsession/plugin/core/revocation"
 	"github.com/meshsession/meshsession/plugin/protocol"
 )
@@ -174,11 +177,11 @@ func TestRejectedPagesChangeNothing(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := base()
-			before := s.Marshal()
+			before := s.Dump()
 			_, err := s.ApplyPage([]byte(tc.body), now)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
-			assert.Equal(t, before, s.Marshal(), "state changed by a rejected page")
+			assert.Equal(t, before, s.Dump(), "state changed by a rejected page")
 			// and a good page still applies afterwards
 			_, err = s.ApplyPage(page(t, protocol.SyncPage{Epoch: "e1", Cursor: 6, Changes: []protocol.Change{good}}), now)
 			require.NoError(t, err)
@@ -260,7 +263,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 
 	s2, err := revocation.Unmarshal(b)
 	require.NoError(t, err)
-	assert.Equal(t, b, s2.Marshal())
+	assert.Equal(t, s.Dump(), s2.Dump())
 	n := now.Unix()
 	r, ok := s2.Revoked("fp:b", n)
 	assert.True(t, ok)
@@ -337,6 +340,7 @@ func BenchmarkApplySnapshot100k(b *testing.B) {
 		pages := bigSnapshot(b, 100000, ps)
 		b.Run(fmt.Sprintf("pages=%d", ps), func(b *testing.B) {
 			b.ReportAllocs()
+			cpu := cputime.Report()
 			for b.Loop() {
 				s := revocation.New()
 				for _, p := range pages {
@@ -345,6 +349,7 @@ func BenchmarkApplySnapshot100k(b *testing.B) {
 					}
 				}
 			}
+			b.ReportMetric(cpu(b.N), "cpu-ns/op")
 		})
 	}
 }
@@ -365,23 +370,29 @@ func BenchmarkMarshalUnmarshal100k(b *testing.B) {
 	b.Logf("serialised 100k: %d bytes", len(blob))
 	b.Run("marshal", func(b *testing.B) {
 		b.ReportAllocs()
+		cpu := cputime.Report()
 		for b.Loop() {
 			_ = s.Marshal()
 		}
+		b.ReportMetric(cpu(b.N), "cpu-ns/op")
 	})
 	b.Run("unmarshal", func(b *testing.B) {
 		b.ReportAllocs()
+		cpu := cputime.Report()
 		for b.Loop() {
 			if _, err := revocation.Unmarshal(blob); err != nil {
 				b.Fatal(err)
 			}
 		}
+		b.ReportMetric(cpu(b.N), "cpu-ns/op")
 	})
 	b.Run("peek", func(b *testing.B) {
 		b.ReportAllocs()
+		cpu := cputime.Report()
 		for b.Loop() {
 			_, _ = revocation.PeekHeader(blob)
 		}
+		b.ReportMetric(cpu(b.N), "cpu-ns/op")
 	})
 }
 
@@ -394,6 +405,7 @@ func TestMemory(t *testing.T) {
 	for _, n := range []int{1000, 10000, 100000} {
 		pages := bigSnapshot(t, n, 5000)
 		runtime.GC()
+		runtime.GC() // twice: sync.Pool victim caches
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 		s := revocation.New()
@@ -402,7 +414,9 @@ func TestMemory(t *testing.T) {
 			require.NoError(t, err)
 		}
 		runtime.GC()
+		runtime.GC()
 		runtime.ReadMemStats(&after)
+		runtime.KeepAlive(pages)
 		held := int64(after.HeapAlloc) - int64(before.HeapAlloc)
 		t.Logf("revocations=%d heap held=%.2f MiB (%.0f B/entry)", n, float64(held)/(1<<20), float64(held)/float64(n))
 		if n == 100000 {
@@ -418,11 +432,13 @@ func BenchmarkLookup(b *testing.B) {
 		key := []byte("sid:notrevoked-0000-4000-8000-000000000000")
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
+			cpu := cputime.Report()
 			for b.Loop() {
 				if _, ok := s.RevokedBytes(key, now.Unix()); ok {
 					b.Fatal("revoked")
 				}
 			}
+			b.ReportMetric(cpu(b.N), "cpu-ns/op")
 		})
 	}
 }
@@ -430,7 +446,52 @@ func BenchmarkLookup(b *testing.B) {
 func BenchmarkPrune100k(b *testing.B) {
 	s := loaded(b, 100000)
 	b.ReportAllocs()
+	cpu := cputime.Report()
 	for b.Loop() {
 		s.Prune(now) // nothing expired: measures the scan
 	}
+	b.ReportMetric(cpu(b.N), "cpu-ns/op")
+}
+
+func TestFingerprintKeys(t *testing.T) {
+	sum := sha256.Sum256([]byte("a.b.c"))
+	key := "fp:" + base64.RawURLEncoding.EncodeToString(sum[:])
+	s := revocation.New()
+	snapshot(t, s,
+		protocol.Change{Seq: 1, Op: protocol.OpRevoke, Key: key, Reason: protocol.ReasonReuse, Exp: exp(time.Hour)},
+		protocol.Change{Seq: 2, Op: protocol.OpRevoke, Key: "fp:short", Reason: protocol.ReasonLogout},
+	)
+	n := now.Unix()
+	r, ok := s.Revoked(key, n)
+	assert.True(t, ok)
+	assert.Equal(t, protocol.ReasonReuse, r)
+	r, ok = s.RevokedFingerprint(&sum, n)
+	assert.True(t, ok)
+	assert.Equal(t, protocol.ReasonReuse, r)
+	_, ok = s.Revoked("fp:short", n)
+	assert.True(t, ok, "non-digest fp keys are kept as strings")
+	assert.Equal(t, 2, s.Len().Revoked)
+
+	// re-revoking with a shorter expiry keeps the longer one
+	_, err := s.ApplyPage(page(t, protocol.SyncPage{Epoch: "e1", Cursor: 3, Changes: []protocol.Change{
+		{Seq: 3, Op: protocol.OpRevoke, Key: key, Reason: protocol.ReasonManual, Exp: exp(time.Minute)},
+	}}), now)
+	require.NoError(t, err)
+	_, ok = s.Revoked(key, exp(time.Hour))
+	assert.True(t, ok)
+
+	s2, err := revocation.Unmarshal(s.Marshal())
+	require.NoError(t, err)
+	r, ok = s2.RevokedFingerprint(&sum, n)
+	assert.True(t, ok)
+	assert.Equal(t, protocol.ReasonManual, r)
+
+	_, err = s.ApplyPage(page(t, protocol.SyncPage{Epoch: "e1", Cursor: 5, Changes: []protocol.Change{
+		{Seq: 4, Op: protocol.OpUnrevoke, Key: key},
+		{Seq: 5, Op: protocol.OpUnrevoke, Key: "fp:short"},
+	}}), now)
+	require.NoError(t, err)
+	_, ok = s.Revoked(key, n)
+	assert.False(t, ok)
+	assert.Equal(t, 0, s.Len().Revoked)
 }

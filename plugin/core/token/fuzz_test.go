@@ -63,3 +63,25 @@ func FuzzDecodeClaims(f *testing.F) {
 		}
 	})
 }
+
+// FuzzClaimScanner checks the one-pass claims scanner against the gjson
+// reference (gjson.Valid + ForEach) on arbitrary payloads.
+func FuzzClaimScanner(f *testing.F) {
+	for _, s := range []string{`{"sid":"a","sub":1,"exp":2.5,"iat":-1e3}`, `{"a":[1,{"b":null}],"sid":"\u0041"}`,
+		`{"sid":01}`, `{"x":-}`, `{"x":1.}`, `{"x":"\x"}`, `{} `, ` {"exp":"1"}`, `{"sid":"a",}`, `{"s\"id":1}`, `{"sid":"é"}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, payload string) {
+		if strings.Count(payload, "[")+strings.Count(payload, "{") > 60 {
+			return // the scanner bounds nesting; gjson does not
+		}
+		got, err := token.ParseClaims(payload, names)
+		want, werr := token.ParseClaimsReference(payload, names)
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("%q: scanner err %v, reference err %v", payload, err, werr)
+		}
+		if err == nil && got != want {
+			t.Fatalf("%q: scanner %+v, reference %+v", payload, got, want)
+		}
+	})
+}

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"unsafe"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/meshsession/meshsession/plugin/core/internal/jsonscan"
 )
 
 // MaxSegmentLen bounds a decoded header or payload (a MaxTokenLen token
@@ -153,7 +156,8 @@ func (e *ClaimError) Error() string {
 //
 // The payload must be valid JSON and an object.
 func ParseClaims(payload string, names ClaimNames) (Claims, error) {
-	if !isObject(payload) {
+	p := jsonscan.New(payload)
+	if p.Peek() != '{' {
 		return Claims{}, ErrNotObject
 	}
 	var c Claims
@@ -161,8 +165,17 @@ func ParseClaims(payload string, names ClaimNames) (Claims, error) {
 	sessIdx, userIdx := len(names.Session), len(names.User)
 	var seen uint8                // bits for iat, exp, nbf
 	var sessSeen, userSeen uint64 // bits for names already met
-	gjson.Parse(payload).ForEach(func(k, v gjson.Result) bool {
-		name := k.Str
+	ok := p.Object(1, func(name string, nameEsc bool) bool {
+		kind, text, esc, ok := p.Value(1)
+		if !ok {
+			return false
+		}
+		if err != nil {
+			return true // keep validating: a syntax error wins over a claim error
+		}
+		if nameEsc {
+			name = jsonscan.Unescape(name)
+		}
 		switch name {
 		case "iat", "exp", "nbf":
 			var bit uint8
@@ -177,33 +190,54 @@ func ParseClaims(payload string, names ClaimNames) (Claims, error) {
 				bit, dst, has = 4, &c.NotBefore, &c.HasNotBefore
 			}
 			if seen&bit != 0 {
-				break
+				return true
 			}
 			seen |= bit
-			if v.Type != gjson.Number {
+			if kind != jsonscan.Number {
 				err = &ClaimError{Claim: name, Want: "a number"}
-				return false
+				return true
 			}
-			*dst, *has = numericDate(v.Num), true
+			*dst, *has = numberValue(text), true
+			return true
 		}
 		if i := indexOf(names.Session, name); i >= 0 && sessSeen&(1<<i) == 0 {
 			sessSeen |= 1 << i
-			if s, ok := idValue(v); ok && i < sessIdx {
+			if s, ok := idText(kind, text, esc); ok && i < sessIdx {
 				c.SessionID, sessIdx = s, i
 			}
 		}
 		if i := indexOf(names.User, name); i >= 0 && userSeen&(1<<i) == 0 {
 			userSeen |= 1 << i
-			if s, ok := idValue(v); ok && i < userIdx {
+			if s, ok := idText(kind, text, esc); ok && i < userIdx {
 				c.UserID, userIdx = s, i
 			}
 		}
 		return true
 	})
+	if !ok || !p.End() {
+		return Claims{}, ErrNotObject
+	}
 	if err != nil {
 		return Claims{}, err
 	}
 	return c, nil
+}
+
+// idText returns the string form of an id claim: a non-empty string, or an
+// integer number's literal text.
+func idText(kind jsonscan.Kind, text string, esc bool) (string, bool) {
+	switch kind {
+	case jsonscan.String:
+		if esc {
+			text = jsonscan.Unescape(text)
+		}
+		return text, text != ""
+	case jsonscan.Number:
+		if isIntLiteral(text) {
+			return text, true
+		}
+	}
+	return "", false
 }
 
 // MaxClaimNames bounds each list of claim names.
@@ -223,20 +257,6 @@ func indexOf(names []string, name string) int {
 	return -1
 }
 
-// idValue returns the string form of an id claim: a non-empty string, or an
-// integer number's literal text.
-func idValue(v gjson.Result) (string, bool) {
-	switch v.Type {
-	case gjson.String:
-		return v.Str, v.Str != ""
-	case gjson.Number:
-		if isIntLiteral(v.Raw) {
-			return v.Raw, true
-		}
-	}
-	return "", false
-}
-
 func isIntLiteral(s string) bool {
 	if strings.HasPrefix(s, "-") {
 		s = s[1:]
@@ -250,6 +270,16 @@ func isIntLiteral(s string) bool {
 		}
 	}
 	return true
+}
+
+// numberValue converts a JSON number's text to Unix seconds (fractions
+// truncated, out-of-range values clamped).
+func numberValue(s string) int64 {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return n
+	}
+	f, _ := strconv.ParseFloat(s, 64) // valid JSON number: only range errors, f is ±Inf then
+	return numericDate(f)
 }
 
 func numericDate(f float64) int64 {

@@ -37,6 +37,15 @@ func hAddHeader(mt uint32, kp unsafe.Pointer, ks uint32, vp unsafe.Pointer, vs u
 //go:wasmimport env proxy_get_header_map_pairs
 func hGetPairs(mt uint32, vp *uint32, vs *uint32) uint32
 
+//go:wasmimport env proxy_set_header_map_pairs
+func hSetPairs(mt uint32, p unsafe.Pointer, n uint32) uint32
+
+//go:wasmimport env proxy_replace_header_map_value
+func hReplaceHeader(mt uint32, kp unsafe.Pointer, ks uint32, vp unsafe.Pointer, vs uint32) uint32
+
+//go:wasmimport env proxy_get_header_map_size
+func hGetMapSize(mt uint32, size *uint32) uint32
+
 //go:wasmimport env proxy_get_buffer_bytes
 func hGetBuffer(bt, start, max uint32, vp *uint32, vs *uint32) uint32
 
@@ -262,6 +271,16 @@ func onRequestHeaders(id, n, eos uint32) uint32 {
 		parts := strings.SplitN(arg, ":", 3)
 		cas, _ := strconv.Atoi(parts[2])
 		status(setShared(parts[0], parts[1], uint32(cas)))
+	case "rewrite":
+		p := encodePairs([][2]string{{":path", "/rewritten"}, {"X-New", "1"}, {"x-new", "dup"}})
+		st1 := hSetPairs(0, unsafe.Pointer(&p[0]), uint32(len(p)))
+		kp, ks := ptr("x-new")
+		vp, vs := ptr("2")
+		st2 := hReplaceHeader(0, kp, ks, vp, vs)
+		var size uint32
+		st3 := hGetMapSize(0, &size)
+		_, st4 := getHeader(2, ":status")
+		addHeader("x-rewrite", fmt.Sprintf("%d%d%d%d:%d", st1, st2, st3, st4, size))
 	case "pairs":
 		var vp, vs uint32
 		st := hGetPairs(0, &vp, &vs)

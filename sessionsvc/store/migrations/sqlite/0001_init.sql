@@ -27,8 +27,7 @@ CREATE TABLE sessions (
     route               TEXT    NOT NULL DEFAULT '',
     locale              TEXT    NOT NULL DEFAULT ''
 );
-CREATE INDEX sessions_user_last_active ON sessions (user_id, last_active);
-CREATE INDEX sessions_last_active ON sessions (last_active);
+CREATE INDEX sessions_user_login_time ON sessions (user_id, login_time);
 CREATE INDEX sessions_login_time ON sessions (login_time);
 CREATE INDEX sessions_active_last_active ON sessions (last_active) WHERE active;
 CREATE INDEX sessions_active_login_time ON sessions (login_time) WHERE active;

@@ -1,0 +1,130 @@
+package host_test
+
+import (
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshsession/meshsession/e2e/host"
+)
+
+var benchRequest = reqHeaders(
+	[2]string{"user-agent", "bench/1.0"},
+	[2]string{"x-session-id", "forged"},
+	[2]string{"accept", "*/*"},
+)
+
+var benchResponse = [][2]string{{":status", "200"}, {"content-type", "application/json"}}
+
+// cpuTime is the process's user+system CPU time: on a shared machine it
+// shows the cost of a request better than wall time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkPluginRequestLifecycle: one whole request on the real plugin.wasm
+// (context create, request headers, response headers, log, done, delete).
+// Reports µs/request and the worker's linear memory in pages at the end.
+func BenchmarkPluginRequestLifecycle(b *testing.B) {
+	h := newHost(b, host.Config{Module: pluginWasm(b), Workers: 1, DisableTicks: true})
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	for i := 0; i < b.N; i++ {
+		s, err := h.NewStream(0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.RequestHeaders(benchRequest, true); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.ResponseHeaders(benchResponse, true); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Finish(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "µs/request")
+	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N)/1000, "cpu-µs/request")
+	pages, err := h.MemoryPages(0)
+	require.NoError(b, err)
+	b.ReportMetric(float64(pages), "pages")
+}
+
+// BenchmarkPluginRequestLifecycleParallel: the same on 2 workers in parallel.
+func BenchmarkPluginRequestLifecycleParallel(b *testing.B) {
+	h := newHost(b, host.Config{Module: pluginWasm(b), Workers: 2, DisableTicks: true})
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			s, err := h.NewStream(-1)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_, _ = s.RequestHeaders(benchRequest, true)
+			_, _ = s.ResponseHeaders(benchResponse, true)
+			if err := s.Finish(); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "µs/request")
+}
+
+// BenchmarkPluginRequestHeaders: proxy_on_request_headers alone, on one
+// stream context.
+func BenchmarkPluginRequestHeaders(b *testing.B) {
+	h := newHost(b, host.Config{Module: pluginWasm(b), Workers: 1, DisableTicks: true})
+	s, err := h.NewStream(0)
+	require.NoError(b, err)
+	_, err = s.RequestHeaders(benchRequest, false)
+	require.NoError(b, err)
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.RequestHeaders(benchRequest, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "µs/call")
+	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N)/1000, "cpu-µs/call")
+	require.NoError(b, s.Finish())
+}
+
+// BenchmarkPluginMemory100k runs 100,000 requests and reports the linear
+// memory before and after (it should stay flat once contexts are deleted).
+func BenchmarkPluginMemory100k(b *testing.B) {
+	h := newHost(b, host.Config{Module: pluginWasm(b), Workers: 1, DisableTicks: true})
+	run := func(n int) {
+		for i := 0; i < n; i++ {
+			s, _ := h.NewStream(0)
+			_, _ = s.RequestHeaders(benchRequest, true)
+			_, _ = s.ResponseHeaders(benchResponse, true)
+			if err := s.Finish(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	run(1000)
+	start, _ := h.MemoryPages(0)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		run(100000)
+	}
+	b.StopTimer()
+	end, _ := h.MemoryPages(0)
+	b.ReportMetric(float64(start), "pages-start")
+	b.ReportMetric(float64(end), "pages-after-100k")
+}

@@ -1,0 +1,172 @@
+package authflow_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshsession/meshsession/plugin/core/authflow"
+	"github.com/meshsession/meshsession/plugin/core/config"
+	"github.com/meshsession/meshsession/plugin/core/internal/jwttest"
+	"github.com/meshsession/meshsession/plugin/core/token"
+	"github.com/meshsession/meshsession/plugin/protocol"
+)
+
+var (
+	cfg   = config.Default()
+	names = token.ClaimNames{Session: cfg.SessionClaims, User: cfg.UserClaims}
+)
+
+func TestParseLogin(t *testing.T) {
+	tests := []struct {
+		name, body string
+		want       authflow.Login
+		err        error
+	}{
+		{"strapi", `{"jwt":"a.b.c","refreshToken":"r1","user":{"id":12,"email":"x@y"}}`, authflow.Login{Token: "a.b.c", RefreshToken: "r1", UserID: "12"}, nil},
+		{"string id", `{"jwt":"t","user":{"id":"u-7"}}`, authflow.Login{Token: "t", UserID: "u-7"}, nil},
+		{"no user", `{"jwt":"t"}`, authflow.Login{Token: "t"}, nil},
+		{"object id ignored", `{"jwt":"t","user":{"id":{"x":1}},"refreshToken":5}`, authflow.Login{Token: "t"}, nil},
+		{"no token", `{"user":{"id":1}}`, authflow.Login{}, authflow.ErrNoToken},
+		{"token not string", `{"jwt":123}`, authflow.Login{}, authflow.ErrNoToken},
+		{"html", `<html>oops</html>`, authflow.Login{}, authflow.ErrNotJSON},
+		{"empty", ``, authflow.Login{}, authflow.ErrNotJSON},
+		{"truncated", `{"jwt":"t"`, authflow.Login{}, authflow.ErrNotJSON},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := authflow.ParseLogin([]byte(tc.body), cfg.Login)
+			if tc.err != nil {
+				assert.ErrorIs(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, l)
+		})
+	}
+	_, err := authflow.ParseLogin([]byte(`{"jwt":"`+strings.Repeat("a", authflow.MaxBodyLen)+`"}`), cfg.Login)
+	assert.ErrorIs(t, err, authflow.ErrTooLarge)
+}
+
+func TestIdentifierAndRefreshToken(t *testing.T) {
+	id, err := authflow.Identifier([]byte(`{"identifier":"a@b.c","password":"x"}`), "identifier")
+	require.NoError(t, err)
+	assert.Equal(t, "a@b.c", id)
+	id, err = authflow.Identifier([]byte(`{"password":"x"}`), "identifier")
+	require.NoError(t, err)
+	assert.Equal(t, "", id)
+	_, err = authflow.Identifier([]byte(`identifier=a&password=b`), "identifier")
+	assert.ErrorIs(t, err, authflow.ErrNotJSON)
+
+	tok, err := authflow.PresentedRefreshToken([]byte(`{"refreshToken":"rt1"}`), "", cfg.Refresh)
+	require.NoError(t, err)
+	assert.Equal(t, "rt1", tok)
+	_, err = authflow.PresentedRefreshToken([]byte(`nope`), "", cfg.Refresh)
+	assert.ErrorIs(t, err, authflow.ErrNotJSON)
+	withCookie := cfg.Refresh
+	withCookie.RequestTokenCookie = "rt"
+	tok, err = authflow.PresentedRefreshToken([]byte(`nope`), "a=1; rt=fromcookie", withCookie)
+	require.NoError(t, err)
+	assert.Equal(t, "fromcookie", tok)
+	tok, err = authflow.PresentedRefreshToken(nil, "", withCookie)
+	require.NoError(t, err)
+	assert.Equal(t, "", tok)
+}
+
+func TestRegister(t *testing.T) {
+	access := jwttest.HS256("s", `{"alg":"HS256"}`, `{"sid":"S1","sub":"9","iat":100,"exp":200}`)
+	refresh := jwttest.HS256("s", `{"alg":"HS256"}`, `{"exp":900}`)
+	req := authflow.Register(authflow.Login{Token: access, RefreshToken: refresh}, names, "1.2.3.4", "UA", "/api/auth/local", "de")
+	assert.Equal(t, protocol.RegisterRequest{
+		UserID:           "9", // from the token when the body had none
+		Keys:             []string{"sid:S1", token.FingerprintKey(access)},
+		RefreshKeys:      []string{token.FingerprintKey(refresh)},
+		IP:               "1.2.3.4",
+		UserAgent:        "UA",
+		IssuedAt:         100,
+		ExpiresAt:        200,
+		RefreshExpiresAt: 900,
+		Route:            "/api/auth/local",
+		Locale:           "de",
+	}, req)
+
+	// body encodes to what encoding/json reads back
+	var back protocol.RegisterRequest
+	require.NoError(t, json.Unmarshal(authflow.EncodeRegister(req), &back))
+	assert.Equal(t, req, back)
+
+	// opaque token: fp key only
+	req = authflow.Register(authflow.Login{Token: "opaque", UserID: "3"}, names, "", "", "/l", "")
+	assert.Equal(t, []string{token.FingerprintKey("opaque")}, req.Keys)
+	assert.Equal(t, "3", req.UserID)
+	assert.Equal(t, `{"userId":"3","keys":["`+token.FingerprintKey("opaque")+`"],"ip":"","userAgent":"","route":"/l"}`, string(authflow.EncodeRegister(req)))
+}
+
+func TestRefreshRevokeFailed(t *testing.T) {
+	newAccess := jwttest.HS256("s", `{"alg":"HS256"}`, `{"sid":"S2","exp":300}`)
+	r, err := authflow.ParseRefresh([]byte(fmt.Sprintf(`{"jwt":%q,"refreshToken":"rt2"}`, newAccess)), cfg.Refresh)
+	require.NoError(t, err)
+	req := authflow.RefreshCall("rt1", 200, r, names, "ip", "ua")
+	assert.Equal(t, protocol.RefreshRequest{
+		PresentedKeys: []string{token.FingerprintKey("rt1")},
+		Status:        200,
+		Keys:          []string{"sid:S2", token.FingerprintKey(newAccess)},
+		RefreshKeys:   []string{token.FingerprintKey("rt2")},
+		ExpiresAt:     300,
+		IP:            "ip",
+		UserAgent:     "ua",
+	}, req)
+	var back protocol.RefreshRequest
+	require.NoError(t, json.Unmarshal(authflow.EncodeRefresh(req), &back))
+	assert.Equal(t, req, back)
+
+	failed := authflow.RefreshCall("rt1", 401, authflow.Refresh{}, names, "", "")
+	assert.Empty(t, failed.Keys)
+	assert.JSONEq(t, `{"presentedKeys":["`+token.FingerprintKey("rt1")+`"],"status":401}`, string(authflow.EncodeRefresh(failed)))
+
+	_, err = authflow.ParseRefresh([]byte(`{"refreshToken":"x"}`), cfg.Refresh)
+	assert.ErrorIs(t, err, authflow.ErrNoToken)
+
+	assert.JSONEq(t, `{"keys":["sid:a","fp:b"],"reason":"logout"}`, string(authflow.EncodeRevoke(protocol.RevokeRequest{Keys: []string{"sid:a", "fp:b"}, Reason: "logout"})))
+	assert.JSONEq(t, `{"keys":[]}`, string(authflow.EncodeRevoke(protocol.RevokeRequest{})))
+	assert.JSONEq(t, `{"identifier":"a\"b","ip":"1.1.1.1","status":400}`, string(authflow.EncodeFailedLogin(protocol.FailedLogin{Identifier: `a"b`, IP: "1.1.1.1", Status: 400})))
+}
+
+func TestParseAnswers(t *testing.T) {
+	r, err := authflow.ParseRegisterResponse([]byte(`{"sessionId":"s1","decision":"deny","reason":"policy","message":"Blocked country","score":35}`))
+	require.NoError(t, err)
+	assert.Equal(t, protocol.RegisterResponse{SessionID: "s1", Decision: "deny", Reason: "policy", Message: "Blocked country", Score: 35}, r)
+	r, err = authflow.ParseRegisterResponse([]byte(`{"decision":"allow","score":"high","sessionId":7}`))
+	require.NoError(t, err)
+	assert.Equal(t, protocol.RegisterResponse{Decision: "allow"}, r)
+	for _, bad := range []string{``, `nope`, `[]`, `{}`, `{"decision":"maybe"}`, `{"decision":true}`, `{"error":{"status":500}}`} {
+		_, err := authflow.ParseRegisterResponse([]byte(bad))
+		assert.Error(t, err, bad)
+		_, err = authflow.ParseRefreshResponse([]byte(bad))
+		assert.Error(t, err, bad)
+	}
+	rr, err := authflow.ParseRefreshResponse([]byte(`{"decision":"deny","reason":"reuse","sessionId":"s"}`))
+	require.NoError(t, err)
+	assert.Equal(t, protocol.RefreshResponse{SessionID: "s", Decision: "deny", Reason: "reuse"}, rr)
+}
+
+func FuzzParseLogin(f *testing.F) {
+	f.Add([]byte(`{"jwt":"a.b.c","user":{"id":1}}`))
+	f.Add([]byte(`{"jwt":"a.e30.c","refreshToken":"x"}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		l, err := authflow.ParseLogin(body, cfg.Login)
+		if err != nil {
+			return
+		}
+		req := authflow.Register(l, names, "ip", "ua", "/l", "")
+		var back protocol.RegisterRequest
+		if err := json.Unmarshal(authflow.EncodeRegister(req), &back); err != nil {
+			t.Fatalf("encoded register is not JSON: %v", err)
+		}
+		_, _ = authflow.ParseRegisterResponse(body)
+	})
+}

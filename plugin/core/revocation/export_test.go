@@ -1,0 +1,35 @@
+package revocation
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Dump returns a canonical text form of the whole state (live and pending),
+// for tests to compare states.
+func (s *State) Dump() string {
+	var lines []string
+	dumpTable := func(name string, t *table) {
+		if t == nil {
+			return
+		}
+		for k, e := range t.revoked {
+			lines = append(lines, fmt.Sprintf("%s revoked %q %d %q", name, k, e.exp(), s.reason(e.reason())))
+		}
+		for k, e := range t.fps {
+			lines = append(lines, fmt.Sprintf("%s revoked fp:%x %d %q", name, k[:], e.exp(), s.reason(e.reason())))
+		}
+		for k, e := range t.blocked {
+			lines = append(lines, fmt.Sprintf("%s blocked %q %d %q", name, k, e.exp(), s.reason(e.reason())))
+		}
+		for k, e := range t.notBefore {
+			lines = append(lines, fmt.Sprintf("%s notbefore %q %d %d", name, k, e.at, e.exp))
+		}
+	}
+	dumpTable("live", s.cur)
+	dumpTable("pending", s.pending)
+	sort.Strings(lines)
+	head := fmt.Sprintf("epoch=%q cursor=%d version=%d pending=%q/%d building=%v\n", s.epoch, s.cursor, s.version, s.pendingEpoch, s.pendingCursor, s.pending != nil)
+	return head + strings.Join(lines, "\n")
+}

@@ -1,0 +1,222 @@
+package filter_test
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/meshsession/meshsession/plugin/protocol"
+)
+
+const (
+	testSecret = "filter-test-secret"
+	testKey    = "filter-test-internal-key"
+)
+
+// stubSvc stands in for sessionsvc's internal API: a real HTTP server with a
+// revocation log the test writes to, and a record of every call.
+type stubSvc struct {
+	srv *httptest.Server
+
+	mu       sync.Mutex
+	epoch    string
+	log      []protocol.Change
+	down     bool   // answer 503 to everything
+	garbage  string // answer sync with this body (200)
+	calls    map[string]int
+	register []protocol.RegisterRequest
+	refresh  []protocol.RefreshRequest
+	revoke   []protocol.RevokeRequest
+	activity []protocol.Activity
+	failed   []protocol.FailedLogin
+	badKey   int
+
+	registerAnswer protocol.RegisterResponse
+	refreshAnswer  protocol.RefreshResponse
+}
+
+func newStub(t *testing.T) *stubSvc {
+	s := &stubSvc{epoch: "epoch-1", calls: map[string]int{},
+		registerAnswer: protocol.RegisterResponse{SessionID: "sess_test", Decision: protocol.DecisionAllow, Score: 100},
+		refreshAnswer:  protocol.RefreshResponse{SessionID: "sess_test", Decision: protocol.DecisionAllow}}
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+func (s *stubSvc) clusters() map[string]string { return map[string]string{"sessionsvc": s.srv.URL} }
+
+func (s *stubSvc) add(c protocol.Change) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.Seq = int64(len(s.log) + 1)
+	s.log = append(s.log, c)
+}
+
+func (s *stubSvc) count(path string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[path]
+}
+
+// recorded is a copy of what the stub received.
+type recorded struct {
+	register []protocol.RegisterRequest
+	refresh  []protocol.RefreshRequest
+	revoke   []protocol.RevokeRequest
+	activity []protocol.Activity
+	failed   []protocol.FailedLogin
+}
+
+func (s *stubSvc) recorded() recorded {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return recorded{
+		register: append([]protocol.RegisterRequest(nil), s.register...),
+		refresh:  append([]protocol.RefreshRequest(nil), s.refresh...),
+		revoke:   append([]protocol.RevokeRequest(nil), s.revoke...),
+		activity: append([]protocol.Activity(nil), s.activity...),
+		failed:   append([]protocol.FailedLogin(nil), s.failed...),
+	}
+}
+
+func (s *stubSvc) set(fn func(s *stubSvc)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fn(s)
+}
+
+func (s *stubSvc) serve(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls[r.URL.Path]++
+	if r.Header.Get(protocol.HeaderKey) != testKey {
+		s.badKey++
+		http.Error(w, `{"error":{"status":401,"message":"bad key"}}`, 401)
+		return
+	}
+	if s.down {
+		http.Error(w, "down", 503)
+		return
+	}
+	dec := json.NewDecoder(r.Body)
+	var out any
+	switch r.URL.Path {
+	case protocol.PathSync:
+		if s.garbage != "" {
+			w.Write([]byte(s.garbage))
+			return
+		}
+		out = s.page(r)
+	case protocol.PathSessions:
+		var req protocol.RegisterRequest
+		if dec.Decode(&req) != nil {
+			http.Error(w, "bad body", 400)
+			return
+		}
+		s.register = append(s.register, req)
+		out = s.registerAnswer
+	case protocol.PathTokens:
+		var req protocol.RefreshRequest
+		if dec.Decode(&req) != nil {
+			http.Error(w, "bad body", 400)
+			return
+		}
+		s.refresh = append(s.refresh, req)
+		out = s.refreshAnswer
+	case protocol.PathRevoke:
+		var req protocol.RevokeRequest
+		if dec.Decode(&req) != nil {
+			http.Error(w, "bad body", 400)
+			return
+		}
+		s.revoke = append(s.revoke, req)
+		exp := time.Now().Add(time.Hour).Unix()
+		for _, k := range req.Keys {
+			s.log = append(s.log, protocol.Change{Seq: int64(len(s.log) + 1), Op: protocol.OpRevoke, Key: k, Exp: exp, Reason: protocol.ReasonLogout})
+		}
+		out = protocol.RevokeResponse{Found: true, SessionID: "sess_test"}
+	case protocol.PathActivity:
+		var req []protocol.Activity
+		if dec.Decode(&req) != nil {
+			http.Error(w, "bad body", 400)
+			return
+		}
+		s.activity = append(s.activity, req...)
+		out = protocol.ActivityResponse{Accepted: len(req), Updated: len(req)}
+	case protocol.PathFailed:
+		var req protocol.FailedLogin
+		if dec.Decode(&req) != nil {
+			http.Error(w, "bad body", 400)
+			return
+		}
+		s.failed = append(s.failed, req)
+		out = protocol.FailedLoginResponse{}
+	default:
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("content-type", "application/json")
+	json.NewEncoder(w).Encode(out)
+}
+
+// page answers the sync feed: a snapshot for cursor 0 or a foreign epoch,
+// else the changes after cursor; limit changes a page.
+func (s *stubSvc) page(r *http.Request) protocol.SyncPage {
+	q := r.URL.Query()
+	cursor, _ := strconv.ParseInt(q.Get("cursor"), 10, 64)
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	if limit <= 0 {
+		limit = 1000
+	}
+	p := protocol.SyncPage{Epoch: s.epoch, Now: time.Now().Unix(), Changes: []protocol.Change{}}
+	if q.Get("epoch") != s.epoch {
+		cursor = 0
+	}
+	p.Reset = cursor == 0
+	p.Cursor = cursor
+	for _, c := range s.log {
+		if c.Seq <= cursor {
+			continue
+		}
+		if p.Reset && c.Op == protocol.OpUnrevoke {
+			continue
+		}
+		if len(p.Changes) == limit {
+			p.More = true
+			break
+		}
+		p.Changes = append(p.Changes, c)
+		p.Cursor = c.Seq
+	}
+	return p
+}
+
+// jwt signs an HS256 token with testSecret.
+func jwt(claims map[string]any) string {
+	enc := base64.RawURLEncoding
+	h := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
+	b, _ := json.Marshal(claims)
+	p := enc.EncodeToString(b)
+	m := hmac.New(sha256.New, []byte(testSecret))
+	m.Write([]byte(h + "." + p))
+	return h + "." + p + "." + enc.EncodeToString(m.Sum(nil))
+}
+
+func userToken(user int, sid string) string {
+	now := time.Now().Unix()
+	c := map[string]any{"id": user, "sub": strconv.Itoa(user), "iat": now, "exp": now + 3600}
+	if sid != "" {
+		c["sid"] = sid
+	}
+	return jwt(c)
+}
+
+func bearer(tok string) [][2]string { return [][2]string{{"authorization", "Bearer " + tok}} }

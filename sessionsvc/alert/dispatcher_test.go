@@ -1,0 +1,338 @@
+package alert
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshsession/meshsession/sessionsvc/store"
+	"github.com/meshsession/meshsession/sessionsvc/store/storetest"
+)
+
+func openStore(t testing.TB) store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "alerts.db"), nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func enqueue(t testing.TB, st store.Store, n int, channels []string, now time.Time) {
+	t.Helper()
+	var all []store.Alert
+	for i := range n {
+		p := samplePayload()
+		p.UserID = fmt.Sprintf("user%d", i)
+		a, err := NewAlerts(p, channels, now)
+		require.NoError(t, err)
+		all = append(all, a...)
+	}
+	require.NoError(t, st.EnqueueAlerts(context.Background(), all))
+}
+
+// clock is a settable time source.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func senders(m map[string]Sender) func() map[string]Sender {
+	return func() map[string]Sender { return m }
+}
+
+func TestDispatcherDelivers(t *testing.T) {
+	st := openStore(t)
+	now := time.Now().UTC()
+	enqueue(t, st, 3, []string{"email", "webhook:ops"}, now)
+
+	var mu sync.Mutex
+	got := map[string][]string{}
+	rec := func(ch string) Sender {
+		return SenderFunc(func(_ context.Context, a store.Alert, p Payload) error {
+			mu.Lock()
+			defer mu.Unlock()
+			got[ch] = append(got[ch], p.UserID)
+			return nil
+		})
+	}
+	d := NewDispatcher(st, DispatcherConfig{Senders: senders(map[string]Sender{"email": rec("email"), "webhook:ops": rec("webhook:ops")})}, nil)
+	n, err := d.Tick(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, 6, n)
+	assert.ElementsMatch(t, []string{"user0", "user1", "user2"}, got["email"])
+	assert.ElementsMatch(t, []string{"user0", "user1", "user2"}, got["webhook:ops"])
+
+	all, err := st.ListAlerts(context.Background(), false, 100)
+	require.NoError(t, err)
+	for _, a := range all {
+		assert.NotNil(t, a.SentAt, "alert %d marked sent", a.ID)
+	}
+	n, err = d.Tick(context.Background())
+	require.NoError(t, err)
+	assert.Zero(t, n, "nothing left")
+}
+
+func TestDispatcherBackoffAndDeadLetter(t *testing.T) {
+	st := openStore(t)
+	clk := &clock{t: time.Now().UTC()}
+	enqueue(t, st, 1, []string{"webhook:flaky"}, clk.Now())
+
+	var tries atomic.Int32
+	flaky := SenderFunc(func(context.Context, store.Alert, Payload) error {
+		tries.Add(1)
+		return errors.New("503 from upstream")
+	})
+	d := NewDispatcher(st, DispatcherConfig{
+		Senders: senders(map[string]Sender{"webhook:flaky": flaky}), Now: clk.Now,
+		MaxAttempts: 3, BaseBackoff: time.Minute, MaxBackoff: 10 * time.Minute,
+	}, nil)
+	ctx := context.Background()
+
+	n, err := d.Tick(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	a := onlyAlert(t, st)
+	assert.Equal(t, 1, a.Attempts)
+	assert.Equal(t, "503 from upstream", a.LastError)
+	assert.False(t, a.Dead)
+	wait := a.NextAttempt.Sub(clk.Now())
+	assert.InDelta(t, float64(time.Minute), float64(wait), float64(13*time.Second), "first backoff about 1 min")
+
+	// Not due yet: not retried.
+	clk.Add(30 * time.Second)
+	n, err = d.Tick(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, n)
+
+	clk.Add(time.Minute)
+	_, err = d.Tick(ctx)
+	require.NoError(t, err)
+	a = onlyAlert(t, st)
+	assert.Equal(t, 2, a.Attempts)
+	wait = a.NextAttempt.Sub(clk.Now())
+	assert.InDelta(t, float64(2*time.Minute), float64(wait), float64(25*time.Second), "doubled")
+
+	clk.Add(3 * time.Minute)
+	_, err = d.Tick(ctx)
+	require.NoError(t, err)
+	a = onlyAlert(t, st)
+	assert.Equal(t, 3, a.Attempts)
+	assert.True(t, a.Dead, "dead-lettered after MaxAttempts")
+	assert.Equal(t, int32(3), tries.Load())
+
+	dead, err := st.ListAlerts(ctx, true, 10)
+	require.NoError(t, err)
+	require.Len(t, dead, 1, "visible to admins")
+
+	clk.Add(time.Hour)
+	n, err = d.Tick(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, n, "dead alerts are not retried")
+
+	// An admin retries it; this time it goes through.
+	require.NoError(t, st.RetryAlert(ctx, a.ID, clk.Now()))
+	d2 := NewDispatcher(st, DispatcherConfig{Now: clk.Now, Senders: senders(map[string]Sender{
+		"webhook:flaky": SenderFunc(func(context.Context, store.Alert, Payload) error { return nil }),
+	})}, nil)
+	n, err = d2.Tick(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	assert.NotNil(t, onlyAlert(t, st).SentAt)
+}
+
+func onlyAlert(t *testing.T, st store.Store) store.Alert {
+	t.Helper()
+	all, err := st.ListAlerts(context.Background(), false, 10)
+	require.NoError(t, err)
+	require.Len(t, all, 1)
+	return all[0]
+}
+
+func TestDispatcherPermanentAndUnconfigured(t *testing.T) {
+	st := openStore(t)
+	now := time.Now().UTC()
+	enqueue(t, st, 1, []string{"webhook:gone", "webhook:missing"}, now)
+	d := NewDispatcher(st, DispatcherConfig{Senders: senders(map[string]Sender{
+		"webhook:gone": SenderFunc(func(context.Context, store.Alert, Payload) error { return Permanent(errors.New("answered 404")) }),
+	})}, nil)
+	_, err := d.Tick(context.Background())
+	require.NoError(t, err)
+	all, err := st.ListAlerts(context.Background(), false, 10)
+	require.NoError(t, err)
+	require.Len(t, all, 2)
+	for _, a := range all {
+		switch a.Channel {
+		case "webhook:gone":
+			assert.True(t, a.Dead, "permanent failures dead-letter at once")
+			assert.Equal(t, 1, a.Attempts)
+		case "webhook:missing":
+			assert.False(t, a.Dead, "an unconfigured channel is retried (it may be configured later)")
+			assert.Contains(t, a.LastError, "not configured")
+		}
+	}
+}
+
+func TestDispatcherSenderPanicIsAFailure(t *testing.T) {
+	st := openStore(t)
+	enqueue(t, st, 1, []string{"email"}, time.Now().UTC())
+	d := NewDispatcher(st, DispatcherConfig{Senders: senders(map[string]Sender{
+		"email": SenderFunc(func(context.Context, store.Alert, Payload) error { panic("bug") }),
+	})}, nil)
+	_, err := d.Tick(context.Background())
+	require.NoError(t, err)
+	assert.Contains(t, onlyAlert(t, st).LastError, "panicked")
+}
+
+// TestTwoDispatchersNeverSendTwice runs two dispatchers, each on its own
+// store handle to one database (two replicas), on SQLite and PostgreSQL, and
+// checks every alert is sent exactly once.
+func TestTwoDispatchersNeverSendTwice(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			url := b.URL(t)
+			var replicas []store.Store
+			for range 2 {
+				st, err := store.Open(context.Background(), url, nil)
+				require.NoError(t, err)
+				t.Cleanup(func() { st.Close() })
+				replicas = append(replicas, st)
+			}
+			const n = 200
+			enqueue(t, replicas[0], n, []string{"webhook:ops"}, time.Now().UTC())
+
+			var mu sync.Mutex
+			sent := map[int64]int{}
+			snd := SenderFunc(func(_ context.Context, a store.Alert, _ Payload) error {
+				time.Sleep(time.Millisecond)
+				mu.Lock()
+				sent[a.ID]++
+				mu.Unlock()
+				return nil
+			})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var wg sync.WaitGroup
+			for i, st := range replicas {
+				d := NewDispatcher(st, DispatcherConfig{Owner: fmt.Sprintf("replica-%d", i), Batch: 7, PollInterval: 5 * time.Millisecond,
+					Senders: senders(map[string]Sender{"webhook:ops": snd})}, nil)
+				wg.Go(func() { d.Run(ctx) })
+			}
+			require.Eventually(t, func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return len(sent) == n
+			}, 30*time.Second, 10*time.Millisecond)
+			cancel()
+			wg.Wait()
+			for id, c := range sent {
+				assert.Equal(t, 1, c, "alert %d sent %d times", id, c)
+			}
+			all, err := replicas[1].ListAlerts(context.Background(), false, 1000)
+			require.NoError(t, err)
+			for _, a := range all {
+				assert.NotNil(t, a.SentAt, "alert %d marked sent", a.ID)
+			}
+		})
+	}
+}
+
+func TestRunStopsAndLeavesInFlightForLater(t *testing.T) {
+	st := openStore(t)
+	enqueue(t, st, 1, []string{"email"}, time.Now().UTC())
+	started := make(chan struct{})
+	slow := SenderFunc(func(ctx context.Context, _ store.Alert, _ Payload) error {
+		close(started)
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	d := NewDispatcher(st, DispatcherConfig{Senders: senders(map[string]Sender{"email": slow}), Lease: time.Second, SendTimeout: 500 * time.Millisecond}, nil)
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	<-started
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not stop")
+	}
+	a := onlyAlert(t, st)
+	assert.Nil(t, a.SentAt)
+	assert.Zero(t, a.Attempts, "an abandoned delivery is not counted as a failure")
+
+	// After the lease, another dispatcher delivers it.
+	var ok atomic.Bool
+	d2 := NewDispatcher(st, DispatcherConfig{Now: func() time.Time { return time.Now().Add(2 * time.Second) },
+		Senders: senders(map[string]Sender{"email": SenderFunc(func(context.Context, store.Alert, Payload) error { ok.Store(true); return nil })})}, nil)
+	n, err := d2.Tick(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	assert.True(t, ok.Load())
+}
+
+func TestDispatcherWithRealChannels(t *testing.T) {
+	st := openStore(t)
+	ms := startMailServer(t, false)
+	cfg := ChannelsConfig{Email: ptr(ms.config())}
+	s, err := cfg.Build()
+	require.NoError(t, err)
+	enqueue(t, st, 2, cfg.Names(), time.Now().UTC())
+	d := NewDispatcher(st, DispatcherConfig{Senders: senders(s)}, nil)
+	n, err := d.Tick(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	assert.Len(t, ms.received(), 2)
+
+	// The SMTP server refuses: the alert is dead-lettered, not lost.
+	ms.rcptErr = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "refused"}
+	enqueue(t, st, 1, cfg.Names(), time.Now().UTC())
+	_, err = d.Tick(context.Background())
+	require.NoError(t, err)
+	dead, err := st.ListAlerts(context.Background(), true, 10)
+	require.NoError(t, err)
+	require.Len(t, dead, 1)
+	assert.Contains(t, dead[0].LastError, "refused")
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestBackoff(t *testing.T) {
+	for attempts, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 10: 60 * time.Second, 100: 60 * time.Second} {
+		got := Backoff(attempts, time.Second, time.Minute)
+		assert.InDelta(t, float64(want), float64(got), float64(want)/5+1, "attempt %d", attempts)
+		assert.LessOrEqual(t, got, time.Minute)
+	}
+}
+
+func TestNewAlertsAndDecode(t *testing.T) {
+	now := time.Now()
+	a, err := NewAlerts(samplePayload(), []string{"email", "webhook:x"}, now)
+	require.NoError(t, err)
+	require.Len(t, a, 2)
+	assert.Equal(t, EventLoginSuspicious, a[0].Event)
+	assert.Equal(t, "webhook:x", a[1].Channel)
+	p, err := DecodePayload(a[1])
+	require.NoError(t, err)
+	assert.Equal(t, samplePayload(), p)
+	_, err = DecodePayload(store.Alert{Payload: []byte("{")})
+	assert.Error(t, err)
+	none, err := NewAlerts(samplePayload(), nil, now)
+	require.NoError(t, err)
+	assert.Empty(t, none)
+}

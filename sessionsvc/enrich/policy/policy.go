@@ -1,0 +1,305 @@
+// Package policy is the login policy: which countries and networks may log
+// in, the minimum security score, failed-login lockout, the score weights
+// and which alerts are raised. It lives in the admin settings document under
+// the "security" key and takes effect without a restart (see Holder and Watch).
+package policy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/meshsession/meshsession/plugin/protocol"
+	"github.com/meshsession/meshsession/sessionsvc/alert"
+	"github.com/meshsession/meshsession/sessionsvc/enrich/score"
+	"github.com/meshsession/meshsession/sessionsvc/store"
+)
+
+// SettingsKey is the key of the policy in the admin settings document.
+const SettingsKey = "security"
+
+// Policy is the login policy. The zero value is not valid; start from Default.
+type Policy struct {
+	// AllowedCountries: when not empty, only these ISO 3166-1 alpha-2 codes may log in.
+	AllowedCountries []string `json:"allowedCountries"`
+	// BlockedCountries may not log in.
+	BlockedCountries []string `json:"blockedCountries"`
+	// DenyUnknownCountry: with AllowedCountries set, also refuse logins whose
+	// country is unknown (no GeoIP database, private or unlisted address).
+	DenyUnknownCountry bool `json:"denyUnknownCountry"`
+
+	BlockTor        bool `json:"blockTor"`
+	BlockVPN        bool `json:"blockVpn"`
+	BlockProxy      bool `json:"blockProxy"`
+	BlockThreat     bool `json:"blockThreat"`
+	BlockDatacenter bool `json:"blockDatacenter"`
+
+	// DisableGeolocation: do not locate logins (no country rules, no travel signals).
+	DisableGeolocation bool `json:"disableGeolocation"`
+
+	// MinScore: logins scoring below are refused (0 = off).
+	MinScore int `json:"minScore"`
+
+	Lockout Lockout       `json:"lockout"`
+	Score   score.Weights `json:"score"`
+	Alerts  Alerts        `json:"alerts"`
+}
+
+// Lockout: MaxFailures failed logins within WindowMinutes lock the ip (or
+// the user) for LockMinutes.
+type Lockout struct {
+	MaxFailures   int  `json:"maxFailures"` // 0 = off
+	WindowMinutes int  `json:"windowMinutes"`
+	LockMinutes   int  `json:"lockMinutes"`
+	PerIP         bool `json:"perIp"`
+	PerUser       bool `json:"perUser"`
+}
+
+// Window is WindowMinutes as a duration.
+func (l Lockout) Window() time.Duration { return time.Duration(l.WindowMinutes) * time.Minute }
+
+// Duration is LockMinutes as a duration.
+func (l Lockout) Duration() time.Duration { return time.Duration(l.LockMinutes) * time.Minute }
+
+// Enabled reports whether failed logins lock anything.
+func (l Lockout) Enabled() bool { return l.MaxFailures > 0 && (l.PerIP || l.PerUser) }
+
+// Alerts chooses which alerts are raised.
+type Alerts struct {
+	// Events raised (alert.Event*). Default: all but login.success.
+	Events []string `json:"events"`
+	// SuspiciousBelow: a login scoring below this raises login.suspicious.
+	SuspiciousBelow int `json:"suspiciousBelow"`
+	// TerminatedReasons: session endings that raise session.terminated
+	// (protocol.Reason*). Default: manual (an admin) and reuse.
+	TerminatedReasons []string `json:"terminatedReasons"`
+}
+
+// Raises reports whether event is enabled.
+func (a Alerts) Raises(event string) bool { return slices.Contains(a.Events, event) }
+
+// Default is the policy when the settings say nothing: no country or
+// network blocked, no minimum score, lockout after 5 failures in 15 minutes
+// for 15 minutes, the default weights, all alerts but login.success.
+func Default() Policy {
+	return Policy{
+		AllowedCountries: []string{},
+		BlockedCountries: []string{},
+		Lockout:          Lockout{MaxFailures: 5, WindowMinutes: 15, LockMinutes: 15, PerIP: true, PerUser: true},
+		Score:            score.DefaultWeights(),
+		Alerts: Alerts{
+			Events: []string{
+				alert.EventLoginSuspicious, alert.EventLoginNewLocation, alert.EventLoginVPN,
+				alert.EventLoginThreat, alert.EventSessionTerminated, alert.EventUserBlocked,
+			},
+			SuspiciousBelow:   60,
+			TerminatedReasons: []string{protocol.ReasonManual, protocol.ReasonReuse},
+		},
+	}
+}
+
+var reasons = []string{
+	protocol.ReasonLogout, protocol.ReasonManual, protocol.ReasonIdle, protocol.ReasonExpired,
+	protocol.ReasonBlocked, protocol.ReasonReuse, protocol.ReasonNotBefore, protocol.ReasonPolicy,
+}
+
+// Normalize upper-cases and de-duplicates country codes and events.
+func (p *Policy) Normalize() {
+	p.AllowedCountries = normCountries(p.AllowedCountries)
+	p.BlockedCountries = normCountries(p.BlockedCountries)
+	p.Alerts.Events = dedupe(p.Alerts.Events)
+	p.Alerts.TerminatedReasons = dedupe(p.Alerts.TerminatedReasons)
+}
+
+func normCountries(in []string) []string {
+	out := make([]string, 0, len(in))
+	for _, c := range in {
+		out = append(out, strings.ToUpper(strings.TrimSpace(c)))
+	}
+	return dedupe(out)
+}
+
+func dedupe(in []string) []string {
+	out := make([]string, 0, len(in))
+	for _, s := range in {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Validate says which field is wrong, spelled as in the settings JSON.
+func (p Policy) Validate() error {
+	var errs []error
+	for _, list := range []struct {
+		name  string
+		codes []string
+	}{{"allowedCountries", p.AllowedCountries}, {"blockedCountries", p.BlockedCountries}} {
+		for _, c := range list.codes {
+			if !isCountryCode(c) {
+				errs = append(errs, fmt.Errorf("%s: %q is not a two-letter ISO 3166-1 country code", list.name, c))
+			}
+		}
+	}
+	for _, c := range p.AllowedCountries {
+		if slices.Contains(p.BlockedCountries, c) {
+			errs = append(errs, fmt.Errorf("allowedCountries and blockedCountries both list %q", c))
+		}
+	}
+	if p.MinScore < 0 || p.MinScore > 100 {
+		errs = append(errs, fmt.Errorf("minScore: %d is outside 0..100", p.MinScore))
+	}
+	l := p.Lockout
+	if l.MaxFailures < 0 || l.MaxFailures > 1000 {
+		errs = append(errs, fmt.Errorf("lockout.maxFailures: %d is outside 0..1000 (0 turns lockout off)", l.MaxFailures))
+	}
+	if l.MaxFailures > 0 {
+		if l.WindowMinutes < 1 || l.WindowMinutes > 7*24*60 {
+			errs = append(errs, fmt.Errorf("lockout.windowMinutes: %d is outside 1..10080", l.WindowMinutes))
+		}
+		if l.LockMinutes < 1 || l.LockMinutes > 7*24*60 {
+			errs = append(errs, fmt.Errorf("lockout.lockMinutes: %d is outside 1..10080", l.LockMinutes))
+		}
+	}
+	if err := p.Score.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	for _, e := range p.Alerts.Events {
+		if !alert.KnownEvent(e) {
+			errs = append(errs, fmt.Errorf("alerts.events: unknown event %q (known: %s)", e, strings.Join(alert.Events, ", ")))
+		}
+	}
+	if p.Alerts.SuspiciousBelow < 0 || p.Alerts.SuspiciousBelow > 100 {
+		errs = append(errs, fmt.Errorf("alerts.suspiciousBelow: %d is outside 0..100", p.Alerts.SuspiciousBelow))
+	}
+	for _, r := range p.Alerts.TerminatedReasons {
+		if !slices.Contains(reasons, r) {
+			errs = append(errs, fmt.Errorf("alerts.terminatedReasons: unknown reason %q (known: %s)", r, strings.Join(reasons, ", ")))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func isCountryCode(c string) bool {
+	return len(c) == 2 && c[0] >= 'A' && c[0] <= 'Z' && c[1] >= 'A' && c[1] <= 'Z'
+}
+
+// Parse reads a policy document (the value of "security"): fields left out
+// keep their defaults, unknown fields are an error, and the result is
+// normalised and validated. An empty or null document is Default().
+func Parse(doc []byte) (Policy, error) {
+	p := Default()
+	doc = bytes.TrimSpace(doc)
+	if len(doc) == 0 || bytes.Equal(doc, []byte("null")) {
+		return p, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return Policy{}, fmt.Errorf("security settings: %w", err)
+	}
+	if dec.More() {
+		return Policy{}, errors.New("security settings: trailing data after the JSON object")
+	}
+	p.Normalize()
+	if err := p.Validate(); err != nil {
+		return Policy{}, fmt.Errorf("security settings: %w", err)
+	}
+	return p, nil
+}
+
+// FromSettings reads the policy from the whole admin settings document
+// ({"security": {...}, ...}); other keys are ignored. No document or no
+// "security" key is Default().
+func FromSettings(settings json.RawMessage) (Policy, error) {
+	if len(bytes.TrimSpace(settings)) == 0 {
+		return Default(), nil
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(settings, &doc); err != nil {
+		return Policy{}, fmt.Errorf("settings: %w", err)
+	}
+	return Parse(doc[SettingsKey])
+}
+
+// Holder holds the current policy; Get is what enrich.Config.Policy wants.
+// Safe for concurrent use.
+type Holder struct {
+	p atomic.Pointer[Policy]
+}
+
+// NewHolder starts with p (Default() if p is nil).
+func NewHolder(p *Policy) *Holder {
+	h := &Holder{}
+	if p == nil {
+		d := Default()
+		p = &d
+	}
+	h.p.Store(p)
+	return h
+}
+
+// Get returns the current policy. Callers must not modify its slices.
+func (h *Holder) Get() Policy { return *h.p.Load() }
+
+// Set validates p and makes it current.
+func (h *Holder) Set(p Policy) error {
+	p.Normalize()
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	h.p.Store(&p)
+	return nil
+}
+
+// Load reads the policy from the store's settings and makes it current.
+func (h *Holder) Load(ctx context.Context, st store.Store) error {
+	doc, err := st.GetSettings(ctx)
+	if err != nil {
+		return fmt.Errorf("load security settings: %w", err)
+	}
+	p, err := FromSettings(doc)
+	if err != nil {
+		return err
+	}
+	h.p.Store(&p)
+	return nil
+}
+
+// Watch reloads the policy from the store every interval until ctx is done,
+// so a change saved through another replica takes effect here too. An
+// invalid document is logged and the current policy kept.
+func (h *Holder) Watch(ctx context.Context, st store.Store, interval time.Duration, logger *slog.Logger) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if interval <= 0 {
+		interval = 10 * time.Second
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var lastErr string
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := h.Load(ctx, st)
+		switch {
+		case err != nil && err.Error() != lastErr:
+			logger.Warn("security policy not reloaded; keeping the current one", "error", err)
+			lastErr = err.Error()
+		case err == nil:
+			lastErr = ""
+		}
+	}
+}

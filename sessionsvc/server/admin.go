@@ -1,0 +1,395 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/meshsession/meshsession/plugin/protocol"
+	"github.com/meshsession/meshsession/sessionsvc/settings"
+	"github.com/meshsession/meshsession/sessionsvc/store"
+)
+
+func (s *Server) authenticateAdmin(r *http.Request) (*http.Request, error) {
+	raw, ok := bearer(r)
+	if !ok || raw == "" || len(raw) > 512 {
+		return r, &apiError{Status: http.StatusUnauthorized, Message: "missing or malformed admin bearer token"}
+	}
+	tok, err := s.st.FindAdminToken(r.Context(), hashToken(raw), s.nowUTC())
+	if errors.Is(err, store.ErrNotFound) {
+		return r, &apiError{Status: http.StatusUnauthorized, Message: "unknown or revoked admin token"}
+	}
+	if err != nil {
+		return r, err
+	}
+	return r.WithContext(context.WithValue(r.Context(), ctxAdmin, tok.Name)), nil
+}
+
+func adminName(r *http.Request) string {
+	n, _ := r.Context().Value(ctxAdmin).(string)
+	return n
+}
+
+// paging is page/pageSize (1-based), also accepted as Strapi's
+// pagination[page] / pagination[pageSize], or start/limit.
+type paging struct {
+	page, size int
+}
+
+func (p paging) offset() int { return (p.page - 1) * p.size }
+
+func (p paging) meta(total int) map[string]any {
+	pages := 0
+	if p.size > 0 {
+		pages = (total + p.size - 1) / p.size
+	}
+	return map[string]any{"page": p.page, "pageSize": p.size, "pageCount": pages, "total": total}
+}
+
+func firstOf(q url.Values, names ...string) string {
+	for _, n := range names {
+		if v := q.Get(n); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func parsePaging(r *http.Request, defSize int) (paging, error) {
+	q := r.URL.Query()
+	p := paging{page: 1, size: defSize}
+	if v := firstOf(q, "page", "pagination[page]"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1_000_000 {
+			return p, badRequest("page must be a positive integer")
+		}
+		p.page = n
+	}
+	if v := firstOf(q, "pageSize", "pagination[pageSize]", "limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return p, badRequest("pageSize must be an integer between 1 and 1000")
+		}
+		p.size = n
+	}
+	if v := firstOf(q, "start", "pagination[start]"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return p, badRequest("start must be a non-negative integer")
+		}
+		if n%p.size != 0 {
+			return p, badRequest("start must be a multiple of pageSize")
+		}
+		p.page = n/p.size + 1
+	}
+	return p, nil
+}
+
+func parseStatus(v string) (store.Status, error) {
+	switch strings.ToLower(v) {
+	case "", "all":
+		return store.StatusAny, nil
+	case "active":
+		return store.StatusActive, nil
+	case "idle", "inactive":
+		return store.StatusIdle, nil
+	case "loggedout", "logged_out", "logged-out":
+		return store.StatusLoggedOut, nil
+	case "terminated":
+		return store.StatusTerminated, nil
+	}
+	return "", badRequest("status must be one of all, active, idle, loggedout, terminated")
+}
+
+// parseSort reads sort=field, sort=field:desc or sort=-field.
+func parseSort(v string) (string, bool, error) {
+	if v == "" {
+		return "loginTime", true, nil
+	}
+	desc := false
+	field := v
+	if strings.HasPrefix(field, "-") {
+		desc, field = true, field[1:]
+	}
+	if f, dir, ok := strings.Cut(field, ":"); ok {
+		field = f
+		switch strings.ToLower(dir) {
+		case "asc":
+			desc = false
+		case "desc":
+			desc = true
+		default:
+			return "", false, badRequest("sort direction must be asc or desc")
+		}
+	}
+	for _, f := range store.SortFields() {
+		if f == field {
+			return field, desc, nil
+		}
+	}
+	return "", false, badRequest("cannot sort by %q (use loginTime, lastActive, logoutTime, userId, ipAddress or securityScore)", truncate(field, 40))
+}
+
+func (s *Server) adminList(w http.ResponseWriter, r *http.Request, base store.SessionQuery) error {
+	q := r.URL.Query()
+	pg, err := parsePaging(r, 25)
+	if err != nil {
+		return err
+	}
+	qq := base
+	qq.Offset, qq.Limit = pg.offset(), pg.size
+	if qq.Sort, qq.Desc, err = parseSort(q.Get("sort")); err != nil {
+		return err
+	}
+	if v := firstOf(q, "status", "filter"); v != "" {
+		if qq.Status, err = parseStatus(v); err != nil {
+			return err
+		}
+	}
+	if v := firstOf(q, "userId", "user"); v != "" && qq.UserID == "" {
+		if err := validUserID(v); err != nil {
+			return err
+		}
+		qq.UserID = v
+	}
+	if v := firstOf(q, "search", "q"); v != "" {
+		if len(v) > 200 {
+			return badRequest("search longer than 200 characters")
+		}
+		qq.Search = v
+	}
+	now := s.nowUTC()
+	inactivity := s.InactivityTimeout(r.Context())
+	qq.IdleBefore = now.Add(-inactivity)
+	page, err := s.st.ListSessions(r.Context(), qq)
+	if err != nil {
+		return err
+	}
+	// Counts over the whole selection (not only this page).
+	activeQ := qq
+	activeQ.Status, activeQ.Offset, activeQ.Limit = store.StatusActive, 0, 1
+	activeCount := 0
+	if qq.Status == store.StatusAny || qq.Status == store.StatusActive {
+		ap, err := s.st.ListSessions(r.Context(), activeQ)
+		if err != nil {
+			return err
+		}
+		activeCount = ap.Total
+	}
+	data, _ := s.toJSONList(r.Context(), page.Sessions, "", now)
+	writeJSON(w, http.StatusOK, map[string]any{
+		"data": data,
+		"meta": map[string]any{
+			"count": page.Total, "active": activeCount, "inactive": page.Total - activeCount,
+			"pagination": pg.meta(page.Total),
+		},
+	})
+	return nil
+}
+
+func (s *Server) adminSessions(w http.ResponseWriter, r *http.Request) error {
+	return s.adminList(w, r, store.SessionQuery{})
+}
+
+func (s *Server) adminActiveSessions(w http.ResponseWriter, r *http.Request) error {
+	return s.adminList(w, r, store.SessionQuery{ActiveOnly: true})
+}
+
+func (s *Server) adminUserSessions(w http.ResponseWriter, r *http.Request) error {
+	uid := r.PathValue("userId")
+	if err := validUserID(uid); err != nil {
+		return err
+	}
+	return s.adminList(w, r, store.SessionQuery{UserID: uid})
+}
+
+func (s *Server) adminTerminate(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("sessionId")
+	if err := validSessionID(id); err != nil {
+		return err
+	}
+	if _, err := s.st.GetSession(r.Context(), id); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return notFound("session not found")
+		}
+		return err
+	}
+	ids, err := s.endSessions(r.Context(), store.EndFilter{SessionIDs: []string{id}}, protocol.ReasonManual, true, s.nowUTC())
+	if err != nil {
+		return err
+	}
+	s.log.Info("admin terminated session", "admin", adminName(r), "session", id)
+	writeJSON(w, http.StatusOK, map[string]any{"message": "Session " + id + " terminated", "success": true, "alreadyEnded": len(ids) == 0})
+	return nil
+}
+
+func (s *Server) adminDelete(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("sessionId")
+	if err := validSessionID(id); err != nil {
+		return err
+	}
+	if err := s.st.DeleteSession(r.Context(), id, s.nowUTC()); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return notFound("session not found")
+		}
+		return err
+	}
+	s.log.Info("admin deleted session", "admin", adminName(r), "session", id)
+	writeJSON(w, http.StatusOK, map[string]any{"message": "Session " + id + " permanently deleted", "success": true})
+	return nil
+}
+
+func (s *Server) adminTerminateAll(w http.ResponseWriter, r *http.Request) error {
+	uid := r.PathValue("userId")
+	if err := validUserID(uid); err != nil {
+		return err
+	}
+	now := s.nowUTC()
+	ids, err := s.endSessions(r.Context(), store.EndFilter{UserID: uid}, protocol.ReasonManual, true, now)
+	if err != nil {
+		return err
+	}
+	if err := s.st.SetNotBefore(r.Context(), uid, now, now.Add(s.cfg.RevocationTTL), now); err != nil {
+		return err
+	}
+	s.log.Info("admin terminated all sessions of user", "admin", adminName(r), "user", uid, "count", len(ids))
+	writeJSON(w, http.StatusOK, map[string]any{"message": "All sessions terminated for user " + uid, "success": true, "terminated": len(ids)})
+	return nil
+}
+
+func (s *Server) adminToggleBlock(w http.ResponseWriter, r *http.Request) error {
+	uid := r.PathValue("userId")
+	if err := validUserID(uid); err != nil {
+		return err
+	}
+	var body struct {
+		Blocked *bool `json:"blocked"` // optional: set instead of toggling
+	}
+	if err := readOptionalJSON(r, &body); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	cur, err := s.st.IsBlocked(ctx, uid)
+	if err != nil {
+		return err
+	}
+	next := !cur
+	if body.Blocked != nil {
+		next = *body.Blocked
+	}
+	now := s.nowUTC()
+	var active []store.Session
+	if next && s.cfg.Enricher != nil {
+		p, err := s.st.ListSessions(ctx, store.SessionQuery{UserID: uid, ActiveOnly: true, Limit: 1000})
+		if err != nil {
+			return err
+		}
+		active = p.Sessions
+	}
+	if err := s.st.SetBlocked(ctx, uid, next, now); err != nil {
+		return err
+	}
+	if next {
+		s.metrics.ended.WithLabelValues(protocol.ReasonBlocked).Add(float64(len(active)))
+		s.sessionsEnded(ctx, active, protocol.ReasonBlocked, now)
+	}
+	word := "unblocked"
+	if next {
+		word = "blocked"
+	}
+	s.log.Info("admin changed user block", "admin", adminName(r), "user", uid, "blocked", next)
+	writeJSON(w, http.StatusOK, map[string]any{"message": "User " + word + " successfully", "blocked": next, "success": true})
+	return nil
+}
+
+func (s *Server) adminCleanInactive(w http.ResponseWriter, r *http.Request) error {
+	// Deletes every ended session (the Strapi plugin's "clean inactive").
+	n, err := s.st.Purge(r.Context(), s.nowUTC().Add(time.Millisecond))
+	if err != nil {
+		return err
+	}
+	s.log.Info("admin deleted ended sessions", "admin", adminName(r), "count", n)
+	writeJSON(w, http.StatusOK, map[string]any{"message": "Successfully deleted " + strconv.Itoa(n) + " inactive sessions", "success": true, "deletedCount": n})
+	return nil
+}
+
+func (s *Server) adminGetSettings(w http.ResponseWriter, r *http.Request) error {
+	cur, err := settings.Load(r.Context(), s.st, s.cfg.Keyring, s.cfg.InactivityTimeout)
+	if err != nil {
+		return err
+	}
+	s.settings.Store(&cur)
+	m := cur.Masked()
+	writeJSON(w, http.StatusOK, map[string]any{"settings": m, "data": m, "success": true})
+	return nil
+}
+
+func (s *Server) adminPutSettings(w http.ResponseWriter, r *http.Request) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+		return &apiError{Status: http.StatusUnsupportedMediaType, Message: "Content-Type must be application/json"}
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return badRequest("Settings data is required")
+	}
+	s.setMu.Lock()
+	defer s.setMu.Unlock()
+	ctx := r.Context()
+	cur, err := settings.Load(ctx, s.st, s.cfg.Keyring, s.cfg.InactivityTimeout)
+	if err != nil {
+		return err
+	}
+	// Strapi clients send {"settings": {...}} or the document itself.
+	doc := body
+	var wrapper struct {
+		Settings rawJSON `json:"settings"`
+	}
+	if jsonObjectHasOnlyKey(body, "settings") && decodeStrictBytes(body, &wrapper) == nil && len(wrapper.Settings) > 0 {
+		doc = wrapper.Settings
+	}
+	next, err := settings.Merge(cur, doc)
+	if err != nil {
+		return jsonError(err)
+	}
+	if err := settings.Save(ctx, s.st, s.cfg.Keyring, next); err != nil {
+		var ve *settings.ValidationError
+		if errors.As(err, &ve) {
+			return &apiError{Status: http.StatusBadRequest, Message: ve.Error(), Details: map[string]any{"errors": ve.Problems}}
+		}
+		if errors.Is(err, settings.ErrNoEncryptionKey) {
+			return badRequest("%v", err)
+		}
+		return err
+	}
+	s.settings.Store(&next)
+	s.log.Info("admin saved settings", "admin", adminName(r))
+	m := next.Masked()
+	writeJSON(w, http.StatusOK, map[string]any{"settings": m, "data": m, "success": true, "message": "Settings saved successfully!"})
+	return nil
+}
+
+func (s *Server) adminGeolocation(w http.ResponseWriter, r *http.Request) error {
+	ip := r.PathValue("ip")
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return badRequest("%q is not an IP address", truncate(ip, 64))
+	}
+	if s.cfg.Geolocator == nil {
+		return &apiError{Status: http.StatusNotImplemented, Message: "geolocation is not configured (no GeoIP database loaded)"}
+	}
+	data, err := s.cfg.Geolocator.Geolocate(r.Context(), addr.String())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"success": true, "data": data})
+	return nil
+}

@@ -1,0 +1,201 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshsession/meshsession/plugin/protocol"
+	"github.com/meshsession/meshsession/sessionsvc/secrets"
+)
+
+const a = "/magic-sessionmanager"
+
+type fakeGeo struct{}
+
+func (fakeGeo) Geolocate(ctx context.Context, ip string) (any, error) {
+	return map[string]string{"ip": ip, "country": "Testland"}, nil
+}
+
+func TestAdminAuth(t *testing.T) {
+	e := newEnv(t)
+	for _, hdr := range []map[string]string{nil, {"Authorization": "Bearer nope"}, {"Authorization": "Token " + testAdmin}} {
+		r := e.do("GET", a+"/sessions", nil, hdr)
+		assert.Equal(t, 401, r.status)
+		assert.Equal(t, "UnauthorizedError", r.body["error"].(map[string]any)["name"])
+	}
+	// A revoked admin token stops working.
+	tok, err := e.st.CreateAdminToken(t.Context(), "tmp", HashAdminToken("tmp-token"), time.Now())
+	require.NoError(t, err)
+	assert.Equal(t, 200, e.do("GET", a+"/sessions", nil, map[string]string{"Authorization": "Bearer tmp-token"}).status)
+	require.NoError(t, e.st.RevokeAdminToken(t.Context(), tok.ID))
+	assert.Equal(t, 401, e.do("GET", a+"/sessions", nil, map[string]string{"Authorization": "Bearer tmp-token"}).status)
+	// User tokens are not admin tokens.
+	assert.Equal(t, 401, e.user(token(t, "x", "", nil), "GET", a+"/sessions", nil).status)
+}
+
+func TestAdminListing(t *testing.T) { onBackends(t, testAdminListing) }
+
+func testAdminListing(t *testing.T, e *env) {
+	var all []string
+	for i := 0; i < 5; i++ {
+		user := fmt.Sprintf("user%d", i%2)
+		all = append(all, e.login(user, token(t, user, fmt.Sprintf("s%d", i), nil), ""))
+		e.clock.Add(time.Minute)
+	}
+	// s0 logged out, s1 terminated, s2 idle (no activity for 20 minutes).
+	require.Equal(t, 200, e.internal("POST", protocol.PathRevoke, protocol.RevokeRequest{Keys: []string{"sid:s0"}}).status)
+	require.Equal(t, 200, e.admin("POST", a+"/sessions/"+all[1]+"/terminate", nil).status)
+	e.clock.Add(20 * time.Minute)
+	e.internal("POST", protocol.PathActivity, []protocol.Activity{
+		{Key: "sid:s3", At: e.clock.Now().UnixMilli()}, {Key: "sid:s4", At: e.clock.Now().UnixMilli()}})
+
+	cases := []struct {
+		name  string
+		path  string
+		want  []string
+		total float64
+	}{
+		{"default sort lastActive desc", a + "/sessions?sort=loginTime:asc", all, 5},
+		{"page 2", a + "/sessions?sort=loginTime&page=2&pageSize=2", all[2:4], 5},
+		{"strapi pagination", a + "/sessions?sort=-loginTime&pagination[page]=1&pagination[pageSize]=1", all[4:5], 5},
+		{"active", a + "/sessions?status=active&sort=loginTime", []string{all[3], all[4]}, 2},
+		{"idle", a + "/sessions?status=idle", []string{all[2]}, 1},
+		{"loggedout", a + "/sessions?status=loggedout", []string{all[0]}, 1},
+		{"terminated", a + "/sessions?status=terminated", []string{all[1]}, 1},
+		{"user filter", a + "/sessions?userId=user1&sort=loginTime", []string{all[1], all[3]}, 2},
+		{"search", a + "/sessions?search=" + all[2], []string{all[2]}, 1},
+		{"isActive only", a + "/sessions/active?sort=loginTime", all[2:], 3},
+		{"user sessions", a + "/user/user0/sessions?sort=loginTime", []string{all[0], all[2], all[4]}, 3},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.admin("GET", tc.path, nil)
+			require.Equal(t, 200, r.status, string(r.raw))
+			assert.Equal(t, tc.want, ids(r))
+			meta := r.body["meta"].(map[string]any)
+			assert.Equal(t, tc.total, meta["count"])
+			assert.Equal(t, tc.total, meta["pagination"].(map[string]any)["total"])
+		})
+	}
+	r := e.admin("GET", a+"/sessions", nil)
+	meta := r.body["meta"].(map[string]any)
+	assert.Equal(t, float64(2), meta["active"])
+	assert.Equal(t, float64(3), meta["inactive"])
+	first := r.body["data"].([]any)[2].(map[string]any)
+	assert.Equal(t, false, first["isTrulyActive"])
+	assert.Equal(t, float64(23), first["minutesSinceActive"], "logged in at +2 min, now +25 min")
+
+	for _, bad := range []string{"?page=0", "?pageSize=5000", "?sort=password", "?sort=loginTime:up", "?status=zombie", "?page=x"} {
+		r := e.admin("GET", a+"/sessions"+bad, nil)
+		assert.Equal(t, 400, r.status, bad)
+	}
+}
+
+func TestAdminActions(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Geolocator = fakeGeo{} })
+	epoch, _ := e.st.Epoch(t.Context())
+	s1 := e.login("u1", token(t, "u1", "x1", nil), "")
+	s2 := e.login("u1", token(t, "u1", "x2", nil), "")
+	s3 := e.login("u2", token(t, "u2", "x3", nil), "")
+
+	r := e.admin("POST", a+"/sessions/"+s1+"/terminate", nil)
+	require.Equal(t, 200, r.status)
+	assert.Equal(t, true, r.body["success"])
+	assert.Equal(t, false, r.body["alreadyEnded"])
+	s, _ := e.st.GetSession(t.Context(), s1)
+	assert.False(t, s.Active)
+	assert.True(t, s.TerminatedManually)
+	assert.Equal(t, protocol.ReasonManual, s.TerminationReason)
+	r = e.admin("POST", a+"/sessions/"+s1+"/terminate", nil)
+	assert.Equal(t, true, r.body["alreadyEnded"])
+	assert.Equal(t, 404, e.admin("POST", a+"/sessions/sess_missing/terminate", nil).status)
+	assert.Equal(t, 400, e.admin("POST", a+"/sessions/bad%20id/terminate", nil).status)
+
+	r = e.admin("POST", a+"/user/u1/terminate-all", nil)
+	require.Equal(t, 200, r.status)
+	assert.Equal(t, float64(1), r.body["terminated"])
+	s, _ = e.st.GetSession(t.Context(), s2)
+	assert.False(t, s.Active)
+	snap := e.syncPage(epoch, 0, 0)
+	var sawNB bool
+	for _, c := range snap.Changes {
+		sawNB = sawNB || (c.Op == protocol.OpNotBefore && c.User == "u1")
+	}
+	assert.True(t, sawNB, "terminate-all publishes a not-before")
+
+	// Block: sessions end with reason blocked, the feed carries the block, the user API refuses.
+	r = e.admin("POST", a+"/user/u2/toggle-block", nil)
+	require.Equal(t, 200, r.status, string(r.raw))
+	assert.Equal(t, true, r.body["blocked"])
+	s, _ = e.st.GetSession(t.Context(), s3)
+	assert.Equal(t, protocol.ReasonBlocked, s.TerminationReason)
+	var blocked bool
+	for _, c := range e.syncPage(epoch, 0, 0).Changes {
+		blocked = blocked || (c.Op == protocol.OpBlock && c.User == "u2")
+	}
+	assert.True(t, blocked)
+	assert.Equal(t, 403, e.user(token(t, "u2", "", nil), "GET", u+"/my-sessions", nil).status)
+	r = e.admin("POST", a+"/user/u2/toggle-block", nil)
+	assert.Equal(t, false, r.body["blocked"])
+	assert.Equal(t, 200, e.user(token(t, "u2", "", nil), "GET", u+"/my-sessions", nil).status)
+	r = e.admin("POST", a+"/user/u2/toggle-block", `{"blocked":false}`)
+	assert.Equal(t, false, r.body["blocked"], "explicit set")
+	assert.Equal(t, 400, e.admin("POST", a+"/user/u2/toggle-block", `{"blocked":"yes"}`).status)
+
+	// Delete and clean-inactive.
+	r = e.admin("DELETE", a+"/sessions/"+s1, nil)
+	require.Equal(t, 200, r.status)
+	_, err := e.st.GetSession(t.Context(), s1)
+	assert.Error(t, err)
+	assert.Equal(t, 404, e.admin("DELETE", a+"/sessions/"+s1, nil).status)
+	r = e.admin("POST", a+"/sessions/clean-inactive", nil)
+	require.Equal(t, 200, r.status)
+	assert.Equal(t, float64(2), r.body["deletedCount"])
+
+	// Geolocation.
+	r = e.admin("GET", a+"/geolocation/8.8.8.8", nil)
+	require.Equal(t, 200, r.status)
+	assert.Equal(t, "Testland", r.body["data"].(map[string]any)["country"])
+	assert.Equal(t, 400, e.admin("GET", a+"/geolocation/not-an-ip", nil).status)
+	e2 := newEnv(t)
+	r = e2.admin("GET", a+"/geolocation/8.8.8.8", nil)
+	assert.Equal(t, 501, r.status)
+	assert.Contains(t, r.body["error"].(map[string]any)["message"], "geolocation")
+}
+
+func TestAdminSettings(t *testing.T) {
+	kr, err := secrets.ParseKeyring("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+	require.NoError(t, err)
+	e := newEnv(t, func(c *Config) { c.Keyring = kr; c.InactivityTimeout = 20 * time.Minute })
+	r := e.admin("GET", a+"/settings", nil)
+	require.Equal(t, 200, r.status)
+	st := r.body["settings"].(map[string]any)
+	assert.Equal(t, float64(20), st["inactivityTimeout"])
+	assert.Equal(t, true, r.body["success"])
+
+	r = e.admin("PUT", a+"/settings", `{"settings":{"inactivityTimeout":5,"smtp":{"host":"mail","password":"p4ss"}}}`)
+	require.Equal(t, 200, r.status, string(r.raw))
+	st = r.body["settings"].(map[string]any)
+	assert.Equal(t, float64(5), st["inactivityTimeout"])
+	assert.Equal(t, "********", st["smtp"].(map[string]any)["password"])
+	raw, err := e.st.GetSettings(t.Context())
+	require.NoError(t, err)
+	assert.NotContains(t, string(raw), "p4ss")
+	assert.Equal(t, 5*time.Minute, e.srv.InactivityTimeout(t.Context()), "the new timeout applies")
+
+	for body, status := range map[string]int{
+		`{"inactivityTimeout":0}`: 400, `{"nope":1}`: 400, `{`: 400, ``: 400, `{"retentionDays":-1}`: 200,
+	} {
+		r := e.admin("PUT", a+"/settings", body)
+		assert.Equal(t, status, r.status, body+": "+string(r.raw))
+	}
+	e2 := newEnv(t)
+	r = e2.admin("PUT", a+"/settings", `{"smtp":{"password":"p"}}`)
+	assert.Equal(t, 400, r.status)
+	assert.Contains(t, r.body["error"].(map[string]any)["message"], "SESSION_ENCRYPTION_KEY")
+}

@@ -1,0 +1,445 @@
+package server
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/meshsession/meshsession/plugin/protocol"
+	"github.com/meshsession/meshsession/sessionsvc/enrich"
+	"github.com/meshsession/meshsession/sessionsvc/store"
+)
+
+// Input bounds of the internal API.
+const (
+	maxKeyLen       = 512
+	maxKeysPerCall  = 16
+	maxUserIDLen    = 256
+	maxUserAgentLen = 1024
+	maxActivity     = 20_000
+)
+
+func (s *Server) checkInternalKey(r *http.Request) error {
+	got := r.Header.Get(protocol.HeaderKey)
+	if got == "" || subtle.ConstantTimeCompare([]byte(got), s.key) != 1 {
+		return &apiError{Status: http.StatusUnauthorized, Message: "missing or wrong " + protocol.HeaderKey}
+	}
+	return nil
+}
+
+// validKey checks a session key ("sid:" or "fp:" and a bounded, printable value).
+func validKey(k string) error {
+	if len(k) > maxKeyLen {
+		return fmt.Errorf("key longer than %d bytes", maxKeyLen)
+	}
+	var v string
+	switch {
+	case strings.HasPrefix(k, protocol.PrefixSession):
+		v = k[len(protocol.PrefixSession):]
+	case strings.HasPrefix(k, protocol.PrefixFingerprint):
+		v = k[len(protocol.PrefixFingerprint):]
+	default:
+		return fmt.Errorf("key %q must start with %q or %q", truncate(k, 40), protocol.PrefixSession, protocol.PrefixFingerprint)
+	}
+	if v == "" {
+		return fmt.Errorf("key %q has an empty value", k)
+	}
+	for _, c := range v {
+		if c < 0x21 || c == 0x7f {
+			return fmt.Errorf("key %q contains a control or space character", truncate(k, 40))
+		}
+	}
+	return nil
+}
+
+func validKeys(field string, keys []string, required bool) error {
+	if required && len(keys) == 0 {
+		return badRequest("%s: at least one key is required", field)
+	}
+	if len(keys) > maxKeysPerCall {
+		return badRequest("%s: at most %d keys", field, maxKeysPerCall)
+	}
+	for i, k := range keys {
+		if err := validKey(k); err != nil {
+			return &apiError{Status: http.StatusBadRequest, Message: fmt.Sprintf("%s[%d]: %v", field, i, err), Details: map[string]any{"field": field}}
+		}
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+func validIP(field, ip string) error {
+	if ip == "" {
+		return nil
+	}
+	if _, err := netip.ParseAddr(ip); err != nil {
+		return badRequest("%s: %q is not an IP address", field, truncate(ip, 64))
+	}
+	return nil
+}
+
+func unixTime(sec int64) time.Time {
+	if sec <= 0 {
+		return time.Time{}
+	}
+	return time.Unix(sec, 0).UTC()
+}
+
+func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
+	var req protocol.RegisterRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if req.UserID == "" || len(req.UserID) > maxUserIDLen {
+		return badRequest("userId is required (at most %d bytes)", maxUserIDLen)
+	}
+	if err := validKeys("keys", req.Keys, true); err != nil {
+		return err
+	}
+	if err := validKeys("refreshKeys", req.RefreshKeys, false); err != nil {
+		return err
+	}
+	if err := validIP("ip", req.IP); err != nil {
+		return err
+	}
+	if req.ExpiresAt < 0 || req.RefreshExpiresAt < 0 || req.IssuedAt < 0 {
+		return badRequest("issuedAt, expiresAt and refreshExpiresAt must not be negative")
+	}
+	ctx := r.Context()
+	now := s.nowUTC()
+	accessExp := unixTime(req.ExpiresAt)
+	refreshExp := unixTime(req.RefreshExpiresAt)
+	var keys []store.SessionKey
+	for _, k := range req.Keys {
+		kind := store.KeyAccess
+		if strings.HasPrefix(k, protocol.PrefixSession) {
+			kind = store.KeySession
+		}
+		keys = append(keys, store.SessionKey{Key: k, Kind: kind, ExpiresAt: accessExp})
+	}
+	for _, k := range req.RefreshKeys {
+		keys = append(keys, store.SessionKey{Key: k, Kind: store.KeyRefresh, ExpiresAt: refreshExp})
+	}
+	allKeys := append(append([]string{}, req.Keys...), req.RefreshKeys...)
+	latest := accessExp
+	if refreshExp.After(latest) {
+		latest = refreshExp
+	}
+	if latest.IsZero() {
+		latest = now.Add(s.cfg.RevocationTTL)
+	}
+
+	blocked, err := s.st.IsBlocked(ctx, req.UserID)
+	if err != nil {
+		return err
+	}
+	if blocked {
+		// A blocked user's tokens are refused at the proxy anyway; make
+		// sure these ones are too, even if the block is lifted later.
+		if err := s.st.RevokeKeys(ctx, allKeys, protocol.ReasonBlocked, latest, now); err != nil {
+			return err
+		}
+		s.metrics.registrations.WithLabelValues("deny").Inc()
+		writeJSON(w, http.StatusOK, protocol.RegisterResponse{Decision: protocol.DecisionDeny, Reason: protocol.ReasonBlocked,
+			Message: "This account is blocked.", Score: 0})
+		return nil
+	}
+
+	res := enrich.Result{Score: 100, DeviceType: "unknown"}
+	if s.cfg.Enricher != nil {
+		er, err := s.cfg.Enricher.EnrichLogin(ctx, enrich.Login{UserID: req.UserID, IP: req.IP,
+			UserAgent: truncate(req.UserAgent, maxUserAgentLen), Locale: req.Locale, Route: req.Route, At: now})
+		if err != nil {
+			// Enrichment is best effort: a GeoIP or reputation failure must
+			// not lock everyone out.
+			s.log.Warn("login enrichment failed; registering without it", "user", req.UserID, "err", err)
+		} else {
+			res = er
+		}
+	}
+	if res.Deny {
+		// Choice: a denied login is not stored as a session (it never
+		// became one the user could see or end); its tokens are published
+		// as revoked so that they are refused even if the proxy let the
+		// login answer through, and the alerts the policy raised are queued.
+		reason := res.DenyReason
+		if reason == "" {
+			reason = protocol.ReasonPolicy
+		}
+		if err := s.st.RevokeKeys(ctx, allKeys, reason, latest, now); err != nil {
+			return err
+		}
+		if err := s.st.EnqueueAlerts(ctx, res.Alerts); err != nil {
+			s.log.Warn("queueing policy alerts failed", "err", err)
+		}
+		msg := res.DenyMessage
+		if msg == "" {
+			msg = "Login refused by policy."
+		}
+		s.metrics.registrations.WithLabelValues("deny").Inc()
+		writeJSON(w, http.StatusOK, protocol.RegisterResponse{Decision: protocol.DecisionDeny, Reason: reason, Message: msg, Score: res.Score})
+		return nil
+	}
+	sess := &store.Session{
+		UserID: req.UserID, IP: req.IP, UserAgent: truncate(req.UserAgent, maxUserAgentLen),
+		LoginTime: now, LastActive: now,
+		DeviceType: res.DeviceType, BrowserName: res.BrowserName, OSName: res.OSName, Geo: res.Geo,
+		SecurityScore: res.Score, ScoreReasons: res.Reasons, Route: truncate(req.Route, 256), Locale: truncate(req.Locale, 64),
+	}
+	if err := s.st.CreateSession(ctx, sess, keys, res.Alerts); err != nil {
+		return err
+	}
+	s.metrics.registrations.WithLabelValues("allow").Inc()
+	s.log.Info("session registered", "session", sess.ID, "user", sess.UserID, "score", sess.SecurityScore)
+	writeJSON(w, http.StatusOK, protocol.RegisterResponse{SessionID: sess.ID, Decision: protocol.DecisionAllow, Score: sess.SecurityScore})
+	return nil
+}
+
+// refreshChecker is implemented by stores that can judge a refresh the
+// upstream refused (reuse detection without rotation).
+type refreshChecker interface {
+	CheckRefresh(ctx ctxT, presented []string, now time.Time) (store.RefreshOutcome, error)
+}
+
+func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
+	var req protocol.RefreshRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if err := validKeys("presentedKeys", req.PresentedKeys, true); err != nil {
+		return err
+	}
+	if err := validKeys("keys", req.Keys, false); err != nil {
+		return err
+	}
+	if err := validKeys("refreshKeys", req.RefreshKeys, false); err != nil {
+		return err
+	}
+	if req.Status < 100 || req.Status > 599 {
+		return badRequest("status must be an HTTP status code")
+	}
+	ctx := r.Context()
+	now := s.nowUTC()
+	ok2xx := req.Status >= 200 && req.Status < 300
+	var newKeys []store.SessionKey
+	if ok2xx {
+		for _, k := range req.Keys {
+			kind := store.KeyAccess
+			if strings.HasPrefix(k, protocol.PrefixSession) {
+				kind = store.KeySession
+			}
+			newKeys = append(newKeys, store.SessionKey{Key: k, Kind: kind, ExpiresAt: unixTime(req.ExpiresAt)})
+		}
+		for _, k := range req.RefreshKeys {
+			newKeys = append(newKeys, store.SessionKey{Key: k, Kind: store.KeyRefresh, ExpiresAt: unixTime(req.RefreshExpiresAt)})
+		}
+	}
+	var out store.RefreshOutcome
+	var err error
+	switch {
+	case ok2xx:
+		out, err = s.st.Refresh(ctx, req.PresentedKeys, newKeys, now)
+	default:
+		if rc, ok := s.st.(refreshChecker); ok {
+			out, err = rc.CheckRefresh(ctx, req.PresentedKeys, now)
+		} else {
+			out, err = store.RefreshOutcome{Allowed: true}, nil
+		}
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		// A session sessionsvc never saw (registered before it ran, or
+		// purged): nothing to judge it by.
+		writeJSON(w, http.StatusOK, protocol.RefreshResponse{Decision: protocol.DecisionAllow})
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if out.Allowed {
+		writeJSON(w, http.StatusOK, protocol.RefreshResponse{SessionID: out.SessionID, Decision: protocol.DecisionAllow})
+		return nil
+	}
+	// Refused: the tokens the upstream just issued must not work either.
+	if len(newKeys) > 0 {
+		var ks []string
+		latest := time.Time{}
+		for _, k := range newKeys {
+			ks = append(ks, k.Key)
+			if k.ExpiresAt.After(latest) {
+				latest = k.ExpiresAt
+			}
+		}
+		if latest.IsZero() {
+			latest = now.Add(s.cfg.RevocationTTL)
+		}
+		if err := s.st.RevokeKeys(ctx, ks, out.Reason, latest, now); err != nil {
+			return err
+		}
+	}
+	if out.Reason == protocol.ReasonReuse {
+		s.log.Warn("refresh token reuse: session ended", "session", out.SessionID)
+		s.metrics.ended.WithLabelValues(protocol.ReasonReuse).Inc()
+		if sess, err := s.st.GetSession(ctx, out.SessionID); err == nil {
+			s.sessionsEnded(ctx, []store.Session{*sess}, protocol.ReasonReuse, now)
+		}
+	}
+	writeJSON(w, http.StatusOK, protocol.RefreshResponse{SessionID: out.SessionID, Decision: protocol.DecisionDeny, Reason: out.Reason})
+	return nil
+}
+
+var knownReasons = map[string]bool{
+	protocol.ReasonLogout: true, protocol.ReasonManual: true, protocol.ReasonIdle: true, protocol.ReasonExpired: true,
+	protocol.ReasonBlocked: true, protocol.ReasonReuse: true, protocol.ReasonNotBefore: true, protocol.ReasonPolicy: true,
+}
+
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request) error {
+	var req protocol.RevokeRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if err := validKeys("keys", req.Keys, true); err != nil {
+		return err
+	}
+	if req.Reason == "" {
+		req.Reason = protocol.ReasonLogout
+	}
+	if !knownReasons[req.Reason] {
+		return badRequest("reason %q is not a termination reason", truncate(req.Reason, 40))
+	}
+	ctx := r.Context()
+	now := s.nowUTC()
+	sess, err := s.st.FindSessionByKeys(ctx, req.Keys)
+	if errors.Is(err, store.ErrNotFound) {
+		if err := s.st.RevokeKeys(ctx, req.Keys, req.Reason, now.Add(s.cfg.RevocationTTL), now); err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, protocol.RevokeResponse{Found: false})
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := s.endSessions(ctx, store.EndFilter{SessionIDs: []string{sess.ID}}, req.Reason, false, now); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, protocol.RevokeResponse{SessionID: sess.ID, Found: true})
+	return nil
+}
+
+func (s *Server) activity(w http.ResponseWriter, r *http.Request) error {
+	var batch []protocol.Activity
+	if err := decodeJSON(r, &batch); err != nil {
+		return err
+	}
+	if len(batch) > maxActivity {
+		return badRequest("at most %d marks per batch", maxActivity)
+	}
+	now := s.nowUTC()
+	// Marks from the future are clamped to now: activity may be coalesced,
+	// never invented.
+	limit := now.Add(time.Second)
+	marks := make([]store.ActivityMark, 0, len(batch))
+	for i, a := range batch {
+		if err := validKey(a.Key); err != nil {
+			return &apiError{Status: http.StatusBadRequest, Message: fmt.Sprintf("[%d].key: %v", i, err)}
+		}
+		if a.At <= 0 {
+			return badRequest("[%d].at must be Unix milliseconds", i)
+		}
+		at := time.UnixMilli(a.At).UTC()
+		if at.After(limit) {
+			at = now
+		}
+		marks = append(marks, store.ActivityMark{Key: a.Key, At: at, IP: a.IP})
+	}
+	s.metrics.activityBatch.Observe(float64(len(marks)))
+	var updated int
+	if s.activityBuf != nil {
+		// Buffered: Updated counts keys whose buffered mark moved forward.
+		var full bool
+		updated, full = s.activityBuf.add(marks)
+		if full {
+			if err := s.FlushActivity(r.Context()); err != nil {
+				return err
+			}
+		}
+	} else {
+		var err error
+		if updated, err = s.st.RecordActivity(r.Context(), marks); err != nil {
+			return err
+		}
+	}
+	s.metrics.activityMarks.Add(float64(len(marks)))
+	writeJSON(w, http.StatusOK, protocol.ActivityResponse{Accepted: len(marks), Updated: updated})
+	return nil
+}
+
+func (s *Server) failedLogin(w http.ResponseWriter, r *http.Request) error {
+	var req protocol.FailedLogin
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if req.IP == "" {
+		return badRequest("ip is required")
+	}
+	if err := validIP("ip", req.IP); err != nil {
+		return err
+	}
+	if len(req.Identifier) > maxUserIDLen {
+		return badRequest("identifier longer than %d bytes", maxUserIDLen)
+	}
+	if s.cfg.Enricher == nil {
+		writeJSON(w, http.StatusOK, protocol.FailedLoginResponse{Locked: false})
+		return nil
+	}
+	locked, err := s.cfg.Enricher.FailedLogin(r.Context(), req, s.nowUTC())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, protocol.FailedLoginResponse{Locked: locked})
+	return nil
+}
+
+func (s *Server) sync(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	epoch := q.Get("epoch")
+	if len(epoch) > 128 {
+		return badRequest("epoch too long")
+	}
+	var cursor int64
+	if c := q.Get("cursor"); c != "" {
+		v, err := strconv.ParseInt(c, 10, 64)
+		if err != nil || v < 0 {
+			return badRequest("cursor must be a non-negative integer")
+		}
+		cursor = v
+	}
+	limit := s.cfg.SyncLimit
+	if l := q.Get("limit"); l != "" {
+		v, err := strconv.Atoi(l)
+		if err != nil || v < 1 || v > store.MaxChangesLimit {
+			return badRequest("limit must be an integer between 1 and %d", store.MaxChangesLimit)
+		}
+		limit = v
+	}
+	page, err := s.st.Changes(r.Context(), epoch, cursor, limit, s.nowUTC())
+	if err != nil {
+		return err
+	}
+	s.metrics.observeCursor(page.Cursor)
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(appendSyncPage(make([]byte, 0, 64+len(page.Changes)*96), &page))
+	return nil
+}

@@ -1,0 +1,293 @@
+// Package server is sessionsvc's HTTP server: the internal API for the
+// proxy plugin (/internal/v1/…), the Strapi-compatible user API
+// (/api/magic-sessionmanager/…) and admin API (/magic-sessionmanager/…),
+// and the operational endpoints (/healthz, /readyz, /metrics).
+//
+// Build one with New and serve Handler(); everything it needs comes in
+// through Config, so tests run it over httptest with a real store.
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meshsession/meshsession/sessionsvc/enrich"
+	"github.com/meshsession/meshsession/sessionsvc/secrets"
+	"github.com/meshsession/meshsession/sessionsvc/settings"
+	"github.com/meshsession/meshsession/sessionsvc/store"
+	"github.com/meshsession/meshsession/sessionsvc/userauth"
+)
+
+// Body size limits.
+const (
+	MaxInternalBody = 1 << 20  // 1 MiB: activity batches
+	MaxAPIBody      = 64 << 10 // 64 KiB: user and admin API
+)
+
+// UserVerifier identifies the caller of the user API from their JWT.
+// *userauth.Verifier implements it.
+type UserVerifier interface {
+	Verify(ctx context.Context, raw string) (userauth.Identity, error)
+}
+
+// Geolocator answers GET /magic-sessionmanager/geolocation/{ip}. The
+// enrichment package provides one; without it the route answers 501.
+type Geolocator interface {
+	Geolocate(ctx context.Context, ip string) (any, error)
+}
+
+// Config is everything the server depends on. Store and InternalKey are
+// required; the rest is optional.
+type Config struct {
+	Store  store.Store
+	Logger *slog.Logger
+	// InternalKey is the shared key of the internal API (x-meshsession-key).
+	InternalKey string
+	// Enricher enriches logins and raises alerts; nil = score 100, allow,
+	// no device info, no alerts.
+	Enricher enrich.Enricher
+	// Users verifies user JWTs; nil makes the user API answer 503.
+	Users UserVerifier
+	// Geolocator answers the admin geolocation route; nil = 501.
+	Geolocator Geolocator
+	// Keyring seals secrets in the settings document.
+	Keyring *secrets.Keyring
+	// InactivityTimeout drives isTrulyActive until an admin saves settings
+	// (default 15 min).
+	InactivityTimeout time.Duration
+	// RevocationTTL bounds revocation and not-before entries whose token
+	// expiry is unknown (default: store.DefaultRevocationTTL, 30 days).
+	RevocationTTL time.Duration
+	// Registry receives the server's metrics (a new one when nil); /metrics serves it.
+	Registry *prometheus.Registry
+	// Mounts adds handlers under extra ServeMux patterns (the admin dashboard).
+	Mounts map[string]http.Handler
+	// ActivityFlushInterval > 0 buffers activity marks in memory (latest
+	// per key) and writes them this often (RunActivityFlusher); 0 writes
+	// each batch through before answering.
+	ActivityFlushInterval time.Duration
+	// ActivityMaxPending flushes early when this many keys are buffered
+	// (default 100,000).
+	ActivityMaxPending int
+	// SyncLimit is the default page size of the sync feed (default 5000).
+	SyncLimit int
+	Now       func() time.Time
+}
+
+// Server is the HTTP server. Create it with New.
+type Server struct {
+	cfg         Config
+	st          store.Store
+	log         *slog.Logger
+	key         []byte
+	now         func() time.Time
+	metrics     *metrics
+	mux         *http.ServeMux
+	settings    atomic.Pointer[settings.Settings]
+	activityBuf *activityBuffer // nil in write-through mode
+	setMu       sync.Mutex      // serialises settings read-modify-write
+}
+
+// New builds a server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("server: Store is required")
+	}
+	if len(cfg.InternalKey) < 16 {
+		return nil, errors.New("server: InternalKey (MESHSESSION_INTERNAL_KEY) must be at least 16 characters")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.InactivityTimeout <= 0 {
+		cfg.InactivityTimeout = 15 * time.Minute
+	}
+	if cfg.RevocationTTL <= 0 {
+		cfg.RevocationTTL = store.DefaultRevocationTTL
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.Keyring == nil {
+		cfg.Keyring = &secrets.Keyring{}
+	}
+	if cfg.SyncLimit <= 0 {
+		cfg.SyncLimit = 5000
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{
+		cfg: cfg, st: cfg.Store, log: cfg.Logger, key: []byte(cfg.InternalKey), now: cfg.Now,
+		mux: http.NewServeMux(),
+	}
+	if cfg.ActivityFlushInterval > 0 {
+		if cfg.ActivityMaxPending <= 0 {
+			cfg.ActivityMaxPending = 100_000
+		}
+		s.cfg.ActivityMaxPending = cfg.ActivityMaxPending
+		s.activityBuf = newActivityBuffer(cfg.Store, cfg.ActivityMaxPending)
+	}
+	m, err := newMetrics(cfg.Registry, s.countActive)
+	if err != nil {
+		return nil, fmt.Errorf("server: metrics: %w", err)
+	}
+	s.metrics = m
+	s.routes()
+	return s, nil
+}
+
+// Handler is the server's root handler.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Registry is the Prometheus registry /metrics serves.
+func (s *Server) Registry() *prometheus.Registry { return s.cfg.Registry }
+
+func (s *Server) nowUTC() time.Time { return s.now().UTC() }
+
+// Settings returns the effective settings (cached; reloaded by ReloadSettings).
+func (s *Server) Settings(ctx context.Context) settings.Settings {
+	if p := s.settings.Load(); p != nil {
+		return *p
+	}
+	if err := s.ReloadSettings(ctx); err != nil {
+		s.log.Warn("loading settings failed; using defaults", "err", err)
+		d := settings.Defaults(s.cfg.InactivityTimeout)
+		return d
+	}
+	return *s.settings.Load()
+}
+
+// ReloadSettings rereads the settings document (another replica may have
+// changed it). The lifecycle runner calls it on every run.
+func (s *Server) ReloadSettings(ctx context.Context) error {
+	cur, err := settings.Load(ctx, s.st, s.cfg.Keyring, s.cfg.InactivityTimeout)
+	if err != nil {
+		return err
+	}
+	s.settings.Store(&cur)
+	return nil
+}
+
+// InactivityTimeout is the effective inactivity timeout.
+func (s *Server) InactivityTimeout(ctx context.Context) time.Duration {
+	return s.Settings(ctx).InactivityDuration()
+}
+
+func (s *Server) countActive(ctx context.Context) (float64, error) {
+	p, err := s.st.ListSessions(ctx, store.SessionQuery{ActiveOnly: true, Limit: 1})
+	if err != nil {
+		return 0, err
+	}
+	return float64(p.Total), nil
+}
+
+func (s *Server) routes() {
+	// Internal API (plugin).
+	s.handle("POST /internal/v1/sessions", authInternal, s.register)
+	s.handle("POST /internal/v1/sessions/tokens", authInternal, s.refresh)
+	s.handle("POST /internal/v1/revoke", authInternal, s.revoke)
+	s.handle("POST /internal/v1/activity", authInternal, s.activity)
+	s.handle("POST /internal/v1/logins/failed", authInternal, s.failedLogin)
+	s.handle("GET /internal/v1/sync", authInternal, s.sync)
+
+	// User API.
+	const u = "/api/magic-sessionmanager"
+	s.handle("GET "+u+"/my-sessions", authUser, s.userSessions)
+	s.handle("GET "+u+"/current-session", authUser, s.currentSession)
+	s.handle("GET "+u+"/user/{userId}/sessions", authUser, s.userSessionsByID)
+	s.handle("POST "+u+"/logout", authUser, s.logout)
+	s.handle("POST "+u+"/logout-all", authUser, s.logoutAll)
+	s.handle("POST "+u+"/logout-others", authUser, s.logoutOthers)
+	s.handle("DELETE "+u+"/my-sessions/{sessionId}", authUser, s.deleteMySession)
+
+	// Admin API.
+	const a = "/magic-sessionmanager"
+	s.handle("GET "+a+"/sessions", authAdmin, s.adminSessions)
+	s.handle("GET "+a+"/sessions/active", authAdmin, s.adminActiveSessions)
+	s.handle("GET "+a+"/user/{userId}/sessions", authAdmin, s.adminUserSessions)
+	s.handle("POST "+a+"/sessions/{sessionId}/terminate", authAdmin, s.adminTerminate)
+	s.handle("DELETE "+a+"/sessions/{sessionId}", authAdmin, s.adminDelete)
+	s.handle("POST "+a+"/user/{userId}/terminate-all", authAdmin, s.adminTerminateAll)
+	s.handle("POST "+a+"/user/{userId}/toggle-block", authAdmin, s.adminToggleBlock)
+	s.handle("POST "+a+"/sessions/clean-inactive", authAdmin, s.adminCleanInactive)
+	s.handle("GET "+a+"/settings", authAdmin, s.adminGetSettings)
+	s.handle("PUT "+a+"/settings", authAdmin, s.adminPutSettings)
+	s.handle("GET "+a+"/geolocation/{ip}", authAdmin, s.adminGeolocation)
+
+	// Operations.
+	s.handle("GET /healthz", authNone, s.healthz)
+	s.handle("GET /readyz", authNone, s.readyz)
+	s.mux.Handle("GET /metrics", s.metrics.handler(s.cfg.Registry))
+	for pattern, h := range s.cfg.Mounts {
+		s.mux.Handle(pattern, h)
+	}
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, s.log, &apiError{Status: http.StatusNotFound, Message: "no route for " + r.Method + " " + r.URL.Path})
+	})
+}
+
+type authKind int
+
+const (
+	authNone authKind = iota
+	authInternal
+	authUser
+	authAdmin
+)
+
+// handlerFunc is an endpoint; a returned error becomes a JSON error answer.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+type ctxKey int
+
+const (
+	ctxIdentity ctxKey = iota
+	ctxAdmin
+)
+
+func (s *Server) handle(pattern string, auth authKind, h handlerFunc) {
+	limit := int64(MaxAPIBody)
+	if auth == authInternal {
+		limit = MaxInternalBody
+	}
+	route := pattern
+	s.mux.Handle(pattern, s.metrics.instrument(route, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		w.Header().Set("Cache-Control", "no-store")
+		var err error
+		switch auth {
+		case authInternal:
+			err = s.checkInternalKey(r)
+		case authUser:
+			r, err = s.authenticateUser(r)
+		case authAdmin:
+			r, err = s.authenticateAdmin(r)
+		}
+		if err == nil {
+			err = h(w, r)
+		}
+		if err != nil {
+			writeError(w, r, s.log, err)
+		}
+	})))
+}
+
+// hashToken is the stored form of an admin token: hex SHA-256.
+func hashToken(tok string) string {
+	sum := sha256.Sum256([]byte(tok))
+	return hex.EncodeToString(sum[:])
+}
+
+// HashAdminToken is the hex SHA-256 under which admin tokens are stored.
+func HashAdminToken(tok string) string { return hashToken(tok) }

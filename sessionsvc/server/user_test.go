@@ -1,0 +1,215 @@
+package server
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshsession/meshsession/plugin/protocol"
+	"github.com/meshsession/meshsession/sessionsvc/store"
+)
+
+const u = "/api/magic-sessionmanager"
+
+func ids(r resp) []string {
+	var out []string
+	for _, d := range r.body["data"].([]any) {
+		out = append(out, d.(map[string]any)["sessionId"].(string))
+	}
+	return out
+}
+
+func TestUserSessionsAndAuthz(t *testing.T) { onBackends(t, testUserSessionsAndAuthz) }
+
+func testUserSessionsAndAuthz(t *testing.T, e *env) {
+	aliceTok := token(t, "alice", "a-1", nil)
+	aliceOther := token(t, "alice", "a-2", nil)
+	bobTok := token(t, "bob", "b-1", nil)
+	a1 := e.login("alice", aliceTok, "")
+	a2 := e.login("alice", aliceOther, "")
+	b1 := e.login("bob", bobTok, "")
+
+	r := e.user(aliceTok, "GET", u+"/my-sessions", nil)
+	require.Equal(t, 200, r.status, string(r.raw))
+	assert.ElementsMatch(t, []string{a1, a2}, ids(r))
+	meta := r.body["meta"].(map[string]any)
+	assert.Equal(t, float64(2), meta["count"])
+	assert.Equal(t, float64(2), meta["active"])
+	for _, d := range r.body["data"].([]any) {
+		s := d.(map[string]any)
+		assert.Equal(t, s["sessionId"] == a1, s["isCurrentSession"], "isCurrentSession marks the caller's session")
+		assert.Equal(t, true, s["isTrulyActive"])
+		assert.Equal(t, float64(0), s["minutesSinceActive"])
+		assert.Equal(t, "alice", s["userId"])
+		assert.Equal(t, "alice", s["user"].(map[string]any)["id"])
+		assert.Equal(t, "203.0.113.7", s["ipAddress"])
+		for _, f := range []string{"userAgent", "loginTime", "lastActive", "logoutTime", "isActive", "terminatedManually",
+			"terminationReason", "deviceType", "browserName", "osName", "geoLocation", "securityScore", "scoreReasons"} {
+			assert.Contains(t, s, f)
+		}
+		assert.Equal(t, float64(100), s["securityScore"], "no enricher: score 100")
+	}
+
+	r = e.user(aliceTok, "GET", u+"/current-session", nil)
+	require.Equal(t, 200, r.status)
+	cur := r.body["data"].(map[string]any)
+	assert.Equal(t, a1, cur["sessionId"])
+	assert.Equal(t, true, cur["isCurrentSession"])
+
+	r = e.user(aliceTok, "GET", u+"/user/alice/sessions", nil)
+	require.Equal(t, 200, r.status)
+	assert.Len(t, ids(r), 2)
+	r = e.user(aliceTok, "GET", u+"/user/bob/sessions", nil)
+	assert.Equal(t, 403, r.status)
+	assert.Equal(t, "ForbiddenError", r.body["error"].(map[string]any)["name"])
+
+	// Alice cannot end Bob's session (it looks missing), nor her current one.
+	r = e.user(aliceTok, "DELETE", u+"/my-sessions/"+b1, nil)
+	assert.Equal(t, 404, r.status)
+	bs, err := e.st.GetSession(t.Context(), b1)
+	require.NoError(t, err)
+	assert.True(t, bs.Active)
+	r = e.user(aliceTok, "DELETE", u+"/my-sessions/"+a1, nil)
+	assert.Equal(t, 400, r.status)
+	assert.Contains(t, r.body["error"].(map[string]any)["message"], "current session")
+	r = e.user(aliceTok, "DELETE", u+"/my-sessions/not-an-id", nil)
+	assert.Equal(t, 400, r.status)
+	r = e.user(aliceTok, "DELETE", u+"/my-sessions/"+a2, nil)
+	require.Equal(t, 200, r.status, string(r.raw))
+	as, err := e.st.GetSession(t.Context(), a2)
+	require.NoError(t, err)
+	assert.False(t, as.Active)
+	assert.Equal(t, protocol.ReasonLogout, as.TerminationReason)
+
+	// The ended session's token is refused with its reason.
+	r = e.user(aliceOther, "GET", u+"/my-sessions", nil)
+	assert.Equal(t, 401, r.status)
+	assert.Equal(t, protocol.ReasonLogout, r.header.Get("X-Session-Terminated-Reason"))
+	assert.Equal(t, protocol.ReasonLogout, r.body["error"].(map[string]any)["details"].(map[string]any)["reason"])
+
+	// Status filter on my-sessions.
+	r = e.user(aliceTok, "GET", u+"/my-sessions?status=loggedout", nil)
+	require.Equal(t, 200, r.status)
+	assert.Equal(t, []string{a2}, ids(r))
+}
+
+func TestUserLogoutVariants(t *testing.T) {
+	e := newEnv(t)
+	epoch, _ := e.st.Epoch(t.Context())
+	t1 := token(t, "carol", "c-1", nil)
+	t2 := token(t, "carol", "c-2", nil)
+	t3 := token(t, "carol", "c-3", nil)
+	c1 := e.login("carol", t1, "")
+	c2 := e.login("carol", t2, "")
+	c3 := e.login("carol", t3, "")
+	d1 := e.login("dave", token(t, "dave", "d-1", nil), "")
+
+	r := e.user(t1, "POST", u+"/logout-others", nil)
+	require.Equal(t, 200, r.status, string(r.raw))
+	assert.Equal(t, float64(2), r.body["terminated"])
+	for id, active := range map[string]bool{c1: true, c2: false, c3: false, d1: true} {
+		s, err := e.st.GetSession(t.Context(), id)
+		require.NoError(t, err)
+		assert.Equal(t, active, s.Active, id)
+	}
+
+	r = e.user(t1, "POST", u+"/logout", nil)
+	require.Equal(t, 200, r.status)
+	assert.Equal(t, "Logged out successfully", r.body["message"])
+	s, _ := e.st.GetSession(t.Context(), c1)
+	assert.False(t, s.Active)
+	assert.Equal(t, 401, e.user(t1, "GET", u+"/my-sessions", nil).status)
+
+	// logout-all: sessions end and a not-before is published.
+	t4 := token(t, "carol", "c-4", nil)
+	c4 := e.login("carol", t4, "")
+	head := e.syncPage(epoch, 0, 0).Cursor
+	r = e.user(t4, "POST", u+"/logout-all", nil)
+	require.Equal(t, 200, r.status)
+	s, _ = e.st.GetSession(t.Context(), c4)
+	assert.False(t, s.Active)
+	var nb *protocol.Change
+	for _, c := range e.syncPage(epoch, head, 0).Changes {
+		if c.Op == protocol.OpNotBefore {
+			c := c
+			nb = &c
+		}
+	}
+	require.NotNil(t, nb, "logout-all publishes a not-before")
+	assert.Equal(t, "carol", nb.User)
+	assert.Equal(t, e.clock.Now().Unix(), nb.At)
+
+	// Logging out a token sessionsvc never saw still revokes it.
+	untracked := token(t, "erin", "", nil)
+	r = e.user(untracked, "POST", u+"/logout", nil)
+	require.Equal(t, 200, r.status)
+	found := false
+	for _, c := range e.syncPage(epoch, 0, 0).Changes {
+		if strings.HasPrefix(c.Key, "fp:") && c.Reason == protocol.ReasonLogout {
+			found = found || c.Exp > 0
+		}
+	}
+	assert.True(t, found)
+}
+
+func TestUserAuthFailures(t *testing.T) {
+	e := newEnv(t)
+	e.login("zed", token(t, "zed", "z-1", nil), "")
+	none, err := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{"sub": "zed", "exp": time.Now().Add(time.Hour).Unix()}).
+		SignedString(jwt.UnsafeAllowNoneSignatureType)
+	require.NoError(t, err)
+	wrongKey, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "zed"}).SignedString([]byte("another-secret-0123456789"))
+	require.NoError(t, err)
+	cases := []struct {
+		name, auth string
+		status     int
+		msg        string
+	}{
+		{"no header", "", 401, "missing bearer"},
+		{"basic", "Basic abc", 401, "missing bearer"},
+		{"garbage", "Bearer not.a.jwt", 401, "malformed"},
+		{"alg none", "Bearer " + none, 401, "invalid token"},
+		{"wrong key", "Bearer " + wrongKey, 401, "signature"},
+		{"expired", "Bearer " + token(t, "zed", "z-1", jwt.MapClaims{"exp": time.Now().Add(-5 * time.Minute).Unix()}), 401, "expired"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			hdr := map[string]string{}
+			if tc.auth != "" {
+				hdr["Authorization"] = tc.auth
+			}
+			r := e.do("GET", u+"/my-sessions", nil, hdr)
+			require.Equal(t, tc.status, r.status, string(r.raw))
+			assert.Contains(t, r.body["error"].(map[string]any)["message"], tc.msg)
+		})
+	}
+
+	// Blocked users get 403 with the reason.
+	require.NoError(t, e.st.SetBlocked(t.Context(), "zed", true, time.Now()))
+	r := e.user(token(t, "zed", "", nil), "GET", u+"/my-sessions", nil)
+	assert.Equal(t, 403, r.status)
+	assert.Equal(t, protocol.ReasonBlocked, r.header.Get("X-Session-Terminated-Reason"))
+
+	// Without a verifier the user API says it is not configured.
+	e2 := newEnv(t, func(c *Config) { c.Users = nil })
+	r = e2.user(token(t, "zed", "", nil), "GET", u+"/my-sessions", nil)
+	assert.Equal(t, 503, r.status)
+	assert.Contains(t, r.body["error"].(map[string]any)["message"], "JWT_SECRET")
+}
+
+func TestUserBodyLimit(t *testing.T) {
+	e := newEnv(t)
+	tok := token(t, "big", "", nil)
+	r := e.user(tok, "POST", u+"/logout", `{"x":"`+strings.Repeat("a", 70<<10)+`"}`)
+	// logout ignores its body, so the limit shows on an endpoint that reads one.
+	_ = r
+	r = e.admin("PUT", "/magic-sessionmanager/settings", `{"emailTemplates":{"a":{"html":"`+strings.Repeat("a", 70<<10)+`"}}}`)
+	assert.Equal(t, 413, r.status)
+	assert.Equal(t, "PayloadTooLargeError", r.body["error"].(map[string]any)["name"])
+}
+
+var _ = store.StatusAny

@@ -1,0 +1,122 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/meshsession/meshsession/sessionsvc/server"
+	"github.com/meshsession/meshsession/sessionsvc/store"
+)
+
+// Run is sessionsvc's main: `sessionsvc [flags]` serves, `sessionsvc token
+// …` manages admin tokens. It returns when ctx ends (after a graceful
+// shutdown) or on a configuration error.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, hooks Hooks) error {
+	if len(args) > 0 && args[0] == "token" {
+		return runToken(ctx, args[1:], getenv, stdout, stderr)
+	}
+	cfg, endIdleSet, rest, err := ParseConfig("sessionsvc", args, getenv, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("unexpected arguments %q (subcommands: token)", rest)
+	}
+	logger := NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	svc, err := New(ctx, cfg, endIdleSet, hooks, logger, stdout)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		_ = svc.Close()
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	return svc.Serve(ctx, ln)
+}
+
+func runToken(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	usage := "usage: sessionsvc token create --name NAME | token list | token revoke ID  (uses DATABASE_URL / --database-url)"
+	if len(args) == 0 {
+		return errors.New(usage)
+	}
+	cmd := args[0]
+	fs := flag.NewFlagSet("sessionsvc token "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	name := fs.String("name", "", "name of the new token (create)")
+	dbURL := fs.String("database-url", "", "database URL (default: DATABASE_URL or "+store.DefaultDatabaseURL+")")
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	u := *dbURL
+	if u == "" {
+		u = getenv("DATABASE_URL")
+	}
+	st, err := store.Open(ctx, u, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	switch cmd {
+	case "create":
+		if *name == "" {
+			return errors.New("token create: --name is required")
+		}
+		tok, err := randomToken("mss_")
+		if err != nil {
+			return err
+		}
+		t, err := st.CreateAdminToken(ctx, *name, server.HashAdminToken(tok), time.Now().UTC())
+		if err != nil {
+			return fmt.Errorf("token create: %w", err)
+		}
+		fmt.Fprintf(stdout, "created admin token %d (%s); it is shown only once:\n%s\n", t.ID, t.Name, tok)
+		return nil
+	case "list":
+		list, err := st.ListAdminTokens(ctx)
+		if err != nil {
+			return fmt.Errorf("token list: %w", err)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tCREATED\tLAST USED\tREVOKED")
+		for _, t := range list {
+			used := "never"
+			if t.LastUsed != nil {
+				used = t.LastUsed.Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%v\n", t.ID, t.Name, t.CreatedAt.Format(time.RFC3339), used, t.Revoked)
+		}
+		return tw.Flush()
+	case "revoke":
+		if fs.NArg() != 1 {
+			return errors.New("token revoke: give exactly one token ID (see token list)")
+		}
+		id, err := strconv.ParseInt(fs.Arg(0), 10, 64)
+		if err != nil || id <= 0 {
+			return fmt.Errorf("token revoke: %q is not a token ID", fs.Arg(0))
+		}
+		if err := st.RevokeAdminToken(ctx, id); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("token revoke: no token with ID %d", id)
+			}
+			return fmt.Errorf("token revoke: %w", err)
+		}
+		fmt.Fprintf(stdout, "revoked admin token %d\n", id)
+		return nil
+	default:
+		return errors.New(usage)
+	}
+}

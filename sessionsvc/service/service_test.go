@@ -1,0 +1,211 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshsession/meshsession/plugin/protocol"
+)
+
+func envMap(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// syncBuffer is a goroutine-safe buffer.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestHelpListsEnvNames(t *testing.T) {
+	var out bytes.Buffer
+	require.NoError(t, Run(context.Background(), []string{"--help"}, envMap(nil), &out, io.Discard, Hooks{}))
+	for _, env := range []string{"SESSIONSVC_ADDR", "DATABASE_URL", "MESHSESSION_INTERNAL_KEY", "JWT_SECRET", "JWT_PUBLIC_KEY_FILE",
+		"JWKS_URL", "JWT_ISSUER", "JWT_AUDIENCE", "ADMIN_TOKEN", "SESSION_ENCRYPTION_KEY", "INACTIVITY_TIMEOUT", "LOG_FORMAT", "LOG_LEVEL"} {
+		assert.Contains(t, out.String(), env)
+	}
+}
+
+func TestConfigPrecedenceAndErrors(t *testing.T) {
+	cfg, endIdleSet, _, err := ParseConfig("x", []string{"--addr", ":9999"}, envMap(map[string]string{
+		"SESSIONSVC_ADDR": ":1111", "INACTIVITY_TIMEOUT": "20m", "RETENTION": "-1"}), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, ":9999", cfg.Addr, "flag beats env")
+	assert.Equal(t, 20*time.Minute, cfg.InactivityTimeout, "env beats default")
+	assert.Equal(t, time.Duration(-1), cfg.Retention)
+	assert.Equal(t, 720*time.Hour, cfg.MaxSessionAge)
+	assert.False(t, endIdleSet)
+
+	_, endIdleSet, _, err = ParseConfig("x", nil, envMap(map[string]string{"END_IDLE_AFTER": "1h"}), io.Discard)
+	require.NoError(t, err)
+	assert.True(t, endIdleSet)
+
+	for env, want := range map[string]string{
+		"INACTIVITY_TIMEOUT":       "INACTIVITY_TIMEOUT",
+		"LOG_FORMAT":               "LOG_FORMAT",
+		"LOG_LEVEL":                "LOG_LEVEL",
+		"MESHSESSION_INTERNAL_KEY": "at least 16",
+	} {
+		_, _, _, err := ParseConfig("x", nil, envMap(map[string]string{env: "bogus"}), io.Discard)
+		require.Error(t, err, env)
+		assert.Contains(t, err.Error(), want)
+	}
+	err = Run(context.Background(), []string{"--database-url", "mysql://x"}, envMap(nil), io.Discard, io.Discard, Hooks{})
+	assert.ErrorContains(t, err, "unsupported DATABASE_URL")
+	err = Run(context.Background(), []string{"--database-url", "sqlite://" + filepath.Join(t.TempDir(), "x.db"),
+		"--encryption-key", "c2hvcnQ="}, envMap(nil), io.Discard, io.Discard, Hooks{})
+	assert.ErrorContains(t, err, "32 bytes")
+}
+
+func TestTokenCLI(t *testing.T) {
+	db := "sqlite://" + filepath.Join(t.TempDir(), "t.db")
+	env := envMap(map[string]string{"DATABASE_URL": db})
+	var out bytes.Buffer
+	require.NoError(t, Run(context.Background(), []string{"token", "create", "--name", "ci"}, env, &out, io.Discard, Hooks{}))
+	tok := regexp.MustCompile(`mss_[A-Za-z0-9_-]+`).FindString(out.String())
+	require.NotEmpty(t, tok)
+	out.Reset()
+	require.NoError(t, Run(context.Background(), []string{"token", "list"}, env, &out, io.Discard, Hooks{}))
+	assert.Contains(t, out.String(), "ci")
+	assert.NotContains(t, out.String(), tok, "tokens are shown once, never listed")
+	require.NoError(t, Run(context.Background(), []string{"token", "revoke", "1"}, env, &out, io.Discard, Hooks{}))
+	assert.ErrorContains(t, Run(context.Background(), []string{"token", "revoke", "77"}, env, &out, io.Discard, Hooks{}), "no token")
+	assert.ErrorContains(t, Run(context.Background(), []string{"token", "create"}, env, &out, io.Discard, Hooks{}), "--name")
+	assert.ErrorContains(t, Run(context.Background(), []string{"token", "revoke", "x"}, env, &out, io.Discard, Hooks{}), "not a token ID")
+	assert.Error(t, Run(context.Background(), []string{"token"}, env, &out, io.Discard, Hooks{}))
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+// TestRunZeroConfig starts sessionsvc as `go run ./sessionsvc` would (only
+// a data directory and port chosen), uses the printed development keys,
+// and shuts it down gracefully.
+func TestRunZeroConfig(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	stdout := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, []string{"--addr", addr}, envMap(map[string]string{"DATABASE_URL": "sqlite://" + dir + "/data/m.db",
+			"JWT_SECRET": "a-secret-of-enough-length"}), stdout, io.Discard, Hooks{})
+	}()
+	base := "http://" + addr
+	require.Eventually(t, func() bool {
+		r, err := http.Get(base + "/readyz")
+		if err != nil {
+			return false
+		}
+		r.Body.Close()
+		return r.StatusCode == 200
+	}, 10*time.Second, 20*time.Millisecond)
+	key := regexp.MustCompile(`MESHSESSION_INTERNAL_KEY=(\S+)`).FindStringSubmatch(stdout.String())
+	admin := regexp.MustCompile(`ADMIN_TOKEN=(\S+)`).FindStringSubmatch(stdout.String())
+	require.Len(t, key, 2, stdout.String())
+	require.Len(t, admin, 2, stdout.String())
+
+	body, _ := json.Marshal(protocol.RegisterRequest{UserID: "u", Keys: []string{"sid:zero"}})
+	req, _ := http.NewRequest("POST", base+protocol.PathSessions, bytes.NewReader(body))
+	req.Header.Set(protocol.HeaderKey, key[1])
+	r, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	r.Body.Close()
+	assert.Equal(t, 200, r.StatusCode)
+
+	req, _ = http.NewRequest("GET", base+"/magic-sessionmanager/sessions", nil)
+	req.Header.Set("Authorization", "Bearer "+admin[1])
+	r, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var list map[string]any
+	require.NoError(t, json.NewDecoder(r.Body).Decode(&list))
+	r.Body.Close()
+	assert.Equal(t, float64(1), list["meta"].(map[string]any)["count"])
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no graceful shutdown")
+	}
+	_, err = http.Get(base + "/healthz")
+	assert.Error(t, err, "listener closed")
+
+	// A restart with ADMIN_TOKEN unset revokes the previous development token.
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	svc, err := New(ctx2, Config{DatabaseURL: "sqlite://" + dir + "/data/m.db", InactivityTimeout: time.Minute}, false, Hooks{}, nil, io.Discard)
+	require.NoError(t, err)
+	defer svc.Close()
+	_, err = svc.Store.FindAdminToken(ctx2, hashForTest(admin[1]), time.Now())
+	assert.Error(t, err)
+	assert.True(t, svc.GeneratedAdmin)
+}
+
+// TestGracefulShutdownDrains checks an in-flight request completes.
+func TestGracefulShutdownDrains(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	slow := make(chan struct{})
+	hooks := Hooks{Mounts: func(ctx context.Context, d Deps) (map[string]http.Handler, error) {
+		return map[string]http.Handler{"GET /slow": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			<-slow
+			fmt.Fprint(w, "done")
+		})}, nil
+	}}
+	svc, err := New(ctx, Config{DatabaseURL: "sqlite://" + t.TempDir() + "/m.db", InternalKey: strings.Repeat("k", 20),
+		AdminToken: strings.Repeat("a", 20), InactivityTimeout: time.Minute, CleanupInterval: time.Minute, ShutdownTimeout: 5 * time.Second}, false, hooks, nil, io.Discard)
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- svc.Serve(ctx, ln) }()
+	got := make(chan string, 1)
+	go func() {
+		r, err := http.Get("http://" + ln.Addr().String() + "/slow")
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		got <- string(b)
+	}()
+	time.Sleep(100 * time.Millisecond) // let the request arrive
+	cancel()
+	time.Sleep(100 * time.Millisecond)
+	close(slow)
+	assert.Equal(t, "done", <-got)
+	require.NoError(t, <-done)
+}

@@ -1,0 +1,490 @@
+// Package userauth verifies the user JWTs presented to sessionsvc's user
+// API and derives the same lookup keys as the proxy plugin (DESIGN.md
+// "Keys"): "sid:<claim>" and "fp:<base64url(sha256(raw token))>".
+//
+// Keys are configured by JWT_SECRET (HS256), JWT_PUBLIC_KEY_FILE (PEM, RSA
+// for RS256 or EC P-256 for ES256) and JWKS_URL (RS256/ES256, fetched,
+// cached and refetched when a token names an unknown kid). Each key accepts
+// exactly one algorithm; "none" is never accepted.
+package userauth
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Errors returned by Verify (wrapped with detail).
+var (
+	// ErrInvalidToken: malformed, bad signature, wrong algorithm, expired, wrong iss/aud.
+	ErrInvalidToken = errors.New("invalid token")
+	// ErrNotConfigured: no verification key configured.
+	ErrNotConfigured = errors.New("user token verification is not configured (set JWT_SECRET, JWT_PUBLIC_KEY_FILE or JWKS_URL)")
+)
+
+// DefaultLeeway is the clock skew allowed on exp and nbf.
+const DefaultLeeway = 60 * time.Second
+
+// Config configures a Verifier.
+type Config struct {
+	Secret        string // JWT_SECRET: HS256
+	PublicKeyFile string // JWT_PUBLIC_KEY_FILE: PEM public key (RS256 or ES256)
+	JWKSURL       string // JWKS_URL
+	Issuer        string // JWT_ISSUER, checked when set
+	Audience      string // JWT_AUDIENCE, checked when set
+	Leeway        time.Duration
+	// UserClaims and SessionClaims name the claims holding the user id and
+	// the session id, first present wins. Defaults: sub, id / sid, jti, sessionId.
+	UserClaims    []string
+	SessionClaims []string
+	HTTPClient    *http.Client
+	Logger        *slog.Logger
+	Now           func() time.Time
+}
+
+// Identity is a verified caller.
+type Identity struct {
+	UserID       string
+	SessionClaim string // value of the first session claim present ("" if none)
+	IssuedAt     time.Time
+	ExpiresAt    time.Time
+	// Keys name the caller's session: "sid:<claim>" (when present) and "fp:<fingerprint>".
+	Keys []string
+}
+
+type pinnedKey struct {
+	alg string
+	key any
+}
+
+// Verifier checks user tokens.
+type Verifier struct {
+	cfg      Config
+	hmac     []byte
+	static   *pinnedKey
+	jwks     *jwksCache
+	parser   *jwt.Parser
+	methods  []string
+	userC    []string
+	sessionC []string
+}
+
+// New builds a Verifier. With no key configured it is still valid but
+// every Verify fails with ErrNotConfigured.
+func New(ctx context.Context, cfg Config) (*Verifier, error) {
+	if cfg.Leeway == 0 {
+		cfg.Leeway = DefaultLeeway
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	v := &Verifier{cfg: cfg, userC: cfg.UserClaims, sessionC: cfg.SessionClaims}
+	if len(v.userC) == 0 {
+		v.userC = []string{"sub", "id"}
+	}
+	if len(v.sessionC) == 0 {
+		v.sessionC = []string{"sid", "jti", "sessionId"}
+	}
+	methods := map[string]bool{}
+	if cfg.Secret != "" {
+		if len(cfg.Secret) < 16 {
+			return nil, errors.New("JWT_SECRET: must be at least 16 bytes")
+		}
+		v.hmac = []byte(cfg.Secret)
+		methods["HS256"] = true
+	}
+	if cfg.PublicKeyFile != "" {
+		pk, err := loadPEM(cfg.PublicKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("JWT_PUBLIC_KEY_FILE: %w", err)
+		}
+		v.static = pk
+		methods[pk.alg] = true
+	}
+	if cfg.JWKSURL != "" {
+		v.jwks = &jwksCache{url: cfg.JWKSURL, client: cfg.HTTPClient, log: cfg.Logger, now: cfg.Now}
+		if err := v.jwks.refresh(ctx); err != nil {
+			// Not fatal: the identity provider may come up after us.
+			cfg.Logger.Warn("JWKS fetch failed; will retry on first use", "url", cfg.JWKSURL, "err", err)
+		}
+		methods["RS256"] = true
+		methods["ES256"] = true
+	}
+	for m := range methods {
+		v.methods = append(v.methods, m)
+	}
+	opts := []jwt.ParserOption{
+		jwt.WithValidMethods(v.methods),
+		jwt.WithLeeway(cfg.Leeway),
+		jwt.WithJSONNumber(),
+		jwt.WithTimeFunc(cfg.Now),
+	}
+	if cfg.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
+	}
+	if cfg.Audience != "" {
+		opts = append(opts, jwt.WithAudience(cfg.Audience))
+	}
+	v.parser = jwt.NewParser(opts...)
+	return v, nil
+}
+
+// Configured reports whether any verification key is set.
+func (v *Verifier) Configured() bool { return v != nil && len(v.methods) > 0 }
+
+// Verify checks raw and returns the caller.
+func (v *Verifier) Verify(ctx context.Context, raw string) (Identity, error) {
+	if !v.Configured() {
+		return Identity{}, ErrNotConfigured
+	}
+	if raw == "" {
+		return Identity{}, fmt.Errorf("%w: no token", ErrInvalidToken)
+	}
+	if len(raw) > 16<<10 {
+		return Identity{}, fmt.Errorf("%w: token too long", ErrInvalidToken)
+	}
+	claims := jwt.MapClaims{}
+	_, err := v.parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
+		return v.keyFor(ctx, t)
+	})
+	if err != nil {
+		return Identity{}, fmt.Errorf("%w: %s", ErrInvalidToken, describe(err))
+	}
+	id := Identity{UserID: claimString(claims, v.userC...), SessionClaim: claimString(claims, v.sessionC...)}
+	if id.UserID == "" {
+		return Identity{}, fmt.Errorf("%w: no user id claim (%s)", ErrInvalidToken, strings.Join(v.userC, ", "))
+	}
+	if iat, err := claims.GetIssuedAt(); err == nil && iat != nil {
+		id.IssuedAt = iat.Time
+	}
+	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
+		id.ExpiresAt = exp.Time
+	}
+	id.Keys = KeysFor(raw, id.SessionClaim)
+	return id, nil
+}
+
+func describe(err error) string {
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return "token expired"
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		return "token not valid yet"
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return "malformed token"
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return "signature invalid"
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		return "wrong issuer"
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return "wrong audience"
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		return "unverifiable token: " + err.Error()
+	default:
+		return err.Error()
+	}
+}
+
+func (v *Verifier) keyFor(ctx context.Context, t *jwt.Token) (any, error) {
+	alg := t.Method.Alg()
+	switch alg {
+	case "HS256":
+		if v.hmac != nil {
+			return v.hmac, nil
+		}
+	case "RS256", "ES256":
+		if v.static != nil && v.static.alg == alg {
+			if kid, _ := t.Header["kid"].(string); v.jwks == nil || kid == "" {
+				return v.static.key, nil
+			}
+		}
+		if v.jwks != nil {
+			kid, _ := t.Header["kid"].(string)
+			k, err := v.jwks.get(ctx, kid)
+			if err != nil {
+				if v.static != nil && v.static.alg == alg {
+					return v.static.key, nil
+				}
+				return nil, err
+			}
+			if k.alg != alg {
+				return nil, fmt.Errorf("key %q is pinned to %s, token uses %s", kid, k.alg, alg)
+			}
+			return k.key, nil
+		}
+		if v.static != nil {
+			return nil, fmt.Errorf("the configured public key is pinned to %s, token uses %s", v.static.alg, alg)
+		}
+	}
+	return nil, fmt.Errorf("algorithm %s is not accepted", alg)
+}
+
+// claimString returns the first present claim as a string (numbers
+// formatted without exponent or fraction when integral).
+func claimString(c jwt.MapClaims, names ...string) string {
+	for _, n := range names {
+		switch x := c[n].(type) {
+		case string:
+			if x != "" {
+				return x
+			}
+		case json.Number:
+			if i, err := x.Int64(); err == nil {
+				return strconv.FormatInt(i, 10)
+			}
+			return x.String()
+		case float64:
+			return strconv.FormatFloat(x, 'f', -1, 64)
+		}
+	}
+	return ""
+}
+
+// Fingerprint is base64url (no padding) SHA-256 of the raw token.
+func Fingerprint(raw string) string {
+	sum := sha256.Sum256([]byte(raw))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// KeysFor returns the keys naming the session of a token: "sid:<claim>"
+// when sessionClaim is set, then "fp:<fingerprint>".
+func KeysFor(raw, sessionClaim string) []string {
+	keys := make([]string, 0, 2)
+	if sessionClaim != "" {
+		keys = append(keys, "sid:"+sessionClaim)
+	}
+	return append(keys, "fp:"+Fingerprint(raw))
+}
+
+func loadPEM(path string) (*pinnedKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, errors.New("no PEM block found")
+	}
+	var pub any
+	switch block.Type {
+	case "PUBLIC KEY":
+		pub, err = x509.ParsePKIXPublicKey(block.Bytes)
+	case "RSA PUBLIC KEY":
+		pub, err = x509.ParsePKCS1PublicKey(block.Bytes)
+	case "CERTIFICATE":
+		var cert *x509.Certificate
+		cert, err = x509.ParseCertificate(block.Bytes)
+		if err == nil {
+			pub = cert.PublicKey
+		}
+	default:
+		return nil, fmt.Errorf("unsupported PEM block %q (want PUBLIC KEY, RSA PUBLIC KEY or CERTIFICATE)", block.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("parse %s: %w", block.Type, err)
+	}
+	return pin(pub)
+}
+
+func pin(pub any) (*pinnedKey, error) {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		if k.N.BitLen() < 2048 {
+			return nil, fmt.Errorf("RSA key of %d bits is too small (want >= 2048)", k.N.BitLen())
+		}
+		return &pinnedKey{alg: "RS256", key: k}, nil
+	case *ecdsa.PublicKey:
+		if k.Curve != elliptic.P256() {
+			return nil, errors.New("only P-256 EC keys (ES256) are supported")
+		}
+		return &pinnedKey{alg: "ES256", key: k}, nil
+	default:
+		return nil, fmt.Errorf("unsupported public key type %T", pub)
+	}
+}
+
+// jwksCache holds the keys of a JWKS endpoint by kid.
+type jwksCache struct {
+	url    string
+	client *http.Client
+	log    *slog.Logger
+	now    func() time.Time
+
+	mu        sync.Mutex
+	keys      map[string]*pinnedKey
+	fetchedAt time.Time
+	lastTry   time.Time
+}
+
+const (
+	jwksMaxAge      = time.Hour
+	jwksMinInterval = 10 * time.Second // unknown kids cannot make us hammer the IdP
+)
+
+func (c *jwksCache) get(ctx context.Context, kid string) (*pinnedKey, error) {
+	c.mu.Lock()
+	k, ok := c.lookup(kid)
+	stale := c.now().Sub(c.fetchedAt) > jwksMaxAge
+	canTry := c.now().Sub(c.lastTry) >= jwksMinInterval
+	c.mu.Unlock()
+	if ok && !stale {
+		return k, nil
+	}
+	if canTry {
+		if err := c.refresh(ctx); err != nil {
+			c.log.Warn("JWKS refresh failed", "url", c.url, "err", err)
+			if ok {
+				return k, nil // keep serving a stale key while the IdP is down
+			}
+			return nil, fmt.Errorf("fetch JWKS: %w", err)
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if k, ok := c.lookup(kid); ok {
+		return k, nil
+	}
+	return nil, fmt.Errorf("no JWKS key with kid %q", kid)
+}
+
+// lookup finds kid; an empty kid matches when the set has exactly one key.
+func (c *jwksCache) lookup(kid string) (*pinnedKey, bool) {
+	if kid == "" {
+		if len(c.keys) == 1 {
+			for _, k := range c.keys {
+				return k, true
+			}
+		}
+		return nil, false
+	}
+	k, ok := c.keys[kid]
+	return k, ok
+}
+
+type jwk struct {
+	Kty string `json:"kty"`
+	Kid string `json:"kid"`
+	Alg string `json:"alg"`
+	Use string `json:"use"`
+	N   string `json:"n"`
+	E   string `json:"e"`
+	Crv string `json:"crv"`
+	X   string `json:"x"`
+	Y   string `json:"y"`
+}
+
+func (c *jwksCache) refresh(ctx context.Context) error {
+	c.mu.Lock()
+	c.lastTry = c.now()
+	c.mu.Unlock()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("JWKS endpoint answered %s", resp.Status)
+	}
+	var set struct {
+		Keys []jwk `json:"keys"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(nil, resp.Body, 1<<20)).Decode(&set); err != nil {
+		return fmt.Errorf("decode JWKS: %w", err)
+	}
+	keys := map[string]*pinnedKey{}
+	for i, k := range set.Keys {
+		if k.Use != "" && k.Use != "sig" {
+			continue
+		}
+		pk, err := parseJWK(k)
+		if err != nil {
+			c.log.Warn("skipping JWKS key", "index", i, "kid", k.Kid, "err", err)
+			continue
+		}
+		keys[k.Kid] = pk
+	}
+	c.mu.Lock()
+	c.keys = keys
+	c.fetchedAt = c.now()
+	c.mu.Unlock()
+	return nil
+}
+
+func b64int(s string) (*big.Int, error) {
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+	if err != nil {
+		return nil, err
+	}
+	return new(big.Int).SetBytes(b), nil
+}
+
+func parseJWK(k jwk) (*pinnedKey, error) {
+	var pub any
+	switch k.Kty {
+	case "RSA":
+		n, err := b64int(k.N)
+		if err != nil {
+			return nil, fmt.Errorf("bad n: %w", err)
+		}
+		e, err := b64int(k.E)
+		if err != nil || !e.IsInt64() || e.Int64() < 3 || e.Int64() > 1<<31 {
+			return nil, errors.New("bad e")
+		}
+		pub = &rsa.PublicKey{N: n, E: int(e.Int64())}
+	case "EC":
+		if k.Crv != "P-256" {
+			return nil, fmt.Errorf("unsupported curve %q", k.Crv)
+		}
+		x, err := b64int(k.X)
+		if err != nil {
+			return nil, fmt.Errorf("bad x: %w", err)
+		}
+		y, err := b64int(k.Y)
+		if err != nil {
+			return nil, fmt.Errorf("bad y: %w", err)
+		}
+		//nolint:staticcheck // the point is validated below
+		if !elliptic.P256().IsOnCurve(x, y) {
+			return nil, errors.New("point not on P-256")
+		}
+		pub = &ecdsa.PublicKey{Curve: elliptic.P256(), X: x, Y: y}
+	default:
+		return nil, fmt.Errorf("unsupported kty %q", k.Kty)
+	}
+	pk, err := pin(pub)
+	if err != nil {
+		return nil, err
+	}
+	if k.Alg != "" && k.Alg != pk.alg {
+		return nil, fmt.Errorf("alg %q does not match the %s key", k.Alg, k.Kty)
+	}
+	return pk, nil
+}

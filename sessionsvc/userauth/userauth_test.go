@@ -1,0 +1,230 @@
+package userauth
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const secret = "test-secret-0123456789abcdef"
+
+var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func sign(t *testing.T, m jwt.SigningMethod, key any, claims jwt.MapClaims, kid string) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(m, claims)
+	if kid != "" {
+		tok.Header["kid"] = kid
+	}
+	s, err := tok.SignedString(key)
+	require.NoError(t, err)
+	return s
+}
+
+func base(extra jwt.MapClaims) jwt.MapClaims {
+	c := jwt.MapClaims{"sub": "alice", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+	for k, v := range extra {
+		if v == nil {
+			delete(c, k)
+			continue
+		}
+		c[k] = v
+	}
+	return c
+}
+
+func newV(t *testing.T, cfg Config) *Verifier {
+	t.Helper()
+	cfg.Now = func() time.Time { return now }
+	v, err := New(context.Background(), cfg)
+	require.NoError(t, err)
+	return v
+}
+
+func TestHS256(t *testing.T) {
+	v := newV(t, Config{Secret: secret, Issuer: "app", Audience: "web"})
+	hs := func(c jwt.MapClaims) string { return sign(t, jwt.SigningMethodHS256, []byte(secret), c, "") }
+	noneTok := func() string {
+		s, err := jwt.NewWithClaims(jwt.SigningMethodNone, base(jwt.MapClaims{"iss": "app", "aud": "web"})).SignedString(jwt.UnsafeAllowNoneSignatureType)
+		require.NoError(t, err)
+		return s
+	}
+	cases := []struct {
+		name    string
+		token   string
+		user    string
+		wantErr string
+	}{
+		{"ok", hs(base(jwt.MapClaims{"iss": "app", "aud": "web", "sid": "s1"})), "alice", ""},
+		{"numeric id claim", hs(base(jwt.MapClaims{"sub": nil, "id": 42, "iss": "app", "aud": "web"})), "42", ""},
+		{"expired within leeway", hs(base(jwt.MapClaims{"iss": "app", "aud": "web", "exp": now.Add(-30 * time.Second).Unix()})), "alice", ""},
+		{"expired", hs(base(jwt.MapClaims{"iss": "app", "aud": "web", "exp": now.Add(-2 * time.Minute).Unix()})), "", "token expired"},
+		{"not yet valid", hs(base(jwt.MapClaims{"iss": "app", "aud": "web", "nbf": now.Add(5 * time.Minute).Unix()})), "", "not valid yet"},
+		{"wrong issuer", hs(base(jwt.MapClaims{"iss": "evil", "aud": "web"})), "", "wrong issuer"},
+		{"wrong audience", hs(base(jwt.MapClaims{"iss": "app", "aud": "api"})), "", "wrong audience"},
+		{"bad signature", sign(t, jwt.SigningMethodHS256, []byte("another-secret-0123456789"), base(jwt.MapClaims{"iss": "app", "aud": "web"}), ""), "", "signature"},
+		{"alg none", noneTok(), "", "invalid token"},
+		{"HS384 not pinned", sign(t, jwt.SigningMethodHS384, []byte(secret), base(jwt.MapClaims{"iss": "app", "aud": "web"}), ""), "", "invalid token"},
+		{"no user", hs(base(jwt.MapClaims{"sub": nil, "iss": "app", "aud": "web"})), "", "no user id"},
+		{"garbage", "a.b.c", "", "malformed"},
+		{"empty", "", "", "no token"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			id, err := v.Verify(context.Background(), tc.token)
+			if tc.wantErr != "" {
+				require.Error(t, err)
+				assert.ErrorIs(t, err, ErrInvalidToken)
+				assert.Contains(t, err.Error(), tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.user, id.UserID)
+		})
+	}
+}
+
+func TestKeys(t *testing.T) {
+	v := newV(t, Config{Secret: secret})
+	raw := sign(t, jwt.SigningMethodHS256, []byte(secret), base(jwt.MapClaims{"jti": "j-1", "sessionId": "other"}), "")
+	id, err := v.Verify(context.Background(), raw)
+	require.NoError(t, err)
+	sum := sha256.Sum256([]byte(raw))
+	fp := base64.RawURLEncoding.EncodeToString(sum[:])
+	assert.Equal(t, []string{"sid:j-1", "fp:" + fp}, id.Keys)
+	assert.Equal(t, now.Unix(), id.IssuedAt.Unix())
+
+	raw = sign(t, jwt.SigningMethodHS256, []byte(secret), base(jwt.MapClaims{"sessionId": 7}), "")
+	id, err = v.Verify(context.Background(), raw)
+	require.NoError(t, err)
+	assert.Equal(t, "sid:7", id.Keys[0])
+
+	raw = sign(t, jwt.SigningMethodHS256, []byte(secret), base(nil), "")
+	id, err = v.Verify(context.Background(), raw)
+	require.NoError(t, err)
+	assert.Len(t, id.Keys, 1)
+	assert.Equal(t, "fp:"+Fingerprint(raw), id.Keys[0])
+	assert.NotContains(t, Fingerprint(raw), "=")
+}
+
+func writePEM(t *testing.T, pub any) string {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	require.NoError(t, err)
+	p := filepath.Join(t.TempDir(), "pub.pem")
+	require.NoError(t, os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600))
+	return p
+}
+
+func TestPEMPinnedAlgorithms(t *testing.T) {
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	v := newV(t, Config{PublicKeyFile: writePEM(t, &rk.PublicKey)})
+	_, err = v.Verify(context.Background(), sign(t, jwt.SigningMethodRS256, rk, base(nil), ""))
+	require.NoError(t, err)
+
+	// Key confusion: an HS256 token keyed with the public key's bytes.
+	pemBytes, _ := os.ReadFile(v.cfg.PublicKeyFile)
+	_, err = v.Verify(context.Background(), sign(t, jwt.SigningMethodHS256, pemBytes, base(nil), ""))
+	assert.ErrorIs(t, err, ErrInvalidToken)
+
+	ek, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	ve := newV(t, Config{PublicKeyFile: writePEM(t, &ek.PublicKey)})
+	_, err = ve.Verify(context.Background(), sign(t, jwt.SigningMethodES256, ek, base(nil), ""))
+	require.NoError(t, err)
+	_, err = ve.Verify(context.Background(), sign(t, jwt.SigningMethodRS256, rk, base(nil), ""))
+	assert.ErrorIs(t, err, ErrInvalidToken, "an ES256 key does not accept RS256")
+
+	_, err = New(context.Background(), Config{PublicKeyFile: filepath.Join(t.TempDir(), "missing.pem")})
+	assert.ErrorContains(t, err, "JWT_PUBLIC_KEY_FILE")
+	_, err = New(context.Background(), Config{Secret: "short"})
+	assert.Error(t, err)
+}
+
+func TestJWKSRotation(t *testing.T) {
+	k1, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	k2, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	var includeK2 atomic.Bool
+	var fetches atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		b64 := func(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+		keys := []map[string]string{{"kty": "RSA", "kid": "k1", "alg": "RS256", "use": "sig",
+			"n": b64(k1.N.Bytes()), "e": b64(big.NewInt(int64(k1.E)).Bytes())}}
+		if includeK2.Load() {
+			keys = append(keys, map[string]string{"kty": "EC", "kid": "k2", "crv": "P-256",
+				"x": b64(k2.X.FillBytes(make([]byte, 32))), "y": b64(k2.Y.FillBytes(make([]byte, 32)))})
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"keys": keys})
+	}))
+	defer srv.Close()
+	clock := now
+	v, err := New(context.Background(), Config{JWKSURL: srv.URL, Now: func() time.Time { return clock }})
+	require.NoError(t, err)
+	assert.Equal(t, int32(1), fetches.Load())
+
+	_, err = v.Verify(context.Background(), sign(t, jwt.SigningMethodRS256, k1, base(nil), "k1"))
+	require.NoError(t, err)
+	assert.Equal(t, int32(1), fetches.Load(), "cached")
+
+	// A new kid appears at the IdP: refetched on first sight.
+	includeK2.Store(true)
+	clock = clock.Add(time.Minute)
+	_, err = v.Verify(context.Background(), sign(t, jwt.SigningMethodES256, k2, base(nil), "k2"))
+	require.NoError(t, err)
+	assert.Equal(t, int32(2), fetches.Load())
+
+	// kid k1 is pinned to RS256: a token claiming k1 with ES256 is refused.
+	_, err = v.Verify(context.Background(), sign(t, jwt.SigningMethodES256, k2, base(nil), "k1"))
+	assert.ErrorIs(t, err, ErrInvalidToken)
+
+	// Unknown kids do not make us refetch more than once per interval.
+	_, err = v.Verify(context.Background(), sign(t, jwt.SigningMethodRS256, k1, base(nil), "nope"))
+	assert.Error(t, err)
+	_, err = v.Verify(context.Background(), sign(t, jwt.SigningMethodRS256, k1, base(nil), "nope2"))
+	assert.Error(t, err)
+	assert.LessOrEqual(t, fetches.Load(), int32(3))
+}
+
+func TestNotConfigured(t *testing.T) {
+	v := newV(t, Config{})
+	assert.False(t, v.Configured())
+	_, err := v.Verify(context.Background(), "x.y.z")
+	assert.ErrorIs(t, err, ErrNotConfigured)
+}
+
+func FuzzVerify(f *testing.F) {
+	v, _ := New(context.Background(), Config{Secret: secret})
+	good, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "a"}).SignedString([]byte(secret))
+	f.Add(good)
+	f.Add("eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIn0.")
+	f.Add("....")
+	f.Fuzz(func(t *testing.T, raw string) {
+		id, err := v.Verify(context.Background(), raw)
+		if err == nil && id.UserID == "" {
+			t.Fatalf("accepted token without user: %q", raw)
+		}
+	})
+}

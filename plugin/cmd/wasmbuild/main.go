@@ -43,7 +43,7 @@ var glue = map[string]string{
 func main() {
 	out := flag.String("o", "plugin.wasm", "output file")
 	work := flag.String("work", ".build", "working folder (ignored by git)")
-	keepPoll := flag.Bool("keep-poll-oneoff", false, "do not rewrite the poll_oneoff import (for tests that show why the rewrite exists)")
+	keepPoll := flag.Bool("keep-poll-oneoff", false, "skip the WASI import rewrite (diagnostics only: the result may not load or survive on Envoy)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -58,9 +58,8 @@ func build(ctx context.Context, out, work string, keepPoll bool) error {
 	if err != nil {
 		return err
 	}
-	work, err = filepath.Abs(filepath.Join(root, work))
-	if err != nil {
-		return err
+	if !filepath.IsAbs(work) {
+		work = filepath.Join(root, work)
 	}
 	if !filepath.IsAbs(out) {
 		out = filepath.Join(root, out)

@@ -24,6 +24,12 @@ func TestPluginStartsOnEveryWorker(t *testing.T) {
 		}
 	}
 	assert.Equal(t, map[int]bool{0: true, 1: true}, started, "proxy_on_configure ran on every worker: %v", h.Logs())
+	for i := 0; i < h.Workers(); i++ {
+		p, err := h.TickPeriod(i)
+		require.NoError(t, err)
+		assert.Positive(t, p, "worker %d armed its tick timer", i)
+		require.NoError(t, h.Tick(i), "proxy_on_tick on worker %d", i)
+	}
 }
 
 func TestPluginRequestLifecycle(t *testing.T) {

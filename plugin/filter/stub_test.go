@@ -46,9 +46,14 @@ func newStub(t *testing.T) *stubSvc {
 	s := &stubSvc{epoch: "epoch-1", calls: map[string]int{},
 		registerAnswer: protocol.RegisterResponse{SessionID: "sess_test", Decision: protocol.DecisionAllow, Score: 100},
 		refreshAnswer:  protocol.RefreshResponse{SessionID: "sess_test", Decision: protocol.DecisionAllow}}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.srv = newStubServer(s)
 	t.Cleanup(s.srv.Close)
 	return s
+}
+
+func newStubServer(s *stubSvc) *httptest.Server {
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	return s.srv
 }
 
 func (s *stubSvc) clusters() map[string]string { return map[string]string{"sessionsvc": s.srv.URL} }
@@ -175,6 +180,9 @@ func (s *stubSvc) page(r *http.Request) protocol.SyncPage {
 	limit, _ := strconv.Atoi(q.Get("limit"))
 	if limit <= 0 {
 		limit = 1000
+	}
+	if s.calls == nil {
+		s.calls = map[string]int{}
 	}
 	p := protocol.SyncPage{Epoch: s.epoch, Now: time.Now().Unix(), Changes: []protocol.Change{}}
 	if q.Get("epoch") != s.epoch {

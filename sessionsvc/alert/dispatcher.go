@@ -59,8 +59,9 @@ type DispatcherConfig struct {
 	Senders func() map[string]Sender
 	// Batch: alerts leased per pass (default 20).
 	Batch int
-	// Lease: how long a claimed alert is reserved (default 2 min). It must
-	// be longer than SendTimeout so a slow send is not claimed twice.
+	// Lease: how long a claimed alert is reserved. It is raised to cover a
+	// whole batch of sends ((Batch/Concurrency + 1) × SendTimeout + 10 s,
+	// at least 2 min) so a slow send is never claimed twice.
 	Lease time.Duration
 	// SendTimeout bounds one delivery (default 30 s).
 	SendTimeout time.Duration
@@ -93,9 +94,6 @@ func (c *DispatcherConfig) defaults() {
 	if c.SendTimeout <= 0 {
 		c.SendTimeout = 30 * time.Second
 	}
-	if c.Lease <= c.SendTimeout {
-		c.Lease = max(2*time.Minute, 2*c.SendTimeout)
-	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = 2 * time.Second
 	}
@@ -110,6 +108,13 @@ func (c *DispatcherConfig) defaults() {
 	}
 	if c.Concurrency <= 0 {
 		c.Concurrency = 4
+	}
+	// A leased alert may wait for a free slot before its send starts: the
+	// lease covers every round of the batch, so no other dispatcher claims
+	// an alert this one is still going to send.
+	rounds := (c.Batch + c.Concurrency - 1) / c.Concurrency
+	if minLease := time.Duration(rounds+1)*c.SendTimeout + 10*time.Second; c.Lease < minLease {
+		c.Lease = max(minLease, 2*time.Minute)
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -190,6 +195,9 @@ func (d *Dispatcher) Tick(ctx context.Context) (int, error) {
 	if len(alerts) == 0 {
 		return 0, nil
 	}
+	// Sends that would start too late to finish within the lease are left
+	// for the next claim.
+	startBy := time.Now().Add(d.cfg.Lease - d.cfg.SendTimeout - 5*time.Second)
 	senders := d.cfg.Senders()
 	sem := make(chan struct{}, d.cfg.Concurrency)
 	var wg sync.WaitGroup
@@ -200,6 +208,10 @@ func (d *Dispatcher) Tick(ctx context.Context) (int, error) {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
+			if time.Now().After(startBy) {
+				d.log.Warn("alert left for a later pass: its lease is nearly over", "alert", a.ID)
+				return
+			}
 			d.deliver(ctx, a, senders[a.Channel])
 		})
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -278,7 +280,7 @@ func TestRunStopsAndLeavesInFlightForLater(t *testing.T) {
 
 	// After the lease, another dispatcher delivers it.
 	var ok atomic.Bool
-	d2 := NewDispatcher(st, DispatcherConfig{Now: func() time.Time { return time.Now().Add(2 * time.Second) },
+	d2 := NewDispatcher(st, DispatcherConfig{Now: func() time.Time { return time.Now().Add(3 * time.Minute) },
 		Senders: senders(map[string]Sender{"email": SenderFunc(func(context.Context, store.Alert, Payload) error { ok.Store(true); return nil })})}, nil)
 	n, err := d2.Tick(context.Background())
 	require.NoError(t, err)
@@ -335,4 +337,55 @@ func TestNewAlertsAndDecode(t *testing.T) {
 	none, err := NewAlerts(samplePayload(), nil, now)
 	require.NoError(t, err)
 	assert.Empty(t, none)
+}
+
+func TestLeaseCoversABatch(t *testing.T) {
+	d := NewDispatcher(nil, DispatcherConfig{Batch: 20, Concurrency: 4, SendTimeout: 30 * time.Second, Lease: time.Second}, nil)
+	assert.GreaterOrEqual(t, d.cfg.Lease, 6*30*time.Second, "5 rounds of sends plus one fit in the lease")
+	d = NewDispatcher(nil, DispatcherConfig{}, nil)
+	assert.GreaterOrEqual(t, d.cfg.Lease, 2*time.Minute)
+	assert.Greater(t, d.cfg.Lease, d.cfg.SendTimeout)
+}
+
+// TestDispatcherWebhookRecovers: a webhook answering 500, then timing out,
+// then 200 gets the alert exactly once, after two retries.
+func TestDispatcherWebhookRecovers(t *testing.T) {
+	st := openStore(t)
+	clk := &clock{t: time.Now().UTC()}
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch calls.Add(1) {
+		case 1:
+			http.Error(w, "upstream down", http.StatusBadGateway)
+		case 2:
+			select {
+			case <-time.After(500 * time.Millisecond):
+			case <-r.Context().Done():
+			}
+		default:
+			assert.Equal(t, r.Header.Get(HeaderDelivery), "1", "same delivery id on every try")
+			w.WriteHeader(http.StatusAccepted)
+		}
+	}))
+	defer srv.Close()
+	cfg := ChannelsConfig{Webhooks: []WebhookConfig{{Name: "ops", URL: srv.URL, Secret: "k", Timeout: 200 * time.Millisecond}}}
+	s, err := cfg.Build()
+	require.NoError(t, err)
+	enqueue(t, st, 1, cfg.Names(), clk.Now())
+	d := NewDispatcher(st, DispatcherConfig{Senders: senders(s), Now: clk.Now, BaseBackoff: time.Minute}, nil)
+	ctx := context.Background()
+	for i := range 3 {
+		_, err := d.Tick(ctx)
+		require.NoError(t, err)
+		a := onlyAlert(t, st)
+		if i < 2 {
+			assert.Nil(t, a.SentAt)
+			assert.Equal(t, i+1, a.Attempts)
+			assert.False(t, a.Dead)
+		} else {
+			assert.NotNil(t, a.SentAt)
+		}
+		clk.Add(10 * time.Minute)
+	}
+	assert.Equal(t, int32(3), calls.Load())
 }

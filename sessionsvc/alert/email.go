@@ -47,11 +47,16 @@ type SMTPConfig struct {
 	HelloName string
 	// Events mailed (empty = all).
 	Events []string
+	// Templates override the built-in mails per event (see CompileTemplates).
+	Templates map[string]Template
 }
 
 // Email sends alerts by SMTP.
 type Email struct {
-	cfg SMTPConfig
+	cfg       SMTPConfig
+	templates Templates
+	// OnTemplateError is told when a custom template fails and the built-in mail is sent instead.
+	OnTemplateError func(event string, err error)
 }
 
 // NewEmail checks cfg and returns the sender.
@@ -92,14 +97,23 @@ func NewEmail(cfg SMTPConfig) (*Email, error) {
 	if cfg.HelloName == "" {
 		cfg.HelloName = "localhost"
 	}
-	return &Email{cfg: cfg}, nil
+	ts, err := CompileTemplates(cfg.Templates)
+	if err != nil {
+		return nil, fmt.Errorf("smtp: %w", err)
+	}
+	return &Email{cfg: cfg, templates: ts}, nil
 }
 
 // Send mails the alert to the configured recipients. 5xx answers from the
 // server are permanent failures; everything else is retried.
 func (e *Email) Send(ctx context.Context, a store.Alert, p Payload) error {
-	m := Render(p)
-	msg, err := buildMail(e.cfg.From, e.cfg.To, m, a, time.Now())
+	subject, text, html, terrs := e.templates.render(p)
+	if len(terrs) > 0 && e.OnTemplateError != nil {
+		e.OnTemplateError(p.Event, errors.Join(terrs...))
+	}
+	msg, err := buildMail(e.cfg.From, e.cfg.To, mailParts{
+		Subject: subject, Text: text, HTML: html, Locale: PickLocale(p.Locale), Event: p.Event,
+	}, a, time.Now())
 	if err != nil {
 		return Permanent(fmt.Errorf("build mail: %w", err))
 	}
@@ -208,13 +222,17 @@ func bareAddress(s string) string {
 	return a.Address
 }
 
+type mailParts struct {
+	Subject, Text, HTML, Locale, Event string
+}
+
 // buildMail renders a multipart/alternative (text + HTML) message.
-func buildMail(from string, to []string, m Message, a store.Alert, now time.Time) ([]byte, error) {
+func buildMail(from string, to []string, m mailParts, a store.Alert, now time.Time) ([]byte, error) {
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	for _, part := range []struct{ ctype, content string }{
-		{"text/plain; charset=utf-8", m.Plain()},
-		{"text/html; charset=utf-8", m.HTML()},
+		{"text/plain; charset=utf-8", m.Text},
+		{"text/html; charset=utf-8", m.HTML},
 	} {
 		pw, err := mw.CreatePart(textproto.MIMEHeader{
 			"Content-Type":              {part.ctype},
@@ -246,7 +264,7 @@ func buildMail(from string, to []string, m Message, a store.Alert, now time.Time
 	hdr := func(k, v string) { fmt.Fprintf(&h, "%s: %s\r\n", k, v) }
 	hdr("From", from)
 	hdr("To", strings.Join(to, ", "))
-	hdr("Subject", mime.QEncoding.Encode("utf-8", m.Subject()))
+	hdr("Subject", mime.QEncoding.Encode("utf-8", oneLine(m.Subject, 200)))
 	hdr("Date", now.UTC().Format(time.RFC1123Z))
 	hdr("Message-ID", fmt.Sprintf("<alert-%d-%s@%s>", a.ID, hex.EncodeToString(id), domain))
 	hdr("MIME-Version", "1.0")

@@ -22,6 +22,18 @@ func ChannelsFromSettings(s settings.Settings) (ChannelsConfig, error) {
 			Host: s.SMTP.Host, Port: s.SMTP.Port, Username: s.SMTP.Username, Password: s.SMTP.Password,
 			From: s.SMTP.From, To: s.AlertRecipients, TLS: s.SMTP.TLS,
 		}
+		// Keep the templates that compile; report the others (the built-in mail is used for them).
+		for key, t := range s.EmailTemplates {
+			tt := Template{Subject: t.Subject, Text: t.Text, HTML: t.HTML}
+			if _, err := CompileTemplates(map[string]Template{key: tt}); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if sc.Templates == nil {
+				sc.Templates = map[string]Template{}
+			}
+			sc.Templates[key] = tt
+		}
 		if _, err := NewEmail(sc); err != nil {
 			errs = append(errs, fmt.Errorf("email alerts: %w", err))
 		} else {

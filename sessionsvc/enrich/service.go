@@ -176,7 +176,16 @@ func flag(cc string) string {
 // lockScope is the failed-login counter of a lock: a row in it means locked.
 func lockScope(scope string) string { return "lock:" + scope }
 
-func ipScope(a netip.Addr) string { return "ip:" + a.String() }
+// ipScope names the failed-login counter of an address. IPv6 clients are
+// counted per /64 (one subscriber's network), or rotating addresses within
+// it would dodge the lockout.
+func ipScope(a netip.Addr) string {
+	if a.Is6() && !a.Is4In6() {
+		p, _ := a.Prefix(64)
+		return "ip:" + p.String()
+	}
+	return "ip:" + a.String()
+}
 
 func userScope(id string) string { return "user:" + strings.ToLower(strings.TrimSpace(id)) }
 

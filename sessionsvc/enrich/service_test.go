@@ -358,6 +358,19 @@ func testLockout(t *testing.T, st1, st2 store.Store) {
 		assert.False(t, locked, "failure %d", i)
 	}
 
+	// IPv6: the /64 is locked, whatever address within it.
+	for i := range 3 {
+		locked, err = f.svc.FailedLogin(ctx, protocol.FailedLogin{IP: fmt.Sprintf("2001:db8:aa:bb::%x", i+1), Status: 401}, t0)
+		require.NoError(t, err)
+	}
+	assert.True(t, locked)
+	res, err = f.svc.EnrichLogin(ctx, enrich.Login{UserID: "v6", IP: "2001:db8:aa:bb:ffff::9", At: t0.Add(time.Minute)})
+	require.NoError(t, err)
+	assert.True(t, res.Deny)
+	res, err = f.svc.EnrichLogin(ctx, enrich.Login{UserID: "v6", IP: "2001:db8:aa:bc::1", At: t0.Add(time.Minute)})
+	require.NoError(t, err)
+	assert.False(t, res.Deny, "the neighbouring /64 is not locked")
+
 	// Per user: the identifier is locked whatever the ip.
 	for i := range 3 {
 		locked, err = f.svc.FailedLogin(ctx, protocol.FailedLogin{IP: fmt.Sprintf("81.2.69.%d", i+1), Identifier: "Alice@Example.com", Status: 401}, t0)

@@ -365,6 +365,10 @@ func TestMetricsAndHealth(t *testing.T) {
 	r = e.do("GET", "/nope", nil, nil)
 	assert.Equal(t, 404, r.status)
 	assert.Equal(t, "NotFoundError", r.body["error"].(map[string]any)["name"])
+	r = e.do("POST", protocol.PathSync, nil, nil)
+	assert.Equal(t, 405, r.status)
+	assert.Equal(t, "GET", r.header.Get("Allow"))
+	assert.Equal(t, "MethodNotAllowedError", r.body["error"].(map[string]any)["name"])
 }
 
 func FuzzInternalBodies(f *testing.F) {

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -232,9 +233,7 @@ func (s *Server) routes() {
 	for pattern, h := range s.cfg.Mounts {
 		s.mux.Handle(pattern, h)
 	}
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, s.log, &apiError{Status: http.StatusNotFound, Message: "no route for " + r.Method + " " + r.URL.Path})
-	})
+	s.mux.HandleFunc("/", s.noRoute)
 }
 
 type authKind int
@@ -291,3 +290,25 @@ func hashToken(tok string) string {
 
 // HashAdminToken is the hex SHA-256 under which admin tokens are stored.
 func HashAdminToken(tok string) string { return hashToken(tok) }
+
+// noRoute answers JSON 405 when the path exists for other methods, else 404.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		if m == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != "/" {
+			allowed = append(allowed, m)
+		}
+	}
+	if len(allowed) > 0 {
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		writeError(w, r, s.log, &apiError{Status: http.StatusMethodNotAllowed,
+			Message: r.Method + " is not allowed on " + r.URL.Path + " (allowed: " + strings.Join(allowed, ", ") + ")"})
+		return
+	}
+	writeError(w, r, s.log, &apiError{Status: http.StatusNotFound, Message: "no route for " + r.Method + " " + r.URL.Path})
+}

@@ -159,3 +159,13 @@ func ParseConfig(name string, args []string, getenv func(string) string, usageOu
 	}
 	return c, p.endIdleSet, fs.Args(), nil
 }
+
+// DefaultConfig is the configuration with every default applied and no
+// environment read (for running sessionsvc in process, e.g. in tests).
+func DefaultConfig() Config {
+	c, _, _, err := ParseConfig("sessionsvc", nil, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		panic("default configuration is invalid: " + err.Error()) // a bug in the defaults table
+	}
+	return c
+}

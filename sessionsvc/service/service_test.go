@@ -209,3 +209,11 @@ func TestGracefulShutdownDrains(t *testing.T) {
 	assert.Equal(t, "done", <-got)
 	require.NoError(t, <-done)
 }
+
+func TestDefaultConfig(t *testing.T) {
+	c := DefaultConfig()
+	assert.Equal(t, ":8081", c.Addr)
+	assert.Equal(t, 15*time.Minute, c.InactivityTimeout)
+	assert.Equal(t, 90*24*time.Hour, c.Retention)
+	assert.Equal(t, time.Second, c.ActivityFlush)
+}

@@ -34,7 +34,8 @@ type dialect interface {
 	isUnavailable(err error) bool
 }
 
-// Advisory lock ids (arbitrary constants, "ms" + purpose).
+// Advisory lock ids (arbitrary constants, "ms" + purpose), the second key
+// of a (schema, id) advisory lock.
 const (
 	lockIDLog       int64 = 0x6d73_0001
 	lockIDMigration int64 = 0x6d73_0002
@@ -76,13 +77,15 @@ type postgresDialect struct{}
 
 func (postgresDialect) name() string { return "postgres" }
 
+// Advisory locks are database-wide; keying them by schema lets several
+// deployments (or test runs) share a database without waiting on each other.
 func (postgresDialect) lockLog(ctx context.Context, tx *sql.Tx) error {
-	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, lockIDLog)
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext(current_schema()), $1)`, int32(lockIDLog))
 	return err
 }
 
 func (postgresDialect) lockMigrations(ctx context.Context, tx *sql.Tx) error {
-	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, lockIDMigration)
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext(current_schema()), $1)`, int32(lockIDMigration))
 	return err
 }
 

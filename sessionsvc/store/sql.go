@@ -25,6 +25,8 @@ type sqlStore struct {
 	log           *slog.Logger
 	epoch         string
 	latestVersion int
+	feed          feedCache
+	stmts         stmtCache
 }
 
 // Dialect reports "sqlite" or "postgres".
@@ -113,6 +115,7 @@ func (s *sqlStore) Ping(ctx context.Context) error {
 }
 
 func (s *sqlStore) Close() error {
+	s.stmts.close()
 	err := s.w.Close()
 	if s.r != s.w {
 		if rerr := s.r.Close(); err == nil {
@@ -290,7 +293,7 @@ func insertAlerts(ctx context.Context, tx *sql.Tx, alerts []Alert, now time.Time
 }
 
 func (s *sqlStore) GetSession(ctx context.Context, id string) (*Session, error) {
-	ss, err := scanSession(s.r.QueryRowContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE id = $1`, id))
+	ss, err := scanSession(s.readRow(ctx, `SELECT `+sessionCols+` FROM sessions WHERE id = $1`, id))
 	if err != nil {
 		return nil, s.wrap("get session", err)
 	}
@@ -309,7 +312,7 @@ func (s *sqlStore) FindSessionByKeys(ctx context.Context, keys []string) (*Sessi
 	q := `SELECT ` + sessionCols + ` FROM sessions WHERE id IN
 		(SELECT session_id FROM session_keys WHERE key IN (` + s.placeholders(1, len(keys)) + `))
 		ORDER BY active DESC, login_time DESC LIMIT 1`
-	ss, err := scanSession(s.r.QueryRowContext(ctx, q, args...))
+	ss, err := scanSession(s.readRow(ctx, q, args...))
 	if err != nil {
 		return nil, s.wrap("find session by keys", err)
 	}
@@ -422,7 +425,7 @@ func (s *sqlStore) ListSessions(ctx context.Context, q SessionQuery) (SessionPag
 		dir = " DESC"
 	}
 	var page SessionPage
-	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM sessions`+cond, args...).Scan(&page.Total); err != nil {
+	if err := s.readRow(ctx, `SELECT COUNT(*) FROM sessions`+cond, args...).Scan(&page.Total); err != nil {
 		return SessionPage{}, s.wrap("count sessions", err)
 	}
 	if page.Total == 0 || offset >= page.Total {
@@ -430,7 +433,7 @@ func (s *sqlStore) ListSessions(ctx context.Context, q SessionQuery) (SessionPag
 	}
 	query := `SELECT ` + sessionCols + ` FROM sessions` + cond + ` ORDER BY ` + col + dir + `, id` + dir +
 		` LIMIT ` + strconv.Itoa(limit) + ` OFFSET ` + strconv.Itoa(offset)
-	rows, err := s.r.QueryContext(ctx, query, args...)
+	rows, err := s.read(ctx, query, args...)
 	if err != nil {
 		return SessionPage{}, s.wrap("list sessions", err)
 	}
@@ -923,7 +926,7 @@ func (s *sqlStore) SetBlocked(ctx context.Context, userID string, blocked bool, 
 
 func (s *sqlStore) IsBlocked(ctx context.Context, userID string) (bool, error) {
 	var b bool
-	err := s.r.QueryRowContext(ctx, `SELECT blocked FROM user_blocks WHERE user_id = $1`, userID).Scan(&b)
+	err := s.readRow(ctx, `SELECT blocked FROM user_blocks WHERE user_id = $1`, userID).Scan(&b)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -966,8 +969,8 @@ func (s *sqlStore) Changes(ctx context.Context, epoch string, cursor int64, limi
 	}
 	page := protocol.SyncPage{Epoch: s.epoch, Cursor: cursor, Now: now.Unix(), Changes: []protocol.Change{}}
 	reset := cursor <= 0 || epoch != s.epoch
-	// A read-only transaction gives the snapshot and the log head one
-	// consistent view.
+	// A read-only transaction gives the log head and what is read after it
+	// one consistent view.
 	opts := &sql.TxOptions{ReadOnly: true}
 	if s.d.name() == "postgres" {
 		opts.Isolation = sql.LevelRepeatableRead
@@ -977,31 +980,35 @@ func (s *sqlStore) Changes(ctx context.Context, epoch string, cursor int64, limi
 		return protocol.SyncPage{}, s.wrap("changes", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	var rows *sql.Rows
+	var head int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM revocation_log`).Scan(&head); err != nil {
+		return protocol.SyncPage{}, s.wrap("log head", err)
+	}
+	s.feed.mu.Lock()
+	defer s.feed.mu.Unlock()
+	if err := s.feed.refresh(ctx, tx, head); err != nil {
+		s.feed.built = false
+		return protocol.SyncPage{}, s.wrap("changes", err)
+	}
+	var got []protocol.Change
 	if reset {
 		page.Reset = true
 		page.Cursor = 0
-		rows, err = tx.QueryContext(ctx, `SELECT seq, op, key, user_id, exp, at, reason FROM revocation_log
-			WHERE latest AND op IN ('revoke', 'block', 'not_before') AND (exp = 0 OR exp > $1)
-			ORDER BY seq LIMIT $2`, now.Unix(), limit+1)
+		got = s.feed.snapshot(limit, now.Unix())
+	} else if d, ok := s.feed.delta(cursor, limit); ok {
+		got = d
 	} else {
-		rows, err = tx.QueryContext(ctx, `SELECT seq, op, key, user_id, exp, at, reason FROM revocation_log
+		rows, err := tx.QueryContext(ctx, `SELECT seq, op, key, user_id, exp, at, reason FROM revocation_log
 			WHERE seq > $1 ORDER BY seq LIMIT $2`, cursor, limit+1)
-	}
-	if err != nil {
-		return protocol.SyncPage{}, s.wrap("changes", err)
-	}
-	for rows.Next() {
-		var c protocol.Change
-		if err := rows.Scan(&c.Seq, &c.Op, &c.Key, &c.User, &c.Exp, &c.At, &c.Reason); err != nil {
-			rows.Close()
-			return protocol.SyncPage{}, s.wrap("scan change", err)
+		if err != nil {
+			return protocol.SyncPage{}, s.wrap("changes", err)
 		}
-		page.Changes = append(page.Changes, c)
+		if got, err = scanChanges(rows, nil); err != nil {
+			return protocol.SyncPage{}, s.wrap("changes", err)
+		}
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return protocol.SyncPage{}, s.wrap("changes", err)
+	if got != nil {
+		page.Changes = got
 	}
 	if len(page.Changes) > limit {
 		page.Changes = page.Changes[:limit]
@@ -1010,19 +1017,13 @@ func (s *sqlStore) Changes(ctx context.Context, epoch string, cursor int64, limi
 	if n := len(page.Changes); n > 0 {
 		page.Cursor = page.Changes[n-1].Seq
 	}
-	if reset && !page.More {
+	if reset && !page.More && s.feed.head > page.Cursor {
 		// A complete snapshot reflects the whole log up to its head: hand
 		// out the head as cursor, so entries that are not live (unrevokes,
 		// superseded or expired ones) are not read again as a delta, and
 		// an empty snapshot of a non-empty log does not leave the client
 		// at cursor 0 (which would ask for a snapshot forever).
-		var head int64
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM revocation_log`).Scan(&head); err != nil {
-			return protocol.SyncPage{}, s.wrap("log head", err)
-		}
-		if head > page.Cursor {
-			page.Cursor = head
-		}
+		page.Cursor = s.feed.head
 	}
 	return page, nil
 }
@@ -1115,7 +1116,7 @@ func (s *sqlStore) CreateAdminToken(ctx context.Context, name, hash string, now 
 const adminUseGranularity = time.Minute
 
 func (s *sqlStore) FindAdminToken(ctx context.Context, hash string, now time.Time) (AdminToken, error) {
-	t, err := scanAdmin(s.r.QueryRowContext(ctx, `SELECT `+adminCols+` FROM admin_tokens WHERE hash = $1 AND NOT revoked`, hash))
+	t, err := scanAdmin(s.readRow(ctx, `SELECT `+adminCols+` FROM admin_tokens WHERE hash = $1 AND NOT revoked`, hash))
 	if err != nil {
 		return AdminToken{}, s.wrap("find admin token", err)
 	}
@@ -1133,7 +1134,7 @@ func (s *sqlStore) FindAdminToken(ctx context.Context, hash string, now time.Tim
 }
 
 func (s *sqlStore) ListAdminTokens(ctx context.Context) ([]AdminToken, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+adminCols+` FROM admin_tokens ORDER BY id`)
+	rows, err := s.read(ctx, `SELECT `+adminCols+` FROM admin_tokens ORDER BY id`)
 	if err != nil {
 		return nil, s.wrap("list admin tokens", err)
 	}
@@ -1164,7 +1165,7 @@ func (s *sqlStore) RevokeAdminToken(ctx context.Context, id int64) error {
 
 func (s *sqlStore) GetSettings(ctx context.Context) (json.RawMessage, error) {
 	var doc string
-	err := s.r.QueryRowContext(ctx, `SELECT doc FROM settings WHERE id = 1`).Scan(&doc)
+	err := s.readRow(ctx, `SELECT doc FROM settings WHERE id = 1`).Scan(&doc)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -1289,7 +1290,7 @@ func (s *sqlStore) ListAlerts(ctx context.Context, deadOnly bool, limit int) ([]
 		q += ` WHERE dead`
 	}
 	q += ` ORDER BY id DESC LIMIT $1`
-	rows, err := s.r.QueryContext(ctx, q, limit)
+	rows, err := s.read(ctx, q, limit)
 	if err != nil {
 		return nil, s.wrap("list alerts", err)
 	}
@@ -1323,7 +1324,7 @@ func (s *sqlStore) RecordFailedLogin(ctx context.Context, scope string, now time
 
 func (s *sqlStore) CountFailedLogins(ctx context.Context, scope string, since time.Time) (int, error) {
 	var n int
-	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM failed_logins WHERE scope = $1 AND at >= $2`, scope, ms(since)).Scan(&n); err != nil {
+	if err := s.readRow(ctx, `SELECT COUNT(*) FROM failed_logins WHERE scope = $1 AND at >= $2`, scope, ms(since)).Scan(&n); err != nil {
 		return 0, s.wrap("count failed logins", err)
 	}
 	return n, nil

@@ -76,3 +76,59 @@ func TestClosedStoreIsUnavailable(t *testing.T) {
 }
 
 func storetestNow() time.Time { return time.Now() }
+
+// TestFeedAcrossReplicas: two stores on one database (two replicas) each
+// serve the feed from their cache; what one writes, the other serves.
+func TestFeedAcrossReplicas(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			u := b.URL(t)
+			a, err := store.Open(ctx, u, nil)
+			require.NoError(t, err)
+			defer a.Close()
+			r, err := store.Open(ctx, u, nil)
+			require.NoError(t, err)
+			defer r.Close()
+			now := time.Now()
+			epoch, _ := r.Epoch(ctx)
+
+			require.NoError(t, a.RevokeKeys(ctx, []string{"fp:1", "fp:2"}, "logout", now.Add(time.Hour), now))
+			snap, err := r.Changes(ctx, epoch, 0, 100, now) // builds r's cache
+			require.NoError(t, err)
+			require.Len(t, snap.Changes, 2)
+
+			require.NoError(t, a.SetBlocked(ctx, "u", true, now))
+			require.NoError(t, a.RevokeKeys(ctx, []string{"fp:1"}, "reuse", now.Add(2*time.Hour), now)) // supersedes
+			d, err := r.Changes(ctx, epoch, snap.Cursor, 100, now)
+			require.NoError(t, err)
+			require.Len(t, d.Changes, 2)
+			assert.Equal(t, "block", d.Changes[0].Op)
+			assert.Equal(t, "fp:1", d.Changes[1].Key)
+
+			require.NoError(t, a.SetBlocked(ctx, "u", false, now))
+			snap2, err := r.Changes(ctx, epoch, 0, 100, now)
+			require.NoError(t, err)
+			var got []string
+			for _, c := range snap2.Changes {
+				got = append(got, c.Op+":"+c.Key+c.User+":"+c.Reason)
+			}
+			assert.Equal(t, []string{"revoke:fp:2:logout", "revoke:fp:1:reuse"}, got, "superseded and unblocked entries are gone")
+
+			// Compaction by one replica; expiry honoured by the other's cache.
+			_, err = a.Compact(ctx, now.Add(90*time.Minute))
+			require.NoError(t, err)
+			snap3, err := r.Changes(ctx, epoch, 0, 100, now.Add(90*time.Minute))
+			require.NoError(t, err)
+			require.Len(t, snap3.Changes, 1)
+			assert.Equal(t, "fp:1", snap3.Changes[0].Key)
+			// An old cursor the cache cannot serve falls back to the database.
+			old, err := r.Changes(ctx, epoch, 1, 100, now.Add(90*time.Minute))
+			require.NoError(t, err)
+			assert.False(t, old.Reset)
+			for _, c := range old.Changes {
+				assert.Greater(t, c.Seq, int64(1))
+			}
+		})
+	}
+}

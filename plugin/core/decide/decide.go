@@ -104,6 +104,7 @@ type Engine struct {
 	dec      *token.Decoder
 	sidKey   []byte
 	fpKey    [3 + token.FingerprintLen]byte
+	fpSum    [32]byte
 	cache    *tokenCache
 
 	// the last JOSE header segment seen and its alg: issuers send the same
@@ -198,7 +199,9 @@ func (e *Engine) Decide(now time.Time, req *Request, st *revocation.State) Decis
 	if len(e.cfg.SkipPaths) > 0 && e.Skip(req.Path) {
 		return Decision{Skipped: true}
 	}
-	tok, src, err := token.Extract(req.Authorization, req.Cookie, e.cfg.TokenCookie)
+	// Find skips the per-character check: a cached token was checked when
+	// it was first seen; others are checked below.
+	tok, src, err := token.Find(req.Authorization, req.Cookie, e.cfg.TokenCookie)
 	metadataMode := e.cfg.Verify.Mode == config.ModeJWTAuthnMetadata
 	if src == token.SourceNone && !(metadataMode && req.Metadata != "") {
 		if e.cfg.RequireToken {
@@ -229,16 +232,12 @@ func (e *Engine) Decide(now time.Time, req *Request, st *revocation.State) Decis
 			d.Err, d.Source, d.HasToken = err, src, true
 			return d
 		}
-		var fpKey []byte
-		if tok != "" {
-			fpKey = token.AppendFingerprintKey(e.fpKey[:0], tok)
-		}
-		return e.check(now.Unix(), fpKey, src, claims, st)
+		return e.check(now.Unix(), e.keysOf(tok, claims), src, claims, st)
 	}
 
 	ce, h := e.cache.get(tok)
 	if ce != nil {
-		return e.check(now.Unix(), ce.fp[:], src, ce.claims, st)
+		return e.check(now.Unix(), ce.keys, src, ce.claims, st)
 	}
 	claims, err := e.tokenClaims(tok)
 	if err != nil {
@@ -246,15 +245,41 @@ func (e *Engine) Decide(now time.Time, req *Request, st *revocation.State) Decis
 		d.Err, d.Source, d.HasToken = err, src, true
 		return d
 	}
-	fpKey := token.AppendFingerprintKey(e.fpKey[:0], tok)
-	e.cache.put(h, tok, claims, fpKey)
-	return e.check(now.Unix(), fpKey, src, claims, st)
+	k := e.keysOf(tok, claims)
+	e.cache.put(h, tok, claims, k, k.fp)
+	return e.check(now.Unix(), k, src, claims, st)
+}
+
+// tokenKeys are the lookup keys of one token.
+type tokenKeys struct {
+	sid   string    // "sid:<v>", "" when the token has no session claim
+	fpKey string    // "fp:<fingerprint>", "" without a raw token
+	fp    *[32]byte // the raw SHA-256 behind fpKey, nil without a raw token
+}
+
+// keysOf derives the keys of tok (possibly "") and its claims into the
+// Engine's buffers.
+func (e *Engine) keysOf(tok string, c token.Claims) tokenKeys {
+	var k tokenKeys
+	if tok != "" {
+		e.fpSum = token.Sum(tok)
+		k.fp = &e.fpSum
+		k.fpKey = bytesString(token.AppendFingerprintKeySum(e.fpKey[:0], &e.fpSum))
+	}
+	if c.SessionID != "" {
+		e.sidKey = token.AppendSessionKey(e.sidKey[:0], c.SessionID)
+		k.sid = bytesString(e.sidKey)
+	}
+	return k
 }
 
 var errMetadataMissing = fmt.Errorf("token present but jwt_authn left no verified payload in metadata")
 
 // tokenClaims splits, verifies and decodes tok.
 func (e *Engine) tokenClaims(tok string) (token.Claims, error) {
+	if err := token.CheckChars(tok); err != nil {
+		return token.Claims{}, err
+	}
 	parts, err := token.Split(tok)
 	if err != nil {
 		return token.Claims{}, err
@@ -291,31 +316,25 @@ func (e *Engine) alg(seg string) (string, error) {
 }
 
 // check applies the revocation state and time rules to verified claims.
-// fpKey is "fp:<fingerprint>", nil when there is no raw token (metadata
-// mode without a forwarded token).
-func (e *Engine) check(now int64, fpKey []byte, src token.Source, c token.Claims, st *revocation.State) Decision {
+func (e *Engine) check(now int64, k tokenKeys, src token.Source, c token.Claims, st *revocation.State) Decision {
 	d := Decision{Source: src, HasToken: true, SessionID: c.SessionID, UserID: c.UserID, ExpiresAt: c.ExpiresAt}
-	var sidKey []byte
-	if c.SessionID != "" {
-		e.sidKey = token.AppendSessionKey(e.sidKey[:0], c.SessionID)
-		sidKey = e.sidKey
-		d.SessionKey = bytesString(sidKey)
-	} else if fpKey != nil {
-		d.SessionKey = bytesString(fpKey)
+	if k.sid != "" {
+		d.SessionKey = k.sid
+	} else {
+		d.SessionKey = k.fpKey
 	}
-
 	if c.UserID != "" {
 		if reason, ok := st.Blocked(c.UserID, now); ok {
 			return d.refuse(403, reason)
 		}
 	}
-	if sidKey != nil {
-		if reason, ok := st.RevokedBytes(sidKey, now); ok {
+	if k.sid != "" {
+		if reason, ok := st.RevokedSession(k.sid, now); ok {
 			return d.refuse(401, revokedReason(reason))
 		}
 	}
-	if fpKey != nil {
-		if reason, ok := st.RevokedBytes(fpKey, now); ok {
+	if k.fp != nil {
+		if reason, ok := st.RevokedFingerprint(k.fp, now); ok {
 			return d.refuse(401, revokedReason(reason))
 		}
 	}
@@ -373,7 +392,7 @@ func (e *Engine) CheckToken(now time.Time, tok string, st *revocation.State) Dec
 	}
 	c.HasExpiresAt = false
 	c.HasNotBefore = false
-	return e.check(now.Unix(), token.AppendFingerprintKey(e.fpKey[:0], tok), token.SourceNone, c, st)
+	return e.check(now.Unix(), e.keysOf(tok, c), token.SourceNone, c, st)
 }
 
 // Message returns the client-facing message for a refusal reason.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Dump returns a canonical text form of the whole state (live and pending),
@@ -33,3 +34,5 @@ func (s *State) Dump() string {
 	head := fmt.Sprintf("epoch=%q cursor=%d version=%d pending=%q/%d building=%v\n", s.epoch, s.cursor, s.version, s.pendingEpoch, s.pendingCursor, s.pending != nil)
 	return head + strings.Join(lines, "\n")
 }
+
+var benchNow = time.Unix(1_800_000_000, 0)

@@ -352,6 +352,16 @@ func parsePage(js string) (pageHeader, []change, error) {
 				return ok
 			}
 			var c change
+			if n, fast, err := fastChange(p.Rest(), &c); fast {
+				p.Advance(n)
+				if err != nil {
+					perr = &PageError{Index: len(changes), Msg: err.Error()}
+				} else {
+					changes = append(changes, c)
+				}
+				return true
+			}
+			c = change{}
 			ok, err := parseChange(&p, &c)
 			if err != nil {
 				perr = &PageError{Index: len(changes), Msg: err.Error()}
@@ -451,6 +461,90 @@ func parseChange(p *jsonscan.Scanner, c *change) (ok bool, err error) {
 		return ok, err
 	}
 	return true, validateChange(c, opName, key, user, hasSeq)
+}
+
+// fastChange reads one change written exactly as Go's encoding/json writes
+// protocol.Change: no whitespace, fields in declaration order, plain
+// strings (no escapes or control characters) and unsigned integers. fast is
+// false when s does not have that shape (the general parser then reads
+// it); what it accepts is always valid JSON. n is the length read.
+func fastChange(s string, c *change) (n int, fast bool, err error) {
+	i := 0
+	lit := func(l string) bool {
+		if len(s)-i >= len(l) && s[i:i+len(l)] == l {
+			i += len(l)
+			return true
+		}
+		return false
+	}
+	num := func() (int64, bool) {
+		start := i
+		var v int64
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' && i-start < 18 {
+			v = v*10 + int64(s[i]-'0')
+			i++
+		}
+		if i == start || (s[start] == '0' && i-start > 1) || (i < len(s) && s[i] >= '0' && s[i] <= '9') {
+			return 0, false
+		}
+		return v, true
+	}
+	str := func() (string, bool) {
+		start := i
+		for i < len(s) {
+			switch b := s[i]; {
+			case b == '"':
+				i++
+				return s[start : i-1], true
+			case b == '\\' || b < 0x20:
+				return "", false
+			}
+			i++
+		}
+		return "", false
+	}
+	var ok bool
+	var opName, key, user string
+	if !lit(`{"seq":`) {
+		return 0, false, nil
+	}
+	if c.seq, ok = num(); !ok {
+		return 0, false, nil
+	}
+	if lit(`,"op":"`) {
+		if opName, ok = str(); !ok {
+			return 0, false, nil
+		}
+	}
+	if lit(`,"key":"`) {
+		if key, ok = str(); !ok {
+			return 0, false, nil
+		}
+	}
+	if lit(`,"user":"`) {
+		if user, ok = str(); !ok {
+			return 0, false, nil
+		}
+	}
+	if lit(`,"exp":`) {
+		if c.exp, ok = num(); !ok {
+			return 0, false, nil
+		}
+	}
+	if lit(`,"at":`) {
+		if c.at, ok = num(); !ok {
+			return 0, false, nil
+		}
+	}
+	if lit(`,"reason":"`) {
+		if c.reason, ok = str(); !ok {
+			return 0, false, nil
+		}
+	}
+	if !lit("}") {
+		return 0, false, nil
+	}
+	return i, true, validateChange(c, opName, key, user, true)
 }
 
 func validateChange(c *change, opName, key, user string, hasSeq bool) error {

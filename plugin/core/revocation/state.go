@@ -200,6 +200,9 @@ func (s *State) result(e entry, ok bool, now int64) (string, bool) {
 // (Unix seconds), with the reason ("" when the feed gave none). It does not
 // allocate.
 func (s *State) Revoked(key string, now int64) (reason string, ok bool) {
+	if s.cur.revokedLen() == 0 {
+		return "", false
+	}
 	if v, isFP := strings.CutPrefix(key, "fp:"); isFP {
 		if fp, valid := parseFingerprint(v); valid {
 			e, ok := s.cur.fps[fp]
@@ -207,6 +210,16 @@ func (s *State) Revoked(key string, now int64) (reason string, ok bool) {
 		}
 	}
 	e, ok := s.cur.revoked[key]
+	return s.result(e, ok, now)
+}
+
+// RevokedSession reports whether the session key "sid:"+sid is revoked,
+// without building the key when no string keys are revoked.
+func (s *State) RevokedSession(sidKey string, now int64) (reason string, ok bool) {
+	if len(s.cur.revoked) == 0 {
+		return "", false
+	}
+	e, ok := s.cur.revoked[sidKey]
 	return s.result(e, ok, now)
 }
 
@@ -221,12 +234,18 @@ func (s *State) RevokedBytes(key []byte, now int64) (reason string, ok bool) {
 // RevokedFingerprint reports whether the token whose SHA-256 is sum is
 // revoked ("fp:" key), without encoding it.
 func (s *State) RevokedFingerprint(sum *[32]byte, now int64) (reason string, ok bool) {
+	if len(s.cur.fps) == 0 {
+		return "", false
+	}
 	e, ok := s.cur.fps[fingerprint(*sum)]
 	return s.result(e, ok, now)
 }
 
 // Blocked reports whether the user (bare id, without "user:") is blocked.
 func (s *State) Blocked(user string, now int64) (reason string, ok bool) {
+	if len(s.cur.blocked) == 0 {
+		return "", false
+	}
 	e, ok := s.cur.blocked[user]
 	r, ok := s.result(e, ok, now)
 	if !ok {
@@ -241,6 +260,9 @@ func (s *State) Blocked(user string, now int64) (reason string, ok bool) {
 // NotBefore returns the user's not-before time: tokens with iat before it
 // are refused.
 func (s *State) NotBefore(user string, now int64) (at int64, ok bool) {
+	if len(s.cur.notBefore) == 0 {
+		return 0, false
+	}
 	e, ok := s.cur.notBefore[user]
 	if !ok || !live(e.exp, now) {
 		return 0, false

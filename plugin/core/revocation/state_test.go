@@ -418,7 +418,8 @@ func TestMemory(t *testing.T) {
 		runtime.ReadMemStats(&after)
 		runtime.KeepAlive(pages)
 		held := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-		t.Logf("revocations=%d heap held=%.2f MiB (%.0f B/entry)", n, float64(held)/(1<<20), float64(held)/float64(n))
+		t.Logf("revocations=%d heap held=%.2f MiB (%.0f B/entry); process heap in use %.2f MiB, obtained from the OS %.2f MiB",
+			n, float64(held)/(1<<20), float64(held)/float64(n), float64(after.HeapInuse)/(1<<20), float64(after.Sys)/(1<<20))
 		if n == 100000 {
 			assert.Less(t, held, int64(64<<20))
 		}
@@ -494,4 +495,42 @@ func TestFingerprintKeys(t *testing.T) {
 	_, ok = s.Revoked(key, n)
 	assert.False(t, ok)
 	assert.Equal(t, 0, s.Len().Revoked)
+}
+
+// The fast path for encoding/json's compact output and the general parser
+// (used here for the indented form of the same page) agree.
+func TestFastPathMatchesGeneralParser(t *testing.T) {
+	changes := []protocol.Change{
+		{Seq: 1, Op: protocol.OpRevoke, Key: "sid:a", Exp: 5000000000, Reason: "manual"},
+		{Seq: 2, Op: protocol.OpRevoke, Key: "fp:47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"},
+		{Seq: 3, Op: protocol.OpBlock, User: "u\"1", Reason: "esc\\aped"},
+		{Seq: 4, Op: protocol.OpNotBefore, User: "u2", At: 77, Exp: 5000000000},
+		{Seq: 5, Op: protocol.OpRevoke, Key: "sid:<html>&", Reason: "é"},
+		{Seq: 6, Op: protocol.OpUnrevoke, Key: "sid:a"},
+		{Seq: 7, Op: protocol.OpUnblock, User: "nobody"},
+	}
+	compact := page(t, protocol.SyncPage{Epoch: "e", Cursor: 7, Reset: true, Changes: changes})
+	var indented bytes.Buffer
+	require.NoError(t, json.Indent(&indented, compact, "", "  "))
+	a, b := revocation.New(), revocation.New()
+	_, err := a.ApplyPage(compact, now)
+	require.NoError(t, err)
+	_, err = b.ApplyPage(indented.Bytes(), now)
+	require.NoError(t, err)
+	assert.Equal(t, a.Dump(), b.Dump())
+	assert.Equal(t, revocation.Counts{Revoked: 2, Blocked: 1, NotBefore: 1}, a.Len())
+
+	// invalid values are rejected the same way on both paths
+	for _, bad := range []string{
+		`{"epoch":"e","cursor":1,"reset":true,"changes":[{"seq":0,"op":"revoke","key":"sid:a"}]}`,
+		`{"epoch":"e","cursor":1,"reset":true,"changes":[{"seq":1,"op":"nuke"}]}`,
+		`{"epoch":"e","cursor":1,"reset":true,"changes":[{"seq":01,"op":"revoke","key":"sid:a"}]}`,
+		`{"epoch":"e","cursor":1,"reset":true,"changes":[{"seq":1,"op":"revoke","key":"sid:a"}`,
+		`{"epoch":"e","cursor":1,"reset":true,"changes":[{"seq":1,"op":"revoke","key":"sid:a` + "\x01" + `"}]}`,
+		`{"epoch":"e","cursor":1,"reset":true,"changes":[{"seq":1,"op":"revoke","key":"sid:a"}}]}`,
+		`{"epoch":"e","cursor":1,"reset":true,"changes":[{"seq":1234567890123456789012,"op":"revoke","key":"sid:a"}]}`,
+	} {
+		_, err := revocation.New().ApplyPage([]byte(bad), now)
+		assert.Error(t, err, bad)
+	}
 }

@@ -56,25 +56,42 @@ var (
 // JWT alphabet is returned with its source and an error. It does not
 // allocate; tok aliases the input.
 func Extract(authorization, cookie, cookieName string) (tok string, src Source, err error) {
+	tok, src, err = Find(authorization, cookie, cookieName)
+	if err == nil && src != SourceNone {
+		err = CheckChars(tok)
+	}
+	return tok, src, err
+}
+
+// Find is Extract without the per-character check (CheckChars): for callers
+// that recognise a token they already checked (a cache) without reading all
+// of it again. It still refuses empty and over-long tokens.
+func Find(authorization, cookie, cookieName string) (tok string, src Source, err error) {
 	if t, ok := bearer(authorization); ok {
 		if t == "" {
 			return "", SourceHeader, ErrEmptyBearer
 		}
-		return t, SourceHeader, check(t)
+		return t, SourceHeader, checkLen(t)
 	}
 	if cookieName == "" || cookie == "" {
 		return "", SourceNone, nil
 	}
 	if t, ok := CookieValue(cookie, cookieName); ok && t != "" {
-		return t, SourceCookie, check(t)
+		return t, SourceCookie, checkLen(t)
 	}
 	return "", SourceNone, nil
 }
 
-func check(t string) error {
+func checkLen(t string) error {
 	if len(t) > MaxTokenLen {
 		return ErrTooLong
 	}
+	return nil
+}
+
+// CheckChars refuses a token with characters outside the JWT alphabet
+// (base64url, '.', '=').
+func CheckChars(t string) error {
 	for i := 0; i < len(t); i++ {
 		if !jwtChar[t[i]] {
 			return ErrBadChars

@@ -392,6 +392,21 @@ func Fingerprint(dst *[FingerprintLen]byte, tok string) {
 	base64.RawURLEncoding.Encode(dst[:], sum[:])
 }
 
+// Sum returns the SHA-256 of the raw token (no allocation).
+func Sum(tok string) [sha256.Size]byte {
+	if tok == "" {
+		return sha256.Sum256(nil)
+	}
+	return sha256.Sum256(unsafe.Slice(unsafe.StringData(tok), len(tok)))
+}
+
+// AppendFingerprintKeySum appends "fp:<base64url of sum>" to dst.
+func AppendFingerprintKeySum(dst []byte, sum *[sha256.Size]byte) []byte {
+	var fp [FingerprintLen]byte
+	base64.RawURLEncoding.Encode(fp[:], sum[:])
+	return append(append(dst, "fp:"...), fp[:]...)
+}
+
 // AppendFingerprintKey appends "fp:<fingerprint of tok>" to dst.
 func AppendFingerprintKey(dst []byte, tok string) []byte {
 	var fp [FingerprintLen]byte

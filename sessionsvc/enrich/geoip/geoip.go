@@ -279,7 +279,14 @@ func (d *DB) Lookup(ctx context.Context, ip string) (*store.GeoLocation, error) 
 }
 
 // Locate locates a parsed address (see Lookup).
-func (d *DB) Locate(a netip.Addr) (*store.GeoLocation, error) {
+func (d *DB) Locate(a netip.Addr) (g *store.GeoLocation, err error) {
+	defer func() {
+		// A database that passed the checks at load but is broken deeper
+		// must not take the login down with it.
+		if p := recover(); p != nil {
+			g, err = nil, fmt.Errorf("geolocation lookup %s: corrupt database: %v", a, p)
+		}
+	}()
 	if !a.IsValid() {
 		return nil, ErrInvalidIP
 	}
@@ -302,7 +309,7 @@ func (d *DB) Locate(a netip.Addr) (*store.GeoLocation, error) {
 	if err := res.Decode(&rec); err != nil {
 		return nil, fmt.Errorf("geolocation lookup %s: %w", a, err)
 	}
-	g := &store.GeoLocation{
+	g = &store.GeoLocation{
 		Country:     rec.Country.Names.En,
 		CountryCode: rec.Country.ISOCode,
 		City:        rec.City.Names.En,

@@ -22,10 +22,7 @@ import (
 //
 // The result is validated; on error base is returned with the error.
 func FromAppSettings(s settings.Settings, base Policy) (Policy, error) {
-	p := base
-	p.AllowedCountries = append([]string(nil), base.AllowedCountries...)
-	p.BlockedCountries = append([]string(nil), base.BlockedCountries...)
-	p.Alerts.Events = append([]string(nil), base.Alerts.Events...)
+	p := base.clone()
 	if s.EnableGeofencing {
 		p.AllowedCountries = append(p.AllowedCountries, s.AllowedCountries...)
 		p.BlockedCountries = append(p.BlockedCountries, s.BlockedCountries...)

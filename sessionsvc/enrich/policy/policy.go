@@ -195,8 +195,12 @@ func isCountryCode(c string) bool {
 // Parse reads a policy document (the value of "security"): fields left out
 // keep their defaults, unknown fields are an error, and the result is
 // normalised and validated. An empty or null document is Default().
-func Parse(doc []byte) (Policy, error) {
-	p := Default()
+func Parse(doc []byte) (Policy, error) { return ParseOver(Default(), doc) }
+
+// ParseOver is Parse starting from base instead of Default(): fields the
+// document leaves out keep base's values (base is not modified).
+func ParseOver(base Policy, doc []byte) (Policy, error) {
+	p := base.clone()
 	doc = bytes.TrimSpace(doc)
 	if len(doc) == 0 || bytes.Equal(doc, []byte("null")) {
 		return p, nil
@@ -216,18 +220,38 @@ func Parse(doc []byte) (Policy, error) {
 	return p, nil
 }
 
+// clone copies p so that decoding into the copy never writes into p's slices.
+func (p Policy) clone() Policy {
+	c := p
+	c.AllowedCountries = slices.Clone(p.AllowedCountries)
+	c.BlockedCountries = slices.Clone(p.BlockedCountries)
+	c.Alerts.Events = slices.Clone(p.Alerts.Events)
+	c.Alerts.TerminatedReasons = slices.Clone(p.Alerts.TerminatedReasons)
+	return c
+}
+
+// SecurityDocument returns the "security" value of a whole settings
+// document (nil when absent).
+func SecurityDocument(settings json.RawMessage) (json.RawMessage, error) {
+	if len(bytes.TrimSpace(settings)) == 0 {
+		return nil, nil
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(settings, &doc); err != nil {
+		return nil, fmt.Errorf("settings: %w", err)
+	}
+	return doc[SettingsKey], nil
+}
+
 // FromSettings reads the policy from the whole admin settings document
 // ({"security": {...}, ...}); other keys are ignored. No document or no
 // "security" key is Default().
 func FromSettings(settings json.RawMessage) (Policy, error) {
-	if len(bytes.TrimSpace(settings)) == 0 {
-		return Default(), nil
+	sec, err := SecurityDocument(settings)
+	if err != nil {
+		return Policy{}, err
 	}
-	var doc map[string]json.RawMessage
-	if err := json.Unmarshal(settings, &doc); err != nil {
-		return Policy{}, fmt.Errorf("settings: %w", err)
-	}
-	return Parse(doc[SettingsKey])
+	return Parse(sec)
 }
 
 // Holder holds the current policy; Get is what enrich.Config.Policy wants.

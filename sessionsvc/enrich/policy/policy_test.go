@@ -124,3 +124,24 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestParseOver(t *testing.T) {
+	base := Default()
+	base.BlockedCountries = []string{"RU"}
+	base.MinScore = 30
+	p, err := ParseOver(base, []byte(`{"blockedCountries":["KP"],"blockTor":true}`))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"KP"}, p.BlockedCountries)
+	assert.Equal(t, 30, p.MinScore, "kept from base")
+	assert.True(t, p.BlockTor)
+	assert.Equal(t, []string{"RU"}, base.BlockedCountries, "base untouched")
+
+	sec, err := SecurityDocument(json.RawMessage(`{"security":{"minScore":10},"x":1}`))
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"minScore":10}`, string(sec))
+	sec, err = SecurityDocument(nil)
+	require.NoError(t, err)
+	assert.Nil(t, sec)
+	_, err = SecurityDocument(json.RawMessage(`[`))
+	assert.Error(t, err)
+}

@@ -5,13 +5,16 @@
 //
 // In sessionsvc's main:
 //
-//	service.Run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, wire.Hooks(os.Getenv))
+//	hooks := wire.Hooks(os.Getenv)
+//	hooks.Mounts = wire.CombineMounts(hooks.Mounts, dashboard.Mounts) // when the dashboard is mounted too
+//	service.Run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, hooks)
 package wire
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"reflect"
 	"strconv"
@@ -27,6 +30,7 @@ import (
 	"github.com/meshsession/meshsession/sessionsvc/server"
 	"github.com/meshsession/meshsession/sessionsvc/service"
 	"github.com/meshsession/meshsession/sessionsvc/settings"
+	"github.com/meshsession/meshsession/sessionsvc/store"
 )
 
 // Environment variables (besides alert.ChannelsFromEnv's SMTP_* / ALERT_EMAIL_TO / WEBHOOK_*).
@@ -109,6 +113,7 @@ type Runtime struct {
 	Policy   *policy.Holder
 	channels atomic.Pointer[alert.ChannelsConfig]
 	settings func(context.Context) settings.Settings
+	st       store.Store
 	log      *slog.Logger
 
 	mu         sync.Mutex
@@ -133,6 +138,7 @@ func Hooks(getenv func(string) string) service.Hooks {
 			}
 			return rt.Service, rt.Service, nil
 		},
+		Mounts: Mounts,
 		Background: []func(ctx context.Context, d service.Deps){
 			func(ctx context.Context, _ service.Deps) {
 				if rt != nil {
@@ -150,7 +156,7 @@ func New(cfg Config, d service.Deps) (*Runtime, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	rt := &Runtime{cfg: cfg, Policy: policy.NewHolder(&cfg.BasePolicy), settings: d.Settings, log: logger}
+	rt := &Runtime{cfg: cfg, Policy: policy.NewHolder(&cfg.BasePolicy), settings: d.Settings, st: d.Store, log: logger}
 	empty := cfg.Channels
 	rt.channels.Store(&empty)
 	rt.refresh(context.Background())
@@ -165,7 +171,10 @@ func New(cfg Config, d service.Deps) (*Runtime, error) {
 	return rt, nil
 }
 
-// refresh recomputes the policy and channels from the settings.
+// refresh recomputes the policy and channels from the settings. The
+// policy is, from weakest to strongest: the defaults, SECURITY_POLICY_FILE,
+// the Strapi-style flat settings fields, and the settings document's
+// "security" object (when the settings carry one).
 func (rt *Runtime) refresh(ctx context.Context) {
 	if rt.settings == nil {
 		return
@@ -175,6 +184,19 @@ func (rt *Runtime) refresh(ctx context.Context) {
 	p, err := policy.FromAppSettings(s, rt.cfg.BasePolicy)
 	if err != nil {
 		problems = append(problems, err.Error())
+	}
+	if rt.st != nil {
+		if raw, err := rt.st.GetSettings(ctx); err != nil {
+			problems = append(problems, fmt.Sprintf("read settings: %v", err))
+		} else if sec, err := policy.SecurityDocument(raw); err != nil {
+			problems = append(problems, err.Error())
+		} else if sec != nil {
+			if over, err := policy.ParseOver(p, sec); err != nil {
+				problems = append(problems, err.Error())
+			} else {
+				p = over
+			}
+		}
 	}
 	if !reflect.DeepEqual(p, rt.Policy.Get()) {
 		if err := rt.Policy.Set(p); err != nil {
@@ -212,6 +234,11 @@ func (rt *Runtime) Senders() map[string]alert.Sender {
 	if err != nil {
 		rt.log.Warn("alert channels unusable", "error", err)
 	}
+	if e, ok := s[alert.ChannelEmail].(*alert.Email); ok {
+		e.OnTemplateError = func(event string, err error) {
+			rt.log.Warn("custom email template failed; the built-in mail was sent", "event", event, "error", err)
+		}
+	}
 	rt.sendersFor, rt.senders = cur, s
 	return s
 }
@@ -239,4 +266,37 @@ func (rt *Runtime) Run(ctx context.Context) {
 		}, rt.log).Run(ctx)
 	})
 	wg.Wait()
+}
+
+// Mounts are the admin outbox routes (alert.AdminHandlers) for the
+// service.Hooks Mounts hook; merge them with the dashboard's.
+func Mounts(_ context.Context, d service.Deps) (map[string]http.Handler, error) {
+	return alert.AdminHandlers(d.Store, d.Logger), nil
+}
+
+// MountsFunc is the shape of the service.Hooks Mounts hook.
+type MountsFunc = func(ctx context.Context, d service.Deps) (map[string]http.Handler, error)
+
+// CombineMounts merges several Mounts hooks (e.g. Mounts and the
+// dashboard's); a pattern claimed twice is an error.
+func CombineMounts(fns ...MountsFunc) MountsFunc {
+	return func(ctx context.Context, d service.Deps) (map[string]http.Handler, error) {
+		out := map[string]http.Handler{}
+		for _, fn := range fns {
+			if fn == nil {
+				continue
+			}
+			m, err := fn(ctx, d)
+			if err != nil {
+				return nil, err
+			}
+			for p, h := range m {
+				if _, dup := out[p]; dup {
+					return nil, fmt.Errorf("route %q mounted twice", p)
+				}
+				out[p] = h
+			}
+		}
+		return out, nil
+	}
 }

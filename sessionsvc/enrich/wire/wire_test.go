@@ -113,8 +113,12 @@ func TestEndToEnd(t *testing.T) {
 
 	require.Eventually(t, func() bool { return got.Load() == int32(len(res.Alerts)) }, 10*time.Second, 20*time.Millisecond)
 	mu.Lock()
-	assert.Contains(t, posts[0]["text"], "Login through a VPN, proxy or Tor")
+	var texts []any
+	for _, p := range posts {
+		texts = append(texts, p["text"])
+	}
 	mu.Unlock()
+	assert.ElementsMatch(t, []any{"*Suspicious login*", "*Login through a VPN, proxy or Tor*"}, texts)
 
 	// The admin turns on blockTor: the next login is refused, no restart.
 	setMu.Lock()
@@ -125,7 +129,29 @@ func TestEndToEnd(t *testing.T) {
 		return err == nil && res.Deny
 	}, 5*time.Second, 20*time.Millisecond)
 
+	// A "security" object in the stored settings document is applied on top.
+	require.NoError(t, st.PutSettings(ctx, json.RawMessage(`{"security":{"blockTor":false,"score":{"tor":5}}}`)))
+	setMu.Lock()
+	cur.BlockTor = false
+	setMu.Unlock()
+	require.Eventually(t, func() bool {
+		res, err := e.EnrichLogin(ctx, enrich.Login{UserID: "alice", IP: "81.2.69.142", At: time.Now()})
+		return err == nil && !res.Deny && res.Score == 95
+	}, 5*time.Second, 20*time.Millisecond)
+
 	v, err := g.Geolocate(ctx, "81.2.69.142")
 	require.NoError(t, err)
 	assert.True(t, v.(*enrich.IPInfo).IsTor)
+}
+
+func TestCombineMounts(t *testing.T) {
+	h := Hooks(func(string) string { return "" })
+	other := func(context.Context, service.Deps) (map[string]http.Handler, error) {
+		return map[string]http.Handler{"GET /admin/": http.NotFoundHandler()}, nil
+	}
+	m, err := CombineMounts(h.Mounts, other, nil)(context.Background(), service.Deps{})
+	require.NoError(t, err)
+	assert.Len(t, m, 3)
+	_, err = CombineMounts(other, other)(context.Background(), service.Deps{})
+	assert.ErrorContains(t, err, "mounted twice")
 }

@@ -257,6 +257,17 @@ func (p *Scanner) Array(depth int, elem func() bool) bool {
 	}
 }
 
+// Rest returns the unread input (after skipping whitespace), for callers
+// with a faster path for a known shape; Advance then skips what they read.
+func (p *Scanner) Rest() string {
+	p.WS()
+	return p.s[p.i:]
+}
+
+// Advance skips n bytes of the unread input. The caller must have checked
+// that they form a valid JSON value.
+func (p *Scanner) Advance(n int) { p.i = min(p.i+n, len(p.s)) }
+
 // Valid reports whether s is one valid JSON value (with nesting at most
 // MaxDepth) surrounded by optional whitespace.
 func Valid(s string) bool {

@@ -1,0 +1,298 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshsession/meshsession/e2e/demoapp"
+)
+
+const envoyYAML = "../../../envoy.yaml"
+
+// wasmPath is MESHSESSION_PLUGIN_WASM or <repo>/plugin.wasm; the test skips
+// without it, or fails under CI=true / MESHSESSION_REQUIRE_WASM=1.
+func wasmPath(t *testing.T) string {
+	t.Helper()
+	p := os.Getenv("MESHSESSION_PLUGIN_WASM")
+	if p == "" {
+		p = filepath.Join("..", "..", "..", "plugin.wasm")
+	}
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("CI") != "" || os.Getenv("MESHSESSION_REQUIRE_WASM") != "" {
+			t.Fatalf("plugin.wasm is required (run `make plugin`): %v", err)
+		}
+		t.Skipf("plugin.wasm not built (run `make plugin`): %v", err)
+	}
+	return p
+}
+
+// syncBuffer is a goroutine-safe output.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type running struct {
+	ready  Ready
+	stdout *syncBuffer
+	stderr *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// start runs the command in process and waits until it is ready.
+func start(t *testing.T, args ...string) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	readyc := make(chan Ready, 1)
+	go func() {
+		r.done <- run(ctx, args, func(string) string { return "" }, r.stdout, r.stderr, func(x Ready) { readyc <- x })
+	}()
+	select {
+	case r.ready = <-readyc:
+	case err := <-r.done:
+		cancel()
+		t.Fatalf("run returned before ready: %v\nstderr:\n%s", err, r.stderr)
+	case <-time.After(3 * time.Minute):
+		cancel()
+		t.Fatalf("not ready after 3 minutes\nstderr:\n%s", r.stderr)
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.done:
+		case <-time.After(time.Minute):
+		}
+	})
+	return r
+}
+
+// stop cancels (what Ctrl-C does) and requires a clean, prompt exit.
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	r.cancel()
+	select {
+	case err := <-r.done:
+		require.NoError(t, err, "stderr:\n%s", r.stderr)
+	case <-time.After(45 * time.Second):
+		t.Fatalf("did not stop within 45s\nstderr:\n%s", r.stderr)
+	}
+}
+
+func call(t *testing.T, method, url, token string, body any) (int, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		require.NoError(t, err)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	require.NoError(t, err)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, b
+}
+
+func localPorts(extra ...string) []string {
+	return append([]string{"-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-app-addr", "127.0.0.1:0",
+		"-sessionsvc-addr", "127.0.0.1:0", "-envoy-config", envoyYAML}, extra...)
+}
+
+// TestRunWholeSystem is `make run`: start, the banner's three curl lines,
+// Ctrl-C.
+func TestRunWholeSystem(t *testing.T) {
+	wasm := wasmPath(t)
+	db := "sqlite://" + filepath.Join(t.TempDir(), "data", "meshsession.db")
+	r := start(t, localPorts("-wasm", wasm, "-database-url", db)...)
+	require.NotEmpty(t, r.ready.Proxy)
+	require.NotEmpty(t, r.ready.App)
+	require.NotEmpty(t, r.ready.Sessionsvc)
+	require.NotEmpty(t, r.ready.AdminToken)
+	out := r.stdout.String()
+	proxy := "http://" + r.ready.Proxy
+	for _, want := range []string{
+		"dev proxy    " + proxy, "demo app     http://" + r.ready.App, "sessionsvc   http://" + r.ready.Sessionsvc,
+		"admin token  " + r.ready.AdminToken, "curl -s " + proxy + "/api/auth/local",
+		"curl -i " + proxy + "/api/articles", "curl -s " + proxy + "/api/magic-sessionmanager/my-sessions",
+		"proxy admin  http://" + r.ready.ProxyAdmin + "/stats", "Ctrl-C",
+	} {
+		assert.Contains(t, out, want)
+	}
+
+	// The three curl lines.
+	status, body := call(t, "POST", proxy+"/api/auth/local", "", map[string]string{"identifier": "alice", "password": "alice-password"})
+	require.Equal(t, 200, status, "%s", body)
+	var login demoapp.AuthResponse
+	require.NoError(t, json.Unmarshal(body, &login))
+	require.NotEmpty(t, login.JWT)
+	status, body = call(t, "GET", proxy+"/api/articles", login.JWT, nil)
+	require.Equal(t, 200, status, "%s", body)
+	status, body = call(t, "GET", proxy+"/api/magic-sessionmanager/my-sessions", login.JWT, nil)
+	require.Equal(t, 200, status, "%s", body)
+	var my struct {
+		Data []struct {
+			SessionID string `json:"sessionId"`
+			IsActive  bool   `json:"isActive"`
+		} `json:"data"`
+	}
+	require.NoError(t, json.Unmarshal(body, &my))
+	require.Len(t, my.Data, 1)
+	assert.True(t, my.Data[0].IsActive)
+	// The admin token printed works on sessionsvc's admin API.
+	status, body = call(t, "GET", "http://"+r.ready.Sessionsvc+"/magic-sessionmanager/sessions", r.ready.AdminToken, nil)
+	require.Equal(t, 200, status, "%s", body)
+	// The proxy admin serves the plugin's metrics.
+	status, body = call(t, "GET", "http://"+r.ready.ProxyAdmin+"/stats", "", nil)
+	require.Equal(t, 200, status)
+	assert.Contains(t, string(body), "wasmcustom.meshsession_logins_registered: 1")
+
+	r.stop(t)
+	assert.Contains(t, r.stderr.String(), "sessionsvc stopped")
+	_, err := http.Get(proxy + "/healthz")
+	require.Error(t, err, "the proxy listener is closed")
+	_, err = os.Stat(strings.TrimPrefix(db, "sqlite://"))
+	require.NoError(t, err, "the SQLite database was created")
+}
+
+// TestRunProxyOnly runs only the proxy in front of an app; sessionsvc is
+// not running: its route answers a clear 503.
+func TestRunProxyOnly(t *testing.T) {
+	wasm := wasmPath(t)
+	app := httptest.NewServer(demoapp.New(demoapp.Config{}))
+	defer app.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := ln.Addr().String()
+	require.NoError(t, ln.Close())
+
+	r := start(t, "proxy", "-listen", "127.0.0.1:0", "-admin", "off", "-envoy-config", envoyYAML, "-wasm", wasm,
+		"-workers", "1", "-app-addr", app.Listener.Addr().String(), "-sessionsvc-addr", dead)
+	assert.Empty(t, r.ready.Sessionsvc)
+	assert.Empty(t, r.ready.ProxyAdmin)
+	assert.NotContains(t, r.stdout.String(), "admin token")
+	proxy := "http://" + r.ready.Proxy
+	status, body := call(t, "GET", proxy+"/api/echo", "", nil)
+	assert.Equal(t, 200, status, "%s", body)
+	status, body = call(t, "GET", proxy+"/api/magic-sessionmanager/my-sessions", "", nil)
+	assert.Equal(t, 503, status)
+	assert.Contains(t, string(body), "connection failure")
+	assert.Contains(t, string(body), `cluster "sessionsvc" at `+dead)
+	r.stop(t)
+}
+
+// TestRunBadInput: clear errors, non-zero exit (an error from run), no hang.
+func TestRunBadInput(t *testing.T) {
+	base, err := os.ReadFile(envoyYAML)
+	require.NoError(t, err)
+	writeYAML := func(t *testing.T, from, to string) string {
+		t.Helper()
+		require.Contains(t, string(base), from)
+		p := filepath.Join(t.TempDir(), "envoy.yaml")
+		require.NoError(t, os.WriteFile(p, []byte(strings.Replace(string(base), from, to, 1)), 0o600))
+		return p
+	}
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	missingWasm := filepath.Join(t.TempDir(), "plugin.wasm")
+
+	for _, tc := range []struct {
+		name string
+		args func(t *testing.T) []string
+		want []string
+	}{
+		{"missing envoy.yaml", func(t *testing.T) []string {
+			return []string{"-envoy-config", filepath.Join(t.TempDir(), "nope.yaml")}
+		}, []string{"nope.yaml", "no such file"}},
+		{"envoy.yaml with an unknown field", func(t *testing.T) []string {
+			return localPorts("-envoy-config", writeYAML(t, "stat_prefix: ingress_http", "stat_prefix: ingress_http\n          stat_prefixx: typo"),
+				"-wasm", missingWasm, "-database-url", "sqlite://"+filepath.Join(t.TempDir(), "x.db"))
+		}, []string{"envoy.yaml", "stat_prefixx"}},
+		{"plugin configuration with a bad field", func(t *testing.T) []string {
+			return localPorts("-envoy-config", writeYAML(t, `"sync_interval": "500ms"`, `"sync_interval": "5x"`),
+				"-wasm", missingWasm, "-database-url", "sqlite://"+filepath.Join(t.TempDir(), "x.db"))
+		}, []string{"wasm filter configuration", "sync_interval"}},
+		{"route to an undefined cluster", func(t *testing.T) []string {
+			return localPorts("-envoy-config", writeYAML(t, "route: { cluster: app, timeout: 15s }", "route: { cluster: nosuch, timeout: 15s }"),
+				"-wasm", missingWasm)
+		}, []string{"route.cluster", `"nosuch"`}},
+		{"missing plugin.wasm", func(t *testing.T) []string {
+			return localPorts("-wasm", missingWasm, "-database-url", "sqlite://"+filepath.Join(t.TempDir(), "x.db"))
+		}, []string{missingWasm, "make plugin"}},
+		{"sessionsvc port in use", func(t *testing.T) []string {
+			a := localPorts("-wasm", missingWasm)
+			return append(a, "-sessionsvc-addr", busy.Addr().String())
+		}, []string{"sessionsvc", busy.Addr().String(), "address already in use"}},
+		{"app port in use", func(t *testing.T) []string {
+			a := localPorts("-wasm", missingWasm)
+			return append(a, "-app-addr", busy.Addr().String())
+		}, []string{"demo app", "address already in use"}},
+		{"proxy port in use", func(t *testing.T) []string {
+			return append(localPorts("-wasm", missingWasm, "-database-url", "sqlite://"+filepath.Join(t.TempDir(), "x.db")),
+				"-listen", busy.Addr().String())
+		}, []string{`listener "ingress"`, "address already in use"}},
+		{"bad database url", func(t *testing.T) []string {
+			return localPorts("-wasm", missingWasm, "-database-url", "mysql://x")
+		}, []string{"sessionsvc", "unsupported DATABASE_URL"}},
+		{"bad workers", func(t *testing.T) []string { return []string{"-workers", "0"} }, []string{"-workers"}},
+		{"unknown flag", func(t *testing.T) []string { return []string{"-nope"} }, []string{"not defined: -nope"}},
+		{"stray argument", func(t *testing.T) []string { return []string{"serve"} }, []string{"unexpected arguments"}},
+		{"bad plugin log level", func(t *testing.T) []string { return []string{"-plugin-log-level", "loud"} }, []string{"plugin-log-level"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr syncBuffer
+			done := make(chan error, 1)
+			go func() {
+				done <- run(context.Background(), tc.args(t), func(string) string { return "" }, io.Discard, &stderr, func(Ready) {
+					t.Error("became ready despite bad input")
+				})
+			}()
+			select {
+			case err := <-done:
+				require.Error(t, err)
+				for _, w := range tc.want {
+					assert.Contains(t, err.Error()+stderr.String(), w)
+				}
+			case <-time.After(time.Minute):
+				t.Fatal("hung on bad input")
+			}
+		})
+	}
+}

@@ -1,0 +1,423 @@
+package e2etest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/tetratelabs/wazero"
+	"github.com/tidwall/gjson"
+
+	"github.com/meshsession/meshsession/e2e/demoapp"
+	"github.com/meshsession/meshsession/e2e/devproxy"
+	"github.com/meshsession/meshsession/e2e/envoyconfig"
+	"github.com/meshsession/meshsession/sessionsvc/service"
+)
+
+const (
+	workers    = 4
+	adminToken = "e2e-admin-token-0123456789abcdef"
+	// waitFor bounds every "eventually" (a loaded 2-core machine).
+	waitFor = 15 * time.Second
+)
+
+// ---- plugin.wasm, compiled once per test binary ----
+
+var wasm struct {
+	once  sync.Once
+	bin   []byte
+	path  string
+	err   error
+	cache wazero.CompilationCache
+}
+
+func required(names ...string) bool {
+	for _, n := range names {
+		if v := os.Getenv(n); v != "" && v != "0" && v != "false" {
+			return true
+		}
+	}
+	return false
+}
+
+// pluginWasm reads MESHSESSION_PLUGIN_WASM or <repo>/plugin.wasm.
+func pluginWasm(tb testing.TB) ([]byte, wazero.CompilationCache) {
+	tb.Helper()
+	wasm.once.Do(func() {
+		wasm.path = os.Getenv("MESHSESSION_PLUGIN_WASM")
+		if wasm.path == "" {
+			wasm.path = filepath.Join("..", "..", "plugin.wasm")
+		}
+		wasm.bin, wasm.err = devproxy.LoadModule(wasm.path)
+		wasm.cache = wazero.NewCompilationCache()
+	})
+	if wasm.err != nil {
+		if required("MESHSESSION_REQUIRE_WASM", "CI") {
+			tb.Fatalf("plugin.wasm is required (MESHSESSION_REQUIRE_WASM/CI): %v", wasm.err)
+		}
+		tb.Skipf("plugin.wasm not available (run `make plugin`): %v", wasm.err)
+	}
+	return wasm.bin, wasm.cache
+}
+
+// ---- logs, shown when a test fails ----
+
+type logBuf struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.buf.Len() > 4<<20 { // keep the tail
+		b := l.buf.Bytes()[l.buf.Len()-(1<<20):]
+		l.buf = *bytes.NewBuffer(append([]byte(nil), b...))
+	}
+	return l.buf.Write(p)
+}
+
+func (l *logBuf) tail(n int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lines := strings.Split(strings.TrimRight(l.buf.String(), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// ---- the system: sessionsvc + demo app + dev proxy ----
+
+type system struct {
+	tb       testing.TB
+	dbURL    string
+	plugin   map[string]any
+	logs     *logBuf
+	log      *slog.Logger
+	app      *httptest.Server
+	proxy    *devproxy.Proxy
+	proxyURL string
+
+	svcAddr string // fixed at the first start: restarts reuse it
+	svc     *service.Service
+	svcStop context.CancelFunc
+	svcDone chan error
+}
+
+// pluginConfig is envoy.yaml's plugin configuration with overrides.
+func pluginConfig(tb testing.TB, env *envoyconfig.Config, overrides map[string]any) map[string]any {
+	tb.Helper()
+	var cfg map[string]any
+	require.NoError(tb, json.Unmarshal([]byte(env.Wasm.Configuration), &cfg))
+	for k, v := range overrides {
+		cfg[k] = v
+	}
+	return cfg
+}
+
+// startSystem starts sessionsvc on dbURL, the demo app and the dev proxy
+// (4 workers, worker pinning on) with envoy.yaml's plugin configuration
+// plus overrides. Everything stops when the test ends.
+func startSystem(tb testing.TB, dbURL string, overrides map[string]any) *system {
+	tb.Helper()
+	module, cache := pluginWasm(tb)
+	env, err := envoyconfig.Load(filepath.Join("..", "..", "envoy.yaml"))
+	require.NoError(tb, err)
+	s := &system{tb: tb, dbURL: dbURL, logs: &logBuf{}}
+	s.log = slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	tb.Cleanup(func() {
+		if tb.Failed() {
+			tb.Logf("last log lines:\n%s", s.logs.tail(150))
+		}
+	})
+	s.plugin = pluginConfig(tb, env, overrides)
+	cfgJSON, err := json.Marshal(s.plugin)
+	require.NoError(tb, err)
+	env.Wasm.Configuration = string(cfgJSON)
+
+	s.startSessionsvc()
+	tb.Cleanup(func() {
+		if s.svcStop != nil {
+			s.stopSessionsvc()
+		}
+	})
+	secret, _ := s.plugin["verify"].(map[string]any)["secret"].(string)
+	s.app = httptest.NewServer(demoapp.New(demoapp.Config{Secret: secret, SIDClaim: true,
+		Logger: s.log.With("component", "demoapp")}))
+	tb.Cleanup(s.app.Close)
+
+	_, err = devproxy.RemapHosts(env, map[string]string{"demoapp": s.app.Listener.Addr().String(), "sessionsvc": s.svcAddr})
+	require.NoError(tb, err)
+	s.proxy, err = devproxy.New(context.Background(), devproxy.Options{
+		Envoy: env, Module: module, CompilationCache: cache, Workers: workers,
+		Listen: "127.0.0.1:0", Admin: devproxy.AdminOff, AllowWorkerPin: true,
+		Logger: s.log.With("component", "devproxy"),
+	})
+	require.NoError(tb, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.proxy.Serve(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(tb, err)
+		case <-time.After(30 * time.Second):
+			tb.Error("dev proxy did not stop")
+		}
+	})
+	s.proxyURL = "http://" + s.proxy.Addr().String()
+	return s
+}
+
+// startSessionsvc starts sessionsvc in process (again on the same address
+// and database after stopSessionsvc).
+func (s *system) startSessionsvc() {
+	tb := s.tb
+	tb.Helper()
+	secret, _ := s.plugin["verify"].(map[string]any)["secret"].(string)
+	env := map[string]string{
+		"DATABASE_URL":             s.dbURL,
+		"JWT_SECRET":               secret,
+		"MESHSESSION_INTERNAL_KEY": s.plugin["internal_key"].(string),
+		"ADMIN_TOKEN":              adminToken,
+		"ACTIVITY_FLUSH_INTERVAL":  "0s",
+		"SHUTDOWN_TIMEOUT":         "5s",
+	}
+	cfg, endIdleSet, _, err := service.ParseConfig("sessionsvc", nil, func(k string) string { return env[k] }, io.Discard)
+	require.NoError(tb, err)
+	svc, err := service.New(context.Background(), cfg, endIdleSet, service.Hooks{}, s.log.With("component", "sessionsvc"), io.Discard)
+	require.NoError(tb, err)
+	addr := s.svcAddr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	var ln net.Listener
+	deadline := time.Now().Add(waitFor)
+	for {
+		if ln, err = net.Listen("tcp", addr); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		_ = svc.Close()
+		require.NoError(tb, err, "listen for sessionsvc")
+	}
+	s.svcAddr = ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	s.svc, s.svcStop, s.svcDone = svc, cancel, make(chan error, 1)
+	go func() { s.svcDone <- svc.Serve(ctx, ln) }()
+}
+
+func (s *system) stopSessionsvc() {
+	s.tb.Helper()
+	s.svcStop()
+	s.svcStop = nil
+	select {
+	case err := <-s.svcDone:
+		require.NoError(s.tb, err, "sessionsvc stopped with an error")
+	case <-time.After(30 * time.Second):
+		s.tb.Fatal("sessionsvc did not stop")
+	}
+}
+
+func (s *system) svcURL() string { return "http://" + s.svcAddr }
+
+// counter is a plugin metric's value (summed over workers by the host).
+func (s *system) counter(name string) int64 {
+	m, ok := s.proxy.Host().Metrics().Get(name)
+	if !ok {
+		return 0
+	}
+	return m.Value
+}
+
+// ---- clients ----
+
+// device is a client with its own source address and user agent.
+type device struct {
+	ip, ua string
+	client *http.Client
+}
+
+func newDevice(tb testing.TB, ip, ua string) *device {
+	tb.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	tr := &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 8}
+	tb.Cleanup(tr.CloseIdleConnections)
+	return &device{ip: ip, ua: ua, client: &http.Client{Transport: tr, Timeout: 20 * time.Second}}
+}
+
+type resp struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r resp) json(path string) gjson.Result { return gjson.GetBytes(r.body, path) }
+func (r resp) reason() string                { return r.header.Get("X-Session-Terminated-Reason") }
+func (r resp) String() string {
+	return fmt.Sprintf("%d %s reason=%q", r.status, bytes.TrimSpace(r.body), r.reason())
+}
+
+// req is one request; worker < 0: round-robin.
+type req struct {
+	method, url, token string
+	body               any
+	worker             int
+	headers            map[string]string
+}
+
+func (d *device) do(tb testing.TB, q req) resp {
+	tb.Helper()
+	var rd io.Reader
+	if q.body != nil {
+		b, err := json.Marshal(q.body)
+		require.NoError(tb, err)
+		rd = bytes.NewReader(b)
+	}
+	if q.method == "" {
+		q.method = http.MethodGet
+	}
+	hr, err := http.NewRequest(q.method, q.url, rd)
+	require.NoError(tb, err)
+	hr.Header.Set("User-Agent", d.ua)
+	if q.body != nil {
+		hr.Header.Set("Content-Type", "application/json")
+	}
+	if q.token != "" {
+		hr.Header.Set("Authorization", "Bearer "+q.token)
+	}
+	if q.worker >= 0 {
+		hr.Header.Set(devproxy.WorkerHeader, strconv.Itoa(q.worker))
+	}
+	for k, v := range q.headers {
+		hr.Header.Set(k, v)
+	}
+	r, err := d.client.Do(hr)
+	require.NoError(tb, err, "%s %s", q.method, q.url)
+	defer r.Body.Close()
+	b, err := io.ReadAll(r.Body)
+	require.NoError(tb, err)
+	return resp{status: r.StatusCode, header: r.Header, body: b}
+}
+
+// tokens are what a login or refresh answered.
+type tokens struct{ jwt, refresh string }
+
+var passwords = map[string]string{"alice": "alice-password", "bob": "bob-password", "carol": "carol-password"}
+
+func (s *system) login(tb testing.TB, d *device, user string) tokens {
+	tb.Helper()
+	r := d.do(tb, req{method: "POST", url: s.proxyURL + "/api/auth/local", worker: -1,
+		body: map[string]string{"identifier": user, "password": passwords[user]}})
+	require.Equal(tb, http.StatusOK, r.status, "login %s: %s", user, r)
+	t := tokens{jwt: r.json("jwt").String(), refresh: r.json("refreshToken").String()}
+	require.NotEmpty(tb, t.jwt)
+	require.NotEmpty(tb, t.refresh)
+	return t
+}
+
+func (s *system) refresh(tb testing.TB, d *device, refreshToken string) resp {
+	tb.Helper()
+	return d.do(tb, req{method: "POST", url: s.proxyURL + "/api/auth/refresh", worker: -1,
+		body: map[string]string{"refreshToken": refreshToken}})
+}
+
+// get calls a path through the proxy on one worker (-1: round-robin).
+func (s *system) get(tb testing.TB, d *device, token, path string, worker int) resp {
+	tb.Helper()
+	return d.do(tb, req{url: s.proxyURL + path, token: token, worker: worker})
+}
+
+// currentSession is sessionsvc's id of the token's session (user API
+// through the proxy).
+func (s *system) currentSession(tb testing.TB, d *device, token string) string {
+	tb.Helper()
+	var id string
+	s.eventually(tb, "current session registered", func() (bool, string) {
+		r := s.get(tb, d, token, "/api/magic-sessionmanager/current-session", -1)
+		id = r.json("data.sessionId").String()
+		return r.status == 200 && id != "", r.String()
+	})
+	return id
+}
+
+// admin calls sessionsvc's admin API directly (it is not on the proxy's
+// listener).
+func (s *system) admin(tb testing.TB, method, path string) resp {
+	tb.Helper()
+	d := &device{ua: "e2e-admin", client: http.DefaultClient}
+	return d.do(tb, req{method: method, url: s.svcURL() + path, token: adminToken, worker: -1})
+}
+
+// userSessions lists a user's sessions (admin API), newest first.
+func (s *system) userSessions(tb testing.TB, userID string) []gjson.Result {
+	tb.Helper()
+	r := s.admin(tb, "GET", "/magic-sessionmanager/user/"+userID+"/sessions")
+	require.Equal(tb, 200, r.status, r.String())
+	return r.json("data").Array()
+}
+
+func (s *system) session(tb testing.TB, userID, sessionID string) gjson.Result {
+	tb.Helper()
+	for _, x := range s.userSessions(tb, userID) {
+		if x.Get("sessionId").String() == sessionID {
+			return x
+		}
+	}
+	tb.Fatalf("session %s of user %s not listed", sessionID, userID)
+	return gjson.Result{}
+}
+
+// eventually polls cond until it holds (bounded by waitFor).
+func (s *system) eventually(tb testing.TB, what string, cond func() (bool, string)) {
+	tb.Helper()
+	deadline := time.Now().Add(waitFor)
+	for {
+		ok, last := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s: not reached within %s; last: %s", what, waitFor, last)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// everyWorker waits until every worker answers path for token as want
+// says, and returns each worker's answer.
+func (s *system) everyWorker(tb testing.TB, d *device, token, path, what string, want func(resp) bool) []resp {
+	tb.Helper()
+	out := make([]resp, workers)
+	for w := 0; w < workers; w++ {
+		s.eventually(tb, fmt.Sprintf("%s on worker %d", what, w), func() (bool, string) {
+			out[w] = s.get(tb, d, token, path, w)
+			return want(out[w]), out[w].String()
+		})
+	}
+	return out
+}
+
+func status(code int) func(resp) bool { return func(r resp) bool { return r.status == code } }
+
+func refused(code int, reason string) func(resp) bool {
+	return func(r resp) bool { return r.status == code && r.reason() == reason }
+}

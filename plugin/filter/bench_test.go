@@ -1,0 +1,102 @@
+package filter_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/meshsession/meshsession/e2e/host"
+	"github.com/meshsession/meshsession/plugin/protocol"
+)
+
+// benchHost starts plugin.wasm on one worker with n revocations loaded
+// through a one-page snapshot, and reports how long that sync tick took and
+// the VM's linear memory afterwards.
+func benchHost(b *testing.B, n int) (*host.Host, func()) {
+	b.Helper()
+	t := &testing.T{}
+	module, cache := pluginWasm(t)
+	if module == nil {
+		b.Skip("plugin.wasm not built")
+	}
+	stub := &stubSvc{epoch: "bench", calls: map[string]int{}}
+	exp := time.Now().Add(time.Hour).Unix()
+	for i := 0; i < n; i++ {
+		stub.log = append(stub.log, protocol.Change{Seq: int64(i + 1), Op: protocol.OpRevoke,
+			Key: "sid:revoked-" + strconv.Itoa(i), Exp: exp, Reason: protocol.ReasonManual})
+	}
+	srv := newStubServer(stub)
+	cl := map[string]host.Cluster{"sessionsvc": {URL: srv.URL, Timeout: 30 * time.Second}}
+	h, err := host.New(context.Background(), host.Config{
+		Module: module, Workers: 1, VMID: "meshsession", RootID: "meshsession", CompilationCache: cache,
+		PluginConfig: []byte(testConfig(`"sync_page_size":100000,"timeout":"30s","last_seen_interval":"1h"`)),
+		Clusters:     cl, DisableTicks: true,
+	})
+	if err != nil {
+		srv.Close()
+		b.Fatal(err)
+	}
+	closeAll := func() {
+		h.Close(context.Background())
+		srv.Close()
+	}
+	before, _ := h.MemoryPages(0)
+	start := time.Now()
+	if err := h.Tick(0); err != nil {
+		b.Fatal(err)
+	}
+	for h.PendingCallouts() > 0 {
+		time.Sleep(time.Millisecond)
+	}
+	took := time.Since(start)
+	pages, _ := h.MemoryPages(0)
+	b.ReportMetric(float64(took.Milliseconds()), "sync-ms")
+	b.ReportMetric(float64(pages-before)*64/1024, "MiB-grown")
+	b.ReportMetric(float64(pages)*64/1024, "MiB-memory")
+	return h, closeAll
+}
+
+// BenchmarkLifecycleEnforced is one whole request on plugin.wasm: context
+// create, request headers with a valid HS256 token checked against n
+// revocations (and the last-seen throttle), response headers, log, done,
+// delete. Target: <= 5 µs.
+func BenchmarkLifecycleEnforced(b *testing.B) {
+	for _, n := range []int{1000, 100000} {
+		b.Run("revocations="+strconv.Itoa(n), func(b *testing.B) {
+			h, closeAll := benchHost(b, n)
+			defer closeAll()
+			req := [][2]string{{":method", "GET"}, {":path", "/api/articles"}, {":authority", "app"},
+				{"authorization", "Bearer " + userToken(42, "live-session")}}
+			resp := [][2]string{{":status", "200"}, {"content-type", "application/json"}}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				s, err := h.NewStream(0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				r, err := s.RequestHeaders(req, true)
+				if err != nil || r.LocalResponse != nil {
+					b.Fatalf("refused: %v %+v", err, r.LocalResponse)
+				}
+				if _, err := s.ResponseHeaders(resp, true); err != nil {
+					b.Fatal(err)
+				}
+				if err := s.Finish(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSnapshot100k measures a sync tick that fetches and applies a
+// 100,000-entry snapshot in the VM (HTTP and JSON included), and the VM's
+// memory holding it.
+func BenchmarkSnapshot100k(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		_, closeAll := benchHost(b, 100000)
+		closeAll()
+	}
+}

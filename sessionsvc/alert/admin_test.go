@@ -1,0 +1,86 @@
+package alert
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshsession/meshsession/sessionsvc/store"
+)
+
+func TestAdminHandlers(t *testing.T) {
+	st := openStore(t)
+	ctx := context.Background()
+	const tok = "admin-secret-token"
+	sum := sha256.Sum256([]byte(tok))
+	_, err := st.CreateAdminToken(ctx, "t", hex.EncodeToString(sum[:]), time.Now())
+	require.NoError(t, err)
+
+	enqueue(t, st, 2, []string{"webhook:gone"}, time.Now().UTC())
+	d := NewDispatcher(st, DispatcherConfig{Senders: senders(map[string]Sender{
+		"webhook:gone": SenderFunc(func(context.Context, store.Alert, Payload) error { return Permanent(errors.New("answered 410")) }),
+	})}, nil)
+	_, err = d.Tick(ctx)
+	require.NoError(t, err)
+
+	mux := http.NewServeMux()
+	for p, h := range AdminHandlers(st, nil) {
+		mux.Handle(p, h)
+	}
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	do := func(method, path, token string) (int, map[string]any) {
+		req, _ := http.NewRequest(method, srv.URL+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var body map[string]any
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+		return resp.StatusCode, body
+	}
+
+	code, body := do("GET", "/magic-sessionmanager/alerts?dead=true", "")
+	assert.Equal(t, 401, code)
+	assert.Equal(t, float64(401), body["error"].(map[string]any)["status"])
+	code, _ = do("GET", "/magic-sessionmanager/alerts?dead=true", "wrong")
+	assert.Equal(t, 401, code)
+
+	code, body = do("GET", "/magic-sessionmanager/alerts?dead=true", tok)
+	require.Equal(t, 200, code)
+	data := body["data"].([]any)
+	require.Len(t, data, 2)
+	first := data[0].(map[string]any)
+	assert.Equal(t, "dead", first["status"])
+	assert.Equal(t, "answered 410", first["lastError"])
+	assert.Equal(t, EventLoginSuspicious, first["payload"].(map[string]any)["event"])
+
+	id := int64(first["id"].(float64))
+	code, _ = do("POST", "/magic-sessionmanager/alerts/"+jsonInt(id)+"/retry", tok)
+	assert.Equal(t, 200, code)
+	code, body = do("GET", "/magic-sessionmanager/alerts?dead=true", tok)
+	require.Equal(t, 200, code)
+	assert.Len(t, body["data"].([]any), 1, "one left in the dead letters")
+
+	code, _ = do("POST", "/magic-sessionmanager/alerts/999999/retry", tok)
+	assert.Equal(t, 404, code)
+	code, _ = do("POST", "/magic-sessionmanager/alerts/abc/retry", tok)
+	assert.Equal(t, 400, code)
+	code, _ = do("GET", "/magic-sessionmanager/alerts?limit=0", tok)
+	assert.Equal(t, 400, code)
+	code, _ = do("GET", "/magic-sessionmanager/alerts?dead=maybe", tok)
+	assert.Equal(t, 400, code)
+}
+
+func jsonInt(n int64) string { b, _ := json.Marshal(n); return string(b) }

@@ -1,0 +1,503 @@
+package dashboard
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/meshsession/meshsession/sessionsvc/store"
+)
+
+// adminAPI is the admin API's path prefix.
+const adminAPI = "/magic-sessionmanager"
+
+// recorder captures an in-process admin API answer.
+type recorder struct {
+	h      http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.h }
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.body.Write(b)
+}
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+}
+
+var errNoAPI = errors.New("the admin API is not reachable in process")
+
+// callAPI runs one admin API request in process with the signed-in admin
+// token as the bearer. apiPath is below adminAPI, its dynamic segments
+// escaped with seg.
+func (d *Dashboard) callAPI(r *http.Request, s *session, method, apiPath string, query url.Values, body []byte) (*recorder, error) {
+	h := d.cfg.API
+	if h == nil {
+		if hs, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok && hs.Handler != nil {
+			h = hs.Handler
+		}
+	}
+	if h == nil {
+		return nil, errNoAPI
+	}
+	target := adminAPI + apiPath // dynamic segments are already escaped (seg)
+	if len(query) > 0 {
+		target += "?" + query.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(r.Context(), method, target, rd)
+	if err != nil {
+		return nil, fmt.Errorf("admin API request: %w", err)
+	}
+	req.RequestURI = target
+	req.Host = r.Host
+	req.RemoteAddr = r.RemoteAddr
+	req.Header.Set("Authorization", "Bearer "+s.Token)
+	req.Header.Set("User-Agent", "meshsession-dashboard")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	rec := &recorder{h: http.Header{}}
+	h.ServeHTTP(rec, req)
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	return rec, nil
+}
+
+// seg escapes one dynamic path segment.
+func seg(v string) string { return url.PathEscape(v) }
+
+// relay copies an admin API answer to the browser.
+func relay(w http.ResponseWriter, rec *recorder) {
+	ct := rec.h.Get("Content-Type")
+	if ct == "" {
+		ct = "application/json; charset=utf-8"
+	}
+	w.Header().Set("Content-Type", ct)
+	if ra := rec.h.Get("Retry-After"); ra != "" {
+		w.Header().Set("Retry-After", ra)
+	}
+	w.WriteHeader(rec.status)
+	_, _ = w.Write(rec.body.Bytes())
+}
+
+func (d *Dashboard) forward(w http.ResponseWriter, r *http.Request, s *session, method, apiPath string, query url.Values, body []byte) {
+	rec, err := d.callAPI(r, s, method, apiPath, query, body)
+	if err != nil {
+		d.log.Error("dashboard: admin API call failed", "path", apiPath, "err", err)
+		writeError(w, http.StatusInternalServerError, err.Error(), nil)
+		return
+	}
+	relay(w, rec)
+}
+
+// listQuery keeps the list parameters the admin API understands.
+func listQuery(r *http.Request) url.Values {
+	in := r.URL.Query()
+	out := url.Values{}
+	for _, k := range []string{"page", "pageSize", "status", "search", "sort"} {
+		if v := in.Get(k); v != "" {
+			out.Set(k, v)
+		}
+	}
+	return out
+}
+
+func (d *Dashboard) listSessions(w http.ResponseWriter, r *http.Request, s *session) {
+	d.forward(w, r, s, http.MethodGet, "/sessions", listQuery(r), nil)
+}
+
+func (d *Dashboard) terminate(w http.ResponseWriter, r *http.Request, s *session) {
+	d.forward(w, r, s, http.MethodPost, "/sessions/"+seg(r.PathValue("id"))+"/terminate", nil, nil)
+}
+
+func (d *Dashboard) terminateAll(w http.ResponseWriter, r *http.Request, s *session) {
+	d.forward(w, r, s, http.MethodPost, "/user/"+seg(r.PathValue("id"))+"/terminate-all", nil, nil)
+}
+
+func (d *Dashboard) block(w http.ResponseWriter, r *http.Request, s *session) {
+	var body struct {
+		Blocked *bool `json:"blocked"`
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil || body.Blocked == nil {
+		writeError(w, http.StatusBadRequest, `send {"blocked": true} or {"blocked": false}`, nil)
+		return
+	}
+	b, _ := json.Marshal(map[string]bool{"blocked": *body.Blocked})
+	d.forward(w, r, s, http.MethodPost, "/user/"+seg(r.PathValue("id"))+"/toggle-block", nil, b)
+}
+
+func (d *Dashboard) getSettings(w http.ResponseWriter, r *http.Request, s *session) {
+	d.forward(w, r, s, http.MethodGet, "/settings", nil, nil)
+}
+
+func (d *Dashboard) putSettings(w http.ResponseWriter, r *http.Request, s *session) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, "settings document too large", nil)
+		return
+	}
+	d.forward(w, r, s, http.MethodPut, "/settings", nil, body)
+}
+
+// sessionView is a session as the dashboard shows it (the admin API's
+// field names).
+type sessionView struct {
+	SessionID          string             `json:"sessionId"`
+	UserID             string             `json:"userId"`
+	IPAddress          string             `json:"ipAddress"`
+	UserAgent          string             `json:"userAgent"`
+	LoginTime          time.Time          `json:"loginTime"`
+	LastActive         time.Time          `json:"lastActive"`
+	LogoutTime         *time.Time         `json:"logoutTime"`
+	IsActive           bool               `json:"isActive"`
+	IsTrulyActive      bool               `json:"isTrulyActive"`
+	MinutesSinceActive int                `json:"minutesSinceActive"`
+	TerminatedManually bool               `json:"terminatedManually"`
+	TerminationReason  string             `json:"terminationReason"`
+	DeviceType         string             `json:"deviceType"`
+	BrowserName        string             `json:"browserName"`
+	OSName             string             `json:"osName"`
+	GeoLocation        *store.GeoLocation `json:"geoLocation"`
+	SecurityScore      int                `json:"securityScore"`
+	ScoreReasons       []string           `json:"scoreReasons"`
+	Route              string             `json:"route"`
+	ExpiresAt          *time.Time         `json:"expiresAt"`
+}
+
+func view(ss *store.Session, inactivity time.Duration, now time.Time) sessionView {
+	last := ss.LastActive
+	if last.IsZero() {
+		last = ss.LoginTime
+	}
+	since := max(now.Sub(last), 0)
+	reasons := ss.ScoreReasons
+	if reasons == nil {
+		reasons = []string{}
+	}
+	v := sessionView{SessionID: ss.ID, UserID: ss.UserID, IPAddress: ss.IP, UserAgent: ss.UserAgent,
+		LoginTime: ss.LoginTime, LastActive: last, LogoutTime: ss.LogoutTime, IsActive: ss.Active,
+		IsTrulyActive: ss.Active && since < inactivity, MinutesSinceActive: int(since / time.Minute),
+		TerminatedManually: ss.TerminatedManually, TerminationReason: ss.TerminationReason,
+		DeviceType: ss.DeviceType, BrowserName: ss.BrowserName, OSName: ss.OSName, GeoLocation: ss.Geo,
+		SecurityScore: ss.SecurityScore, ScoreReasons: reasons, Route: ss.Route}
+	if !ss.ExpiresAt.IsZero() {
+		e := ss.ExpiresAt
+		v.ExpiresAt = &e
+	}
+	return v
+}
+
+func (d *Dashboard) storeError(w http.ResponseWriter, what string, err error) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, what+" not found", nil)
+	case errors.Is(err, store.ErrUnavailable):
+		writeError(w, http.StatusServiceUnavailable, "sessionsvc cannot reach its database right now; retry in a moment", map[string]any{"code": "unavailable"})
+	default:
+		d.log.Error("dashboard: store call failed", "what", what, "err", err)
+		writeError(w, http.StatusInternalServerError, "reading "+what+" failed; see the sessionsvc log", nil)
+	}
+}
+
+func (d *Dashboard) sessionDetail(w http.ResponseWriter, r *http.Request, _ *session) {
+	id := r.PathValue("id")
+	if id == "" || len(id) > 128 {
+		writeError(w, http.StatusBadRequest, "bad session id", nil)
+		return
+	}
+	ctx := r.Context()
+	ss, err := d.st.GetSession(ctx, id)
+	if err != nil {
+		d.storeError(w, "session", err)
+		return
+	}
+	blocked, err := d.st.IsBlocked(ctx, ss.UserID)
+	if err != nil {
+		d.storeError(w, "block state", err)
+		return
+	}
+	now := d.now().UTC()
+	writeJSON(w, http.StatusOK, map[string]any{"data": view(ss, d.cfg.Settings(ctx).InactivityDuration(), now), "userBlocked": blocked})
+}
+
+type countItem struct {
+	Name  string `json:"name"`
+	Count int    `json:"count"`
+}
+
+func topCounts(m map[string]int, n int) []countItem {
+	out := make([]countItem, 0, len(m))
+	for k, v := range m {
+		out = append(out, countItem{k, v})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Count != out[j].Count {
+			return out[i].Count > out[j].Count
+		}
+		return out[i].Name < out[j].Name
+	})
+	if n > 0 && len(out) > n {
+		out = out[:n]
+	}
+	return out
+}
+
+// userView is a user's sessions (through the admin API), block state and
+// the countries and devices seen in their latest 1,000 sessions.
+func (d *Dashboard) userView(w http.ResponseWriter, r *http.Request, s *session) {
+	uid := r.PathValue("id")
+	rec, err := d.callAPI(r, s, http.MethodGet, "/user/"+seg(uid)+"/sessions", listQuery(r), nil)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error(), nil)
+		return
+	}
+	if rec.status != http.StatusOK {
+		relay(w, rec)
+		return
+	}
+	ctx := r.Context()
+	blocked, err := d.st.IsBlocked(ctx, uid)
+	if err != nil {
+		d.storeError(w, "block state", err)
+		return
+	}
+	page, err := d.st.ListSessions(ctx, store.SessionQuery{UserID: uid, Sort: "loginTime", Desc: true, Limit: 1000})
+	if err != nil {
+		d.storeError(w, "sessions", err)
+		return
+	}
+	countries, devices, browsers := map[string]int{}, map[string]int{}, map[string]int{}
+	for _, ss := range page.Sessions {
+		c := "?"
+		if ss.Geo != nil && (ss.Geo.Country != "" || ss.Geo.CountryCode != "") {
+			c = ss.Geo.Country
+			if c == "" {
+				c = ss.Geo.CountryCode
+			}
+		}
+		countries[c]++
+		devices[orUnknown(ss.DeviceType)+" · "+orUnknown(ss.OSName)]++
+		browsers[orUnknown(ss.BrowserName)]++
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"userId": uid, "blocked": blocked, "sessions": json.RawMessage(rec.body.Bytes()),
+		"countries": topCounts(countries, 0), "devices": topCounts(devices, 0), "browsers": topCounts(browsers, 0),
+	})
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "?"
+	}
+	return s
+}
+
+type alertView struct {
+	ID          int64      `json:"id"`
+	Event       string     `json:"event"`
+	Channel     string     `json:"channel"`
+	Attempts    int        `json:"attempts"`
+	LastError   string     `json:"lastError"`
+	CreatedAt   time.Time  `json:"createdAt"`
+	NextAttempt time.Time  `json:"nextAttempt"`
+	SentAt      *time.Time `json:"sentAt"`
+	Dead        bool       `json:"dead"`
+}
+
+func (d *Dashboard) listAlerts(w http.ResponseWriter, r *http.Request, _ *session) {
+	list, err := d.st.ListAlerts(r.Context(), true, 200)
+	if err != nil {
+		d.storeError(w, "failed deliveries", err)
+		return
+	}
+	out := make([]alertView, 0, len(list))
+	for _, a := range list {
+		out = append(out, alertView{ID: a.ID, Event: a.Event, Channel: a.Channel, Attempts: a.Attempts, LastError: a.LastError,
+			CreatedAt: a.CreatedAt, NextAttempt: a.NextAttempt, SentAt: a.SentAt, Dead: a.Dead})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": out})
+}
+
+func (d *Dashboard) retryAlert(w http.ResponseWriter, r *http.Request, s *session) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		writeError(w, http.StatusBadRequest, "bad delivery id", nil)
+		return
+	}
+	if err := d.st.RetryAlert(r.Context(), id, d.now().UTC()); err != nil {
+		d.storeError(w, "delivery", err)
+		return
+	}
+	d.log.Info("dashboard: delivery queued again", "admin", s.Name, "alert", id)
+	writeJSON(w, http.StatusOK, map[string]any{"success": true})
+}
+
+// Export limits.
+const (
+	exportPage = 1000
+	exportMax  = 100_000
+)
+
+var statuses = map[string]store.Status{"": store.StatusAny, "all": store.StatusAny, "active": store.StatusActive,
+	"idle": store.StatusIdle, "loggedout": store.StatusLoggedOut, "terminated": store.StatusTerminated}
+
+// exportQuery reads the table's selection (status, search, sort).
+func (d *Dashboard) exportQuery(r *http.Request) (store.SessionQuery, error) {
+	in := r.URL.Query()
+	q := store.SessionQuery{Sort: "loginTime", Desc: true}
+	st, ok := statuses[strings.ToLower(in.Get("status"))]
+	if !ok {
+		return q, errors.New("status must be one of all, active, idle, loggedout, terminated")
+	}
+	q.Status = st
+	if v := in.Get("search"); v != "" {
+		if len(v) > 200 {
+			return q, errors.New("search longer than 200 characters")
+		}
+		q.Search = v
+	}
+	if v := in.Get("sort"); v != "" {
+		desc := false
+		if strings.HasPrefix(v, "-") {
+			desc, v = true, v[1:]
+		}
+		if f, dir, ok := strings.Cut(v, ":"); ok {
+			v, desc = f, strings.EqualFold(dir, "desc")
+		}
+		found := false
+		for _, f := range store.SortFields() {
+			found = found || f == v
+		}
+		if !found {
+			return q, fmt.Errorf("cannot sort by %q", v)
+		}
+		q.Sort, q.Desc = v, desc
+	}
+	if v := in.Get("userId"); v != "" {
+		q.UserID = v
+	}
+	q.IdleBefore = d.now().UTC().Add(-d.cfg.Settings(r.Context()).InactivityDuration())
+	return q, nil
+}
+
+var csvHeader = []string{"sessionId", "userId", "ipAddress", "country", "city", "deviceType", "browserName", "osName",
+	"userAgent", "loginTime", "lastActive", "logoutTime", "isActive", "terminationReason", "securityScore"}
+
+// csvCell neutralises spreadsheet formulas in exported text.
+func csvCell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+func csvRow(v sessionView) []string {
+	country, city := "", ""
+	if v.GeoLocation != nil {
+		country, city = v.GeoLocation.Country, v.GeoLocation.City
+		if country == "" {
+			country = v.GeoLocation.CountryCode
+		}
+	}
+	logout := ""
+	if v.LogoutTime != nil {
+		logout = v.LogoutTime.UTC().Format(time.RFC3339)
+	}
+	row := []string{v.SessionID, v.UserID, v.IPAddress, country, city, v.DeviceType, v.BrowserName, v.OSName,
+		v.UserAgent, v.LoginTime.UTC().Format(time.RFC3339), v.LastActive.UTC().Format(time.RFC3339), logout,
+		strconv.FormatBool(v.IsActive), v.TerminationReason, strconv.Itoa(v.SecurityScore)}
+	for i := range row {
+		row[i] = csvCell(row[i])
+	}
+	return row
+}
+
+// export streams the current selection as CSV or JSON (at most exportMax rows).
+func (d *Dashboard) export(w http.ResponseWriter, r *http.Request, _ *session) {
+	format := r.URL.Query().Get("format")
+	if format != "csv" && format != "json" {
+		writeError(w, http.StatusBadRequest, "format must be csv or json", nil)
+		return
+	}
+	q, err := d.exportQuery(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error(), nil)
+		return
+	}
+	ctx := r.Context()
+	now := d.now().UTC()
+	inactivity := d.cfg.Settings(ctx).InactivityDuration()
+	q.Limit = exportPage
+	first, err := d.st.ListSessions(ctx, q)
+	if err != nil {
+		d.storeError(w, "sessions", err)
+		return
+	}
+	name := "sessions-" + now.Format("20060102-150405") + "." + format
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	w.Header().Set("X-Export-Total", strconv.Itoa(first.Total))
+	if first.Total > exportMax {
+		w.Header().Set("X-Export-Truncated", strconv.Itoa(exportMax))
+	}
+	var cw *csv.Writer
+	if format == "csv" {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		cw = csv.NewWriter(w)
+		_ = cw.Write(csvHeader)
+	} else {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		_, _ = io.WriteString(w, "[")
+	}
+	n := 0
+	page := first
+	for {
+		for i := range page.Sessions {
+			v := view(&page.Sessions[i], inactivity, now)
+			if cw != nil {
+				_ = cw.Write(csvRow(v))
+			} else {
+				b, _ := json.Marshal(v)
+				if n > 0 {
+					_, _ = io.WriteString(w, ",\n")
+				}
+				_, _ = w.Write(b)
+			}
+			n++
+		}
+		if len(page.Sessions) < exportPage || n >= exportMax || n >= page.Total {
+			break
+		}
+		q.Offset = n
+		if page, err = d.st.ListSessions(ctx, q); err != nil {
+			d.log.Warn("dashboard: export stopped early", "rows", n, "err", err)
+			break
+		}
+	}
+	if cw != nil {
+		cw.Flush()
+	} else {
+		_, _ = io.WriteString(w, "]\n")
+	}
+}

@@ -1,0 +1,211 @@
+package dashboard
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/meshsession/meshsession/sessionsvc/server"
+	"github.com/meshsession/meshsession/sessionsvc/store"
+)
+
+// hub polls the database for sessions that started or ended and fans the
+// changes out to the open event streams. It polls only while someone
+// listens, once per process whatever the number of listeners, and sees
+// changes made by every replica (it reads the shared database).
+type hub struct {
+	d      *Dashboard
+	mu     sync.Mutex
+	subs   map[chan []change]struct{}
+	cancel context.CancelFunc
+}
+
+func newHub(d *Dashboard) *hub { return &hub{d: d, subs: map[chan []change]struct{}{}} }
+
+func (h *hub) subscribe() chan []change {
+	ch := make(chan []change, 16)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.subs[ch] = struct{}{}
+	if h.cancel == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		h.cancel = cancel
+		go h.run(ctx)
+	}
+	return ch
+}
+
+func (h *hub) unsubscribe(ch chan []change) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.subs, ch)
+	if len(h.subs) == 0 && h.cancel != nil {
+		h.cancel()
+		h.cancel = nil
+	}
+}
+
+func (h *hub) publish(cs []change) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for ch := range h.subs {
+		select {
+		case ch <- cs:
+		default: // a slow listener misses events; it reloads on the next one
+		}
+	}
+}
+
+// lateWindow re-reads this far back: a session's login or logout time is
+// set before its transaction commits, so rows can appear out of order.
+const lateWindow = 5 * time.Second
+
+func (h *hub) run(ctx context.Context) {
+	d := h.d
+	tick := time.NewTicker(d.cfg.PollInterval)
+	defer tick.Stop()
+	mark := d.now().UnixMilli()
+	startMark, endMark := mark, mark
+	seen := map[string]int64{} // "type:id" -> when it was reported
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		cs, err := d.poll(ctx, startMark-lateWindow.Milliseconds(), endMark-lateWindow.Milliseconds())
+		if err != nil {
+			if ctx.Err() == nil {
+				d.log.Warn("dashboard: polling for live events failed", "err", err)
+			}
+			continue
+		}
+		now := d.now().UnixMilli()
+		var fresh []change
+		for _, c := range cs {
+			k := c.Type + ":" + c.ID
+			if _, ok := seen[k]; ok {
+				continue
+			}
+			seen[k] = now
+			fresh = append(fresh, c)
+			if c.Type == "started" && c.At > startMark {
+				startMark = c.At
+			}
+			if c.Type == "ended" && c.At > endMark {
+				endMark = c.At
+			}
+		}
+		for k, at := range seen {
+			if now-at > 4*lateWindow.Milliseconds() {
+				delete(seen, k)
+			}
+		}
+		if len(fresh) > 0 {
+			h.publish(fresh)
+		}
+	}
+}
+
+// poll returns sessions started after startSince and ended after endSince (Unix ms).
+func (d *Dashboard) poll(ctx context.Context, startSince, endSince int64) ([]change, error) {
+	if d.stats != nil {
+		a, err := d.stats.started(ctx, startSince)
+		if err != nil {
+			return nil, err
+		}
+		b, err := d.stats.ended(ctx, endSince)
+		if err != nil {
+			return nil, err
+		}
+		return append(a, b...), nil
+	}
+	// Without SQL access: the newest sessions by login and by logout time.
+	var out []change
+	p, err := d.st.ListSessions(ctx, store.SessionQuery{Sort: "loginTime", Desc: true, Limit: 50})
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range p.Sessions {
+		if t := s.LoginTime.UnixMilli(); t > startSince {
+			out = append(out, change{Type: "started", ID: s.ID, UserID: s.UserID, At: t})
+		}
+	}
+	p, err = d.st.ListSessions(ctx, store.SessionQuery{Sort: "logoutTime", Desc: true, Limit: 50, Status: store.StatusTerminated})
+	if err != nil {
+		return nil, err
+	}
+	q, err := d.st.ListSessions(ctx, store.SessionQuery{Sort: "logoutTime", Desc: true, Limit: 50, Status: store.StatusLoggedOut})
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range append(p.Sessions, q.Sessions...) {
+		if s.LogoutTime != nil && s.LogoutTime.UnixMilli() > endSince {
+			out = append(out, change{Type: "ended", ID: s.ID, UserID: s.UserID, Reason: s.TerminationReason, At: s.LogoutTime.UnixMilli()})
+		}
+	}
+	return out, nil
+}
+
+// SSE timing.
+const (
+	ssePing     = 15 * time.Second
+	sseRecheck  = 30 * time.Second
+	sseLifetime = 30 * time.Minute // the browser reconnects (EventSource) after this
+)
+
+// events is a Server-Sent Events stream of sessions starting and ending.
+func (d *Dashboard) events(w http.ResponseWriter, r *http.Request, s *session) {
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	ch := d.hub.subscribe()
+	defer d.hub.unsubscribe(ch)
+	write := func(format string, args ...any) error {
+		_ = rc.SetWriteDeadline(time.Now().Add(ssePing + 10*time.Second))
+		if _, err := fmt.Fprintf(w, format, args...); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	if err := write("retry: 2000\nevent: hello\ndata: {}\n\n"); err != nil {
+		return
+	}
+	ctx := r.Context()
+	ping := time.NewTicker(ssePing)
+	defer ping.Stop()
+	recheck := time.NewTicker(sseRecheck)
+	defer recheck.Stop()
+	end := time.NewTimer(sseLifetime)
+	defer end.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-end.C:
+			return
+		case <-ping.C:
+			if write(": ping\n\n") != nil {
+				return
+			}
+		case <-recheck.C:
+			// A revoked admin token or an expired sign-in ends the stream.
+			now := d.now()
+			_, err := d.st.FindAdminToken(ctx, server.HashAdminToken(s.Token), now.UTC())
+			if errors.Is(err, store.ErrNotFound) || now.Unix() >= s.Expires {
+				_ = write("event: signedout\ndata: {}\n\n")
+				return
+			}
+		case cs := <-ch:
+			b, _ := json.Marshal(cs)
+			if write("event: sessions\ndata: %s\n\n", b) != nil {
+				return
+			}
+		}
+	}
+}

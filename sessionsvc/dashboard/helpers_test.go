@@ -1,0 +1,153 @@
+package dashboard
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshsession/meshsession/sessionsvc/secrets"
+	"github.com/meshsession/meshsession/sessionsvc/server"
+	"github.com/meshsession/meshsession/sessionsvc/service"
+	"github.com/meshsession/meshsession/sessionsvc/store"
+)
+
+const testAdminToken = "test-admin-token-0123456789abcdef"
+
+// testEnv is a real sessionsvc (temp SQLite file) with the dashboard mounted.
+type testEnv struct {
+	t   testing.TB
+	svc *service.Service
+	srv *httptest.Server
+	st  store.Store
+}
+
+func newTestEnv(t testing.TB) *testEnv {
+	t.Helper()
+	ctx := context.Background()
+	key, err := secrets.GenerateKey()
+	require.NoError(t, err)
+	cfg, _, _, err := service.ParseConfig("sessionsvc", nil, func(k string) string {
+		return map[string]string{
+			"DATABASE_URL":             "sqlite://" + filepath.Join(t.TempDir(), "meshsession.db"),
+			"ADMIN_TOKEN":              testAdminToken,
+			"MESHSESSION_INTERNAL_KEY": "test-internal-key-0123456789",
+			"SESSION_ENCRYPTION_KEY":   key,
+		}[k]
+	}, io.Discard)
+	require.NoError(t, err)
+	svc, err := service.New(ctx, cfg, false, service.Hooks{Mounts: Mounts}, nil, io.Discard)
+	require.NoError(t, err)
+	srv := httptest.NewServer(svc.Handler())
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+		_ = svc.Close()
+	})
+	return &testEnv{t: t, svc: svc, srv: srv, st: svc.Store}
+}
+
+type seedOpt struct {
+	user, ip, ua, country, browser, device, os string
+	login, last                                time.Time
+	score                                      int
+	reasons                                    []string
+}
+
+func (e *testEnv) seed(o seedOpt) string {
+	e.t.Helper()
+	now := time.Now().UTC()
+	if o.login.IsZero() {
+		o.login = now.Add(-time.Hour)
+	}
+	if o.last.IsZero() {
+		o.last = now.Add(-time.Minute)
+	}
+	if o.score == 0 {
+		o.score = 90
+	}
+	id := store.NewSessionID()
+	s := &store.Session{ID: id, UserID: o.user, IP: o.ip, UserAgent: o.ua, LoginTime: o.login, LastActive: o.last, Active: true,
+		DeviceType: o.device, BrowserName: o.browser, OSName: o.os, SecurityScore: o.score, ScoreReasons: o.reasons,
+		ExpiresAt: now.Add(time.Hour), Route: "/api/auth/local"}
+	if o.country != "" {
+		s.Geo = &store.GeoLocation{Country: o.country, City: "Somewhere"}
+	}
+	require.NoError(e.t, e.st.CreateSession(context.Background(), s,
+		[]store.SessionKey{{Key: "sid:" + id, Kind: store.KeySession, ExpiresAt: now.Add(time.Hour)}}, nil))
+	return id
+}
+
+// client is a browser-like HTTP client with a cookie jar.
+type client struct {
+	e    *testEnv
+	c    *http.Client
+	csrf string
+}
+
+func (e *testEnv) client() *client {
+	jar, _ := cookiejar.New(nil)
+	return &client{e: e, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (a answer) json(t testing.TB) map[string]any {
+	t.Helper()
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(a.body, &m), string(a.body))
+	return m
+}
+
+func (c *client) do(method, path string, body any, hdr map[string]string) answer {
+	c.e.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		require.NoError(c.e.t, err)
+		rd = strings.NewReader(string(b))
+	}
+	req, err := http.NewRequest(method, c.e.srv.URL+path, rd)
+	require.NoError(c.e.t, err)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	res, err := c.c.Do(req)
+	require.NoError(c.e.t, err)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	require.NoError(c.e.t, err)
+	return answer{status: res.StatusCode, header: res.Header, body: b}
+}
+
+// login signs in and remembers the CSRF token.
+func (c *client) login(tok string) answer {
+	a := c.do("POST", "/dashboard/api/login", map[string]string{"token": tok}, nil)
+	if a.status == http.StatusOK {
+		c.csrf = fmt.Sprint(a.json(c.e.t)["csrf"])
+	}
+	return a
+}
+
+// post sends a state change with the CSRF token.
+func (c *client) post(method, path string, body any) answer {
+	return c.do(method, path, body, map[string]string{csrfHeader: c.csrf})
+}
+
+func hashForTest(tok string) string { return server.HashAdminToken(tok) }

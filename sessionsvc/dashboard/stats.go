@@ -1,0 +1,284 @@
+package dashboard
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/meshsession/meshsession/sessionsvc/store"
+)
+
+// statsDB is a read-only connection for the figures the Store interface
+// has no call for (counts by hour, top countries, sessions started or
+// ended since a time). It reads the store's schema (tables sessions,
+// user_blocks, failed_logins) and never writes; every query is served by
+// one of the store's indexes.
+type statsDB struct {
+	db *sql.DB
+}
+
+func openStats(ctx context.Context, databaseURL string) (*statsDB, error) {
+	var db *sql.DB
+	switch {
+	case strings.HasPrefix(databaseURL, "sqlite:"):
+		rest := strings.TrimPrefix(strings.TrimPrefix(databaseURL, "sqlite:"), "//")
+		p, _, _ := strings.Cut(rest, "?")
+		if p == "" || strings.Contains(p, ":memory:") {
+			return nil, errors.New("in-memory SQLite cannot be shared")
+		}
+		var err error
+		db, err = sql.Open("sqlite", "file:"+p+"?_pragma=busy_timeout(5000)&_pragma=query_only(1)")
+		if err != nil {
+			return nil, fmt.Errorf("dashboard stats: open sqlite: %w", err)
+		}
+		db.SetMaxOpenConns(2)
+	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
+		cfg, err := pgx.ParseConfig(databaseURL)
+		if err != nil {
+			return nil, fmt.Errorf("dashboard stats: parse postgres url: %w", err)
+		}
+		db = stdlib.OpenDB(*cfg)
+		db.SetMaxOpenConns(2)
+	default:
+		return nil, fmt.Errorf("dashboard stats: unsupported database url")
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var n int
+	if err := db.QueryRowContext(pctx, `SELECT COUNT(*) FROM user_blocks`).Scan(&n); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("dashboard stats: %w", err)
+	}
+	return &statsDB{db: db}, nil
+}
+
+func (s *statsDB) close() error { return s.db.Close() }
+
+func (s *statsDB) count(ctx context.Context, q string, args ...any) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("dashboard stats: %w", err)
+	}
+	return n, nil
+}
+
+// buckets counts rows per hour since start (query selects bucket, count).
+func (s *statsDB) buckets(ctx context.Context, q string, start int64, n int) ([]int, error) {
+	out := make([]int, n)
+	rows, err := s.db.QueryContext(ctx, q, start)
+	if err != nil {
+		return nil, fmt.Errorf("dashboard stats: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var b int64
+		var c int
+		if err := rows.Scan(&b, &c); err != nil {
+			return nil, fmt.Errorf("dashboard stats: %w", err)
+		}
+		if b >= 0 && b < int64(n) {
+			out[b] += c
+		}
+	}
+	return out, rows.Err()
+}
+
+func (s *statsDB) top(ctx context.Context, col string, since int64, n int) ([]countItem, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+col+`, COUNT(*) FROM sessions WHERE login_time >= $1 GROUP BY `+col+
+		` ORDER BY COUNT(*) DESC, `+col+` LIMIT `+fmt.Sprint(n), since)
+	if err != nil {
+		return nil, fmt.Errorf("dashboard stats: %w", err)
+	}
+	defer rows.Close()
+	out := []countItem{}
+	for rows.Next() {
+		var c countItem
+		if err := rows.Scan(&c.Name, &c.Count); err != nil {
+			return nil, fmt.Errorf("dashboard stats: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// change is a session that started or ended, for live events.
+type change struct {
+	Type   string `json:"type"` // started, ended
+	ID     string `json:"sessionId"`
+	UserID string `json:"userId"`
+	Reason string `json:"reason,omitempty"`
+	At     int64  `json:"at"` // Unix ms
+}
+
+func (s *statsDB) started(ctx context.Context, since int64) ([]change, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, user_id, login_time FROM sessions WHERE login_time > $1 ORDER BY login_time LIMIT 500`, since)
+	if err != nil {
+		return nil, fmt.Errorf("dashboard events: %w", err)
+	}
+	defer rows.Close()
+	var out []change
+	for rows.Next() {
+		c := change{Type: "started"}
+		if err := rows.Scan(&c.ID, &c.UserID, &c.At); err != nil {
+			return nil, fmt.Errorf("dashboard events: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+func (s *statsDB) ended(ctx context.Context, since int64) ([]change, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, user_id, termination_reason, logout_time FROM sessions
+		WHERE NOT active AND logout_time > $1 ORDER BY logout_time LIMIT 500`, since)
+	if err != nil {
+		return nil, fmt.Errorf("dashboard events: %w", err)
+	}
+	defer rows.Close()
+	var out []change
+	for rows.Next() {
+		c := change{Type: "ended"}
+		if err := rows.Scan(&c.ID, &c.UserID, &c.Reason, &c.At); err != nil {
+			return nil, fmt.Errorf("dashboard events: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// Overview is the overview page's figures.
+type Overview struct {
+	OnlineNow         int         `json:"onlineNow"` // seen in the last 5 minutes
+	Active15          int         `json:"active15"`
+	Active30          int         `json:"active30"`
+	ActiveSessions    int         `json:"activeSessions"` // not ended, idle or not
+	TotalSessions     int         `json:"totalSessions"`
+	BlockedUsers      *int        `json:"blockedUsers"` // nil when unknown
+	InactivityMinutes int         `json:"inactivityMinutes"`
+	Series            *series     `json:"series"` // nil when unknown
+	TopCountries      []countItem `json:"topCountries"`
+	TopDevices        []countItem `json:"topDevices"`
+	TopBrowsers       []countItem `json:"topBrowsers"`
+	TopSince          time.Time   `json:"topSince"`
+	GeneratedAt       time.Time   `json:"generatedAt"`
+	Partial           bool        `json:"partial"` // figures that need SQL access are missing
+}
+
+type series struct {
+	Start         time.Time `json:"start"`
+	BucketMinutes int       `json:"bucketMinutes"`
+	Logins        []int     `json:"logins"`
+	Refusals      []int     `json:"refusals"` // failed logins (per client address)
+	Ended         []int     `json:"ended"`
+}
+
+// overviewCache keeps the figures for a few seconds: every open overview
+// page polls, and the totals scan an index.
+type overviewCache struct {
+	mu  sync.Mutex
+	at  time.Time
+	val *Overview
+}
+
+const overviewTTL = 5 * time.Second
+
+func (d *Dashboard) computeOverview(ctx context.Context) (*Overview, error) {
+	now := d.now().UTC()
+	o := &Overview{GeneratedAt: now, InactivityMinutes: int(d.cfg.Settings(ctx).InactivityDuration() / time.Minute)}
+	countSince := func(dur time.Duration) (int, error) {
+		p, err := d.st.ListSessions(ctx, store.SessionQuery{Status: store.StatusActive, IdleBefore: now.Add(-dur), Limit: 1})
+		return p.Total, err
+	}
+	var err error
+	if o.OnlineNow, err = countSince(5 * time.Minute); err != nil {
+		return nil, err
+	}
+	if o.Active15, err = countSince(15 * time.Minute); err != nil {
+		return nil, err
+	}
+	if o.Active30, err = countSince(30 * time.Minute); err != nil {
+		return nil, err
+	}
+	if d.stats == nil {
+		o.Partial = true
+		p, err := d.st.ListSessions(ctx, store.SessionQuery{ActiveOnly: true, Limit: 1})
+		if err != nil {
+			return nil, err
+		}
+		o.ActiveSessions = p.Total
+		if p, err = d.st.ListSessions(ctx, store.SessionQuery{Limit: 1}); err != nil {
+			return nil, err
+		}
+		o.TotalSessions = p.Total
+		return o, nil
+	}
+	s := d.stats
+	if o.ActiveSessions, err = s.count(ctx, `SELECT COUNT(*) FROM sessions WHERE active`); err != nil {
+		return nil, err
+	}
+	if o.TotalSessions, err = s.count(ctx, `SELECT COUNT(*) FROM sessions`); err != nil {
+		return nil, err
+	}
+	b, err := s.count(ctx, `SELECT COUNT(*) FROM user_blocks WHERE blocked`)
+	if err != nil {
+		return nil, err
+	}
+	o.BlockedUsers = &b
+	const hours = 24
+	start := now.Truncate(time.Hour).Add(-(hours - 1) * time.Hour)
+	sm := start.UnixMilli()
+	sr := &series{Start: start, BucketMinutes: 60}
+	if sr.Logins, err = s.buckets(ctx, `SELECT (login_time - $1) / 3600000, COUNT(*) FROM sessions WHERE login_time >= $1 GROUP BY 1`, sm, hours); err != nil {
+		return nil, err
+	}
+	if sr.Refusals, err = s.buckets(ctx, `SELECT (at - $1) / 3600000, COUNT(*) FROM failed_logins WHERE at >= $1 AND scope LIKE 'ip:%' GROUP BY 1`, sm, hours); err != nil {
+		return nil, err
+	}
+	if sr.Ended, err = s.buckets(ctx, `SELECT (logout_time - $1) / 3600000, COUNT(*) FROM sessions WHERE NOT active AND logout_time >= $1 GROUP BY 1`, sm, hours); err != nil {
+		return nil, err
+	}
+	o.Series = sr
+	o.TopSince = now.Add(-7 * 24 * time.Hour)
+	since := o.TopSince.UnixMilli()
+	if o.TopCountries, err = s.top(ctx, "country", since, 6); err != nil {
+		return nil, err
+	}
+	if o.TopDevices, err = s.top(ctx, "device_type", since, 6); err != nil {
+		return nil, err
+	}
+	if o.TopBrowsers, err = s.top(ctx, "browser_name", since, 6); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+func (d *Dashboard) cachedOverview(ctx context.Context, fresh bool) (*Overview, error) {
+	c := &d.ov
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !fresh && c.val != nil && d.now().Sub(c.at) < overviewTTL {
+		return c.val, nil
+	}
+	o, err := d.computeOverview(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.val, c.at = o, d.now()
+	return o, nil
+}
+
+func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request, _ *session) {
+	o, err := d.cachedOverview(r.Context(), r.URL.Query().Get("fresh") == "1")
+	if err != nil {
+		d.storeError(w, "overview figures", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": o})
+}

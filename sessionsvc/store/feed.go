@@ -1,0 +1,154 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"sort"
+	"sync"
+
+	"github.com/meshsession/meshsession/plugin/protocol"
+)
+
+// feedCache keeps the sync feed in memory so that the many plugin VMs
+// polling it cost no database scan: the live set (what a snapshot
+// returns) and the recent tail of the log (what deltas return). It is
+// brought up to date from the log on every call (entries after the cached
+// head), so it also follows what other replicas append on PostgreSQL.
+//
+// It stays correct under compaction: compaction only deletes entries that
+// are superseded (already tombstoned here) or expired (filtered out by
+// their exp when served), and a delta served from the tail may still hold
+// entries the database has dropped, which clients handle like any other.
+type feedCache struct {
+	mu    sync.Mutex
+	built bool
+	head  int64 // every entry with seq <= head has been applied
+
+	live      []protocol.Change // live entries in seq order; Seq == 0 marks a tombstone
+	bySubject map[string]int    // subject -> index in live
+	tombs     int
+
+	tail      []protocol.Change // every entry with seq > tailAfter, in order
+	tailAfter int64
+}
+
+const (
+	feedMaxTail    = 200_000 // entries kept for deltas
+	feedMaxCatchUp = 500_000 // more new entries than this: rebuild instead
+)
+
+func isLiveOp(op string) bool {
+	return op == protocol.OpRevoke || op == protocol.OpBlock || op == protocol.OpNotBefore
+}
+
+func scanChanges(rows *sql.Rows, out []protocol.Change) ([]protocol.Change, error) {
+	defer rows.Close()
+	for rows.Next() {
+		var c protocol.Change
+		if err := rows.Scan(&c.Seq, &c.Op, &c.Key, &c.User, &c.Exp, &c.At, &c.Reason); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// refresh applies the log up to head (read in the caller's transaction).
+func (f *feedCache) refresh(ctx context.Context, tx *sql.Tx, head int64) error {
+	if f.built && head-f.head > feedMaxCatchUp {
+		f.built = false
+	}
+	if !f.built {
+		rows, err := tx.QueryContext(ctx, `SELECT seq, op, key, user_id, exp, at, reason FROM revocation_log
+			WHERE latest AND op IN ('revoke', 'block', 'not_before') AND seq <= $1 ORDER BY seq`, head)
+		if err != nil {
+			return err
+		}
+		live, err := scanChanges(rows, nil)
+		if err != nil {
+			return err
+		}
+		f.live, f.tombs = live, 0
+		f.bySubject = make(map[string]int, len(live))
+		for i, c := range live {
+			f.bySubject[subjectOf(c)] = i
+		}
+		f.tail, f.tailAfter, f.head, f.built = nil, head, head, true
+		return nil
+	}
+	if head <= f.head {
+		return nil // nothing new (the head can even drop when compaction removes the last entry)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT seq, op, key, user_id, exp, at, reason FROM revocation_log
+		WHERE seq > $1 AND seq <= $2 ORDER BY seq`, f.head, head)
+	if err != nil {
+		return err
+	}
+	news, err := scanChanges(rows, nil)
+	if err != nil {
+		return err
+	}
+	for _, c := range news {
+		subj := subjectOf(c)
+		if i, ok := f.bySubject[subj]; ok {
+			f.live[i].Seq = 0
+			f.tombs++
+			delete(f.bySubject, subj)
+		}
+		if isLiveOp(c.Op) {
+			f.bySubject[subj] = len(f.live)
+			f.live = append(f.live, c)
+		}
+	}
+	f.tail = append(f.tail, news...)
+	f.head = head
+	if n := len(f.tail) - feedMaxTail; n > 0 {
+		f.tailAfter = f.tail[n-1].Seq
+		f.tail = append([]protocol.Change(nil), f.tail[n:]...)
+	}
+	if f.tombs > 1024 && f.tombs > len(f.live)/2 {
+		f.compactLive()
+	}
+	return nil
+}
+
+func (f *feedCache) compactLive() {
+	kept := f.live[:0]
+	for _, c := range f.live {
+		if c.Seq != 0 {
+			kept = append(kept, c)
+		}
+	}
+	clear(f.live[len(kept):])
+	f.live = kept
+	f.tombs = 0
+	for i, c := range f.live {
+		f.bySubject[subjectOf(c)] = i
+	}
+}
+
+// snapshot returns up to limit+1 live, unexpired entries.
+func (f *feedCache) snapshot(limit int, nowUnix int64) []protocol.Change {
+	out := make([]protocol.Change, 0, min(limit+1, len(f.live)))
+	for _, c := range f.live {
+		if c.Seq == 0 || (c.Exp != 0 && c.Exp <= nowUnix) {
+			continue
+		}
+		out = append(out, c)
+		if len(out) > limit {
+			break
+		}
+	}
+	return out
+}
+
+// delta returns up to limit+1 entries after cursor, and false when the
+// tail does not reach back to cursor.
+func (f *feedCache) delta(cursor int64, limit int) ([]protocol.Change, bool) {
+	if cursor < f.tailAfter {
+		return nil, false
+	}
+	i := sort.Search(len(f.tail), func(i int) bool { return f.tail[i].Seq > cursor })
+	end := min(len(f.tail), i+limit+1)
+	return append([]protocol.Change(nil), f.tail[i:end]...), true
+}

@@ -422,3 +422,14 @@ func TestRemapHosts(t *testing.T) {
 	_, err = devproxy.RemapHosts(cfg, map[string]string{"sessionsvc": "nonsense"})
 	require.ErrorContains(t, err, `remap cluster "sessionsvc"`)
 }
+
+func TestProxyFilterHoldingTooLongIs504(t *testing.T) {
+	up, seen := upstream(t)
+	s := start(t, envoyConfig(t, up.Listener.Addr().String(), envoyconfig.FailClosed, "ok"),
+		func(o *devproxy.Options) { o.StreamTimeout = 300 * time.Millisecond })
+	r := do(t, "GET", s.url+"/held", "", map[string]string{"x-cmd": "pause"})
+	assert.Equal(t, 504, r.status)
+	assert.Contains(t, r.body, "held the request for more than 300ms")
+	assert.Equal(t, 0, seen.count())
+	s.stop()
+}

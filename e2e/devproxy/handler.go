@@ -141,8 +141,7 @@ func (p *Proxy) handle(r *http.Request, ex *exchange) answer {
 		localAddr = la.String()
 	}
 	s.SetDownstream(r.RemoteAddr, localAddr)
-	ctx, cancel := context.WithTimeout(r.Context(), p.opts.StreamTimeout)
-	defer cancel()
+	ctx := r.Context()
 
 	// Request phase.
 	res, err := s.RequestHeaders(reqHeaders, len(reqBody) == 0)
@@ -224,6 +223,8 @@ func (p *Proxy) handle(r *http.Request, ex *exchange) answer {
 // wait blocks until the filter resumes dir, answers locally or closes the
 // stream. done is set when the request ends here (answer a).
 func (p *Proxy) wait(ctx context.Context, s *host.Stream, dir host.StreamType, ex *exchange) (*host.LocalResponse, answer, bool) {
+	ctx, cancel := context.WithTimeout(ctx, p.opts.StreamTimeout)
+	defer cancel()
 	for {
 		ev, err := s.Wait(ctx)
 		if err != nil {
@@ -231,6 +232,10 @@ func (p *Proxy) wait(ctx context.Context, s *host.Stream, dir host.StreamType, e
 				p.stats.vmFailures.Add(1)
 				ex.decision = "vm_failed"
 				return nil, local(http.StatusServiceUnavailable, "wasm filter failed while holding the request"), true
+			}
+			if ctx.Err() != nil && errors.Is(context.Cause(ctx), context.Canceled) {
+				ex.decision = "downstream_gone"
+				return nil, local(499, "client closed the request"), true
 			}
 			ex.decision = "filter_timeout"
 			return nil, local(http.StatusGatewayTimeout, fmt.Sprintf("the wasm filter held the %s for more than %s", dir, p.opts.StreamTimeout)), true

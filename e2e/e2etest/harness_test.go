@@ -139,10 +139,21 @@ func startSystem(tb testing.TB, dbURL string, overrides map[string]any) *system 
 	env, err := envoyconfig.Load(filepath.Join("..", "..", "envoy.yaml"))
 	require.NoError(tb, err)
 	s := &system{tb: tb, dbURL: dbURL, logs: &logBuf{}}
-	s.log = slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	var out io.Writer = s.logs
+	if path := os.Getenv("E2E_LOG_FILE"); path != "" { // every line, for debugging
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		require.NoError(tb, err)
+		tb.Cleanup(func() { _ = f.Close() })
+		out = io.MultiWriter(s.logs, f)
+	}
+	s.log = slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	tb.Cleanup(func() {
 		if tb.Failed() {
-			tb.Logf("last log lines:\n%s", s.logs.tail(150))
+			n := 150
+			if v, err := strconv.Atoi(os.Getenv("E2E_LOG_LINES")); err == nil {
+				n = v
+			}
+			tb.Logf("last log lines:\n%s", s.logs.tail(n))
 		}
 	})
 	s.plugin = pluginConfig(tb, env, overrides)

@@ -29,6 +29,10 @@
 // proxy_on_delete. Always call Finish: without proxy_on_delete the guest
 // leaks the context.
 //
+// Host.Handler wraps an http.Handler (e.g. an httputil.ReverseProxy to the
+// app) so that every request goes through the plugin as through Envoy's
+// filter chain, applying the failure policy: the core of a dev proxy.
+//
 // # Envoy behaviours reproduced
 //
 //   - Shared data: one store per vm_id (Process, shareable between Hosts),

@@ -11,6 +11,7 @@ import (
 	"github.com/meshsession/meshsession/plugin/core/clientip"
 	"github.com/meshsession/meshsession/plugin/core/config"
 	"github.com/meshsession/meshsession/plugin/core/decide"
+	"github.com/meshsession/meshsession/plugin/core/protostruct"
 	"github.com/meshsession/meshsession/plugin/core/token"
 	"github.com/meshsession/meshsession/plugin/protocol"
 )
@@ -45,14 +46,23 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) typ
 		}
 	}
 	t := now()
-	req := decide.Request{
-		Path:          header(":path"),
-		Method:        header(":method"),
-		Authorization: header("authorization"),
-		LastSync:      p.sync.lastSync,
-	}
-	if cfg.TokenCookie != "" && req.Authorization == "" {
-		req.Cookie = header("cookie")
+	req := decide.Request{LastSync: p.sync.freshness(t)}
+	// One host call for all headers: every call that returns data costs a
+	// proxy_on_memory_allocate round trip into the guest.
+	hdrs, _ := proxywasm.GetHttpRequestHeaders()
+	for _, kv := range hdrs {
+		switch kv[0] {
+		case ":path":
+			req.Path = kv[1]
+		case ":method":
+			req.Method = kv[1]
+		case "authorization":
+			req.Authorization = kv[1]
+		case "cookie":
+			if cfg.TokenCookie != "" {
+				req.Cookie = kv[1]
+			}
+		}
 	}
 	if cfg.Verify.Mode == config.ModeJWTAuthnMetadata {
 		req.Metadata = h.jwtAuthnPayload()
@@ -89,10 +99,17 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) typ
 func (h *httpContext) jwtAuthnPayload() string {
 	v := h.plugin.cfg.Verify
 	b, err := proxywasm.GetProperty([]string{"metadata", "filter_metadata", v.MetadataNamespace, v.MetadataKey})
-	if err != nil {
+	if err != nil || len(b) == 0 {
 		return ""
 	}
-	return string(b)
+	// Envoy hands metadata over as a serialised google.protobuf.Struct; JSON
+	// (as some hosts give) passes through unchanged.
+	payload, err := protostruct.ToJSON(b)
+	if err != nil {
+		proxywasm.LogDebugf("meshsession: jwt_authn metadata unreadable: %v", err)
+		return ""
+	}
+	return payload
 }
 
 func (h *httpContext) injectIdentity(d *decide.Decision) {

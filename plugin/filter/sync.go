@@ -52,6 +52,22 @@ func (s *syncer) tick(t time.Time) {
 	}
 }
 
+// freshness is the last successful sync time to decide with. Workers learn
+// of another worker's sync on their own tick; when this worker's view is
+// already past max_staleness it reads the shared time first (one host call,
+// only on that path), so a recovered sessionsvc is seen at once everywhere.
+func (s *syncer) freshness(t time.Time) time.Time {
+	if t.Sub(s.lastSync) <= s.plugin.cfg.MaxStaleness {
+		return s.lastSync
+	}
+	if ms, ok := readInt(keySynced); ok {
+		if at := time.UnixMilli(ms); at.After(s.lastSync) {
+			s.lastSync = at
+		}
+	}
+	return s.lastSync
+}
+
 // adopt replaces this worker's state by the published one when its version differs.
 func (s *syncer) adopt() {
 	v, ok := readInt(keyVersion)

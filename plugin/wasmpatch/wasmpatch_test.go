@@ -6,10 +6,10 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/api"
 	wabinary "github.com/tetratelabs/wabin/binary"
 	"github.com/tetratelabs/wabin/wasm"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
 )
 
 // testModule imports fd_write, poll_oneoff and path_filestat_get (in that
@@ -27,7 +27,7 @@ func testModule(t *testing.T) []byte {
 	f3 := wasm.Index(3)
 	m := &wasm.Module{
 		TypeSection: []*wasm.FunctionType{
-			{Params: []wasm.ValueType{i32, i32, i32, i32}, Results: []wasm.ValueType{i32}}, // 0 fd_write/poll_oneoff
+			{Params: []wasm.ValueType{i32, i32, i32, i32}, Results: []wasm.ValueType{i32}},      // 0 fd_write/poll_oneoff
 			{Params: []wasm.ValueType{i32, i32, i32, i32, i32}, Results: []wasm.ValueType{i32}}, // 1 path_filestat_get
 			{Params: []wasm.ValueType{i32}, Results: []wasm.ValueType{i32}},                     // 2
 			{Results: []wasm.ValueType{i32}},                                                    // 3

@@ -122,10 +122,6 @@ func listQuery(r *http.Request) url.Values {
 	return out
 }
 
-func (d *Dashboard) listSessions(w http.ResponseWriter, r *http.Request, s *session) {
-	d.forward(w, r, s, http.MethodGet, "/sessions", listQuery(r), nil)
-}
-
 func (d *Dashboard) terminate(w http.ResponseWriter, r *http.Request, s *session) {
 	d.forward(w, r, s, http.MethodPost, "/sessions/"+seg(r.PathValue("id"))+"/terminate", nil, nil)
 }

@@ -219,6 +219,9 @@ func TestBrowserEndToEnd(t *testing.T) {
 	b.waitFor("chart", `document.querySelectorAll('svg.chart rect').length === 24`)
 	b.waitFor("live", `document.getElementById('live').classList.contains('on')`)
 	b.shot("02-overview")
+	fcp, err := chromedp.Run(b.ctx, chromedp.Evaluate[float64](`(performance.getEntriesByName('first-contentful-paint')[0] || {startTime: -1}).startTime`))
+	require.NoError(t, err)
+	t.Logf("first contentful paint of the dashboard: %.0f ms", fcp)
 
 	// Find a session by search, open it: the hostile user agent is text.
 	b.do("sessions", chromedp.Click(chromedp.CSS(`#nav a[data-route="sessions"]`)), chromedp.WaitVisible(chromedp.CSS("#sessions-table")))
@@ -294,7 +297,9 @@ func TestBrowserEndToEnd(t *testing.T) {
 
 	// Phone width.
 	b.do("phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)), chromedp.Sleep(200*time.Millisecond))
-	b.shot("08-sessions-phone-de")
+	png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(b.shots, "08-sessions-phone-de.png"), png, 0o644))
 	b.do("reset", chromedp.EmulateViewport(1280, 900))
 
 	// Keyboard: a page change focuses the content; Tab reaches its first control.

@@ -39,6 +39,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/meshsession/meshsession/sessionsvc/secrets"
@@ -87,6 +88,8 @@ type Dashboard struct {
 	stats  *statsDB // nil when no SQL connection is available
 	hub    *hub
 	ov     overviewCache
+	shutMu sync.Mutex
+	shut   map[*http.Server]chan struct{}
 }
 
 type asset struct {

@@ -6,9 +6,14 @@ import (
 	"crypto/tls"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,6 +24,7 @@ import (
 
 	"github.com/meshsession/meshsession/plugin/protocol"
 	"github.com/meshsession/meshsession/sessionsvc/secrets"
+	"github.com/meshsession/meshsession/sessionsvc/service"
 	"github.com/meshsession/meshsession/sessionsvc/store"
 )
 
@@ -466,4 +472,118 @@ func TestUnknownEndpoint(t *testing.T) {
 	e := newTestEnv(t)
 	a := e.client().do("GET", "/dashboard/api/nope", nil, nil)
 	assert.Equal(t, 404, a.status)
+}
+
+// An open event stream must not hold up a graceful shutdown.
+func TestEventStreamsDoNotBlockShutdown(t *testing.T) {
+	svc := newService(t, "sqlite://"+filepath.Join(t.TempDir(), "db"), map[string]string{"SHUTDOWN_TIMEOUT": "60s"})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- svc.Serve(ctx, ln) }()
+	base := "http://" + ln.Addr().String()
+
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar}
+	res, err := hc.Post(base+"/dashboard/api/login", "application/json", strings.NewReader(`{"token":"`+testAdminToken+`"}`))
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, 200, res.StatusCode)
+	res, err = hc.Get(base + "/dashboard/api/events")
+	require.NoError(t, err)
+	defer res.Body.Close()
+	line, err := bufio.NewReader(res.Body).ReadString('\n')
+	require.NoError(t, err)
+	require.Contains(t, line, "retry")
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("shutdown waited for the open event stream (SHUTDOWN_TIMEOUT is 60 s)")
+	}
+}
+
+// Without SQL access for figures (DatabaseURL unknown) the table falls back
+// to the admin API (given as Config.API) and the overview shows what the
+// store interface gives.
+func TestWithoutSQLAccess(t *testing.T) {
+	dir := t.TempDir()
+	key, err := secrets.GenerateKey()
+	require.NoError(t, err)
+	cfg, _, _, err := service.ParseConfig("sessionsvc", nil, func(k string) string {
+		return map[string]string{"DATABASE_URL": "sqlite://" + filepath.Join(dir, "db"), "ADMIN_TOKEN": testAdminToken,
+			"MESHSESSION_INTERNAL_KEY": "test-internal-key-0123456789", "SESSION_ENCRYPTION_KEY": key}[k]
+	}, io.Discard)
+	require.NoError(t, err)
+	svc, err := service.New(context.Background(), cfg, false, service.Hooks{}, nil, io.Discard)
+	require.NoError(t, err)
+	defer svc.Close()
+	d, err := New(context.Background(), Config{Store: svc.Store, API: svc.Handler()})
+	require.NoError(t, err)
+	mux := http.NewServeMux()
+	for p, h := range d.Mounts() {
+		mux.Handle(p, h)
+	}
+	mux.Handle("/", svc.Handler())
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	e := &testEnv{t: t, svc: svc, srv: srv, st: svc.Store}
+	e.seed(seedOpt{user: "zoe", ip: "192.0.2.50", ua: "x", country: "Spain"})
+	c := e.client()
+	require.Equal(t, 200, c.login(testAdminToken).status)
+	l := c.do("GET", "/dashboard/api/sessions?search=zoe", nil, nil)
+	require.Equal(t, 200, l.status, string(l.body))
+	assert.EqualValues(t, 1, l.json(t)["meta"].(map[string]any)["count"])
+	o := c.do("GET", "/dashboard/api/overview", nil, nil)
+	require.Equal(t, 200, o.status)
+	ov := o.json(t)["data"].(map[string]any)
+	assert.Equal(t, true, ov["partial"])
+	assert.EqualValues(t, 1, ov["totalSessions"])
+	assert.Nil(t, ov["series"])
+}
+
+// The table's own queries filter, search (LIKE wildcards are literal),
+// sort and page as the admin API does, with capped counts.
+func TestTableQueries(t *testing.T) {
+	e := newTestEnv(t)
+	now := time.Now().UTC()
+	for i := range 30 {
+		e.seed(seedOpt{user: fmt.Sprintf("u%02d", i), ip: "192.0.2.1", ua: "x", country: "Spain", login: now.Add(-time.Duration(i) * time.Minute)})
+	}
+	e.seed(seedOpt{user: "a_b", ip: "192.0.2.2", ua: "x", country: "Chile"})
+	e.seed(seedOpt{user: "axb", ip: "192.0.2.3", ua: "x", country: "Chile"})
+	gone := e.seed(seedOpt{user: "gone", ip: "192.0.2.4", ua: "x"})
+	_, err := e.st.EndSessions(context.Background(), store.EndFilter{SessionIDs: []string{gone}}, protocol.ReasonLogout, false, now)
+	require.NoError(t, err)
+	c := e.client()
+	require.Equal(t, 200, c.login(testAdminToken).status)
+	get := func(q string) ([]any, map[string]any) {
+		a := c.do("GET", "/dashboard/api/sessions?"+q, nil, nil)
+		require.Equal(t, 200, a.status, string(a.body))
+		m := a.json(t)
+		return m["data"].([]any), m["meta"].(map[string]any)
+	}
+	data, meta := get("search=a_b")
+	require.Len(t, data, 1, "_ is not a wildcard")
+	assert.Equal(t, "a_b", data[0].(map[string]any)["userId"])
+	assert.EqualValues(t, 1, meta["count"])
+
+	data, meta = get("pageSize=10&page=2&sort=userId:asc")
+	require.Len(t, data, 10)
+	assert.Equal(t, "u07", data[0].(map[string]any)["userId"])
+	assert.EqualValues(t, 33, meta["count"])
+	assert.EqualValues(t, 4, meta["pagination"].(map[string]any)["pageCount"])
+
+	data, _ = get("status=loggedout")
+	require.Len(t, data, 1)
+	assert.Equal(t, gone, data[0].(map[string]any)["sessionId"])
+	data, _ = get("status=active&sort=-lastActive&pageSize=5")
+	assert.Len(t, data, 5)
+	for _, bad := range []string{"pageSize=0", "pageSize=101", "page=-1", "sort=password", "status=nope"} {
+		assert.Equal(t, 400, c.do("GET", "/dashboard/api/sessions?"+bad, nil, nil).status, bad)
+	}
 }

@@ -177,6 +177,7 @@ func (d *Dashboard) events(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	ctx := r.Context()
+	stopping := d.shutdownSignal(r)
 	ping := time.NewTicker(ssePing)
 	defer ping.Stop()
 	recheck := time.NewTicker(sseRecheck)
@@ -189,6 +190,8 @@ func (d *Dashboard) events(w http.ResponseWriter, r *http.Request, s *session) {
 			return
 		case <-end.C:
 			return
+		case <-stopping:
+			return // let a graceful shutdown drain; the browser reconnects elsewhere
 		case <-ping.C:
 			if write(": ping\n\n") != nil {
 				return
@@ -208,4 +211,26 @@ func (d *Dashboard) events(w http.ResponseWriter, r *http.Request, s *session) {
 			}
 		}
 	}
+}
+
+// shutdownSignal is closed when the http.Server serving r shuts down, so
+// open event streams end and do not hold up the graceful drain (Shutdown
+// does not cancel request contexts). One hook per server.
+func (d *Dashboard) shutdownSignal(r *http.Request) <-chan struct{} {
+	hs, ok := r.Context().Value(http.ServerContextKey).(*http.Server)
+	if !ok {
+		return nil
+	}
+	d.shutMu.Lock()
+	defer d.shutMu.Unlock()
+	if d.shut == nil {
+		d.shut = map[*http.Server]chan struct{}{}
+	}
+	ch, ok := d.shut[hs]
+	if !ok {
+		ch = make(chan struct{})
+		d.shut[hs] = ch
+		hs.RegisterOnShutdown(func() { close(ch) })
+	}
+	return ch
 }

@@ -25,35 +25,45 @@ const testAdminToken = "test-admin-token-0123456789abcdef"
 
 // testEnv is a real sessionsvc (temp SQLite file) with the dashboard mounted.
 type testEnv struct {
-	t   testing.TB
-	svc *service.Service
-	srv *httptest.Server
-	st  store.Store
+	t      testing.TB
+	dbPath string
+	svc    *service.Service
+	srv    *httptest.Server
+	st     store.Store
+}
+
+// newService builds a sessionsvc with the dashboard mounted on a temp SQLite file.
+func newService(t testing.TB, dbURL string, extra map[string]string) *service.Service {
+	t.Helper()
+	key, err := secrets.GenerateKey()
+	require.NoError(t, err)
+	env := map[string]string{
+		"DATABASE_URL":             dbURL,
+		"ADMIN_TOKEN":              testAdminToken,
+		"MESHSESSION_INTERNAL_KEY": "test-internal-key-0123456789",
+		"SESSION_ENCRYPTION_KEY":   key,
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	cfg, _, _, err := service.ParseConfig("sessionsvc", nil, func(k string) string { return env[k] }, io.Discard)
+	require.NoError(t, err)
+	svc, err := service.New(context.Background(), cfg, false, service.Hooks{Mounts: Mounts}, nil, io.Discard)
+	require.NoError(t, err)
+	return svc
 }
 
 func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
-	ctx := context.Background()
-	key, err := secrets.GenerateKey()
-	require.NoError(t, err)
-	cfg, _, _, err := service.ParseConfig("sessionsvc", nil, func(k string) string {
-		return map[string]string{
-			"DATABASE_URL":             "sqlite://" + filepath.Join(t.TempDir(), "meshsession.db"),
-			"ADMIN_TOKEN":              testAdminToken,
-			"MESHSESSION_INTERNAL_KEY": "test-internal-key-0123456789",
-			"SESSION_ENCRYPTION_KEY":   key,
-		}[k]
-	}, io.Discard)
-	require.NoError(t, err)
-	svc, err := service.New(ctx, cfg, false, service.Hooks{Mounts: Mounts}, nil, io.Discard)
-	require.NoError(t, err)
+	dbPath := filepath.Join(t.TempDir(), "meshsession.db")
+	svc := newService(t, "sqlite://"+dbPath, nil)
 	srv := httptest.NewServer(svc.Handler())
 	t.Cleanup(func() {
 		srv.CloseClientConnections()
 		srv.Close()
 		_ = svc.Close()
 	})
-	return &testEnv{t: t, svc: svc, srv: srv, st: svc.Store}
+	return &testEnv{t: t, dbPath: dbPath, svc: svc, srv: srv, st: svc.Store}
 }
 
 type seedOpt struct {

@@ -22,11 +22,17 @@ import (
 // user_blocks, failed_logins) and never writes; every query is served by
 // one of the store's indexes.
 type statsDB struct {
-	db *sql.DB
+	db   *sql.DB
+	like string // case-insensitive LIKE of the dialect
+	// tiebreak orders rows with equal sort values: SQLite's rowid is in
+	// every index, so deep pages skip rows without reading the table.
+	tiebreak string
+	sqlite   bool
 }
 
 func openStats(ctx context.Context, databaseURL string) (*statsDB, error) {
 	var db *sql.DB
+	like, tiebreak := "LIKE", "rowid"
 	switch {
 	case strings.HasPrefix(databaseURL, "sqlite:"):
 		rest := strings.TrimPrefix(strings.TrimPrefix(databaseURL, "sqlite:"), "//")
@@ -47,6 +53,7 @@ func openStats(ctx context.Context, databaseURL string) (*statsDB, error) {
 		}
 		db = stdlib.OpenDB(*cfg)
 		db.SetMaxOpenConns(2)
+		like, tiebreak = "ILIKE", "id"
 	default:
 		return nil, fmt.Errorf("dashboard stats: unsupported database url")
 	}
@@ -57,7 +64,7 @@ func openStats(ctx context.Context, databaseURL string) (*statsDB, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("dashboard stats: %w", err)
 	}
-	return &statsDB{db: db}, nil
+	return &statsDB{db: db, like: like, tiebreak: tiebreak, sqlite: like == "LIKE"}, nil
 }
 
 func (s *statsDB) close() error { return s.db.Close() }
@@ -182,9 +189,10 @@ type series struct {
 // overviewCache keeps the figures for a few seconds: every open overview
 // page polls, and the totals scan an index.
 type overviewCache struct {
-	mu  sync.Mutex
-	at  time.Time
-	val *Overview
+	mu         sync.Mutex
+	at         time.Time
+	val        *Overview
+	refreshing bool
 }
 
 const overviewTTL = 5 * time.Second
@@ -245,7 +253,7 @@ func (d *Dashboard) computeOverview(ctx context.Context) (*Overview, error) {
 		return nil, err
 	}
 	o.Series = sr
-	o.TopSince = now.Add(-7 * 24 * time.Hour)
+	o.TopSince = now.Add(-24 * time.Hour)
 	since := o.TopSince.UnixMilli()
 	if o.TopCountries, err = s.top(ctx, "country", since, 6); err != nil {
 		return nil, err
@@ -259,18 +267,41 @@ func (d *Dashboard) computeOverview(ctx context.Context) (*Overview, error) {
 	return o, nil
 }
 
+// cachedOverview answers from the cache; a stale cache is answered at once
+// and refreshed in the background (one refresh at a time), so only the
+// first visit after a start waits for the figures.
 func (d *Dashboard) cachedOverview(ctx context.Context, fresh bool) (*Overview, error) {
 	c := &d.ov
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !fresh && c.val != nil && d.now().Sub(c.at) < overviewTTL {
-		return c.val, nil
+	val, at := c.val, c.at
+	if val != nil && !fresh {
+		if d.now().Sub(at) >= overviewTTL && !c.refreshing {
+			c.refreshing = true
+			go func() {
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+				defer cancel()
+				o, err := d.computeOverview(rctx)
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				c.refreshing = false
+				if err != nil {
+					d.log.Warn("dashboard: refreshing overview figures failed", "err", err)
+					return
+				}
+				c.val, c.at = o, d.now()
+			}()
+		}
+		c.mu.Unlock()
+		return val, nil
 	}
+	c.mu.Unlock()
 	o, err := d.computeOverview(ctx)
 	if err != nil {
 		return nil, err
 	}
+	c.mu.Lock()
 	c.val, c.at = o, d.now()
+	c.mu.Unlock()
 	return o, nil
 }
 

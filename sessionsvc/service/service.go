@@ -278,6 +278,17 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 		wg.Add(1)
 		go func(f func(context.Context, Deps)) { defer wg.Done(); f(bgCtx, s.deps) }(bg)
 	}
+	// Load the sync feed before the first plugin asks: every proxy worker
+	// starts with a snapshot, and building it from the log is the one
+	// expensive read.
+	warm := time.Now()
+	if epoch, err := s.Store.Epoch(ctx); err == nil {
+		if p, err := s.Store.Changes(ctx, epoch, 0, 1, time.Now()); err != nil {
+			s.Logger.Warn("warming the sync feed failed", "err", err)
+		} else {
+			s.Logger.Info("sync feed loaded", "cursor", p.Cursor, "took", time.Since(warm).Round(time.Millisecond))
+		}
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	s.Logger.Info("sessionsvc listening", "addr", ln.Addr().String())

@@ -102,7 +102,8 @@ func (f *feedCache) refresh(ctx context.Context, tx *sql.Tx, head int64) error {
 	}
 	f.tail = append(f.tail, news...)
 	f.head = head
-	if n := len(f.tail) - feedMaxTail; n > 0 {
+	// Trim in steps of a quarter so the copy is amortised.
+	if n := len(f.tail) - feedMaxTail; n > feedMaxTail/4 {
 		f.tailAfter = f.tail[n-1].Seq
 		f.tail = append([]protocol.Change(nil), f.tail[n:]...)
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -830,6 +831,8 @@ func (s *sqlStore) RecordActivity(ctx context.Context, marks []ActivityMark) (in
 		for id := range perSession {
 			ids = append(ids, id)
 		}
+		// A fixed order keeps two replicas' flushes from deadlocking on PostgreSQL.
+		sort.Strings(ids)
 		for i := 0; i < len(ids); i += activityChunk {
 			part := ids[i:min(i+activityChunk, len(ids))]
 			var b strings.Builder

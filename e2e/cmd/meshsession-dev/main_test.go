@@ -63,23 +63,25 @@ type running struct {
 	stdout *syncBuffer
 	stderr *syncBuffer
 	cancel context.CancelFunc
-	done   chan error
+	done   chan struct{} // closed when run returned (err is then set)
+	err    error
 }
 
 // start runs the command in process and waits until it is ready.
 func start(t *testing.T, args ...string) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	r := &running{stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, done: make(chan struct{})}
 	readyc := make(chan Ready, 1)
 	go func() {
-		r.done <- run(ctx, args, func(string) string { return "" }, r.stdout, r.stderr, func(x Ready) { readyc <- x })
+		r.err = run(ctx, args, func(string) string { return "" }, r.stdout, r.stderr, func(x Ready) { readyc <- x })
+		close(r.done)
 	}()
 	select {
 	case r.ready = <-readyc:
-	case err := <-r.done:
+	case <-r.done:
 		cancel()
-		t.Fatalf("run returned before ready: %v\nstderr:\n%s", err, r.stderr)
+		t.Fatalf("run returned before ready: %v\nstderr:\n%s", r.err, r.stderr)
 	case <-time.After(3 * time.Minute):
 		cancel()
 		t.Fatalf("not ready after 3 minutes\nstderr:\n%s", r.stderr)
@@ -99,8 +101,8 @@ func (r *running) stop(t *testing.T) {
 	t.Helper()
 	r.cancel()
 	select {
-	case err := <-r.done:
-		require.NoError(t, err, "stderr:\n%s", r.stderr)
+	case <-r.done:
+		require.NoError(t, r.err, "stderr:\n%s", r.stderr)
 	case <-time.After(45 * time.Second):
 		t.Fatalf("did not stop within 45s\nstderr:\n%s", r.stderr)
 	}

@@ -469,82 +469,98 @@ func parseChange(p *jsonscan.Scanner, c *change) (ok bool, err error) {
 // false when s does not have that shape (the general parser then reads
 // it); what it accepts is always valid JSON. n is the length read.
 func fastChange(s string, c *change) (n int, fast bool, err error) {
-	i := 0
-	lit := func(l string) bool {
-		if len(s)-i >= len(l) && s[i:i+len(l)] == l {
-			i += len(l)
-			return true
-		}
-		return false
-	}
-	num := func() (int64, bool) {
-		start := i
-		var v int64
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' && i-start < 18 {
-			v = v*10 + int64(s[i]-'0')
-			i++
-		}
-		if i == start || (s[start] == '0' && i-start > 1) || (i < len(s) && s[i] >= '0' && s[i] <= '9') {
-			return 0, false
-		}
-		return v, true
-	}
-	str := func() (string, bool) {
-		start := i
-		for i < len(s) {
-			switch b := s[i]; {
-			case b == '"':
-				i++
-				return s[start : i-1], true
-			case b == '\\' || b < 0x20:
-				return "", false
-			}
-			i++
-		}
-		return "", false
-	}
-	var ok bool
 	var opName, key, user string
-	if !lit(`{"seq":`) {
+	i, ok := lit(s, 0, `{"seq":`)
+	if !ok {
 		return 0, false, nil
 	}
-	if c.seq, ok = num(); !ok {
+	if c.seq, i, ok = digits(s, i); !ok {
 		return 0, false, nil
 	}
-	if lit(`,"op":"`) {
-		if opName, ok = str(); !ok {
+	if j, ok := lit(s, i, `,"op":"`); ok {
+		if opName, i, ok = plain(s, j); !ok {
 			return 0, false, nil
 		}
 	}
-	if lit(`,"key":"`) {
-		if key, ok = str(); !ok {
+	if j, ok := lit(s, i, `,"key":"`); ok {
+		if key, i, ok = plain(s, j); !ok {
 			return 0, false, nil
 		}
 	}
-	if lit(`,"user":"`) {
-		if user, ok = str(); !ok {
+	if j, ok := lit(s, i, `,"user":"`); ok {
+		if user, i, ok = plain(s, j); !ok {
 			return 0, false, nil
 		}
 	}
-	if lit(`,"exp":`) {
-		if c.exp, ok = num(); !ok {
+	if j, ok := lit(s, i, `,"exp":`); ok {
+		if c.exp, i, ok = digits(s, j); !ok {
 			return 0, false, nil
 		}
 	}
-	if lit(`,"at":`) {
-		if c.at, ok = num(); !ok {
+	if j, ok := lit(s, i, `,"at":`); ok {
+		if c.at, i, ok = digits(s, j); !ok {
 			return 0, false, nil
 		}
 	}
-	if lit(`,"reason":"`) {
-		if c.reason, ok = str(); !ok {
+	if j, ok := lit(s, i, `,"reason":"`); ok {
+		if c.reason, i, ok = plain(s, j); !ok {
 			return 0, false, nil
 		}
 	}
-	if !lit("}") {
+	if i >= len(s) || s[i] != '}' {
 		return 0, false, nil
 	}
-	return i, true, validateChange(c, opName, key, user, true)
+	return i + 1, true, validateChange(c, opName, key, user, true)
+}
+
+// lit matches l at s[i:]. (A byte loop: string == compiles to memequal,
+// which on wasm is a slow out-of-line byte loop.)
+func lit(s string, i int, l string) (int, bool) {
+	if len(s)-i < len(l) {
+		return i, false
+	}
+	for k := 0; k < len(l); k++ {
+		if s[i+k] != l[k] {
+			return i, false
+		}
+	}
+	return i + len(l), true
+}
+
+// digits reads an unsigned integer without leading zeros (at most 18
+// digits) at s[i:].
+func digits(s string, i int) (int64, int, bool) {
+	start := i
+	var v int64
+	for ; i < len(s) && i-start < 19; i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			break
+		}
+		v = v*10 + int64(c-'0')
+	}
+	n := i - start
+	if n == 0 || n > 18 || (n > 1 && s[start] == '0') {
+		return 0, i, false
+	}
+	return v, i, true
+}
+
+// plain reads the rest of a string without escapes or control characters
+// at s[i:] (after the opening quote) and returns it and the index after the
+// closing quote.
+func plain(s string, i int) (string, int, bool) {
+	start := i
+	for ; i < len(s); i++ {
+		c := s[i]
+		if c == '"' {
+			return s[start:i], i + 1, true
+		}
+		if c == '\\' || c < 0x20 {
+			return "", i, false
+		}
+	}
+	return "", i, false
 }
 
 func validateChange(c *change, opName, key, user string, hasSeq bool) error {

@@ -281,6 +281,18 @@ func onRequestHeaders(id, n, eos uint32) uint32 {
 		st3 := hGetMapSize(0, &size)
 		_, st4 := getHeader(2, ":status")
 		addHeader("x-rewrite", fmt.Sprintf("%d%d%d%d:%d", st1, st2, st3, st4, size))
+	case "loop": // loop:n host calls without allocation
+		n, _ := strconv.Atoi(arg)
+		kp, ks := ptr("missing")
+		var vp, vs, cas uint32
+		for i := 0; i < n; i++ {
+			hGetShared(kp, ks, &vp, &vs, &cas)
+		}
+	case "allocloop": // allocloop:n host calls that allocate guest memory
+		n, _ := strconv.Atoi(arg)
+		for i := 0; i < n; i++ {
+			getHeader(0, ":path")
+		}
 	case "pairs":
 		var vp, vs uint32
 		st := hGetPairs(0, &vp, &vs)

@@ -328,7 +328,8 @@
   function chart(s) {
     const W = 720, H = 240, L = 44, R = 12, T = 12, B = 34;
     const n = s.logins.length;
-    const maxv = Math.max(1, ...s.logins, ...s.refusals, ...s.ended);
+    const top = Math.max(1, ...s.logins, ...s.refusals, ...s.ended);
+    const maxv = Math.ceil(top / 4) * 4; // four whole-number steps
     const step = (W - L - R) / n;
     const y = (v) => T + (H - T - B) * (1 - v / maxv);
     const g = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img",
@@ -373,9 +374,16 @@
     return [g.city, g.region, g.country || g.countryCode || g.country_code].filter(Boolean).join(", ");
   }
   function sessionsTable(list, opts) {
+    // Sortable where the store has an index: user and login always, last
+    // activity among open sessions, logout time among ended ones.
+    const st = opts.status || "all";
+    const open = st === "active" || st === "idle";
+    const ended = st === "loggedout" || st === "terminated";
     const cols = [
-      ["userId", t("col.user"), true], ["ipAddress", t("col.ip"), true], [null, t("col.location")], [null, t("col.device")],
-      ["loginTime", t("col.login"), true], ["lastActive", t("col.lastActive"), true], [null, t("col.status")], ["securityScore", t("col.score"), true],
+      ["userId", t("col.user"), true], ["ipAddress", t("col.ip")], [null, t("col.location")], [null, t("col.device")],
+      ["loginTime", t("col.login"), true],
+      ended ? ["logoutTime", t("col.ended"), true] : ["lastActive", t("col.lastActive"), open],
+      [null, t("col.status")], ["securityScore", t("col.score")],
     ];
     const sort = opts.sort || "-loginTime";
     const desc = sort.startsWith("-");
@@ -395,7 +403,9 @@
       el("td", { "data-label": t("col.device") }, [s.deviceType, s.browserName, s.osName].filter(Boolean).join(" · ") || "—",
         el("div.sub.ua", { text: s.userAgent || "", title: s.userAgent || "" })),
       el("td", { "data-label": t("col.login"), text: fmt.date(s.loginTime) }),
-      el("td", { "data-label": t("col.lastActive"), text: fmt.ago(s.lastActive), title: fmt.date(s.lastActive) }),
+      opts.status === "loggedout" || opts.status === "terminated"
+        ? el("td", { "data-label": t("col.ended"), text: fmt.date(s.logoutTime) })
+        : el("td", { "data-label": t("col.lastActive"), text: fmt.ago(s.lastActive), title: fmt.date(s.lastActive) }),
       el("td", { "data-label": t("col.status") }, statusBadge(s)),
       el("td", { "data-label": t("col.score") }, scoreBadge(s.securityScore))));
     return el("div.table-wrap", null, el("table.sessions", { id: opts.id || "sessions-table" },
@@ -409,7 +419,8 @@
     const p = meta.pagination || { page: 1, pageCount: 1, total: meta.count };
     return el("nav.pager", { "aria-label": t("pagination") },
       el("button.secondary", { type: "button", disabled: p.page <= 1, onclick: () => go(p.page - 1), text: t("prev") }),
-      el("span", { text: t("pageof", { page: fmt.num(p.page), pages: fmt.num(Math.max(1, p.pageCount)), total: fmt.num(p.total) }) }),
+      el("span", { text: t("pageof", { page: fmt.num(p.page), pages: fmt.num(Math.max(1, p.pageCount)) + (p.totalCapped ? "+" : ""),
+        total: fmt.num(p.total) + (p.totalCapped ? "+" : "") }) }),
       el("button.secondary", { type: "button", disabled: p.page >= p.pageCount, onclick: () => go(p.page + 1), text: t("next") }));
   }
   function setHashParams(page, arg, params) {
@@ -420,13 +431,22 @@
   }
 
   function renderSessions(r) {
+    const status = r.params.get("status") || "all";
+    const endedView = status === "loggedout" || status === "terminated";
     const p = {
-      status: r.params.get("status") || "all", search: r.params.get("search") || "",
-      sort: r.params.get("sort") || "-loginTime", page: r.params.get("page") || "1", pageSize: r.params.get("pageSize") || "25",
+      status, search: r.params.get("search") || "",
+      sort: r.params.get("sort") || (endedView ? "-logoutTime" : "-loginTime"), page: r.params.get("page") || "1", pageSize: r.params.get("pageSize") || "25",
+    };
+    // A sort that the new filter cannot use falls back to the default.
+    const fitSort = (st, sort) => {
+      const f = (sort || "").replace(/^-/, "");
+      if (f === "lastActive" && st !== "active" && st !== "idle") return "";
+      if (f === "logoutTime" && st !== "loggedout" && st !== "terminated") return "";
+      return sort;
     };
     const nav = (changes) => setHashParams("sessions", "", Object.assign({}, p, changes));
-    const status = el("select", { id: "filter-status" }, STATUSES.map((s) => el("option", { value: s, text: t("status." + s), selected: s === p.status })));
-    status.addEventListener("change", () => nav({ status: status.value, page: 1 }));
+    const statusSel = el("select", { id: "filter-status" }, STATUSES.map((s) => el("option", { value: s, text: t("status." + s), selected: s === p.status })));
+    statusSel.addEventListener("change", () => nav({ status: statusSel.value, sort: fitSort(statusSel.value, p.sort), page: 1 }));
     const search = el("input", { id: "search", type: "search", value: p.search, placeholder: t("search.placeholder"), maxlength: 200 });
     let deb = null;
     search.addEventListener("input", () => { clearTimeout(deb); deb = setTimeout(() => nav({ search: search.value.trim(), page: 1 }), 400); });
@@ -435,7 +455,7 @@
     size.addEventListener("change", () => nav({ pageSize: size.value, page: 1 }));
     const exportQ = qs({ status: p.status === "all" ? "" : p.status, search: p.search, sort: p.sort });
     const filters = el("form.filters", { role: "search", onsubmit: (ev) => ev.preventDefault() },
-      el("label", null, el("span", { text: t("filter.status") }), status),
+      el("label", null, el("span", { text: t("filter.status") }), statusSel),
       el("label.grow", null, el("span", { text: t("filter.search") }), search),
       el("label", null, el("span", { text: t("filter.pagesize") }), size),
       el("div.export", null,
@@ -452,14 +472,15 @@
         return;
       }
       clear(body);
-      const summary = el("p.muted", { id: "sessions-summary", text: t("sessions.summary", { count: fmt.num(res.meta.count), active: fmt.num(res.meta.active) }) });
+      const plus = (n, capped) => fmt.num(n) + (capped ? "+" : "");
+      const summary = el("p.muted", { id: "sessions-summary", text: t("sessions.summary", { count: plus(res.meta.count, res.meta.countCapped), active: plus(res.meta.active, res.meta.activeCapped) }) });
       if (!res.data.length) {
         body.appendChild(el("div.empty", { id: "sessions-empty" }, el("p", { text: p.search || p.status !== "all" ? t("sessions.nomatch") : t("sessions.none") }),
           p.search || p.status !== "all" ? el("button.secondary", { type: "button", onclick: () => nav({ search: "", status: "all", page: 1 }), text: t("filter.clear") }) : null));
         return;
       }
       body.appendChild(summary);
-      body.appendChild(sessionsTable(res.data, { sort: p.sort, onSort: (s) => nav({ sort: s, page: 1 }) }));
+      body.appendChild(sessionsTable(res.data, { sort: p.sort, status: p.status, onSort: (s) => nav({ sort: s, page: 1 }) }));
       body.appendChild(pager(res.meta, (n) => nav({ page: n })));
     };
     load();

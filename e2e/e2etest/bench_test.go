@@ -1,0 +1,108 @@
+package e2etest
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshsession/meshsession/e2e/devproxy"
+	"github.com/meshsession/meshsession/sessionsvc/store/storetest"
+)
+
+// BenchmarkPropagation measures revocation propagation with envoy.yaml's
+// plugin configuration as shipped (sync_interval 500ms): the time from the
+// admin's terminate call returning to every one of the 4 workers refusing
+// the token. Each trial logs a user in, checks every worker admits the
+// token, terminates the session through the admin API and polls every
+// worker (every 5 ms) until it answers 401. It runs at least
+// MESHSESSION_BENCH_TRIALS trials (default 50) and reports p50, p99 and max
+// in milliseconds. Target: p99 < 1000 ms.
+func BenchmarkPropagation(b *testing.B) {
+	trials := 50
+	if v, err := strconv.Atoi(os.Getenv("MESHSESSION_BENCH_TRIALS")); err == nil && v > 0 {
+		trials = v
+	}
+	trials = max(trials, b.N)
+	sys := startSystem(b, storetest.SQLiteURL(b), nil)
+	d := newDevice(b, "127.0.0.4", uaLaptop)
+	users := []string{"alice", "bob", "carol"}
+	lat := make([]time.Duration, 0, trials)
+	b.ResetTimer()
+	for i := 0; i < trials; i++ {
+		b.StopTimer()
+		tok := sys.login(b, d, users[i%len(users)])
+		sid := sys.currentSession(b, d, tok.jwt)
+		sys.everyWorker(b, d, tok.jwt, "/api/articles", "admitted", status(200))
+		b.StartTimer()
+		r := sys.admin(b, "POST", "/magic-sessionmanager/sessions/"+sid+"/terminate")
+		require.Equal(b, 200, r.status, r.String())
+		t0 := time.Now()
+		worst, err := untilEveryWorkerRefuses(d.client, sys.proxyURL+"/api/articles", tok.jwt, t0)
+		require.NoError(b, err)
+		lat = append(lat, worst)
+	}
+	b.StopTimer()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	pct := func(p float64) float64 {
+		i := int(p*float64(len(lat))+0.5) - 1
+		i = min(max(i, 0), len(lat)-1)
+		return float64(lat[i]) / float64(time.Millisecond)
+	}
+	b.ReportMetric(pct(0.50), "p50_ms")
+	b.ReportMetric(pct(0.99), "p99_ms")
+	b.ReportMetric(float64(lat[len(lat)-1])/float64(time.Millisecond), "max_ms")
+	b.ReportMetric(float64(len(lat)), "trials")
+}
+
+// untilEveryWorkerRefuses polls each worker concurrently until it answers
+// 401 and returns the latest of the workers' times since t0.
+func untilEveryWorkerRefuses(c *http.Client, url, token string, t0 time.Time) (time.Duration, error) {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		worst time.Duration
+		first error
+	)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for {
+				req, _ := http.NewRequest(http.MethodGet, url, nil)
+				req.Header.Set("Authorization", "Bearer "+token)
+				req.Header.Set(devproxy.WorkerHeader, strconv.Itoa(w))
+				resp, err := c.Do(req)
+				if err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				el := time.Since(t0)
+				mu.Lock()
+				switch {
+				case err != nil && first == nil:
+					first = fmt.Errorf("worker %d: %w", w, err)
+				case err == nil && resp.StatusCode == http.StatusUnauthorized:
+					worst = max(worst, el)
+				case el > 10*time.Second && first == nil:
+					first = fmt.Errorf("worker %d still answers %d after %s", w, resp.StatusCode, el)
+				default:
+					mu.Unlock()
+					time.Sleep(5 * time.Millisecond)
+					continue
+				}
+				mu.Unlock()
+				return
+			}
+		}(w)
+	}
+	wg.Wait()
+	return worst, first
+}

@@ -1,0 +1,216 @@
+package dashboard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/meshsession/meshsession/sessionsvc/store"
+)
+
+// countCap bounds how far the table counts matching sessions: an exact
+// COUNT over a million rows costs more than the whole page budget, so
+// beyond the cap the table says "2,000+" (the overview has exact totals).
+const countCap = 2_000
+
+// maxPageSize is the largest table page.
+const maxPageSize = 100
+
+// tableColumns maps the sort fields of the table to columns (the admin
+// API's names).
+var tableColumns = map[string]string{
+	"loginTime": "login_time", "lastActive": "last_active", "logoutTime": "logout_time",
+	"userId": "user_id", "ip": "ip", "ipAddress": "ip", "securityScore": "security_score",
+}
+
+// where renders a session query as SQL conditions, as the store does
+// (same filters, same search columns, LIKE with escapes).
+//
+// pageCol is the column the page is ordered by ("" for counting). On
+// SQLite the conditions then avoid the partial indexes on last_active and
+// on ended sessions unless the page is ordered by their column
+// ("+last_active", "NOT +active" cannot use them), so the planner walks the
+// sort column's index and stops after one page instead of sorting every
+// matching row.
+func (s *statsDB) where(q store.SessionQuery, pageCol string) (string, []any) {
+	var conds []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	la, ended := "last_active", "NOT active"
+	if s.sqlite && pageCol != "" {
+		if pageCol != "last_active" {
+			la = "+last_active"
+		}
+		if pageCol != "logout_time" {
+			ended = "NOT +active"
+		}
+	}
+	if q.UserID != "" {
+		conds = append(conds, "user_id = "+arg(q.UserID))
+	}
+	if q.ActiveOnly {
+		conds = append(conds, "active")
+	}
+	idle := q.IdleBefore.UnixMilli()
+	switch q.Status {
+	case store.StatusActive:
+		conds = append(conds, "active AND "+la+" >= "+arg(idle))
+	case store.StatusIdle:
+		conds = append(conds, "active AND "+la+" < "+arg(idle))
+	case store.StatusLoggedOut:
+		conds = append(conds, ended+" AND termination_reason = 'logout'")
+	case store.StatusTerminated:
+		conds = append(conds, ended+" AND termination_reason <> 'logout'")
+	}
+	if q.Search != "" {
+		p := arg("%" + likeEscape(q.Search) + "%")
+		var parts []string
+		for _, c := range []string{"user_id", "ip", "country", "browser_name", "os_name", "id"} {
+			parts = append(parts, c+" "+s.like+" "+p+` ESCAPE '\'`)
+		}
+		conds = append(conds, "("+strings.Join(parts, " OR ")+")")
+	}
+	if len(conds) == 0 {
+		return "", args
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// page returns the ids of one table page and the (capped) number of
+// matching sessions.
+func (s *statsDB) page(ctx context.Context, q store.SessionQuery) (ids []string, count int, capped bool, err error) {
+	col, ok := tableColumns[q.Sort]
+	if !ok {
+		return nil, 0, false, fmt.Errorf("cannot sort by %q", q.Sort)
+	}
+	cond, args := s.where(q, col)
+	dir := " ASC"
+	if q.Desc {
+		dir = " DESC"
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM sessions`+cond+` ORDER BY `+col+dir+`, `+s.tiebreak+dir+
+		` LIMIT `+strconv.Itoa(q.Limit)+` OFFSET `+strconv.Itoa(q.Offset), args...)
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("dashboard table: %w", err)
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, 0, false, fmt.Errorf("dashboard table: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, 0, false, fmt.Errorf("dashboard table: %w", err)
+	}
+	if len(ids) < q.Limit && (len(ids) > 0 || q.Offset == 0) {
+		// A short page is the last one: the count is exact without another scan.
+		return ids, q.Offset + len(ids), false, nil
+	}
+	cond, args = s.where(q, "")
+	count, capped, err = s.cappedCount(ctx, cond, args)
+	return ids, count, capped, err
+}
+
+func (s *statsDB) cappedCount(ctx context.Context, cond string, args []any) (int, bool, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM sessions`+cond+` LIMIT `+strconv.Itoa(countCap+1)+`) AS capped`, args...).Scan(&n)
+	if err != nil {
+		return 0, false, fmt.Errorf("dashboard table count: %w", err)
+	}
+	if n > countCap {
+		return countCap, true, nil
+	}
+	return n, false, nil
+}
+
+// tableQuery reads the table's parameters: status, search, sort, page, pageSize.
+func (d *Dashboard) tableQuery(r *http.Request) (store.SessionQuery, int, int, error) {
+	q, err := d.exportQuery(r)
+	if err != nil {
+		return q, 0, 0, err
+	}
+	in := r.URL.Query()
+	page, size := 1, 25
+	if v := in.Get("page"); v != "" {
+		if page, err = strconv.Atoi(v); err != nil || page < 1 || page > 1_000_000 {
+			return q, 0, 0, errors.New("page must be a positive integer")
+		}
+	}
+	if v := in.Get("pageSize"); v != "" {
+		if size, err = strconv.Atoi(v); err != nil || size < 1 || size > maxPageSize {
+			return q, 0, 0, fmt.Errorf("pageSize must be between 1 and %d", maxPageSize)
+		}
+	}
+	q.Offset, q.Limit = (page-1)*size, size
+	return q, page, size, nil
+}
+
+// listSessions answers the sessions table. With SQL access it pages by
+// index and counts up to countCap; the rows themselves come from the store.
+// Without it, the admin API answers (exact counts).
+func (d *Dashboard) listSessions(w http.ResponseWriter, r *http.Request, s *session) {
+	if d.stats == nil {
+		d.forward(w, r, s, http.MethodGet, "/sessions", listQuery(r), nil)
+		return
+	}
+	q, page, size, err := d.tableQuery(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error(), nil)
+		return
+	}
+	ctx := r.Context()
+	ids, count, capped, err := d.stats.page(ctx, q)
+	if err != nil {
+		d.storeError(w, "sessions", err)
+		return
+	}
+	// Open sessions among the selection (capped too).
+	aq := q
+	aq.Status = store.StatusActive
+	if q.Status != store.StatusAny && q.Status != store.StatusActive {
+		aq.Status = q.Status
+	}
+	active, activeCapped := 0, false
+	if q.Status == store.StatusAny || q.Status == store.StatusActive {
+		cond, args := d.stats.where(aq, "")
+		if active, activeCapped, err = d.stats.cappedCount(ctx, cond, args); err != nil {
+			d.storeError(w, "sessions", err)
+			return
+		}
+	}
+	now := d.now().UTC()
+	inactivity := d.cfg.Settings(ctx).InactivityDuration()
+	data := make([]sessionView, 0, len(ids))
+	for _, id := range ids {
+		ss, err := d.st.GetSession(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			d.storeError(w, "sessions", err)
+			return
+		}
+		data = append(data, view(ss, inactivity, now))
+	}
+	pages := (count + size - 1) / size
+	if capped && page >= pages {
+		pages = page + 1 // there is more beyond the counted part
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": data, "meta": map[string]any{
+		"count": count, "countCapped": capped, "active": active, "activeCapped": activeCapped,
+		"pagination": map[string]any{"page": page, "pageSize": size, "pageCount": pages, "total": count, "totalCapped": capped},
+	}})
+}

@@ -100,3 +100,34 @@ func BenchmarkSnapshot100k(b *testing.B) {
 		closeAll()
 	}
 }
+
+// BenchmarkLifecycleNoToken: a request without a token (baseline of the
+// filter's fixed cost: header read, identity header removal, decision).
+func BenchmarkLifecycleNoToken(b *testing.B) {
+	h, closeAll := benchHost(b, 10)
+	defer closeAll()
+	req := [][2]string{{":method", "GET"}, {":path", "/api/articles"}, {":authority", "app"}}
+	resp := [][2]string{{":status", "200"}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s, _ := h.NewStream(0)
+		s.RequestHeaders(req, true)
+		s.ResponseHeaders(resp, true)
+		s.Finish()
+	}
+}
+// BenchmarkLifecycleABIOnly: context create, response headers, log, done,
+// delete: what every request costs before the filter does anything.
+func BenchmarkLifecycleABIOnly(b *testing.B) {
+	h, closeAll := benchHost(b, 10)
+	defer closeAll()
+	resp := [][2]string{{":status", "200"}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s, _ := h.NewStream(0)
+		s.ResponseHeaders(resp, true)
+		s.Finish()
+	}
+}

@@ -443,6 +443,10 @@ func (d *Dashboard) export(w http.ResponseWriter, r *http.Request, _ *session) {
 		return
 	}
 	ctx := r.Context()
+	if _, err := d.resolveSearch(ctx, &q, r.URL.Query().Get("match")); err != nil {
+		d.storeError(w, "sessions", err)
+		return
+	}
 	now := d.now().UTC()
 	inactivity := d.cfg.Settings(ctx).InactivityDuration()
 	q.Limit = exportPage

@@ -587,3 +587,26 @@ func TestTableQueries(t *testing.T) {
 		assert.Equal(t, 400, c.do("GET", "/dashboard/api/sessions?"+bad, nil, nil).status, bad)
 	}
 }
+
+// A search that names a user exactly uses the user index; match=contains
+// searches every column.
+func TestSearchExactUser(t *testing.T) {
+	e := newTestEnv(t)
+	e.seed(seedOpt{user: "user42", ip: "192.0.2.1", ua: "x"})
+	e.seed(seedOpt{user: "user420", ip: "192.0.2.2", ua: "x"})
+	c := e.client()
+	require.Equal(t, 200, c.login(testAdminToken).status)
+	a := c.do("GET", "/dashboard/api/sessions?search=user42", nil, nil)
+	require.Equal(t, 200, a.status)
+	m := a.json(t)
+	assert.Len(t, m["data"], 1)
+	assert.Equal(t, "user", m["meta"].(map[string]any)["exactMatch"])
+	a = c.do("GET", "/dashboard/api/sessions?search=user42&match=contains", nil, nil)
+	m = a.json(t)
+	assert.Len(t, m["data"], 2)
+	assert.Equal(t, "", m["meta"].(map[string]any)["exactMatch"])
+	x := c.do("GET", "/dashboard/api/export?format=json&search=user42", nil, nil)
+	var list []map[string]any
+	require.NoError(t, json.Unmarshal(x.body, &list))
+	assert.Len(t, list, 1, "export shows the same selection")
+}

@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
@@ -172,6 +173,11 @@ func (d *Dashboard) listSessions(w http.ResponseWriter, r *http.Request, s *sess
 		return
 	}
 	ctx := r.Context()
+	exact, err := d.resolveSearch(ctx, &q, r.URL.Query().Get("match"))
+	if err != nil {
+		d.storeError(w, "sessions", err)
+		return
+	}
 	ids, count, capped, err := d.stats.page(ctx, q)
 	if err != nil {
 		d.storeError(w, "sessions", err)
@@ -210,7 +216,34 @@ func (d *Dashboard) listSessions(w http.ResponseWriter, r *http.Request, s *sess
 		pages = page + 1 // there is more beyond the counted part
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": data, "meta": map[string]any{
-		"count": count, "countCapped": capped, "active": active, "activeCapped": activeCapped,
+		"count": count, "countCapped": capped, "active": active, "activeCapped": activeCapped, "exactMatch": exact,
 		"pagination": map[string]any{"page": page, "pageSize": size, "pageCount": pages, "total": count, "totalCapped": capped},
 	}})
+}
+
+// resolveSearch narrows a search that names one user or one session
+// exactly (an indexed lookup) unless match=contains asks for the substring
+// search over every column, which reads every row. It returns what matched
+// exactly: "user", "session" or "".
+func (d *Dashboard) resolveSearch(ctx context.Context, q *store.SessionQuery, match string) (string, error) {
+	if q.Search == "" || match == "contains" || d.stats == nil {
+		return "", nil
+	}
+	term := strings.TrimSpace(q.Search)
+	var one int
+	err := d.stats.db.QueryRowContext(ctx, `SELECT 1 FROM sessions WHERE user_id = $1 LIMIT 1`, term).Scan(&one)
+	if err == nil {
+		q.UserID, q.Search = term, ""
+		return "user", nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("dashboard search: %w", err)
+	}
+	if strings.HasPrefix(term, "sess_") {
+		if _, err := d.st.GetSession(ctx, term); err == nil {
+			q.Search = term // the id column matches it, and only it
+			return "session", nil
+		}
+	}
+	return "", nil
 }

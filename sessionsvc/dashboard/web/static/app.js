@@ -436,6 +436,7 @@
     const p = {
       status, search: r.params.get("search") || "",
       sort: r.params.get("sort") || (endedView ? "-logoutTime" : "-loginTime"), page: r.params.get("page") || "1", pageSize: r.params.get("pageSize") || "25",
+      match: r.params.get("match") || "",
     };
     // A sort that the new filter cannot use falls back to the default.
     const fitSort = (st, sort) => {
@@ -449,11 +450,11 @@
     statusSel.addEventListener("change", () => nav({ status: statusSel.value, sort: fitSort(statusSel.value, p.sort), page: 1 }));
     const search = el("input", { id: "search", type: "search", value: p.search, placeholder: t("search.placeholder"), maxlength: 200 });
     let deb = null;
-    search.addEventListener("input", () => { clearTimeout(deb); deb = setTimeout(() => nav({ search: search.value.trim(), page: 1 }), 400); });
-    search.addEventListener("keydown", (ev) => { if (ev.key === "Enter") { clearTimeout(deb); nav({ search: search.value.trim(), page: 1 }); } });
+    search.addEventListener("input", () => { clearTimeout(deb); deb = setTimeout(() => nav({ search: search.value.trim(), match: "", page: 1 }), 400); });
+    search.addEventListener("keydown", (ev) => { if (ev.key === "Enter") { clearTimeout(deb); nav({ search: search.value.trim(), match: "", page: 1 }); } });
     const size = el("select", { id: "page-size" }, ["25", "50", "100"].map((s) => el("option", { value: s, text: s, selected: s === p.pageSize })));
     size.addEventListener("change", () => nav({ pageSize: size.value, page: 1 }));
-    const exportQ = qs({ status: p.status === "all" ? "" : p.status, search: p.search, sort: p.sort });
+    const exportQ = qs({ status: p.status === "all" ? "" : p.status, search: p.search, sort: p.sort, match: p.match });
     const filters = el("form.filters", { role: "search", onsubmit: (ev) => ev.preventDefault() },
       el("label", null, el("span", { text: t("filter.status") }), statusSel),
       el("label.grow", null, el("span", { text: t("filter.search") }), search),
@@ -466,7 +467,7 @@
     const load = async () => {
       let res;
       try {
-        res = await api("GET", "/sessions" + qs({ status: p.status === "all" ? "" : p.status, search: p.search, sort: p.sort, page: p.page, pageSize: p.pageSize }));
+        res = await api("GET", "/sessions" + qs({ status: p.status === "all" ? "" : p.status, search: p.search, sort: p.sort, page: p.page, pageSize: p.pageSize, match: p.match }));
       } catch (e) {
         if (e.status !== 401) { clear(body); body.appendChild(errorBox(e, load)); }
         return;
@@ -480,6 +481,10 @@
         return;
       }
       body.appendChild(summary);
+      if (res.meta.exactMatch) {
+        body.appendChild(el("p.note", { id: "exact-note" }, t("search.exact." + res.meta.exactMatch, { term: p.search }), " ",
+          el("button.secondary", { type: "button", id: "search-everywhere", onclick: () => nav({ match: "contains", page: 1 }), text: t("search.everywhere") })));
+      }
       body.appendChild(sessionsTable(res.data, { sort: p.sort, status: p.status, onSort: (s) => nav({ sort: s, page: 1 }) }));
       body.appendChild(pager(res.meta, (n) => nav({ page: n })));
     };

@@ -117,6 +117,7 @@ func BenchmarkLifecycleNoToken(b *testing.B) {
 		s.Finish()
 	}
 }
+
 // BenchmarkLifecycleABIOnly: context create, response headers, log, done,
 // delete: what every request costs before the filter does anything.
 func BenchmarkLifecycleABIOnly(b *testing.B) {

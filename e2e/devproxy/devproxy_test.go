@@ -255,6 +255,7 @@ func TestProxyPassesThroughAndAppliesMutations(t *testing.T) {
 		admin := "http://" + s.p.AdminAddr().String()
 		st := do(t, "GET", admin+"/stats", "", nil)
 		require.Equal(t, 200, st.status)
+		// The guest's counter: +2, then -1 (refused: counters never decrease).
 		assert.Contains(t, st.body, "wasmcustom.guest_requests: 2\n")
 		assert.Contains(t, st.body, "wasmcustom.guest_latency: count=1 sum=42\n")
 		assert.Regexp(t, `http\.ingress_http\.devproxy\.requests: \d+`, st.body)
@@ -431,5 +432,16 @@ func TestProxyFilterHoldingTooLongIs504(t *testing.T) {
 	assert.Equal(t, 504, r.status)
 	assert.Contains(t, r.body, "held the request for more than 300ms")
 	assert.Equal(t, 0, seen.count())
+	s.stop()
+}
+
+func TestProxyIgnoresWorkerPinUnlessAllowed(t *testing.T) {
+	up, seen := upstream(t)
+	s := start(t, envoyConfig(t, up.Listener.Addr().String(), envoyconfig.FailClosed, "ok"),
+		func(o *devproxy.Options) { o.AllowWorkerPin = false })
+	r := do(t, "GET", s.url+"/x", "", map[string]string{devproxy.WorkerHeader: "7"})
+	assert.Equal(t, 200, r.status, r.body)
+	req, _ := seen.last(t)
+	assert.Empty(t, req.Header.Get(devproxy.WorkerHeader), "stripped even when not honoured")
 	s.stop()
 }

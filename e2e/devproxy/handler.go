@@ -132,7 +132,7 @@ func (p *Proxy) handle(r *http.Request, ex *exchange) answer {
 	}
 	ex.worker = s.Worker()
 	defer func() {
-		if err := s.Finish(); err != nil && !errors.Is(err, host.ErrClosed) {
+		if err := s.Finish(); err != nil && !errors.Is(err, host.ErrClosed) && !errors.Is(err, host.ErrVMFailed) {
 			p.log.Warn("dev proxy: finish stream", "worker", ex.worker, "err", err)
 		}
 	}()

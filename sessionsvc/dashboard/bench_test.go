@@ -77,8 +77,10 @@ func BenchmarkDashboard(b *testing.B) {
 	run("sessions-sort-userId", "/dashboard/api/sessions?sort=userId&pageSize=25")
 	// Not offered by the UI (no index in the store): for the record.
 	run("sessions-all-sort-lastActive", "/dashboard/api/sessions?sort=-lastActive&pageSize=25")
-	run("sessions-search-user", "/dashboard/api/sessions?search=user4242&pageSize=25")
-	run("sessions-search-country", "/dashboard/api/sessions?search=Portugal&pageSize=25")
+	run("sessions-search-exact-user", "/dashboard/api/sessions?search=user4242&pageSize=25")
+	run("sessions-search-contains-rare", "/dashboard/api/sessions?search=user4242&match=contains&pageSize=25")
+	run("sessions-search-contains-common", "/dashboard/api/sessions?search=Portugal&pageSize=25")
+	run("export-csv-user", "/dashboard/api/export?format=csv&search=user4242")
 	run("session-detail", "/dashboard/api/sessions/sess_b"+strconv.Itoa(n))
 	run("user-view", "/dashboard/api/users/user4242")
 	run("failed-deliveries", "/dashboard/api/alerts")

@@ -20,8 +20,23 @@
 //     need; what it lacks (overview figures, one session, block state,
 //     export, failed deliveries, live events) is answered here from the
 //     store (and, for aggregate figures, a read-only SQL connection).
+//   - The cookie is HttpOnly, SameSite=Strict, and Secure with the __Host-
+//     prefix whenever the browser talks HTTPS (TLS here, or
+//     X-Forwarded-Proto: https from a proxy) or the host is not a loopback
+//     name; only plain HTTP to localhost/127.0.0.1/::1 (development) gets a
+//     non-Secure cookie, since browsers drop Secure cookies there.
+//   - Every state change needs the session's CSRF token in X-CSRF-Token
+//     (a synchronizer token sealed in the cookie, handed to the page by
+//     /api/me) and a same-origin Origin / Sec-Fetch-Site when sent.
 //   - Every response carries a strict Content-Security-Policy (no inline
 //     script or style), frame-ancestors 'none' and no-store for data.
+//   - The sessions table pages through the store's indexes and counts
+//     matches only up to countCap, so it stays fast with millions of
+//     sessions; a search that names a user or session exactly uses an
+//     index, "search all fields" is a substring scan.
+//   - Live updates are Server-Sent Events: one poller per process reads
+//     sessions started or ended since its last look (login_time and
+//     logout_time indexes) every second while someone listens.
 package dashboard
 
 import (
@@ -105,6 +120,7 @@ func Mounts(ctx context.Context, d service.Deps) (map[string]http.Handler, error
 	if err != nil {
 		return nil, err
 	}
+	d.Logger.Info("admin dashboard mounted", "path", Prefix+"/", "figures", db.stats != nil)
 	return db.Mounts(), nil
 }
 

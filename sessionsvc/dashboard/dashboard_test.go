@@ -243,103 +243,105 @@ func TestForgedCookieRefused(t *testing.T) {
 }
 
 func TestCSRFAndTerminateThroughAdminAPI(t *testing.T) {
-	e := newTestEnv(t)
-	id := e.seed(seedOpt{user: "alice", ip: "203.0.113.7", ua: "Firefox", country: "Germany", browser: "Firefox", device: "desktop", os: "Linux"})
-	c := e.client()
-	require.Equal(t, 200, c.login(testAdminToken).status)
-	path := "/dashboard/api/sessions/" + id + "/terminate"
+	forBackends(t, func(t *testing.T, e *testEnv) {
+		id := e.seed(seedOpt{user: "alice", ip: "203.0.113.7", ua: "Firefox", country: "Germany", browser: "Firefox", device: "desktop", os: "Linux"})
+		c := e.client()
+		require.Equal(t, 200, c.login(testAdminToken).status)
+		path := "/dashboard/api/sessions/" + id + "/terminate"
 
-	assert.Equal(t, 403, c.do("POST", path, nil, nil).status, "no CSRF token")
-	assert.Equal(t, 403, c.do("POST", path, nil, map[string]string{csrfHeader: "forged"}).status, "wrong CSRF token")
-	assert.Equal(t, 403, c.do("POST", path, nil, map[string]string{csrfHeader: c.csrf, "Origin": "https://evil.example"}).status, "cross-origin")
-	assert.Equal(t, 403, c.do("POST", path, nil, map[string]string{csrfHeader: c.csrf, "Sec-Fetch-Site": "cross-site"}).status)
-	// Another signed-in admin's CSRF token does not fit this session.
-	other := e.client()
-	require.Equal(t, 200, other.login(testAdminToken).status)
-	assert.Equal(t, 403, c.do("POST", path, nil, map[string]string{csrfHeader: other.csrf}).status)
-	s, err := e.st.GetSession(context.Background(), id)
-	require.NoError(t, err)
-	require.True(t, s.Active, "refused requests changed nothing")
+		assert.Equal(t, 403, c.do("POST", path, nil, nil).status, "no CSRF token")
+		assert.Equal(t, 403, c.do("POST", path, nil, map[string]string{csrfHeader: "forged"}).status, "wrong CSRF token")
+		assert.Equal(t, 403, c.do("POST", path, nil, map[string]string{csrfHeader: c.csrf, "Origin": "https://evil.example"}).status, "cross-origin")
+		assert.Equal(t, 403, c.do("POST", path, nil, map[string]string{csrfHeader: c.csrf, "Sec-Fetch-Site": "cross-site"}).status)
+		// Another signed-in admin's CSRF token does not fit this session.
+		other := e.client()
+		require.Equal(t, 200, other.login(testAdminToken).status)
+		assert.Equal(t, 403, c.do("POST", path, nil, map[string]string{csrfHeader: other.csrf}).status)
+		s, err := e.st.GetSession(context.Background(), id)
+		require.NoError(t, err)
+		require.True(t, s.Active, "refused requests changed nothing")
 
-	a := c.post("POST", path, nil)
-	require.Equal(t, 200, a.status, string(a.body))
-	s, err = e.st.GetSession(context.Background(), id)
-	require.NoError(t, err)
-	assert.False(t, s.Active)
-	assert.Equal(t, protocol.ReasonManual, s.TerminationReason)
-	assert.True(t, s.TerminatedManually)
-	// The revocation reached the plugins' feed, as for an admin API call.
-	page, err := e.st.Changes(context.Background(), "", 0, 100, time.Now())
-	require.NoError(t, err)
-	found := false
-	for _, ch := range page.Changes {
-		found = found || ch.Key == "sid:"+id
-	}
-	assert.True(t, found, "revocation logged")
+		a := c.post("POST", path, nil)
+		require.Equal(t, 200, a.status, string(a.body))
+		s, err = e.st.GetSession(context.Background(), id)
+		require.NoError(t, err)
+		assert.False(t, s.Active)
+		assert.Equal(t, protocol.ReasonManual, s.TerminationReason)
+		assert.True(t, s.TerminatedManually)
+		// The revocation reached the plugins' feed, as for an admin API call.
+		page, err := e.st.Changes(context.Background(), "", 0, 100, time.Now())
+		require.NoError(t, err)
+		found := false
+		for _, ch := range page.Changes {
+			found = found || ch.Key == "sid:"+id
+		}
+		assert.True(t, found, "revocation logged")
 
-	assert.Equal(t, 404, c.post("POST", "/dashboard/api/sessions/sess_nope/terminate", nil).status)
+		assert.Equal(t, 404, c.post("POST", "/dashboard/api/sessions/sess_nope/terminate", nil).status)
+	})
 }
 
 func TestPagesData(t *testing.T) {
-	e := newTestEnv(t)
-	hostileUA := `<script>alert(1)</script>`
-	id := e.seed(seedOpt{user: `<img src=x onerror=alert(2)>`, ip: "198.51.100.4", ua: hostileUA, country: "France", browser: "Chrome", device: "mobile", os: "Android", score: 35, reasons: []string{"new country"}})
-	e.seed(seedOpt{user: "bob", ip: "198.51.100.5", ua: "curl", country: "Spain", browser: "curl", device: "bot", os: "", last: time.Now().Add(-20 * time.Minute)})
-	c := e.client()
-	require.Equal(t, 200, c.login(testAdminToken).status)
+	forBackends(t, func(t *testing.T, e *testEnv) {
+		hostileUA := `<script>alert(1)</script>`
+		id := e.seed(seedOpt{user: `<img src=x onerror=alert(2)>`, ip: "198.51.100.4", ua: hostileUA, country: "France", browser: "Chrome", device: "mobile", os: "Android", score: 35, reasons: []string{"new country"}})
+		e.seed(seedOpt{user: "bob", ip: "198.51.100.5", ua: "curl", country: "Spain", browser: "curl", device: "bot", os: "", last: time.Now().Add(-20 * time.Minute)})
+		c := e.client()
+		require.Equal(t, 200, c.login(testAdminToken).status)
 
-	ov := c.do("GET", "/dashboard/api/overview", nil, nil)
-	require.Equal(t, 200, ov.status, string(ov.body))
-	o := ov.json(t)["data"].(map[string]any)
-	assert.EqualValues(t, 1, o["onlineNow"])
-	assert.EqualValues(t, 1, o["active15"])
-	assert.EqualValues(t, 2, o["active30"])
-	assert.EqualValues(t, 2, o["totalSessions"])
-	assert.EqualValues(t, 0, o["blockedUsers"])
-	assert.Len(t, o["series"].(map[string]any)["logins"], 24)
-	assert.Len(t, o["topCountries"], 2)
+		ov := c.do("GET", "/dashboard/api/overview", nil, nil)
+		require.Equal(t, 200, ov.status, string(ov.body))
+		o := ov.json(t)["data"].(map[string]any)
+		assert.EqualValues(t, 1, o["onlineNow"])
+		assert.EqualValues(t, 1, o["active15"])
+		assert.EqualValues(t, 2, o["active30"])
+		assert.EqualValues(t, 2, o["totalSessions"])
+		assert.EqualValues(t, 0, o["blockedUsers"])
+		assert.Len(t, o["series"].(map[string]any)["logins"], 24)
+		assert.Len(t, o["topCountries"], 2)
 
-	list := c.do("GET", "/dashboard/api/sessions?search=France&status=active", nil, nil)
-	require.Equal(t, 200, list.status, string(list.body))
-	data := list.json(t)["data"].([]any)
-	require.Len(t, data, 1)
-	assert.Equal(t, hostileUA, data[0].(map[string]any)["userAgent"])
-	assert.NotContains(t, string(list.body), "<script>", "JSON escapes markup")
-	assert.Equal(t, 400, c.do("GET", "/dashboard/api/sessions?status=bogus", nil, nil).status)
+		list := c.do("GET", "/dashboard/api/sessions?search=France&status=active", nil, nil)
+		require.Equal(t, 200, list.status, string(list.body))
+		data := list.json(t)["data"].([]any)
+		require.Len(t, data, 1)
+		assert.Equal(t, hostileUA, data[0].(map[string]any)["userAgent"])
+		assert.NotContains(t, string(list.body), "<script>", "JSON escapes markup")
+		assert.Equal(t, 400, c.do("GET", "/dashboard/api/sessions?status=bogus", nil, nil).status)
 
-	det := c.do("GET", "/dashboard/api/sessions/"+id, nil, nil)
-	require.Equal(t, 200, det.status)
-	d := det.json(t)["data"].(map[string]any)
-	assert.Equal(t, hostileUA, d["userAgent"])
-	assert.Equal(t, []any{"new country"}, d["scoreReasons"])
-	assert.Equal(t, 404, c.do("GET", "/dashboard/api/sessions/sess_missing", nil, nil).status)
+		det := c.do("GET", "/dashboard/api/sessions/"+id, nil, nil)
+		require.Equal(t, 200, det.status)
+		d := det.json(t)["data"].(map[string]any)
+		assert.Equal(t, hostileUA, d["userAgent"])
+		assert.Equal(t, []any{"new country"}, d["scoreReasons"])
+		assert.Equal(t, 404, c.do("GET", "/dashboard/api/sessions/sess_missing", nil, nil).status)
 
-	// User view with an id that needs escaping, block and unblock.
-	uid := `<img src=x onerror=alert(2)>`
-	uv := c.do("GET", "/dashboard/api/users/"+escapeSeg(uid), nil, nil)
-	require.Equal(t, 200, uv.status, string(uv.body))
-	u := uv.json(t)
-	assert.Equal(t, uid, u["userId"])
-	assert.Equal(t, false, u["blocked"])
-	assert.Equal(t, "France", u["countries"].([]any)[0].(map[string]any)["name"])
-	assert.EqualValues(t, 1, u["sessions"].(map[string]any)["meta"].(map[string]any)["count"])
+		// User view with an id that needs escaping, block and unblock.
+		uid := `<img src=x onerror=alert(2)>`
+		uv := c.do("GET", "/dashboard/api/users/"+escapeSeg(uid), nil, nil)
+		require.Equal(t, 200, uv.status, string(uv.body))
+		u := uv.json(t)
+		assert.Equal(t, uid, u["userId"])
+		assert.Equal(t, false, u["blocked"])
+		assert.Equal(t, "France", u["countries"].([]any)[0].(map[string]any)["name"])
+		assert.EqualValues(t, 1, u["sessions"].(map[string]any)["meta"].(map[string]any)["count"])
 
-	assert.Equal(t, 400, c.post("POST", "/dashboard/api/users/bob/block", map[string]any{}).status)
-	require.Equal(t, 200, c.post("POST", "/dashboard/api/users/bob/block", map[string]any{"blocked": true}).status)
-	blocked, err := e.st.IsBlocked(context.Background(), "bob")
-	require.NoError(t, err)
-	assert.True(t, blocked)
-	bobs, err := e.st.ListSessions(context.Background(), store.SessionQuery{UserID: "bob", ActiveOnly: true})
-	require.NoError(t, err)
-	assert.Zero(t, bobs.Total, "blocking ended bob's sessions")
-	require.Equal(t, 200, c.post("POST", "/dashboard/api/users/bob/block", map[string]any{"blocked": false}).status)
-	blocked, err = e.st.IsBlocked(context.Background(), "bob")
-	require.NoError(t, err)
-	assert.False(t, blocked)
+		assert.Equal(t, 400, c.post("POST", "/dashboard/api/users/bob/block", map[string]any{}).status)
+		require.Equal(t, 200, c.post("POST", "/dashboard/api/users/bob/block", map[string]any{"blocked": true}).status)
+		blocked, err := e.st.IsBlocked(context.Background(), "bob")
+		require.NoError(t, err)
+		assert.True(t, blocked)
+		bobs, err := e.st.ListSessions(context.Background(), store.SessionQuery{UserID: "bob", ActiveOnly: true})
+		require.NoError(t, err)
+		assert.Zero(t, bobs.Total, "blocking ended bob's sessions")
+		require.Equal(t, 200, c.post("POST", "/dashboard/api/users/bob/block", map[string]any{"blocked": false}).status)
+		blocked, err = e.st.IsBlocked(context.Background(), "bob")
+		require.NoError(t, err)
+		assert.False(t, blocked)
 
-	ta := c.post("POST", "/dashboard/api/users/"+escapeSeg(uid)+"/terminate-all", nil)
-	require.Equal(t, 200, ta.status, string(ta.body))
-	assert.EqualValues(t, 1, ta.json(t)["terminated"])
+		ta := c.post("POST", "/dashboard/api/users/"+escapeSeg(uid)+"/terminate-all", nil)
+		require.Equal(t, 200, ta.status, string(ta.body))
+		assert.EqualValues(t, 1, ta.json(t)["terminated"])
+	})
 }
 
 func escapeSeg(s string) string {
@@ -400,72 +402,74 @@ func jsonNum(v any) string {
 }
 
 func TestExport(t *testing.T) {
-	e := newTestEnv(t)
-	e.seed(seedOpt{user: "=cmd|' /C calc'!A0", ip: "192.0.2.1", ua: "<script>alert(1)</script>", country: "Germany", browser: "Firefox"})
-	e.seed(seedOpt{user: "carol", ip: "192.0.2.2", ua: "Safari", country: "Portugal", browser: "Safari"})
-	c := e.client()
-	require.Equal(t, 200, c.login(testAdminToken).status)
+	forBackends(t, func(t *testing.T, e *testEnv) {
+		e.seed(seedOpt{user: "=cmd|' /C calc'!A0", ip: "192.0.2.1", ua: "<script>alert(1)</script>", country: "Germany", browser: "Firefox"})
+		e.seed(seedOpt{user: "carol", ip: "192.0.2.2", ua: "Safari", country: "Portugal", browser: "Safari"})
+		c := e.client()
+		require.Equal(t, 200, c.login(testAdminToken).status)
 
-	a := c.do("GET", "/dashboard/api/export?format=csv&search=Germany", nil, nil)
-	require.Equal(t, 200, a.status, string(a.body))
-	assert.Contains(t, a.header.Get("Content-Disposition"), "attachment")
-	rows, err := csv.NewReader(strings.NewReader(string(a.body))).ReadAll()
-	require.NoError(t, err)
-	require.Len(t, rows, 2)
-	assert.Equal(t, csvHeader, rows[0])
-	assert.Equal(t, "'=cmd|' /C calc'!A0", rows[1][1], "formula neutralised")
+		a := c.do("GET", "/dashboard/api/export?format=csv&search=Germany", nil, nil)
+		require.Equal(t, 200, a.status, string(a.body))
+		assert.Contains(t, a.header.Get("Content-Disposition"), "attachment")
+		rows, err := csv.NewReader(strings.NewReader(string(a.body))).ReadAll()
+		require.NoError(t, err)
+		require.Len(t, rows, 2)
+		assert.Equal(t, csvHeader, rows[0])
+		assert.Equal(t, "'=cmd|' /C calc'!A0", rows[1][1], "formula neutralised")
 
-	j := c.do("GET", "/dashboard/api/export?format=json&sort=userId:asc", nil, nil)
-	require.Equal(t, 200, j.status)
-	var list []map[string]any
-	require.NoError(t, json.Unmarshal(j.body, &list), string(j.body))
-	require.Len(t, list, 2)
-	assert.Equal(t, "=cmd|' /C calc'!A0", list[0]["userId"])
-	assert.Equal(t, "carol", list[1]["userId"])
+		j := c.do("GET", "/dashboard/api/export?format=json&sort=userId:asc", nil, nil)
+		require.Equal(t, 200, j.status)
+		var list []map[string]any
+		require.NoError(t, json.Unmarshal(j.body, &list), string(j.body))
+		require.Len(t, list, 2)
+		assert.Equal(t, "=cmd|' /C calc'!A0", list[0]["userId"])
+		assert.Equal(t, "carol", list[1]["userId"])
 
-	assert.Equal(t, 400, c.do("GET", "/dashboard/api/export?format=xml", nil, nil).status)
-	assert.Equal(t, 400, c.do("GET", "/dashboard/api/export?format=csv&sort=password", nil, nil).status)
-	assert.Equal(t, 401, e.client().do("GET", "/dashboard/api/export?format=csv", nil, nil).status)
+		assert.Equal(t, 400, c.do("GET", "/dashboard/api/export?format=xml", nil, nil).status)
+		assert.Equal(t, 400, c.do("GET", "/dashboard/api/export?format=csv&sort=password", nil, nil).status)
+		assert.Equal(t, 401, e.client().do("GET", "/dashboard/api/export?format=csv", nil, nil).status)
+	})
 }
 
 func TestLiveEvents(t *testing.T) {
-	e := newTestEnv(t)
-	c := e.client()
-	require.Equal(t, 200, c.login(testAdminToken).status)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/dashboard/api/events", nil)
-	require.NoError(t, err)
-	res, err := c.c.Do(req)
-	require.NoError(t, err)
-	defer res.Body.Close()
-	require.Equal(t, 200, res.StatusCode)
-	assert.Equal(t, "text/event-stream", res.Header.Get("Content-Type"))
-	sc := bufio.NewScanner(res.Body)
-	next := func(event string) string {
-		var cur string
-		for sc.Scan() {
-			line := sc.Text()
-			if v, ok := strings.CutPrefix(line, "event: "); ok {
-				cur = v
+	forBackends(t, func(t *testing.T, e *testEnv) {
+		c := e.client()
+		require.Equal(t, 200, c.login(testAdminToken).status)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/dashboard/api/events", nil)
+		require.NoError(t, err)
+		res, err := c.c.Do(req)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		require.Equal(t, 200, res.StatusCode)
+		assert.Equal(t, "text/event-stream", res.Header.Get("Content-Type"))
+		sc := bufio.NewScanner(res.Body)
+		next := func(event string) string {
+			var cur string
+			for sc.Scan() {
+				line := sc.Text()
+				if v, ok := strings.CutPrefix(line, "event: "); ok {
+					cur = v
+				}
+				if v, ok := strings.CutPrefix(line, "data: "); ok && cur == event {
+					return v
+				}
 			}
-			if v, ok := strings.CutPrefix(line, "data: "); ok && cur == event {
-				return v
-			}
+			t.Fatalf("stream ended before a %q event: %v", event, sc.Err())
+			return ""
 		}
-		t.Fatalf("stream ended before a %q event: %v", event, sc.Err())
-		return ""
-	}
-	next("hello")
-	id := e.seed(seedOpt{user: "dave", ip: "192.0.2.9", login: time.Now().UTC()})
-	data := next("sessions")
-	assert.Contains(t, data, `"type":"started"`)
-	assert.Contains(t, data, id)
-	_, err = e.st.EndSessions(context.Background(), store.EndFilter{SessionIDs: []string{id}}, protocol.ReasonManual, true, time.Now().UTC())
-	require.NoError(t, err)
-	data = next("sessions")
-	assert.Contains(t, data, `"type":"ended"`)
-	assert.Contains(t, data, `"reason":"manual"`)
+		next("hello")
+		id := e.seed(seedOpt{user: "dave", ip: "192.0.2.9", login: time.Now().UTC()})
+		data := next("sessions")
+		assert.Contains(t, data, `"type":"started"`)
+		assert.Contains(t, data, id)
+		_, err = e.st.EndSessions(context.Background(), store.EndFilter{SessionIDs: []string{id}}, protocol.ReasonManual, true, time.Now().UTC())
+		require.NoError(t, err)
+		data = next("sessions")
+		assert.Contains(t, data, `"type":"ended"`)
+		assert.Contains(t, data, `"reason":"manual"`)
+	})
 }
 
 func TestUnknownEndpoint(t *testing.T) {
@@ -549,64 +553,66 @@ func TestWithoutSQLAccess(t *testing.T) {
 // The table's own queries filter, search (LIKE wildcards are literal),
 // sort and page as the admin API does, with capped counts.
 func TestTableQueries(t *testing.T) {
-	e := newTestEnv(t)
-	now := time.Now().UTC()
-	for i := range 30 {
-		e.seed(seedOpt{user: fmt.Sprintf("u%02d", i), ip: "192.0.2.1", ua: "x", country: "Spain", login: now.Add(-time.Duration(i) * time.Minute)})
-	}
-	e.seed(seedOpt{user: "a_b", ip: "192.0.2.2", ua: "x", country: "Chile"})
-	e.seed(seedOpt{user: "axb", ip: "192.0.2.3", ua: "x", country: "Chile"})
-	gone := e.seed(seedOpt{user: "gone", ip: "192.0.2.4", ua: "x"})
-	_, err := e.st.EndSessions(context.Background(), store.EndFilter{SessionIDs: []string{gone}}, protocol.ReasonLogout, false, now)
-	require.NoError(t, err)
-	c := e.client()
-	require.Equal(t, 200, c.login(testAdminToken).status)
-	get := func(q string) ([]any, map[string]any) {
-		a := c.do("GET", "/dashboard/api/sessions?"+q, nil, nil)
-		require.Equal(t, 200, a.status, string(a.body))
-		m := a.json(t)
-		return m["data"].([]any), m["meta"].(map[string]any)
-	}
-	data, meta := get("search=a_b")
-	require.Len(t, data, 1, "_ is not a wildcard")
-	assert.Equal(t, "a_b", data[0].(map[string]any)["userId"])
-	assert.EqualValues(t, 1, meta["count"])
+	forBackends(t, func(t *testing.T, e *testEnv) {
+		now := time.Now().UTC()
+		for i := range 30 {
+			e.seed(seedOpt{user: fmt.Sprintf("u%02d", i), ip: "192.0.2.1", ua: "x", country: "Spain", login: now.Add(-time.Duration(i) * time.Minute)})
+		}
+		e.seed(seedOpt{user: "a_b", ip: "192.0.2.2", ua: "x", country: "Chile"})
+		e.seed(seedOpt{user: "axb", ip: "192.0.2.3", ua: "x", country: "Chile"})
+		gone := e.seed(seedOpt{user: "gone", ip: "192.0.2.4", ua: "x"})
+		_, err := e.st.EndSessions(context.Background(), store.EndFilter{SessionIDs: []string{gone}}, protocol.ReasonLogout, false, now)
+		require.NoError(t, err)
+		c := e.client()
+		require.Equal(t, 200, c.login(testAdminToken).status)
+		get := func(q string) ([]any, map[string]any) {
+			a := c.do("GET", "/dashboard/api/sessions?"+q, nil, nil)
+			require.Equal(t, 200, a.status, string(a.body))
+			m := a.json(t)
+			return m["data"].([]any), m["meta"].(map[string]any)
+		}
+		data, meta := get("search=a_b")
+		require.Len(t, data, 1, "_ is not a wildcard")
+		assert.Equal(t, "a_b", data[0].(map[string]any)["userId"])
+		assert.EqualValues(t, 1, meta["count"])
 
-	data, meta = get("pageSize=10&page=2&sort=userId:asc")
-	require.Len(t, data, 10)
-	assert.Equal(t, "u07", data[0].(map[string]any)["userId"])
-	assert.EqualValues(t, 33, meta["count"])
-	assert.EqualValues(t, 4, meta["pagination"].(map[string]any)["pageCount"])
+		data, meta = get("pageSize=10&page=2&sort=userId:asc")
+		require.Len(t, data, 10)
+		assert.Equal(t, "u07", data[0].(map[string]any)["userId"])
+		assert.EqualValues(t, 33, meta["count"])
+		assert.EqualValues(t, 4, meta["pagination"].(map[string]any)["pageCount"])
 
-	data, _ = get("status=loggedout")
-	require.Len(t, data, 1)
-	assert.Equal(t, gone, data[0].(map[string]any)["sessionId"])
-	data, _ = get("status=active&sort=-lastActive&pageSize=5")
-	assert.Len(t, data, 5)
-	for _, bad := range []string{"pageSize=0", "pageSize=101", "page=-1", "sort=password", "status=nope"} {
-		assert.Equal(t, 400, c.do("GET", "/dashboard/api/sessions?"+bad, nil, nil).status, bad)
-	}
+		data, _ = get("status=loggedout")
+		require.Len(t, data, 1)
+		assert.Equal(t, gone, data[0].(map[string]any)["sessionId"])
+		data, _ = get("status=active&sort=-lastActive&pageSize=5")
+		assert.Len(t, data, 5)
+		for _, bad := range []string{"pageSize=0", "pageSize=101", "page=-1", "sort=password", "status=nope"} {
+			assert.Equal(t, 400, c.do("GET", "/dashboard/api/sessions?"+bad, nil, nil).status, bad)
+		}
+	})
 }
 
 // A search that names a user exactly uses the user index; match=contains
 // searches every column.
 func TestSearchExactUser(t *testing.T) {
-	e := newTestEnv(t)
-	e.seed(seedOpt{user: "user42", ip: "192.0.2.1", ua: "x"})
-	e.seed(seedOpt{user: "user420", ip: "192.0.2.2", ua: "x"})
-	c := e.client()
-	require.Equal(t, 200, c.login(testAdminToken).status)
-	a := c.do("GET", "/dashboard/api/sessions?search=user42", nil, nil)
-	require.Equal(t, 200, a.status)
-	m := a.json(t)
-	assert.Len(t, m["data"], 1)
-	assert.Equal(t, "user", m["meta"].(map[string]any)["exactMatch"])
-	a = c.do("GET", "/dashboard/api/sessions?search=user42&match=contains", nil, nil)
-	m = a.json(t)
-	assert.Len(t, m["data"], 2)
-	assert.Equal(t, "", m["meta"].(map[string]any)["exactMatch"])
-	x := c.do("GET", "/dashboard/api/export?format=json&search=user42", nil, nil)
-	var list []map[string]any
-	require.NoError(t, json.Unmarshal(x.body, &list))
-	assert.Len(t, list, 1, "export shows the same selection")
+	forBackends(t, func(t *testing.T, e *testEnv) {
+		e.seed(seedOpt{user: "user42", ip: "192.0.2.1", ua: "x"})
+		e.seed(seedOpt{user: "user420", ip: "192.0.2.2", ua: "x"})
+		c := e.client()
+		require.Equal(t, 200, c.login(testAdminToken).status)
+		a := c.do("GET", "/dashboard/api/sessions?search=user42", nil, nil)
+		require.Equal(t, 200, a.status)
+		m := a.json(t)
+		assert.Len(t, m["data"], 1)
+		assert.Equal(t, "user", m["meta"].(map[string]any)["exactMatch"])
+		a = c.do("GET", "/dashboard/api/sessions?search=user42&match=contains", nil, nil)
+		m = a.json(t)
+		assert.Len(t, m["data"], 2)
+		assert.Equal(t, "", m["meta"].(map[string]any)["exactMatch"])
+		x := c.do("GET", "/dashboard/api/export?format=json&search=user42", nil, nil)
+		var list []map[string]any
+		require.NoError(t, json.Unmarshal(x.body, &list))
+		assert.Len(t, list, 1, "export shows the same selection")
+	})
 }

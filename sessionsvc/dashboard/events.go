@@ -160,6 +160,7 @@ const (
 
 // events is a Server-Sent Events stream of sessions starting and ending.
 func (d *Dashboard) events(w http.ResponseWriter, r *http.Request, s *session) {
+	stopping := d.shutdownSignal(r) // before the first byte: a client that saw it can rely on it
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("X-Accel-Buffering", "no")
@@ -177,7 +178,6 @@ func (d *Dashboard) events(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	ctx := r.Context()
-	stopping := d.shutdownSignal(r)
 	ping := time.NewTicker(ssePing)
 	defer ping.Stop()
 	recheck := time.NewTicker(sseRecheck)

@@ -19,6 +19,7 @@ import (
 	"github.com/meshsession/meshsession/sessionsvc/server"
 	"github.com/meshsession/meshsession/sessionsvc/service"
 	"github.com/meshsession/meshsession/sessionsvc/store"
+	"github.com/meshsession/meshsession/sessionsvc/store/storetest"
 )
 
 const testAdminToken = "test-admin-token-0123456789abcdef"
@@ -55,8 +56,21 @@ func newService(t testing.TB, dbURL string, extra map[string]string) *service.Se
 
 func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
-	dbPath := filepath.Join(t.TempDir(), "meshsession.db")
-	svc := newService(t, "sqlite://"+dbPath, nil)
+	return newTestEnvURL(t, "sqlite://"+filepath.Join(t.TempDir(), "meshsession.db"))
+}
+
+// forBackends runs a test on SQLite and on PostgreSQL (skipped when
+// PostgreSQL is unreachable, failed under CI=true / MESHSESSION_REQUIRE_POSTGRES=1).
+func forBackends(t *testing.T, fn func(t *testing.T, e *testEnv)) {
+	for _, be := range storetest.Backends() {
+		t.Run(be.Name, func(t *testing.T) { fn(t, newTestEnvURL(t, be.URL(t))) })
+	}
+}
+
+func newTestEnvURL(t testing.TB, dbURL string) *testEnv {
+	t.Helper()
+	dbPath := strings.TrimPrefix(dbURL, "sqlite://")
+	svc := newService(t, dbURL, nil)
 	srv := httptest.NewServer(svc.Handler())
 	t.Cleanup(func() {
 		srv.CloseClientConnections()

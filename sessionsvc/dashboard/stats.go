@@ -195,7 +195,13 @@ type overviewCache struct {
 	refreshing bool
 }
 
-const overviewTTL = 5 * time.Second
+// Figures younger than overviewTTL are served as they are; older ones are
+// served while a refresh runs, up to overviewMaxStale, after which the
+// request waits for fresh ones.
+const (
+	overviewTTL      = 5 * time.Second
+	overviewMaxStale = time.Minute
+)
 
 func (d *Dashboard) computeOverview(ctx context.Context) (*Overview, error) {
 	now := d.now().UTC()
@@ -274,7 +280,7 @@ func (d *Dashboard) cachedOverview(ctx context.Context, fresh bool) (*Overview, 
 	c := &d.ov
 	c.mu.Lock()
 	val, at := c.val, c.at
-	if val != nil && !fresh {
+	if val != nil && !fresh && d.now().Sub(at) < overviewMaxStale {
 		if d.now().Sub(at) >= overviewTTL && !c.refreshing {
 			c.refreshing = true
 			go func() {

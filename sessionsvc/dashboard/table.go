@@ -87,12 +87,11 @@ func likeEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
-// page returns the ids of one table page and the (capped) number of
-// matching sessions.
-func (s *statsDB) page(ctx context.Context, q store.SessionQuery) (ids []string, count int, capped bool, err error) {
+// pageIDs returns the ids of one page of the selection, in order.
+func (s *statsDB) pageIDs(ctx context.Context, q store.SessionQuery) ([]string, error) {
 	col, ok := tableColumns[q.Sort]
 	if !ok {
-		return nil, 0, false, fmt.Errorf("cannot sort by %q", q.Sort)
+		return nil, fmt.Errorf("cannot sort by %q", q.Sort)
 	}
 	cond, args := s.where(q, col)
 	dir := " ASC"
@@ -102,25 +101,34 @@ func (s *statsDB) page(ctx context.Context, q store.SessionQuery) (ids []string,
 	rows, err := s.db.QueryContext(ctx, `SELECT id FROM sessions`+cond+` ORDER BY `+col+dir+`, `+s.tiebreak+dir+
 		` LIMIT `+strconv.Itoa(q.Limit)+` OFFSET `+strconv.Itoa(q.Offset), args...)
 	if err != nil {
-		return nil, 0, false, fmt.Errorf("dashboard table: %w", err)
+		return nil, fmt.Errorf("dashboard table: %w", err)
 	}
+	defer rows.Close()
+	var ids []string
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, 0, false, fmt.Errorf("dashboard table: %w", err)
+			return nil, fmt.Errorf("dashboard table: %w", err)
 		}
 		ids = append(ids, id)
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, 0, false, fmt.Errorf("dashboard table: %w", err)
+		return nil, fmt.Errorf("dashboard table: %w", err)
+	}
+	return ids, nil
+}
+
+// page returns the ids of one table page and the (capped) number of
+// matching sessions.
+func (s *statsDB) page(ctx context.Context, q store.SessionQuery) (ids []string, count int, capped bool, err error) {
+	if ids, err = s.pageIDs(ctx, q); err != nil {
+		return nil, 0, false, err
 	}
 	if len(ids) < q.Limit && (len(ids) > 0 || q.Offset == 0) {
 		// A short page is the last one: the count is exact without another scan.
 		return ids, q.Offset + len(ids), false, nil
 	}
-	cond, args = s.where(q, "")
+	cond, args := s.where(q, "")
 	count, capped, err = s.cappedCount(ctx, cond, args)
 	return ids, count, capped, err
 }

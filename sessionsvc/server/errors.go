@@ -135,7 +135,10 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 // decodeJSON reads exactly one JSON value into v, refusing unknown fields
 // and trailing data. The body size is limited by the route (MaxBytesReader).
 func decodeJSON(r *http.Request, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+	// The internal API takes JSON whatever the plugin labels it; the public
+	// APIs refuse bodies declared as something else (forms, uploads).
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(r.URL.Path, "/internal/") &&
+		!strings.HasPrefix(strings.ToLower(ct), "application/json") {
 		return &apiError{Status: http.StatusUnsupportedMediaType, Message: "Content-Type must be application/json"}
 	}
 	dec := json.NewDecoder(r.Body)

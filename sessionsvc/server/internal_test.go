@@ -248,7 +248,12 @@ func TestInternalBadInput(t *testing.T) {
 			assert.Equal(t, float64(tc.status), errObj["status"])
 		})
 	}
+	// The internal API ignores the declared type (the body is JSON or a 400).
 	r := e.do("POST", protocol.PathSessions, `{}`, map[string]string{protocol.HeaderKey: testKey, "Content-Type": "text/plain"})
+	assert.Equal(t, 400, r.status)
+	// The public APIs refuse non-JSON bodies.
+	r = e.do("PUT", "/magic-sessionmanager/settings", `a=b`, map[string]string{"Authorization": "Bearer " + testAdmin,
+		"Content-Type": "application/x-www-form-urlencoded"})
 	assert.Equal(t, 415, r.status)
 }
 

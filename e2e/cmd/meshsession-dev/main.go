@@ -292,7 +292,7 @@ func printBanner(w io.Writer, r Ready, o options) {
 	}
 	fmt.Fprintf(w, "\nTry:\n")
 	fmt.Fprintf(w, "  TOKEN=$(curl -s %s/api/auth/local -H 'Content-Type: application/json' -d '{\"identifier\":\"alice\",\"password\":\"alice-password\"}' | sed -E 's/.*\"jwt\":\"([^\"]+)\".*/\\1/')\n", proxy)
-	fmt.Fprintf(w, "  curl -i %s/api/articles -H \"Authorization: Bearer $TOKEN\"\n", proxy)
+	fmt.Fprintf(w, "  curl -si %s/api/articles -H \"Authorization: Bearer $TOKEN\"\n", proxy)
 	fmt.Fprintf(w, "  curl -s %s/api/magic-sessionmanager/my-sessions -H \"Authorization: Bearer $TOKEN\"\n", proxy)
 	if r.Sessionsvc != "" {
 		fmt.Fprintf(w, "Admin (all sessions):\n  curl -s http://%s/magic-sessionmanager/sessions -H 'Authorization: Bearer %s'\n", reachable(r.Sessionsvc), r.AdminToken)

@@ -152,7 +152,7 @@ func TestRunWholeSystem(t *testing.T) {
 	for _, want := range []string{
 		"dev proxy    " + proxy, "demo app     http://" + r.ready.App, "sessionsvc   http://" + r.ready.Sessionsvc,
 		"admin token  " + r.ready.AdminToken, "curl -s " + proxy + "/api/auth/local",
-		"curl -i " + proxy + "/api/articles", "curl -s " + proxy + "/api/magic-sessionmanager/my-sessions",
+		"curl -si " + proxy + "/api/articles", "curl -s " + proxy + "/api/magic-sessionmanager/my-sessions",
 		"proxy admin  http://" + r.ready.ProxyAdmin + "/stats", "Ctrl-C",
 	} {
 		assert.Contains(t, out, want)

@@ -242,8 +242,15 @@
     const live = document.getElementById("live");
     const es = new EventSource(API + "/events");
     state.es = es;
-    es.addEventListener("hello", () => { live.hidden = false; live.className = "live on"; live.textContent = t("live.on"); });
-    es.addEventListener("error", () => { live.hidden = false; live.className = "live off"; live.textContent = t("live.off"); });
+    let down = false;
+    es.addEventListener("hello", () => {
+      live.hidden = false; live.className = "live on"; live.textContent = t("live.on");
+      if (down) { down = false; banner(""); if (state.refresh) state.refresh([]); else route(); } // back after a restart: reload the data
+    });
+    es.addEventListener("error", () => {
+      down = true; live.hidden = false; live.className = "live off"; live.textContent = t("live.off");
+      if (es.readyState === EventSource.CLOSED) { es.close(); state.es = null; checkSession(); } // e.g. signed out (401)
+    });
     es.addEventListener("signedout", () => { es.close(); state.es = null; checkSession(); });
     es.addEventListener("sessions", (ev) => {
       let list = [];

@@ -53,7 +53,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		slog.String("decision", ex.decision),
 	}
 	if ex.cluster != "" {
-		attrs = append(attrs, slog.String("cluster", ex.cluster))
+		attrs = append(attrs, slog.String("route", ex.route), slog.String("cluster", ex.cluster))
 	}
 	if ex.reason != "" {
 		attrs = append(attrs, slog.String("reason", ex.reason))

@@ -107,12 +107,10 @@ func (s *syncer) acquire(t time.Time) bool {
 	}
 	cfg := s.plugin.cfg
 	interval := cfg.SyncInterval
-	if s.failures > 0 { // back off while sessionsvc fails: up to 16 intervals
-		shift := s.failures
-		if shift > 4 {
-			shift = 4
-		}
-		interval <<= uint(shift)
+	if s.failures > 0 {
+		// Back off while sessionsvc fails, but only to twice the interval:
+		// one poll per proxy is cheap, and recovery must be seen quickly.
+		interval *= 2
 	}
 	until = nowMs + cfg.Timeout.Milliseconds() + 1000
 	next = nowMs + interval.Milliseconds()

@@ -30,6 +30,8 @@ type feedCache struct {
 
 	tail      []protocol.Change // every entry with seq > tailAfter, in order
 	tailAfter int64
+
+	maxTail int // 0: feedMaxTail (tests set less)
 }
 
 const (
@@ -103,7 +105,11 @@ func (f *feedCache) refresh(ctx context.Context, tx *sql.Tx, head int64) error {
 	f.tail = append(f.tail, news...)
 	f.head = head
 	// Trim in steps of a quarter so the copy is amortised.
-	if n := len(f.tail) - feedMaxTail; n > feedMaxTail/4 {
+	maxTail := f.maxTail
+	if maxTail <= 0 {
+		maxTail = feedMaxTail
+	}
+	if n := len(f.tail) - maxTail; n > maxTail/4 {
 		f.tailAfter = f.tail[n-1].Seq
 		f.tail = append([]protocol.Change(nil), f.tail[n:]...)
 	}

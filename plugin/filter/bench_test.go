@@ -14,6 +14,10 @@ import (
 // through a one-page snapshot, and reports how long that sync tick took and
 // the VM's linear memory afterwards.
 func benchHost(b *testing.B, n int) (*host.Host, func()) {
+	return benchHostPaged(b, n, 100000)
+}
+
+func benchHostPaged(b *testing.B, n, pageSize int) (*host.Host, func()) {
 	b.Helper()
 	t := &testing.T{}
 	module, cache := pluginWasm(t)
@@ -30,7 +34,7 @@ func benchHost(b *testing.B, n int) (*host.Host, func()) {
 	cl := map[string]host.Cluster{"sessionsvc": {URL: srv.URL, Timeout: 30 * time.Second}}
 	h, err := host.New(context.Background(), host.Config{
 		Module: module, Workers: 1, VMID: "meshsession", RootID: "meshsession", CompilationCache: cache,
-		PluginConfig: []byte(testConfig(`"sync_page_size":100000,"timeout":"30s","last_seen_interval":"1h"`)),
+		PluginConfig: []byte(testConfig(`"sync_page_size":` + strconv.Itoa(pageSize) + `,"timeout":"30s","last_seen_interval":"1h"`)),
 		Clusters:     cl, DisableTicks: true,
 	})
 	if err != nil {
@@ -95,9 +99,13 @@ func BenchmarkLifecycleEnforced(b *testing.B) {
 // 100,000-entry snapshot in the VM (HTTP and JSON included), and the VM's
 // memory holding it.
 func BenchmarkSnapshot100k(b *testing.B) {
-	for i := 0; i < b.N; i++ {
-		_, closeAll := benchHost(b, 100000)
-		closeAll()
+	for _, page := range []int{5000, 100000} {
+		b.Run("page="+strconv.Itoa(page), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				_, closeAll := benchHostPaged(b, 100000, page)
+				closeAll()
+			}
+		})
 	}
 }
 

@@ -26,7 +26,8 @@ type vmContext struct {
 
 // gcPercent keeps the VM's linear memory near its live heap: a VM's memory
 // never shrinks, and the revocation state is most of the live heap (about
-// 8 MiB for 100,000 entries), so Go's default 100% headroom would double it.
+// 8 MiB for 100,000 entries), so Go's default 100% headroom would double it
+// (measured: 22.5 MiB at 100%, 16.5 MiB at 20% with 100k revocations).
 // The request path allocates little, so collections stay rare.
 const gcPercent = 20
 

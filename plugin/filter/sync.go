@@ -42,6 +42,7 @@ func (s *syncer) tick(t time.Time) {
 	if ms, ok := readInt(keySynced); ok {
 		if at := time.UnixMilli(ms); at.After(s.lastSync) {
 			s.lastSync = at
+			s.failures = 0 // another worker synced since this one failed: no backoff
 		}
 	}
 	if s.fetching {
@@ -176,7 +177,19 @@ func (s *syncer) done(status int, body []byte, err error) {
 		s.fetch(t) // keep the lease: fetch the next page now
 		return
 	}
-	s.release()
+	// Success: the next fetch at the normal pace, whatever backoff the
+	// lease was taken with.
+	s.releaseUntil(t.Add(s.plugin.cfg.SyncInterval))
+}
+
+// releaseUntil frees the lease and sets the next fetch time.
+func (s *syncer) releaseUntil(next time.Time) {
+	s.fetching = false
+	_, cas, err := proxywasm.GetSharedData(keyLease)
+	if err != nil {
+		return
+	}
+	_ = proxywasm.SetSharedData(keyLease, []byte("0,"+strconv.FormatInt(next.UnixMilli(), 10)), cas)
 }
 
 // publish writes this worker's state for the others, unless another worker

@@ -35,6 +35,8 @@ import (
 	"github.com/meshsession/meshsession/e2e/envoyconfig"
 	"github.com/meshsession/meshsession/e2e/host"
 	"github.com/meshsession/meshsession/plugin/core/config"
+	"github.com/meshsession/meshsession/sessionsvc/dashboard"
+	"github.com/meshsession/meshsession/sessionsvc/enrich/wire"
 	"github.com/meshsession/meshsession/sessionsvc/service"
 	"github.com/meshsession/meshsession/sessionsvc/store"
 )
@@ -186,16 +188,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			"MESHSESSION_INTERNAL_KEY": plugin.InternalKey,
 			"SESSIONSVC_ADDR":          svcAddr,
 		}
-		cfg, endIdleSet, _, err := service.ParseConfig("sessionsvc", nil, func(k string) string {
+		svcEnv := func(k string) string {
 			if v, ok := overlay[k]; ok {
 				return v
 			}
 			return getenv(k)
-		}, io.Discard)
+		}
+		cfg, endIdleSet, _, err := service.ParseConfig("sessionsvc", nil, svcEnv, io.Discard)
 		if err != nil {
 			return abort(fmt.Errorf("sessionsvc: %w", err))
 		}
-		svc, err = service.New(ctx, cfg, endIdleSet, service.Hooks{}, log.With("component", "sessionsvc"), io.Discard)
+		// The same parts as the sessionsvc binary: enrichment, alerts, dashboard.
+		hooks := wire.Hooks(svcEnv)
+		hooks.Mounts = wire.CombineMounts(hooks.Mounts, dashboard.Mounts)
+		svc, err = service.New(ctx, cfg, endIdleSet, hooks, log.With("component", "sessionsvc"), io.Discard)
 		if err != nil {
 			return abort(fmt.Errorf("sessionsvc: %w", err))
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshsession/meshsession/e2e/host"
+	"github.com/meshsession/meshsession/plugin/wasmpatch"
 )
 
 // These tests drive testdata/guest, which calls the ABI directly, to check
@@ -437,4 +438,18 @@ func TestGuestPollOneoffENOSYS(t *testing.T) {
 	_, err = s.RequestHeaders(reqHeaders([2]string{"x-cmd", "gc:200"}), true)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "poll_oneoff")
+}
+
+// TestRewrittenGuestSurvivesENOSYSPoll: the same test guest, after the
+// build-time rewrite the shipped plugin gets (plugin/wasmpatch), runs 1,000
+// forced garbage collections on the ENOSYS host that kills it unrewritten
+// (TestGuestPollOneoffENOSYS).
+func TestRewrittenGuestSurvivesENOSYSPoll(t *testing.T) {
+	patched, rep, err := wasmpatch.Rewrite(guestWasm(t))
+	require.NoError(t, err)
+	require.True(t, rep.PollOneoff)
+	h := newHost(t, host.Config{Module: patched, Workers: 1, DisableTicks: true, PollOneoffENOSYS: true})
+	s, _ := command(t, h, 0, "gc:1000")
+	assert.Equal(t, host.StatusOK, statusOf(t, s))
+	require.NoError(t, h.Failed(0))
 }

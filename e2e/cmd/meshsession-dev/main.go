@@ -294,6 +294,7 @@ func printBanner(w io.Writer, r Ready, o options) {
 	}
 	if r.Sessionsvc != "" {
 		fmt.Fprintf(w, "  sessionsvc   http://%s   (%s)\n", reachable(r.Sessionsvc), r.DatabaseURL)
+		fmt.Fprintf(w, "  dashboard    http://%s/dashboard/   (sign in with the admin token)\n", reachable(r.Sessionsvc))
 		fmt.Fprintf(w, "  admin token  %s\n", r.AdminToken)
 	}
 	fmt.Fprintf(w, "\nTry:\n")

@@ -28,6 +28,17 @@ type statsDB struct {
 	// every index, so deep pages skip rows without reading the table.
 	tiebreak string
 	sqlite   bool
+
+	// selective remembers, for a few seconds, whether the search index
+	// narrows a term (one table request asks up to three times, and paging
+	// through results asks again).
+	selMu     sync.Mutex
+	selective map[string]selectivity
+}
+
+type selectivity struct {
+	indexed bool
+	at      time.Time
 }
 
 func openStats(ctx context.Context, databaseURL string) (*statsDB, error) {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/meshsession/meshsession/sessionsvc/store"
 )
@@ -36,7 +37,10 @@ var tableColumns = map[string]string{
 // ("+last_active", "NOT +active" cannot use them), so the planner walks the
 // sort column's index and stops after one page instead of sorting every
 // matching row.
-func (s *statsDB) where(q store.SessionQuery, pageCol string) (string, []any) {
+//
+// indexed narrows a search with the SQLite trigram index (see
+// searchIndexed).
+func (s *statsDB) where(q store.SessionQuery, pageCol string, indexed bool) (string, []any) {
 	var conds []string
 	var args []any
 	arg := func(v any) string {
@@ -70,9 +74,12 @@ func (s *statsDB) where(q store.SessionQuery, pageCol string) (string, []any) {
 		conds = append(conds, ended+" AND termination_reason <> 'logout'")
 	}
 	if q.Search != "" {
+		if m, ok := store.TrigramMatch(q.Search); ok && indexed {
+			conds = append(conds, store.SQLiteSearchCandidates(arg(m)))
+		}
 		p := arg("%" + likeEscape(q.Search) + "%")
 		var parts []string
-		for _, c := range []string{"user_id", "ip", "country", "browser_name", "os_name", "id"} {
+		for _, c := range store.SearchColumns {
 			parts = append(parts, c+" "+s.like+" "+p+` ESCAPE '\'`)
 		}
 		conds = append(conds, "("+strings.Join(parts, " OR ")+")")
@@ -81,6 +88,34 @@ func (s *statsDB) where(q store.SessionQuery, pageCol string) (string, []any) {
 		return "", args
 	}
 	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// searchIndexed reports whether q's search should use the SQLite trigram
+// index: only when it narrows the term to few sessions (a common term is
+// found faster by walking the page's sort index).
+func (s *statsDB) searchIndexed(ctx context.Context, q store.SessionQuery) (bool, error) {
+	if q.Search == "" || !s.sqlite {
+		return false, nil
+	}
+	const ttl, maxTerms = 10 * time.Second, 256
+	now := time.Now()
+	s.selMu.Lock()
+	e, hit := s.selective[q.Search]
+	s.selMu.Unlock()
+	if hit && now.Sub(e.at) < ttl {
+		return e.indexed, nil
+	}
+	ok, err := store.SearchIsSelective(ctx, s.db, q.Search)
+	if err != nil {
+		return false, fmt.Errorf("dashboard search: %w", err)
+	}
+	s.selMu.Lock()
+	if s.selective == nil || len(s.selective) >= maxTerms {
+		s.selective = map[string]selectivity{}
+	}
+	s.selective[q.Search] = selectivity{indexed: ok, at: now}
+	s.selMu.Unlock()
+	return ok, nil
 }
 
 func likeEscape(s string) string {
@@ -93,7 +128,11 @@ func (s *statsDB) pageIDs(ctx context.Context, q store.SessionQuery) ([]string, 
 	if !ok {
 		return nil, fmt.Errorf("cannot sort by %q", q.Sort)
 	}
-	cond, args := s.where(q, col)
+	indexed, err := s.searchIndexed(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	cond, args := s.where(q, col, indexed)
 	dir := " ASC"
 	if q.Desc {
 		dir = " DESC"
@@ -128,7 +167,11 @@ func (s *statsDB) page(ctx context.Context, q store.SessionQuery) (ids []string,
 		// A short page is the last one: the count is exact without another scan.
 		return ids, q.Offset + len(ids), false, nil
 	}
-	cond, args := s.where(q, "")
+	indexed, err := s.searchIndexed(ctx, q)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	cond, args := s.where(q, "", indexed)
 	count, capped, err = s.cappedCount(ctx, cond, args)
 	return ids, count, capped, err
 }
@@ -199,7 +242,12 @@ func (d *Dashboard) listSessions(w http.ResponseWriter, r *http.Request, s *sess
 	}
 	active, activeCapped := 0, false
 	if q.Status == store.StatusAny || q.Status == store.StatusActive {
-		cond, args := d.stats.where(aq, "")
+		indexed, err := d.stats.searchIndexed(r.Context(), aq)
+		if err != nil {
+			d.storeError(w, "sessions", err)
+			return
+		}
+		cond, args := d.stats.where(aq, "", indexed)
 		if active, activeCapped, err = d.stats.cappedCount(ctx, cond, args); err != nil {
 			d.storeError(w, "sessions", err)
 			return

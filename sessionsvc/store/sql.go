@@ -398,10 +398,20 @@ func (s *sqlStore) ListSessions(ctx context.Context, q SessionQuery) (SessionPag
 		return SessionPage{}, fmt.Errorf("list sessions: unknown status %q", q.Status)
 	}
 	if q.Search != "" {
+		if s.d.name() == "sqlite" {
+			selective, err := SearchIsSelective(ctx, s.r, q.Search)
+			if err != nil {
+				return SessionPage{}, s.wrap("list sessions", err)
+			}
+			if selective {
+				m, _ := TrigramMatch(q.Search)
+				where = append(where, SQLiteSearchCandidates(arg(m)))
+			}
+		}
 		p := arg("%" + escapeLike(q.Search) + "%")
 		like := s.d.like()
 		var parts []string
-		for _, c := range []string{"user_id", "ip", "country", "browser_name", "os_name", "id"} {
+		for _, c := range SearchColumns {
 			parts = append(parts, c+" "+like+" "+p+` ESCAPE '\'`)
 		}
 		where = append(where, "("+strings.Join(parts, " OR ")+")")

@@ -179,6 +179,10 @@ func testListSessions(t *testing.T, st store.Store) {
 		{"search country case-insensitive", store.SessionQuery{Search: "germ", Sort: "loginTime"}, []string{a.ID, b.ID, c.ID, d.ID}, 4},
 		{"search like chars are literal", store.SessionQuery{Search: "%"}, nil, 0},
 		{"search session id", store.SessionQuery{Search: c.ID}, []string{c.ID}, 1},
+		{"search upper case", store.SessionQuery{Search: "GERMANY", Sort: "loginTime"}, []string{a.ID, b.ID, c.ID, d.ID}, 4},
+		{"search short term", store.SessionQuery{Search: ".2", Sort: "loginTime"}, []string{d.ID}, 1},
+		{"search quote is literal", store.SessionQuery{Search: `ger"m`}, nil, 0},
+		{"search does not span columns", store.SessionQuery{Search: "Germany10.0"}, nil, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -188,6 +192,11 @@ func testListSessions(t *testing.T, st store.Store) {
 			assert.Equal(t, tc.want, ids(p))
 		})
 	}
+	// A deleted session leaves the search index too.
+	require.NoError(t, st.DeleteSession(ctx(), d.ID, t0.Add(2*time.Hour)))
+	p, err := st.ListSessions(ctx(), store.SessionQuery{Search: "10.0.0.2"})
+	require.NoError(t, err)
+	assert.Zero(t, p.Total)
 	_, err = st.ListSessions(ctx(), store.SessionQuery{Sort: "password; DROP TABLE sessions"})
 	assert.Error(t, err)
 	_, err = st.ListSessions(ctx(), store.SessionQuery{Status: "weird"})

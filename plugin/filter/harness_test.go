@@ -7,7 +7,6 @@ package filter_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -429,4 +428,3 @@ func (w *wasmHarness) logs() string {
 	return b.String()
 }
 
-var _ = errors.New

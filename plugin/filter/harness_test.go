@@ -427,4 +427,3 @@ func (w *wasmHarness) logs() string {
 	}
 	return b.String()
 }
-

@@ -10,9 +10,10 @@ import (
 	"github.com/meshsession/meshsession/plugin/protocol"
 )
 
-// benchHost starts plugin.wasm on one worker with n revocations loaded
-// through a one-page snapshot, and reports how long that sync tick took and
-// the VM's linear memory afterwards.
+// benchHost starts plugin.wasm on two workers with n revocations loaded
+// through a one-page snapshot by worker 0, and reports how long that sync
+// tick took, how long worker 1 took to adopt the published state, and
+// worker 0's linear memory afterwards. Requests then run on worker 0.
 func benchHost(b *testing.B, n int) (*host.Host, func()) {
 	return benchHostPaged(b, n, 100000)
 }
@@ -33,7 +34,7 @@ func benchHostPaged(b *testing.B, n, pageSize int) (*host.Host, func()) {
 	srv := newStubServer(stub)
 	cl := map[string]host.Cluster{"sessionsvc": {URL: srv.URL, Timeout: 30 * time.Second}}
 	h, err := host.New(context.Background(), host.Config{
-		Module: module, Workers: 1, VMID: "meshsession", RootID: "meshsession", CompilationCache: cache,
+		Module: module, Workers: 2, VMID: "meshsession", RootID: "meshsession", CompilationCache: cache,
 		PluginConfig: []byte(testConfig(`"sync_page_size":` + strconv.Itoa(pageSize) + `,"timeout":"30s","last_seen_interval":"1h"`)),
 		Clusters:     cl, DisableTicks: true,
 	})
@@ -56,6 +57,12 @@ func benchHostPaged(b *testing.B, n, pageSize int) (*host.Host, func()) {
 	took := time.Since(start)
 	pages, _ := h.MemoryPages(0)
 	b.ReportMetric(float64(took.Milliseconds()), "sync-ms")
+	// The second worker adopts the published state on its tick.
+	start = time.Now()
+	if err := h.Tick(1); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(time.Since(start).Milliseconds()), "adopt-ms")
 	b.ReportMetric(float64(pages-before)*64/1024, "MiB-grown")
 	b.ReportMetric(float64(pages)*64/1024, "MiB-memory")
 	return h, closeAll

@@ -63,6 +63,21 @@ func benchHostPaged(b *testing.B, n, pageSize int) (*host.Host, func()) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(time.Since(start).Milliseconds()), "adopt-ms")
+	// One more revocation: worker 0 fetches and publishes the delta page,
+	// worker 1 applies it (instead of reading the whole state again).
+	stub.add(protocol.Change{Op: protocol.OpRevoke, Key: "sid:one-more", Exp: exp, Reason: protocol.ReasonManual})
+	time.Sleep(510 * time.Millisecond) // the lease's next-fetch time
+	if err := h.Tick(0); err != nil {
+		b.Fatal(err)
+	}
+	for h.PendingCallouts() > 0 {
+		time.Sleep(time.Millisecond)
+	}
+	start = time.Now()
+	if err := h.Tick(1); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(time.Since(start).Microseconds())/1000, "adopt-delta-ms")
 	b.ReportMetric(float64(pages-before)*64/1024, "MiB-grown")
 	b.ReportMetric(float64(pages)*64/1024, "MiB-memory")
 	return h, closeAll

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshsession/meshsession/e2e/host"
 	"github.com/meshsession/meshsession/plugin/core/token"
 	"github.com/meshsession/meshsession/plugin/protocol"
 )
@@ -469,4 +470,42 @@ func TestSkipPathsAndRequireToken(t *testing.T) {
 		assert.Equal(t, 401, r.status)
 		assert.Equal(t, "missing_token", errorReason(t, r))
 	})
+}
+
+// TestWorkersAdoptDeltaPages: after the first (full) state, a small change
+// is published as its delta page, and the other workers apply it.
+func TestWorkersAdoptDeltaPages(t *testing.T) {
+	module, cache := pluginWasm(t)
+	stub := newStub(t)
+	hh, err := startWasm(module, cache, 3, testConfig(""), stub.clusters())
+	require.NoError(t, err)
+	defer hh.close()
+	h := hh.(*wasmHarness)
+	stub.add(protocol.Change{Op: protocol.OpRevoke, Key: "sid:first", Exp: time.Now().Add(time.Hour).Unix(), Reason: protocol.ReasonManual})
+	h.tickAll(t)
+	h.tickAll(t)
+	shared := h.h.SharedData("meshsession")
+	full, _, st := shared.Get("meshsession.state.full")
+	require.Equal(t, host.StatusOK, st, "the first state is published whole")
+
+	stub.add(protocol.Change{Op: protocol.OpRevoke, Key: "sid:second", Exp: time.Now().Add(time.Hour).Unix(), Reason: protocol.ReasonIdle})
+	time.Sleep(110 * time.Millisecond)
+	h.tickAll(t)
+	h.tickAll(t)
+	v, _, st := shared.Get("meshsession.state.version")
+	require.Equal(t, host.StatusOK, st)
+	ver, err := strconv.ParseUint(string(v), 10, 64)
+	require.NoError(t, err)
+	delta, _, st := shared.Get("meshsession.delta." + strconv.FormatUint(ver%64, 10))
+	require.Equal(t, host.StatusOK, st, "the change went out as a delta page")
+	assert.True(t, strings.HasPrefix(string(delta), string(v)+"\n"))
+	assert.Contains(t, string(delta), "sid:second")
+	full2, _, _ := shared.Get("meshsession.state.full")
+	assert.Equal(t, string(full), string(full2), "no full state for a small change")
+	for w := 0; w < h.workers(); w++ {
+		r := h.do(t, get("/api/x", bearer(userToken(1, "second")), w))
+		require.True(t, r.local, "worker %d applied the delta", w)
+		assert.Equal(t, protocol.ReasonIdle, errorReason(t, r))
+		assert.True(t, h.do(t, get("/api/x", bearer(userToken(1, "first")), w)).local)
+	}
 }

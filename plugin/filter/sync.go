@@ -20,6 +20,10 @@ const (
 	keyVersion = "meshsession.state.version" // its version, decimal: read every tick, cheap
 	keyLease   = "meshsession.sync.lease"    // "<fetching-until ms>,<next fetch at ms>"
 	keySynced  = "meshsession.sync.ok"       // unix ms of the last successful sync by any worker
+	// keyFull is the version of the last state published whole; delta pages
+	// after it go to keyDeltaPrefix+"<version % deltaRing>" as "<version>\n<page>".
+	keyFull        = "meshsession.state.full"
+	keyDeltaPrefix = "meshsession.delta."
 )
 
 // syncer keeps one worker's revocation state in step with sessionsvc. The
@@ -69,10 +73,16 @@ func (s *syncer) freshness(t time.Time) time.Time {
 	return s.lastSync
 }
 
-// adopt replaces this worker's state by the published one when its version differs.
+// adopt brings this worker's state to the published version: by applying
+// the published delta pages when it is only a few versions behind (cheap),
+// else by reading the whole published state and the deltas after it.
 func (s *syncer) adopt() {
 	v, ok := readInt(keyVersion)
 	if !ok || uint64(v) == s.state.Version() {
+		return
+	}
+	target := uint64(v)
+	if s.applyDeltas(target) {
 		return
 	}
 	data, _, err := proxywasm.GetSharedData(keyState)
@@ -86,6 +96,46 @@ func (s *syncer) adopt() {
 		return
 	}
 	s.state = st
+	s.applyDeltas(target) // the changes published after that state, if any
+}
+
+// applyDeltas applies the published delta pages after this worker's version
+// up to target. It reports false, leaving a consistent (possibly older)
+// state, when one is missing, overwritten or does not lead to the same
+// version as it did on the worker that fetched it.
+func (s *syncer) applyDeltas(target uint64) bool {
+	cur := s.state.Version()
+	if target <= cur || target-cur >= deltaRing || s.state.Building() {
+		return false
+	}
+	t := now()
+	for u := cur + 1; u <= target; u++ {
+		val, _, err := proxywasm.GetSharedData(deltaKey(u))
+		if err != nil {
+			return false
+		}
+		ver, body, ok := strings.Cut(string(val), "\n")
+		if !ok || ver != strconv.FormatUint(u, 10) {
+			return false
+		}
+		if _, err := s.state.ApplyPage([]byte(body), t); err != nil || s.state.Version() != u {
+			return false
+		}
+	}
+	return true
+}
+
+// Delta pages are published in a ring of shared-data keys; a page larger
+// than maxDelta, a snapshot, or a state more than fullEvery versions past
+// the last full one is published whole instead.
+const (
+	deltaRing = 64
+	maxDelta  = 64 << 10
+	fullEvery = deltaRing / 2
+)
+
+func deltaKey(v uint64) string {
+	return keyDeltaPrefix + strconv.FormatUint(v%deltaRing, 10)
 }
 
 // acquire takes the fetch lease when it is free and the interval has passed.
@@ -171,7 +221,7 @@ func (s *syncer) done(status int, body []byte, err error) {
 	s.plugin.metrics.syncSuccess.Increment(1)
 	putShared(keySynced, []byte(strconv.FormatInt(t.UnixMilli(), 10)))
 	if s.state.Version() != before {
-		s.publish()
+		s.publish(body, applied)
 	}
 	if applied.More {
 		s.fetch(t) // keep the lease: fetch the next page now
@@ -192,17 +242,33 @@ func (s *syncer) releaseUntil(next time.Time) {
 	_ = proxywasm.SetSharedData(keyLease, []byte("0,"+strconv.FormatInt(next.UnixMilli(), 10)), cas)
 }
 
-// publish writes this worker's state for the others, unless another worker
-// published a newer one meanwhile.
-func (s *syncer) publish() {
-	if v, ok := readInt(keyVersion); ok && uint64(v) > s.state.Version() {
+// publish makes this worker's new state known to the others, unless another
+// worker published a newer one meanwhile: as the delta page that produced
+// it when that is small and recent enough, else whole.
+func (s *syncer) publish(page []byte, applied revocation.Applied) {
+	v := s.state.Version()
+	if pv, ok := readInt(keyVersion); ok && uint64(pv) > v {
 		return
 	}
-	if err := putShared(keyState, s.state.Marshal()); err != nil {
-		proxywasm.LogErrorf("meshsession: publish revocation state: %v", err)
-		return
+	full, haveFull := readInt(keyFull)
+	delta := !applied.Swapped && !applied.Reset && len(page) <= maxDelta && haveFull && v-uint64(full) < fullEvery
+	if delta {
+		buf := make([]byte, 0, 24+len(page))
+		buf = strconv.AppendUint(buf, v, 10)
+		buf = append(buf, '\n')
+		buf = append(buf, page...)
+		if err := putShared(deltaKey(v), buf); err != nil {
+			delta = false
+		}
 	}
-	_ = putShared(keyVersion, []byte(strconv.FormatUint(s.state.Version(), 10)))
+	if !delta {
+		if err := putShared(keyState, s.state.Marshal()); err != nil {
+			proxywasm.LogErrorf("meshsession: publish revocation state: %v", err)
+			return
+		}
+		_ = putShared(keyFull, []byte(strconv.FormatUint(v, 10)))
+	}
+	_ = putShared(keyVersion, []byte(strconv.FormatUint(v, 10)))
 }
 
 func (s *syncer) fail(t time.Time, msg string) {

@@ -498,7 +498,7 @@ func TestWorkersAdoptDeltaPages(t *testing.T) {
 	require.NoError(t, err)
 	delta, _, st := shared.Get("meshsession.delta." + strconv.FormatUint(ver%64, 10))
 	require.Equal(t, host.StatusOK, st, "the change went out as a delta page")
-	assert.True(t, strings.HasPrefix(string(delta), string(v)+"\n"))
+	assert.True(t, strings.HasPrefix(string(delta), string(v)+"\n1\n"), "version, then the cursor it applies to: %q", delta)
 	assert.Contains(t, string(delta), "sid:second")
 	full2, _, _ := shared.Get("meshsession.state.full")
 	assert.Equal(t, string(full), string(full2), "no full state for a small change")

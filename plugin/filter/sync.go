@@ -21,7 +21,8 @@ const (
 	keyLease   = "meshsession.sync.lease"    // "<fetching-until ms>,<next fetch at ms>"
 	keySynced  = "meshsession.sync.ok"       // unix ms of the last successful sync by any worker
 	// keyFull is the version of the last state published whole; delta pages
-	// after it go to keyDeltaPrefix+"<version % deltaRing>" as "<version>\n<page>".
+	// after it go to keyDeltaPrefix+"<version % deltaRing>" as
+	// "<version>\n<base cursor>\n<page>".
 	keyFull        = "meshsession.state.full"
 	keyDeltaPrefix = "meshsession.delta."
 )
@@ -114,8 +115,14 @@ func (s *syncer) applyDeltas(target uint64) bool {
 		if err != nil {
 			return false
 		}
-		ver, body, ok := strings.Cut(string(val), "\n")
+		// "<version>\n<cursor the page was applied at>\n<page>": a page
+		// applies only to the very state it was fetched for.
+		ver, rest, ok := strings.Cut(string(val), "\n")
 		if !ok || ver != strconv.FormatUint(u, 10) {
+			return false
+		}
+		base, body, ok := strings.Cut(rest, "\n")
+		if !ok || base != strconv.FormatInt(s.state.Cursor(), 10) {
 			return false
 		}
 		if _, err := s.state.ApplyPage([]byte(body), t); err != nil || s.state.Version() != u {
@@ -207,7 +214,7 @@ func (s *syncer) done(status int, body []byte, err error) {
 		s.fail(t, "sessionsvc answered "+strconv.Itoa(status)+" to sync: "+snippet(body))
 		return
 	}
-	before := s.state.Version()
+	before, baseCursor := s.state.Version(), s.state.Cursor()
 	applied, err := s.state.ApplyPage(body, t)
 	if err != nil {
 		if errors.Is(err, revocation.ErrNeedSnapshot) {
@@ -221,7 +228,7 @@ func (s *syncer) done(status int, body []byte, err error) {
 	s.plugin.metrics.syncSuccess.Increment(1)
 	putShared(keySynced, []byte(strconv.FormatInt(t.UnixMilli(), 10)))
 	if s.state.Version() != before {
-		s.publish(body, applied)
+		s.publish(body, baseCursor, applied)
 	}
 	if applied.More {
 		s.fetch(t) // keep the lease: fetch the next page now
@@ -245,7 +252,7 @@ func (s *syncer) releaseUntil(next time.Time) {
 // publish makes this worker's new state known to the others, unless another
 // worker published a newer one meanwhile: as the delta page that produced
 // it when that is small and recent enough, else whole.
-func (s *syncer) publish(page []byte, applied revocation.Applied) {
+func (s *syncer) publish(page []byte, baseCursor int64, applied revocation.Applied) {
 	v := s.state.Version()
 	if pv, ok := readInt(keyVersion); ok && uint64(pv) > v {
 		return
@@ -253,8 +260,10 @@ func (s *syncer) publish(page []byte, applied revocation.Applied) {
 	full, haveFull := readInt(keyFull)
 	delta := !applied.Swapped && !applied.Reset && len(page) <= maxDelta && haveFull && v-uint64(full) < fullEvery
 	if delta {
-		buf := make([]byte, 0, 24+len(page))
+		buf := make([]byte, 0, 48+len(page))
 		buf = strconv.AppendUint(buf, v, 10)
+		buf = append(buf, '\n')
+		buf = strconv.AppendInt(buf, baseCursor, 10)
 		buf = append(buf, '\n')
 		buf = append(buf, page...)
 		if err := putShared(deltaKey(v), buf); err != nil {

@@ -297,7 +297,7 @@ func (h *httpContext) observeLogin(body []byte) types.Action {
 					if msg == "" {
 						msg = decide.Message(ans.Reason)
 					}
-					h.refuseResponse(403, ans.Reason, msg)
+					h.refuse(403, ans.Reason, msg)
 					return
 				}
 				p.metrics.loginsRegistered.Increment(1)
@@ -325,15 +325,10 @@ func (h *httpContext) loginUnavailable(status int, resp []byte, err error) {
 	proxywasm.LogWarnf("meshsession: login not registered (sessionsvc status %d, %v): %s; policy %s",
 		status, err, snippet(resp), p.cfg.LoginUnavailablePolicy)
 	if p.cfg.LoginUnavailablePolicy == config.LoginDeny {
-		h.refuseResponse(503, decide.ReasonStale, "Session service unavailable, try again")
+		h.refuse(503, decide.ReasonStale, "Session service unavailable, try again")
 		return
 	}
 	_ = proxywasm.ResumeHttpResponse()
-}
-
-// refuseResponse replaces the upstream's (held) answer.
-func (h *httpContext) refuseResponse(status int, reason, message string) {
-	h.refuse(status, reason, message)
 }
 
 func (h *httpContext) reportFailedLogin() {
@@ -364,7 +359,7 @@ func (h *httpContext) observeRefresh(body []byte) types.Action {
 			if ans, perr := authflow.ParseRefreshResponse(resp); perr == nil && ans.Decision == protocol.DecisionDeny {
 				p.metrics.refreshDenied.Increment(1)
 				p.sync.soon()
-				h.refuseResponse(401, ans.Reason, decide.Message(ans.Reason))
+				h.refuse(401, ans.Reason, decide.Message(ans.Reason))
 				return
 			}
 		} else if status != 404 {

@@ -145,22 +145,37 @@ func deltaKey(v uint64) string {
 	return keyDeltaPrefix + strconv.FormatUint(v%deltaRing, 10)
 }
 
+// lease is the shared fetch lease: a fetch is in flight until until (unix
+// ms), and the next one may start at next. cas is what it was read with.
+type lease struct {
+	until, next int64
+	cas         uint32
+}
+
+// readLease reads the lease; a missing one is free (cas 0).
+func readLease() (lease, bool) {
+	val, cas, err := proxywasm.GetSharedData(keyLease)
+	if err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
+		return lease{}, false
+	}
+	l := lease{cas: cas}
+	if a, b, ok := strings.Cut(string(val), ","); ok {
+		l.until, _ = strconv.ParseInt(a, 10, 64)
+		l.next, _ = strconv.ParseInt(b, 10, 64)
+	}
+	return l, true
+}
+
+// write stores the lease if nobody changed it since it was read.
+func (l lease) write() error {
+	return proxywasm.SetSharedData(keyLease, []byte(strconv.FormatInt(l.until, 10)+","+strconv.FormatInt(l.next, 10)), l.cas)
+}
+
 // acquire takes the fetch lease when it is free and the interval has passed.
 func (s *syncer) acquire(t time.Time) bool {
 	nowMs := t.UnixMilli()
-	val, cas, err := proxywasm.GetSharedData(keyLease)
-	if err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
-		return false
-	}
-	var until, next int64
-	if len(val) > 0 {
-		a, b, ok := strings.Cut(string(val), ",")
-		if ok {
-			until, _ = strconv.ParseInt(a, 10, 64)
-			next, _ = strconv.ParseInt(b, 10, 64)
-		}
-	}
-	if nowMs < until || nowMs < next {
+	l, ok := readLease()
+	if !ok || nowMs < l.until || nowMs < l.next {
 		return false
 	}
 	cfg := s.plugin.cfg
@@ -170,24 +185,21 @@ func (s *syncer) acquire(t time.Time) bool {
 		// one poll per proxy is cheap, and recovery must be seen quickly.
 		interval *= 2
 	}
-	until = nowMs + cfg.Timeout.Milliseconds() + 1000
-	next = nowMs + interval.Milliseconds()
-	if err := proxywasm.SetSharedData(keyLease, []byte(strconv.FormatInt(until, 10)+","+strconv.FormatInt(next, 10)), cas); err != nil {
+	l.until = nowMs + cfg.Timeout.Milliseconds() + 1000
+	l.next = nowMs + interval.Milliseconds()
+	if err := l.write(); err != nil {
 		return false // another worker won
 	}
 	s.fetching = true
 	return true
 }
 
-// release frees the lease (keeping the next-fetch time).
+// release frees the lease, keeping its next-fetch time.
 func (s *syncer) release() {
 	s.fetching = false
-	val, cas, err := proxywasm.GetSharedData(keyLease)
-	if err != nil {
-		return
-	}
-	if _, next, ok := strings.Cut(string(val), ","); ok {
-		_ = proxywasm.SetSharedData(keyLease, []byte("0,"+next), cas)
+	if l, ok := readLease(); ok {
+		l.until = 0
+		_ = l.write()
 	}
 }
 
@@ -242,11 +254,10 @@ func (s *syncer) done(status int, body []byte, err error) {
 // releaseUntil frees the lease and sets the next fetch time.
 func (s *syncer) releaseUntil(next time.Time) {
 	s.fetching = false
-	_, cas, err := proxywasm.GetSharedData(keyLease)
-	if err != nil {
-		return
+	if l, ok := readLease(); ok {
+		l.until, l.next = 0, next.UnixMilli()
+		_ = l.write()
 	}
-	_ = proxywasm.SetSharedData(keyLease, []byte("0,"+strconv.FormatInt(next.UnixMilli(), 10)), cas)
 }
 
 // publish makes this worker's new state known to the others, unless another
@@ -326,11 +337,8 @@ func snippet(b []byte) string {
 // soon makes the next tick of any worker sync (after a logout or a refused
 // refresh, so the revocation reaches every worker without waiting an interval).
 func (s *syncer) soon() {
-	val, cas, err := proxywasm.GetSharedData(keyLease)
-	if err != nil {
-		return
-	}
-	if until, _, ok := strings.Cut(string(val), ","); ok {
-		_ = proxywasm.SetSharedData(keyLease, []byte(until+",0"), cas)
+	if l, ok := readLease(); ok {
+		l.next = 0
+		_ = l.write()
 	}
 }

@@ -121,25 +121,22 @@ func (s *stubSvc) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		out = s.page(r)
 	case protocol.PathSessions:
-		var req protocol.RegisterRequest
-		if dec.Decode(&req) != nil {
-			http.Error(w, "bad body", 400)
+		req, ok := decodeInto[protocol.RegisterRequest](w, dec)
+		if !ok {
 			return
 		}
 		s.register = append(s.register, req)
 		out = s.registerAnswer
 	case protocol.PathTokens:
-		var req protocol.RefreshRequest
-		if dec.Decode(&req) != nil {
-			http.Error(w, "bad body", 400)
+		req, ok := decodeInto[protocol.RefreshRequest](w, dec)
+		if !ok {
 			return
 		}
 		s.refresh = append(s.refresh, req)
 		out = s.refreshAnswer
 	case protocol.PathRevoke:
-		var req protocol.RevokeRequest
-		if dec.Decode(&req) != nil {
-			http.Error(w, "bad body", 400)
+		req, ok := decodeInto[protocol.RevokeRequest](w, dec)
+		if !ok {
 			return
 		}
 		s.revoke = append(s.revoke, req)
@@ -149,17 +146,15 @@ func (s *stubSvc) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		out = protocol.RevokeResponse{Found: true, SessionID: "sess_test"}
 	case protocol.PathActivity:
-		var req []protocol.Activity
-		if dec.Decode(&req) != nil {
-			http.Error(w, "bad body", 400)
+		req, ok := decodeInto[[]protocol.Activity](w, dec)
+		if !ok {
 			return
 		}
 		s.activity = append(s.activity, req...)
 		out = protocol.ActivityResponse{Accepted: len(req), Updated: len(req)}
 	case protocol.PathFailed:
-		var req protocol.FailedLogin
-		if dec.Decode(&req) != nil {
-			http.Error(w, "bad body", 400)
+		req, ok := decodeInto[protocol.FailedLogin](w, dec)
+		if !ok {
 			return
 		}
 		s.failed = append(s.failed, req)
@@ -170,6 +165,16 @@ func (s *stubSvc) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("content-type", "application/json")
 	json.NewEncoder(w).Encode(out)
+}
+
+// decodeInto reads a request body as T, answering 400 when it is not.
+func decodeInto[T any](w http.ResponseWriter, dec *json.Decoder) (T, bool) {
+	var v T
+	if err := dec.Decode(&v); err != nil {
+		http.Error(w, "bad body", 400)
+		return v, false
+	}
+	return v, true
 }
 
 // page answers the sync feed: a snapshot for cursor 0 or a foreign epoch,

@@ -15,11 +15,10 @@ func (s *State) Dump() string {
 		if t == nil {
 			return
 		}
-		for k, e := range t.revoked {
-			lines = append(lines, fmt.Sprintf("%s revoked %q %d %q", name, k, e.exp(), s.reason(e.reason())))
-		}
-		for k, e := range t.fps {
-			lines = append(lines, fmt.Sprintf("%s revoked fp:%x %d %q", name, k[:], e.exp(), s.reason(e.reason())))
+		for _, sl := range t.revoked.slots {
+			if sl.h != 0 {
+				lines = append(lines, fmt.Sprintf("%s revoked %016x %d %q", name, sl.h, sl.e.exp(), s.reason(sl.e.reason())))
+			}
 		}
 		for k, e := range t.blocked {
 			lines = append(lines, fmt.Sprintf("%s blocked %q %d %q", name, k, e.exp(), s.reason(e.reason())))

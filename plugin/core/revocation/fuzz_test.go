@@ -14,6 +14,17 @@ func FuzzApplyPage(f *testing.F) {
 	f.Add([]byte(`{"epoch":"e1","cursor":2,"more":true,"reset":true,"changes":[{"seq":2,"op":"revoke","key":"sid:b"}]}`))
 	f.Add([]byte(`{"epoch":"e1","cursor":1,"changes":[{"seq":1,"seq":2}]}`))
 	f.Add([]byte(`[]`))
+	for _, p := range []protocol.SyncPage{
+		{Epoch: "e1", Cursor: 3, Reset: true, Changes: []protocol.Change{{Seq: 1, Op: "revoke", Key: "sid:a", Exp: 1}, {Seq: 2, Op: "block", User: "u"}, {Seq: 3, Op: "not_before", User: "v", At: 5}}},
+		{Epoch: "e1", Cursor: 4, Changes: []protocol.Change{{Seq: 4, Op: "unrevoke", Key: "fp:x", Reason: "r"}, {Seq: 5, Op: "unblock", User: "u"}}},
+		{Epoch: "e1", Cursor: 2, More: true, Reset: true},
+	} {
+		b, err := protocol.AppendBinaryPage(nil, &p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s := revocation.New()
 		_, _ = s.ApplyPage([]byte(`{"epoch":"e1","cursor":1,"reset":true,"changes":[{"seq":1,"op":"revoke","key":"sid:z"}]}`), now)

@@ -8,19 +8,23 @@ import (
 	"unsafe"
 )
 
-// Binary format of Marshal (all integers varints, strings length-prefixed):
+// Binary format of Marshal (integers varints unless said, strings
+// length-prefixed):
 //
-//	"MSRV" | format(1 byte)=1 | version | epoch | cursor
-//	| nReasons reasons... | nRevoked (key exp reason(1 byte))...
-//	| nFingerprints (sha256(32 bytes) exp reason)...
-//	| nBlocked (user exp reason)... | nNotBefore (user at exp)...
+//	"MSRV" | format(1 byte)=2 | version | epoch | cursor
+//	| nReasons reasons...
+//	| revoked: capacity count (hash(8 bytes LE) entry(8 bytes LE))×capacity
+//	| nBlocked (user exp reason(1 byte))... | nNotBefore (user at exp)...
 //	| crc32-IEEE of everything before (4 bytes, little endian)
 //
-// Only the live state is serialised, not a snapshot being built.
+// The revoked-key table is written slot for slot, empty slots included, so
+// that a worker adopting the state copies it instead of rebuilding it. Only
+// the live state is serialised, not a snapshot being built.
 const (
 	magic        = "MSRV"
-	formatV1     = 1
+	formatV2     = 2
 	headerMinLen = len(magic) + 1
+	slotLen      = 16
 )
 
 // Header is the prefix of a serialised state.
@@ -37,11 +41,7 @@ var ErrCorrupt = errors.New("revocation state: corrupt or foreign data")
 // states may serialise differently; compare headers, not bytes).
 func (s *State) Marshal() []byte {
 	t := s.cur
-	size := 64 + len(s.epoch)
-	for k := range t.revoked {
-		size += len(k) + 14
-	}
-	size += len(t.fps) * 44
+	size := 64 + len(s.epoch) + len(t.revoked.slots)*slotLen
 	for k := range t.blocked {
 		size += len(k) + 14
 	}
@@ -50,7 +50,7 @@ func (s *State) Marshal() []byte {
 	}
 	b := make([]byte, 0, size)
 	b = append(b, magic...)
-	b = append(b, formatV1)
+	b = append(b, formatV2)
 	b = binary.AppendUvarint(b, s.version)
 	b = appendString(b, s.epoch)
 	b = binary.AppendVarint(b, s.cursor)
@@ -58,17 +58,11 @@ func (s *State) Marshal() []byte {
 	for _, r := range s.reasons {
 		b = appendString(b, r)
 	}
-	b = binary.AppendUvarint(b, uint64(len(t.revoked)))
-	for k, e := range t.revoked {
-		b = appendString(b, k)
-		b = binary.AppendVarint(b, e.exp())
-		b = append(b, e.reason())
-	}
-	b = binary.AppendUvarint(b, uint64(len(t.fps)))
-	for k, e := range t.fps {
-		b = append(b, k[:]...)
-		b = binary.AppendVarint(b, e.exp())
-		b = append(b, e.reason())
+	b = binary.AppendUvarint(b, uint64(len(t.revoked.slots)))
+	b = binary.AppendUvarint(b, uint64(t.revoked.n))
+	for _, sl := range t.revoked.slots {
+		b = binary.LittleEndian.AppendUint64(b, sl.h)
+		b = binary.LittleEndian.AppendUint64(b, uint64(sl.e))
 	}
 	b = binary.AppendUvarint(b, uint64(len(t.blocked)))
 	for k, e := range t.blocked {
@@ -168,6 +162,49 @@ func (r *reader) entry(what string, nReasons int) entry {
 	return mkEntry(exp, reason)
 }
 
+// hashTable reads a revoked-key table written slot for slot and checks it:
+// its count matches its occupied slots (at least one of which is empty),
+// and every entry names a known reason.
+func (r *reader) hashTable(nReasons int) hashTable {
+	capacity := r.count("revoked capacity", slotLen)
+	n := r.uvarint("revoked count")
+	if r.err != nil {
+		return hashTable{}
+	}
+	if capacity == 0 && n == 0 {
+		return hashTable{}
+	}
+	if capacity < minSlots || n >= uint64(capacity) || capacity*slotLen > len(r.b) {
+		r.fail("revoked table size")
+		return hashTable{}
+	}
+	t := hashTable{slots: make([]slot, capacity), n: int(n)}
+	used := 0
+	for i := range t.slots {
+		h := binary.LittleEndian.Uint64(r.b[i*slotLen:])
+		e := entry(binary.LittleEndian.Uint64(r.b[i*slotLen+8:]))
+		if h == 0 {
+			if e != 0 {
+				r.fail("revoked table (empty slot)")
+				return hashTable{}
+			}
+			continue
+		}
+		if int(e.reason()) >= nReasons {
+			r.fail("revoked entry")
+			return hashTable{}
+		}
+		t.slots[i] = slot{h, e}
+		used++
+	}
+	r.b = r.b[capacity*slotLen:]
+	if used != t.n {
+		r.fail("revoked count")
+		return hashTable{}
+	}
+	return t
+}
+
 // count reads an entry count and checks the remaining bytes can hold it.
 func (r *reader) count(what string, minEntry int) int {
 	n := r.uvarint(what)
@@ -185,7 +222,7 @@ func checkFrame(data []byte) ([]byte, error) {
 	if len(data) < headerMinLen+4 || string(data[:len(magic)]) != magic {
 		return nil, fmt.Errorf("%w: bad magic", ErrCorrupt)
 	}
-	if data[len(magic)] != formatV1 {
+	if data[len(magic)] != formatV2 {
 		return nil, fmt.Errorf("%w: unknown format %d", ErrCorrupt, data[len(magic)])
 	}
 	return data[headerMinLen:], nil
@@ -210,8 +247,7 @@ func PeekHeader(data []byte) (Header, error) {
 	return h, nil
 }
 
-// view returns b as a string without copying; b is part of the read-only
-// copy of the body made in Unmarshal.
+// view returns b as a string without copying, to be copied before b goes.
 func view(b []byte) string {
 	if len(b) == 0 {
 		return ""
@@ -230,9 +266,9 @@ func Unmarshal(data []byte) (*State, error) {
 	if crc32.ChecksumIEEE(payload) != binary.LittleEndian.Uint32(sum) {
 		return nil, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
 	}
-	// All keys are substrings of one copy of the body: one allocation.
-	all := string(body[:len(body)-4])
-	r := &reader{b: unsafe.Slice(unsafe.StringData(all), len(all))}
+	// Strings are copied out (user ids into the key arena): the state
+	// keeps nothing of data.
+	r := &reader{b: body[:len(body)-4]}
 	s := &State{reasonIdx: map[string]uint8{}}
 	s.version = r.uvarint("version")
 	s.epoch = string(r.bytes("epoch", MaxKeyLen))
@@ -253,36 +289,17 @@ func Unmarshal(data []byte) (*State, error) {
 		s.reasonIdx[reason] = uint8(len(s.reasons))
 		s.reasons = append(s.reasons, reason)
 	}
-	n := r.count("revoked count", 3)
-	t := newTable(n)
-	for i := 0; i < n && r.err == nil; i++ {
-		k := r.bytes("revoked key", MaxKeyLen)
-		e := r.entry("revoked entry", len(s.reasons))
-		t.revoked[view(k)] = e
-	}
-	n = r.count("fingerprint count", 34)
-	if n > 0 {
-		t.fps = make(map[fingerprint]entry, n)
-	}
-	for i := 0; i < n && r.err == nil; i++ {
-		var fp fingerprint
-		if len(r.b) < len(fp) {
-			r.fail("fingerprint")
-			break
-		}
-		copy(fp[:], r.b)
-		r.b = r.b[len(fp):]
-		t.fps[fp] = r.entry("fingerprint entry", len(s.reasons))
-	}
-	n = r.count("blocked count", 3)
+	t := newTable(0)
+	t.revoked = r.hashTable(len(s.reasons))
+	n := r.count("blocked count", 3)
 	for i := 0; i < n && r.err == nil; i++ {
 		k := r.bytes("blocked user", MaxKeyLen)
-		t.blocked[view(k)] = r.entry("blocked entry", len(s.reasons))
+		t.blocked[s.keep(view(k))] = r.entry("blocked entry", len(s.reasons))
 	}
 	n = r.count("not-before count", 3)
 	for i := 0; i < n && r.err == nil; i++ {
 		k := r.bytes("not-before user", MaxKeyLen)
-		t.notBefore[view(k)] = nbEntry{at: r.varint("not-before at"), exp: r.varint("not-before exp")}
+		t.notBefore[s.keep(view(k))] = nbEntry{at: r.varint("not-before at"), exp: r.varint("not-before exp")}
 	}
 	if r.err == nil && len(r.b) != 0 {
 		r.fail("trailing data")

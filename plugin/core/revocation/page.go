@@ -60,9 +60,20 @@ type change struct {
 	seq    int64
 	op     op
 	key    string // revoke/unrevoke: full key; others: bare user id
+	hash   uint64 // revoke/unrevoke in a binary page: the key's hash (key is "")
 	exp    int64
 	at     int64
 	reason string
+	ri     uint8 // binary page: the reason's index (in the page, then in the state)
+	binary bool
+}
+
+// reasonOf is the state's index of c's reason.
+func (s *State) reasonOf(c *change) uint8 {
+	if c.binary {
+		return c.ri
+	}
+	return s.intern(c.reason)
 }
 
 type pageHeader struct {
@@ -73,7 +84,8 @@ type pageHeader struct {
 	now    int64
 }
 
-// ApplyPage applies one sync page (protocol.SyncPage JSON) at now.
+// ApplyPage applies one sync page (protocol.SyncPage as JSON, or in
+// protocol's binary form) at now.
 //
 //   - A Reset page starts a fresh snapshot (discarding one being built); its
 //     changes and those of the following pages (Reset false, same epoch,
@@ -92,7 +104,10 @@ func (s *State) ApplyPage(data []byte, now time.Time) (Applied, error) {
 	if len(data) > MaxPageSize {
 		return Applied{}, &PageError{Index: -1, Msg: fmt.Sprintf("page larger than %d bytes", MaxPageSize)}
 	}
-	// The body is only read while applying; stored strings are cloned.
+	if isBinaryPage(data) {
+		return s.applyBinary(data, now.Unix())
+	}
+	// The body is only read while applying; stored strings are copied.
 	js := ""
 	if len(data) > 0 {
 		js = unsafe.String(&data[0], len(data))
@@ -101,26 +116,9 @@ func (s *State) ApplyPage(data []byte, now time.Time) (Applied, error) {
 	if err != nil {
 		return Applied{}, err
 	}
-	res := Applied{Epoch: h.epoch, Cursor: h.cursor, More: h.more, Reset: h.reset, ServerNow: h.now}
-
-	// Where the page goes, and the cursor its seqs must exceed.
-	var after int64
-	switch {
-	case h.reset:
-		after = 0
-	case s.pending != nil:
-		if h.epoch != s.pendingEpoch {
-			return Applied{}, ErrNeedSnapshot
-		}
-		after = s.pendingCursor
-	default:
-		if s.epoch == "" || h.epoch != s.epoch {
-			return Applied{}, ErrNeedSnapshot
-		}
-		after = s.cursor
-	}
-	if !h.reset && h.cursor < after {
-		return Applied{}, &PageError{Index: -1, Msg: fmt.Sprintf("cursor %d goes back from %d", h.cursor, after)}
+	after, err := s.continues(&h)
+	if err != nil {
+		return Applied{}, err
 	}
 	last := after
 	for i := range changes {
@@ -130,35 +128,136 @@ func (s *State) ApplyPage(data []byte, now time.Time) (Applied, error) {
 			last = c.seq
 		}
 	}
-	if len(changes) > 0 && h.cursor < last {
-		return Applied{}, &PageError{Index: -1, Msg: fmt.Sprintf("cursor %d below the last seq %d", h.cursor, last)}
+	if err := checkCursor(&h, len(changes), last); err != nil {
+		return Applied{}, err
 	}
-	res.Changes = len(changes)
-
 	// Everything is valid: apply.
-	var t *table
-	switch {
-	case h.reset:
-		// A resync is usually about as big as the state it replaces; more
-		// pages coming means a bigger snapshot (growing a map rehashes it).
-		hint := max(len(changes), s.cur.revokedLen())
-		if h.more {
-			hint = max(hint, 4*len(changes))
-		}
-		t = newTable(hint)
-		s.pending, s.pendingEpoch = t, strings.Clone(h.epoch)
-	case s.pending != nil:
-		t = s.pending
-	default:
-		t = s.cur
-	}
+	res := Applied{Changes: len(changes)}
+	t, fresh := s.target(&h, len(changes))
 	unix := now.Unix()
 	for i := range changes {
-		if !s.apply(t, &changes[i], unix) {
+		if !s.apply(t, &changes[i], unix, fresh) {
 			res.Skipped++
 		}
 	}
+	s.commit(t, &h, &res)
+	return res, nil
+}
 
+// applyBinary applies a page in protocol's binary form. A snapshot's first
+// page is checked and applied in one pass into a new table, which a bad
+// change discards; any other page is checked whole first.
+func (s *State) applyBinary(data []byte, now int64) (Applied, error) {
+	h, bin, err := parseBinaryHeader(data)
+	if err != nil {
+		return Applied{}, err
+	}
+	after, err := s.continues(&h)
+	if err != nil {
+		return Applied{}, err
+	}
+	res := Applied{Changes: bin.n}
+	if h.reset {
+		t := newTable(s.snapshotHint(&h, bin.n))
+		ri := s.internAll(bin.reasons)
+		err := bin.walk(func(c *change) {
+			c.ri = ri[c.ri]
+			if !s.apply(t, c, now, true) {
+				res.Skipped++
+			}
+		})
+		if err == nil {
+			err = checkCursor(&h, bin.n, bin.last)
+		}
+		if err != nil {
+			return Applied{}, err
+		}
+		s.pending, s.pendingEpoch = t, strings.Clone(h.epoch)
+		s.commit(t, &h, &res)
+		return res, nil
+	}
+	if err := bin.walk(nil); err != nil {
+		return Applied{}, err
+	}
+	if bin.n > 0 && bin.first <= after {
+		// A binary page's seqs ascend by construction: only the first can
+		// fail to pass the cursor.
+		return Applied{}, &PageError{Index: 0, Msg: fmt.Sprintf("seq %d not above %d (seqs must ascend past the cursor)", bin.first, after)}
+	}
+	if err := checkCursor(&h, bin.n, bin.last); err != nil {
+		return Applied{}, err
+	}
+	t, fresh := s.target(&h, bin.n)
+	ri := s.internAll(bin.reasons)
+	_ = bin.walk(func(c *change) { // cannot fail: the same data was just checked
+		c.ri = ri[c.ri]
+		if !s.apply(t, c, now, fresh) {
+			res.Skipped++
+		}
+	})
+	s.commit(t, &h, &res)
+	return res, nil
+}
+
+// continues checks that a page continues what it applies to (a snapshot
+// being built, else the live state) and returns the cursor its seqs must
+// pass; a Reset page starts over at 0.
+func (s *State) continues(h *pageHeader) (after int64, err error) {
+	switch {
+	case h.reset:
+		return 0, nil
+	case s.pending != nil:
+		if h.epoch != s.pendingEpoch {
+			return 0, ErrNeedSnapshot
+		}
+		after = s.pendingCursor
+	default:
+		if s.epoch == "" || h.epoch != s.epoch {
+			return 0, ErrNeedSnapshot
+		}
+		after = s.cursor
+	}
+	if h.cursor < after {
+		return 0, &PageError{Index: -1, Msg: fmt.Sprintf("cursor %d goes back from %d", h.cursor, after)}
+	}
+	return after, nil
+}
+
+func checkCursor(h *pageHeader, n int, last int64) error {
+	if n > 0 && h.cursor < last {
+		return &PageError{Index: -1, Msg: fmt.Sprintf("cursor %d below the last seq %d", h.cursor, last)}
+	}
+	return nil
+}
+
+// snapshotHint sizes a new snapshot's table: a resync is usually about as
+// big as the state it replaces; more pages coming means a bigger snapshot
+// (growing a table copies it).
+func (s *State) snapshotHint(h *pageHeader, n int) int {
+	hint := max(n, s.cur.revokedLen())
+	if h.more {
+		hint = max(hint, 4*n)
+	}
+	return hint
+}
+
+// target is the table a valid page goes to, and whether it is a snapshot
+// (which holds each key once).
+func (s *State) target(h *pageHeader, n int) (t *table, fresh bool) {
+	switch {
+	case h.reset:
+		t = newTable(s.snapshotHint(h, n))
+		s.pending, s.pendingEpoch = t, strings.Clone(h.epoch)
+		return t, true
+	case s.pending != nil:
+		return s.pending, true
+	}
+	return s.cur, false
+}
+
+// commit records an applied page: a snapshot's last page swaps it in.
+func (s *State) commit(t *table, h *pageHeader, res *Applied) {
+	res.Epoch, res.Cursor, res.More, res.Reset, res.ServerNow = h.epoch, h.cursor, h.more, h.reset, h.now
 	if t == s.pending {
 		s.pendingCursor = h.cursor
 		if !h.more {
@@ -167,13 +266,21 @@ func (s *State) ApplyPage(data []byte, now time.Time) (Applied, error) {
 			s.version++
 			res.Swapped = true
 		}
-		return res, nil
+		return
 	}
-	if len(changes) > 0 || h.cursor != s.cursor {
+	if res.Changes > 0 || h.cursor != s.cursor {
 		s.cursor = h.cursor
 		s.version++
 	}
-	return res, nil
+}
+
+// internAll interns a page's reason list, returning each one's index.
+func (s *State) internAll(reasons []string) []uint8 {
+	ri := make([]uint8, len(reasons))
+	for i, r := range reasons {
+		ri[i] = s.intern(r)
+	}
+	return ri
 }
 
 // arenaChunk is the size of the blocks keys are copied into.
@@ -194,21 +301,6 @@ func (s *State) keep(k string) string {
 	return unsafe.String(&s.arena[start], len(k))
 }
 
-func fpOf(key string) (fingerprint, bool) {
-	if v, ok := strings.CutPrefix(key, "fp:"); ok {
-		return parseFingerprint(v)
-	}
-	return fingerprint{}, false
-}
-
-func (t *table) deleteRevoked(key string) {
-	if fp, ok := fpOf(key); ok {
-		delete(t.fps, fp)
-		return
-	}
-	delete(t.revoked, key)
-}
-
 // longer returns e with the later expiry of old and e (0 = never wins):
 // re-revoking a key never shortens its protection.
 func longer(old, e entry) entry {
@@ -218,38 +310,38 @@ func longer(old, e entry) entry {
 	return e
 }
 
-// apply stores one validated change; false when it was expired and skipped.
-func (s *State) apply(t *table, c *change, now int64) bool {
+// apply stores one validated change; false when it was expired and
+// skipped. In a snapshot (fresh) each key comes once.
+func (s *State) apply(t *table, c *change, now int64, fresh bool) bool {
 	switch c.op {
 	case opRevoke:
+		h := c.hash
+		if h == 0 {
+			h = protocol.KeyHash(c.key)
+		}
 		if !live(c.exp, now) {
-			t.deleteRevoked(c.key)
+			t.revoked.del(h)
 			return false
 		}
-		e := mkEntry(c.exp, s.intern(c.reason))
-		if fp, ok := fpOf(c.key); ok {
-			if t != s.pending { // a snapshot holds each key once: skip the lookup
-				if old, ok := t.fps[fp]; ok {
-					e = longer(old, e)
-				}
-			}
-			t.fps[fp] = e
-			return true
-		}
-		if t != s.pending {
-			if old, ok := t.revoked[c.key]; ok {
+		e := mkEntry(c.exp, s.reasonOf(c))
+		if !fresh {
+			if old, ok := t.revoked.get(h); ok {
 				e = longer(old, e)
 			}
 		}
-		t.revoked[s.keep(c.key)] = e
+		t.revoked.put(h, e)
 	case opUnrevoke:
-		t.deleteRevoked(c.key)
+		if c.hash != 0 {
+			t.revoked.del(c.hash)
+		} else {
+			t.revoked.del(protocol.KeyHash(c.key))
+		}
 	case opBlock:
 		if !live(c.exp, now) {
 			delete(t.blocked, c.key)
 			return false
 		}
-		t.blocked[s.keep(c.key)] = mkEntry(c.exp, s.intern(c.reason))
+		t.blocked[s.keep(c.key)] = mkEntry(c.exp, s.reasonOf(c))
 	case opUnblock:
 		delete(t.blocked, c.key)
 	case opNotBefore:

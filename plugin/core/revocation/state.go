@@ -11,7 +11,6 @@
 package revocation
 
 import (
-	"encoding/base64"
 	"strings"
 	"time"
 	"unsafe"
@@ -26,7 +25,7 @@ const Leeway = 60
 
 // Limits on the feed.
 const (
-	MaxKeyLen    = 1024 // bytes of a key or user id
+	MaxKeyLen    = protocol.MaxKeyLen // bytes of a key or user id
 	MaxReasonLen = 64
 	maxReasons   = 255
 )
@@ -54,43 +53,22 @@ type nbEntry struct {
 
 func live(exp, now int64) bool { return exp == 0 || now <= exp+Leeway }
 
-// fingerprint is a decoded "fp:" key: the SHA-256 of a token. Fingerprints
-// are kept as 32 raw bytes instead of 46-byte strings.
-type fingerprint [32]byte
-
-// parseFingerprint decodes the value of an "fp:" key (43 base64url chars).
-func parseFingerprint(v string) (fingerprint, bool) {
-	var fp fingerprint
-	if len(v) != 43 {
-		return fp, false
-	}
-	var buf [33]byte
-	n, err := base64.RawURLEncoding.Strict().Decode(buf[:], unsafe.Slice(unsafe.StringData(v), len(v)))
-	if err != nil || n != 32 {
-		return fp, false
-	}
-	copy(fp[:], buf[:32])
-	return fp, true
-}
-
 // table is one generation of revocation data.
 type table struct {
-	revoked   map[string]entry // "sid:..." keys, and "fp:..." keys that are not 32-byte digests
-	fps       map[fingerprint]entry
+	revoked   hashTable          // keyHash of "sid:..." and "fp:..." keys
 	blocked   map[string]entry   // bare user id
 	notBefore map[string]nbEntry // bare user id
 }
 
 func newTable(hint int) *table {
 	return &table{
-		revoked:   make(map[string]entry, hint/2),
-		fps:       make(map[fingerprint]entry, hint/2),
+		revoked:   newHashTable(hint),
 		blocked:   make(map[string]entry),
 		notBefore: make(map[string]nbEntry),
 	}
 }
 
-func (t *table) revokedLen() int { return len(t.revoked) + len(t.fps) }
+func (t *table) revokedLen() int { return t.revoked.len() }
 
 // State is the revocation state of one worker.
 type State struct {
@@ -200,27 +178,16 @@ func (s *State) result(e entry, ok bool, now int64) (string, bool) {
 // (Unix seconds), with the reason ("" when the feed gave none). It does not
 // allocate.
 func (s *State) Revoked(key string, now int64) (reason string, ok bool) {
-	if s.cur.revokedLen() == 0 {
+	if s.cur.revoked.len() == 0 {
 		return "", false
 	}
-	if v, isFP := strings.CutPrefix(key, "fp:"); isFP {
-		if fp, valid := parseFingerprint(v); valid {
-			e, ok := s.cur.fps[fp]
-			return s.result(e, ok, now)
-		}
-	}
-	e, ok := s.cur.revoked[key]
+	e, ok := s.cur.revoked.get(protocol.KeyHash(key))
 	return s.result(e, ok, now)
 }
 
-// RevokedSession reports whether the session key "sid:"+sid is revoked,
-// without building the key when no string keys are revoked.
+// RevokedSession reports whether the session key "sid:"+sid is revoked.
 func (s *State) RevokedSession(sidKey string, now int64) (reason string, ok bool) {
-	if len(s.cur.revoked) == 0 {
-		return "", false
-	}
-	e, ok := s.cur.revoked[sidKey]
-	return s.result(e, ok, now)
+	return s.Revoked(sidKey, now)
 }
 
 // RevokedBytes is Revoked for a key held in a byte slice (no allocation).
@@ -234,10 +201,10 @@ func (s *State) RevokedBytes(key []byte, now int64) (reason string, ok bool) {
 // RevokedFingerprint reports whether the token whose SHA-256 is sum is
 // revoked ("fp:" key), without encoding it.
 func (s *State) RevokedFingerprint(sum *[32]byte, now int64) (reason string, ok bool) {
-	if len(s.cur.fps) == 0 {
+	if s.cur.revoked.len() == 0 {
 		return "", false
 	}
-	e, ok := s.cur.fps[fingerprint(*sum)]
+	e, ok := s.cur.revoked.get(protocol.FingerprintHash(sum))
 	return s.result(e, ok, now)
 }
 
@@ -281,19 +248,7 @@ func (s *State) Prune(now time.Time) int {
 }
 
 func (t *table) prune(now int64) int {
-	n := 0
-	for k, e := range t.revoked {
-		if !live(e.exp(), now) {
-			delete(t.revoked, k)
-			n++
-		}
-	}
-	for k, e := range t.fps {
-		if !live(e.exp(), now) {
-			delete(t.fps, k)
-			n++
-		}
-	}
+	n := t.revoked.prune(func(e entry) bool { return live(e.exp(), now) })
 	for k, e := range t.blocked {
 		if !live(e.exp(), now) {
 			delete(t.blocked, k)

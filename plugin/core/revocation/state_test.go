@@ -317,6 +317,15 @@ func flip(b []byte, i int) []byte {
 	return c
 }
 
+// bigKey is the i-th key of a big snapshot: session ids and fingerprints
+// (not all valid digests) in turn.
+func bigKey(i int) string {
+	if i%2 == 0 {
+		return fmt.Sprintf("sid:%08x-0000-4000-8000-%012x", i, i)
+	}
+	return fmt.Sprintf("fp:%043d", i)
+}
+
 // bigSnapshot returns the JSON pages of a snapshot of n revocations.
 func bigSnapshot(tb testing.TB, n, pageSize int) [][]byte {
 	var pages [][]byte
@@ -324,11 +333,7 @@ func bigSnapshot(tb testing.TB, n, pageSize int) [][]byte {
 		end := min(start+pageSize, n)
 		p := protocol.SyncPage{Epoch: "big", Cursor: int64(end), More: end < n, Reset: start == 0}
 		for i := start; i < end; i++ {
-			key := fmt.Sprintf("fp:%043d", i)
-			if i%2 == 0 {
-				key = fmt.Sprintf("sid:%08x-0000-4000-8000-%012x", i, i)
-			}
-			p.Changes = append(p.Changes, protocol.Change{Seq: int64(i + 1), Op: protocol.OpRevoke, Key: key, Exp: now.Unix() + 3600, Reason: protocol.ReasonManual})
+			p.Changes = append(p.Changes, protocol.Change{Seq: int64(i + 1), Op: protocol.OpRevoke, Key: bigKey(i), Exp: now.Unix() + 3600, Reason: protocol.ReasonManual})
 		}
 		pages = append(pages, page(tb, p))
 	}

@@ -1,0 +1,167 @@
+package revocation
+
+import "math/bits"
+
+// Revoked keys are held by their protocol.KeyHash, not by their text: a
+// table of (hash, entry) pairs holds no pointers, so the garbage collector
+// never scans it (with 100,000 string keys in a map, every GC cycle of the
+// VM walked them all), takes 16 bytes a slot instead of a key's 50 to 100,
+// and is copied whole, not rebuilt, when a worker adopts a published state.
+
+type slot struct {
+	h uint64 // 0: empty
+	e entry
+}
+
+// hashTable maps non-zero 64-bit hashes to entries: open addressing with
+// linear probing and backward-shift deletion (no tombstones). The home
+// slot of h is h scaled to the capacity (its high bits), so any capacity
+// works and a table is sized exactly. At least one slot is always empty.
+type hashTable struct {
+	slots []slot
+	n     int
+}
+
+// minSlots is the capacity of the smallest non-empty table.
+const minSlots = 8
+
+// capacityFor is the capacity for n entries (load at most 2/3).
+func capacityFor(n int) int { return max(minSlots, n+n/2+1) }
+
+func newHashTable(hint int) hashTable {
+	if hint <= 0 {
+		return hashTable{}
+	}
+	return hashTable{slots: make([]slot, capacityFor(hint))}
+}
+
+func (t *hashTable) len() int { return t.n }
+
+func (t *hashTable) home(h uint64) int {
+	hi, _ := bits.Mul64(h, uint64(len(t.slots)))
+	return int(hi)
+}
+
+func (t *hashTable) get(h uint64) (entry, bool) {
+	if t.n == 0 {
+		return 0, false
+	}
+	slots := t.slots
+	for i := t.home(h); ; {
+		s := slots[i]
+		if s.h == h {
+			return s.e, true
+		}
+		if s.h == 0 {
+			return 0, false
+		}
+		if i++; i == len(slots) {
+			i = 0
+		}
+	}
+}
+
+// put sets h's entry, returning the previous one.
+func (t *hashTable) put(h uint64, e entry) (old entry, existed bool) {
+	if (t.n+1)*5 > len(t.slots)*4 { // above 80%: grow to 50%
+		t.resize(2 * (t.n + 1))
+	}
+	slots := t.slots
+	for i := t.home(h); ; {
+		s := &slots[i]
+		if s.h == h {
+			old, s.e = s.e, e
+			return old, true
+		}
+		if s.h == 0 {
+			s.h, s.e = h, e
+			t.n++
+			return 0, false
+		}
+		if i++; i == len(slots) {
+			i = 0
+		}
+	}
+}
+
+func (t *hashTable) resize(capacity int) {
+	old := t.slots
+	t.slots = make([]slot, max(minSlots, capacity))
+	for _, s := range old {
+		if s.h != 0 {
+			t.insertNew(s.h, s.e)
+		}
+	}
+}
+
+// insertNew stores a hash known to be absent (resize, copy).
+func (t *hashTable) insertNew(h uint64, e entry) {
+	slots := t.slots
+	i := t.home(h)
+	for slots[i].h != 0 {
+		if i++; i == len(slots) {
+			i = 0
+		}
+	}
+	slots[i] = slot{h, e}
+}
+
+// del removes h; it reports whether h was there.
+func (t *hashTable) del(h uint64) bool {
+	if t.n == 0 {
+		return false
+	}
+	slots := t.slots
+	i := t.home(h)
+	for slots[i].h != h {
+		if slots[i].h == 0 {
+			return false
+		}
+		if i++; i == len(slots) {
+			i = 0
+		}
+	}
+	t.removeAt(i)
+	return true
+}
+
+// removeAt empties slot i and shifts back the entries after it that would
+// otherwise become unreachable.
+func (t *hashTable) removeAt(i int) {
+	slots := t.slots
+	size := len(slots)
+	j := i
+	for {
+		if j++; j == size {
+			j = 0
+		}
+		s := slots[j]
+		if s.h == 0 {
+			break
+		}
+		// s may move to i when i lies on its probe path: home(s)..j.
+		k := t.home(s.h)
+		if (j-k+size)%size >= (j-i+size)%size {
+			slots[i] = s
+			i = j
+		}
+	}
+	slots[i] = slot{}
+	t.n--
+}
+
+// prune removes the entries keep rejects and returns how many.
+func (t *hashTable) prune(keep func(entry) bool) int {
+	removed := 0
+	for i := 0; i < len(t.slots); {
+		s := t.slots[i]
+		if s.h != 0 && !keep(s.e) {
+			// The shift may move a later entry into i: look at i again.
+			t.removeAt(i)
+			removed++
+			continue
+		}
+		i++
+	}
+	return removed
+}

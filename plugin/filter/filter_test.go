@@ -1,6 +1,7 @@
 package filter_test
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -97,8 +98,17 @@ func TestPassInjectsIdentityAndStripsClientHeaders(t *testing.T) {
 }
 
 func TestRevocationReachesEveryWorker(t *testing.T) {
+	for _, format := range []string{"binary", "json"} {
+		t.Run(format, func(t *testing.T) { testRevocationReachesEveryWorker(t, format == "json") })
+	}
+}
+
+// testRevocationReachesEveryWorker runs with a sessionsvc that answers the
+// sync feed in binary (as asked) or in JSON (as an older one does).
+func testRevocationReachesEveryWorker(t *testing.T, jsonOnly bool) {
 	eachHost(t, workers, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
 		stub := newStub(t)
+		stub.jsonOnly = jsonOnly
 		h := mustStart(t, start, testConfig(""), stub.clusters())
 		h.tickAll(t)
 		tok := userToken(7, "s-7")
@@ -485,22 +495,22 @@ func TestWorkersAdoptDeltaPages(t *testing.T) {
 	h.tickAll(t)
 	h.tickAll(t)
 	shared := h.h.SharedData("meshsession")
-	full, _, st := shared.Get("meshsession.state.full")
+	full, _, st := shared.Get("meshsession.g2.state.full")
 	require.Equal(t, host.StatusOK, st, "the first state is published whole")
 
 	stub.add(protocol.Change{Op: protocol.OpRevoke, Key: "sid:second", Exp: time.Now().Add(time.Hour).Unix(), Reason: protocol.ReasonIdle})
 	time.Sleep(110 * time.Millisecond)
 	h.tickAll(t)
 	h.tickAll(t)
-	v, _, st := shared.Get("meshsession.state.version")
+	v, _, st := shared.Get("meshsession.g2.state.version")
 	require.Equal(t, host.StatusOK, st)
 	ver, err := strconv.ParseUint(string(v), 10, 64)
 	require.NoError(t, err)
-	delta, _, st := shared.Get("meshsession.delta." + strconv.FormatUint(ver%64, 10))
+	delta, _, st := shared.Get("meshsession.g2.delta." + strconv.FormatUint(ver%64, 10))
 	require.Equal(t, host.StatusOK, st, "the change went out as a delta page")
 	assert.True(t, strings.HasPrefix(string(delta), string(v)+"\n1\n"), "version, then the cursor it applies to: %q", delta)
-	assert.Contains(t, string(delta), "sid:second")
-	full2, _, _ := shared.Get("meshsession.state.full")
+	assert.Contains(t, string(delta), string(binary.LittleEndian.AppendUint64(nil, protocol.KeyHash("sid:second"))), "the binary page names the key by its hash")
+	full2, _, _ := shared.Get("meshsession.g2.state.full")
 	assert.Equal(t, string(full), string(full2), "no full state for a small change")
 	for w := 0; w < h.workers(); w++ {
 		r := h.do(t, get("/api/x", bearer(userToken(1, "second")), w))

@@ -30,6 +30,7 @@ type stubSvc struct {
 	log      []protocol.Change
 	down     bool   // answer 503 to everything
 	garbage  string // answer sync with this body (200)
+	jsonOnly bool   // answer sync in JSON even when asked for binary (as an older sessionsvc would)
 	calls    map[string]int
 	register []protocol.RegisterRequest
 	refresh  []protocol.RefreshRequest
@@ -119,7 +120,18 @@ func (s *stubSvc) serve(w http.ResponseWriter, r *http.Request) {
 			w.Write([]byte(s.garbage))
 			return
 		}
-		out = s.page(r)
+		p := s.page(r)
+		if r.URL.Query().Get("format") == protocol.FormatBinary && !s.jsonOnly {
+			b, err := protocol.AppendBinaryPage(nil, &p)
+			if err != nil {
+				http.Error(w, err.Error(), 500)
+				return
+			}
+			w.Header().Set("content-type", protocol.ContentTypeBinaryPage)
+			w.Write(b)
+			return
+		}
+		out = p
 	case protocol.PathSessions:
 		req, ok := decodeInto[protocol.RegisterRequest](w, dec)
 		if !ok {

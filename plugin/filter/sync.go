@@ -15,16 +15,20 @@ import (
 )
 
 // Shared-data keys, one store per vm_id shared by all workers of one Envoy.
+// They carry the generation of revocation.State's serialised form: shared
+// data outlives a plugin reload, and for a moment VMs of the old and the
+// new plugin run side by side; each generation keeps its own sync loop.
 const (
-	keyState   = "meshsession.state"         // the published revocation state (revocation.State.Marshal)
-	keyVersion = "meshsession.state.version" // its version, decimal: read every tick, cheap
-	keyLease   = "meshsession.sync.lease"    // "<fetching-until ms>,<next fetch at ms>"
-	keySynced  = "meshsession.sync.ok"       // unix ms of the last successful sync by any worker
+	keyGen     = "meshsession.g2."
+	keyState   = keyGen + "state"         // the published revocation state (revocation.State.Marshal)
+	keyVersion = keyGen + "state.version" // its version, decimal: read every tick, cheap
+	keyLease   = keyGen + "sync.lease"    // "<fetching-until ms>,<next fetch at ms>"
+	keySynced  = keyGen + "sync.ok"       // unix ms of the last successful sync by any worker
 	// keyFull is the version of the last state published whole; delta pages
 	// after it go to keyDeltaPrefix+"<version % deltaRing>" as
 	// "<version>\n<base cursor>\n<page>".
-	keyFull        = "meshsession.state.full"
-	keyDeltaPrefix = "meshsession.delta."
+	keyFull        = keyGen + "state.full"
+	keyDeltaPrefix = keyGen + "delta."
 )
 
 // syncer keeps one worker's revocation state in step with sessionsvc. The
@@ -207,7 +211,7 @@ func (s *syncer) fetch(t time.Time) {
 	cfg := s.plugin.cfg
 	epoch, cursor := s.state.Next()
 	path := protocol.PathSync + "?epoch=" + url.QueryEscape(epoch) + "&cursor=" + strconv.FormatInt(cursor, 10) +
-		"&limit=" + strconv.Itoa(cfg.SyncPageSize)
+		"&limit=" + strconv.Itoa(cfg.SyncPageSize) + "&format=" + protocol.FormatBinary
 	err := s.plugin.callout("GET", path, nil, func(status int, body []byte, err error) {
 		s.done(status, body, err)
 	})

@@ -438,6 +438,20 @@ func (s *Server) sync(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.metrics.observeCursor(page.Cursor)
+	switch q.Get("format") {
+	case protocol.FormatBinary:
+		b, err := protocol.AppendBinaryPage(make([]byte, 0, 64+len(page.Changes)*24), &page)
+		if err != nil {
+			return fmt.Errorf("sync page at cursor %d: %w", cursor, err)
+		}
+		w.Header().Set("Content-Type", protocol.ContentTypeBinaryPage)
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(b)
+		return nil
+	case "", "json":
+	default:
+		return badRequest("format must be %q or json", protocol.FormatBinary)
+	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(appendSyncPage(make([]byte, 0, 64+len(page.Changes)*96), &page))

@@ -103,7 +103,19 @@ func testRegisterRevokeAndSync(t *testing.T, e *env) {
 	assert.Equal(t, d2.Cursor, foreign.Cursor)
 	assert.Equal(t, e.clock.Now().Unix(), foreign.Now)
 
-	for _, q := range []string{"cursor=-1", "cursor=abc", "limit=0", "limit=1000001", "cursor=99999999999999999999"} {
+	// The binary form is the same page, in protocol's encoding.
+	for _, c := range []int64{0, p1.Cursor} {
+		path := fmt.Sprintf("%s?epoch=%s&cursor=%d&limit=2", protocol.PathSync, epoch, c)
+		bin := e.internal("GET", path+"&format=binary", nil)
+		require.Equal(t, 200, bin.status, string(bin.raw))
+		assert.Equal(t, protocol.ContentTypeBinaryPage, bin.header.Get("Content-Type"))
+		js := e.syncPage(epoch, c, 2)
+		want, err := protocol.AppendBinaryPage(nil, &js)
+		require.NoError(t, err)
+		assert.Equal(t, want, bin.raw, "cursor %d", c)
+	}
+
+	for _, q := range []string{"cursor=-1", "cursor=abc", "limit=0", "limit=1000001", "cursor=99999999999999999999", "format=xml"} {
 		r := e.internal("GET", protocol.PathSync+"?"+q, nil)
 		assert.Equal(t, 400, r.status, q)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 )
 
 // Cluster is an upstream the plugin can reach with proxy_http_call, by name.
@@ -94,7 +95,19 @@ type Host struct {
 	closed  atomic.Bool
 	// inflight counts callouts not yet answered to the guest (PendingCallouts).
 	inflight atomic.Int64
+	// calloutCallbacks sums the wall time of proxy_on_http_call_response
+	// calls, in nanoseconds (CalloutCallbackTime).
+	calloutCallbacks atomic.Int64
 }
+
+// CalloutCallbackTime is the time the VMs have spent in
+// proxy_on_http_call_response so far: the guest's own work on callout
+// answers (a sync page applied and published), without the network and the
+// upstream's.
+func (h *Host) CalloutCallbackTime() time.Duration { return time.Duration(h.calloutCallbacks.Load()) }
+
+// memoryLimitPages bounds a VM's linear memory (64 KiB pages).
+const memoryLimitPages = 16384
 
 // ErrVMFailed is wrapped by every error returned for a call on a failed VM.
 var ErrVMFailed = errors.New("wasm VM failed")
@@ -161,7 +174,9 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 
-	rc := wazero.NewRuntimeConfigCompiler()
+	// A VM's linear memory is reserved whole (memoryAllocator), so its
+	// maximum is bounded: 1 GiB, unless the module declares less.
+	rc := wazero.NewRuntimeConfigCompiler().WithMemoryLimitPages(memoryLimitPages)
 	if cfg.CompilationCache != nil {
 		rc = rc.WithCompilationCache(cfg.CompilationCache)
 	}
@@ -451,7 +466,7 @@ func (h *Host) startWorker(ctx context.Context, idx, gen int) (*worker, error) {
 
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	mod, err := h.rt.InstantiateModule(ctx, h.compiled, mc)
+	mod, err := h.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, memoryAllocator()), h.compiled, mc)
 	if err != nil {
 		close(w.tickDone)
 		return nil, fmt.Errorf("instantiate wasm module: %w", err)

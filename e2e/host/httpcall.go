@@ -128,8 +128,10 @@ func (w *worker) dispatch(id uint32, req calloutRequest) {
 		if resp.trailers != nil {
 			nt = len(resp.trailers.pairs)
 		}
+		start := time.Now()
 		_, _ = w.call("proxy_on_http_call_response", w.fns.httpCallResponse,
 			uint64(w.rootID), uint64(id), uint64(nh), uint64(len(resp.body)), uint64(nt))
+		h.calloutCallbacks.Add(int64(time.Since(start)))
 		w.callout = nil
 		w.cur, w.effective = nil, 0
 	}()

@@ -207,6 +207,9 @@ func (s *stubSvc) page(r *http.Request) protocol.SyncPage {
 	}
 	p.Reset = cursor == 0
 	p.Cursor = cursor
+	if p.Reset {
+		p.Total = int64(len(s.log)) // like sessionsvc: live entries, about
+	}
 	for _, c := range s.log {
 		if c.Seq <= cursor {
 			continue

@@ -18,7 +18,7 @@ import (
 // then the bytes):
 //
 //	"MSSP" | format byte (1) | flags byte (1 = more, 2 = reset)
-//	| epoch str | cursor uvarint | now uvarint
+//	| epoch str | cursor uvarint | now uvarint | total uvarint
 //	| reason count uvarint (at most 255) | reason str ...
 //	| change count uvarint | change ...
 //
@@ -89,8 +89,8 @@ func BinaryOpName(code byte) string {
 // seq, negative times, or the page has more than MaxBinaryReasons distinct
 // reasons.
 func AppendBinaryPage(b []byte, p *SyncPage) ([]byte, error) {
-	if p.Cursor < 0 || p.Now < 0 {
-		return b, errors.New("binary sync page: negative cursor or now")
+	if p.Cursor < 0 || p.Now < 0 || p.Total < 0 {
+		return b, errors.New("binary sync page: negative cursor, now or total")
 	}
 	start := len(b)
 	fail := func(err error) ([]byte, error) { return b[:start], err }
@@ -120,6 +120,7 @@ func AppendBinaryPage(b []byte, p *SyncPage) ([]byte, error) {
 	b = appendStr(b, p.Epoch)
 	b = binary.AppendUvarint(b, uint64(p.Cursor))
 	b = binary.AppendUvarint(b, uint64(p.Now))
+	b = binary.AppendUvarint(b, uint64(p.Total))
 	b = binary.AppendUvarint(b, uint64(len(reasons)))
 	for _, r := range reasons {
 		b = appendStr(b, r)

@@ -175,11 +175,14 @@ type Change struct {
 // last change returned (or the request's cursor when nothing changed), to be
 // passed back as cursor= together with Epoch.
 type SyncPage struct {
-	Epoch   string   `json:"epoch"`
-	Cursor  int64    `json:"cursor"`
-	More    bool     `json:"more"`
-	Reset   bool     `json:"reset"`
-	Now     int64    `json:"now"` // server time, Unix seconds
+	Epoch  string `json:"epoch"`
+	Cursor int64  `json:"cursor"`
+	More   bool   `json:"more"`
+	Reset  bool   `json:"reset"`
+	Now    int64  `json:"now"` // server time, Unix seconds
+	// Total is, on a Reset page, about how many entries the whole snapshot
+	// holds (its pages together): a hint to size the table once. 0 = unknown.
+	Total   int64    `json:"total,omitempty"`
 	Changes []Change `json:"changes"`
 }
 

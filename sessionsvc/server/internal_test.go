@@ -68,6 +68,7 @@ func testRegisterRevokeAndSync(t *testing.T, e *env) {
 	delta := e.syncPage(epoch, first.Cursor, 0)
 	assert.True(t, delta.Reset)
 	assert.Len(t, delta.Changes, 3)
+	assert.EqualValues(t, 3, delta.Total, "a snapshot says how big it is")
 	keys := map[string]protocol.Change{}
 	for _, c := range delta.Changes {
 		keys[c.Key] = c

@@ -21,6 +21,10 @@ func appendSyncPage(b []byte, p *protocol.SyncPage) []byte {
 	b = strconv.AppendBool(b, p.Reset)
 	b = append(b, `,"now":`...)
 	b = strconv.AppendInt(b, p.Now, 10)
+	if p.Total != 0 {
+		b = append(b, `,"total":`...)
+		b = strconv.AppendInt(b, p.Total, 10)
+	}
 	b = append(b, `,"changes":[`...)
 	for i := range p.Changes {
 		c := &p.Changes[i]

@@ -1008,6 +1008,7 @@ func (s *sqlStore) Changes(ctx context.Context, epoch string, cursor int64, limi
 		page.Reset = true
 		page.Cursor = 0
 		got = s.feed.snapshot(limit, now.Unix())
+		page.Total = int64(len(s.feed.live) - s.feed.tombs)
 	} else if d, ok := s.feed.delta(cursor, limit); ok {
 		got = d
 	} else {

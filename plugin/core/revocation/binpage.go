@@ -177,6 +177,7 @@ func parseBinaryHeader(data []byte) (pageHeader, *binPage, error) {
 	h.epoch = r.str("epoch", MaxKeyLen)
 	h.cursor = r.int("cursor")
 	h.now = r.int("now")
+	h.total = r.int("total")
 	nr := r.uvarint("reason count")
 	if r.err == nil && nr > protocol.MaxBinaryReasons {
 		r.fail("too many reasons")

@@ -63,6 +63,9 @@ func randomFeed(rng *rand.Rand, pages int) []protocol.SyncPage {
 			parts := 1 + rng.IntN(3)
 			for i := 0; i < parts; i++ {
 				p := protocol.SyncPage{Epoch: epoch, Reset: i == 0, More: i < parts-1, Now: now.Unix()}
+				if i == 0 {
+					p.Total = rng.Int64N(50) // a hint, right or wrong
+				}
 				for k := rng.IntN(12); k > 0; k-- {
 					p.Changes = append(p.Changes, change())
 				}

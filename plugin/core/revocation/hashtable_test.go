@@ -1,8 +1,10 @@
 package revocation
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -90,6 +92,26 @@ func TestHashTableAgainstModel(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A snapshot's first page sizes the table for the whole snapshot when it
+// says how big that is (within reason).
+func TestSnapshotTotalSizesTheTable(t *testing.T) {
+	for _, tc := range []struct {
+		total int64
+		want  int
+	}{
+		{0, capacityFor(4 * 2)}, // unknown, more pages: room for 4 pages
+		{1000, capacityFor(1000)},
+		{1 << 40, capacityFor(maxSizeHint)},
+	} {
+		s := New()
+		page := fmt.Sprintf(`{"epoch":"e","cursor":2,"more":true,"reset":true,"total":%d,"changes":[`+
+			`{"seq":1,"op":"revoke","key":"sid:a"},{"seq":2,"op":"revoke","key":"sid:b"}]}`, tc.total)
+		_, err := s.ApplyPage([]byte(page), time.Unix(1_800_000_000, 0))
+		require.NoError(t, err)
+		require.Len(t, s.pending.revoked.slots, tc.want, "total %d", tc.total)
 	}
 }
 

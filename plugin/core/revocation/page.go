@@ -82,6 +82,7 @@ type pageHeader struct {
 	more   bool
 	reset  bool
 	now    int64
+	total  int64 // a Reset page's hint of the snapshot's size
 }
 
 // ApplyPage applies one sync page (protocol.SyncPage as JSON, or in
@@ -230,10 +231,16 @@ func checkCursor(h *pageHeader, n int, last int64) error {
 	return nil
 }
 
-// snapshotHint sizes a new snapshot's table: a resync is usually about as
-// big as the state it replaces; more pages coming means a bigger snapshot
-// (growing a table copies it).
+// maxSizeHint bounds the table size a page's total may ask for.
+const maxSizeHint = 1 << 20
+
+// snapshotHint sizes a new snapshot's table: as the page says the whole
+// snapshot holds; else about as big as the state it replaces, or bigger
+// when more pages come (growing a table copies it).
 func (s *State) snapshotHint(h *pageHeader, n int) int {
+	if h.total > 0 {
+		return max(n, int(min(h.total, maxSizeHint)))
+	}
 	hint := max(n, s.cur.revokedLen())
 	if h.more {
 		hint = max(hint, 4*n)
@@ -393,6 +400,8 @@ func parsePage(js string) (pageHeader, []change, error) {
 			bit = 16
 		case "changes":
 			bit = 32
+		case "total":
+			bit = 64
 		}
 		if bit != 0 && perr == nil {
 			if seen&bit != 0 {
@@ -423,6 +432,8 @@ func parsePage(js string) (pageHeader, []change, error) {
 				h.reset, err = boolean(kind, "reset")
 			case "now":
 				h.now, err = integer(kind, text, "now")
+			case "total":
+				h.total, err = integer(kind, text, "total")
 			}
 			perr = err
 			return true

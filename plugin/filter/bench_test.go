@@ -67,6 +67,8 @@ func benchHostPaged(b *testing.B, n, pageSize int) (*host.Host, func()) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(time.Since(start).Milliseconds()), "adopt-ms")
+	adopterPages, _ := h.MemoryPages(1)
+	b.ReportMetric(float64(adopterPages)*64/1024, "MiB-memory-adopter")
 	// One more revocation: worker 0 fetches and publishes the delta page,
 	// worker 1 applies it (instead of reading the whole state again).
 	stub.add(protocol.Change{Op: protocol.OpRevoke, Key: "sid:one-more", Exp: exp, Reason: protocol.ReasonManual})

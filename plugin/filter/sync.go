@@ -20,7 +20,8 @@ import (
 // new plugin run side by side; each generation keeps its own sync loop.
 const (
 	keyGen     = "meshsession.g2."
-	keyState   = keyGen + "state"         // the published revocation state (revocation.State.Marshal)
+	keyState   = keyGen + "state"         // the published revocation state: its meta (revocation.State.Marshal)
+	keyTable   = keyGen + "state.table"   // and its revoked-key table
 	keyVersion = keyGen + "state.version" // its version, decimal: read every tick, cheap
 	keyLease   = keyGen + "sync.lease"    // "<fetching-until ms>,<next fetch at ms>"
 	keySynced  = keyGen + "sync.ok"       // unix ms of the last successful sync by any worker
@@ -90,11 +91,18 @@ func (s *syncer) adopt() {
 	if s.applyDeltas(target) {
 		return
 	}
-	data, _, err := proxywasm.GetSharedData(keyState)
-	if err != nil || len(data) == 0 {
-		return
+	var st *revocation.State
+	var err error
+	for range 2 { // twice: a new state may be published between the two reads
+		meta, _, merr := proxywasm.GetSharedData(keyState)
+		table, _, terr := proxywasm.GetSharedData(keyTable)
+		if merr != nil || terr != nil || len(meta) == 0 {
+			return
+		}
+		if st, err = revocation.Unmarshal(meta, table); err == nil {
+			break
+		}
 	}
-	st, err := revocation.Unmarshal(data)
 	if err != nil {
 		s.plugin.metrics.syncFailure.Increment(1)
 		proxywasm.LogErrorf("meshsession: shared revocation state unreadable, keeping mine: %v", err)
@@ -286,7 +294,13 @@ func (s *syncer) publish(page []byte, baseCursor int64, applied revocation.Appli
 		}
 	}
 	if !delta {
-		if err := putShared(keyState, s.state.Marshal()); err != nil {
+		// The table first: a worker reading the new meta finds its table.
+		meta, table := s.state.Marshal()
+		if err := putShared(keyTable, table); err != nil {
+			proxywasm.LogErrorf("meshsession: publish revocation state (%d bytes): %v", len(table), err)
+			return
+		}
+		if err := putShared(keyState, meta); err != nil {
 			proxywasm.LogErrorf("meshsession: publish revocation state: %v", err)
 			return
 		}
@@ -306,10 +320,15 @@ func (s *syncer) fail(t time.Time, msg string) {
 }
 
 // putShared writes key whatever its current value. Envoy takes cas=0 as an
-// unconditional write, but not every host does (the SDK's emulator treats it
-// as a mismatch on an existing key), so it writes with the CAS it just read.
+// unconditional write; a host that does not (the SDK's emulator treats it
+// as a mismatch on an existing key) gets the CAS just read. (Reading first
+// every time would copy a value as big as the state into the VM for
+// nothing.)
 func putShared(key string, value []byte) error {
-	var err error
+	err := proxywasm.SetSharedData(key, value, 0)
+	if err == nil || !errors.Is(err, types.ErrorStatusCasMismatch) {
+		return err
+	}
 	for i := 0; i < 3; i++ {
 		_, cas, gerr := proxywasm.GetSharedData(key)
 		if gerr != nil {

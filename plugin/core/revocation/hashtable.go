@@ -1,6 +1,11 @@
 package revocation
 
-import "math/bits"
+import (
+	"encoding/binary"
+	"fmt"
+	"math/bits"
+	"unsafe"
+)
 
 // Revoked keys are held by their protocol.KeyHash, not by their text: a
 // table of (hash, entry) pairs holds no pointers, so the garbage collector
@@ -32,7 +37,75 @@ func newHashTable(hint int) hashTable {
 	if hint <= 0 {
 		return hashTable{}
 	}
-	return hashTable{slots: make([]slot, capacityFor(hint))}
+	return hashTable{slots: makeSlots(capacityFor(hint))}
+}
+
+// makeSlots allocates a table's slots with room for the trailer slot that
+// Marshal writes after them.
+func makeSlots(capacity int) []slot { return make([]slot, capacity+1)[:capacity] }
+
+// withTrailer returns the table's memory as bytes, followed by the trailer
+// slot (id, tableMagic): a view, not a copy (for an empty table, a new
+// trailer alone).
+func (t *hashTable) withTrailer(id uint64) []byte {
+	var all []slot
+	if n := len(t.slots); cap(t.slots) > n {
+		all = t.slots[: n+1 : n+1]
+	} else {
+		all = append(t.slots[:n:n], slot{})
+	}
+	all[len(all)-1] = slot{h: id, e: tableMagic}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&all[0])), len(all)*slotLen)
+}
+
+// adoptTable makes a table of what withTrailer produced, after checking
+// that it is the table its meta describes (trailer id, capacity, count of
+// occupied slots, reasons in range). It uses b itself as the table's
+// memory when b is aligned for it, else a copy.
+func adoptTable(b []byte, id, capacity, count uint64, nReasons int) (hashTable, error) {
+	bad := func(what string) (hashTable, error) {
+		return hashTable{}, fmt.Errorf("%w: revoked table: %s", ErrCorrupt, what)
+	}
+	if uint64(len(b)) != (capacity+1)*uint64(slotLen) || capacity > 1<<28 {
+		return bad("size does not match its meta")
+	}
+	if binary.LittleEndian.Uint64(b[len(b)-slotLen:]) != id || binary.LittleEndian.Uint64(b[len(b)-8:]) != tableMagic {
+		return bad("not the table of this meta (published again meanwhile?)")
+	}
+	if capacity == 0 {
+		if count != 0 {
+			return bad("count")
+		}
+		return hashTable{}, nil
+	}
+	if capacity < minSlots || count >= capacity {
+		return bad("size")
+	}
+	var all []slot
+	if uintptr(unsafe.Pointer(&b[0]))%unsafe.Alignof(slot{}) == 0 {
+		all = unsafe.Slice((*slot)(unsafe.Pointer(&b[0])), capacity+1)
+	} else {
+		all = make([]slot, capacity+1)
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(&all[0])), len(b)), b)
+	}
+	t := hashTable{slots: all[:capacity], n: int(count)}
+	used := 0
+	for _, s := range t.slots {
+		if s.h == 0 {
+			if s.e != 0 {
+				return bad("empty slot with an entry")
+			}
+			continue
+		}
+		if int(s.e.reason()) >= nReasons {
+			return bad("entry with an unknown reason")
+		}
+		used++
+	}
+	if used != t.n {
+		return bad("count does not match its meta")
+	}
+	return t, nil
 }
 
 func (t *hashTable) len() int { return t.n }
@@ -86,7 +159,7 @@ func (t *hashTable) put(h uint64, e entry) (old entry, existed bool) {
 
 func (t *hashTable) resize(capacity int) {
 	old := t.slots
-	t.slots = make([]slot, max(minSlots, capacity))
+	t.slots = makeSlots(max(minSlots, capacity))
 	for _, s := range old {
 		if s.h != 0 {
 			t.insertNew(s.h, s.e)

@@ -5,26 +5,30 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math/rand/v2"
 	"unsafe"
 )
 
-// Binary format of Marshal (integers varints unless said, strings
-// length-prefixed):
+// A serialised state is two byte strings, published under two keys:
 //
-//	"MSRV" | format(1 byte)=2 | version | epoch | cursor
-//	| nReasons reasons...
-//	| revoked: capacity count (hash(8 bytes LE) entry(8 bytes LE))×capacity
+// meta (integers varints unless said, strings length-prefixed):
+//
+//	"MSRV" | format(1 byte)=3 | version | epoch | cursor
+//	| nReasons reasons... | table id (8 bytes LE) | table capacity | count
 //	| nBlocked (user exp reason(1 byte))... | nNotBefore (user at exp)...
 //	| crc32-IEEE of everything before (4 bytes, little endian)
 //
-// The revoked-key table is written slot for slot, empty slots included, so
-// that a worker adopting the state copies it instead of rebuilding it. Only
-// the live state is serialised, not a snapshot being built.
+// table: the revoked-key table's slots as they lie in memory (hash, entry:
+// two little-endian uint64s), capacity of them, then a trailer slot (table
+// id, tableMagic) that pairs it with its meta. Publishing it copies
+// nothing; a worker adopting it uses the very buffer it read as its table.
+// Only the live state is serialised, not a snapshot being built.
 const (
 	magic        = "MSRV"
-	formatV2     = 2
+	formatV3     = 3
 	headerMinLen = len(magic) + 1
-	slotLen      = 16
+	slotLen      = int(unsafe.Sizeof(slot{}))
+	tableMagic   = 0x4c4254_5652534d // "MSRVTBL" as a little-endian uint64
 )
 
 // Header is the prefix of a serialised state.
@@ -37,11 +41,15 @@ type Header struct {
 // ErrCorrupt is wrapped by every Unmarshal and PeekHeader error.
 var ErrCorrupt = errors.New("revocation state: corrupt or foreign data")
 
-// Marshal serialises the live state (entries in map order: two equal
-// states may serialise differently; compare headers, not bytes).
-func (s *State) Marshal() []byte {
+// Marshal serialises the live state: meta is new; table is a view of the
+// state's own memory, valid until the state next changes. Entries of meta
+// come in map order: two equal states may serialise differently (compare
+// headers, not bytes).
+func (s *State) Marshal() (meta, table []byte) {
 	t := s.cur
-	size := 64 + len(s.epoch) + len(t.revoked.slots)*slotLen
+	id := rand.Uint64()
+	table = t.revoked.withTrailer(id)
+	size := 80 + len(s.epoch)
 	for k := range t.blocked {
 		size += len(k) + 14
 	}
@@ -50,7 +58,7 @@ func (s *State) Marshal() []byte {
 	}
 	b := make([]byte, 0, size)
 	b = append(b, magic...)
-	b = append(b, formatV2)
+	b = append(b, formatV3)
 	b = binary.AppendUvarint(b, s.version)
 	b = appendString(b, s.epoch)
 	b = binary.AppendVarint(b, s.cursor)
@@ -58,12 +66,9 @@ func (s *State) Marshal() []byte {
 	for _, r := range s.reasons {
 		b = appendString(b, r)
 	}
+	b = binary.LittleEndian.AppendUint64(b, id)
 	b = binary.AppendUvarint(b, uint64(len(t.revoked.slots)))
 	b = binary.AppendUvarint(b, uint64(t.revoked.n))
-	for _, sl := range t.revoked.slots {
-		b = binary.LittleEndian.AppendUint64(b, sl.h)
-		b = binary.LittleEndian.AppendUint64(b, uint64(sl.e))
-	}
 	b = binary.AppendUvarint(b, uint64(len(t.blocked)))
 	for k, e := range t.blocked {
 		b = appendString(b, k)
@@ -76,7 +81,7 @@ func (s *State) Marshal() []byte {
 		b = binary.AppendVarint(b, e.at)
 		b = binary.AppendVarint(b, e.exp)
 	}
-	return binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
+	return binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b)), table
 }
 
 func appendString(b []byte, s string) []byte {
@@ -162,49 +167,6 @@ func (r *reader) entry(what string, nReasons int) entry {
 	return mkEntry(exp, reason)
 }
 
-// hashTable reads a revoked-key table written slot for slot and checks it:
-// its count matches its occupied slots (at least one of which is empty),
-// and every entry names a known reason.
-func (r *reader) hashTable(nReasons int) hashTable {
-	capacity := r.count("revoked capacity", slotLen)
-	n := r.uvarint("revoked count")
-	if r.err != nil {
-		return hashTable{}
-	}
-	if capacity == 0 && n == 0 {
-		return hashTable{}
-	}
-	if capacity < minSlots || n >= uint64(capacity) || capacity*slotLen > len(r.b) {
-		r.fail("revoked table size")
-		return hashTable{}
-	}
-	t := hashTable{slots: make([]slot, capacity), n: int(n)}
-	used := 0
-	for i := range t.slots {
-		h := binary.LittleEndian.Uint64(r.b[i*slotLen:])
-		e := entry(binary.LittleEndian.Uint64(r.b[i*slotLen+8:]))
-		if h == 0 {
-			if e != 0 {
-				r.fail("revoked table (empty slot)")
-				return hashTable{}
-			}
-			continue
-		}
-		if int(e.reason()) >= nReasons {
-			r.fail("revoked entry")
-			return hashTable{}
-		}
-		t.slots[i] = slot{h, e}
-		used++
-	}
-	r.b = r.b[capacity*slotLen:]
-	if used != t.n {
-		r.fail("revoked count")
-		return hashTable{}
-	}
-	return t
-}
-
 // count reads an entry count and checks the remaining bytes can hold it.
 func (r *reader) count(what string, minEntry int) int {
 	n := r.uvarint(what)
@@ -222,17 +184,17 @@ func checkFrame(data []byte) ([]byte, error) {
 	if len(data) < headerMinLen+4 || string(data[:len(magic)]) != magic {
 		return nil, fmt.Errorf("%w: bad magic", ErrCorrupt)
 	}
-	if data[len(magic)] != formatV2 {
+	if data[len(magic)] != formatV3 {
 		return nil, fmt.Errorf("%w: unknown format %d", ErrCorrupt, data[len(magic)])
 	}
 	return data[headerMinLen:], nil
 }
 
-// PeekHeader reads the header of a serialised state without decoding the
-// entries or checking the checksum, so a worker can tell cheaply whether a
-// published copy differs from its own.
-func PeekHeader(data []byte) (Header, error) {
-	body, err := checkFrame(data)
+// PeekHeader reads the header of a serialised state's meta without
+// decoding the rest or checking the checksum, so a worker can tell cheaply
+// whether a published copy differs from its own.
+func PeekHeader(meta []byte) (Header, error) {
+	body, err := checkFrame(meta)
 	if err != nil {
 		return Header{}, err
 	}
@@ -255,19 +217,21 @@ func view(b []byte) string {
 	return unsafe.String(&b[0], len(b))
 }
 
-// Unmarshal decodes a state serialised by Marshal. Any malformed input
+// Unmarshal decodes a state serialised by Marshal. The state may take table
+// as its own memory: the caller must not use table afterwards. Any
+// malformed input, or a meta and table of two different publications,
 // yields an error wrapping ErrCorrupt, never a panic.
-func Unmarshal(data []byte) (*State, error) {
-	body, err := checkFrame(data)
+func Unmarshal(meta, table []byte) (*State, error) {
+	body, err := checkFrame(meta)
 	if err != nil {
 		return nil, err
 	}
-	payload, sum := data[:len(data)-4], data[len(data)-4:]
+	payload, sum := meta[:len(meta)-4], meta[len(meta)-4:]
 	if crc32.ChecksumIEEE(payload) != binary.LittleEndian.Uint32(sum) {
 		return nil, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
 	}
 	// Strings are copied out (user ids into the key arena): the state
-	// keeps nothing of data.
+	// keeps nothing of meta.
 	r := &reader{b: body[:len(body)-4]}
 	s := &State{reasonIdx: map[string]uint8{}}
 	s.version = r.uvarint("version")
@@ -289,8 +253,16 @@ func Unmarshal(data []byte) (*State, error) {
 		s.reasonIdx[reason] = uint8(len(s.reasons))
 		s.reasons = append(s.reasons, reason)
 	}
+	var id uint64
+	if r.err == nil && len(r.b) >= 8 {
+		id = binary.LittleEndian.Uint64(r.b)
+		r.b = r.b[8:]
+	} else {
+		r.fail("table id")
+	}
+	capacity := r.uvarint("table capacity")
+	count := r.uvarint("table count")
 	t := newTable(0)
-	t.revoked = r.hashTable(len(s.reasons))
 	n := r.count("blocked count", 3)
 	for i := 0; i < n && r.err == nil; i++ {
 		k := r.bytes("blocked user", MaxKeyLen)
@@ -306,6 +278,9 @@ func Unmarshal(data []byte) (*State, error) {
 	}
 	if r.err != nil {
 		return nil, r.err
+	}
+	if t.revoked, err = adoptTable(table, id, capacity, count, len(s.reasons)); err != nil {
+		return nil, err
 	}
 	s.cur = t
 	// Make sure the built-in reasons can still be interned.

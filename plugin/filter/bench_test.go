@@ -119,6 +119,9 @@ func BenchmarkLifecycleEnforced(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			b.StopTimer()
+			pages, _ := h.MemoryPages(0)
+			b.ReportMetric(float64(pages)*64/1024, "MiB-memory-end")
 		})
 	}
 }

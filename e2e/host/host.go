@@ -97,7 +97,8 @@ type Host struct {
 	inflight atomic.Int64
 	// calloutCallbacks sums the wall time of proxy_on_http_call_response
 	// calls, in nanoseconds (CalloutCallbackTime).
-	calloutCallbacks atomic.Int64
+	calloutCallbacks    atomic.Int64
+	calloutCallbacksCPU atomic.Int64
 }
 
 // CalloutCallbackTime is the time the VMs have spent in
@@ -105,6 +106,11 @@ type Host struct {
 // answers (a sync page applied and published), without the network and the
 // upstream's.
 func (h *Host) CalloutCallbackTime() time.Duration { return time.Duration(h.calloutCallbacks.Load()) }
+
+// CalloutCallbackCPU is CalloutCallbackTime in CPU time of the thread that
+// ran the guest (Linux; 0 elsewhere): on a loaded machine, the guest's
+// work without the time it waited for a core.
+func (h *Host) CalloutCallbackCPU() time.Duration { return time.Duration(h.calloutCallbacksCPU.Load()) }
 
 // memoryLimitPages bounds a VM's linear memory (64 KiB pages).
 const memoryLimitPages = 16384

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"runtime"
 	"time"
 )
 
@@ -128,10 +129,13 @@ func (w *worker) dispatch(id uint32, req calloutRequest) {
 		if resp.trailers != nil {
 			nt = len(resp.trailers.pairs)
 		}
-		start := time.Now()
+		runtime.LockOSThread() // for threadCPU: the guest runs on this thread
+		start, cpu := time.Now(), threadCPU()
 		_, _ = w.call("proxy_on_http_call_response", w.fns.httpCallResponse,
 			uint64(w.rootID), uint64(id), uint64(nh), uint64(len(resp.body)), uint64(nt))
 		h.calloutCallbacks.Add(int64(time.Since(start)))
+		h.calloutCallbacksCPU.Add(int64(threadCPU() - cpu))
+		runtime.UnlockOSThread()
 		w.callout = nil
 		w.cur, w.effective = nil, 0
 	}()

@@ -2,6 +2,7 @@ package filter_test
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -60,6 +61,7 @@ func benchHostPaged(b *testing.B, n, pageSize int) (*host.Host, func()) {
 	// apply-ms is the VM's part: the pages applied and the state published.
 	b.ReportMetric(float64(took.Milliseconds()), "sync-ms")
 	b.ReportMetric(float64(h.CalloutCallbackTime().Microseconds())/1000, "apply-ms")
+	b.ReportMetric(float64(h.CalloutCallbackCPU().Microseconds())/1000, "apply-cpu-ms")
 
 	// The second worker adopts the published state on its tick.
 	start = time.Now()
@@ -126,14 +128,15 @@ func BenchmarkLifecycleEnforced(b *testing.B) {
 	}
 }
 
-// BenchmarkSnapshot100k measures a sync tick that fetches and applies a
-// 100,000-entry snapshot in the VM (HTTP and JSON included), and the VM's
-// memory holding it.
-func BenchmarkSnapshot100k(b *testing.B) {
-	for _, page := range []int{5000, 100000} {
-		b.Run("page="+strconv.Itoa(page), func(b *testing.B) {
+// BenchmarkSnapshot measures a sync tick that fetches and applies a
+// snapshot of n entries in the VM (in pages of the given size), the VM's
+// memory holding it, a second worker adopting it, and a delta page after
+// it. Target at n=100,000: apply-ms < 100, MiB-memory <= 16.
+func BenchmarkSnapshot(b *testing.B) {
+	for _, tc := range []struct{ n, page int }{{1000, 5000}, {10000, 5000}, {100000, 5000}, {100000, 100000}} {
+		b.Run(fmt.Sprintf("n=%d/page=%d", tc.n, tc.page), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				_, closeAll := benchHostPaged(b, 100000, page)
+				_, closeAll := benchHostPaged(b, tc.n, tc.page)
 				closeAll()
 			}
 		})

@@ -28,8 +28,8 @@ type vmContext struct {
 // never shrinks. With 100,000 revocations (a 2.3 MiB pointer-free table)
 // a worker under load measured 10.5 MiB at 20% and 13.5 MiB at Go's
 // default 100%. The request path allocates little, so collections stay
-// rare; a big sync page is applied with the collector relaxed
-// (bigPageGCPercent), its garbage being short-lived.
+// rare; a snapshot or a big sync page is applied with the collector
+// relaxed (bigPageGCPercent), its garbage being short-lived.
 const (
 	gcPercent        = 20
 	bigPageGCPercent = 100

@@ -45,7 +45,21 @@ type syncer struct {
 	lastSync time.Time // last successful sync known to this worker
 	fetching bool      // this worker holds the lease and has a call out
 	leaseCas uint32
-	failures int // consecutive failures, for backoff and log throttling
+	failures int  // consecutive failures, for backoff and log throttling
+	relaxed  bool // the collector runs at bigPageGCPercent (relaxGC)
+}
+
+// relaxGC switches the collector between bigPageGCPercent and gcPercent.
+func (s *syncer) relaxGC(on bool) {
+	if on == s.relaxed {
+		return
+	}
+	s.relaxed = on
+	if on {
+		debug.SetGCPercent(bigPageGCPercent)
+	} else {
+		debug.SetGCPercent(gcPercent)
+	}
 }
 
 func (s *syncer) tick(t time.Time) {
@@ -148,10 +162,6 @@ func (s *syncer) applyDeltas(target uint64) bool {
 // Delta pages are published in a ring of shared-data keys; a page larger
 // than maxDelta, a snapshot, or a state more than fullEvery versions past
 // the last full one is published whole instead.
-// bigPage is the size of a sync page above which it is applied with the
-// collector relaxed.
-const bigPage = 256 << 10
-
 const (
 	deltaRing = 64
 	maxDelta  = 64 << 10
@@ -243,12 +253,20 @@ func (s *syncer) done(status int, body []byte, err error) {
 		s.fail(t, "sessionsvc answered "+strconv.Itoa(status)+" to sync: "+snippet(body))
 		return
 	}
-	if len(body) > bigPage {
-		// Applying a snapshot allocates its table at once and drops the old
-		// one: at gcPercent the collector would run several times on the
-		// way (measured: 100k entries applied in about 60 ms instead of 30).
-		defer debug.SetGCPercent(debug.SetGCPercent(bigPageGCPercent))
+	if len(body) > maxDelta || s.state.Building() {
+		// A big page, or a snapshot being built: applying it allocates a
+		// table at once and drops the old one, and at gcPercent the
+		// collector would run several times on the way (measured: 100k
+		// entries applied in about 60 ms instead of 30). The collector
+		// stays relaxed until the snapshot is complete (switching per page
+		// costs a collection each time).
+		s.relaxGC(true)
 	}
+	defer func() {
+		if !s.state.Building() {
+			s.relaxGC(false)
+		}
+	}()
 	before, baseCursor := s.state.Version(), s.state.Cursor()
 	applied, err := s.state.ApplyPage(body, t)
 	if err != nil {

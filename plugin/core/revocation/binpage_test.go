@@ -216,6 +216,9 @@ func bigBinarySnapshot(tb testing.TB, n, pageSize int) [][]byte {
 	for start := 0; start < n; start += pageSize {
 		end := min(start+pageSize, n)
 		p := protocol.SyncPage{Epoch: "big", Cursor: int64(end), More: end < n, Reset: start == 0}
+		if p.Reset {
+			p.Total = int64(n) // as sessionsvc says
+		}
 		for i := start; i < end; i++ {
 			p.Changes = append(p.Changes, protocol.Change{Seq: int64(i + 1), Op: protocol.OpRevoke, Key: bigKey(i), Exp: now.Unix() + 3600, Reason: protocol.ReasonManual})
 		}

@@ -265,6 +265,33 @@ func BenchmarkSyncSnapshot100k(b *testing.B) {
 			}
 			reportCPU(b, cpu0)
 		})
+		b.Run(be+"/cached-binary", func(b *testing.B) {
+			// The same snapshot in the binary form the plugin asks for.
+			e, d := benchEnv(b, be)
+			d.seedRevocations(b, 0, 100_000, time.Now())
+			epoch, _ := e.st.Epoch(context.Background())
+			client := &http.Client{}
+			url := fmt.Sprintf("%s%s?epoch=%s&cursor=0&limit=100000&format=binary", e.http.URL, protocol.PathSync, url.QueryEscape(epoch))
+			var size int
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			for i := 0; i < b.N; i++ {
+				req, _ := http.NewRequest("GET", url, nil)
+				req.Header.Set(protocol.HeaderKey, testKey)
+				res, err := client.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				body, err := io.ReadAll(res.Body)
+				res.Body.Close()
+				if err != nil || res.StatusCode != 200 || res.Header.Get("Content-Type") != protocol.ContentTypeBinaryPage {
+					b.Fatalf("status %d, %v: %.200s", res.StatusCode, err, body)
+				}
+				size = len(body)
+			}
+			reportCPU(b, cpu0)
+			b.ReportMetric(float64(size), "bytes/page")
+		})
 		b.Run(be+"/cold", func(b *testing.B) {
 			e, d := benchEnv(b, be)
 			d.seedRevocations(b, 0, 100_000, time.Now())

@@ -252,9 +252,10 @@ func (e *Engine) Decide(now time.Time, req *Request, st *revocation.State) Decis
 
 // tokenKeys are the lookup keys of one token.
 type tokenKeys struct {
-	sid   string    // "sid:<v>", "" when the token has no session claim
-	fpKey string    // "fp:<fingerprint>", "" without a raw token
-	fp    *[32]byte // the raw SHA-256 behind fpKey, nil without a raw token
+	sid     string    // "sid:<v>", "" when the token has no session claim
+	sidHash uint64    // protocol.KeyHash(sid), computed once per token
+	fpKey   string    // "fp:<fingerprint>", "" without a raw token
+	fp      *[32]byte // the raw SHA-256 behind fpKey, nil without a raw token
 }
 
 // keysOf derives the keys of tok (possibly "") and its claims into the
@@ -269,6 +270,7 @@ func (e *Engine) keysOf(tok string, c token.Claims) tokenKeys {
 	if c.SessionID != "" {
 		e.sidKey = token.AppendSessionKey(e.sidKey[:0], c.SessionID)
 		k.sid = bytesString(e.sidKey)
+		k.sidHash = protocol.KeyHash(k.sid)
 	}
 	return k
 }
@@ -329,7 +331,7 @@ func (e *Engine) check(now int64, k tokenKeys, src token.Source, c token.Claims,
 		}
 	}
 	if k.sid != "" {
-		if reason, ok := st.RevokedSession(k.sid, now); ok {
+		if reason, ok := st.RevokedHash(k.sidHash, now); ok {
 			return d.refuse(401, revokedReason(reason))
 		}
 	}

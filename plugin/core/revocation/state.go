@@ -185,9 +185,15 @@ func (s *State) Revoked(key string, now int64) (reason string, ok bool) {
 	return s.result(e, ok, now)
 }
 
-// RevokedSession reports whether the session key "sid:"+sid is revoked.
-func (s *State) RevokedSession(sidKey string, now int64) (reason string, ok bool) {
-	return s.Revoked(sidKey, now)
+// RevokedHash reports whether the key whose protocol.KeyHash is h is
+// revoked: for a caller that keeps a key's hash (hashing it is most of a
+// lookup's cost).
+func (s *State) RevokedHash(h uint64, now int64) (reason string, ok bool) {
+	if s.cur.revoked.len() == 0 {
+		return "", false
+	}
+	e, ok := s.cur.revoked.get(h)
+	return s.result(e, ok, now)
 }
 
 // RevokedBytes is Revoked for a key held in a byte slice (no allocation).

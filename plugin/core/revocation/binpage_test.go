@@ -209,37 +209,3 @@ func TestAppendBinaryPageRefuses(t *testing.T) {
 	_, err := protocol.AppendBinaryPage(nil, &many)
 	assert.ErrorContains(t, err, "distinct reasons")
 }
-
-// bigBinarySnapshot is bigSnapshot in binary.
-func bigBinarySnapshot(tb testing.TB, n, pageSize int) [][]byte {
-	var pages [][]byte
-	for start := 0; start < n; start += pageSize {
-		end := min(start+pageSize, n)
-		p := protocol.SyncPage{Epoch: "big", Cursor: int64(end), More: end < n, Reset: start == 0}
-		if p.Reset {
-			p.Total = int64(n) // as sessionsvc says
-		}
-		for i := start; i < end; i++ {
-			p.Changes = append(p.Changes, protocol.Change{Seq: int64(i + 1), Op: protocol.OpRevoke, Key: bigKey(i), Exp: now.Unix() + 3600, Reason: protocol.ReasonManual})
-		}
-		pages = append(pages, binPage(tb, p))
-	}
-	return pages
-}
-
-func BenchmarkApplyBinarySnapshot100k(b *testing.B) {
-	for _, ps := range []int{5000, 100000} {
-		pages := bigBinarySnapshot(b, 100000, ps)
-		b.Run(fmt.Sprintf("pages=%d", ps), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				s := revocation.New()
-				for _, p := range pages {
-					if _, err := s.ApplyPage(p, now); err != nil {
-						b.Fatal(err)
-					}
-				}
-			}
-		})
-	}
-}

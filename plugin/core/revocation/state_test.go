@@ -378,35 +378,50 @@ func bigKey(i int) string {
 }
 
 // bigSnapshot returns the JSON pages of a snapshot of n revocations.
-func bigSnapshot(tb testing.TB, n, pageSize int) [][]byte {
+func bigSnapshot(tb testing.TB, n, pageSize int) [][]byte { return bigSnapshotIn(tb, n, pageSize, page) }
+
+// bigSnapshotIn returns the pages of a snapshot of n revocations, each
+// encoded by encode; the first says how big the snapshot is, as
+// sessionsvc's does.
+func bigSnapshotIn(tb testing.TB, n, pageSize int, encode func(testing.TB, protocol.SyncPage) []byte) [][]byte {
 	var pages [][]byte
 	for start := 0; start < n; start += pageSize {
 		end := min(start+pageSize, n)
 		p := protocol.SyncPage{Epoch: "big", Cursor: int64(end), More: end < n, Reset: start == 0}
+		if p.Reset {
+			p.Total = int64(n)
+		}
 		for i := start; i < end; i++ {
 			p.Changes = append(p.Changes, protocol.Change{Seq: int64(i + 1), Op: protocol.OpRevoke, Key: bigKey(i), Exp: now.Unix() + 3600, Reason: protocol.ReasonManual})
 		}
-		pages = append(pages, page(tb, p))
+		pages = append(pages, encode(tb, p))
 	}
 	return pages
 }
 
+// BenchmarkApplySnapshot100k applies a 100,000-entry snapshot in pages of
+// 5,000 or in one, as JSON and in the binary form the plugin asks for.
 func BenchmarkApplySnapshot100k(b *testing.B) {
-	for _, ps := range []int{5000, 100000} {
-		pages := bigSnapshot(b, 100000, ps)
-		b.Run(fmt.Sprintf("pages=%d", ps), func(b *testing.B) {
-			b.ReportAllocs()
-			cpu := cputime.Report()
-			for b.Loop() {
-				s := revocation.New()
-				for _, p := range pages {
-					if _, err := s.ApplyPage(p, now); err != nil {
-						b.Fatal(err)
+	for _, format := range []struct {
+		name   string
+		encode func(testing.TB, protocol.SyncPage) []byte
+	}{{"json", page}, {"binary", binPage}} {
+		for _, ps := range []int{5000, 100000} {
+			pages := bigSnapshotIn(b, 100000, ps, format.encode)
+			b.Run(fmt.Sprintf("%s/pages=%d", format.name, ps), func(b *testing.B) {
+				b.ReportAllocs()
+				cpu := cputime.Report()
+				for b.Loop() {
+					s := revocation.New()
+					for _, p := range pages {
+						if _, err := s.ApplyPage(p, now); err != nil {
+							b.Fatal(err)
+						}
 					}
 				}
-			}
-			b.ReportMetric(cpu(b.N), "cpu-ns/op")
-		})
+				b.ReportMetric(cpu(b.N), "cpu-ns/op")
+			})
+		}
 	}
 }
 

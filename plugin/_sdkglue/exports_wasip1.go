@@ -42,15 +42,64 @@ func (p *pendingAllocations) reset() {
 // own currentState: a Wasm module instance is single-threaded.
 var allocations pendingAllocations
 
+// scratch is one buffer reused by the host calls that read into it
+// (GetHeaderMapPairsView): while armed, the next proxy_on_memory_allocate
+// hands out scratch instead of a new heap buffer, so that reading the
+// request headers allocates nothing in the steady state. It stays
+// referenced here (GC-safe); its length is always its capacity.
+var scratch struct {
+	armed bool
+	buf   []byte
+}
+
+// maxScratch bounds the buffer kept between calls; a larger request gets a
+// heap buffer of its own, as any other allocation.
+const maxScratch = 64 << 10
+
 //go:wasmexport proxy_on_memory_allocate
 func exportOnMemoryAllocate(size uint32) uint32 {
 	n := int(size)
 	if n == 0 {
 		n = 1 // a valid, distinct address even for an empty value
 	}
+	if scratch.armed && n <= maxScratch {
+		scratch.armed = false // one allocation per armed call
+		if len(scratch.buf) < n {
+			c := 1024
+			for c < n {
+				c *= 2
+			}
+			scratch.buf = make([]byte, c)
+		}
+		return addressOf(scratch.buf)
+	}
 	buf := make([]byte, n)
 	allocations.add(buf)
 	return addressOf(buf)
+}
+
+// GetHeaderMapPairsView is ProxyGetHeaderMapPairs without allocation: the
+// serialised map is read into the scratch buffer and the returned slice
+// (nil for an empty map) is valid only until the next call.
+func GetHeaderMapPairsView(mapType MapType) ([]byte, Status) {
+	scratch.armed = true
+	st := Status(hostGetHeaderMapPairs(uint32(mapType), &ret.addr, &ret.size))
+	scratch.armed = false
+	addr, size := ret.addr, int(ret.size)
+	if st != StatusOK || addr == 0 || size == 0 {
+		allocations.reset()
+		return nil, st
+	}
+	if len(scratch.buf) > 0 && addr == addressOf(scratch.buf) && size <= len(scratch.buf) {
+		allocations.reset()
+		return scratch.buf[:size], st
+	}
+	buf := allocations.take(addr) // too large for the scratch buffer
+	allocations.reset()
+	if buf == nil || size > len(buf) {
+		return nil, StatusInternalFailure
+	}
+	return buf[:size], st
 }
 
 //go:wasmexport proxy_abi_version_0_2_0
@@ -137,9 +186,20 @@ func exportOnLog(contextID uint32) {
 	proxyOnLog(contextID)
 }
 
+// httpContextReleaser is implemented by HTTP contexts that want to know
+// when the host has deleted them (e.g. to reuse them for a later stream):
+// after proxy_on_delete the SDK no longer references them.
+type httpContextReleaser interface {
+	OnHttpContextDelete()
+}
+
 //go:wasmexport proxy_on_delete
 func exportOnDelete(contextID uint32) {
+	ctx := currentState.httpContexts[contextID]
 	proxyOnDelete(contextID)
+	if r, ok := ctx.(httpContextReleaser); ok {
+		r.OnHttpContextDelete()
+	}
 }
 
 //go:wasmexport proxy_on_new_connection

@@ -128,36 +128,54 @@ func exportOnConfigure(rootContextID uint32, pluginConfigurationSize uint32) uin
 
 //go:wasmexport proxy_on_context_create
 func exportOnContextCreate(contextID uint32, parentContextID uint32) {
-	proxyOnContextCreate(contextID, parentContextID)
+	createContext(contextID, parentContextID)
 }
 
 //go:wasmexport proxy_on_request_headers
 func exportOnRequestHeaders(contextID uint32, numHeaders uint32, endOfStream uint32) uint32 {
+	if ctx := activeHTTP(contextID); ctx != nil {
+		return uint32(ctx.OnHttpRequestHeaders(int(numHeaders), boolFlag(endOfStream)))
+	}
 	return uint32(proxyOnRequestHeaders(contextID, int(numHeaders), boolFlag(endOfStream)))
 }
 
 //go:wasmexport proxy_on_request_body
 func exportOnRequestBody(contextID uint32, bodySize uint32, endOfStream uint32) uint32 {
+	if ctx := activeHTTP(contextID); ctx != nil {
+		return uint32(ctx.OnHttpRequestBody(int(bodySize), boolFlag(endOfStream)))
+	}
 	return uint32(proxyOnRequestBody(contextID, int(bodySize), boolFlag(endOfStream)))
 }
 
 //go:wasmexport proxy_on_request_trailers
 func exportOnRequestTrailers(contextID uint32, numTrailers uint32) uint32 {
+	if ctx := activeHTTP(contextID); ctx != nil {
+		return uint32(ctx.OnHttpRequestTrailers(int(numTrailers)))
+	}
 	return uint32(proxyOnRequestTrailers(contextID, int(numTrailers)))
 }
 
 //go:wasmexport proxy_on_response_headers
 func exportOnResponseHeaders(contextID uint32, numHeaders uint32, endOfStream uint32) uint32 {
+	if ctx := activeHTTP(contextID); ctx != nil {
+		return uint32(ctx.OnHttpResponseHeaders(int(numHeaders), boolFlag(endOfStream)))
+	}
 	return uint32(proxyOnResponseHeaders(contextID, int(numHeaders), boolFlag(endOfStream)))
 }
 
 //go:wasmexport proxy_on_response_body
 func exportOnResponseBody(contextID uint32, bodySize uint32, endOfStream uint32) uint32 {
+	if ctx := activeHTTP(contextID); ctx != nil {
+		return uint32(ctx.OnHttpResponseBody(int(bodySize), boolFlag(endOfStream)))
+	}
 	return uint32(proxyOnResponseBody(contextID, int(bodySize), boolFlag(endOfStream)))
 }
 
 //go:wasmexport proxy_on_response_trailers
 func exportOnResponseTrailers(contextID uint32, numTrailers uint32) uint32 {
+	if ctx := activeHTTP(contextID); ctx != nil {
+		return uint32(ctx.OnHttpResponseTrailers(int(numTrailers)))
+	}
 	return uint32(proxyOnResponseTrailers(contextID, int(numTrailers)))
 }
 
@@ -178,28 +196,24 @@ func exportOnQueueReady(rootContextID, queueID uint32) {
 
 //go:wasmexport proxy_on_done
 func exportOnDone(contextID uint32) uint32 {
+	if tableHTTP(contextID) != nil {
+		return 1 // the SDK's answer for a context that is not a root
+	}
 	return boolResult(proxyOnDone(contextID))
 }
 
 //go:wasmexport proxy_on_log
 func exportOnLog(contextID uint32) {
+	if ctx := activeHTTP(contextID); ctx != nil {
+		ctx.OnHttpStreamDone()
+		return
+	}
 	proxyOnLog(contextID)
-}
-
-// httpContextReleaser is implemented by HTTP contexts that want to know
-// when the host has deleted them (e.g. to reuse them for a later stream):
-// after proxy_on_delete the SDK no longer references them.
-type httpContextReleaser interface {
-	OnHttpContextDelete()
 }
 
 //go:wasmexport proxy_on_delete
 func exportOnDelete(contextID uint32) {
-	ctx := currentState.httpContexts[contextID]
-	proxyOnDelete(contextID)
-	if r, ok := ctx.(httpContextReleaser); ok {
-		r.OnHttpContextDelete()
-	}
+	deleteContext(contextID)
 }
 
 //go:wasmexport proxy_on_new_connection

@@ -211,6 +211,7 @@ func ProxyCloseStream(streamType StreamType) Status {
 func ProxyHttpCall(upstreamData *byte, upstreamSize int, headerData *byte, headerSize int,
 	bodyData *byte, bodySize int, trailersData *byte, trailersSize int, timeout uint32, calloutIDPtr *uint32,
 ) Status {
+	bindActiveContext() // the SDK registers the callout under the active context's root
 	return Status(hostHttpCall(upstreamData, uint32(upstreamSize), headerData, uint32(headerSize),
 		bodyData, uint32(bodySize), trailersData, uint32(trailersSize), timeout, calloutIDPtr))
 }

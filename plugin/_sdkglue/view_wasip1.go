@@ -5,7 +5,10 @@
 
 package proxywasm
 
-import "github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/internal"
+import (
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/internal"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+)
 
 // GetHttpRequestHeadersView returns the request headers in the proxy-wasm
 // map serialisation (u32 count, count x (u32 key size, u32 value size), then
@@ -23,4 +26,11 @@ func GetHttpRequestHeadersView() ([]byte, error) {
 func GetCurrentTimeNanoseconds() (int64, error) {
 	ns, st := internal.ProxyGetCurrentTimeNanoseconds()
 	return ns, internal.StatusToError(st)
+}
+
+// SetHttpContextDeleteHook sets a function the glue calls with every HTTP
+// context after the host deleted it (proxy_on_delete), once the SDK no
+// longer references it: e.g. to reuse it for a later stream.
+func SetHttpContextDeleteHook(fn func(types.HttpContext)) {
+	internal.SetHttpContextDeleteHook(fn)
 }

@@ -139,12 +139,12 @@ func (p *pluginContext) NewHttpContext(contextID uint32) types.HttpContext {
 	return &httpContext{plugin: p, contextID: contextID}
 }
 
-// OnHttpContextDelete is called by the Wasm build's glue once the host has
+// released is called (through the Wasm build's glue) once the host has
 // deleted the context (proxy_on_delete) and the SDK no longer references
 // it: a context of an ordinary request is kept for a later stream, so that
 // a request allocates nothing. Contexts of the login, refresh and logout
 // routes are left to the GC: their callouts' callbacks may still hold them.
-func (h *httpContext) OnHttpContextDelete() {
+func (h *httpContext) released() {
 	p := h.plugin
 	if h.route != decide.RouteNone || len(p.freeHTTP) >= maxFreeHTTP {
 		return

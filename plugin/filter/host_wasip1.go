@@ -6,7 +6,18 @@ import (
 	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 )
+
+// init (run by _initialize: no host call) asks the glue to hand deleted
+// HTTP contexts back for reuse.
+func init() {
+	proxywasm.SetHttpContextDeleteHook(func(c types.HttpContext) {
+		if h, ok := c.(*httpContext); ok {
+			h.released()
+		}
+	})
+}
 
 // now is the host's wall clock: proxy_get_current_time_nanoseconds, one host
 // call where time.Now costs two (WASI's monotonic and wall clocks). The

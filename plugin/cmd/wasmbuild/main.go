@@ -39,6 +39,7 @@ const sdkModule = "github.com/tetratelabs/proxy-wasm-go-sdk"
 var glue = map[string]string{
 	"hostcalls_wasip1.go": "internal/zz_meshsession_hostcalls_wasip1.go",
 	"exports_wasip1.go":   "internal/zz_meshsession_exports_wasip1.go",
+	"contexts_wasip1.go":  "internal/zz_meshsession_contexts_wasip1.go",
 	"view_wasip1.go":      "zz_meshsession_view_wasip1.go",
 }
 

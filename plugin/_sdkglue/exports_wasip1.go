@@ -42,15 +42,64 @@ func (p *pendingAllocations) reset() {
 // own currentState: a Wasm module instance is single-threaded.
 var allocations pendingAllocations
 
+// scratch is one buffer reused by the host calls that read into it
+// (GetHeaderMapPairsView): while armed, the next proxy_on_memory_allocate
+// hands out scratch instead of a new heap buffer, so that reading the
+// request headers allocates nothing in the steady state. It stays
+// referenced here (GC-safe); its length is always its capacity.
+var scratch struct {
+	armed bool
+	buf   []byte
+}
+
+// maxScratch bounds the buffer kept between calls; a larger request gets a
+// heap buffer of its own, as any other allocation.
+const maxScratch = 64 << 10
+
 //go:wasmexport proxy_on_memory_allocate
 func exportOnMemoryAllocate(size uint32) uint32 {
 	n := int(size)
 	if n == 0 {
 		n = 1 // a valid, distinct address even for an empty value
 	}
+	if scratch.armed && n <= maxScratch {
+		scratch.armed = false // one allocation per armed call
+		if len(scratch.buf) < n {
+			c := 1024
+			for c < n {
+				c *= 2
+			}
+			scratch.buf = make([]byte, c)
+		}
+		return addressOf(scratch.buf)
+	}
 	buf := make([]byte, n)
 	allocations.add(buf)
 	return addressOf(buf)
+}
+
+// GetHeaderMapPairsView is ProxyGetHeaderMapPairs without allocation: the
+// serialised map is read into the scratch buffer and the returned slice
+// (nil for an empty map) is valid only until the next call.
+func GetHeaderMapPairsView(mapType MapType) ([]byte, Status) {
+	scratch.armed = true
+	st := Status(hostGetHeaderMapPairs(uint32(mapType), &ret.addr, &ret.size))
+	scratch.armed = false
+	addr, size := ret.addr, int(ret.size)
+	if st != StatusOK || addr == 0 || size == 0 {
+		allocations.reset()
+		return nil, st
+	}
+	if len(scratch.buf) > 0 && addr == addressOf(scratch.buf) && size <= len(scratch.buf) {
+		allocations.reset()
+		return scratch.buf[:size], st
+	}
+	buf := allocations.take(addr) // too large for the scratch buffer
+	allocations.reset()
+	if buf == nil || size > len(buf) {
+		return nil, StatusInternalFailure
+	}
+	return buf[:size], st
 }
 
 //go:wasmexport proxy_abi_version_0_2_0
@@ -79,36 +128,54 @@ func exportOnConfigure(rootContextID uint32, pluginConfigurationSize uint32) uin
 
 //go:wasmexport proxy_on_context_create
 func exportOnContextCreate(contextID uint32, parentContextID uint32) {
-	proxyOnContextCreate(contextID, parentContextID)
+	createContext(contextID, parentContextID)
 }
 
 //go:wasmexport proxy_on_request_headers
 func exportOnRequestHeaders(contextID uint32, numHeaders uint32, endOfStream uint32) uint32 {
+	if ctx := activeHTTP(contextID); ctx != nil {
+		return uint32(ctx.OnHttpRequestHeaders(int(numHeaders), boolFlag(endOfStream)))
+	}
 	return uint32(proxyOnRequestHeaders(contextID, int(numHeaders), boolFlag(endOfStream)))
 }
 
 //go:wasmexport proxy_on_request_body
 func exportOnRequestBody(contextID uint32, bodySize uint32, endOfStream uint32) uint32 {
+	if ctx := activeHTTP(contextID); ctx != nil {
+		return uint32(ctx.OnHttpRequestBody(int(bodySize), boolFlag(endOfStream)))
+	}
 	return uint32(proxyOnRequestBody(contextID, int(bodySize), boolFlag(endOfStream)))
 }
 
 //go:wasmexport proxy_on_request_trailers
 func exportOnRequestTrailers(contextID uint32, numTrailers uint32) uint32 {
+	if ctx := activeHTTP(contextID); ctx != nil {
+		return uint32(ctx.OnHttpRequestTrailers(int(numTrailers)))
+	}
 	return uint32(proxyOnRequestTrailers(contextID, int(numTrailers)))
 }
 
 //go:wasmexport proxy_on_response_headers
 func exportOnResponseHeaders(contextID uint32, numHeaders uint32, endOfStream uint32) uint32 {
+	if ctx := activeHTTP(contextID); ctx != nil {
+		return uint32(ctx.OnHttpResponseHeaders(int(numHeaders), boolFlag(endOfStream)))
+	}
 	return uint32(proxyOnResponseHeaders(contextID, int(numHeaders), boolFlag(endOfStream)))
 }
 
 //go:wasmexport proxy_on_response_body
 func exportOnResponseBody(contextID uint32, bodySize uint32, endOfStream uint32) uint32 {
+	if ctx := activeHTTP(contextID); ctx != nil {
+		return uint32(ctx.OnHttpResponseBody(int(bodySize), boolFlag(endOfStream)))
+	}
 	return uint32(proxyOnResponseBody(contextID, int(bodySize), boolFlag(endOfStream)))
 }
 
 //go:wasmexport proxy_on_response_trailers
 func exportOnResponseTrailers(contextID uint32, numTrailers uint32) uint32 {
+	if ctx := activeHTTP(contextID); ctx != nil {
+		return uint32(ctx.OnHttpResponseTrailers(int(numTrailers)))
+	}
 	return uint32(proxyOnResponseTrailers(contextID, int(numTrailers)))
 }
 
@@ -129,17 +196,24 @@ func exportOnQueueReady(rootContextID, queueID uint32) {
 
 //go:wasmexport proxy_on_done
 func exportOnDone(contextID uint32) uint32 {
+	if tableHTTP(contextID) != nil {
+		return 1 // the SDK's answer for a context that is not a root
+	}
 	return boolResult(proxyOnDone(contextID))
 }
 
 //go:wasmexport proxy_on_log
 func exportOnLog(contextID uint32) {
+	if ctx := activeHTTP(contextID); ctx != nil {
+		ctx.OnHttpStreamDone()
+		return
+	}
 	proxyOnLog(contextID)
 }
 
 //go:wasmexport proxy_on_delete
 func exportOnDelete(contextID uint32) {
-	proxyOnDelete(contextID)
+	deleteContext(contextID)
 }
 
 //go:wasmexport proxy_on_new_connection

@@ -93,11 +93,25 @@ func hostRecordMetric(metricID uint32, value uint64) uint32
 //go:wasmimport env proxy_get_metric
 func hostGetMetric(metricID uint32, retValue *uint64) uint32
 
+//go:wasmimport env proxy_get_current_time_nanoseconds
+func hostGetCurrentTimeNanoseconds(retTime *uint64) uint32
+
 //go:wasmimport env proxy_get_property
 func hostGetProperty(path *byte, pathSize uint32, retData *uint32, retSize *uint32) uint32
 
 //go:wasmimport env proxy_set_property
 func hostSetProperty(path *byte, pathSize uint32, value *byte, valueSize uint32) uint32
+
+// ret holds the out-parameters of host calls. A pointer passed to a
+// wasmimport function escapes, so out-parameters declared as locals would be
+// heap-allocated on every call; the module instance is single-threaded and a
+// host call never re-enters another host call that uses them (the only
+// re-entry, proxy_on_memory_allocate, makes no host call), so package-level
+// slots serve every call.
+var ret struct {
+	addr, size, cas uint32
+	time            uint64
+}
 
 // takeBuffer turns the (address, size) a host call wrote into the Go buffer
 // that proxy_on_memory_allocate handed out at that address, and releases
@@ -125,9 +139,9 @@ func ProxySendLocalResponse(statusCode uint32, statusCodeDetailData *byte, statu
 }
 
 func ProxyGetSharedData(keyData *byte, keySize int, returnValueData **byte, returnValueSize *int, returnCas *uint32) Status {
-	var addr, size uint32
-	st := hostGetSharedData(keyData, uint32(keySize), &addr, &size, returnCas)
-	return takeBuffer(st, addr, size, returnValueData, returnValueSize)
+	st := hostGetSharedData(keyData, uint32(keySize), &ret.addr, &ret.size, &ret.cas)
+	*returnCas = ret.cas
+	return takeBuffer(st, ret.addr, ret.size, returnValueData, returnValueSize)
 }
 
 func ProxySetSharedData(keyData *byte, keySize int, valueData *byte, valueSize int, cas uint32) Status {
@@ -143,9 +157,8 @@ func ProxyResolveSharedQueue(vmIDData *byte, vmIDSize int, nameData *byte, nameS
 }
 
 func ProxyDequeueSharedQueue(queueID uint32, returnValueData **byte, returnValueSize *int) Status {
-	var addr, size uint32
-	st := hostDequeueSharedQueue(queueID, &addr, &size)
-	return takeBuffer(st, addr, size, returnValueData, returnValueSize)
+	st := hostDequeueSharedQueue(queueID, &ret.addr, &ret.size)
+	return takeBuffer(st, ret.addr, ret.size, returnValueData, returnValueSize)
 }
 
 func ProxyEnqueueSharedQueue(queueID uint32, valueData *byte, valueSize int) Status {
@@ -153,9 +166,8 @@ func ProxyEnqueueSharedQueue(queueID uint32, valueData *byte, valueSize int) Sta
 }
 
 func ProxyGetHeaderMapValue(mapType MapType, keyData *byte, keySize int, returnValueData **byte, returnValueSize *int) Status {
-	var addr, size uint32
-	st := hostGetHeaderMapValue(uint32(mapType), keyData, uint32(keySize), &addr, &size)
-	return takeBuffer(st, addr, size, returnValueData, returnValueSize)
+	st := hostGetHeaderMapValue(uint32(mapType), keyData, uint32(keySize), &ret.addr, &ret.size)
+	return takeBuffer(st, ret.addr, ret.size, returnValueData, returnValueSize)
 }
 
 func ProxyAddHeaderMapValue(mapType MapType, keyData *byte, keySize int, valueData *byte, valueSize int) Status {
@@ -171,9 +183,8 @@ func ProxyRemoveHeaderMapValue(mapType MapType, keyData *byte, keySize int) Stat
 }
 
 func ProxyGetHeaderMapPairs(mapType MapType, returnValueData **byte, returnValueSize *int) Status {
-	var addr, size uint32
-	st := hostGetHeaderMapPairs(uint32(mapType), &addr, &size)
-	return takeBuffer(st, addr, size, returnValueData, returnValueSize)
+	st := hostGetHeaderMapPairs(uint32(mapType), &ret.addr, &ret.size)
+	return takeBuffer(st, ret.addr, ret.size, returnValueData, returnValueSize)
 }
 
 func ProxySetHeaderMapPairs(mapType MapType, mapData *byte, mapSize int) Status {
@@ -181,9 +192,8 @@ func ProxySetHeaderMapPairs(mapType MapType, mapData *byte, mapSize int) Status 
 }
 
 func ProxyGetBufferBytes(bufferType BufferType, start int, maxSize int, returnBufferData **byte, returnBufferSize *int) Status {
-	var addr, size uint32
-	st := hostGetBufferBytes(uint32(bufferType), uint32(start), uint32(maxSize), &addr, &size)
-	return takeBuffer(st, addr, size, returnBufferData, returnBufferSize)
+	st := hostGetBufferBytes(uint32(bufferType), uint32(start), uint32(maxSize), &ret.addr, &ret.size)
+	return takeBuffer(st, ret.addr, ret.size, returnBufferData, returnBufferSize)
 }
 
 func ProxySetBufferBytes(bufferType BufferType, start int, maxSize int, bufferData *byte, bufferSize int) Status {
@@ -201,14 +211,14 @@ func ProxyCloseStream(streamType StreamType) Status {
 func ProxyHttpCall(upstreamData *byte, upstreamSize int, headerData *byte, headerSize int,
 	bodyData *byte, bodySize int, trailersData *byte, trailersSize int, timeout uint32, calloutIDPtr *uint32,
 ) Status {
+	bindActiveContext() // the SDK registers the callout under the active context's root
 	return Status(hostHttpCall(upstreamData, uint32(upstreamSize), headerData, uint32(headerSize),
 		bodyData, uint32(bodySize), trailersData, uint32(trailersSize), timeout, calloutIDPtr))
 }
 
 func ProxyCallForeignFunction(funcNamePtr *byte, funcNameSize int, paramPtr *byte, paramSize int, returnData **byte, returnSize *int) Status {
-	var addr, size uint32
-	st := hostCallForeignFunction(funcNamePtr, uint32(funcNameSize), paramPtr, uint32(paramSize), &addr, &size)
-	return takeBuffer(st, addr, size, returnData, returnSize)
+	st := hostCallForeignFunction(funcNamePtr, uint32(funcNameSize), paramPtr, uint32(paramSize), &ret.addr, &ret.size)
+	return takeBuffer(st, ret.addr, ret.size, returnData, returnSize)
 }
 
 func ProxySetTickPeriodMilliseconds(period uint32) Status {
@@ -239,10 +249,16 @@ func ProxyGetMetric(metricID uint32, returnMetricValue *uint64) Status {
 	return Status(hostGetMetric(metricID, returnMetricValue))
 }
 
+// ProxyGetCurrentTimeNanoseconds is the host's wall clock (one host call,
+// where time.Now costs two WASI clock_time_get calls).
+func ProxyGetCurrentTimeNanoseconds() (int64, Status) {
+	st := Status(hostGetCurrentTimeNanoseconds(&ret.time))
+	return int64(ret.time), st
+}
+
 func ProxyGetProperty(pathData *byte, pathSize int, returnValueData **byte, returnValueSize *int) Status {
-	var addr, size uint32
-	st := hostGetProperty(pathData, uint32(pathSize), &addr, &size)
-	return takeBuffer(st, addr, size, returnValueData, returnValueSize)
+	st := hostGetProperty(pathData, uint32(pathSize), &ret.addr, &ret.size)
+	return takeBuffer(st, ret.addr, ret.size, returnValueData, returnValueSize)
 }
 
 func ProxySetProperty(pathData *byte, pathSize int, valueData *byte, valueSize int) Status {

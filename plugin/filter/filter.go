@@ -64,6 +64,9 @@ type pluginContext struct {
 	activityInFlight bool
 	startedAt        time.Time
 	ticks            uint64
+
+	// freeHTTP are HTTP contexts the host deleted, for reuse.
+	freeHTTP []*httpContext
 }
 
 func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
@@ -126,10 +129,38 @@ func (p *pluginContext) OnTick() {
 	p.metrics.observeVM(p, t)
 }
 
+// maxFreeHTTP bounds the HTTP contexts kept for reuse.
+const maxFreeHTTP = 256
+
 func (p *pluginContext) NewHttpContext(contextID uint32) types.HttpContext {
+	if n := len(p.freeHTTP); n > 0 {
+		h := p.freeHTTP[n-1]
+		p.freeHTTP[n-1] = nil
+		p.freeHTTP = p.freeHTTP[:n-1]
+		h.contextID = contextID
+		return h
+	}
 	return &httpContext{plugin: p, contextID: contextID}
 }
 
-// now is the host's clock (proxy_get_current_time_nanoseconds is what
-// time.Now uses under WASI's clock_time_get in both Envoy and our host).
-func now() time.Time { return time.Now() }
+// released is called (through the Wasm build's glue) once the host has
+// deleted the context (proxy_on_delete) and the SDK no longer references
+// it: a context of an ordinary request is kept for a later stream, so that
+// a request allocates nothing. Contexts of the login, refresh and logout
+// routes are left to the GC: their callouts' callbacks may still hold them.
+func (h *httpContext) released() {
+	p := h.plugin
+	if h.route != decide.RouteNone || len(p.freeHTTP) >= maxFreeHTTP {
+		return
+	}
+	*h = httpContext{plugin: p}
+	p.freeHTTP = append(p.freeHTTP, h)
+}
+
+// OnPluginDone flushes the counters batched in the VM.
+func (p *pluginContext) OnPluginDone() bool {
+	if p.metrics != nil {
+		p.metrics.flush()
+	}
+	return true
+}

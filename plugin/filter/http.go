@@ -39,29 +39,37 @@ func header(name string) string {
 func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) types.Action {
 	p := h.plugin
 	cfg := p.cfg
-	// Never trust identity headers from the client.
-	for _, name := range [...]string{cfg.IdentityHeaders.SessionID, cfg.IdentityHeaders.UserID} {
-		if name != "" {
-			_ = proxywasm.RemoveHttpRequestHeader(name)
-		}
-	}
+	ih := cfg.IdentityHeaders
 	t := now()
 	req := decide.Request{LastSync: p.sync.freshness(t)}
-	// One host call for all headers: every call that returns data costs a
-	// proxy_on_memory_allocate round trip into the guest.
-	hdrs, _ := proxywasm.GetHttpRequestHeaders()
-	for _, kv := range hdrs {
-		switch kv[0] {
+	// One host call for all headers (every call that returns data costs a
+	// proxy_on_memory_allocate round trip into the guest), read into a
+	// reused buffer: the values below are valid until the end of this
+	// callback only.
+	var seen identitySeen
+	hdrs := requestHeaders()
+	for {
+		k, v, ok := hdrs.next()
+		if !ok {
+			break
+		}
+		switch k {
 		case ":path":
-			req.Path = kv[1]
+			req.Path = v
 		case ":method":
-			req.Method = kv[1]
+			req.Method = v
 		case "authorization":
-			req.Authorization = kv[1]
+			req.Authorization = v
 		case "cookie":
 			if cfg.TokenCookie != "" {
-				req.Cookie = kv[1]
+				req.Cookie = v
 			}
+		}
+		if ih.SessionID != "" && sameHeaderName(k, ih.SessionID) {
+			seen.sessionID++
+		}
+		if ih.UserID != "" && sameHeaderName(k, ih.UserID) {
+			seen.userID++
 		}
 	}
 	if cfg.Verify.Mode == config.ModeJWTAuthnMetadata {
@@ -70,16 +78,19 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) typ
 	h.route = p.engine.Route(req.Method, req.Path)
 	d := p.engine.Decide(t, &req, p.sync.state)
 	if d.Action == decide.Refuse {
+		h.setIdentity(nil, seen)
 		if d.Err != nil {
 			proxywasm.LogDebugf("meshsession: refused %s: %v", d.Reason, d.Err)
 		}
 		h.refuse(d.Status, d.Reason, d.Message)
 		return types.ActionPause
 	}
-	p.metrics.allowed.Increment(1)
+	p.metrics.allow()
 	if d.HasToken {
-		h.injectIdentity(&d)
+		h.setIdentity(&d, seen)
 		p.noteActivity(t, &d, h.clientIP)
+	} else {
+		h.setIdentity(nil, seen)
 	}
 
 	switch h.route {
@@ -112,17 +123,38 @@ func (h *httpContext) jwtAuthnPayload() string {
 	return payload
 }
 
-func (h *httpContext) injectIdentity(d *decide.Decision) {
+// identitySeen counts the identity headers the client sent.
+type identitySeen struct{ sessionID, userID int }
+
+// setIdentity makes the request carry only the identity the plugin vouches
+// for (never the client's): each identity header is set from d, or removed
+// when d (nil: no verified token) has no value for it. Host calls happen
+// only where needed: a header the client did not send is not removed, and a
+// single one is overwritten by the replace (which sets only the first value:
+// with several, they are removed first).
+func (h *httpContext) setIdentity(d *decide.Decision, seen identitySeen) {
 	ih := h.plugin.cfg.IdentityHeaders
-	sid := d.SessionID
-	if sid == "" {
-		sid = d.SessionKey
+	var sid, uid string
+	if d != nil {
+		sid = d.SessionID
+		if sid == "" {
+			sid = d.SessionKey
+		}
+		uid = d.UserID
 	}
-	if ih.SessionID != "" && sid != "" {
-		_ = proxywasm.ReplaceHttpRequestHeader(ih.SessionID, sid)
+	setIdentityHeader(ih.SessionID, sid, seen.sessionID)
+	setIdentityHeader(ih.UserID, uid, seen.userID)
+}
+
+func setIdentityHeader(name, value string, seen int) {
+	if name == "" {
+		return
 	}
-	if ih.UserID != "" && d.UserID != "" {
-		_ = proxywasm.ReplaceHttpRequestHeader(ih.UserID, d.UserID)
+	if seen > 1 || seen > 0 && value == "" {
+		_ = proxywasm.RemoveHttpRequestHeader(name)
+	}
+	if value != "" {
+		_ = proxywasm.ReplaceHttpRequestHeader(name, value)
 	}
 }
 

@@ -24,6 +24,12 @@ type metrics struct {
 	heapBytes                        proxywasm.MetricGauge
 	lastLag, lastRevocations, lastGC int64
 	lastHeap                         int64
+
+	// allowedBatch counts allowed requests not yet added to the allowed
+	// counter: proxy_increment_metric is a host call, so the request path
+	// counts in the VM and the tick adds the batch (Envoy reads stats every
+	// few seconds; the counter lags by at most one tick).
+	allowedBatch uint64
 }
 
 func defineMetrics() *metrics {
@@ -51,6 +57,17 @@ func defineMetrics() *metrics {
 	}
 }
 
+// allow counts an allowed request (added to the counter on the next flush).
+func (m *metrics) allow() { m.allowedBatch++ }
+
+// flush adds the batched counts to their counters (every tick).
+func (m *metrics) flush() {
+	if m.allowedBatch > 0 {
+		m.allowed.Increment(m.allowedBatch)
+		m.allowedBatch = 0
+	}
+}
+
 // refusal counts a refused request under its reason.
 func (m *metrics) refusal(reason string) {
 	m.refused.Increment(1)
@@ -69,8 +86,9 @@ func setGauge(g proxywasm.MetricGauge, last *int64, v int64) {
 	}
 }
 
-// observeVM updates the gauges once per tick.
+// observeVM updates the gauges and flushes the batched counts once per tick.
 func (m *metrics) observeVM(p *pluginContext, t time.Time) {
+	m.flush()
 	setGauge(m.syncLag, &m.lastLag, t.Sub(p.sync.lastSync).Milliseconds())
 	n := p.sync.state.Len()
 	setGauge(m.revocations, &m.lastRevocations, int64(n.Revoked+n.Blocked+n.NotBefore))

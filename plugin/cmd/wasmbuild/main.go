@@ -33,11 +33,14 @@ import (
 
 const sdkModule = "github.com/tetratelabs/proxy-wasm-go-sdk"
 
-// glue maps files of plugin/_sdkglue to the names they take in the SDK's
-// proxywasm/internal package.
+// glue maps files of plugin/_sdkglue to the paths (relative to the SDK's
+// proxywasm folder) they take in the SDK: its internal package, and for the
+// allocation-free calls the filter uses, its public proxywasm package.
 var glue = map[string]string{
-	"hostcalls_wasip1.go": "zz_meshsession_hostcalls_wasip1.go",
-	"exports_wasip1.go":   "zz_meshsession_exports_wasip1.go",
+	"hostcalls_wasip1.go": "internal/zz_meshsession_hostcalls_wasip1.go",
+	"exports_wasip1.go":   "internal/zz_meshsession_exports_wasip1.go",
+	"contexts_wasip1.go":  "internal/zz_meshsession_contexts_wasip1.go",
+	"view_wasip1.go":      "zz_meshsession_view_wasip1.go",
 }
 
 func main() {
@@ -98,10 +101,10 @@ func build(ctx context.Context, out, work string, keepPoll bool) error {
 		return fmt.Errorf("copy go.sum: %w", err)
 	}
 
-	internal := filepath.Join(sdk, "proxywasm", "internal")
-	overlay := map[string]string{filepath.Join(internal, "abi_hostcalls_mock.go"): ""}
+	pkg := filepath.Join(sdk, "proxywasm")
+	overlay := map[string]string{filepath.Join(pkg, "internal", "abi_hostcalls_mock.go"): ""}
 	for src, dst := range glue {
-		overlay[filepath.Join(internal, dst)] = filepath.Join(root, "plugin", "_sdkglue", src)
+		overlay[filepath.Join(pkg, filepath.FromSlash(dst))] = filepath.Join(root, "plugin", "_sdkglue", src)
 	}
 	ov, err := json.MarshalIndent(map[string]any{"Replace": overlay}, "", "  ")
 	if err != nil {

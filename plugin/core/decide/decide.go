@@ -155,9 +155,13 @@ func (e *Engine) Skip(path string) bool {
 	return false
 }
 
+// stripQuery drops the query string and fragment. A plain loop: in Wasm,
+// strings.IndexAny costs several function calls per byte on short paths.
 func stripQuery(p string) string {
-	if i := strings.IndexAny(p, "?#"); i >= 0 {
-		return p[:i]
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c == '?' || c == '#' {
+			return p[:i]
+		}
 	}
 	return p
 }

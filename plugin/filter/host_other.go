@@ -1,0 +1,19 @@
+//go:build !wasip1 || tinygo
+
+package filter
+
+import (
+	"time"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+)
+
+// now is the clock (see host_wasip1.go for the Wasm build's).
+func now() time.Time { return time.Now() }
+
+// requestHeaders reads the request headers with the SDK's ordinary call
+// (see host_wasip1.go for the Wasm build's allocation-free one).
+func requestHeaders() headerPairs {
+	hdrs, _ := proxywasm.GetHttpRequestHeaders()
+	return listPairs(hdrs)
+}

@@ -1,0 +1,42 @@
+//go:build wasip1 && !tinygo
+
+package filter
+
+import (
+	"time"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+)
+
+// init (run by _initialize: no host call) asks the glue to hand deleted
+// HTTP contexts back for reuse.
+func init() {
+	proxywasm.SetHttpContextDeleteHook(func(c types.HttpContext) {
+		if h, ok := c.(*httpContext); ok {
+			h.released()
+		}
+	})
+}
+
+// now is the host's wall clock: proxy_get_current_time_nanoseconds, one host
+// call where time.Now costs two (WASI's monotonic and wall clocks). The
+// result carries no monotonic reading; every time the filter compares comes
+// from now.
+func now() time.Time {
+	ns, err := proxywasm.GetCurrentTimeNanoseconds()
+	if err != nil || ns <= 0 {
+		return time.Now()
+	}
+	return time.Unix(0, ns)
+}
+
+// requestHeaders reads the request headers into the glue's reused buffer
+// (no allocation): the pairs are valid until the next call.
+func requestHeaders() headerPairs {
+	raw, err := proxywasm.GetHttpRequestHeadersView()
+	if err != nil {
+		return headerPairs{}
+	}
+	return viewPairs(raw)
+}

@@ -258,6 +258,7 @@ func (e *Engine) Decide(now time.Time, req *Request, st *revocation.State) Decis
 type tokenKeys struct {
 	sid     string    // "sid:<v>", "" when the token has no session claim
 	sidHash uint64    // protocol.KeyHash(sid), computed once per token
+	user    uint64    // revocation.UserHash of the user claim (0 without one)
 	fpKey   string    // "fp:<fingerprint>", "" without a raw token
 	fp      *[32]byte // the raw SHA-256 behind fpKey, nil without a raw token
 }
@@ -270,6 +271,9 @@ func (e *Engine) keysOf(tok string, c token.Claims) tokenKeys {
 		e.fpSum = token.Sum(tok)
 		k.fp = &e.fpSum
 		k.fpKey = bytesString(token.AppendFingerprintKeySum(e.fpKey[:0], &e.fpSum))
+	}
+	if c.UserID != "" {
+		k.user = revocation.UserHash(c.UserID)
 	}
 	if c.SessionID != "" {
 		e.sidKey = token.AppendSessionKey(e.sidKey[:0], c.SessionID)
@@ -330,7 +334,7 @@ func (e *Engine) check(now int64, k tokenKeys, src token.Source, c token.Claims,
 		d.SessionKey = k.fpKey
 	}
 	if c.UserID != "" {
-		if reason, ok := st.Blocked(c.UserID, now); ok {
+		if reason, ok := st.BlockedHash(k.user, now); ok {
 			return d.refuse(403, reason)
 		}
 	}
@@ -345,7 +349,7 @@ func (e *Engine) check(now int64, k tokenKeys, src token.Source, c token.Claims,
 		}
 	}
 	if c.UserID != "" {
-		if at, ok := st.NotBefore(c.UserID, now); ok && (!c.HasIssuedAt || c.IssuedAt < at) {
+		if at, ok := st.NotBeforeHash(k.user, now); ok && (!c.HasIssuedAt || c.IssuedAt < at) {
 			return d.refuse(401, protocol.ReasonNotBefore)
 		}
 	}

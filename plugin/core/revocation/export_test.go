@@ -20,11 +20,15 @@ func (s *State) Dump() string {
 				lines = append(lines, fmt.Sprintf("%s revoked %016x %d %q", name, sl.h, sl.e.exp(), s.reason(sl.e.reason())))
 			}
 		}
-		for k, e := range t.blocked {
-			lines = append(lines, fmt.Sprintf("%s blocked %q %d %q", name, k, e.exp(), s.reason(e.reason())))
+		for _, sl := range t.blocked.slots {
+			if sl.h != 0 {
+				lines = append(lines, fmt.Sprintf("%s blocked %016x %d %q", name, sl.h, sl.e.exp(), s.reason(sl.e.reason())))
+			}
 		}
-		for k, e := range t.notBefore {
-			lines = append(lines, fmt.Sprintf("%s notbefore %q %d %d", name, k, e.at, e.exp))
+		for _, sl := range t.notBefore.slots {
+			if sl.h != 0 {
+				lines = append(lines, fmt.Sprintf("%s notbefore %016x %d %d", name, sl.h, sl.e.at, sl.e.exp))
+			}
 		}
 	}
 	dumpTable("live", s.cur)

@@ -2,28 +2,32 @@ package revocation
 
 import (
 	"encoding/binary"
+
 	"fmt"
+	"github.com/cespare/xxhash/v2"
 	"math/bits"
 	"unsafe"
 )
 
-// Revoked keys are held by their protocol.KeyHash, not by their text: a
-// table of (hash, entry) pairs holds no pointers, so the garbage collector
-// never scans it (with 100,000 string keys in a map, every GC cycle of the
-// VM walked them all), takes 16 bytes a slot instead of a key's 50 to 100,
-// and is copied whole, not rebuilt, when a worker adopts a published state.
+// Revoked keys are held by their protocol.KeyHash, and users by userHash,
+// not by their text: a table of (hash, value) pairs holds no pointers, so
+// the garbage collector never scans it (with 100,000 string keys in a map,
+// every GC cycle of the VM walked them all), takes 16 bytes a slot instead
+// of a key's 50 to 100, is looked up without hashing a string when the
+// caller keeps the hash, and (the revoked-key table) is copied whole, not
+// rebuilt, when a worker adopts a published state.
 
-type slot struct {
+type slot[V any] struct {
 	h uint64 // 0: empty
-	e entry
+	e V
 }
 
-// hashTable maps non-zero 64-bit hashes to entries: open addressing with
+// hashTable maps non-zero 64-bit hashes to values: open addressing with
 // linear probing and backward-shift deletion (no tombstones). The home
 // slot of h is h scaled to the capacity (its high bits), so any capacity
 // works and a table is sized exactly. At least one slot is always empty.
-type hashTable struct {
-	slots []slot
+type hashTable[V any] struct {
+	slots []slot[V]
 	n     int
 }
 
@@ -33,28 +37,28 @@ const minSlots = 8
 // capacityFor is the capacity for n entries (load at most 2/3).
 func capacityFor(n int) int { return max(minSlots, n+n/2+1) }
 
-func newHashTable(hint int) hashTable {
+func newHashTable[V any](hint int) hashTable[V] {
 	if hint <= 0 {
-		return hashTable{}
+		return hashTable[V]{}
 	}
-	return hashTable{slots: makeSlots(capacityFor(hint))}
+	return hashTable[V]{slots: makeSlots[V](capacityFor(hint))}
 }
 
 // makeSlots allocates a table's slots with room for the trailer slot that
 // Marshal writes after them.
-func makeSlots(capacity int) []slot { return make([]slot, capacity+1)[:capacity] }
+func makeSlots[V any](capacity int) []slot[V] { return make([]slot[V], capacity+1)[:capacity] }
 
 // withTrailer returns the table's memory as bytes, followed by the trailer
 // slot (id, tableMagic): a view, not a copy (for an empty table, a new
 // trailer alone).
-func (t *hashTable) withTrailer(id uint64) []byte {
-	var all []slot
+func withTrailer(t *hashTable[entry], id uint64) []byte {
+	var all []slot[entry]
 	if n := len(t.slots); cap(t.slots) > n {
 		all = t.slots[: n+1 : n+1]
 	} else {
-		all = append(t.slots[:n:n], slot{})
+		all = append(t.slots[:n:n], slot[entry]{})
 	}
-	all[len(all)-1] = slot{h: id, e: tableMagic}
+	all[len(all)-1] = slot[entry]{h: id, e: tableMagic}
 	return unsafe.Slice((*byte)(unsafe.Pointer(&all[0])), len(all)*slotLen)
 }
 
@@ -62,9 +66,9 @@ func (t *hashTable) withTrailer(id uint64) []byte {
 // that it is the table its meta describes (trailer id, capacity, count of
 // occupied slots, reasons in range). It uses b itself as the table's
 // memory when b is aligned for it, else a copy.
-func adoptTable(b []byte, id, capacity, count uint64, nReasons int) (hashTable, error) {
-	bad := func(what string) (hashTable, error) {
-		return hashTable{}, fmt.Errorf("%w: revoked table: %s", ErrCorrupt, what)
+func adoptTable(b []byte, id, capacity, count uint64, nReasons int) (hashTable[entry], error) {
+	bad := func(what string) (hashTable[entry], error) {
+		return hashTable[entry]{}, fmt.Errorf("%w: revoked table: %s", ErrCorrupt, what)
 	}
 	if uint64(len(b)) != (capacity+1)*uint64(slotLen) || capacity > 1<<28 {
 		return bad("size does not match its meta")
@@ -76,19 +80,19 @@ func adoptTable(b []byte, id, capacity, count uint64, nReasons int) (hashTable, 
 		if count != 0 {
 			return bad("count")
 		}
-		return hashTable{}, nil
+		return hashTable[entry]{}, nil
 	}
 	if capacity < minSlots || count >= capacity {
 		return bad("size")
 	}
-	var all []slot
-	if uintptr(unsafe.Pointer(&b[0]))%unsafe.Alignof(slot{}) == 0 {
-		all = unsafe.Slice((*slot)(unsafe.Pointer(&b[0])), capacity+1)
+	var all []slot[entry]
+	if uintptr(unsafe.Pointer(&b[0]))%unsafe.Alignof(slot[entry]{}) == 0 {
+		all = unsafe.Slice((*slot[entry])(unsafe.Pointer(&b[0])), capacity+1)
 	} else {
-		all = make([]slot, capacity+1)
+		all = make([]slot[entry], capacity+1)
 		copy(unsafe.Slice((*byte)(unsafe.Pointer(&all[0])), len(b)), b)
 	}
-	t := hashTable{slots: all[:capacity], n: int(count)}
+	t := hashTable[entry]{slots: all[:capacity], n: int(count)}
 	used := 0
 	for _, s := range t.slots {
 		if s.h == 0 {
@@ -108,16 +112,17 @@ func adoptTable(b []byte, id, capacity, count uint64, nReasons int) (hashTable, 
 	return t, nil
 }
 
-func (t *hashTable) len() int { return t.n }
+func (t *hashTable[V]) len() int { return t.n }
 
-func (t *hashTable) home(h uint64) int {
+func (t *hashTable[V]) home(h uint64) int {
 	hi, _ := bits.Mul64(h, uint64(len(t.slots)))
 	return int(hi)
 }
 
-func (t *hashTable) get(h uint64) (entry, bool) {
+func (t *hashTable[V]) get(h uint64) (V, bool) {
+	var zero V
 	if t.n == 0 {
-		return 0, false
+		return zero, false
 	}
 	slots := t.slots
 	for i := t.home(h); ; {
@@ -126,7 +131,7 @@ func (t *hashTable) get(h uint64) (entry, bool) {
 			return s.e, true
 		}
 		if s.h == 0 {
-			return 0, false
+			return zero, false
 		}
 		if i++; i == len(slots) {
 			i = 0
@@ -135,7 +140,7 @@ func (t *hashTable) get(h uint64) (entry, bool) {
 }
 
 // put sets h's entry, returning the previous one.
-func (t *hashTable) put(h uint64, e entry) (old entry, existed bool) {
+func (t *hashTable[V]) put(h uint64, e V) (old V, existed bool) {
 	if (t.n+1)*5 > len(t.slots)*4 { // above 80%: grow to 50%
 		t.resize(2 * (t.n + 1))
 	}
@@ -149,7 +154,7 @@ func (t *hashTable) put(h uint64, e entry) (old entry, existed bool) {
 		if s.h == 0 {
 			s.h, s.e = h, e
 			t.n++
-			return 0, false
+			return old, false
 		}
 		if i++; i == len(slots) {
 			i = 0
@@ -157,9 +162,9 @@ func (t *hashTable) put(h uint64, e entry) (old entry, existed bool) {
 	}
 }
 
-func (t *hashTable) resize(capacity int) {
+func (t *hashTable[V]) resize(capacity int) {
 	old := t.slots
-	t.slots = makeSlots(max(minSlots, capacity))
+	t.slots = makeSlots[V](max(minSlots, capacity))
 	for _, s := range old {
 		if s.h != 0 {
 			t.insertNew(s.h, s.e)
@@ -168,7 +173,7 @@ func (t *hashTable) resize(capacity int) {
 }
 
 // insertNew stores a hash known to be absent (resize, copy).
-func (t *hashTable) insertNew(h uint64, e entry) {
+func (t *hashTable[V]) insertNew(h uint64, e V) {
 	slots := t.slots
 	i := t.home(h)
 	for slots[i].h != 0 {
@@ -176,11 +181,11 @@ func (t *hashTable) insertNew(h uint64, e entry) {
 			i = 0
 		}
 	}
-	slots[i] = slot{h, e}
+	slots[i] = slot[V]{h, e}
 }
 
 // del removes h; it reports whether h was there.
-func (t *hashTable) del(h uint64) bool {
+func (t *hashTable[V]) del(h uint64) bool {
 	if t.n == 0 {
 		return false
 	}
@@ -200,7 +205,7 @@ func (t *hashTable) del(h uint64) bool {
 
 // removeAt empties slot i and shifts back the entries after it that would
 // otherwise become unreachable.
-func (t *hashTable) removeAt(i int) {
+func (t *hashTable[V]) removeAt(i int) {
 	slots := t.slots
 	size := len(slots)
 	j := i
@@ -219,12 +224,12 @@ func (t *hashTable) removeAt(i int) {
 			i = j
 		}
 	}
-	slots[i] = slot{}
+	slots[i] = slot[V]{}
 	t.n--
 }
 
 // prune removes the entries keep rejects and returns how many.
-func (t *hashTable) prune(keep func(entry) bool) int {
+func (t *hashTable[V]) prune(keep func(V) bool) int {
 	removed := 0
 	for i := 0; i < len(t.slots); {
 		s := t.slots[i]
@@ -237,4 +242,13 @@ func (t *hashTable) prune(keep func(entry) bool) int {
 		i++
 	}
 	return removed
+}
+
+// UserHash is the table hash of a bare user id (without "user:"), for
+// BlockedHash and NotBeforeHash.
+func UserHash(user string) uint64 {
+	if h := xxhash.Sum64String(user); h != 0 {
+		return h
+	}
+	return 1
 }

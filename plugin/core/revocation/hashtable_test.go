@@ -11,7 +11,7 @@ import (
 
 // checkTable compares t with the model and checks its invariants: every
 // entry is found from its home slot, the count matches, a slot is empty.
-func checkTable(t *testing.T, ht *hashTable, model map[uint64]entry) {
+func checkTable(t *testing.T, ht *hashTable[entry], model map[uint64]entry) {
 	t.Helper()
 	require.Equal(t, len(model), ht.len())
 	used := 0
@@ -52,7 +52,7 @@ func TestHashTableAgainstModel(t *testing.T) {
 					hashes[i] = ^uint64(0) - rng.Uint64N(tc.spread)
 				}
 			}
-			var ht hashTable
+			var ht hashTable[entry]
 			model := map[uint64]entry{}
 			for step := 0; step < 20000; step++ {
 				h := hashes[rng.IntN(len(hashes))]
@@ -116,12 +116,12 @@ func TestSnapshotTotalSizesTheTable(t *testing.T) {
 }
 
 func TestHashTableEmpty(t *testing.T) {
-	var ht hashTable
+	var ht hashTable[entry]
 	_, ok := ht.get(42)
 	require.False(t, ok)
 	require.False(t, ht.del(42))
 	require.Zero(t, ht.prune(func(entry) bool { return false }))
-	sized := newHashTable(100)
+	sized := newHashTable[entry](100)
 	require.Len(t, sized.slots, capacityFor(100))
 	for i := uint64(1); i <= 100; i++ {
 		sized.put(i<<40, mkEntry(int64(i), 0))

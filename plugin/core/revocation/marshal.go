@@ -15,7 +15,8 @@ import (
 //
 //	"MSRV" | format(1 byte)=3 | version | epoch | cursor
 //	| nReasons reasons... | table id (8 bytes LE) | table capacity | count
-//	| nBlocked (user exp reason(1 byte))... | nNotBefore (user at exp)...
+//	| nBlocked (user hash(8 bytes LE) exp reason(1 byte))...
+//	| nNotBefore (user hash(8 bytes LE) at exp)...
 //	| crc32-IEEE of everything before (4 bytes, little endian)
 //
 // table: the revoked-key table's slots as they lie in memory (hash, entry:
@@ -27,7 +28,7 @@ const (
 	magic        = "MSRV"
 	formatV3     = 3
 	headerMinLen = len(magic) + 1
-	slotLen      = int(unsafe.Sizeof(slot{}))
+	slotLen      = int(unsafe.Sizeof(slot[entry]{}))
 	tableMagic   = 0x4c4254_5652534d // "MSRVTBL" as a little-endian uint64
 )
 
@@ -48,14 +49,8 @@ var ErrCorrupt = errors.New("revocation state: corrupt or foreign data")
 func (s *State) Marshal() (meta, table []byte) {
 	t := s.cur
 	id := rand.Uint64()
-	table = t.revoked.withTrailer(id)
-	size := 80 + len(s.epoch)
-	for k := range t.blocked {
-		size += len(k) + 14
-	}
-	for k := range t.notBefore {
-		size += len(k) + 24
-	}
+	table = withTrailer(&t.revoked, id)
+	size := 80 + len(s.epoch) + t.blocked.len()*18 + t.notBefore.len()*28
 	b := make([]byte, 0, size)
 	b = append(b, magic...)
 	b = append(b, formatV3)
@@ -69,17 +64,21 @@ func (s *State) Marshal() (meta, table []byte) {
 	b = binary.LittleEndian.AppendUint64(b, id)
 	b = binary.AppendUvarint(b, uint64(len(t.revoked.slots)))
 	b = binary.AppendUvarint(b, uint64(t.revoked.n))
-	b = binary.AppendUvarint(b, uint64(len(t.blocked)))
-	for k, e := range t.blocked {
-		b = appendString(b, k)
-		b = binary.AppendVarint(b, e.exp())
-		b = append(b, e.reason())
+	b = binary.AppendUvarint(b, uint64(t.blocked.len()))
+	for _, sl := range t.blocked.slots {
+		if sl.h != 0 {
+			b = binary.LittleEndian.AppendUint64(b, sl.h)
+			b = binary.AppendVarint(b, sl.e.exp())
+			b = append(b, sl.e.reason())
+		}
 	}
-	b = binary.AppendUvarint(b, uint64(len(t.notBefore)))
-	for k, e := range t.notBefore {
-		b = appendString(b, k)
-		b = binary.AppendVarint(b, e.at)
-		b = binary.AppendVarint(b, e.exp)
+	b = binary.AppendUvarint(b, uint64(t.notBefore.len()))
+	for _, sl := range t.notBefore.slots {
+		if sl.h != 0 {
+			b = binary.LittleEndian.AppendUint64(b, sl.h)
+			b = binary.AppendVarint(b, sl.e.at)
+			b = binary.AppendVarint(b, sl.e.exp)
+		}
 	}
 	return binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b)), table
 }
@@ -167,6 +166,24 @@ func (r *reader) entry(what string, nReasons int) entry {
 	return mkEntry(exp, reason)
 }
 
+// hash reads a non-zero table hash (8 bytes, little endian).
+func (r *reader) hash(what string) uint64 {
+	if r.err != nil {
+		return 1
+	}
+	if len(r.b) < 8 {
+		r.fail(what)
+		return 1
+	}
+	h := binary.LittleEndian.Uint64(r.b)
+	r.b = r.b[8:]
+	if h == 0 {
+		r.fail(what)
+		return 1
+	}
+	return h
+}
+
 // count reads an entry count and checks the remaining bytes can hold it.
 func (r *reader) count(what string, minEntry int) int {
 	n := r.uvarint(what)
@@ -209,14 +226,6 @@ func PeekHeader(meta []byte) (Header, error) {
 	return h, nil
 }
 
-// view returns b as a string without copying, to be copied before b goes.
-func view(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	return unsafe.String(&b[0], len(b))
-}
-
 // Unmarshal decodes a state serialised by Marshal. The state may take table
 // as its own memory: the caller must not use table afterwards. Any
 // malformed input, or a meta and table of two different publications,
@@ -230,8 +239,7 @@ func Unmarshal(meta, table []byte) (*State, error) {
 	if crc32.ChecksumIEEE(payload) != binary.LittleEndian.Uint32(sum) {
 		return nil, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
 	}
-	// Strings are copied out (user ids into the key arena): the state
-	// keeps nothing of meta.
+	// Strings are copied out: the state keeps nothing of meta.
 	r := &reader{b: body[:len(body)-4]}
 	s := &State{reasonIdx: map[string]uint8{}}
 	s.version = r.uvarint("version")
@@ -263,15 +271,21 @@ func Unmarshal(meta, table []byte) (*State, error) {
 	capacity := r.uvarint("table capacity")
 	count := r.uvarint("table count")
 	t := newTable(0)
-	n := r.count("blocked count", 3)
+	n := r.count("blocked count", 10)
+	t.blocked = newHashTable[entry](n)
 	for i := 0; i < n && r.err == nil; i++ {
-		k := r.bytes("blocked user", MaxKeyLen)
-		t.blocked[s.keep(view(k))] = r.entry("blocked entry", len(s.reasons))
+		h := r.hash("blocked user")
+		if _, dup := t.blocked.put(h, r.entry("blocked entry", len(s.reasons))); dup {
+			r.fail("blocked user (duplicate)")
+		}
 	}
-	n = r.count("not-before count", 3)
+	n = r.count("not-before count", 10)
+	t.notBefore = newHashTable[nbEntry](n)
 	for i := 0; i < n && r.err == nil; i++ {
-		k := r.bytes("not-before user", MaxKeyLen)
-		t.notBefore[s.keep(view(k))] = nbEntry{at: r.varint("not-before at"), exp: r.varint("not-before exp")}
+		h := r.hash("not-before user")
+		if _, dup := t.notBefore.put(h, nbEntry{at: r.varint("not-before at"), exp: r.varint("not-before exp")}); dup {
+			r.fail("not-before user (duplicate)")
+		}
 	}
 	if r.err == nil && len(r.b) != 0 {
 		r.fail("trailing data")

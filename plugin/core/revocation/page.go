@@ -290,24 +290,6 @@ func (s *State) internAll(reasons []string) []uint8 {
 	return ri
 }
 
-// arenaChunk is the size of the blocks keys are copied into.
-const arenaChunk = 32 << 10
-
-// keep copies k (which aliases the page body) into the key arena: keys are
-// packed into shared blocks instead of one allocation each. A block lives
-// as long as any key in it.
-func (s *State) keep(k string) string {
-	if len(k) > arenaChunk/8 {
-		return strings.Clone(k)
-	}
-	if len(s.arena)+len(k) > cap(s.arena) {
-		s.arena = make([]byte, 0, arenaChunk)
-	}
-	start := len(s.arena)
-	s.arena = append(s.arena, k...)
-	return unsafe.String(&s.arena[start], len(k))
-}
-
 // longer returns e with the later expiry of old and e (0 = never wins):
 // re-revoking a key never shortens its protection.
 func longer(old, e entry) entry {
@@ -344,25 +326,27 @@ func (s *State) apply(t *table, c *change, now int64, fresh bool) bool {
 			t.revoked.del(protocol.KeyHash(c.key))
 		}
 	case opBlock:
+		h := UserHash(c.key)
 		if !live(c.exp, now) {
-			delete(t.blocked, c.key)
+			t.blocked.del(h)
 			return false
 		}
-		t.blocked[s.keep(c.key)] = mkEntry(c.exp, s.reasonOf(c))
+		t.blocked.put(h, mkEntry(c.exp, s.reasonOf(c)))
 	case opUnblock:
-		delete(t.blocked, c.key)
+		t.blocked.del(UserHash(c.key))
 	case opNotBefore:
 		if !live(c.exp, now) {
 			return false
 		}
+		h := UserHash(c.key)
 		e := nbEntry{at: c.at, exp: c.exp}
-		if old, ok := t.notBefore[c.key]; ok {
+		if old, ok := t.notBefore.get(h); ok {
 			e.at = max(e.at, old.at)
 			if old.exp == 0 || (e.exp != 0 && old.exp > e.exp) {
 				e.exp = old.exp
 			}
 		}
-		t.notBefore[s.keep(c.key)] = e
+		t.notBefore.put(h, e)
 	}
 	return true
 }

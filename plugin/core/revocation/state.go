@@ -1,10 +1,11 @@
 // Package revocation holds what one worker knows about revoked sessions:
 // revoked keys (sid:/fp:) with per-entry expiry and reason, blocked users,
-// and per-user not-before times. It applies sync-feed pages
-// (protocol.SyncPage JSON) atomically, builds full snapshots aside and swaps
-// them in when complete, drops expired entries, and serialises the whole
-// state to a compact binary form that one worker publishes through
-// proxy-wasm shared data and the others adopt.
+// and per-user not-before times, each held by a 64-bit hash in a
+// pointer-free table (see hashtable.go). It applies sync-feed pages (JSON or
+// protocol's binary form) atomically, builds full snapshots aside and swaps
+// them in when complete, drops expired entries, and serialises the state
+// for one worker to publish through proxy-wasm shared data and the others
+// to adopt.
 //
 // A State is not safe for concurrent use (one per VM; the VM is
 // single-threaded). Times are Unix seconds.
@@ -55,17 +56,13 @@ func live(exp, now int64) bool { return exp == 0 || now <= exp+Leeway }
 
 // table is one generation of revocation data.
 type table struct {
-	revoked   hashTable          // keyHash of "sid:..." and "fp:..." keys
-	blocked   map[string]entry   // bare user id
-	notBefore map[string]nbEntry // bare user id
+	revoked   hashTable[entry]   // by protocol.KeyHash of "sid:..." and "fp:..." keys
+	blocked   hashTable[entry]   // by userHash
+	notBefore hashTable[nbEntry] // by userHash
 }
 
 func newTable(hint int) *table {
-	return &table{
-		revoked:   newHashTable(hint),
-		blocked:   make(map[string]entry),
-		notBefore: make(map[string]nbEntry),
-	}
+	return &table{revoked: newHashTable[entry](hint)}
 }
 
 func (t *table) revokedLen() int { return t.revoked.len() }
@@ -84,7 +81,6 @@ type State struct {
 
 	reasons   []string
 	reasonIdx map[string]uint8
-	arena     []byte // current block of the key arena (see keep)
 	// cache of the last reason interned (pages repeat the same reason)
 	lastReason    string
 	lastReasonIdx uint8
@@ -164,7 +160,7 @@ type Counts struct {
 
 // Len returns the number of entries of the live state.
 func (s *State) Len() Counts {
-	return Counts{Revoked: s.cur.revokedLen(), Blocked: len(s.cur.blocked), NotBefore: len(s.cur.notBefore)}
+	return Counts{Revoked: s.cur.revokedLen(), Blocked: s.cur.blocked.len(), NotBefore: s.cur.notBefore.len()}
 }
 
 func (s *State) result(e entry, ok bool, now int64) (string, bool) {
@@ -216,10 +212,18 @@ func (s *State) RevokedFingerprint(sum *[32]byte, now int64) (reason string, ok 
 
 // Blocked reports whether the user (bare id, without "user:") is blocked.
 func (s *State) Blocked(user string, now int64) (reason string, ok bool) {
-	if len(s.cur.blocked) == 0 {
+	if s.cur.blocked.len() == 0 {
 		return "", false
 	}
-	e, ok := s.cur.blocked[user]
+	return s.BlockedHash(UserHash(user), now)
+}
+
+// BlockedHash is Blocked for a user whose UserHash the caller keeps.
+func (s *State) BlockedHash(h uint64, now int64) (reason string, ok bool) {
+	if s.cur.blocked.len() == 0 {
+		return "", false
+	}
+	e, ok := s.cur.blocked.get(h)
 	r, ok := s.result(e, ok, now)
 	if !ok {
 		return "", false
@@ -233,10 +237,18 @@ func (s *State) Blocked(user string, now int64) (reason string, ok bool) {
 // NotBefore returns the user's not-before time: tokens with iat before it
 // are refused.
 func (s *State) NotBefore(user string, now int64) (at int64, ok bool) {
-	if len(s.cur.notBefore) == 0 {
+	if s.cur.notBefore.len() == 0 {
 		return 0, false
 	}
-	e, ok := s.cur.notBefore[user]
+	return s.NotBeforeHash(UserHash(user), now)
+}
+
+// NotBeforeHash is NotBefore for a user whose UserHash the caller keeps.
+func (s *State) NotBeforeHash(h uint64, now int64) (at int64, ok bool) {
+	if s.cur.notBefore.len() == 0 {
+		return 0, false
+	}
+	e, ok := s.cur.notBefore.get(h)
 	if !ok || !live(e.exp, now) {
 		return 0, false
 	}
@@ -255,17 +267,7 @@ func (s *State) Prune(now time.Time) int {
 
 func (t *table) prune(now int64) int {
 	n := t.revoked.prune(func(e entry) bool { return live(e.exp(), now) })
-	for k, e := range t.blocked {
-		if !live(e.exp(), now) {
-			delete(t.blocked, k)
-			n++
-		}
-	}
-	for k, e := range t.notBefore {
-		if !live(e.exp, now) {
-			delete(t.notBefore, k)
-			n++
-		}
-	}
+	n += t.blocked.prune(func(e entry) bool { return live(e.exp(), now) })
+	n += t.notBefore.prune(func(e nbEntry) bool { return live(e.exp, now) })
 	return n
 }

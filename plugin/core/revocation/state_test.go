@@ -378,7 +378,9 @@ func bigKey(i int) string {
 }
 
 // bigSnapshot returns the JSON pages of a snapshot of n revocations.
-func bigSnapshot(tb testing.TB, n, pageSize int) [][]byte { return bigSnapshotIn(tb, n, pageSize, page) }
+func bigSnapshot(tb testing.TB, n, pageSize int) [][]byte {
+	return bigSnapshotIn(tb, n, pageSize, page)
+}
 
 // bigSnapshotIn returns the pages of a snapshot of n revocations, each
 // encoded by encode; the first says how big the snapshot is, as

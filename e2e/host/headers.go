@@ -11,11 +11,23 @@ import (
 // then u32 key length and u32 value length per pair, then per pair the key
 // bytes, a NUL, the value bytes and a NUL. All integers are little-endian.
 func EncodePairs(pairs [][2]string) []byte {
+	out := make([]byte, pairsLen(pairs))
+	encodePairsInto(out, pairs)
+	return out
+}
+
+// pairsLen is the length of pairs' encoding.
+func pairsLen(pairs [][2]string) int {
 	size := 4
 	for _, p := range pairs {
 		size += 8 + len(p[0]) + len(p[1]) + 2
 	}
-	out := make([]byte, size)
+	return size
+}
+
+// encodePairsInto writes pairs' encoding into out (pairsLen(pairs) bytes,
+// zeroed or not).
+func encodePairsInto(out []byte, pairs [][2]string) {
 	binary.LittleEndian.PutUint32(out, uint32(len(pairs)))
 	off := 4
 	for _, p := range pairs {
@@ -24,10 +36,12 @@ func EncodePairs(pairs [][2]string) []byte {
 		off += 8
 	}
 	for _, p := range pairs {
-		off += copy(out[off:], p[0]) + 1
-		off += copy(out[off:], p[1]) + 1
+		off += copy(out[off:], p[0])
+		out[off] = 0
+		off += copy(out[off+1:], p[1]) + 1
+		out[off] = 0
+		off++
 	}
-	return out
 }
 
 var errPairs = errors.New("malformed header pairs")
@@ -73,10 +87,17 @@ func DecodePairs(b []byte) ([][2]string, error) {
 // headerMap is an ordered multimap with Envoy's lower-case keys.
 type headerMap struct {
 	pairs [][2]string
+	// inline holds the pairs of a small map: one allocation, not two.
+	inline [8][2]string
 }
 
 func newHeaderMap(pairs [][2]string) *headerMap {
-	m := &headerMap{pairs: make([][2]string, 0, len(pairs))}
+	m := &headerMap{}
+	if len(pairs) <= len(m.inline) {
+		m.pairs = m.inline[:0]
+	} else {
+		m.pairs = make([][2]string, 0, len(pairs))
+	}
 	for _, p := range pairs {
 		m.pairs = append(m.pairs, [2]string{strings.ToLower(p[0]), p[1]})
 	}

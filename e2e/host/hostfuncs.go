@@ -170,7 +170,21 @@ func (w *worker) copyOutPairs(ctx context.Context, m *headerMap, ptrPtr, sizePtr
 	if m == nil || len(m.pairs) == 0 {
 		return w.copyOut(ctx, nil, ptrPtr, sizePtr)
 	}
-	return w.copyOut(ctx, EncodePairs(m.pairs), ptrPtr, sizePtr)
+	// Encoded straight into the guest's buffer: no copy made on the way.
+	size := pairsLen(m.pairs)
+	addr, ok := w.allocate(ctx, size)
+	if !ok {
+		return StatusInvalidMemoryAccess
+	}
+	buf, ok := w.mem.Read(addr, uint32(size))
+	if !ok {
+		return StatusInvalidMemoryAccess
+	}
+	encodePairsInto(buf, m.pairs)
+	if !w.mem.WriteUint32Le(u32(ptrPtr), addr) || !w.mem.WriteUint32Le(u32(sizePtr), uint32(size)) {
+		return StatusInvalidMemoryAccess
+	}
+	return StatusOK
 }
 
 // target is the stream host calls act on: the effective context if set,

@@ -9,10 +9,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
-	"runtime"
 	"time"
 )
 

@@ -76,7 +76,16 @@ type Stream struct {
 	logPhase                    bool
 	created, finished           bool
 
-	events chan Event
+	events chan Event // made when first needed (eventsLocked)
+}
+
+// eventsLocked returns the stream's event channel, making it on first use
+// (most streams never pause, and never need one). The caller holds w.mu.
+func (s *Stream) eventsLocked() chan Event {
+	if s.events == nil {
+		s.events = make(chan Event, 4)
+	}
+	return s.events
 }
 
 // NewStream returns a stream on worker i, or on the next worker round-robin
@@ -87,7 +96,7 @@ func (h *Host) NewStream(i int) (*Stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Stream{w: w, events: make(chan Event, 4)}, nil
+	return &Stream{w: w}, nil
 }
 
 // Worker is the index of the stream's worker.
@@ -182,20 +191,21 @@ func bool32(b bool) uint64 {
 	return 0
 }
 
-// callback runs one stream callback with the result handling shared by all.
-func (s *Stream) callback(prepare func(), fn func() (uint64, error)) (Result, error) {
-	w := s.w
-	w.mu.Lock()
-	defer w.mu.Unlock()
+// enter starts a stream callback (the caller holds w.mu): done is true
+// when the callback is not to run, with its result (the stream already
+// answered locally) or error. Otherwise the caller must call s.end.
+func (s *Stream) enter() (res Result, done bool, err error) {
 	if s.local != nil {
-		return Result{Action: ActionPause, LocalResponse: s.local}, nil
+		return Result{Action: ActionPause, LocalResponse: s.local}, true, nil
 	}
 	if err := s.begin(); err != nil {
-		return Result{}, err
+		return Result{}, true, err
 	}
-	defer s.end()
-	prepare()
-	r, err := fn()
+	return Result{}, false, nil
+}
+
+// result turns a callback's answer into a Result.
+func (s *Stream) result(r uint64, err error) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
@@ -208,14 +218,23 @@ func (s *Stream) callback(prepare func(), fn func() (uint64, error)) (Result, er
 	return res, nil
 }
 
+// The stream callbacks below each lock the worker, enter, set what the
+// guest will read, call it and turn its answer into a Result. (No shared
+// helper taking closures: those would be allocated on every callback.)
+
 // RequestHeaders delivers the request headers (with pseudo-headers :method,
 // :path, :authority, :scheme) to proxy_on_request_headers.
 func (s *Stream) RequestHeaders(headers [][2]string, endOfStream bool) (Result, error) {
-	return s.callback(func() { s.reqHeaders = newHeaderMap(headers) },
-		func() (uint64, error) {
-			return s.w.call("proxy_on_request_headers", s.w.fns.requestHeaders,
-				uint64(s.id), uint64(len(s.reqHeaders.pairs)), bool32(endOfStream))
-		})
+	w := s.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if res, done, err := s.enter(); done {
+		return res, err
+	}
+	defer s.end()
+	s.reqHeaders = newHeaderMap(headers)
+	return s.result(w.call("proxy_on_request_headers", w.fns.requestHeaders,
+		uint64(s.id), uint64(len(s.reqHeaders.pairs)), bool32(endOfStream)))
 }
 
 // RequestBody delivers a chunk of the request body. If the previous body
@@ -223,69 +242,88 @@ func (s *Stream) RequestHeaders(headers [][2]string, endOfStream bool) (Result, 
 // the buffered body; otherwise it replaces it. After a Continue, the body to
 // forward is RequestBodyBytes.
 func (s *Stream) RequestBody(chunk []byte, endOfStream bool) (Result, error) {
-	res, err := s.callback(func() {
-		if s.reqBuffering {
-			s.reqBody = append(s.reqBody, chunk...)
-		} else {
-			s.reqBody = append([]byte(nil), chunk...)
-		}
-	}, func() (uint64, error) {
-		return s.w.call("proxy_on_request_body", s.w.fns.requestBody,
-			uint64(s.id), uint64(len(s.reqBody)), bool32(endOfStream))
-	})
+	w := s.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if res, done, err := s.enter(); done {
+		return res, err
+	}
+	defer s.end()
+	if s.reqBuffering {
+		s.reqBody = append(s.reqBody, chunk...)
+	} else {
+		s.reqBody = append([]byte(nil), chunk...)
+	}
+	res, err := s.result(w.call("proxy_on_request_body", w.fns.requestBody,
+		uint64(s.id), uint64(len(s.reqBody)), bool32(endOfStream)))
 	if err == nil {
-		s.w.mu.Lock()
 		s.reqBuffering = res.Action == ActionPause
-		s.w.mu.Unlock()
 	}
 	return res, err
 }
 
 // RequestTrailers delivers the request trailers.
 func (s *Stream) RequestTrailers(trailers [][2]string) (Result, error) {
-	return s.callback(func() { s.reqTrailers = newHeaderMap(trailers) },
-		func() (uint64, error) {
-			return s.w.call("proxy_on_request_trailers", s.w.fns.requestTrailers,
-				uint64(s.id), uint64(len(s.reqTrailers.pairs)))
-		})
+	w := s.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if res, done, err := s.enter(); done {
+		return res, err
+	}
+	defer s.end()
+	s.reqTrailers = newHeaderMap(trailers)
+	return s.result(w.call("proxy_on_request_trailers", w.fns.requestTrailers,
+		uint64(s.id), uint64(len(s.reqTrailers.pairs))))
 }
 
 // ResponseHeaders delivers the response headers (with :status).
 func (s *Stream) ResponseHeaders(headers [][2]string, endOfStream bool) (Result, error) {
-	return s.callback(func() { s.respHeaders = newHeaderMap(headers) },
-		func() (uint64, error) {
-			return s.w.call("proxy_on_response_headers", s.w.fns.responseHeaders,
-				uint64(s.id), uint64(len(s.respHeaders.pairs)), bool32(endOfStream))
-		})
+	w := s.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if res, done, err := s.enter(); done {
+		return res, err
+	}
+	defer s.end()
+	s.respHeaders = newHeaderMap(headers)
+	return s.result(w.call("proxy_on_response_headers", w.fns.responseHeaders,
+		uint64(s.id), uint64(len(s.respHeaders.pairs)), bool32(endOfStream)))
 }
 
 // ResponseBody delivers a chunk of the response body (buffering as RequestBody).
 func (s *Stream) ResponseBody(chunk []byte, endOfStream bool) (Result, error) {
-	res, err := s.callback(func() {
-		if s.respBuffering {
-			s.respBody = append(s.respBody, chunk...)
-		} else {
-			s.respBody = append([]byte(nil), chunk...)
-		}
-	}, func() (uint64, error) {
-		return s.w.call("proxy_on_response_body", s.w.fns.responseBody,
-			uint64(s.id), uint64(len(s.respBody)), bool32(endOfStream))
-	})
+	w := s.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if res, done, err := s.enter(); done {
+		return res, err
+	}
+	defer s.end()
+	if s.respBuffering {
+		s.respBody = append(s.respBody, chunk...)
+	} else {
+		s.respBody = append([]byte(nil), chunk...)
+	}
+	res, err := s.result(w.call("proxy_on_response_body", w.fns.responseBody,
+		uint64(s.id), uint64(len(s.respBody)), bool32(endOfStream)))
 	if err == nil {
-		s.w.mu.Lock()
 		s.respBuffering = res.Action == ActionPause
-		s.w.mu.Unlock()
 	}
 	return res, err
 }
 
 // ResponseTrailers delivers the response trailers.
 func (s *Stream) ResponseTrailers(trailers [][2]string) (Result, error) {
-	return s.callback(func() { s.respTrailers = newHeaderMap(trailers) },
-		func() (uint64, error) {
-			return s.w.call("proxy_on_response_trailers", s.w.fns.responseTrailers,
-				uint64(s.id), uint64(len(s.respTrailers.pairs)))
-		})
+	w := s.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if res, done, err := s.enter(); done {
+		return res, err
+	}
+	defer s.end()
+	s.respTrailers = newHeaderMap(trailers)
+	return s.result(w.call("proxy_on_response_trailers", w.fns.responseTrailers,
+		uint64(s.id), uint64(len(s.respTrailers.pairs))))
 }
 
 // Finish ends the stream as Envoy does: proxy_on_log (access-log phase),
@@ -326,19 +364,22 @@ func (s *Stream) Finish() error {
 // callbacks (proxy_continue_stream, proxy_close_stream, or a local response
 // sent from an http_call callback), the VM fails, or ctx ends.
 func (s *Stream) Wait(ctx context.Context) (Event, error) {
+	s.w.mu.Lock()
+	events := s.eventsLocked()
+	s.w.mu.Unlock()
 	select {
-	case ev := <-s.events:
+	case ev := <-events:
 		return ev, nil
 	default:
 	}
 	select {
-	case ev := <-s.events:
+	case ev := <-events:
 		return ev, nil
 	case <-s.w.failCh:
 		s.w.mu.Lock()
 		defer s.w.mu.Unlock()
 		select {
-		case ev := <-s.events:
+		case ev := <-events:
 			return ev, nil
 		default:
 		}
@@ -351,9 +392,10 @@ func (s *Stream) Wait(ctx context.Context) (Event, error) {
 	}
 }
 
+// notify is called with w.mu held.
 func (s *Stream) notify(ev Event) {
 	select {
-	case s.events <- ev:
+	case s.eventsLocked() <- ev:
 	default: // a waiter that never reads; drop rather than block the VM
 	}
 }

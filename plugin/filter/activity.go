@@ -21,14 +21,14 @@ func (p *pluginContext) noteActivity(t time.Time, d *decide.Decision, ip func() 
 	}
 	nowMs := t.UnixMilli()
 	interval := p.cfg.LastSeenInterval
-	if last, ok := p.lastSeen[d.SessionKey]; ok && !throttle.Due(last, nowMs, interval) {
+	if last, ok := p.lastSeen[d.SessionHash]; ok && !throttle.Due(last, nowMs, interval) {
 		return
 	}
 	key := throttle.MarkKey(d.SessionKey)
 	val, cas, err := proxywasm.GetSharedData(key)
 	if err == nil {
 		if last, ok, _ := throttle.DecodeMark(val); ok && !throttle.Due(last, nowMs, interval) {
-			p.lastSeen[strings.Clone(d.SessionKey)] = last
+			p.lastSeen[d.SessionHash] = last
 			return
 		}
 	} else {
@@ -39,7 +39,7 @@ func (p *pluginContext) noteActivity(t time.Time, d *decide.Decision, ip func() 
 		return // another worker claimed it (CAS mismatch): it reports
 	}
 	sk := strings.Clone(d.SessionKey)
-	p.lastSeen[sk] = nowMs
+	p.lastSeen[d.SessionHash] = nowMs
 	p.marks.Wrote(sk, nowMs)
 	a := protocol.Activity{Key: sk, User: strings.Clone(d.UserID), At: nowMs, IP: ip()}
 	if !p.activity.Add(a) {

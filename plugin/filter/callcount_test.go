@@ -48,7 +48,9 @@ func (l *countingListener) After(context.Context, api.Module, api.FunctionDefini
 func (l *countingListener) Abort(context.Context, api.Module, api.FunctionDefinition, error)    {}
 
 // TestCallCount (MESHSESSION_CALLCOUNT=path/to/unstripped.wasm) prints the
-// calls per enforced request: host imports, guest exports, guest functions.
+// calls per enforced request: host imports, guest exports, guest functions
+// (all of them with MESHSESSION_CALLCOUNT_ALL=1), against
+// MESHSESSION_CALLCOUNT_REVOCATIONS revocations (1,000).
 func TestCallCount(t *testing.T) {
 	path := os.Getenv("MESHSESSION_CALLCOUNT")
 	if path == "" {
@@ -62,7 +64,11 @@ func TestCallCount(t *testing.T) {
 	ctx := experimental.WithFunctionListenerFactory(context.Background(), f)
 	stub := &stubSvc{epoch: "bench", calls: map[string]int{}}
 	exp := time.Now().Add(time.Hour).Unix()
-	for i := 0; i < 1000; i++ {
+	revocations := 1000
+	if v, err := strconv.Atoi(os.Getenv("MESHSESSION_CALLCOUNT_REVOCATIONS")); err == nil {
+		revocations = v
+	}
+	for i := 0; i < revocations; i++ {
 		stub.log = append(stub.log, protocol.Change{Seq: int64(i + 1), Op: protocol.OpRevoke,
 			Key: "sid:revoked-" + strconv.Itoa(i), Exp: exp, Reason: protocol.ReasonManual})
 	}

@@ -57,9 +57,10 @@ type pluginContext struct {
 	sync     syncer
 	activity *throttle.Batch
 	marks    *throttle.Tracker
-	// lastSeen caches, per session key, when this worker last saw a fresh
-	// mark (its own or another worker's), to skip shared-data reads.
-	lastSeen map[string]int64
+	// lastSeen caches, per session key hash (Decision.SessionHash), when
+	// this worker last saw a fresh mark (its own or another worker's), to
+	// skip shared-data reads.
+	lastSeen map[uint64]int64
 
 	activityInFlight bool
 	startedAt        time.Time
@@ -98,7 +99,7 @@ func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
 	p.sync = syncer{plugin: p, state: revocation.New(), lastSync: p.startedAt}
 	p.activity = throttle.NewBatch(0)
 	p.marks = throttle.NewTracker(0)
-	p.lastSeen = make(map[string]int64)
+	p.lastSeen = make(map[uint64]int64)
 	if err := proxywasm.SetTickPeriodMilliSeconds(uint32(tickPeriod(cfg).Milliseconds())); err != nil {
 		proxywasm.LogCriticalf("meshsession: set tick period: %v", err)
 		return types.OnPluginStartStatusFailed

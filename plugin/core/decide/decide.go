@@ -70,9 +70,12 @@ type Decision struct {
 	// SessionKey is "sid:<v>" when the token carries a session claim, else
 	// "fp:<fingerprint>": the key to throttle and report activity under.
 	SessionKey string
-	SessionID  string // the session claim's value ("" when none)
-	UserID     string // the user claim's value ("" when none)
-	ExpiresAt  int64  // the token's exp (0 when none)
+	// SessionHash is protocol.KeyHash(SessionKey) (0 when it is ""): for
+	// per-session caches that need not hash the key again.
+	SessionHash uint64
+	SessionID   string // the session claim's value ("" when none)
+	UserID      string // the user claim's value ("" when none)
+	ExpiresAt   int64  // the token's exp (0 when none)
 }
 
 // Detach returns d with its strings copied, valid after the Engine's next call.
@@ -329,9 +332,9 @@ func (e *Engine) alg(seg string) (string, error) {
 func (e *Engine) check(now int64, k tokenKeys, src token.Source, c token.Claims, st *revocation.State) Decision {
 	d := Decision{Source: src, HasToken: true, SessionID: c.SessionID, UserID: c.UserID, ExpiresAt: c.ExpiresAt}
 	if k.sid != "" {
-		d.SessionKey = k.sid
-	} else {
-		d.SessionKey = k.fpKey
+		d.SessionKey, d.SessionHash = k.sid, k.sidHash
+	} else if k.fp != nil {
+		d.SessionKey, d.SessionHash = k.fpKey, protocol.FingerprintHash(k.fp)
 	}
 	if c.UserID != "" {
 		if reason, ok := st.BlockedHash(k.user, now); ok {

@@ -120,6 +120,7 @@ func TestDecideNoneMode(t *testing.T) {
 			assert.Equal(t, tc.reason, d.Reason)
 			if tc.key != "" {
 				assert.Equal(t, tc.key, d.SessionKey)
+				assert.Equal(t, protocol.KeyHash(tc.key), d.SessionHash, "the session key's hash comes with it")
 			}
 			assert.Equal(t, tc.user, d.UserID)
 			if d.Action == decide.Refuse {

@@ -34,8 +34,11 @@ type hashTable[V any] struct {
 // minSlots is the capacity of the smallest non-empty table.
 const minSlots = 8
 
-// capacityFor is the capacity for n entries (load at most 2/3).
-func capacityFor(n int) int { return max(minSlots, n+n/2+1) }
+// capacityFor is the capacity for n entries: load at most 1/2, where a
+// lookup of an absent hash (the common case: a live token) probes 2.5
+// slots on average (5 at 2/3, with long runs: at 100,000 entries a
+// request measured 0.3-0.6 µs slower in Wasm).
+func capacityFor(n int) int { return max(minSlots, 2*n+1) }
 
 func newHashTable[V any](hint int) hashTable[V] {
 	if hint <= 0 {

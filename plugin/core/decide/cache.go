@@ -82,7 +82,7 @@ func (c *tokenCache) put(h uint64, tok string, claims token.Claims, k tokenKeys,
 		return
 	}
 	e := &cacheEntry{tok: strings.Clone(tok), claims: claims.Clone(), sum: *sum}
-	e.keys = tokenKeys{sid: strings.Clone(k.sid), sidHash: k.sidHash, user: k.user, fpKey: strings.Clone(k.fpKey), fp: &e.sum}
+	e.keys = tokenKeys{sid: strings.Clone(k.sid), hashes: k.hashes, fpKey: strings.Clone(k.fpKey), fp: &e.sum}
 	e.size = len(tok) + len(claims.SessionID) + len(claims.UserID) + len(k.sid) + len(k.fpKey) + 200
 	if c.bytes+e.size > c.max {
 		clear(c.slots[:])

@@ -239,12 +239,13 @@ func (e *Engine) Decide(now time.Time, req *Request, st *revocation.State) Decis
 			d.Err, d.Source, d.HasToken = err, src, true
 			return d
 		}
-		return e.check(now.Unix(), e.keysOf(tok, claims), src, claims, st)
+		k := e.keysOf(tok, claims)
+		return e.check(now.Unix(), &k, src, &claims, st)
 	}
 
 	ce, h := e.cache.get(tok)
 	if ce != nil {
-		return e.check(now.Unix(), ce.keys, src, ce.claims, st)
+		return e.check(now.Unix(), &ce.keys, src, &ce.claims, st)
 	}
 	claims, err := e.tokenClaims(tok)
 	if err != nil {
@@ -254,34 +255,34 @@ func (e *Engine) Decide(now time.Time, req *Request, st *revocation.State) Decis
 	}
 	k := e.keysOf(tok, claims)
 	e.cache.put(h, tok, claims, k, k.fp)
-	return e.check(now.Unix(), k, src, claims, st)
+	return e.check(now.Unix(), &k, src, &claims, st)
 }
 
 // tokenKeys are the lookup keys of one token.
 type tokenKeys struct {
-	sid     string    // "sid:<v>", "" when the token has no session claim
-	sidHash uint64    // protocol.KeyHash(sid), computed once per token
-	user    uint64    // revocation.UserHash of the user claim (0 without one)
-	fpKey   string    // "fp:<fingerprint>", "" without a raw token
-	fp      *[32]byte // the raw SHA-256 behind fpKey, nil without a raw token
+	sid    string               // "sid:<v>", "" when the token has no session claim
+	hashes revocation.TokenKeys // the keys' hashes (and iat), computed once per token
+	fpKey  string               // "fp:<fingerprint>", "" without a raw token
+	fp     *[32]byte            // the raw SHA-256 behind fpKey, nil without a raw token
 }
 
 // keysOf derives the keys of tok (possibly "") and its claims into the
 // Engine's buffers.
 func (e *Engine) keysOf(tok string, c token.Claims) tokenKeys {
-	var k tokenKeys
+	k := tokenKeys{hashes: revocation.TokenKeys{IssuedAt: c.IssuedAt, HasIssuedAt: c.HasIssuedAt}}
 	if tok != "" {
 		e.fpSum = token.Sum(tok)
 		k.fp = &e.fpSum
 		k.fpKey = bytesString(token.AppendFingerprintKeySum(e.fpKey[:0], &e.fpSum))
+		k.hashes.Fingerprint = protocol.FingerprintHash(&e.fpSum)
 	}
 	if c.UserID != "" {
-		k.user = revocation.UserHash(c.UserID)
+		k.hashes.User = revocation.UserHash(c.UserID)
 	}
 	if c.SessionID != "" {
 		e.sidKey = token.AppendSessionKey(e.sidKey[:0], c.SessionID)
 		k.sid = bytesString(e.sidKey)
-		k.sidHash = protocol.KeyHash(k.sid)
+		k.hashes.Session = protocol.KeyHash(k.sid)
 	}
 	return k
 }
@@ -329,32 +330,20 @@ func (e *Engine) alg(seg string) (string, error) {
 }
 
 // check applies the revocation state and time rules to verified claims.
-func (e *Engine) check(now int64, k tokenKeys, src token.Source, c token.Claims, st *revocation.State) Decision {
+func (e *Engine) check(now int64, k *tokenKeys, src token.Source, c *token.Claims, st *revocation.State) Decision {
 	d := Decision{Source: src, HasToken: true, SessionID: c.SessionID, UserID: c.UserID, ExpiresAt: c.ExpiresAt}
 	if k.sid != "" {
-		d.SessionKey, d.SessionHash = k.sid, k.sidHash
+		d.SessionKey, d.SessionHash = k.sid, k.hashes.Session
 	} else if k.fp != nil {
-		d.SessionKey, d.SessionHash = k.fpKey, protocol.FingerprintHash(k.fp)
+		d.SessionKey, d.SessionHash = k.fpKey, k.hashes.Fingerprint
 	}
-	if c.UserID != "" {
-		if reason, ok := st.BlockedHash(k.user, now); ok {
-			return d.refuse(403, reason)
-		}
-	}
-	if k.sid != "" {
-		if reason, ok := st.RevokedHash(k.sidHash, now); ok {
-			return d.refuse(401, revokedReason(reason))
-		}
-	}
-	if k.fp != nil {
-		if reason, ok := st.RevokedFingerprint(k.fp, now); ok {
-			return d.refuse(401, revokedReason(reason))
-		}
-	}
-	if c.UserID != "" {
-		if at, ok := st.NotBeforeHash(k.user, now); ok && (!c.HasIssuedAt || c.IssuedAt < at) {
-			return d.refuse(401, protocol.ReasonNotBefore)
-		}
+	switch v, reason := st.CheckToken(&k.hashes, now); v {
+	case revocation.UserBlocked:
+		return d.refuse(403, reason)
+	case revocation.SessionRevoked, revocation.TokenRevoked:
+		return d.refuse(401, revokedReason(reason))
+	case revocation.NotBeforeCut:
+		return d.refuse(401, protocol.ReasonNotBefore)
 	}
 	if e.cfg.EnforceExpiry {
 		if c.HasExpiresAt && now > c.ExpiresAt+ExpiryLeeway {
@@ -405,7 +394,8 @@ func (e *Engine) CheckToken(now time.Time, tok string, st *revocation.State) Dec
 	}
 	c.HasExpiresAt = false
 	c.HasNotBefore = false
-	return e.check(now.Unix(), e.keysOf(tok, c), token.SourceNone, c, st)
+	k := e.keysOf(tok, c)
+	return e.check(now.Unix(), &k, token.SourceNone, &c, st)
 }
 
 // Message returns the client-facing message for a refusal reason.

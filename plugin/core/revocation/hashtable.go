@@ -248,7 +248,7 @@ func (t *hashTable[V]) prune(keep func(V) bool) int {
 }
 
 // UserHash is the table hash of a bare user id (without "user:"), for
-// BlockedHash and NotBeforeHash.
+// TokenKeys.User.
 func UserHash(user string) uint64 {
 	if h := xxhash.Sum64String(user); h != 0 {
 		return h

@@ -181,17 +181,6 @@ func (s *State) Revoked(key string, now int64) (reason string, ok bool) {
 	return s.result(e, ok, now)
 }
 
-// RevokedHash reports whether the key whose protocol.KeyHash is h is
-// revoked: for a caller that keeps a key's hash (hashing it is most of a
-// lookup's cost).
-func (s *State) RevokedHash(h uint64, now int64) (reason string, ok bool) {
-	if s.cur.revoked.len() == 0 {
-		return "", false
-	}
-	e, ok := s.cur.revoked.get(h)
-	return s.result(e, ok, now)
-}
-
 // RevokedBytes is Revoked for a key held in a byte slice (no allocation).
 func (s *State) RevokedBytes(key []byte, now int64) (reason string, ok bool) {
 	if len(key) == 0 {
@@ -210,20 +199,67 @@ func (s *State) RevokedFingerprint(sum *[32]byte, now int64) (reason string, ok 
 	return s.result(e, ok, now)
 }
 
+// Verdict is what the state says of one token (CheckToken).
+type Verdict uint8
+
+// Verdicts, in the order CheckToken tests them.
+const (
+	Clear          Verdict = iota // none of the below
+	UserBlocked                   // 403
+	SessionRevoked                // the session key is revoked
+	TokenRevoked                  // the token's fingerprint is revoked
+	NotBeforeCut                  // the user's not-before time is after the token's iat
+)
+
+// TokenKeys are the hashes of a token's lookup keys: UserHash of its user
+// (0: none), protocol.KeyHash of its "sid:" key (0: none), of its "fp:"
+// key (0: none); IssuedAt is its iat (HasIssuedAt false: none).
+type TokenKeys struct {
+	User, Session, Fingerprint uint64
+	IssuedAt                   int64
+	HasIssuedAt                bool
+}
+
+// CheckToken applies the whole state to one token in one call (the
+// lookups Blocked, RevokedHash, NotBeforeHash each make): blocked user,
+// revoked session, revoked token, not-before cut, in that order. reason is
+// the feed's reason ("" when it gave none) for the revocations and block.
+func (s *State) CheckToken(k *TokenKeys, now int64) (v Verdict, reason string) {
+	t := s.cur
+	if k.User != 0 && t.blocked.n != 0 {
+		if e, ok := t.blocked.get(k.User); ok && live(e.exp(), now) {
+			if r := s.reason(e.reason()); r != "" {
+				return UserBlocked, r
+			}
+			return UserBlocked, protocol.ReasonBlocked
+		}
+	}
+	if t.revoked.n != 0 {
+		if k.Session != 0 {
+			if e, ok := t.revoked.get(k.Session); ok && live(e.exp(), now) {
+				return SessionRevoked, s.reason(e.reason())
+			}
+		}
+		if k.Fingerprint != 0 {
+			if e, ok := t.revoked.get(k.Fingerprint); ok && live(e.exp(), now) {
+				return TokenRevoked, s.reason(e.reason())
+			}
+		}
+	}
+	if k.User != 0 && t.notBefore.n != 0 {
+		if e, ok := t.notBefore.get(k.User); ok && live(e.exp, now) && (!k.HasIssuedAt || k.IssuedAt < e.at) {
+			return NotBeforeCut, protocol.ReasonNotBefore
+		}
+	}
+	return Clear, ""
+}
+
 // Blocked reports whether the user (bare id, without "user:") is blocked.
 func (s *State) Blocked(user string, now int64) (reason string, ok bool) {
 	if s.cur.blocked.len() == 0 {
 		return "", false
 	}
-	return s.BlockedHash(UserHash(user), now)
-}
-
-// BlockedHash is Blocked for a user whose UserHash the caller keeps.
-func (s *State) BlockedHash(h uint64, now int64) (reason string, ok bool) {
-	if s.cur.blocked.len() == 0 {
-		return "", false
-	}
-	e, ok := s.cur.blocked.get(h)
+	e, ok := s.cur.blocked.get(UserHash(user))
 	r, ok := s.result(e, ok, now)
 	if !ok {
 		return "", false
@@ -240,15 +276,7 @@ func (s *State) NotBefore(user string, now int64) (at int64, ok bool) {
 	if s.cur.notBefore.len() == 0 {
 		return 0, false
 	}
-	return s.NotBeforeHash(UserHash(user), now)
-}
-
-// NotBeforeHash is NotBefore for a user whose UserHash the caller keeps.
-func (s *State) NotBeforeHash(h uint64, now int64) (at int64, ok bool) {
-	if s.cur.notBefore.len() == 0 {
-		return 0, false
-	}
-	e, ok := s.cur.notBefore.get(h)
+	e, ok := s.cur.notBefore.get(UserHash(user))
 	if !ok || !live(e.exp, now) {
 		return 0, false
 	}

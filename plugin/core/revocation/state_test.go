@@ -607,3 +607,64 @@ func TestFastPathMatchesGeneralParser(t *testing.T) {
 		assert.Error(t, err, bad)
 	}
 }
+
+func TestCheckToken(t *testing.T) {
+	s := revocation.New()
+	snapshot(t, s,
+		protocol.Change{Seq: 1, Op: protocol.OpRevoke, Key: "sid:gone", Reason: protocol.ReasonManual},
+		protocol.Change{Seq: 2, Op: protocol.OpRevoke, Key: "sid:idle", Exp: exp(time.Hour), Reason: protocol.ReasonIdle},
+		protocol.Change{Seq: 3, Op: protocol.OpRevoke, Key: "sid:old", Exp: exp(-time.Hour)},
+		protocol.Change{Seq: 4, Op: protocol.OpBlock, User: "blocked"},
+		protocol.Change{Seq: 5, Op: protocol.OpBlock, User: "blocked-why", Reason: "fraud"},
+		protocol.Change{Seq: 6, Op: protocol.OpNotBefore, User: "cut", At: 1000, Exp: exp(time.Hour)},
+	)
+	sum := sha256.Sum256([]byte("a token"))
+	_, err := s.ApplyPage(page(t, protocol.SyncPage{Epoch: "e1", Cursor: 7, Changes: []protocol.Change{
+		{Seq: 7, Op: protocol.OpRevoke, Key: "fp:" + base64.RawURLEncoding.EncodeToString(sum[:]), Reason: protocol.ReasonReuse}}}), now)
+	require.NoError(t, err)
+	n := now.Unix()
+	keys := func(user, sid string, fp *[32]byte, iat int64) *revocation.TokenKeys {
+		k := &revocation.TokenKeys{IssuedAt: iat, HasIssuedAt: iat != 0}
+		if user != "" {
+			k.User = revocation.UserHash(user)
+		}
+		if sid != "" {
+			k.Session = protocol.KeyHash("sid:" + sid)
+		}
+		if fp != nil {
+			k.Fingerprint = protocol.FingerprintHash(fp)
+		}
+		return k
+	}
+	for _, tc := range []struct {
+		name   string
+		k      *revocation.TokenKeys
+		want   revocation.Verdict
+		reason string
+	}{
+		{"clear", keys("u", "live", nil, 5000), revocation.Clear, ""},
+		{"no keys", &revocation.TokenKeys{}, revocation.Clear, ""},
+		{"revoked session", keys("u", "gone", nil, 0), revocation.SessionRevoked, protocol.ReasonManual},
+		{"revoked until exp", keys("u", "idle", nil, 0), revocation.SessionRevoked, protocol.ReasonIdle},
+		{"revocation expired", keys("u", "old", nil, 0), revocation.Clear, ""},
+		{"revoked token", keys("u", "live", &sum, 0), revocation.TokenRevoked, protocol.ReasonReuse},
+		{"blocked before revoked", keys("blocked", "gone", nil, 0), revocation.UserBlocked, protocol.ReasonBlocked},
+		{"blocked with a reason", keys("blocked-why", "", nil, 0), revocation.UserBlocked, "fraud"},
+		{"issued before the cut", keys("cut", "live", nil, 999), revocation.NotBeforeCut, protocol.ReasonNotBefore},
+		{"issued after the cut", keys("cut", "live", nil, 1000), revocation.Clear, ""},
+		{"no iat: cut", keys("cut", "live", nil, 0), revocation.NotBeforeCut, protocol.ReasonNotBefore},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, reason := s.CheckToken(tc.k, n)
+			assert.Equal(t, tc.want, v)
+			assert.Equal(t, tc.reason, reason)
+		})
+	}
+	// The same answers as the single lookups.
+	r, ok := s.Blocked("blocked-why", n)
+	assert.True(t, ok)
+	assert.Equal(t, "fraud", r)
+	at, ok := s.NotBefore("cut", n)
+	assert.True(t, ok)
+	assert.EqualValues(t, 1000, at)
+}

@@ -1,9 +1,8 @@
 package host_test
 
 import (
-	"syscall"
+	"github.com/meshsession/meshsession/internal/cputime"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -18,16 +17,6 @@ var benchRequest = reqHeaders(
 
 var benchResponse = [][2]string{{":status", "200"}, {"content-type", "application/json"}}
 
-// cpuTime is the process's user+system CPU time: on a shared machine it
-// shows the cost of a request better than wall time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // BenchmarkPluginRequestLifecycle: one whole request on the real plugin.wasm
 // (context create, request headers, response headers, log, done, delete).
 // Reports µs/request and the worker's linear memory in pages at the end.
@@ -35,7 +24,7 @@ func BenchmarkPluginRequestLifecycle(b *testing.B) {
 	h := newHost(b, host.Config{Module: pluginWasm(b), Workers: 1, DisableTicks: true})
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Now()
 	for i := 0; i < b.N; i++ {
 		s, err := h.NewStream(0)
 		if err != nil {
@@ -53,7 +42,7 @@ func BenchmarkPluginRequestLifecycle(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "µs/request")
-	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N)/1000, "cpu-µs/request")
+	b.ReportMetric(float64((cputime.Now()-cpu0).Nanoseconds())/float64(b.N)/1000, "cpu-µs/request")
 	pages, err := h.MemoryPages(0)
 	require.NoError(b, err)
 	b.ReportMetric(float64(pages), "pages")
@@ -91,7 +80,7 @@ func BenchmarkPluginRequestHeaders(b *testing.B) {
 	require.NoError(b, err)
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Now()
 	for i := 0; i < b.N; i++ {
 		if _, err := s.RequestHeaders(benchRequest, false); err != nil {
 			b.Fatal(err)
@@ -99,7 +88,7 @@ func BenchmarkPluginRequestHeaders(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "µs/call")
-	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N)/1000, "cpu-µs/call")
+	b.ReportMetric(float64((cputime.Now()-cpu0).Nanoseconds())/float64(b.N)/1000, "cpu-µs/call")
 	require.NoError(b, s.Finish())
 }
 
@@ -147,7 +136,7 @@ func BenchmarkHostCall(b *testing.B) {
 			defer func() { require.NoError(b, s.Finish()) }()
 			hdrs := reqHeaders([2]string{"x-cmd", cmd + ":1000"})
 			b.ResetTimer()
-			cpu0 := cpuTime()
+			cpu0 := cputime.Now()
 			for i := 0; i < b.N; i++ {
 				if _, err := s.RequestHeaders(hdrs, false); err != nil {
 					b.Fatal(err)
@@ -155,7 +144,7 @@ func BenchmarkHostCall(b *testing.B) {
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "ns/hostcall")
-			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N)/1000, "cpu-ns/hostcall")
+			b.ReportMetric(float64((cputime.Now()-cpu0).Nanoseconds())/float64(b.N)/1000, "cpu-ns/hostcall")
 		})
 	}
 }

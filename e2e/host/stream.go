@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/tetratelabs/wazero/api"
 )
 
 // LocalResponse is what the guest sent with proxy_send_local_response.
@@ -218,13 +220,24 @@ func (s *Stream) result(r uint64, err error) (Result, error) {
 	return res, nil
 }
 
-// The stream callbacks below each lock the worker, enter, set what the
-// guest will read, call it and turn its answer into a Result. (No shared
-// helper taking closures: those would be allocated on every callback.)
+// phase names a stream callback for deliver.
+type phase uint8
 
-// RequestHeaders delivers the request headers (with pseudo-headers :method,
-// :path, :authority, :scheme) to proxy_on_request_headers.
-func (s *Stream) RequestHeaders(headers [][2]string, endOfStream bool) (Result, error) {
+const (
+	phaseRequestHeaders phase = iota
+	phaseRequestBody
+	phaseRequestTrailers
+	phaseResponseHeaders
+	phaseResponseBody
+	phaseResponseTrailers
+)
+
+// deliver runs one stream callback: it locks the worker, enters, sets what
+// the guest will read (headers, or a body chunk, appended to the buffered
+// body after a pause as Envoy's StopIterationAndBuffer does), calls the
+// guest and turns its answer into a Result. (A switch, not closures: those
+// would be allocated on every callback.)
+func (s *Stream) deliver(ph phase, headers [][2]string, chunk []byte, endOfStream bool) (Result, error) {
 	w := s.w
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -232,9 +245,53 @@ func (s *Stream) RequestHeaders(headers [][2]string, endOfStream bool) (Result, 
 		return res, err
 	}
 	defer s.end()
-	s.reqHeaders = newHeaderMap(headers)
-	return s.result(w.call("proxy_on_request_headers", w.fns.requestHeaders,
-		uint64(s.id), uint64(len(s.reqHeaders.pairs)), bool32(endOfStream)))
+	var (
+		name      string
+		fn        api.Function
+		size      int
+		buffering *bool
+	)
+	switch ph {
+	case phaseRequestHeaders:
+		s.reqHeaders = newHeaderMap(headers)
+		name, fn, size = "proxy_on_request_headers", w.fns.requestHeaders, len(s.reqHeaders.pairs)
+	case phaseRequestBody:
+		s.reqBody = bufferChunk(s.reqBody, chunk, s.reqBuffering)
+		name, fn, size, buffering = "proxy_on_request_body", w.fns.requestBody, len(s.reqBody), &s.reqBuffering
+	case phaseRequestTrailers:
+		s.reqTrailers = newHeaderMap(headers)
+		return s.result(w.call("proxy_on_request_trailers", w.fns.requestTrailers,
+			uint64(s.id), uint64(len(s.reqTrailers.pairs))))
+	case phaseResponseHeaders:
+		s.respHeaders = newHeaderMap(headers)
+		name, fn, size = "proxy_on_response_headers", w.fns.responseHeaders, len(s.respHeaders.pairs)
+	case phaseResponseBody:
+		s.respBody = bufferChunk(s.respBody, chunk, s.respBuffering)
+		name, fn, size, buffering = "proxy_on_response_body", w.fns.responseBody, len(s.respBody), &s.respBuffering
+	case phaseResponseTrailers:
+		s.respTrailers = newHeaderMap(headers)
+		return s.result(w.call("proxy_on_response_trailers", w.fns.responseTrailers,
+			uint64(s.id), uint64(len(s.respTrailers.pairs))))
+	}
+	res, err := s.result(w.call(name, fn, uint64(s.id), uint64(size), bool32(endOfStream)))
+	if err == nil && buffering != nil {
+		*buffering = res.Action == ActionPause
+	}
+	return res, err
+}
+
+// bufferChunk appends chunk to the buffered body, or starts a new one.
+func bufferChunk(body, chunk []byte, buffering bool) []byte {
+	if buffering {
+		return append(body, chunk...)
+	}
+	return append([]byte(nil), chunk...)
+}
+
+// RequestHeaders delivers the request headers (with pseudo-headers :method,
+// :path, :authority, :scheme) to proxy_on_request_headers.
+func (s *Stream) RequestHeaders(headers [][2]string, endOfStream bool) (Result, error) {
+	return s.deliver(phaseRequestHeaders, headers, nil, endOfStream)
 }
 
 // RequestBody delivers a chunk of the request body. If the previous body
@@ -242,88 +299,27 @@ func (s *Stream) RequestHeaders(headers [][2]string, endOfStream bool) (Result, 
 // the buffered body; otherwise it replaces it. After a Continue, the body to
 // forward is RequestBodyBytes.
 func (s *Stream) RequestBody(chunk []byte, endOfStream bool) (Result, error) {
-	w := s.w
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if res, done, err := s.enter(); done {
-		return res, err
-	}
-	defer s.end()
-	if s.reqBuffering {
-		s.reqBody = append(s.reqBody, chunk...)
-	} else {
-		s.reqBody = append([]byte(nil), chunk...)
-	}
-	res, err := s.result(w.call("proxy_on_request_body", w.fns.requestBody,
-		uint64(s.id), uint64(len(s.reqBody)), bool32(endOfStream)))
-	if err == nil {
-		s.reqBuffering = res.Action == ActionPause
-	}
-	return res, err
+	return s.deliver(phaseRequestBody, nil, chunk, endOfStream)
 }
 
 // RequestTrailers delivers the request trailers.
 func (s *Stream) RequestTrailers(trailers [][2]string) (Result, error) {
-	w := s.w
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if res, done, err := s.enter(); done {
-		return res, err
-	}
-	defer s.end()
-	s.reqTrailers = newHeaderMap(trailers)
-	return s.result(w.call("proxy_on_request_trailers", w.fns.requestTrailers,
-		uint64(s.id), uint64(len(s.reqTrailers.pairs))))
+	return s.deliver(phaseRequestTrailers, trailers, nil, false)
 }
 
 // ResponseHeaders delivers the response headers (with :status).
 func (s *Stream) ResponseHeaders(headers [][2]string, endOfStream bool) (Result, error) {
-	w := s.w
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if res, done, err := s.enter(); done {
-		return res, err
-	}
-	defer s.end()
-	s.respHeaders = newHeaderMap(headers)
-	return s.result(w.call("proxy_on_response_headers", w.fns.responseHeaders,
-		uint64(s.id), uint64(len(s.respHeaders.pairs)), bool32(endOfStream)))
+	return s.deliver(phaseResponseHeaders, headers, nil, endOfStream)
 }
 
 // ResponseBody delivers a chunk of the response body (buffering as RequestBody).
 func (s *Stream) ResponseBody(chunk []byte, endOfStream bool) (Result, error) {
-	w := s.w
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if res, done, err := s.enter(); done {
-		return res, err
-	}
-	defer s.end()
-	if s.respBuffering {
-		s.respBody = append(s.respBody, chunk...)
-	} else {
-		s.respBody = append([]byte(nil), chunk...)
-	}
-	res, err := s.result(w.call("proxy_on_response_body", w.fns.responseBody,
-		uint64(s.id), uint64(len(s.respBody)), bool32(endOfStream)))
-	if err == nil {
-		s.respBuffering = res.Action == ActionPause
-	}
-	return res, err
+	return s.deliver(phaseResponseBody, nil, chunk, endOfStream)
 }
 
 // ResponseTrailers delivers the response trailers.
 func (s *Stream) ResponseTrailers(trailers [][2]string) (Result, error) {
-	w := s.w
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if res, done, err := s.enter(); done {
-		return res, err
-	}
-	defer s.end()
-	s.respTrailers = newHeaderMap(trailers)
-	return s.result(w.call("proxy_on_response_trailers", w.fns.responseTrailers,
-		uint64(s.id), uint64(len(s.respTrailers.pairs))))
+	return s.deliver(phaseResponseTrailers, trailers, nil, false)
 }
 
 // Finish ends the stream as Envoy does: proxy_on_log (access-log phase),

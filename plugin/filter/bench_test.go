@@ -3,6 +3,7 @@ package filter_test
 import (
 	"context"
 	"fmt"
+	"github.com/meshsession/meshsession/internal/cputime"
 	"runtime"
 	"strconv"
 	"testing"
@@ -188,9 +189,9 @@ func BenchmarkLifecycleABIOnly(b *testing.B) {
 // now until the returned function runs: on a shared machine it is steadier
 // than wall time.
 func reportCPU(b *testing.B) func() {
-	cpu0 := processCPU()
+	cpu0 := cputime.Now()
 	return func() {
-		if cpu := processCPU() - cpu0; cpu > 0 && b.N > 0 {
+		if cpu := cputime.Now() - cpu0; cpu > 0 && b.N > 0 {
 			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 		}
 	}

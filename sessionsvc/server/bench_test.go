@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"github.com/meshsession/meshsession/internal/cputime"
 	"io"
 	"net/http"
 	"net/url"
@@ -13,7 +14,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -31,17 +31,8 @@ import (
 // one set-based INSERT … SELECT per table on a side connection, so even a
 // million sessions load in seconds.
 
-// cpuTime is the CPU time (user+system) this process used so far. The
-// machine is shared, so wall-clock figures depend on the load; CPU time per
-// operation does not (for PostgreSQL it leaves out the server's own work).
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 func reportCPU(b *testing.B, start time.Duration) {
-	b.ReportMetric(float64((cpuTime()-start).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+	b.ReportMetric(float64((cputime.Now()-start).Microseconds())/1000/float64(b.N), "cpu-ms/op")
 }
 
 // benchSessions is MESHSESSION_BENCH_SESSIONS (default 1,000,000).
@@ -159,7 +150,7 @@ func BenchmarkActivityIngest(b *testing.B) {
 				client := &http.Client{}
 				at := time.Now().Add(-30 * time.Minute).UnixMilli()
 				b.ResetTimer()
-				cpu0 := cpuTime()
+				cpu0 := cputime.Now()
 				for i := 0; i < b.N; i++ {
 					marks := make([]protocol.Activity, batch)
 					for j := range marks {
@@ -232,7 +223,7 @@ func BenchmarkSyncDelta1000(b *testing.B) {
 			head := getSync(b, client, e.http.URL, epoch, 0, 100_000).Cursor
 			d.seedRevocations(b, 100_000, 1000, now)
 			b.ResetTimer()
-			cpu0 := cpuTime()
+			cpu0 := cputime.Now()
 			for i := 0; i < b.N; i++ {
 				p := getSync(b, client, e.http.URL, epoch, head, 1000)
 				if len(p.Changes) != 1000 {
@@ -256,7 +247,7 @@ func BenchmarkSyncSnapshot100k(b *testing.B) {
 			epoch, _ := e.st.Epoch(context.Background())
 			client := &http.Client{}
 			b.ResetTimer()
-			cpu0 := cpuTime()
+			cpu0 := cputime.Now()
 			for i := 0; i < b.N; i++ {
 				p := getSync(b, client, e.http.URL, epoch, 0, 100_000)
 				if len(p.Changes) != 100_000 || p.More {
@@ -274,7 +265,7 @@ func BenchmarkSyncSnapshot100k(b *testing.B) {
 			url := fmt.Sprintf("%s%s?epoch=%s&cursor=0&limit=100000&format=binary", e.http.URL, protocol.PathSync, url.QueryEscape(epoch))
 			var size int
 			b.ResetTimer()
-			cpu0 := cpuTime()
+			cpu0 := cputime.Now()
 			for i := 0; i < b.N; i++ {
 				req, _ := http.NewRequest("GET", url, nil)
 				req.Header.Set(protocol.HeaderKey, testKey)
@@ -297,7 +288,7 @@ func BenchmarkSyncSnapshot100k(b *testing.B) {
 			d.seedRevocations(b, 0, 100_000, time.Now())
 			epoch, _ := e.st.Epoch(context.Background())
 			b.ResetTimer()
-			cpu0 := cpuTime()
+			cpu0 := cputime.Now()
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
 				st, err := store.Open(context.Background(), d.url, nil)
@@ -338,7 +329,7 @@ func BenchmarkMySessions(b *testing.B) {
 			}
 			lat := make([]time.Duration, 0, b.N)
 			b.ResetTimer()
-			cpu0 := cpuTime()
+			cpu0 := cputime.Now()
 			for i := 0; i < b.N; i++ {
 				req, _ := http.NewRequest("GET", e.http.URL+"/api/magic-sessionmanager/my-sessions", nil)
 				req.Header.Set("Authorization", "Bearer "+toks[i%len(toks)])

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/meshsession/meshsession/plugin/core/internal/cputime"
+	"github.com/meshsession/meshsession/internal/cputime"
 	"github.com/meshsession/meshsession/plugin/core/revocation"
 	"github.com/meshsession/meshsession/plugin/protocol"
 )

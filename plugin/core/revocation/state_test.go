@@ -327,6 +327,14 @@ func TestUnmarshalGarbage(t *testing.T) {
 	}
 	_, err := revocation.Unmarshal(good, bytes.Clone(table))
 	require.NoError(t, err)
+	// A table buffer that is not 8-byte aligned is copied, not used in place.
+	shifted := make([]byte, len(table)+1)
+	copy(shifted[1:], table)
+	s3, err := revocation.Unmarshal(good, shifted[1:])
+	require.NoError(t, err)
+	assert.Equal(t, s.Dump(), s3.Dump())
+	_, ok := s3.Revoked("sid:a", now.Unix())
+	assert.True(t, ok)
 	// Marshal twice: two publications, each table pairs only with its meta.
 	m1, t1 := marshal(s)
 	m2, t2 := marshal(s)

@@ -73,7 +73,8 @@ func adoptTable(b []byte, id, capacity, count uint64, nReasons int) (hashTable[e
 	bad := func(what string) (hashTable[entry], error) {
 		return hashTable[entry]{}, fmt.Errorf("%w: revoked table: %s", ErrCorrupt, what)
 	}
-	if uint64(len(b)) != (capacity+1)*uint64(slotLen) || capacity > 1<<28 {
+	// (The bound first: a huge capacity would overflow the product.)
+	if capacity > 1<<28 || uint64(len(b)) != (capacity+1)*uint64(slotLen) {
 		return bad("size does not match its meta")
 	}
 	if binary.LittleEndian.Uint64(b[len(b)-slotLen:]) != id || binary.LittleEndian.Uint64(b[len(b)-8:]) != tableMagic {

@@ -128,3 +128,12 @@ func TestHashTableEmpty(t *testing.T) {
 	}
 	require.Len(t, sized.slots, capacityFor(100), "a table sized for n does not grow before n")
 }
+
+// A meta claiming a capacity whose byte size overflows is refused, not a
+// panic (the product wraps to the buffer's length).
+func TestAdoptTableHugeCapacity(t *testing.T) {
+	for _, b := range [][]byte{nil, make([]byte, 16)} {
+		_, err := adoptTable(b, 1, 1<<60-1, 0, 1)
+		require.ErrorIs(t, err, ErrCorrupt)
+	}
+}

@@ -262,8 +262,12 @@ func (e *Engine) Decide(now time.Time, req *Request, st *revocation.State) Decis
 type tokenKeys struct {
 	sid    string               // "sid:<v>", "" when the token has no session claim
 	hashes revocation.TokenKeys // the keys' hashes (and iat), computed once per token
-	fpKey  string               // "fp:<fingerprint>", "" without a raw token
-	fp     *[32]byte            // the raw SHA-256 behind fpKey, nil without a raw token
+	// clear is the stamp of the state this token was last found clear in
+	// (zero: never): while the state keeps that stamp the answer stands,
+	// and the lookups are skipped.
+	clear revocation.Stamp
+	fpKey string    // "fp:<fingerprint>", "" without a raw token
+	fp    *[32]byte // the raw SHA-256 behind fpKey, nil without a raw token
 }
 
 // keysOf derives the keys of tok (possibly "") and its claims into the
@@ -337,13 +341,16 @@ func (e *Engine) check(now int64, k *tokenKeys, src token.Source, c *token.Claim
 	} else if k.fp != nil {
 		d.SessionKey, d.SessionHash = k.fpKey, k.hashes.Fingerprint
 	}
-	switch v, reason := st.CheckToken(&k.hashes, now); v {
-	case revocation.UserBlocked:
-		return d.refuse(403, reason)
-	case revocation.SessionRevoked, revocation.TokenRevoked:
-		return d.refuse(401, revokedReason(reason))
-	case revocation.NotBeforeCut:
-		return d.refuse(401, protocol.ReasonNotBefore)
+	if stamp := st.Stamp(); k.clear != stamp {
+		switch v, reason := st.CheckToken(&k.hashes, now); v {
+		case revocation.UserBlocked:
+			return d.refuse(403, reason)
+		case revocation.SessionRevoked, revocation.TokenRevoked:
+			return d.refuse(401, revokedReason(reason))
+		case revocation.NotBeforeCut:
+			return d.refuse(401, protocol.ReasonNotBefore)
+		}
+		k.clear = stamp
 	}
 	if e.cfg.EnforceExpiry {
 		if c.HasExpiresAt && now > c.ExpiresAt+ExpiryLeeway {

@@ -342,3 +342,34 @@ func TestDecidePassDoesNotAllocate(t *testing.T) {
 	})
 	assert.Zero(t, allocs)
 }
+
+// A cached token found clear skips the lookups only while the state keeps
+// its stamp: a page applied, or another State adopted, checks it again.
+func TestClearAnswerFollowsTheState(t *testing.T) {
+	e := engine(t, ``)
+	tok := jwttest.HS256("x", hsHeader, payload(""))
+	req := &decide.Request{Path: "/api", Authorization: "Bearer " + tok, LastSync: now}
+	st := state(t, protocol.Change{Op: protocol.OpRevoke, Key: "sid:other"})
+	for i := 0; i < 3; i++ { // first sighting, then cached and found clear
+		require.Equal(t, decide.Pass, e.Decide(now, req, st).Action)
+	}
+	page := func(seq int64, c protocol.Change) []byte {
+		c.Seq = seq
+		b, err := json.Marshal(protocol.SyncPage{Epoch: "e", Cursor: seq, Changes: []protocol.Change{c}})
+		require.NoError(t, err)
+		return b
+	}
+	_, err := st.ApplyPage(page(2, protocol.Change{Op: protocol.OpBlock, User: "u1"}), now)
+	require.NoError(t, err)
+	d := e.Decide(now, req, st)
+	assert.Equal(t, 403, d.Status, "blocked after the page, though found clear before it")
+
+	// Another State with the same version and the session revoked.
+	other := state(t, protocol.Change{Op: protocol.OpRevoke, Key: "sid:s1"})
+	fresh := state(t, protocol.Change{Op: protocol.OpRevoke, Key: "sid:other"})
+	require.Equal(t, other.Version(), fresh.Version())
+	require.Equal(t, decide.Pass, e.Decide(now, req, fresh).Action)
+	assert.Equal(t, 401, e.Decide(now, req, other).Status, "a state with the same version but other content")
+	// Expiry of an entry cannot make a clear token refused: entries only go.
+	assert.Equal(t, decide.Pass, e.Decide(now.Add(time.Hour), req, fresh).Action)
+}

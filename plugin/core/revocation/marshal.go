@@ -241,7 +241,7 @@ func Unmarshal(meta, table []byte) (*State, error) {
 	}
 	// Strings are copied out: the state keeps nothing of meta.
 	r := &reader{b: body[:len(body)-4]}
-	s := &State{reasonIdx: map[string]uint8{}}
+	s := &State{id: newID(), reasonIdx: map[string]uint8{}}
 	s.version = r.uvarint("version")
 	s.epoch = string(r.bytes("epoch", MaxKeyLen))
 	s.cursor = r.varint("cursor")

@@ -12,6 +12,7 @@
 package revocation
 
 import (
+	"math/rand/v2"
 	"strings"
 	"time"
 	"unsafe"
@@ -69,6 +70,7 @@ func (t *table) revokedLen() int { return t.revoked.len() }
 
 // State is the revocation state of one worker.
 type State struct {
+	id      uint64 // random, for Stamp: two States never share one
 	epoch   string
 	cursor  int64
 	version uint64
@@ -90,7 +92,7 @@ type State struct {
 // New returns an empty state with no epoch (the first sync must be a
 // snapshot: cursor 0).
 func New() *State {
-	s := &State{cur: newTable(0), reasonIdx: map[string]uint8{}}
+	s := &State{id: newID(), cur: newTable(0), reasonIdx: map[string]uint8{}}
 	for _, r := range []string{"", protocol.ReasonLogout, protocol.ReasonManual, protocol.ReasonIdle,
 		protocol.ReasonExpired, protocol.ReasonBlocked, protocol.ReasonReuse, protocol.ReasonNotBefore,
 		protocol.ReasonPolicy} {
@@ -123,6 +125,18 @@ func (s *State) reason(i uint8) string {
 	}
 	return ""
 }
+
+func newID() uint64 { return rand.Uint64() | 1 }
+
+// Stamp identifies the live state's content: it changes whenever an entry
+// may have been added (a page applied, a snapshot swapped in, another
+// State), and is never 0. Between two equal stamps entries can only have
+// expired or been pruned, so a token found clear stays clear: a caller may
+// keep that answer for the stamp (as decide does per cached token).
+type Stamp struct{ id, version uint64 }
+
+// Stamp returns the live state's stamp.
+func (s *State) Stamp() Stamp { return Stamp{s.id, s.version} }
 
 // Epoch is the epoch of the live state ("" before the first snapshot).
 func (s *State) Epoch() string { return s.epoch }

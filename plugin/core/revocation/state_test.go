@@ -676,3 +676,19 @@ func TestCheckToken(t *testing.T) {
 	assert.True(t, ok)
 	assert.EqualValues(t, 1000, at)
 }
+
+func TestStamp(t *testing.T) {
+	a, b := revocation.New(), revocation.New()
+	assert.NotEqual(t, a.Stamp(), b.Stamp(), "two states never share a stamp")
+	assert.NotEqual(t, revocation.Stamp{}, a.Stamp())
+	snapshot(t, a, protocol.Change{Seq: 1, Op: protocol.OpRevoke, Key: "sid:x", Exp: exp(time.Minute)})
+	s1 := a.Stamp()
+	a.Prune(now.Add(time.Hour))
+	assert.Equal(t, s1, a.Stamp(), "pruning only removes entries")
+	_, err := a.ApplyPage(page(t, protocol.SyncPage{Epoch: "e1", Cursor: 2, Changes: []protocol.Change{{Seq: 2, Op: protocol.OpBlock, User: "u"}}}), now)
+	require.NoError(t, err)
+	assert.NotEqual(t, s1, a.Stamp(), "a page may add entries")
+	c, err := revocation.Unmarshal(marshal(a))
+	require.NoError(t, err)
+	assert.NotEqual(t, a.Stamp(), c.Stamp(), "an adopted state is another state")
+}

@@ -15,7 +15,6 @@ import (
 	"math/rand/v2"
 	"strings"
 	"time"
-	"unsafe"
 
 	"github.com/meshsession/meshsession/plugin/protocol"
 )
@@ -192,24 +191,6 @@ func (s *State) Revoked(key string, now int64) (reason string, ok bool) {
 		return "", false
 	}
 	e, ok := s.cur.revoked.get(protocol.KeyHash(key))
-	return s.result(e, ok, now)
-}
-
-// RevokedBytes is Revoked for a key held in a byte slice (no allocation).
-func (s *State) RevokedBytes(key []byte, now int64) (reason string, ok bool) {
-	if len(key) == 0 {
-		return "", false
-	}
-	return s.Revoked(unsafe.String(&key[0], len(key)), now)
-}
-
-// RevokedFingerprint reports whether the token whose SHA-256 is sum is
-// revoked ("fp:" key), without encoding it.
-func (s *State) RevokedFingerprint(sum *[32]byte, now int64) (reason string, ok bool) {
-	if s.cur.revoked.len() == 0 {
-		return "", false
-	}
-	e, ok := s.cur.revoked.get(protocol.FingerprintHash(sum))
 	return s.result(e, ok, now)
 }
 

@@ -57,7 +57,7 @@ func TestApplySnapshotAndLookups(t *testing.T) {
 	r, ok := s.Revoked("sid:a", n)
 	assert.True(t, ok)
 	assert.Equal(t, protocol.ReasonManual, r)
-	r, ok = s.RevokedBytes([]byte("fp:xyz"), n)
+	r, ok = s.Revoked("fp:xyz", n)
 	assert.True(t, ok)
 	assert.Equal(t, "custom-reason", r)
 	_, ok = s.Revoked("sid:b", n)
@@ -511,12 +511,12 @@ func TestMemory(t *testing.T) {
 func BenchmarkLookup(b *testing.B) {
 	for _, n := range []int{1000, 10000, 100000} {
 		s := loaded(b, n)
-		key := []byte("sid:notrevoked-0000-4000-8000-000000000000")
+		key := "sid:notrevoked-0000-4000-8000-000000000000"
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			cpu := cputime.Report()
 			for b.Loop() {
-				if _, ok := s.RevokedBytes(key, now.Unix()); ok {
+				if _, ok := s.Revoked(key, now.Unix()); ok {
 					b.Fatal("revoked")
 				}
 			}
@@ -547,8 +547,8 @@ func TestFingerprintKeys(t *testing.T) {
 	r, ok := s.Revoked(key, n)
 	assert.True(t, ok)
 	assert.Equal(t, protocol.ReasonReuse, r)
-	r, ok = s.RevokedFingerprint(&sum, n)
-	assert.True(t, ok)
+	v, r := s.CheckToken(&revocation.TokenKeys{Fingerprint: protocol.FingerprintHash(&sum)}, n)
+	assert.Equal(t, revocation.TokenRevoked, v, "a token's digest finds its fp: key")
 	assert.Equal(t, protocol.ReasonReuse, r)
 	_, ok = s.Revoked("fp:short", n)
 	assert.True(t, ok, "non-digest fp keys are kept as strings")
@@ -564,8 +564,8 @@ func TestFingerprintKeys(t *testing.T) {
 
 	s2, err := revocation.Unmarshal(marshal(s))
 	require.NoError(t, err)
-	r, ok = s2.RevokedFingerprint(&sum, n)
-	assert.True(t, ok)
+	v, r = s2.CheckToken(&revocation.TokenKeys{Fingerprint: protocol.FingerprintHash(&sum)}, n)
+	assert.Equal(t, revocation.TokenRevoked, v)
 	assert.Equal(t, protocol.ReasonManual, r)
 
 	_, err = s.ApplyPage(page(t, protocol.SyncPage{Epoch: "e1", Cursor: 5, Changes: []protocol.Change{

@@ -127,64 +127,68 @@ func (w *worker) allocate(ctx context.Context, size int) (uint32, bool) {
 	return addr, addr != 0
 }
 
-// copyOut writes data into freshly allocated guest memory and stores its
-// address and size at the guest's out-pointers. Empty data yields 0/0, as
-// Envoy's copyToPointerSize.
-func (w *worker) copyOut(ctx context.Context, data []byte, ptrPtr, sizePtr uint64) Status {
-	var addr uint32
-	if len(data) > 0 {
-		var ok bool
-		if addr, ok = w.allocate(ctx, len(data)); !ok {
-			return StatusInvalidMemoryAccess
-		}
-		if !w.mem.Write(addr, data) {
-			return StatusInvalidMemoryAccess
-		}
+// reserve allocates size bytes of guest memory and returns them for the
+// host to fill (nil and address 0 for size 0, as Envoy's copyToPointerSize).
+func (w *worker) reserve(ctx context.Context, size int) ([]byte, uint32, Status) {
+	if size == 0 {
+		return nil, 0, StatusOK
 	}
-	if !w.mem.WriteUint32Le(u32(ptrPtr), addr) || !w.mem.WriteUint32Le(u32(sizePtr), uint32(len(data))) {
-		return StatusInvalidMemoryAccess
-	}
-	return StatusOK
-}
-
-// copyOutString is copyOut for a string, without converting it.
-func (w *worker) copyOutString(ctx context.Context, data string, ptrPtr, sizePtr uint64) Status {
-	var addr uint32
-	if len(data) > 0 {
-		var ok bool
-		if addr, ok = w.allocate(ctx, len(data)); !ok {
-			return StatusInvalidMemoryAccess
-		}
-		if !w.mem.WriteString(addr, data) {
-			return StatusInvalidMemoryAccess
-		}
-	}
-	if !w.mem.WriteUint32Le(u32(ptrPtr), addr) || !w.mem.WriteUint32Le(u32(sizePtr), uint32(len(data))) {
-		return StatusInvalidMemoryAccess
-	}
-	return StatusOK
-}
-
-// copyOutPairs serialises pairs directly into guest memory.
-func (w *worker) copyOutPairs(ctx context.Context, m *headerMap, ptrPtr, sizePtr uint64) Status {
-	if m == nil || len(m.pairs) == 0 {
-		return w.copyOut(ctx, nil, ptrPtr, sizePtr)
-	}
-	// Encoded straight into the guest's buffer: no copy made on the way.
-	size := pairsLen(m.pairs)
 	addr, ok := w.allocate(ctx, size)
 	if !ok {
-		return StatusInvalidMemoryAccess
+		return nil, 0, StatusInvalidMemoryAccess
 	}
 	buf, ok := w.mem.Read(addr, uint32(size))
 	if !ok {
-		return StatusInvalidMemoryAccess
+		return nil, 0, StatusInvalidMemoryAccess
 	}
-	encodePairsInto(buf, m.pairs)
+	return buf, addr, StatusOK
+}
+
+// storeOut stores a reserved buffer's address and size at the guest's
+// out-pointers.
+func (w *worker) storeOut(addr uint32, size int, ptrPtr, sizePtr uint64) Status {
 	if !w.mem.WriteUint32Le(u32(ptrPtr), addr) || !w.mem.WriteUint32Le(u32(sizePtr), uint32(size)) {
 		return StatusInvalidMemoryAccess
 	}
 	return StatusOK
+}
+
+// copyOut writes data into freshly allocated guest memory and stores its
+// address and size at the guest's out-pointers.
+func (w *worker) copyOut(ctx context.Context, data []byte, ptrPtr, sizePtr uint64) Status {
+	buf, addr, st := w.reserve(ctx, len(data))
+	if st != StatusOK {
+		return st
+	}
+	copy(buf, data)
+	return w.storeOut(addr, len(data), ptrPtr, sizePtr)
+}
+
+// copyOutString is copyOut for a string, without converting it.
+func (w *worker) copyOutString(ctx context.Context, data string, ptrPtr, sizePtr uint64) Status {
+	buf, addr, st := w.reserve(ctx, len(data))
+	if st != StatusOK {
+		return st
+	}
+	copy(buf, data)
+	return w.storeOut(addr, len(data), ptrPtr, sizePtr)
+}
+
+// copyOutPairs serialises pairs straight into guest memory (no copy on the
+// way); an empty map yields 0/0.
+func (w *worker) copyOutPairs(ctx context.Context, m *headerMap, ptrPtr, sizePtr uint64) Status {
+	size := 0
+	if m != nil && len(m.pairs) > 0 {
+		size = pairsLen(m.pairs)
+	}
+	buf, addr, st := w.reserve(ctx, size)
+	if st != StatusOK {
+		return st
+	}
+	if size > 0 {
+		encodePairsInto(buf, m.pairs)
+	}
+	return w.storeOut(addr, size, ptrPtr, sizePtr)
 }
 
 // target is the stream host calls act on: the effective context if set,

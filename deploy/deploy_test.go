@@ -264,7 +264,6 @@ func pluginConfigJSON(t *testing.T, pc obj) []byte {
 	return js
 }
 
-
 // keyPaths lists the dotted key paths of nested mappings, sorted.
 func keyPaths(prefix string, m map[string]any) []string {
 	var out []string
@@ -278,8 +277,6 @@ func keyPaths(prefix string, m map[string]any) []string {
 	sort.Strings(out)
 	return out
 }
-
-
 
 // parseSessionsvcEnv runs sessionsvc's configuration parser over an
 // environment given as a YAML mapping (no flags).

@@ -27,15 +27,21 @@ func readDocs(t *testing.T, path string) []obj {
 	t.Helper()
 	data, err := os.ReadFile(repoPath(path))
 	require.NoError(t, err)
+	return parseDocs(t, path, data)
+}
+
+// parseDocs decodes every non-empty YAML document of data.
+func parseDocs(t *testing.T, name string, data []byte) []obj {
+	t.Helper()
 	var docs []obj
 	for i, part := range docSep.Split(string(data), -1) {
 		var m obj
-		require.NoError(t, yaml.Unmarshal([]byte(part), &m), "%s: document %d", path, i)
+		require.NoError(t, yaml.Unmarshal([]byte(part), &m), "%s: document %d", name, i)
 		if m != nil {
 			docs = append(docs, m)
 		}
 	}
-	require.NotEmpty(t, docs, "%s: no document", path)
+	require.NotEmpty(t, docs, "%s: no document", name)
 	return docs
 }
 

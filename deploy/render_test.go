@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
-	"sigs.k8s.io/yaml"
 )
 
 // memRepo copies the repository's deploy/ tree into an in-memory file
@@ -53,14 +52,5 @@ func kustomize(t *testing.T, fs filesys.FileSystem, dir string) []obj {
 	require.NoError(t, err, "kustomize build %s", dir)
 	out, err := rm.AsYaml()
 	require.NoError(t, err)
-	var docs []obj
-	for i, part := range docSep.Split(string(out), -1) {
-		var m obj
-		require.NoError(t, yaml.Unmarshal([]byte(part), &m), "%s: document %d", dir, i)
-		if m != nil {
-			docs = append(docs, m)
-		}
-	}
-	require.NotEmpty(t, docs, "%s: renders nothing", dir)
-	return docs
+	return parseDocs(t, dir, out)
 }

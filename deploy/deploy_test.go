@@ -86,6 +86,20 @@ func TestCompose(t *testing.T) {
 		}
 	}
 
+	t.Run("ports on loopback only", func(t *testing.T) {
+		for name, s := range services {
+			p, ok := s.(obj)["ports"]
+			if !ok {
+				continue
+			}
+			for _, port := range p.([]any) {
+				ps, ok := port.(string)
+				require.True(t, ok, "services.%s.ports: use the short syntax HOST_IP:HOST_PORT:CONTAINER_PORT", name)
+				assert.True(t, strings.HasPrefix(ps, "127.0.0.1:"), "services.%s.ports %q: publish on 127.0.0.1 only (Docker binds every interface otherwise)", name, ps)
+			}
+		}
+	})
+
 	t.Run("envoy", func(t *testing.T) {
 		envoy := getObj(t, services, "envoy")
 		image := getStr(t, envoy, "image")
@@ -105,10 +119,10 @@ func TestCompose(t *testing.T) {
 
 		ports := strs(t, getList(t, envoy, "ports"))
 		lp := strconv.Itoa(int(ec.Listener.Address.Port))
-		assert.Contains(t, ports, lp+":"+lp, "the listener port of envoy.yaml")
+		assert.Contains(t, ports, "127.0.0.1:"+lp+":"+lp, "the listener port of envoy.yaml, on loopback")
 		require.NotNil(t, ec.Admin)
 		ap := strconv.Itoa(int(ec.Admin.Port))
-		assert.Contains(t, ports, ap+":"+ap, "the admin port of envoy.yaml")
+		assert.Contains(t, ports, "127.0.0.1:"+ap+":"+ap, "the admin port of envoy.yaml, on loopback")
 		for _, dep := range []string{"sessionsvc", "demoapp"} {
 			assert.Contains(t, getObj(t, envoy, "depends_on"), dep)
 		}

@@ -23,11 +23,14 @@ func NewRevokingRoutes(list []string) (RevokingRoutes, error) {
 // Match reports whether method and path (a query string is ignored) are
 // on one of the routes.
 func (rs RevokingRoutes) Match(method, path string) bool {
-	if len(rs) == 0 {
-		return false
-	}
-	path = stripQuery(path)
+	stripped := false
 	for _, r := range rs {
+		if method != r.Method {
+			continue // most requests: no path work at all
+		}
+		if !stripped {
+			path, stripped = stripQuery(path), true
+		}
 		if r.Match(method, path) {
 			return true
 		}

@@ -210,8 +210,8 @@ func (h *httpContext) names() token.ClaimNames {
 // OnHttpRequestBody accumulates the body of login and refresh requests (the
 // login identifier for failed-login reports; the presented refresh token).
 func (h *httpContext) OnHttpRequestBody(bodySize int, endOfStream bool) types.Action {
-	if h.waiting {
-		return types.ActionPause
+	if h.waiting || h.held {
+		return types.ActionPause // (a host that delivers the body of a held stream)
 	}
 	if h.route != decide.RouteLogin && h.route != decide.RouteRefresh {
 		return types.ActionContinue
@@ -303,6 +303,12 @@ func (h *httpContext) OnHttpResponseHeaders(numHeaders int, endOfStream bool) ty
 }
 
 func (h *httpContext) OnHttpResponseBody(bodySize int, endOfStream bool) types.Action {
+	if h.waiting {
+		// A revoking route's answer waits for a sync (timing.go). Envoy
+		// delivers no body while the headers are held; a host that does
+		// gets it held too.
+		return types.ActionPause
+	}
 	if h.route != decide.RouteLogin && h.route != decide.RouteRefresh {
 		return types.ActionContinue
 	}

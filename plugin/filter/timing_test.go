@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/meshsession/meshsession/e2e/host"
 	"github.com/meshsession/meshsession/plugin/protocol"
@@ -221,4 +222,42 @@ func TestStartupHoldExpires(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStartupHoldNative: the start-up hold on the SDK's emulator (one
+// worker): held on the request headers, decided by the first sync.
+func TestStartupHoldNative(t *testing.T) {
+	stub := newStub(t)
+	stub.add(protocol.Change{Op: protocol.OpRevoke, Key: "sid:old", Exp: time.Now().Add(time.Hour).Unix(), Reason: protocol.ReasonManual})
+	hh, err := startNative(testConfig(`"startup_hold":"30s"`), stub.clusters())
+	require.NoError(t, err)
+	defer hh.close()
+	n := hh.(*nativeHarness)
+	em := n.host
+	revoked := em.InitializeHttpContext()
+	act := em.CallOnRequestHeaders(revoked, [][2]string{{":method", "GET"}, {":path", "/api/x"}, {":authority", "app"},
+		{"authorization", "Bearer " + userToken(1, "old")}}, true)
+	require.Equal(t, types.ActionPause, act, "no state yet: held")
+	require.Nil(t, em.GetSentLocalResponse(revoked))
+	valid := em.InitializeHttpContext()
+	act = em.CallOnRequestHeaders(valid, [][2]string{{":method", "GET"}, {":path", "/api/x"}, {":authority", "app"},
+		{"authorization", "Bearer " + userToken(1, "new")}}, true)
+	require.Equal(t, types.ActionPause, act)
+
+	n.tickAll(t) // the first sync: the held requests are decided
+	lr := em.GetSentLocalResponse(revoked)
+	require.NotNil(t, lr, "the revoked token is refused")
+	assert.EqualValues(t, 401, lr.StatusCode)
+	assert.Nil(t, em.GetSentLocalResponse(valid))
+	assert.Equal(t, types.ActionContinue, em.GetCurrentHttpStreamAction(valid), "the valid token passes")
+	assert.True(t, hasHeader(em.GetCurrentRequestHeaders(valid), "x-user-id", "1"), "decided in full")
+}
+
+func hasHeader(hdrs [][2]string, name, value string) bool {
+	for _, kv := range hdrs {
+		if kv[0] == name && kv[1] == value {
+			return true
+		}
+	}
+	return false
 }

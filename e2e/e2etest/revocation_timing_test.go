@@ -3,6 +3,7 @@ package e2etest
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,8 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshsession/meshsession/e2e/devproxy"
+	"github.com/meshsession/meshsession/e2e/envoyconfig"
 	"github.com/meshsession/meshsession/sessionsvc/store/storetest"
 )
 
@@ -266,5 +269,58 @@ func copyFiles(t *testing.T, from, to, name string) {
 		require.NoError(t, err)
 		require.NoError(t, dst.Close())
 		require.NoError(t, src.Close())
+	}
+}
+
+// startAnotherProxy starts a second dev proxy (a freshly started Envoy:
+// its own workers and shared data) on the same sessionsvc and app, with
+// the system's plugin configuration, and returns its URL.
+func (s *system) startAnotherProxy(tb testing.TB) string {
+	tb.Helper()
+	module, cache := pluginWasm(tb)
+	env, err := envoyconfig.Load(filepath.Join("..", "..", "envoy.yaml"))
+	require.NoError(tb, err)
+	cfgJSON, err := json.Marshal(s.plugin)
+	require.NoError(tb, err)
+	env.Wasm.Configuration = string(cfgJSON)
+	_, err = devproxy.RemapHosts(env, map[string]string{"demoapp": s.app.Listener.Addr().String(), "sessionsvc": s.svcAddr})
+	require.NoError(tb, err)
+	p, err := devproxy.New(context.Background(), devproxy.Options{
+		Envoy: env, Module: module, CompilationCache: cache, Workers: workers,
+		Listen: "127.0.0.1:0", Admin: devproxy.AdminOff, AllowWorkerPin: true,
+		Logger: s.log.With("component", "devproxy-2"),
+	})
+	require.NoError(tb, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Serve(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			tb.Error("second dev proxy did not stop")
+		}
+	})
+	return "http://" + p.Addr().String()
+}
+
+// TestNoRevokedTokenPassesAfterAProxyStart: a proxy started after a
+// revocation refuses the token from its very first request on every
+// worker (the start-up hold waits for the first sync).
+func TestNoRevokedTokenPassesAfterAProxyStart(t *testing.T) {
+	pluginWasm(t)
+	sys := startSystem(t, storetest.SQLiteURL(t), e2eOverrides())
+	d := newDevice(t, "127.0.0.2", uaLaptop)
+	tok := sys.login(t, d, "alice")
+	sid := sys.currentSession(t, d, tok.jwt)
+	r := sys.admin(t, "POST", "/magic-sessionmanager/sessions/"+sid+"/terminate")
+	require.Equal(t, 200, r.status, r.String())
+	for trial := 0; trial < 3; trial++ {
+		url := sys.startAnotherProxy(t)
+		for w := 0; w < workers; w++ {
+			r := d.do(t, req{url: url + "/api/articles", token: tok.jwt, worker: w})
+			require.True(t, r.status == 401 && r.reason() == "manual", "proxy %d, worker %d, first request: %s", trial, w, r)
+		}
 	}
 }

@@ -44,9 +44,8 @@ type syncer struct {
 
 	lastSync time.Time // last successful sync known to this worker
 	fetching bool      // this worker holds the lease and has a call out
-	leaseCas uint32
-	failures int  // consecutive failures, for backoff and log throttling
-	relaxed  bool // the collector runs at bigPageGCPercent (relaxGC)
+	failures int       // consecutive failures, for backoff and log throttling
+	relaxed  bool      // the collector runs at bigPageGCPercent (relaxGC)
 }
 
 // relaxGC switches the collector between bigPageGCPercent and gcPercent.

@@ -5,6 +5,7 @@ PLUGIN_SRC := $(shell find plugin -name '*.go' -not -path '*/testdata/*' 2>/dev/
 TEST_FLAGS ?= -timeout 25m -p 2
 BENCH ?= .
 BENCHTIME ?= 1s
+COUNT ?= 5
 
 STATICCHECK := .build/bin/staticcheck
 WASIRUN := $(CURDIR)/.build/wasirun
@@ -52,6 +53,11 @@ tools:
 bench: plugin
 	MESHSESSION_PLUGIN_WASM=$(CURDIR)/plugin.wasm \
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) -timeout 60m -p 1 ./...
+
+## bench-report: the benchmarks README's "Speed and memory" quotes, COUNT runs
+## each, into .build/bench-report.md (spread, targets met, machine); run it on a quiet machine
+bench-report: plugin $(WASIRUN)
+	COUNT=$(COUNT) BENCHTIME=$(BENCHTIME) scripts/bench-report
 
 ## fuzz: a short run of every fuzz target
 fuzz:

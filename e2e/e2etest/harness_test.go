@@ -42,7 +42,10 @@ func pluginWasm(tb testing.TB) ([]byte, wazero.CompilationCache) {
 
 // ---- logs, shown when a test fails ----
 
-type logBuf = testenv.SyncBuffer
+// logBuf keeps the system's logs (their tail is shown when a test fails).
+type logBuf struct{ testenv.SyncBuffer }
+
+func (l *logBuf) tail(n int) string { return l.Tail(n) }
 
 // ---- the system: sessionsvc + demo app + dev proxy ----
 
@@ -81,7 +84,7 @@ func startSystem(tb testing.TB, dbURL string, overrides map[string]any) *system 
 	module, cache := pluginWasm(tb)
 	env, err := envoyconfig.Load(filepath.Join("..", "..", "envoy.yaml"))
 	require.NoError(tb, err)
-	s := &system{tb: tb, dbURL: dbURL, logs: &logBuf{Max: 4 << 20}}
+	s := &system{tb: tb, dbURL: dbURL, logs: &logBuf{testenv.SyncBuffer{Max: 4 << 20}}}
 	var out io.Writer = s.logs
 	if path := os.Getenv("E2E_LOG_FILE"); path != "" { // every line, for debugging
 		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -96,7 +99,7 @@ func startSystem(tb testing.TB, dbURL string, overrides map[string]any) *system 
 			if v, err := strconv.Atoi(os.Getenv("E2E_LOG_LINES")); err == nil {
 				n = v
 			}
-			tb.Logf("last log lines:\n%s", s.logs.Tail(n))
+			tb.Logf("last log lines:\n%s", s.logs.tail(n))
 		}
 	})
 	s.plugin = pluginConfig(tb, env, overrides)

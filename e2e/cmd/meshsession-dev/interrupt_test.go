@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/meshsession/meshsession/internal/testenv"
 )
 
 // TestInterruptExitsZero: the built program (what `make run` executes)
@@ -20,7 +22,7 @@ import (
 // error. (`go run` would exit 1 on the same signal whatever the program
 // does, which is why the Makefile builds and execs the binary.)
 func TestInterruptExitsZero(t *testing.T) {
-	wasm, err := filepath.Abs(wasmPath(t))
+	wasm, err := filepath.Abs(testenv.PluginWasmPath(t))
 	require.NoError(t, err)
 	bin := filepath.Join(t.TempDir(), "meshsession-dev")
 	build := exec.Command("go", "build", "-o", bin, ".")

@@ -45,19 +45,6 @@ func parseDocs(t *testing.T, name string, data []byte) []obj {
 	return docs
 }
 
-// byKind returns the only document of a kind.
-func byKind(t *testing.T, path string, docs []obj, kind string) obj {
-	t.Helper()
-	var found []obj
-	for _, d := range docs {
-		if d["kind"] == kind {
-			found = append(found, d)
-		}
-	}
-	require.Len(t, found, 1, "%s: want exactly one %s", path, kind)
-	return found[0]
-}
-
 // get walks keys (string) and indexes (int) through decoded YAML; it fails
 // the test, naming the path, when a step is missing or of the wrong type.
 func get(t *testing.T, v any, path ...any) any {

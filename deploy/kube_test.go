@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -213,11 +212,3 @@ func serviceAccountOf(w obj) string {
 }
 
 func fqdn(ns, name string) string { return name + "." + ns + ".svc.cluster.local" }
-
-func trimHash(name string) string {
-	// kustomize generators append "-<10 chars>"; callers compare base names.
-	if i := strings.LastIndexByte(name, '-'); i > 0 && len(name)-i-1 == 10 {
-		return name[:i]
-	}
-	return name
-}

@@ -37,6 +37,8 @@ func Run(t *testing.T, open func(testing.TB) store.Store) {
 		{"Settings", testSettings},
 		{"Alerts", testAlerts},
 		{"FailedLogins", testFailedLogins},
+		{"LoginCounters", testLoginCounters},
+		{"LoginCountersConcurrent", testLoginCountersConcurrent},
 		{"ConcurrentAppendsKeepFeedOrder", testConcurrentFeed},
 	}
 	for _, tc := range tests {

@@ -1,0 +1,299 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Counter kinds (LoginCounter.Kind, AuditEvent.SubjectKind).
+const (
+	CounterIdentifier = "identifier"
+	CounterIP         = "ip"
+)
+
+// Audit events written for login protection.
+const (
+	AuditLockoutLocked   = "lockout.locked"
+	AuditLockoutUnlocked = "lockout.unlocked"
+)
+
+// LoginCounter is the failed-login counter of one scope. It is locked while
+// LockedUntil is after now.
+type LoginCounter struct {
+	Scope       string // "ident:<normalised identifier>" or "ip:<address or /64>"
+	Kind        string // CounterIdentifier or CounterIP
+	Subject     string // the normalised identifier or the address
+	Failures    int    // failures in the current window (or since the lock started)
+	WindowStart time.Time
+	LastFailure time.Time
+	LockedUntil time.Time // zero when never locked in this window
+	LockedAt    time.Time
+	// JustLocked: the failure that returned this counter is the one that
+	// locked it (exactly one failure per lock reports it, on any replica).
+	JustLocked bool
+}
+
+// Locked reports whether the counter is locked at now.
+func (c LoginCounter) Locked(now time.Time) bool { return c.LockedUntil.After(now) }
+
+// LoginFailure is one failed login to count under Scope.
+type LoginFailure struct {
+	Scope   string
+	Kind    string
+	Subject string
+	At      time.Time
+	// Threshold failures within Window lock the scope for LockFor.
+	Threshold int
+	Window    time.Duration
+	LockFor   time.Duration
+}
+
+// AuditEvent is one entry of the audit trail.
+type AuditEvent struct {
+	ID          int64
+	At          time.Time
+	Event       string // AuditLockoutLocked, AuditLockoutUnlocked, ...
+	SubjectKind string
+	Subject     string
+	Actor       string          // "system" or the admin token's name
+	Detail      json.RawMessage // event data (JSON object)
+}
+
+// LoginGuardStore holds the failed-login counters, lockouts and the audit
+// trail. Every change is one atomic statement (an upsert with RETURNING) so
+// that any number of replicas on one PostgreSQL database agree exactly.
+type LoginGuardStore interface {
+	// RecordLoginFailure counts one failure in one atomic upsert: a failure
+	// while locked adds to the count and keeps the lock; a failure after the
+	// window (or an earlier lock) ended starts a new window; reaching the
+	// threshold locks until At+LockFor. When this failure locked the scope,
+	// onLock's audit events and alerts are written in the same transaction.
+	RecordLoginFailure(ctx context.Context, f LoginFailure, onLock func(LoginCounter) ([]AuditEvent, []Alert)) (LoginCounter, error)
+	// ResetLoginFailures forgets the scope's failures unless it is locked at now
+	// (a successful login; a lock stands until it ends or an admin lifts it).
+	ResetLoginFailures(ctx context.Context, scope string, now time.Time) error
+	// ActiveLockouts returns the counters among scopes that are locked at now.
+	ActiveLockouts(ctx context.Context, scopes []string, now time.Time) ([]LoginCounter, error)
+	// ListLockouts returns every counter locked at now, latest lock first (at most limit).
+	ListLockouts(ctx context.Context, now time.Time, limit int) ([]LoginCounter, error)
+	// Unlock lifts the lock of scope (ErrNotFound when it is not locked at
+	// now) and writes audit and alerts in the same transaction.
+	Unlock(ctx context.Context, scope string, now time.Time, audit []AuditEvent, alerts []Alert) (LoginCounter, error)
+	// PruneLoginCounters deletes unlocked counters whose last failure is before before.
+	PruneLoginCounters(ctx context.Context, before, now time.Time) (int, error)
+	// AppendAudit writes audit events.
+	AppendAudit(ctx context.Context, events []AuditEvent) error
+	// ListAudit returns audit events newest first with an id below beforeID (0: the newest), at most limit.
+	ListAudit(ctx context.Context, beforeID int64, limit int) ([]AuditEvent, error)
+}
+
+var _ LoginGuardStore = (*sqlStore)(nil)
+
+const counterCols = `scope, kind, subject, failures, window_start, last_failure, locked_until, locked_at, just_locked`
+
+func scanCounter(sc rowScanner) (LoginCounter, error) {
+	var c LoginCounter
+	var ws, lf, lu, la int64
+	if err := sc.Scan(&c.Scope, &c.Kind, &c.Subject, &c.Failures, &ws, &lf, &lu, &la, &c.JustLocked); err != nil {
+		return LoginCounter{}, err
+	}
+	c.WindowStart, c.LastFailure, c.LockedUntil, c.LockedAt = fromMS(ws), fromMS(lf), fromMS(lu), fromMS(la)
+	return c, nil
+}
+
+// The upsert. Parameters: $1 scope, $2 kind, $3 subject, $4 now, $5
+// threshold, $6 window cutoff (now-window), $7 lock end (now+lockFor), $8
+// whether a first failure locks (threshold <= 1), cast so that PostgreSQL
+// deduces one type per parameter. In SET, column names read
+// the row as it was before this statement; the row lock (PostgreSQL) or the
+// single writer (SQLite) orders concurrent failures, so each sees the count
+// the previous one left.
+const recordFailureSQL = `INSERT INTO login_counters (` + counterCols + `)
+	VALUES ($1, $2, $3, 1, CAST($4 AS BIGINT), CAST($4 AS BIGINT), CASE WHEN CAST($8 AS BOOLEAN) THEN CAST($7 AS BIGINT) ELSE 0 END, CASE WHEN CAST($8 AS BOOLEAN) THEN CAST($4 AS BIGINT) ELSE 0 END, CAST($8 AS BOOLEAN))
+	ON CONFLICT (scope) DO UPDATE SET
+	failures = CASE
+		WHEN login_counters.locked_until > CAST($4 AS BIGINT) THEN login_counters.failures + 1
+		WHEN login_counters.window_start <= CAST($6 AS BIGINT) OR login_counters.locked_until > 0 THEN 1
+		ELSE login_counters.failures + 1 END,
+	window_start = CASE
+		WHEN login_counters.locked_until > CAST($4 AS BIGINT) THEN login_counters.window_start
+		WHEN login_counters.window_start <= CAST($6 AS BIGINT) OR login_counters.locked_until > 0 THEN CAST($4 AS BIGINT)
+		ELSE login_counters.window_start END,
+	last_failure = CAST($4 AS BIGINT),
+	locked_until = CASE
+		WHEN login_counters.locked_until > CAST($4 AS BIGINT) THEN login_counters.locked_until
+		WHEN login_counters.window_start <= CAST($6 AS BIGINT) OR login_counters.locked_until > 0 THEN CASE WHEN CAST($8 AS BOOLEAN) THEN CAST($7 AS BIGINT) ELSE 0 END
+		WHEN login_counters.failures + 1 >= CAST($5 AS BIGINT) THEN CAST($7 AS BIGINT)
+		ELSE 0 END,
+	locked_at = CASE
+		WHEN login_counters.locked_until > CAST($4 AS BIGINT) THEN login_counters.locked_at
+		WHEN login_counters.window_start <= CAST($6 AS BIGINT) OR login_counters.locked_until > 0 THEN CASE WHEN CAST($8 AS BOOLEAN) THEN CAST($4 AS BIGINT) ELSE 0 END
+		WHEN login_counters.failures + 1 >= CAST($5 AS BIGINT) THEN CAST($4 AS BIGINT)
+		ELSE 0 END,
+	just_locked = CASE
+		WHEN login_counters.locked_until > CAST($4 AS BIGINT) THEN FALSE
+		WHEN login_counters.window_start <= CAST($6 AS BIGINT) OR login_counters.locked_until > 0 THEN CAST($8 AS BOOLEAN)
+		ELSE login_counters.failures + 1 >= CAST($5 AS BIGINT) END
+	RETURNING ` + counterCols
+
+func (s *sqlStore) RecordLoginFailure(ctx context.Context, f LoginFailure, onLock func(LoginCounter) ([]AuditEvent, []Alert)) (LoginCounter, error) {
+	if f.Scope == "" || f.Threshold < 1 || f.Window <= 0 || f.LockFor <= 0 {
+		return LoginCounter{}, fmt.Errorf("record login failure %q: scope, threshold, window and lock duration are required", f.Scope)
+	}
+	now := ms(f.At)
+	var c LoginCounter
+	err := s.writeTx(ctx, "record login failure", func(tx *sql.Tx) error {
+		var err error
+		c, err = scanCounter(tx.QueryRowContext(ctx, recordFailureSQL, f.Scope, f.Kind, f.Subject, now,
+			f.Threshold, ms(f.At.Add(-f.Window)), ms(f.At.Add(f.LockFor)), f.Threshold <= 1))
+		if err != nil {
+			return err
+		}
+		if !c.JustLocked || onLock == nil {
+			return nil
+		}
+		audit, alerts := onLock(c)
+		if err := insertAudit(ctx, tx, audit); err != nil {
+			return err
+		}
+		return insertAlerts(ctx, tx, alerts, f.At)
+	})
+	return c, err
+}
+
+func (s *sqlStore) ResetLoginFailures(ctx context.Context, scope string, now time.Time) error {
+	return s.writeTx(ctx, "reset login failures", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM login_counters WHERE scope = $1 AND locked_until <= $2`, scope, ms(now))
+		return err
+	})
+}
+
+func (s *sqlStore) ActiveLockouts(ctx context.Context, scopes []string, now time.Time) ([]LoginCounter, error) {
+	if len(scopes) == 0 {
+		return nil, nil
+	}
+	args := make([]any, 0, len(scopes)+1)
+	args = append(args, ms(now))
+	for _, sc := range scopes {
+		args = append(args, sc)
+	}
+	rows, err := s.read(ctx, `SELECT `+counterCols+` FROM login_counters WHERE locked_until > $1 AND scope IN (`+
+		s.placeholders(2, len(scopes))+`) ORDER BY scope`, args...)
+	if err != nil {
+		return nil, s.wrap("active lockouts", err)
+	}
+	return s.scanCounters("active lockouts", rows)
+}
+
+func (s *sqlStore) scanCounters(op string, rows *sql.Rows) ([]LoginCounter, error) {
+	defer rows.Close()
+	var out []LoginCounter
+	for rows.Next() {
+		c, err := scanCounter(rows)
+		if err != nil {
+			return nil, s.wrap(op, err)
+		}
+		out = append(out, c)
+	}
+	return out, s.wrap(op, rows.Err())
+}
+
+func (s *sqlStore) ListLockouts(ctx context.Context, now time.Time, limit int) ([]LoginCounter, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	rows, err := s.read(ctx, `SELECT `+counterCols+` FROM login_counters WHERE locked_until > $1
+		ORDER BY locked_at DESC, scope LIMIT $2`, ms(now), limit)
+	if err != nil {
+		return nil, s.wrap("list lockouts", err)
+	}
+	return s.scanCounters("list lockouts", rows)
+}
+
+func (s *sqlStore) Unlock(ctx context.Context, scope string, now time.Time, audit []AuditEvent, alerts []Alert) (LoginCounter, error) {
+	var c LoginCounter
+	err := s.writeTx(ctx, "unlock", func(tx *sql.Tx) error {
+		var err error
+		c, err = scanCounter(tx.QueryRowContext(ctx, `DELETE FROM login_counters WHERE scope = $1 AND locked_until > $2
+			RETURNING `+counterCols, scope, ms(now)))
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if err := insertAudit(ctx, tx, audit); err != nil {
+			return err
+		}
+		return insertAlerts(ctx, tx, alerts, now)
+	})
+	return c, err
+}
+
+func (s *sqlStore) PruneLoginCounters(ctx context.Context, before, now time.Time) (int, error) {
+	var n int64
+	err := s.writeTx(ctx, "prune login counters", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM login_counters WHERE last_failure < $1 AND locked_until <= $2`, ms(before), ms(now))
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	return int(n), err
+}
+
+func insertAudit(ctx context.Context, tx *sql.Tx, events []AuditEvent) error {
+	for _, e := range events {
+		detail := string(e.Detail)
+		if detail == "" {
+			detail = "{}"
+		}
+		if !json.Valid([]byte(detail)) {
+			return fmt.Errorf("audit event %s: detail is not JSON", e.Event)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_events (at, event, subject_kind, subject, actor, detail)
+			VALUES ($1, $2, $3, $4, $5, $6)`, ms(e.At), e.Event, e.SubjectKind, e.Subject, e.Actor, detail); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *sqlStore) AppendAudit(ctx context.Context, events []AuditEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	return s.writeTx(ctx, "append audit", func(tx *sql.Tx) error { return insertAudit(ctx, tx, events) })
+}
+
+func (s *sqlStore) ListAudit(ctx context.Context, beforeID int64, limit int) ([]AuditEvent, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	if beforeID <= 0 {
+		beforeID = 1<<63 - 1
+	}
+	rows, err := s.read(ctx, `SELECT id, at, event, subject_kind, subject, actor, detail FROM audit_events
+		WHERE id < $1 ORDER BY id DESC LIMIT $2`, beforeID, limit)
+	if err != nil {
+		return nil, s.wrap("list audit", err)
+	}
+	defer rows.Close()
+	var out []AuditEvent
+	for rows.Next() {
+		var e AuditEvent
+		var at int64
+		var detail string
+		if err := rows.Scan(&e.ID, &at, &e.Event, &e.SubjectKind, &e.Subject, &e.Actor, &detail); err != nil {
+			return nil, s.wrap("list audit", err)
+		}
+		e.At, e.Detail = fromMS(at), json.RawMessage(detail)
+		out = append(out, e)
+	}
+	return out, s.wrap("list audit", rows.Err())
+}

@@ -1,0 +1,191 @@
+package storetest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshsession/meshsession/sessionsvc/store"
+)
+
+func failure(scope string, at time.Time, threshold int) store.LoginFailure {
+	return store.LoginFailure{Scope: scope, Kind: store.CounterIdentifier, Subject: scope[len("ident:"):], At: at,
+		Threshold: threshold, Window: 15 * time.Minute, LockFor: 10 * time.Minute}
+}
+
+// testLoginCounters: the counter's state machine, one failure at a time.
+func testLoginCounters(t *testing.T, st store.Store) {
+	now := t0
+	var locks []store.LoginCounter
+	onLock := func(c store.LoginCounter) ([]store.AuditEvent, []store.Alert) {
+		locks = append(locks, c)
+		return []store.AuditEvent{{At: c.LockedAt, Event: store.AuditLockoutLocked, SubjectKind: c.Kind, Subject: c.Subject,
+				Actor: "system", Detail: json.RawMessage(fmt.Sprintf(`{"failures":%d}`, c.Failures))}},
+			[]store.Alert{{Event: "login.locked", Channel: "email", Payload: json.RawMessage(`{}`)}}
+	}
+	// Four failures: counted, not locked.
+	for i := 1; i <= 4; i++ {
+		c, err := st.RecordLoginFailure(ctx(), failure("ident:alice", now.Add(time.Duration(i)*time.Second), 5), onLock)
+		require.NoError(t, err)
+		assert.Equal(t, i, c.Failures)
+		assert.False(t, c.JustLocked)
+		assert.False(t, c.Locked(now.Add(time.Duration(i)*time.Second)))
+		assert.Equal(t, now.Add(time.Second), c.WindowStart, "the window starts at the first failure")
+	}
+	got, err := st.ActiveLockouts(ctx(), []string{"ident:alice"}, now.Add(5*time.Second))
+	require.NoError(t, err)
+	assert.Empty(t, got)
+	// The fifth locks, once; audit and alert are written with it.
+	at5 := now.Add(5 * time.Second)
+	c, err := st.RecordLoginFailure(ctx(), failure("ident:alice", at5, 5), onLock)
+	require.NoError(t, err)
+	assert.Equal(t, 5, c.Failures)
+	assert.True(t, c.JustLocked)
+	assert.Equal(t, at5.Add(10*time.Minute), c.LockedUntil)
+	assert.Equal(t, at5, c.LockedAt)
+	require.Len(t, locks, 1)
+	// A sixth while locked counts but neither re-locks nor extends.
+	c, err = st.RecordLoginFailure(ctx(), failure("ident:alice", now.Add(6*time.Second), 5), onLock)
+	require.NoError(t, err)
+	assert.Equal(t, 6, c.Failures)
+	assert.False(t, c.JustLocked)
+	assert.Equal(t, at5.Add(10*time.Minute), c.LockedUntil)
+	require.Len(t, locks, 1)
+
+	audit, err := st.ListAudit(ctx(), 0, 10)
+	require.NoError(t, err)
+	require.Len(t, audit, 1)
+	assert.Equal(t, store.AuditLockoutLocked, audit[0].Event)
+	assert.Equal(t, "alice", audit[0].Subject)
+	assert.JSONEq(t, `{"failures":5}`, string(audit[0].Detail))
+	alerts, err := st.ListAlerts(ctx(), false, 10)
+	require.NoError(t, err)
+	require.Len(t, alerts, 1)
+	assert.Equal(t, "login.locked", alerts[0].Event)
+
+	// Active while locked, in the list, gone after the lock ends.
+	act, err := st.ActiveLockouts(ctx(), []string{"ident:bob", "ident:alice", "ip:1.2.3.4"}, at5.Add(time.Minute))
+	require.NoError(t, err)
+	require.Len(t, act, 1)
+	assert.Equal(t, "ident:alice", act[0].Scope)
+	list, err := st.ListLockouts(ctx(), at5.Add(time.Minute), 10)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	act, err = st.ActiveLockouts(ctx(), []string{"ident:alice"}, at5.Add(10*time.Minute))
+	require.NoError(t, err)
+	assert.Empty(t, act, "the lock ends at LockedUntil")
+
+	// A success while locked does not lift the lock; after it, it resets.
+	require.NoError(t, st.ResetLoginFailures(ctx(), "ident:alice", at5.Add(time.Minute)))
+	act, err = st.ActiveLockouts(ctx(), []string{"ident:alice"}, at5.Add(time.Minute))
+	require.NoError(t, err)
+	assert.Len(t, act, 1)
+	// After the lock: a failure starts a new window at 1.
+	after := at5.Add(11 * time.Minute)
+	c, err = st.RecordLoginFailure(ctx(), failure("ident:alice", after, 5), onLock)
+	require.NoError(t, err)
+	assert.Equal(t, 1, c.Failures)
+	assert.False(t, c.Locked(after))
+	assert.Equal(t, after, c.WindowStart)
+	// A success resets the count.
+	require.NoError(t, st.ResetLoginFailures(ctx(), "ident:alice", after))
+	c, err = st.RecordLoginFailure(ctx(), failure("ident:alice", after.Add(time.Second), 5), onLock)
+	require.NoError(t, err)
+	assert.Equal(t, 1, c.Failures)
+	// The window ends: failures in a new window start at 1.
+	c, err = st.RecordLoginFailure(ctx(), failure("ident:alice", after.Add(16*time.Minute), 5), onLock)
+	require.NoError(t, err)
+	assert.Equal(t, 1, c.Failures)
+
+	// Threshold 1 locks on the first failure, new row or not.
+	c, err = st.RecordLoginFailure(ctx(), failure("ident:one", now, 1), onLock)
+	require.NoError(t, err)
+	assert.True(t, c.JustLocked)
+	assert.Equal(t, 1, c.Failures)
+
+	// Unlock: lifts the lock and writes the audit in the same transaction.
+	lifted, err := st.Unlock(ctx(), "ident:one", now.Add(time.Second), []store.AuditEvent{{At: now.Add(time.Second),
+		Event: store.AuditLockoutUnlocked, SubjectKind: store.CounterIdentifier, Subject: "one", Actor: "ops"}}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 1, lifted.Failures)
+	_, err = st.Unlock(ctx(), "ident:one", now.Add(time.Second), nil, nil)
+	assert.True(t, errors.Is(err, store.ErrNotFound), "nothing left to unlock: %v", err)
+	audit, err = st.ListAudit(ctx(), 0, 10)
+	require.NoError(t, err)
+	require.Len(t, audit, 3)
+	assert.Equal(t, store.AuditLockoutUnlocked, audit[0].Event)
+	assert.Equal(t, "ops", audit[0].Actor)
+	older, err := st.ListAudit(ctx(), audit[0].ID, 10)
+	require.NoError(t, err)
+	assert.Len(t, older, 2)
+	c, err = st.RecordLoginFailure(ctx(), failure("ident:two", now, 3), onLock)
+	require.NoError(t, err)
+	assert.Equal(t, 1, c.Failures, "an unlocked scope counts from 1")
+
+	// Prune drops stale unlocked counters only.
+	n, err := st.PruneLoginCounters(ctx(), after.Add(time.Hour), after.Add(time.Hour))
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, n, 2)
+
+	// Bad arguments are errors, not panics or silent locks.
+	_, err = st.RecordLoginFailure(ctx(), store.LoginFailure{Scope: "ident:x"}, nil)
+	assert.Error(t, err)
+}
+
+// testLoginCountersConcurrent: N concurrent failures lock after exactly the
+// threshold: one failure reports the lock, and the count is N.
+func testLoginCountersConcurrent(t *testing.T, st store.Store) {
+	ConcurrentFailures(t, []store.Store{st}, 5, 12)
+}
+
+// ConcurrentFailures sends n failures for one scope spread over the stores
+// (replicas on one database) at once and checks that exactly one locked it,
+// that it is the threshold-th, and that all n were counted.
+func ConcurrentFailures(t *testing.T, stores []store.Store, threshold, n int) {
+	t.Helper()
+	scope := fmt.Sprintf("ident:race-%d", time.Now().UnixNano())
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		lockers []int
+		counts  []int
+		start   = make(chan struct{})
+	)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			<-start
+			c, err := stores[i%len(stores)].RecordLoginFailure(ctx(), failure(scope, t0, threshold), nil)
+			if !assert.NoError(t, err) {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			counts = append(counts, c.Failures)
+			if c.JustLocked {
+				lockers = append(lockers, c.Failures)
+			}
+		}(i)
+	}
+	close(start)
+	wg.Wait()
+	require.Len(t, lockers, 1, "exactly one failure locks")
+	assert.Equal(t, threshold, lockers[0], "the threshold-th failure locks")
+	seen := map[int]bool{}
+	for _, c := range counts {
+		assert.False(t, seen[c], "count %d returned twice: a lost update", c)
+		seen[c] = true
+	}
+	assert.Len(t, seen, n)
+	act, err := stores[0].ActiveLockouts(ctx(), []string{scope}, t0)
+	require.NoError(t, err)
+	require.Len(t, act, 1)
+	assert.Equal(t, n, act[0].Failures)
+}

@@ -120,6 +120,7 @@ func Default() Policy {
 			Events: []string{
 				alert.EventLoginSuspicious, alert.EventLoginNewLocation, alert.EventLoginVPN,
 				alert.EventLoginThreat, alert.EventSessionTerminated, alert.EventUserBlocked,
+				alert.EventLoginLocked, alert.EventLoginUnlocked,
 			},
 			SuspiciousBelow:   60,
 			TerminatedReasons: []string{protocol.ReasonManual, protocol.ReasonReuse},

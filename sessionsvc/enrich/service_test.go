@@ -21,8 +21,8 @@ import (
 	"github.com/meshsession/meshsession/sessionsvc/enrich/geoip"
 	"github.com/meshsession/meshsession/sessionsvc/enrich/geoip/geoiptest"
 	"github.com/meshsession/meshsession/sessionsvc/enrich/policy"
-	"github.com/meshsession/meshsession/sessionsvc/lockout"
 	"github.com/meshsession/meshsession/sessionsvc/enrich/reputation"
+	"github.com/meshsession/meshsession/sessionsvc/lockout"
 	"github.com/meshsession/meshsession/sessionsvc/store"
 	"github.com/meshsession/meshsession/sessionsvc/store/storetest"
 )

@@ -29,6 +29,9 @@ type httpContext struct {
 	respBody    []byte
 	tooLarge    bool
 	waiting     bool // a callout holds the request (logout): keep buffering its body
+
+	loginIdent     string // login route: the identifier the check and the failure report count
+	loginIdentRead bool
 }
 
 func header(name string) string {
@@ -98,8 +101,12 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) typ
 		if d.HasToken {
 			return h.logout(req.Authorization, req.Cookie)
 		}
-	case decide.RouteLogin, decide.RouteRefresh:
-		if h.route == decide.RouteRefresh && cfg.Refresh.RequestTokenPath == "" || endOfStream {
+	case decide.RouteLogin:
+		if endOfStream {
+			return h.loginCheck() // no body: decide on the headers (logincheck.go)
+		}
+	case decide.RouteRefresh:
+		if cfg.Refresh.RequestTokenPath == "" || endOfStream {
 			return h.checkPresented(nil)
 		}
 	}
@@ -194,7 +201,10 @@ func (h *httpContext) OnHttpRequestBody(bodySize int, endOfStream bool) types.Ac
 	if h.waiting {
 		return types.ActionPause
 	}
-	if h.route != decide.RouteLogin && h.route != decide.RouteRefresh {
+	if h.route == decide.RouteLogin {
+		return h.loginBody(bodySize, endOfStream) // logincheck.go
+	}
+	if h.route != decide.RouteRefresh {
 		return types.ActionContinue
 	}
 	if !endOfStream {
@@ -319,6 +329,7 @@ func (h *httpContext) observeLogin(body []byte) types.Action {
 		return types.ActionContinue
 	}
 	reg := authflow.Register(login, h.names(), h.clientIP(), header("user-agent"), cfg.Login.Path, locale(header("accept-language")))
+	reg.Identifier = h.loginIdentifier()
 	err = p.callout("POST", protocol.PathSessions, authflow.EncodeRegister(reg), func(status int, resp []byte, err error) {
 		if err == nil && status/100 == 2 {
 			ans, perr := authflow.ParseRegisterResponse(resp)
@@ -365,8 +376,7 @@ func (h *httpContext) loginUnavailable(status int, resp []byte, err error) {
 
 func (h *httpContext) reportFailedLogin() {
 	p := h.plugin
-	ident, _ := authflow.Identifier(h.requestBody, p.cfg.Login.IdentifierPath)
-	body := authflow.EncodeFailedLogin(protocol.FailedLogin{Identifier: ident, IP: h.clientIP(), Status: h.status})
+	body := authflow.EncodeFailedLogin(protocol.FailedLogin{Identifier: h.loginIdentifier(), IP: h.clientIP(), Status: h.status})
 	if err := p.callout("POST", protocol.PathFailed, body, func(int, []byte, error) {}); err == nil {
 		p.metrics.failedLogins.Increment(1)
 	}

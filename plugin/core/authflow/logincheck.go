@@ -34,7 +34,7 @@ func LoginIdentifier(body []byte, contentType, path string) string {
 	var v string
 	switch {
 	case gjson.ValidBytes(body):
-		r := gjson.GetBytes(body, path)
+		r := lastAt(gjson.ParseBytes(body), path)
 		switch r.Type {
 		case gjson.Null:
 			v = ""
@@ -50,6 +50,31 @@ func LoginIdentifier(body []byte, contentType, path string) string {
 		}
 	}
 	return boundIdentifier(v)
+}
+
+// lastAt is r at path where a key repeated in an object resolves to its
+// last value, as JavaScript's JSON.parse, Go's encoding/json and Python
+// read it (gjson alone would take the first: {"identifier":"decoy",
+// "identifier":"victim"} would be checked as decoy and logged in as
+// victim). Paths with gjson's special characters are read by gjson.
+func lastAt(r gjson.Result, path string) gjson.Result {
+	if strings.ContainsAny(path, `*?#|@\!=<>%[]{}()`) {
+		return r.Get(path)
+	}
+	for _, seg := range strings.Split(path, ".") {
+		if !r.IsObject() {
+			return gjson.Result{}
+		}
+		var found gjson.Result
+		r.ForEach(func(k, v gjson.Result) bool {
+			if k.Str == seg {
+				found = v
+			}
+			return true
+		})
+		r = found
+	}
+	return r
 }
 
 func isForm(contentType string) bool {

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -94,7 +95,14 @@ type App struct {
 	sessions  map[string]*session      // session id -> session
 	access    map[string]accessEntry   // access-token nonce -> session
 	lastPrune time.Time
+
+	loginRequests atomic.Int64 // POST /api/auth/local requests received
 }
+
+// LoginRequests is how many login requests reached the app (whatever
+// their outcome): tests use it to show a login refused at the proxy never
+// got here.
+func (a *App) LoginRequests() int64 { return a.loginRequests.Load() }
 
 // New returns the demo app configured by cfg (zero fields get defaults).
 func New(cfg Config) *App {

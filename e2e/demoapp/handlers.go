@@ -164,6 +164,7 @@ type LoginRequest struct {
 }
 
 func (a *App) handleLogin(w http.ResponseWriter, r *http.Request) {
+	a.loginRequests.Add(1)
 	var req LoginRequest
 	if !decodeBody(w, r, &req) {
 		return

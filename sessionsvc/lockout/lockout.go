@@ -233,7 +233,7 @@ func (g *Guard) Failure(ctx context.Context, a Attempt, now time.Time) (Lock, er
 	var errs []error
 	for _, s := range g.subjects(p.Lockout, a) {
 		c, err := g.st.RecordLoginFailure(ctx, store.LoginFailure{Scope: s.Scope, Kind: s.Kind, Subject: s.Value, At: now,
-			Threshold: s.threshold, Window: s.window, LockFor: s.lockFor},
+			Threshold: s.threshold, Window: s.window, LockFor: s.lockFor, Progressive: p.Lockout.Progressive},
 			func(c store.LoginCounter) ([]store.AuditEvent, []store.Alert) {
 				return g.lockEvents(p, c, a, s.window)
 			})

@@ -176,6 +176,29 @@ func TestIPAndIdentifierThresholdsIndependent(t *testing.T) {
 	assert.Equal(t, protocol.DecisionAllow, e.check("198.51.100.9", "x").body["decision"])
 }
 
+// TestProgressiveDelay: with progressiveLockout the threshold-th failure
+// locks for 1 s, the next for 2 s, and so on.
+func TestProgressiveDelay(t *testing.T) {
+	e := newEnv(t)
+	put := e.admin("PUT", "/magic-sessionmanager/settings", map[string]any{"progressiveLockout": true, "maxFailedLogins": 3})
+	require.Equal(t, 200, put.status, string(put.raw))
+	for range 2 {
+		assert.Equal(t, false, e.fail("198.51.100.1", "frank").body["locked"])
+	}
+	assert.Equal(t, true, e.fail("198.51.100.1", "frank").body["locked"])
+	assert.Equal(t, float64(1), e.check("203.0.113.1", "frank").body["retryAfter"])
+	e.clock.Add(time.Second)
+	assert.Equal(t, protocol.DecisionAllow, e.check("203.0.113.1", "frank").body["decision"])
+	assert.Equal(t, true, e.fail("198.51.100.1", "frank").body["locked"])
+	assert.Equal(t, float64(2), e.check("203.0.113.1", "frank").body["retryAfter"])
+	e.clock.Add(2 * time.Second)
+	e.fail("198.51.100.1", "frank")
+	assert.Equal(t, float64(4), e.check("203.0.113.1", "frank").body["retryAfter"])
+	audit, err := e.st.ListAudit(t.Context(), 0, 10)
+	require.NoError(t, err)
+	assert.Len(t, audit, 1, "one lock event per window")
+}
+
 // TestUnlockAndAudit: an admin lists and lifts lockouts; both ends are
 // audit events; a success resets the identifier's counter.
 func TestUnlockAndAudit(t *testing.T) {

@@ -67,6 +67,8 @@ type Settings struct {
 	// Per client address (login protection): 0 turns the address lockout off.
 	IPMaxFailedLogins int `json:"ipMaxFailedLogins"`
 	IPLockoutMinutes  int `json:"ipLockoutMinutes"`
+	// ProgressiveLockout: doubling delays (1 s, 2 s, …) instead of one lock.
+	ProgressiveLockout bool `json:"progressiveLockout"`
 
 	EnableGeofencing bool     `json:"enableGeofencing"`
 	AllowedCountries []string `json:"allowedCountries"`

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -50,6 +51,9 @@ type LoginFailure struct {
 	Threshold int
 	Window    time.Duration
 	LockFor   time.Duration
+	// Progressive: instead of one lock of LockFor, each failure from the
+	// threshold on locks for 1 s, 2 s, 4 s, … capped at LockFor.
+	Progressive bool
 }
 
 // AuditEvent is one entry of the audit trail.
@@ -105,40 +109,64 @@ func scanCounter(sc rowScanner) (LoginCounter, error) {
 	return c, nil
 }
 
-// The upsert. Parameters: $1 scope, $2 kind, $3 subject, $4 now, $5
-// threshold, $6 window cutoff (now-window), $7 lock end (now+lockFor), $8
-// whether a first failure locks (threshold <= 1), cast so that PostgreSQL
-// deduces one type per parameter. In SET, column names read
-// the row as it was before this statement; the row lock (PostgreSQL) or the
-// single writer (SQLite) orders concurrent failures, so each sees the count
-// the previous one left.
-const recordFailureSQL = `INSERT INTO login_counters (` + counterCols + `)
-	VALUES ($1, $2, $3, 1, CAST($4 AS BIGINT), CAST($4 AS BIGINT), CASE WHEN CAST($8 AS BOOLEAN) THEN CAST($7 AS BIGINT) ELSE 0 END, CASE WHEN CAST($8 AS BOOLEAN) THEN CAST($4 AS BIGINT) ELSE 0 END, CAST($8 AS BOOLEAN))
+// recordFailureSQL is the upsert. Parameters: $1 scope, $2 kind, $3
+// subject, $4 now, $5 threshold, $6 window cutoff (now-window), $7 the end
+// of a lock set by a first failure, $8 whether a first failure locks
+// (threshold <= 1); each cast so that PostgreSQL deduces one type per
+// parameter. In SET, column names read the row as it was before this
+// statement; the row lock (PostgreSQL) or the single writer (SQLite) orders
+// concurrent failures, so each sees the count the previous one left.
+//
+// Hard locks (progressive false): the threshold-th failure locks until
+// now+lockFor; after the lock (or the window) ends the count restarts.
+// Progressive delay: from the threshold-th failure in a window, each failure
+// (not while locked) locks for 1 s, 2 s, 4 s, … (doubling with each failure
+// past the threshold, capped at lockFor); the count restarts only when the
+// window ends; only the first lock of a window reports JustLocked.
+func recordFailureSQL(progressive bool, lockFor time.Duration) string {
+	const (
+		now    = `CAST($4 AS BIGINT)`
+		f      = `login_counters.failures`
+		locked = `login_counters.locked_until > ` + now
+	)
+	restart := `(login_counters.window_start <= CAST($6 AS BIGINT) OR login_counters.locked_until > 0)`
+	until := `CAST($7 AS BIGINT)`
+	if progressive {
+		restart = `login_counters.window_start <= CAST($6 AS BIGINT)`
+		// now + min(lockFor, 2^(n-threshold) s), n being the new count (f+1).
+		var b strings.Builder
+		b.WriteString(now + ` + CASE ` + f + ` + 1 - CAST($5 AS BIGINT)`)
+		capMS := lockFor.Milliseconds()
+		for k, d := 0, int64(1000); d < capMS; k, d = k+1, d*2 {
+			fmt.Fprintf(&b, ` WHEN %d THEN %d`, k, d)
+		}
+		fmt.Fprintf(&b, ` ELSE %d END`, capMS)
+		until = b.String()
+	}
+	locks := f + ` + 1 >= CAST($5 AS BIGINT)`
+	justLocked := locks
+	if progressive {
+		justLocked = f + ` + 1 = CAST($5 AS BIGINT)`
+	}
+	first := `CAST($8 AS BOOLEAN)`
+	return `INSERT INTO login_counters (` + counterCols + `)
+	VALUES ($1, $2, $3, 1, ` + now + `, ` + now + `, CASE WHEN ` + first + ` THEN CAST($7 AS BIGINT) ELSE 0 END,
+		CASE WHEN ` + first + ` THEN ` + now + ` ELSE 0 END, ` + first + `)
 	ON CONFLICT (scope) DO UPDATE SET
-	failures = CASE
-		WHEN login_counters.locked_until > CAST($4 AS BIGINT) THEN login_counters.failures + 1
-		WHEN login_counters.window_start <= CAST($6 AS BIGINT) OR login_counters.locked_until > 0 THEN 1
-		ELSE login_counters.failures + 1 END,
-	window_start = CASE
-		WHEN login_counters.locked_until > CAST($4 AS BIGINT) THEN login_counters.window_start
-		WHEN login_counters.window_start <= CAST($6 AS BIGINT) OR login_counters.locked_until > 0 THEN CAST($4 AS BIGINT)
+	failures = CASE WHEN ` + locked + ` THEN ` + f + ` + 1 WHEN ` + restart + ` THEN 1 ELSE ` + f + ` + 1 END,
+	window_start = CASE WHEN ` + locked + ` THEN login_counters.window_start WHEN ` + restart + ` THEN ` + now + `
 		ELSE login_counters.window_start END,
-	last_failure = CAST($4 AS BIGINT),
-	locked_until = CASE
-		WHEN login_counters.locked_until > CAST($4 AS BIGINT) THEN login_counters.locked_until
-		WHEN login_counters.window_start <= CAST($6 AS BIGINT) OR login_counters.locked_until > 0 THEN CASE WHEN CAST($8 AS BOOLEAN) THEN CAST($7 AS BIGINT) ELSE 0 END
-		WHEN login_counters.failures + 1 >= CAST($5 AS BIGINT) THEN CAST($7 AS BIGINT)
-		ELSE 0 END,
-	locked_at = CASE
-		WHEN login_counters.locked_until > CAST($4 AS BIGINT) THEN login_counters.locked_at
-		WHEN login_counters.window_start <= CAST($6 AS BIGINT) OR login_counters.locked_until > 0 THEN CASE WHEN CAST($8 AS BOOLEAN) THEN CAST($4 AS BIGINT) ELSE 0 END
-		WHEN login_counters.failures + 1 >= CAST($5 AS BIGINT) THEN CAST($4 AS BIGINT)
-		ELSE 0 END,
-	just_locked = CASE
-		WHEN login_counters.locked_until > CAST($4 AS BIGINT) THEN FALSE
-		WHEN login_counters.window_start <= CAST($6 AS BIGINT) OR login_counters.locked_until > 0 THEN CAST($8 AS BOOLEAN)
-		ELSE login_counters.failures + 1 >= CAST($5 AS BIGINT) END
+	last_failure = ` + now + `,
+	locked_until = CASE WHEN ` + locked + ` THEN login_counters.locked_until
+		WHEN ` + restart + ` THEN CASE WHEN ` + first + ` THEN CAST($7 AS BIGINT) ELSE 0 END
+		WHEN ` + locks + ` THEN ` + until + ` ELSE 0 END,
+	locked_at = CASE WHEN ` + locked + ` THEN login_counters.locked_at
+		WHEN ` + restart + ` THEN CASE WHEN ` + first + ` THEN ` + now + ` ELSE 0 END
+		WHEN ` + locks + ` THEN ` + now + ` ELSE login_counters.locked_at END,
+	just_locked = CASE WHEN ` + locked + ` THEN FALSE WHEN ` + restart + ` THEN ` + first + `
+		ELSE ` + justLocked + ` END
 	RETURNING ` + counterCols
+}
 
 func (s *sqlStore) RecordLoginFailure(ctx context.Context, f LoginFailure, onLock func(LoginCounter) ([]AuditEvent, []Alert)) (LoginCounter, error) {
 	if f.Scope == "" || f.Threshold < 1 || f.Window <= 0 || f.LockFor <= 0 {
@@ -148,8 +176,12 @@ func (s *sqlStore) RecordLoginFailure(ctx context.Context, f LoginFailure, onLoc
 	var c LoginCounter
 	err := s.writeTx(ctx, "record login failure", func(tx *sql.Tx) error {
 		var err error
-		c, err = scanCounter(tx.QueryRowContext(ctx, recordFailureSQL, f.Scope, f.Kind, f.Subject, now,
-			f.Threshold, ms(f.At.Add(-f.Window)), ms(f.At.Add(f.LockFor)), f.Threshold <= 1))
+		firstLock := f.LockFor
+		if f.Progressive && firstLock > time.Second {
+			firstLock = time.Second
+		}
+		c, err = scanCounter(tx.QueryRowContext(ctx, recordFailureSQL(f.Progressive, f.LockFor), f.Scope, f.Kind, f.Subject, now,
+			f.Threshold, ms(f.At.Add(-f.Window)), ms(f.At.Add(firstLock)), f.Threshold <= 1))
 		if err != nil {
 			return err
 		}

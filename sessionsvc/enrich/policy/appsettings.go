@@ -17,6 +17,7 @@ import (
 //   - blockSuspiciousSessions: minScore = minSecurityScore
 //   - maxFailedLogins, lockoutMinutes: identifier lockout (window = lock duration)
 //   - ipMaxFailedLogins, ipLockoutMinutes: address lockout (window = lock duration)
+//   - progressiveLockout: doubling delays instead of one lock
 //   - enableSecurityScoring false: every weight 0 (score 100)
 //   - enableGeolocation false: no geolocation
 //   - alertOnSuspiciousLogin, alertOnNewLocation, alertOnVpnProxy: those alerts
@@ -40,6 +41,7 @@ func FromAppSettings(s settings.Settings, base Policy) (Policy, error) {
 		p.Lockout.LockMinutes = s.LockoutMinutes
 		p.Lockout.WindowMinutes = s.LockoutMinutes
 	}
+	p.Lockout.Progressive = p.Lockout.Progressive || s.ProgressiveLockout
 	p.Lockout.IPMaxFailures = s.IPMaxFailedLogins
 	if s.IPLockoutMinutes > 0 {
 		p.Lockout.IPLockMinutes = s.IPLockoutMinutes

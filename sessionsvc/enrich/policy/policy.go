@@ -68,6 +68,10 @@ type Lockout struct {
 	IPMaxFailures   int `json:"ipMaxFailures"`
 	IPWindowMinutes int `json:"ipWindowMinutes"`
 	IPLockMinutes   int `json:"ipLockMinutes"`
+	// Progressive: instead of one lock for the lock duration, each failure
+	// from the threshold on locks for a delay that doubles from 1 s,
+	// capped at the lock duration.
+	Progressive bool `json:"progressive"`
 }
 
 // Window is WindowMinutes as a duration.

@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(testing.TB) store.Store) {
 		{"FailedLogins", testFailedLogins},
 		{"LoginCounters", testLoginCounters},
 		{"LoginCountersConcurrent", testLoginCountersConcurrent},
+		{"LoginCountersProgressive", testLoginCountersProgressive},
 		{"ConcurrentAppendsKeepFeedOrder", testConcurrentFeed},
 	}
 	for _, tc := range tests {

@@ -138,6 +138,43 @@ func testLoginCounters(t *testing.T, st store.Store) {
 	assert.Error(t, err)
 }
 
+// testLoginCountersProgressive: from the threshold on, each failure locks
+// for a doubling delay capped at LockFor; the count survives the short
+// locks and restarts with the window; one lock event per window.
+func testLoginCountersProgressive(t *testing.T, st store.Store) {
+	f := func(at time.Time) store.LoginFailure {
+		return store.LoginFailure{Scope: "ip:192.0.2.1", Kind: store.CounterIP, Subject: "192.0.2.1", At: at,
+			Threshold: 3, Window: 15 * time.Minute, LockFor: 10 * time.Second, Progressive: true}
+	}
+	events := 0
+	onLock := func(store.LoginCounter) ([]store.AuditEvent, []store.Alert) { events++; return nil, nil }
+	at := t0
+	for i := 1; i <= 2; i++ {
+		c, err := st.RecordLoginFailure(ctx(), f(at), onLock)
+		require.NoError(t, err)
+		assert.False(t, c.Locked(at))
+	}
+	for _, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 10 * time.Second, 10 * time.Second} {
+		c, err := st.RecordLoginFailure(ctx(), f(at), onLock)
+		require.NoError(t, err)
+		assert.Equal(t, at.Add(want), c.LockedUntil, "failure %d", c.Failures)
+		at = c.LockedUntil
+	}
+	assert.Equal(t, 1, events, "one lock event per window")
+	// While locked a failure is counted (it raises the next delay) but changes no lock.
+	c, err := st.RecordLoginFailure(ctx(), f(at), onLock)
+	require.NoError(t, err)
+	c2, err := st.RecordLoginFailure(ctx(), f(at.Add(time.Second)), onLock)
+	require.NoError(t, err)
+	assert.Equal(t, c.LockedUntil, c2.LockedUntil)
+	assert.Equal(t, c.Failures+1, c2.Failures)
+	// The window ends: the count restarts.
+	c, err = st.RecordLoginFailure(ctx(), f(t0.Add(16*time.Minute)), onLock)
+	require.NoError(t, err)
+	assert.Equal(t, 1, c.Failures)
+	assert.False(t, c.Locked(t0.Add(16*time.Minute)))
+}
+
 // testLoginCountersConcurrent: N concurrent failures lock after exactly the
 // threshold: one failure reports the lock, and the count is N.
 func testLoginCountersConcurrent(t *testing.T, st store.Store) {

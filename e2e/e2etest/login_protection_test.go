@@ -80,6 +80,12 @@ func TestLoginProtection(t *testing.T) {
 			wh.Del("Date")
 			assert.Equal(t, rh, wh, "identical headers")
 
+			// A spelling of the route the app's router may resolve to login
+			// is checked too.
+			r0 := dev.do(t, req{method: "POST", url: sys.proxyURL + "/API/auth/loca%6c/", worker: -1,
+				body: map[string]string{"identifier": "bob", "password": passwords["bob"]}})
+			assert.Equal(t, http.StatusTooManyRequests, r0.status, r0.String())
+
 			// The identifier is locked from any address; the address is not
 			// locked for others.
 			r := login(other, "bob", passwords["bob"])

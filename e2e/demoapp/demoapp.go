@@ -96,12 +96,14 @@ type App struct {
 	access    map[string]accessEntry   // access-token nonce -> session
 	lastPrune time.Time
 
-	loginRequests atomic.Int64 // POST /api/auth/local requests received
+	loginRequests atomic.Int64 // login requests whose body (the credentials) was read
 }
 
-// LoginRequests is how many login requests reached the app (whatever
-// their outcome): tests use it to show a login refused at the proxy never
-// got here.
+// LoginRequests is how many login requests' credentials reached the app
+// (their body was read, whatever the outcome): tests use it to show that a
+// login refused at the proxy never delivered its password. (Under Envoy a
+// request refused after its headers went upstream is reset before its
+// body: its headers may arrive, its body never does.)
 func (a *App) LoginRequests() int64 { return a.loginRequests.Load() }
 
 // New returns the demo app configured by cfg (zero fields get defaults).

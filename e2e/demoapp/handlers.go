@@ -164,11 +164,11 @@ type LoginRequest struct {
 }
 
 func (a *App) handleLogin(w http.ResponseWriter, r *http.Request) {
-	a.loginRequests.Add(1)
 	var req LoginRequest
 	if !decodeBody(w, r, &req) {
 		return
 	}
+	a.loginRequests.Add(1) // the credentials reached the app
 	if errs := required(required(nil, "identifier", req.Identifier), "password", req.Password); len(errs) > 0 {
 		writeValidation(w, errs)
 		return

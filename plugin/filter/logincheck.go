@@ -120,3 +120,15 @@ func (h *httpContext) loginCheckUnavailable(status int, resp []byte, err error) 
 	}
 	return true
 }
+
+// OnHttpRequestTrailers: a login body that ends with trailers (HTTP/2)
+// never reaches end of stream in the body callbacks, and trailers that
+// Continue would release the held body, unchecked, to the app. Such a
+// login is refused; other routes pass.
+func (h *httpContext) OnHttpRequestTrailers(numTrailers int) types.Action {
+	if h.route != decide.RouteLogin {
+		return types.ActionContinue
+	}
+	h.refuse(400, "invalid_request", "Login requests with trailers are not supported")
+	return types.ActionPause
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/meshsession/meshsession/plugin/protocol"
 )
@@ -175,4 +176,30 @@ func TestLoginBodyTooLarge(t *testing.T) {
 		assert.Equal(t, 413, r.status)
 		assert.Zero(t, reached.Load())
 	})
+}
+
+// TestLoginWithTrailersRefused: trailers would release the held body
+// without a check; such a login is refused (native: the wasm harness sends
+// no trailers).
+func TestLoginWithTrailersRefused(t *testing.T) {
+	stub := newStub(t)
+	hn, err := startNative(testConfig(""), stub.clusters())
+	require.NoError(t, err)
+	defer hn.close()
+	n := hn.(*nativeHarness)
+	id := n.host.InitializeHttpContext()
+	defer n.host.CompleteHttpContext(id)
+	n.host.CallOnRequestHeaders(id, [][2]string{{":method", "POST"}, {":path", "/api/auth/local"}, {":authority", "a"}}, false)
+	assert.Equal(t, types.ActionPause, n.host.CallOnRequestBody(id, []byte(`{"identifier":"a","password":"b"}`), false))
+	assert.Equal(t, types.ActionPause, n.host.CallOnRequestTrailers(id, [][2]string{{"x-t", "1"}}))
+	lr := n.host.GetSentLocalResponse(id)
+	require.NotNil(t, lr)
+	assert.Equal(t, uint32(400), lr.StatusCode)
+	assert.Empty(t, stub.recorded().checks)
+
+	// Other routes pass their trailers.
+	id2 := n.host.InitializeHttpContext()
+	defer n.host.CompleteHttpContext(id2)
+	n.host.CallOnRequestHeaders(id2, [][2]string{{":method", "POST"}, {":path", "/api/other"}, {":authority", "a"}}, false)
+	assert.Equal(t, types.ActionContinue, n.host.CallOnRequestTrailers(id2, [][2]string{{"x-t", "1"}}))
 }

@@ -12,7 +12,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -229,18 +228,30 @@ func (g *Guard) Check(ctx context.Context, a Attempt, now time.Time) (Lock, erro
 // writes the lock's audit event and alerts in its transaction.
 func (g *Guard) Failure(ctx context.Context, a Attempt, now time.Time) (Lock, error) {
 	p := g.cfg.Policy()
+	subs := g.subjects(p.Lockout, a)
+	fs := make([]store.LoginFailure, len(subs))
+	windows := map[string]time.Duration{}
+	for i, s := range subs {
+		fs[i] = store.LoginFailure{Scope: s.Scope, Kind: s.Kind, Subject: s.Value, At: now,
+			Threshold: s.threshold, Window: s.window, LockFor: s.lockFor, Progressive: p.Lockout.Progressive}
+		windows[s.Scope] = s.window
+	}
+	// The failure also feeds the dashboard's refusals chart (per address).
+	var event string
+	if s, ok := IPSubject(a.IP); ok {
+		event = s.Scope
+	}
+	if len(fs) == 0 && event == "" {
+		return Lock{}, nil
+	}
+	counters, err := g.st.RecordLoginFailures(ctx, fs, event, func(c store.LoginCounter) ([]store.AuditEvent, []store.Alert) {
+		return g.lockEvents(p, c, a, windows[c.Scope])
+	})
+	if err != nil {
+		return Lock{}, fmt.Errorf("count failed login: %w", err)
+	}
 	var out Lock
-	var errs []error
-	for _, s := range g.subjects(p.Lockout, a) {
-		c, err := g.st.RecordLoginFailure(ctx, store.LoginFailure{Scope: s.Scope, Kind: s.Kind, Subject: s.Value, At: now,
-			Threshold: s.threshold, Window: s.window, LockFor: s.lockFor, Progressive: p.Lockout.Progressive},
-			func(c store.LoginCounter) ([]store.AuditEvent, []store.Alert) {
-				return g.lockEvents(p, c, a, s.window)
-			})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("count failed login %s: %w", s.Kind, err))
-			continue
-		}
+	for _, c := range counters {
 		if c.JustLocked {
 			g.log.Warn("login locked out after repeated failures", "kind", c.Kind, "subject", c.Subject,
 				"failures", c.Failures, "until", c.LockedUntil)
@@ -249,13 +260,7 @@ func (g *Guard) Failure(ctx context.Context, a Attempt, now time.Time) (Lock, er
 			out = Lock{Locked: true, Kind: c.Kind, Until: c.LockedUntil}
 		}
 	}
-	// The failure also feeds the dashboard's refusals chart (per address).
-	if s, ok := IPSubject(a.IP); ok {
-		if _, err := g.st.RecordFailedLogin(ctx, s.Scope, now, 24*time.Hour); err != nil {
-			g.log.Warn("recording a failed login for the dashboard failed", "error", err)
-		}
-	}
-	return out, errors.Join(errs...)
+	return out, nil
 }
 
 // Success forgets the identifier's failures (not while it is locked).

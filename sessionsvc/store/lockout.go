@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 )
@@ -77,6 +78,10 @@ type LoginGuardStore interface {
 	// threshold locks until At+LockFor. When this failure locked the scope,
 	// onLock's audit events and alerts are written in the same transaction.
 	RecordLoginFailure(ctx context.Context, f LoginFailure, onLock func(LoginCounter) ([]AuditEvent, []Alert)) (LoginCounter, error)
+	// RecordLoginFailures counts one failure under each of fs (their scopes
+	// distinct) in one transaction, and, when eventScope is set, records the
+	// failure under it in failed_logins (the dashboard's charts).
+	RecordLoginFailures(ctx context.Context, fs []LoginFailure, eventScope string, onLock func(LoginCounter) ([]AuditEvent, []Alert)) ([]LoginCounter, error)
 	// ResetLoginFailures forgets the scope's failures unless it is locked at now
 	// (a successful login; a lock stands until it ends or an admin lifts it).
 	ResetLoginFailures(ctx context.Context, scope string, now time.Time) error
@@ -169,32 +174,68 @@ func recordFailureSQL(progressive bool, lockFor time.Duration) string {
 }
 
 func (s *sqlStore) RecordLoginFailure(ctx context.Context, f LoginFailure, onLock func(LoginCounter) ([]AuditEvent, []Alert)) (LoginCounter, error) {
-	if f.Scope == "" || f.Threshold < 1 || f.Window <= 0 || f.LockFor <= 0 {
-		return LoginCounter{}, fmt.Errorf("record login failure %q: scope, threshold, window and lock duration are required", f.Scope)
+	cs, err := s.RecordLoginFailures(ctx, []LoginFailure{f}, "", onLock)
+	if err != nil {
+		return LoginCounter{}, err
 	}
-	now := ms(f.At)
-	var c LoginCounter
+	return cs[0], nil
+}
+
+func (s *sqlStore) RecordLoginFailures(ctx context.Context, fs []LoginFailure, eventScope string, onLock func(LoginCounter) ([]AuditEvent, []Alert)) ([]LoginCounter, error) {
+	for _, f := range fs {
+		if f.Scope == "" || f.Threshold < 1 || f.Window <= 0 || f.LockFor <= 0 {
+			return nil, fmt.Errorf("record login failure %q: scope, threshold, window and lock duration are required", f.Scope)
+		}
+	}
+	// Rows are locked in scope order in every transaction: no two can wait
+	// on each other (PostgreSQL).
+	order := make([]int, len(fs))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(a, b int) bool { return fs[order[a]].Scope < fs[order[b]].Scope })
+	out := make([]LoginCounter, len(fs))
 	err := s.writeTx(ctx, "record login failure", func(tx *sql.Tx) error {
-		var err error
-		firstLock := f.LockFor
-		if f.Progressive && firstLock > time.Second {
-			firstLock = time.Second
+		for _, i := range order {
+			f := fs[i]
+			firstLock := f.LockFor
+			if f.Progressive && firstLock > time.Second {
+				firstLock = time.Second
+			}
+			c, err := scanCounter(tx.QueryRowContext(ctx, recordFailureSQL(f.Progressive, f.LockFor), f.Scope, f.Kind, f.Subject, ms(f.At),
+				f.Threshold, ms(f.At.Add(-f.Window)), ms(f.At.Add(firstLock)), f.Threshold <= 1))
+			if err != nil {
+				return err
+			}
+			out[i] = c
+			if !c.JustLocked || onLock == nil {
+				continue
+			}
+			audit, alerts := onLock(c)
+			if err := insertAudit(ctx, tx, audit); err != nil {
+				return err
+			}
+			if err := insertAlerts(ctx, tx, alerts, f.At); err != nil {
+				return err
+			}
 		}
-		c, err = scanCounter(tx.QueryRowContext(ctx, recordFailureSQL(f.Progressive, f.LockFor), f.Scope, f.Kind, f.Subject, now,
-			f.Threshold, ms(f.At.Add(-f.Window)), ms(f.At.Add(firstLock)), f.Threshold <= 1))
-		if err != nil {
-			return err
+		if eventScope != "" && len(fs) > 0 {
+			// The failure as an event for the dashboard's charts (failed_logins,
+			// kept a day per scope).
+			at := fs[0].At
+			if _, err := tx.ExecContext(ctx, `DELETE FROM failed_logins WHERE scope = $1 AND at < $2`, eventScope, ms(at.Add(-24*time.Hour))); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO failed_logins (scope, at) VALUES ($1, $2)`, eventScope, ms(at)); err != nil {
+				return err
+			}
 		}
-		if !c.JustLocked || onLock == nil {
-			return nil
-		}
-		audit, alerts := onLock(c)
-		if err := insertAudit(ctx, tx, audit); err != nil {
-			return err
-		}
-		return insertAlerts(ctx, tx, alerts, f.At)
+		return nil
 	})
-	return c, err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func (s *sqlStore) ResetLoginFailures(ctx context.Context, scope string, now time.Time) error {

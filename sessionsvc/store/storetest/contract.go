@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(testing.TB) store.Store) {
 		{"LoginCounters", testLoginCounters},
 		{"LoginCountersConcurrent", testLoginCountersConcurrent},
 		{"LoginCountersProgressive", testLoginCountersProgressive},
+		{"LoginFailuresBatch", testLoginFailuresBatch},
 		{"ConcurrentAppendsKeepFeedOrder", testConcurrentFeed},
 	}
 	for _, tc := range tests {

@@ -226,3 +226,39 @@ func ConcurrentFailures(t *testing.T, stores []store.Store, threshold, n int) {
 	require.Len(t, act, 1)
 	assert.Equal(t, n, act[0].Failures)
 }
+
+// testLoginFailuresBatch: an address and an identifier counted in one
+// transaction, with the dashboard's event; concurrent batches that share
+// rows in any order neither deadlock nor lose a count.
+func testLoginFailuresBatch(t *testing.T, st store.Store) {
+	ip := store.LoginFailure{Scope: "ip:192.0.2.9", Kind: store.CounterIP, Subject: "192.0.2.9", At: t0,
+		Threshold: 40, Window: 15 * time.Minute, LockFor: time.Minute}
+	var wg sync.WaitGroup
+	for i := range 30 {
+		wg.Go(func() {
+			id := failure(fmt.Sprintf("ident:u%d", i%3), t0, 10)
+			fs := []store.LoginFailure{ip, id}
+			if i%2 == 1 {
+				fs = []store.LoginFailure{id, ip}
+			}
+			cs, err := st.RecordLoginFailures(ctx(), fs, "ip:192.0.2.9", nil)
+			if assert.NoError(t, err) {
+				assert.Len(t, cs, 2)
+				assert.Equal(t, fs[0].Scope, cs[0].Scope, "answers in the order asked")
+			}
+		})
+	}
+	wg.Wait()
+	c, err := st.RecordLoginFailure(ctx(), ip, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 31, c.Failures)
+	for u := range 3 {
+		c, err := st.RecordLoginFailure(ctx(), failure(fmt.Sprintf("ident:u%d", u), t0, 10), nil)
+		require.NoError(t, err)
+		assert.Equal(t, 11, c.Failures)
+		assert.True(t, c.Locked(t0))
+	}
+	n, err := st.CountFailedLogins(ctx(), "ip:192.0.2.9", t0.Add(-time.Minute))
+	require.NoError(t, err)
+	assert.Equal(t, 30, n, "one dashboard event per batch")
+}

@@ -3,6 +3,7 @@ package e2etest
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -106,6 +107,24 @@ func TestLoginProtection(t *testing.T) {
 			require.Len(t, events, 2)
 			assert.Equal(t, "lockout.unlocked", events[0].String())
 			assert.Equal(t, "lockout.locked", events[1].String())
+
+			// A rush of concurrent guesses: exactly the threshold reaches the
+			// app (attempts in flight count), the rest get 429.
+			before := sys.demo.LoginRequests()
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			codes := map[int]int{}
+			for i := range 20 {
+				wg.Go(func() {
+					r := login(other, "carol", "guess-"+strconv.Itoa(i))
+					mu.Lock()
+					codes[r.status]++
+					mu.Unlock()
+				})
+			}
+			wg.Wait()
+			assert.Equal(t, int64(5), sys.demo.LoginRequests()-before, "exactly maxFailedLogins guesses reach the app: %v", codes)
+			assert.Equal(t, map[int]int{http.StatusBadRequest: 5, http.StatusTooManyRequests: 15}, codes)
 		})
 	}
 }

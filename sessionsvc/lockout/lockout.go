@@ -134,11 +134,14 @@ type Attempt struct {
 	HasIdentifier bool
 }
 
-// Lock is the answer of Check and Failure.
+// Lock is the answer of Check, Begin and Failure.
 type Lock struct {
 	Locked bool
 	Kind   string    // which counter locks (store.CounterIdentifier or store.CounterIP)
 	Until  time.Time // the latest end among the locked counters
+	// Busy: not locked, but as many attempts as the threshold allows are
+	// already on their way to the app (Begin); Until is a second away.
+	Busy bool
 }
 
 // RetryAfter is the whole seconds until the lock ends, at least 1.
@@ -223,6 +226,47 @@ func (g *Guard) Check(ctx context.Context, a Attempt, now time.Time) (Lock, erro
 	return out, nil
 }
 
+// Begin is the pre-login check: it admits the attempt (taking a pending
+// slot under its address and identifier, freed by its failure report, its
+// success, or store.PendingTTL) or refuses it, recording nothing, when a
+// counter is locked or its failures plus the attempts already admitted
+// reach its threshold. So concurrent attempts never get more guesses to
+// the app than the threshold.
+func (g *Guard) Begin(ctx context.Context, a Attempt, now time.Time) (Lock, error) {
+	p := g.cfg.Policy()
+	subs := g.subjects(p.Lockout, a)
+	if len(subs) == 0 {
+		return Lock{}, nil
+	}
+	as := make([]store.LoginAttempt, len(subs))
+	for i, s := range subs {
+		as[i] = store.LoginAttempt{Scope: s.Scope, Kind: s.Kind, Subject: s.Value, At: now,
+			Threshold: s.threshold, Window: s.window, Progressive: p.Lockout.Progressive}
+	}
+	ok, counters, err := g.st.BeginLoginAttempts(ctx, as)
+	if err != nil {
+		return Lock{}, fmt.Errorf("lockout check: %w", err)
+	}
+	if ok {
+		return Lock{}, nil
+	}
+	var out Lock
+	for _, c := range counters {
+		if c.Locked(now) && (!out.Locked || out.Busy || c.LockedUntil.After(out.Until)) {
+			out = Lock{Locked: true, Kind: c.Kind, Until: c.LockedUntil}
+		}
+	}
+	if !out.Locked {
+		for _, c := range counters {
+			if !c.CheckOK {
+				out = Lock{Locked: true, Busy: true, Kind: c.Kind, Until: now.Add(time.Second)}
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
 // Failure counts a failed login under its address and identifier and says
 // whether either is now locked. The failure that reaches a threshold
 // writes the lock's audit event and alerts in its transaction.
@@ -263,13 +307,19 @@ func (g *Guard) Failure(ctx context.Context, a Attempt, now time.Time) (Lock, er
 	return out, nil
 }
 
-// Success forgets the identifier's failures (not while it is locked).
-func (g *Guard) Success(ctx context.Context, identifier string, now time.Time) error {
-	if !g.cfg.Policy().Lockout.ByIdentifier() {
-		return nil
+// Success forgets the identifier's failures (not while it is locked) and
+// frees the address's pending slot.
+func (g *Guard) Success(ctx context.Context, a Attempt, now time.Time) error {
+	l := g.cfg.Policy().Lockout
+	if l.ByIdentifier() && a.HasIdentifier {
+		if err := g.st.ResetLoginFailures(ctx, IdentifierSubject(a.Identifier).Scope, now); err != nil {
+			return fmt.Errorf("reset failed logins: %w", err)
+		}
 	}
-	if err := g.st.ResetLoginFailures(ctx, IdentifierSubject(identifier).Scope, now); err != nil {
-		return fmt.Errorf("reset failed logins: %w", err)
+	if s, ok := IPSubject(a.IP); ok && l.ByIP() {
+		if err := g.st.ReleaseLoginAttempt(ctx, s.Scope, now); err != nil {
+			return fmt.Errorf("release login attempt: %w", err)
+		}
 	}
 	return nil
 }

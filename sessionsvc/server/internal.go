@@ -216,7 +216,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.metrics.registrations.WithLabelValues("allow").Inc()
-	s.registrationSucceeded(ctx, req.Identifier, now)
+	s.registrationSucceeded(ctx, req, now)
 	s.log.Info("session registered", "session", sess.ID, "user", sess.UserID, "score", sess.SecurityScore)
 	writeJSON(w, http.StatusOK, protocol.RegisterResponse{SessionID: sess.ID, Decision: protocol.DecisionAllow, Score: sess.SecurityScore})
 	return nil

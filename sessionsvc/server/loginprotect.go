@@ -52,7 +52,7 @@ func (s *Server) initLoginProtection() error {
 	}
 	s.lp.checks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "meshsession_login_checks_total",
-		Help: "Pre-login checks by decision (allow, locked, policy) and failed logins counted (failed, failed_locked).",
+		Help: "Pre-login checks by decision (allow, locked, busy, policy) and failed logins counted (failed, failed_locked).",
 	}, []string{"result"})
 	return s.cfg.Registry.Register(s.lp.checks)
 }
@@ -105,8 +105,10 @@ func lockedAnswer(l lockout.Lock, now time.Time) protocol.LoginCheckResponse {
 		Message: lockout.Message, RetryAfter: l.RetryAfter(now)}
 }
 
-// loginCheck decides a login on its request: locked out (429 at the proxy)
-// or refused by what the policy decides from the address (403), else allowed.
+// loginCheck decides a login on its request: refused by what the policy
+// decides from the address (403), locked out or already at its threshold
+// of attempts in flight (429 at the proxy), else admitted (one pending
+// attempt under its address and identifier).
 func (s *Server) loginCheck(w http.ResponseWriter, r *http.Request) error {
 	a, in, err := s.readAttempt(r)
 	if err != nil {
@@ -114,15 +116,8 @@ func (s *Server) loginCheck(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	now := s.nowUTC()
-	lock, err := s.lp.guard.Check(ctx, a, now)
-	if err != nil {
-		return err
-	}
-	if lock.Locked {
-		s.lp.checks.WithLabelValues("locked").Inc()
-		writeJSON(w, http.StatusOK, lockedAnswer(lock, now))
-		return nil
-	}
+	// What the address alone decides first: a login refused here takes no
+	// attempt slot.
 	if lc, ok := s.cfg.Enricher.(enrich.LoginChecker); ok {
 		d, err := lc.CheckLoginRequest(ctx, a.IP, truncate(in.UserAgent, maxUserAgentLen), now)
 		if err != nil {
@@ -134,6 +129,19 @@ func (s *Server) loginCheck(w http.ResponseWriter, r *http.Request) error {
 				Reason: protocol.ReasonPolicy, Message: d.Message})
 			return nil
 		}
+	}
+	lock, err := s.lp.guard.Begin(ctx, a, now)
+	if err != nil {
+		return err
+	}
+	if lock.Locked {
+		if lock.Busy {
+			s.lp.checks.WithLabelValues("busy").Inc()
+		} else {
+			s.lp.checks.WithLabelValues("locked").Inc()
+		}
+		writeJSON(w, http.StatusOK, lockedAnswer(lock, now))
+		return nil
 	}
 	s.lp.checks.WithLabelValues("allow").Inc()
 	writeJSON(w, http.StatusOK, protocol.LoginCheckResponse{Decision: protocol.DecisionAllow})
@@ -173,13 +181,12 @@ func (s *Server) registrationLocked(ctx context.Context, req protocol.RegisterRe
 	return protocol.RegisterResponse{Decision: protocol.DecisionDeny, Reason: protocol.ReasonLocked, Message: lockout.Message}, true, nil
 }
 
-// registrationSucceeded resets the identifier's failures after a login the
-// app accepted (best effort: a failure here is logged).
-func (s *Server) registrationSucceeded(ctx context.Context, identifier string, now time.Time) {
-	if identifier == "" {
-		return
-	}
-	if err := s.lp.guard.Success(ctx, identifier, now); err != nil {
+// registrationSucceeded resets the identifier's failures and frees the
+// address's attempt after a login the app accepted (best effort: a
+// failure here is logged).
+func (s *Server) registrationSucceeded(ctx context.Context, req protocol.RegisterRequest, now time.Time) {
+	a := lockout.Attempt{IP: req.IP, Identifier: req.Identifier, HasIdentifier: req.Identifier != ""}
+	if err := s.lp.guard.Success(ctx, a, now); err != nil {
 		s.log.Warn("resetting failed logins after a success failed", "err", err)
 	}
 }

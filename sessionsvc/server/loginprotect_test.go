@@ -49,10 +49,12 @@ func (e *env) fail(ip string, identifier any) resp {
 	return e.internal("POST", protocol.PathFailed, map[string]any{"ip": ip, "identifier": identifier, "status": 400})
 }
 
-// TestLockoutExactAcrossReplicas: failures spread over two replicas on one
-// database lock an identifier after exactly the threshold, 20 of 20 times:
-// threshold-1 concurrent failures leave it open on both replicas, one more
-// locks it on both; exactly one lock event is recorded per trial.
+// TestLockoutExactAcrossReplicas: logins spread over two replicas on one
+// database get exactly the threshold of guesses, 20 of 20 times: each
+// attempt is a check then (the app refused it) a failure report; of a
+// concurrent rush after threshold-1 failures exactly one check is let
+// through; its failure locks the identifier on both replicas; exactly one
+// lock event is recorded per trial.
 func TestLockoutExactAcrossReplicas(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
@@ -62,25 +64,43 @@ func TestLockoutExactAcrossReplicas(t *testing.T) {
 			for trial := range 20 {
 				ident := fmt.Sprintf("User%d@Example.com", trial)
 				ip := fmt.Sprintf("198.51.100.%d", trial+1)
-				burst := func(n, from int) {
+				// A rush of attempts: check, and report a failure when let through.
+				rush := func(n, from int) (admitted, refused int) {
 					var wg sync.WaitGroup
+					var mu sync.Mutex
 					for i := range n {
 						wg.Go(func() {
-							r := rs[(from+i)%2].fail(ip, ident)
-							assert.Equal(t, 200, r.status, string(r.raw))
+							r := rs[(from+i)%2]
+							a := r.check(ip, ident)
+							ok := a.body["decision"] == protocol.DecisionAllow
+							if ok {
+								f := r.fail(ip, ident)
+								assert.Equal(t, 200, f.status, string(f.raw))
+							} else {
+								assert.Equal(t, protocol.ReasonLocked, a.body["reason"])
+							}
+							mu.Lock()
+							defer mu.Unlock()
+							if ok {
+								admitted++
+							} else {
+								refused++
+							}
 						})
 					}
 					wg.Wait()
+					return admitted, refused
 				}
-				burst(threshold-1, trial)
-				for _, r := range rs {
-					assert.Equal(t, protocol.DecisionAllow, r.check(ip, ident).body["decision"], "trial %d: open after %d failures", trial, threshold-1)
-				}
-				burst(1, trial)
+				admitted, _ := rush(threshold-1, trial)
+				require.Equal(t, threshold-1, admitted, "trial %d", trial)
+				admitted, refused := rush(10, trial)
+				assert.Equal(t, 1, admitted, "trial %d: of a rush after %d failures, one guess reaches the app", trial, threshold-1)
+				assert.Equal(t, 9, refused)
 				for _, r := range rs {
 					a := r.check("203.0.113.9", strings.ToLower(ident))
 					assert.Equal(t, protocol.DecisionDeny, a.body["decision"], "trial %d: locked after %d failures", trial, threshold)
 					assert.Equal(t, protocol.ReasonLocked, a.body["reason"])
+					assert.Greater(t, a.body["retryAfter"], float64(1), "a lock, not attempts in flight")
 				}
 			}
 			audit, err := r1.st.ListAudit(t.Context(), 0, 100)

@@ -37,6 +37,30 @@ type LoginCounter struct {
 	// JustLocked: the failure that returned this counter is the one that
 	// locked it (exactly one failure per lock reports it, on any replica).
 	JustLocked bool
+	// Pending: attempts the check let through whose outcome is not known
+	// yet (they expire PendingTTL after the last one); PendingAt the last.
+	Pending   int
+	PendingAt time.Time
+	// CheckOK: the check that returned this counter admitted the attempt.
+	CheckOK bool
+}
+
+// PendingTTL bounds how long an attempt let through the check counts
+// while its outcome is unknown (an answer that is never reported).
+const PendingTTL = 30 * time.Second
+
+// LoginAttempt is one login let through the check under Scope, if the
+// counter admits it: not locked, and its failures in the window plus the
+// attempts still pending stay below Threshold (with Progressive, past the
+// threshold one attempt at a time).
+type LoginAttempt struct {
+	Scope       string
+	Kind        string
+	Subject     string
+	At          time.Time
+	Threshold   int
+	Window      time.Duration
+	Progressive bool
 }
 
 // Locked reports whether the counter is locked at now.
@@ -82,6 +106,15 @@ type LoginGuardStore interface {
 	// distinct) in one transaction, and, when eventScope is set, records the
 	// failure under it in failed_logins (the dashboard's charts).
 	RecordLoginFailures(ctx context.Context, fs []LoginFailure, eventScope string, onLock func(LoginCounter) ([]AuditEvent, []Alert)) ([]LoginCounter, error)
+	// BeginLoginAttempts admits one attempt under every scope of as, or
+	// none (ok false: nothing is recorded), in one transaction, so that
+	// concurrent attempts never exceed a threshold: an attempt takes a
+	// pending slot that its failure report (RecordLoginFailures) turns into
+	// a failure, its success frees (ResetLoginFailures, ReleaseLoginAttempt),
+	// or PendingTTL ends. The counters are returned in the order of as.
+	BeginLoginAttempts(ctx context.Context, as []LoginAttempt) (bool, []LoginCounter, error)
+	// ReleaseLoginAttempt frees one pending slot of scope (a success).
+	ReleaseLoginAttempt(ctx context.Context, scope string, now time.Time) error
 	// ResetLoginFailures forgets the scope's failures unless it is locked at now
 	// (a successful login; a lock stands until it ends or an admin lifts it).
 	ResetLoginFailures(ctx context.Context, scope string, now time.Time) error
@@ -102,16 +135,97 @@ type LoginGuardStore interface {
 
 var _ LoginGuardStore = (*sqlStore)(nil)
 
-const counterCols = `scope, kind, subject, failures, window_start, last_failure, locked_until, locked_at, just_locked`
+const counterCols = `scope, kind, subject, failures, window_start, last_failure, locked_until, locked_at, just_locked,
+	pending, pending_at, check_ok`
 
 func scanCounter(sc rowScanner) (LoginCounter, error) {
 	var c LoginCounter
-	var ws, lf, lu, la int64
-	if err := sc.Scan(&c.Scope, &c.Kind, &c.Subject, &c.Failures, &ws, &lf, &lu, &la, &c.JustLocked); err != nil {
+	var ws, lf, lu, la, pa int64
+	if err := sc.Scan(&c.Scope, &c.Kind, &c.Subject, &c.Failures, &ws, &lf, &lu, &la, &c.JustLocked,
+		&c.Pending, &pa, &c.CheckOK); err != nil {
 		return LoginCounter{}, err
 	}
-	c.WindowStart, c.LastFailure, c.LockedUntil, c.LockedAt = fromMS(ws), fromMS(lf), fromMS(lu), fromMS(la)
+	c.WindowStart, c.LastFailure, c.LockedUntil, c.LockedAt, c.PendingAt = fromMS(ws), fromMS(lf), fromMS(lu), fromMS(la), fromMS(pa)
 	return c, nil
+}
+
+// pendingExpr is the pending count still in force ($cut: now-PendingTTL).
+func pendingExpr(cut string) string {
+	return `(CASE WHEN login_counters.pending_at > ` + cut + ` THEN login_counters.pending ELSE 0 END)`
+}
+
+// restartExpr: the window (or, with hard locks, an earlier lock) has ended,
+// so the failures counted so far no longer count.
+func restartExpr(progressive bool) string {
+	if progressive {
+		return `login_counters.window_start <= CAST($6 AS BIGINT)`
+	}
+	return `(login_counters.window_start <= CAST($6 AS BIGINT) OR login_counters.locked_until > 0)`
+}
+
+// beginAttemptSQL admits one attempt. Parameters: $1 scope, $2 kind, $3
+// subject, $4 now, $5 threshold, $6 window cutoff, $7 pending cutoff
+// (now-PendingTTL). A new row is an attempt with no failure: admitted.
+func beginAttemptSQL(progressive bool) string {
+	const now = `CAST($4 AS BIGINT)`
+	pend := pendingExpr(`CAST($7 AS BIGINT)`)
+	fails := `(CASE WHEN ` + restartExpr(progressive) + ` THEN 0 ELSE login_counters.failures END)`
+	ok := `(login_counters.locked_until <= ` + now + ` AND ` + fails + ` + ` + pend + ` < CAST($5 AS BIGINT))`
+	if progressive {
+		ok = `(login_counters.locked_until <= ` + now + ` AND (` + fails + ` + ` + pend + ` < CAST($5 AS BIGINT) OR ` + pend + ` = 0))`
+	}
+	return `INSERT INTO login_counters (` + counterCols + `)
+	VALUES ($1, $2, $3, 0, 0, 0, 0, 0, FALSE, 1, ` + now + `, TRUE)
+	ON CONFLICT (scope) DO UPDATE SET
+	pending = CASE WHEN ` + ok + ` THEN ` + pend + ` + 1 ELSE ` + pend + ` END,
+	pending_at = CASE WHEN ` + ok + ` THEN ` + now + ` ELSE login_counters.pending_at END,
+	check_ok = ` + ok + `
+	RETURNING ` + counterCols
+}
+
+func (s *sqlStore) BeginLoginAttempts(ctx context.Context, as []LoginAttempt) (bool, []LoginCounter, error) {
+	for _, a := range as {
+		if a.Scope == "" || a.Threshold < 1 || a.Window <= 0 {
+			return false, nil, fmt.Errorf("begin login attempt %q: scope, threshold and window are required", a.Scope)
+		}
+	}
+	order := make([]int, len(as))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(x, y int) bool { return as[order[x]].Scope < as[order[y]].Scope })
+	out := make([]LoginCounter, len(as))
+	ok := true
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return false, nil, s.wrap("begin login attempt", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	for _, i := range order {
+		a := as[i]
+		c, err := scanCounter(tx.QueryRowContext(ctx, beginAttemptSQL(a.Progressive), a.Scope, a.Kind, a.Subject, ms(a.At),
+			a.Threshold, ms(a.At.Add(-a.Window)), ms(a.At.Add(-PendingTTL))))
+		if err != nil {
+			return false, nil, s.wrap("begin login attempt", err)
+		}
+		out[i] = c
+		ok = ok && c.CheckOK
+	}
+	if !ok {
+		return false, out, nil // rolled back: nothing recorded
+	}
+	if err := tx.Commit(); err != nil {
+		return false, nil, s.wrap("begin login attempt: commit", err)
+	}
+	return true, out, nil
+}
+
+func (s *sqlStore) ReleaseLoginAttempt(ctx context.Context, scope string, now time.Time) error {
+	return s.writeTx(ctx, "release login attempt", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE login_counters SET pending = `+pendingExpr(`$2`)+` - 1
+			WHERE scope = $1 AND `+pendingExpr(`$2`)+` > 0`, scope, ms(now.Add(-PendingTTL)))
+		return err
+	})
 }
 
 // recordFailureSQL is the upsert. Parameters: $1 scope, $2 kind, $3
@@ -134,10 +248,9 @@ func recordFailureSQL(progressive bool, lockFor time.Duration) string {
 		f      = `login_counters.failures`
 		locked = `login_counters.locked_until > ` + now
 	)
-	restart := `(login_counters.window_start <= CAST($6 AS BIGINT) OR login_counters.locked_until > 0)`
+	restart := restartExpr(progressive)
 	until := `CAST($7 AS BIGINT)`
 	if progressive {
-		restart = `login_counters.window_start <= CAST($6 AS BIGINT)`
 		// now + min(lockFor, 2^(n-threshold) s), n being the new count (f+1).
 		var b strings.Builder
 		b.WriteString(now + ` + CASE ` + f + ` + 1 - CAST($5 AS BIGINT)`)
@@ -156,7 +269,7 @@ func recordFailureSQL(progressive bool, lockFor time.Duration) string {
 	first := `CAST($8 AS BOOLEAN)`
 	return `INSERT INTO login_counters (` + counterCols + `)
 	VALUES ($1, $2, $3, 1, ` + now + `, ` + now + `, CASE WHEN ` + first + ` THEN CAST($7 AS BIGINT) ELSE 0 END,
-		CASE WHEN ` + first + ` THEN ` + now + ` ELSE 0 END, ` + first + `)
+		CASE WHEN ` + first + ` THEN ` + now + ` ELSE 0 END, ` + first + `, 0, 0, TRUE)
 	ON CONFLICT (scope) DO UPDATE SET
 	failures = CASE WHEN ` + locked + ` THEN ` + f + ` + 1 WHEN ` + restart + ` THEN 1 ELSE ` + f + ` + 1 END,
 	window_start = CASE WHEN ` + locked + ` THEN login_counters.window_start WHEN ` + restart + ` THEN ` + now + `
@@ -169,7 +282,8 @@ func recordFailureSQL(progressive bool, lockFor time.Duration) string {
 		WHEN ` + restart + ` THEN CASE WHEN ` + first + ` THEN ` + now + ` ELSE 0 END
 		WHEN ` + locks + ` THEN ` + now + ` ELSE login_counters.locked_at END,
 	just_locked = CASE WHEN ` + locked + ` THEN FALSE WHEN ` + restart + ` THEN ` + first + `
-		ELSE ` + justLocked + ` END
+		ELSE ` + justLocked + ` END,
+	pending = CASE WHEN ` + pendingExpr(`CAST($9 AS BIGINT)`) + ` > 0 THEN ` + pendingExpr(`CAST($9 AS BIGINT)`) + ` - 1 ELSE 0 END
 	RETURNING ` + counterCols
 }
 
@@ -203,7 +317,7 @@ func (s *sqlStore) RecordLoginFailures(ctx context.Context, fs []LoginFailure, e
 				firstLock = time.Second
 			}
 			c, err := scanCounter(tx.QueryRowContext(ctx, recordFailureSQL(f.Progressive, f.LockFor), f.Scope, f.Kind, f.Subject, ms(f.At),
-				f.Threshold, ms(f.At.Add(-f.Window)), ms(f.At.Add(firstLock)), f.Threshold <= 1))
+				f.Threshold, ms(f.At.Add(-f.Window)), ms(f.At.Add(firstLock)), f.Threshold <= 1, ms(f.At.Add(-PendingTTL))))
 			if err != nil {
 				return err
 			}
@@ -310,7 +424,7 @@ func (s *sqlStore) Unlock(ctx context.Context, scope string, now time.Time, audi
 func (s *sqlStore) PruneLoginCounters(ctx context.Context, before, now time.Time) (int, error) {
 	var n int64
 	err := s.writeTx(ctx, "prune login counters", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM login_counters WHERE last_failure < $1 AND locked_until <= $2`, ms(before), ms(now))
+		res, err := tx.ExecContext(ctx, `DELETE FROM login_counters WHERE last_failure < $1 AND pending_at < $1 AND locked_until <= $2`, ms(before), ms(now))
 		if err != nil {
 			return err
 		}

@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(testing.TB) store.Store) {
 		{"LoginCountersConcurrent", testLoginCountersConcurrent},
 		{"LoginCountersProgressive", testLoginCountersProgressive},
 		{"LoginFailuresBatch", testLoginFailuresBatch},
+		{"LoginAttempts", testLoginAttempts},
 		{"ConcurrentAppendsKeepFeedOrder", testConcurrentFeed},
 	}
 	for _, tc := range tests {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -261,4 +262,72 @@ func testLoginFailuresBatch(t *testing.T, st store.Store) {
 	n, err := st.CountFailedLogins(ctx(), "ip:192.0.2.9", t0.Add(-time.Minute))
 	require.NoError(t, err)
 	assert.Equal(t, 30, n, "one dashboard event per batch")
+}
+
+func attempt(scope string, at time.Time, threshold int) store.LoginAttempt {
+	return store.LoginAttempt{Scope: scope, Kind: store.CounterIdentifier, Subject: scope[len("ident:"):], At: at,
+		Threshold: threshold, Window: 15 * time.Minute}
+}
+
+// testLoginAttempts: the check admits at most threshold attempts whose
+// outcome is unknown or failed, all scopes or none.
+func testLoginAttempts(t *testing.T, st store.Store) {
+	begin := func(at time.Time, as ...store.LoginAttempt) bool {
+		t.Helper()
+		ok, cs, err := st.BeginLoginAttempts(ctx(), as)
+		require.NoError(t, err)
+		require.Len(t, cs, len(as))
+		return ok
+	}
+	a := attempt("ident:pat", t0, 3)
+	for i := range 3 {
+		assert.True(t, begin(t0, a), "attempt %d", i)
+	}
+	assert.False(t, begin(t0, a), "three attempts in flight: the fourth waits")
+	// One fails: 1 failure + 2 pending.
+	c, err := st.RecordLoginFailure(ctx(), failure("ident:pat", t0, 3), nil)
+	require.NoError(t, err)
+	assert.Equal(t, 1, c.Failures)
+	assert.Equal(t, 2, c.Pending)
+	assert.False(t, begin(t0, a))
+	// One succeeds elsewhere (released): room for one.
+	require.NoError(t, st.ReleaseLoginAttempt(ctx(), "ident:pat", t0))
+	assert.True(t, begin(t0, a))
+	assert.False(t, begin(t0, a))
+	// Unreported attempts expire.
+	later := t0.Add(store.PendingTTL + time.Second)
+	a.At = later
+	assert.True(t, begin(later, a))
+	assert.True(t, begin(later, a))
+	assert.False(t, begin(later, a), "1 failure + 2 pending")
+
+	// All or none: a refused identifier records nothing for the address.
+	ip := store.LoginAttempt{Scope: "ip:192.0.2.44", Kind: store.CounterIP, Subject: "192.0.2.44", At: later, Threshold: 50, Window: time.Hour}
+	assert.False(t, begin(later, ip, a))
+	ok, cs, err := st.BeginLoginAttempts(ctx(), []store.LoginAttempt{ip})
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, 1, cs[0].Pending, "the refused attempt took no slot of the address")
+
+	// Locked: refused.
+	for range 5 {
+		_, err := st.RecordLoginFailure(ctx(), failure("ident:locked", t0, 5), nil)
+		require.NoError(t, err)
+	}
+	assert.False(t, begin(t0.Add(time.Minute), attempt("ident:locked", t0.Add(time.Minute), 5)))
+	assert.True(t, begin(t0.Add(11*time.Minute), attempt("ident:locked", t0.Add(11*time.Minute), 5)), "after the lock")
+
+	// Concurrent attempts admit exactly the threshold.
+	var wg sync.WaitGroup
+	var admitted atomic.Int64
+	for range 20 {
+		wg.Go(func() {
+			ok, _, err := st.BeginLoginAttempts(ctx(), []store.LoginAttempt{attempt("ident:rush", t0, 5)})
+			if assert.NoError(t, err) && ok {
+				admitted.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, int64(5), admitted.Load())
 }

@@ -11,7 +11,10 @@ CREATE TABLE login_counters (
     last_failure BIGINT  NOT NULL,
     locked_until BIGINT  NOT NULL DEFAULT 0,     -- > now: locked
     locked_at    BIGINT  NOT NULL DEFAULT 0,
-    just_locked  BOOLEAN NOT NULL DEFAULT FALSE  -- set by the upsert that locked it (RETURNING)
+    just_locked  BOOLEAN NOT NULL DEFAULT FALSE, -- set by the upsert that locked it (RETURNING)
+    pending      BIGINT  NOT NULL DEFAULT 0,     -- attempts let through the check, not yet reported
+    pending_at   BIGINT  NOT NULL DEFAULT 0,     -- last such attempt (pending expires after a while)
+    check_ok     BOOLEAN NOT NULL DEFAULT TRUE   -- set by the check's upsert (RETURNING)
 );
 CREATE INDEX login_counters_locked ON login_counters (locked_until) WHERE locked_until > 0;
 CREATE INDEX login_counters_last_failure ON login_counters (last_failure);

@@ -186,7 +186,7 @@ func (e *Engine) Route(method, path string) Route {
 	path = stripQuery(path)
 	c := e.cfg
 	switch {
-	case c.Login.Path != "" && path == c.Login.Path && method == c.Login.Method:
+	case c.Login.Path != "" && method == c.Login.Method && (path == c.Login.Path || loginPathMatches(path, c.Login.Path)):
 		return RouteLogin
 	case c.Refresh.Path != "" && path == c.Refresh.Path && method == c.Refresh.Method:
 		return RouteRefresh

@@ -47,7 +47,13 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) typ
 	// reused buffer: the values below are valid until the end of this
 	// callback only.
 	var seen identitySeen
-	hdrs := requestHeaders()
+	hdrs, ok := requestHeaders()
+	if !ok {
+		// The host could not hand the headers over (larger than the glue
+		// reads): the token cannot be seen, so nothing can be vouched for.
+		h.refuse(431, decide.ReasonHeadersTooLarge, decide.Message(decide.ReasonHeadersTooLarge))
+		return types.ActionPause
+	}
 	for {
 		k, v, ok := hdrs.next()
 		if !ok {

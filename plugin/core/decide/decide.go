@@ -33,6 +33,9 @@ const (
 	ReasonMissingToken = "missing_token" // require_token and no token
 	ReasonStale        = "stale"         // fail_closed and the state is stale
 	ReasonRevoked      = "revoked"       // a revoked key without a reason in the feed
+	// ReasonHeadersTooLarge: the request headers could not be read whole
+	// (larger than the filter reads, 16 MiB serialised): 431.
+	ReasonHeadersTooLarge = "headers_too_large"
 )
 
 // ExpiryLeeway is the clock-skew leeway, in seconds, for exp and nbf.
@@ -430,6 +433,8 @@ func Message(reason string) string {
 		return "Missing token"
 	case ReasonStale:
 		return "Session service unavailable"
+	case ReasonHeadersTooLarge:
+		return "Request headers too large"
 	default:
 		return "Session has ended"
 	}

@@ -65,11 +65,11 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) typ
 		case ":method":
 			req.Method = v
 		case "authorization":
-			req.Authorization = v
+			// Every entry counts: a repeated header reaches the filter as
+			// several entries or joined into one (see AddAuthorization).
+			req.AddAuthorization(v)
 		case "cookie":
-			if cfg.TokenCookie != "" {
-				req.Cookie = v
-			}
+			req.AddCookie(v, cfg.TokenCookie)
 		}
 		if ih.SessionID != "" && sameHeaderName(k, ih.SessionID) {
 			seen.sessionID++

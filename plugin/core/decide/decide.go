@@ -414,7 +414,13 @@ var errMetadataMissing = fmt.Errorf("token present but jwt_authn left no verifie
 
 // tokenClaims splits, verifies and decodes tok.
 func (e *Engine) tokenClaims(tok string) (token.Claims, error) {
+	// Only the canonical spelling (RFC 7515 base64url, no padding, unused
+	// bits zero) is accepted, whatever the verification mode: the
+	// fingerprint of the raw token then names the token.
 	if err := token.CheckChars(tok); err != nil {
+		return token.Claims{}, err
+	}
+	if err := token.CheckCanonical(tok); err != nil {
 		return token.Claims{}, err
 	}
 	parts, err := token.Split(tok)

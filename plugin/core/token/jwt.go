@@ -146,7 +146,10 @@ func NonCanonicalJWT(tok string) bool {
 				return false // not base64url: not a JWT
 			}
 		}
-		if len(trimmed) != len(seg) || !CanonicalSegment(trimmed) && len(trimmed)%4 != 1 {
+		if len(trimmed)%4 == 1 {
+			return false // no base64 encoding has this length: not a JWT
+		}
+		if len(trimmed) != len(seg) || !CanonicalSegment(trimmed) {
 			bad = true
 		}
 	}

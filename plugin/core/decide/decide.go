@@ -283,8 +283,15 @@ func (e *Engine) Decide(now time.Time, req *Request, st *revocation.State) Decis
 		return d
 	}
 	// Find skips the per-character check: a cached token was checked when
-	// it was first seen; others are checked below.
-	tok, src, err := token.Find(req.Authorization, req.Cookie, e.cfg.TokenCookie)
+	// it was first seen; others are checked below. The cookie was read
+	// above (once).
+	tok, src, err := token.Find(req.Authorization, "", "")
+	if src == token.SourceNone && cookieTok != "" {
+		tok, src = cookieTok, token.SourceCookie
+		if len(tok) > token.MaxTokenLen {
+			err = token.ErrTooLong
+		}
+	}
 	metadataMode := e.cfg.Verify.Mode == config.ModeJWTAuthnMetadata
 	if src == token.SourceNone && !(metadataMode && req.Metadata != "") {
 		if e.cfg.RequireToken {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/meshsession/meshsession/plugin/protocol"
@@ -49,6 +50,10 @@ func (s *Server) authenticateUser(r *http.Request) (*http.Request, error) {
 	raw, ok := bearer(r)
 	if !ok {
 		return r, &apiError{Status: http.StatusUnauthorized, Message: "missing bearer token"}
+	}
+	if vals := r.Header.Values("Authorization"); len(vals) > 1 && slices.ContainsFunc(vals[1:], func(v string) bool { return v != vals[0] }) {
+		// Which one would a proxy or the app have used? Refuse, as the filter does.
+		return r, &apiError{Status: http.StatusUnauthorized, Message: "invalid token: more than one Authorization header"}
 	}
 	id, err := s.cfg.Users.Verify(r.Context(), raw)
 	if errors.Is(err, userauth.ErrNotConfigured) {

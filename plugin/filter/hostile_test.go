@@ -170,3 +170,15 @@ func TestHostileClaims(t *testing.T) {
 		}
 	})
 }
+
+// Item 2 with header names in another case (a host that does not lower-case
+// them): still every entry counts.
+func TestHostileRepeatedHeadersAnyCase(t *testing.T) {
+	revoked, valid := userToken(4, "s4-revoked"), userToken(4, "s4-valid")
+	exp := time.Now().Add(time.Hour).Unix()
+	eachHost(t, 2, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
+		h := startedWith(t, start, testConfig(""), protocol.Change{Op: protocol.OpRevoke, Key: "sid:s4-revoked", Exp: exp, Reason: protocol.ReasonManual})
+		refusedAs(t, h, get("/api/x", [][2]string{{"authorization", "Bearer " + valid}, {"Authorization", "Bearer " + revoked}}, -1), 401, "invalid_token")
+		refusedAs(t, h, get("/api/x", [][2]string{{"Cookie", "jwt=" + revoked}}, -1), 401, protocol.ReasonManual)
+	})
+}

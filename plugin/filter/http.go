@@ -59,16 +59,17 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) typ
 		if !ok {
 			break
 		}
-		switch k {
-		case ":path":
+		switch {
+		case k == ":path":
 			req.Path = v
-		case ":method":
+		case k == ":method":
 			req.Method = v
-		case "authorization":
+		case sameHeaderName(k, "authorization"):
 			// Every entry counts: a repeated header reaches the filter as
 			// several entries or joined into one (see AddAuthorization).
+			// Names are matched without case, as the app's server may.
 			req.AddAuthorization(v)
-		case "cookie":
+		case sameHeaderName(k, "cookie"):
 			req.AddCookie(v, cfg.TokenCookie)
 		}
 		if ih.SessionID != "" && sameHeaderName(k, ih.SessionID) {

@@ -73,8 +73,10 @@ const (
 	// keepScratch is the size kept for good.
 	keepScratch = 64 << 10
 	// maxScratch bounds a header map read at all: a larger one is refused
-	// (allocation answered with address 0, so the host call fails and the
-	// filter refuses the request). Envoy bounds request headers to 8 MiB
+	// (allocation answered with address 0: proxy-wasm-cpp-host's
+	// WasmBase::allocMemory then yields nullptr and the host call fails,
+	// include/proxy-wasm/wasm.h copyToPointerSize, src/exports.cc
+	// get_header_map_pairs; the filter refuses the request). Envoy bounds request headers to 8 MiB
 	// (max_request_headers_kb <= 8192) and their count to
 	// max_headers_count; the serialisation adds 10 bytes per header.
 	maxScratch = 16 << 20

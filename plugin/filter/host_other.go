@@ -22,3 +22,11 @@ func requestHeaders() (headerPairs, bool) {
 	}
 	return listPairs(hdrs), true
 }
+
+// runAs runs fn for context id, then makes back the effective context
+// again (the SDK's emulator makes the effective context the active one).
+func runAs(id, back uint32, fn func()) {
+	_ = proxywasm.SetEffectiveContext(id)
+	fn()
+	_ = proxywasm.SetEffectiveContext(back)
+}

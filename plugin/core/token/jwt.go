@@ -268,23 +268,35 @@ func ValidID(s string) bool {
 	return true
 }
 
-// memberSet detects duplicate member names among at most MaxMembers.
+// memberSet detects duplicate member names among at most MaxMembers. The
+// first 32 names live inline (a typical token has fewer members, and the
+// set is zeroed on every parse); more spill into a slice.
 type memberSet struct {
-	names [MaxMembers]string
+	small [32]string
+	more  []string
 	n     int
 }
 
 // add records name; it returns an error for a duplicate or one too many.
 func (m *memberSet) add(name string) error {
-	for i := 0; i < m.n; i++ {
-		if len(m.names[i]) == len(name) && m.names[i] == name {
+	for i := 0; i < m.n && i < len(m.small); i++ {
+		if len(m.small[i]) == len(name) && m.small[i] == name {
 			return &ClaimError{Claim: name}
 		}
 	}
-	if m.n == MaxMembers {
-		return ErrTooManyMembers
+	for _, s := range m.more {
+		if len(s) == len(name) && s == name {
+			return &ClaimError{Claim: name}
+		}
 	}
-	m.names[m.n] = name
+	switch {
+	case m.n == MaxMembers:
+		return ErrTooManyMembers
+	case m.n < len(m.small):
+		m.small[m.n] = name
+	default:
+		m.more = append(m.more, name)
+	}
 	m.n++
 	return nil
 }

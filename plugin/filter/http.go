@@ -57,23 +57,30 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) typ
 	// reused buffer: the values below are valid until the end of this
 	// callback only.
 	var seen identitySeen
-	hdrs := requestHeaders()
+	hdrs, ok := requestHeaders()
+	if !ok {
+		// The host could not hand the headers over (larger than the glue
+		// reads): the token cannot be seen, so nothing can be vouched for.
+		h.refuse(431, decide.ReasonHeadersTooLarge, decide.Message(decide.ReasonHeadersTooLarge))
+		return types.ActionPause
+	}
 	for {
 		k, v, ok := hdrs.next()
 		if !ok {
 			break
 		}
-		switch k {
-		case ":path":
+		switch {
+		case k == ":path":
 			req.Path = v
-		case ":method":
+		case k == ":method":
 			req.Method = v
-		case "authorization":
-			req.Authorization = v
-		case "cookie":
-			if cfg.TokenCookie != "" {
-				req.Cookie = v
-			}
+		case sameHeaderName(k, "authorization"):
+			// Every entry counts: a repeated header reaches the filter as
+			// several entries or joined into one (see AddAuthorization).
+			// Names are matched without case, as the app's server may.
+			req.AddAuthorization(v)
+		case sameHeaderName(k, "cookie"):
+			req.AddCookie(v, cfg.TokenCookie)
 		}
 		if ih.SessionID != "" && sameHeaderName(k, ih.SessionID) {
 			seen.sessionID++

@@ -98,6 +98,7 @@ type Server struct {
 	activityBuf *activityBuffer // nil in write-through mode
 	setMu       sync.Mutex      // serialises settings read-modify-write
 	patterns    []string        // registered routes (Routes, the OpenAPI coverage test)
+	lp          loginProtection // loginprotect.go
 }
 
 // New builds a server.
@@ -147,6 +148,9 @@ func New(cfg Config) (*Server, error) {
 	s.metrics = m
 	if err := s.registerOpsMetrics(cfg.Registry); err != nil {
 		return nil, fmt.Errorf("server: metrics: %w", err)
+	}
+	if err := s.initLoginProtection(); err != nil {
+		return nil, fmt.Errorf("server: login protection: %w", err)
 	}
 	s.routes()
 	return s, nil
@@ -205,6 +209,7 @@ func (s *Server) routes() {
 	s.handle("POST /internal/v1/activity", authInternal, s.activity)
 	s.handle("POST /internal/v1/logins/failed", authInternal, s.failedLogin)
 	s.handle("GET /internal/v1/sync", authInternal, s.sync)
+	s.loginProtectionRoutes()
 
 	// User API.
 	const u = "/api/magic-sessionmanager"

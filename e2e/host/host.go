@@ -57,6 +57,15 @@ type Config struct {
 	// PollOneoffENOSYS makes the host's WASI poll_oneoff answer ENOSYS (52),
 	// as Envoy builds before PR #45756 do.
 	PollOneoffENOSYS bool
+	// AllowOnHeadersStopIteration is Envoy's
+	// PluginConfig.allow_on_headers_stop_iteration (Envoy 1.35 and later,
+	// default false): a headers callback answering Pause stops only the
+	// headers (StopIteration) and the body callbacks still reach the filter.
+	// Without it (every older Envoy, Istio's WasmPlugin, Envoy Gateway),
+	// proxy-wasm-cpp-host turns that Pause into StopAllIterationAndWatermark:
+	// no body or trailers callback reaches the filter until it calls
+	// proxy_continue_stream itself.
+	AllowOnHeadersStopIteration bool
 	// DisableTicks stops the real tick timers; ticks then only happen through
 	// Host.Tick. Default: real timers.
 	DisableTicks bool

@@ -108,8 +108,8 @@ type Stream struct {
 	// continuedInCallback: proxy_continue_stream(inCallback) was called
 	// during the running callback (Envoy runs it after the call returns).
 	continuedInCallback bool
-	logPhase                    bool
-	created, finished           bool
+	logPhase            bool
+	created, finished   bool
 
 	events chan Event // made when first needed (eventsLocked)
 }

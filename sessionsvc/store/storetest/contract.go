@@ -38,6 +38,8 @@ func Run(t *testing.T, open func(testing.TB) store.Store) {
 		{"Alerts", testAlerts},
 		{"FailedLogins", testFailedLogins},
 		{"ConcurrentAppendsKeepFeedOrder", testConcurrentFeed},
+		{"DiscoverSessions", testDiscoverSessions},
+		{"DiscoverConcurrently", testDiscoverConcurrently},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

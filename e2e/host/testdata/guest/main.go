@@ -187,8 +187,8 @@ var (
 	// calloutResp: the callout was made from the response headers; its
 	// answer resumes the response.
 	calloutResp = map[uint32]bool{}
-	queueID    uint32
-	logged     int
+	queueID     uint32
+	logged      int
 )
 
 //go:wasmexport proxy_abi_version_0_2_0

@@ -126,6 +126,14 @@ type Config struct {
 	IdentityHeaders        IdentityHeaders `json:"identity_headers"`
 	TrustedProxyHops       int             `json:"trusted_proxy_hops"`
 	Verify                 Verify          `json:"verify"`
+	// HeadersStopIteration says the host passes a paused headers callback
+	// through as StopIteration (Envoy >= 1.35 with the wasm filter's
+	// allow_on_headers_stop_iteration: true). The filter then holds login
+	// and refresh response headers and answers a refusal with a clean 403.
+	// Without it (the default; Istio, Envoy Gateway, older Envoy) the
+	// headers go out at once and a refused answer is reset. Setting it on a
+	// host without the opt-in makes login answers hang.
+	HeadersStopIteration bool `json:"headers_stop_iteration"`
 
 	// Warnings are non-fatal remarks (e.g. an empty internal_key) the
 	// plugin should log at start.
@@ -372,7 +380,8 @@ func decodeRoot(c *Config, root gjson.Result) error {
 			"session_id": str(&c.IdentityHeaders.SessionID),
 			"user_id":    str(&c.IdentityHeaders.UserID),
 		}),
-		"trusted_proxy_hops": integer(&c.TrustedProxyHops),
+		"trusted_proxy_hops":     integer(&c.TrustedProxyHops),
+		"headers_stop_iteration": boolean(&c.HeadersStopIteration),
 		"verify": object(map[string]fieldFunc{
 			"mode":               str(&c.Verify.Mode),
 			"secret":             str(&c.Verify.Secret),

@@ -1,7 +1,6 @@
 package filter
 
 import (
-	"strconv"
 	"strings"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
@@ -29,6 +28,16 @@ type httpContext struct {
 	respBody    []byte
 	tooLarge    bool
 	waiting     bool // a callout holds the request (logout): keep buffering its body
+
+	// Login and refresh answers (the response side, see observe.go).
+	// Request values are read in the request phase: Envoy drops the request
+	// maps once any proxy_continue_stream ran.
+	ua, lang, ip string
+	encoding     string // the answer's content-encoding
+	respTooLarge bool   // the answer's body went over authflow.MaxBodyLen
+	headersSent  bool   // the answer's headers went downstream (Continue)
+	observed     bool   // the answer was judged (a callout may still hold it)
+	pending      bool   // a sessionsvc call holds the answer
 }
 
 func header(name string) string {
@@ -99,6 +108,7 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) typ
 			return h.logout(req.Authorization, req.Cookie)
 		}
 	case decide.RouteLogin, decide.RouteRefresh:
+		h.observeRequest()
 		if h.route == decide.RouteRefresh && cfg.Refresh.RequestTokenPath == "" || endOfStream {
 			return h.checkPresented(nil)
 		}
@@ -265,91 +275,6 @@ func (h *httpContext) logout(authorization, cookie string) types.Action {
 	return types.ActionPause
 }
 
-func (h *httpContext) OnHttpResponseHeaders(numHeaders int, endOfStream bool) types.Action {
-	if h.route != decide.RouteLogin && h.route != decide.RouteRefresh {
-		return types.ActionContinue
-	}
-	v, _ := proxywasm.GetHttpResponseHeader(":status")
-	h.status, _ = strconv.Atoi(v)
-	if endOfStream {
-		return h.observe(nil)
-	}
-	return types.ActionPause // hold the headers: the answer may be replaced
-}
-
-func (h *httpContext) OnHttpResponseBody(bodySize int, endOfStream bool) types.Action {
-	if h.route != decide.RouteLogin && h.route != decide.RouteRefresh {
-		return types.ActionContinue
-	}
-	if !endOfStream {
-		if bodySize > authflow.MaxBodyLen {
-			h.tooLarge = true
-		}
-		return types.ActionPause
-	}
-	var body []byte
-	if bodySize > 0 && bodySize <= authflow.MaxBodyLen {
-		body, _ = proxywasm.GetHttpResponseBody(0, bodySize)
-	}
-	return h.observe(body)
-}
-
-// observe reports a login or refresh answer to sessionsvc and, when it
-// refuses, replaces the answer before it reaches the client.
-func (h *httpContext) observe(body []byte) types.Action {
-	if h.route == decide.RouteLogin {
-		return h.observeLogin(body)
-	}
-	return h.observeRefresh(body)
-}
-
-func (h *httpContext) observeLogin(body []byte) types.Action {
-	p := h.plugin
-	cfg := p.cfg
-	if h.status/100 != 2 {
-		if h.status == 400 || h.status == 401 || h.status == 403 {
-			h.reportFailedLogin()
-		}
-		return types.ActionContinue
-	}
-	login, err := authflow.ParseLogin(body, cfg.Login)
-	if err != nil {
-		p.metrics.loginsUnregistered.Increment(1)
-		proxywasm.LogWarnf("meshsession: login answered %d but its body cannot be read, session not registered: %v", h.status, err)
-		return types.ActionContinue
-	}
-	reg := authflow.Register(login, h.names(), h.clientIP(), header("user-agent"), cfg.Login.Path, locale(header("accept-language")))
-	err = p.callout("POST", protocol.PathSessions, authflow.EncodeRegister(reg), func(status int, resp []byte, err error) {
-		if err == nil && status/100 == 2 {
-			ans, perr := authflow.ParseRegisterResponse(resp)
-			if perr == nil {
-				if ans.Decision == protocol.DecisionDeny {
-					p.metrics.loginsDenied.Increment(1)
-					msg := ans.Message
-					if msg == "" {
-						msg = decide.Message(ans.Reason)
-					}
-					h.refuse(403, ans.Reason, msg)
-					return
-				}
-				p.metrics.loginsRegistered.Increment(1)
-				_ = proxywasm.ResumeHttpResponse()
-				return
-			}
-			err = perr
-		}
-		h.loginUnavailable(status, resp, err)
-	})
-	if err != nil {
-		h.loginUnavailable(0, nil, err)
-		if cfg.LoginUnavailablePolicy == config.LoginDeny {
-			return types.ActionPause
-		}
-		return types.ActionContinue
-	}
-	return types.ActionPause
-}
-
 // loginUnavailable applies login_unavailable_policy when sessionsvc could not register a login.
 func (h *httpContext) loginUnavailable(status int, resp []byte, err error) {
 	p := h.plugin
@@ -357,53 +282,19 @@ func (h *httpContext) loginUnavailable(status int, resp []byte, err error) {
 	proxywasm.LogWarnf("meshsession: login not registered (sessionsvc status %d, %v): %s; policy %s",
 		status, err, snippet(resp), p.cfg.LoginUnavailablePolicy)
 	if p.cfg.LoginUnavailablePolicy == config.LoginDeny {
-		h.refuse(503, decide.ReasonStale, "Session service unavailable, try again")
+		h.deny(503, decide.ReasonStale, "Session service unavailable, try again")
 		return
 	}
-	_ = proxywasm.ResumeHttpResponse()
+	h.release()
 }
 
 func (h *httpContext) reportFailedLogin() {
 	p := h.plugin
 	ident, _ := authflow.Identifier(h.requestBody, p.cfg.Login.IdentifierPath)
-	body := authflow.EncodeFailedLogin(protocol.FailedLogin{Identifier: ident, IP: h.clientIP(), Status: h.status})
+	body := authflow.EncodeFailedLogin(protocol.FailedLogin{Identifier: ident, IP: h.ip, Status: h.status})
 	if err := p.callout("POST", protocol.PathFailed, body, func(int, []byte, error) {}); err == nil {
 		p.metrics.failedLogins.Increment(1)
 	}
-}
-
-func (h *httpContext) observeRefresh(body []byte) types.Action {
-	p := h.plugin
-	cfg := p.cfg
-	if h.presented == "" {
-		return types.ActionContinue // nothing names the session
-	}
-	var r authflow.Refresh
-	if h.status/100 == 2 {
-		var err error
-		if r, err = authflow.ParseRefresh(body, cfg.Refresh); err != nil {
-			proxywasm.LogWarnf("meshsession: refresh answered %d but its body cannot be read: %v", h.status, err)
-		}
-	}
-	call := authflow.RefreshCall(h.presented, h.status, r, h.names(), h.clientIP(), header("user-agent"))
-	err := p.callout("POST", protocol.PathTokens, authflow.EncodeRefresh(call), func(status int, resp []byte, err error) {
-		if err == nil && status/100 == 2 {
-			if ans, perr := authflow.ParseRefreshResponse(resp); perr == nil && ans.Decision == protocol.DecisionDeny {
-				p.metrics.refreshDenied.Increment(1)
-				p.sync.soon()
-				h.refuse(401, ans.Reason, decide.Message(ans.Reason))
-				return
-			}
-		} else if status != 404 {
-			proxywasm.LogWarnf("meshsession: refresh not recorded by sessionsvc (status %d, %v): %s", status, err, snippet(resp))
-		}
-		_ = proxywasm.ResumeHttpResponse()
-	})
-	if err != nil {
-		proxywasm.LogWarnf("meshsession: dispatch refresh report: %v", err)
-		return types.ActionContinue
-	}
-	return types.ActionPause
 }
 
 // locale is the first language tag of Accept-Language ("de-DE,de;q=0.9" -> "de-DE").

@@ -97,7 +97,7 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) typ
 	p.metrics.allow()
 	if d.HasToken {
 		h.setIdentity(&d, seen)
-		p.noteActivity(t, &d, h.clientIP)
+		p.noteActivity(t, &d, h, req.Authorization, req.Cookie)
 	} else {
 		h.setIdentity(nil, seen)
 	}

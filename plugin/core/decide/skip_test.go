@@ -64,4 +64,3 @@ func FuzzSkipNeverDotSegments(f *testing.F) {
 		}
 	})
 }
-

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -113,6 +114,8 @@ type system struct {
 	proxy    *devproxy.Proxy
 	proxyURL string
 
+	appMW atomic.Pointer[appMiddleware] // set by tests to change the app's answers (login_envoy_test.go)
+
 	svcAddr string // fixed at the first start: restarts reuse it
 	svc     *service.Service
 	svcStop context.CancelFunc
@@ -168,8 +171,8 @@ func startSystem(tb testing.TB, dbURL string, overrides map[string]any) *system 
 		}
 	})
 	secret, _ := s.plugin["verify"].(map[string]any)["secret"].(string)
-	s.app = httptest.NewServer(demoapp.New(demoapp.Config{Secret: secret, SIDClaim: true,
-		Logger: s.log.With("component", "demoapp")}))
+	s.app = httptest.NewServer(s.appHandler(demoapp.New(demoapp.Config{Secret: secret, SIDClaim: true,
+		Logger: s.log.With("component", "demoapp")})))
 	tb.Cleanup(s.app.Close)
 
 	_, err = devproxy.RemapHosts(env, map[string]string{"demoapp": s.app.Listener.Addr().String(), "sessionsvc": s.svcAddr})

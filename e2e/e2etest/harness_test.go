@@ -115,6 +115,7 @@ type system struct {
 	proxyURL string
 
 	appMW atomic.Pointer[appMiddleware] // set by tests to change the app's answers (login_envoy_test.go)
+	hooks service.Hooks                 // sessionsvc's hooks at its next start (default: no enrichment)
 
 	svcAddr string // fixed at the first start: restarts reuse it
 	svc     *service.Service
@@ -215,7 +216,7 @@ func (s *system) startSessionsvc() {
 	}
 	cfg, endIdleSet, _, err := service.ParseConfig("sessionsvc", nil, func(k string) string { return env[k] }, io.Discard)
 	require.NoError(tb, err)
-	svc, err := service.New(context.Background(), cfg, endIdleSet, service.Hooks{}, s.log.With("component", "sessionsvc"), io.Discard)
+	svc, err := service.New(context.Background(), cfg, endIdleSet, s.hooks, s.log.With("component", "sessionsvc"), io.Discard)
 	require.NoError(tb, err)
 	addr := s.svcAddr
 	if addr == "" {

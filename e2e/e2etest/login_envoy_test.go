@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/tidwall/gjson"
 
+	"github.com/meshsession/meshsession/sessionsvc/enrich/wire"
 	"github.com/meshsession/meshsession/sessionsvc/store/storetest"
 )
 
@@ -138,6 +139,10 @@ func TestLoginsOnEnvoyDefaults(t *testing.T) {
 			assert.Greater(t, sys.counter("meshsession_logins_unregistered"), before, name)
 		}
 
+		// A login policy lives in sessionsvc's enrichment: restart it with it.
+		sys.stopSessionsvc()
+		sys.hooks = wire.Hooks(func(string) string { return "" })
+		sys.startSessionsvc()
 		r := sys.adminJSON(t, "PUT", "/magic-sessionmanager/settings", `{"blockTor":true}`)
 		require.Equal(t, 200, r.status, r.String())
 		t.Cleanup(func() { sys.adminJSON(t, "PUT", "/magic-sessionmanager/settings", `{"blockTor":false}`) })

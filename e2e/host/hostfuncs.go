@@ -365,7 +365,13 @@ func proxyContinueStream(_ context.Context, w *worker, s []uint64) Status {
 		return StatusBadArgument
 	}
 	typ := StreamType(u32(s[0]))
-	if typ > StreamResponse {
+	switch typ {
+	case StreamDownstream:
+		return StatusOK // network filters only: nothing to continue on an HTTP stream
+	case StreamUpstream:
+		return StatusUnimplemented
+	case StreamRequest, StreamResponse:
+	default:
 		return StatusBadArgument
 	}
 	st.reqMapsGone, st.reqBodyGone = true, true

@@ -384,8 +384,7 @@ func proxyContinueStream(_ context.Context, w *worker, s []uint64) Status {
 		st.continuedInCallback = true
 		return StatusOK
 	}
-	d := &st.dirs[typ]
-	if d.stopAll {
+	if d := st.dirs[typ]; d != nil && d.stopAll {
 		d.stopAll = false
 		d.resumed = d.heldSeen || d.heldTrailers != nil
 	}

@@ -90,8 +90,9 @@ type Stream struct {
 	reset                       bool
 
 	// Envoy's stop-all state per direction (index StreamRequest,
-	// StreamResponse): see dir.
-	dirs [2]dirState
+	// StreamResponse), made when a headers callback pauses (most streams
+	// never do).
+	dirs [2]*dirState
 	// respHeadersSent: the response headers went downstream (a later local
 	// reply resets the stream).
 	respHeadersSent bool
@@ -329,8 +330,7 @@ func (s *Stream) deliverLocked(ph phase, headers [][2]string, chunk []byte, endO
 	}
 	defer s.end()
 	dir := ph.dir()
-	d := &s.dirs[dir]
-	if d.stopAll {
+	if d := s.dirs[dir]; d != nil && d.stopAll {
 		switch ph {
 		case phaseRequestBody, phaseResponseBody:
 			d.held = append(d.held, chunk...)
@@ -400,7 +400,10 @@ func (s *Stream) deliverLocked(ph phase, headers [][2]string, chunk []byte, endO
 		// headers callback becomes StopAllIterationAndWatermark unless the
 		// plugin allows it (Envoy >= 1.35
 		// PluginConfig.allow_on_headers_stop_iteration).
-		d.stopAll = true
+		if s.dirs[dir] == nil {
+			s.dirs[dir] = &dirState{}
+		}
+		s.dirs[dir].stopAll = true
 	case res.Action == ActionContinue && dir == StreamResponse:
 		// A response callback that continues lets the response headers
 		// (and what it holds) go downstream.
@@ -439,8 +442,8 @@ func (s *Stream) dropStaleContinue(dir StreamType) {
 // buffered data from the current filter). delivered is false when nothing
 // was held. The caller holds w.mu.
 func (s *Stream) deliverHeld(dir StreamType) (res Result, delivered bool, err error) {
-	d := &s.dirs[dir]
-	if !d.resumed {
+	d := s.dirs[dir]
+	if d == nil || !d.resumed {
 		return Result{}, false, nil
 	}
 	d.resumed = false

@@ -36,6 +36,7 @@ type httpContext struct {
 	encoding     string // the answer's content-encoding
 	respTooLarge bool   // the answer's body went over authflow.MaxBodyLen
 	headersSent  bool   // the answer's headers went downstream (Continue)
+	headersHeld  bool   // headers_stop_iteration: its headers are held, no body seen yet
 	observed     bool   // the answer was judged (a callout may still hold it)
 	pending      bool   // a sessionsvc call holds the answer
 }

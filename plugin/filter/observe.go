@@ -57,6 +57,7 @@ func (h *httpContext) OnHttpResponseHeaders(numHeaders int, endOfStream bool) ty
 		return h.observe(nil)
 	}
 	if h.plugin.cfg.HeadersStopIteration {
+		h.plugin.holdHeaders(h)
 		return types.ActionPause // StopIteration: the body callbacks still come
 	}
 	h.headersSent = true
@@ -67,6 +68,7 @@ func (h *httpContext) OnHttpResponseBody(bodySize int, endOfStream bool) types.A
 	if h.route != decide.RouteLogin && h.route != decide.RouteRefresh {
 		return types.ActionContinue
 	}
+	h.headersHeld = false // the host passes the held headers' body on
 	if h.observed {
 		if h.pending {
 			return types.ActionPause // sessionsvc has not answered yet
@@ -90,6 +92,7 @@ func (h *httpContext) OnHttpResponseTrailers(numTrailers int) types.Action {
 	if h.route != decide.RouteLogin && h.route != decide.RouteRefresh {
 		return types.ActionContinue
 	}
+	h.headersHeld = false
 	if h.observed {
 		if h.pending {
 			return types.ActionPause
@@ -97,6 +100,50 @@ func (h *httpContext) OnHttpResponseTrailers(numTrailers int) types.Action {
 		return types.ActionContinue
 	}
 	return h.observe(h.readAnswer(authflow.MaxBodyLen + 1))
+}
+
+// heldAnswer is an answer whose headers the filter holds, since tick n.
+type heldAnswer struct {
+	h     *httpContext
+	since uint64
+}
+
+// holdHeaders notes a login/refresh answer whose headers are held under
+// headers_stop_iteration.
+func (p *pluginContext) holdHeaders(h *httpContext) {
+	if p.heldHeaders == nil {
+		p.heldHeaders = make(map[uint32]heldAnswer)
+	}
+	h.headersHeld = true
+	p.heldHeaders[h.contextID] = heldAnswer{h: h, since: p.ticks}
+}
+
+// releaseStalledHeaders guards against headers_stop_iteration on a host
+// that does not pass StopIteration through (Envoy without
+// allow_on_headers_stop_iteration: no body callback comes until the
+// filter resumes): an answer whose headers are still held two ticks later
+// with no body seen is resumed, and judged as on Envoy's defaults (a
+// refusal is then a reset). Called on every tick.
+func (p *pluginContext) releaseStalledHeaders() {
+	for id, e := range p.heldHeaders {
+		h := e.h
+		if h.contextID != id || !h.headersHeld || h.observed {
+			delete(p.heldHeaders, id) // body seen, judged, or the context is gone
+			continue
+		}
+		if p.ticks-e.since < 2 {
+			continue
+		}
+		delete(p.heldHeaders, id)
+		if proxywasm.SetEffectiveContext(id) != nil {
+			continue
+		}
+		h.headersHeld, h.headersSent = false, true
+		p.metrics.heldHeadersReleased.Increment(1)
+		proxywasm.LogWarnf("meshsession: headers_stop_iteration is set but the host sent no body after held response headers: " +
+			"resuming (set allow_on_headers_stop_iteration: true in Envoy >= 1.35, or remove headers_stop_iteration)")
+		_ = proxywasm.ResumeHttpResponse()
+	}
 }
 
 // readAnswer reads the held answer (nil when it is over the limit).

@@ -131,8 +131,9 @@ type Config struct {
 	// allow_on_headers_stop_iteration: true). The filter then holds login
 	// and refresh response headers and answers a refusal with a clean 403.
 	// Without it (the default; Istio, Envoy Gateway, older Envoy) the
-	// headers go out at once and a refused answer is reset. Setting it on a
-	// host without the opt-in makes login answers hang.
+	// headers go out at once and a refused answer is reset. On a host
+	// without the opt-in, held headers see no body: the filter resumes them
+	// two ticks later and goes on as on the defaults.
 	HeadersStopIteration bool `json:"headers_stop_iteration"`
 
 	// Warnings are non-fatal remarks (e.g. an empty internal_key) the

@@ -108,7 +108,18 @@ type Host struct {
 	// calls, in nanoseconds (CalloutCallbackTime).
 	calloutCallbacks    atomic.Int64
 	calloutCallbacksCPU atomic.Int64
+	// continueMisuses counts proxy_continue_stream calls on a direction the
+	// filter had not stopped (ContinueMisuses).
+	continueMisuses atomic.Int64
 }
+
+// ContinueMisuses is how many times a guest called proxy_continue_stream on
+// a direction it had not stopped, or from a callback that then answered
+// Continue. Envoy asserts against it (filter_manager.cc commonContinue:
+// "Attempting to continue iteration while the IterationState is already
+// Continue"); release builds may iterate the buffered data twice. Each is
+// also logged as a host warning.
+func (h *Host) ContinueMisuses() int64 { return h.continueMisuses.Load() }
 
 // CalloutCallbackTime is the time the VMs have spent in
 // proxy_on_http_call_response so far: the guest's own work on callout

@@ -384,6 +384,10 @@ func proxyContinueStream(_ context.Context, w *worker, s []uint64) Status {
 		st.continuedInCallback = true
 		return StatusOK
 	}
+	if !st.paused[typ] {
+		w.continueMisuse(typ, "on a direction the filter had not stopped")
+	}
+	st.paused[typ] = false
 	if d := st.dirs[typ]; d != nil && d.stopAll {
 		d.stopAll = false
 		d.resumed = d.heldSeen || d.heldTrailers != nil
@@ -395,6 +399,13 @@ func proxyContinueStream(_ context.Context, w *worker, s []uint64) Status {
 		st.notify(Event{Kind: EventContinue, Stream: typ})
 	}
 	return StatusOK
+}
+
+// continueMisuse records a proxy_continue_stream Envoy asserts against.
+func (w *worker) continueMisuse(typ StreamType, how string) {
+	w.h.continueMisuses.Add(1)
+	w.guestLine(LogWarn, "host", "proxy_continue_stream("+typ.String()+") "+how+
+		" (Envoy asserts against it: filter_manager.cc commonContinue)")
 }
 
 func proxyCloseStream(_ context.Context, w *worker, s []uint64) Status {

@@ -109,6 +109,9 @@ type Stream struct {
 	// continuedInCallback: proxy_continue_stream(inCallback) was called
 	// during the running callback (Envoy runs it after the call returns).
 	continuedInCallback bool
+	// paused: the last callback of the direction answered Pause and the
+	// filter has not continued it since.
+	paused [2]bool
 	logPhase            bool
 	created, finished   bool
 
@@ -382,10 +385,15 @@ func (s *Stream) deliverLocked(ph phase, headers [][2]string, chunk []byte, endO
 		r, err = w.call(name, fn, uint64(s.id), uint64(size), bool32(endOfStream))
 	}
 	s.inCallback = -1
+	continuedSelf := s.continuedInCallback && Action(uint32(r)) == ActionContinue
 	res, err := s.result(r, err)
 	if err != nil {
 		return res, err
 	}
+	if continuedSelf {
+		w.continueMisuse(dir, "from a callback that answered Continue")
+	}
+	s.paused[dir] = res.Action == ActionPause
 	if buffering != nil {
 		*buffering = res.Action == ActionPause
 	}

@@ -165,3 +165,16 @@ func TestHandlerResetAfterHeaders(t *testing.T) {
 	assert.Error(t, err, "the stream is reset")
 	assert.NotContains(t, string(body), "secret-token")
 }
+
+func TestContinueOfAStreamNotStoppedIsCounted(t *testing.T) {
+	h := newHost(t, host.Config{Module: guestWasm(t), Workers: 1, DisableTicks: true})
+	s, res := command(t, h, 0, "continue-now")
+	assert.Equal(t, host.ActionContinue, res.Action)
+	assert.Equal(t, int64(1), h.ContinueMisuses())
+	require.NoError(t, s.Finish())
+
+	s = respPhase(t, h, "resp-continue-self") // continues and pauses: fine
+	_, err := s.ResponseHeaders(okHeaders(), false)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), h.ContinueMisuses())
+}

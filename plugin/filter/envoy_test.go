@@ -38,7 +38,10 @@ func envoyHost(t *testing.T, stub *stubSvc, optIn bool, extra string) *host.Host
 		AllowOnHeadersStopIteration: optIn,
 	})
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = h.Close(context.Background()) })
+	t.Cleanup(func() {
+		assert.Zero(t, h.ContinueMisuses(), "proxy_continue_stream Envoy asserts against")
+		_ = h.Close(context.Background())
+	})
 	return h
 }
 

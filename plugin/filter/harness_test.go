@@ -375,6 +375,7 @@ func (w *wasmHarness) do(t *testing.T, req request) response {
 	defer func() {
 		require.NoError(t, s.Finish())
 		w.settle(t) // fire-and-forget callouts (failed-login reports) land before the test looks
+		require.Zero(t, w.h.ContinueMisuses(), "proxy_continue_stream Envoy asserts against:\n%s", w.logs())
 	}()
 	s.SetDownstream(clientAddr, "127.0.0.1:10000")
 	hdrs := append([][2]string{{":method", req.method}, {":path", req.path}, {":authority", "app.example"}, {":scheme", "http"}}, req.headers...)

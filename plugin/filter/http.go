@@ -276,17 +276,24 @@ func (h *httpContext) logout(authorization, cookie string) types.Action {
 	return types.ActionPause
 }
 
-// loginUnavailable applies login_unavailable_policy when sessionsvc could not register a login.
-func (h *httpContext) loginUnavailable(status int, resp []byte, err error) {
+// loginUnavailable applies login_unavailable_policy when sessionsvc could
+// not register (or judge) a login. From a callout's answer (async) it
+// releases or refuses the held answer itself; in a stream callback it
+// refuses, or returns Continue for the callback to answer (a
+// proxy_continue_stream there would resume a stream that is not stopped).
+func (h *httpContext) loginUnavailable(status int, resp []byte, err error, async bool) types.Action {
 	p := h.plugin
 	p.metrics.loginsUnregistered.Increment(1)
 	proxywasm.LogWarnf("meshsession: login not registered (sessionsvc status %d, %v): %s; policy %s",
 		status, err, snippet(resp), p.cfg.LoginUnavailablePolicy)
 	if p.cfg.LoginUnavailablePolicy == config.LoginDeny {
 		h.deny(503, decide.ReasonStale, "Session service unavailable, try again")
-		return
+		return types.ActionPause
 	}
-	h.release()
+	if async {
+		h.release()
+	}
+	return types.ActionContinue
 }
 
 func (h *httpContext) reportFailedLogin() {

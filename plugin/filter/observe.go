@@ -7,7 +7,6 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/meshsession/meshsession/plugin/core/authflow"
-	"github.com/meshsession/meshsession/plugin/core/config"
 	"github.com/meshsession/meshsession/plugin/core/decide"
 	"github.com/meshsession/meshsession/plugin/protocol"
 )
@@ -237,14 +236,10 @@ func (h *httpContext) observeLogin(body []byte) types.Action {
 			}
 			err = perr
 		}
-		h.loginUnavailable(status, resp, err)
+		h.loginUnavailable(status, resp, err, true)
 	})
 	if err != nil {
-		h.loginUnavailable(0, nil, err)
-		if cfg.LoginUnavailablePolicy == config.LoginDeny {
-			return types.ActionPause
-		}
-		return types.ActionContinue
+		return h.loginUnavailable(0, nil, err, false)
 	}
 	return h.hold()
 }
@@ -278,14 +273,10 @@ func (h *httpContext) unreadableLogin(why string) types.Action {
 			}
 			err = perr
 		}
-		h.loginUnavailable(status, resp, err)
+		h.loginUnavailable(status, resp, err, true)
 	})
 	if err != nil {
-		h.loginUnavailable(0, nil, err)
-		if cfg.LoginUnavailablePolicy == config.LoginDeny {
-			return types.ActionPause
-		}
-		return types.ActionContinue
+		return h.loginUnavailable(0, nil, err, false)
 	}
 	return h.hold()
 }

@@ -327,6 +327,8 @@ func onRequestHeaders(id, n, eos uint32) uint32 {
 		return 1
 	case "pause":
 		return 1
+	case "continue-now": // continue a request it never stopped (misuse)
+		hContinue(0)
 	case "trap":
 		panic("guest trap requested")
 	case "oob":

@@ -111,9 +111,9 @@ type Stream struct {
 	continuedInCallback bool
 	// paused: the last callback of the direction answered Pause and the
 	// filter has not continued it since.
-	paused [2]bool
-	logPhase            bool
-	created, finished   bool
+	paused            [2]bool
+	logPhase          bool
+	created, finished bool
 
 	events chan Event // made when first needed (eventsLocked)
 }

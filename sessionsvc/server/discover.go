@@ -56,15 +56,25 @@ func (s *Server) discover(ctx context.Context, ds []store.Discovery, now time.Ti
 		dev := parser.Parse(ds[i].UserAgent)
 		ds[i].DeviceType, ds[i].BrowserName, ds[i].OSName = dev.Type, dev.Browser, dev.OS
 	}
-	ids, err := s.st.DiscoverSessions(ctx, ds, now)
-	if err != nil {
-		s.log.Warn("session discovery failed; retried with the next activity", "candidates", len(ds), "err", err)
-		return
+	// In chunks of a bounded number of keys (one IN list each).
+	const maxKeys = 1024
+	for len(ds) > 0 {
+		n, keys := 0, 0
+		for n < len(ds) && (n == 0 || keys+len(ds[n].Keys) <= maxKeys) {
+			keys += len(ds[n].Keys)
+			n++
+		}
+		ids, err := s.st.DiscoverSessions(ctx, ds[:n], now)
+		ds = ds[n:]
+		if err != nil {
+			s.log.Warn("session discovery failed; retried with the next activity", "candidates", n, "err", err)
+			continue
+		}
+		for _, id := range ids {
+			s.log.Info("session discovered from traffic", "session", id)
+		}
+		s.metrics.discovered.Add(float64(len(ids)))
 	}
-	for _, id := range ids {
-		s.log.Info("session discovered from traffic", "session", id)
-	}
-	s.metrics.discovered.Add(float64(len(ids)))
 }
 
 func (s *Server) uaParser() *useragent.Parser {

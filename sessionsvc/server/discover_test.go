@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -103,4 +104,21 @@ func TestUnreadableLogin(t *testing.T) {
 		r := e.internal("POST", protocol.PathUnreadable, bad)
 		assert.Equal(t, 400, r.status, string(r.raw))
 	}
+}
+
+// TestActivityDiscoversLargeBatches: a batch larger than one lookup is
+// discovered in chunks.
+func TestActivityDiscoversLargeBatches(t *testing.T) {
+	e := newEnv(t)
+	now := e.clock.Now()
+	var batch []protocol.Activity
+	for i := 0; i < 1100; i++ {
+		k := fmt.Sprintf("sid:big-%d", i)
+		batch = append(batch, protocol.Activity{Key: k, User: "u", At: now.UnixMilli(), Keys: []string{k}})
+	}
+	r := e.internal("POST", protocol.PathActivity, batch)
+	require.Equal(t, 200, r.status, string(r.raw))
+	page, err := e.st.ListSessions(t.Context(), store.SessionQuery{UserID: "u", Limit: 1})
+	require.NoError(t, err)
+	assert.Equal(t, 1100, page.Total)
 }

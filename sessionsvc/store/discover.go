@@ -159,34 +159,46 @@ type queryer interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// knownKeys returns which of keys name a session or are revoked in the log.
+// knownKeys returns which of keys name a session or are revoked in the log
+// (the log is only asked about keys no session holds: in the common case,
+// every key known, one indexed lookup).
 func knownKeys(ctx context.Context, tx queryer, keys []any) (map[string]bool, error) {
 	seen := make(map[string]bool, len(keys))
-	ph := placeholders(1, len(keys))
-	for _, q := range []string{
-		`SELECT key FROM session_keys WHERE key IN (` + ph + `)`,
-		`SELECT subject FROM revocation_log WHERE latest AND op = '` + string(protocol.OpRevoke) + `' AND subject IN (` + ph + `)`,
-	} {
-		rows, err := tx.QueryContext(ctx, q, keys...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var k string
-			if err := rows.Scan(&k); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			seen[k] = true
-		}
-		if err := rows.Close(); err != nil {
-			return nil, err
-		}
-		if err := rows.Err(); err != nil {
-			return nil, err
+	if err := collect(ctx, tx, seen, `SELECT key FROM session_keys WHERE key IN (`+placeholders(1, len(keys))+`)`, keys); err != nil {
+		return nil, err
+	}
+	var rest []any
+	for _, k := range keys {
+		if !seen[k.(string)] {
+			rest = append(rest, k)
 		}
 	}
+	if len(rest) == 0 {
+		return seen, nil
+	}
+	q := `SELECT subject FROM revocation_log WHERE latest AND op = '` + string(protocol.OpRevoke) +
+		`' AND subject IN (` + placeholders(1, len(rest)) + `)`
+	if err := collect(ctx, tx, seen, q, rest); err != nil {
+		return nil, err
+	}
 	return seen, nil
+}
+
+// collect adds the strings q selects to seen.
+func collect(ctx context.Context, tx queryer, seen map[string]bool, q string, args []any) error {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return err
+		}
+		seen[k] = true
+	}
+	return rows.Err()
 }
 
 func blockedUsers(ctx context.Context, tx *sql.Tx, users map[string]bool) (map[string]bool, error) {

@@ -30,6 +30,9 @@ func (s *Server) discoveries(batch []protocol.Activity, now time.Time) []store.D
 			at = now
 		}
 		exp := unixTime(a.Exp)
+		if !exp.IsZero() && !exp.After(now) {
+			continue // an expired token names no live session
+		}
 		d := store.Discovery{UserID: a.User, IP: a.IP, UserAgent: truncate(a.UserAgent, maxUserAgentLen), FirstSeen: at}
 		for _, k := range a.Keys {
 			kind := store.KeyAccess

@@ -30,10 +30,11 @@ func TestActivityDiscoversUnknownTokens(t *testing.T) {
 		{Key: "sid:odd", User: "eve", At: now.UnixMilli(), Keys: []string{"sid:other"}},
 		{Key: "sid:bad", User: "eve", At: now.UnixMilli(), Keys: []string{"sid:bad", "nope:x"}},
 		{Key: "sid:noip", User: "eve", At: now.UnixMilli(), IP: "not-an-ip", Keys: []string{"sid:noip"}},
+		{Key: "sid:expired", User: "eve", At: now.UnixMilli(), Keys: []string{"sid:expired"}, Exp: now.Add(-time.Minute).Unix()},
 	}
 	r := e.internal("POST", protocol.PathActivity, batch)
 	require.Equal(t, 200, r.status, string(r.raw))
-	assert.Equal(t, float64(5), r.body["accepted"])
+	assert.Equal(t, float64(6), r.body["accepted"])
 
 	s, err := e.st.FindSessionByKeys(t.Context(), []string{"fp:new-fp"})
 	require.NoError(t, err)
@@ -45,7 +46,7 @@ func TestActivityDiscoversUnknownTokens(t *testing.T) {
 	assert.Contains(t, s.BrowserName, "Firefox")
 	assert.True(t, s.LoginTime.Equal(now.Add(-time.Minute)), "first seen: %v", s.LoginTime)
 	assert.Equal(t, exp, s.ExpiresAt.Unix())
-	for _, k := range []string{"sid:odd", "sid:other", "sid:bad", "sid:noip"} {
+	for _, k := range []string{"sid:odd", "sid:other", "sid:bad", "sid:noip", "sid:expired"} {
 		_, err := e.st.FindSessionByKeys(t.Context(), []string{k})
 		assert.ErrorIs(t, err, store.ErrNotFound, k)
 	}

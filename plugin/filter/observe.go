@@ -44,6 +44,9 @@ func (h *httpContext) observeRequest() {
 }
 
 func (h *httpContext) OnHttpResponseHeaders(numHeaders int, endOfStream bool) types.Action {
+	if h.revoking {
+		return h.revoked()
+	}
 	if h.route != decide.RouteLogin && h.route != decide.RouteRefresh {
 		return types.ActionContinue
 	}
@@ -64,6 +67,12 @@ func (h *httpContext) OnHttpResponseHeaders(numHeaders int, endOfStream bool) ty
 }
 
 func (h *httpContext) OnHttpResponseBody(bodySize int, endOfStream bool) types.Action {
+	if h.waiting {
+		// A revoking route's answer waits for a sync (timing.go). Envoy
+		// delivers no body while the headers are held; a host that does
+		// gets it held too.
+		return types.ActionPause
+	}
 	if h.route != decide.RouteLogin && h.route != decide.RouteRefresh {
 		return types.ActionContinue
 	}

@@ -15,6 +15,7 @@ func TestActivityDescribesTheToken(t *testing.T) {
 	eachHost(t, workers, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
 		stub := newStub(t)
 		h := mustStart(t, start, testConfig(`"last_seen_interval":"1h"`), stub.clusters())
+		h.tickAll(t) // the first sync: no start-up hold below
 		tokA, tokB := userToken(1, "a"), userToken(2, "")
 		ua := [2]string{"user-agent", "Discover/1.0"}
 		require.False(t, h.do(t, get("/api/x", append(bearer(tokA), ua), 0)).local)

@@ -25,7 +25,6 @@ type httpContext struct {
 	requestBody []byte // login/refresh request body, accumulated up to authflow.MaxBodyLen
 	presented   string // refresh: the refresh token the client presented
 	status      int    // upstream response status on observed routes
-	respBody    []byte
 	tooLarge    bool
 	waiting     bool // a callout holds the request (logout): keep buffering its body
 
@@ -39,6 +38,9 @@ type httpContext struct {
 	headersHeld  bool   // headers_stop_iteration: its headers are held, no body seen yet
 	observed     bool   // the answer was judged (a callout may still hold it)
 	pending      bool   // a sessionsvc call holds the answer
+
+	loginIdent     string // login route: the identifier the check and the failure report count
+	loginIdentRead bool
 
 	held     bool // its request headers wait for the worker's first state (timing.go)
 	heldEOS  bool // the request headers ended the stream
@@ -65,23 +67,30 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) typ
 	// reused buffer: the values below are valid until the end of this
 	// callback only.
 	var seen identitySeen
-	hdrs := requestHeaders()
+	hdrs, ok := requestHeaders()
+	if !ok {
+		// The host could not hand the headers over (larger than the glue
+		// reads): the token cannot be seen, so nothing can be vouched for.
+		h.refuse(431, decide.ReasonHeadersTooLarge, decide.Message(decide.ReasonHeadersTooLarge))
+		return types.ActionPause
+	}
 	for {
 		k, v, ok := hdrs.next()
 		if !ok {
 			break
 		}
-		switch k {
-		case ":path":
+		switch {
+		case k == ":path":
 			req.Path = v
-		case ":method":
+		case k == ":method":
 			req.Method = v
-		case "authorization":
-			req.Authorization = v
-		case "cookie":
-			if cfg.TokenCookie != "" {
-				req.Cookie = v
-			}
+		case sameHeaderName(k, "authorization"):
+			// Every entry counts: a repeated header reaches the filter as
+			// several entries or joined into one (see AddAuthorization).
+			// Names are matched without case, as the app's server may.
+			req.AddAuthorization(v)
+		case sameHeaderName(k, "cookie"):
+			req.AddCookie(v, cfg.TokenCookie)
 		}
 		if ih.SessionID != "" && sameHeaderName(k, ih.SessionID) {
 			seen.sessionID++
@@ -127,9 +136,14 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) typ
 		if d.HasToken {
 			return h.logout(req.Authorization, req.Cookie)
 		}
-	case decide.RouteLogin, decide.RouteRefresh:
+	case decide.RouteLogin:
 		h.observeRequest()
-		if h.route == decide.RouteRefresh && cfg.Refresh.RequestTokenPath == "" || endOfStream {
+		if endOfStream {
+			return h.loginCheck() // no body: decide on the headers (logincheck.go)
+		}
+	case decide.RouteRefresh:
+		h.observeRequest()
+		if cfg.Refresh.RequestTokenPath == "" || endOfStream {
 			return h.checkPresented(nil)
 		}
 	}
@@ -224,7 +238,10 @@ func (h *httpContext) OnHttpRequestBody(bodySize int, endOfStream bool) types.Ac
 	if h.waiting || h.held {
 		return types.ActionPause // (a host that delivers the body of a held stream)
 	}
-	if h.route != decide.RouteLogin && h.route != decide.RouteRefresh {
+	if h.route == decide.RouteLogin {
+		return h.loginBody(bodySize, endOfStream) // logincheck.go
+	}
+	if h.route != decide.RouteRefresh {
 		return types.ActionContinue
 	}
 	if !endOfStream {
@@ -320,8 +337,7 @@ func (h *httpContext) loginUnavailable(status int, resp []byte, err error, async
 
 func (h *httpContext) reportFailedLogin() {
 	p := h.plugin
-	ident, _ := authflow.Identifier(h.requestBody, p.cfg.Login.IdentifierPath)
-	body := authflow.EncodeFailedLogin(protocol.FailedLogin{Identifier: ident, IP: h.ip, Status: h.status})
+	body := authflow.EncodeFailedLogin(protocol.FailedLogin{Identifier: h.loginIdentifier(), IP: h.ip, Status: h.status})
 	if err := p.callout("POST", protocol.PathFailed, body, func(int, []byte, error) {}); err == nil {
 		p.metrics.failedLogins.Increment(1)
 	}

@@ -226,6 +226,7 @@ func (h *httpContext) observeLogin(body []byte) types.Action {
 		return h.unreadableLogin(why)
 	}
 	reg := authflow.Register(login, h.names(), h.ip, h.ua, cfg.Login.Path, locale(h.lang))
+	reg.Identifier = h.loginIdentifier()
 	err := p.callout("POST", protocol.PathSessions, authflow.EncodeRegister(reg), func(status int, resp []byte, err error) {
 		if err == nil && status/100 == 2 {
 			ans, perr := authflow.ParseRegisterResponse(resp)

@@ -100,6 +100,7 @@ type Server struct {
 	setMu       sync.Mutex      // serialises settings read-modify-write
 	uaOnce      sync.Once       // ua is built on first use (session discovery)
 	ua          *useragent.Parser
+	lp          loginProtection // loginprotect.go
 }
 
 // New builds a server.
@@ -147,6 +148,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: metrics: %w", err)
 	}
 	s.metrics = m
+	if err := s.initLoginProtection(); err != nil {
+		return nil, fmt.Errorf("server: login protection: %w", err)
+	}
 	s.routes()
 	return s, nil
 }
@@ -205,6 +209,7 @@ func (s *Server) routes() {
 	s.handle("POST /internal/v1/logins/failed", authInternal, s.failedLogin)
 	s.handle("POST /internal/v1/logins/unreadable", authInternal, s.unreadableLogin)
 	s.handle("GET /internal/v1/sync", authInternal, s.sync)
+	s.loginProtectionRoutes()
 
 	// User API.
 	const u = "/api/magic-sessionmanager"

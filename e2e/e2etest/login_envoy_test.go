@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -146,6 +147,14 @@ func TestLoginsOnEnvoyDefaults(t *testing.T) {
 		r := sys.adminJSON(t, "PUT", "/magic-sessionmanager/settings", `{"blockTor":true}`)
 		require.Equal(t, 200, r.status, r.String())
 		t.Cleanup(func() { sys.adminJSON(t, "PUT", "/magic-sessionmanager/settings", `{"blockTor":false}`) })
+		// Wait until sessionsvc's policy has it (it refreshes every few
+		// seconds), asking as the filter does; then one login per answer,
+		// each from its own address and user (no lockout in the way).
+		sys.eventually(t, "the login policy is active", func() (bool, string) {
+			r := sys.internalJSON(t, "/internal/v1/logins/unreadable", `{"ip":"127.0.0.9","status":200,"why":"not_json"}`)
+			return r.json("decision").String() == "deny", r.String()
+		})
+		i := 0
 		for name, write := range answers {
 			sys.setApp(t, func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 				if r.URL.Path != "/api/auth/local" {
@@ -156,10 +165,13 @@ func TestLoginsOnEnvoyDefaults(t *testing.T) {
 				next.ServeHTTP(rec, r)
 				write(w, rec.Body.Bytes())
 			})
-			sys.eventually(t, "unreadable "+name+" refused with a login policy", func() (bool, string) {
-				_, body, err := rawLogin(t, sys, laptop, "carol", nil)
-				return err != nil && !bytes.Contains(body, []byte("elsewhere")), string(body)
-			})
+			d := newDevice(t, "127.0.1."+strconv.Itoa(10+i), uaLaptop)
+			user := []string{"alice", "bob", "carol"}[i%3]
+			i++
+			status, body, err := rawLogin(t, sys, d, user, nil)
+			assert.Error(t, err, "%s: refused after the headers: a reset (status %d)", name, status)
+			assert.NotContains(t, string(body), "elsewhere", name)
+			assert.NotContains(t, string(body), "jwt", name)
 		}
 	})
 }
@@ -211,6 +223,21 @@ func TestLoginWhileSessionsvcDownIsDiscovered(t *testing.T) {
 			sys.everyWorker(t, phone, jwt, "/api/articles", "discovered session terminated", refused(401, "manual"))
 		})
 	}
+}
+
+// internalJSON calls sessionsvc's internal API as the filter does.
+func (s *system) internalJSON(tb testing.TB, path, body string) resp {
+	tb.Helper()
+	hr, err := http.NewRequest(http.MethodPost, s.svcURL()+path, strings.NewReader(body))
+	require.NoError(tb, err)
+	key, _ := s.plugin["internal_key"].(string)
+	hr.Header.Set("x-meshsession-key", key)
+	hr.Header.Set("Content-Type", "application/json")
+	r, err := http.DefaultClient.Do(hr)
+	require.NoError(tb, err)
+	defer r.Body.Close()
+	b, _ := io.ReadAll(r.Body)
+	return resp{status: r.StatusCode, header: r.Header, body: b}
 }
 
 // adminJSON calls the admin API with a JSON body.

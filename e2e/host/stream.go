@@ -359,6 +359,9 @@ func (s *Stream) deliverLocked(ph phase, headers [][2]string, chunk []byte, endO
 		s.reqHeaders = newHeaderMap(headers)
 		name, fn, size = "proxy_on_request_headers", w.fns.requestHeaders, len(s.reqHeaders.pairs)
 	case phaseRequestBody:
+		// decodeData hands the filter this body again
+		// (request_body_buffer_), even after a proxy_continue_stream.
+		s.reqBodyGone = false
 		s.reqBody = bufferChunk(s.reqBody, chunk, s.reqBuffering)
 		name, fn, size, buffering = "proxy_on_request_body", w.fns.requestBody, len(s.reqBody), &s.reqBuffering
 	case phaseRequestTrailers:
@@ -416,9 +419,6 @@ func (s *Stream) deliverLocked(ph phase, headers [][2]string, chunk []byte, endO
 		// A response callback that continues lets the response headers
 		// (and what it holds) go downstream.
 		s.respHeadersSent = true
-	}
-	if ph == phaseRequestBody {
-		s.reqBodyGone = false
 	}
 	return res, nil
 }

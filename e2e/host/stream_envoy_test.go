@@ -178,3 +178,28 @@ func TestContinueOfAStreamNotStoppedIsCounted(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), h.ContinueMisuses())
 }
+
+// TestHeldRequestBodyIsReadableAfterResume: the held request body reaches
+// the filter after it resumed, readable and writable there, although the
+// request headers are gone (Context::continueStream).
+func TestHeldRequestBodyIsReadableAfterResume(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) }))
+	defer up.Close()
+	h := newHost(t, host.Config{Module: guestWasm(t), Workers: 1, DisableTicks: true,
+		Clusters: map[string]host.Cluster{"up": {URL: up.URL}}})
+	s, err := h.NewStream(0)
+	require.NoError(t, err)
+	defer func() { _ = s.Finish() }()
+	res, err := s.RequestHeaders(reqHeaders([2]string{"x-cmd", "callout:up:/"}), false)
+	require.NoError(t, err)
+	require.Equal(t, host.ActionPause, res.Action)
+	res, err = s.RequestBody([]byte("replace me"), true)
+	require.NoError(t, err)
+	require.True(t, res.Held)
+	ev, err := s.Wait(waitCtx(t))
+	require.NoError(t, err)
+	assert.Equal(t, host.Event{Kind: host.EventContinue, Stream: host.StreamRequest}, ev)
+	assert.Equal(t, "new", string(s.RequestBodyBytes()), "the filter read and replaced the held body")
+	_, ok := s.RequestHeader("x-body-status")
+	assert.False(t, ok, "the request headers were gone: the guest's write failed")
+}

@@ -48,6 +48,12 @@ func envoyHost(t *testing.T, stub *stubSvc, optIn bool, extra string) *host.Host
 // loginStream sends a login request through the filter, then the app's
 // answer in chunks; it returns the stream and the last result.
 func loginStream(t *testing.T, h *host.Host, worker int, status int, respHeaders [][2]string, chunks []string) (*host.Stream, host.Result) {
+	s, res, _ := loginStreamHeaders(t, h, worker, status, respHeaders, chunks)
+	return s, res
+}
+
+// loginStreamHeaders is loginStream, with the response headers callback's answer.
+func loginStreamHeaders(t *testing.T, h *host.Host, worker int, status int, respHeaders [][2]string, chunks []string) (*host.Stream, host.Result, host.Action) {
 	t.Helper()
 	s, err := h.NewStream(worker)
 	require.NoError(t, err)
@@ -68,6 +74,7 @@ func loginStream(t *testing.T, h *host.Host, worker int, status int, respHeaders
 
 	res, err = s.ResponseHeaders(append([][2]string{{":status", strconv.Itoa(status)}}, respHeaders...), len(chunks) == 0)
 	require.NoError(t, err)
+	headersAction := res.Action
 	for i, c := range chunks {
 		res, err = s.ResponseBody([]byte(c), i == len(chunks)-1)
 		require.NoError(t, err)
@@ -76,7 +83,7 @@ func loginStream(t *testing.T, h *host.Host, worker int, status int, respHeaders
 			require.Equal(t, host.ActionPause, res.Action, "chunk %d held until the end of the answer", i)
 		}
 	}
-	return s, res
+	return s, res, headersAction
 }
 
 func split(s string, n int) []string {
@@ -111,8 +118,12 @@ func TestLoginAnswerOnEnvoyDefaults(t *testing.T) {
 			h := envoyHost(t, stub, optIn, "")
 			for w := 0; w < workers; w++ {
 				for _, n := range []int{1, 7, 64} {
-					s, res := loginStream(t, h, w, 200, [][2]string{{"content-type", "application/json"}}, split(answer, n))
-					assert.Equal(t, !optIn, s.ResponseHeadersSent(), "headers continue on the default host")
+					s, res, hdrAction := loginStreamHeaders(t, h, w, 200, [][2]string{{"content-type", "application/json"}}, split(answer, n))
+					want := host.ActionContinue // the default host: the headers go on
+					if optIn {
+						want = host.ActionPause // held (StopIteration)
+					}
+					assert.Equal(t, want, hdrAction)
 					require.Equal(t, host.ActionPause, res.Action, "held while sessionsvc registers it")
 					ev := waitEvent(t, s)
 					require.Equal(t, host.EventContinue, ev.Kind)

@@ -368,6 +368,11 @@ func TestOpenAPISamples(t *testing.T) {
 	s.check("GET "+a+"/geolocation/{ip}", e.admin("GET", a+"/geolocation/192.0.2.1", nil), 501) // no GeoIP here
 	s.check("GET "+a+"/geolocation/{ip}", e.admin("GET", a+"/geolocation/not-an-ip", nil), 400)
 
+	s.check("POST /internal/v1/logins/unreadable", e.internal("POST", "/internal/v1/logins/unreadable",
+		protocol.UnreadableLogin{IP: "203.0.113.9", Status: 200, Why: protocol.UnreadableCompressed, Route: "/api/auth/local"}), 200)
+	s.check("POST /internal/v1/logins/unreadable", e.internal("POST", "/internal/v1/logins/unreadable",
+		protocol.UnreadableLogin{IP: "203.0.113.9", Status: 200, Why: "unknown"}), 400)
+
 	// Login protection: a pre-login check, lockouts, the audit.
 	s.check("POST /internal/v1/logins/check", e.internal("POST", "/internal/v1/logins/check", protocol.LoginCheck{IP: "198.51.100.1", Identifier: "dave", UserAgent: "test"}), 200)
 	s.check("POST /internal/v1/logins/check", e.do("POST", "/internal/v1/logins/check", "{}", nil), 401)

@@ -87,11 +87,12 @@ func openSQLite(ctx context.Context, databaseURL string, logger *slog.Logger) (S
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	s := &sqlStore{w: w, r: r, d: sqliteDialect{}, log: logger}
+	s := &sqlStore{w: w, r: r, d: sqliteDialect{}, log: logger, gate: &writeGate{}}
 	if err := s.init(ctx); err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	s.startSignal(nil)
 	logger.Info("store opened", "driver", "sqlite", "path", path)
 	return s, nil
 }
@@ -113,6 +114,7 @@ func openPostgres(ctx context.Context, databaseURL string, logger *slog.Logger) 
 		_ = db.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	s.startSignal(cfg.Copy())
 	logger.Info("store opened", "driver", "postgres", "host", cfg.Host, "database", cfg.Database)
 	return s, nil
 }

@@ -28,6 +28,8 @@ type sqlStore struct {
 	latestVersion int
 	feed          feedCache
 	stmts         stmtCache
+	gate          *writeGate // SQLite only: orders writers by priority
+	signal        feedSignal // wakes long-poll waiters when the log moves
 }
 
 // Dialect reports "sqlite" or "postgres".
@@ -116,6 +118,7 @@ func (s *sqlStore) Ping(ctx context.Context) error {
 }
 
 func (s *sqlStore) Close() error {
+	s.signal.close()
 	s.stmts.close()
 	err := s.w.Close()
 	if s.r != s.w {
@@ -130,8 +133,28 @@ func (s *sqlStore) Epoch(ctx context.Context) (string, error) {
 	return s.epoch, nil
 }
 
-// writeTx runs fn in a write transaction.
+// writeTx runs fn in a write transaction of normal priority.
 func (s *sqlStore) writeTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+	return s.writeTxPrio(ctx, prioNormal, op, fn)
+}
+
+// revokeTx runs fn, which ends sessions or appends to the revocation log,
+// in a write transaction that goes before every waiting login or bulk write.
+func (s *sqlStore) revokeTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+	return s.writeTxPrio(ctx, prioRevoke, op, fn)
+}
+
+// writeTxPrio runs fn in a write transaction. On SQLite the write
+// connection is taken through the priority gate. Any committed write other
+// than bulk work may have appended to the revocation log, so the feed's
+// waiters are told to look (PostgreSQL tells them through NOTIFY instead).
+func (s *sqlStore) writeTxPrio(ctx context.Context, p priority, op string, fn func(tx *sql.Tx) error) error {
+	if s.gate != nil {
+		if err := s.gate.acquire(ctx, p); err != nil {
+			return s.wrap(op, err)
+		}
+		defer s.gate.release()
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return s.wrap(op, err)
@@ -142,6 +165,9 @@ func (s *sqlStore) writeTx(ctx context.Context, op string, fn func(tx *sql.Tx) e
 	}
 	if err := tx.Commit(); err != nil {
 		return s.wrap(op+": commit", err)
+	}
+	if p != prioBulk && s.gate != nil {
+		s.signal.poke()
 	}
 	return nil
 }
@@ -611,7 +637,7 @@ func (s *sqlStore) EndSessions(ctx context.Context, f EndFilter, reason string, 
 		where = append(where, "id <> $"+strconv.Itoa(len(args)))
 	}
 	var ended []string
-	err := s.writeTx(ctx, "end sessions", func(tx *sql.Tx) error {
+	err := s.revokeTx(ctx, "end sessions", func(tx *sql.Tx) error {
 		if err := s.d.lockLog(ctx, tx); err != nil {
 			return err
 		}
@@ -768,7 +794,7 @@ func (a *appender) append(ctx context.Context, c protocol.Change) error {
 }
 
 func (s *sqlStore) DeleteSession(ctx context.Context, id string, now time.Time) error {
-	return s.writeTx(ctx, "delete session", func(tx *sql.Tx) error {
+	return s.revokeTx(ctx, "delete session", func(tx *sql.Tx) error {
 		if err := s.d.lockLog(ctx, tx); err != nil {
 			return err
 		}
@@ -806,76 +832,87 @@ func (s *sqlStore) RecordActivity(ctx context.Context, marks []ActivityMark) (in
 			latest[m.Key] = v
 		}
 	}
+	// A fixed order keeps two replicas' flushes from deadlocking on
+	// PostgreSQL and walks SQLite's key index in order.
+	sort.Strings(order)
+	// Short transactions of at most activityChunk keys, each at bulk
+	// priority: a revocation waits for one chunk at most, never for the
+	// whole batch (a flush of 100k marks is 100 transactions).
 	updated := 0
-	err := s.writeTx(ctx, "record activity", func(tx *sql.Tx) error {
-		// Resolve keys to sessions, keeping the latest mark per session,
-		// then move every session forward with one UPDATE … FROM (VALUES …)
-		// per chunk: a batch costs a handful of statements, not one per mark.
-		perSession := make(map[string]int64, len(order))
-		for i := 0; i < len(order); i += activityChunk {
-			part := order[i:min(i+activityChunk, len(order))]
-			args := make([]any, len(part))
-			for j, k := range part {
-				args[j] = k
-			}
-			rows, err := tx.QueryContext(ctx, `SELECT key, session_id FROM session_keys WHERE key IN (`+s.placeholders(1, len(part))+`)`, args...)
-			if err != nil {
-				return err
-			}
-			for rows.Next() {
-				var k, id string
-				if err := rows.Scan(&k, &id); err != nil {
-					rows.Close()
-					return err
-				}
-				if at := latest[k]; at > perSession[id] {
-					perSession[id] = at
-				}
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
+	for i := 0; i < len(order); i += activityChunk {
+		part := order[i:min(i+activityChunk, len(order))]
+		ats := make([]int64, len(part))
+		for j, k := range part {
+			ats[j] = latest[k]
 		}
-		ids := make([]string, 0, len(perSession))
-		for id := range perSession {
-			ids = append(ids, id)
+		var n int
+		err := s.writeTxPrio(ctx, prioBulk, "record activity", func(tx *sql.Tx) error {
+			var err error
+			if s.d.name() == "postgres" {
+				n, err = activityPostgres(ctx, tx, part, ats)
+			} else {
+				n, err = activitySQLite(ctx, tx, part, ats)
+			}
+			return err
+		})
+		if err != nil {
+			return updated, err
 		}
-		// A fixed order keeps two replicas' flushes from deadlocking on PostgreSQL.
-		sort.Strings(ids)
-		for i := 0; i < len(ids); i += activityChunk {
-			part := ids[i:min(i+activityChunk, len(ids))]
-			var b strings.Builder
-			args := make([]any, 0, 2*len(part))
-			for j, id := range part {
-				if j > 0 {
-					b.WriteString(", ")
-				}
-				fmt.Fprintf(&b, "(CAST(%s AS TEXT), CAST(%s AS BIGINT))", s.d.bindvar(2*j+1), s.d.bindvar(2*j+2))
-				args = append(args, id, perSession[id])
-			}
-			res, err := tx.ExecContext(ctx, `UPDATE sessions SET last_active = v.column2
-				FROM (VALUES `+b.String()+`) AS v
-				WHERE sessions.id = v.column1 AND sessions.active AND sessions.last_active < v.column2`, args...)
-			if err != nil {
-				return err
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
-			updated += int(n)
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, err
+		updated += n
 	}
 	return updated, nil
 }
 
-// activityChunk bounds the parameters of one activity statement.
-const activityChunk = 500
+// activityChunk bounds one activity transaction (keys). At 1M sessions a
+// chunk takes a few milliseconds on either database.
+const activityChunk = 1000
+
+// activitySQLite runs one prepared point UPDATE per key: in process, a
+// prepared step costs microseconds, and each finds its row through the key
+// and primary-key indexes (a joined UPDATE … FROM lets the planner scan).
+func activitySQLite(ctx context.Context, tx *sql.Tx, keys []string, ats []int64) (int, error) {
+	st, err := tx.PrepareContext(ctx, `UPDATE sessions SET last_active = $1
+		WHERE id = (SELECT session_id FROM session_keys WHERE key = $2) AND active AND last_active < $1`)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	n := 0
+	for i, k := range keys {
+		res, err := st.ExecContext(ctx, ats[i], k)
+		if err != nil {
+			return n, err
+		}
+		c, err := res.RowsAffected()
+		if err != nil {
+			return n, err
+		}
+		n += int(c)
+	}
+	return n, nil
+}
+
+// activityPostgres moves a chunk forward with one statement over two
+// arrays (one round trip, one plan whatever the chunk size). Several keys
+// of one session collapse to their latest mark first. lock_timeout keeps
+// a flush from holding rows while it waits behind a termination: it gives
+// up (the marks are retried) instead.
+func activityPostgres(ctx context.Context, tx *sql.Tx, keys []string, ats []int64) (int, error) {
+	if _, err := tx.ExecContext(ctx, `SET LOCAL lock_timeout = '200ms'`); err != nil {
+		return 0, err
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE sessions SET last_active = v.at
+		FROM (SELECT k.session_id, max(m.at) AS at
+			FROM unnest($1::text[], $2::bigint[]) AS m(key, at)
+			JOIN session_keys k ON k.key = m.key
+			GROUP BY k.session_id) AS v
+		WHERE sessions.id = v.session_id AND sessions.active AND sessions.last_active < v.at`, keys, ats)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
 
 func (s *sqlStore) RevokeKeys(ctx context.Context, keys []string, reason string, exp time.Time, now time.Time) error {
 	keys = nonEmpty(keys)
@@ -886,7 +923,7 @@ func (s *sqlStore) RevokeKeys(ctx context.Context, keys []string, reason string,
 	if exp.IsZero() {
 		e = now.Add(DefaultRevocationTTL).Unix()
 	}
-	return s.writeTx(ctx, "revoke keys", func(tx *sql.Tx) error {
+	return s.revokeTx(ctx, "revoke keys", func(tx *sql.Tx) error {
 		if err := s.d.lockLog(ctx, tx); err != nil {
 			return err
 		}
@@ -908,7 +945,7 @@ func (s *sqlStore) SetBlocked(ctx context.Context, userID string, blocked bool, 
 	if userID == "" {
 		return fmt.Errorf("set blocked: user id is required")
 	}
-	return s.writeTx(ctx, "set blocked", func(tx *sql.Tx) error {
+	return s.revokeTx(ctx, "set blocked", func(tx *sql.Tx) error {
 		if err := s.d.lockLog(ctx, tx); err != nil {
 			return err
 		}
@@ -957,7 +994,7 @@ func (s *sqlStore) SetNotBefore(ctx context.Context, userID string, at, exp, now
 	if exp.IsZero() {
 		e = now.Add(DefaultRevocationTTL).Unix()
 	}
-	return s.writeTx(ctx, "set not-before", func(tx *sql.Tx) error {
+	return s.revokeTx(ctx, "set not-before", func(tx *sql.Tx) error {
 		if err := s.d.lockLog(ctx, tx); err != nil {
 			return err
 		}

@@ -835,23 +835,21 @@ func (s *sqlStore) RecordActivity(ctx context.Context, marks []ActivityMark) (in
 	// A fixed order keeps two replicas' flushes from deadlocking on
 	// PostgreSQL and walks SQLite's key index in order.
 	sort.Strings(order)
-	// Short transactions of at most activityChunk keys, each at bulk
-	// priority: a revocation waits for one chunk at most, never for the
-	// whole batch (a flush of 100k marks is 100 transactions).
+	// Short transactions at bulk priority: a revocation waits for one
+	// statement at most, never for the whole batch (a flush of 100k marks
+	// is many transactions). On SQLite a transaction also ends early, after
+	// any statement, when a more urgent writer is waiting at the gate.
 	updated := 0
-	for i := 0; i < len(order); i += activityChunk {
-		part := order[i:min(i+activityChunk, len(order))]
-		ats := make([]int64, len(part))
-		for j, k := range part {
-			ats[j] = latest[k]
-		}
-		var n int
+	for i := 0; i < len(order); {
+		var n, done int
 		err := s.writeTxPrio(ctx, prioBulk, "record activity", func(tx *sql.Tx) error {
 			var err error
 			if s.d.name() == "postgres" {
-				n, err = activityPostgres(ctx, tx, part, ats)
+				part := order[i:min(i+activityChunk, len(order))]
+				done = len(part)
+				n, err = activityPostgres(ctx, tx, part, atsOf(latest, part))
 			} else {
-				n, err = activitySQLite(ctx, tx, part, ats)
+				n, done, err = s.activitySQLite(ctx, tx, order[i:], latest)
 			}
 			return err
 		})
@@ -859,46 +857,94 @@ func (s *sqlStore) RecordActivity(ctx context.Context, marks []ActivityMark) (in
 			return updated, err
 		}
 		updated += n
+		i += done
 	}
 	return updated, nil
 }
 
-// activityChunk bounds one activity transaction (keys). At 1M sessions a
-// chunk takes a few milliseconds on either database.
-const activityChunk = 1000
+func atsOf(latest map[string]int64, keys []string) []int64 {
+	ats := make([]int64, len(keys))
+	for j, k := range keys {
+		ats[j] = latest[k]
+	}
+	return ats
+}
 
-// activitySQLite runs one prepared point UPDATE per key: in process, a
-// prepared step costs microseconds, and each finds its row through the key
-// and primary-key indexes (a joined UPDATE … FROM lets the planner scan).
-func activitySQLite(ctx context.Context, tx *sql.Tx, keys []string, ats []int64) (int, error) {
-	st, err := tx.PrepareContext(ctx, `UPDATE sessions SET last_active = $1
-		WHERE id = (SELECT session_id FROM session_keys WHERE key = $2) AND active AND last_active < $1`)
-	if err != nil {
-		return 0, err
+const (
+	// activityChunk bounds one activity transaction (keys).
+	activityChunk = 1000
+	// activityStmtRows is the rows of one SQLite activity statement: a
+	// revocation waiting at the gate waits for at most one of these.
+	activityStmtRows = 100
+)
+
+// activitySQLite moves sessions forward in statements of activityStmtRows
+// keys, up to activityChunk keys, and stops early when a more urgent writer
+// waits. Each statement joins a VALUES list to the key index and the
+// sessions' primary key (several keys of one session collapse to their
+// latest mark). It returns the sessions updated and the keys done.
+func (s *sqlStore) activitySQLite(ctx context.Context, tx *sql.Tx, keys []string, latest map[string]int64) (updated, done int, err error) {
+	stmtFor := func(n int) string {
+		return `UPDATE sessions SET last_active = v.at
+			FROM (SELECT k.session_id AS sid, max(m.column2) AS at
+				FROM (VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?), ", n), ", ") + `) AS m
+				JOIN session_keys k ON k.key = m.column1 GROUP BY k.session_id) AS v
+			WHERE sessions.id = v.sid AND sessions.active AND sessions.last_active < v.at`
 	}
-	defer st.Close()
-	n := 0
-	for i, k := range keys {
-		res, err := st.ExecContext(ctx, ats[i], k)
-		if err != nil {
-			return n, err
+	var full *sql.Stmt
+	defer func() {
+		if full != nil {
+			_ = full.Close()
 		}
-		c, err := res.RowsAffected()
-		if err != nil {
-			return n, err
+	}()
+	args := make([]any, 0, 2*activityStmtRows)
+	for done < len(keys) && done < activityChunk {
+		part := keys[done:min(done+activityStmtRows, len(keys))]
+		args = args[:0]
+		for _, k := range part {
+			args = append(args, k, latest[k])
 		}
-		n += int(c)
+		var res sql.Result
+		if len(part) == activityStmtRows {
+			if full == nil {
+				if full, err = tx.PrepareContext(ctx, stmtFor(activityStmtRows)); err != nil {
+					return updated, done, err
+				}
+			}
+			res, err = full.ExecContext(ctx, args...)
+		} else {
+			res, err = tx.ExecContext(ctx, stmtFor(len(part)), args...)
+		}
+		if err != nil {
+			return updated, done, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return updated, done, err
+		}
+		updated += int(n)
+		done += len(part)
+		if s.gate != nil && s.gate.waiting(prioNormal) > 0 {
+			break
+		}
 	}
-	return n, nil
+	return updated, done, nil
 }
 
 // activityPostgres moves a chunk forward with one statement over two
 // arrays (one round trip, one plan whatever the chunk size). Several keys
 // of one session collapse to their latest mark first. lock_timeout keeps
 // a flush from holding rows while it waits behind a termination: it gives
-// up (the marks are retried) instead.
+// up (the marks are retried) instead. Its commit does not wait for the WAL
+// flush (synchronous_commit off): a crash may lose the last marks, which
+// the design allows, and revocations do not queue behind its fsyncs.
 func activityPostgres(ctx context.Context, tx *sql.Tx, keys []string, ats []int64) (int, error) {
-	if _, err := tx.ExecContext(ctx, `SET LOCAL lock_timeout = '200ms'`); err != nil {
+	// A chunk touches a few thousand index entries of a table of millions:
+	// the planner's costs still favour hashing whole tables, so for this
+	// transaction only it is told to use the indexes.
+	if _, err := tx.ExecContext(ctx, `SELECT set_config('lock_timeout', '200ms', true),
+		set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true),
+		set_config('enable_seqscan', 'off', true), set_config('synchronous_commit', 'off', true)`); err != nil {
 		return 0, err
 	}
 	res, err := tx.ExecContext(ctx, `UPDATE sessions SET last_active = v.at

@@ -114,6 +114,7 @@ func openPostgres(ctx context.Context, databaseURL string, logger *slog.Logger) 
 		_ = db.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	s.ensureTrigram(ctx)
 	s.startSignal(cfg.Copy())
 	logger.Info("store opened", "driver", "postgres", "host", cfg.Host, "database", cfg.Database)
 	return s, nil

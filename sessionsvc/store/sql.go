@@ -30,6 +30,7 @@ type sqlStore struct {
 	stmts         stmtCache
 	gate          *writeGate // SQLite only: orders writers by priority
 	signal        feedSignal // wakes long-poll waiters when the log moves
+	trgm          bool       // PostgreSQL: the pg_trgm search index exists
 }
 
 // Dialect reports "sqlite" or "postgres".
@@ -387,105 +388,6 @@ func SortFields() []string {
 func escapeLike(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 	return r.Replace(s)
-}
-
-func (s *sqlStore) ListSessions(ctx context.Context, q SessionQuery) (SessionPage, error) {
-	col, ok := sortColumns[q.Sort]
-	if !ok {
-		return SessionPage{}, fmt.Errorf("list sessions: unknown sort %q", q.Sort)
-	}
-	var where []string
-	var args []any
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
-	if q.UserID != "" {
-		where = append(where, "user_id = "+arg(q.UserID))
-	}
-	if q.ActiveOnly {
-		where = append(where, "active")
-	}
-	idle := q.IdleBefore
-	if idle.IsZero() {
-		idle = time.Now().Add(-15 * time.Minute)
-	}
-	switch q.Status {
-	case StatusAny:
-	case StatusActive:
-		where = append(where, "active AND last_active >= "+arg(ms(idle)))
-	case StatusIdle:
-		where = append(where, "active AND last_active < "+arg(ms(idle)))
-	case StatusLoggedOut:
-		where = append(where, "NOT active AND termination_reason = 'logout'")
-	case StatusTerminated:
-		where = append(where, "NOT active AND termination_reason <> 'logout'")
-	default:
-		return SessionPage{}, fmt.Errorf("list sessions: unknown status %q", q.Status)
-	}
-	if q.Search != "" {
-		if s.d.name() == "sqlite" {
-			selective, err := SearchIsSelective(ctx, s.r, q.Search)
-			if err != nil {
-				return SessionPage{}, s.wrap("list sessions", err)
-			}
-			if selective {
-				m, _ := TrigramMatch(q.Search)
-				where = append(where, SQLiteSearchCandidates(arg(m)))
-			}
-		}
-		p := arg("%" + escapeLike(q.Search) + "%")
-		like := s.d.like()
-		var parts []string
-		for _, c := range SearchColumns {
-			parts = append(parts, c+" "+like+" "+p+` ESCAPE '\'`)
-		}
-		where = append(where, "("+strings.Join(parts, " OR ")+")")
-	}
-	cond := ""
-	if len(where) > 0 {
-		cond = " WHERE " + strings.Join(where, " AND ")
-	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 25
-	}
-	if limit > 1000 {
-		limit = 1000
-	}
-	offset := q.Offset
-	if offset < 0 {
-		offset = 0
-	}
-	dir := " ASC"
-	if q.Desc {
-		dir = " DESC"
-	}
-	var page SessionPage
-	if err := s.readRow(ctx, `SELECT COUNT(*) FROM sessions`+cond, args...).Scan(&page.Total); err != nil {
-		return SessionPage{}, s.wrap("count sessions", err)
-	}
-	if page.Total == 0 || offset >= page.Total {
-		return page, nil
-	}
-	query := `SELECT ` + sessionCols + ` FROM sessions` + cond + ` ORDER BY ` + col + dir + `, id` + dir +
-		` LIMIT ` + strconv.Itoa(limit) + ` OFFSET ` + strconv.Itoa(offset)
-	rows, err := s.read(ctx, query, args...)
-	if err != nil {
-		return SessionPage{}, s.wrap("list sessions", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		ss, err := scanSession(rows)
-		if err != nil {
-			return SessionPage{}, s.wrap("scan session", err)
-		}
-		page.Sessions = append(page.Sessions, *ss)
-	}
-	if err := rows.Err(); err != nil {
-		return SessionPage{}, s.wrap("list sessions", err)
-	}
-	return page, nil
 }
 
 func (s *sqlStore) AddKeys(ctx context.Context, sessionID string, keys []SessionKey) error {

@@ -23,62 +23,13 @@ func (s *sqlStore) ListSessions(ctx context.Context, q SessionQuery) (SessionPag
 	if !ok {
 		return SessionPage{}, fmt.Errorf("list sessions: unknown sort %q", q.Sort)
 	}
-	sqlite := s.d.name() == "sqlite"
-	var where []string
-	var args []any
+	where, args, activeSplit, err := s.sessionWhere(ctx, q, col)
+	if err != nil {
+		return SessionPage{}, err
+	}
 	arg := func(v any) string {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
-	}
-	// On SQLite, without planner statistics, a condition on an indexed
-	// column can make the planner pick that index and sort every match;
-	// "+col" keeps it walking the sort column's index instead (the page
-	// then stops after limit rows).
-	la, ended := "last_active", "NOT active"
-	if sqlite {
-		if col != "last_active" {
-			la = "+last_active"
-		}
-		if col != "logout_time" && col != "last_active" {
-			ended = "NOT +active"
-		}
-	}
-	if q.UserID != "" {
-		where = append(where, "user_id = "+arg(q.UserID))
-	}
-	if q.ActiveOnly {
-		where = append(where, "active")
-	}
-	idle := q.IdleBefore
-	if idle.IsZero() {
-		idle = time.Now().Add(-15 * time.Minute)
-	}
-	// activeSplit: the selection is not restricted to active or to ended
-	// sessions (a last_active page then merges the two partial indexes).
-	activeSplit := !q.ActiveOnly
-	switch q.Status {
-	case StatusAny:
-	case StatusActive:
-		where = append(where, "active AND "+la+" >= "+arg(ms(idle)))
-		activeSplit = false
-	case StatusIdle:
-		where = append(where, "active AND "+la+" < "+arg(ms(idle)))
-		activeSplit = false
-	case StatusLoggedOut:
-		where = append(where, ended+" AND termination_reason = 'logout'")
-		activeSplit = false
-	case StatusTerminated:
-		where = append(where, ended+" AND termination_reason <> 'logout'")
-		activeSplit = false
-	default:
-		return SessionPage{}, fmt.Errorf("list sessions: unknown status %q", q.Status)
-	}
-	if q.Search != "" {
-		conds, err := s.searchConds(ctx, q.Search, arg)
-		if err != nil {
-			return SessionPage{}, s.wrap("list sessions", err)
-		}
-		where = append(where, conds...)
 	}
 	limit := q.Limit
 	if limit <= 0 {
@@ -90,7 +41,6 @@ func (s *sqlStore) ListSessions(ctx context.Context, q SessionQuery) (SessionPag
 	if q.Desc {
 		cmp, dir = "<", " DESC"
 	}
-	countWhere, countArgs := append([]string(nil), where...), append([]any(nil), args...)
 	if q.After != "" {
 		v, id, err := decodeCursor(q.After, col, q.Desc)
 		if err != nil {
@@ -140,14 +90,14 @@ func (s *sqlStore) ListSessions(ctx context.Context, q SessionQuery) (SessionPag
 		last := &page.Sessions[limit-1]
 		page.Next = encodeCursor(col, q.Desc, sortValue(col, last), last.ID)
 	}
-	if err := s.countSessions(ctx, q, &page, countWhere, countArgs, offset, more); err != nil {
+	if err := s.countSessions(ctx, q, &page, offset, more); err != nil {
 		return SessionPage{}, err
 	}
 	return page, nil
 }
 
 // countSessions fills page.Total (see ListSessions).
-func (s *sqlStore) countSessions(ctx context.Context, q SessionQuery, page *SessionPage, where []string, args []any, offset int, more bool) error {
+func (s *sqlStore) countSessions(ctx context.Context, q SessionQuery, page *SessionPage, offset int, more bool) error {
 	unfiltered := q.UserID == "" && q.Search == "" && q.Status == StatusAny
 	switch {
 	case unfiltered:
@@ -163,6 +113,16 @@ func (s *sqlStore) countSessions(ctx context.Context, q SessionQuery, page *Sess
 	case !more && q.After == "" && (offset == 0 || len(page.Sessions) > 0):
 		page.Total, page.Count = offset+len(page.Sessions), CountExact
 		return nil
+	}
+	if !q.ExactTotal && s.searchKnownCommon(ctx, q.Search) {
+		// The trigram index already found more candidates than the cap
+		// (they are the LIKE matches: the index answers substrings).
+		page.Total, page.Count, page.TotalCapped = CountCap, CountCapped, true
+		return nil
+	}
+	where, args, _, err := s.sessionWhere(ctx, q, "")
+	if err != nil {
+		return err
 	}
 	cond := ""
 	if len(where) > 0 {
@@ -184,6 +144,81 @@ func (s *sqlStore) countSessions(ctx context.Context, q SessionQuery, page *Sess
 		page.Total, page.Count, page.TotalCapped = CountCap, CountCapped, true
 	}
 	return nil
+}
+
+// sessionWhere renders q's filters as conditions. pageCol is the column
+// the page is ordered by ("" when counting). activeSplit reports that the
+// selection is not restricted to active or to ended sessions.
+func (s *sqlStore) sessionWhere(ctx context.Context, q SessionQuery, pageCol string) (where []string, args []any, activeSplit bool, err error) {
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	// On SQLite, without planner statistics, a condition on an indexed
+	// column can make the planner pick that index and sort every match;
+	// "+col" keeps it walking the page's sort index instead (the page then
+	// stops after limit rows). Counting has no order: any index helps.
+	la, ended := "last_active", "NOT active"
+	if s.d.name() == "sqlite" && pageCol != "" {
+		if pageCol != "last_active" {
+			la = "+last_active"
+		}
+		if pageCol != "logout_time" && pageCol != "last_active" {
+			ended = "NOT +active"
+		}
+	}
+	if q.UserID != "" {
+		where = append(where, "user_id = "+arg(q.UserID))
+	}
+	if q.ActiveOnly {
+		where = append(where, "active")
+	}
+	idle := q.IdleBefore
+	if idle.IsZero() {
+		idle = time.Now().Add(-15 * time.Minute)
+	}
+	activeSplit = !q.ActiveOnly
+	switch q.Status {
+	case StatusAny:
+	case StatusActive:
+		where = append(where, "active AND "+la+" >= "+arg(ms(idle)))
+		activeSplit = false
+	case StatusIdle:
+		where = append(where, "active AND "+la+" < "+arg(ms(idle)))
+		activeSplit = false
+	case StatusLoggedOut:
+		where = append(where, ended+" AND termination_reason = 'logout'")
+		activeSplit = false
+	case StatusTerminated:
+		where = append(where, ended+" AND termination_reason <> 'logout'")
+		activeSplit = false
+	default:
+		return nil, nil, false, fmt.Errorf("list sessions: unknown status %q", q.Status)
+	}
+	if q.Search != "" {
+		conds, err := s.searchConds(ctx, q.Search, arg)
+		if err != nil {
+			return nil, nil, false, s.wrap("list sessions", err)
+		}
+		where = append(where, conds...)
+	}
+	return where, args, activeSplit, nil
+}
+
+// searchKnownCommon reports that the SQLite trigram index holds more than
+// CountCap sessions matching term (false when unknown).
+func (s *sqlStore) searchKnownCommon(ctx context.Context, term string) bool {
+	if term == "" || s.d.name() != "sqlite" {
+		return false
+	}
+	m, ok := TrigramMatch(term)
+	if !ok {
+		return false
+	}
+	var n int
+	err := s.readRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM sessions_search WHERE sessions_search MATCH $1 LIMIT `+
+		strconv.Itoa(CountCap+1)+`)`, m).Scan(&n)
+	return err == nil && n > CountCap
 }
 
 // searchConds returns the conditions of a substring search: LIKE over

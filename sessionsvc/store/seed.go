@@ -29,8 +29,8 @@ type SeedOptions struct {
 // SeedKey is the session key ("sid:…") of synthetic session i.
 func SeedKey(i int) string { return "sid:seed-" + strconv.Itoa(i) }
 
-// SeedUser is the user id of synthetic user u.
-func SeedUser(u int) string { return "seed-user-" + strconv.Itoa(u) }
+// SeedUser is the user id of synthetic user u (numeric, as Strapi's).
+func SeedUser(u int) string { return strconv.Itoa(1 + u) }
 
 // SeedSession returns synthetic session i as Seed stores it, with its key.
 // Values are drawn from realistic pools by a hash of i, so a seeded database

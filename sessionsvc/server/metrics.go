@@ -20,6 +20,7 @@ type metrics struct {
 	activityMarks prometheus.Counter
 	registrations *prometheus.CounterVec
 	ended         *prometheus.CounterVec
+	syncWaiting   prometheus.Gauge
 }
 
 // statusRecorder captures the status code written by a handler.
@@ -93,13 +94,16 @@ func newMetrics(reg *prometheus.Registry, countActive func(context.Context) (flo
 		ended: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "meshsession_sessions_ended_total", Help: "Sessions ended through the APIs, by reason.",
 		}, []string{"reason"}),
+		syncWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "meshsession_sync_waiting", Help: "Sync feed requests waiting in a long-poll (wait=).",
+		}),
 	}
 	cache := &activeCache{fn: countActive}
 	active := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "meshsession_sessions_active", Help: "Sessions currently active (isActive).",
 	}, cache.get)
 	for _, c := range []prometheus.Collector{m.requests, m.latency, m.feedCursor, m.activityBatch, m.activityMarks,
-		m.registrations, m.ended, active,
+		m.registrations, m.ended, m.syncWaiting, active,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		if err := reg.Register(c); err != nil {
 			if _, ok := err.(prometheus.AlreadyRegisteredError); ok {

@@ -206,7 +206,11 @@ func (s *sqlStore) listenOnce(ctx context.Context, cfg *pgx.ConnConfig) error {
 func (s *sqlStore) WaitChanges(ctx context.Context, epoch string, cursor int64, limit int, wait time.Duration, now func() time.Time) (protocol.SyncPage, error) {
 	changed := s.signal.changed() // taken before the read: a later commit closes it
 	page, err := s.Changes(ctx, epoch, cursor, limit, now())
-	if err != nil || wait <= 0 || page.Reset || len(page.Changes) > 0 || !s.signal.live.Load() {
+	// Wait only when there is nothing to hand out: an empty delta, or the
+	// empty snapshot of an empty log at this epoch (cursor 0, a fresh
+	// install), which a change turns into a one-entry snapshot.
+	emptyLog := page.Reset && epoch == s.epoch && page.Cursor == 0
+	if err != nil || wait <= 0 || len(page.Changes) > 0 || page.More || (page.Reset && !emptyLog) || !s.signal.live.Load() {
 		return page, err
 	}
 	t := time.NewTimer(wait)
@@ -222,6 +226,13 @@ func (s *sqlStore) WaitChanges(ctx context.Context, epoch string, cursor int64, 
 			return page, nil
 		}
 		changed = s.signal.changed()
+		if emptyLog {
+			p, err := s.Changes(ctx, epoch, cursor, limit, now())
+			if err != nil || len(p.Changes) > 0 || p.Cursor != 0 {
+				return p, err
+			}
+			continue
+		}
 		p, ok := s.cachedChanges(epoch, cursor, limit, now())
 		if !ok || !s.signal.live.Load() {
 			return s.Changes(ctx, epoch, cursor, limit, now())
@@ -267,3 +278,7 @@ func (s *sqlStore) cachedChanges(epoch string, cursor int64, limit int, now time
 
 // FeedWakeups reports how many times the feed's waiters were woken.
 func (s *sqlStore) FeedWakeups() int64 { return s.signal.fired.Load() }
+
+// LongPollReady reports whether WaitChanges can wait right now (on
+// PostgreSQL: the listener is connected).
+func (s *sqlStore) LongPollReady() bool { return s.signal.live.Load() }

@@ -114,14 +114,15 @@ const (
 	CountMaintained = "maintained" // kept by triggers: exact, read in one row
 	CountExact      = "exact"      // counted
 	CountCapped     = "capped"     // counting stopped at CountCap: Total is a lower bound
+	CountEstimated  = "estimated"  // PostgreSQL's planner estimate (more than CountCap matches)
 )
 
 // SessionPage is a page of sessions with the total matching count.
 type SessionPage struct {
 	Sessions []Session
 	Total    int
-	// Count says how Total was obtained (CountMaintained, CountExact or
-	// CountCapped); TotalCapped is Count == CountCapped.
+	// Count says how Total was obtained (CountMaintained, CountExact,
+	// CountCapped or CountEstimated); TotalCapped is Count == CountCapped.
 	Count       string
 	TotalCapped bool
 	// Next is the keyset cursor of the following page ("" on the last page).

@@ -46,8 +46,15 @@ func parseWait(v string) (time.Duration, error) {
 func (s *Server) changes(ctx context.Context, epoch string, cursor int64, limit int, wait time.Duration) (protocol.SyncPage, error) {
 	if w, ok := s.st.(changeWaiter); ok && wait > 0 {
 		s.metrics.syncWaiting.Inc()
-		defer s.metrics.syncWaiting.Dec()
+		s.waiting.Add(1)
+		defer func() {
+			s.waiting.Add(-1)
+			s.metrics.syncWaiting.Dec()
+		}()
 		return w.WaitChanges(ctx, epoch, cursor, limit, wait, s.nowUTC)
 	}
 	return s.st.Changes(ctx, epoch, cursor, limit, s.nowUTC())
 }
+
+// syncWaitingAtLeast reports whether at least n sync requests are waiting.
+func (s *Server) syncWaitingAtLeast(n int) bool { return s.waiting.Load() >= int64(n) }

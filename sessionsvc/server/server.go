@@ -97,6 +97,7 @@ type Server struct {
 	settings    atomic.Pointer[settings.Settings]
 	activityBuf *activityBuffer // nil in write-through mode
 	setMu       sync.Mutex      // serialises settings read-modify-write
+	waiting     atomic.Int64    // sync requests in a long-poll
 }
 
 // New builds a server.

@@ -205,7 +205,19 @@ func (s *sqlStore) listenOnce(ctx context.Context, cfg *pgx.ConnConfig) error {
 // it is Changes.
 func (s *sqlStore) WaitChanges(ctx context.Context, epoch string, cursor int64, limit int, wait time.Duration, now func() time.Time) (protocol.SyncPage, error) {
 	changed := s.signal.changed() // taken before the read: a later commit closes it
-	page, err := s.Changes(ctx, epoch, cursor, limit, now())
+	// While the signal is live the in-memory feed is at most one refresh
+	// behind the log, and that refresh closes changed: a delta can be
+	// answered from memory, so a proxy's poll right after its answer (the
+	// whole fleet's, after every change) costs no database query either.
+	var page protocol.SyncPage
+	var err error
+	cached := false
+	if wait > 0 && s.signal.live.Load() {
+		page, cached = s.cachedChanges(epoch, cursor, limit, now())
+	}
+	if !cached {
+		page, err = s.Changes(ctx, epoch, cursor, limit, now())
+	}
 	// Wait only when there is nothing to hand out: an empty delta, or the
 	// empty snapshot of an empty log at this epoch (cursor 0, a fresh
 	// install), which a change turns into a one-entry snapshot.

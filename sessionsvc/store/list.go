@@ -272,7 +272,9 @@ func (s *sqlStore) searchConds(ctx context.Context, term string, arg func(any) s
 	p := arg("%" + escapeLike(term) + "%")
 	like := s.d.like()
 	if s.trgm && len([]rune(term)) >= MinIndexedSearch && !strings.ContainsRune(term, '\x1f') {
-		out = append(out, "("+trigramExpr+") ILIKE "+p+` ESCAPE '\'`)
+		// Candidates from the trigram index of session_search (lower-cased
+		// text: ILIKE there matches what ILIKE matches per column).
+		out = append(out, "id IN (SELECT id FROM session_search WHERE doc ILIKE "+p+` ESCAPE '\')`)
 	}
 	var parts []string
 	for _, c := range SearchColumns {
@@ -353,12 +355,9 @@ func decodeCursor(c, col string, desc bool) (any, string, error) {
 	}
 }
 
-// trigramExpr is the expression the PostgreSQL pg_trgm index covers: the
-// searched columns joined by a separator no search term contains.
-var trigramExpr = "(" + strings.Join(SearchColumns, ` || E'\x1f' || `) + ")"
-
 // ensureTrigram creates the pg_trgm extension (in schema public, so that
-// per-schema deployments share it) and the search index, when the
+// per-schema deployments share it) and the trigram index of session_search
+// (migration 0050; it must list the columns of SearchColumns), when the
 // database allows. Without it, search falls back to ILIKE over the rows
 // and a warning says so.
 func (s *sqlStore) ensureTrigram(ctx context.Context) {
@@ -383,8 +382,8 @@ func (s *sqlStore) ensureTrigram(ctx context.Context) {
 			if err := s.d.lockMigrations(ctx, tx); err != nil {
 				return err
 			}
-			_, err := tx.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS sessions_search_trgm ON sessions USING gin (`+
-				trigramExpr+` `+quoteIdent(schema)+`.gin_trgm_ops)`)
+			_, err := tx.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS session_search_trgm ON session_search USING gin (doc `+
+				quoteIdent(schema)+`.gin_trgm_ops)`)
 			return err
 		})
 	}()

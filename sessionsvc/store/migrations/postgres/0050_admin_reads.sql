@@ -37,3 +37,20 @@ CREATE TRIGGER session_counts_delete AFTER DELETE ON sessions REFERENCING OLD TA
 -- Row level, and only when active changes: activity (which sets last_active
 -- alone) never fires it.
 CREATE TRIGGER session_counts_update AFTER UPDATE OF active ON sessions FOR EACH ROW WHEN (OLD.active IS DISTINCT FROM NEW.active) EXECUTE FUNCTION session_counts_upd();
+-- The text a substring search reads, one row per session, kept by triggers.
+-- It lives apart from sessions so that its trigram index (pg_trgm, created
+-- at start-up when the extension can be installed) is not rewritten by
+-- every activity update: an update of last_active cannot be HOT (the
+-- column is indexed), and a GIN index on sessions would take some forty
+-- trigram entries per update.
+CREATE TABLE session_search (
+    id  TEXT PRIMARY KEY,
+    doc TEXT NOT NULL
+);
+INSERT INTO session_search (id, doc) SELECT id, lower(user_id || E'\x1f' || ip || E'\x1f' || country || E'\x1f' || browser_name || E'\x1f' || os_name || E'\x1f' || id) FROM sessions;
+CREATE FUNCTION session_search_ins() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO session_search (id, doc) SELECT id, lower(user_id || E'\x1f' || ip || E'\x1f' || country || E'\x1f' || browser_name || E'\x1f' || os_name || E'\x1f' || id) FROM new_rows ON CONFLICT (id) DO UPDATE SET doc = excluded.doc; RETURN NULL; END $$;
+CREATE FUNCTION session_search_del() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN DELETE FROM session_search WHERE id IN (SELECT id FROM old_rows); RETURN NULL; END $$;
+CREATE FUNCTION session_search_upd() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN UPDATE session_search SET id = NEW.id, doc = lower(NEW.user_id || E'\x1f' || NEW.ip || E'\x1f' || NEW.country || E'\x1f' || NEW.browser_name || E'\x1f' || NEW.os_name || E'\x1f' || NEW.id) WHERE id = OLD.id; RETURN NULL; END $$;
+CREATE TRIGGER session_search_insert AFTER INSERT ON sessions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION session_search_ins();
+CREATE TRIGGER session_search_delete AFTER DELETE ON sessions REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION session_search_del();
+CREATE TRIGGER session_search_update AFTER UPDATE OF id, user_id, ip, country, browser_name, os_name ON sessions FOR EACH ROW EXECUTE FUNCTION session_search_upd();

@@ -181,3 +181,43 @@ func TestKeysetPages(t *testing.T) {
 		})
 	}
 }
+
+// Sweeps run in chunks (bulkChunk sessions per transaction) and still end
+// and purge everything they select, with a revocation for every key.
+func TestSweepsInChunks(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			st := b.Open(t)
+			ctx := context.Background()
+			now := time.Now().UTC()
+			opts := store.SeedOptions{N: 3000, Now: now}
+			require.NoError(t, store.Seed(ctx, st, opts, nil))
+			active := 0
+			for i := 0; i < opts.N; i++ {
+				if ss, _ := store.SeedSession(i, opts); ss.Active {
+					active++
+				}
+			}
+			require.Greater(t, active, 1000, "several chunks")
+			ep, err := st.Epoch(ctx)
+			require.NoError(t, err)
+			before, err := st.Changes(ctx, ep, 0, 10, now)
+			require.NoError(t, err)
+			ended, err := st.EndIdle(ctx, now.Add(time.Hour), now)
+			require.NoError(t, err)
+			assert.Len(t, ended, active)
+			p, err := st.ListSessions(ctx, store.SessionQuery{ActiveOnly: true, Limit: 1})
+			require.NoError(t, err)
+			assert.Zero(t, p.Total)
+			after, err := st.Changes(ctx, ep, before.Cursor, store.MaxChangesLimit, now)
+			require.NoError(t, err)
+			assert.Len(t, after.Changes, active, "one revocation per key")
+			n, err := st.Purge(ctx, now.Add(2*time.Hour))
+			require.NoError(t, err)
+			assert.Equal(t, opts.N, n)
+			p, err = st.ListSessions(ctx, store.SessionQuery{Limit: 1})
+			require.NoError(t, err)
+			assert.Zero(t, p.Total)
+		})
+	}
+}

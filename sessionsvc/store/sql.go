@@ -1048,39 +1048,92 @@ func (s *sqlStore) EndOld(ctx context.Context, loginBefore, now time.Time) ([]st
 	return s.endBatch(ctx, "end old", "login_time < $1", ms(loginBefore), protocol.ReasonExpired, now)
 }
 
+// bulkChunk bounds one transaction of a sweep (sessions ended or purged):
+// between two, a waiting revocation or login takes the writer.
+const bulkChunk = 500
+
+// endBatch ends the active sessions matching cond (on $1 = bound) in
+// transactions of bulkChunk sessions at bulk priority. An idle sweep over a
+// million sessions may end a hundred thousand at once; as one transaction
+// it would hold SQLite's writer (or PostgreSQL's log lock) for its whole
+// length.
 func (s *sqlStore) endBatch(ctx context.Context, op, cond string, bound int64, reason string, now time.Time) ([]string, error) {
-	var ended []string
-	err := s.writeTx(ctx, op, func(tx *sql.Tx) error {
-		if err := s.d.lockLog(ctx, tx); err != nil {
+	var all []string
+	for {
+		var ended []string
+		err := s.writeTxPrio(ctx, prioBulk, op, func(tx *sql.Tx) error {
+			if err := s.d.lockLog(ctx, tx); err != nil {
+				return err
+			}
+			var err error
+			ended, err = s.endWhere(ctx, tx, "id IN (SELECT id FROM sessions WHERE active AND "+cond+
+				" LIMIT "+strconv.Itoa(bulkChunk)+")", []any{bound}, reason, false, now)
 			return err
+		})
+		if len(ended) > 0 {
+			s.signal.poke() // bulk commits do not poke by themselves (SQLite)
 		}
-		var err error
-		ended, err = s.endWhere(ctx, tx, cond, []any{bound}, reason, false, now)
-		return err
-	})
-	return ended, err
+		if err != nil {
+			return all, err
+		}
+		all = append(all, ended...)
+		if len(ended) < bulkChunk {
+			return all, nil
+		}
+	}
 }
 
 func (s *sqlStore) Purge(ctx context.Context, endedBefore time.Time) (int, error) {
-	var n int64
 	b := ms(endedBefore)
-	err := s.writeTx(ctx, "purge", func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM session_keys WHERE session_id IN
-			(SELECT id FROM sessions WHERE NOT active AND logout_time < $1)`, b); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE NOT active AND logout_time < $1`, b)
+	total := 0
+	for {
+		var n int64
+		err := s.writeTxPrio(ctx, prioBulk, "purge", func(tx *sql.Tx) error {
+			pick := `SELECT id FROM sessions WHERE NOT active AND logout_time < $1 LIMIT ` + strconv.Itoa(bulkChunk)
+			rows, err := tx.QueryContext(ctx, pick, b)
+			if err != nil {
+				return err
+			}
+			var ids []any
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return err
+				}
+				ids = append(ids, id)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil || len(ids) == 0 {
+				return err
+			}
+			in := numbered(1, len(ids))
+			if _, err := tx.ExecContext(ctx, `DELETE FROM session_keys WHERE session_id IN (`+in+`)`, ids...); err != nil {
+				return err
+			}
+			res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id IN (`+in+`)`, ids...)
+			if err != nil {
+				return err
+			}
+			n, _ = res.RowsAffected()
+			return nil
+		})
 		if err != nil {
-			return err
+			return total, err
 		}
-		n, _ = res.RowsAffected()
+		total += int(n)
+		if n < bulkChunk {
+			break
+		}
+	}
+	err := s.writeTxPrio(ctx, prioBulk, "purge", func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM alerts WHERE sent_at IS NOT NULL AND sent_at < $1`, b); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM failed_logins WHERE at < $1`, b)
+		_, err := tx.ExecContext(ctx, `DELETE FROM failed_logins WHERE at < $1`, b)
 		return err
 	})
-	return int(n), err
+	return total, err
 }
 
 const adminCols = `id, name, hash, created_at, last_used, revoked`

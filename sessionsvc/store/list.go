@@ -273,8 +273,17 @@ func (s *sqlStore) searchConds(ctx context.Context, term string, arg func(any) s
 	like := s.d.like()
 	if s.trgm && len([]rune(term)) >= MinIndexedSearch && !strings.ContainsRune(term, '\x1f') {
 		// Candidates from the trigram index of session_search (lower-cased
-		// text: ILIKE there matches what ILIKE matches per column).
-		out = append(out, "id IN (SELECT id FROM session_search WHERE doc ILIKE "+p+` ESCAPE '\')`)
+		// text: ILIKE there matches what ILIKE matches per column), when
+		// the planner expects few: a common term is found faster by
+		// walking the page's sort index with the LIKE filter alone.
+		pat := "%" + escapeLike(term) + "%"
+		est, err := s.estimateRows(ctx, `SELECT id FROM session_search WHERE doc ILIKE $1 ESCAPE '\'`, []any{pat})
+		if err != nil {
+			return nil, err
+		}
+		if est <= SelectiveSearchLimit {
+			out = append(out, "id IN (SELECT id FROM session_search WHERE doc ILIKE "+p+` ESCAPE '\')`)
+		}
 	}
 	var parts []string
 	for _, c := range SearchColumns {

@@ -282,7 +282,7 @@ func (s *sqlStore) seedCopy(ctx context.Context, o SeedOptions, progress func(in
 // planner statistics (as autovacuum would, later) and the maintained counts.
 func (s *sqlStore) afterBulkLoad(ctx context.Context) error {
 	if s.d.name() == "postgres" {
-		for _, t := range []string{"sessions", "session_keys"} {
+		for _, t := range []string{"sessions", "session_keys", "session_search"} {
 			if _, err := s.w.ExecContext(ctx, `ANALYZE `+t); err != nil {
 				return s.wrap("analyze "+t, err)
 			}

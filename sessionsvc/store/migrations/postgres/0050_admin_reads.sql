@@ -7,8 +7,12 @@
 -- (created at start-up, not here: see ensureTrigram).
 DROP INDEX sessions_login_time;
 CREATE INDEX sessions_login_time_id ON sessions (login_time, id);
+-- Fewer indexes than on SQLite: an activity update of last_active cannot be
+-- HOT, so PostgreSQL writes an entry into every index the row is in (SQLite
+-- only touches indexes holding last_active). The active list walks
+-- sessions_login_time_id (most sessions are active); sorts by ip or score
+-- sort their selection.
 DROP INDEX sessions_active_login_time;
-CREATE INDEX sessions_active_login_time_id ON sessions (login_time, id) WHERE active;
 DROP INDEX sessions_active_last_active;
 CREATE INDEX sessions_active_last_active_id ON sessions (last_active, id) WHERE active;
 CREATE INDEX sessions_ended_last_active_id ON sessions (last_active, id) WHERE NOT active;
@@ -16,8 +20,6 @@ DROP INDEX sessions_ended_logout_time;
 CREATE INDEX sessions_ended_logout_time_id ON sessions (logout_time, id) WHERE NOT active;
 DROP INDEX sessions_user_login_time;
 CREATE INDEX sessions_user_login_time_id ON sessions (user_id, login_time, id);
-CREATE INDEX sessions_ip_id ON sessions (ip, id);
-CREATE INDEX sessions_score_id ON sessions (security_score, id);
 -- Maintained counts (all sessions, active ones), so an unfiltered list never
 -- counts rows. 16 slots, summed by readers, so concurrent logins rarely
 -- wait for one another's counter row; inserts and deletes are counted per

@@ -267,7 +267,10 @@ func (s *sqlStore) cachedChanges(epoch string, cursor int64, limit int, now time
 	}
 	s.feed.mu.Lock()
 	defer s.feed.mu.Unlock()
-	if !s.feed.built {
+	if !s.feed.built || cursor > s.feed.head {
+		// Past the head this replica knows: the log may have gone back (a
+		// restore, which Changes answers with a snapshot), or another
+		// replica is ahead of this one's feed; the database decides.
 		return protocol.SyncPage{}, false
 	}
 	got, ok := s.feed.delta(cursor, limit)

@@ -129,6 +129,8 @@ type Config struct {
 	// StartupHold and RevokingRoutes: see revocation.go.
 	StartupHold    time.Duration `json:"startup_hold"`
 	RevokingRoutes []string      `json:"revoking_routes"`
+	// SyncWait: see syncwait.go.
+	SyncWait time.Duration `json:"sync_wait"`
 
 	// Warnings are non-fatal remarks (e.g. an empty internal_key) the
 	// plugin should log at start.
@@ -175,6 +177,7 @@ func Default() *Config {
 			MetadataKey:       "jwt_payload",
 		},
 		StartupHold:    DefaultStartupHold,
+		SyncWait:       DefaultSyncWait,
 		RevokingRoutes: DefaultRevokingRoutes(),
 	}
 }
@@ -380,6 +383,7 @@ func decodeRoot(c *Config, root gjson.Result) error {
 		"trusted_proxy_hops": integer(&c.TrustedProxyHops),
 		"startup_hold":       nonNegativeDuration(&c.StartupHold),
 		"revoking_routes":    strList(&c.RevokingRoutes),
+		"sync_wait":          nonNegativeDuration(&c.SyncWait),
 		"verify": object(map[string]fieldFunc{
 			"mode":               str(&c.Verify.Mode),
 			"secret":             str(&c.Verify.Secret),
@@ -461,6 +465,9 @@ func (c *Config) validate() error {
 	}
 	if c.TrustedProxyHops < 0 || c.TrustedProxyHops > MaxTrustedProxyHops {
 		return fieldErr("trusted_proxy_hops", "must be between 0 and %d, got %d", MaxTrustedProxyHops, c.TrustedProxyHops)
+	}
+	if err := c.validateSyncWait(); err != nil {
+		return err
 	}
 	if err := c.validateRevocationTiming(); err != nil {
 		return err

@@ -58,6 +58,8 @@ type syncer struct {
 	polled      time.Duration
 	fetchedAt   time.Time
 	noWaitUntil time.Time
+	askedEpoch  string // what the fetch out asked for
+	askedCursor int64
 
 	timing // monotone adoption, syncs on demand, start-up hold (timing.go)
 }
@@ -272,6 +274,7 @@ func (s *syncer) fetch(t time.Time) {
 		path += "&wait=" + strconv.FormatInt(wait.Milliseconds(), 10) + "ms"
 	}
 	s.polled, s.fetchedAt = wait, t
+	s.askedEpoch, s.askedCursor = epoch, cursor
 	err := s.plugin.calloutTimeout("GET", path, nil, cfg.Timeout+wait, func(status int, body []byte, err error) {
 		s.done(status, body, err)
 	})
@@ -288,6 +291,13 @@ func (s *syncer) done(status int, body []byte, err error) {
 		return
 	case status != 200:
 		s.fail(t, "sessionsvc answered "+strconv.Itoa(status)+" to sync: "+snippet(body))
+		return
+	}
+	if e, c := s.state.Next(); e != s.askedEpoch || c != s.askedCursor {
+		// This worker adopted a newer published state while the call was
+		// out (another worker synced: likely while a long-poll waits): the
+		// page answers an older cursor. Ask again from where the state is.
+		s.fetch(t)
 		return
 	}
 	if len(body) > maxDelta || s.state.Building() {

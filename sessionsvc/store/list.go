@@ -65,6 +65,21 @@ func (s *sqlStore) ListSessions(ctx context.Context, q SessionQuery) (SessionPag
 			cond = " WHERE " + strings.Join(where, " AND ")
 		}
 		query = `SELECT ` + sessionCols + ` FROM sessions` + cond + order
+		if s.d.name() == "postgres" && len(where) > 0 {
+			// A filter on another column than the sort (recently active
+			// sessions sorted by login) tempts the planner to walk the
+			// sort index, expecting matches early; when they are few and
+			// clustered elsewhere it reads the whole table. When the
+			// planner expects few matches, read them by their own index
+			// first (OFFSET 0 fences the subquery) and sort them.
+			est, err := s.estimateRows(ctx, `SELECT 1 FROM sessions`+cond, args)
+			if err != nil {
+				return SessionPage{}, err
+			}
+			if est <= fenceRows {
+				query = `SELECT ` + sessionCols + ` FROM (SELECT ` + sessionCols + ` FROM sessions` + cond + ` OFFSET 0) AS f` + order
+			}
+		}
 	}
 	query += ` LIMIT ` + strconv.Itoa(limit+1) + ` OFFSET ` + strconv.Itoa(offset)
 	rows, err := s.read(ctx, query, args...)
@@ -95,6 +110,10 @@ func (s *sqlStore) ListSessions(ctx context.Context, q SessionQuery) (SessionPag
 	}
 	return page, nil
 }
+
+// fenceRows: up to this many expected matches, a PostgreSQL page reads
+// the matches first and sorts them (see ListSessions).
+const fenceRows = 20_000
 
 // countSessions fills page.Total (see ListSessions).
 func (s *sqlStore) countSessions(ctx context.Context, q SessionQuery, page *SessionPage, offset int, more bool) error {

@@ -23,7 +23,27 @@ func (s *sqlStore) ListSessions(ctx context.Context, q SessionQuery) (SessionPag
 	if !ok {
 		return SessionPage{}, fmt.Errorf("list sessions: unknown sort %q", q.Sort)
 	}
-	where, args, activeSplit, err := s.sessionWhere(ctx, q, col)
+	pageCol := col
+	fence := false
+	if s.d.name() == "sqlite" && (q.Status == StatusActive || q.Status == StatusIdle) && col != "last_active" {
+		// Few sessions seen recently (or few idle ones) sorted by another
+		// column: walking the sort index would read most of the table
+		// before finding a page. Count them on their own index (up to
+		// fenceRows); when few, read them by it first and sort them.
+		w, a, _, err := s.sessionWhere(ctx, SessionQuery{Status: q.Status, IdleBefore: q.IdleBefore}, "")
+		if err != nil {
+			return SessionPage{}, err
+		}
+		var n int
+		if err := s.readRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM sessions WHERE `+strings.Join(w, " AND ")+
+			` LIMIT `+strconv.Itoa(fenceRows+1)+`)`, a...).Scan(&n); err != nil {
+			return SessionPage{}, s.wrap("list sessions", err)
+		}
+		if n <= fenceRows {
+			pageCol, fence = "", true
+		}
+	}
+	where, args, activeSplit, err := s.sessionWhere(ctx, q, pageCol)
 	if err != nil {
 		return SessionPage{}, err
 	}
@@ -65,6 +85,10 @@ func (s *sqlStore) ListSessions(ctx context.Context, q SessionQuery) (SessionPag
 			cond = " WHERE " + strings.Join(where, " AND ")
 		}
 		query = `SELECT ` + sessionCols + ` FROM sessions` + cond + order
+		if fence {
+			// LIMIT -1 keeps SQLite from flattening the subquery.
+			query = `SELECT ` + sessionCols + ` FROM (SELECT ` + sessionCols + ` FROM sessions` + cond + ` LIMIT -1) AS f` + order
+		}
 		if s.d.name() == "postgres" && len(where) > 0 {
 			// A filter on another column than the sort (recently active
 			// sessions sorted by login) tempts the planner to walk the

@@ -142,8 +142,8 @@ func TestKeysetPages(t *testing.T) {
 			require.NoError(t, store.Seed(ctx, st, opts, nil))
 			for _, sortBy := range []string{"loginTime", "lastActive", "userId", "ip", "securityScore"} {
 				for _, desc := range []bool{false, true} {
-					for _, status := range []store.Status{store.StatusAny, store.StatusLoggedOut} {
-						q := store.SessionQuery{Sort: sortBy, Desc: desc, Status: status}
+					for _, status := range []store.Status{store.StatusAny, store.StatusLoggedOut, store.StatusActive, store.StatusIdle} {
+						q := store.SessionQuery{Sort: sortBy, Desc: desc, Status: status, IdleBefore: opts.Now.Add(-24 * time.Hour)}
 						q.Limit = 1000
 						all, err := st.ListSessions(ctx, q)
 						require.NoError(t, err)

@@ -89,13 +89,14 @@ func (s *sqlStore) ListSessions(ctx context.Context, q SessionQuery) (SessionPag
 			// LIMIT -1 keeps SQLite from flattening the subquery.
 			query = `SELECT ` + sessionCols + ` FROM (SELECT ` + sessionCols + ` FROM sessions` + cond + ` LIMIT -1) AS f` + order
 		}
-		if s.d.name() == "postgres" && len(where) > 0 {
+		if s.d.name() == "postgres" && len(where) > 0 && q.Search == "" {
 			// A filter on another column than the sort (recently active
 			// sessions sorted by login) tempts the planner to walk the
 			// sort index, expecting matches early; when they are few and
 			// clustered elsewhere it reads the whole table. When the
 			// planner expects few matches, read them by their own index
-			// first (OFFSET 0 fences the subquery) and sort them.
+			// first (OFFSET 0 fences the subquery) and sort them. (Not for
+			// a search: its LIKE has no index but the trigram candidates.)
 			est, err := s.estimateRows(ctx, `SELECT 1 FROM sessions`+cond, args)
 			if err != nil {
 				return SessionPage{}, err

@@ -138,7 +138,7 @@ func (s *sqlStore) ListSessions(ctx context.Context, q SessionQuery) (SessionPag
 
 // fenceRows: up to this many expected matches, a PostgreSQL page reads
 // the matches first and sorts them (see ListSessions).
-const fenceRows = 20_000
+const fenceRows = 2000
 
 // countSessions fills page.Total (see ListSessions).
 func (s *sqlStore) countSessions(ctx context.Context, q SessionQuery, page *SessionPage, offset int, more bool) error {

@@ -98,6 +98,7 @@ type Server struct {
 	activityBuf *activityBuffer // nil in write-through mode
 	setMu       sync.Mutex      // serialises settings read-modify-write
 	waiting     atomic.Int64    // sync requests in a long-poll
+	lp          loginProtection // loginprotect.go
 }
 
 // New builds a server.
@@ -145,6 +146,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: metrics: %w", err)
 	}
 	s.metrics = m
+	if err := s.initLoginProtection(); err != nil {
+		return nil, fmt.Errorf("server: login protection: %w", err)
+	}
 	s.routes()
 	return s, nil
 }
@@ -202,6 +206,7 @@ func (s *Server) routes() {
 	s.handle("POST /internal/v1/activity", authInternal, s.activity)
 	s.handle("POST /internal/v1/logins/failed", authInternal, s.failedLogin)
 	s.handle("GET /internal/v1/sync", authInternal, s.sync)
+	s.loginProtectionRoutes()
 
 	// User API.
 	const u = "/api/magic-sessionmanager"

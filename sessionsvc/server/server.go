@@ -101,6 +101,7 @@ type Server struct {
 	patterns    []string        // registered routes (Routes, the OpenAPI coverage test)
 	uaOnce      sync.Once       // ua is built on first use (session discovery)
 	ua          *useragent.Parser
+	waiting     atomic.Int64    // sync requests in a long-poll
 	lp          loginProtection // loginprotect.go
 }
 

@@ -24,6 +24,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 && args[0] == "token" {
 		return runToken(ctx, args[1:], getenv, stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "seed" {
+		return runSeed(ctx, args[1:], getenv, stdout, stderr)
+	}
 	cfg, endIdleSet, rest, err := ParseConfig("sessionsvc", args, getenv, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -32,7 +35,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	if len(rest) > 0 {
-		return fmt.Errorf("unexpected arguments %q (subcommands: token)", rest)
+		return fmt.Errorf("unexpected arguments %q (subcommands: token, seed)", rest)
 	}
 	logger := NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)
 	// Listen first: a port in use must fail before New prints (and stores)

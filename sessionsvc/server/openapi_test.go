@@ -326,6 +326,7 @@ func TestOpenAPISamples(t *testing.T) {
 	s.check("GET /internal/v1/sync", e.internal("GET", "/internal/v1/sync?cursor=0", nil), 200)
 	s.check("GET /internal/v1/sync", e.internal("GET", "/internal/v1/sync?cursor=0&format=binary", nil), 200)
 	s.check("GET /internal/v1/sync", e.internal("GET", "/internal/v1/sync?format=xml", nil), 400)
+	s.check("GET /internal/v1/sync", e.internal("GET", "/internal/v1/sync?wait=x", nil), 400)
 
 	// User API.
 	s.check("GET "+u+"/my-sessions", e.user(tokA, "GET", u+"/my-sessions", nil), 200)

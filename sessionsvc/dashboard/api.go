@@ -235,7 +235,8 @@ func (d *Dashboard) sessionDetail(w http.ResponseWriter, r *http.Request, _ *ses
 		return
 	}
 	now := d.now().UTC()
-	writeJSON(w, http.StatusOK, map[string]any{"data": view(ss, d.cfg.Settings(ctx).InactivityDuration(), now), "userBlocked": blocked})
+	writeJSON(w, http.StatusOK, map[string]any{"data": view(ss, d.cfg.Settings(ctx).InactivityDuration(), now), "userBlocked": blocked,
+		"reasons": reasonCodes(ss.ScoreReasons)})
 }
 
 type countItem struct {

@@ -295,7 +295,11 @@ func (d *Dashboard) userView(w http.ResponseWriter, r *http.Request, s *session)
 			}
 		}
 		countries[c]++
-		devices[orUnknown(ss.DeviceType)+" · "+orUnknown(ss.OSName)]++
+		dev := orUnknown(ss.DeviceType)
+		if ss.OSName != "" {
+			dev += " · " + ss.OSName // an unknown OS is left out, not shown as "?"
+		}
+		devices[dev]++
 		browsers[orUnknown(ss.BrowserName)]++
 	}
 	writeJSON(w, http.StatusOK, map[string]any{

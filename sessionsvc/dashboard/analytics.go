@@ -25,7 +25,7 @@ type Analytics struct {
 	Logins        []int       `json:"logins"`
 	Ended         []int       `json:"ended"`
 	Refusals      []int       `json:"refusals"`
-	Active        []int       `json:"active"` // open sessions at the end of each bucket
+	Active        []int       `json:"active"`    // open sessions at the end of each bucket
 	PeakHours     []int       `json:"peakHours"` // logins per hour of day, UTC
 	TotalLogins   int         `json:"totalLogins"`
 	TotalRefusals int         `json:"totalRefusals"`

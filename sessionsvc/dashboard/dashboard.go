@@ -215,6 +215,7 @@ func (d *Dashboard) routes() {
 
 	d.mux.HandleFunc("POST "+p+"/api/login", d.login)
 	d.mux.HandleFunc("GET "+p+"/api/me", d.authed(d.me))
+	d.mux.HandleFunc("GET "+p+"/api/session", d.sessionState)
 	d.mux.HandleFunc("POST "+p+"/api/logout", d.authed(d.logout))
 
 	d.mux.HandleFunc("GET "+p+"/api/overview", d.authed(d.overview))

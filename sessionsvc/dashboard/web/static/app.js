@@ -273,7 +273,8 @@
   }
   async function checkSession() {
     try {
-      const me = await api("GET", "/me");
+      const me = await api("GET", "/session");
+      if (!me.signedIn) { signedOut(me.code && me.code !== "signed_out" ? t("auth." + me.code) : null); return; }
       signedIn(me);
     } catch (e) {
       if (e.status !== 401) setMain(errorBox(e, checkSession));
@@ -377,10 +378,13 @@
   }
 
   // ---------- charts (SVG, sized to the screen so labels keep their size) ----------
-  function chartWidth() { return Math.max(280, Math.min(1100, (main().clientWidth || 800) - 48)); }
+  function chartWidth(half) {
+    const w = Math.max(280, Math.min(1100, (main().clientWidth || 800) - 48));
+    return half && window.innerWidth > 760 ? Math.max(280, (w - 16) / 2 - 24) : w;
+  }
   // timeChart: series of {key, values, kind: bar|line|dash, cls}, buckets from start every bucketMin.
   function timeChart(opts) {
-    const W = chartWidth(), H = W < 500 ? 200 : 240, L = 44, R = 10, T = 12, B = 30;
+    const W = chartWidth(opts.half), H = W < 500 ? 200 : 240, L = 44, R = 10, T = 12, B = 30;
     const n = opts.series[0].values.length;
     const top = Math.max(1, ...opts.series.flatMap((s) => s.values));
     const maxv = Math.ceil(top / 4) * 4;
@@ -468,12 +472,13 @@
     const maxv = Math.max(1, ...Object.values(byCode));
     const S = 20, G = 2;
     const lay = tileLayout();
-    const W = 46 * S, H = 24 * S;
-    const g = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "worldmap", id: "world-map", role: "img",
+    const x0 = Math.min(...lay.map((l) => l.x)), x1 = Math.max(...lay.map((l) => l.x)) + 1;
+    const y0 = Math.min(...lay.map((l) => l.y)), y1 = Math.max(...lay.map((l) => l.y)) + 1;
+    const g = svg("svg", { viewBox: `${x0 * S} ${y0 * S} ${(x1 - x0) * S} ${(y1 - y0) * S}`, class: "worldmap", id: "world-map", role: "img",
       "aria-label": t("an.map.aria", { n: fmt.num(Object.keys(byCode).length) }) });
     for (const tile of lay) {
       const v = byCode[tile.code] || 0;
-      const level = v ? Math.min(5, 1 + Math.floor((Math.log(v) / Math.log(maxv + 1)) * 5)) : 0;
+      const level = v ? Math.max(1, Math.ceil((5 * Math.log1p(v)) / Math.log1p(maxv))) : 0;
       const r = svg("rect", { x: tile.x * S + G / 2, y: tile.y * S + G / 2, width: S - G, height: S - G, rx: 3, class: "tile l" + level, "data-code": tile.code });
       r.appendChild(svg("title", {}, countryLabel("", tile.code) + ": " + fmt.num(v)));
       g.appendChild(r);
@@ -522,7 +527,7 @@
     const bm = a.bucketMinutes;
     const tz = -new Date().getTimezoneOffset() / 60;
     const peak = Number.isInteger(tz) ? a.peakHours.map((_, h) => a.peakHours[(((h - tz) % 24) + 24) % 24]) : a.peakHours;
-    const peakChart = timeChart({ start: new Date(2000, 0, 1).getTime(), bucketMin: 60, aria: t("an.peak.aria"),
+    const peakChart = timeChart({ half: true, start: new Date(2000, 0, 1).getTime(), bucketMin: 60, aria: t("an.peak.aria"),
       series: [{ label: t("ov.logins"), values: peak, kind: "bar", cls: "bar-logins" }] });
     clear(body);
     append(body, [

@@ -162,6 +162,18 @@
     if (res.status === 503) banner(t("err.unavailable"));
     throw new APIError(res.status, msg, e.details);
   }
+  // pageGet reads a page's data; when the person moved on to another page
+  // meanwhile, it fails with a "stale" error so the old page draws nothing
+  // over the new one.
+  async function pageGet(path) {
+    const at = state.route;
+    let res;
+    try { res = await api("GET", path); } catch (e) { if (state.route !== at) e.stale = true; throw e; }
+    if (state.route !== at) { const e = new APIError(-1, "stale"); e.stale = true; throw e; }
+    return res;
+  }
+  // quiet: errors that need no message (signed out: the sign-in form says why; stale page).
+  function quiet(e) { return e.status === 401 || !!e.stale; }
   function qs(params) {
     const u = new URLSearchParams();
     for (const [k, v] of Object.entries(params)) if (v !== "" && v !== undefined && v !== null) u.set(k, v);
@@ -277,7 +289,7 @@
       if (!me.signedIn) { signedOut(me.code && me.code !== "signed_out" ? t("auth." + me.code) : null); return; }
       signedIn(me);
     } catch (e) {
-      if (e.status !== 401) setMain(errorBox(e, checkSession));
+      if (!quiet(e)) setMain(errorBox(e, checkSession));
     }
   }
 
@@ -312,7 +324,7 @@
   async function renderOverview() {
     setMain(el("h1", { text: t("nav.overview") }), loading());
     let o;
-    try { o = (await api("GET", "/overview")).data; } catch (e) { if (e.status !== 401) setMain(el("h1", { text: t("nav.overview") }), errorBox(e, renderOverview)); return; }
+    try { o = (await pageGet("/overview")).data; } catch (e) { if (!quiet(e)) setMain(el("h1", { text: t("nav.overview") }), errorBox(e, renderOverview)); return; }
     const card = (label, value, hint, id) => el("div.stat", { id },
       el("div.stat-value", { text: value === null || value === undefined ? "—" : fmt.num(value) }),
       el("div.stat-label", { text: label }), hint ? el("div.stat-hint", { text: hint }) : null);
@@ -511,12 +523,12 @@
     setMain(el("h1", { text: t("nav.analytics") }), picker, body);
     let a;
     try {
-      const res = await api("GET", "/analytics" + qs({ range, from: range === "custom" ? from : "", to: range === "custom" ? to : "" }));
+      const res = await pageGet("/analytics" + qs({ range, from: range === "custom" ? from : "", to: range === "custom" ? to : "" }));
       if (!res.data) { clear(body).appendChild(el("p.muted", { text: t("ov.partial") })); return; }
       a = res.data;
     } catch (e) {
-      if (e.status === 400) { clear(body).appendChild(el("p.form-error", { id: "range-error", role: "alert", text: t("an.badrange") })); return; }
-      if (e.status !== 401) { clear(body).appendChild(errorBox(e, () => renderAnalytics(r))); }
+      if (e.status === 400 && !e.stale) { clear(body).appendChild(el("p.form-error", { id: "range-error", role: "alert", text: t("an.badrange") })); return; }
+      if (!quiet(e)) { clear(body).appendChild(errorBox(e, () => renderAnalytics(r))); }
       return;
     }
     const sumOf = (items, pred) => (items || []).filter(pred).reduce((x, i) => x + i.count, 0);
@@ -620,7 +632,7 @@
         banner(t(msgKey, { n: fmt.num(res.done), total: fmt.num(res.results.length) }), res.done === res.results.length ? "ok" : "error");
         selection.clear();
         reload();
-      } catch (e) { if (e.status !== 401) banner(t("err.generic", { msg: e.message })); }
+      } catch (e) { if (!quiet(e)) banner(t("err.generic", { msg: e.message })); }
     };
     termBtn.addEventListener("click", async () => {
       const list2 = [...selection.values()].filter((s) => s.isActive);
@@ -638,11 +650,17 @@
         await api("POST", "/sessions/" + encodeURIComponent(s.sessionId) + "/terminate");
         announce(t("session.terminated"));
         reload();
-      } catch (e) { if (e.status !== 401) banner(t("err.generic", { msg: e.message })); }
+      } catch (e) { if (!quiet(e)) banner(t("err.generic", { msg: e.message })); }
     };
-    const table = sessionsTable(list, Object.assign({}, opts, { selection, onSelect: update, onTerminate }));
+    const table = sessionsTable(list, Object.assign({}, opts, { selection, onSelect: () => { all.checked = list.every((s) => selection.has(s.sessionId)); update(); }, onTerminate }));
+    // Select all: above the table, so that phones (where the table is a list of cards) have it too.
+    const all = el("input", { type: "checkbox", id: "select-all", checked: list.length > 0 && list.every((s) => selection.has(s.sessionId)), onchange: (ev) => {
+      for (const s of list) { if (ev.target.checked) selection.set(s.sessionId, s); else selection.delete(s.sessionId); }
+      for (const c of table.querySelectorAll("input.pick-row")) c.checked = ev.target.checked;
+      update();
+    } });
     update();
-    return [bar, table];
+    return [el("div.tabletools", null, el("label.pick-all", null, all, " ", t("sel.all"))), bar, table];
   }
   function sessionsTable(list, opts) {
     // Sortable where the store has an index: user and login always, last
@@ -660,12 +678,7 @@
     const desc = sort.startsWith("-");
     const field = sort.replace(/^-/, "");
     const sel = opts.selection; // Map sessionId -> session, when rows can be selected
-    const head = el("tr", null, sel ? el("th.pick", { scope: "col" }, el("input", { type: "checkbox", id: "select-all", "aria-label": t("sel.all"),
-      checked: list.length > 0 && list.every((s) => sel.has(s.sessionId)), onchange: (ev) => {
-        for (const s of list) { if (ev.target.checked) sel.set(s.sessionId, s); else sel.delete(s.sessionId); }
-        for (const c of document.querySelectorAll("input.pick-row")) c.checked = ev.target.checked;
-        opts.onSelect();
-      } })) : null, cols.map(([f, label, sortable]) => {
+    const head = el("tr", null, sel ? el("th.pick", { scope: "col" }, el("span.sr-only", { text: t("sel.row.label") })) : null, cols.map(([f, label, sortable]) => {
       if (!sortable || !opts.onSort) return el("th", { scope: "col", text: label });
       const cur = f === field;
       return el("th", { scope: "col", "aria-sort": cur ? (desc ? "descending" : "ascending") : "none" },
@@ -751,9 +764,9 @@
     const load = async () => {
       let res;
       try {
-        res = await api("GET", "/sessions" + qs({ status: p.status === "all" ? "" : p.status, search: p.search, sort: p.sort, page: p.page, pageSize: p.pageSize, match: p.match }));
+        res = await pageGet("/sessions" + qs({ status: p.status === "all" ? "" : p.status, search: p.search, sort: p.sort, page: p.page, pageSize: p.pageSize, match: p.match }));
       } catch (e) {
-        if (e.status !== 401) { clear(body); body.appendChild(errorBox(e, load)); }
+        if (!quiet(e)) { clear(body); body.appendChild(errorBox(e, load)); }
         return;
       }
       clear(body);
@@ -781,9 +794,9 @@
     const id = r.arg;
     setMain(el("h1", { text: t("session.title") }), loading());
     let res;
-    try { res = await api("GET", "/sessions/" + encodeURIComponent(id)); } catch (e) {
-      if (e.status === 404) setMain(el("div.empty", null, el("h1", { text: t("session.title") }), el("p", { text: t("session.notfound") }), el("a", { href: "#/sessions", text: t("back.sessions") })));
-      else if (e.status !== 401) setMain(el("h1", { text: t("session.title") }), errorBox(e, () => renderSession(r)));
+    try { res = await pageGet("/sessions/" + encodeURIComponent(id)); } catch (e) {
+      if (e.status === 404 && !e.stale) setMain(el("div.empty", null, el("h1", { text: t("session.title") }), el("p", { text: t("session.notfound") }), el("a", { href: "#/sessions", text: t("back.sessions") })));
+      else if (!quiet(e)) setMain(el("h1", { text: t("session.title") }), errorBox(e, () => renderSession(r)));
       return;
     }
     const s = res.data;
@@ -807,7 +820,7 @@
           await api("POST", "/sessions/" + encodeURIComponent(s.sessionId) + "/terminate");
           announce(t("session.terminated"));
           renderSession(r);
-        } catch (e) { if (e.status !== 401) banner(t("err.generic", { msg: e.message })); }
+        } catch (e) { if (!quiet(e)) banner(t("err.generic", { msg: e.message })); }
       } }));
     }
     actions.appendChild(el("a.button.secondary", { href: "#/user/" + encodeURIComponent(s.userId), text: t("session.userlink") }));
@@ -837,8 +850,8 @@
     const page = r.params.get("page") || "1";
     setMain(el("h1", { text: t("user.title") }), loading());
     let res;
-    try { res = await api("GET", "/users/" + encodeURIComponent(uid) + qs({ page, pageSize: 25 })); } catch (e) {
-      if (e.status !== 401) setMain(el("h1", { text: t("user.title") }), errorBox(e, () => renderUser(r)));
+    try { res = await pageGet("/users/" + encodeURIComponent(uid) + qs({ page, pageSize: 25 })); } catch (e) {
+      if (!quiet(e)) setMain(el("h1", { text: t("user.title") }), errorBox(e, () => renderUser(r)));
       return;
     }
     const list = res.sessions.data || [];
@@ -847,12 +860,12 @@
       text: res.blocked ? t("user.unblock") : t("user.block"), onclick: async () => {
         const next = !res.blocked;
         if (!(await confirmAction(t(next ? "user.block.confirm" : "user.unblock.confirm", { user: uid }), next ? t("user.block") : t("user.unblock")))) return;
-        try { await api("POST", "/users/" + encodeURIComponent(uid) + "/block", { blocked: next }); announce(next ? t("user.blocked") : t("user.unblocked")); renderUser(r); } catch (e) { if (e.status !== 401) banner(t("err.generic", { msg: e.message })); }
+        try { await api("POST", "/users/" + encodeURIComponent(uid) + "/block", { blocked: next }); announce(next ? t("user.blocked") : t("user.unblocked")); renderUser(r); } catch (e) { if (!quiet(e)) banner(t("err.generic", { msg: e.message })); }
       } });
     const killBtn = el("button.danger", { type: "button", id: "terminate-all", text: t("user.terminateall"), disabled: !meta.active && !list.some((s) => s.isActive),
       onclick: async () => {
         if (!(await confirmAction(t("user.terminateall.confirm", { user: uid }), t("user.terminateall")))) return;
-        try { const x = await api("POST", "/users/" + encodeURIComponent(uid) + "/terminate-all"); announce(t("user.terminatedn", { n: fmt.num(x.terminated || 0) })); renderUser(r); } catch (e) { if (e.status !== 401) banner(t("err.generic", { msg: e.message })); }
+        try { const x = await api("POST", "/users/" + encodeURIComponent(uid) + "/terminate-all"); announce(t("user.terminatedn", { n: fmt.num(x.terminated || 0) })); renderUser(r); } catch (e) { if (!quiet(e)) banner(t("err.generic", { msg: e.message })); }
       } });
     const seen = (title, items, label) => el("section.card", null, el("h2", { text: title }),
       items.length ? el("ul.chips", null, items.map((i) => el("li", null, el("span", { text: label(i.name) }), " ", el("span.count", { text: fmt.num(i.count) })))) : el("p.muted", { text: t("none") }));
@@ -956,8 +969,8 @@
   async function renderSettings() {
     setMain(el("h1", { text: t("nav.settings") }), loading());
     let cur;
-    try { cur = (await api("GET", "/settings")).data; } catch (e) {
-      if (e.status !== 401) setMain(el("h1", { text: t("nav.settings") }), errorBox(e, renderSettings));
+    try { cur = (await pageGet("/settings")).data; } catch (e) {
+      if (!quiet(e)) setMain(el("h1", { text: t("nav.settings") }), errorBox(e, renderSettings));
       return;
     }
     const inputs = {};
@@ -1051,8 +1064,8 @@
   }
   async function loadOutbox(box) {
     let res;
-    try { res = await api("GET", "/alerts"); } catch (e) {
-      if (e.status !== 401) { clear(box); box.appendChild(el("h2", { text: t("outbox.title") })); box.appendChild(errorBox(e, () => loadOutbox(box))); }
+    try { res = await pageGet("/alerts"); } catch (e) {
+      if (!quiet(e)) { clear(box); box.appendChild(el("h2", { text: t("outbox.title") })); box.appendChild(errorBox(e, () => loadOutbox(box))); }
       return;
     }
     clear(box);
@@ -1065,7 +1078,7 @@
         el("td.err", { text: a.lastError || "—" }), el("td", { text: fmt.date(a.createdAt) }),
         el("td", null, el("button.secondary", { type: "button", "data-alert": a.id, text: t("outbox.retry"), onclick: async (ev) => {
           ev.target.disabled = true;
-          try { await api("POST", "/alerts/" + a.id + "/retry"); announce(t("outbox.queued")); loadOutbox(box); } catch (e) { ev.target.disabled = false; if (e.status !== 401) banner(t("err.generic", { msg: e.message })); }
+          try { await api("POST", "/alerts/" + a.id + "/retry"); announce(t("outbox.queued")); loadOutbox(box); } catch (e) { ev.target.disabled = false; if (!quiet(e)) banner(t("err.generic", { msg: e.message })); }
         } }))))))));
   }
 
@@ -1088,8 +1101,8 @@
     const exportQ = (f) => API + "/audit/export?format=" + f;
     setMain(el("h1", { text: t("nav.audit") }), loading());
     let res;
-    try { res = await api("GET", "/audit" + qs({ before, limit: 50 })); } catch (e) {
-      if (e.status !== 401) setMain(el("h1", { text: t("nav.audit") }), errorBox(e, () => renderAudit(r)));
+    try { res = await pageGet("/audit" + qs({ before, limit: 50 })); } catch (e) {
+      if (!quiet(e)) setMain(el("h1", { text: t("nav.audit") }), errorBox(e, () => renderAudit(r)));
       return;
     }
     const list = res.data || [];
@@ -1118,9 +1131,9 @@
   async function renderLockouts() {
     setMain(el("h1", { text: t("nav.lockouts") }), loading());
     let res;
-    try { res = await api("GET", "/lockouts"); } catch (e) {
-      if (e.status === 404) { setMain(el("h1", { text: t("nav.lockouts") }), el("p.muted", { text: t("lock.unavailable") })); return; }
-      if (e.status !== 401) setMain(el("h1", { text: t("nav.lockouts") }), errorBox(e, renderLockouts));
+    try { res = await pageGet("/lockouts"); } catch (e) {
+      if (e.status === 404 && !e.stale) { setMain(el("h1", { text: t("nav.lockouts") }), el("p.muted", { text: t("lock.unavailable") })); return; }
+      if (!quiet(e)) setMain(el("h1", { text: t("nav.lockouts") }), errorBox(e, renderLockouts));
       return;
     }
     const list = res.data || [];
@@ -1128,7 +1141,7 @@
       const name = (l.type === "ip" ? t("lock.ip") : t("lock.identifier")) + " " + l.value;
       if (!(await confirmAction(t("lock.unlock.confirm", { what: name }), t("lock.unlock")))) return;
       try { await api("POST", "/lockouts/unlock", { type: l.type, value: l.value }); announce(t("lock.unlocked", { what: name })); banner(t("lock.unlocked", { what: name }), "ok"); renderLockouts(); }
-      catch (e) { if (e.status === 404) renderLockouts(); else if (e.status !== 401) banner(t("err.generic", { msg: e.message })); }
+      catch (e) { if (e.status === 404) renderLockouts(); else if (!quiet(e)) banner(t("err.generic", { msg: e.message })); }
     };
     setMain(el("h1", { text: t("nav.lockouts") }), el("p.muted", { text: t("lock.intro") }),
       list.length ? el("div.table-wrap", null, el("table.sessions", { id: "lockouts-table" },

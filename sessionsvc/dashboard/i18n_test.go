@@ -40,9 +40,9 @@ func catalogues(t *testing.T) map[string]map[string]string {
 var sameWord = map[string][]string{
 	"de": {"details", "live.on", "col.status", "filter.status", "session.browser", "set.g.geofencing", "set.g.webhooks", "device.desktop",
 		"device.tablet", "device.bot", "set.hook.name", "set.hook.url", "audit.detail"},
-	"es": {"set.g.webhooks", "device.bot", "set.hook.url"},
+	"es": {"set.g.webhooks", "device.bot", "set.hook.url", "ov.recent"},
 	"fr": {"nav.sessions", "status.active", "pagination", "session.title", "set.g.webhooks", "device.mobile", "col.actions", "set.hook.url", "audit.what"},
-	"pt": {"set.g.webhooks", "device.tablet", "set.hook.url"},
+	"pt": {"set.g.webhooks", "device.tablet", "set.hook.url", "ov.recent"},
 }
 
 // TestTranslationsComplete fails on a key missing from a language, a text

@@ -329,10 +329,10 @@
       el("div.stat-value", { text: value === null || value === undefined ? "—" : fmt.num(value) }),
       el("div.stat-label", { text: label }), hint ? el("div.stat-hint", { text: hint }) : null);
     const cards = el("section.stats", { "aria-label": t("ov.figures") },
-      card(t("ov.online"), o.onlineNow, t("ov.online.hint"), "stat-online"),
-      card(t("ov.active15"), o.active15, null, "stat-active15"),
-      card(t("ov.active30"), o.active30, null, "stat-active30"),
+      card(t("ov.online"), o.onlineNow, t("ov.online.hint") + " · " + t("ov.recent", { m15: fmt.num(o.active15), m30: fmt.num(o.active30) }), "stat-online"),
       card(t("ov.activeSessions"), o.activeSessions, t("ov.activeSessions.hint", { n: o.inactivityMinutes }), "stat-active"),
+      o.series ? card(t("ov.logins24"), sum(o.series.logins), null, "stat-logins") : null,
+      o.series ? card(t("ov.refusals24"), sum(o.series.refusals), null, "stat-refusals") : null,
       card(t("ov.total"), o.totalSessions, null, "stat-total"),
       card(t("ov.blocked"), o.blockedUsers, null, "stat-blocked"));
     const chartBox = el("section.card", { "aria-labelledby": "chart-title" }, el("h2", { id: "chart-title", text: t("ov.chart") }));

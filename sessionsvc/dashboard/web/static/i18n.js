@@ -186,7 +186,10 @@ window.MSS_I18N = {
     "lock.unlock.confirm": "Lift the lockout of {what}? The next login attempt goes through.",
     "lock.unlocked": "Lockout of {what} lifted.",
     "lock.none": "No login is locked out right now.",
-    "lock.unavailable": "This sessionsvc has no login protection API."
+    "lock.unavailable": "This sessionsvc has no login protection API.",
+    "ov.recent": "15 min: {m15} · 30 min: {m30}",
+    "ov.logins24": "Logins (24 h)",
+    "ov.refusals24": "Refused logins (24 h)"
   },
   de: {
     title: "meshsession · Verwaltung", skip: "Zum Inhalt springen", "lang.label": "Sprache", signout: "Abmelden", signedout: "Abgemeldet.",
@@ -372,7 +375,10 @@ window.MSS_I18N = {
     "lock.unlock.confirm": "Sperre von {what} aufheben? Der nächste Anmeldeversuch wird durchgelassen.",
     "lock.unlocked": "Sperre von {what} aufgehoben.",
     "lock.none": "Derzeit ist keine Anmeldung gesperrt.",
-    "lock.unavailable": "Dieser sessionsvc hat keine API für den Anmeldeschutz."
+    "lock.unavailable": "Dieser sessionsvc hat keine API für den Anmeldeschutz.",
+    "ov.recent": "15 Min.: {m15} · 30 Min.: {m30}",
+    "ov.logins24": "Anmeldungen (24 Std.)",
+    "ov.refusals24": "Abgewiesene Anmeldungen (24 Std.)"
   },
   es: {
     title: "meshsession · administración", skip: "Ir al contenido", "lang.label": "Idioma", signout: "Cerrar sesión", signedout: "Sesión cerrada.",
@@ -558,7 +564,10 @@ window.MSS_I18N = {
     "lock.unlock.confirm": "¿Levantar el bloqueo de {what}? El siguiente intento de acceso pasará.",
     "lock.unlocked": "Bloqueo de {what} levantado.",
     "lock.none": "Ahora mismo no hay ningún acceso bloqueado.",
-    "lock.unavailable": "Este sessionsvc no tiene API de protección de acceso."
+    "lock.unavailable": "Este sessionsvc no tiene API de protección de acceso.",
+    "ov.recent": "15 min: {m15} · 30 min: {m30}",
+    "ov.logins24": "Accesos (24 h)",
+    "ov.refusals24": "Accesos rechazados (24 h)"
   },
   fr: {
     title: "meshsession · administration", skip: "Aller au contenu", "lang.label": "Langue", signout: "Se déconnecter", signedout: "Déconnecté.",
@@ -744,7 +753,10 @@ window.MSS_I18N = {
     "lock.unlock.confirm": "Lever le verrouillage de {what} ? La prochaine tentative de connexion passera.",
     "lock.unlocked": "Verrouillage de {what} levé.",
     "lock.none": "Aucune connexion n’est verrouillée en ce moment.",
-    "lock.unavailable": "Ce sessionsvc n’a pas d’API de protection des connexions."
+    "lock.unavailable": "Ce sessionsvc n’a pas d’API de protection des connexions.",
+    "ov.recent": "15 min : {m15} · 30 min : {m30}",
+    "ov.logins24": "Connexions (24 h)",
+    "ov.refusals24": "Connexions refusées (24 h)"
   },
   pt: {
     title: "meshsession · administração", skip: "Ir para o conteúdo", "lang.label": "Idioma", signout: "Sair", signedout: "Sessão terminada.",
@@ -930,6 +942,9 @@ window.MSS_I18N = {
     "lock.unlock.confirm": "Levantar o bloqueio de {what}? A próxima tentativa de entrada passa.",
     "lock.unlocked": "Bloqueio de {what} levantado.",
     "lock.none": "Neste momento nenhuma entrada está bloqueada.",
-    "lock.unavailable": "Este sessionsvc não tem API de proteção de entrada."
+    "lock.unavailable": "Este sessionsvc não tem API de proteção de entrada.",
+    "ov.recent": "15 min: {m15} · 30 min: {m30}",
+    "ov.logins24": "Entradas (24 h)",
+    "ov.refusals24": "Entradas recusadas (24 h)"
   }
 };

@@ -5,8 +5,6 @@ package main
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshsession/meshsession/e2e/host"
+	"github.com/meshsession/meshsession/internal/testenv"
 	"github.com/meshsession/meshsession/plugin/wasmpatch"
 )
 
@@ -40,24 +39,8 @@ var envoyNeeds = []string{
 	"proxy_on_done", "proxy_on_log", "proxy_on_delete",
 }
 
-func shippedModule(t *testing.T) []byte {
-	t.Helper()
-	path := os.Getenv("MESHSESSION_PLUGIN_WASM")
-	if path == "" {
-		path = filepath.Join("..", "plugin.wasm")
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		if os.Getenv("MESHSESSION_REQUIRE_WASM") != "" || os.Getenv("CI") != "" {
-			t.Fatalf("plugin.wasm is required (run 'make plugin'): %v", err)
-		}
-		t.Skipf("plugin.wasm not built (run 'make plugin'): %v", err)
-	}
-	return b
-}
-
 func TestEnvoyWillLoadTheModule(t *testing.T) {
-	module := shippedModule(t)
+	module := testenv.PluginWasm(t)
 	imports, exports, err := host.Inspect(context.Background(), module)
 	require.NoError(t, err)
 
@@ -83,8 +66,11 @@ func TestEnvoyWillLoadTheModule(t *testing.T) {
 }
 
 // drive runs requests that make the guest allocate (a large cookie copied
-// into guest memory per request) and returns the guest's GC count, read
-// from the plugin's meshsession_vm_gc_cycles gauge after a tick.
+// into a guest heap buffer per request: on the refresh route the filter
+// reads the Cookie header for the presented refresh token; the request
+// header map itself is read into one reused buffer) and returns the
+// guest's GC count, read from the plugin's meshsession_vm_gc_cycles gauge
+// after a tick.
 func drive(t *testing.T, h *host.Host, until int64, maxRequests int) (int64, error) {
 	t.Helper()
 	cookie := "theme=" + strings.Repeat("x", 128<<10)
@@ -94,7 +80,7 @@ func drive(t *testing.T, h *host.Host, until int64, maxRequests int) (int64, err
 		if err != nil {
 			return gcs, err
 		}
-		if _, err := s.RequestHeaders([][2]string{{":method", "GET"}, {":path", "/api/x"}, {":authority", "a"}, {"cookie", cookie}}, true); err != nil {
+		if _, err := s.RequestHeaders([][2]string{{":method", "POST"}, {":path", "/api/auth/refresh"}, {":authority", "a"}, {"cookie", cookie}}, true); err != nil {
 			return gcs, err
 		}
 		if err := s.Finish(); err != nil {
@@ -125,7 +111,7 @@ func newENOSYSHost(t *testing.T, module []byte) (*host.Host, error) {
 }
 
 func TestShippedModuleSurvives1000GCsWhenPollOneoffIsENOSYS(t *testing.T) {
-	module := shippedModule(t)
+	module := testenv.PluginWasm(t)
 	h, err := newENOSYSHost(t, module)
 	require.NoError(t, err)
 	defer h.Close(context.Background())

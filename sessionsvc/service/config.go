@@ -86,7 +86,6 @@ func (c *Config) options() []option {
 type parsed struct {
 	Config
 	endIdleSet bool
-	args       []string
 }
 
 // ParseConfig reads flags over environment variables over defaults.

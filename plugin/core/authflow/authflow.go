@@ -294,6 +294,7 @@ func EncodeRegister(r protocol.RegisterRequest) []byte {
 	e.int("refreshExpiresAt", r.RefreshExpiresAt, true)
 	e.str("route", r.Route, false)
 	e.str("locale", r.Locale, true)
+	e.str("identifier", r.Identifier, true)
 	return e.done()
 }
 

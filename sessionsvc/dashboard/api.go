@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshsession/meshsession/sessionsvc/server"
 	"github.com/meshsession/meshsession/sessionsvc/store"
 )
 
@@ -235,8 +236,17 @@ func (d *Dashboard) sessionDetail(w http.ResponseWriter, r *http.Request, _ *ses
 		return
 	}
 	now := d.now().UTC()
-	writeJSON(w, http.StatusOK, map[string]any{"data": view(ss, d.cfg.Settings(ctx).InactivityDuration(), now), "userBlocked": blocked,
-		"reasons": reasonCodes(ss.ScoreReasons)})
+	out := map[string]any{"data": view(ss, d.cfg.Settings(ctx).InactivityDuration(), now), "userBlocked": blocked,
+		"reasons": reasonCodes(ss.ScoreReasons)}
+	if ss.TerminatedManually && ss.LogoutTime != nil && d.stats != nil {
+		// Who ended it: the audit event of the admin action at that time.
+		if by, err := d.stats.endedBy(ctx, ss.ID, ss.UserID, *ss.LogoutTime); err != nil {
+			d.log.Warn("dashboard: reading who ended a session failed", "session", ss.ID, "err", err)
+		} else if by != "" {
+			out["endedBy"] = by
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 type countItem struct {
@@ -347,9 +357,15 @@ func (d *Dashboard) retryAlert(w http.ResponseWriter, r *http.Request, s *sessio
 		writeError(w, http.StatusBadRequest, "bad delivery id", nil)
 		return
 	}
-	if err := d.st.RetryAlert(r.Context(), id, d.now().UTC()); err != nil {
+	now := d.now().UTC()
+	if err := d.st.RetryAlert(r.Context(), id, now); err != nil {
 		d.storeError(w, "delivery", err)
 		return
+	}
+	det, _ := json.Marshal(map[string]any{"ip": server.ClientIP(r), "via": "dashboard"})
+	if err := d.st.AppendAudit(r.Context(), []store.AuditEvent{{At: now, Event: server.AuditAlertRetried, SubjectKind: "alert",
+		Subject: strconv.FormatInt(id, 10), Actor: s.Name, Detail: det}}); err != nil {
+		d.log.Warn("dashboard: recording the retry in the audit trail failed", "alert", id, "err", err)
 	}
 	d.log.Info("dashboard: delivery queued again", "admin", s.Name, "alert", id)
 	writeJSON(w, http.StatusOK, map[string]any{"success": true})

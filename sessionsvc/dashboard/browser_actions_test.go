@@ -121,6 +121,19 @@ func TestBrowserActions(t *testing.T) {
 			b.waitFor("user ended "+tag, `document.getElementById('terminate-all') && document.getElementById('terminate-all').disabled`)
 			assert.Zero(t, active(uc), tag)
 			b.checkPage("user after "+tag, phone)
+
+			// Lift a lockout; the audit trail names the admin.
+			locked := "mallory-" + tag
+			lockFor(t, e, locked)
+			b.eval(`location.hash = '#/lockouts'`)
+			b.waitFor("lockouts "+tag, `!!document.querySelector('#lockouts-table tr[data-lock="identifier:`+locked+`"]')`)
+			b.checkPage("lockouts "+tag, phone)
+			b.press("unlock "+tag, `#lockouts-table tr[data-lock="identifier:`+locked+`"] button.unlock`)
+			b.confirmSays("unlock "+tag, locked)
+			b.waitFor("unlocked "+tag, `!!document.querySelector('#lockouts-empty')`)
+			b.eval(`location.hash = '#/audit'`)
+			b.waitFor("audit "+tag, `[...document.querySelectorAll('#audit-table tbody tr')].some((r) => r.textContent.includes('`+locked+`'))`)
+			b.checkPage("audit "+tag, phone)
 		}
 	}
 	b.mu.Lock()

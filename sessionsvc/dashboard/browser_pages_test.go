@@ -59,8 +59,8 @@ func tourPages(alice string) []tourPage {
 		{"session", "#/session/" + alice, `document.querySelector('#score-reasons li')`},
 		{"user", "#/user/alice", `document.querySelector('#user-sessions')`},
 		{"settings", "#/settings", `document.querySelector('#outbox-table, #outbox-empty')`},
-		{"audit", "#/audit", `document.querySelector('#audit-table, #audit-empty')`},
-		{"lockouts", "#/lockouts", `document.querySelector('#lockouts-table, #lockouts-empty')`},
+		{"audit", "#/audit", `document.querySelectorAll('#audit-table tbody tr').length >= 2`},
+		{"lockouts", "#/lockouts", `document.querySelector('#lockouts-table tr[data-lock="identifier:mallory"]')`},
 	}
 }
 
@@ -132,6 +132,12 @@ func TestBrowserPagesAllLanguages(t *testing.T) {
 	if shots != "" {
 		require.NoError(t, os.MkdirAll(shots, 0o755))
 	}
+	lockFor(t, e, "mallory")
+	// An admin action for the audit trail, and a session ended by it.
+	c := e.client()
+	require.Equal(t, 200, c.login(testAdminToken).status)
+	require.Equal(t, 200, c.post("POST", "/dashboard/api/users/user5/terminate-all", nil).status)
+	require.Equal(t, 200, c.post("POST", "/dashboard/api/users/user4/block", map[string]any{"blocked": true}).status)
 	base := e.srv.URL + "/dashboard/"
 	b.do("open", chromedp.EmulateViewport(1440, 900), chromedp.Navigate(base), chromedp.WaitVisible(chromedp.CSS("#token")))
 	b.checkPage("sign-in", false)
@@ -145,7 +151,7 @@ func TestBrowserPagesAllLanguages(t *testing.T) {
 	b.waitFor("network banner", `!document.getElementById('banner').hidden`)
 	b.eval(`window.fetch = window.__fetch; location.hash = '#/overview'`)
 	b.waitFor("banner gone", `document.getElementById('banner').hidden && !!document.querySelector('#stat-online')`)
-	pages := tourPages(alice)[:6] // TEMP until the merge brings the audit and lockout API
+	pages := tourPages(alice)
 	for _, size := range tourSizes {
 		phone := size.name == "phone"
 		opts := []chromedp.EmulateViewportOption{}

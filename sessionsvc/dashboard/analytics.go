@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -159,8 +160,10 @@ func (d *Dashboard) computeAnalytics(ctx context.Context, from, to time.Time, bu
 	a := &Analytics{From: from, To: to, BucketMinutes: int(bucket / time.Minute), GeneratedAt: d.now().UTC()}
 	f, t := from.UnixMilli(), to.UnixMilli()
 	var err error
-	if a.Logins, err = s.bucketsBetween(ctx, `SELECT (login_time - $1) / $3, COUNT(*) FROM sessions
-		WHERE login_time >= $1 AND login_time < $2 GROUP BY 1`, from, to, bucket); err != nil {
+	// One pass over the logins of the range (the login_time index, one
+	// table read per login) gives the per-login figures; the rest are
+	// index-range counts on other columns and tables.
+	if err := s.scanLogins(ctx, a, from, to, bucket); err != nil {
 		return nil, err
 	}
 	if a.Ended, err = s.bucketsBetween(ctx, `SELECT (logout_time - $1) / $3, COUNT(*) FROM sessions
@@ -190,35 +193,8 @@ func (d *Dashboard) computeAnalytics(ctx context.Context, from, to time.Time, bu
 		a.Active[i] = max(cur, 0)
 		cur += a.Ended[i] - a.Logins[i]
 	}
-	a.PeakHours = make([]int, 24)
-	rows, err := s.db.QueryContext(ctx, `SELECT (login_time / 3600000) % 24, COUNT(*) FROM sessions
-		WHERE login_time >= $1 AND login_time < $2 GROUP BY 1`, f, t)
-	if err != nil {
-		return nil, fmt.Errorf("dashboard analytics: %w", err)
-	}
-	for rows.Next() {
-		var h int64
-		var c int
-		if err := rows.Scan(&h, &c); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("dashboard analytics: %w", err)
-		}
-		if h >= 0 && h < 24 {
-			a.PeakHours[h] = c
-		}
-	}
-	rows.Close()
-	for _, v := range a.Logins {
-		a.TotalLogins += v
-	}
 	for _, v := range a.Refusals {
 		a.TotalRefusals += v
-	}
-	if a.UniqueUsers, err = s.count(ctx, `SELECT COUNT(DISTINCT user_id) FROM sessions WHERE login_time >= $1 AND login_time < $2`, f, t); err != nil {
-		return nil, err
-	}
-	if a.UniqueIPs, err = s.count(ctx, `SELECT COUNT(DISTINCT ip) FROM sessions WHERE login_time >= $1 AND login_time < $2`, f, t); err != nil {
-		return nil, err
 	}
 	// Refusals by reason: wrong credentials and lockouts are failed-login
 	// records (kept for the lockout window only); blocked users and policy
@@ -242,70 +218,111 @@ func (d *Dashboard) computeAnalytics(ctx context.Context, from, to time.Time, bu
 		by[c.Name] += c.Count
 	}
 	a.RefusalsBy = topCounts(by, 0)
-	top := func(col string) ([]countItem, error) {
-		return s.countsBetween(ctx, `SELECT `+col+`, COUNT(*) FROM sessions WHERE login_time >= $1 AND login_time < $2
-			GROUP BY `+col+` ORDER BY COUNT(*) DESC, `+col+` LIMIT 8`, f, t)
-	}
-	if a.Devices, err = top("device_type"); err != nil {
-		return nil, err
-	}
-	if a.Browsers, err = top("browser_name"); err != nil {
-		return nil, err
-	}
-	if a.OS, err = top("os_name"); err != nil {
-		return nil, err
-	}
-	// Countries: the name column is grouped; one geo document per group
-	// gives the ISO code for the map.
-	crow, err := s.db.QueryContext(ctx, `SELECT country, COUNT(*), MIN(geo) FROM sessions
-		WHERE login_time >= $1 AND login_time < $2 GROUP BY country ORDER BY COUNT(*) DESC LIMIT 250`, f, t)
-	if err != nil {
-		return nil, fmt.Errorf("dashboard analytics: %w", err)
-	}
-	a.Countries = []country{}
-	for crow.Next() {
-		var c country
-		var geo *string
-		if err := crow.Scan(&c.Name, &c.Count, &geo); err != nil {
-			crow.Close()
-			return nil, fmt.Errorf("dashboard analytics: %w", err)
-		}
-		if geo != nil {
-			var g struct {
-				Code string `json:"country_code"`
-			}
-			if json.Unmarshal([]byte(*geo), &g) == nil && len(g.Code) == 2 {
-				c.Code = strings.ToUpper(g.Code)
-			}
-		}
-		a.Countries = append(a.Countries, c)
-	}
-	crow.Close()
-	if a.RiskyCount, err = s.count(ctx, `SELECT COUNT(*) FROM sessions WHERE login_time >= $1 AND login_time < $2 AND security_score < $3`,
-		f, t, riskyBelow); err != nil {
-		return nil, err
-	}
-	rrows, err := s.db.QueryContext(ctx, `SELECT id, user_id, ip, country, security_score, score_reasons, login_time FROM sessions
-		WHERE login_time >= $1 AND login_time < $2 AND security_score < $3 ORDER BY security_score, login_time DESC LIMIT 10`, f, t, riskyBelow)
-	if err != nil {
-		return nil, fmt.Errorf("dashboard analytics: %w", err)
-	}
-	defer rrows.Close()
-	a.Risky = []risky{}
-	for rrows.Next() {
-		var r risky
+	// The riskiest logins' reasons (at most ten rows by id).
+	for i := range a.Risky {
 		var reasons string
-		var at int64
-		if err := rrows.Scan(&r.SessionID, &r.UserID, &r.IP, &r.Country, &r.Score, &reasons, &at); err != nil {
-			return nil, fmt.Errorf("dashboard analytics: %w", err)
+		if err := s.db.QueryRowContext(ctx, `SELECT score_reasons FROM sessions WHERE id = $1`, a.Risky[i].SessionID).Scan(&reasons); err != nil {
+			continue // deleted meanwhile
 		}
 		var list []string
 		_ = json.Unmarshal([]byte(reasons), &list)
-		r.Reasons = reasonCodes(list)
-		r.LoginTime = time.UnixMilli(at).UTC()
-		a.Risky = append(a.Risky, r)
+		a.Risky[i].Reasons = reasonCodes(list)
 	}
-	return a, rrows.Err()
+	return a, nil
+}
+
+// scanLogins reads the logins of [from, to) once and fills the login
+// series, the hours of day, the unique users and addresses, the device,
+// browser, OS and country mixes and the riskiest logins.
+func (s *statsDB) scanLogins(ctx context.Context, a *Analytics, from, to time.Time, bucket time.Duration) error {
+	f, t := from.UnixMilli(), to.UnixMilli()
+	n := int(to.Sub(from) / bucket)
+	a.Logins = make([]int, n)
+	a.PeakHours = make([]int, 24)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, user_id, ip, login_time, device_type, browser_name, os_name, country, security_score
+		FROM sessions WHERE login_time >= $1 AND login_time < $2`, f, t)
+	if err != nil {
+		return fmt.Errorf("dashboard analytics: %w", err)
+	}
+	defer rows.Close()
+	users, ips := map[string]struct{}{}, map[string]struct{}{}
+	devices, browsers, oses, countries := map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}
+	var top []risky
+	for rows.Next() {
+		var r risky
+		var at int64
+		var dev, br, os string
+		if err := rows.Scan(&r.SessionID, &r.UserID, &r.IP, &at, &dev, &br, &os, &r.Country, &r.Score); err != nil {
+			return fmt.Errorf("dashboard analytics: %w", err)
+		}
+		if b := (at - f) / bucket.Milliseconds(); b >= 0 && b < int64(n) {
+			a.Logins[b]++
+		}
+		a.PeakHours[(at/3_600_000)%24]++
+		a.TotalLogins++
+		users[r.UserID] = struct{}{}
+		ips[r.IP] = struct{}{}
+		devices[dev]++
+		browsers[br]++
+		oses[os]++
+		countries[r.Country]++
+		if r.Score < riskyBelow {
+			a.RiskyCount++
+			r.LoginTime = time.UnixMilli(at).UTC()
+			top = append(top, r)
+			if len(top) > 64 { // keep the ten lowest without holding every risky login
+				sortRisky(top)
+				top = top[:10]
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("dashboard analytics: %w", err)
+	}
+	sortRisky(top)
+	a.Risky = top[:min(len(top), 10)]
+	if a.Risky == nil {
+		a.Risky = []risky{}
+	}
+	for i := range a.Risky {
+		a.Risky[i].Reasons = []reasonCode{}
+	}
+	a.UniqueUsers, a.UniqueIPs = len(users), len(ips)
+	a.Devices, a.Browsers, a.OS = topCounts(devices, 8), topCounts(browsers, 8), topCounts(oses, 8)
+	a.Countries = []country{}
+	for _, c := range topCounts(countries, 250) {
+		a.Countries = append(a.Countries, country{Name: c.Name, Count: c.Count, Code: s.countryCode(ctx, c.Name, f)})
+	}
+	return nil
+}
+
+func sortRisky(list []risky) {
+	sort.Slice(list, func(i, j int) bool {
+		if list[i].Score != list[j].Score {
+			return list[i].Score < list[j].Score
+		}
+		return list[i].LoginTime.After(list[j].LoginTime)
+	})
+}
+
+// countryCode finds the ISO code of a country name from one session's
+// geo document (the newest login from there since f stops the scan early).
+func (s *statsDB) countryCode(ctx context.Context, name string, f int64) string {
+	if name == "" {
+		return ""
+	}
+	var geo *string
+	if err := s.db.QueryRowContext(ctx, `SELECT geo FROM sessions WHERE login_time >= $1 AND country = $2 ORDER BY login_time DESC LIMIT 1`,
+		f, name).Scan(&geo); err != nil || geo == nil {
+		return ""
+	}
+	var g struct {
+		Code string `json:"country_code"`
+	}
+	if json.Unmarshal([]byte(*geo), &g) == nil && len(g.Code) == 2 {
+		return strings.ToUpper(g.Code)
+	}
+	return ""
 }
 
 // analyticsCache keeps each range's figures for analyticsTTL: several
@@ -320,7 +337,17 @@ type analyticsEntry struct {
 	val *Analytics
 }
 
-const analyticsTTL = 15 * time.Second
+// analyticsTTL: how long a range's figures are reused. Long ranges are
+// costly (one pass over their logins) and change little in a few minutes.
+func analyticsTTL(span time.Duration) time.Duration {
+	switch {
+	case span <= 24*time.Hour:
+		return 15 * time.Second
+	case span <= 7*24*time.Hour:
+		return time.Minute
+	}
+	return 5 * time.Minute
+}
 
 func (d *Dashboard) analytics(w http.ResponseWriter, r *http.Request, _ *session) {
 	now := d.now().UTC()
@@ -336,7 +363,7 @@ func (d *Dashboard) analytics(w http.ResponseWriter, r *http.Request, _ *session
 	key := fmt.Sprint(from.UnixMilli(), to.UnixMilli(), int64(bucket))
 	c := &d.an
 	c.mu.Lock()
-	if e, ok := c.val[key]; ok && now.Sub(e.at) < analyticsTTL && r.URL.Query().Get("fresh") != "1" {
+	if e, ok := c.val[key]; ok && now.Sub(e.at) < analyticsTTL(to.Sub(from)) && r.URL.Query().Get("fresh") != "1" {
 		c.mu.Unlock()
 		writeJSON(w, http.StatusOK, map[string]any{"data": e.val})
 		return

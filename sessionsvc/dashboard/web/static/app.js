@@ -602,6 +602,14 @@
     const c = g.country === "Private network" ? t("geo.private") : g.country_code ? countryLabel(g.country, g.country_code) : g.country || g.countryCode;
     return [g.city, g.region, c].filter(Boolean).join(", ");
   }
+  // personLine: "username · email" when the login answer gave them.
+  function personLine(s) {
+    const u = (s && s.user) || {};
+    return [u.username, u.email].filter(Boolean).join(" · ");
+  }
+  // sid is a session's store id ("sess_…"): documentId in the shared
+  // session view, where sessionId is the id the app sees.
+  function sid(s) { return s.documentId || s.sessionId; }
   // who names a session's user: the name and email when known, else the id.
   function who(s) {
     const u = s.user || {};
@@ -611,8 +619,8 @@
   function actionableTable(list, opts, reload) {
     // A live reload keeps the rows still listed selected.
     const selection = opts.keep || new Map();
-    for (const id of [...selection.keys()]) if (!list.some((s) => s.sessionId === id)) selection.delete(id);
-    for (const s of list) if (selection.has(s.sessionId)) selection.set(s.sessionId, s);
+    for (const id of [...selection.keys()]) if (!list.some((s) => sid(s) === id)) selection.delete(id);
+    for (const s of list) if (selection.has(sid(s))) selection.set(sid(s), s);
     const count = el("span", { id: "bulk-count", "aria-live": "polite" });
     const termBtn = el("button.danger", { type: "button", id: "bulk-terminate", text: t("bulk.terminate") });
     const blockBtn = el("button.secondary", { type: "button", id: "bulk-block", text: t("bulk.block") });
@@ -637,7 +645,7 @@
     termBtn.addEventListener("click", async () => {
       const list2 = [...selection.values()].filter((s) => s.isActive);
       if (!(await confirmAction(t("bulk.terminate.confirm", { n: fmt.num(list2.length), users: names([...new Set(list2.map(who))]) }), t("bulk.terminate")))) return;
-      run({ action: "terminate", sessionIds: list2.map((s) => s.sessionId) }, "bulk.terminated");
+      run({ action: "terminate", sessionIds: list2.map((s) => sid(s)) }, "bulk.terminated");
     });
     blockBtn.addEventListener("click", async () => {
       const users = [...new Map([...selection.values()].map((s) => [s.userId, s])).values()];
@@ -647,15 +655,15 @@
     const onTerminate = async (s) => {
       if (!(await confirmAction(t("session.terminate.confirm", { user: who(s) }), t("session.terminate")))) return;
       try {
-        await api("POST", "/sessions/" + encodeURIComponent(s.sessionId) + "/terminate");
+        await api("POST", "/sessions/" + encodeURIComponent(sid(s)) + "/terminate");
         announce(t("session.terminated"));
         reload();
       } catch (e) { if (!quiet(e)) banner(t("err.generic", { msg: e.message })); }
     };
-    const table = sessionsTable(list, Object.assign({}, opts, { selection, onSelect: () => { all.checked = list.every((s) => selection.has(s.sessionId)); update(); }, onTerminate }));
+    const table = sessionsTable(list, Object.assign({}, opts, { selection, onSelect: () => { all.checked = list.every((s) => selection.has(sid(s))); update(); }, onTerminate }));
     // Select all: above the table, so that phones (where the table is a list of cards) have it too.
-    const all = el("input", { type: "checkbox", id: "select-all", checked: list.length > 0 && list.every((s) => selection.has(s.sessionId)), onchange: (ev) => {
-      for (const s of list) { if (ev.target.checked) selection.set(s.sessionId, s); else selection.delete(s.sessionId); }
+    const all = el("input", { type: "checkbox", id: "select-all", checked: list.length > 0 && list.every((s) => selection.has(sid(s))), onchange: (ev) => {
+      for (const s of list) { if (ev.target.checked) selection.set(sid(s), s); else selection.delete(sid(s)); }
       for (const c of table.querySelectorAll("input.pick-row")) c.checked = ev.target.checked;
       update();
     } });
@@ -686,12 +694,12 @@
           "aria-label": t("sortby", { col: label }) }, label, el("span.arrow", { "aria-hidden": "true", text: cur ? (desc ? " ▼" : " ▲") : "" })));
     }));
     if (opts.onTerminate) head.appendChild(el("th", { scope: "col" }, el("span.sr-only", { text: t("col.actions") })));
-    const rows = list.map((s) => el("tr", { "data-session": s.sessionId },
-      sel ? el("td.pick", { "data-label": t("sel.row.label") }, el("input.pick-row", { type: "checkbox", "data-session": s.sessionId,
-        "aria-label": t("sel.row", { user: who(s) }), checked: sel.has(s.sessionId),
-        onchange: (ev) => { if (ev.target.checked) sel.set(s.sessionId, s); else sel.delete(s.sessionId); opts.onSelect(); } })) : null,
+    const rows = list.map((s) => el("tr", { "data-session": sid(s) },
+      sel ? el("td.pick", { "data-label": t("sel.row.label") }, el("input.pick-row", { type: "checkbox", "data-session": sid(s),
+        "aria-label": t("sel.row", { user: who(s) }), checked: sel.has(sid(s)),
+        onchange: (ev) => { if (ev.target.checked) sel.set(sid(s), s); else sel.delete(sid(s)); opts.onSelect(); } })) : null,
       el("td", { "data-label": t("col.user") }, el("a", { href: "#/user/" + encodeURIComponent(s.userId), text: s.userId }),
-        el("div.sub", null, el("a.session-link", { href: "#/session/" + encodeURIComponent(s.sessionId), text: t("details") }))),
+        el("div.sub", null, el("a.session-link", { href: "#/session/" + encodeURIComponent(sid(s)), text: t("details") }))),
       el("td", { "data-label": t("col.ip"), text: s.ipAddress || "—" }),
       el("td", { "data-label": t("col.location"), text: locationLine(s.geoLocation) || "—" }),
       el("td", { "data-label": t("col.device") }, [s.deviceType ? deviceLabel(s.deviceType) : "", s.browserName, s.osName].filter(Boolean).join(" · ") || "—",
@@ -817,7 +825,7 @@
       actions.appendChild(el("button.danger", { type: "button", id: "terminate", text: t("session.terminate"), onclick: async () => {
         if (!(await confirmAction(t("session.terminate.confirm", { user: s.userId }), t("session.terminate")))) return;
         try {
-          await api("POST", "/sessions/" + encodeURIComponent(s.sessionId) + "/terminate");
+          await api("POST", "/sessions/" + encodeURIComponent(sid(s)) + "/terminate");
           announce(t("session.terminated"));
           renderSession(r);
         } catch (e) { if (!quiet(e)) banner(t("err.generic", { msg: e.message })); }
@@ -828,7 +836,7 @@
     const reasons = rlist.length ? el("ul.reasons", { id: "score-reasons" }, rlist.map((x) => el("li", { text: reasonText(x) }))) : el("p.muted", { text: t("score.noreasons") });
     setMain(
       el("p.crumbs", null, el("a", { href: "#/sessions", text: t("back.sessions") })),
-      el("h1", null, t("session.title"), " ", el("code", { text: s.sessionId })),
+      el("h1", null, t("session.title"), " ", el("code", { text: sid(s) })),
       el("p", null, statusBadge(s), res.userBlocked ? el("span.badge.b-terminated", { text: t("user.blocked") }) : null),
       el("div.grid2", null,
         el("section.card", null, el("h2", { text: t("session.device") }), dl([
@@ -841,7 +849,7 @@
           reasons)),
       el("section.card", null, el("h2", { text: t("session.timeline") }), timeline),
       actions);
-    state.refresh = (changes) => { if ((changes || []).some((c) => c.sessionId === s.sessionId)) renderSession(r); };
+    state.refresh = (changes) => { if ((changes || []).some((c) => c.sessionId === sid(s))) renderSession(r); };
   }
 
   // ---------- user view ----------
@@ -872,6 +880,7 @@
     setMain(
       el("p.crumbs", null, el("a", { href: "#/sessions", text: t("back.sessions") })),
       el("h1", null, t("user.title"), " ", el("code", { id: "user-id", text: uid })),
+      personLine(list[0]) ? el("p.person", { id: "user-name", text: personLine(list[0]) }) : null,
       el("p", { id: "user-state" }, res.blocked ? el("span.badge.b-terminated", { text: t("user.blocked") }) : el("span.badge.b-active", { text: t("user.notblocked") }),
         " ", el("span.muted", { text: t("sessions.summary", { count: fmt.num(meta.count || 0), active: fmt.num(meta.active || 0) }) })),
       el("div.actions", null, killBtn, blockBtn),

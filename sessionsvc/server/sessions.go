@@ -74,6 +74,8 @@ type SessionJSON struct {
 	IsCurrentSession   bool               `json:"isCurrentSession"`
 	IsTrulyActive      bool               `json:"isTrulyActive"`
 	MinutesSinceActive int                `json:"minutesSinceActive"`
+	// Discovered: registered from traffic (a token no session knew), not at its login.
+	Discovered bool `json:"discovered,omitempty"`
 }
 
 // UserRef is the relation the Strapi plugin nests as "user".
@@ -108,6 +110,7 @@ func toJSON(ss store.Session, currentID string, inactivity time.Duration, now ti
 		IsCurrentSession:   currentID != "" && ss.ID == currentID,
 		IsTrulyActive:      ss.Active && since < inactivity,
 		MinutesSinceActive: int(since / time.Minute),
+		Discovered:         ss.Discovered(),
 	}
 }
 

@@ -177,6 +177,15 @@ func TestBrowserPagesAllLanguages(t *testing.T) {
 			}
 		}
 	}
+	// A custom range, and one that ends before it starts (refused in the page).
+	b.do("desktop again", chromedp.EmulateViewport(1440, 900))
+	day := func(d time.Duration) string { return time.Now().Add(d).Format("2006-01-02") }
+	b.eval(`location.hash = '#/analytics?range=custom&from=` + day(-10*24*time.Hour) + `&to=` + day(0) + `'`)
+	b.waitFor("custom range", `!!document.querySelector('#range-from') && !!document.querySelector('#world-map') && document.querySelector('[data-range=custom]').getAttribute('aria-checked') === 'true'`)
+	b.do("bad range", chromedp.SetValue(chromedp.CSS("#range-from"), day(0)), chromedp.SetValue(chromedp.CSS("#range-to"), day(-10*24*time.Hour)),
+		chromedp.Click(chromedp.CSS("#range-apply")))
+	b.waitFor("range refused", `!!document.querySelector('#range-error')`)
+	b.checkPage("custom range", false)
 	// Dark mode follows the system setting.
 	_, err := chromedp.Call(b.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
 		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}})

@@ -521,6 +521,11 @@
     }
     const body = el("div", { id: "analytics-body" }, loading());
     setMain(el("h1", { text: t("nav.analytics") }), picker, body);
+    const day = /^\d{4}-\d{2}-\d{2}$/;
+    if (range === "custom" && (!day.test(from) || !day.test(to) || from > to || Date.parse(to) - Date.parse(from) > 365 * 864e5)) {
+      clear(body).appendChild(el("p.form-error", { id: "range-error", role: "alert", text: t("an.badrange") }));
+      return;
+    }
     let a;
     try {
       const res = await pageGet("/analytics" + qs({ range, from: range === "custom" ? from : "", to: range === "custom" ? to : "" }));

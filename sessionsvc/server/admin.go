@@ -164,33 +164,50 @@ func (s *Server) adminList(w http.ResponseWriter, r *http.Request, base store.Se
 		}
 		qq.Search = v
 	}
+	if v := firstOf(q, "cursor", "after"); v != "" {
+		qq.After = v // keyset paging: the page after meta.pagination.nextCursor
+	}
 	now := s.nowUTC()
 	inactivity := s.InactivityTimeout(r.Context())
 	qq.IdleBefore = now.Add(-inactivity)
 	page, err := s.st.ListSessions(r.Context(), qq)
+	if errors.Is(err, store.ErrBadCursor) {
+		return badRequest("cursor is not a nextCursor of this list and sort")
+	}
 	if err != nil {
 		return err
 	}
 	// Counts over the whole selection (not only this page).
 	activeQ := qq
-	activeQ.Status, activeQ.Offset, activeQ.Limit = store.StatusActive, 0, 1
-	activeCount := 0
+	activeQ.Status, activeQ.Offset, activeQ.Limit, activeQ.After = store.StatusActive, 0, 1, ""
+	activeCount, activeMode := 0, store.CountExact
 	if qq.Status == store.StatusAny || qq.Status == store.StatusActive {
 		ap, err := s.st.ListSessions(r.Context(), activeQ)
 		if err != nil {
 			return err
 		}
-		activeCount = ap.Total
+		activeCount, activeMode = ap.Total, ap.Count
 	}
 	data, _ := s.toJSONList(r.Context(), page.Sessions, "", now)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"data": data,
 		"meta": map[string]any{
-			"count": page.Total, "active": activeCount, "inactive": page.Total - activeCount,
-			"pagination": pg.meta(page.Total),
+			"count": page.Total, "active": activeCount, "inactive": max(page.Total-activeCount, 0),
+			"pagination": withCursor(pg.meta(page.Total), page),
+			// How the counts were obtained: "maintained" (exact, kept by
+			// the store), "exact" (counted) or "capped" (counting stopped
+			// at countCap: the figures are lower bounds).
+			"countMode": page.Count, "activeCountMode": activeMode, "countCap": store.CountCap,
 		},
 	})
 	return nil
+}
+
+// withCursor adds the keyset cursor of the next page to pagination meta.
+func withCursor(m map[string]any, page store.SessionPage) map[string]any {
+	m["nextCursor"] = page.Next
+	m["totalCapped"] = page.TotalCapped
+	return m
 }
 
 func (s *Server) adminSessions(w http.ResponseWriter, r *http.Request) error {

@@ -100,6 +100,7 @@ type Server struct {
 	setMu       sync.Mutex      // serialises settings read-modify-write
 	uaOnce      sync.Once       // ua is built on first use (session discovery)
 	ua          *useragent.Parser
+	waiting     atomic.Int64    // sync requests in a long-poll
 	lp          loginProtection // loginprotect.go
 }
 

@@ -305,6 +305,7 @@
     const r = parseHash();
     state.route = r;
     state.refresh = null;
+    clearTimeout(ovTimer);
     for (const a of document.querySelectorAll("#nav a")) {
       const cur = a.getAttribute("data-route") === r.page || (r.page === "session" && a.getAttribute("data-route") === "sessions") ||
         (r.page === "user" && a.getAttribute("data-route") === "sessions");
@@ -356,7 +357,11 @@
     state.refresh = () => { if (state.route && state.route.page === "overview") renderOverviewQuiet(); };
   }
   let ovTimer = null;
-  function renderOverviewQuiet() { clearTimeout(ovTimer); ovTimer = setTimeout(renderOverview, 1000); }
+  function renderOverviewQuiet() {
+    clearTimeout(ovTimer);
+    const at = state.route;
+    ovTimer = setTimeout(() => { if (state.route === at) renderOverview(); }, 1000); // not over another page
+  }
 
   const sum = (a) => a.reduce((x, y) => x + y, 0);
 

@@ -366,7 +366,7 @@ func escapeLike(s string) string {
 func (s *sqlStore) ListSessions(ctx context.Context, q SessionQuery) (SessionPage, error) {
 	col, ok := sortColumns[q.Sort]
 	if !ok {
-		return SessionPage{}, fmt.Errorf("list sessions: unknown sort %q", q.Sort)
+		return SessionPage{}, fmt.Errorf("list sessions: unknown sort %q: %w", q.Sort, ErrInvalid)
 	}
 	var where []string
 	var args []any
@@ -395,7 +395,7 @@ func (s *sqlStore) ListSessions(ctx context.Context, q SessionQuery) (SessionPag
 	case StatusTerminated:
 		where = append(where, "NOT active AND termination_reason <> 'logout'")
 	default:
-		return SessionPage{}, fmt.Errorf("list sessions: unknown status %q", q.Status)
+		return SessionPage{}, fmt.Errorf("list sessions: unknown status %q: %w", q.Status, ErrInvalid)
 	}
 	if q.Search != "" {
 		if s.d.name() == "sqlite" {

@@ -22,6 +22,9 @@ var (
 	ErrNotFound    = errors.New("not found")
 	ErrConflict    = errors.New("conflict")
 	ErrUnavailable = errors.New("database unavailable")
+	// ErrInvalid: the caller's input cannot be used (unknown sort or
+	// status, malformed id); the APIs answer 400.
+	ErrInvalid = errors.New("invalid input")
 )
 
 // GeoLocation is where an ip was located at login.

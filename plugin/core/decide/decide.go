@@ -447,7 +447,7 @@ func ErrorName(status int) string {
 	case 404:
 		return "NotFoundError"
 	case 429:
-		return "RateLimitError"
+		return "TooManyRequestsError"
 	case 503:
 		return "ServiceUnavailableError"
 	}
@@ -462,12 +462,12 @@ func (d Decision) Body() []byte {
 	return ErrorBody(d.Status, d.Message, d.Reason)
 }
 
-// ErrorBody builds
-// {"error":{"status":S,"name":N,"message":M,"details":{"reason":R}}}
-// without encoding/json.
+// ErrorBody builds Strapi's error envelope
+// {"data":null,"error":{"status":S,"name":N,"message":M,"details":{"reason":R}}}
+// (the shape sessionsvc and the Strapi plugin answer) without encoding/json.
 func ErrorBody(status int, message, reason string) []byte {
-	b := make([]byte, 0, 128+len(message)+len(reason))
-	b = append(b, `{"error":{"status":`...)
+	b := make([]byte, 0, 140+len(message)+len(reason))
+	b = append(b, `{"data":null,"error":{"status":`...)
 	b = strconv.AppendInt(b, int64(status), 10)
 	b = append(b, `,"name":`...)
 	b = gjson.AppendJSONString(b, ErrorName(status))

@@ -164,7 +164,7 @@ func TestDecideStale(t *testing.T) {
 	assert.Equal(t, decide.Refuse, d.Action)
 	assert.Equal(t, 503, d.Status)
 	assert.Equal(t, decide.ReasonStale, d.Reason)
-	assert.JSONEq(t, `{"error":{"status":503,"name":"ServiceUnavailableError","message":"Session service unavailable","details":{"reason":"stale"}}}`, string(d.Body()))
+	assert.JSONEq(t, `{"data":null,"error":{"status":503,"name":"ServiceUnavailableError","message":"Session service unavailable","details":{"reason":"stale"}}}`, string(d.Body()))
 	// no token: not affected
 	d = closed.Decide(now, &decide.Request{Path: "/a", LastSync: time.Time{}}, st)
 	assert.Equal(t, decide.Pass, d.Action)
@@ -302,9 +302,9 @@ func TestCheckToken(t *testing.T) {
 }
 
 func TestErrorBody(t *testing.T) {
-	assert.Equal(t, `{"error":{"status":401,"name":"UnauthorizedError","message":"Session was terminated by an administrator","details":{"reason":"manual"}}}`,
+	assert.Equal(t, `{"data":null,"error":{"status":401,"name":"UnauthorizedError","message":"Session was terminated by an administrator","details":{"reason":"manual"}}}`,
 		string(decide.ErrorBody(401, decide.Message("manual"), "manual")))
-	assert.Equal(t, `{"error":{"status":403,"name":"ForbiddenError","message":"User is blocked","details":{"reason":"blocked"}}}`,
+	assert.Equal(t, `{"data":null,"error":{"status":403,"name":"ForbiddenError","message":"User is blocked","details":{"reason":"blocked"}}}`,
 		string(decide.ErrorBody(403, decide.Message("blocked"), "blocked")))
 	// odd reasons from the feed are escaped
 	var v protocol.Error

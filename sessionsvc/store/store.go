@@ -59,6 +59,11 @@ type Session struct {
 	ExpiresAt          time.Time // latest expiry of any token of the session (zero when unknown)
 	Route              string    // login route that created it
 	Locale             string
+	// The user as the login answer named them (empty when unknown); stored
+	// encrypted when SESSION_ENCRYPTION_KEY is set.
+	UserDocumentID string
+	Username       string
+	UserEmail      string
 }
 
 // KeyKind says which token a key came from.

@@ -282,4 +282,3 @@ func geolocationJSON(ip string, data any) map[string]any {
 		"_status": status, "_source": "local-mmdb",
 	}
 }
-

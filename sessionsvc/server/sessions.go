@@ -48,4 +48,3 @@ func (s *Server) sessionsEnded(ctx context.Context, ended []store.Session, reaso
 		s.log.Warn("queueing alerts for ended sessions failed", "reason", reason, "count", len(alerts), "err", err)
 	}
 }
-

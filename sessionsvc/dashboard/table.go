@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshsession/meshsession/sessionsvc/sessionview"
 	"github.com/meshsession/meshsession/sessionsvc/store"
 )
 
@@ -253,9 +254,7 @@ func (d *Dashboard) listSessions(w http.ResponseWriter, r *http.Request, s *sess
 			return
 		}
 	}
-	now := d.now().UTC()
-	inactivity := d.cfg.Settings(ctx).InactivityDuration()
-	data := make([]sessionView, 0, len(ids))
+	list := make([]store.Session, 0, len(ids))
 	for _, id := range ids {
 		ss, err := d.st.GetSession(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
@@ -265,8 +264,9 @@ func (d *Dashboard) listSessions(w http.ResponseWriter, r *http.Request, s *sess
 			d.storeError(w, "sessions", err)
 			return
 		}
-		data = append(data, view(ss, inactivity, now))
+		list = append(list, *ss)
 	}
+	data, _ := sessionview.List(list, d.viewOptions(ctx, list))
 	pages := (count + size - 1) / size
 	if capped && page >= pages {
 		pages = page + 1 // there is more beyond the counted part

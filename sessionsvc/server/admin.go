@@ -413,8 +413,14 @@ func (s *Server) adminPutSettings(w http.ResponseWriter, r *http.Request) error 
 	if jsonObjectHasOnlyKey(body, "settings") && decodeStrictBytes(body, &wrapper) == nil && len(wrapper.Settings) > 0 {
 		doc = wrapper.Settings
 	}
-	next, ignored, err := settings.Apply(cur, doc)
-	if err != nil {
+	var next settings.Settings
+	var ignored []string
+	if r.URL.Query().Get("strict") == "1" {
+		// Ours (the dashboard): merge, refuse unknown keys and bad values.
+		if next, err = settings.Merge(cur, doc); err != nil {
+			return jsonError(err)
+		}
+	} else if next, ignored, err = settings.Apply(cur, doc); err != nil {
 		return badRequest("%v", err)
 	}
 	if err := settings.Save(ctx, s.st, s.cfg.Keyring, next); err != nil {

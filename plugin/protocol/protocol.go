@@ -68,6 +68,12 @@ type RegisterRequest struct {
 	Route            string `json:"route"`
 	// Locale from Accept-Language, for alert templates (may be empty).
 	Locale string `json:"locale,omitempty"`
+	// The user as the login answer names them (login.user_document_id_path,
+	// username_path, email_path); empty when absent. sessionsvc stores them
+	// sealed and shows them in the admin API's user relation.
+	UserDocumentID string `json:"userDocumentId,omitempty"`
+	Username       string `json:"username,omitempty"`
+	Email          string `json:"email,omitempty"`
 }
 
 // RegisterResponse answers RegisterRequest (HTTP 200).

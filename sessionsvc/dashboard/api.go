@@ -167,7 +167,7 @@ type sessionView = sessionview.Session
 // viewOptions are the view options of the current settings.
 func (d *Dashboard) viewOptions(ctx context.Context, list []store.Session) sessionview.Options {
 	set := d.cfg.Settings(ctx)
-	o := sessionview.Options{Now: d.now().UTC(), Inactivity: set.InactivityDuration(), Scoring: set.EnableSecurityScoring}
+	o := sessionview.Options{Now: d.now().UTC(), Inactivity: set.InactivityDuration(), Scoring: set.EnableSecurityScoring, Keyring: d.kr}
 	if ids, err := sessionview.AppIDs(ctx, d.st, list); err == nil {
 		o.AppIDs = ids
 	} else {
@@ -347,6 +347,9 @@ func (d *Dashboard) exportQuery(r *http.Request) (store.SessionQuery, error) {
 			return q, errors.New("search longer than 200 characters")
 		}
 		q.Search = v
+		for _, k := range []string{"d", "u", "e"} {
+			q.SearchLookup = append(q.SearchLookup, d.kr.LookupTokens(k, v)...)
+		}
 	}
 	if v := in.Get("sort"); v != "" {
 		desc := false

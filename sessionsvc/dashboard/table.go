@@ -295,6 +295,24 @@ func (d *Dashboard) resolveSearch(ctx context.Context, q *store.SessionQuery, ma
 	if !errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("dashboard search: %w", err)
 	}
+	// A user's exact username, email or documentId (stored sealed: matched
+	// by its keyed hash).
+	if l, ok := d.st.(interface {
+		UserIDByLookup(ctx context.Context, tokens []string) (string, error)
+	}); ok && d.kr.Enabled() {
+		var toks []string
+		for _, k := range []string{"d", "u", "e"} {
+			toks = append(toks, d.kr.LookupTokens(k, term)...)
+		}
+		uid, err := l.UserIDByLookup(ctx, toks)
+		switch {
+		case err == nil:
+			q.UserID, q.Search = uid, ""
+			return "user", nil
+		case !errors.Is(err, store.ErrNotFound):
+			return "", fmt.Errorf("dashboard search: %w", err)
+		}
+	}
 	if strings.HasPrefix(term, "sess_") {
 		if _, err := d.st.GetSession(ctx, term); err == nil {
 			q.Search = term // the id column matches it, and only it

@@ -171,6 +171,7 @@ func (s *Server) adminList(w http.ResponseWriter, r *http.Request, base store.Se
 			return badRequest("search longer than 200 characters")
 		}
 		qq.Search = v
+		qq.SearchLookup = searchLookup(s.cfg.Keyring, v)
 	}
 	ctx := r.Context()
 	now := s.nowUTC()
@@ -209,21 +210,7 @@ func (s *Server) resolveUserID(ctx context.Context, uid string) (string, error) 
 	if p.Total > 0 {
 		return uid, nil
 	}
-	if byDoc, ok := s.st.(userDocResolver); ok {
-		id, err := byDoc.UserIDByDocumentID(ctx, uid)
-		if err == nil {
-			return id, nil
-		}
-		if !errors.Is(err, store.ErrNotFound) {
-			return "", err
-		}
-	}
-	return "", nil
-}
-
-// userDocResolver is the store's optional lookup of a user documentId.
-type userDocResolver interface {
-	UserIDByDocumentID(ctx context.Context, documentID string) (string, error)
+	return s.userByDocumentID(ctx, uid)
 }
 
 func (s *Server) adminUserSessions(w http.ResponseWriter, r *http.Request) error {

@@ -241,7 +241,6 @@ func geolocationJSON(ip string, data any) map[string]any {
 		IsAnonymous   bool     `json:"isAnonymous"`
 		IsPrivate     bool     `json:"isPrivate"`
 		SecurityScore int      `json:"securityScore"`
-		RiskLevel     string   `json:"riskLevel"`
 		Located       bool     `json:"located"`
 	}
 	b, _ := json.Marshal(data)
@@ -266,12 +265,17 @@ func geolocationJSON(ip string, data any) map[string]any {
 	case !in.Located:
 		status = "unavailable"
 	}
-	risk := in.RiskLevel
-	if risk != "" {
-		risk = strings.ToUpper(risk[:1]) + risk[1:]
-	}
-	if in.IsPrivate {
+	// Upstream's getRiskLevel: from the flags, not the score.
+	risk := "Low"
+	switch {
+	case in.IsPrivate:
 		risk = "None"
+	case in.IsThreat:
+		risk = "High"
+	case in.IsVPN && in.IsProxy:
+		risk = "Medium-High"
+	case in.IsVPN || in.IsProxy:
+		risk = "Medium"
 	}
 	return map[string]any{
 		"ip": in.IP, "country": unknown(in.Country), "country_code": cc, "country_flag": sessionview.Flag(in.CountryCode),

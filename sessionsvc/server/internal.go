@@ -197,6 +197,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 		DeviceType: res.DeviceType, BrowserName: res.BrowserName, OSName: res.OSName, Geo: res.Geo,
 		SecurityScore: res.Score, ScoreReasons: res.Reasons, Route: truncate(req.Route, 256), Locale: truncate(req.Locale, 64),
 	}
+	s.sealNames(sess, req)
 	if err := s.st.CreateSession(ctx, sess, keys, res.Alerts); err != nil {
 		return err
 	}

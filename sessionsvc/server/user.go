@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/meshsession/meshsession/plugin/protocol"
+	"github.com/meshsession/meshsession/sessionsvc/secrets"
 	"github.com/meshsession/meshsession/sessionsvc/sessionview"
 	"github.com/meshsession/meshsession/sessionsvc/store"
 	"github.com/meshsession/meshsession/sessionsvc/userauth"
@@ -131,17 +132,17 @@ func (c *caller) currentID() string {
 
 // ownsUserID reports whether uid names the caller: their user id, or the
 // user documentId their login answer gave.
-func (c *caller) ownsUserID(uid string) bool {
+func (c *caller) ownsUserID(kr *secrets.Keyring, uid string) bool {
 	if uid == c.id.UserID {
 		return true
 	}
-	return c.current != nil && c.current.UserDocumentID != "" && uid == c.current.UserDocumentID
+	return c.current != nil && c.current.UserDocumentID != "" && uid == openName(kr, c.current.UserDocumentID)
 }
 
 // viewOptions are the view options of the current settings.
 func (s *Server) viewOptions(ctx context.Context, list []store.Session) sessionview.Options {
 	set := s.Settings(ctx)
-	o := sessionview.Options{Now: s.nowUTC(), Inactivity: set.InactivityDuration(), Scoring: set.EnableSecurityScoring}
+	o := sessionview.Options{Now: s.nowUTC(), Inactivity: set.InactivityDuration(), Scoring: set.EnableSecurityScoring, Keyring: s.cfg.Keyring}
 	ids, err := sessionview.AppIDs(ctx, s.st, list)
 	if err != nil {
 		s.log.Warn("looking up the sessions' app ids failed; showing documentIds", "err", err)
@@ -189,7 +190,7 @@ func (s *Server) userSessionsByID(w http.ResponseWriter, r *http.Request) error 
 	if err := validUserID(uid); err != nil {
 		return err
 	}
-	if !c.ownsUserID(uid) {
+	if !c.ownsUserID(s.cfg.Keyring, uid) {
 		s.log.Warn("user asked for another user's sessions", "user", c.id.UserID, "asked", uid)
 		return &apiError{Status: http.StatusForbidden, Message: "You can only access your own sessions"}
 	}

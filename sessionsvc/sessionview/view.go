@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshsession/meshsession/sessionsvc/secrets"
 	"github.com/meshsession/meshsession/sessionsvc/store"
 )
 
@@ -90,6 +91,8 @@ type Options struct {
 	CurrentID string
 	// AppIDs maps session ids to the id the app sees (AppIDs()).
 	AppIDs map[string]string
+	// Keyring opens the user's sealed names (nil: names shown as null).
+	Keyring *secrets.Keyring
 }
 
 func strOrNil(s string) *string {
@@ -112,10 +115,22 @@ func UserIDJSON(id string) json.RawMessage {
 	return b
 }
 
-// UserOf is the "user" relation of a session.
-func UserOf(ss *store.Session) User {
-	return User{ID: UserIDJSON(ss.UserID), DocumentID: strOrNil(ss.UserDocumentID),
-		Email: strOrNil(ss.UserEmail), Username: strOrNil(ss.Username)}
+// UserOf is the "user" relation of a session; sealed names are opened
+// with kr (unreadable ones are null).
+func UserOf(ss *store.Session, kr *secrets.Keyring) User {
+	return User{ID: UserIDJSON(ss.UserID), DocumentID: strOrNil(open(kr, ss.UserDocumentID)),
+		Email: strOrNil(open(kr, ss.UserEmail)), Username: strOrNil(open(kr, ss.Username))}
+}
+
+func open(kr *secrets.Keyring, v string) string {
+	if v == "" || !secrets.IsSealed(v) || !kr.Enabled() {
+		return ""
+	}
+	pt, err := kr.Open(v)
+	if err != nil {
+		return ""
+	}
+	return pt
 }
 
 // Flag turns an ISO 3166-1 alpha-2 code ("DE") into its flag emoji.
@@ -162,7 +177,7 @@ func Of(ss *store.Session, o Options) Session {
 		appID = ss.ID
 	}
 	v := Session{
-		ID: ss.ID, DocumentID: ss.ID, SessionID: appID, UserID: ss.UserID, User: UserOf(ss),
+		ID: ss.ID, DocumentID: ss.ID, SessionID: appID, UserID: ss.UserID, User: UserOf(ss, o.Keyring),
 		IPAddress: ss.IP, UserAgent: ss.UserAgent, LoginTime: ss.LoginTime, LastActive: last, LogoutTime: ss.LogoutTime,
 		IsActive: ss.Active, TerminatedManually: ss.TerminatedManually, TerminationReason: strOrNil(ss.TerminationReason),
 		DeviceType: ss.DeviceType, BrowserName: ss.BrowserName, OSName: ss.OSName, GeoLocation: GeoOf(ss.Geo),

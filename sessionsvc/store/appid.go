@@ -52,3 +52,25 @@ func (s *sqlStore) SessionAppIDs(ctx context.Context, ids []string) (map[string]
 	}
 	return out, nil
 }
+
+// UserIDByLookup returns the user id of the newest session whose
+// user_lookup holds one of tokens (a documentId's keyed hash): how a user
+// documentId in a route finds its user. ErrNotFound when none does.
+func (s *sqlStore) UserIDByLookup(ctx context.Context, tokens []string) (string, error) {
+	tokens = nonEmpty(tokens)
+	if len(tokens) == 0 {
+		return "", s.wrap("user by lookup", ErrNotFound)
+	}
+	var parts []string
+	args := make([]any, len(tokens))
+	for i, t := range tokens {
+		args[i] = "%" + escapeLike(t) + "%"
+		parts = append(parts, "user_lookup LIKE "+s.d.bindvar(i+1)+` ESCAPE '\'`)
+	}
+	var id string
+	err := s.readRow(ctx, `SELECT user_id FROM sessions WHERE `+strings.Join(parts, " OR ")+` ORDER BY login_time DESC LIMIT 1`, args...).Scan(&id)
+	if err != nil {
+		return "", s.wrap("user by lookup", err)
+	}
+	return id, nil
+}

@@ -148,7 +148,7 @@ func (s *sqlStore) writeTx(ctx context.Context, op string, fn func(tx *sql.Tx) e
 
 const sessionCols = `id, user_id, ip, user_agent, login_time, last_active, logout_time, active,
 	terminated_manually, termination_reason, device_type, browser_name, os_name, geo,
-	security_score, score_reasons, expires_at, route, locale`
+	security_score, score_reasons, expires_at, route, locale, user_document_id, username, user_email, user_lookup`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -162,7 +162,8 @@ func scanSession(sc rowScanner) (*Session, error) {
 	)
 	if err := sc.Scan(&ss.ID, &ss.UserID, &ss.IP, &ss.UserAgent, &login, &last, &logout, &ss.Active,
 		&ss.TerminatedManually, &ss.TerminationReason, &ss.DeviceType, &ss.BrowserName, &ss.OSName, &geo,
-		&ss.SecurityScore, &reasons, &exp, &ss.Route, &ss.Locale); err != nil {
+		&ss.SecurityScore, &reasons, &exp, &ss.Route, &ss.Locale,
+		&ss.UserDocumentID, &ss.Username, &ss.UserEmail, &ss.UserLookup); err != nil {
 		return nil, err
 	}
 	ss.LoginTime = fromMS(login)
@@ -219,11 +220,11 @@ func (s *sqlStore) CreateSession(ctx context.Context, ss *Session, keys []Sessio
 	return s.writeTx(ctx, "create session", func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, user_id, ip, user_agent, login_time, last_active,
 			active, terminated_manually, termination_reason, device_type, browser_name, os_name, geo, country,
-			security_score, score_reasons, expires_at, route, locale)
-			VALUES ($1, $2, $3, $4, $5, $6, TRUE, FALSE, '', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+			security_score, score_reasons, expires_at, route, locale, user_document_id, username, user_email, user_lookup)
+			VALUES ($1, $2, $3, $4, $5, $6, TRUE, FALSE, '', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
 			ss.ID, ss.UserID, ss.IP, ss.UserAgent, ms(ss.LoginTime), ms(ss.LastActive),
 			ss.DeviceType, ss.BrowserName, ss.OSName, geo, country, ss.SecurityScore, reasons,
-			ms(ss.ExpiresAt), ss.Route, ss.Locale)
+			ms(ss.ExpiresAt), ss.Route, ss.Locale, ss.UserDocumentID, ss.Username, ss.UserEmail, ss.UserLookup)
 		if err != nil {
 			return err
 		}
@@ -398,7 +399,7 @@ func (s *sqlStore) ListSessions(ctx context.Context, q SessionQuery) (SessionPag
 		return SessionPage{}, fmt.Errorf("list sessions: unknown status %q: %w", q.Status, ErrInvalid)
 	}
 	if q.Search != "" {
-		if s.d.name() == "sqlite" {
+		if s.d.name() == "sqlite" && len(q.SearchLookup) == 0 {
 			selective, err := SearchIsSelective(ctx, s.r, q.Search)
 			if err != nil {
 				return SessionPage{}, s.wrap("list sessions", err)
@@ -413,6 +414,9 @@ func (s *sqlStore) ListSessions(ctx context.Context, q SessionQuery) (SessionPag
 		var parts []string
 		for _, c := range SearchColumns {
 			parts = append(parts, c+" "+like+" "+p+` ESCAPE '\'`)
+		}
+		for _, tok := range q.SearchLookup {
+			parts = append(parts, "user_lookup LIKE "+arg("%"+escapeLike(tok)+"%")+` ESCAPE '\'`)
 		}
 		where = append(where, "("+strings.Join(parts, " OR ")+")")
 	}

@@ -64,6 +64,9 @@ type Session struct {
 	UserDocumentID string
 	Username       string
 	UserEmail      string
+	// UserLookup is space-separated keyed hashes of the names
+	// (secrets.Keyring.LookupTokens) for exact search.
+	UserLookup string
 }
 
 // KeyKind says which token a key came from.
@@ -100,10 +103,13 @@ type SessionQuery struct {
 	ActiveOnly bool      // isActive = true, whatever the idle state
 	IdleBefore time.Time // lastActive before this counts as idle (for StatusActive/StatusIdle)
 	Search     string    // substring of user id, ip, country, browser, os, session id
-	Sort       string    // "loginTime", "lastActive", "userId", "ip", "securityScore"; default loginTime
-	Desc       bool
-	Offset     int
-	Limit      int // 0 = implementation default (25); capped at 1000
+	// SearchLookup: keyed hashes of Search (secrets.Keyring.LookupTokens);
+	// a session whose user_lookup holds one matches too (exact names).
+	SearchLookup []string
+	Sort         string // "loginTime", "lastActive", "userId", "ip", "securityScore"; default loginTime
+	Desc         bool
+	Offset       int
+	Limit        int // 0 = implementation default (25); capped at 1000
 }
 
 // SessionPage is a page of sessions with the total matching count.

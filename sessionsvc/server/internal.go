@@ -159,6 +159,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 	res := enrich.Result{Score: 100, DeviceType: "unknown"}
 	if s.cfg.Enricher != nil {
 		er, err := s.cfg.Enricher.EnrichLogin(ctx, enrich.Login{UserID: req.UserID, IP: req.IP,
+			Username: cleanName(req.Username), Email: cleanName(req.Email),
 			UserAgent: truncate(req.UserAgent, maxUserAgentLen), Locale: req.Locale, Route: req.Route, At: now})
 		if err != nil {
 			// Enrichment is best effort: a GeoIP or reputation failure must

@@ -155,7 +155,7 @@ type FailedLoginResponse struct {
 const (
 	OpRevoke    = "revoke"     // Key is refused until Exp
 	OpUnrevoke  = "unrevoke"   // Key is no longer refused
-	OpBlock     = "block"      // User is blocked (403) until unblocked
+	OpBlock     = "block"      // User is blocked (401 reason blocked) until unblocked
 	OpUnblock   = "unblock"    // User is no longer blocked
 	OpNotBefore = "not_before" // tokens of User with iat < At are refused, until Exp
 )

@@ -1,5 +1,5 @@
 // Package decide turns a request (path, method, token headers) into a
-// decision against the revocation state: pass, 401, 403 or 503, with the
+// decision against the revocation state: pass, 401 or 503, with the
 // termination reason, the session key used for activity marks and the
 // identity to inject. It also builds the JSON body of a refusal.
 //
@@ -344,7 +344,8 @@ func (e *Engine) check(now int64, k *tokenKeys, src token.Source, c *token.Claim
 	if stamp := st.Stamp(); k.clear != stamp {
 		switch v, reason := st.CheckToken(&k.hashes, now); v {
 		case revocation.UserBlocked:
-			return d.refuse(403, reason)
+			// 401 as the Strapi plugin answers a blocked user's token.
+			return d.refuse(401, reason)
 		case revocation.SessionRevoked, revocation.TokenRevoked:
 			return d.refuse(401, revokedReason(reason))
 		case revocation.NotBeforeCut:
@@ -405,23 +406,25 @@ func (e *Engine) CheckToken(now time.Time, tok string, st *revocation.State) Dec
 	return e.check(now.Unix(), &k, token.SourceNone, &c, st)
 }
 
-// Message returns the client-facing message for a refusal reason.
+// Message returns the client-facing message for a refusal reason: the
+// Strapi plugin's texts for its reasons
+// (middlewares/session-rejection-headers.js), ours for the others.
 func Message(reason string) string {
 	switch reason {
 	case protocol.ReasonLogout:
-		return "Session has ended (logged out)"
+		return "You have logged out. Please log in again."
 	case protocol.ReasonManual:
-		return "Session was terminated by an administrator"
+		return "Your session was terminated. Please log in again."
 	case protocol.ReasonIdle:
-		return "Session ended after inactivity"
+		return "Your session expired due to inactivity. Please log in again."
 	case protocol.ReasonExpired:
-		return "Session has expired"
+		return "Your session has reached its maximum age. Please log in again."
 	case protocol.ReasonBlocked:
-		return "User is blocked"
+		return "Your account has been blocked. Contact support."
 	case protocol.ReasonReuse:
-		return "Session was terminated: refresh token reuse detected"
+		return "Your session was terminated: refresh token reuse detected. Please log in again."
 	case protocol.ReasonNotBefore:
-		return "Session was terminated (logged out everywhere)"
+		return "You were logged out on all devices. Please log in again."
 	case protocol.ReasonPolicy:
 		return "Login refused by policy"
 	case ReasonInvalidToken:
@@ -431,7 +434,7 @@ func Message(reason string) string {
 	case ReasonStale:
 		return "Session service unavailable"
 	default:
-		return "Session has ended"
+		return "Session invalid. Please log in again."
 	}
 }
 

@@ -268,6 +268,18 @@ func compatCases() []compatCase {
 				return e.do("GET", ua+"/my-sessions", nil, map[string]string{"Cookie": "jwt=" + f.aliceTok})
 			},
 			fields: shape{"data": "array"}},
+		{name: "token cookie refused cross-site on writes", status: 403,
+			do: func(t *testing.T, e *env, f *fixture) resp {
+				return e.do("POST", ua+"/logout-all", nil, map[string]string{"Cookie": "jwt=" + f.aliceTok, "Origin": "https://evil.example"})
+			},
+			fields: errorShape,
+			check: func(t *testing.T, r resp, e *env, f *fixture) {
+				s, err := e.st.GetSession(t.Context(), f.a1)
+				require.NoError(t, err)
+				assert.True(t, s.Active, "nothing ended")
+				same := e.do("POST", ua+"/logout-others", nil, map[string]string{"Cookie": "jwt=" + f.aliceTok, "Sec-Fetch-Site": "same-origin"})
+				assert.Equal(t, 200, same.status, "same-site cookie writes work")
+			}},
 		{name: "blocked user", status: 401,
 			do: func(t *testing.T, e *env, f *fixture) resp {
 				require.NoError(t, e.st.SetBlocked(t.Context(), "8", true, time.Now()))

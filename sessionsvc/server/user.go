@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -63,24 +64,41 @@ func bearer(r *http.Request) (string, bool) {
 }
 
 // userToken is the caller's token: the bearer token, else the token cookie
-// the proxy also accepts (Config.UserTokenCookie).
-func (s *Server) userToken(r *http.Request) (string, bool) {
+// the proxy also accepts (Config.UserTokenCookie); cookie says which.
+func (s *Server) userToken(r *http.Request) (tok string, cookie, ok bool) {
 	if raw, ok := bearer(r); ok {
-		return raw, true
+		return raw, false, true
 	}
 	if name := s.cfg.UserTokenCookie; name != "" {
 		if c, err := r.Cookie(name); err == nil && c.Value != "" {
-			return c.Value, true
+			return c.Value, true, true
 		}
 	}
-	return "", false
+	return "", false, false
+}
+
+// crossSite reports a browser request another site made (Fetch metadata,
+// or an Origin naming another host): a cookie must not authorise it.
+func crossSite(r *http.Request) bool {
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		return true
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		return err != nil || !strings.EqualFold(u.Host, r.Host)
+	}
+	return false
 }
 
 func (s *Server) authenticateUser(r *http.Request) (*http.Request, error) {
 	if s.cfg.Users == nil {
 		return r, &apiError{Status: http.StatusServiceUnavailable, Message: userauth.ErrNotConfigured.Error()}
 	}
-	raw, ok := s.userToken(r)
+	raw, fromCookie, ok := s.userToken(r)
+	if ok && fromCookie && r.Method != http.MethodGet && crossSite(r) {
+		// A cookie rides along on cross-site requests: never let one end sessions.
+		return r, &apiError{Status: http.StatusForbidden, Message: "Cross-site request refused (send the token as a bearer token)"}
+	}
 	if !ok {
 		return r, &apiError{Status: http.StatusUnauthorized, Message: "Missing or invalid credentials",
 			Details: map[string]any{"cause": "missing bearer token"}}

@@ -126,7 +126,7 @@ func Defaults(inactivity time.Duration) Settings {
 		AlertRecipients:        []string{},
 		Webhooks:               []Webhook{},
 		SMTP:                   SMTP{Port: 587, TLS: "starttls"},
-		EmailTemplates:         map[string]EmailTemplate{},
+		EmailTemplates:         map[string]EmailTemplate{"suspiciousLogin": {}, "newLocation": {}, "vpnProxy": {}},
 		SessionCreationGraceMs: 5000,
 		RateLimitWriteMax:      10,
 		RateLimitReadMax:       120,

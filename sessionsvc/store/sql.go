@@ -187,7 +187,7 @@ func scanSession(sc rowScanner) (*Session, error) {
 
 func (s *sqlStore) CreateSession(ctx context.Context, ss *Session, keys []SessionKey, alerts []Alert) error {
 	if ss == nil || ss.UserID == "" {
-		return fmt.Errorf("create session: user id is required")
+		return fmt.Errorf("create session: user id is required: %w", ErrInvalid)
 	}
 	if ss.ID == "" {
 		ss.ID = NewSessionID()

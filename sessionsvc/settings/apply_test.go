@@ -1,6 +1,7 @@
 package settings
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -125,4 +126,23 @@ func FuzzApply(f *testing.F) {
 			t.Fatalf("Apply(%q) gave invalid settings: %v", body, err)
 		}
 	})
+}
+
+func TestSanitizeHTML(t *testing.T) {
+	for in, want := range map[string]string{
+		`<p style="color:#333">{{user.email}}</p>`:              `<p style="color:#333">{{user.email}}</p>`,
+		`<scr<script>ipt>alert(1)</script>`:                     `alert(1)`,
+		`<img src=x onerror=alert(1)>`:                          `<img src=x>`,
+		`<a href="javascript:alert(1)">x</a>`:                   `<a >x</a>`,
+		`<svg/onload=alert(1)>`:                                 ``,
+		strings.Repeat("<scr", 20) + strings.Repeat("ipt>", 20): "?", // nested past the pass limit: kept as text
+	} {
+		got := SanitizeHTML(in)
+		if want == "?" {
+			assert.NotContains(t, got, "<", in)
+		} else {
+			assert.Equal(t, want, got, in)
+		}
+		assert.NotRegexp(t, `(?i)<\s*script|onerror\s*=|javascript:`, got)
+	}
 }

@@ -81,7 +81,13 @@ func (c *Config) options() []option {
 		{"shutdown-timeout", "SHUTDOWN_TIMEOUT", "30s", "how long shutdown waits for in-flight requests", dur(&c.ShutdownTimeout, false)},
 		{"log-format", "LOG_FORMAT", "text", "json or text", str(&c.LogFormat)},
 		{"log-level", "LOG_LEVEL", "info", "debug, info, warn or error", str(&c.LogLevel)},
-		{"token-cookie", "TOKEN_COOKIE", "", "cookie the user API also takes the user's token from (the proxy's token_cookie)", str(&c.TokenCookie)},
+		{"token-cookie", "TOKEN_COOKIE", "jwt", "cookie the user API also takes the user's token from: the filter's token_cookie (none: bearer only)", func(v string) error {
+			if v == "none" {
+				v = ""
+			}
+			c.TokenCookie = v
+			return nil
+		}},
 		{"dev-routes", "DEV_ROUTES", "false", "enable development-only admin routes (sessions/{id}/simulate-timeout)", func(v string) error {
 			switch strings.ToLower(v) {
 			case "1", "true", "yes", "on":

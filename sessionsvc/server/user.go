@@ -126,8 +126,16 @@ func (s *Server) authenticateUser(r *http.Request) (*http.Request, error) {
 	case err != nil:
 		return r, err
 	case sess.UserID != id.UserID:
-		// Keys of another user's session: never act on it.
+		// Keys of another user's session (e.g. a sid claim copied from
+		// someone else's token): never act on it. The token's own
+		// fingerprint may still name the caller's session.
 		s.log.Warn("token keys name another user's session", "user", id.UserID, "session", sess.ID)
+		if own, oerr := s.st.FindSessionByKeys(ctx, fingerprintKeys(id.Keys)); oerr == nil && own.UserID == id.UserID {
+			if !own.Active {
+				return r, &apiError{Status: http.StatusUnauthorized, Message: ReasonMessage(own.TerminationReason), Reason: own.TerminationReason}
+			}
+			c.current = own
+		}
 	case !sess.Active:
 		return r, &apiError{Status: http.StatusUnauthorized, Message: ReasonMessage(sess.TerminationReason), Reason: sess.TerminationReason}
 	default:
@@ -257,7 +265,45 @@ func (s *Server) revokeCallerToken(r *http.Request, c *caller) error {
 	if exp.IsZero() {
 		exp = now.Add(s.cfg.RevocationTTL)
 	}
-	return s.st.RevokeKeys(r.Context(), c.id.Keys, protocol.ReasonLogout, exp, now)
+	keys, err := s.ownedKeys(r.Context(), c)
+	if err != nil {
+		return err
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	return s.st.RevokeKeys(r.Context(), keys, protocol.ReasonLogout, exp, now)
+}
+
+// ownedKeys returns the caller's token keys that name no session of
+// another user: a token's sid claim may name someone else's session
+// (issue 12 item 6), and revoking that key would end it.
+func (s *Server) ownedKeys(ctx context.Context, c *caller) ([]string, error) {
+	keys := make([]string, 0, len(c.id.Keys))
+	for _, k := range c.id.Keys {
+		sess, err := s.st.FindSessionByKeys(ctx, []string{k})
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return nil, err
+		case sess.UserID != c.id.UserID:
+			s.log.Warn("not revoking a key of another user's session", "user", c.id.UserID, "session", sess.ID)
+			continue
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+// fingerprintKeys returns the "fp:" keys among keys.
+func fingerprintKeys(keys []string) []string {
+	var out []string
+	for _, k := range keys {
+		if strings.HasPrefix(k, "fp:") {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {

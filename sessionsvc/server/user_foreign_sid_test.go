@@ -14,7 +14,9 @@ import (
 // Strapi-shaped user routes: the other session is never touched (its key
 // never revoked), the caller's own sessions are, and DELETE of the other
 // user's session is 403 as upstream.
-func TestForeignSidThroughStrapiRoutes(t *testing.T) { onBackends(t, testForeignSidThroughStrapiRoutes) }
+func TestForeignSidThroughStrapiRoutes(t *testing.T) {
+	onBackends(t, testForeignSidThroughStrapiRoutes)
+}
 
 func testForeignSidThroughStrapiRoutes(t *testing.T, e *env) {
 	epoch, err := e.st.Epoch(t.Context())

@@ -404,6 +404,7 @@
     }));
     const rows = list.map((s) => el("tr", { "data-session": s.documentId },
       el("td", { "data-label": t("col.user") }, el("a", { href: "#/user/" + encodeURIComponent(s.userId), text: s.userId }),
+        userName(s) ? el("div.sub", { text: userName(s) }) : null,
         el("div.sub", null, el("a.session-link", { href: "#/session/" + encodeURIComponent(s.documentId), text: t("details") }))),
       el("td", { "data-label": t("col.ip"), text: s.ipAddress || "—" }),
       el("td", { "data-label": t("col.location"), text: locationLine(s.geoLocation) || "—" }),
@@ -417,6 +418,11 @@
       el("td", { "data-label": t("col.score") }, scoreBadge(s.securityScore))));
     return el("div.table-wrap", null, el("table.sessions", { id: opts.id || "sessions-table" },
       el("caption.sr-only", { text: opts.caption || t("nav.sessions") }), el("thead", null, head), el("tbody", null, rows)));
+  }
+  // userName is the name the login answer gave ("" when none).
+  function userName(s) {
+    const u = s.user || {};
+    return [u.username, u.email].filter(Boolean).join(" · ");
   }
   function scoreBadge(v) {
     if (v === null || v === undefined) return el("span.score.muted", { text: "—" });
@@ -541,7 +547,8 @@
       el("p", null, statusBadge(s), res.userBlocked ? el("span.badge.b-terminated", { text: t("user.blocked") }) : null),
       el("div.grid2", null,
         el("section.card", null, el("h2", { text: t("session.device") }), dl([
-          [t("col.user"), el("a", { href: "#/user/" + encodeURIComponent(s.userId), text: s.userId, id: "detail-user" })],
+          [t("col.user"), el("span", null, el("a", { href: "#/user/" + encodeURIComponent(s.userId), text: s.userId, id: "detail-user" }),
+            userName(s) ? el("span.muted", { text: " · " + userName(s) }) : null)],
           [t("session.devicetype"), s.deviceType], [t("session.browser"), s.browserName], [t("session.os"), s.osName],
           [t("col.ip"), s.ipAddress], [t("col.location"), loc],
           [t("session.ua"), el("code.ua-full", { id: "detail-ua", text: s.userAgent || "—" })]])),

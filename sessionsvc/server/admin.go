@@ -367,7 +367,8 @@ func (s *Server) adminGetSettings(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	s.settings.Store(&cur)
-	writeJSON(w, http.StatusOK, map[string]any{"settings": cur.Masked(), "success": true})
+	writeJSON(w, http.StatusOK, map[string]any{"settings": cur.Masked(), "success": true,
+		"meta": map[string]any{"noEffect": settings.NoEffect}})
 	return nil
 }
 
@@ -427,7 +428,7 @@ func (s *Server) adminPutSettings(w http.ResponseWriter, r *http.Request) error 
 		ignored = []string{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"settings": next.Masked(), "success": true, "message": "Settings saved successfully!",
-		"meta": map[string]any{"ignored": ignored}})
+		"meta": map[string]any{"ignored": ignored, "noEffect": settings.NoEffect}})
 	return nil
 }
 

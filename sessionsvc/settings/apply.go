@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -25,8 +26,8 @@ import (
 //   - unknown keys are ignored (listed in the second result).
 //
 // Keys only sessionsvc has (smtp, webhooks, alertRecipients,
-// minSecurityScore, lockoutMinutes, blockTor, blockVpn, blockDatacenter)
-// keep their current value when left out, so the plugin's UI, which does
+// minSecurityScore, lockoutMinutes, blockTor, …: every other field of
+// Settings) keep their current value when left out, so the plugin's UI, which does
 // not know them, cannot wipe them; when sent they are decoded strictly.
 // A secret sent back as Mask keeps its value.
 func Apply(current Settings, body []byte) (Settings, []string, error) {
@@ -105,22 +106,20 @@ func Apply(current Settings, body []byte) (Settings, []string, error) {
 	next.TrustedProxies = truthy(in["trustedProxies"])
 	next.EmailTemplates = emailTemplates(in["emailTemplates"])
 
-	// sessionsvc's own keys: strict when sent, kept when not.
-	own := map[string]any{
-		"smtp": &next.SMTP, "webhooks": &next.Webhooks, "alertRecipients": &next.AlertRecipients,
-		"minSecurityScore": &next.MinSecurityScore, "lockoutMinutes": &next.LockoutMinutes,
-		"blockTor": &next.BlockTor, "blockVpn": &next.BlockVpn, "blockDatacenter": &next.BlockDatacenter,
-	}
+	// sessionsvc's own keys (every other field of Settings): strict when
+	// sent, kept when not.
 	var ignored []string
+	nv := reflect.ValueOf(&next).Elem()
 	for k, raw := range in {
-		p, isOwn := own[k]
-		if !isOwn {
-			if !knownKeys[k] {
-				ignored = append(ignored, k)
-			}
+		if knownKeys[k] {
 			continue
 		}
-		if err := decodeStrict(raw, p); err != nil {
+		i, own := ownFields[k]
+		if !own {
+			ignored = append(ignored, k)
+			continue
+		}
+		if err := decodeStrict(raw, nv.Field(i).Addr().Interface()); err != nil {
 			return Settings{}, nil, fmt.Errorf("%s: %w", k, err)
 		}
 	}
@@ -143,6 +142,10 @@ var NoEffect = []string{"cleanupUseDbDirect", "geoIpDatabasePath", "geoIpProvide
 // knownKeys are the plugin's keys Apply reads.
 var knownKeys = map[string]bool{}
 
+// ownFields maps the JSON names of sessionsvc's own settings (the fields
+// of Settings the plugin does not have) to their field index.
+var ownFields = map[string]int{}
+
 func init() {
 	for _, k := range []string{"inactivityTimeout", "cleanupInterval", "lastSeenRateLimit", "retentionDays", "maxSessionAgeDays",
 		"sessionCreationGraceMs", "cleanupUseDbDirect", "rateLimitWriteMax", "rateLimitReadMax", "rateLimitWindowSeconds",
@@ -151,6 +154,13 @@ func init() {
 		"enableEmailAlerts", "alertOnSuspiciousLogin", "alertOnNewLocation", "alertOnVpnProxy", "enableWebhooks",
 		"discordWebhookUrl", "slackWebhookUrl", "strictSessionEnforcement", "trustedProxies", "emailTemplates"} {
 		knownKeys[k] = true
+	}
+	t := reflect.TypeOf(Settings{})
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" && !knownKeys[name] {
+			ownFields[name] = i
+		}
 	}
 }
 

@@ -73,6 +73,12 @@ func TestApplyAsUpstream(t *testing.T) {
 				assert.NotContains(t, tpl.HTML, "javascript:")
 				assert.Equal(t, "", tpl.Text)
 			}, nil},
+		{"our own keys decoded when sent", `{"minSecurityScore":55,"blockTor":true,"alertRecipients":["sec@example.com"]}`, func(t *testing.T, s Settings) {
+			assert.Equal(t, 55, s.MinSecurityScore)
+			assert.True(t, s.BlockTor)
+			assert.Equal(t, []string{"sec@example.com"}, s.AlertRecipients)
+			assert.Equal(t, "mail.example", s.SMTP.Host)
+		}, nil},
 		{"unknown keys ignored and reported", `{"bogus":1,"inactivityTimeout":20,"zzz":null}`, func(t *testing.T, s Settings) {
 			assert.Equal(t, 20, s.InactivityTimeout)
 		}, []string{"bogus", "zzz"}},

@@ -50,9 +50,10 @@ type pluginContext struct {
 	types.DefaultPluginContext
 	contextID uint32
 
-	cfg     *config.Config
-	engine  *decide.Engine
-	metrics *metrics
+	cfg      *config.Config
+	engine   *decide.Engine
+	metrics  *metrics
+	revoking decide.RevokingRoutes // revoking_routes (timing.go)
 
 	sync     syncer
 	activity *throttle.Batch
@@ -93,14 +94,20 @@ func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
 	for _, w := range cfg.Warnings {
 		proxywasm.LogWarnf("meshsession: configuration: %s", w)
 	}
-	p.cfg, p.engine = cfg, engine
+	revoking, err := decide.NewRevokingRoutes(cfg.RevokingRoutes)
+	if err != nil {
+		proxywasm.LogCriticalf("meshsession: invalid plugin configuration: %v", err)
+		return types.OnPluginStartStatusFailed
+	}
+	p.cfg, p.engine, p.revoking = cfg, engine, revoking
 	p.startedAt = now()
 	p.metrics = defineMetrics()
 	p.sync = syncer{plugin: p, state: revocation.New(), lastSync: p.startedAt}
+	p.sync.startTiming()
 	p.activity = throttle.NewBatch(0)
 	p.marks = throttle.NewTracker(0)
 	p.lastSeen = make(map[uint64]int64)
-	if err := proxywasm.SetTickPeriodMilliSeconds(uint32(tickPeriod(cfg).Milliseconds())); err != nil {
+	if err := proxywasm.SetTickPeriodMilliSeconds(uint32(p.sync.initialTick().Milliseconds())); err != nil {
 		proxywasm.LogCriticalf("meshsession: set tick period: %v", err)
 		return types.OnPluginStartStatusFailed
 	}
@@ -151,7 +158,10 @@ func (p *pluginContext) NewHttpContext(contextID uint32) types.HttpContext {
 // routes are left to the GC: their callouts' callbacks may still hold them.
 func (h *httpContext) released() {
 	p := h.plugin
-	if h.route != decide.RouteNone || len(p.freeHTTP) >= maxFreeHTTP {
+	if h.held {
+		p.sync.unhold(h)
+	}
+	if h.route != decide.RouteNone || h.revoking || len(p.freeHTTP) >= maxFreeHTTP {
 		return
 	}
 	*h = httpContext{plugin: p}

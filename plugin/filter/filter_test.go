@@ -170,6 +170,7 @@ func TestLastSeenThrottledAcrossWorkers(t *testing.T) {
 	eachHost(t, workers, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
 		stub := newStub(t)
 		h := mustStart(t, start, testConfig(`"last_seen_interval":"1h"`), stub.clusters())
+		h.tickAll(t) // the first sync: no start-up hold below
 		tokA, tokB := userToken(1, "a"), userToken(2, "")
 		for i := 0; i < 3; i++ {
 			for w := 0; w < h.workers(); w++ {
@@ -192,23 +193,41 @@ func TestLastSeenThrottledAcrossWorkers(t *testing.T) {
 	})
 }
 
-func TestEpochChangeTriggersResync(t *testing.T) {
+// TestEpochChangeKeepsSeenRevocations: sessionsvc's store was reset (a
+// new epoch with an empty log). The workers take the new epoch's
+// snapshot but keep the revocations they had seen until they expire
+// (counted); an explicit lift in the new epoch's feed is honoured.
+func TestEpochChangeKeepsSeenRevocations(t *testing.T) {
 	eachHost(t, workers, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
 		stub := newStub(t)
 		h := mustStart(t, start, testConfig(""), stub.clusters())
-		tok := userToken(3, "s-3")
+		tok, other := userToken(3, "s-3"), userToken(3, "s-4")
 		stub.add(protocol.Change{Op: protocol.OpRevoke, Key: "sid:s-3", Exp: time.Now().Add(time.Hour).Unix(), Reason: protocol.ReasonManual})
+		stub.add(protocol.Change{Op: protocol.OpRevoke, Key: "sid:s-4", Exp: time.Now().Add(time.Hour).Unix(), Reason: protocol.ReasonManual})
 		h.tickAll(t)
 		h.tickAll(t)
 		require.True(t, h.do(t, get("/api/x", bearer(tok), -1)).local)
 
-		// sessionsvc's store was reset: a new epoch with an empty log.
 		stub.set(func(s *stubSvc) { s.epoch, s.log = "epoch-2", nil })
 		time.Sleep(110 * time.Millisecond)
 		h.tickAll(t)
 		h.tickAll(t)
 		for w := 0; w < h.workers(); w++ {
-			assert.False(t, h.do(t, get("/api/x", bearer(tok), w)).local, "worker %d adopted the new epoch's snapshot", w)
+			r := h.do(t, get("/api/x", bearer(tok), w))
+			require.True(t, r.local, "worker %d keeps the revocation across the store reset", w)
+			assert.Equal(t, protocol.ReasonManual, errorReason(t, r))
+		}
+		assert.EqualValues(t, 2, h.counter("meshsession_revocations_kept"), "counted once per proxy")
+		assert.Contains(t, h.logs(), "lacks 2 revoked keys")
+
+		// An admin lifts one explicitly in the new epoch.
+		stub.add(protocol.Change{Op: protocol.OpUnrevoke, Key: "sid:s-3"})
+		time.Sleep(110 * time.Millisecond)
+		h.tickAll(t)
+		h.tickAll(t)
+		for w := 0; w < h.workers(); w++ {
+			assert.False(t, h.do(t, get("/api/x", bearer(tok), w)).local, "worker %d honours the unrevoke", w)
+			assert.True(t, h.do(t, get("/api/x", bearer(other), w)).local, "worker %d keeps the other one", w)
 		}
 	})
 }
@@ -318,6 +337,7 @@ func TestMalformedTokensAreRefusedNeverTrap(t *testing.T) {
 	eachHost(t, 2, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
 		stub := newStub(t)
 		h := mustStart(t, start, testConfig(""), stub.clusters())
+		h.tickAll(t) // the first sync: no start-up hold below
 		for name, auth := range cases {
 			r := h.do(t, get("/api/x", [][2]string{{"authorization", auth}}, -1))
 			require.True(t, r.local, name)
@@ -495,22 +515,23 @@ func TestWorkersAdoptDeltaPages(t *testing.T) {
 	h.tickAll(t)
 	h.tickAll(t)
 	shared := h.h.SharedData("meshsession")
-	full, _, st := shared.Get("meshsession.g2.state.full")
+	full, _, st := shared.Get("meshsession.g3.state.full")
 	require.Equal(t, host.StatusOK, st, "the first state is published whole")
 
 	stub.add(protocol.Change{Op: protocol.OpRevoke, Key: "sid:second", Exp: time.Now().Add(time.Hour).Unix(), Reason: protocol.ReasonIdle})
 	time.Sleep(110 * time.Millisecond)
 	h.tickAll(t)
 	h.tickAll(t)
-	v, _, st := shared.Get("meshsession.g2.state.version")
+	v, _, st := shared.Get("meshsession.g3.state.version")
 	require.Equal(t, host.StatusOK, st)
-	ver, err := strconv.ParseUint(string(v), 10, 64)
+	vs, _, _ := strings.Cut(string(v), "/") // "<version>/<cursor>"
+	ver, err := strconv.ParseUint(vs, 10, 64)
 	require.NoError(t, err)
-	delta, _, st := shared.Get("meshsession.g2.delta." + strconv.FormatUint(ver%64, 10))
+	delta, _, st := shared.Get("meshsession.g3.delta." + strconv.FormatUint(ver%64, 10))
 	require.Equal(t, host.StatusOK, st, "the change went out as a delta page")
-	assert.True(t, strings.HasPrefix(string(delta), string(v)+"\n1\n"), "version, then the cursor it applies to: %q", delta)
+	assert.True(t, strings.HasPrefix(string(delta), vs+"\n1\n"), "version, then the cursor it applies to: %q", delta)
 	assert.Contains(t, string(delta), string(binary.LittleEndian.AppendUint64(nil, protocol.KeyHash("sid:second"))), "the binary page names the key by its hash")
-	full2, _, _ := shared.Get("meshsession.g2.state.full")
+	full2, _, _ := shared.Get("meshsession.g3.state.full")
 	assert.Equal(t, string(full), string(full2), "no full state for a small change")
 	for w := 0; w < h.workers(); w++ {
 		r := h.do(t, get("/api/x", bearer(userToken(1, "second")), w))

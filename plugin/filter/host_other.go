@@ -17,3 +17,11 @@ func requestHeaders() headerPairs {
 	hdrs, _ := proxywasm.GetHttpRequestHeaders()
 	return listPairs(hdrs)
 }
+
+// runAs runs fn for context id, then makes back the effective context
+// again (the SDK's emulator makes the effective context the active one).
+func runAs(id, back uint32, fn func()) {
+	_ = proxywasm.SetEffectiveContext(id)
+	fn()
+	_ = proxywasm.SetEffectiveContext(back)
+}

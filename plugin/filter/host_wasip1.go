@@ -40,3 +40,8 @@ func requestHeaders() headerPairs {
 	}
 	return viewPairs(raw)
 }
+
+// runAs runs fn as if the host had called back for context id (see the
+// glue's RunAsContext), then returns to the context that was active (back
+// is for the emulator's build, which cannot tell).
+func runAs(id, back uint32, fn func()) { proxywasm.RunAsContext(id, fn) }

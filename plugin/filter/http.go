@@ -29,6 +29,13 @@ type httpContext struct {
 	respBody    []byte
 	tooLarge    bool
 	waiting     bool // a callout holds the request (logout): keep buffering its body
+
+	held     bool // its request headers wait for the worker's first state (timing.go)
+	heldEOS  bool // the request headers ended the stream
+	revoking bool // on a revoking route: a 2xx answer waits for a sync (timing.go)
+	// inCallback: revoked is in the stream's own callback (a waiter run
+	// synchronously must not resume the stream from inside it)
+	inCallback bool
 }
 
 func header(name string) string {
@@ -41,6 +48,7 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) typ
 	cfg := p.cfg
 	ih := cfg.IdentityHeaders
 	t := now()
+	p.sync.check() // adopt what another worker published: a refusal anywhere is a refusal here
 	req := decide.Request{LastSync: p.sync.freshness(t)}
 	// One host call for all headers (every call that returns data costs a
 	// proxy_on_memory_allocate round trip into the guest), read into a
@@ -77,6 +85,16 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) typ
 	}
 	h.route = p.engine.Route(req.Method, req.Path)
 	d := p.engine.Decide(t, &req, p.sync.state)
+	if d.Action == decide.Pass && d.HasToken && !p.sync.ready() {
+		// No state yet (start-up): hold, then stale_policy decides.
+		if p.sync.hold(h, t, endOfStream) {
+			return types.ActionPause
+		}
+		if cfg.StalePolicy == config.FailClosed {
+			d = decide.Decision{Action: decide.Refuse, Status: 503, Reason: decide.ReasonStale,
+				Message: decide.Message(decide.ReasonStale), HasToken: true}
+		}
+	}
 	if d.Action == decide.Refuse {
 		h.setIdentity(nil, seen)
 		if d.Err != nil {
@@ -93,6 +111,7 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) typ
 		h.setIdentity(nil, seen)
 	}
 
+	h.revoking = d.HasToken && p.revoking.Match(req.Method, req.Path)
 	switch h.route {
 	case decide.RouteLogout:
 		if d.HasToken {
@@ -191,8 +210,8 @@ func (h *httpContext) names() token.ClaimNames {
 // OnHttpRequestBody accumulates the body of login and refresh requests (the
 // login identifier for failed-login reports; the presented refresh token).
 func (h *httpContext) OnHttpRequestBody(bodySize int, endOfStream bool) types.Action {
-	if h.waiting {
-		return types.ActionPause
+	if h.waiting || h.held {
+		return types.ActionPause // (a host that delivers the body of a held stream)
 	}
 	if h.route != decide.RouteLogin && h.route != decide.RouteRefresh {
 		return types.ActionContinue
@@ -247,15 +266,18 @@ func (h *httpContext) logout(authorization, cookie string) types.Action {
 	}
 	keys := authflow.Inspect(tok, h.names()).Keys
 	body := authflow.EncodeRevoke(protocol.RevokeRequest{Keys: keys, Reason: protocol.ReasonLogout})
+	id := h.contextID
 	err = p.callout("POST", protocol.PathRevoke, body, func(status int, resp []byte, err error) {
 		if err != nil || status/100 != 2 {
 			proxywasm.LogWarnf("meshsession: logout not recorded by sessionsvc (status %d, %v): %s", status, err, snippet(resp))
-		} else {
-			p.metrics.logouts.Increment(1)
-			p.sync.soon()
+			h.waiting = false
+			_ = proxywasm.ResumeHttpRequest()
+			return
 		}
-		h.waiting = false
-		_ = proxywasm.ResumeHttpRequest()
+		p.metrics.logouts.Increment(1)
+		// The logout goes on to the app only once every worker of this
+		// proxy enforces it: a sync fetched after the revocation.
+		p.sync.syncNow(id, resumeAfterSync(p, h, id, false))
 	})
 	if err != nil {
 		proxywasm.LogWarnf("meshsession: dispatch logout: %v", err)
@@ -266,6 +288,9 @@ func (h *httpContext) logout(authorization, cookie string) types.Action {
 }
 
 func (h *httpContext) OnHttpResponseHeaders(numHeaders int, endOfStream bool) types.Action {
+	if h.revoking {
+		return h.revoked()
+	}
 	if h.route != decide.RouteLogin && h.route != decide.RouteRefresh {
 		return types.ActionContinue
 	}
@@ -278,6 +303,12 @@ func (h *httpContext) OnHttpResponseHeaders(numHeaders int, endOfStream bool) ty
 }
 
 func (h *httpContext) OnHttpResponseBody(bodySize int, endOfStream bool) types.Action {
+	if h.waiting {
+		// A revoking route's answer waits for a sync (timing.go). Envoy
+		// delivers no body while the headers are held; a host that does
+		// gets it held too.
+		return types.ActionPause
+	}
 	if h.route != decide.RouteLogin && h.route != decide.RouteRefresh {
 		return types.ActionContinue
 	}

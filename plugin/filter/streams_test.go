@@ -30,6 +30,9 @@ func TestManyOpenStreams(t *testing.T) {
 	require.NoError(t, err)
 	defer h.Close(context.Background())
 	require.NoError(t, h.Tick(0))
+	for deadline := time.Now().Add(5 * time.Second); h.PendingCallouts() > 0 && time.Now().Before(deadline); {
+		time.Sleep(2 * time.Millisecond) // the first sync lands: no start-up hold below
+	}
 
 	const open = 600
 	streams := make([]*host.Stream, open)

@@ -214,9 +214,8 @@ func (s *stubSvc) page(r *http.Request) protocol.SyncPage {
 		if c.Seq <= cursor {
 			continue
 		}
-		if p.Reset && c.Op == protocol.OpUnrevoke {
-			continue
-		}
+		// A snapshot lists lifts too, as sessionsvc's does: a lift is not
+		// the same as "absent" (revocation/keep.go).
 		if len(p.Changes) == limit {
 			p.More = true
 			break

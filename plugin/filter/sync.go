@@ -20,12 +20,17 @@ import (
 // data outlives a plugin reload, and for a moment VMs of the old and the
 // new plugin run side by side; each generation keeps its own sync loop.
 const (
-	keyGen     = "meshsession.g2."
+	keyGen     = "meshsession.g3."
 	keyState   = keyGen + "state"         // the published revocation state: its meta (revocation.State.Marshal)
 	keyTable   = keyGen + "state.table"   // and its revoked-key table
-	keyVersion = keyGen + "state.version" // its version, decimal: read every tick, cheap
-	keyLease   = keyGen + "sync.lease"    // "<fetching-until ms>,<next fetch at ms>"
-	keySynced  = keyGen + "sync.ok"       // unix ms of the last successful sync by any worker
+	keyVersion = keyGen + "state.version" // "<version>/<cursor>" of the published state: read every tick, cheap
+	// keyStamp is written (empty) after every publication: its CAS, which
+	// the host renews on every write, is the cheapest "did the published
+	// state move?" a request can ask (an empty value costs the host no
+	// allocation in the guest: proxy-wasm-cpp-host copyToPointerSize).
+	keyStamp  = keyGen + "state.stamp"
+	keyLease  = keyGen + "sync.lease" // "<fetching-until ms>,<next fetch at ms>"
+	keySynced = keyGen + "sync.ok"    // unix ms of the last successful sync by any worker
 	// keyFull is the version of the last state published whole; delta pages
 	// after it go to keyDeltaPrefix+"<version % deltaRing>" as
 	// "<version>\n<base cursor>\n<page>".
@@ -43,10 +48,12 @@ type syncer struct {
 	state  *revocation.State
 
 	lastSync time.Time // last successful sync known to this worker
-	fetching bool      // this worker holds the lease and has a call out
+	fetching bool      // this worker has a sync call out
 	leaseCas uint32
 	failures int  // consecutive failures, for backoff and log throttling
 	relaxed  bool // the collector runs at bigPageGCPercent (relaxGC)
+
+	timing // monotone adoption, syncs on demand, start-up hold (timing.go)
 }
 
 // relaxGC switches the collector between bigPageGCPercent and gcPercent.
@@ -70,12 +77,10 @@ func (s *syncer) tick(t time.Time) {
 			s.failures = 0 // another worker synced since this one failed: no backoff
 		}
 	}
-	if s.fetching {
-		return
-	}
-	if s.acquire(t) {
+	if !s.fetching && s.acquire(t) {
 		s.fetch(t)
 	}
+	s.timingTick(t)
 }
 
 // freshness is the last successful sync time to decide with. Workers learn
@@ -98,11 +103,11 @@ func (s *syncer) freshness(t time.Time) time.Time {
 // the published delta pages when it is only a few versions behind (cheap),
 // else by reading the whole published state and the deltas after it.
 func (s *syncer) adopt() {
-	v, ok := readInt(keyVersion)
-	if !ok || uint64(v) == s.state.Version() {
+	pv, pc, ok := readVersion()
+	if !ok || !newer(pv, pc, s.state.Version(), s.state.Cursor()) {
 		return
 	}
-	target := uint64(v)
+	target := pv
 	if s.applyDeltas(target) {
 		return
 	}
@@ -123,8 +128,12 @@ func (s *syncer) adopt() {
 		proxywasm.LogErrorf("meshsession: shared revocation state unreadable, keeping mine: %v", err)
 		return
 	}
-	s.state = st
-	s.applyDeltas(target) // the changes published after that state, if any
+	s.applyDeltasTo(st, target) // the changes published after that state, if any
+	// Never step back: a worker keeps what it enforces until the published
+	// state has caught up with it (a refusal must stay a refusal).
+	if newer(st.Version(), st.Cursor(), s.state.Version(), s.state.Cursor()) {
+		s.state = st
+	}
 }
 
 // applyDeltas applies the published delta pages after this worker's version
@@ -132,8 +141,13 @@ func (s *syncer) adopt() {
 // state, when one is missing, overwritten or does not lead to the same
 // version as it did on the worker that fetched it.
 func (s *syncer) applyDeltas(target uint64) bool {
-	cur := s.state.Version()
-	if target <= cur || target-cur >= deltaRing || s.state.Building() {
+	return s.applyDeltasTo(s.state, target)
+}
+
+// applyDeltasTo is applyDeltas for any state.
+func (s *syncer) applyDeltasTo(st *revocation.State, target uint64) bool {
+	cur := st.Version()
+	if target <= cur || target-cur >= deltaRing || st.Building() {
 		return false
 	}
 	t := now()
@@ -149,10 +163,10 @@ func (s *syncer) applyDeltas(target uint64) bool {
 			return false
 		}
 		base, body, ok := strings.Cut(rest, "\n")
-		if !ok || base != strconv.FormatInt(s.state.Cursor(), 10) {
+		if !ok || base != strconv.FormatInt(st.Cursor(), 10) {
 			return false
 		}
-		if _, err := s.state.ApplyPage([]byte(body), t); err != nil || s.state.Version() != u {
+		if _, err := st.ApplyPage([]byte(body), t); err != nil || st.Version() != u {
 			return false
 		}
 	}
@@ -217,13 +231,18 @@ func (s *syncer) acquire(t time.Time) bool {
 	if err := l.write(); err != nil {
 		return false // another worker won
 	}
-	s.fetching = true
+	s.fetching, s.leased = true, true
 	return true
 }
 
-// release frees the lease, keeping its next-fetch time.
+// release ends a fetch chain, freeing the lease (if it holds it) but
+// keeping its next-fetch time.
 func (s *syncer) release() {
-	s.fetching = false
+	s.fetching, s.again = false, false
+	if !s.leased {
+		return
+	}
+	s.leased = false
 	if l, ok := readLease(); ok {
 		l.until = 0
 		_ = l.write()
@@ -280,21 +299,31 @@ func (s *syncer) done(status int, body []byte, err error) {
 	s.lastSync = t
 	s.plugin.metrics.syncSuccess.Increment(1)
 	putShared(keySynced, []byte(strconv.FormatInt(t.UnixMilli(), 10)))
+	s.noteKept(applied)
 	if s.state.Version() != before {
 		s.publish(body, baseCursor, applied)
 	}
-	if applied.More {
-		s.fetch(t) // keep the lease: fetch the next page now
+	if applied.More || s.again {
+		// Keep the lease: fetch the next page now (or once more, for a
+		// sync asked for while this one was out).
+		s.again = false
+		s.fetch(t)
 		return
 	}
 	// Success: the next fetch at the normal pace, whatever backoff the
 	// lease was taken with.
 	s.releaseUntil(t.Add(s.plugin.cfg.SyncInterval))
+	s.wake(t)
 }
 
-// releaseUntil frees the lease and sets the next fetch time.
+// releaseUntil ends a fetch chain, freeing the lease (if it holds it) and
+// setting the next fetch time.
 func (s *syncer) releaseUntil(next time.Time) {
-	s.fetching = false
+	s.fetching, s.again = false, false
+	if !s.leased {
+		return
+	}
+	s.leased = false
 	if l, ok := readLease(); ok {
 		l.until, l.next = 0, next.UnixMilli()
 		_ = l.write()
@@ -306,7 +335,7 @@ func (s *syncer) releaseUntil(next time.Time) {
 // it when that is small and recent enough, else whole.
 func (s *syncer) publish(page []byte, baseCursor int64, applied revocation.Applied) {
 	v := s.state.Version()
-	if pv, ok := readInt(keyVersion); ok && uint64(pv) > v {
+	if pv, pc, ok := readVersion(); ok && !newer(v, s.state.Cursor(), pv, pc) {
 		return
 	}
 	full, haveFull := readInt(keyFull)
@@ -335,7 +364,8 @@ func (s *syncer) publish(page []byte, baseCursor int64, applied revocation.Appli
 		}
 		_ = putShared(keyFull, []byte(strconv.FormatUint(v, 10)))
 	}
-	_ = putShared(keyVersion, []byte(strconv.FormatUint(v, 10)))
+	_ = putShared(keyVersion, []byte(strconv.FormatUint(v, 10)+"/"+strconv.FormatInt(s.state.Cursor(), 10)))
+	s.bumpStamp()
 }
 
 func (s *syncer) fail(t time.Time, msg string) {
@@ -346,6 +376,7 @@ func (s *syncer) fail(t time.Time, msg string) {
 			s.failures, t.Sub(s.lastSync).Truncate(time.Millisecond), msg)
 	}
 	s.release()
+	s.wake(t)
 }
 
 // putShared writes key whatever its current value. Envoy takes cas=0 as an
@@ -368,6 +399,28 @@ func putShared(key string, value []byte) error {
 		}
 	}
 	return err
+}
+
+// readVersion reads the published state's version and cursor.
+func readVersion() (version uint64, cursor int64, ok bool) {
+	val, _, err := proxywasm.GetSharedData(keyVersion)
+	if err != nil || len(val) == 0 {
+		return 0, 0, false
+	}
+	a, b, _ := strings.Cut(string(val), "/")
+	v, err := strconv.ParseUint(a, 10, 64)
+	if err != nil {
+		return 0, 0, false
+	}
+	c, _ := strconv.ParseInt(b, 10, 64)
+	return v, c, true
+}
+
+// newer orders states by version, then cursor: two workers that fetched
+// the same version from the same base (a sync on demand beside the
+// lease's) differ by how far their page went.
+func newer(v uint64, cursor int64, thanV uint64, thanCursor int64) bool {
+	return v > thanV || v == thanV && cursor > thanCursor
 }
 
 func readInt(key string) (int64, bool) {

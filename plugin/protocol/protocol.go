@@ -174,10 +174,14 @@ type Change struct {
 // SyncPage answers GET PathSync?epoch=E&cursor=N&limit=L.
 //
 // Changes are in log order (ascending Seq) and must be applied in order.
-// When Reset is true (cursor 0 or a foreign epoch) the page starts a full
+// When Reset is true (cursor 0, a foreign epoch, or a cursor past the log's
+// head: the store was restored from a backup) the page starts a full
 // snapshot: the client builds a fresh state from this page and the pages
-// that follow (More) and swaps it in once More is false. A snapshot holds
-// only live entries (no unrevokes, nothing expired). Cursor is the Seq of the
+// that follow (More) and swaps it in once More is false, keeping what its
+// previous state held that the snapshot lacks until it expires. A snapshot
+// holds the live entries (nothing expired) and the latest explicit lift
+// (unrevoke, unblock) of each subject, so that a lift is told from
+// "absent". Cursor is the Seq of the
 // last change returned (or the request's cursor when nothing changed), to be
 // passed back as cursor= together with Epoch.
 type SyncPage struct {

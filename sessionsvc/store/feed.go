@@ -43,6 +43,17 @@ func isLiveOp(op string) bool {
 	return op == protocol.OpRevoke || op == protocol.OpBlock || op == protocol.OpNotBefore
 }
 
+// isLift tells an explicit lift (unrevoke, unblock). A snapshot lists the
+// latest lift of each subject too: the plugin keeps what it had seen when
+// a snapshot merely lacks it (a store reset or restore, see the plugin's
+// revocation/keep.go), so a lift must be told from "absent".
+func isLift(op string) bool {
+	return op == protocol.OpUnrevoke || op == protocol.OpUnblock
+}
+
+// inSnapshot tells the entries a snapshot lists.
+func inSnapshot(op string) bool { return isLiveOp(op) || isLift(op) }
+
 func scanChanges(rows *sql.Rows, out []protocol.Change) ([]protocol.Change, error) {
 	defer rows.Close()
 	for rows.Next() {
@@ -57,7 +68,9 @@ func scanChanges(rows *sql.Rows, out []protocol.Change) ([]protocol.Change, erro
 
 // refresh applies the log up to head (read in the caller's transaction).
 func (f *feedCache) refresh(ctx context.Context, tx *sql.Tx, head int64) error {
-	if f.built && head-f.head > feedMaxCatchUp {
+	if f.built && (head-f.head > feedMaxCatchUp || head < f.head) {
+		// Far behind, or the log went back (restored from a backup under
+		// a running service: compaction keeps the head entry, see Compact).
 		f.built = false
 	}
 	if !f.built {
@@ -69,6 +82,18 @@ func (f *feedCache) refresh(ctx context.Context, tx *sql.Tx, head int64) error {
 		live, err := scanChanges(rows, nil)
 		if err != nil {
 			return err
+		}
+		rows, err = tx.QueryContext(ctx, `SELECT seq, op, key, user_id, exp, at, reason FROM revocation_log
+			WHERE latest AND op IN ('unrevoke', 'unblock') AND seq <= $1 ORDER BY seq`, head)
+		if err != nil {
+			return err
+		}
+		n := len(live)
+		if live, err = scanChanges(rows, live); err != nil {
+			return err
+		}
+		if len(live) > n {
+			sort.Slice(live, func(i, j int) bool { return live[i].Seq < live[j].Seq })
 		}
 		f.live, f.tombs = live, 0
 		f.bySubject = make(map[string]int, len(live))
@@ -97,7 +122,7 @@ func (f *feedCache) refresh(ctx context.Context, tx *sql.Tx, head int64) error {
 			f.tombs++
 			delete(f.bySubject, subj)
 		}
-		if isLiveOp(c.Op) {
+		if inSnapshot(c.Op) {
 			f.bySubject[subj] = len(f.live)
 			f.live = append(f.live, c)
 		}

@@ -985,7 +985,7 @@ func (s *sqlStore) Changes(ctx context.Context, epoch string, cursor int64, limi
 		limit = MaxChangesLimit
 	}
 	page := protocol.SyncPage{Epoch: s.epoch, Cursor: cursor, Now: now.Unix(), Changes: []protocol.Change{}}
-	reset := cursor <= 0 || epoch != s.epoch
+	reset := cursor <= 0 || epoch != s.epoch // and a cursor past the log's head, below
 	// A read-only transaction gives the log head and what is read after it
 	// one consistent view.
 	opts := &sql.TxOptions{ReadOnly: true}
@@ -1000,6 +1000,12 @@ func (s *sqlStore) Changes(ctx context.Context, epoch string, cursor int64, limi
 	var head int64
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM revocation_log`).Scan(&head); err != nil {
 		return protocol.SyncPage{}, s.wrap("log head", err)
+	}
+	if cursor > head {
+		// The client saw entries this log no longer has: the store was
+		// restored from a backup (compaction never removes the head, see
+		// Compact). A snapshot: the client keeps what it had seen.
+		reset = true
 	}
 	s.feed.mu.Lock()
 	defer s.feed.mu.Unlock()
@@ -1049,7 +1055,11 @@ func (s *sqlStore) Changes(ctx context.Context, epoch string, cursor int64, limi
 func (s *sqlStore) Compact(ctx context.Context, now time.Time) (int, error) {
 	var n int64
 	err := s.writeTx(ctx, "compact", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM revocation_log WHERE NOT latest OR (exp <> 0 AND exp <= $1)`, now.Unix())
+		// The entry at the head stays (superseded or expired, it is
+		// harmless): the head never goes back but by a restore, which
+		// Changes can then tell from a client's cursor.
+		res, err := tx.ExecContext(ctx, `DELETE FROM revocation_log WHERE (NOT latest OR (exp <> 0 AND exp <= $1))
+			AND seq < (SELECT MAX(seq) FROM revocation_log)`, now.Unix())
 		if err != nil {
 			return err
 		}

@@ -41,6 +41,7 @@ var glue = map[string]string{
 	"exports_wasip1.go":   "internal/zz_meshsession_exports_wasip1.go",
 	"contexts_wasip1.go":  "internal/zz_meshsession_contexts_wasip1.go",
 	"view_wasip1.go":      "zz_meshsession_view_wasip1.go",
+	"runas_wasip1.go":     "zz_meshsession_runas_wasip1.go",
 }
 
 func main() {

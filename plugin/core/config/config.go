@@ -132,6 +132,9 @@ type Config struct {
 	IdentityHeaders        IdentityHeaders `json:"identity_headers"`
 	TrustedProxyHops       int             `json:"trusted_proxy_hops"`
 	Verify                 Verify          `json:"verify"`
+	// StartupHold and RevokingRoutes: see revocation.go.
+	StartupHold    time.Duration `json:"startup_hold"`
+	RevokingRoutes []string      `json:"revoking_routes"`
 
 	// Warnings are non-fatal remarks (e.g. an empty internal_key) the
 	// plugin should log at start.
@@ -180,6 +183,8 @@ func Default() *Config {
 			MetadataNamespace: "envoy.filters.http.jwt_authn",
 			MetadataKey:       "jwt_payload",
 		},
+		StartupHold:    DefaultStartupHold,
+		RevokingRoutes: DefaultRevokingRoutes(),
 	}
 }
 
@@ -385,6 +390,8 @@ func decodeRoot(c *Config, root gjson.Result) error {
 			"user_id":    str(&c.IdentityHeaders.UserID),
 		}),
 		"trusted_proxy_hops": integer(&c.TrustedProxyHops),
+		"startup_hold":       nonNegativeDuration(&c.StartupHold),
+		"revoking_routes":    strList(&c.RevokingRoutes),
 		"verify": object(map[string]fieldFunc{
 			"mode":               str(&c.Verify.Mode),
 			"secret":             str(&c.Verify.Secret),
@@ -466,6 +473,9 @@ func (c *Config) validate() error {
 	}
 	if c.TrustedProxyHops < 0 || c.TrustedProxyHops > MaxTrustedProxyHops {
 		return fieldErr("trusted_proxy_hops", "must be between 0 and %d, got %d", MaxTrustedProxyHops, c.TrustedProxyHops)
+	}
+	if err := c.validateRevocationTiming(); err != nil {
+		return err
 	}
 	return c.Verify.validate()
 }

@@ -44,6 +44,11 @@ type Applied struct {
 	Skipped int    // changes already expired at now, not stored
 	// ServerNow is the page's "now" (sessionsvc's clock), 0 when absent.
 	ServerNow int64
+	// When Swapped replaced a state that had an epoch: that epoch, and
+	// what the new state kept of the old one although the snapshot lacked
+	// it (see keep.go).
+	PrevEpoch string
+	Kept      Kept
 }
 
 type op uint8
@@ -141,7 +146,7 @@ func (s *State) ApplyPage(data []byte, now time.Time) (Applied, error) {
 			res.Skipped++
 		}
 	}
-	s.commit(t, &h, &res)
+	s.commit(t, &h, &res, unix)
 	return res, nil
 }
 
@@ -160,6 +165,8 @@ func (s *State) applyBinary(data []byte, now int64) (Applied, error) {
 	res := Applied{Changes: bin.n}
 	if h.reset {
 		t := newTable(s.snapshotHint(&h, bin.n))
+		prevLifts := s.pendingLifts
+		s.pendingLifts = lifts{} // apply records the snapshot's lifts
 		ri := s.internAll(bin.reasons)
 		err := bin.walk(func(c *change) {
 			c.ri = ri[c.ri]
@@ -171,10 +178,11 @@ func (s *State) applyBinary(data []byte, now int64) (Applied, error) {
 			err = checkCursor(&h, bin.n, bin.last)
 		}
 		if err != nil {
+			s.pendingLifts = prevLifts
 			return Applied{}, err
 		}
 		s.pending, s.pendingEpoch = t, strings.Clone(h.epoch)
-		s.commit(t, &h, &res)
+		s.commit(t, &h, &res, now)
 		return res, nil
 	}
 	if err := bin.walk(nil); err != nil {
@@ -196,7 +204,7 @@ func (s *State) applyBinary(data []byte, now int64) (Applied, error) {
 			res.Skipped++
 		}
 	})
-	s.commit(t, &h, &res)
+	s.commit(t, &h, &res, now)
 	return res, nil
 }
 
@@ -254,7 +262,7 @@ func (s *State) target(h *pageHeader, n int) (t *table, fresh bool) {
 	switch {
 	case h.reset:
 		t = newTable(s.snapshotHint(h, n))
-		s.pending, s.pendingEpoch = t, strings.Clone(h.epoch)
+		s.pending, s.pendingEpoch, s.pendingLifts = t, strings.Clone(h.epoch), lifts{}
 		return t, true
 	case s.pending != nil:
 		return s.pending, true
@@ -262,12 +270,17 @@ func (s *State) target(h *pageHeader, n int) (t *table, fresh bool) {
 	return s.cur, false
 }
 
-// commit records an applied page: a snapshot's last page swaps it in.
-func (s *State) commit(t *table, h *pageHeader, res *Applied) {
+// commit records an applied page: a snapshot's last page swaps it in,
+// keeping what the state it replaces holds and the snapshot lacks.
+func (s *State) commit(t *table, h *pageHeader, res *Applied, now int64) {
 	res.Epoch, res.Cursor, res.More, res.Reset, res.ServerNow = h.epoch, h.cursor, h.more, h.reset, h.now
 	if t == s.pending {
 		s.pendingCursor = h.cursor
 		if !h.more {
+			if s.epoch != "" {
+				res.PrevEpoch = s.epoch
+				res.Kept = s.pending.keepFrom(s.cur, &s.pendingLifts, now)
+			}
 			s.cur, s.epoch, s.cursor = s.pending, s.pendingEpoch, s.pendingCursor
 			s.AbortSnapshot()
 			s.version++
@@ -320,10 +333,13 @@ func (s *State) apply(t *table, c *change, now int64, fresh bool) bool {
 		}
 		t.revoked.put(h, e)
 	case opUnrevoke:
-		if c.hash != 0 {
-			t.revoked.del(c.hash)
-		} else {
-			t.revoked.del(protocol.KeyHash(c.key))
+		h := c.hash
+		if h == 0 {
+			h = protocol.KeyHash(c.key)
+		}
+		t.revoked.del(h)
+		if fresh {
+			s.pendingLifts.keys.put(h, 0)
 		}
 	case opBlock:
 		h := UserHash(c.key)
@@ -333,7 +349,11 @@ func (s *State) apply(t *table, c *change, now int64, fresh bool) bool {
 		}
 		t.blocked.put(h, mkEntry(c.exp, s.reasonOf(c)))
 	case opUnblock:
-		t.blocked.del(UserHash(c.key))
+		h := UserHash(c.key)
+		t.blocked.del(h)
+		if fresh {
+			s.pendingLifts.users.put(h, 0)
+		}
 	case opNotBefore:
 		if !live(c.exp, now) {
 			return false

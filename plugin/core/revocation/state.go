@@ -75,10 +75,12 @@ type State struct {
 	version uint64
 	cur     *table
 
-	// pending is a snapshot being built (after a Reset page with More).
+	// pending is a snapshot being built (after a Reset page with More),
+	// and the lifts (unrevoke, unblock) it listed (see keep.go).
 	pending       *table
 	pendingEpoch  string
 	pendingCursor int64
+	pendingLifts  lifts
 
 	reasons   []string
 	reasonIdx map[string]uint8
@@ -163,7 +165,7 @@ func (s *State) Building() bool { return s.pending != nil }
 // AbortSnapshot drops a snapshot being built (e.g. after a failed fetch of
 // its next page); the live state is untouched.
 func (s *State) AbortSnapshot() {
-	s.pending, s.pendingEpoch, s.pendingCursor = nil, "", 0
+	s.pending, s.pendingEpoch, s.pendingCursor, s.pendingLifts = nil, "", 0, lifts{}
 }
 
 // Counts of live-state entries (including expired ones not yet pruned).

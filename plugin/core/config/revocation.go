@@ -1,0 +1,103 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+)
+
+// DefaultStartupHold is how long a worker without a revocation state yet
+// holds token-bearing requests, waiting for its first sync (startup_hold).
+const DefaultStartupHold = time.Second
+
+// MaxStartupHold bounds startup_hold.
+const MaxStartupHold = time.Minute
+
+// MaxRevokingRoutes bounds revoking_routes.
+const MaxRevokingRoutes = 32
+
+// DefaultRevokingRoutes are sessionsvc's user-API routes that end sessions
+// (revoking_routes): a 2xx answer to one of them, routed through the
+// proxy, is held until every worker of the proxy enforces what it revoked.
+func DefaultRevokingRoutes() []string {
+	const u = "/api/magic-sessionmanager"
+	return []string{
+		"POST " + u + "/logout",
+		"POST " + u + "/logout-all",
+		"POST " + u + "/logout-others",
+		"DELETE " + u + "/my-sessions/*",
+	}
+}
+
+// RevokingRoute is one parsed entry of revoking_routes: "METHOD /path",
+// where a last segment "*" stands for exactly one non-empty segment.
+type RevokingRoute struct {
+	Method  string
+	Path    string // without the "/*"
+	OneMore bool   // the path ends in "/*"
+}
+
+// ParseRevokingRoute parses "METHOD /path[/*]".
+func ParseRevokingRoute(s string) (RevokingRoute, error) {
+	method, path, ok := strings.Cut(s, " ")
+	if !ok || method == "" || !isToken(method) || strings.ToUpper(method) != method {
+		return RevokingRoute{}, fmt.Errorf(`must be "METHOD /path" with an upper-case method, got %q`, s)
+	}
+	if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \t?#") {
+		return RevokingRoute{}, fmt.Errorf(`path must start with "/" and hold no space, "?" or "#", got %q`, path)
+	}
+	r := RevokingRoute{Method: method, Path: path}
+	if strings.HasSuffix(path, "/*") {
+		r.Path, r.OneMore = strings.TrimSuffix(path, "/*"), true
+	}
+	if strings.Contains(r.Path, "*") || r.Path == "" {
+		return RevokingRoute{}, fmt.Errorf(`"*" may only be the whole last segment, got %q`, path)
+	}
+	return r, nil
+}
+
+// Match reports whether method and path (query already stripped) are on r.
+func (r RevokingRoute) Match(method, path string) bool {
+	if method != r.Method || !strings.HasPrefix(path, r.Path) {
+		return false
+	}
+	rest := path[len(r.Path):]
+	if !r.OneMore {
+		return rest == ""
+	}
+	return len(rest) > 1 && rest[0] == '/' && !strings.Contains(rest[1:], "/")
+}
+
+func nonNegativeDuration(dst *time.Duration) fieldFunc {
+	return func(path string, v gjson.Result) error {
+		if v.Type != gjson.String {
+			return fieldErr(path, `must be a duration string such as "1s" or "0s"`)
+		}
+		d, err := time.ParseDuration(v.Str)
+		if err != nil {
+			return fieldErr(path, "invalid duration %q", v.Str)
+		}
+		if d < 0 {
+			return fieldErr(path, "must not be negative, got %q", v.Str)
+		}
+		*dst = d
+		return nil
+	}
+}
+
+func (c *Config) validateRevocationTiming() error {
+	if c.StartupHold > MaxStartupHold {
+		return fieldErr("startup_hold", "must be at most %s, got %s", MaxStartupHold, c.StartupHold)
+	}
+	if len(c.RevokingRoutes) > MaxRevokingRoutes {
+		return fieldErr("revoking_routes", "at most %d routes, got %d", MaxRevokingRoutes, len(c.RevokingRoutes))
+	}
+	for i, s := range c.RevokingRoutes {
+		if _, err := ParseRevokingRoute(s); err != nil {
+			return fieldErr(fmt.Sprintf("revoking_routes[%d]", i), "%v", err)
+		}
+	}
+	return nil
+}

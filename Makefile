@@ -5,8 +5,12 @@ PLUGIN_SRC := $(shell find plugin -name '*.go' -not -path '*/testdata/*' 2>/dev/
 TEST_FLAGS ?= -timeout 25m -p 2
 BENCH ?= .
 BENCHTIME ?= 1s
+COUNT ?= 5
 
-.PHONY: all plugin test vet unit bench fuzz run clean tools
+STATICCHECK := .build/bin/staticcheck
+WASIRUN := $(CURDIR)/.build/wasirun
+
+.PHONY: all plugin test test-wasm vet unit bench bench-report fuzz run clean tools
 
 all: plugin
 
@@ -16,18 +20,31 @@ plugin: plugin.wasm
 plugin.wasm: $(PLUGIN_SRC)
 	$(GO) run ./plugin/cmd/wasmbuild -o plugin.wasm
 
-## vet: go vet, natively and for the Wasm target's pure packages
+## vet: go vet and staticcheck, natively and for the Wasm target's pure packages
 vet:
 	$(GO) vet ./...
 	GOOS=wasip1 GOARCH=wasm $(GO) vet ./plugin/core/... ./plugin/protocol/...
+	@scripts/ensure-tools staticcheck
+	$(STATICCHECK) ./...
+	GOOS=wasip1 GOARCH=wasm $(STATICCHECK) ./plugin/core/... ./plugin/protocol/...
 
 ## test: vet, build the module, run every test (Wasm, PostgreSQL and browser ones included)
-test: vet plugin tools
+test: vet plugin tools test-wasm
 	MESHSESSION_REQUIRE_WASM=1 MESHSESSION_REQUIRE_POSTGRES=1 MESHSESSION_REQUIRE_BROWSER=1 \
 	MESHSESSION_PLUGIN_WASM=$(CURDIR)/plugin.wasm \
 	$(GO) test $(TEST_FLAGS) ./... 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
 
-## tools: what the tests need on this machine (Debian's chromium for the dashboard tests)
+## test-wasm: plugin/core's tests built for GOOS=wasip1 and run on wazero, so
+## the code that exists only in the Wasm build (e.g. decide's 8-byte compare) is tested
+test-wasm: $(WASIRUN)
+	GOOS=wasip1 GOARCH=wasm WASIRUN_CACHE=$(CURDIR)/.build/wasirun-cache \
+	$(GO) test $(TEST_FLAGS) -exec $(WASIRUN) ./plugin/core/...
+
+$(WASIRUN): internal/cmd/wasirun/main.go go.mod go.sum
+	@mkdir -p .build
+	$(GO) build -o $@ ./internal/cmd/wasirun
+
+## tools: what the tests need on this machine (staticcheck; Debian's chromium for the dashboard tests)
 tools:
 	@mkdir -p .build
 	@scripts/ensure-tools
@@ -36,6 +53,11 @@ tools:
 bench: plugin
 	MESHSESSION_PLUGIN_WASM=$(CURDIR)/plugin.wasm \
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) -timeout 60m -p 1 ./...
+
+## bench-report: the benchmarks README's "Speed and memory" quotes, COUNT runs
+## each, into .build/bench-report.md (spread, targets met, machine); run it on a quiet machine
+bench-report: plugin $(WASIRUN)
+	COUNT=$(COUNT) BENCHTIME=$(BENCHTIME) scripts/bench-report
 
 ## fuzz: a short run of every fuzz target
 fuzz:

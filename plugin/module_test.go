@@ -5,8 +5,6 @@ package main
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshsession/meshsession/e2e/host"
+	"github.com/meshsession/meshsession/internal/testenv"
 	"github.com/meshsession/meshsession/plugin/wasmpatch"
 )
 
@@ -40,24 +39,8 @@ var envoyNeeds = []string{
 	"proxy_on_done", "proxy_on_log", "proxy_on_delete",
 }
 
-func shippedModule(t *testing.T) []byte {
-	t.Helper()
-	path := os.Getenv("MESHSESSION_PLUGIN_WASM")
-	if path == "" {
-		path = filepath.Join("..", "plugin.wasm")
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		if os.Getenv("MESHSESSION_REQUIRE_WASM") != "" || os.Getenv("CI") != "" {
-			t.Fatalf("plugin.wasm is required (run 'make plugin'): %v", err)
-		}
-		t.Skipf("plugin.wasm not built (run 'make plugin'): %v", err)
-	}
-	return b
-}
-
 func TestEnvoyWillLoadTheModule(t *testing.T) {
-	module := shippedModule(t)
+	module := testenv.PluginWasm(t)
 	imports, exports, err := host.Inspect(context.Background(), module)
 	require.NoError(t, err)
 
@@ -125,7 +108,7 @@ func newENOSYSHost(t *testing.T, module []byte) (*host.Host, error) {
 }
 
 func TestShippedModuleSurvives1000GCsWhenPollOneoffIsENOSYS(t *testing.T) {
-	module := shippedModule(t)
+	module := testenv.PluginWasm(t)
 	h, err := newENOSYSHost(t, module)
 	require.NoError(t, err)
 	defer h.Close(context.Background())

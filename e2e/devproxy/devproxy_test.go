@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/meshsession/meshsession/e2e/devproxy"
 	"github.com/meshsession/meshsession/e2e/envoyconfig"
+	"github.com/meshsession/meshsession/internal/testenv"
 )
 
 // The proxy's mechanics are tested with the host's ABI-level test guest
@@ -28,34 +28,8 @@ import (
 // headers, answer locally, hold the request on a callout or trap. The real
 // plugin runs in the e2e tests (e2e/e2etest).
 
-var guest struct {
-	once  sync.Once
-	bin   []byte
-	err   error
-	cache wazero.CompilationCache
-}
-
 func guestWasm(t *testing.T) ([]byte, wazero.CompilationCache) {
-	t.Helper()
-	guest.once.Do(func() {
-		dir, err := os.MkdirTemp("", "devproxyguest")
-		if err != nil {
-			guest.err = err
-			return
-		}
-		defer os.RemoveAll(dir)
-		out := filepath.Join(dir, "guest.wasm")
-		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, "../host/testdata/guest")
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			guest.err = fmt.Errorf("build test guest: %v\n%s", err, b)
-			return
-		}
-		guest.bin, guest.err = os.ReadFile(out)
-		guest.cache = wazero.NewCompilationCache()
-	})
-	require.NoError(t, guest.err)
-	return guest.bin, guest.cache
+	return testenv.BuildWasm(t, "../host/testdata/guest"), testenv.CompilationCache()
 }
 
 // seen is what the upstream received.
@@ -385,8 +359,9 @@ func TestProxyStartupErrors(t *testing.T) {
 }
 
 func TestProxyShutdownDrainsInFlight(t *testing.T) {
-	release := make(chan struct{})
+	release, arrived := make(chan struct{}), make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(arrived)
 		<-release
 		_, _ = io.WriteString(w, "finished")
 	}))
@@ -394,10 +369,17 @@ func TestProxyShutdownDrainsInFlight(t *testing.T) {
 	s := start(t, envoyConfig(t, slow.Listener.Addr().String(), envoyconfig.FailClosed, "ok"), nil)
 	got := make(chan result, 1)
 	go func() { got <- do(t, "GET", s.url+"/slow", "", nil) }()
-	time.Sleep(200 * time.Millisecond) // let the request reach the upstream
+	<-arrived // the request reached the upstream
 	stopped := make(chan struct{})
 	go func() { s.stop(); close(stopped) }()
-	time.Sleep(100 * time.Millisecond)
+	// Shutdown has begun once the listener refuses connections.
+	require.Eventually(t, func() bool {
+		c, err := net.Dial("tcp", s.p.Addr().String())
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	}, 5*time.Second, time.Millisecond, "listener still open after stop")
 	select {
 	case <-stopped:
 		t.Fatal("Serve returned with a request in flight")

@@ -13,8 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +23,7 @@ import (
 	"github.com/meshsession/meshsession/e2e/demoapp"
 	"github.com/meshsession/meshsession/e2e/devproxy"
 	"github.com/meshsession/meshsession/e2e/envoyconfig"
+	"github.com/meshsession/meshsession/internal/testenv"
 	"github.com/meshsession/meshsession/sessionsvc/service"
 )
 
@@ -37,69 +36,16 @@ const (
 
 // ---- plugin.wasm, compiled once per test binary ----
 
-var wasm struct {
-	once  sync.Once
-	bin   []byte
-	path  string
-	err   error
-	cache wazero.CompilationCache
-}
-
-func required(names ...string) bool {
-	for _, n := range names {
-		if v := os.Getenv(n); v != "" && v != "0" && v != "false" {
-			return true
-		}
-	}
-	return false
-}
-
-// pluginWasm reads MESHSESSION_PLUGIN_WASM or <repo>/plugin.wasm.
 func pluginWasm(tb testing.TB) ([]byte, wazero.CompilationCache) {
-	tb.Helper()
-	wasm.once.Do(func() {
-		wasm.path = os.Getenv("MESHSESSION_PLUGIN_WASM")
-		if wasm.path == "" {
-			wasm.path = filepath.Join("..", "..", "plugin.wasm")
-		}
-		wasm.bin, wasm.err = devproxy.LoadModule(wasm.path)
-		wasm.cache = wazero.NewCompilationCache()
-	})
-	if wasm.err != nil {
-		if required("MESHSESSION_REQUIRE_WASM", "CI") {
-			tb.Fatalf("plugin.wasm is required (MESHSESSION_REQUIRE_WASM/CI): %v", wasm.err)
-		}
-		tb.Skipf("plugin.wasm not available (run `make plugin`): %v", wasm.err)
-	}
-	return wasm.bin, wasm.cache
+	return testenv.PluginWasm(tb), testenv.CompilationCache()
 }
 
 // ---- logs, shown when a test fails ----
 
-type logBuf struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
+// logBuf keeps the system's logs (their tail is shown when a test fails).
+type logBuf struct{ testenv.SyncBuffer }
 
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.buf.Len() > 4<<20 { // keep the tail
-		b := l.buf.Bytes()[l.buf.Len()-(1<<20):]
-		l.buf = *bytes.NewBuffer(append([]byte(nil), b...))
-	}
-	return l.buf.Write(p)
-}
-
-func (l *logBuf) tail(n int) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	lines := strings.Split(strings.TrimRight(l.buf.String(), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
+func (l *logBuf) tail(n int) string { return l.Tail(n) }
 
 // ---- the system: sessionsvc + demo app + dev proxy ----
 
@@ -138,7 +84,7 @@ func startSystem(tb testing.TB, dbURL string, overrides map[string]any) *system 
 	module, cache := pluginWasm(tb)
 	env, err := envoyconfig.Load(filepath.Join("..", "..", "envoy.yaml"))
 	require.NoError(tb, err)
-	s := &system{tb: tb, dbURL: dbURL, logs: &logBuf{}}
+	s := &system{tb: tb, dbURL: dbURL, logs: &logBuf{testenv.SyncBuffer{Max: 4 << 20}}}
 	var out io.Writer = s.logs
 	if path := os.Getenv("E2E_LOG_FILE"); path != "" { // every line, for debugging
 		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)

@@ -426,7 +426,8 @@ func extractWasm(tc *anypb.Any, filterName, p string) (Wasm, error) {
 		w.FailurePolicy = FailReload
 	case wasmv3.FailurePolicy_UNSPECIFIED:
 		w.FailurePolicy = FailClosed
-		if pc.GetFailOpen() { //nolint:staticcheck // honour the deprecated flag as Envoy does
+		//lint:ignore SA1019 honour the deprecated fail_open as Envoy does
+		if pc.GetFailOpen() {
 			w.FailurePolicy = FailOpen
 		}
 	default:

@@ -165,7 +165,7 @@ func TestMutatedYAML(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mutated := base
+			var mutated string
 			if tt.edit != nil {
 				mutated = tt.edit(base)
 			} else {

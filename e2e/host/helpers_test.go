@@ -2,12 +2,7 @@ package host_test
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,67 +10,18 @@ import (
 	"github.com/tetratelabs/wazero"
 
 	"github.com/meshsession/meshsession/e2e/host"
+	"github.com/meshsession/meshsession/internal/testenv"
 )
 
 // cache shares compiled code between the Hosts of this test binary.
 var cache = wazero.NewCompilationCache()
 
-var (
-	guestOnce sync.Once
-	guestDir  string
-	guestBin  []byte
-	guestErr  error
-)
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if guestDir != "" {
-		_ = os.RemoveAll(guestDir)
-	}
-	os.Exit(code)
-}
-
-// guestWasm builds testdata/guest, a minimal ABI-level proxy-wasm module,
+// guestWasm is testdata/guest, a minimal ABI-level proxy-wasm module, built
 // once per test binary.
-func guestWasm(t testing.TB) []byte {
-	t.Helper()
-	guestOnce.Do(func() {
-		guestDir, guestErr = os.MkdirTemp("", "hostguest")
-		if guestErr != nil {
-			return
-		}
-		out := filepath.Join(guestDir, "guest.wasm")
-		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, "./testdata/guest")
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			guestErr = fmt.Errorf("build test guest: %v\n%s", err, b)
-			return
-		}
-		guestBin, guestErr = os.ReadFile(out)
-	})
-	require.NoError(t, guestErr)
-	return guestBin
-}
+func guestWasm(tb testing.TB) []byte { return testenv.BuildWasm(tb, "testdata/guest") }
 
-// pluginWasm reads the real plugin.wasm built by `make plugin`
-// (MESHSESSION_PLUGIN_WASM overrides the path). Missing, it fails when CI or
-// MESHSESSION_REQUIRE_WASM is set (as `make test` does) and skips otherwise.
-func pluginWasm(t testing.TB) []byte {
-	t.Helper()
-	path := filepath.Join("..", "..", "plugin.wasm")
-	if p := os.Getenv("MESHSESSION_PLUGIN_WASM"); p != "" {
-		path = p
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		msg := fmt.Sprintf("plugin.wasm not available (%v): run `make plugin` first", err)
-		if os.Getenv("CI") != "" || os.Getenv("MESHSESSION_REQUIRE_WASM") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return b
-}
+// pluginWasm is the real plugin.wasm built by `make plugin` (see internal/testenv).
+func pluginWasm(tb testing.TB) []byte { return testenv.PluginWasm(tb) }
 
 func newHost(t testing.TB, cfg host.Config) *host.Host {
 	t.Helper()

@@ -71,6 +71,11 @@ type Config struct {
 	// CompilationCache lets several Hosts share compiled code (wazero's
 	// in-memory or on-disk cache), e.g. across tests. Default: none.
 	CompilationCache wazero.CompilationCache
+	// Now, if set, is the clock proxy_get_current_time_nanoseconds reads, so
+	// tests can advance the guest's time as Envoy's own tests do with a
+	// simulated TimeSource (source/extensions/common/wasm/context.cc reads
+	// time_source_.systemTime()). WASI's clocks stay real. Default time.Now.
+	Now func() time.Time
 }
 
 // Host runs N worker VMs of one proxy-wasm module.
@@ -162,6 +167,9 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	}
 	if cfg.Process == nil {
 		cfg.Process = NewProcess()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	h := &Host{
 		cfg:      cfg,

@@ -240,7 +240,7 @@ func proxySetTickPeriod(_ context.Context, w *worker, s []uint64) Status {
 }
 
 func proxyGetCurrentTime(_ context.Context, w *worker, s []uint64) Status {
-	if !w.mem.WriteUint64Le(u32(s[0]), uint64(time.Now().UnixNano())) {
+	if !w.mem.WriteUint64Le(u32(s[0]), uint64(w.h.cfg.Now().UnixNano())) {
 		return StatusInvalidMemoryAccess
 	}
 	return StatusOK

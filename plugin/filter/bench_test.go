@@ -23,11 +23,7 @@ func benchHost(b *testing.B, n int) (*host.Host, func()) {
 
 func benchHostPaged(b *testing.B, n, pageSize int) (*host.Host, func()) {
 	b.Helper()
-	t := &testing.T{}
-	module, cache := pluginWasm(t)
-	if module == nil {
-		b.Skip("plugin.wasm not built")
-	}
+	module, cache := pluginWasm(b)
 	stub := &stubSvc{epoch: "bench", calls: map[string]int{}}
 	exp := time.Now().Add(time.Hour).Unix()
 	for i := 0; i < n; i++ {
@@ -36,10 +32,11 @@ func benchHostPaged(b *testing.B, n, pageSize int) (*host.Host, func()) {
 	}
 	srv := newStubServer(stub)
 	cl := map[string]host.Cluster{"sessionsvc": {URL: srv.URL, Timeout: 30 * time.Second}}
+	clk := &testClock{}
 	h, err := host.New(context.Background(), host.Config{
 		Module: module, Workers: 2, VMID: "meshsession", RootID: "meshsession", CompilationCache: cache,
 		PluginConfig: []byte(testConfig(`"sync_page_size":` + strconv.Itoa(pageSize) + `,"timeout":"30s","last_seen_interval":"1h"`)),
-		Clusters:     cl, DisableTicks: true,
+		Clusters:     cl, DisableTicks: true, Now: clk.Now,
 	})
 	if err != nil {
 		srv.Close()
@@ -76,7 +73,7 @@ func benchHostPaged(b *testing.B, n, pageSize int) (*host.Host, func()) {
 	// One more revocation: worker 0 fetches and publishes the delta page,
 	// worker 1 applies it (instead of reading the whole state again).
 	stub.add(protocol.Change{Op: protocol.OpRevoke, Key: "sid:one-more", Exp: exp, Reason: protocol.ReasonManual})
-	time.Sleep(510 * time.Millisecond) // the lease's next-fetch time
+	clk.advance(510 * time.Millisecond) // the lease's next-fetch time
 	if err := h.Tick(0); err != nil {
 		b.Fatal(err)
 	}

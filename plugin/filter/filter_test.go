@@ -118,7 +118,7 @@ func testRevocationReachesEveryWorker(t *testing.T, jsonOnly bool) {
 		syncsBefore := stub.count(protocol.PathSync)
 		stub.add(protocol.Change{Op: protocol.OpRevoke, Key: "sid:s-7", Exp: time.Now().Add(time.Hour).Unix(), Reason: protocol.ReasonManual})
 		// The lease lets one worker fetch; the others adopt on their next tick.
-		time.Sleep(110 * time.Millisecond)
+		h.advance(110 * time.Millisecond)
 		h.tickAll(t)
 		h.tickAll(t)
 		for w := 0; w < h.workers(); w++ {
@@ -159,7 +159,7 @@ func TestBlockedUserAndNotBefore(t *testing.T) {
 		assert.False(t, h.do(t, get("/api/articles", bearer(fresh), -1)).local, "tokens issued after not-before pass")
 
 		stub.add(protocol.Change{Op: protocol.OpUnblock, User: "9"})
-		time.Sleep(110 * time.Millisecond)
+		h.advance(110 * time.Millisecond)
 		h.tickAll(t)
 		h.tickAll(t)
 		assert.False(t, h.do(t, get("/api/anything", bearer(userToken(9, "")), -1)).local, "unblocked")
@@ -209,7 +209,7 @@ func TestEpochChangeKeepsSeenRevocations(t *testing.T) {
 		require.True(t, h.do(t, get("/api/x", bearer(tok), -1)).local)
 
 		stub.set(func(s *stubSvc) { s.epoch, s.log = "epoch-2", nil })
-		time.Sleep(110 * time.Millisecond)
+		h.advance(110 * time.Millisecond)
 		h.tickAll(t)
 		h.tickAll(t)
 		for w := 0; w < h.workers(); w++ {
@@ -222,7 +222,7 @@ func TestEpochChangeKeepsSeenRevocations(t *testing.T) {
 
 		// An admin lifts one explicitly in the new epoch.
 		stub.add(protocol.Change{Op: protocol.OpUnrevoke, Key: "sid:s-3"})
-		time.Sleep(110 * time.Millisecond)
+		h.advance(110 * time.Millisecond)
 		h.tickAll(t)
 		h.tickAll(t)
 		for w := 0; w < h.workers(); w++ {
@@ -262,7 +262,7 @@ func TestSessionsvcDownKeepsEnforcingThenStalePolicy(t *testing.T) {
 				h.tickAll(t)
 				h.tickAll(t)
 				stub.set(func(s *stubSvc) { s.down = true })
-				time.Sleep(350 * time.Millisecond)
+				h.advance(350 * time.Millisecond)
 				h.tickAll(t)
 
 				r := h.do(t, get("/api/x", bearer(userToken(1, "dead")), -1))
@@ -290,7 +290,7 @@ func TestSessionsvcDownKeepsEnforcingThenStalePolicy(t *testing.T) {
 						break
 					}
 					require.True(t, time.Now().Before(deadline), "caught up after sessionsvc came back")
-					time.Sleep(50 * time.Millisecond)
+					h.advance(50 * time.Millisecond)
 				}
 				assert.False(t, h.do(t, get("/api/x", bearer(userToken(1, "alive")), -1)).local, "fresh again")
 			})
@@ -311,7 +311,7 @@ func TestBadFeedPageIsRejectedWhole(t *testing.T) {
 			`{"epoch":"epoch-1","cursor":3,"changes":[{"seq":3,"op":"revoke","key":"sid:two","exp":9999999999},{"seq":2,"op":"revoke","key":"sid:three"}]}`,
 		} {
 			stub.set(func(s *stubSvc) { s.garbage = garbage })
-			time.Sleep(110 * time.Millisecond)
+			h.advance(110 * time.Millisecond)
 			h.tickAll(t)
 			h.tickAll(t)
 			assert.True(t, h.do(t, get("/api/x", bearer(userToken(1, "one")), -1)).local, "earlier state kept")
@@ -519,7 +519,7 @@ func TestWorkersAdoptDeltaPages(t *testing.T) {
 	require.Equal(t, host.StatusOK, st, "the first state is published whole")
 
 	stub.add(protocol.Change{Op: protocol.OpRevoke, Key: "sid:second", Exp: time.Now().Add(time.Hour).Unix(), Reason: protocol.ReasonIdle})
-	time.Sleep(110 * time.Millisecond)
+	h.advance(110 * time.Millisecond)
 	h.tickAll(t)
 	h.tickAll(t)
 	v, _, st := shared.Get("meshsession.g3.state.version")

@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +22,7 @@ import (
 	"github.com/tetratelabs/wazero"
 
 	"github.com/meshsession/meshsession/e2e/host"
+	"github.com/meshsession/meshsession/internal/testenv"
 	"github.com/meshsession/meshsession/plugin/filter"
 )
 
@@ -71,33 +70,13 @@ type harness interface {
 	counter(name string) int64
 	logs() string
 	close()
+	// advance moves the filter's clock forward (an interval passes at once).
+	advance(d time.Duration)
 }
 
-var wasmCache = struct {
-	once   sync.Once
-	module []byte
-	cache  wazero.CompilationCache
-	err    error
-}{}
-
-// pluginWasm reads the built module: MESHSESSION_PLUGIN_WASM or ../../plugin.wasm.
-func pluginWasm(t *testing.T) ([]byte, wazero.CompilationCache) {
-	t.Helper()
-	wasmCache.once.Do(func() {
-		path := os.Getenv("MESHSESSION_PLUGIN_WASM")
-		if path == "" {
-			path = filepath.Join("..", "..", "plugin.wasm")
-		}
-		wasmCache.module, wasmCache.err = os.ReadFile(path)
-		wasmCache.cache = wazero.NewCompilationCache()
-	})
-	if wasmCache.err != nil {
-		if os.Getenv("MESHSESSION_REQUIRE_WASM") != "" || os.Getenv("CI") != "" {
-			t.Fatalf("plugin.wasm is required (run 'make plugin'): %v", wasmCache.err)
-		}
-		t.Skipf("plugin.wasm not built (run 'make plugin'): %v", wasmCache.err)
-	}
-	return wasmCache.module, wasmCache.cache
+// pluginWasm is the built module (see internal/testenv) and the shared compilation cache.
+func pluginWasm(tb testing.TB) ([]byte, wazero.CompilationCache) {
+	return testenv.PluginWasm(tb), testenv.CompilationCache()
 }
 
 // eachHost runs fn natively and on plugin.wasm with `workers` VMs.
@@ -128,6 +107,7 @@ func mustStart(t *testing.T, start func(string, map[string]string) (harness, err
 var nativeMu sync.Mutex // proxytest holds one emulator per process
 
 type nativeHarness struct {
+	*testClock
 	host      proxytest.HostEmulator
 	reset     func()
 	clusters  map[string]string
@@ -142,7 +122,9 @@ func startNative(cfg string, clusters map[string]string) (harness, error) {
 		WithPluginConfiguration([]byte(cfg)).
 		WithProperty([]string{"source", "address"}, []byte(clientAddr))
 	h, reset := proxytest.NewHostEmulator(opt)
-	n := &nativeHarness{host: h, reset: reset, clusters: clusters, processed: map[uint32]int{},
+	clk := &testClock{}
+	filter.SetClock(clk.Now)
+	n := &nativeHarness{testClock: clk, host: h, reset: reset, clusters: clusters, processed: map[uint32]int{},
 		client: &http.Client{Timeout: 5 * time.Second}}
 	if st := h.StartPlugin(); st != types.OnPluginStartStatusOK {
 		msg := strings.Join(h.GetCriticalLogs(), "\n")
@@ -156,6 +138,7 @@ func (n *nativeHarness) close() {
 	if n.reset != nil {
 		n.reset()
 		n.reset = nil
+		filter.SetClock(nil)
 		nativeMu.Unlock()
 	}
 }
@@ -294,6 +277,7 @@ func answer(req request, up [][2]string) (int, [][2]string, []byte) {
 // ---- wasm: plugin.wasm on the project's host ----
 
 type wasmHarness struct {
+	*testClock
 	h *host.Host
 }
 
@@ -303,15 +287,16 @@ func startWasm(module []byte, cache wazero.CompilationCache, workers int, cfg st
 		cl[name] = host.Cluster{URL: url, Timeout: 5 * time.Second}
 	}
 	debug := host.LogDebug
+	clk := &testClock{}
 	h, err := host.New(context.Background(), host.Config{
 		Module: module, Workers: workers, VMID: "meshsession", RootID: "meshsession",
 		PluginConfig: []byte(cfg), Clusters: cl, DisableTicks: true, CompilationCache: cache,
-		LogLevel: &debug,
+		LogLevel: &debug, Now: clk.Now,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &wasmHarness{h: h}, nil
+	return &wasmHarness{testClock: clk, h: h}, nil
 }
 
 func (w *wasmHarness) close()       { _ = w.h.Close(context.Background()) }

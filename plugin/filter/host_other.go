@@ -8,8 +8,12 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 )
 
-// now is the clock (see host_wasip1.go for the Wasm build's).
-func now() time.Time { return time.Now() }
+// now is the clock (see host_wasip1.go for the Wasm build's). Natively it
+// reads clock, which the package's tests replace to advance the filter's
+// time (export_test.go).
+func now() time.Time { return clock() }
+
+var clock = time.Now
 
 // requestHeaders reads the request headers with the SDK's ordinary call
 // (see host_wasip1.go for the Wasm build's allocation-free one).

@@ -26,7 +26,6 @@ type httpContext struct {
 	requestBody []byte // login/refresh request body, accumulated up to authflow.MaxBodyLen
 	presented   string // refresh: the refresh token the client presented
 	status      int    // upstream response status on observed routes
-	respBody    []byte
 	tooLarge    bool
 	waiting     bool // a callout holds the request (logout): keep buffering its body
 

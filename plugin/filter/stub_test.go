@@ -105,11 +105,11 @@ func (s *stubSvc) serve(w http.ResponseWriter, r *http.Request) {
 	s.calls[r.URL.Path]++
 	if r.Header.Get(protocol.HeaderKey) != testKey {
 		s.badKey++
-		http.Error(w, `{"error":{"status":401,"message":"bad key"}}`, 401)
+		http.Error(w, `{"error":{"status":401,"message":"bad key"}}`, http.StatusUnauthorized)
 		return
 	}
 	if s.down {
-		http.Error(w, "down", 503)
+		http.Error(w, "down", http.StatusServiceUnavailable)
 		return
 	}
 	dec := json.NewDecoder(r.Body)

@@ -49,9 +49,8 @@ type syncer struct {
 
 	lastSync time.Time // last successful sync known to this worker
 	fetching bool      // this worker has a sync call out
-	leaseCas uint32
-	failures int  // consecutive failures, for backoff and log throttling
-	relaxed  bool // the collector runs at bigPageGCPercent (relaxGC)
+	failures int       // consecutive failures, for backoff and log throttling
+	relaxed  bool      // the collector runs at bigPageGCPercent (relaxGC)
 
 	timing // monotone adoption, syncs on demand, start-up hold (timing.go)
 }

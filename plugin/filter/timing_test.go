@@ -38,7 +38,7 @@ func TestRefusalIsMonotoneAcrossWorkers(t *testing.T) {
 			require.False(t, h.do(t, get("/api/x", bearer(tok), w)).local)
 		}
 		stub.add(protocol.Change{Op: protocol.OpRevoke, Key: "sid:mono-" + strconv.Itoa(trial), Exp: time.Now().Add(time.Hour).Unix(), Reason: protocol.ReasonManual})
-		time.Sleep(110 * time.Millisecond) // past the lease's next fetch time
+		h.advance(110 * time.Millisecond) // past the lease's next fetch time
 		fetcher := trial % workers
 		require.NoError(t, h.h.Tick(fetcher)) // only this worker syncs
 		h.settle(t)
@@ -202,7 +202,7 @@ func TestStartupHoldExpires(t *testing.T) {
 			s, res := openStream(t, h, 1, userToken(1, "x"))
 			require.Equal(t, host.ActionPause, res.Action)
 			h.tickAll(t) // the sync fails; still held
-			time.Sleep(160 * time.Millisecond)
+			h.advance(160 * time.Millisecond)
 			require.NoError(t, h.h.Tick(1))
 			ev := waitStream(t, s)
 			if tc.status == 0 {

@@ -42,7 +42,6 @@ type mailServer struct {
 	delay    time.Duration // before answering MAIL FROM
 	user     string
 	password string
-	authed   bool
 	tls      bool
 }
 

@@ -1,7 +1,6 @@
 package dashboard
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -40,13 +39,6 @@ type session struct {
 	Expires int64  `json:"e"` // Unix seconds
 	Issued  int64  `json:"i"`
 	Name    string `json:"n"` // admin token name, for display
-}
-
-type ctxKey struct{}
-
-func sessionFrom(ctx context.Context) *session {
-	s, _ := ctx.Value(ctxKey{}).(*session)
-	return s
 }
 
 func randomString(n int) (string, error) {
@@ -180,7 +172,7 @@ func (d *Dashboard) authed(h apiFunc) http.HandlerFunc {
 				return
 			}
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, s)), s)
+		h(w, r, s)
 	}
 }
 

@@ -76,7 +76,6 @@ func newEnvWithStore(t testing.TB, st store.Store, opts ...envOpt) *env {
 type resp struct {
 	status int
 	body   map[string]any
-	list   []any
 	raw    []byte
 	header http.Header
 }

@@ -106,7 +106,6 @@ func (c *Config) options() []option {
 type parsed struct {
 	Config
 	endIdleSet bool
-	args       []string
 }
 
 // ParseConfig reads flags over environment variables over defaults.

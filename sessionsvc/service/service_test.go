@@ -11,13 +11,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshsession/meshsession/internal/testenv"
 	"github.com/meshsession/meshsession/plugin/protocol"
 )
 
@@ -26,22 +26,7 @@ func envMap(m map[string]string) func(string) string {
 }
 
 // syncBuffer is a goroutine-safe buffer.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testenv.SyncBuffer
 
 func TestHelpListsEnvNames(t *testing.T) {
 	var out bytes.Buffer
@@ -177,9 +162,10 @@ func TestRunZeroConfig(t *testing.T) {
 // TestGracefulShutdownDrains checks an in-flight request completes.
 func TestGracefulShutdownDrains(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	slow := make(chan struct{})
+	slow, arrived := make(chan struct{}), make(chan struct{})
 	hooks := Hooks{Mounts: func(ctx context.Context, d Deps) (map[string]http.Handler, error) {
 		return map[string]http.Handler{"GET /slow": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			close(arrived)
 			<-slow
 			fmt.Fprint(w, "done")
 		})}, nil
@@ -202,9 +188,22 @@ func TestGracefulShutdownDrains(t *testing.T) {
 		r.Body.Close()
 		got <- string(b)
 	}()
-	time.Sleep(100 * time.Millisecond) // let the request arrive
+	<-arrived
 	cancel()
-	time.Sleep(100 * time.Millisecond)
+	// Shutdown has begun once the listener refuses connections; the request
+	// is still held, so Serve must not have returned.
+	require.Eventually(t, func() bool {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	}, 5*time.Second, time.Millisecond, "listener still open after cancel")
+	select {
+	case err := <-done:
+		t.Fatalf("Serve returned with a request in flight: %v", err)
+	default:
+	}
 	close(slow)
 	assert.Equal(t, "done", <-got)
 	require.NoError(t, <-done)

@@ -446,6 +446,19 @@ func b64int(s string) (*big.Int, error) {
 	return new(big.Int).SetBytes(b), nil
 }
 
+// b64coord decodes a P-256 coordinate (RFC 7518 6.2.1.2: 32 bytes; shorter
+// encodings are left-padded as a big-endian integer would be).
+func b64coord(s string) ([]byte, error) {
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > 32 {
+		return nil, fmt.Errorf("%d bytes, want 32", len(b))
+	}
+	return append(make([]byte, 32-len(b), 32), b...), nil
+}
+
 func parseJWK(k jwk) (*pinnedKey, error) {
 	var pub any
 	switch k.Kty {
@@ -463,19 +476,20 @@ func parseJWK(k jwk) (*pinnedKey, error) {
 		if k.Crv != "P-256" {
 			return nil, fmt.Errorf("unsupported curve %q", k.Crv)
 		}
-		x, err := b64int(k.X)
+		x, err := b64coord(k.X)
 		if err != nil {
 			return nil, fmt.Errorf("bad x: %w", err)
 		}
-		y, err := b64int(k.Y)
+		y, err := b64coord(k.Y)
 		if err != nil {
 			return nil, fmt.Errorf("bad y: %w", err)
 		}
-		//nolint:staticcheck // the point is validated below
-		if !elliptic.P256().IsOnCurve(x, y) {
+		// The uncompressed point 04 || x || y; parsing checks it is on the curve.
+		ec, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
+		if err != nil {
 			return nil, errors.New("point not on P-256")
 		}
-		pub = &ecdsa.PublicKey{Curve: elliptic.P256(), X: x, Y: y}
+		pub = ec
 	default:
 		return nil, fmt.Errorf("unsupported kty %q", k.Kty)
 	}

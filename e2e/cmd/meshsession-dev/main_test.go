@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,44 +18,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshsession/meshsession/e2e/demoapp"
+	"github.com/meshsession/meshsession/internal/testenv"
 )
 
 const envoyYAML = "../../../envoy.yaml"
 
-// wasmPath is MESHSESSION_PLUGIN_WASM or <repo>/plugin.wasm; the test skips
-// without it, or fails under CI=true / MESHSESSION_REQUIRE_WASM=1.
-func wasmPath(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv("MESHSESSION_PLUGIN_WASM")
-	if p == "" {
-		p = filepath.Join("..", "..", "..", "plugin.wasm")
-	}
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") != "" || os.Getenv("MESHSESSION_REQUIRE_WASM") != "" {
-			t.Fatalf("plugin.wasm is required (run `make plugin`): %v", err)
-		}
-		t.Skipf("plugin.wasm not built (run `make plugin`): %v", err)
-	}
-	return p
-}
-
 // syncBuffer is a goroutine-safe output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testenv.SyncBuffer
 
 type running struct {
 	ready  Ready
@@ -140,7 +108,7 @@ func localPorts(extra ...string) []string {
 // TestRunWholeSystem is `make run`: start, the banner's three curl lines,
 // Ctrl-C.
 func TestRunWholeSystem(t *testing.T) {
-	wasm := wasmPath(t)
+	wasm := testenv.PluginWasmPath(t)
 	db := "sqlite://" + filepath.Join(t.TempDir(), "data", "meshsession.db")
 	r := start(t, localPorts("-wasm", wasm, "-database-url", db)...)
 	require.NotEmpty(t, r.ready.Proxy)
@@ -196,7 +164,7 @@ func TestRunWholeSystem(t *testing.T) {
 // TestRunProxyOnly runs only the proxy in front of an app; sessionsvc is
 // not running: its route answers a clear 503.
 func TestRunProxyOnly(t *testing.T) {
-	wasm := wasmPath(t)
+	wasm := testenv.PluginWasmPath(t)
 	app := httptest.NewServer(demoapp.New(demoapp.Config{}))
 	defer app.Close()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

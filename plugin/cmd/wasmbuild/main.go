@@ -33,6 +33,11 @@ import (
 
 const sdkModule = "github.com/tetratelabs/proxy-wasm-go-sdk"
 
+// sdkVersion is the SDK release the glue is written against: it replaces
+// that release's internal host calls and reaches into its unexported state
+// (plugin/_sdkglue/README.md), so any other version is refused.
+const sdkVersion = "v0.24.0"
+
 // glue maps files of plugin/_sdkglue to the paths (relative to the SDK's
 // proxywasm folder) they take in the SDK: its internal package, and for the
 // allocation-free calls the filter uses, its public proxywasm package.
@@ -69,6 +74,13 @@ func build(ctx context.Context, out, work string, keepPoll bool) error {
 		out = filepath.Join(root, out)
 	}
 
+	mod, err := goOutput(ctx, root, nil, "list", "-m", "-f", sdkListFormat, sdkModule)
+	if err != nil {
+		return fmt.Errorf("read the version of %s in go.mod: %w", sdkModule, err)
+	}
+	if err := checkSDK(mod); err != nil {
+		return err
+	}
 	sdkSrc, err := goOutput(ctx, root, nil, "list", "-m", "-f", "{{.Dir}}", sdkModule)
 	if err != nil {
 		return fmt.Errorf("locate %s (run 'go mod download'): %w", sdkModule, err)
@@ -148,6 +160,21 @@ func build(ctx context.Context, out, work string, keepPoll bool) error {
 	sum := sha256.Sum256(module)
 	rel, _ := filepath.Rel(root, out)
 	fmt.Printf("wasmbuild: %s: %d bytes (%.2f MiB), sha256 %s\n", rel, len(module), float64(len(module))/(1<<20), hex.EncodeToString(sum[:]))
+	return nil
+}
+
+// sdkListFormat is the `go list -m -f` template checkSDK reads.
+const sdkListFormat = "{{.Version}}|{{with .Replace}}{{.Path}} {{.Version}}{{end}}"
+
+// checkSDK refuses any SDK but sdkVersion, unreplaced.
+func checkSDK(listed string) error {
+	version, replace, _ := strings.Cut(strings.TrimSpace(listed), "|")
+	switch {
+	case replace != "":
+		return fmt.Errorf("go.mod replaces %s with %s: the glue in plugin/_sdkglue is written against the released %s %s only; remove the replace directive", sdkModule, replace, sdkModule, sdkVersion)
+	case version != sdkVersion:
+		return fmt.Errorf("go.mod requires %s %s, but the glue in plugin/_sdkglue is written against %s and reaches into its internals: pin %s (go get %s@%s) or port the glue to %s and update sdkVersion in plugin/cmd/wasmbuild", sdkModule, version, sdkVersion, sdkVersion, sdkModule, sdkVersion, version)
+	}
 	return nil
 }
 

@@ -258,9 +258,7 @@ func indexOf(names []string, name string) int {
 }
 
 func isIntLiteral(s string) bool {
-	if strings.HasPrefix(s, "-") {
-		s = s[1:]
-	}
+	s = strings.TrimPrefix(s, "-")
 	if s == "" || len(s) > 19 {
 		return false
 	}

@@ -1,0 +1,63 @@
+package testenv_test
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshsession/meshsession/internal/testenv"
+)
+
+func TestSyncBufferConcurrentWrites(t *testing.T) {
+	var b testenv.SyncBuffer
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 100; i++ {
+				_, _ = fmt.Fprintln(&b, "line")
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, 800, strings.Count(b.String(), "line\n"))
+}
+
+func TestSyncBufferMaxKeepsTheTail(t *testing.T) {
+	b := testenv.SyncBuffer{Max: 100}
+	for i := 0; i < 50; i++ {
+		_, _ = fmt.Fprintf(&b, "%02d\n", i)
+	}
+	assert.LessOrEqual(t, len(b.String()), 100)
+	assert.True(t, strings.HasSuffix(b.String(), "48\n49\n"), b.String())
+	assert.Equal(t, "47\n48\n49", b.Tail(3))
+	var small testenv.SyncBuffer
+	_, _ = small.Write([]byte("a\nb\n"))
+	assert.Equal(t, "a\nb", small.Tail(5), "fewer lines than asked")
+}
+
+func TestRequired(t *testing.T) {
+	for _, tc := range []struct {
+		val  string
+		want bool
+	}{{"", false}, {"0", false}, {"false", false}, {"1", true}, {"true", true}} {
+		t.Setenv("CI", "")
+		t.Setenv("TESTENV_X", tc.val)
+		assert.Equal(t, tc.want, testenv.Required("TESTENV_X"), "TESTENV_X=%q", tc.val)
+	}
+	t.Setenv("TESTENV_X", "")
+	t.Setenv("CI", "true")
+	assert.True(t, testenv.Required("TESTENV_X"), "CI always counts")
+}
+
+func TestModuleRoot(t *testing.T) {
+	root, err := testenv.ModuleRoot()
+	require.NoError(t, err)
+	assert.FileExists(t, root+"/go.mod")
+	assert.DirExists(t, root+"/internal/testenv")
+}

@@ -1,0 +1,109 @@
+package filter
+
+// Natively tested pieces that the native build does not call: the Wasm
+// build's header-map view (host_wasip1.go) and HTTP context reuse (its
+// delete hook).
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshsession/meshsession/plugin/core/decide"
+)
+
+// serialise is the proxy-wasm map encoding Envoy hands over.
+func serialise(pairs [][2]string) []byte {
+	b := binary.LittleEndian.AppendUint32(nil, uint32(len(pairs)))
+	for _, p := range pairs {
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(p[0])))
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(p[1])))
+	}
+	for _, p := range pairs {
+		b = append(append(append(append(b, p[0]...), 0), p[1]...), 0)
+	}
+	return b
+}
+
+func collect(h headerPairs) [][2]string {
+	var out [][2]string
+	for {
+		k, v, ok := h.next()
+		if !ok {
+			return out
+		}
+		out = append(out, [2]string{k, v})
+	}
+}
+
+func TestViewPairs(t *testing.T) {
+	pairs := [][2]string{{":method", "GET"}, {":path", "/api/x"}, {"authorization", "Bearer t"}, {"x-empty", ""}, {"", "v"}}
+	whole := serialise(pairs)
+	tests := []struct {
+		name string
+		raw  []byte
+		want [][2]string
+	}{
+		{"whole map", whole, pairs},
+		{"empty map", serialise(nil), nil},
+		{"nil", nil, nil},
+		{"short count", []byte{1, 0}, nil},
+		{"count larger than the sizes", binary.LittleEndian.AppendUint32(nil, 1000), nil},
+		{"truncated data: the pairs before the fault", whole[:len(whole)-3], pairs[:len(pairs)-1]},
+		{"size past the end", func() []byte {
+			b := append([]byte(nil), whole...)
+			binary.LittleEndian.PutUint32(b[4+8:], 1<<31) // the second key's size
+			return b
+		}(), pairs[:1]},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, collect(viewPairs(tc.raw)))
+		})
+	}
+}
+
+// FuzzViewPairs: any bytes from the host iterate without a panic, yield
+// strings inside the buffer, and a well-formed map reads back whole.
+func FuzzViewPairs(f *testing.F) {
+	f.Add(serialise([][2]string{{":path", "/"}, {"cookie", "a=b"}}))
+	f.Add([]byte{2, 0, 0, 0, 255, 255, 255, 255, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		total := 0
+		for _, p := range collect(viewPairs(raw)) {
+			total += len(p[0]) + len(p[1])
+		}
+		require.LessOrEqual(t, total, len(raw))
+		if len(raw) >= 4 && len(raw) < 1<<12 {
+			// Re-encode what was read from a well-formed prefix: it reads back.
+			got := collect(viewPairs(raw))
+			assert.Equal(t, got, collect(viewPairs(serialise(got))))
+		}
+	})
+}
+
+func TestReleasedContextsAreReused(t *testing.T) {
+	p := &pluginContext{}
+	h := p.NewHttpContext(1).(*httpContext)
+	h.status, h.requestBody = 500, []byte("x")
+	h.released()
+	require.Len(t, p.freeHTTP, 1)
+	again := p.NewHttpContext(2).(*httpContext)
+	assert.Same(t, h, again, "a released context serves the next stream")
+	assert.Equal(t, uint32(2), again.contextID)
+	assert.Same(t, p, again.plugin)
+	assert.Zero(t, again.status, "nothing of the previous stream is left")
+	assert.Nil(t, again.requestBody)
+	assert.Empty(t, p.freeHTTP)
+
+	again.route = decide.RouteLogin // (or refresh, logout): a callout may still hold it
+	again.released()
+	assert.Empty(t, p.freeHTTP, "contexts of the auth routes are left to the GC")
+
+	for i := 0; i < maxFreeHTTP+10; i++ {
+		(&httpContext{plugin: p}).released()
+	}
+	assert.Len(t, p.freeHTTP, maxFreeHTTP, "the free list is bounded")
+}

@@ -66,8 +66,11 @@ func TestEnvoyWillLoadTheModule(t *testing.T) {
 }
 
 // drive runs requests that make the guest allocate (a large cookie copied
-// into guest memory per request) and returns the guest's GC count, read
-// from the plugin's meshsession_vm_gc_cycles gauge after a tick.
+// into a guest heap buffer per request: on the refresh route the filter
+// reads the Cookie header for the presented refresh token; the request
+// header map itself is read into one reused buffer) and returns the
+// guest's GC count, read from the plugin's meshsession_vm_gc_cycles gauge
+// after a tick.
 func drive(t *testing.T, h *host.Host, until int64, maxRequests int) (int64, error) {
 	t.Helper()
 	cookie := "theme=" + strings.Repeat("x", 128<<10)
@@ -77,7 +80,7 @@ func drive(t *testing.T, h *host.Host, until int64, maxRequests int) (int64, err
 		if err != nil {
 			return gcs, err
 		}
-		if _, err := s.RequestHeaders([][2]string{{":method", "GET"}, {":path", "/api/x"}, {":authority", "a"}, {"cookie", cookie}}, true); err != nil {
+		if _, err := s.RequestHeaders([][2]string{{":method", "POST"}, {":path", "/api/auth/refresh"}, {":authority", "a"}, {"cookie", cookie}}, true); err != nil {
 			return gcs, err
 		}
 		if err := s.Finish(); err != nil {

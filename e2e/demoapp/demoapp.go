@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -94,7 +95,16 @@ type App struct {
 	sessions  map[string]*session      // session id -> session
 	access    map[string]accessEntry   // access-token nonce -> session
 	lastPrune time.Time
+
+	loginRequests atomic.Int64 // login requests whose body (the credentials) was read
 }
+
+// LoginRequests is how many login requests' credentials reached the app
+// (their body was read, whatever the outcome): tests use it to show that a
+// login refused at the proxy never delivered its password. (Under Envoy a
+// request refused after its headers went upstream is reset before its
+// body: its headers may arrive, its body never does.)
+func (a *App) LoginRequests() int64 { return a.loginRequests.Load() }
 
 // New returns the demo app configured by cfg (zero fields get defaults).
 func New(cfg Config) *App {

@@ -168,6 +168,7 @@ func (a *App) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &req) {
 		return
 	}
+	a.loginRequests.Add(1) // the credentials reached the app
 	if errs := required(required(nil, "identifier", req.Identifier), "password", req.Password); len(errs) > 0 {
 		writeValidation(w, errs)
 		return

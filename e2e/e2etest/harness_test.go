@@ -56,6 +56,7 @@ type system struct {
 	logs     *logBuf
 	log      *slog.Logger
 	app      *httptest.Server
+	demo     *demoapp.App
 	proxy    *devproxy.Proxy
 	proxyURL string
 
@@ -114,8 +115,9 @@ func startSystem(tb testing.TB, dbURL string, overrides map[string]any) *system 
 		}
 	})
 	secret, _ := s.plugin["verify"].(map[string]any)["secret"].(string)
-	s.app = httptest.NewServer(demoapp.New(demoapp.Config{Secret: secret, SIDClaim: true,
-		Logger: s.log.With("component", "demoapp")}))
+	s.demo = demoapp.New(demoapp.Config{Secret: secret, SIDClaim: true,
+		Logger: s.log.With("component", "demoapp")})
+	s.app = httptest.NewServer(s.demo)
 	tb.Cleanup(s.app.Close)
 
 	_, err = devproxy.RemapHosts(env, map[string]string{"demoapp": s.app.Listener.Addr().String(), "sessionsvc": s.svcAddr})

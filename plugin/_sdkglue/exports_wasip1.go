@@ -6,7 +6,11 @@
 
 package internal
 
-import "github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+import (
+	"runtime"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+)
 
 // pendingAllocations keeps every buffer handed to the host referenced until
 // the host call that asked for it has returned and takeBuffer has given it to
@@ -45,16 +49,50 @@ var allocations pendingAllocations
 // scratch is one buffer reused by the host calls that read into it
 // (GetHeaderMapPairsView): while armed, the next proxy_on_memory_allocate
 // hands out scratch instead of a new heap buffer, so that reading the
-// request headers allocates nothing in the steady state. It stays
-// referenced here (GC-safe); its length is always its capacity.
+// request headers allocates nothing in the steady state, whatever their
+// size. It stays referenced here (GC-safe); its length is always its
+// capacity.
+//
+// It grows to the largest header map read (up to maxScratch) and shrinks
+// back to keepScratch after shrinkAfter reads that all fitted in
+// keepScratch. Before, a map larger than 64 KiB got a fresh heap buffer on
+// every request: with ~1 MiB of headers per request the GC ran on almost
+// every request, its CPU share reached the GC CPU limiter's 50 %, the
+// limiter switched mark assists off (runtime.gcAssistAlloc: "if
+// gcCPULimiter.limiting() ... don't assist") and, in a Wasm module whose
+// only goroutine never blocks, nothing else finishes a mark phase (the
+// background mark workers are goroutines that never get scheduled): the
+// cycle in progress never ended and the heap grew to the 1 GiB limit.
 var scratch struct {
 	armed bool
 	buf   []byte
+	small int // consecutive reads that fitted in keepScratch
 }
 
-// maxScratch bounds the buffer kept between calls; a larger request gets a
-// heap buffer of its own, as any other allocation.
-const maxScratch = 64 << 10
+const (
+	// keepScratch is the size kept for good.
+	keepScratch = 64 << 10
+	// maxScratch bounds a header map read at all: a larger one is refused
+	// (allocation answered with address 0: proxy-wasm-cpp-host's
+	// WasmBase::allocMemory then yields nullptr and the host call fails,
+	// include/proxy-wasm/wasm.h copyToPointerSize, src/exports.cc
+	// get_header_map_pairs; the filter refuses the request). Envoy bounds request headers to 8 MiB
+	// (max_request_headers_kb <= 8192) and their count to
+	// max_headers_count; the serialisation adds 10 bytes per header.
+	maxScratch = 16 << 20
+	// shrinkAfter small reads drop a grown buffer.
+	shrinkAfter = 4096
+)
+
+// yieldAfter is how many bytes of heap buffers handed to the host (outside
+// scratch) make the next callback end with runtime.Gosched: it lets the
+// runtime's background goroutines (GC mark workers, sweeper) run, which a
+// Wasm module whose only goroutine never blocks otherwise never does.
+const yieldAfter = 1 << 20
+
+// handedOut counts the bytes proxy_on_memory_allocate handed out on the heap
+// since the last yield.
+var handedOut int
 
 //go:wasmexport proxy_on_memory_allocate
 func exportOnMemoryAllocate(size uint32) uint32 {
@@ -62,25 +100,52 @@ func exportOnMemoryAllocate(size uint32) uint32 {
 	if n == 0 {
 		n = 1 // a valid, distinct address even for an empty value
 	}
-	if scratch.armed && n <= maxScratch {
+	if scratch.armed {
 		scratch.armed = false // one allocation per armed call
+		if n > maxScratch {
+			return 0 // the host call fails (InvalidMemoryAccess)
+		}
+		if n <= keepScratch {
+			scratch.small++
+			if scratch.small >= shrinkAfter && len(scratch.buf) > keepScratch {
+				scratch.buf = nil
+			}
+		} else {
+			scratch.small = 0
+		}
 		if len(scratch.buf) < n {
 			c := 1024
 			for c < n {
 				c *= 2
 			}
+			if n <= keepScratch {
+				c = keepScratch
+			}
+			scratch.buf = nil // the old buffer can go before the new one is made
 			scratch.buf = make([]byte, c)
+			handedOut += c
 		}
 		return addressOf(scratch.buf)
 	}
 	buf := make([]byte, n)
+	handedOut += n
 	allocations.add(buf)
 	return addressOf(buf)
 }
 
+// yield ends a callback: after yieldAfter bytes handed to the host, and on
+// every tick, it lets the runtime's background goroutines run.
+func yield(force bool) {
+	if force || handedOut >= yieldAfter {
+		handedOut = 0
+		runtime.Gosched()
+	}
+}
+
 // GetHeaderMapPairsView is ProxyGetHeaderMapPairs without allocation: the
 // serialised map is read into the scratch buffer and the returned slice
-// (nil for an empty map) is valid only until the next call.
+// (nil for an empty map) is valid only until the next call. A map larger
+// than maxScratch is an error (StatusInvalidMemoryAccess).
 func GetHeaderMapPairsView(mapType MapType) ([]byte, Status) {
 	scratch.armed = true
 	st := Status(hostGetHeaderMapPairs(uint32(mapType), &ret.addr, &ret.size))
@@ -94,7 +159,7 @@ func GetHeaderMapPairsView(mapType MapType) ([]byte, Status) {
 		allocations.reset()
 		return scratch.buf[:size], st
 	}
-	buf := allocations.take(addr) // too large for the scratch buffer
+	buf := allocations.take(addr) // not ours: a host that allocated twice
 	allocations.reset()
 	if buf == nil || size > len(buf) {
 		return nil, StatusInternalFailure
@@ -133,6 +198,7 @@ func exportOnContextCreate(contextID uint32, parentContextID uint32) {
 
 //go:wasmexport proxy_on_request_headers
 func exportOnRequestHeaders(contextID uint32, numHeaders uint32, endOfStream uint32) uint32 {
+	defer yield(false)
 	if ctx := activeHTTP(contextID); ctx != nil {
 		return uint32(ctx.OnHttpRequestHeaders(int(numHeaders), boolFlag(endOfStream)))
 	}
@@ -141,6 +207,7 @@ func exportOnRequestHeaders(contextID uint32, numHeaders uint32, endOfStream uin
 
 //go:wasmexport proxy_on_request_body
 func exportOnRequestBody(contextID uint32, bodySize uint32, endOfStream uint32) uint32 {
+	defer yield(false)
 	if ctx := activeHTTP(contextID); ctx != nil {
 		return uint32(ctx.OnHttpRequestBody(int(bodySize), boolFlag(endOfStream)))
 	}
@@ -157,6 +224,7 @@ func exportOnRequestTrailers(contextID uint32, numTrailers uint32) uint32 {
 
 //go:wasmexport proxy_on_response_headers
 func exportOnResponseHeaders(contextID uint32, numHeaders uint32, endOfStream uint32) uint32 {
+	defer yield(false)
 	if ctx := activeHTTP(contextID); ctx != nil {
 		return uint32(ctx.OnHttpResponseHeaders(int(numHeaders), boolFlag(endOfStream)))
 	}
@@ -165,6 +233,7 @@ func exportOnResponseHeaders(contextID uint32, numHeaders uint32, endOfStream ui
 
 //go:wasmexport proxy_on_response_body
 func exportOnResponseBody(contextID uint32, bodySize uint32, endOfStream uint32) uint32 {
+	defer yield(false)
 	if ctx := activeHTTP(contextID); ctx != nil {
 		return uint32(ctx.OnHttpResponseBody(int(bodySize), boolFlag(endOfStream)))
 	}
@@ -181,12 +250,14 @@ func exportOnResponseTrailers(contextID uint32, numTrailers uint32) uint32 {
 
 //go:wasmexport proxy_on_http_call_response
 func exportOnHttpCallResponse(rootContextID, calloutID, numHeaders, bodySize, numTrailers uint32) {
+	defer yield(false)
 	proxyOnHttpCallResponse(rootContextID, calloutID, int(numHeaders), int(bodySize), int(numTrailers))
 }
 
 //go:wasmexport proxy_on_tick
 func exportOnTick(rootContextID uint32) {
 	proxyOnTick(rootContextID)
+	yield(true)
 }
 
 //go:wasmexport proxy_on_queue_ready

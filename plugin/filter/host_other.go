@@ -3,9 +3,11 @@
 package filter
 
 import (
+	"errors"
 	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 )
 
 // now is the clock (see host_wasip1.go for the Wasm build's). Natively it
@@ -17,9 +19,12 @@ var clock = time.Now
 
 // requestHeaders reads the request headers with the SDK's ordinary call
 // (see host_wasip1.go for the Wasm build's allocation-free one).
-func requestHeaders() headerPairs {
-	hdrs, _ := proxywasm.GetHttpRequestHeaders()
-	return listPairs(hdrs)
+func requestHeaders() (headerPairs, bool) {
+	hdrs, err := proxywasm.GetHttpRequestHeaders()
+	if err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
+		return headerPairs{}, false
+	}
+	return listPairs(hdrs), true
 }
 
 // runAs runs fn for context id, then makes back the effective context

@@ -32,13 +32,15 @@ func now() time.Time {
 }
 
 // requestHeaders reads the request headers into the glue's reused buffer
-// (no allocation): the pairs are valid until the next call.
-func requestHeaders() headerPairs {
+// (no allocation): the pairs are valid until the next call. ok is false when
+// the host could not hand them over (e.g. a map larger than the glue's
+// bound): the filter then cannot see the token and must refuse.
+func requestHeaders() (headerPairs, bool) {
 	raw, err := proxywasm.GetHttpRequestHeadersView()
 	if err != nil {
-		return headerPairs{}
+		return headerPairs{}, false
 	}
-	return viewPairs(raw)
+	return viewPairs(raw), true
 }
 
 // runAs runs fn as if the host had called back for context id (see the

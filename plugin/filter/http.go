@@ -29,6 +29,9 @@ type httpContext struct {
 	tooLarge    bool
 	waiting     bool // a callout holds the request (logout): keep buffering its body
 
+	loginIdent     string // login route: the identifier the check and the failure report count
+	loginIdentRead bool
+
 	held     bool // its request headers wait for the worker's first state (timing.go)
 	heldEOS  bool // the request headers ended the stream
 	revoking bool // on a revoking route: a 2xx answer waits for a sync (timing.go)
@@ -54,23 +57,30 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) typ
 	// reused buffer: the values below are valid until the end of this
 	// callback only.
 	var seen identitySeen
-	hdrs := requestHeaders()
+	hdrs, ok := requestHeaders()
+	if !ok {
+		// The host could not hand the headers over (larger than the glue
+		// reads): the token cannot be seen, so nothing can be vouched for.
+		h.refuse(431, decide.ReasonHeadersTooLarge, decide.Message(decide.ReasonHeadersTooLarge))
+		return types.ActionPause
+	}
 	for {
 		k, v, ok := hdrs.next()
 		if !ok {
 			break
 		}
-		switch k {
-		case ":path":
+		switch {
+		case k == ":path":
 			req.Path = v
-		case ":method":
+		case k == ":method":
 			req.Method = v
-		case "authorization":
-			req.Authorization = v
-		case "cookie":
-			if cfg.TokenCookie != "" {
-				req.Cookie = v
-			}
+		case sameHeaderName(k, "authorization"):
+			// Every entry counts: a repeated header reaches the filter as
+			// several entries or joined into one (see AddAuthorization).
+			// Names are matched without case, as the app's server may.
+			req.AddAuthorization(v)
+		case sameHeaderName(k, "cookie"):
+			req.AddCookie(v, cfg.TokenCookie)
 		}
 		if ih.SessionID != "" && sameHeaderName(k, ih.SessionID) {
 			seen.sessionID++
@@ -116,8 +126,12 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) typ
 		if d.HasToken {
 			return h.logout(req.Authorization, req.Cookie)
 		}
-	case decide.RouteLogin, decide.RouteRefresh:
-		if h.route == decide.RouteRefresh && cfg.Refresh.RequestTokenPath == "" || endOfStream {
+	case decide.RouteLogin:
+		if endOfStream {
+			return h.loginCheck() // no body: decide on the headers (logincheck.go)
+		}
+	case decide.RouteRefresh:
+		if cfg.Refresh.RequestTokenPath == "" || endOfStream {
 			return h.checkPresented(nil)
 		}
 	}
@@ -212,7 +226,10 @@ func (h *httpContext) OnHttpRequestBody(bodySize int, endOfStream bool) types.Ac
 	if h.waiting || h.held {
 		return types.ActionPause // (a host that delivers the body of a held stream)
 	}
-	if h.route != decide.RouteLogin && h.route != decide.RouteRefresh {
+	if h.route == decide.RouteLogin {
+		return h.loginBody(bodySize, endOfStream) // logincheck.go
+	}
+	if h.route != decide.RouteRefresh {
 		return types.ActionContinue
 	}
 	if !endOfStream {
@@ -349,6 +366,7 @@ func (h *httpContext) observeLogin(body []byte) types.Action {
 		return types.ActionContinue
 	}
 	reg := authflow.Register(login, h.names(), h.clientIP(), header("user-agent"), cfg.Login.Path, locale(header("accept-language")))
+	reg.Identifier = h.loginIdentifier()
 	err = p.callout("POST", protocol.PathSessions, authflow.EncodeRegister(reg), func(status int, resp []byte, err error) {
 		if err == nil && status/100 == 2 {
 			ans, perr := authflow.ParseRegisterResponse(resp)
@@ -395,8 +413,7 @@ func (h *httpContext) loginUnavailable(status int, resp []byte, err error) {
 
 func (h *httpContext) reportFailedLogin() {
 	p := h.plugin
-	ident, _ := authflow.Identifier(h.requestBody, p.cfg.Login.IdentifierPath)
-	body := authflow.EncodeFailedLogin(protocol.FailedLogin{Identifier: ident, IP: h.clientIP(), Status: h.status})
+	body := authflow.EncodeFailedLogin(protocol.FailedLogin{Identifier: h.loginIdentifier(), IP: h.clientIP(), Status: h.status})
 	if err := p.callout("POST", protocol.PathFailed, body, func(int, []byte, error) {}); err == nil {
 		p.metrics.failedLogins.Increment(1)
 	}

@@ -37,16 +37,20 @@ type stubSvc struct {
 	revoke   []protocol.RevokeRequest
 	activity []protocol.Activity
 	failed   []protocol.FailedLogin
+	checks   []protocol.LoginCheck
 	badKey   int
 
 	registerAnswer protocol.RegisterResponse
 	refreshAnswer  protocol.RefreshResponse
+	checkAnswer    protocol.LoginCheckResponse
+	checkStatus    int // answer the login check with this status (0: 200)
 }
 
 func newStub(t *testing.T) *stubSvc {
 	s := &stubSvc{epoch: "epoch-1", calls: map[string]int{},
 		registerAnswer: protocol.RegisterResponse{SessionID: "sess_test", Decision: protocol.DecisionAllow, Score: 100},
-		refreshAnswer:  protocol.RefreshResponse{SessionID: "sess_test", Decision: protocol.DecisionAllow}}
+		refreshAnswer:  protocol.RefreshResponse{SessionID: "sess_test", Decision: protocol.DecisionAllow},
+		checkAnswer:    protocol.LoginCheckResponse{Decision: protocol.DecisionAllow}}
 	s.srv = newStubServer(s)
 	t.Cleanup(s.srv.Close)
 	return s
@@ -79,6 +83,7 @@ type recorded struct {
 	revoke   []protocol.RevokeRequest
 	activity []protocol.Activity
 	failed   []protocol.FailedLogin
+	checks   []protocol.LoginCheck
 }
 
 func (s *stubSvc) recorded() recorded {
@@ -90,6 +95,7 @@ func (s *stubSvc) recorded() recorded {
 		revoke:   append([]protocol.RevokeRequest(nil), s.revoke...),
 		activity: append([]protocol.Activity(nil), s.activity...),
 		failed:   append([]protocol.FailedLogin(nil), s.failed...),
+		checks:   append([]protocol.LoginCheck(nil), s.checks...),
 	}
 }
 
@@ -164,6 +170,17 @@ func (s *stubSvc) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		s.activity = append(s.activity, req...)
 		out = protocol.ActivityResponse{Accepted: len(req), Updated: len(req)}
+	case protocol.PathLoginCheck:
+		req, ok := decodeInto[protocol.LoginCheck](w, dec)
+		if !ok {
+			return
+		}
+		s.checks = append(s.checks, req)
+		if s.checkStatus != 0 && s.checkStatus != 200 {
+			http.Error(w, "check failed", s.checkStatus)
+			return
+		}
+		out = s.checkAnswer
 	case protocol.PathFailed:
 		req, ok := decodeInto[protocol.FailedLogin](w, dec)
 		if !ok {

@@ -19,7 +19,10 @@ const (
 	PathRevoke   = "/internal/v1/revoke"          // POST RevokeRequest -> RevokeResponse
 	PathActivity = "/internal/v1/activity"        // POST []Activity -> ActivityResponse
 	PathFailed   = "/internal/v1/logins/failed"   // POST FailedLogin -> FailedLoginResponse
-	PathSync     = "/internal/v1/sync"            // GET ?epoch=E&cursor=N[&limit=L] -> SyncPage
+	// PathLoginCheck: POST LoginCheck -> LoginCheckResponse, on the login
+	// request before it reaches the app.
+	PathLoginCheck = "/internal/v1/logins/check"
+	PathSync       = "/internal/v1/sync" // GET ?epoch=E&cursor=N[&limit=L] -> SyncPage
 )
 
 // Key prefixes. A key names a session (sid:, fp:) or a user (user:).
@@ -46,8 +49,11 @@ const (
 	// ReasonNotBefore: the token was issued before the user's not-before time
 	// (logout-all / terminate-all).
 	ReasonNotBefore = "not_before"
-	// ReasonPolicy: the login was refused by login policy (country, VPN, score, lockout).
+	// ReasonPolicy: the login was refused by login policy (country, VPN, score).
 	ReasonPolicy = "policy"
+	// ReasonLocked: the login was refused, before the app saw it, because
+	// its identifier or address is locked out after repeated failures (429).
+	ReasonLocked = "locked"
 )
 
 // RegisterRequest is sent when the login route answered 2xx.
@@ -74,6 +80,9 @@ type RegisterRequest struct {
 	UserDocumentID string `json:"userDocumentId,omitempty"`
 	Username       string `json:"username,omitempty"`
 	Email          string `json:"email,omitempty"`
+	// Identifier is the login name from the login request (as in
+	// LoginCheck): a success resets its failed-login counter.
+	Identifier string `json:"identifier,omitempty"`
 }
 
 // RegisterResponse answers RegisterRequest (HTTP 200).
@@ -149,6 +158,28 @@ type FailedLogin struct {
 // FailedLoginResponse tells whether the ip or identifier is now locked out.
 type FailedLoginResponse struct {
 	Locked bool `json:"locked"`
+}
+
+// LoginCheck asks, on the login request and before the app sees it,
+// whether the login may go on: lockout (per identifier and per address)
+// and whatever the policy decides from the address alone.
+type LoginCheck struct {
+	IP string `json:"ip"`
+	// Identifier is the login name from the request body, "" when missing;
+	// a non-string value is sent as its JSON text. Bounded by the filter;
+	// sessionsvc normalises it (trimmed, case-folded, bounded).
+	Identifier string `json:"identifier"`
+	UserAgent  string `json:"userAgent,omitempty"`
+}
+
+// LoginCheckResponse answers LoginCheck (HTTP 200). Deny with ReasonLocked
+// is answered 429 with Retry-After: RetryAfter (seconds); deny with
+// ReasonPolicy is answered 403 with Message.
+type LoginCheckResponse struct {
+	Decision   string `json:"decision"` // DecisionAllow or DecisionDeny
+	Reason     string `json:"reason,omitempty"`
+	Message    string `json:"message,omitempty"`
+	RetryAfter int    `json:"retryAfter,omitempty"`
 }
 
 // Change operations in a SyncPage.

@@ -28,12 +28,16 @@ const (
 	EventLoginThreat       = "login.threat"
 	EventSessionTerminated = "session.terminated"
 	EventUserBlocked       = "user.blocked"
+	// Login protection: an identifier or address was locked after repeated
+	// failed logins, or an admin lifted a lock (texts in lockout_texts.go).
+	EventLoginLocked   = "login.locked"
+	EventLoginUnlocked = "login.unlocked"
 )
 
 // Events lists every event.
 var Events = []string{
 	EventLoginSuccess, EventLoginSuspicious, EventLoginNewLocation, EventLoginVPN,
-	EventLoginThreat, EventSessionTerminated, EventUserBlocked,
+	EventLoginThreat, EventSessionTerminated, EventUserBlocked, EventLoginLocked, EventLoginUnlocked,
 }
 
 // KnownEvent reports whether e is one of Events.

@@ -19,8 +19,8 @@ type Login struct {
 	// alert templates).
 	Username, Email string
 	// Identifier is the login name the user typed (as reported in
-	// protocol.FailedLogin.Identifier), when known: a lockout recorded under
-	// it then applies to this login too. Optional.
+	// protocol.FailedLogin.Identifier), when known. Optional. (Lockouts are
+	// decided by the server's lockout.Guard, not by EnrichLogin.)
 	Identifier string
 	// SessionID, when the caller chose it before enrichment, is put in the
 	// alerts' payload. Optional.

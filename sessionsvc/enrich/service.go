@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/meshsession/meshsession/sessionsvc/enrich/reputation"
 	"github.com/meshsession/meshsession/sessionsvc/enrich/score"
 	"github.com/meshsession/meshsession/sessionsvc/enrich/useragent"
+	"github.com/meshsession/meshsession/sessionsvc/lockout"
 	"github.com/meshsession/meshsession/sessionsvc/store"
 )
 
@@ -48,6 +48,7 @@ type Service struct {
 	geo    *geoip.DB
 	lists  *reputation.Lists
 	policy func() policy.Policy
+	guard  *lockout.Guard
 
 	runOnce sync.Once
 }
@@ -79,6 +80,7 @@ func New(cfg Config, st store.Store, logger *slog.Logger) (*Service, error) {
 		def := policy.Default()
 		s.policy = func() policy.Policy { return def }
 	}
+	s.guard = lockout.New(st, lockout.Config{Policy: s.policy, AlertChannels: cfg.AlertChannels, Logger: logger})
 	return s, nil
 }
 
@@ -91,6 +93,9 @@ func (s *Service) Run(ctx context.Context) {
 		wg.Wait()
 	})
 }
+
+// Guard is the login protection (failed-login counters and lockouts) with this service's policy.
+func (s *Service) Guard() *lockout.Guard { return s.guard }
 
 // Store is the store the service reads history and lockouts from.
 func (s *Service) Store() store.Store { return s.st }
@@ -173,22 +178,6 @@ func flag(cc string) string {
 	return string([]rune{rune(cc[0]) - 'A' + 0x1F1E6, rune(cc[1]) - 'A' + 0x1F1E6})
 }
 
-// lockScope is the failed-login counter of a lock: a row in it means locked.
-func lockScope(scope string) string { return "lock:" + scope }
-
-// ipScope names the failed-login counter of an address. IPv6 clients are
-// counted per /64 (one subscriber's network), or rotating addresses within
-// it would dodge the lockout.
-func ipScope(a netip.Addr) string {
-	if a.Is6() && !a.Is4In6() {
-		p, _ := a.Prefix(64)
-		return "ip:" + p.String()
-	}
-	return "ip:" + a.String()
-}
-
-func userScope(id string) string { return "user:" + strings.ToLower(strings.TrimSpace(id)) }
-
 // EnrichLogin parses the user agent, locates the ip, checks its
 // reputation, scores the login against the user's recent sessions, applies
 // the policy and lists the alerts to write with the session. Store errors
@@ -223,31 +212,9 @@ func (s *Service) EnrichLogin(ctx context.Context, l Login) (Result, error) {
 		}
 	}
 
-	// The lockout check and the history read are independent store reads:
-	// run them side by side.
-	var (
-		locked   bool
-		scope    string
-		lockErr  error
-		lockDone = make(chan struct{})
-	)
-	if p.Lockout.Enabled() {
-		go func() {
-			defer close(lockDone)
-			locked, scope, lockErr = s.locked(ctx, p, at, addr, ipErr == nil, l.UserID, l.Identifier)
-		}()
-	} else {
-		close(lockDone)
-	}
+	// Lockouts are decided by the server (lockout.Guard) on the login
+	// request and again at registration, not here.
 	hist, active := s.history(ctx, p, l.UserID)
-	<-lockDone
-	// Lockout: a lock row written by FailedLogin on any replica.
-	if lockErr != nil {
-		s.log.Warn("lockout check failed; not enforced for this login", "user", l.UserID, "error", lockErr)
-	} else if locked {
-		res.Deny, res.DenyReason = true, protocol.ReasonPolicy
-		res.DenyMessage = fmt.Sprintf("Too many failed logins from this %s. Try again in %d minutes.", scope, p.Lockout.LockMinutes)
-	}
 
 	sc := score.Compute(p.Score, score.Input{
 		Flags: flags, Geo: res.Geo, Browser: dev.Browser, OS: dev.OS, At: at,
@@ -290,30 +257,6 @@ func (s *Service) history(ctx context.Context, p policy.Policy, userID string) (
 		}
 	}
 	return page.Sessions, active
-}
-
-func (s *Service) locked(ctx context.Context, p policy.Policy, at time.Time, a netip.Addr, haveIP bool, userID, identifier string) (bool, string, error) {
-	since := at.Add(-p.Lockout.Duration())
-	check := func(scope string) (bool, error) {
-		n, err := s.st.CountFailedLogins(ctx, lockScope(scope), since)
-		return n > 0, err
-	}
-	if p.Lockout.PerIP && haveIP {
-		if ok, err := check(ipScope(a)); err != nil || ok {
-			return ok, "address", err
-		}
-	}
-	if p.Lockout.PerUser {
-		for _, id := range []string{userID, identifier} {
-			if id == "" {
-				continue
-			}
-			if ok, err := check(userScope(id)); err != nil || ok {
-				return ok, "account", err
-			}
-		}
-	}
-	return false, "", nil
 }
 
 // decide applies country, network and score rules; "" = allowed.
@@ -404,54 +347,14 @@ func (s *Service) loginAlerts(p policy.Policy, l Login, at time.Time, res Result
 	return out, nil
 }
 
-// FailedLogin counts a failed login per ip and per identifier; reaching the
-// policy's maximum within its window writes a lock that every replica sees
-// (EnrichLogin denies while it lasts). Returns whether either is locked.
+// FailedLogin counts a failed login per address and per identifier
+// (lockout.Guard.Failure) and says whether either is now locked.
 func (s *Service) FailedLogin(ctx context.Context, f protocol.FailedLogin, now time.Time) (bool, error) {
-	p := s.policy()
-	if !p.Lockout.Enabled() {
-		return false, nil
-	}
 	if now.IsZero() {
 		now = time.Now()
 	}
-	var scopes []string
-	if p.Lockout.PerIP {
-		if a, err := geoip.ParseIP(f.IP); err == nil {
-			scopes = append(scopes, ipScope(a))
-		}
-	}
-	if p.Lockout.PerUser && strings.TrimSpace(f.Identifier) != "" {
-		scopes = append(scopes, userScope(truncate(f.Identifier, 256)))
-	}
-	locked := false
-	for _, scope := range scopes {
-		lockSince := now.Add(-p.Lockout.Duration())
-		already, err := s.st.CountFailedLogins(ctx, lockScope(scope), lockSince)
-		if err != nil {
-			return false, fmt.Errorf("failed login %s: %w", scope, err)
-		}
-		if already > 0 {
-			locked = true
-			continue
-		}
-		n, err := s.st.RecordFailedLogin(ctx, scope, now, p.Lockout.Window())
-		if err != nil {
-			return false, fmt.Errorf("failed login %s: %w", scope, err)
-		}
-		if n >= p.Lockout.MaxFailures {
-			if _, err := s.st.RecordFailedLogin(ctx, lockScope(scope), now, p.Lockout.Duration()); err != nil {
-				return false, fmt.Errorf("lock %s: %w", scope, err)
-			}
-			if err := s.st.ClearFailedLogins(ctx, scope); err != nil {
-				s.log.Warn("clearing failed-login count after lock failed", "scope", scope, "error", err)
-			}
-			s.log.Warn("login locked out after repeated failures", "scope", scope, "failures", n,
-				"window", p.Lockout.Window(), "lockedFor", p.Lockout.Duration())
-			locked = true
-		}
-	}
-	return locked, nil
+	lock, err := s.guard.Failure(ctx, lockout.Attempt{IP: f.IP, Identifier: f.Identifier, HasIdentifier: true}, now.UTC())
+	return lock.Locked, err
 }
 
 // SessionEnded returns the alerts for ended sessions: one user.blocked per

@@ -22,6 +22,7 @@ import (
 	"github.com/meshsession/meshsession/sessionsvc/enrich/geoip/geoiptest"
 	"github.com/meshsession/meshsession/sessionsvc/enrich/policy"
 	"github.com/meshsession/meshsession/sessionsvc/enrich/reputation"
+	"github.com/meshsession/meshsession/sessionsvc/lockout"
 	"github.com/meshsession/meshsession/sessionsvc/store"
 	"github.com/meshsession/meshsession/sessionsvc/store/storetest"
 )
@@ -320,76 +321,93 @@ func testLockout(t *testing.T, st1, st2 store.Store) {
 	f := newFixture(t, st1)
 	ctx := context.Background()
 	f.setPolicy(t, func(p *policy.Policy) {
-		p.Lockout = policy.Lockout{MaxFailures: 3, WindowMinutes: 10, LockMinutes: 30, PerIP: true, PerUser: true}
+		p.Lockout = policy.Lockout{MaxFailures: 3, WindowMinutes: 10, LockMinutes: 30, PerIP: true, PerUser: true,
+			IPMaxFailures: 4, IPWindowMinutes: 10, IPLockMinutes: 20}
 	})
+	other := newFixture(t, st2)
+	require.NoError(t, other.policy.Set(f.policy.Get()))
+	check := func(fx *fixture, ip, ident string, at time.Time) bool {
+		t.Helper()
+		l, err := fx.svc.Guard().Check(ctx, lockout.Attempt{IP: ip, Identifier: ident, HasIdentifier: true}, at)
+		require.NoError(t, err)
+		return l.Locked
+	}
 
-	// Failures from one ip against different accounts lock the ip.
-	for i := range 2 {
+	// Failures from one ip against different accounts lock the ip at its
+	// own threshold (4), none of the accounts (3 each) on the way.
+	for i := range 3 {
 		locked, err := f.svc.FailedLogin(ctx, protocol.FailedLogin{IP: ipBerlin, Identifier: fmt.Sprintf("victim%d", i), Status: 401}, t0.Add(time.Duration(i)*time.Minute))
 		require.NoError(t, err)
 		assert.False(t, locked)
 	}
-	locked, err := f.svc.FailedLogin(ctx, protocol.FailedLogin{IP: ipBerlin, Identifier: "victim2", Status: 401}, t0.Add(2*time.Minute))
+	locked, err := other.svc.FailedLogin(ctx, protocol.FailedLogin{IP: ipBerlin, Identifier: "victim3", Status: 401}, t0.Add(3*time.Minute))
 	require.NoError(t, err)
-	assert.True(t, locked)
+	assert.True(t, locked, "the fourth failure, on the other replica, locks the ip")
 
-	// Any login from that ip is refused while the lock lasts, on any replica (same store).
-	other := newFixture(t, st2)
-	require.NoError(t, other.policy.Set(f.policy.Get()))
-	res, err := other.svc.EnrichLogin(ctx, enrich.Login{UserID: "someone", IP: ipBerlin, At: t0.Add(5 * time.Minute)})
-	require.NoError(t, err)
-	assert.True(t, res.Deny)
-	assert.Equal(t, protocol.ReasonPolicy, res.DenyReason)
-	assert.Contains(t, res.DenyMessage, "Too many failed logins from this address")
-
-	res, err = f.svc.EnrichLogin(ctx, enrich.Login{UserID: "someone", IP: ipLondon, At: t0.Add(5 * time.Minute)})
-	require.NoError(t, err)
-	assert.False(t, res.Deny, "other addresses are not locked")
-
-	// After the lock duration the ip may log in again.
-	res, err = f.svc.EnrichLogin(ctx, enrich.Login{UserID: "someone", IP: ipBerlin, At: t0.Add(33 * time.Minute)})
-	require.NoError(t, err)
-	assert.False(t, res.Deny)
+	// Any login from that ip is refused while the lock lasts, on any replica.
+	assert.True(t, check(other, ipBerlin, "someone", t0.Add(5*time.Minute)))
+	assert.False(t, check(f, ipLondon, "victim0", t0.Add(5*time.Minute)), "other addresses and the accounts are not locked")
+	assert.False(t, check(f, ipBerlin, "someone", t0.Add(23*time.Minute)), "the ip lock lasts ipLockMinutes")
 
 	// Failures spread beyond the window never lock.
-	for i := range 5 {
+	for i := range 6 {
 		locked, err := f.svc.FailedLogin(ctx, protocol.FailedLogin{IP: ipSydney, Status: 401}, t0.Add(time.Duration(i)*11*time.Minute))
 		require.NoError(t, err)
 		assert.False(t, locked, "failure %d", i)
 	}
 
 	// IPv6: the /64 is locked, whatever address within it.
-	for i := range 3 {
-		locked, err = f.svc.FailedLogin(ctx, protocol.FailedLogin{IP: fmt.Sprintf("2001:db8:aa:bb::%x", i+1), Status: 401}, t0)
+	for i := range 4 {
+		locked, err = f.svc.FailedLogin(ctx, protocol.FailedLogin{IP: fmt.Sprintf("2001:db8:aa:bb::%x", i+1), Identifier: fmt.Sprintf("v%d", i), Status: 401}, t0)
 		require.NoError(t, err)
 	}
 	assert.True(t, locked)
-	res, err = f.svc.EnrichLogin(ctx, enrich.Login{UserID: "v6", IP: "2001:db8:aa:bb:ffff::9", At: t0.Add(time.Minute)})
-	require.NoError(t, err)
-	assert.True(t, res.Deny)
-	res, err = f.svc.EnrichLogin(ctx, enrich.Login{UserID: "v6", IP: "2001:db8:aa:bc::1", At: t0.Add(time.Minute)})
-	require.NoError(t, err)
-	assert.False(t, res.Deny, "the neighbouring /64 is not locked")
+	assert.True(t, check(f, "2001:db8:aa:bb:ffff::9", "x", t0.Add(time.Minute)))
+	assert.False(t, check(f, "2001:db8:aa:bc::1", "x", t0.Add(time.Minute)), "the neighbouring /64 is not locked")
 
-	// Per user: the identifier is locked whatever the ip.
+	// Per identifier: locked whatever the ip, in its normalised form.
 	for i := range 3 {
 		locked, err = f.svc.FailedLogin(ctx, protocol.FailedLogin{IP: fmt.Sprintf("81.2.69.%d", i+1), Identifier: "Alice@Example.com", Status: 401}, t0)
 		require.NoError(t, err)
 	}
 	assert.True(t, locked)
-	res, err = f.svc.EnrichLogin(ctx, enrich.Login{UserID: "42", Identifier: "alice@example.com", IP: ipLondon, At: t0.Add(time.Minute)})
-	require.NoError(t, err)
-	assert.True(t, res.Deny)
-	assert.Contains(t, res.DenyMessage, "account")
+	assert.True(t, check(f, ipLondon, "  alice@EXAMPLE.com ", t0.Add(time.Minute)))
+	assert.False(t, check(f, ipLondon, "bob@example.com", t0.Add(time.Minute)))
 
 	// Lockout off: nothing counted.
-	f.setPolicy(t, func(p *policy.Policy) { p.Lockout.MaxFailures = 0 })
-	locked, err = f.svc.FailedLogin(ctx, protocol.FailedLogin{IP: ipTor}, t0)
+	f.setPolicy(t, func(p *policy.Policy) { p.Lockout.MaxFailures, p.Lockout.IPMaxFailures = 0, 0 })
+	locked, err = f.svc.FailedLogin(ctx, protocol.FailedLogin{IP: ipTor, Identifier: "z"}, t0)
 	require.NoError(t, err)
 	assert.False(t, locked)
-	n, err := f.st.CountFailedLogins(ctx, "ip:"+ipTor, t0.Add(-time.Hour))
+	list, err := f.st.ListLockouts(ctx, t0.Add(-time.Hour), 100)
 	require.NoError(t, err)
-	assert.Zero(t, n)
+	for _, c := range list {
+		assert.NotEqual(t, "z", c.Subject)
+	}
+}
+
+func TestCheckLoginRequest(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	d, err := f.svc.CheckLoginRequest(ctx, ipTor, uaChromeWin, t0)
+	require.NoError(t, err)
+	assert.False(t, d.Deny, "nothing blocked by default")
+	assert.Equal(t, 50, d.Score)
+	f.setPolicy(t, func(p *policy.Policy) { p.BlockTor = true })
+	d, err = f.svc.CheckLoginRequest(ctx, ipTor, uaChromeWin, t0)
+	require.NoError(t, err)
+	assert.True(t, d.Deny)
+	assert.Equal(t, "Logins through Tor are not allowed.", d.Message)
+	f.setPolicy(t, func(p *policy.Policy) { p.BlockTor = false; p.MinScore = 60 })
+	d, err = f.svc.CheckLoginRequest(ctx, ipTor, uaChromeWin, t0)
+	require.NoError(t, err)
+	assert.True(t, d.Deny, "the address alone scores below the minimum")
+	d, err = f.svc.CheckLoginRequest(ctx, ipLondon, uaChromeWin, t0)
+	require.NoError(t, err)
+	assert.False(t, d.Deny)
+	d, err = f.svc.CheckLoginRequest(ctx, "not-an-ip", "", t0)
+	require.NoError(t, err)
+	assert.False(t, d.Deny)
 }
 
 func TestPolicyFromStoreSettingsTakesEffect(t *testing.T) {
@@ -464,7 +482,6 @@ func TestStoreFailureDegrades(t *testing.T) {
 	assert.Equal(t, 50, res.Score, "reputation still counts")
 	assert.False(t, res.Deny)
 	assert.Contains(t, f.logs.String(), "history signals skipped")
-	assert.Contains(t, f.logs.String(), "lockout check failed")
 }
 
 func TestGeolocate(t *testing.T) {

@@ -103,6 +103,9 @@ func (r *Runner) RunOnce(ctx context.Context) (Stats, error) {
 	n, err := r.cfg.Store.Compact(ctx, now)
 	keep(err)
 	st.Compacted = n
+	// Failed-login counters outlive any lockout window (at most 7 days) by a day.
+	_, err = r.cfg.Store.PruneLoginCounters(ctx, now.Add(-8*24*time.Hour), now)
+	keep(err)
 	return st, firstErr
 }
 

@@ -140,6 +140,21 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 		latest = now.Add(s.cfg.RevocationTTL)
 	}
 
+	if len(req.Identifier) > maxIdentifierIn {
+		req.Identifier = req.Identifier[:maxIdentifierIn]
+	}
+	if ans, locked, err := s.registrationLocked(ctx, req, now); err != nil {
+		return err
+	} else if locked {
+		// Its tokens must not work even if the proxy let the answer through.
+		if err := s.st.RevokeKeys(ctx, allKeys, protocol.ReasonLocked, latest, now); err != nil {
+			return err
+		}
+		s.metrics.registrations.WithLabelValues("deny").Inc()
+		writeJSON(w, http.StatusOK, ans)
+		return nil
+	}
+
 	blocked, err := s.st.IsBlocked(ctx, req.UserID)
 	if err != nil {
 		return err
@@ -203,6 +218,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.metrics.registrations.WithLabelValues("allow").Inc()
+	s.registrationSucceeded(ctx, req, now)
 	s.log.Info("session registered", "session", sess.ID, "user", sess.UserID, "score", sess.SecurityScore)
 	writeJSON(w, http.StatusOK, protocol.RegisterResponse{SessionID: sess.ID, Decision: protocol.DecisionAllow, Score: sess.SecurityScore})
 	return nil
@@ -303,6 +319,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 var knownReasons = map[string]bool{
 	protocol.ReasonLogout: true, protocol.ReasonManual: true, protocol.ReasonIdle: true, protocol.ReasonExpired: true,
 	protocol.ReasonBlocked: true, protocol.ReasonReuse: true, protocol.ReasonNotBefore: true, protocol.ReasonPolicy: true,
+	protocol.ReasonLocked: true,
 }
 
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) error {
@@ -384,32 +401,6 @@ func (s *Server) activity(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.metrics.activityMarks.Add(float64(len(marks)))
 	writeJSON(w, http.StatusOK, protocol.ActivityResponse{Accepted: len(marks), Updated: updated})
-	return nil
-}
-
-func (s *Server) failedLogin(w http.ResponseWriter, r *http.Request) error {
-	var req protocol.FailedLogin
-	if err := decodeJSON(r, &req); err != nil {
-		return err
-	}
-	if req.IP == "" {
-		return badRequest("ip is required")
-	}
-	if err := validIP("ip", req.IP); err != nil {
-		return err
-	}
-	if len(req.Identifier) > maxUserIDLen {
-		return badRequest("identifier longer than %d bytes", maxUserIDLen)
-	}
-	if s.cfg.Enricher == nil {
-		writeJSON(w, http.StatusOK, protocol.FailedLoginResponse{Locked: false})
-		return nil
-	}
-	locked, err := s.cfg.Enricher.FailedLogin(r.Context(), req, s.nowUTC())
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, protocol.FailedLoginResponse{Locked: locked})
 	return nil
 }
 

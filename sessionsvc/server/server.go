@@ -107,6 +107,7 @@ type Server struct {
 	activityBuf *activityBuffer // nil in write-through mode
 	setMu       sync.Mutex      // serialises settings read-modify-write
 	limiter     *limiter        // user API rate limits
+	lp          loginProtection // loginprotect.go
 }
 
 // New builds a server.
@@ -154,6 +155,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: metrics: %w", err)
 	}
 	s.metrics = m
+	if err := s.initLoginProtection(); err != nil {
+		return nil, fmt.Errorf("server: login protection: %w", err)
+	}
 	s.routes()
 	return s, nil
 }
@@ -211,6 +215,7 @@ func (s *Server) routes() {
 	s.handle("POST /internal/v1/activity", authInternal, s.activity)
 	s.handle("POST /internal/v1/logins/failed", authInternal, s.failedLogin)
 	s.handle("GET /internal/v1/sync", authInternal, s.sync)
+	s.loginProtectionRoutes()
 
 	// User API.
 	const u = "/api/magic-sessionmanager"

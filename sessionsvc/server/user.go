@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -102,6 +103,10 @@ func (s *Server) authenticateUser(r *http.Request) (*http.Request, error) {
 	if !ok {
 		return r, &apiError{Status: http.StatusUnauthorized, Message: "Missing or invalid credentials",
 			Details: map[string]any{"cause": "missing bearer token"}}
+	}
+	if vals := r.Header.Values("Authorization"); len(vals) > 1 && slices.ContainsFunc(vals[1:], func(v string) bool { return v != vals[0] }) {
+		// Which one would a proxy or the app have used? Refuse, as the filter does.
+		return r, &apiError{Status: http.StatusUnauthorized, Message: "invalid token: more than one Authorization header"}
 	}
 	id, err := s.cfg.Users.Verify(r.Context(), raw)
 	if errors.Is(err, userauth.ErrNotConfigured) {

@@ -64,6 +64,11 @@ type Settings struct {
 	MinSecurityScore        int  `json:"minSecurityScore"` // deny below this when blockSuspiciousSessions
 	MaxFailedLogins         int  `json:"maxFailedLogins"`
 	LockoutMinutes          int  `json:"lockoutMinutes"`
+	// Per client address (login protection): 0 turns the address lockout off.
+	IPMaxFailedLogins int `json:"ipMaxFailedLogins"`
+	IPLockoutMinutes  int `json:"ipLockoutMinutes"`
+	// ProgressiveLockout: doubling delays (1 s, 2 s, …) instead of one lock.
+	ProgressiveLockout bool `json:"progressiveLockout"`
 
 	EnableGeofencing bool     `json:"enableGeofencing"`
 	AllowedCountries []string `json:"allowedCountries"`
@@ -118,6 +123,8 @@ func Defaults(inactivity time.Duration) Settings {
 		MinSecurityScore:       30,
 		MaxFailedLogins:        5,
 		LockoutMinutes:         15,
+		IPMaxFailedLogins:      50,
+		IPLockoutMinutes:       15,
 		AlertOnSuspiciousLogin: true,
 		AlertOnNewLocation:     true,
 		AlertOnVpnProxy:        true,
@@ -168,6 +175,12 @@ func (s Settings) Validate() error {
 	}
 	if s.LockoutMinutes < 0 || s.LockoutMinutes > 7*24*60 {
 		bad("lockoutMinutes", "must be between 0 and 10080")
+	}
+	if s.IPMaxFailedLogins < 0 || s.IPMaxFailedLogins > 100000 {
+		bad("ipMaxFailedLogins", "must be between 0 (off) and 100000")
+	}
+	if s.IPLockoutMinutes < 0 || s.IPLockoutMinutes > 7*24*60 {
+		bad("ipLockoutMinutes", "must be between 0 and 10080")
 	}
 	for _, c := range append(append([]string{}, s.AllowedCountries...), s.BlockedCountries...) {
 		if len(c) != 2 || strings.ToUpper(c) != c {

@@ -247,4 +247,7 @@ type Store interface {
 	RecordFailedLogin(ctx context.Context, scope string, now time.Time, window time.Duration) (int, error)
 	CountFailedLogins(ctx context.Context, scope string, since time.Time) (int, error)
 	ClearFailedLogins(ctx context.Context, scope string) error
+
+	// LoginGuardStore: failed-login counters, lockouts, audit (lockout.go).
+	LoginGuardStore
 }

@@ -9,6 +9,7 @@
 package userauth
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -28,6 +29,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -142,6 +144,12 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 		jwt.WithLeeway(cfg.Leeway),
 		jwt.WithJSONNumber(),
 		jwt.WithTimeFunc(cfg.Now),
+		// Canonical base64url only (RFC 7515): unused bits must be zero.
+		// With checkShape (no padding, no whitespace, no other alphabet)
+		// every token has one spelling, and its fingerprint names it.
+		jwt.WithStrictDecoding(),
+		// An iat in the future (beyond the leeway) is refused.
+		jwt.WithIssuedAt(),
 	}
 	if cfg.Issuer != "" {
 		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
@@ -167,12 +175,20 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Identity, error) {
 	if len(raw) > 16<<10 {
 		return Identity{}, fmt.Errorf("%w: token too long", ErrInvalidToken)
 	}
+	if err := checkShape(raw); err != nil {
+		return Identity{}, fmt.Errorf("%w: malformed token: %v", ErrInvalidToken, err)
+	}
 	claims := jwt.MapClaims{}
 	_, err := v.parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
 		return v.keyFor(ctx, t)
 	})
 	if err != nil {
 		return Identity{}, fmt.Errorf("%w: %s", ErrInvalidToken, describe(err))
+	}
+	for _, n := range append(v.userC[:len(v.userC):len(v.userC)], v.sessionC...) {
+		if s, ok := claims[n].(string); ok && !validID(s) {
+			return Identity{}, fmt.Errorf("%w: claim %q must be a printable string of at most %d bytes", ErrInvalidToken, n, maxIDLen)
+		}
 	}
 	id := Identity{UserID: claimString(claims, v.userC...), SessionClaim: claimString(claims, v.sessionC...)}
 	if id.UserID == "" {
@@ -186,6 +202,82 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Identity, error) {
 	}
 	id.Keys = KeysFor(raw, id.SessionClaim)
 	return id, nil
+}
+
+// maxIDLen bounds a user or session claim (as the proxy plugin does:
+// plugin/core/token.MaxIDLen).
+const maxIDLen = 256
+
+// validID reports whether s may name a user or a session: at most maxIDLen
+// bytes of valid UTF-8 without control characters (C0, DEL, C1).
+func validID(s string) bool {
+	if len(s) > maxIDLen || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r >= 0x7f && r < 0xa0 {
+			return false
+		}
+	}
+	return true
+}
+
+// checkShape refuses what the JWT library would decode leniently: any
+// character outside the base64url alphabet and '.' (padding, '+', '/',
+// whitespace, which Go's base64 decoder skips when it is CR or LF), and a
+// header or payload that names a member twice (encoding/json keeps the
+// last, other parsers the first: a terminated sid could hide behind a
+// fresh one).
+func checkShape(raw string) error {
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return errors.New("token has characters outside the base64url alphabet")
+		}
+	}
+	segs := strings.Split(raw, ".")
+	if len(segs) != 3 {
+		return errors.New("malformed token")
+	}
+	for i, name := range []string{"header", "payload"} {
+		b, err := base64.RawURLEncoding.Strict().DecodeString(segs[i])
+		if err != nil {
+			return fmt.Errorf("token %s is not canonical base64url", name)
+		}
+		if err := uniqueMembers(b); err != nil {
+			return fmt.Errorf("token %s: %w", name, err)
+		}
+	}
+	if _, err := base64.RawURLEncoding.Strict().DecodeString(segs[2]); err != nil {
+		return errors.New("token signature is not canonical base64url")
+	}
+	return nil
+}
+
+// uniqueMembers checks that a JSON object's top-level member names are
+// unique. Anything that is not an object is left to the JWT library.
+func uniqueMembers(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		name, _ := t.(string)
+		if seen[name] {
+			return fmt.Errorf("member %q appears more than once", name)
+		}
+		seen[name] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil
+		}
+	}
+	return nil
 }
 
 func describe(err error) string {

@@ -327,6 +327,7 @@ func EncodeRegister(r protocol.RegisterRequest) []byte {
 	e.str("userDocumentId", r.UserDocumentID, true)
 	e.str("username", r.Username, true)
 	e.str("email", r.Email, true)
+	e.str("identifier", r.Identifier, true)
 	return e.done()
 }
 

@@ -102,6 +102,11 @@ type Verify struct {
 	PublicKeys        []string `json:"public_keys"`
 	MetadataNamespace string   `json:"metadata_namespace"`
 	MetadataKey       string   `json:"metadata_key"`
+	// Issuer, when set, must equal the token's iss claim.
+	Issuer string `json:"issuer"`
+	// Audiences, when set, must contain the token's aud (a string) or one
+	// of its elements (an array).
+	Audiences []string `json:"audiences"`
 
 	// Keys holds PublicKeys parsed: *rsa.PublicKey (rs256) or
 	// *ecdsa.PublicKey on P-256 (es256), in configuration order.
@@ -129,6 +134,7 @@ type Config struct {
 	SkipPaths              []string        `json:"skip_paths"`
 	RequireToken           bool            `json:"require_token"`
 	EnforceExpiry          bool            `json:"enforce_expiry"`
+	RequireExp             bool            `json:"require_exp"`
 	IdentityHeaders        IdentityHeaders `json:"identity_headers"`
 	TrustedProxyHops       int             `json:"trusted_proxy_hops"`
 	Verify                 Verify          `json:"verify"`
@@ -385,6 +391,7 @@ func decodeRoot(c *Config, root gjson.Result) error {
 		"skip_paths":               strList(&c.SkipPaths),
 		"require_token":            boolean(&c.RequireToken),
 		"enforce_expiry":           boolean(&c.EnforceExpiry),
+		"require_exp":              boolean(&c.RequireExp),
 		"identity_headers": object(map[string]fieldFunc{
 			"session_id": str(&c.IdentityHeaders.SessionID),
 			"user_id":    str(&c.IdentityHeaders.UserID),
@@ -398,6 +405,8 @@ func decodeRoot(c *Config, root gjson.Result) error {
 			"public_keys":        strList(&c.Verify.PublicKeys),
 			"metadata_namespace": str(&c.Verify.MetadataNamespace),
 			"metadata_key":       str(&c.Verify.MetadataKey),
+			"issuer":             str(&c.Verify.Issuer),
+			"audiences":          strList(&c.Verify.Audiences),
 		}),
 	}
 	return walkObject("", root, fields)
@@ -539,6 +548,14 @@ func (v *Verify) validate() error {
 		}
 		v.Keys = append(v.Keys, k)
 	}
+	if strings.ContainsFunc(v.Issuer, isControl) {
+		return fieldErr("verify.issuer", "must not contain control characters")
+	}
+	for i, a := range v.Audiences {
+		if a == "" || strings.ContainsFunc(a, isControl) {
+			return fieldErr(fmt.Sprintf("verify.audiences[%d]", i), "must be a non-empty string without control characters")
+		}
+	}
 	if v.Mode == ModeJWTAuthnMetadata {
 		if v.MetadataNamespace == "" {
 			return fieldErr("verify.metadata_namespace", "must not be empty when verify.mode is jwt_authn_metadata")
@@ -631,3 +648,5 @@ func isLowerHeaderName(s string) bool {
 	}
 	return true
 }
+
+func isControl(r rune) bool { return r < 0x20 || r >= 0x7f && r < 0xa0 }

@@ -10,6 +10,7 @@
 package decide
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -33,6 +34,9 @@ const (
 	ReasonMissingToken = "missing_token" // require_token and no token
 	ReasonStale        = "stale"         // fail_closed and the state is stale
 	ReasonRevoked      = "revoked"       // a revoked key without a reason in the feed
+	// ReasonHeadersTooLarge: the request headers could not be read whole
+	// (larger than the filter reads, 16 MiB serialised): 431.
+	ReasonHeadersTooLarge = "headers_too_large"
 )
 
 // ExpiryLeeway is the clock-skew leeway, in seconds, for exp and nbf.
@@ -98,6 +102,61 @@ type Request struct {
 	// LastSync is when the revocation state was last refreshed successfully
 	// (the plugin's start time before the first sync).
 	LastSync time.Time
+	// Repeated is set by AddAuthorization and AddCookie when the headers
+	// carry more than one distinct token: the request is refused.
+	Repeated bool
+
+	hasAuth     bool
+	cookieFound bool
+	cookieTok   string
+}
+
+// AddAuthorization records one Authorization header entry, in the order
+// the host hands them over. The first is the one decided on; a later one
+// naming a different bearer token (or a bearer token next to another
+// scheme) marks the request Repeated. An entry holding several values
+// joined with "," (Envoy's header map joins a repeated O(1) header so:
+// source/common/http/header_map_impl.cc insertByKey/appendToHeader) is one
+// value whose token has a ',' and fails the character check. No allocation.
+func (r *Request) AddAuthorization(v string) {
+	if !r.hasAuth {
+		r.Authorization, r.hasAuth = v, true
+		return
+	}
+	if v == r.Authorization {
+		return
+	}
+	t1, ok1 := token.BearerToken(r.Authorization)
+	t2, ok2 := token.BearerToken(v)
+	if (ok1 || ok2) && (ok1 != ok2 || t1 != t2) {
+		r.Repeated = true
+	}
+}
+
+// AddCookie records one Cookie header entry (cookieName "": cookies carry
+// no token). Envoy hands cookies over as one entry joined with "; " (its
+// HTTP/2 codec reassembles cookie crumbs so: source/common/http/http2/
+// codec_impl.cc; the header map joins a repeated inline cookie header with
+// "; ": header_map_impl.cc delimiterByHeader) or as several entries (HTTP/1
+// lines): the token cookie may appear in any of them, more than once. Req.Cookie
+// becomes the first entry holding the token cookie; a different value of
+// it anywhere marks the request Repeated. No allocation.
+func (r *Request) AddCookie(v, cookieName string) {
+	if cookieName == "" {
+		return
+	}
+	tok, found, repeated := token.CookieToken(v, cookieName)
+	if repeated {
+		r.Repeated = true
+	}
+	if !found {
+		return
+	}
+	if !r.cookieFound {
+		r.Cookie, r.cookieFound, r.cookieTok = v, true, tok
+	} else if tok != r.cookieTok {
+		r.Repeated = true
+	}
 }
 
 // Engine decides requests for one configuration.
@@ -186,7 +245,7 @@ func (e *Engine) Route(method, path string) Route {
 	path = stripQuery(path)
 	c := e.cfg
 	switch {
-	case c.Login.Path != "" && path == c.Login.Path && method == c.Login.Method:
+	case c.Login.Path != "" && method == c.Login.Method && (path == c.Login.Path || loginPathMatches(path, c.Login.Path)):
 		return RouteLogin
 	case c.Refresh.Path != "" && path == c.Refresh.Path && method == c.Refresh.Method:
 		return RouteRefresh
@@ -202,13 +261,37 @@ func refuse(status int, reason, msg string) Decision {
 
 // Decide decides one request at now against st. It does not allocate for
 // a request that passes.
+//
+// The token is the Authorization bearer token, else the token cookie. A
+// request carrying more than one distinct token where the app may read
+// either (see Request.AddAuthorization, AddCookie) is refused as
+// invalid_token. A header token and a cookie token may differ: the header's
+// decides, but the cookie's is checked too, and a cookie token that is
+// invalid or revoked (expiry aside) refuses the request as well.
 func (e *Engine) Decide(now time.Time, req *Request, st *revocation.State) Decision {
 	if len(e.cfg.SkipPaths) > 0 && e.Skip(req.Path) {
 		return Decision{Skipped: true}
 	}
+	var cookieTok string
+	var cookieFound, repeated bool
+	if e.cfg.TokenCookie != "" && req.Cookie != "" {
+		cookieTok, cookieFound, repeated = token.CookieToken(req.Cookie, e.cfg.TokenCookie)
+	}
+	if repeated || req.Repeated {
+		d := refuse(401, ReasonInvalidToken, "Invalid token")
+		d.Err, d.HasToken = token.ErrRepeatedToken, true
+		return d
+	}
 	// Find skips the per-character check: a cached token was checked when
-	// it was first seen; others are checked below.
-	tok, src, err := token.Find(req.Authorization, req.Cookie, e.cfg.TokenCookie)
+	// it was first seen; others are checked below. The cookie was read
+	// above (once).
+	tok, src, err := token.Find(req.Authorization, "", "")
+	if src == token.SourceNone && cookieTok != "" {
+		tok, src = cookieTok, token.SourceCookie
+		if len(tok) > token.MaxTokenLen {
+			err = token.ErrTooLong
+		}
+	}
 	metadataMode := e.cfg.Verify.Mode == config.ModeJWTAuthnMetadata
 	if src == token.SourceNone && !(metadataMode && req.Metadata != "") {
 		if e.cfg.RequireToken {
@@ -226,13 +309,26 @@ func (e *Engine) Decide(now time.Time, req *Request, st *revocation.State) Decis
 		d.Source, d.HasToken = src, true
 		return d
 	}
+	// The cookie token next to a different header token is checked first:
+	// its keys are derived into the Engine's buffers, which the header
+	// token's decision then reuses.
+	if src == token.SourceHeader && cookieFound && cookieTok != "" && cookieTok != tok {
+		if d := e.evaluate(now, cookieTok, token.SourceCookie, st, true); d.Action == Refuse {
+			return d
+		}
+	}
 
 	if metadataMode {
 		var claims token.Claims
 		if req.Metadata == "" {
 			err = errMetadataMissing
-		} else {
-			claims, err = token.ParseClaims(req.Metadata, e.dec.Names)
+		} else if claims, err = token.ParseClaims(req.Metadata, e.dec.Names); err == nil {
+			err = e.claimsAllowed(&claims)
+		}
+		if err == nil && tok != "" {
+			// jwt_authn verified the token; its fingerprint must still
+			// name it, so only its canonical spelling is accepted.
+			err = token.CheckCanonical(tok)
 		}
 		if err != nil {
 			d := refuse(401, ReasonInvalidToken, "Invalid token")
@@ -240,12 +336,18 @@ func (e *Engine) Decide(now time.Time, req *Request, st *revocation.State) Decis
 			return d
 		}
 		k := e.keysOf(tok, claims)
-		return e.check(now.Unix(), &k, src, &claims, st)
+		return e.check(now.Unix(), &k, src, &claims, st, false)
 	}
+	return e.evaluate(now, tok, src, st, false)
+}
 
+// evaluate verifies tok (or finds it in the cache) and checks it against
+// st. A companion (the cookie token next to a header token) is not refused
+// for expiry or not-before: the app cannot use an expired token either.
+func (e *Engine) evaluate(now time.Time, tok string, src token.Source, st *revocation.State, companion bool) Decision {
 	ce, h := e.cache.get(tok)
 	if ce != nil {
-		return e.check(now.Unix(), &ce.keys, src, &ce.claims, st)
+		return e.check(now.Unix(), &ce.keys, src, &ce.claims, st, companion)
 	}
 	claims, err := e.tokenClaims(tok)
 	if err != nil {
@@ -255,7 +357,31 @@ func (e *Engine) Decide(now time.Time, req *Request, st *revocation.State) Decis
 	}
 	k := e.keysOf(tok, claims)
 	e.cache.put(h, tok, claims, k, k.fp)
-	return e.check(now.Unix(), &k, src, &claims, st)
+	return e.check(now.Unix(), &k, src, &claims, st, companion)
+}
+
+// Errors of the claims checks (invalid_token).
+var (
+	errIssuer    = errors.New("token iss is not the configured verify.issuer")
+	errAudience  = errors.New("token aud names none of verify.audiences")
+	errNoExp     = errors.New("token has no exp and require_exp is set")
+	errFutureIat = errors.New("token iat is in the future")
+)
+
+// claimsAllowed applies the time-independent claims rules of the
+// configuration (issuer, audiences, require_exp).
+func (e *Engine) claimsAllowed(c *token.Claims) error {
+	v := &e.cfg.Verify
+	if v.Issuer != "" && c.Issuer != v.Issuer {
+		return errIssuer
+	}
+	if len(v.Audiences) > 0 && !c.AudienceMatches(v.Audiences) {
+		return errAudience
+	}
+	if e.cfg.RequireExp && !c.HasExpiresAt {
+		return errNoExp
+	}
+	return nil
 }
 
 // tokenKeys are the lookup keys of one token.
@@ -295,13 +421,14 @@ var errMetadataMissing = fmt.Errorf("token present but jwt_authn left no verifie
 
 // tokenClaims splits, verifies and decodes tok.
 func (e *Engine) tokenClaims(tok string) (token.Claims, error) {
-	if err := token.CheckChars(tok); err != nil {
+	// Only the canonical spelling (RFC 7515 base64url, no padding, unused
+	// bits zero) is accepted, whatever the verification mode: the
+	// fingerprint of the raw token then names the token.
+	// CheckCanonical checks every character (base64url and the two dots).
+	if err := token.CheckCanonical(tok); err != nil {
 		return token.Claims{}, err
 	}
-	parts, err := token.Split(tok)
-	if err != nil {
-		return token.Claims{}, err
-	}
+	parts, _ := token.Split(tok)
 	alg, err := e.alg(parts.Header)
 	if err != nil {
 		return token.Claims{}, fmt.Errorf("token header: %w", err)
@@ -312,6 +439,9 @@ func (e *Engine) tokenClaims(tok string) (token.Claims, error) {
 	c, err := e.dec.Claims(parts.Payload)
 	if err != nil {
 		return token.Claims{}, fmt.Errorf("token payload: %w", err)
+	}
+	if err := e.claimsAllowed(&c); err != nil {
+		return token.Claims{}, err
 	}
 	return c, nil
 }
@@ -333,8 +463,9 @@ func (e *Engine) alg(seg string) (string, error) {
 	return alg, nil
 }
 
-// check applies the revocation state and time rules to verified claims.
-func (e *Engine) check(now int64, k *tokenKeys, src token.Source, c *token.Claims, st *revocation.State) Decision {
+// check applies the revocation state and time rules to verified claims
+// (companion: only the revocation state and iat).
+func (e *Engine) check(now int64, k *tokenKeys, src token.Source, c *token.Claims, st *revocation.State, companion bool) Decision {
 	d := Decision{Source: src, HasToken: true, SessionID: c.SessionID, UserID: c.UserID, ExpiresAt: c.ExpiresAt}
 	if k.sid != "" {
 		d.SessionKey, d.SessionHash = k.sid, k.hashes.Session
@@ -353,7 +484,15 @@ func (e *Engine) check(now int64, k *tokenKeys, src token.Source, c *token.Claim
 		}
 		k.clear = stamp
 	}
-	if e.cfg.EnforceExpiry {
+	// An iat in the future would date the token after any later
+	// not-before cut ("log out everywhere"): refused whatever
+	// enforce_expiry says.
+	if c.HasIssuedAt && c.IssuedAt > now+ExpiryLeeway {
+		d = d.refuse(401, ReasonInvalidToken)
+		d.Message, d.Err = "Token issued in the future", errFutureIat
+		return d
+	}
+	if e.cfg.EnforceExpiry && !companion {
 		if c.HasExpiresAt && now > c.ExpiresAt+ExpiryLeeway {
 			return d.refuse(401, protocol.ReasonExpired)
 		}
@@ -394,6 +533,11 @@ func (e *Engine) CheckToken(now time.Time, tok string, st *revocation.State) Dec
 		d.Err, d.HasToken = token.ErrTooLong, true
 		return d
 	}
+	if token.NonCanonicalJWT(tok) {
+		d := refuse(401, ReasonInvalidToken, "Invalid token")
+		d.Err, d.HasToken = token.ErrBadBase64, true
+		return d
+	}
 	var c token.Claims
 	if parts, err := token.Split(tok); err == nil {
 		if cl, err := e.dec.Claims(parts.Payload); err == nil {
@@ -403,7 +547,7 @@ func (e *Engine) CheckToken(now time.Time, tok string, st *revocation.State) Dec
 	c.HasExpiresAt = false
 	c.HasNotBefore = false
 	k := e.keysOf(tok, c)
-	return e.check(now.Unix(), &k, token.SourceNone, &c, st)
+	return e.check(now.Unix(), &k, token.SourceNone, &c, st, true)
 }
 
 // Message returns the client-facing message for a refusal reason: the
@@ -433,6 +577,8 @@ func Message(reason string) string {
 		return "Missing token"
 	case ReasonStale:
 		return "Session service unavailable"
+	case ReasonHeadersTooLarge:
+		return "Request headers too large"
 	default:
 		return "Session invalid. Please log in again."
 	}

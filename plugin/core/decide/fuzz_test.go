@@ -5,6 +5,7 @@ import (
 
 	"github.com/meshsession/meshsession/plugin/core/decide"
 	"github.com/meshsession/meshsession/plugin/core/internal/jwttest"
+	"github.com/meshsession/meshsession/plugin/core/token"
 	"github.com/meshsession/meshsession/plugin/protocol"
 )
 
@@ -14,6 +15,7 @@ func FuzzDecide(f *testing.F) {
 	f.Add("/api", "Bearer "+jwttest.HS256("k", hsHeader, payload("")), "", "")
 	f.Add("/api", "Bearer a.b.c", "jwt=x.y.z", `{"sid":1}`)
 	f.Add("/healthz", "bearer", "jwt=", "{")
+	f.Add("/api", "Bearer "+jwttest.HS256("k", hsHeader, payload(""))+"=", "jwt=a; jwt=b", `{"sid":"a","sid":"b"}`)
 	engines := []*decide.Engine{
 		engine(f, ``),
 		engine(f, `{"require_token":true,"stale_policy":"fail_closed"}`),
@@ -28,6 +30,16 @@ func FuzzDecide(f *testing.F) {
 			case decide.Pass:
 				if d.Status != 0 || d.Reason != "" {
 					t.Fatalf("pass with status %d reason %q", d.Status, d.Reason)
+				}
+				// A token that passes has one spelling, and the
+				// identity it vouches for is printable.
+				if tok, src, _ := token.Find(auth, cookie, "jwt"); d.HasToken && src != token.SourceNone {
+					if err := token.CheckCanonical(tok); err != nil {
+						t.Fatalf("non-canonical token %q passed: %v", tok, err)
+					}
+				}
+				if !token.ValidID(d.SessionID) || !token.ValidID(d.UserID) {
+					t.Fatalf("unprintable identity passed: %q %q", d.SessionID, d.UserID)
 				}
 			case decide.Refuse:
 				if d.Status != 401 && d.Status != 403 && d.Status != 503 {

@@ -1,6 +1,10 @@
 package token
 
-import "github.com/tidwall/gjson"
+import (
+	"strings"
+
+	"github.com/tidwall/gjson"
+)
 
 // parseClaimsGJSON is the straightforward reference implementation of
 // ParseClaims (gjson.Valid, then gjson.ForEach), kept for differential
@@ -11,44 +15,77 @@ func parseClaimsGJSON(payload string, names ClaimNames) (Claims, error) {
 	}
 	var c Claims
 	var err error
+	seen := map[string]bool{}
 	sessIdx, userIdx := len(names.Session), len(names.User)
-	var seen uint8
-	var sessSeen, userSeen uint64
 	gjson.Parse(payload).ForEach(func(k, v gjson.Result) bool {
 		name := k.Str
+		if seen[name] {
+			err = &ClaimError{Claim: name}
+			return false
+		}
+		if len(seen) == MaxMembers {
+			err = ErrTooManyMembers
+			return false
+		}
+		seen[name] = true
 		switch name {
 		case "iat", "exp", "nbf":
-			var bit uint8
-			var dst *int64
-			var has *bool
-			switch name {
-			case "iat":
-				bit, dst, has = 1, &c.IssuedAt, &c.HasIssuedAt
-			case "exp":
-				bit, dst, has = 2, &c.ExpiresAt, &c.HasExpiresAt
-			default:
-				bit, dst, has = 4, &c.NotBefore, &c.HasNotBefore
-			}
-			if seen&bit != 0 {
-				return true
-			}
-			seen |= bit
 			if v.Type != gjson.Number {
 				err = &ClaimError{Claim: name, Want: "a number"}
 				return false
 			}
-			*dst, *has = numberValue(v.Raw), true
+			n, ok := numberValue(v.Raw), true
+			switch name {
+			case "iat":
+				c.IssuedAt, c.HasIssuedAt = n, ok
+			case "exp":
+				c.ExpiresAt, c.HasExpiresAt = n, ok
+			default:
+				c.NotBefore, c.HasNotBefore = n, ok
+			}
+			return true
+		case "iss":
+			if v.Type != gjson.String {
+				err = &ClaimError{Claim: name, Want: "a string"}
+				return false
+			}
+			c.Issuer = v.Str
+			return true
+		case "aud":
+			switch {
+			case v.Type == gjson.String && !strings.HasPrefix(v.Str, "["):
+				c.Audience = v.Str
+			case v.IsArray():
+				for _, e := range v.Array() {
+					if e.Type != gjson.String {
+						err = &ClaimError{Claim: name, Want: "a string or an array of strings"}
+						return false
+					}
+				}
+				c.Audience = v.Raw
+			default:
+				err = &ClaimError{Claim: name, Want: "a string or an array of strings"}
+				return false
+			}
 			return true
 		}
-		if i := indexOf(names.Session, name); i >= 0 && sessSeen&(1<<i) == 0 {
-			sessSeen |= 1 << i
-			if s, ok := idValue(v); ok && i < sessIdx {
+		if i := indexOf(names.Session, name); i >= 0 {
+			s, ok, bad := idValue(v)
+			if bad {
+				err = &ClaimError{Claim: name, Want: wantID}
+				return false
+			}
+			if ok && i < sessIdx {
 				c.SessionID, sessIdx = s, i
 			}
 		}
-		if i := indexOf(names.User, name); i >= 0 && userSeen&(1<<i) == 0 {
-			userSeen |= 1 << i
-			if s, ok := idValue(v); ok && i < userIdx {
+		if i := indexOf(names.User, name); i >= 0 {
+			s, ok, bad := idValue(v)
+			if bad {
+				err = &ClaimError{Claim: name, Want: wantID}
+				return false
+			}
+			if ok && i < userIdx {
 				c.UserID, userIdx = s, i
 			}
 		}
@@ -60,16 +97,19 @@ func parseClaimsGJSON(payload string, names ClaimNames) (Claims, error) {
 	return c, nil
 }
 
-func idValue(v gjson.Result) (string, bool) {
+func idValue(v gjson.Result) (string, bool, bool) {
 	switch v.Type {
 	case gjson.String:
-		return v.Str, v.Str != ""
+		if !ValidID(v.Str) {
+			return "", false, true
+		}
+		return v.Str, v.Str != "", false
 	case gjson.Number:
 		if isIntLiteral(v.Raw) {
-			return v.Raw, true
+			return v.Raw, true, false
 		}
 	}
-	return "", false
+	return "", false, false
 }
 
 // ParseClaimsReference exposes the reference implementation to tests.

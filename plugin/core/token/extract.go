@@ -46,6 +46,10 @@ var (
 	ErrBadBase64    = errors.New("token segment is not valid base64url")
 	ErrNotObject    = errors.New("token segment is not a JSON object")
 	ErrPayloadLarge = errors.New("token payload too large")
+	// ErrRepeatedToken: the request carries two different tokens where the
+	// app may read either (two Authorization headers, the token cookie
+	// twice): the filter cannot know which one the app will use.
+	ErrRepeatedToken = errors.New("request carries more than one distinct token")
 )
 
 // Extract returns the token from an Authorization header value ("Bearer
@@ -90,7 +94,7 @@ func checkLen(t string) error {
 }
 
 // CheckChars refuses a token with characters outside the JWT alphabet
-// (base64url, '.', '=').
+// (base64url and '.'; no padding, see DecodeSegment).
 func CheckChars(t string) error {
 	for i := 0; i < len(t); i++ {
 		if !jwtChar[t[i]] {
@@ -100,8 +104,7 @@ func CheckChars(t string) error {
 	return nil
 }
 
-// jwtChar marks the bytes a compact JWS may contain (base64url, '.', and '='
-// padding, which is tolerated).
+// jwtChar marks the bytes a compact JWS may contain (base64url and '.').
 var jwtChar = func() (t [256]bool) {
 	for c := 'a'; c <= 'z'; c++ {
 		t[c] = true
@@ -112,7 +115,7 @@ var jwtChar = func() (t [256]bool) {
 	for c := '0'; c <= '9'; c++ {
 		t[c] = true
 	}
-	t['-'], t['_'], t['.'], t['='] = true, true, true, true
+	t['-'], t['_'], t['.'] = true, true, true
 	return t
 }()
 
@@ -173,3 +176,38 @@ func trimOWS(s string) string {
 	}
 	return s
 }
+
+// CookieToken returns the value of the cookie name in a Cookie header value
+// (see CookieValue) and whether the header holds that cookie again with a
+// different value (an empty value counts: a parser that takes the first
+// sees no token, one that takes the last sees the other). It does not
+// allocate.
+func CookieToken(header, name string) (v string, found, repeated bool) {
+	for header != "" {
+		var pair string
+		if i := strings.IndexByte(header, ';'); i >= 0 {
+			pair, header = header[:i], header[i+1:]
+		} else {
+			pair, header = header, ""
+		}
+		pair = trimOWS(pair)
+		eq := strings.IndexByte(pair, '=')
+		if eq < 0 || trimOWS(pair[:eq]) != name {
+			continue
+		}
+		val := trimOWS(pair[eq+1:])
+		if len(val) >= 2 && val[0] == '"' && val[len(val)-1] == '"' {
+			val = val[1 : len(val)-1]
+		}
+		if !found {
+			v, found = val, true
+		} else if val != v {
+			repeated = true
+		}
+	}
+	return v, found, repeated
+}
+
+// BearerToken returns the token of an Authorization value ("Bearer <t>");
+// ok is false for another scheme.
+func BearerToken(authorization string) (string, bool) { return bearer(authorization) }

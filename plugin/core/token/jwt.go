@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/tidwall/gjson"
@@ -58,13 +60,18 @@ var b64 = func() (t [256]byte) {
 	return t
 }()
 
-// DecodeSegment decodes a base64url segment (unpadded; up to two trailing
-// '=' are tolerated) into dst and returns the number of bytes written. It
-// does not allocate. dst must hold DecodedLen(len(seg)) bytes.
+// DecodeSegment decodes a base64url segment into dst and returns the number
+// of bytes written. It does not allocate. dst must hold
+// DecodedLen(len(seg)) bytes.
+//
+// Only the canonical encoding of RFC 7515 section 2 is accepted: the
+// URL-safe alphabet, no padding, no whitespace or other characters, and the
+// unused low bits of the last character zero. Every byte string then has
+// exactly one encoding, so a token has exactly one spelling and the
+// fingerprint of its raw text names it (a variant with '=' appended or
+// with the last character's unused bits flipped would otherwise decode to
+// the same bytes, verify, and get a fingerprint of its own).
 func DecodeSegment(dst []byte, seg string) (int, error) {
-	for k := 0; k < 2 && strings.HasSuffix(seg, "="); k++ {
-		seg = seg[:len(seg)-1]
-	}
 	if len(seg)%4 == 1 {
 		return 0, ErrBadBase64
 	}
@@ -85,14 +92,14 @@ func DecodeSegment(dst []byte, seg string) (int, error) {
 	switch len(seg) {
 	case 2:
 		a, b := b64[seg[0]], b64[seg[1]]
-		if a|b == 0xff {
+		if a|b == 0xff || b&0x0f != 0 {
 			return 0, ErrBadBase64
 		}
 		dst[n] = a<<2 | b>>4
 		n++
 	case 3:
 		a, b, c := b64[seg[0]], b64[seg[1]], b64[seg[2]]
-		if a|b|c == 0xff {
+		if a|b|c == 0xff || c&0x03 != 0 {
 			return 0, ErrBadBase64
 		}
 		v := uint(a)<<12 | uint(b)<<6 | uint(c)
@@ -100,6 +107,67 @@ func DecodeSegment(dst []byte, seg string) (int, error) {
 		n += 2
 	}
 	return n, nil
+}
+
+// CanonicalSegment reports whether seg is canonical base64url (see
+// DecodeSegment) without decoding it.
+func CanonicalSegment(seg string) bool {
+	if len(seg)%4 == 1 {
+		return false
+	}
+	for i := 0; i < len(seg); i++ {
+		if b64[seg[i]] == 0xff {
+			return false
+		}
+	}
+	switch len(seg) % 4 {
+	case 2:
+		return b64[seg[len(seg)-1]]&0x0f == 0
+	case 3:
+		return b64[seg[len(seg)-1]]&0x03 == 0
+	}
+	return true
+}
+
+// NonCanonicalJWT reports whether tok is shaped as a compact JWS (three
+// segments of base64url characters, optionally '='-padded) of which a
+// segment is padded or has non-zero unused bits: a re-spelling of another
+// token, which lenient decoders accept. Opaque tokens are not JWT-shaped.
+func NonCanonicalJWT(tok string) bool {
+	p, err := Split(tok)
+	if err != nil {
+		return false
+	}
+	bad := false
+	for _, seg := range [3]string{p.Header, p.Payload, p.Signature} {
+		trimmed := strings.TrimRight(seg, "=")
+		for i := 0; i < len(trimmed); i++ {
+			if b64[trimmed[i]] == 0xff {
+				return false // not base64url: not a JWT
+			}
+		}
+		if len(trimmed)%4 == 1 {
+			return false // no base64 encoding has this length: not a JWT
+		}
+		if len(trimmed) != len(seg) || !CanonicalSegment(trimmed) {
+			bad = true
+		}
+	}
+	return bad
+}
+
+// CheckCanonical checks that tok is a compact JWS whose three segments are
+// canonical base64url, without decoding or verifying it: for tokens
+// verified elsewhere (jwt_authn) whose fingerprint still names them.
+func CheckCanonical(tok string) error {
+	p, err := Split(tok)
+	if err != nil {
+		return err
+	}
+	if !CanonicalSegment(p.Header) || !CanonicalSegment(p.Payload) || !CanonicalSegment(p.Signature) {
+		return ErrBadBase64
+	}
+	return nil
 }
 
 // DecodedLen is the decoded size of an unpadded base64url segment of n chars.
@@ -119,6 +187,11 @@ type Claims struct {
 	IssuedAt  int64  // iat, Unix seconds; valid when HasIssuedAt
 	ExpiresAt int64  // exp
 	NotBefore int64  // nbf
+	Issuer    string // iss ("" when absent)
+	// Audience is aud: a string's value, or an array's JSON text (starting
+	// with '['; its elements are strings). "" when absent. See
+	// AudienceMatches.
+	Audience string
 
 	HasIssuedAt, HasExpiresAt, HasNotBefore bool
 }
@@ -127,32 +200,123 @@ type Claims struct {
 func (c Claims) Clone() Claims {
 	c.SessionID = strings.Clone(c.SessionID)
 	c.UserID = strings.Clone(c.UserID)
+	c.Issuer = strings.Clone(c.Issuer)
+	c.Audience = strings.Clone(c.Audience)
 	return c
 }
 
-// ClaimError says which claim has a value of the wrong type.
+// AudienceMatches reports whether c's aud names one of audiences.
+func (c *Claims) AudienceMatches(audiences []string) bool {
+	if c.Audience == "" {
+		return false
+	}
+	if c.Audience[0] != '[' {
+		return slices.Contains(audiences, c.Audience)
+	}
+	found := false
+	p := jsonscan.New(c.Audience)
+	p.Array(1, func() bool {
+		v, esc, ok := p.Str()
+		if !ok {
+			return false
+		}
+		if esc {
+			v = jsonscan.Unescape(v)
+		}
+		found = found || slices.Contains(audiences, v)
+		return true
+	})
+	return found
+}
+
+// ClaimError says which claim has a value of the wrong type or form.
 type ClaimError struct {
 	Claim string
 	Want  string
 }
 
 func (e *ClaimError) Error() string {
+	if e.Want == "" {
+		return fmt.Sprintf("claim %q appears more than once", e.Claim)
+	}
 	return fmt.Sprintf("claim %q must be %s", e.Claim, e.Want)
 }
 
-// ParseClaims reads the claims from a JSON object payload with gjson.
+// MaxIDLen bounds the value of a session or user claim.
+const MaxIDLen = 256
+
+// MaxMembers bounds the number of members of a token's header or payload.
+const MaxMembers = 256
+
+// ErrTooManyMembers refuses a header or payload with more than MaxMembers members.
+var ErrTooManyMembers = errors.New("token header or payload has more than 256 members")
+
+const wantID = "a printable string of at most 256 bytes"
+
+// ValidID reports whether s may name a session or a user: at most MaxIDLen
+// bytes of valid UTF-8 without control characters (C0, DEL, C1). Such
+// values become keys and header values (x-session-id, x-user-id).
+func ValidID(s string) bool {
+	if len(s) > MaxIDLen || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r >= 0x7f && r < 0xa0 {
+			return false
+		}
+	}
+	return true
+}
+
+// memberSet detects duplicate member names among at most MaxMembers. The
+// first 32 names live inline (a typical token has fewer members, and the
+// set is zeroed on every parse); more spill into a slice.
+type memberSet struct {
+	small [32]string
+	more  []string
+	n     int
+}
+
+// add records name; it returns an error for a duplicate or one too many.
+func (m *memberSet) add(name string) error {
+	for i := 0; i < m.n && i < len(m.small); i++ {
+		if len(m.small[i]) == len(name) && m.small[i] == name {
+			return &ClaimError{Claim: name}
+		}
+	}
+	for _, s := range m.more {
+		if len(s) == len(name) && s == name {
+			return &ClaimError{Claim: name}
+		}
+	}
+	switch {
+	case m.n == MaxMembers:
+		return ErrTooManyMembers
+	case m.n < len(m.small):
+		m.small[m.n] = name
+	default:
+		m.more = append(m.more, name)
+	}
+	m.n++
+	return nil
+}
+
+// ParseClaims reads the claims from a JSON object payload.
 //
-// Claim names are matched literally against top-level member names (no
-// gjson path syntax). Rules:
-//   - the first occurrence of a member wins; later duplicates are ignored
-//     (as gjson.Get does);
+// Claim names are matched literally against top-level member names. Rules:
+//   - a member name may appear only once (after unescaping): a payload
+//     with a duplicate is refused (*ClaimError), as JSON parsers disagree
+//     on which of the two counts (RFC 7519 section 4);
+//   - at most MaxMembers members;
 //   - SessionID / UserID come from the first name in names.Session /
 //     names.User (configuration order, not payload order) whose value is a
 //     non-empty string or an integer number (its decimal text); a value of
 //     another type (object, array, bool, null, fraction) is skipped as if
-//     the claim were absent;
+//     the claim were absent; a string value of any of these claims must
+//     satisfy ValidID (else *ClaimError);
 //   - iat, exp and nbf must be numbers when present (fractions are
-//     truncated); any other type is a *ClaimError.
+//     truncated); iss must be a string; aud a string or an array of
+//     strings; any other type is a *ClaimError.
 //
 // The payload must be valid JSON and an object.
 func ParseClaims(payload string, names ClaimNames) (Claims, error) {
@@ -162,10 +326,10 @@ func ParseClaims(payload string, names ClaimNames) (Claims, error) {
 	}
 	var c Claims
 	var err error
+	var members memberSet
 	sessIdx, userIdx := len(names.Session), len(names.User)
-	var seen uint8                // bits for iat, exp, nbf
-	var sessSeen, userSeen uint64 // bits for names already met
 	ok := p.Object(1, func(name string, nameEsc bool) bool {
+		rest := p.Rest()
 		kind, text, esc, ok := p.Value(1)
 		if !ok {
 			return false
@@ -176,39 +340,76 @@ func ParseClaims(payload string, names ClaimNames) (Claims, error) {
 		if nameEsc {
 			name = jsonscan.Unescape(name)
 		}
+		if err = members.add(name); err != nil {
+			return true
+		}
 		switch name {
 		case "iat", "exp", "nbf":
-			var bit uint8
 			var dst *int64
 			var has *bool
 			switch name {
 			case "iat":
-				bit, dst, has = 1, &c.IssuedAt, &c.HasIssuedAt
+				dst, has = &c.IssuedAt, &c.HasIssuedAt
 			case "exp":
-				bit, dst, has = 2, &c.ExpiresAt, &c.HasExpiresAt
+				dst, has = &c.ExpiresAt, &c.HasExpiresAt
 			default:
-				bit, dst, has = 4, &c.NotBefore, &c.HasNotBefore
+				dst, has = &c.NotBefore, &c.HasNotBefore
 			}
-			if seen&bit != 0 {
-				return true
-			}
-			seen |= bit
 			if kind != jsonscan.Number {
 				err = &ClaimError{Claim: name, Want: "a number"}
 				return true
 			}
 			*dst, *has = numberValue(text), true
 			return true
+		case "iss":
+			if kind != jsonscan.String {
+				err = &ClaimError{Claim: name, Want: "a string"}
+				return true
+			}
+			c.Issuer = text
+			if esc {
+				c.Issuer = jsonscan.Unescape(text)
+			}
+			return true
+		case "aud":
+			switch kind {
+			case jsonscan.String:
+				c.Audience = text
+				if esc {
+					c.Audience = jsonscan.Unescape(text)
+				}
+				if strings.HasPrefix(c.Audience, "[") {
+					err = &ClaimError{Claim: name, Want: "a string not starting with '['"}
+				}
+			case jsonscan.Array:
+				raw := strings.TrimRight(rest[:len(rest)-len(p.Rest())], " \t\r\n")
+				if !stringArray(raw) {
+					err = &ClaimError{Claim: name, Want: "a string or an array of strings"}
+					return true
+				}
+				c.Audience = raw
+			default:
+				err = &ClaimError{Claim: name, Want: "a string or an array of strings"}
+			}
+			return true
 		}
-		if i := indexOf(names.Session, name); i >= 0 && sessSeen&(1<<i) == 0 {
-			sessSeen |= 1 << i
-			if s, ok := idText(kind, text, esc); ok && i < sessIdx {
+		if i := indexOf(names.Session, name); i >= 0 {
+			s, ok, bad := idText(kind, text, esc)
+			if bad {
+				err = &ClaimError{Claim: name, Want: wantID}
+				return true
+			}
+			if ok && i < sessIdx {
 				c.SessionID, sessIdx = s, i
 			}
 		}
-		if i := indexOf(names.User, name); i >= 0 && userSeen&(1<<i) == 0 {
-			userSeen |= 1 << i
-			if s, ok := idText(kind, text, esc); ok && i < userIdx {
+		if i := indexOf(names.User, name); i >= 0 {
+			s, ok, bad := idText(kind, text, esc)
+			if bad {
+				err = &ClaimError{Claim: name, Want: wantID}
+				return true
+			}
+			if ok && i < userIdx {
 				c.UserID, userIdx = s, i
 			}
 		}
@@ -223,21 +424,55 @@ func ParseClaims(payload string, names ClaimNames) (Claims, error) {
 	return c, nil
 }
 
+// stringArray reports whether raw (a valid JSON array) holds only strings.
+func stringArray(raw string) bool {
+	p := jsonscan.New(raw)
+	return p.Array(1, func() bool {
+		_, _, ok := p.Str()
+		return ok
+	})
+}
+
+// CheckMembers checks that a JSON object's member names are unique (after
+// unescaping) and at most MaxMembers. obj must be valid JSON.
+func CheckMembers(obj string) error {
+	p := jsonscan.New(obj)
+	var members memberSet
+	var err error
+	p.Object(1, func(name string, esc bool) bool {
+		if _, _, _, ok := p.Value(1); !ok {
+			return false
+		}
+		if err == nil {
+			if esc {
+				name = jsonscan.Unescape(name)
+			}
+			err = members.add(name)
+		}
+		return true
+	})
+	return err
+}
+
 // idText returns the string form of an id claim: a non-empty string, or an
-// integer number's literal text.
-func idText(kind jsonscan.Kind, text string, esc bool) (string, bool) {
+// integer number's literal text. bad is true for a string that fails
+// ValidID.
+func idText(kind jsonscan.Kind, text string, esc bool) (v string, ok, bad bool) {
 	switch kind {
 	case jsonscan.String:
 		if esc {
 			text = jsonscan.Unescape(text)
 		}
-		return text, text != ""
+		if !ValidID(text) {
+			return "", false, true
+		}
+		return text, text != "", false
 	case jsonscan.Number:
 		if isIntLiteral(text) {
-			return text, true
+			return text, true, false
 		}
 	}
-	return "", false
+	return "", false, false
 }
 
 // MaxClaimNames bounds each list of claim names.
@@ -335,6 +570,9 @@ func (d *Decoder) Header(seg string) (alg, kid string, err error) {
 	h := bytesString(d.header[:n])
 	if !isObject(h) {
 		return "", "", ErrNotObject
+	}
+	if err := CheckMembers(h); err != nil {
+		return "", "", err
 	}
 	r := gjson.Get(h, "alg")
 	if r.Type == gjson.String {

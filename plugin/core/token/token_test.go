@@ -99,10 +99,11 @@ func TestDecodeSegment(t *testing.T) {
 		n, err := token.DecodeSegment(buf, enc)
 		require.NoError(t, err, s)
 		assert.Equal(t, s, string(buf[:n]))
-		// padded form tolerated
-		n, err = token.DecodeSegment(buf, base64.URLEncoding.EncodeToString([]byte(s)))
-		require.NoError(t, err, s)
-		assert.Equal(t, s, string(buf[:n]))
+		// the padded form is refused (when it differs: len%3 != 0)
+		if padded := base64.URLEncoding.EncodeToString([]byte(s)); padded != enc {
+			_, err = token.DecodeSegment(buf, padded)
+			assert.ErrorIs(t, err, token.ErrBadBase64, padded)
+		}
 	}
 	buf := make([]byte, 16)
 	for _, bad := range []string{"a", "ab+c", "ab/c", "a===", "ab c", "abcde", "ab==c"} {
@@ -132,10 +133,27 @@ func TestParseClaims(t *testing.T) {
 		{name: "object sid skipped", payload: `{"sid":{"a":1},"jti":"j"}`, want: token.Claims{SessionID: "j"}},
 		{name: "bool/null/array ids skipped", payload: `{"sid":true,"jti":null,"sessionId":[1],"sub":false,"id":{}}`, want: token.Claims{}},
 		{name: "empty string skipped", payload: `{"sid":"","jti":"j"}`, want: token.Claims{SessionID: "j"}},
-		{name: "duplicate: first wins", payload: `{"sid":"first","sid":"second","sub":"a","sub":"b","exp":1,"exp":2}`,
-			want: token.Claims{SessionID: "first", UserID: "a", ExpiresAt: 1, HasExpiresAt: true}},
-		{name: "duplicate: bad first not replaced", payload: `{"sid":{},"sid":"second","jti":"j"}`, want: token.Claims{SessionID: "j"}},
-		{name: "duplicate exp: bad second ignored", payload: `{"exp":5,"exp":"x"}`, want: token.Claims{ExpiresAt: 5, HasExpiresAt: true}},
+		{name: "duplicate sid refused", payload: `{"sid":"first","sid":"second"}`, errText: `claim "sid" appears more than once`},
+		{name: "duplicate sub refused", payload: `{"sub":"a","x":1,"sub":"b"}`, errText: `claim "sub" appears more than once`},
+		{name: "duplicate of a bad value refused", payload: `{"sid":{},"sid":"second","jti":"j"}`, errText: `"sid" appears more than once`},
+		{name: "duplicate exp refused", payload: `{"exp":5,"exp":"x"}`, errText: `"exp" appears more than once`},
+		{name: "duplicate unrelated member refused", payload: `{"foo":1,"foo":1}`, errText: `"foo" appears more than once`},
+		{name: "duplicate through an escape refused", payload: `{"sid":"a","s\u0069d":"b"}`, errText: `"sid" appears more than once`},
+		{name: "nested duplicates are not claims", payload: `{"x":{"a":1,"a":2},"sid":"s"}`, want: token.Claims{SessionID: "s"}},
+		{name: "sid with LF", payload: `{"sid":"a\nb"}`, errText: `claim "sid" must be a printable string`},
+		{name: "sub with CR", payload: `{"sub":"a\rb"}`, errText: `claim "sub" must be a printable string`},
+		{name: "sid with NUL", payload: `{"sid":"a\u0000b"}`, errText: `claim "sid" must be a printable string`},
+		{name: "sid with DEL", payload: "{\"sid\":\"a\x7fb\"}", errText: `claim "sid" must be a printable string`},
+		{name: "sid with C1", payload: `{"sid":"a\u0085b"}`, errText: `claim "sid" must be a printable string`},
+		{name: "fallback claim checked too", payload: `{"sid":"ok","jti":"x\ny"}`, errText: `claim "jti" must be a printable string`},
+		{name: "sid too long", payload: `{"sid":"` + strings.Repeat("a", token.MaxIDLen+1) + `"}`, errText: `claim "sid" must be a printable string`},
+		{name: "sid at the bound", payload: `{"sid":"` + strings.Repeat("a", token.MaxIDLen) + `"}`, want: token.Claims{SessionID: strings.Repeat("a", token.MaxIDLen)}},
+		{name: "unicode sid", payload: `{"sid":"sé-✓"}`, want: token.Claims{SessionID: "sé-✓"}},
+		{name: "iss and aud string", payload: `{"iss":"https://i","aud":"api"}`, want: token.Claims{Issuer: "https://i", Audience: "api"}},
+		{name: "aud array", payload: `{"aud":["a", "b"] }`, want: token.Claims{Audience: `["a", "b"]`}},
+		{name: "aud array of non-strings", payload: `{"aud":["a",1]}`, errText: `claim "aud" must be a string or an array`},
+		{name: "aud number", payload: `{"aud":1}`, errText: `claim "aud" must be a string or an array`},
+		{name: "iss number", payload: `{"iss":1}`, errText: `claim "iss" must be a string`},
 		{name: "nested ignored", payload: `{"user":{"sid":"n"},"a":{"sub":"x"}}`, want: token.Claims{}},
 		{name: "escaped value", payload: `{"sid":"a\"b\u00e9"}`, want: token.Claims{SessionID: "a\"bé"}},
 		{name: "escaped key", payload: `{"s\u0069d":"k"}`, want: token.Claims{SessionID: "k"}},

@@ -15,7 +15,9 @@ import (
 //   - enableGeofencing: allowedCountries and blockedCountries apply
 //   - blockTor, blockDatacenter; blockVpn blocks VPN and proxy networks
 //   - blockSuspiciousSessions: minScore = minSecurityScore
-//   - maxFailedLogins, lockoutMinutes: lockout (window = lock duration)
+//   - maxFailedLogins, lockoutMinutes: identifier lockout (window = lock duration)
+//   - ipMaxFailedLogins, ipLockoutMinutes: address lockout (window = lock duration)
+//   - progressiveLockout: doubling delays instead of one lock
 //   - enableSecurityScoring false: every weight 0 (score 100)
 //   - enableGeolocation false: no geolocation
 //   - alertOnSuspiciousLogin, alertOnNewLocation, alertOnVpnProxy: those alerts
@@ -38,6 +40,12 @@ func FromAppSettings(s settings.Settings, base Policy) (Policy, error) {
 	if s.LockoutMinutes > 0 {
 		p.Lockout.LockMinutes = s.LockoutMinutes
 		p.Lockout.WindowMinutes = s.LockoutMinutes
+	}
+	p.Lockout.Progressive = p.Lockout.Progressive || s.ProgressiveLockout
+	p.Lockout.IPMaxFailures = s.IPMaxFailedLogins
+	if s.IPLockoutMinutes > 0 {
+		p.Lockout.IPLockMinutes = s.IPLockoutMinutes
+		p.Lockout.IPWindowMinutes = s.IPLockoutMinutes
 	}
 	if !s.EnableSecurityScoring {
 		w := score.DefaultWeights()

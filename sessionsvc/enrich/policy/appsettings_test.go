@@ -38,7 +38,8 @@ func TestFromAppSettings(t *testing.T) {
 	assert.True(t, p.BlockVPN)
 	assert.True(t, p.BlockProxy)
 	assert.Equal(t, 40, p.MinScore)
-	assert.Equal(t, Lockout{MaxFailures: 3, WindowMinutes: 60, LockMinutes: 60, PerIP: true, PerUser: true}, p.Lockout)
+	assert.Equal(t, Lockout{MaxFailures: 3, WindowMinutes: 60, LockMinutes: 60, PerIP: true, PerUser: true,
+		IPMaxFailures: 50, IPWindowMinutes: 15, IPLockMinutes: 15}, p.Lockout)
 	assert.False(t, p.Alerts.Raises(alert.EventLoginVPN))
 	assert.Zero(t, p.Score.Tor)
 	assert.True(t, p.DisableGeolocation)

@@ -52,14 +52,26 @@ type Policy struct {
 	Alerts  Alerts        `json:"alerts"`
 }
 
-// Lockout: MaxFailures failed logins within WindowMinutes lock the ip (or
-// the user) for LockMinutes.
+// Lockout: failed logins are counted per identifier (the login name the
+// user typed, normalised) and per client address, each with its own
+// threshold and window: MaxFailures failures of one identifier within
+// WindowMinutes lock that identifier for LockMinutes; IPMaxFailures
+// failures from one address (IPv6: one /64) within IPWindowMinutes lock the
+// address for IPLockMinutes. A window starts at its first failure.
 type Lockout struct {
-	MaxFailures   int  `json:"maxFailures"` // 0 = off
+	MaxFailures   int  `json:"maxFailures"` // per identifier; 0 = off
 	WindowMinutes int  `json:"windowMinutes"`
 	LockMinutes   int  `json:"lockMinutes"`
 	PerIP         bool `json:"perIp"`
 	PerUser       bool `json:"perUser"`
+	// Per address (0 = off).
+	IPMaxFailures   int `json:"ipMaxFailures"`
+	IPWindowMinutes int `json:"ipWindowMinutes"`
+	IPLockMinutes   int `json:"ipLockMinutes"`
+	// Progressive: instead of one lock for the lock duration, each failure
+	// from the threshold on locks for a delay that doubles from 1 s,
+	// capped at the lock duration.
+	Progressive bool `json:"progressive"`
 }
 
 // Window is WindowMinutes as a duration.
@@ -68,8 +80,20 @@ func (l Lockout) Window() time.Duration { return time.Duration(l.WindowMinutes) 
 // Duration is LockMinutes as a duration.
 func (l Lockout) Duration() time.Duration { return time.Duration(l.LockMinutes) * time.Minute }
 
+// IPWindow is IPWindowMinutes as a duration.
+func (l Lockout) IPWindow() time.Duration { return time.Duration(l.IPWindowMinutes) * time.Minute }
+
+// IPDuration is IPLockMinutes as a duration.
+func (l Lockout) IPDuration() time.Duration { return time.Duration(l.IPLockMinutes) * time.Minute }
+
+// ByIdentifier reports whether failures lock identifiers.
+func (l Lockout) ByIdentifier() bool { return l.PerUser && l.MaxFailures > 0 }
+
+// ByIP reports whether failures lock addresses.
+func (l Lockout) ByIP() bool { return l.PerIP && l.IPMaxFailures > 0 }
+
 // Enabled reports whether failed logins lock anything.
-func (l Lockout) Enabled() bool { return l.MaxFailures > 0 && (l.PerIP || l.PerUser) }
+func (l Lockout) Enabled() bool { return l.ByIdentifier() || l.ByIP() }
 
 // Alerts chooses which alerts are raised.
 type Alerts struct {
@@ -86,18 +110,21 @@ type Alerts struct {
 func (a Alerts) Raises(event string) bool { return slices.Contains(a.Events, event) }
 
 // Default is the policy when the settings say nothing: no country or
-// network blocked, no minimum score, lockout after 5 failures in 15 minutes
+// network blocked, no minimum score, an identifier locked after 5 failures
+// in 15 minutes for 15 minutes, an address after 50 failures in 15 minutes
 // for 15 minutes, the default weights, all alerts but login.success.
 func Default() Policy {
 	return Policy{
 		AllowedCountries: []string{},
 		BlockedCountries: []string{},
-		Lockout:          Lockout{MaxFailures: 5, WindowMinutes: 15, LockMinutes: 15, PerIP: true, PerUser: true},
-		Score:            score.DefaultWeights(),
+		Lockout: Lockout{MaxFailures: 5, WindowMinutes: 15, LockMinutes: 15, PerIP: true, PerUser: true,
+			IPMaxFailures: 50, IPWindowMinutes: 15, IPLockMinutes: 15},
+		Score: score.DefaultWeights(),
 		Alerts: Alerts{
 			Events: []string{
 				alert.EventLoginSuspicious, alert.EventLoginNewLocation, alert.EventLoginVPN,
 				alert.EventLoginThreat, alert.EventSessionTerminated, alert.EventUserBlocked,
+				alert.EventLoginLocked, alert.EventLoginUnlocked,
 			},
 			SuspiciousBelow:   60,
 			TerminatedReasons: []string{protocol.ReasonManual, protocol.ReasonReuse},
@@ -167,6 +194,17 @@ func (p Policy) Validate() error {
 		}
 		if l.LockMinutes < 1 || l.LockMinutes > 7*24*60 {
 			errs = append(errs, fmt.Errorf("lockout.lockMinutes: %d is outside 1..10080", l.LockMinutes))
+		}
+	}
+	if l.IPMaxFailures < 0 || l.IPMaxFailures > 100000 {
+		errs = append(errs, fmt.Errorf("lockout.ipMaxFailures: %d is outside 0..100000 (0 turns the address lockout off)", l.IPMaxFailures))
+	}
+	if l.IPMaxFailures > 0 {
+		if l.IPWindowMinutes < 1 || l.IPWindowMinutes > 7*24*60 {
+			errs = append(errs, fmt.Errorf("lockout.ipWindowMinutes: %d is outside 1..10080", l.IPWindowMinutes))
+		}
+		if l.IPLockMinutes < 1 || l.IPLockMinutes > 7*24*60 {
+			errs = append(errs, fmt.Errorf("lockout.ipLockMinutes: %d is outside 1..10080", l.IPLockMinutes))
 		}
 	}
 	if err := p.Score.Validate(); err != nil {

@@ -95,15 +95,30 @@ func TestThroughTheServer(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, s.ScoreReasons, "Tor exit node")
 
-	// Failed logins lock the ip; the next login from it is refused.
+	// Failed logins lock the identifier (maxFailedLogins 5); its next login
+	// request is refused before the app sees it, from any address.
 	for range 5 {
 		resp := post(protocol.PathFailed, protocol.FailedLogin{IP: "81.2.69.200", Identifier: "mallory", Status: 401})
 		resp.Body.Close()
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 	}
-	rr = register("81.2.69.200", "d")
-	assert.Equal(t, protocol.DecisionDeny, rr.Decision)
-	assert.Contains(t, rr.Message, "Too many failed logins")
+	check := func(ip, identifier string) protocol.LoginCheckResponse {
+		resp := post(protocol.PathLoginCheck, protocol.LoginCheck{IP: ip, Identifier: identifier})
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		var cr protocol.LoginCheckResponse
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&cr))
+		return cr
+	}
+	cr := check("81.2.69.142", " MALLORY")
+	assert.Equal(t, protocol.DecisionDeny, cr.Decision)
+	assert.Equal(t, protocol.ReasonLocked, cr.Reason)
+	assert.Positive(t, cr.RetryAfter)
+	assert.Equal(t, protocol.DecisionAllow, check("81.2.69.200", "alice").Decision, "the address is under its own threshold")
+	// The policy decides what it can from the address: Germany is blocked.
+	cr = check("85.214.1.1", "alice")
+	assert.Equal(t, protocol.LoginCheckResponse{Decision: protocol.DecisionDeny, Reason: protocol.ReasonPolicy,
+		Message: "Logins from Germany are not allowed."}, cr)
 
 	// Admin geolocation answers from the database and the lists.
 	const admin = "admin-token-for-the-test"
@@ -132,5 +147,5 @@ func TestThroughTheServer(t *testing.T) {
 		assert.Equal(t, "webhook:ops", a.Channel)
 		events[a.Event]++
 	}
-	assert.Equal(t, map[string]int{"login.suspicious": 3, "login.vpn": 1, "login.new_location": 2}, events)
+	assert.Equal(t, map[string]int{"login.suspicious": 2, "login.vpn": 1, "login.new_location": 2, "login.locked": 1}, events)
 }

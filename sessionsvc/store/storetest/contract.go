@@ -37,6 +37,11 @@ func Run(t *testing.T, open func(testing.TB) store.Store) {
 		{"Settings", testSettings},
 		{"Alerts", testAlerts},
 		{"FailedLogins", testFailedLogins},
+		{"LoginCounters", testLoginCounters},
+		{"LoginCountersConcurrent", testLoginCountersConcurrent},
+		{"LoginCountersProgressive", testLoginCountersProgressive},
+		{"LoginFailuresBatch", testLoginFailuresBatch},
+		{"LoginAttempts", testLoginAttempts},
 		{"ConcurrentAppendsKeepFeedOrder", testConcurrentFeed},
 	}
 	for _, tc := range tests {

@@ -13,6 +13,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"strings"
 )
 
 // B64 encodes s as unpadded base64url.
@@ -61,4 +62,40 @@ func PublicPEM(pub any) string {
 		panic(err)
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
+
+// Variants returns re-spellings of a compact JWS that lenient base64url
+// decoders accept, by name: for each of header, payload and signature, '='
+// and '==' appended, an unused low bit of the last character set (when the
+// segment has unused bits), the standard alphabet ('+', '/') and a space or
+// a newline inside.
+func Variants(tok string) map[string]string {
+	segs := strings.SplitN(tok, ".", 3)
+	if len(segs) != 3 {
+		panic("jwttest.Variants: not a compact JWS")
+	}
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	out := map[string]string{}
+	join := func(i int, seg string) string {
+		s := [3]string{segs[0], segs[1], segs[2]}
+		s[i] = seg
+		return s[0] + "." + s[1] + "." + s[2]
+	}
+	for i, name := range []string{"header", "payload", "signature"} {
+		seg := segs[i]
+		if seg == "" {
+			continue
+		}
+		out[name+" ="] = join(i, seg+"=")
+		out[name+" =="] = join(i, seg+"==")
+		if n := len(seg) % 4; n == 2 || n == 3 {
+			last := strings.IndexByte(alphabet, seg[len(seg)-1])
+			out[name+" low bits"] = join(i, seg[:len(seg)-1]+string(alphabet[last|1]))
+		}
+		out[name+" +"] = join(i, strings.ReplaceAll(seg, "-", "+")+"+A")
+		out[name+" /"] = join(i, strings.ReplaceAll(seg, "_", "/")+"/A")
+		out[name+" space"] = join(i, seg[:1]+" "+seg[1:])
+		out[name+" newline"] = join(i, seg[:1]+"\n"+seg[1:])
+	}
+	return out
 }

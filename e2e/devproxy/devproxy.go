@@ -229,6 +229,9 @@ func New(ctx context.Context, opts Options) (*Proxy, error) {
 		LogLevel:         &lvl,
 		FailurePolicy:    p.policy,
 		CompilationCache: opts.CompilationCache,
+		// envoy.yaml's allow_on_headers_stop_iteration (Envoy >= 1.35);
+		// without it a paused headers callback stops the body too.
+		AllowOnHeadersStopIteration: env.Wasm.AllowOnHeadersStopIteration,
 	})
 	if err != nil {
 		return fail(fmt.Errorf("dev proxy: start plugin (%s filter %q, root_id %q): %w",

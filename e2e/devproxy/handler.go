@@ -32,6 +32,11 @@ type answer struct {
 	status  int
 	headers [][2]string // lower-case names, no pseudo-headers
 	body    []byte
+	// reset: Envoy resets the stream. With sentHeaders the response
+	// headers went downstream first (status and headers are those), then
+	// the stream is aborted before any body.
+	reset       bool
+	sentHeaders bool
 }
 
 // ServeHTTP proxies one request through the plugin to its upstream.
@@ -39,7 +44,17 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	ex := &exchange{worker: -1}
 	a := p.handle(r, ex)
+	if a.reset {
+		p.account(r, start, ex, a)
+		p.write(w, r, a) // aborts the stream
+		return
+	}
 	p.write(w, r, a)
+	p.account(r, start, ex, a)
+}
+
+// account counts the exchange and writes its access-log line.
+func (p *Proxy) account(r *http.Request, start time.Time, ex *exchange, a answer) {
 	p.stats.requests.Add(1)
 	if c := a.status / 100; c >= 1 && c <= 5 {
 		p.stats.status[c].Add(1)
@@ -62,6 +77,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Proxy) write(w http.ResponseWriter, r *http.Request, a answer) {
+	if a.reset {
+		p.writeReset(w, a)
+	}
 	h := w.Header()
 	for _, kv := range a.headers {
 		if kv[0] == "content-length" || hopByHop[kv[0]] || strings.HasPrefix(kv[0], ":") {
@@ -82,6 +100,31 @@ func (p *Proxy) write(w http.ResponseWriter, r *http.Request, a answer) {
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(a.body)
 	}
+}
+
+// writeReset ends the exchange as Envoy's stream reset: the response
+// headers first when they had gone downstream, then an aborted stream (an
+// HTTP/1.1 client sees the connection closed before the body's end; HTTP/2
+// a RST_STREAM).
+func (p *Proxy) writeReset(w http.ResponseWriter, a answer) {
+	if a.sentHeaders {
+		h := w.Header()
+		for _, kv := range a.headers {
+			if hopByHop[kv[0]] || strings.HasPrefix(kv[0], ":") {
+				continue
+			}
+			h.Add(kv[0], kv[1])
+		}
+		status := a.status
+		if status < 100 || status > 999 {
+			status = http.StatusBadGateway
+		}
+		w.WriteHeader(status)
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+	}
+	panic(http.ErrAbortHandler)
 }
 
 // local is a response made by the proxy itself (Envoy's local replies).
@@ -114,6 +157,9 @@ func (p *Proxy) handle(r *http.Request, ex *exchange) answer {
 		return local(http.StatusBadRequest, "error reading the request body: "+err.Error())
 	}
 	reqHeaders := p.requestHeaders(r)
+	if a, done := p.normalize(reqHeaders, ex); done {
+		return a
+	}
 
 	pin := -1
 	if p.opts.AllowWorkerPin {
@@ -143,20 +189,22 @@ func (p *Proxy) handle(r *http.Request, ex *exchange) answer {
 	s.SetDownstream(r.RemoteAddr, localAddr)
 	ctx := r.Context()
 
-	// Request phase.
+	// Request phase. The body goes to the filter (or is held by the host
+	// while the filter stops the headers) before any wait, as Envoy's codec
+	// delivers it.
 	res, err := s.RequestHeaders(reqHeaders, len(reqBody) == 0)
 	if err != nil {
 		return p.vmFailure(r, ex, reqHeaders, reqBody, err)
 	}
-	if lr := res.LocalResponse; lr != nil {
-		return p.localResponse(ex, lr)
+	if a, done := p.stopped(ex, s, res); done {
+		return a
 	}
 	if len(reqBody) > 0 {
 		if res, err = s.RequestBody(reqBody, true); err != nil {
 			return p.vmFailure(r, ex, reqHeaders, reqBody, err)
 		}
-		if lr := res.LocalResponse; lr != nil {
-			return p.localResponse(ex, lr)
+		if a, done := p.stopped(ex, s, res); done {
+			return a
 		}
 	}
 	if res.Action == host.ActionPause {
@@ -182,15 +230,15 @@ func (p *Proxy) handle(r *http.Request, ex *exchange) answer {
 	if res, err = s.ResponseHeaders(respHeaders, len(up.body) == 0); err != nil {
 		return p.vmFailureResponse(ex, up, err)
 	}
-	if lr := res.LocalResponse; lr != nil {
-		return p.localResponse(ex, lr)
+	if a, done := p.stopped(ex, s, res); done {
+		return a
 	}
 	if len(up.body) > 0 {
 		if res, err = s.ResponseBody(up.body, true); err != nil {
 			return p.vmFailureResponse(ex, up, err)
 		}
-		if lr := res.LocalResponse; lr != nil {
-			return p.localResponse(ex, lr)
+		if a, done := p.stopped(ex, s, res); done {
+			return a
 		}
 	}
 	if res.Action == host.ActionPause {
@@ -220,6 +268,29 @@ func (p *Proxy) handle(r *http.Request, ex *exchange) answer {
 	return out
 }
 
+// normalize applies the listener's path normalisation to :path in place,
+// before any filter, as Envoy's connection manager does; done is set when
+// the connection manager answers itself (400, or 307 to the unescaped path).
+func (p *Proxy) normalize(hdrs [][2]string, ex *exchange) (answer, bool) {
+	for i := range hdrs {
+		if hdrs[i][0] != ":path" {
+			continue
+		}
+		path, action := normalizePath(hdrs[i][1], p.env.Listener.Paths)
+		switch action {
+		case pathReject:
+			ex.decision = "path_normalization_failed"
+			return answer{status: http.StatusBadRequest}, true
+		case pathRedirect:
+			ex.decision = "path_normalization_redirect"
+			return answer{status: http.StatusTemporaryRedirect, headers: [][2]string{{"location", path}}}, true
+		}
+		hdrs[i][1] = path
+		return answer{}, false
+	}
+	return answer{}, false
+}
+
 // wait blocks until the filter resumes dir, answers locally or closes the
 // stream. done is set when the request ends here (answer a).
 func (p *Proxy) wait(ctx context.Context, s *host.Stream, dir host.StreamType, ex *exchange) (*host.LocalResponse, answer, bool) {
@@ -244,15 +315,44 @@ func (p *Proxy) wait(ctx context.Context, s *host.Stream, dir host.StreamType, e
 		case host.EventLocalResponse:
 			return ev.LocalResponse, answer{}, false
 		case host.EventClose:
-			ex.decision = "reset_by_filter"
-			// Envoy resets the stream: abort the downstream connection.
-			panic(http.ErrAbortHandler)
+			return nil, p.resetAnswer(ex, s), true
 		case host.EventContinue:
 			if ev.Stream == dir {
 				return nil, answer{}, false
 			}
 		}
 	}
+}
+
+// stopped ends the exchange when a callback answered locally or reset the
+// stream.
+func (p *Proxy) stopped(ex *exchange, s *host.Stream, res host.Result) (answer, bool) {
+	switch {
+	case res.Reset:
+		return p.resetAnswer(ex, s), true
+	case res.LocalResponse != nil:
+		return p.localResponse(ex, res.LocalResponse), true
+	}
+	return answer{}, false
+}
+
+// resetAnswer is a stream reset by the filter (proxy_close_stream, or a
+// local reply after the response headers went downstream).
+func (p *Proxy) resetAnswer(ex *exchange, s *host.Stream) answer {
+	ex.decision = "reset_by_filter"
+	a := answer{reset: true, sentHeaders: s.ResponseHeadersSent(), status: http.StatusBadGateway}
+	if a.sentHeaders {
+		for _, kv := range s.ResponseHeaderPairs() {
+			if kv[0] == ":status" {
+				if n, err := strconv.Atoi(kv[1]); err == nil {
+					a.status = n
+				}
+				continue
+			}
+			a.headers = append(a.headers, kv)
+		}
+	}
+	return a
 }
 
 func (p *Proxy) localResponse(ex *exchange, lr *host.LocalResponse) answer {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,6 +60,9 @@ type system struct {
 	demo     *demoapp.App
 	proxy    *devproxy.Proxy
 	proxyURL string
+
+	appMW atomic.Pointer[appMiddleware] // set by tests to change the app's answers (login_envoy_test.go)
+	hooks service.Hooks                 // sessionsvc's hooks at its next start (default: no enrichment)
 
 	svcAddr string // fixed at the first start: restarts reuse it
 	svc     *service.Service
@@ -117,7 +121,7 @@ func startSystem(tb testing.TB, dbURL string, overrides map[string]any) *system 
 	secret, _ := s.plugin["verify"].(map[string]any)["secret"].(string)
 	s.demo = demoapp.New(demoapp.Config{Secret: secret, SIDClaim: true,
 		Logger: s.log.With("component", "demoapp")})
-	s.app = httptest.NewServer(s.demo)
+	s.app = httptest.NewServer(s.appHandler(s.demo))
 	tb.Cleanup(s.app.Close)
 
 	_, err = devproxy.RemapHosts(env, map[string]string{"demoapp": s.app.Listener.Addr().String(), "sessionsvc": s.svcAddr})
@@ -160,7 +164,7 @@ func (s *system) startSessionsvc() {
 	}
 	cfg, endIdleSet, _, err := service.ParseConfig("sessionsvc", nil, func(k string) string { return env[k] }, io.Discard)
 	require.NoError(tb, err)
-	svc, err := service.New(context.Background(), cfg, endIdleSet, service.Hooks{}, s.log.With("component", "sessionsvc"), io.Discard)
+	svc, err := service.New(context.Background(), cfg, endIdleSet, s.hooks, s.log.With("component", "sessionsvc"), io.Discard)
 	require.NoError(tb, err)
 	addr := s.svcAddr
 	if addr == "" {

@@ -70,7 +70,32 @@ type Listener struct {
 	UseRemoteAddress bool
 	// XFFNumTrustedHops is the HCM's xff_num_trusted_hops.
 	XFFNumTrustedHops uint32
+	// Paths is how the HCM normalises :path before any filter sees it.
+	Paths PathNormalization
 }
+
+// PathNormalization is the HCM's path handling (normalize_path,
+// merge_slashes, path_with_escaped_slashes_action).
+type PathNormalization struct {
+	// Normalize: RFC 3986 normalisation (dot segments, backslashes,
+	// percent-encoding), Envoy's PathUtil::canonicalPath.
+	Normalize bool
+	// MergeSlashes: "//" becomes "/" (PathUtil::mergeSlashes).
+	MergeSlashes bool
+	// EscapedSlashes is path_with_escaped_slashes_action: one of
+	// EscapedSlashesKeep, EscapedSlashesReject, EscapedSlashesRedirect,
+	// EscapedSlashesForward (IMPLEMENTATION_SPECIFIC_DEFAULT resolves to
+	// KEEP_UNCHANGED, Envoy's default).
+	EscapedSlashes string
+}
+
+// Values of PathNormalization.EscapedSlashes (the enum's names).
+const (
+	EscapedSlashesKeep     = "KEEP_UNCHANGED"
+	EscapedSlashesReject   = "REJECT_REQUEST"
+	EscapedSlashesRedirect = "UNESCAPE_AND_REDIRECT"
+	EscapedSlashesForward  = "UNESCAPE_AND_FORWARD"
+)
 
 // Route is one route of the listener's route table, in order.
 type Route struct {
@@ -120,6 +145,11 @@ type Wasm struct {
 	// policy: UNSPECIFIED resolves to FAIL_CLOSED, or FAIL_OPEN with the
 	// deprecated fail_open flag).
 	FailurePolicy string
+	// AllowOnHeadersStopIteration is config.allow_on_headers_stop_iteration
+	// (Envoy 1.35 and later): a paused headers callback stops only the
+	// headers, and body callbacks still reach the filter. Default false:
+	// the pause stops everything until the filter resumes the stream.
+	AllowOnHeadersStopIteration bool
 	// PluginCluster is the configuration's "cluster" (DefaultPluginCluster
 	// when absent); Load checks it names a defined cluster.
 	PluginCluster string
@@ -244,6 +274,14 @@ func extract(b *bootstrapv3.Bootstrap) (*Config, error) {
 	c.Listener.StatPrefix = hcm.GetStatPrefix()
 	c.Listener.UseRemoteAddress = hcm.GetUseRemoteAddress().GetValue()
 	c.Listener.XFFNumTrustedHops = hcm.GetXffNumTrustedHops()
+	c.Listener.Paths = PathNormalization{
+		Normalize:      hcm.GetNormalizePath().GetValue(),
+		MergeSlashes:   hcm.GetMergeSlashes(),
+		EscapedSlashes: hcm.GetPathWithEscapedSlashesAction().String(),
+	}
+	if hcm.GetPathWithEscapedSlashesAction() == hcmv3.HttpConnectionManager_IMPLEMENTATION_SPECIFIC_DEFAULT {
+		c.Listener.Paths.EscapedSlashes = EscapedSlashesKeep
+	}
 	if err := c.extractRoutes(hcm, hp); err != nil {
 		return nil, err
 	}
@@ -417,6 +455,7 @@ func extractWasm(tc *anypb.Any, filterName, p string) (Wasm, error) {
 		return w, fmt.Errorf("%s.vm_config.code.local: want filename (inline code is not supported by the dev proxy)", p)
 	}
 
+	w.AllowOnHeadersStopIteration = pc.GetAllowOnHeadersStopIteration().GetValue()
 	switch pc.GetFailurePolicy() {
 	case wasmv3.FailurePolicy_FAIL_CLOSED:
 		w.FailurePolicy = FailClosed

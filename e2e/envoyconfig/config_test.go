@@ -43,6 +43,9 @@ func TestRepoEnvoyYAML(t *testing.T) {
 	assert.Equal(t, "ingress_http", c.Listener.StatPrefix)
 	assert.True(t, c.Listener.UseRemoteAddress)
 	assert.Zero(t, c.Listener.XFFNumTrustedHops)
+	assert.Equal(t, envoyconfig.PathNormalization{Normalize: true, MergeSlashes: true,
+		EscapedSlashes: envoyconfig.EscapedSlashesRedirect}, c.Listener.Paths,
+		"the HCM normalises paths before the filter (skip_paths and routes see one path)")
 
 	assert.Equal(t, []envoyconfig.Route{
 		{Prefix: "/api/magic-sessionmanager/", Cluster: "sessionsvc", Timeout: 5 * time.Second},
@@ -62,6 +65,7 @@ func TestRepoEnvoyYAML(t *testing.T) {
 	assert.Equal(t, "/etc/envoy/plugin.wasm", w.Filename)
 	assert.Equal(t, envoyconfig.FailClosed, w.FailurePolicy)
 	assert.Equal(t, "sessionsvc", w.PluginCluster)
+	assert.False(t, w.AllowOnHeadersStopIteration, "the default configuration must work without the Envoy 1.35 opt-in")
 
 	var plugin struct {
 		Cluster     string `json:"cluster"`
@@ -137,6 +141,9 @@ func TestMutatedYAML(t *testing.T) {
 			want: []string{"envoy.yaml: static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].domains:"}},
 		{name: "bad failure_policy", old: "failure_policy: FAIL_CLOSED", new: "failure_policy: FAIL_SOMETIMES", decode: true,
 			want: []string{"envoy.yaml: static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config.config.failure_policy:", "FAIL_SOMETIMES"}},
+		{name: "bad path_with_escaped_slashes_action", old: "path_with_escaped_slashes_action: UNESCAPE_AND_REDIRECT",
+			new: "path_with_escaped_slashes_action: UNESCAPE_SOMETIMES", decode: true,
+			want: []string{"envoy.yaml: static_resources.listeners[0].filter_chains[0].filters[0].typed_config.path_with_escaped_slashes_action:", "UNESCAPE_SOMETIMES"}},
 		{name: "unregistered extension type", old: "http.router.v3.Router", new: "http.router.v3.Routr", decode: true,
 			want: []string{"envoy.yaml:", "envoy.extensions.filters.http.router.v3.Routr"}},
 		{name: "validation rule (empty stat_prefix)", old: "stat_prefix: ingress_http", new: `stat_prefix: ""`, decode: true,
@@ -277,5 +284,30 @@ func BenchmarkParse(b *testing.B) {
 		if _, err := envoyconfig.Parse("envoy.yaml", data); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestPathSettingsAndOptIn(t *testing.T) {
+	base := readRepoYAML(t)
+	for _, tc := range []struct {
+		name, old, new string
+		check          func(t *testing.T, c *envoyconfig.Config)
+	}{
+		{"opt-in", "failure_policy: FAIL_CLOSED", "failure_policy: FAIL_CLOSED\n                allow_on_headers_stop_iteration: true",
+			func(t *testing.T, c *envoyconfig.Config) { assert.True(t, c.Wasm.AllowOnHeadersStopIteration) }},
+		{"escaped slashes unset is Envoy's KEEP_UNCHANGED", "path_with_escaped_slashes_action: UNESCAPE_AND_REDIRECT", "",
+			func(t *testing.T, c *envoyconfig.Config) {
+				assert.Equal(t, envoyconfig.EscapedSlashesKeep, c.Listener.Paths.EscapedSlashes)
+			}},
+		{"no normalisation", "normalize_path: true", "normalize_path: false",
+			func(t *testing.T, c *envoyconfig.Config) { assert.False(t, c.Listener.Paths.Normalize) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mutated := strings.Replace(base, tc.old, tc.new, 1)
+			require.NotEqual(t, base, mutated)
+			c, err := envoyconfig.Parse("envoy.yaml", []byte(mutated))
+			require.NoError(t, err)
+			tc.check(t, c)
+		})
 	}
 }

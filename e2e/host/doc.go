@@ -35,6 +35,27 @@
 //
 // # Envoy behaviours reproduced
 //
+//   - Paused headers (proxy-wasm-cpp-host src/context.cc
+//     convertVmCallResultToFilterHeadersStatus; Envoy
+//     source/common/http/filter_manager.cc): a headers callback answering
+//     Pause becomes StopAllIterationAndWatermark. Body and trailers of that
+//     direction are then held by the host (Result.Held) and never reach
+//     the filter until it calls proxy_continue_stream itself; Wait then
+//     delivers what was held in one body callback (end of stream when it
+//     ended). With Config.AllowOnHeadersStopIteration (Envoy >= 1.35
+//     PluginConfig.allow_on_headers_stop_iteration) Pause is StopIteration:
+//     body callbacks still come and a body Pause buffers.
+//   - A response callback answering Continue (or proxy_continue_stream on
+//     the response) sends the response headers downstream; a local reply
+//     after that resets the stream (filter_manager.cc sendLocalReply):
+//     Result.Reset during a callback, EventClose outside one.
+//   - proxy_continue_stream (Envoy source/extensions/common/wasm/context.cc
+//     Context::continueStream): deferred until the VM call returns, so a
+//     callback that continues its own direction and answers Pause goes on;
+//     afterwards the request headers, body and trailers are gone
+//     (BadArgument) until the next request body callback, whichever
+//     direction was continued. Downstream is a no-op, Upstream
+//     Unimplemented.
 //   - Shared data: one store per vm_id (Process, shareable between Hosts),
 //     seen by every worker. Missing key: NotFound. cas 0 or a new key:
 //     unconditional write. Stale non-zero cas: CasMismatch. Every write takes

@@ -79,6 +79,9 @@ func (f *filterHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return errStop
 		}
+		if res.Reset {
+			f.reset(w, s)
+		}
 		if res.LocalResponse == nil && res.Action == ActionPause {
 			ctx, cancel := context.WithTimeout(r.Context(), f.opts.WaitTimeout)
 			defer cancel()
@@ -91,7 +94,7 @@ func (f *filterHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				http.Error(w, "filter did not resume the stream", http.StatusGatewayTimeout)
 				return errStop
 			case ev.Kind == EventClose:
-				panic(http.ErrAbortHandler) // Envoy resets the stream
+				f.reset(w, s)
 			}
 			res.LocalResponse = ev.LocalResponse
 		}
@@ -102,10 +105,13 @@ func (f *filterHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return nil
 	}
 
-	if step(s.RequestHeaders(RequestPairs(r), len(body) == 0)) != nil {
-		return
+	// The body goes to the filter (or is held by the host while the filter
+	// stops the headers) before any wait, as the codec delivers it.
+	res, err := s.RequestHeaders(RequestPairs(r), len(body) == 0)
+	if err == nil && len(body) > 0 && res.LocalResponse == nil && !res.Reset {
+		res, err = s.RequestBody(body, true)
 	}
-	if len(body) > 0 && step(s.RequestBody(body, true)) != nil {
+	if step(res, err) != nil {
 		return
 	}
 
@@ -123,10 +129,11 @@ func (f *filterHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rec.status == 0 {
 		rec.status = http.StatusOK
 	}
-	if step(s.ResponseHeaders(ResponsePairs(rec.status, rec.header), rec.body.Len() == 0)) != nil {
-		return
+	res, err = s.ResponseHeaders(ResponsePairs(rec.status, rec.header), rec.body.Len() == 0)
+	if err == nil && rec.body.Len() > 0 && res.LocalResponse == nil && !res.Reset {
+		res, err = s.ResponseBody(rec.body.Bytes(), true)
 	}
-	if rec.body.Len() > 0 && step(s.ResponseBody(rec.body.Bytes(), true)) != nil {
+	if step(res, err) != nil {
 		return
 	}
 	pseudo, hdr := SplitPairs(s.ResponseHeaderPairs())
@@ -142,6 +149,27 @@ func (f *filterHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(respBody)
+}
+
+// reset ends the exchange as Envoy's stream reset: the response headers go
+// out first if they were already sent downstream, then the stream is
+// aborted (the client sees a truncated response or a reset).
+func (f *filterHandler) reset(w http.ResponseWriter, s *Stream) {
+	if s.ResponseHeadersSent() {
+		pseudo, hdr := SplitPairs(s.ResponseHeaderPairs())
+		status, err := strconv.Atoi(pseudo[":status"])
+		if err != nil || status < 100 || status > 999 {
+			status = http.StatusOK
+		}
+		for k, v := range hdr {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(status)
+		if fl, ok := w.(http.Flusher); ok {
+			fl.Flush()
+		}
+	}
+	panic(http.ErrAbortHandler)
 }
 
 // failed applies the failure policy to a request the VM could not handle.

@@ -57,6 +57,15 @@ type Config struct {
 	// PollOneoffENOSYS makes the host's WASI poll_oneoff answer ENOSYS (52),
 	// as Envoy builds before PR #45756 do.
 	PollOneoffENOSYS bool
+	// AllowOnHeadersStopIteration is Envoy's
+	// PluginConfig.allow_on_headers_stop_iteration (Envoy 1.35 and later,
+	// default false): a headers callback answering Pause stops only the
+	// headers (StopIteration) and the body callbacks still reach the filter.
+	// Without it (every older Envoy, Istio's WasmPlugin, Envoy Gateway),
+	// proxy-wasm-cpp-host turns that Pause into StopAllIterationAndWatermark:
+	// no body or trailers callback reaches the filter until it calls
+	// proxy_continue_stream itself.
+	AllowOnHeadersStopIteration bool
 	// DisableTicks stops the real tick timers; ticks then only happen through
 	// Host.Tick. Default: real timers.
 	DisableTicks bool
@@ -104,7 +113,18 @@ type Host struct {
 	// calls, in nanoseconds (CalloutCallbackTime).
 	calloutCallbacks    atomic.Int64
 	calloutCallbacksCPU atomic.Int64
+	// continueMisuses counts proxy_continue_stream calls on a direction the
+	// filter had not stopped (ContinueMisuses).
+	continueMisuses atomic.Int64
 }
+
+// ContinueMisuses is how many times a guest called proxy_continue_stream on
+// a direction it had not stopped, or from a callback that then answered
+// Continue. Envoy asserts against it (filter_manager.cc commonContinue:
+// "Attempting to continue iteration while the IterationState is already
+// Continue"); release builds may iterate the buffered data twice. Each is
+// also logged as a host warning.
+func (h *Host) ContinueMisuses() int64 { return h.continueMisuses.Load() }
 
 // CalloutCallbackTime is the time the VMs have spent in
 // proxy_on_http_call_response so far: the guest's own work on callout

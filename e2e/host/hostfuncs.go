@@ -333,35 +333,79 @@ func proxySendLocalResponse(_ context.Context, w *worker, s []uint64) Status {
 	if err != nil {
 		return StatusBadArgument
 	}
-	if st.local != nil {
+	if st.local != nil || st.reset {
 		return StatusBadArgument // Envoy: a second local reply is refused
 	}
 	st.local = &LocalResponse{Status: u32(s[0]), Details: details, Body: append([]byte(nil), body...),
 		Headers: pairs, GRPCStatus: int32(u32(s[7]))}
+	if st.respHeadersSent {
+		// source/common/http/filter_manager.cc sendLocalReply: once the
+		// response headers went downstream, "all we can do at this point
+		// is reset the stream".
+		st.reset = true
+		if w.cur != st {
+			st.notify(Event{Kind: EventClose, Stream: StreamResponse})
+		}
+		return StatusOK
+	}
 	if w.cur != st {
 		st.notify(Event{Kind: EventLocalResponse, LocalResponse: st.local})
 	}
 	return StatusOK
 }
 
+// proxyContinueStream follows Envoy's Context::continueStream
+// (source/extensions/common/wasm/context.cc): continueDecoding or
+// continueEncoding, deferred until the VM call returns; then the request
+// maps are dropped (request_headers_, request_body_buffer_,
+// request_trailers_ = nullptr, whichever direction was continued).
 func proxyContinueStream(_ context.Context, w *worker, s []uint64) Status {
 	st := w.target()
 	if st == nil {
 		return StatusBadArgument
 	}
 	typ := StreamType(u32(s[0]))
-	if typ > StreamResponse {
+	switch typ {
+	case StreamDownstream:
+		return StatusOK // network filters only: nothing to continue on an HTTP stream
+	case StreamUpstream:
+		return StatusUnimplemented
+	case StreamRequest, StreamResponse:
+	default:
 		return StatusBadArgument
 	}
+	st.reqMapsGone, st.reqBodyGone = true, true
 	if typ == StreamRequest {
 		st.reqBuffering = false
 	} else {
 		st.respBuffering = false
 	}
+	if w.cur == st && st.inCallback == int(typ) {
+		st.continuedInCallback = true
+		return StatusOK
+	}
+	if !st.paused[typ] {
+		w.continueMisuse(typ, "on a direction the filter had not stopped")
+	}
+	st.paused[typ] = false
+	if d := st.dirs[typ]; d != nil && d.stopAll {
+		d.stopAll = false
+		d.resumed = d.heldSeen || d.heldTrailers != nil
+	}
+	if typ == StreamResponse && st.respHeaders != nil {
+		st.respHeadersSent = true
+	}
 	if w.cur != st {
 		st.notify(Event{Kind: EventContinue, Stream: typ})
 	}
 	return StatusOK
+}
+
+// continueMisuse records a proxy_continue_stream Envoy asserts against.
+func (w *worker) continueMisuse(typ StreamType, how string) {
+	w.h.continueMisuses.Add(1)
+	w.guestLine(LogWarn, "host", "proxy_continue_stream("+typ.String()+") "+how+
+		" (Envoy asserts against it: filter_manager.cc commonContinue)")
 }
 
 func proxyCloseStream(_ context.Context, w *worker, s []uint64) Status {
@@ -483,8 +527,14 @@ func (w *worker) headerMapFor(t MapType) (m *headerMap, writable, ok bool) {
 	switch t {
 	case MapRequestHeaders:
 		m = st.reqHeaders
+		if st.reqMapsGone && !st.logPhase {
+			m = nil // dropped by proxy_continue_stream
+		}
 	case MapRequestTrailers:
 		m = st.reqTrailers
+		if st.reqMapsGone && !st.logPhase {
+			m = nil
+		}
 	case MapResponseHeaders:
 		m = st.respHeaders
 	case MapResponseTrailers:
@@ -615,6 +665,9 @@ func (w *worker) buffer(t BufferType) (*[]byte, bool) {
 	}
 	switch t {
 	case BufferRequestBody:
+		if st.reqBodyGone {
+			return nil, false // dropped by proxy_continue_stream
+		}
 		return &st.reqBody, true
 	case BufferResponseBody:
 		return &st.respBody, true

@@ -24,6 +24,18 @@ type Result struct {
 	// (during this callback or earlier); the stream is then stopped and the
 	// embedder sends this response downstream.
 	LocalResponse *LocalResponse
+	// Reset is set when Envoy would reset the stream instead: a local reply
+	// after the response headers went downstream (filter_manager.cc
+	// sendLocalReply: "Prior headers have already been sent"). The embedder
+	// must abort the downstream stream (the client sees the response
+	// headers, if sent, then a reset); LocalResponse then holds the refused
+	// reply for inspection only.
+	Reset bool
+	// Held is set when the callback was not delivered to the guest: its
+	// direction is stopped by a paused headers callback
+	// (StopAllIterationAndWatermark). The data is buffered by the host and
+	// delivered when the guest resumes the stream (see Stream.Wait).
+	Held bool
 }
 
 // EventKind says what resumed a paused stream.
@@ -75,10 +87,57 @@ type Stream struct {
 	reqBody, respBody           []byte
 	reqBuffering, respBuffering bool
 	local                       *LocalResponse
-	logPhase                    bool
-	created, finished           bool
+	reset                       bool
+
+	// Envoy's stop-all state per direction (index StreamRequest,
+	// StreamResponse), made when a headers callback pauses (most streams
+	// never do).
+	dirs [2]*dirState
+	// respHeadersSent: the response headers went downstream (a later local
+	// reply resets the stream).
+	respHeadersSent bool
+	// reqMapsGone: proxy_continue_stream dropped the request maps (Envoy's
+	// Context::continueStream sets request_headers_, request_body_buffer_
+	// and request_trailers_ to nullptr, for either direction).
+	reqMapsGone bool
+	// reqBodyGone: the same for the request body, until the next request
+	// body callback (decodeData sets request_body_buffer_ again).
+	reqBodyGone bool
+	// inCallback is the direction of the callback running (-1: none), for a
+	// proxy_continue_stream made during the callback itself.
+	inCallback int
+	// continuedInCallback: proxy_continue_stream(inCallback) was called
+	// during the running callback (Envoy runs it after the call returns).
+	continuedInCallback bool
+	// paused: the last callback of the direction answered Pause and the
+	// filter has not continued it since.
+	paused            [2]bool
+	logPhase          bool
+	created, finished bool
 
 	events chan Event // made when first needed (eventsLocked)
+}
+
+// dirState is one direction's iteration state in Envoy's filter manager
+// (source/common/http/filter_manager.cc).
+type dirState struct {
+	// stopAll: the headers callback answered Pause and proxy-wasm-cpp-host
+	// converted it to StopAllIterationAndWatermark
+	// (src/context.cc convertVmCallResultToFilterHeadersStatus): no body or
+	// trailers callback reaches the filter until it calls
+	// proxy_continue_stream itself.
+	stopAll bool
+	// held is the body the filter manager buffered meanwhile, heldSeen
+	// whether any came, heldEnd whether it ended the stream; heldTrailers
+	// the trailers, if they came.
+	held         []byte
+	heldSeen     bool
+	heldEnd      bool
+	heldTrailers [][2]string
+	// resumed: the filter continued while data was held; Wait delivers it
+	// (filter_manager.cc commonContinue: buffered data is iterated from the
+	// current filter after a StopAll).
+	resumed bool
 }
 
 // eventsLocked returns the stream's event channel, making it on first use
@@ -98,7 +157,7 @@ func (h *Host) NewStream(i int) (*Stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Stream{w: w}, nil
+	return &Stream{w: w, inCallback: -1}, nil
 }
 
 // Worker is the index of the stream's worker.
@@ -197,8 +256,8 @@ func bool32(b bool) uint64 {
 // when the callback is not to run, with its result (the stream already
 // answered locally) or error. Otherwise the caller must call s.end.
 func (s *Stream) enter() (res Result, done bool, err error) {
-	if s.local != nil {
-		return Result{Action: ActionPause, LocalResponse: s.local}, true, nil
+	if s.local != nil || s.reset {
+		return Result{Action: ActionPause, LocalResponse: s.local, Reset: s.reset}, true, nil
 	}
 	if err := s.begin(); err != nil {
 		return Result{}, true, err
@@ -211,7 +270,18 @@ func (s *Stream) result(r uint64, err error) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{Action: Action(uint32(r)), LocalResponse: s.local}
+	res := Result{Action: Action(uint32(r)), LocalResponse: s.local, Reset: s.reset}
+	if s.reset {
+		res.Action = ActionPause
+		return res, nil
+	}
+	if s.continuedInCallback && res.Action == ActionPause && s.local == nil {
+		// Envoy defers proxy_continue_stream to after the VM call
+		// (Context::continueStream: addAfterVmCallAction), so a filter
+		// that continues its own direction and answers Pause is resumed
+		// at once.
+		res.Action = ActionContinue
+	}
 	if s.local != nil || res.Action > ActionPause {
 		// Envoy stops the filter chain after a local reply, and treats
 		// unknown answers as a stop.
@@ -232,36 +302,71 @@ const (
 	phaseResponseTrailers
 )
 
-// deliver runs one stream callback: it locks the worker, enters, sets what
-// the guest will read (headers, or a body chunk, appended to the buffered
-// body after a pause as Envoy's StopIterationAndBuffer does), calls the
-// guest and turns its answer into a Result. (A switch, not closures: those
-// would be allocated on every callback.)
+// dir is the direction of a phase.
+func (ph phase) dir() StreamType {
+	if ph >= phaseResponseHeaders {
+		return StreamResponse
+	}
+	return StreamRequest
+}
+
+// deliver runs one stream callback: it locks the worker and calls
+// deliverLocked.
 func (s *Stream) deliver(ph phase, headers [][2]string, chunk []byte, endOfStream bool) (Result, error) {
 	w := s.w
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	return s.deliverLocked(ph, headers, chunk, endOfStream)
+}
+
+// deliverLocked runs one stream callback (the caller holds w.mu): it
+// enters, sets what the guest will read (headers, or a body chunk, appended
+// to the buffered body after a pause as Envoy's StopIterationAndBuffer
+// does), calls the guest and turns its answer into a Result. While the
+// direction is stopped by a paused headers callback, body and trailers are
+// held instead (Result.Held), as Envoy's filter manager does. (A switch, not
+// closures: those would be allocated on every callback.)
+func (s *Stream) deliverLocked(ph phase, headers [][2]string, chunk []byte, endOfStream bool) (Result, error) {
+	w := s.w
 	if res, done, err := s.enter(); done {
 		return res, err
 	}
 	defer s.end()
+	dir := ph.dir()
+	if d := s.dirs[dir]; d != nil && d.stopAll {
+		switch ph {
+		case phaseRequestBody, phaseResponseBody:
+			d.held = append(d.held, chunk...)
+			d.heldSeen, d.heldEnd = true, endOfStream
+			return Result{Action: ActionPause, Held: true}, nil
+		case phaseRequestTrailers, phaseResponseTrailers:
+			d.heldTrailers = append([][2]string{}, headers...)
+			return Result{Action: ActionPause, Held: true}, nil
+		}
+	}
+	if s.events != nil {
+		s.dropStaleContinue(dir)
+	}
 	var (
 		name      string
 		fn        api.Function
 		size      int
 		buffering *bool
+		args      = 3
 	)
 	switch ph {
 	case phaseRequestHeaders:
 		s.reqHeaders = newHeaderMap(headers)
 		name, fn, size = "proxy_on_request_headers", w.fns.requestHeaders, len(s.reqHeaders.pairs)
 	case phaseRequestBody:
+		// decodeData hands the filter this body again
+		// (request_body_buffer_), even after a proxy_continue_stream.
+		s.reqBodyGone = false
 		s.reqBody = bufferChunk(s.reqBody, chunk, s.reqBuffering)
 		name, fn, size, buffering = "proxy_on_request_body", w.fns.requestBody, len(s.reqBody), &s.reqBuffering
 	case phaseRequestTrailers:
 		s.reqTrailers = newHeaderMap(headers)
-		return s.result(w.call("proxy_on_request_trailers", w.fns.requestTrailers,
-			uint64(s.id), uint64(len(s.reqTrailers.pairs))))
+		name, fn, size, args = "proxy_on_request_trailers", w.fns.requestTrailers, len(s.reqTrailers.pairs), 2
 	case phaseResponseHeaders:
 		s.respHeaders = newHeaderMap(headers)
 		name, fn, size = "proxy_on_response_headers", w.fns.responseHeaders, len(s.respHeaders.pairs)
@@ -270,14 +375,102 @@ func (s *Stream) deliver(ph phase, headers [][2]string, chunk []byte, endOfStrea
 		name, fn, size, buffering = "proxy_on_response_body", w.fns.responseBody, len(s.respBody), &s.respBuffering
 	case phaseResponseTrailers:
 		s.respTrailers = newHeaderMap(headers)
-		return s.result(w.call("proxy_on_response_trailers", w.fns.responseTrailers,
-			uint64(s.id), uint64(len(s.respTrailers.pairs))))
+		name, fn, size, args = "proxy_on_response_trailers", w.fns.responseTrailers, len(s.respTrailers.pairs), 2
 	}
-	res, err := s.result(w.call(name, fn, uint64(s.id), uint64(size), bool32(endOfStream)))
-	if err == nil && buffering != nil {
+	s.inCallback, s.continuedInCallback = int(dir), false
+	var (
+		r   uint64
+		err error
+	)
+	if args == 2 {
+		r, err = w.call(name, fn, uint64(s.id), uint64(size))
+	} else {
+		r, err = w.call(name, fn, uint64(s.id), uint64(size), bool32(endOfStream))
+	}
+	s.inCallback = -1
+	continuedSelf := s.continuedInCallback && Action(uint32(r)) == ActionContinue
+	res, err := s.result(r, err)
+	if err != nil {
+		return res, err
+	}
+	if continuedSelf {
+		w.continueMisuse(dir, "from a callback that answered Continue")
+	}
+	s.paused[dir] = res.Action == ActionPause
+	if buffering != nil {
 		*buffering = res.Action == ActionPause
 	}
-	return res, err
+	if res.LocalResponse != nil || res.Reset {
+		return res, nil
+	}
+	switch {
+	case res.Action == ActionPause && (ph == phaseRequestHeaders || ph == phaseResponseHeaders) &&
+		!w.h.cfg.AllowOnHeadersStopIteration:
+		// proxy-wasm-cpp-host src/context.cc
+		// convertVmCallResultToFilterHeadersStatus: StopIteration from a
+		// headers callback becomes StopAllIterationAndWatermark unless the
+		// plugin allows it (Envoy >= 1.35
+		// PluginConfig.allow_on_headers_stop_iteration).
+		if s.dirs[dir] == nil {
+			s.dirs[dir] = &dirState{}
+		}
+		s.dirs[dir].stopAll = true
+	case res.Action == ActionContinue && dir == StreamResponse:
+		// A response callback that continues lets the response headers
+		// (and what it holds) go downstream.
+		s.respHeadersSent = true
+	}
+	return res, nil
+}
+
+// dropStaleContinue discards queued EventContinue events for dir: they
+// resumed an earlier pause of that direction, not the callback about to
+// run. The caller holds w.mu.
+func (s *Stream) dropStaleContinue(dir StreamType) {
+	var keep []Event
+	for {
+		select {
+		case ev := <-s.events:
+			if ev.Kind != EventContinue || ev.Stream != dir {
+				keep = append(keep, ev)
+			}
+			continue
+		default:
+		}
+		break
+	}
+	for _, ev := range keep {
+		s.notify(ev)
+	}
+}
+
+// deliverHeld delivers, after the filter resumed dir, the body and
+// trailers Envoy's filter manager held while the direction was stopped
+// (filter_manager.cc: after a StopAll, commonContinue iterates the
+// buffered data from the current filter). delivered is false when nothing
+// was held. The caller holds w.mu.
+func (s *Stream) deliverHeld(dir StreamType) (res Result, delivered bool, err error) {
+	d := s.dirs[dir]
+	if d == nil || !d.resumed {
+		return Result{}, false, nil
+	}
+	d.resumed = false
+	body, seen, end, trailers := d.held, d.heldSeen, d.heldEnd, d.heldTrailers
+	d.held, d.heldSeen, d.heldEnd, d.heldTrailers = nil, false, false, nil
+	bodyPh, trailersPh := phaseRequestBody, phaseRequestTrailers
+	if dir == StreamResponse {
+		bodyPh, trailersPh = phaseResponseBody, phaseResponseTrailers
+	}
+	res = Result{Action: ActionContinue}
+	if seen {
+		if res, err = s.deliverLocked(bodyPh, nil, body, end && trailers == nil); err != nil {
+			return res, true, err
+		}
+	}
+	if trailers != nil && res.LocalResponse == nil && !res.Reset {
+		res, err = s.deliverLocked(trailersPh, trailers, nil, false)
+	}
+	return res, true, err
 }
 
 // bufferChunk appends chunk to the buffered body, or starts a new one.
@@ -358,8 +551,37 @@ func (s *Stream) Finish() error {
 
 // Wait blocks until the paused stream is resumed from outside its own
 // callbacks (proxy_continue_stream, proxy_close_stream, or a local response
-// sent from an http_call callback), the VM fails, or ctx ends.
+// sent from an http_call callback), the VM fails, or ctx ends. When the
+// filter resumes a direction whose body the host held (its headers callback
+// paused: StopAllIterationAndWatermark), Wait delivers the held body and
+// trailers to the filter first, and keeps waiting if it pauses again. A
+// local reply after the response headers went downstream is a reset:
+// EventClose.
 func (s *Stream) Wait(ctx context.Context) (Event, error) {
+	for {
+		ev, err := s.waitEvent(ctx)
+		if err != nil || ev.Kind != EventContinue {
+			return ev, err
+		}
+		s.w.mu.Lock()
+		res, delivered, err := s.deliverHeld(ev.Stream)
+		s.w.mu.Unlock()
+		switch {
+		case err != nil:
+			return Event{}, err
+		case !delivered:
+			return ev, nil
+		case res.Reset:
+			return Event{Kind: EventClose, Stream: ev.Stream}, nil
+		case res.LocalResponse != nil:
+			return Event{Kind: EventLocalResponse, LocalResponse: res.LocalResponse}, nil
+		case res.Action == ActionContinue:
+			return ev, nil
+		}
+	}
+}
+
+func (s *Stream) waitEvent(ctx context.Context) (Event, error) {
 	s.w.mu.Lock()
 	events := s.eventsLocked()
 	s.w.mu.Unlock()
@@ -386,6 +608,22 @@ func (s *Stream) Wait(ctx context.Context) (Event, error) {
 	case <-ctx.Done():
 		return Event{}, fmt.Errorf("wait for stream %d: %w", s.id, ctx.Err())
 	}
+}
+
+// ResponseHeadersSent reports whether the response headers went downstream
+// (a response callback continued, or the filter resumed the response): a
+// local reply after that resets the stream.
+func (s *Stream) ResponseHeadersSent() bool {
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
+	return s.respHeadersSent
+}
+
+// Reset reports whether the stream was reset (Result.Reset).
+func (s *Stream) Reset() bool {
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
+	return s.reset
 }
 
 // notify is called with w.mu held.

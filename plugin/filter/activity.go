@@ -8,14 +8,19 @@ import (
 
 	"github.com/meshsession/meshsession/plugin/core/decide"
 	"github.com/meshsession/meshsession/plugin/core/throttle"
+	"github.com/meshsession/meshsession/plugin/core/token"
 	"github.com/meshsession/meshsession/plugin/protocol"
 )
 
 // noteActivity records that a request of the session passed. A session's
 // activity is reported at most once per last_seen_interval across all
 // workers: this worker's own cache first (no host call), then the shared
-// mark, claimed with a CAS write so that only one worker reports it.
-func (p *pluginContext) noteActivity(t time.Time, d *decide.Decision, ip func() string) {
+// mark, claimed with a CAS write so that only one worker reports it. The
+// report describes the token (its keys, user agent, expiry) so that
+// sessionsvc registers a session it does not know (session discovery);
+// authorization and cookie are the request's headers (views, valid during
+// the callback).
+func (p *pluginContext) noteActivity(t time.Time, d *decide.Decision, h *httpContext, authorization, cookie string) {
 	if d.SessionKey == "" {
 		return
 	}
@@ -41,11 +46,28 @@ func (p *pluginContext) noteActivity(t time.Time, d *decide.Decision, ip func() 
 	sk := strings.Clone(d.SessionKey)
 	p.lastSeen[d.SessionHash] = nowMs
 	p.marks.Wrote(sk, nowMs)
-	a := protocol.Activity{Key: sk, User: strings.Clone(d.UserID), At: nowMs, IP: ip()}
+	a := protocol.Activity{Key: sk, User: strings.Clone(d.UserID), At: nowMs, IP: h.clientIP(),
+		Keys: p.discoveryKeys(sk, authorization, cookie), UserAgent: header("user-agent"), Exp: d.ExpiresAt}
 	if !p.activity.Add(a) {
 		p.flushActivity(t)
 		p.activity.Add(a)
 	}
+}
+
+// discoveryKeys returns the token's keys, the session key first: the
+// fingerprint too when the session key is a sid: (so that a discovered
+// session is found by either). Only when a mark is due (once per session
+// per last_seen_interval).
+func (p *pluginContext) discoveryKeys(sessionKey, authorization, cookie string) []string {
+	keys := []string{sessionKey}
+	if !strings.HasPrefix(sessionKey, protocol.PrefixSession) {
+		return keys
+	}
+	tok, _, err := token.Extract(authorization, cookie, p.cfg.TokenCookie)
+	if err != nil || tok == "" {
+		return keys
+	}
+	return append(keys, token.FingerprintKey(tok))
 }
 
 // flushActivity sends the batch (one call per tick at most).

@@ -69,6 +69,10 @@ type pluginContext struct {
 
 	// freeHTTP are HTTP contexts the host deleted, for reuse.
 	freeHTTP []*httpContext
+
+	// heldHeaders are login/refresh answers whose headers are held under
+	// headers_stop_iteration, until their body comes (observe.go).
+	heldHeaders map[uint32]heldAnswer
 }
 
 func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
@@ -131,6 +135,7 @@ func (p *pluginContext) OnTick() {
 	t := now()
 	p.sync.tick(t)
 	p.flushActivity(t)
+	p.releaseStalledHeaders()
 	if p.ticks%16 == 0 {
 		p.housekeeping(t)
 	}

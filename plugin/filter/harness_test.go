@@ -43,7 +43,15 @@ type response struct {
 	body            []byte
 	local           bool        // answered by the filter
 	upstreamHeaders [][2]string // what the app saw (nil when not reached)
+	// reset: the stream was reset after the response headers went out
+	// (Envoy's answer to a local reply then): status and headers are the
+	// upstream's, and no body reached the client.
+	reset bool
 }
+
+// refused reports whether the client was refused: a local reply, or a
+// reset before any body.
+func (r response) refused() bool { return r.local || r.reset }
 
 func (r response) header(name string) string {
 	for _, kv := range r.headers {
@@ -325,7 +333,7 @@ func (w *wasmHarness) settle(t *testing.T) {
 
 // step delivers one callback result; if it paused at the end of a phase it
 // waits for the filter to resume the given direction or answer locally.
-func (w *wasmHarness) wait(t *testing.T, s *host.Stream, dir host.StreamType) *host.LocalResponse {
+func (w *wasmHarness) wait(t *testing.T, s *host.Stream, dir host.StreamType) (*host.LocalResponse, bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -334,13 +342,13 @@ func (w *wasmHarness) wait(t *testing.T, s *host.Stream, dir host.StreamType) *h
 		require.NoError(t, err, "stream left paused")
 		switch ev.Kind {
 		case host.EventLocalResponse:
-			return ev.LocalResponse
+			return ev.LocalResponse, false
 		case host.EventContinue:
 			if ev.Stream == dir {
-				return nil
+				return nil, false
 			}
 		case host.EventClose:
-			t.Fatalf("stream closed by the filter")
+			return nil, true
 		}
 	}
 }
@@ -352,6 +360,7 @@ func (w *wasmHarness) do(t *testing.T, req request) response {
 	defer func() {
 		require.NoError(t, s.Finish())
 		w.settle(t) // fire-and-forget callouts (failed-login reports) land before the test looks
+		require.Zero(t, w.h.ContinueMisuses(), "proxy_continue_stream Envoy asserts against:\n%s", w.logs())
 	}()
 	s.SetDownstream(clientAddr, "127.0.0.1:10000")
 	hdrs := append([][2]string{{":method", req.method}, {":path", req.path}, {":authority", "app.example"}, {":scheme", "http"}}, req.headers...)
@@ -368,7 +377,9 @@ func (w *wasmHarness) do(t *testing.T, req request) response {
 		}
 	}
 	if res.Action == host.ActionPause {
-		if lr := w.wait(t, s, host.StreamRequest); lr != nil {
+		lr, reset := w.wait(t, s, host.StreamRequest)
+		require.False(t, reset, "request stream reset by the filter")
+		if lr != nil {
 			return localResponse(lr.Status, lr.Headers, lr.Body)
 		}
 	}
@@ -376,14 +387,16 @@ func (w *wasmHarness) do(t *testing.T, req request) response {
 	status, rh, rb := answer(req, up)
 	res, err = s.ResponseHeaders(append([][2]string{{":status", strconv.Itoa(status)}}, rh...), rb == nil)
 	require.NoError(t, err)
-	if res.LocalResponse == nil && rb != nil {
+	if res.LocalResponse == nil && !res.Reset && rb != nil {
 		res, err = s.ResponseBody(rb, true)
 		require.NoError(t, err)
 	}
-	if res.LocalResponse == nil && res.Action == host.ActionPause {
-		if lr := w.wait(t, s, host.StreamResponse); lr != nil {
-			res.LocalResponse = lr
-		}
+	if res.LocalResponse == nil && !res.Reset && res.Action == host.ActionPause {
+		lr, reset := w.wait(t, s, host.StreamResponse)
+		res.LocalResponse, res.Reset = lr, reset
+	}
+	if res.Reset {
+		return response{status: status, headers: s.ResponseHeaderPairs(), reset: true, upstreamHeaders: up}
 	}
 	if lr := res.LocalResponse; lr != nil {
 		r := localResponse(lr.Status, lr.Headers, lr.Body)

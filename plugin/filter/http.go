@@ -1,7 +1,6 @@
 package filter
 
 import (
-	"strconv"
 	"strings"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
@@ -28,6 +27,17 @@ type httpContext struct {
 	status      int    // upstream response status on observed routes
 	tooLarge    bool
 	waiting     bool // a callout holds the request (logout): keep buffering its body
+
+	// Login and refresh answers (the response side, see observe.go).
+	// Request values are read in the request phase: Envoy drops the request
+	// maps once any proxy_continue_stream ran.
+	ua, lang, ip string
+	encoding     string // the answer's content-encoding
+	respTooLarge bool   // the answer's body went over authflow.MaxBodyLen
+	headersSent  bool   // the answer's headers went downstream (Continue)
+	headersHeld  bool   // headers_stop_iteration: its headers are held, no body seen yet
+	observed     bool   // the answer was judged (a callout may still hold it)
+	pending      bool   // a sessionsvc call holds the answer
 
 	loginIdent     string // login route: the identifier the check and the failure report count
 	loginIdentRead bool
@@ -115,7 +125,7 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) typ
 	p.metrics.allow()
 	if d.HasToken {
 		h.setIdentity(&d, seen)
-		p.noteActivity(t, &d, h.clientIP)
+		p.noteActivity(t, &d, h, req.Authorization, req.Cookie)
 	} else {
 		h.setIdentity(nil, seen)
 	}
@@ -127,10 +137,12 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) typ
 			return h.logout(req.Authorization, req.Cookie)
 		}
 	case decide.RouteLogin:
+		h.observeRequest()
 		if endOfStream {
 			return h.loginCheck() // no body: decide on the headers (logincheck.go)
 		}
 	case decide.RouteRefresh:
+		h.observeRequest()
 		if cfg.Refresh.RequestTokenPath == "" || endOfStream {
 			return h.checkPresented(nil)
 		}
@@ -303,154 +315,32 @@ func (h *httpContext) logout(authorization, cookie string) types.Action {
 	return types.ActionPause
 }
 
-func (h *httpContext) OnHttpResponseHeaders(numHeaders int, endOfStream bool) types.Action {
-	if h.revoking {
-		return h.revoked()
-	}
-	if h.route != decide.RouteLogin && h.route != decide.RouteRefresh {
-		return types.ActionContinue
-	}
-	v, _ := proxywasm.GetHttpResponseHeader(":status")
-	h.status, _ = strconv.Atoi(v)
-	if endOfStream {
-		return h.observe(nil)
-	}
-	return types.ActionPause // hold the headers: the answer may be replaced
-}
-
-func (h *httpContext) OnHttpResponseBody(bodySize int, endOfStream bool) types.Action {
-	if h.waiting {
-		// A revoking route's answer waits for a sync (timing.go). Envoy
-		// delivers no body while the headers are held; a host that does
-		// gets it held too.
-		return types.ActionPause
-	}
-	if h.route != decide.RouteLogin && h.route != decide.RouteRefresh {
-		return types.ActionContinue
-	}
-	if !endOfStream {
-		if bodySize > authflow.MaxBodyLen {
-			h.tooLarge = true
-		}
-		return types.ActionPause
-	}
-	var body []byte
-	if bodySize > 0 && bodySize <= authflow.MaxBodyLen {
-		body, _ = proxywasm.GetHttpResponseBody(0, bodySize)
-	}
-	return h.observe(body)
-}
-
-// observe reports a login or refresh answer to sessionsvc and, when it
-// refuses, replaces the answer before it reaches the client.
-func (h *httpContext) observe(body []byte) types.Action {
-	if h.route == decide.RouteLogin {
-		return h.observeLogin(body)
-	}
-	return h.observeRefresh(body)
-}
-
-func (h *httpContext) observeLogin(body []byte) types.Action {
-	p := h.plugin
-	cfg := p.cfg
-	if h.status/100 != 2 {
-		if h.status == 400 || h.status == 401 || h.status == 403 {
-			h.reportFailedLogin()
-		}
-		return types.ActionContinue
-	}
-	login, err := authflow.ParseLogin(body, cfg.Login)
-	if err != nil {
-		p.metrics.loginsUnregistered.Increment(1)
-		proxywasm.LogWarnf("meshsession: login answered %d but its body cannot be read, session not registered: %v", h.status, err)
-		return types.ActionContinue
-	}
-	reg := authflow.Register(login, h.names(), h.clientIP(), header("user-agent"), cfg.Login.Path, locale(header("accept-language")))
-	reg.Identifier = h.loginIdentifier()
-	err = p.callout("POST", protocol.PathSessions, authflow.EncodeRegister(reg), func(status int, resp []byte, err error) {
-		if err == nil && status/100 == 2 {
-			ans, perr := authflow.ParseRegisterResponse(resp)
-			if perr == nil {
-				if ans.Decision == protocol.DecisionDeny {
-					p.metrics.loginsDenied.Increment(1)
-					msg := ans.Message
-					if msg == "" {
-						msg = decide.Message(ans.Reason)
-					}
-					h.refuse(403, ans.Reason, msg)
-					return
-				}
-				p.metrics.loginsRegistered.Increment(1)
-				_ = proxywasm.ResumeHttpResponse()
-				return
-			}
-			err = perr
-		}
-		h.loginUnavailable(status, resp, err)
-	})
-	if err != nil {
-		h.loginUnavailable(0, nil, err)
-		if cfg.LoginUnavailablePolicy == config.LoginDeny {
-			return types.ActionPause
-		}
-		return types.ActionContinue
-	}
-	return types.ActionPause
-}
-
-// loginUnavailable applies login_unavailable_policy when sessionsvc could not register a login.
-func (h *httpContext) loginUnavailable(status int, resp []byte, err error) {
+// loginUnavailable applies login_unavailable_policy when sessionsvc could
+// not register (or judge) a login. From a callout's answer (async) it
+// releases or refuses the held answer itself; in a stream callback it
+// refuses, or returns Continue for the callback to answer (a
+// proxy_continue_stream there would resume a stream that is not stopped).
+func (h *httpContext) loginUnavailable(status int, resp []byte, err error, async bool) types.Action {
 	p := h.plugin
 	p.metrics.loginsUnregistered.Increment(1)
 	proxywasm.LogWarnf("meshsession: login not registered (sessionsvc status %d, %v): %s; policy %s",
 		status, err, snippet(resp), p.cfg.LoginUnavailablePolicy)
 	if p.cfg.LoginUnavailablePolicy == config.LoginDeny {
-		h.refuse(503, decide.ReasonStale, "Session service unavailable, try again")
-		return
+		h.deny(503, decide.ReasonStale, "Session service unavailable, try again")
+		return types.ActionPause
 	}
-	_ = proxywasm.ResumeHttpResponse()
+	if async {
+		h.release()
+	}
+	return types.ActionContinue
 }
 
 func (h *httpContext) reportFailedLogin() {
 	p := h.plugin
-	body := authflow.EncodeFailedLogin(protocol.FailedLogin{Identifier: h.loginIdentifier(), IP: h.clientIP(), Status: h.status})
+	body := authflow.EncodeFailedLogin(protocol.FailedLogin{Identifier: h.loginIdentifier(), IP: h.ip, Status: h.status})
 	if err := p.callout("POST", protocol.PathFailed, body, func(int, []byte, error) {}); err == nil {
 		p.metrics.failedLogins.Increment(1)
 	}
-}
-
-func (h *httpContext) observeRefresh(body []byte) types.Action {
-	p := h.plugin
-	cfg := p.cfg
-	if h.presented == "" {
-		return types.ActionContinue // nothing names the session
-	}
-	var r authflow.Refresh
-	if h.status/100 == 2 {
-		var err error
-		if r, err = authflow.ParseRefresh(body, cfg.Refresh); err != nil {
-			proxywasm.LogWarnf("meshsession: refresh answered %d but its body cannot be read: %v", h.status, err)
-		}
-	}
-	call := authflow.RefreshCall(h.presented, h.status, r, h.names(), h.clientIP(), header("user-agent"))
-	err := p.callout("POST", protocol.PathTokens, authflow.EncodeRefresh(call), func(status int, resp []byte, err error) {
-		if err == nil && status/100 == 2 {
-			if ans, perr := authflow.ParseRefreshResponse(resp); perr == nil && ans.Decision == protocol.DecisionDeny {
-				p.metrics.refreshDenied.Increment(1)
-				p.sync.soon()
-				h.refuse(401, ans.Reason, decide.Message(ans.Reason))
-				return
-			}
-		} else if status != 404 {
-			proxywasm.LogWarnf("meshsession: refresh not recorded by sessionsvc (status %d, %v): %s", status, err, snippet(resp))
-		}
-		_ = proxywasm.ResumeHttpResponse()
-	})
-	if err != nil {
-		proxywasm.LogWarnf("meshsession: dispatch refresh report: %v", err)
-		return types.ActionContinue
-	}
-	return types.ActionPause
 }
 
 // locale is the first language tag of Accept-Language ("de-DE,de;q=0.9" -> "de-DE").

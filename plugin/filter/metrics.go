@@ -20,6 +20,7 @@ type metrics struct {
 	loginsRegistered, loginsDenied   proxywasm.MetricCounter
 	loginsUnregistered, failedLogins proxywasm.MetricCounter
 	refreshDenied, logouts           proxywasm.MetricCounter
+	heldHeadersReleased              proxywasm.MetricCounter // headers_stop_iteration without the host's opt-in
 	syncLag, revocations, gcCycles   proxywasm.MetricGauge
 	heapBytes                        proxywasm.MetricGauge
 	lastLag, lastRevocations, lastGC int64
@@ -36,24 +37,25 @@ func defineMetrics() *metrics {
 	c := func(n string) proxywasm.MetricCounter { return proxywasm.DefineCounterMetric(metricPrefix + n) }
 	g := func(n string) proxywasm.MetricGauge { return proxywasm.DefineGaugeMetric(metricPrefix + n) }
 	return &metrics{
-		allowed:            c("requests_allowed"),
-		refused:            c("requests_refused"),
-		refusedBy:          map[string]proxywasm.MetricCounter{},
-		syncSuccess:        c("sync_success"),
-		syncFailure:        c("sync_failure"),
-		activityBatches:    c("activity_batches"),
-		activityMarks:      c("activity_marks"),
-		activityFailure:    c("activity_failure"),
-		loginsRegistered:   c("logins_registered"),
-		loginsDenied:       c("logins_denied"),
-		loginsUnregistered: c("logins_unregistered"),
-		failedLogins:       c("logins_failed_reported"),
-		refreshDenied:      c("refresh_denied"),
-		logouts:            c("logouts"),
-		syncLag:            g("sync_lag_ms"),
-		revocations:        g("revocations"),
-		gcCycles:           g("vm_gc_cycles"),
-		heapBytes:          g("vm_heap_bytes"),
+		allowed:             c("requests_allowed"),
+		refused:             c("requests_refused"),
+		refusedBy:           map[string]proxywasm.MetricCounter{},
+		syncSuccess:         c("sync_success"),
+		syncFailure:         c("sync_failure"),
+		activityBatches:     c("activity_batches"),
+		activityMarks:       c("activity_marks"),
+		activityFailure:     c("activity_failure"),
+		loginsRegistered:    c("logins_registered"),
+		loginsDenied:        c("logins_denied"),
+		loginsUnregistered:  c("logins_unregistered"),
+		failedLogins:        c("logins_failed_reported"),
+		refreshDenied:       c("refresh_denied"),
+		logouts:             c("logouts"),
+		heldHeadersReleased: c("held_headers_released"),
+		syncLag:             g("sync_lag_ms"),
+		revocations:         g("revocations"),
+		gcCycles:            g("vm_gc_cycles"),
+		heapBytes:           g("vm_heap_bytes"),
 	}
 }
 

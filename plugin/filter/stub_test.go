@@ -42,15 +42,19 @@ type stubSvc struct {
 
 	registerAnswer protocol.RegisterResponse
 	refreshAnswer  protocol.RefreshResponse
-	checkAnswer    protocol.LoginCheckResponse
-	checkStatus    int // answer the login check with this status (0: 200)
+
+	unreadable       []protocol.UnreadableLogin
+	unreadableAnswer protocol.UnreadableLoginResponse
+	checkAnswer      protocol.LoginCheckResponse
+	checkStatus      int // answer the login check with this status (0: 200)
 }
 
 func newStub(t *testing.T) *stubSvc {
 	s := &stubSvc{epoch: "epoch-1", calls: map[string]int{},
-		registerAnswer: protocol.RegisterResponse{SessionID: "sess_test", Decision: protocol.DecisionAllow, Score: 100},
-		refreshAnswer:  protocol.RefreshResponse{SessionID: "sess_test", Decision: protocol.DecisionAllow},
-		checkAnswer:    protocol.LoginCheckResponse{Decision: protocol.DecisionAllow}}
+		registerAnswer:   protocol.RegisterResponse{SessionID: "sess_test", Decision: protocol.DecisionAllow, Score: 100},
+		refreshAnswer:    protocol.RefreshResponse{SessionID: "sess_test", Decision: protocol.DecisionAllow},
+		checkAnswer:      protocol.LoginCheckResponse{Decision: protocol.DecisionAllow},
+		unreadableAnswer: protocol.UnreadableLoginResponse{Decision: protocol.DecisionAllow}}
 	s.srv = newStubServer(s)
 	t.Cleanup(s.srv.Close)
 	return s
@@ -170,6 +174,13 @@ func (s *stubSvc) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		s.activity = append(s.activity, req...)
 		out = protocol.ActivityResponse{Accepted: len(req), Updated: len(req)}
+	case protocol.PathUnreadable:
+		req, ok := decodeInto[protocol.UnreadableLogin](w, dec)
+		if !ok {
+			return
+		}
+		s.unreadable = append(s.unreadable, req)
+		out = s.unreadableAnswer
 	case protocol.PathLoginCheck:
 		req, ok := decodeInto[protocol.LoginCheck](w, dec)
 		if !ok {
@@ -264,3 +275,9 @@ func userToken(user int, sid string) string {
 }
 
 func bearer(tok string) [][2]string { return [][2]string{{"authorization", "Bearer " + tok}} }
+
+func (s *stubSvc) unreadableCalls() []protocol.UnreadableLogin {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]protocol.UnreadableLogin(nil), s.unreadable...)
+}

@@ -19,6 +19,9 @@ const (
 	PathRevoke   = "/internal/v1/revoke"          // POST RevokeRequest -> RevokeResponse
 	PathActivity = "/internal/v1/activity"        // POST []Activity -> ActivityResponse
 	PathFailed   = "/internal/v1/logins/failed"   // POST FailedLogin -> FailedLoginResponse
+	// PathUnreadable: a 2xx login answer the filter cannot read (no token
+	// to register): sessionsvc says whether it may pass.
+	PathUnreadable = "/internal/v1/logins/unreadable" // POST UnreadableLogin -> UnreadableLoginResponse
 	// PathLoginCheck: POST LoginCheck -> LoginCheckResponse, on the login
 	// request before it reaches the app.
 	PathLoginCheck = "/internal/v1/logins/check"
@@ -138,6 +141,15 @@ type Activity struct {
 	User string `json:"user,omitempty"`
 	At   int64  `json:"at"`
 	IP   string `json:"ip,omitempty"`
+	// Keys, UserAgent and Exp describe the token for session discovery:
+	// a token whose keys no session knows (a login made while sessionsvc
+	// was down, a registration that timed out, a session older than the
+	// filter) is registered from them as a discovered session. Keys are
+	// all the token's keys (Key first); Exp is its exp (Unix seconds, 0
+	// when none).
+	Keys      []string `json:"keys,omitempty"`
+	UserAgent string   `json:"userAgent,omitempty"`
+	Exp       int64    `json:"exp,omitempty"`
 }
 
 // ActivityResponse answers a batch: how many marks were accepted and how
@@ -145,6 +157,35 @@ type Activity struct {
 type ActivityResponse struct {
 	Accepted int `json:"accepted"`
 	Updated  int `json:"updated"`
+}
+
+// UnreadableLogin reports a 2xx login answer the filter could not read
+// (compressed, over its body limit, not JSON, no token at the configured
+// path): no session can be registered for it.
+type UnreadableLogin struct {
+	IP        string `json:"ip"`
+	UserAgent string `json:"userAgent,omitempty"`
+	Status    int    `json:"status"`
+	// Why is one of the Unreadable* values.
+	Why   string `json:"why"`
+	Route string `json:"route,omitempty"`
+}
+
+// Why a login answer was unreadable (UnreadableLogin.Why).
+const (
+	UnreadableCompressed = "compressed"
+	UnreadableTooLarge   = "too_large"
+	UnreadableNotJSON    = "not_json"
+	UnreadableNoToken    = "no_token"
+)
+
+// UnreadableLoginResponse: DecisionDeny (with Reason, Message) when a login
+// policy is active, so that the unchecked token never reaches the client;
+// DecisionAllow when none is.
+type UnreadableLoginResponse struct {
+	Decision string `json:"decision"`
+	Reason   string `json:"reason,omitempty"`
+	Message  string `json:"message,omitempty"`
 }
 
 // FailedLogin reports a login the upstream refused (non-2xx on the login

@@ -310,11 +310,12 @@ func (s *Server) adminToggleBlock(w http.ResponseWriter, r *http.Request) error 
 	cur := false
 	if id == "" {
 		// A user is known by their sessions or their block; upstream
-		// answers 404 for a user it does not have.
+		// answers 404 for a user it does not have. Blocking ahead of a
+		// first login takes an explicit {"blocked": true}.
 		if cur, err = s.st.IsBlocked(ctx, uid); err != nil {
 			return err
 		}
-		if !cur {
+		if !cur && (body.Blocked == nil || !*body.Blocked) {
 			return notFound("User not found")
 		}
 		id = uid

@@ -386,7 +386,14 @@ func compatCases() []compatCase {
 			fields: shape{"message": "string", "blocked": "bool", "success": "bool"}},
 		{name: "admin toggle-block unknown user", status: 404,
 			do:     func(t *testing.T, e *env, f *fixture) resp { return e.admin("POST", aa+"/user/404/toggle-block", nil) },
-			fields: errorShape},
+			fields: errorShape,
+			check: func(t *testing.T, r resp, e *env, f *fixture) {
+				ahead := e.admin("POST", aa+"/user/404/toggle-block", `{"blocked":true}`)
+				assert.Equal(t, 200, ahead.status, "ours: an explicit set blocks ahead of a first login")
+				blocked, err := e.st.IsBlocked(t.Context(), "404")
+				require.NoError(t, err)
+				assert.True(t, blocked)
+			}},
 		{name: "admin settings get", status: 200,
 			do: func(t *testing.T, e *env, f *fixture) resp { return e.admin("GET", aa+"/settings", nil) },
 			fields: settingsShape("settings").with(shape{"success": "bool",

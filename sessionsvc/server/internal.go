@@ -382,6 +382,9 @@ func (s *Server) activity(w http.ResponseWriter, r *http.Request) error {
 		}
 		marks = append(marks, store.ActivityMark{Key: a.Key, At: at, IP: a.IP})
 	}
+	// Tokens no session knows are registered first (a separate store path:
+	// known sessions never reach it), so that their marks apply below.
+	s.discover(r.Context(), s.discoveries(batch, now), now)
 	s.metrics.activityBatch.Observe(float64(len(marks)))
 	var updated int
 	if s.activityBuf != nil {

@@ -20,6 +20,10 @@ type metrics struct {
 	activityMarks prometheus.Counter
 	registrations *prometheus.CounterVec
 	ended         *prometheus.CounterVec
+	// discovered counts sessions registered from traffic; unreadableLogins
+	// 2xx login answers the proxy could not read, by why and policy.
+	discovered       prometheus.Counter
+	unreadableLogins *prometheus.CounterVec
 }
 
 // statusRecorder captures the status code written by a handler.
@@ -93,13 +97,19 @@ func newMetrics(reg *prometheus.Registry, countActive func(context.Context) (flo
 		ended: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "meshsession_sessions_ended_total", Help: "Sessions ended through the APIs, by reason.",
 		}, []string{"reason"}),
+		discovered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meshsession_sessions_discovered_total", Help: "Sessions registered from traffic (tokens no session knew).",
+		}),
+		unreadableLogins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshsession_logins_unreadable_total", Help: "2xx login answers the proxy could not read, by why and whether a login policy refused them.",
+		}, []string{"why", "refused"}),
 	}
 	cache := &activeCache{fn: countActive}
 	active := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "meshsession_sessions_active", Help: "Sessions currently active (isActive).",
 	}, cache.get)
 	for _, c := range []prometheus.Collector{m.requests, m.latency, m.feedCursor, m.activityBatch, m.activityMarks,
-		m.registrations, m.ended, active,
+		m.registrations, m.ended, m.discovered, m.unreadableLogins, active,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		if err := reg.Register(c); err != nil {
 			if _, ok := err.(prometheus.AlreadyRegisteredError); ok {

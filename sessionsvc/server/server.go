@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/meshsession/meshsession/sessionsvc/enrich/useragent"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -107,6 +108,8 @@ type Server struct {
 	activityBuf *activityBuffer // nil in write-through mode
 	setMu       sync.Mutex      // serialises settings read-modify-write
 	limiter     *limiter        // user API rate limits
+	uaOnce      sync.Once       // ua is built on first use (session discovery)
+	ua          *useragent.Parser
 	lp          loginProtection // loginprotect.go
 }
 
@@ -214,6 +217,7 @@ func (s *Server) routes() {
 	s.handle("POST /internal/v1/revoke", authInternal, s.revoke)
 	s.handle("POST /internal/v1/activity", authInternal, s.activity)
 	s.handle("POST /internal/v1/logins/failed", authInternal, s.failedLogin)
+	s.handle("POST /internal/v1/logins/unreadable", authInternal, s.unreadableLogin)
 	s.handle("GET /internal/v1/sync", authInternal, s.sync)
 	s.loginProtectionRoutes()
 

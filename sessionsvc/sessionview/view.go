@@ -53,6 +53,9 @@ type Session struct {
 
 	Route     string     `json:"route"`
 	ExpiresAt *time.Time `json:"expiresAt"`
+	// Discovered: registered from traffic (a token no session knew), not
+	// at its login.
+	Discovered bool `json:"discovered,omitempty"`
 }
 
 // User is the relation Strapi populates as "user": {id, documentId,
@@ -185,6 +188,7 @@ func Of(ss *store.Session, o Options) Session {
 		IsTrulyActive:      ss.Active && since < o.Inactivity,
 		MinutesSinceActive: int(since / time.Minute),
 		Route:              ss.Route,
+		Discovered:         ss.Discovered(),
 	}
 	if o.Scoring {
 		sc := ss.SecurityScore

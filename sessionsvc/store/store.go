@@ -196,6 +196,9 @@ type Store interface {
 	// RecordActivity moves lastActive forward (never back) for each mark's
 	// session; marks for unknown keys are ignored. Returns sessions updated.
 	RecordActivity(ctx context.Context, marks []ActivityMark) (int, error)
+	// DiscoverSessions registers tokens seen in traffic that no session
+	// knows (see Discovery, RouteDiscovered); returns the ids created.
+	DiscoverSessions(ctx context.Context, ds []Discovery, now time.Time) ([]string, error)
 	// RevokeKeys logs revoke changes for keys that name no known session
 	// (a logout of a token sessionsvc never saw), expiring at exp.
 	RevokeKeys(ctx context.Context, keys []string, reason string, exp time.Time, now time.Time) error

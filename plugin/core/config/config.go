@@ -141,6 +141,15 @@ type Config struct {
 	// StartupHold and RevokingRoutes: see revocation.go.
 	StartupHold    time.Duration `json:"startup_hold"`
 	RevokingRoutes []string      `json:"revoking_routes"`
+	// HeadersStopIteration says the host passes a paused headers callback
+	// through as StopIteration (Envoy >= 1.35 with the wasm filter's
+	// allow_on_headers_stop_iteration: true). The filter then holds login
+	// and refresh response headers and answers a refusal with a clean 403.
+	// Without it (the default; Istio, Envoy Gateway, older Envoy) the
+	// headers go out at once and a refused answer is reset. On a host
+	// without the opt-in, held headers see no body: the filter resumes them
+	// two ticks later and goes on as on the defaults.
+	HeadersStopIteration bool `json:"headers_stop_iteration"`
 
 	// Warnings are non-fatal remarks (e.g. an empty internal_key) the
 	// plugin should log at start.
@@ -396,9 +405,10 @@ func decodeRoot(c *Config, root gjson.Result) error {
 			"session_id": str(&c.IdentityHeaders.SessionID),
 			"user_id":    str(&c.IdentityHeaders.UserID),
 		}),
-		"trusted_proxy_hops": integer(&c.TrustedProxyHops),
-		"startup_hold":       nonNegativeDuration(&c.StartupHold),
-		"revoking_routes":    strList(&c.RevokingRoutes),
+		"trusted_proxy_hops":     integer(&c.TrustedProxyHops),
+		"startup_hold":           nonNegativeDuration(&c.StartupHold),
+		"revoking_routes":        strList(&c.RevokingRoutes),
+		"headers_stop_iteration": boolean(&c.HeadersStopIteration),
 		"verify": object(map[string]fieldFunc{
 			"mode":               str(&c.Verify.Mode),
 			"secret":             str(&c.Verify.Secret),

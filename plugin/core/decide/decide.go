@@ -204,17 +204,62 @@ func (e *Engine) Config() *config.Config { return e.cfg }
 // Skip reports whether path (query ignored) is under one of skip_paths. A
 // prefix matches at a segment boundary: "/healthz" matches "/healthz" and
 // "/healthz/live" but not "/healthzx"; a prefix ending in "/" matches
-// anything below it.
+// anything below it. A path that is not in normal form never skips: one
+// holding a dot segment ("/healthz/../api/x"), an encoded or backslash
+// separator (%2F, %5C, "\"), an encoded dot (%2E) or an empty segment
+// ("//") may name something else to the app than it seems to here (Envoy
+// normalises paths before the filter only when the connection manager is
+// told to: normalize_path, merge_slashes, path_with_escaped_slashes_action).
 func (e *Engine) Skip(path string) bool {
 	path = stripQuery(path)
 	for _, p := range e.cfg.SkipPaths {
 		if strings.HasPrefix(path, p) {
 			if len(path) == len(p) || p[len(p)-1] == '/' || path[len(p)] == '/' {
-				return true
+				return normalPath(path)
 			}
 		}
 	}
 	return false
+}
+
+// normalPath reports whether path is in the normal form Envoy's path
+// normalisation produces, with nothing an app could read differently: no
+// "." or ".." segment (also before a ";" parameter, as servlet containers
+// read "..;"), no "//", no "\", no %2F, %5C or %2E (any case), no %00.
+func normalPath(path string) bool {
+	if path == "" || path[0] != '/' {
+		return false
+	}
+	segStart := 1
+	for i := 1; i <= len(path); i++ {
+		if i < len(path) {
+			c := path[i]
+			switch c {
+			case '\\':
+				return false
+			case '%':
+				if i+2 >= len(path) {
+					return false
+				}
+				h, l := path[i+1], path[i+2]|0x20
+				if h == '2' && (l == 'f' || l == 'e') || h == '5' && l == 'c' || h == '0' && l == '0' {
+					return false
+				}
+			}
+			if c != '/' {
+				continue
+			}
+		}
+		seg := path[segStart:i]
+		if j := strings.IndexByte(seg, ';'); j >= 0 {
+			seg = seg[:j]
+		}
+		if seg == "." || seg == ".." || (seg == "" && i < len(path)) {
+			return false
+		}
+		segStart = i + 1
+	}
+	return true
 }
 
 // stripQuery drops the query string and fragment. A plain loop: in Wasm,

@@ -99,6 +99,9 @@ func (b *Batch) Add(a protocol.Activity) bool {
 			if a.IP == "" {
 				a.IP = old.IP
 			}
+			if len(a.Keys) == 0 {
+				a.Keys, a.UserAgent, a.Exp = old.Keys, old.UserAgent, old.Exp
+			}
 			b.items[a.Key] = a
 		}
 		return true
@@ -142,6 +145,24 @@ func (b *Batch) Flush() []byte {
 		if a.IP != "" {
 			out = append(out, `,"ip":`...)
 			out = gjson.AppendJSONString(out, a.IP)
+		}
+		if len(a.Keys) > 0 {
+			out = append(out, `,"keys":[`...)
+			for j, k := range a.Keys {
+				if j > 0 {
+					out = append(out, ',')
+				}
+				out = gjson.AppendJSONString(out, k)
+			}
+			out = append(out, ']')
+		}
+		if a.UserAgent != "" {
+			out = append(out, `,"userAgent":`...)
+			out = gjson.AppendJSONString(out, a.UserAgent)
+		}
+		if a.Exp != 0 {
+			out = append(out, `,"exp":`...)
+			out = strconv.AppendInt(out, a.Exp, 10)
 		}
 		out = append(out, '}')
 	}

@@ -43,6 +43,8 @@ func Run(t *testing.T, open func(testing.TB) store.Store) {
 		{"LoginFailuresBatch", testLoginFailuresBatch},
 		{"LoginAttempts", testLoginAttempts},
 		{"ConcurrentAppendsKeepFeedOrder", testConcurrentFeed},
+		{"DiscoverSessions", testDiscoverSessions},
+		{"DiscoverConcurrently", testDiscoverConcurrently},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

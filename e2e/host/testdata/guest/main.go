@@ -184,8 +184,11 @@ var (
 	ticks      int
 	live       = map[uint32]bool{}
 	calloutCtx = map[uint32]uint32{}
-	queueID    uint32
-	logged     int
+	// calloutResp: the callout was made from the response headers; its
+	// answer resumes the response.
+	calloutResp = map[uint32]bool{}
+	queueID     uint32
+	logged      int
 )
 
 //go:wasmexport proxy_abi_version_0_2_0
@@ -324,6 +327,8 @@ func onRequestHeaders(id, n, eos uint32) uint32 {
 		return 1
 	case "pause":
 		return 1
+	case "continue-now": // continue a request it never stopped (misuse)
+		hContinue(0)
 	case "trap":
 		panic("guest trap requested")
 	case "oob":
@@ -404,12 +409,75 @@ func onRequestBody(id, size, eos uint32) uint32 {
 	return 0
 }
 
+// Response commands (from the request's x-cmd, which stays readable in the
+// response phase until proxy_continue_stream drops the request maps):
+//   - resp-hold: pause the response headers, wait for the body (hangs on
+//     Envoy's default: no body callback comes);
+//   - resp-callout:cluster:path: pause the response headers, resume them
+//     from the callout's answer;
+//   - resp-deny[:hold]: continue (or pause) the headers, hold the body until
+//     its end, then answer 403 locally (Envoy resets the stream if the
+//     headers went out);
+//   - resp-continue-self: pause the headers after calling
+//     proxy_continue_stream(response) in the same callback.
+//
+// Every response body callback is recorded in shared data
+// "rbody:<context id>" as "size/eos/status;..." (status: of reading the
+// request's x-cmd: 2 once proxy_continue_stream dropped the request maps).
+
 //go:wasmexport proxy_on_response_headers
 func onResponseHeaders(id, n, eos uint32) uint32 {
 	v, st := getHeader(2, ":status")
 	kp, ks := ptr("x-seen-status")
 	vp, vs := ptr(fmt.Sprintf("%d:%s", st, v))
 	hAddHeader(2, kp, ks, vp, vs)
+	cmd, _ := getHeader(0, "x-cmd")
+	op, arg, _ := strings.Cut(cmd, ":")
+	switch op {
+	case "resp-hold":
+		return 1
+	case "resp-callout":
+		parts := strings.Split(arg, ":")
+		h := encodePairs([][2]string{{":method", "GET"}, {":path", parts[1]}, {":authority", "upstream"}})
+		t := encodePairs(nil)
+		up, us := ptr(parts[0])
+		var cid uint32
+		if hHTTPCall(up, us, unsafe.Pointer(&h[0]), uint32(len(h)), nil, 0, unsafe.Pointer(&t[0]), uint32(len(t)), 2000, &cid) == 0 {
+			calloutCtx[cid] = id
+			calloutResp[cid] = true
+			return 1
+		}
+	case "resp-deny":
+		if arg == "hold" {
+			return 1
+		}
+	case "resp-continue-self":
+		hContinue(1)
+		return 1
+	}
+	return 0
+}
+
+//go:wasmexport proxy_on_response_body
+func onResponseBody(id, size, eos uint32) uint32 {
+	key := "rbody:" + strconv.Itoa(int(id))
+	prev, _, _ := getShared(key)
+	cmd, st := getHeader(0, "x-cmd")
+	setShared(key, fmt.Sprintf("%s%d/%d/%d;", prev, size, eos, st), 0)
+	switch strings.TrimSuffix(cmd, ":hold") {
+	case "resp-deny":
+		if eos == 0 {
+			return 1
+		}
+		h := encodePairs([][2]string{{"content-type", "text/plain"}})
+		bp, bs := ptr("denied")
+		hLocal(403, nil, 0, bp, bs, unsafe.Pointer(&h[0]), uint32(len(h)), -1)
+		return 1
+	case "resp-hold":
+		if eos == 0 {
+			return 1
+		}
+	}
 	return 0
 }
 
@@ -426,6 +494,11 @@ func onHTTPCallResponse(root, cid, nh, bodySize, nt uint32) {
 	body := take(vp, vs)
 	setShared(fmt.Sprintf("callout:%d", ctx), fmt.Sprintf("headers=%d status=%s/%d body=%s", nh, code, st, body), 0)
 	if hSetEffective(ctx) != 0 {
+		return
+	}
+	if calloutResp[cid] {
+		delete(calloutResp, cid)
+		hContinue(1)
 		return
 	}
 	if code == "418" {

@@ -1,0 +1,205 @@
+package host_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshsession/meshsession/e2e/host"
+)
+
+// Envoy's stream semantics for paused headers, continue_stream and local
+// replies (proxy-wasm-cpp-host src/context.cc, Envoy
+// source/extensions/common/wasm/context.cc and
+// source/common/http/filter_manager.cc), driven by testdata/guest.
+
+func respPhase(t *testing.T, h *host.Host, cmd string) *host.Stream {
+	t.Helper()
+	s, res := command(t, h, 0, cmd)
+	require.Equal(t, host.ActionContinue, res.Action)
+	t.Cleanup(func() { _ = s.Finish() })
+	return s
+}
+
+func okHeaders() [][2]string {
+	return [][2]string{{":status", "200"}, {"content-type", "application/json"}}
+}
+
+func TestPausedResponseHeadersStopTheBodyByDefault(t *testing.T) {
+	h := newHost(t, host.Config{Module: guestWasm(t), Workers: 1, DisableTicks: true})
+	s := respPhase(t, h, "resp-hold")
+	res, err := s.ResponseHeaders(okHeaders(), false)
+	require.NoError(t, err)
+	assert.Equal(t, host.ActionPause, res.Action)
+	res, err = s.ResponseBody([]byte(`{"jwt":"x"}`), true)
+	require.NoError(t, err)
+	assert.True(t, res.Held, "StopAllIterationAndWatermark: the body is held by the host")
+	assert.Empty(t, sharedValue(h, fmt.Sprintf("rbody:%d", s.ID())), "no body callback reaches the filter")
+	assert.False(t, s.ResponseHeadersSent())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err = s.Wait(ctx)
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "a filter waiting for the body hangs the stream")
+}
+
+func TestAllowOnHeadersStopIterationDeliversTheBody(t *testing.T) {
+	h := newHost(t, host.Config{Module: guestWasm(t), Workers: 1, DisableTicks: true, AllowOnHeadersStopIteration: true})
+	s := respPhase(t, h, "resp-hold")
+	res, err := s.ResponseHeaders(okHeaders(), false)
+	require.NoError(t, err)
+	assert.Equal(t, host.ActionPause, res.Action)
+	for i, chunk := range []string{`{"jwt"`, `:"x"`, `}`} {
+		res, err = s.ResponseBody([]byte(chunk), i == 2)
+		require.NoError(t, err)
+		assert.False(t, res.Held)
+	}
+	assert.Equal(t, host.ActionContinue, res.Action)
+	assert.Equal(t, `{"jwt":"x"}`, string(s.ResponseBodyBytes()), "paused body chunks are buffered")
+	assert.Equal(t, "6/0/0;10/0/0;11/1/0;", sharedValue(h, fmt.Sprintf("rbody:%d", s.ID())))
+	assert.True(t, s.ResponseHeadersSent())
+}
+
+func TestResumeDeliversTheHeldBody(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) }))
+	defer up.Close()
+	h := newHost(t, host.Config{Module: guestWasm(t), Workers: 1, DisableTicks: true,
+		Clusters: map[string]host.Cluster{"up": {URL: up.URL}}})
+	s := respPhase(t, h, "resp-callout:up:/")
+	res, err := s.ResponseHeaders(okHeaders(), false)
+	require.NoError(t, err)
+	require.Equal(t, host.ActionPause, res.Action)
+	res, err = s.ResponseBody([]byte("part1-"), false)
+	require.NoError(t, err)
+	require.True(t, res.Held)
+	res, err = s.ResponseBody([]byte("part2"), true)
+	require.NoError(t, err)
+	require.True(t, res.Held)
+
+	ev, err := s.Wait(waitCtx(t))
+	require.NoError(t, err)
+	assert.Equal(t, host.Event{Kind: host.EventContinue, Stream: host.StreamResponse}, ev)
+	// One callback with the whole held body; the request maps were dropped
+	// by proxy_continue_stream (status 2, BadArgument).
+	assert.Equal(t, "11/1/2;", sharedValue(h, fmt.Sprintf("rbody:%d", s.ID())))
+	assert.Equal(t, "part1-part2", string(s.ResponseBodyBytes()))
+	assert.True(t, s.ResponseHeadersSent())
+}
+
+func TestContinueDuringOwnCallbackResumes(t *testing.T) {
+	h := newHost(t, host.Config{Module: guestWasm(t), Workers: 1, DisableTicks: true})
+	s := respPhase(t, h, "resp-continue-self")
+	res, err := s.ResponseHeaders(okHeaders(), false)
+	require.NoError(t, err)
+	assert.Equal(t, host.ActionContinue, res.Action, "Envoy runs continueEncoding after the call returns")
+	res, err = s.ResponseBody([]byte("x"), true)
+	require.NoError(t, err)
+	assert.False(t, res.Held)
+}
+
+func TestLocalReplyAfterResponseHeadersResets(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		cmd       string
+		allow     bool
+		wantReset bool
+	}{
+		{"default host, headers continued", "resp-deny", false, true},
+		{"opt-in, headers continued", "resp-deny", true, true},
+		{"opt-in, headers held: a clean local reply", "resp-deny:hold", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHost(t, host.Config{Module: guestWasm(t), Workers: 1, DisableTicks: true, AllowOnHeadersStopIteration: tc.allow})
+			s := respPhase(t, h, tc.cmd)
+			_, err := s.ResponseHeaders(okHeaders(), false)
+			require.NoError(t, err)
+			res, err := s.ResponseBody([]byte(`{"jwt":`), false)
+			require.NoError(t, err)
+			assert.Equal(t, host.ActionPause, res.Action)
+			res, err = s.ResponseBody([]byte(`"secret"}`), true)
+			require.NoError(t, err)
+			require.NotNil(t, res.LocalResponse)
+			assert.Equal(t, tc.wantReset, res.Reset)
+			assert.Equal(t, tc.wantReset, s.ResponseHeadersSent())
+			assert.Equal(t, uint32(403), res.LocalResponse.Status)
+		})
+	}
+	t.Run("default host, headers held: hangs", func(t *testing.T) {
+		h := newHost(t, host.Config{Module: guestWasm(t), Workers: 1, DisableTicks: true})
+		s := respPhase(t, h, "resp-deny:hold")
+		_, err := s.ResponseHeaders(okHeaders(), false)
+		require.NoError(t, err)
+		res, err := s.ResponseBody([]byte(`{}`), true)
+		require.NoError(t, err)
+		assert.True(t, res.Held)
+		assert.Nil(t, res.LocalResponse)
+	})
+}
+
+// TestHandlerResetAfterHeaders: what a client sees when the filter refuses
+// an answer whose headers already went out: the status and headers, then
+// a broken body (never the upstream's).
+func TestHandlerResetAfterHeaders(t *testing.T) {
+	h := newHost(t, host.Config{Module: guestWasm(t), Workers: 1, DisableTicks: true})
+	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("content-type", "application/json")
+		_, _ = w.Write([]byte(`{"jwt":"secret-token"}`))
+	})
+	srv := httptest.NewServer(h.Handler(app, host.HandlerOptions{}))
+	defer srv.Close()
+	req, err := http.NewRequest(http.MethodGet, srv.URL+"/login", nil)
+	require.NoError(t, err)
+	req.Header.Set("x-cmd", "resp-deny")
+	resp, err := srv.Client().Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "the headers went out before the refusal")
+	body, err := io.ReadAll(resp.Body)
+	assert.Error(t, err, "the stream is reset")
+	assert.NotContains(t, string(body), "secret-token")
+}
+
+func TestContinueOfAStreamNotStoppedIsCounted(t *testing.T) {
+	h := newHost(t, host.Config{Module: guestWasm(t), Workers: 1, DisableTicks: true})
+	s, res := command(t, h, 0, "continue-now")
+	assert.Equal(t, host.ActionContinue, res.Action)
+	assert.Equal(t, int64(1), h.ContinueMisuses())
+	require.NoError(t, s.Finish())
+
+	s = respPhase(t, h, "resp-continue-self") // continues and pauses: fine
+	_, err := s.ResponseHeaders(okHeaders(), false)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), h.ContinueMisuses())
+}
+
+// TestHeldRequestBodyIsReadableAfterResume: the held request body reaches
+// the filter after it resumed, readable and writable there, although the
+// request headers are gone (Context::continueStream).
+func TestHeldRequestBodyIsReadableAfterResume(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) }))
+	defer up.Close()
+	h := newHost(t, host.Config{Module: guestWasm(t), Workers: 1, DisableTicks: true,
+		Clusters: map[string]host.Cluster{"up": {URL: up.URL}}})
+	s, err := h.NewStream(0)
+	require.NoError(t, err)
+	defer func() { _ = s.Finish() }()
+	res, err := s.RequestHeaders(reqHeaders([2]string{"x-cmd", "callout:up:/"}), false)
+	require.NoError(t, err)
+	require.Equal(t, host.ActionPause, res.Action)
+	res, err = s.RequestBody([]byte("replace me"), true)
+	require.NoError(t, err)
+	require.True(t, res.Held)
+	ev, err := s.Wait(waitCtx(t))
+	require.NoError(t, err)
+	assert.Equal(t, host.Event{Kind: host.EventContinue, Stream: host.StreamRequest}, ev)
+	assert.Equal(t, "new", string(s.RequestBodyBytes()), "the filter read and replaced the held body")
+	_, ok := s.RequestHeader("x-body-status")
+	assert.False(t, ok, "the request headers were gone: the guest's write failed")
+}

@@ -1,0 +1,67 @@
+package authflow
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/meshsession/meshsession/plugin/core/config"
+	"github.com/meshsession/meshsession/plugin/protocol"
+)
+
+// Answer is what the filter knows about a login answer's body.
+type Answer struct {
+	Body []byte
+	// ContentEncoding is the answer's content-encoding header ("" when none).
+	ContentEncoding string
+	// TooLarge: the body went over MaxBodyLen (Body is then not read).
+	TooLarge bool
+}
+
+// ReadLogin reads a 2xx login answer. When no session can be registered
+// from it, why says what made it unreadable (protocol.Unreadable*): a
+// compressed body (any content-encoding but identity), one over
+// MaxBodyLen, one that is not JSON, or no token at the configured path.
+func ReadLogin(a Answer, route config.LoginRoute) (l Login, why string) {
+	if ce := strings.TrimSpace(a.ContentEncoding); ce != "" && !strings.EqualFold(ce, "identity") {
+		return Login{}, protocol.UnreadableCompressed
+	}
+	if a.TooLarge || len(a.Body) > MaxBodyLen {
+		return Login{}, protocol.UnreadableTooLarge
+	}
+	l, err := ParseLogin(a.Body, route)
+	switch {
+	case err == nil:
+		return l, ""
+	case errors.Is(err, ErrNoToken):
+		return Login{}, protocol.UnreadableNoToken
+	case errors.Is(err, ErrTooLarge):
+		return Login{}, protocol.UnreadableTooLarge
+	}
+	return Login{}, protocol.UnreadableNotJSON
+}
+
+// EncodeUnreadable encodes u as its JSON wire form.
+func EncodeUnreadable(u protocol.UnreadableLogin) []byte {
+	e := newEnc()
+	e.str("ip", u.IP, false)
+	e.str("userAgent", u.UserAgent, true)
+	e.int("status", int64(u.Status), false)
+	e.str("why", u.Why, false)
+	e.str("route", u.Route, true)
+	return e.done()
+}
+
+// ParseUnreadableResponse parses sessionsvc's answer about an unreadable
+// login answer. The decision is required.
+func ParseUnreadableResponse(body []byte) (protocol.UnreadableLoginResponse, error) {
+	r, err := parseBody(body)
+	if err != nil || !r.IsObject() {
+		return protocol.UnreadableLoginResponse{}, fmt.Errorf("unreadable-login answer: %w", ErrNotJSON)
+	}
+	d, err := decision(r)
+	if err != nil {
+		return protocol.UnreadableLoginResponse{}, fmt.Errorf("unreadable-login answer: %w", err)
+	}
+	return protocol.UnreadableLoginResponse{Decision: d, Reason: optString(r, "reason"), Message: optString(r, "message")}, nil
+}

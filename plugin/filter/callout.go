@@ -3,6 +3,7 @@ package filter
 import (
 	"errors"
 	"strconv"
+	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 
@@ -19,6 +20,11 @@ var errReset = errors.New("sessionsvc call reset: no response")
 // later, on this worker, with the HTTP status and body, or err when the call
 // got no response.
 func (p *pluginContext) callout(method, path string, body []byte, cb func(status int, body []byte, err error)) error {
+	return p.calloutTimeout(method, path, body, p.cfg.Timeout, cb)
+}
+
+// calloutTimeout is callout with its own timeout (the sync long-poll's).
+func (p *pluginContext) calloutTimeout(method, path string, body []byte, timeout time.Duration, cb func(status int, body []byte, err error)) error {
 	cfg := p.cfg
 	headers := [][2]string{
 		{":method", method},
@@ -30,7 +36,7 @@ func (p *pluginContext) callout(method, path string, body []byte, cb func(status
 	if body != nil {
 		headers = append(headers, [2]string{"content-type", "application/json"})
 	}
-	_, err := proxywasm.DispatchHttpCall(cfg.Cluster, headers, body, nil, uint32(cfg.Timeout.Milliseconds()),
+	_, err := proxywasm.DispatchHttpCall(cfg.Cluster, headers, body, nil, uint32(timeout.Milliseconds()),
 		func(numHeaders, bodySize, numTrailers int) {
 			if numHeaders == 0 {
 				cb(0, nil, errReset)

@@ -52,6 +52,14 @@ type syncer struct {
 	failures int       // consecutive failures, for backoff and log throttling
 	relaxed  bool      // the collector runs at bigPageGCPercent (relaxGC)
 
+	// Long-poll (sync_wait): the wait asked for by the fetch out, when it
+	// went out, and until when not to ask (an older sessionsvc).
+	polled      time.Duration
+	fetchedAt   time.Time
+	noWaitUntil time.Time
+	askedEpoch  string // what the fetch out asked for
+	askedCursor int64
+
 	timing // monotone adoption, syncs on demand, start-up hold (timing.go)
 }
 
@@ -225,7 +233,7 @@ func (s *syncer) acquire(t time.Time) bool {
 		// one poll per proxy is cheap, and recovery must be seen quickly.
 		interval *= 2
 	}
-	l.until = nowMs + cfg.Timeout.Milliseconds() + 1000
+	l.until = nowMs + (cfg.Timeout + s.longPoll(t)).Milliseconds() + 1000
 	l.next = nowMs + interval.Milliseconds()
 	if err := l.write(); err != nil {
 		return false // another worker won
@@ -253,7 +261,20 @@ func (s *syncer) fetch(t time.Time) {
 	epoch, cursor := s.state.Next()
 	path := protocol.PathSync + "?epoch=" + url.QueryEscape(epoch) + "&cursor=" + strconv.FormatInt(cursor, 10) +
 		"&limit=" + strconv.Itoa(cfg.SyncPageSize) + "&format=" + protocol.FormatBinary
-	err := s.plugin.callout("GET", path, nil, func(status int, body []byte, err error) {
+	// The worker holding the lease long-polls (sync_wait): sessionsvc
+	// answers when the log moves. A fetch that waiters depend on (a logout
+	// or revoking route, syncNow) never waits, nor one made without the
+	// lease.
+	wait := time.Duration(0)
+	if s.leased && len(s.waiters) == 0 && !s.state.Building() {
+		wait = s.longPoll(t)
+	}
+	if wait > 0 {
+		path += "&wait=" + strconv.FormatInt(wait.Milliseconds(), 10) + "ms"
+	}
+	s.polled, s.fetchedAt = wait, t
+	s.askedEpoch, s.askedCursor = epoch, cursor
+	err := s.plugin.calloutTimeout("GET", path, nil, cfg.Timeout+wait, func(status int, body []byte, err error) {
 		s.done(status, body, err)
 	})
 	if err != nil {
@@ -269,6 +290,13 @@ func (s *syncer) done(status int, body []byte, err error) {
 		return
 	case status != 200:
 		s.fail(t, "sessionsvc answered "+strconv.Itoa(status)+" to sync: "+snippet(body))
+		return
+	}
+	if e, c := s.state.Next(); e != s.askedEpoch || c != s.askedCursor {
+		// This worker adopted a newer published state while the call was
+		// out (another worker synced: likely while a long-poll waits): the
+		// page answers an older cursor. Ask again from where the state is.
+		s.fetch(t)
 		return
 	}
 	if len(body) > maxDelta || s.state.Building() {
@@ -309,10 +337,51 @@ func (s *syncer) done(status int, body []byte, err error) {
 		s.fetch(t)
 		return
 	}
+	if s.polled > 0 {
+		if applied.Changes == 0 && t.Sub(s.fetchedAt) < s.polled/2 {
+			// Answered at once with nothing: this sessionsvc does not
+			// long-poll (an older one, or its change listener is down).
+			// Poll every sync_interval for a while, then try again.
+			s.noWaitUntil = t.Add(noWaitRetry)
+		} else if s.renewLease(t) {
+			// Push: wait again at once, keeping the lease; what the
+			// answer brought is published, so its waiters can go.
+			s.wake(t)
+			s.fetch(t)
+			return
+		}
+	}
 	// Success: the next fetch at the normal pace, whatever backoff the
 	// lease was taken with.
 	s.releaseUntil(t.Add(s.plugin.cfg.SyncInterval))
 	s.wake(t)
+}
+
+// noWaitRetry is how long a proxy polls without wait= after sessionsvc
+// answered a long-poll at once with nothing (an older sessionsvc).
+const noWaitRetry = time.Minute
+
+// longPoll is the wait of the next leased fetch (0: poll).
+func (s *syncer) longPoll(t time.Time) time.Duration {
+	if t.Before(s.noWaitUntil) {
+		return 0
+	}
+	return s.plugin.cfg.SyncWait
+}
+
+// renewLease extends the lease this worker holds for another long-poll.
+func (s *syncer) renewLease(t time.Time) bool {
+	if !s.leased {
+		return false
+	}
+	l, ok := readLease()
+	if !ok {
+		return false
+	}
+	cfg := s.plugin.cfg
+	l.until = t.UnixMilli() + (cfg.Timeout + s.longPoll(t)).Milliseconds() + 1000
+	l.next = t.UnixMilli() + cfg.SyncInterval.Milliseconds()
+	return l.write() == nil
 }
 
 // releaseUntil ends a fetch chain, freeing the lease (if it holds it) and

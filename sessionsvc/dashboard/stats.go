@@ -218,7 +218,7 @@ func (d *Dashboard) computeOverview(ctx context.Context) (*Overview, error) {
 	now := d.now().UTC()
 	o := &Overview{GeneratedAt: now, InactivityMinutes: int(d.cfg.Settings(ctx).InactivityDuration() / time.Minute)}
 	countSince := func(dur time.Duration) (int, error) {
-		p, err := d.st.ListSessions(ctx, store.SessionQuery{Status: store.StatusActive, IdleBefore: now.Add(-dur), Limit: 1})
+		p, err := d.st.ListSessions(ctx, store.SessionQuery{Status: store.StatusActive, IdleBefore: now.Add(-dur), Limit: 1, ExactTotal: true})
 		return p.Total, err
 	}
 	var err error

@@ -173,10 +173,16 @@ func (s *Server) adminList(w http.ResponseWriter, r *http.Request, base store.Se
 		qq.Search = v
 		qq.SearchLookup = searchLookup(s.cfg.Keyring, v)
 	}
+	if v := firstOf(q, "cursor", "after"); v != "" {
+		qq.After = v // keyset paging: the page after meta.pagination.nextCursor
+	}
 	ctx := r.Context()
 	now := s.nowUTC()
 	qq.IdleBefore = now.Add(-s.InactivityTimeout(ctx))
 	page, err := s.st.ListSessions(ctx, qq)
+	if errors.Is(err, store.ErrBadCursor) {
+		return badRequest("cursor is not a nextCursor of this list and sort")
+	}
 	if err != nil {
 		return err
 	}
@@ -185,9 +191,20 @@ func (s *Server) adminList(w http.ResponseWriter, r *http.Request, base store.Se
 	if !countsOnly {
 		meta["active"], meta["inactive"] = active, len(data)-active
 	}
-	meta["total"], meta["pagination"] = page.Total, pg.meta(page.Total)
+	// Ours: the whole selection. countMode says how total was obtained:
+	// "maintained" (exact, kept by the store), "exact" (counted) or
+	// "capped" (counting stopped at countCap: total is a lower bound).
+	meta["total"], meta["pagination"] = page.Total, withCursor(pg.meta(page.Total), page)
+	meta["countMode"], meta["countCap"] = page.Count, store.CountCap
 	writeJSON(w, http.StatusOK, map[string]any{"data": data, "meta": meta})
 	return nil
+}
+
+// withCursor adds the keyset cursor of the next page to pagination meta.
+func withCursor(m map[string]any, page store.SessionPage) map[string]any {
+	m["nextCursor"] = page.Next
+	m["totalCapped"] = page.TotalCapped
+	return m
 }
 
 func (s *Server) adminSessions(w http.ResponseWriter, r *http.Request) error {

@@ -429,7 +429,11 @@ func (s *Server) sync(w http.ResponseWriter, r *http.Request) error {
 		}
 		limit = v
 	}
-	page, err := s.st.Changes(r.Context(), epoch, cursor, limit, s.nowUTC())
+	wait, err := parseWait(q.Get("wait"))
+	if err != nil {
+		return err
+	}
+	page, err := s.changes(r.Context(), epoch, cursor, limit, wait)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ type metrics struct {
 	// 2xx login answers the proxy could not read, by why and policy.
 	discovered       prometheus.Counter
 	unreadableLogins *prometheus.CounterVec
+	syncWaiting      prometheus.Gauge
 }
 
 // statusRecorder captures the status code written by a handler.
@@ -103,13 +104,16 @@ func newMetrics(reg *prometheus.Registry, countActive func(context.Context) (flo
 		unreadableLogins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "meshsession_logins_unreadable_total", Help: "2xx login answers the proxy could not read, by why and whether a login policy refused them.",
 		}, []string{"why", "refused"}),
+		syncWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "meshsession_sync_waiting", Help: "Sync feed requests waiting in a long-poll (wait=).",
+		}),
 	}
 	cache := &activeCache{fn: countActive}
 	active := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "meshsession_sessions_active", Help: "Sessions currently active (isActive).",
 	}, cache.get)
 	for _, c := range []prometheus.Collector{m.requests, m.latency, m.feedCursor, m.activityBatch, m.activityMarks,
-		m.registrations, m.ended, m.discovered, m.unreadableLogins, active,
+		m.registrations, m.ended, m.discovered, m.unreadableLogins, m.syncWaiting, active,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		if err := reg.Register(c); err != nil {
 			if _, ok := err.(prometheus.AlreadyRegisteredError); ok {

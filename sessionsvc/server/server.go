@@ -110,6 +110,7 @@ type Server struct {
 	limiter     *limiter        // user API rate limits
 	uaOnce      sync.Once       // ua is built on first use (session discovery)
 	ua          *useragent.Parser
+	waiting     atomic.Int64    // sync requests in a long-poll
 	lp          loginProtection // loginprotect.go
 }
 

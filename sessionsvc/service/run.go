@@ -22,6 +22,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 && args[0] == "token" {
 		return runToken(ctx, args[1:], getenv, stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "seed" {
+		return runSeed(ctx, args[1:], getenv, stdout, stderr)
+	}
 	cfg, endIdleSet, rest, err := ParseConfig("sessionsvc", args, getenv, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -30,7 +33,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	if len(rest) > 0 {
-		return fmt.Errorf("unexpected arguments %q (subcommands: token)", rest)
+		return fmt.Errorf("unexpected arguments %q (subcommands: token, seed)", rest)
 	}
 	logger := NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)
 	svc, err := New(ctx, cfg, endIdleSet, hooks, logger, stdout)

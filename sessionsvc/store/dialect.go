@@ -79,8 +79,12 @@ func (postgresDialect) name() string { return "postgres" }
 
 // Advisory locks are database-wide; keying them by schema lets several
 // deployments (or test runs) share a database without waiting on each other.
+// Every transaction that may append to the log takes this lock, so it also
+// queues a NOTIFY on the schema's channel: PostgreSQL delivers it to every
+// replica's listener at commit (never on rollback), which wakes their
+// long-poll waiters (see feedSignal).
 func (postgresDialect) lockLog(ctx context.Context, tx *sql.Tx) error {
-	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext(current_schema()), $1)`, int32(lockIDLog))
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext(current_schema()), $1), pg_notify(`+notifyChannelSQL+`, '')`, int32(lockIDLog))
 	return err
 }
 

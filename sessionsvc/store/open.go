@@ -73,25 +73,29 @@ func openSQLite(ctx context.Context, databaseURL string, logger *slog.Logger) (S
 	// SQLITE_BUSY between our own goroutines); BEGIN IMMEDIATE takes the
 	// write lock up front so a transaction never has to upgrade (which
 	// could deadlock with another process, e.g. the token CLI).
-	w, err := sql.Open("sqlite", base+"&_txlock=immediate")
+	// Page caches: SQLite's default is 2 MB per connection, far below the
+	// hot index pages of a million sessions (each index a writer touches
+	// would otherwise be re-read from the OS on every statement).
+	w, err := sql.Open("sqlite", base+"&_txlock=immediate&_pragma=cache_size(-65536)")
 	if err != nil {
 		return nil, fmt.Errorf("open store: sqlite writer: %w", err)
 	}
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	r, err := sql.Open("sqlite", base+"&_pragma=query_only(1)")
+	r, err := sql.Open("sqlite", base+"&_pragma=query_only(1)&_pragma=cache_size(-16384)")
 	if err != nil {
 		_ = w.Close()
 		return nil, fmt.Errorf("open store: sqlite reader: %w", err)
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	s := &sqlStore{w: w, r: r, d: sqliteDialect{}, log: logger}
+	s := &sqlStore{w: w, r: r, d: sqliteDialect{}, log: logger, gate: &writeGate{}}
 	if err := s.init(ctx); err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	s.startSignal(nil)
 	logger.Info("store opened", "driver", "sqlite", "path", path)
 	return s, nil
 }
@@ -113,6 +117,8 @@ func openPostgres(ctx context.Context, databaseURL string, logger *slog.Logger) 
 		_ = db.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	s.ensureTrigram(ctx)
+	s.startSignal(cfg.Copy())
 	logger.Info("store opened", "driver", "postgres", "host", cfg.Host, "database", cfg.Database)
 	return s, nil
 }

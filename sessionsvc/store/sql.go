@@ -28,6 +28,9 @@ type sqlStore struct {
 	latestVersion int
 	feed          feedCache
 	stmts         stmtCache
+	gate          *writeGate // SQLite only: orders writers by priority
+	signal        feedSignal // wakes long-poll waiters when the log moves
+	trgm          bool       // PostgreSQL: the pg_trgm search index exists
 }
 
 // Dialect reports "sqlite" or "postgres".
@@ -116,6 +119,7 @@ func (s *sqlStore) Ping(ctx context.Context) error {
 }
 
 func (s *sqlStore) Close() error {
+	s.signal.close()
 	s.stmts.close()
 	err := s.w.Close()
 	if s.r != s.w {
@@ -130,8 +134,28 @@ func (s *sqlStore) Epoch(ctx context.Context) (string, error) {
 	return s.epoch, nil
 }
 
-// writeTx runs fn in a write transaction.
+// writeTx runs fn in a write transaction of normal priority.
 func (s *sqlStore) writeTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+	return s.writeTxPrio(ctx, prioNormal, op, fn)
+}
+
+// revokeTx runs fn, which ends sessions or appends to the revocation log,
+// in a write transaction that goes before every waiting login or bulk write.
+func (s *sqlStore) revokeTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+	return s.writeTxPrio(ctx, prioRevoke, op, fn)
+}
+
+// writeTxPrio runs fn in a write transaction. On SQLite the write
+// connection is taken through the priority gate. Any committed write other
+// than bulk work may have appended to the revocation log, so the feed's
+// waiters are told to look (PostgreSQL tells them through NOTIFY instead).
+func (s *sqlStore) writeTxPrio(ctx context.Context, p priority, op string, fn func(tx *sql.Tx) error) error {
+	if s.gate != nil {
+		if err := s.gate.acquire(ctx, p); err != nil {
+			return s.wrap(op, err)
+		}
+		defer s.gate.release()
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return s.wrap(op, err)
@@ -142,6 +166,9 @@ func (s *sqlStore) writeTx(ctx context.Context, op string, fn func(tx *sql.Tx) e
 	}
 	if err := tx.Commit(); err != nil {
 		return s.wrap(op+": commit", err)
+	}
+	if p != prioBulk && s.gate != nil {
+		s.signal.poke()
 	}
 	return nil
 }
@@ -364,108 +391,6 @@ func escapeLike(s string) string {
 	return r.Replace(s)
 }
 
-func (s *sqlStore) ListSessions(ctx context.Context, q SessionQuery) (SessionPage, error) {
-	col, ok := sortColumns[q.Sort]
-	if !ok {
-		return SessionPage{}, fmt.Errorf("list sessions: unknown sort %q: %w", q.Sort, ErrInvalid)
-	}
-	var where []string
-	var args []any
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
-	if q.UserID != "" {
-		where = append(where, "user_id = "+arg(q.UserID))
-	}
-	if q.ActiveOnly {
-		where = append(where, "active")
-	}
-	idle := q.IdleBefore
-	if idle.IsZero() {
-		idle = time.Now().Add(-15 * time.Minute)
-	}
-	switch q.Status {
-	case StatusAny:
-	case StatusActive:
-		where = append(where, "active AND last_active >= "+arg(ms(idle)))
-	case StatusIdle:
-		where = append(where, "active AND last_active < "+arg(ms(idle)))
-	case StatusLoggedOut:
-		where = append(where, "NOT active AND termination_reason = 'logout'")
-	case StatusTerminated:
-		where = append(where, "NOT active AND termination_reason <> 'logout'")
-	default:
-		return SessionPage{}, fmt.Errorf("list sessions: unknown status %q: %w", q.Status, ErrInvalid)
-	}
-	if q.Search != "" {
-		if s.d.name() == "sqlite" && len(q.SearchLookup) == 0 {
-			selective, err := SearchIsSelective(ctx, s.r, q.Search)
-			if err != nil {
-				return SessionPage{}, s.wrap("list sessions", err)
-			}
-			if selective {
-				m, _ := TrigramMatch(q.Search)
-				where = append(where, SQLiteSearchCandidates(arg(m)))
-			}
-		}
-		p := arg("%" + escapeLike(q.Search) + "%")
-		like := s.d.like()
-		var parts []string
-		for _, c := range SearchColumns {
-			parts = append(parts, c+" "+like+" "+p+` ESCAPE '\'`)
-		}
-		for _, tok := range q.SearchLookup {
-			parts = append(parts, "user_lookup LIKE "+arg("%"+escapeLike(tok)+"%")+` ESCAPE '\'`)
-		}
-		where = append(where, "("+strings.Join(parts, " OR ")+")")
-	}
-	cond := ""
-	if len(where) > 0 {
-		cond = " WHERE " + strings.Join(where, " AND ")
-	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 25
-	}
-	if limit > 1000 {
-		limit = 1000
-	}
-	offset := q.Offset
-	if offset < 0 {
-		offset = 0
-	}
-	dir := " ASC"
-	if q.Desc {
-		dir = " DESC"
-	}
-	var page SessionPage
-	if err := s.readRow(ctx, `SELECT COUNT(*) FROM sessions`+cond, args...).Scan(&page.Total); err != nil {
-		return SessionPage{}, s.wrap("count sessions", err)
-	}
-	if page.Total == 0 || offset >= page.Total {
-		return page, nil
-	}
-	query := `SELECT ` + sessionCols + ` FROM sessions` + cond + ` ORDER BY ` + col + dir + `, id` + dir +
-		` LIMIT ` + strconv.Itoa(limit) + ` OFFSET ` + strconv.Itoa(offset)
-	rows, err := s.read(ctx, query, args...)
-	if err != nil {
-		return SessionPage{}, s.wrap("list sessions", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		ss, err := scanSession(rows)
-		if err != nil {
-			return SessionPage{}, s.wrap("scan session", err)
-		}
-		page.Sessions = append(page.Sessions, *ss)
-	}
-	if err := rows.Err(); err != nil {
-		return SessionPage{}, s.wrap("list sessions", err)
-	}
-	return page, nil
-}
-
 func (s *sqlStore) AddKeys(ctx context.Context, sessionID string, keys []SessionKey) error {
 	return s.writeTx(ctx, "add keys", func(tx *sql.Tx) error {
 		return addKeys(ctx, tx, sessionID, keys)
@@ -615,7 +540,7 @@ func (s *sqlStore) EndSessions(ctx context.Context, f EndFilter, reason string, 
 		where = append(where, "id <> $"+strconv.Itoa(len(args)))
 	}
 	var ended []string
-	err := s.writeTx(ctx, "end sessions", func(tx *sql.Tx) error {
+	err := s.revokeTx(ctx, "end sessions", func(tx *sql.Tx) error {
 		if err := s.d.lockLog(ctx, tx); err != nil {
 			return err
 		}
@@ -772,7 +697,7 @@ func (a *appender) append(ctx context.Context, c protocol.Change) error {
 }
 
 func (s *sqlStore) DeleteSession(ctx context.Context, id string, now time.Time) error {
-	return s.writeTx(ctx, "delete session", func(tx *sql.Tx) error {
+	return s.revokeTx(ctx, "delete session", func(tx *sql.Tx) error {
 		if err := s.d.lockLog(ctx, tx); err != nil {
 			return err
 		}
@@ -810,76 +735,133 @@ func (s *sqlStore) RecordActivity(ctx context.Context, marks []ActivityMark) (in
 			latest[m.Key] = v
 		}
 	}
+	// A fixed order keeps two replicas' flushes from deadlocking on
+	// PostgreSQL and walks SQLite's key index in order.
+	sort.Strings(order)
+	// Short transactions at bulk priority: a revocation waits for one
+	// statement at most, never for the whole batch (a flush of 100k marks
+	// is many transactions). On SQLite a transaction also ends early, after
+	// any statement, when a more urgent writer is waiting at the gate.
 	updated := 0
-	err := s.writeTx(ctx, "record activity", func(tx *sql.Tx) error {
-		// Resolve keys to sessions, keeping the latest mark per session,
-		// then move every session forward with one UPDATE … FROM (VALUES …)
-		// per chunk: a batch costs a handful of statements, not one per mark.
-		perSession := make(map[string]int64, len(order))
-		for i := 0; i < len(order); i += activityChunk {
-			part := order[i:min(i+activityChunk, len(order))]
-			args := make([]any, len(part))
-			for j, k := range part {
-				args[j] = k
+	for i := 0; i < len(order); {
+		var n, done int
+		err := s.writeTxPrio(ctx, prioBulk, "record activity", func(tx *sql.Tx) error {
+			var err error
+			if s.d.name() == "postgres" {
+				part := order[i:min(i+activityChunk, len(order))]
+				done = len(part)
+				n, err = activityPostgres(ctx, tx, part, atsOf(latest, part))
+			} else {
+				n, done, err = s.activitySQLite(ctx, tx, order[i:], latest)
 			}
-			rows, err := tx.QueryContext(ctx, `SELECT key, session_id FROM session_keys WHERE key IN (`+s.placeholders(1, len(part))+`)`, args...)
-			if err != nil {
-				return err
-			}
-			for rows.Next() {
-				var k, id string
-				if err := rows.Scan(&k, &id); err != nil {
-					rows.Close()
-					return err
-				}
-				if at := latest[k]; at > perSession[id] {
-					perSession[id] = at
-				}
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
+			return err
+		})
+		if err != nil {
+			return updated, err
 		}
-		ids := make([]string, 0, len(perSession))
-		for id := range perSession {
-			ids = append(ids, id)
-		}
-		// A fixed order keeps two replicas' flushes from deadlocking on PostgreSQL.
-		sort.Strings(ids)
-		for i := 0; i < len(ids); i += activityChunk {
-			part := ids[i:min(i+activityChunk, len(ids))]
-			var b strings.Builder
-			args := make([]any, 0, 2*len(part))
-			for j, id := range part {
-				if j > 0 {
-					b.WriteString(", ")
-				}
-				fmt.Fprintf(&b, "(CAST(%s AS TEXT), CAST(%s AS BIGINT))", s.d.bindvar(2*j+1), s.d.bindvar(2*j+2))
-				args = append(args, id, perSession[id])
-			}
-			res, err := tx.ExecContext(ctx, `UPDATE sessions SET last_active = v.column2
-				FROM (VALUES `+b.String()+`) AS v
-				WHERE sessions.id = v.column1 AND sessions.active AND sessions.last_active < v.column2`, args...)
-			if err != nil {
-				return err
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
-			updated += int(n)
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, err
+		updated += n
+		i += done
 	}
 	return updated, nil
 }
 
-// activityChunk bounds the parameters of one activity statement.
-const activityChunk = 500
+func atsOf(latest map[string]int64, keys []string) []int64 {
+	ats := make([]int64, len(keys))
+	for j, k := range keys {
+		ats[j] = latest[k]
+	}
+	return ats
+}
+
+const (
+	// activityChunk bounds one activity transaction (keys).
+	activityChunk = 1000
+	// activityStmtRows is the rows of one SQLite activity statement: a
+	// revocation waiting at the gate waits for at most one of these.
+	activityStmtRows = 100
+)
+
+// activitySQLite moves sessions forward in statements of activityStmtRows
+// keys, up to activityChunk keys, and stops early when a more urgent writer
+// waits. Each statement joins a VALUES list to the key index and the
+// sessions' primary key (several keys of one session collapse to their
+// latest mark). It returns the sessions updated and the keys done.
+func (s *sqlStore) activitySQLite(ctx context.Context, tx *sql.Tx, keys []string, latest map[string]int64) (updated, done int, err error) {
+	stmtFor := func(n int) string {
+		return `UPDATE sessions SET last_active = v.at
+			FROM (SELECT k.session_id AS sid, max(m.column2) AS at
+				FROM (VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?), ", n), ", ") + `) AS m
+				JOIN session_keys k ON k.key = m.column1 GROUP BY k.session_id) AS v
+			WHERE sessions.id = v.sid AND sessions.active AND sessions.last_active < v.at`
+	}
+	var full *sql.Stmt
+	defer func() {
+		if full != nil {
+			_ = full.Close()
+		}
+	}()
+	args := make([]any, 0, 2*activityStmtRows)
+	for done < len(keys) && done < activityChunk {
+		part := keys[done:min(done+activityStmtRows, len(keys))]
+		args = args[:0]
+		for _, k := range part {
+			args = append(args, k, latest[k])
+		}
+		var res sql.Result
+		if len(part) == activityStmtRows {
+			if full == nil {
+				if full, err = tx.PrepareContext(ctx, stmtFor(activityStmtRows)); err != nil {
+					return updated, done, err
+				}
+			}
+			res, err = full.ExecContext(ctx, args...)
+		} else {
+			res, err = tx.ExecContext(ctx, stmtFor(len(part)), args...)
+		}
+		if err != nil {
+			return updated, done, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return updated, done, err
+		}
+		updated += int(n)
+		done += len(part)
+		if s.gate != nil && s.gate.waiting(prioNormal) > 0 {
+			break
+		}
+	}
+	return updated, done, nil
+}
+
+// activityPostgres moves a chunk forward with one statement over two
+// arrays (one round trip, one plan whatever the chunk size). Several keys
+// of one session collapse to their latest mark first. lock_timeout keeps
+// a flush from holding rows while it waits behind a termination: it gives
+// up (the marks are retried) instead. Its commit does not wait for the WAL
+// flush (synchronous_commit off): a crash may lose the last marks, which
+// the design allows, and revocations do not queue behind its fsyncs.
+func activityPostgres(ctx context.Context, tx *sql.Tx, keys []string, ats []int64) (int, error) {
+	// A chunk touches a few thousand index entries of a table of millions:
+	// the planner's costs still favour hashing whole tables, so for this
+	// transaction only it is told to use the indexes.
+	if _, err := tx.ExecContext(ctx, `SELECT set_config('lock_timeout', '200ms', true),
+		set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true),
+		set_config('enable_seqscan', 'off', true), set_config('synchronous_commit', 'off', true)`); err != nil {
+		return 0, err
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE sessions SET last_active = v.at
+		FROM (SELECT k.session_id, max(m.at) AS at
+			FROM unnest($1::text[], $2::bigint[]) AS m(key, at)
+			JOIN session_keys k ON k.key = m.key
+			GROUP BY k.session_id) AS v
+		WHERE sessions.id = v.session_id AND sessions.active AND sessions.last_active < v.at`, keys, ats)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
 
 func (s *sqlStore) RevokeKeys(ctx context.Context, keys []string, reason string, exp time.Time, now time.Time) error {
 	keys = nonEmpty(keys)
@@ -890,7 +872,7 @@ func (s *sqlStore) RevokeKeys(ctx context.Context, keys []string, reason string,
 	if exp.IsZero() {
 		e = now.Add(DefaultRevocationTTL).Unix()
 	}
-	return s.writeTx(ctx, "revoke keys", func(tx *sql.Tx) error {
+	return s.revokeTx(ctx, "revoke keys", func(tx *sql.Tx) error {
 		if err := s.d.lockLog(ctx, tx); err != nil {
 			return err
 		}
@@ -912,7 +894,7 @@ func (s *sqlStore) SetBlocked(ctx context.Context, userID string, blocked bool, 
 	if userID == "" {
 		return fmt.Errorf("set blocked: user id is required")
 	}
-	return s.writeTx(ctx, "set blocked", func(tx *sql.Tx) error {
+	return s.revokeTx(ctx, "set blocked", func(tx *sql.Tx) error {
 		if err := s.d.lockLog(ctx, tx); err != nil {
 			return err
 		}
@@ -961,7 +943,7 @@ func (s *sqlStore) SetNotBefore(ctx context.Context, userID string, at, exp, now
 	if exp.IsZero() {
 		e = now.Add(DefaultRevocationTTL).Unix()
 	}
-	return s.writeTx(ctx, "set not-before", func(tx *sql.Tx) error {
+	return s.revokeTx(ctx, "set not-before", func(tx *sql.Tx) error {
 		if err := s.d.lockLog(ctx, tx); err != nil {
 			return err
 		}
@@ -1077,39 +1059,92 @@ func (s *sqlStore) EndOld(ctx context.Context, loginBefore, now time.Time) ([]st
 	return s.endBatch(ctx, "end old", "login_time < $1", ms(loginBefore), protocol.ReasonExpired, now)
 }
 
+// bulkChunk bounds one transaction of a sweep (sessions ended or purged):
+// between two, a waiting revocation or login takes the writer.
+const bulkChunk = 500
+
+// endBatch ends the active sessions matching cond (on $1 = bound) in
+// transactions of bulkChunk sessions at bulk priority. An idle sweep over a
+// million sessions may end a hundred thousand at once; as one transaction
+// it would hold SQLite's writer (or PostgreSQL's log lock) for its whole
+// length.
 func (s *sqlStore) endBatch(ctx context.Context, op, cond string, bound int64, reason string, now time.Time) ([]string, error) {
-	var ended []string
-	err := s.writeTx(ctx, op, func(tx *sql.Tx) error {
-		if err := s.d.lockLog(ctx, tx); err != nil {
+	var all []string
+	for {
+		var ended []string
+		err := s.writeTxPrio(ctx, prioBulk, op, func(tx *sql.Tx) error {
+			if err := s.d.lockLog(ctx, tx); err != nil {
+				return err
+			}
+			var err error
+			ended, err = s.endWhere(ctx, tx, "id IN (SELECT id FROM sessions WHERE active AND "+cond+
+				" LIMIT "+strconv.Itoa(bulkChunk)+")", []any{bound}, reason, false, now)
 			return err
+		})
+		if len(ended) > 0 {
+			s.signal.poke() // bulk commits do not poke by themselves (SQLite)
 		}
-		var err error
-		ended, err = s.endWhere(ctx, tx, cond, []any{bound}, reason, false, now)
-		return err
-	})
-	return ended, err
+		if err != nil {
+			return all, err
+		}
+		all = append(all, ended...)
+		if len(ended) < bulkChunk {
+			return all, nil
+		}
+	}
 }
 
 func (s *sqlStore) Purge(ctx context.Context, endedBefore time.Time) (int, error) {
-	var n int64
 	b := ms(endedBefore)
-	err := s.writeTx(ctx, "purge", func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM session_keys WHERE session_id IN
-			(SELECT id FROM sessions WHERE NOT active AND logout_time < $1)`, b); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE NOT active AND logout_time < $1`, b)
+	total := 0
+	for {
+		var n int64
+		err := s.writeTxPrio(ctx, prioBulk, "purge", func(tx *sql.Tx) error {
+			pick := `SELECT id FROM sessions WHERE NOT active AND logout_time < $1 LIMIT ` + strconv.Itoa(bulkChunk)
+			rows, err := tx.QueryContext(ctx, pick, b)
+			if err != nil {
+				return err
+			}
+			var ids []any
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return err
+				}
+				ids = append(ids, id)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil || len(ids) == 0 {
+				return err
+			}
+			in := numbered(1, len(ids))
+			if _, err := tx.ExecContext(ctx, `DELETE FROM session_keys WHERE session_id IN (`+in+`)`, ids...); err != nil {
+				return err
+			}
+			res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id IN (`+in+`)`, ids...)
+			if err != nil {
+				return err
+			}
+			n, _ = res.RowsAffected()
+			return nil
+		})
 		if err != nil {
-			return err
+			return total, err
 		}
-		n, _ = res.RowsAffected()
+		total += int(n)
+		if n < bulkChunk {
+			break
+		}
+	}
+	err := s.writeTxPrio(ctx, prioBulk, "purge", func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM alerts WHERE sent_at IS NOT NULL AND sent_at < $1`, b); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM failed_logins WHERE at < $1`, b)
+		_, err := tx.ExecContext(ctx, `DELETE FROM failed_logins WHERE at < $1`, b)
 		return err
 	})
-	return int(n), err
+	return total, err
 }
 
 const adminCols = `id, name, hash, created_at, last_used, revoked`

@@ -22,6 +22,7 @@ var (
 	ErrNotFound    = errors.New("not found")
 	ErrConflict    = errors.New("conflict")
 	ErrUnavailable = errors.New("database unavailable")
+	ErrBadCursor   = errors.New("invalid page cursor")
 	// ErrInvalid: the caller's input cannot be used (unknown sort or
 	// status, malformed id); the APIs answer 400.
 	ErrInvalid = errors.New("invalid input")
@@ -110,12 +111,36 @@ type SessionQuery struct {
 	Desc         bool
 	Offset       int
 	Limit        int // 0 = implementation default (25); capped at 1000
+	// After is a keyset cursor (SessionPage.Next of the previous page with
+	// the same filters and sort): the page starts after it, read straight
+	// from an index however deep. Offset is then ignored.
+	After string
+	// ExactTotal counts every match (a scan at scale); otherwise filtered
+	// counts stop at CountCap (see SessionPage.TotalCapped).
+	ExactTotal bool
 }
+
+// CountCap is where a filtered count stops unless SessionQuery.ExactTotal.
+const CountCap = 2000
+
+// Count modes of SessionPage.Count.
+const (
+	CountMaintained = "maintained" // kept by triggers: exact, read in one row
+	CountExact      = "exact"      // counted
+	CountCapped     = "capped"     // counting stopped at CountCap: Total is a lower bound
+	CountEstimated  = "estimated"  // PostgreSQL's planner estimate (more than CountCap matches)
+)
 
 // SessionPage is a page of sessions with the total matching count.
 type SessionPage struct {
 	Sessions []Session
 	Total    int
+	// Count says how Total was obtained (CountMaintained, CountExact,
+	// CountCapped or CountEstimated); TotalCapped is Count == CountCapped.
+	Count       string
+	TotalCapped bool
+	// Next is the keyset cursor of the following page ("" on the last page).
+	Next string
 }
 
 // EndFilter selects sessions to end. At least one of SessionIDs, UserID must be set.

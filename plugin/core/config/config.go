@@ -150,6 +150,8 @@ type Config struct {
 	// without the opt-in, held headers see no body: the filter resumes them
 	// two ticks later and goes on as on the defaults.
 	HeadersStopIteration bool `json:"headers_stop_iteration"`
+	// SyncWait: see syncwait.go.
+	SyncWait time.Duration `json:"sync_wait"`
 
 	// Warnings are non-fatal remarks (e.g. an empty internal_key) the
 	// plugin should log at start.
@@ -199,6 +201,7 @@ func Default() *Config {
 			MetadataKey:       "jwt_payload",
 		},
 		StartupHold:    DefaultStartupHold,
+		SyncWait:       DefaultSyncWait,
 		RevokingRoutes: DefaultRevokingRoutes(),
 	}
 }
@@ -409,6 +412,7 @@ func decodeRoot(c *Config, root gjson.Result) error {
 		"startup_hold":           nonNegativeDuration(&c.StartupHold),
 		"revoking_routes":        strList(&c.RevokingRoutes),
 		"headers_stop_iteration": boolean(&c.HeadersStopIteration),
+		"sync_wait":              nonNegativeDuration(&c.SyncWait),
 		"verify": object(map[string]fieldFunc{
 			"mode":               str(&c.Verify.Mode),
 			"secret":             str(&c.Verify.Secret),
@@ -492,6 +496,9 @@ func (c *Config) validate() error {
 	}
 	if c.TrustedProxyHops < 0 || c.TrustedProxyHops > MaxTrustedProxyHops {
 		return fieldErr("trusted_proxy_hops", "must be between 0 and %d, got %d", MaxTrustedProxyHops, c.TrustedProxyHops)
+	}
+	if err := c.validateSyncWait(); err != nil {
+		return err
 	}
 	if err := c.validateRevocationTiming(); err != nil {
 		return err

@@ -1,0 +1,211 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshsession/meshsession/plugin/protocol"
+	"github.com/meshsession/meshsession/sessionsvc/store"
+	"github.com/meshsession/meshsession/sessionsvc/store/storetest"
+)
+
+// BenchmarkScale measures sessionsvc at 10k, 100k and 1M sessions on SQLite
+// and PostgreSQL (MESHSESSION_BENCH_SIZES, e.g. "10k,100k"; default all
+// three). Each size seeds a fresh database with store.Seed (realistic
+// synthetic sessions, as `sessionsvc seed` does) and runs, as
+// sub-benchmarks:
+//
+//   - admin: every admin read through the HTTP API (list page 1 sorted,
+//     active sessions, one user's sessions, search by user id, ip, country,
+//     browser), p50/p99 per query. Target p99 < 50 ms at 1M.
+//   - activity: activity rows written per second by the store, in flushes
+//     of 10,000 marks (as the activity buffer writes them). Target 50,000/s.
+//   - revoke: POST /internal/v1/revoke for active sessions, one after the
+//     other, while another goroutine writes activity as fast as it can;
+//     p50/p99 of the revoke and the activity rate meanwhile. Target p99
+//     < 50 ms at 1M (issue 12 item 11).
+//
+// Filter with BENCH, e.g. make bench BENCH='Scale/sqlite/100k/'.
+func BenchmarkScale(b *testing.B) {
+	for _, be := range backends {
+		b.Run(be, func(b *testing.B) {
+			for _, n := range benchSizes(b) {
+				b.Run(sizeName(n), func(b *testing.B) { scaleAt(b, be, n) })
+			}
+		})
+	}
+}
+
+func benchSizes(b *testing.B) []int {
+	v := os.Getenv("MESHSESSION_BENCH_SIZES")
+	if v == "" {
+		v = "10k,100k,1M"
+	}
+	var out []int
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		mul := 1
+		switch {
+		case strings.HasSuffix(f, "k"):
+			mul, f = 1000, strings.TrimSuffix(f, "k")
+		case strings.HasSuffix(f, "M"):
+			mul, f = 1_000_000, strings.TrimSuffix(f, "M")
+		}
+		n, err := strconv.Atoi(f)
+		require.NoError(b, err, "MESHSESSION_BENCH_SIZES")
+		out = append(out, n*mul)
+	}
+	return out
+}
+
+func sizeName(n int) string {
+	switch {
+	case n >= 1_000_000 && n%1_000_000 == 0:
+		return strconv.Itoa(n/1_000_000) + "M"
+	case n >= 1000 && n%1000 == 0:
+		return strconv.Itoa(n/1000) + "k"
+	}
+	return strconv.Itoa(n)
+}
+
+func scaleAt(b *testing.B, backend string, n int) {
+	var u string
+	if backend == "sqlite" {
+		u = storetest.SQLiteURL(b)
+	} else {
+		u = storetest.PostgresURL(b)
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, u, nil)
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = st.Close() })
+	now := time.Now().UTC()
+	opts := store.SeedOptions{N: n, Now: now}
+	t0 := time.Now()
+	require.NoError(b, store.Seed(ctx, st, opts, nil))
+	b.Logf("%s: seeded %d sessions in %v (%.0f/s)", backend, n, time.Since(t0).Round(time.Millisecond), float64(n)/time.Since(t0).Seconds())
+	e := newEnvWithStore(b, st)
+	// Active seeded sessions, for activity and revocations.
+	var active []int
+	for i := 0; i < n; i++ {
+		if ss, _ := store.SeedSession(i, opts); ss.Active {
+			active = append(active, i)
+		}
+	}
+	sample, _ := store.SeedSession(active[len(active)/2], opts)
+
+	b.Run("admin", func(b *testing.B) {
+		queries := []struct{ name, path string }{
+			{"list", "/magic-sessionmanager/sessions?sort=loginTime:desc&pageSize=25"},
+			{"list-lastActive", "/magic-sessionmanager/sessions?sort=lastActive:desc&pageSize=25"},
+			{"list-status-active", "/magic-sessionmanager/sessions?status=active&pageSize=25"},
+			{"list-status-loggedout", "/magic-sessionmanager/sessions?status=loggedout&pageSize=25"},
+			{"active", "/magic-sessionmanager/sessions/active?pageSize=25"},
+			{"user", "/magic-sessionmanager/user/" + url.PathEscape(sample.UserID) + "/sessions"},
+			{"by-userId", "/magic-sessionmanager/sessions?userId=" + url.QueryEscape(sample.UserID)},
+			{"search-userId", "/magic-sessionmanager/sessions?search=" + url.QueryEscape(sample.UserID)},
+			{"search-ip", "/magic-sessionmanager/sessions?search=" + url.QueryEscape(sample.IP)},
+			{"search-country", "/magic-sessionmanager/sessions?search=" + url.QueryEscape(sample.Geo.Country)},
+			{"search-browser", "/magic-sessionmanager/sessions?search=" + url.QueryEscape("Firefox")},
+		}
+		rounds := max(20, b.N)
+		for _, q := range queries {
+			lat := make([]time.Duration, 0, rounds)
+			for i := 0; i < rounds; i++ {
+				t := time.Now()
+				r := e.admin("GET", q.path, nil)
+				lat = append(lat, time.Since(t))
+				require.Equal(b, 200, r.status, q.name+": "+string(r.raw))
+			}
+			p50, p99 := percentiles(lat)
+			b.ReportMetric(p50, q.name+"-p50-ms")
+			b.ReportMetric(p99, q.name+"-p99-ms")
+		}
+	})
+
+	b.Run("activity", func(b *testing.B) {
+		const flush = 10_000
+		at := time.Now().UnixMilli()
+		rows := 0
+		t := time.Now()
+		for i := 0; i < max(b.N, 5) || time.Since(t) < 3*time.Second; i++ {
+			at++
+			marks := make([]store.ActivityMark, flush)
+			for j := range marks {
+				marks[j] = store.ActivityMark{Key: store.SeedKey(active[(i*flush+j*7919)%len(active)]), At: time.UnixMilli(at)}
+			}
+			_, err := st.RecordActivity(ctx, marks)
+			require.NoError(b, err)
+			rows += flush
+		}
+		b.ReportMetric(float64(rows)/time.Since(t).Seconds(), "rows/s")
+	})
+
+	b.Run("revoke", func(b *testing.B) {
+		actx, stop := context.WithCancel(ctx)
+		var rows atomic.Int64
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			at := time.Now().UnixMilli() + 1_000_000
+			for i := 0; actx.Err() == nil; i++ {
+				at++
+				marks := make([]store.ActivityMark, 2000)
+				for j := range marks {
+					marks[j] = store.ActivityMark{Key: store.SeedKey(active[(i*2000+j*7919)%len(active)]), At: time.UnixMilli(at)}
+				}
+				_, err := st.RecordActivity(actx, marks)
+				if err == nil {
+					rows.Add(int64(len(marks)))
+				} else if actx.Err() == nil {
+					b.Errorf("activity: %v", err)
+					return
+				}
+			}
+		}()
+		time.Sleep(200 * time.Millisecond) // activity in full flow
+		trials := max(200, b.N)
+		lat := make([]time.Duration, 0, trials)
+		t := time.Now()
+		rows0 := rows.Load()
+		for i := 0; i < trials; i++ {
+			key := store.SeedKey(active[(len(active)-1-i*13)%len(active)])
+			t0 := time.Now()
+			r := e.internal("POST", protocol.PathRevoke, protocol.RevokeRequest{Keys: []string{key}, Reason: protocol.ReasonLogout})
+			lat = append(lat, time.Since(t0))
+			require.Equal(b, 200, r.status, string(r.raw))
+		}
+		el := time.Since(t)
+		written := rows.Load() - rows0
+		stop()
+		wg.Wait()
+		p50, p99 := percentiles(lat)
+		b.ReportMetric(p50, "revoke-p50-ms")
+		b.ReportMetric(p99, "revoke-p99-ms")
+		b.ReportMetric(float64(written)/el.Seconds(), "activity-rows/s")
+	})
+}
+
+// percentiles returns p50 and p99 in milliseconds.
+func percentiles(lat []time.Duration) (float64, float64) {
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	pct := func(p float64) float64 {
+		i := min(max(int(p*float64(len(lat))+0.5)-1, 0), len(lat)-1)
+		return float64(lat[i]) / float64(time.Millisecond)
+	}
+	return pct(0.50), pct(0.99)
+}
+
+var _ = fmt.Sprint

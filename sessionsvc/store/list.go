@@ -1,0 +1,455 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ListSessions reads one page of sessions. Every sort has an index ending
+// in id (migration 0050), so a page is an index walk that stops after it;
+// a keyset cursor (After) makes any page cost the same as the first.
+// Totals: unfiltered lists read the maintained counts (session_counts);
+// filtered ones count, but stop at CountCap unless ExactTotal is set (a
+// short first page is its own exact count). SessionPage.Count says which.
+func (s *sqlStore) ListSessions(ctx context.Context, q SessionQuery) (SessionPage, error) {
+	col, ok := sortColumns[q.Sort]
+	if !ok {
+		return SessionPage{}, fmt.Errorf("list sessions: unknown sort %q: %w", q.Sort, ErrInvalid)
+	}
+	pageCol := col
+	fence := false
+	if s.d.name() == "sqlite" && (q.Status == StatusActive || q.Status == StatusIdle) && col != "last_active" {
+		// Few sessions seen recently (or few idle ones) sorted by another
+		// column: walking the sort index would read most of the table
+		// before finding a page. Count them on their own index (up to
+		// fenceRows); when few, read them by it first and sort them.
+		w, a, _, err := s.sessionWhere(ctx, SessionQuery{Status: q.Status, IdleBefore: q.IdleBefore}, "")
+		if err != nil {
+			return SessionPage{}, err
+		}
+		var n int
+		if err := s.readRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM sessions WHERE `+strings.Join(w, " AND ")+
+			` LIMIT `+strconv.Itoa(fenceRows+1)+`)`, a...).Scan(&n); err != nil {
+			return SessionPage{}, s.wrap("list sessions", err)
+		}
+		if n <= fenceRows {
+			pageCol, fence = "", true
+		}
+	}
+	where, args, activeSplit, err := s.sessionWhere(ctx, q, pageCol)
+	if err != nil {
+		return SessionPage{}, err
+	}
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 25
+	}
+	limit = min(limit, 1000)
+	offset := max(q.Offset, 0)
+	cmp, dir := ">", " ASC"
+	if q.Desc {
+		cmp, dir = "<", " DESC"
+	}
+	if q.After != "" {
+		v, id, err := decodeCursor(q.After, col, q.Desc)
+		if err != nil {
+			return SessionPage{}, fmt.Errorf("list sessions: %w", err)
+		}
+		where = append(where, "("+col+", id) "+cmp+" ("+arg(v)+", "+arg(id)+")")
+		offset = 0
+	}
+	order := ` ORDER BY ` + col + dir + `, id` + dir
+	var query string
+	if col == "last_active" && activeSplit {
+		// Merge the active and the ended walks: each stops after the page.
+		k := strconv.Itoa(offset + limit + 1)
+		half := func(extra string) string {
+			return `SELECT ` + sessionCols + ` FROM sessions WHERE ` + strings.Join(append(append([]string(nil), where...), extra), " AND ") + order + ` LIMIT ` + k
+		}
+		query = `SELECT ` + sessionCols + ` FROM (SELECT * FROM (` + half("active") + `) AS a UNION ALL SELECT * FROM (` +
+			half("NOT active") + `) AS b) AS u` + order
+	} else {
+		cond := ""
+		if len(where) > 0 {
+			cond = " WHERE " + strings.Join(where, " AND ")
+		}
+		query = `SELECT ` + sessionCols + ` FROM sessions` + cond + order
+		if fence {
+			// LIMIT -1 keeps SQLite from flattening the subquery.
+			query = `SELECT ` + sessionCols + ` FROM (SELECT ` + sessionCols + ` FROM sessions` + cond + ` LIMIT -1) AS f` + order
+		}
+		if s.d.name() == "postgres" && len(where) > 0 && q.Search == "" {
+			// A filter on another column than the sort (recently active
+			// sessions sorted by login) tempts the planner to walk the
+			// sort index, expecting matches early; when they are few and
+			// clustered elsewhere it reads the whole table. When the
+			// planner expects few matches, read them by their own index
+			// first (OFFSET 0 fences the subquery) and sort them. (Not for
+			// a search: its LIKE has no index but the trigram candidates.)
+			est, err := s.estimateRows(ctx, `SELECT 1 FROM sessions`+cond, args)
+			if err != nil {
+				return SessionPage{}, err
+			}
+			if est <= fenceRows {
+				query = `SELECT ` + sessionCols + ` FROM (SELECT ` + sessionCols + ` FROM sessions` + cond + ` OFFSET 0) AS f` + order
+			}
+		}
+	}
+	query += ` LIMIT ` + strconv.Itoa(limit+1) + ` OFFSET ` + strconv.Itoa(offset)
+	rows, err := s.read(ctx, query, args...)
+	if err != nil {
+		return SessionPage{}, s.wrap("list sessions", err)
+	}
+	var page SessionPage
+	for rows.Next() {
+		ss, err := scanSession(rows)
+		if err != nil {
+			rows.Close()
+			return SessionPage{}, s.wrap("scan session", err)
+		}
+		page.Sessions = append(page.Sessions, *ss)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return SessionPage{}, s.wrap("list sessions", err)
+	}
+	more := len(page.Sessions) > limit
+	if more {
+		page.Sessions = page.Sessions[:limit]
+		last := &page.Sessions[limit-1]
+		page.Next = encodeCursor(col, q.Desc, sortValue(col, last), last.ID)
+	}
+	if err := s.countSessions(ctx, q, &page, offset, more); err != nil {
+		return SessionPage{}, err
+	}
+	return page, nil
+}
+
+// fenceRows: up to this many expected matches, a PostgreSQL page reads
+// the matches first and sorts them (see ListSessions).
+const fenceRows = 2000
+
+// countSessions fills page.Total (see ListSessions).
+func (s *sqlStore) countSessions(ctx context.Context, q SessionQuery, page *SessionPage, offset int, more bool) error {
+	unfiltered := q.UserID == "" && q.Search == "" && q.Status == StatusAny
+	switch {
+	case unfiltered:
+		c := "total"
+		if q.ActiveOnly {
+			c = "active"
+		}
+		if err := s.readRow(ctx, `SELECT COALESCE(SUM(`+c+`), 0) FROM session_counts`).Scan(&page.Total); err != nil {
+			return s.wrap("count sessions", err)
+		}
+		page.Count = CountMaintained
+		return nil
+	case !more && q.After == "" && (offset == 0 || len(page.Sessions) > 0):
+		page.Total, page.Count = offset+len(page.Sessions), CountExact
+		return nil
+	}
+	if !q.ExactTotal && s.searchKnownCommon(ctx, q.Search) {
+		// The trigram index already found more candidates than the cap
+		// (they are the LIKE matches: the index answers substrings).
+		page.Total, page.Count, page.TotalCapped = CountCap, CountCapped, true
+		return nil
+	}
+	where, args, _, err := s.sessionWhere(ctx, q, "")
+	if err != nil {
+		return err
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	if q.ExactTotal {
+		if err := s.readRow(ctx, `SELECT COUNT(*) FROM sessions`+cond, args...).Scan(&page.Total); err != nil {
+			return s.wrap("count sessions", err)
+		}
+		page.Count = CountExact
+		return nil
+	}
+	if s.d.name() == "postgres" {
+		// The planner's estimate costs no scan; when it says the matches
+		// are many, it is the answer (counting even to the cap would read
+		// thousands of rows); when few, they are counted.
+		est, err := s.estimateRows(ctx, `SELECT 1 FROM sessions`+cond, args)
+		if err != nil {
+			return err
+		}
+		// A substring search is estimated whatever the estimate: its
+		// matches are spread over the table (counting even to the cap
+		// reads a bitmap of every trigram match).
+		if est > CountCap || q.Search != "" {
+			page.Total, page.Count = max(est, offset+len(page.Sessions)+1), CountEstimated
+			return nil
+		}
+	}
+	var n int
+	if err := s.readRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM sessions`+cond+` LIMIT `+strconv.Itoa(CountCap+1)+`) AS capped`, args...).Scan(&n); err != nil {
+		return s.wrap("count sessions", err)
+	}
+	page.Total, page.Count = n, CountExact
+	if n > CountCap {
+		page.Total, page.Count, page.TotalCapped = CountCap, CountCapped, true
+	}
+	return nil
+}
+
+// sessionWhere renders q's filters as conditions. pageCol is the column
+// the page is ordered by ("" when counting). activeSplit reports that the
+// selection is not restricted to active or to ended sessions.
+func (s *sqlStore) sessionWhere(ctx context.Context, q SessionQuery, pageCol string) (where []string, args []any, activeSplit bool, err error) {
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	// On SQLite, without planner statistics, a condition on an indexed
+	// column can make the planner pick that index and sort every match;
+	// "+col" keeps it walking the page's sort index instead (the page then
+	// stops after limit rows). Counting has no order: any index helps.
+	la, ended := "last_active", "NOT active"
+	if s.d.name() == "sqlite" && pageCol != "" {
+		if pageCol != "last_active" {
+			la = "+last_active"
+		}
+		if pageCol != "logout_time" && pageCol != "last_active" {
+			ended = "NOT +active"
+		}
+	}
+	if q.UserID != "" {
+		where = append(where, "user_id = "+arg(q.UserID))
+	}
+	if q.ActiveOnly {
+		where = append(where, "active")
+	}
+	idle := q.IdleBefore
+	if idle.IsZero() {
+		idle = time.Now().Add(-15 * time.Minute)
+	}
+	activeSplit = !q.ActiveOnly
+	switch q.Status {
+	case StatusAny:
+	case StatusActive:
+		where = append(where, "active AND "+la+" >= "+arg(ms(idle)))
+		activeSplit = false
+	case StatusIdle:
+		where = append(where, "active AND "+la+" < "+arg(ms(idle)))
+		activeSplit = false
+	case StatusLoggedOut:
+		where = append(where, ended+" AND termination_reason = 'logout'")
+		activeSplit = false
+	case StatusTerminated:
+		where = append(where, ended+" AND termination_reason <> 'logout'")
+		activeSplit = false
+	default:
+		return nil, nil, false, fmt.Errorf("list sessions: unknown status %q: %w", q.Status, ErrInvalid)
+	}
+	if q.Search != "" {
+		conds, err := s.searchConds(ctx, q.Search, q.SearchLookup, arg)
+		if err != nil {
+			return nil, nil, false, s.wrap("list sessions", err)
+		}
+		where = append(where, conds...)
+	}
+	return where, args, activeSplit, nil
+}
+
+// estimateRows returns PostgreSQL's estimate of the rows query returns.
+func (s *sqlStore) estimateRows(ctx context.Context, query string, args []any) (int, error) {
+	var plan string
+	if err := s.r.QueryRowContext(ctx, `EXPLAIN (FORMAT JSON) `+query, args...).Scan(&plan); err != nil {
+		return 0, s.wrap("estimate count", err)
+	}
+	var out []struct {
+		Plan struct {
+			Rows float64 `json:"Plan Rows"`
+		} `json:"Plan"`
+	}
+	if err := json.Unmarshal([]byte(plan), &out); err != nil || len(out) == 0 {
+		return 0, fmt.Errorf("estimate count: unexpected plan %.100q", plan)
+	}
+	return int(out[0].Plan.Rows), nil
+}
+
+// searchKnownCommon reports that the SQLite trigram index holds more than
+// CountCap sessions matching term (false when unknown).
+func (s *sqlStore) searchKnownCommon(ctx context.Context, term string) bool {
+	if term == "" || s.d.name() != "sqlite" {
+		return false
+	}
+	m, ok := TrigramMatch(term)
+	if !ok {
+		return false
+	}
+	var n int
+	err := s.readRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM sessions_search WHERE sessions_search MATCH $1 LIMIT `+
+		strconv.Itoa(CountCap+1)+`)`, m).Scan(&n)
+	return err == nil && n > CountCap
+}
+
+// searchConds returns the conditions of a substring search: LIKE over
+// SearchColumns (the exact semantics), narrowed first by the trigram index
+// of the dialect where the term allows it. lookup (keyed hashes of the term,
+// SessionQuery.SearchLookup) also matches the sealed user names exactly;
+// the index narrowing is then skipped (it does not hold them).
+func (s *sqlStore) searchConds(ctx context.Context, term string, lookup []string, arg func(any) string) ([]string, error) {
+	var out []string
+	if s.d.name() == "sqlite" && len(lookup) == 0 {
+		selective, err := SearchIsSelective(ctx, s.r, term)
+		if err != nil {
+			return nil, err
+		}
+		if selective {
+			m, _ := TrigramMatch(term)
+			out = append(out, SQLiteSearchCandidates(arg(m)))
+		}
+	}
+	p := arg("%" + escapeLike(term) + "%")
+	like := s.d.like()
+	if s.trgm && len(lookup) == 0 && len([]rune(term)) >= MinIndexedSearch && !strings.ContainsRune(term, '\x1f') {
+		// Candidates from the trigram index of session_search (lower-cased
+		// text: ILIKE there matches what ILIKE matches per column), when
+		// the planner expects few: a common term is found faster by
+		// walking the page's sort index with the LIKE filter alone.
+		pat := "%" + escapeLike(term) + "%"
+		est, err := s.estimateRows(ctx, `SELECT id FROM session_search WHERE doc ILIKE $1 ESCAPE '\'`, []any{pat})
+		if err != nil {
+			return nil, err
+		}
+		if est <= SelectiveSearchLimit {
+			out = append(out, "id IN (SELECT id FROM session_search WHERE doc ILIKE "+p+` ESCAPE '\')`)
+		}
+	}
+	var parts []string
+	for _, c := range SearchColumns {
+		parts = append(parts, c+" "+like+" "+p+` ESCAPE '\'`)
+	}
+	for _, tok := range lookup {
+		parts = append(parts, "user_lookup LIKE "+arg("%"+escapeLike(tok)+"%")+` ESCAPE '\'`)
+	}
+	return append(out, "("+strings.Join(parts, " OR ")+")"), nil
+}
+
+// sortValue is the value of the sort column col of ss, as stored.
+func sortValue(col string, ss *Session) any {
+	switch col {
+	case "login_time":
+		return ms(ss.LoginTime)
+	case "last_active":
+		return ms(ss.LastActive)
+	case "logout_time":
+		if ss.LogoutTime == nil {
+			return nil
+		}
+		return ms(*ss.LogoutTime)
+	case "security_score":
+		return int64(ss.SecurityScore)
+	case "user_id":
+		return ss.UserID
+	case "ip":
+		return ss.IP
+	}
+	return nil
+}
+
+// A cursor is base64url(JSON [column, desc, value, id]); it is only valid
+// for the sort it was made for.
+func encodeCursor(col string, desc bool, v any, id string) string {
+	if v == nil {
+		return "" // NULL sort value (an active session by logout time): no keyset, use pages
+	}
+	b, _ := json.Marshal([]any{col, desc, v, id})
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(c, col string, desc bool) (any, string, error) {
+	if len(c) > 1024 {
+		return nil, "", ErrBadCursor
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return nil, "", ErrBadCursor
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var parts []any
+	if err := dec.Decode(&parts); err != nil || len(parts) != 4 {
+		return nil, "", ErrBadCursor
+	}
+	gotCol, _ := parts[0].(string)
+	gotDesc, _ := parts[1].(bool)
+	id, _ := parts[3].(string)
+	if gotCol != col || gotDesc != desc || id == "" || len(id) > 200 {
+		return nil, "", fmt.Errorf("%w: made for another sort", ErrBadCursor)
+	}
+	switch col {
+	case "user_id", "ip":
+		v, ok := parts[2].(string)
+		if !ok || len(v) > 512 {
+			return nil, "", ErrBadCursor
+		}
+		return v, id, nil
+	default:
+		n, ok := parts[2].(json.Number)
+		if !ok {
+			return nil, "", ErrBadCursor
+		}
+		v, err := n.Int64()
+		if err != nil {
+			return nil, "", ErrBadCursor
+		}
+		return v, id, nil
+	}
+}
+
+// ensureTrigram creates the pg_trgm extension (in schema public, so that
+// per-schema deployments share it) and the trigram index of session_search
+// (migration 0050; it must list the columns of SearchColumns), when the
+// database allows. Without it, search falls back to ILIKE over the rows
+// and a warning says so.
+func (s *sqlStore) ensureTrigram(ctx context.Context) {
+	if s.d.name() != "postgres" {
+		return
+	}
+	err := func() error {
+		var have bool
+		if err := s.w.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm')`).Scan(&have); err != nil {
+			return err
+		}
+		if !have {
+			if _, err := s.w.ExecContext(ctx, `CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public`); err != nil {
+				return err
+			}
+		}
+		var schema string
+		if err := s.w.QueryRowContext(ctx, `SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'`).Scan(&schema); err != nil {
+			return err
+		}
+		return s.writeTx(ctx, "search index", func(tx *sql.Tx) error {
+			if err := s.d.lockMigrations(ctx, tx); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS session_search_trgm ON session_search USING gin (doc `+
+				quoteIdent(schema)+`.gin_trgm_ops)`)
+			return err
+		})
+	}()
+	if err != nil {
+		s.log.Warn("pg_trgm is not available: admin search reads every session (install the extension to index it)", "err", err)
+		return
+	}
+	s.trgm = true
+}
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

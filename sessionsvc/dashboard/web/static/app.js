@@ -402,9 +402,10 @@
         el("button.sort", { type: "button", onclick: () => opts.onSort(cur && desc ? f : "-" + f),
           "aria-label": t("sortby", { col: label }) }, label, el("span.arrow", { "aria-hidden": "true", text: cur ? (desc ? " ▼" : " ▲") : "" })));
     }));
-    const rows = list.map((s) => el("tr", { "data-session": s.sessionId },
+    const rows = list.map((s) => el("tr", { "data-session": s.documentId },
       el("td", { "data-label": t("col.user") }, el("a", { href: "#/user/" + encodeURIComponent(s.userId), text: s.userId }),
-        el("div.sub", null, el("a.session-link", { href: "#/session/" + encodeURIComponent(s.sessionId), text: t("details") }))),
+        userName(s) ? el("div.sub", { text: userName(s) }) : null,
+        el("div.sub", null, el("a.session-link", { href: "#/session/" + encodeURIComponent(s.documentId), text: t("details") }))),
       el("td", { "data-label": t("col.ip"), text: s.ipAddress || "—" }),
       el("td", { "data-label": t("col.location"), text: locationLine(s.geoLocation) || "—" }),
       el("td", { "data-label": t("col.device") }, [s.deviceType, s.browserName, s.osName].filter(Boolean).join(" · ") || "—",
@@ -418,7 +419,13 @@
     return el("div.table-wrap", null, el("table.sessions", { id: opts.id || "sessions-table" },
       el("caption.sr-only", { text: opts.caption || t("nav.sessions") }), el("thead", null, head), el("tbody", null, rows)));
   }
+  // userName is the name the login answer gave ("" when none).
+  function userName(s) {
+    const u = s.user || {};
+    return [u.username, u.email].filter(Boolean).join(" · ");
+  }
   function scoreBadge(v) {
+    if (v === null || v === undefined) return el("span.score.muted", { text: "—" });
     const cls = v >= 70 ? "good" : v >= 40 ? "warn" : "bad";
     return el("span.score." + cls, { text: fmt.num(v) });
   }
@@ -526,7 +533,7 @@
       actions.appendChild(el("button.danger", { type: "button", id: "terminate", text: t("session.terminate"), onclick: async () => {
         if (!(await confirmAction(t("session.terminate.confirm", { user: s.userId }), t("session.terminate")))) return;
         try {
-          await api("POST", "/sessions/" + encodeURIComponent(s.sessionId) + "/terminate");
+          await api("POST", "/sessions/" + encodeURIComponent(s.documentId) + "/terminate");
           announce(t("session.terminated"));
           renderSession(r);
         } catch (e) { if (e.status !== 401) banner(t("err.generic", { msg: e.message })); }
@@ -536,11 +543,12 @@
     const reasons = s.scoreReasons && s.scoreReasons.length ? el("ul.reasons", null, s.scoreReasons.map((x) => el("li", { text: x }))) : el("p.muted", { text: t("score.noreasons") });
     setMain(
       el("p.crumbs", null, el("a", { href: "#/sessions", text: t("back.sessions") })),
-      el("h1", null, t("session.title"), " ", el("code", { text: s.sessionId })),
+      el("h1", null, t("session.title"), " ", el("code", { text: s.documentId })),
       el("p", null, statusBadge(s), res.userBlocked ? el("span.badge.b-terminated", { text: t("user.blocked") }) : null),
       el("div.grid2", null,
         el("section.card", null, el("h2", { text: t("session.device") }), dl([
-          [t("col.user"), el("a", { href: "#/user/" + encodeURIComponent(s.userId), text: s.userId, id: "detail-user" })],
+          [t("col.user"), el("span", null, el("a", { href: "#/user/" + encodeURIComponent(s.userId), text: s.userId, id: "detail-user" }),
+            userName(s) ? el("span.muted", { text: " · " + userName(s) }) : null)],
           [t("session.devicetype"), s.deviceType], [t("session.browser"), s.browserName], [t("session.os"), s.osName],
           [t("col.ip"), s.ipAddress], [t("col.location"), loc],
           [t("session.ua"), el("code.ua-full", { id: "detail-ua", text: s.userAgent || "—" })]])),
@@ -549,7 +557,7 @@
           reasons)),
       el("section.card", null, el("h2", { text: t("session.timeline") }), timeline),
       actions);
-    state.refresh = (changes) => { if ((changes || []).some((c) => c.sessionId === s.sessionId)) renderSession(r); };
+    state.refresh = (changes) => { if ((changes || []).some((c) => c.sessionId === s.documentId)) renderSession(r); };
   }
 
   // ---------- user view ----------
@@ -619,7 +627,7 @@
   async function renderSettings() {
     setMain(el("h1", { text: t("nav.settings") }), loading());
     let cur;
-    try { cur = (await api("GET", "/settings")).data; } catch (e) {
+    try { cur = (await api("GET", "/settings")).settings; } catch (e) {
       if (e.status !== 401) setMain(el("h1", { text: t("nav.settings") }), errorBox(e, renderSettings));
       return;
     }
@@ -692,7 +700,7 @@
       }
       try {
         const res = await api("PUT", "/settings", doc);
-        cur = res.data;
+        cur = res.settings;
         msg.className = "form-msg ok";
         msg.textContent = t("set.saved");
       } catch (e) {

@@ -314,7 +314,9 @@ func pickLanguage(header string) string {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		http.Error(w, `{"error":{"status":500,"message":"encoding the answer failed"}}`, http.StatusInternalServerError)
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte(`{"data":null,"error":{"status":500,"name":"InternalServerError","message":"encoding the answer failed","details":{}}}` + "\n"))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -330,7 +332,15 @@ func writeError(w http.ResponseWriter, status int, msg string, details map[strin
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}
-	writeJSON(w, status, map[string]any{"error": map[string]any{"status": status, "message": msg, "details": details}})
+	writeJSON(w, status, map[string]any{"data": nil, "error": map[string]any{"status": status, "name": errorName(status), "message": msg, "details": details}})
+}
+
+// errorName is Strapi's error name for a status (http-errors' class names).
+func errorName(status int) string {
+	if t := http.StatusText(status); t != "" && status >= 400 {
+		return strings.ReplaceAll(strings.ReplaceAll(t, " ", ""), "-", "") + "Error"
+	}
+	return "HttpError"
 }
 
 // sessionState answers whether the browser is signed in, always with 200:

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/meshsession/meshsession/sessionsvc/sessionview"
 	"github.com/meshsession/meshsession/sessionsvc/store"
 )
 
@@ -94,6 +95,20 @@ func (s *Server) audited(pattern string, w http.ResponseWriter, r *http.Request,
 			io.Closer
 		}{io.TeeReader(r.Body, &reqBody), r.Body}
 	}
+	subject := ""
+	if route.param != "" {
+		subject = r.PathValue(route.param)
+	}
+	if route.kind == "session" {
+		// The admin API answers 200 for an unknown session (as upstream
+		// does): nothing happened, nothing to record. A known one is
+		// recorded under its store id, whichever id the caller used.
+		ss, err := sessionview.Resolve(r.Context(), s.st, subject)
+		if err != nil {
+			return h(w, r)
+		}
+		subject = ss.ID
+	}
 	c := &auditCapture{ResponseWriter: w}
 	if err := h(c, r); err != nil {
 		return err
@@ -132,10 +147,6 @@ func (s *Server) audited(pattern string, w http.ResponseWriter, r *http.Request,
 			sort.Strings(keys)
 			detail["keys"] = strings.Join(keys, ",")
 		}
-	}
-	subject := ""
-	if route.param != "" {
-		subject = r.PathValue(route.param)
 	}
 	actor := adminName(r)
 	if actor == "" {

@@ -612,11 +612,6 @@
     const c = g.country === "Private network" ? t("geo.private") : g.country_code ? countryLabel(g.country, g.country_code) : g.country || g.countryCode;
     return [g.city, g.region, c].filter(Boolean).join(", ");
   }
-  // personLine: "username · email" when the login answer gave them.
-  function personLine(s) {
-    const u = (s && s.user) || {};
-    return [u.username, u.email].filter(Boolean).join(" · ");
-  }
   // sid is a session's store id ("sess_…"): documentId in the shared
   // session view, where sessionId is the id the app sees.
   function sid(s) { return s.documentId || s.sessionId; }
@@ -709,6 +704,7 @@
         "aria-label": t("sel.row", { user: who(s) }), checked: sel.has(sid(s)),
         onchange: (ev) => { if (ev.target.checked) sel.set(sid(s), s); else sel.delete(sid(s)); opts.onSelect(); } })) : null,
       el("td", { "data-label": t("col.user") }, el("a", { href: "#/user/" + encodeURIComponent(s.userId), text: s.userId }),
+        userName(s) ? el("div.sub.person", { text: userName(s) }) : null,
         el("div.sub", null, el("a.session-link", { href: "#/session/" + encodeURIComponent(sid(s)), text: t("details") }))),
       el("td", { "data-label": t("col.ip"), text: s.ipAddress || "—" }),
       el("td", { "data-label": t("col.location"), text: locationLine(s.geoLocation) || "—" }),
@@ -725,7 +721,13 @@
     return el("div.table-wrap", null, el("table.sessions", { id: opts.id || "sessions-table" },
       el("caption.sr-only", { text: opts.caption || t("nav.sessions") }), el("thead", null, head), el("tbody", null, rows)));
   }
+  // userName is the name the login answer gave ("" when none).
+  function userName(s) {
+    const u = s.user || {};
+    return [u.username, u.email].filter(Boolean).join(" · ");
+  }
   function scoreBadge(v) {
+    if (v === null || v === undefined) return el("span.score.muted", { text: "—" });
     const cls = v >= 70 ? "good" : v >= 40 ? "warn" : "bad";
     return el("span.score." + cls, { text: fmt.num(v) });
   }
@@ -833,7 +835,7 @@
     const actions = el("div.actions");
     if (s.isActive) {
       actions.appendChild(el("button.danger", { type: "button", id: "terminate", text: t("session.terminate"), onclick: async () => {
-        if (!(await confirmAction(t("session.terminate.confirm", { user: s.userId }), t("session.terminate")))) return;
+        if (!(await confirmAction(t("session.terminate.confirm", { user: who(s) }), t("session.terminate")))) return;
         try {
           await api("POST", "/sessions/" + encodeURIComponent(sid(s)) + "/terminate");
           announce(t("session.terminated"));
@@ -850,7 +852,8 @@
       el("p", null, statusBadge(s), res.userBlocked ? el("span.badge.b-terminated", { text: t("user.blocked") }) : null),
       el("div.grid2", null,
         el("section.card", null, el("h2", { text: t("session.device") }), dl([
-          [t("col.user"), el("a", { href: "#/user/" + encodeURIComponent(s.userId), text: s.userId, id: "detail-user" })],
+          [t("col.user"), el("span", null, el("a", { href: "#/user/" + encodeURIComponent(s.userId), text: s.userId, id: "detail-user" }),
+            userName(s) ? el("span.muted", { id: "detail-person", text: " · " + userName(s) }) : null)],
           [t("session.devicetype"), s.deviceType ? deviceLabel(s.deviceType) : ""], [t("session.browser"), s.browserName], [t("session.os"), s.osName],
           [t("col.ip"), s.ipAddress], [t("col.location"), loc],
           [t("session.ua"), el("code.ua-full", { id: "detail-ua", text: s.userAgent || "—" })]])),
@@ -877,12 +880,12 @@
     const blockBtn = el("button." + (res.blocked ? "secondary" : "danger"), { type: "button", id: "block-toggle",
       text: res.blocked ? t("user.unblock") : t("user.block"), onclick: async () => {
         const next = !res.blocked;
-        if (!(await confirmAction(t(next ? "user.block.confirm" : "user.unblock.confirm", { user: uid }), next ? t("user.block") : t("user.unblock")))) return;
+        if (!(await confirmAction(t(next ? "user.block.confirm" : "user.unblock.confirm", { user: who(list[0] || { userId: uid }) }), next ? t("user.block") : t("user.unblock")))) return;
         try { await api("POST", "/users/" + encodeURIComponent(uid) + "/block", { blocked: next }); announce(next ? t("user.blocked") : t("user.unblocked")); renderUser(r); } catch (e) { if (!quiet(e)) banner(t("err.generic", { msg: e.message })); }
       } });
     const killBtn = el("button.danger", { type: "button", id: "terminate-all", text: t("user.terminateall"), disabled: !meta.active && !list.some((s) => s.isActive),
       onclick: async () => {
-        if (!(await confirmAction(t("user.terminateall.confirm", { user: uid }), t("user.terminateall")))) return;
+        if (!(await confirmAction(t("user.terminateall.confirm", { user: who(list[0] || { userId: uid }) }), t("user.terminateall")))) return;
         try { const x = await api("POST", "/users/" + encodeURIComponent(uid) + "/terminate-all"); announce(t("user.terminatedn", { n: fmt.num(x.terminated || 0) })); renderUser(r); } catch (e) { if (!quiet(e)) banner(t("err.generic", { msg: e.message })); }
       } });
     const seen = (title, items, label) => el("section.card", null, el("h2", { text: title }),
@@ -890,7 +893,7 @@
     setMain(
       el("p.crumbs", null, el("a", { href: "#/sessions", text: t("back.sessions") })),
       el("h1", null, t("user.title"), " ", el("code", { id: "user-id", text: uid })),
-      personLine(list[0]) ? el("p.person", { id: "user-name", text: personLine(list[0]) }) : null,
+      list[0] && userName(list[0]) ? el("p.person", { id: "user-name", text: userName(list[0]) }) : null,
       el("p", { id: "user-state" }, res.blocked ? el("span.badge.b-terminated", { text: t("user.blocked") }) : el("span.badge.b-active", { text: t("user.notblocked") }),
         " ", el("span.muted", { text: t("sessions.summary", { count: fmt.num(meta.count || 0), active: fmt.num(meta.active || 0) }) })),
       el("div.actions", null, killBtn, blockBtn),
@@ -988,7 +991,7 @@
   async function renderSettings() {
     setMain(el("h1", { text: t("nav.settings") }), loading());
     let cur;
-    try { cur = (await pageGet("/settings")).data; } catch (e) {
+    try { cur = (await pageGet("/settings")).settings; } catch (e) {
       if (!quiet(e)) setMain(el("h1", { text: t("nav.settings") }), errorBox(e, renderSettings));
       return;
     }
@@ -1056,7 +1059,7 @@
       }
       try {
         const res = await api("PUT", "/settings", doc);
-        cur = res.data;
+        cur = res.settings;
         msg.className = "form-msg ok";
         msg.textContent = t("set.saved");
       } catch (e) {

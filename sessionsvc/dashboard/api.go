@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshsession/meshsession/sessionsvc/server"
 	"github.com/meshsession/meshsession/sessionsvc/sessionview"
 	"github.com/meshsession/meshsession/sessionsvc/store"
 )
@@ -209,7 +210,17 @@ func (d *Dashboard) sessionDetail(w http.ResponseWriter, r *http.Request, _ *ses
 		return
 	}
 	one := []store.Session{*ss}
-	writeJSON(w, http.StatusOK, map[string]any{"data": sessionview.Of(ss, d.viewOptions(ctx, one)), "userBlocked": blocked})
+	out := map[string]any{"data": sessionview.Of(ss, d.viewOptions(ctx, one)), "userBlocked": blocked,
+		"reasons": reasonCodes(ss.ScoreReasons)}
+	if ss.TerminatedManually && ss.LogoutTime != nil && d.stats != nil {
+		// Who ended it: the audit event of the admin action at that time.
+		if by, err := d.stats.endedBy(ctx, ss.ID, ss.UserID, *ss.LogoutTime); err != nil {
+			d.log.Warn("dashboard: reading who ended a session failed", "session", ss.ID, "err", err)
+		} else if by != "" {
+			out["endedBy"] = by
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 type countItem struct {
@@ -268,7 +279,11 @@ func (d *Dashboard) userView(w http.ResponseWriter, r *http.Request, s *session)
 			}
 		}
 		countries[c]++
-		devices[orUnknown(ss.DeviceType)+" · "+orUnknown(ss.OSName)]++
+		dev := orUnknown(ss.DeviceType)
+		if ss.OSName != "" {
+			dev += " · " + ss.OSName // an unknown OS is left out, not shown as "?"
+		}
+		devices[dev]++
 		browsers[orUnknown(ss.BrowserName)]++
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
@@ -316,9 +331,15 @@ func (d *Dashboard) retryAlert(w http.ResponseWriter, r *http.Request, s *sessio
 		writeError(w, http.StatusBadRequest, "bad delivery id", nil)
 		return
 	}
-	if err := d.st.RetryAlert(r.Context(), id, d.now().UTC()); err != nil {
+	now := d.now().UTC()
+	if err := d.st.RetryAlert(r.Context(), id, now); err != nil {
 		d.storeError(w, "delivery", err)
 		return
+	}
+	det, _ := json.Marshal(map[string]any{"ip": server.ClientIP(r), "via": "dashboard"})
+	if err := d.st.AppendAudit(r.Context(), []store.AuditEvent{{At: now, Event: server.AuditAlertRetried, SubjectKind: "alert",
+		Subject: strconv.FormatInt(id, 10), Actor: s.Name, Detail: det}}); err != nil {
+		d.log.Warn("dashboard: recording the retry in the audit trail failed", "alert", id, "err", err)
 	}
 	d.log.Info("dashboard: delivery queued again", "admin", s.Name, "alert", id)
 	writeJSON(w, http.StatusOK, map[string]any{"success": true})

@@ -342,3 +342,26 @@ func errorName(status int) string {
 	}
 	return "HttpError"
 }
+
+// sessionState answers whether the browser is signed in, always with 200:
+// the page asks on every load, and a signed-out visitor is not an error
+// (a 401 here would put a failed request in the browser console on every
+// visit). Signed in, it answers what /api/me does plus signedIn: true.
+func (d *Dashboard) sessionState(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	s, status, msg, code := d.authenticate(r)
+	if s == nil {
+		if status != http.StatusUnauthorized {
+			writeError(w, status, msg, map[string]any{"code": code})
+			return
+		}
+		if code != "signed_out" {
+			d.setCookie(w, r, "", time.Time{})
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"signedIn": false, "code": code})
+		return
+	}
+	me := meJSON(s, secureRequest(r))
+	me["signedIn"] = true
+	writeJSON(w, http.StatusOK, me)
+}

@@ -325,6 +325,8 @@ func TestPagesData(t *testing.T) {
 		assert.Equal(t, "France", u["countries"].([]any)[0].(map[string]any)["name"])
 		assert.EqualValues(t, 1, u["sessions"].(map[string]any)["meta"].(map[string]any)["count"])
 
+		bv := c.do("GET", "/dashboard/api/users/bob", nil, nil).json(t)
+		assert.Equal(t, "bot", bv["devices"].([]any)[0].(map[string]any)["name"], "an unknown OS is left out, not shown as ?")
 		assert.Equal(t, 400, c.post("POST", "/dashboard/api/users/bob/block", map[string]any{}).status)
 		require.Equal(t, 200, c.post("POST", "/dashboard/api/users/bob/block", map[string]any{"blocked": true}).status)
 		blocked, err := e.st.IsBlocked(context.Background(), "bob")

@@ -296,7 +296,9 @@ func (s *Server) handle(pattern string, auth authKind, h handlerFunc) {
 		case authAdmin:
 			r, err = s.authenticateAdmin(r)
 		}
-		if err == nil {
+		if err == nil && auth == authAdmin {
+			err = s.audited(pattern, w, r, h) // audit.go
+		} else if err == nil {
 			err = h(w, r)
 		}
 		if err != nil {

@@ -10,7 +10,7 @@ COUNT ?= 5
 STATICCHECK := .build/bin/staticcheck
 WASIRUN := $(CURDIR)/.build/wasirun
 
-.PHONY: all plugin test test-wasm vet unit bench bench-report fuzz run clean tools
+.PHONY: all plugin test test-wasm vet unit bench bench-report fuzz run clean tools screenshots
 
 all: plugin
 
@@ -74,6 +74,13 @@ run: plugin
 	@mkdir -p .build
 	$(GO) build -o .build/meshsession-dev ./e2e/cmd/meshsession-dev
 	@exec .build/meshsession-dev
+
+## screenshots: every dashboard page at 1440×900 and 390×844 in five languages, to .build/screenshots (headless chromium)
+screenshots:
+	rm -rf .build/screenshots && mkdir -p .build/screenshots
+	MESHSESSION_SCREENSHOTS=$(CURDIR)/.build/screenshots MESHSESSION_REQUIRE_BROWSER=1 \
+	  $(GO) test -count=1 -run 'TestBrowserPagesAllLanguages|TestBrowserActions' ./sessionsvc/dashboard/
+	@echo "screenshots in .build/screenshots"
 
 clean:
 	rm -rf .build plugin.wasm data

@@ -156,13 +156,13 @@ func scenario(t *testing.T, sys *system) {
 		assert.Equal(t, "manual", s.Get("terminationReason").String())
 	})
 
-	t.Run("toggle-block: 403 on every route, unblock lets a new login in", func(t *testing.T) {
+	t.Run("toggle-block: 401 reason blocked on every route, unblock lets a new login in", func(t *testing.T) {
 		bob := sys.login(t, phone, "bob")
 		sys.everyWorker(t, phone, bob.jwt, "/api/articles", "allowed before", status(200))
 		r := sys.admin(t, "POST", "/magic-sessionmanager/user/2/toggle-block")
 		require.Equal(t, 200, r.status, r.String())
 		for _, path := range []string{"/api/articles", "/api/users/me", "/api/echo", "/api/magic-sessionmanager/my-sessions", "/anything"} {
-			sys.everyWorker(t, phone, bob.jwt, path, "blocked on "+path, refused(403, "blocked"))
+			sys.everyWorker(t, phone, bob.jwt, path, "blocked on "+path, refused(401, "blocked"))
 		}
 		r = sys.admin(t, "POST", "/magic-sessionmanager/user/2/toggle-block")
 		require.Equal(t, 200, r.status, r.String())

@@ -91,9 +91,10 @@ func TestLoginsOnEnvoyDefaults(t *testing.T) {
 	})
 
 	t.Run("refused at response time: headers, then a reset; the token never reaches the client", func(t *testing.T) {
-		r := sys.admin(t, "POST", "/magic-sessionmanager/user/2/toggle-block")
+		// Bob never logged in: blocking him ahead of it is an explicit set.
+		r := sys.adminJSON(t, "POST", "/magic-sessionmanager/user/2/toggle-block", `{"blocked":true}`)
 		require.Equal(t, 200, r.status, r.String())
-		t.Cleanup(func() { sys.admin(t, "POST", "/magic-sessionmanager/user/2/toggle-block") })
+		t.Cleanup(func() { sys.adminJSON(t, "POST", "/magic-sessionmanager/user/2/toggle-block", `{"blocked":false}`) })
 		for w := 0; w < workers; w++ {
 			status, body, err := rawLogin(t, sys, laptop, "bob", nil)
 			assert.Equal(t, 200, status, "the app's status line went out before the answer was judged")

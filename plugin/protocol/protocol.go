@@ -77,6 +77,12 @@ type RegisterRequest struct {
 	Route            string `json:"route"`
 	// Locale from Accept-Language, for alert templates (may be empty).
 	Locale string `json:"locale,omitempty"`
+	// The user as the login answer names them (login.user_document_id_path,
+	// username_path, email_path); empty when absent. sessionsvc stores them
+	// sealed and shows them in the admin API's user relation.
+	UserDocumentID string `json:"userDocumentId,omitempty"`
+	Username       string `json:"username,omitempty"`
+	Email          string `json:"email,omitempty"`
 	// Identifier is the login name from the login request (as in
 	// LoginCheck): a success resets its failed-login counter.
 	Identifier string `json:"identifier,omitempty"`
@@ -221,7 +227,7 @@ type LoginCheckResponse struct {
 const (
 	OpRevoke    = "revoke"     // Key is refused until Exp
 	OpUnrevoke  = "unrevoke"   // Key is no longer refused
-	OpBlock     = "block"      // User is blocked (403) until unblocked
+	OpBlock     = "block"      // User is blocked (401 reason blocked) until unblocked
 	OpUnblock   = "unblock"    // User is no longer blocked
 	OpNotBefore = "not_before" // tokens of User with iat < At are refused, until Exp
 )

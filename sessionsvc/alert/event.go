@@ -81,6 +81,13 @@ type Payload struct {
 	Sessions int `json:"sessions,omitempty"`
 	// Locale chooses the email template language ("de-DE" -> de).
 	Locale string `json:"locale,omitempty"`
+	// The user's names as the login answer gave them (may be empty).
+	Username string `json:"username,omitempty"`
+	Email    string `json:"email,omitempty"`
+	// Reputation flags of the ip (the Strapi templates' reason.isVpn, …).
+	IsVPN    bool `json:"isVpn,omitempty"`
+	IsProxy  bool `json:"isProxy,omitempty"`
+	IsThreat bool `json:"isThreat,omitempty"`
 }
 
 // NewAlerts makes one outbox row per channel for p.

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	htmltemplate "html/template"
+	"io"
+	"regexp"
+	"strconv"
 	"strings"
 	texttemplate "text/template"
 )
@@ -36,10 +39,84 @@ var templateKeys = map[string]string{
 // maxTemplateOutput bounds what a custom template may produce.
 const maxTemplateOutput = 256 << 10
 
+// executor is a compiled template part: a Go template, or a Strapi
+// plugin template ({{user.email}} placeholders, see upstreamPart).
+type executor interface {
+	Execute(w io.Writer, data any) error
+}
+
 type compiled struct {
-	subject *texttemplate.Template
-	text    *texttemplate.Template
-	html    *htmltemplate.Template
+	subject executor
+	text    executor
+	html    executor
+}
+
+// upstreamVar matches the Strapi plugin's placeholders
+// (services/notifications.js replaceVariables).
+var upstreamVar = regexp.MustCompile(`\{\{\s*(user\.email|user\.username|session\.loginTime|session\.ipAddress|session\.userAgent|geo\.city|geo\.country|geo\.timezone|reason\.isVpn|reason\.isProxy|reason\.isThreat|reason\.securityScore)\s*\}\}`)
+
+// isUpstream reports whether a template part is written for the Strapi
+// plugin: it uses its placeholders (which Go templates cannot parse).
+func isUpstream(src string) bool { return upstreamVar.MatchString(src) }
+
+// upstreamPart renders a Strapi plugin template: each placeholder becomes
+// its value (HTML-escaped in an HTML part), the rest is kept as written.
+type upstreamPart struct {
+	src  string
+	html bool
+}
+
+func (u upstreamPart) Execute(w io.Writer, data any) error {
+	d, ok := data.(TemplateData)
+	if !ok {
+		return fmt.Errorf("upstream template: unexpected data %T", data)
+	}
+	vals := upstreamValues(d.Payload)
+	out := upstreamVar.ReplaceAllStringFunc(u.src, func(m string) string {
+		v := vals[upstreamVar.FindStringSubmatch(m)[1]]
+		if u.html {
+			return htmltemplate.HTMLEscapeString(v)
+		}
+		return v
+	})
+	_, err := io.WriteString(w, out)
+	return err
+}
+
+// upstreamValues are the placeholder values, with the plugin's fallbacks
+// ("N/A", "Unknown", "Yes"/"No", "0").
+func upstreamValues(p Payload) map[string]string {
+	or := func(v, def string) string {
+		if v == "" {
+			return def
+		}
+		return v
+	}
+	yes := func(b bool) string {
+		if b {
+			return "Yes"
+		}
+		return "No"
+	}
+	var city, country, tz string
+	if p.Geo != nil {
+		city, country, tz = p.Geo.City, p.Geo.Country, p.Geo.Timezone
+	}
+	at := "N/A"
+	if !p.At.IsZero() {
+		at = p.At.UTC().Format("2006-01-02 15:04:05 UTC")
+	}
+	score := "0"
+	if p.Score != nil {
+		score = strconv.Itoa(*p.Score)
+	}
+	return map[string]string{
+		"user.email": or(p.Email, "N/A"), "user.username": or(p.Username, "N/A"),
+		"session.loginTime": at, "session.ipAddress": or(p.IP, "N/A"), "session.userAgent": or(p.UserAgent, "N/A"),
+		"geo.city": or(city, "Unknown"), "geo.country": or(country, "Unknown"), "geo.timezone": or(tz, "Unknown"),
+		"reason.isVpn": yes(p.IsVPN), "reason.isProxy": yes(p.IsProxy), "reason.isThreat": yes(p.IsThreat),
+		"reason.securityScore": score,
+	}
 }
 
 // Templates are compiled custom templates by event.
@@ -67,27 +144,49 @@ func CompileTemplates(in map[string]Template) (Templates, error) {
 		}
 		var c compiled
 		var err error
-		if t.Subject != "" {
-			if c.subject, err = texttemplate.New("subject").Option("missingkey=zero").Parse(t.Subject); err != nil {
-				errs = append(errs, fmt.Errorf("email template %q subject: %w", key, err))
-				continue
-			}
+		if c.subject, err = compileText("subject", t.Subject); err != nil {
+			errs = append(errs, fmt.Errorf("email template %q subject: %w", key, err))
+			continue
 		}
-		if t.Text != "" {
-			if c.text, err = texttemplate.New("text").Option("missingkey=zero").Parse(t.Text); err != nil {
-				errs = append(errs, fmt.Errorf("email template %q text: %w", key, err))
-				continue
-			}
+		if c.text, err = compileText("text", t.Text); err != nil {
+			errs = append(errs, fmt.Errorf("email template %q text: %w", key, err))
+			continue
 		}
-		if t.HTML != "" {
-			if c.html, err = htmltemplate.New("html").Option("missingkey=zero").Parse(t.HTML); err != nil {
-				errs = append(errs, fmt.Errorf("email template %q html: %w", key, err))
-				continue
-			}
+		if c.html, err = compileHTML(t.HTML); err != nil {
+			errs = append(errs, fmt.Errorf("email template %q html: %w", key, err))
+			continue
 		}
 		out.byEvent[event] = c
 	}
 	return out, errors.Join(errs...)
+}
+
+func compileText(name, src string) (executor, error) {
+	switch {
+	case src == "":
+		return nil, nil
+	case isUpstream(src):
+		return upstreamPart{src: src}, nil
+	}
+	t, err := texttemplate.New(name).Option("missingkey=zero").Parse(src)
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func compileHTML(src string) (executor, error) {
+	switch {
+	case src == "":
+		return nil, nil
+	case isUpstream(src):
+		return upstreamPart{src: src, html: true}, nil
+	}
+	t, err := htmltemplate.New("html").Option("missingkey=zero").Parse(src)
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 type limitedBuffer struct {

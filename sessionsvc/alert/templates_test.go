@@ -80,3 +80,31 @@ func TestSettingsTemplates(t *testing.T) {
 	assert.Contains(t, c.Email.Templates, "suspiciousLogin")
 	assert.NotContains(t, c.Email.Templates, "newLocation")
 }
+
+// A template stored by the Strapi plugin's admin UI (its placeholder
+// syntax, services/notifications.js) renders with the alert's values
+// instead of failing to parse and falling back to the built-in mail.
+func TestUpstreamTemplateRenders(t *testing.T) {
+	ts, err := CompileTemplates(map[string]Template{"suspiciousLogin": {
+		Subject: "[ALERT] Suspicious login for {{user.email}}",
+		HTML: `<ul><li>{{user.email}} / {{ user.username }}</li><li>{{session.loginTime}} {{session.ipAddress}} {{session.userAgent}}</li>` +
+			`<li>{{geo.city}}, {{geo.country}} ({{geo.timezone}})</li>` +
+			`<li>VPN {{reason.isVpn}} Proxy {{reason.isProxy}} Threat {{reason.isThreat}} Score {{reason.securityScore}}/100</li>{{unknown.var}}</ul>`,
+		Text: "Account: {{user.email}}\nLocation: {{geo.city}}, {{geo.country}}\nVPN={{reason.isVpn}}",
+	}})
+	require.NoError(t, err)
+	p := samplePayload()
+	p.Email, p.Username, p.UserAgent, p.IsVPN = "alice@example.com", `<b>al"ice</b>`, "Mozilla/5.0", true
+	subject, text, html, errs := ts.render(p)
+	require.Empty(t, errs)
+	assert.Equal(t, "[ALERT] Suspicious login for alice@example.com", subject)
+	assert.Equal(t, "Account: alice@example.com\nLocation: London, United Kingdom\nVPN=Yes", text)
+	for _, want := range []string{"alice@example.com / &lt;b&gt;al&#34;ice&lt;/b&gt;", "2026-03-01 12:00:00 UTC 81.2.69.142 Mozilla/5.0",
+		"London, United Kingdom (Unknown)", "VPN Yes Proxy No Threat No Score 45/100", "{{unknown.var}}"} {
+		assert.Contains(t, html, want)
+	}
+
+	// Missing values take the plugin's fallbacks.
+	_, text, _, _ = ts.render(Payload{Event: EventLoginSuspicious})
+	assert.Equal(t, "Account: N/A\nLocation: Unknown, Unknown\nVPN=No", text)
+}

@@ -96,11 +96,18 @@ func (w *Webhook) Channel() string { return ChannelWebhookPrefix + w.cfg.Name }
 func (w *Webhook) Body(a store.Alert, p Payload) ([]byte, error) {
 	switch w.cfg.Format {
 	case FormatSlack:
-		return json.Marshal(slackBody(Render(p)))
+		return json.Marshal(slackBody(Render(p), alertTime(p)))
 	case FormatDiscord:
-		return json.Marshal(discordBody(Render(p)))
+		return json.Marshal(discordBody(Render(p), alertTime(p)))
 	}
 	return json.Marshal(jsonBody{ID: a.ID, Payload: p})
+}
+
+func alertTime(p Payload) time.Time {
+	if p.At.IsZero() {
+		return time.Now()
+	}
+	return p.At
 }
 
 type jsonBody struct {
@@ -252,22 +259,29 @@ func clip(s string, n int) string {
 	return s[:n] + "…"
 }
 
-type slackField struct {
-	Title string `json:"title"`
-	Value string `json:"value"`
-	Short bool   `json:"short"`
+// Slack: Block Kit in one colored attachment, as the Strapi plugin sends
+// (services/notifications.js formatSlackWebhook): a header, a section of
+// mrkdwn fields, a context line.
+
+type slackText struct {
+	Type string `json:"type"` // plain_text or mrkdwn
+	Text string `json:"text"`
+}
+
+type slackBlock struct {
+	Type     string      `json:"type"` // header, section, context
+	Text     *slackText  `json:"text,omitempty"`
+	Fields   []slackText `json:"fields,omitempty"`
+	Elements []slackText `json:"elements,omitempty"`
 }
 
 type slackAttachment struct {
-	Color    string       `json:"color"`
-	Fallback string       `json:"fallback"`
-	Text     string       `json:"text,omitempty"`
-	Fields   []slackField `json:"fields"`
-	Footer   string       `json:"footer,omitempty"`
+	Color  string       `json:"color"`
+	Blocks []slackBlock `json:"blocks"`
 }
 
 type slackMessage struct {
-	Text        string            `json:"text"`
+	Text        string            `json:"text"` // fallback for clients without Block Kit
 	Attachments []slackAttachment `json:"attachments"`
 }
 
@@ -275,15 +289,28 @@ func slackEscape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
-func slackBody(m Message) slackMessage {
-	att := slackAttachment{Color: fmt.Sprintf("#%06X", m.Color), Fallback: slackEscape(m.Title), Text: slackEscape(m.Intro), Footer: m.Footer}
+// slackBody respects Block Kit's limits: header 150, 10 fields of 2000.
+func slackBody(m Message, at time.Time) slackMessage {
+	var fields []slackText
 	if m.Denied != "" {
-		att.Text += "\n*" + slackEscape(m.Denied) + "*"
+		fields = append(fields, slackText{"mrkdwn", clip("*"+slackEscape(m.Denied)+"*", 2000)})
 	}
 	for _, f := range m.Fields {
-		att.Fields = append(att.Fields, slackField{Title: slackEscape(f.Label), Value: clip(slackEscape(f.Value), 1000), Short: len(f.Value) < 40})
+		if len(fields) == 10 {
+			break
+		}
+		fields = append(fields, slackText{"mrkdwn", clip("*"+slackEscape(f.Label)+"*\n"+slackEscape(f.Value), 2000)})
 	}
-	return slackMessage{Text: "*" + slackEscape(m.Title) + "*", Attachments: []slackAttachment{att}}
+	blocks := []slackBlock{{Type: "header", Text: &slackText{"plain_text", clip(m.Title, 150)}}}
+	if m.Intro != "" {
+		blocks = append(blocks, slackBlock{Type: "section", Text: &slackText{"mrkdwn", clip(slackEscape(m.Intro), 3000)}})
+	}
+	if len(fields) > 0 {
+		blocks = append(blocks, slackBlock{Type: "section", Fields: fields})
+	}
+	blocks = append(blocks, slackBlock{Type: "context", Elements: []slackText{
+		{"mrkdwn", clip(slackEscape(m.Footer), 300)}, {"mrkdwn", at.UTC().Format(time.RFC3339)}}})
+	return slackMessage{Text: slackEscape(m.Title), Attachments: []slackAttachment{{Color: fmt.Sprintf("#%06X", m.Color), Blocks: blocks}}}
 }
 
 type discordField struct {
@@ -292,18 +319,22 @@ type discordField struct {
 	Inline bool   `json:"inline"`
 }
 
+type discordFooter struct {
+	Text string `json:"text"`
+}
+
+// discordEmbed is the plugin's embed: title, color, fields, timestamp,
+// footer (and our description).
 type discordEmbed struct {
 	Title       string         `json:"title"`
 	Description string         `json:"description,omitempty"`
 	Color       int            `json:"color"`
 	Fields      []discordField `json:"fields"`
-	Footer      *struct {
-		Text string `json:"text"`
-	} `json:"footer,omitempty"`
+	Timestamp   string         `json:"timestamp"`
+	Footer      discordFooter  `json:"footer"`
 }
 
 type discordMessage struct {
-	Content         string         `json:"content"`
 	Embeds          []discordEmbed `json:"embeds"`
 	AllowedMentions struct {
 		Parse []string `json:"parse"`
@@ -312,21 +343,20 @@ type discordMessage struct {
 
 // discordBody respects Discord's limits: title 256, description 4096,
 // 25 fields, field name 256 and value 1024.
-func discordBody(m Message) discordMessage {
-	e := discordEmbed{Title: clip(m.Title, 256), Description: clip(m.Intro, 4000), Color: m.Color}
+func discordBody(m Message, at time.Time) discordMessage {
+	e := discordEmbed{Title: clip(m.Title, 256), Description: clip(m.Intro, 4000), Color: m.Color,
+		Timestamp: at.UTC().Format(time.RFC3339), Footer: discordFooter{Text: clip(m.Footer, 2048)}}
 	if m.Denied != "" {
 		e.Description += "\n**" + clip(m.Denied, 500) + "**"
 	}
+	e.Fields = []discordField{}
 	for i, f := range m.Fields {
 		if i == 25 {
 			break
 		}
 		e.Fields = append(e.Fields, discordField{Name: clip(f.Label, 256), Value: clip(f.Value, 1024), Inline: len(f.Value) < 40})
 	}
-	e.Footer = &struct {
-		Text string `json:"text"`
-	}{m.Footer}
-	msg := discordMessage{Content: clip(m.Title, 2000), Embeds: []discordEmbed{e}}
+	msg := discordMessage{Embeds: []discordEmbed{e}}
 	msg.AllowedMentions.Parse = []string{} // never ping @everyone from user-controlled text
 	return msg
 }

@@ -102,14 +102,29 @@ func TestWebhookSlackAndDiscord(t *testing.T) {
 	require.NoError(t, slack.Send(context.Background(), store.Alert{ID: 1}, p))
 	var sm slackMessage
 	require.NoError(t, json.Unmarshal(<-bodies, &sm))
-	assert.Equal(t, "*Connexion suspecte*", sm.Text)
+	assert.Equal(t, "Connexion suspecte", sm.Text)
 	require.Len(t, sm.Attachments, 1)
-	assert.Equal(t, "Utilisateur", sm.Attachments[0].Fields[0].Title)
+	blocks := sm.Attachments[0].Blocks
+	require.GreaterOrEqual(t, len(blocks), 3)
+	assert.Equal(t, "header", blocks[0].Type)
+	assert.Equal(t, slackText{"plain_text", "Connexion suspecte"}, *blocks[0].Text)
+	assert.Equal(t, "context", blocks[len(blocks)-1].Type)
+	assert.Equal(t, p.At.UTC().Format(time.RFC3339), blocks[len(blocks)-1].Elements[1].Text)
 	var all strings.Builder
-	for _, f := range sm.Attachments[0].Fields {
-		all.WriteString(f.Value + "\n")
-		assert.LessOrEqual(t, len(f.Value), 1000)
+	var nfields int
+	for _, b := range blocks {
+		if b.Type != "section" || b.Fields == nil {
+			continue
+		}
+		for _, f := range b.Fields {
+			nfields++
+			assert.Equal(t, "mrkdwn", f.Type)
+			all.WriteString(f.Text + "\n")
+			assert.LessOrEqual(t, len(f.Text), 2000)
+		}
 	}
+	assert.LessOrEqual(t, nfields, 10, "Block Kit: at most 10 section fields")
+	assert.Contains(t, all.String(), "*Utilisateur*\nalice")
 	assert.Contains(t, all.String(), "&lt;script&gt;", "Slack control characters escaped")
 
 	discord, err := NewWebhook(WebhookConfig{Name: "discord", URL: srv.URL, Format: FormatDiscord})
@@ -125,6 +140,15 @@ func TestWebhookSlackAndDiscord(t *testing.T) {
 		assert.True(t, strings.ToValidUTF8(f.Value, "?") == f.Value, "clipping keeps valid UTF-8")
 	}
 	assert.NotNil(t, dm.AllowedMentions.Parse)
+	assert.Equal(t, p.At.UTC().Format(time.RFC3339), dm.Embeds[0].Timestamp)
+	assert.NotEmpty(t, dm.Embeds[0].Footer.Text)
+	var raw map[string]any
+	b, err := discord.Body(store.Alert{ID: 1}, p)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &raw))
+	for _, k := range []string{"title", "color", "fields", "timestamp", "footer"} {
+		assert.Contains(t, raw["embeds"].([]any)[0], k, "the plugin's embed keys")
+	}
 }
 
 func TestWebhookFailures(t *testing.T) {

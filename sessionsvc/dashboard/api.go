@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshsession/meshsession/sessionsvc/server"
+	"github.com/meshsession/meshsession/sessionsvc/sessionview"
 	"github.com/meshsession/meshsession/sessionsvc/store"
 )
 
@@ -154,55 +157,24 @@ func (d *Dashboard) putSettings(w http.ResponseWriter, r *http.Request, s *sessi
 		writeError(w, http.StatusRequestEntityTooLarge, "settings document too large", nil)
 		return
 	}
-	d.forward(w, r, s, http.MethodPut, "/settings", nil, body)
+	// strict: the dashboard's form wants field errors, not upstream's clamping.
+	d.forward(w, r, s, http.MethodPut, "/settings", url.Values{"strict": {"1"}}, body)
 }
 
-// sessionView is a session as the dashboard shows it (the admin API's
-// field names).
-type sessionView struct {
-	SessionID          string             `json:"sessionId"`
-	UserID             string             `json:"userId"`
-	IPAddress          string             `json:"ipAddress"`
-	UserAgent          string             `json:"userAgent"`
-	LoginTime          time.Time          `json:"loginTime"`
-	LastActive         time.Time          `json:"lastActive"`
-	LogoutTime         *time.Time         `json:"logoutTime"`
-	IsActive           bool               `json:"isActive"`
-	IsTrulyActive      bool               `json:"isTrulyActive"`
-	MinutesSinceActive int                `json:"minutesSinceActive"`
-	TerminatedManually bool               `json:"terminatedManually"`
-	TerminationReason  string             `json:"terminationReason"`
-	DeviceType         string             `json:"deviceType"`
-	BrowserName        string             `json:"browserName"`
-	OSName             string             `json:"osName"`
-	GeoLocation        *store.GeoLocation `json:"geoLocation"`
-	SecurityScore      int                `json:"securityScore"`
-	ScoreReasons       []string           `json:"scoreReasons"`
-	Route              string             `json:"route"`
-	ExpiresAt          *time.Time         `json:"expiresAt"`
-}
+// sessionView is a session as the dashboard shows it: the same view the
+// admin API answers (sessionview).
+type sessionView = sessionview.Session
 
-func view(ss *store.Session, inactivity time.Duration, now time.Time) sessionView {
-	last := ss.LastActive
-	if last.IsZero() {
-		last = ss.LoginTime
+// viewOptions are the view options of the current settings.
+func (d *Dashboard) viewOptions(ctx context.Context, list []store.Session) sessionview.Options {
+	set := d.cfg.Settings(ctx)
+	o := sessionview.Options{Now: d.now().UTC(), Inactivity: set.InactivityDuration(), Scoring: set.EnableSecurityScoring, Keyring: d.kr}
+	if ids, err := sessionview.AppIDs(ctx, d.st, list); err == nil {
+		o.AppIDs = ids
+	} else {
+		d.log.Warn("dashboard: looking up the sessions' app ids failed", "err", err)
 	}
-	since := max(now.Sub(last), 0)
-	reasons := ss.ScoreReasons
-	if reasons == nil {
-		reasons = []string{}
-	}
-	v := sessionView{SessionID: ss.ID, UserID: ss.UserID, IPAddress: ss.IP, UserAgent: ss.UserAgent,
-		LoginTime: ss.LoginTime, LastActive: last, LogoutTime: ss.LogoutTime, IsActive: ss.Active,
-		IsTrulyActive: ss.Active && since < inactivity, MinutesSinceActive: int(since / time.Minute),
-		TerminatedManually: ss.TerminatedManually, TerminationReason: ss.TerminationReason,
-		DeviceType: ss.DeviceType, BrowserName: ss.BrowserName, OSName: ss.OSName, GeoLocation: ss.Geo,
-		SecurityScore: ss.SecurityScore, ScoreReasons: reasons, Route: ss.Route}
-	if !ss.ExpiresAt.IsZero() {
-		e := ss.ExpiresAt
-		v.ExpiresAt = &e
-	}
-	return v
+	return o
 }
 
 func (d *Dashboard) storeError(w http.ResponseWriter, what string, err error) {
@@ -224,7 +196,10 @@ func (d *Dashboard) sessionDetail(w http.ResponseWriter, r *http.Request, _ *ses
 		return
 	}
 	ctx := r.Context()
-	ss, err := d.st.GetSession(ctx, id)
+	ss, err := sessionview.Resolve(ctx, d.st, id)
+	if errors.Is(err, store.ErrInvalid) {
+		err = store.ErrNotFound
+	}
 	if err != nil {
 		d.storeError(w, "session", err)
 		return
@@ -234,8 +209,18 @@ func (d *Dashboard) sessionDetail(w http.ResponseWriter, r *http.Request, _ *ses
 		d.storeError(w, "block state", err)
 		return
 	}
-	now := d.now().UTC()
-	writeJSON(w, http.StatusOK, map[string]any{"data": view(ss, d.cfg.Settings(ctx).InactivityDuration(), now), "userBlocked": blocked})
+	one := []store.Session{*ss}
+	out := map[string]any{"data": sessionview.Of(ss, d.viewOptions(ctx, one)), "userBlocked": blocked,
+		"reasons": reasonCodes(ss.ScoreReasons)}
+	if ss.TerminatedManually && ss.LogoutTime != nil && d.stats != nil {
+		// Who ended it: the audit event of the admin action at that time.
+		if by, err := d.stats.endedBy(ctx, ss.ID, ss.UserID, *ss.LogoutTime); err != nil {
+			d.log.Warn("dashboard: reading who ended a session failed", "session", ss.ID, "err", err)
+		} else if by != "" {
+			out["endedBy"] = by
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 type countItem struct {
@@ -294,7 +279,11 @@ func (d *Dashboard) userView(w http.ResponseWriter, r *http.Request, s *session)
 			}
 		}
 		countries[c]++
-		devices[orUnknown(ss.DeviceType)+" · "+orUnknown(ss.OSName)]++
+		dev := orUnknown(ss.DeviceType)
+		if ss.OSName != "" {
+			dev += " · " + ss.OSName // an unknown OS is left out, not shown as "?"
+		}
+		devices[dev]++
 		browsers[orUnknown(ss.BrowserName)]++
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
@@ -342,9 +331,15 @@ func (d *Dashboard) retryAlert(w http.ResponseWriter, r *http.Request, s *sessio
 		writeError(w, http.StatusBadRequest, "bad delivery id", nil)
 		return
 	}
-	if err := d.st.RetryAlert(r.Context(), id, d.now().UTC()); err != nil {
+	now := d.now().UTC()
+	if err := d.st.RetryAlert(r.Context(), id, now); err != nil {
 		d.storeError(w, "delivery", err)
 		return
+	}
+	det, _ := json.Marshal(map[string]any{"ip": server.ClientIP(r), "via": "dashboard"})
+	if err := d.st.AppendAudit(r.Context(), []store.AuditEvent{{At: now, Event: server.AuditAlertRetried, SubjectKind: "alert",
+		Subject: strconv.FormatInt(id, 10), Actor: s.Name, Detail: det}}); err != nil {
+		d.log.Warn("dashboard: recording the retry in the audit trail failed", "alert", id, "err", err)
 	}
 	d.log.Info("dashboard: delivery queued again", "admin", s.Name, "alert", id)
 	writeJSON(w, http.StatusOK, map[string]any{"success": true})
@@ -373,6 +368,9 @@ func (d *Dashboard) exportQuery(r *http.Request) (store.SessionQuery, error) {
 			return q, errors.New("search longer than 200 characters")
 		}
 		q.Search = v
+		for _, k := range []string{"d", "u", "e"} {
+			q.SearchLookup = append(q.SearchLookup, d.kr.LookupTokens(k, v)...)
+		}
 	}
 	if v := in.Get("sort"); v != "" {
 		desc := false
@@ -398,7 +396,7 @@ func (d *Dashboard) exportQuery(r *http.Request) (store.SessionQuery, error) {
 	return q, nil
 }
 
-var csvHeader = []string{"sessionId", "userId", "ipAddress", "country", "city", "deviceType", "browserName", "osName",
+var csvHeader = []string{"documentId", "sessionId", "userId", "username", "email", "ipAddress", "country", "city", "deviceType", "browserName", "osName",
 	"userAgent", "loginTime", "lastActive", "logoutTime", "isActive", "terminationReason", "securityScore"}
 
 // csvCell neutralises spreadsheet formulas in exported text.
@@ -411,23 +409,34 @@ func csvCell(s string) string {
 
 func csvRow(v sessionView) []string {
 	country, city := "", ""
-	if v.GeoLocation != nil {
-		country, city = v.GeoLocation.Country, v.GeoLocation.City
+	if g := v.GeoLocation; g != nil {
+		country, city = deref(g.Country), deref(g.City)
 		if country == "" {
-			country = v.GeoLocation.CountryCode
+			country = deref(g.CountryCode)
 		}
+	}
+	score := ""
+	if v.SecurityScore != nil {
+		score = strconv.Itoa(*v.SecurityScore)
 	}
 	logout := ""
 	if v.LogoutTime != nil {
 		logout = v.LogoutTime.UTC().Format(time.RFC3339)
 	}
-	row := []string{v.SessionID, v.UserID, v.IPAddress, country, city, v.DeviceType, v.BrowserName, v.OSName,
+	row := []string{v.DocumentID, v.SessionID, v.UserID, deref(v.User.Username), deref(v.User.Email), v.IPAddress, country, city, v.DeviceType, v.BrowserName, v.OSName,
 		v.UserAgent, v.LoginTime.UTC().Format(time.RFC3339), v.LastActive.UTC().Format(time.RFC3339), logout,
-		strconv.FormatBool(v.IsActive), v.TerminationReason, strconv.Itoa(v.SecurityScore)}
+		strconv.FormatBool(v.IsActive), deref(v.TerminationReason), score}
 	for i := range row {
 		row[i] = csvCell(row[i])
 	}
 	return row
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
 
 // export streams the current selection as CSV or JSON (at most exportMax rows).
@@ -448,7 +457,6 @@ func (d *Dashboard) export(w http.ResponseWriter, r *http.Request, _ *session) {
 		return
 	}
 	now := d.now().UTC()
-	inactivity := d.cfg.Settings(ctx).InactivityDuration()
 	// Rows come page by page, by index where the dashboard has SQL access
 	// (the store's ListSessions counts the whole selection on every call).
 	q.Limit = exportPage
@@ -494,8 +502,9 @@ func (d *Dashboard) export(w http.ResponseWriter, r *http.Request, _ *session) {
 	}
 	n := 0
 	for {
+		o := d.viewOptions(ctx, page)
 		for i := range page {
-			v := view(&page[i], inactivity, now)
+			v := sessionview.Of(&page[i], o)
 			if cw != nil {
 				_ = cw.Write(csvRow(v))
 			} else {

@@ -314,7 +314,9 @@ func pickLanguage(header string) string {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		http.Error(w, `{"error":{"status":500,"message":"encoding the answer failed"}}`, http.StatusInternalServerError)
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte(`{"data":null,"error":{"status":500,"name":"InternalServerError","message":"encoding the answer failed","details":{}}}` + "\n"))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -330,5 +332,36 @@ func writeError(w http.ResponseWriter, status int, msg string, details map[strin
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}
-	writeJSON(w, status, map[string]any{"error": map[string]any{"status": status, "message": msg, "details": details}})
+	writeJSON(w, status, map[string]any{"data": nil, "error": map[string]any{"status": status, "name": errorName(status), "message": msg, "details": details}})
+}
+
+// errorName is Strapi's error name for a status (http-errors' class names).
+func errorName(status int) string {
+	if t := http.StatusText(status); t != "" && status >= 400 {
+		return strings.ReplaceAll(strings.ReplaceAll(t, " ", ""), "-", "") + "Error"
+	}
+	return "HttpError"
+}
+
+// sessionState answers whether the browser is signed in, always with 200:
+// the page asks on every load, and a signed-out visitor is not an error
+// (a 401 here would put a failed request in the browser console on every
+// visit). Signed in, it answers what /api/me does plus signedIn: true.
+func (d *Dashboard) sessionState(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	s, status, msg, code := d.authenticate(r)
+	if s == nil {
+		if status != http.StatusUnauthorized {
+			writeError(w, status, msg, map[string]any{"code": code})
+			return
+		}
+		if code != "signed_out" {
+			d.setCookie(w, r, "", time.Time{})
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"signedIn": false, "code": code})
+		return
+	}
+	me := meJSON(s, secureRequest(r))
+	me["signedIn"] = true
+	writeJSON(w, http.StatusOK, me)
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -82,6 +83,9 @@ type browser struct {
 	mu     sync.Mutex
 	errs   []string
 	alerts []string
+	// console holds console.error calls and browser log errors (a failed
+	// request, a CSP violation), for the tests that expect none.
+	console []string
 }
 
 func newBrowser(t *testing.T) *browser {
@@ -110,6 +114,18 @@ func newBrowser(t *testing.T) *browser {
 			b.mu.Lock()
 			b.errs = append(b.errs, exceptionText(e.ExceptionDetails))
 			b.mu.Unlock()
+		case *runtime.EventConsoleAPICalled:
+			if e.Type == runtime.ConsoleAPICalledTypeError {
+				b.mu.Lock()
+				b.console = append(b.console, "console.error")
+				b.mu.Unlock()
+			}
+		case *cdplog.EventEntryAdded:
+			if e.Entry != nil && e.Entry.Level == cdplog.EntryLevelError {
+				b.mu.Lock()
+				b.console = append(b.console, string(e.Entry.Source)+": "+e.Entry.Text+" "+e.Entry.URL)
+				b.mu.Unlock()
+			}
 		case *page.EventJavascriptDialogOpening:
 			b.mu.Lock()
 			b.alerts = append(b.alerts, e.Message)

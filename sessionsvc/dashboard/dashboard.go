@@ -103,6 +103,7 @@ type Dashboard struct {
 	stats  *statsDB // nil when no SQL connection is available
 	hub    *hub
 	ov     overviewCache
+	an     analyticsCache
 	shutMu sync.Mutex
 	shut   map[*http.Server]chan struct{}
 }
@@ -214,9 +215,16 @@ func (d *Dashboard) routes() {
 
 	d.mux.HandleFunc("POST "+p+"/api/login", d.login)
 	d.mux.HandleFunc("GET "+p+"/api/me", d.authed(d.me))
+	d.mux.HandleFunc("GET "+p+"/api/session", d.sessionState)
 	d.mux.HandleFunc("POST "+p+"/api/logout", d.authed(d.logout))
 
 	d.mux.HandleFunc("GET "+p+"/api/overview", d.authed(d.overview))
+	d.mux.HandleFunc("GET "+p+"/api/analytics", d.authed(d.analytics))
+	d.mux.HandleFunc("POST "+p+"/api/bulk", d.authed(d.bulk))
+	d.mux.HandleFunc("GET "+p+"/api/audit", d.authed(d.listAudit))
+	d.mux.HandleFunc("GET "+p+"/api/audit/export", d.authed(d.exportAudit))
+	d.mux.HandleFunc("GET "+p+"/api/lockouts", d.authed(d.listLockouts))
+	d.mux.HandleFunc("POST "+p+"/api/lockouts/unlock", d.authed(d.unlock))
 	d.mux.HandleFunc("GET "+p+"/api/sessions", d.authed(d.listSessions))
 	d.mux.HandleFunc("GET "+p+"/api/sessions/{id}", d.authed(d.sessionDetail))
 	d.mux.HandleFunc("POST "+p+"/api/sessions/{id}/terminate", d.authed(d.terminate))

@@ -82,6 +82,7 @@ func newTestEnvURL(t testing.TB, dbURL string) *testEnv {
 
 type seedOpt struct {
 	user, ip, ua, country, browser, device, os string
+	cc                                         string // ISO country code
 	login, last                                time.Time
 	score                                      int
 	reasons                                    []string
@@ -104,7 +105,7 @@ func (e *testEnv) seed(o seedOpt) string {
 		DeviceType: o.device, BrowserName: o.browser, OSName: o.os, SecurityScore: o.score, ScoreReasons: o.reasons,
 		ExpiresAt: now.Add(time.Hour), Route: "/api/auth/local"}
 	if o.country != "" {
-		s.Geo = &store.GeoLocation{Country: o.country, City: "Somewhere"}
+		s.Geo = &store.GeoLocation{Country: o.country, CountryCode: o.cc, City: "Somewhere"}
 	}
 	require.NoError(e.t, e.st.CreateSession(context.Background(), s,
 		[]store.SessionKey{{Key: "sid:" + id, Kind: store.KeySession, ExpiresAt: now.Add(time.Hour)}}, nil))

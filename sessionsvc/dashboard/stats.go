@@ -330,3 +330,22 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request, _ *session)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": o})
 }
+
+// endedBy names the admin whose action ended a session at logoutTime
+// (terminate, terminate-all or block, from the audit trail), "" when none
+// is recorded. The time window keeps the lookup on the audit_events_at index.
+func (s *statsDB) endedBy(ctx context.Context, sessionID, userID string, logoutTime time.Time) (string, error) {
+	at := logoutTime.UnixMilli()
+	var actor string
+	err := s.db.QueryRowContext(ctx, `SELECT actor FROM audit_events WHERE at >= $1 AND at <= $2
+		AND event IN ('session.terminated', 'user.terminated_all', 'user.blocked')
+		AND ((subject_kind = 'session' AND subject = $3) OR (subject_kind = 'user' AND subject = $4))
+		ORDER BY at DESC LIMIT 1`, at-5000, at+5000, sessionID, userID).Scan(&actor)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("dashboard: who ended a session: %w", err)
+	}
+	return actor, nil
+}

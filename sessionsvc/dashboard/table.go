@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshsession/meshsession/sessionsvc/sessionview"
 	"github.com/meshsession/meshsession/sessionsvc/store"
 )
 
@@ -253,9 +254,7 @@ func (d *Dashboard) listSessions(w http.ResponseWriter, r *http.Request, s *sess
 			return
 		}
 	}
-	now := d.now().UTC()
-	inactivity := d.cfg.Settings(ctx).InactivityDuration()
-	data := make([]sessionView, 0, len(ids))
+	list := make([]store.Session, 0, len(ids))
 	for _, id := range ids {
 		ss, err := d.st.GetSession(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
@@ -265,8 +264,9 @@ func (d *Dashboard) listSessions(w http.ResponseWriter, r *http.Request, s *sess
 			d.storeError(w, "sessions", err)
 			return
 		}
-		data = append(data, view(ss, inactivity, now))
+		list = append(list, *ss)
 	}
+	data, _ := sessionview.List(list, d.viewOptions(ctx, list))
 	pages := (count + size - 1) / size
 	if capped && page >= pages {
 		pages = page + 1 // there is more beyond the counted part
@@ -294,6 +294,24 @@ func (d *Dashboard) resolveSearch(ctx context.Context, q *store.SessionQuery, ma
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("dashboard search: %w", err)
+	}
+	// A user's exact username, email or documentId (stored sealed: matched
+	// by its keyed hash).
+	if l, ok := d.st.(interface {
+		UserIDByLookup(ctx context.Context, tokens []string) (string, error)
+	}); ok && d.kr.Enabled() {
+		var toks []string
+		for _, k := range []string{"d", "u", "e"} {
+			toks = append(toks, d.kr.LookupTokens(k, term)...)
+		}
+		uid, err := l.UserIDByLookup(ctx, toks)
+		switch {
+		case err == nil:
+			q.UserID, q.Search = uid, ""
+			return "user", nil
+		case !errors.Is(err, store.ErrNotFound):
+			return "", fmt.Errorf("dashboard search: %w", err)
+		}
 	}
 	if strings.HasPrefix(term, "sess_") {
 		if _, err := d.st.GetSession(ctx, term); err == nil {

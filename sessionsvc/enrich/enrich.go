@@ -15,6 +15,9 @@ import (
 // Login is what the plugin reported about a successful login.
 type Login struct {
 	UserID string
+	// Username and Email as the login answer named the user (optional; for
+	// alert templates).
+	Username, Email string
 	// Identifier is the login name the user typed (as reported in
 	// protocol.FailedLogin.Identifier), when known. Optional. (Lockouts are
 	// decided by the server's lockout.Guard, not by EnrichLogin.)

@@ -332,6 +332,7 @@ func (s *Service) loginAlerts(p policy.Policy, l Login, at time.Time, res Result
 		Device: res.DeviceType, Browser: res.BrowserName, OS: res.OSName, Geo: res.Geo,
 		Score: &scoreVal, Risk: res.Risk, Reasons: res.Reasons,
 		Denied: res.Deny, DenyMessage: res.DenyMessage, Locale: l.Locale,
+		Username: l.Username, Email: l.Email, IsVPN: f.VPN || f.Tor, IsProxy: f.Proxy, IsThreat: f.Threat,
 	}
 	var out []store.Alert
 	for _, e := range events {

@@ -29,6 +29,7 @@ var ErrNoKey = errors.New("no SESSION_ENCRYPTION_KEY configured")
 type key struct {
 	id   string
 	aead cipher.AEAD
+	mac  []byte // HMAC key of lookup tokens, derived from the key
 }
 
 // Keyring seals with its first key and opens with any.
@@ -106,7 +107,8 @@ func newKey(raw []byte) (key, error) {
 		return key{}, fmt.Errorf("gcm: %w", err)
 	}
 	sum := sha256.Sum256(raw)
-	return key{id: hex.EncodeToString(sum[:4]), aead: aead}, nil
+	mac := sha256.Sum256(append([]byte("meshsession lookup v1\x00"), raw...))
+	return key{id: hex.EncodeToString(sum[:4]), aead: aead, mac: mac[:]}, nil
 }
 
 // Enabled reports whether the keyring can seal.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/meshsession/meshsession/plugin/protocol"
+	"github.com/meshsession/meshsession/sessionsvc/sessionview"
 	"github.com/meshsession/meshsession/sessionsvc/settings"
 	"github.com/meshsession/meshsession/sessionsvc/store"
 )
@@ -136,9 +137,16 @@ func parseSort(v string) (string, bool, error) {
 	return "", false, badRequest("cannot sort by %q (use loginTime, lastActive, logoutTime, userId, ipAddress or securityScore)", truncate(field, 40))
 }
 
-func (s *Server) adminList(w http.ResponseWriter, r *http.Request, base store.SessionQuery) error {
+// adminListLimit is how many sessions the admin lists answer by default
+// (upstream's MAX_SESSIONS_QUERY); page/pageSize select further pages.
+const adminListLimit = 1000
+
+// adminList answers a session list: upstream's {data, meta:{count,
+// active, inactive}} with count, active and inactive over the sessions
+// listed; meta.total and meta.pagination (ours) count the whole selection.
+func (s *Server) adminList(w http.ResponseWriter, r *http.Request, base store.SessionQuery, countsOnly bool) error {
 	q := r.URL.Query()
-	pg, err := parsePaging(r, 25)
+	pg, err := parsePaging(r, adminListLimit)
 	if err != nil {
 		return err
 	}
@@ -163,43 +171,32 @@ func (s *Server) adminList(w http.ResponseWriter, r *http.Request, base store.Se
 			return badRequest("search longer than 200 characters")
 		}
 		qq.Search = v
+		qq.SearchLookup = searchLookup(s.cfg.Keyring, v)
 	}
 	if v := firstOf(q, "cursor", "after"); v != "" {
 		qq.After = v // keyset paging: the page after meta.pagination.nextCursor
 	}
+	ctx := r.Context()
 	now := s.nowUTC()
-	inactivity := s.InactivityTimeout(r.Context())
-	qq.IdleBefore = now.Add(-inactivity)
-	page, err := s.st.ListSessions(r.Context(), qq)
+	qq.IdleBefore = now.Add(-s.InactivityTimeout(ctx))
+	page, err := s.st.ListSessions(ctx, qq)
 	if errors.Is(err, store.ErrBadCursor) {
 		return badRequest("cursor is not a nextCursor of this list and sort")
 	}
 	if err != nil {
 		return err
 	}
-	// Counts over the whole selection (not only this page).
-	activeQ := qq
-	activeQ.Status, activeQ.Offset, activeQ.Limit, activeQ.After = store.StatusActive, 0, 1, ""
-	activeCount, activeMode := 0, store.CountExact
-	if qq.Status == store.StatusAny || qq.Status == store.StatusActive {
-		ap, err := s.st.ListSessions(r.Context(), activeQ)
-		if err != nil {
-			return err
-		}
-		activeCount, activeMode = ap.Total, ap.Count
+	data, active := sessionview.List(page.Sessions, s.viewOptions(ctx, page.Sessions))
+	meta := map[string]any{"count": len(data)}
+	if !countsOnly {
+		meta["active"], meta["inactive"] = active, len(data)-active
 	}
-	data, _ := s.toJSONList(r.Context(), page.Sessions, "", now)
-	writeJSON(w, http.StatusOK, map[string]any{
-		"data": data,
-		"meta": map[string]any{
-			"count": page.Total, "active": activeCount, "inactive": max(page.Total-activeCount, 0),
-			"pagination": withCursor(pg.meta(page.Total), page),
-			// How the counts were obtained: "maintained" (exact, kept by
-			// the store), "exact" (counted) or "capped" (counting stopped
-			// at countCap: the figures are lower bounds).
-			"countMode": page.Count, "activeCountMode": activeMode, "countCap": store.CountCap,
-		},
-	})
+	// Ours: the whole selection. countMode says how total was obtained:
+	// "maintained" (exact, kept by the store), "exact" (counted) or
+	// "capped" (counting stopped at countCap: total is a lower bound).
+	meta["total"], meta["pagination"] = page.Total, withCursor(pg.meta(page.Total), page)
+	meta["countMode"], meta["countCap"] = page.Count, store.CountCap
+	writeJSON(w, http.StatusOK, map[string]any{"data": data, "meta": meta})
 	return nil
 }
 
@@ -211,11 +208,26 @@ func withCursor(m map[string]any, page store.SessionPage) map[string]any {
 }
 
 func (s *Server) adminSessions(w http.ResponseWriter, r *http.Request) error {
-	return s.adminList(w, r, store.SessionQuery{})
+	return s.adminList(w, r, store.SessionQuery{}, false)
 }
 
 func (s *Server) adminActiveSessions(w http.ResponseWriter, r *http.Request) error {
-	return s.adminList(w, r, store.SessionQuery{ActiveOnly: true})
+	// Upstream: active and seen within the inactivity timeout.
+	return s.adminList(w, r, store.SessionQuery{Status: store.StatusActive}, true)
+}
+
+// resolveUserID turns a route's user id (the app's id, or the user
+// documentId the login answer gave) into the stored user id; "" when no
+// session names that user.
+func (s *Server) resolveUserID(ctx context.Context, uid string) (string, error) {
+	p, err := s.st.ListSessions(ctx, store.SessionQuery{UserID: uid, Limit: 1})
+	if err != nil {
+		return "", err
+	}
+	if p.Total > 0 {
+		return uid, nil
+	}
+	return s.userByDocumentID(ctx, uid)
 }
 
 func (s *Server) adminUserSessions(w http.ResponseWriter, r *http.Request) error {
@@ -223,41 +235,49 @@ func (s *Server) adminUserSessions(w http.ResponseWriter, r *http.Request) error
 	if err := validUserID(uid); err != nil {
 		return err
 	}
-	return s.adminList(w, r, store.SessionQuery{UserID: uid})
+	id, err := s.resolveUserID(r.Context(), uid)
+	if err != nil {
+		return err
+	}
+	if id == "" {
+		id = uid // nobody: an empty list, as upstream
+	}
+	return s.adminList(w, r, store.SessionQuery{UserID: id}, true)
 }
 
 func (s *Server) adminTerminate(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("sessionId")
-	if err := validSessionID(id); err != nil {
+	sess, err := sessionview.Resolve(r.Context(), s.st, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrInvalid):
+		// Upstream answers 200 for an id it does not know (nothing to end).
+	case err != nil:
 		return err
-	}
-	if _, err := s.st.GetSession(r.Context(), id); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return notFound("session not found")
+	default:
+		if _, err := s.endSessions(r.Context(), store.EndFilter{SessionIDs: []string{sess.ID}}, protocol.ReasonManual, true, s.nowUTC()); err != nil {
+			return err
 		}
-		return err
+		s.log.Info("admin terminated session", "admin", adminName(r), "session", sess.ID)
 	}
-	ids, err := s.endSessions(r.Context(), store.EndFilter{SessionIDs: []string{id}}, protocol.ReasonManual, true, s.nowUTC())
-	if err != nil {
-		return err
-	}
-	s.log.Info("admin terminated session", "admin", adminName(r), "session", id)
-	writeJSON(w, http.StatusOK, map[string]any{"message": "Session " + id + " terminated", "success": true, "alreadyEnded": len(ids) == 0})
+	writeJSON(w, http.StatusOK, map[string]any{"message": "Session " + id + " terminated", "success": true})
 	return nil
 }
 
 func (s *Server) adminDelete(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("sessionId")
-	if err := validSessionID(id); err != nil {
+	sess, err := sessionview.Resolve(r.Context(), s.st, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrInvalid):
+		// Deleting what is not there is done (upstream's Document Service
+		// delete does not fail either).
+	case err != nil:
 		return err
-	}
-	if err := s.st.DeleteSession(r.Context(), id, s.nowUTC()); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return notFound("session not found")
+	default:
+		if err := s.st.DeleteSession(r.Context(), sess.ID, s.nowUTC()); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
 		}
-		return err
+		s.log.Info("admin deleted session", "admin", adminName(r), "session", sess.ID)
 	}
-	s.log.Info("admin deleted session", "admin", adminName(r), "session", id)
 	writeJSON(w, http.StatusOK, map[string]any{"message": "Session " + id + " permanently deleted", "success": true})
 	return nil
 }
@@ -267,16 +287,24 @@ func (s *Server) adminTerminateAll(w http.ResponseWriter, r *http.Request) error
 	if err := validUserID(uid); err != nil {
 		return err
 	}
-	now := s.nowUTC()
-	ids, err := s.endSessions(r.Context(), store.EndFilter{UserID: uid}, protocol.ReasonManual, true, now)
+	ctx := r.Context()
+	id, err := s.resolveUserID(ctx, uid)
 	if err != nil {
 		return err
 	}
-	if err := s.st.SetNotBefore(r.Context(), uid, now, now.Add(s.cfg.RevocationTTL), now); err != nil {
+	if id == "" {
+		id = uid // no session known: still refuse the user's older tokens
+	}
+	now := s.nowUTC()
+	ids, err := s.endSessions(ctx, store.EndFilter{UserID: id}, protocol.ReasonManual, true, now)
+	if err != nil {
 		return err
 	}
-	s.log.Info("admin terminated all sessions of user", "admin", adminName(r), "user", uid, "count", len(ids))
-	writeJSON(w, http.StatusOK, map[string]any{"message": "All sessions terminated for user " + uid, "success": true, "terminated": len(ids)})
+	if err := s.st.SetNotBefore(ctx, id, now, now.Add(s.cfg.RevocationTTL), now); err != nil {
+		return err
+	}
+	s.log.Info("admin terminated all sessions of user", "admin", adminName(r), "user", id, "count", len(ids))
+	writeJSON(w, http.StatusOK, map[string]any{"message": "All sessions terminated for user " + uid, "success": true})
 	return nil
 }
 
@@ -286,14 +314,29 @@ func (s *Server) adminToggleBlock(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	var body struct {
-		Blocked *bool `json:"blocked"` // optional: set instead of toggling
+		Blocked *bool `json:"blocked"` // ours: set instead of toggling
 	}
 	if err := readOptionalJSON(r, &body); err != nil {
 		return err
 	}
 	ctx := r.Context()
-	cur, err := s.st.IsBlocked(ctx, uid)
+	id, err := s.resolveUserID(ctx, uid)
 	if err != nil {
+		return err
+	}
+	cur := false
+	if id == "" {
+		// A user is known by their sessions or their block; upstream
+		// answers 404 for a user it does not have. Blocking ahead of a
+		// first login takes an explicit {"blocked": true}.
+		if cur, err = s.st.IsBlocked(ctx, uid); err != nil {
+			return err
+		}
+		if !cur && (body.Blocked == nil || !*body.Blocked) {
+			return notFound("User not found")
+		}
+		id = uid
+	} else if cur, err = s.st.IsBlocked(ctx, id); err != nil {
 		return err
 	}
 	next := !cur
@@ -303,13 +346,13 @@ func (s *Server) adminToggleBlock(w http.ResponseWriter, r *http.Request) error 
 	now := s.nowUTC()
 	var active []store.Session
 	if next && s.cfg.Enricher != nil {
-		p, err := s.st.ListSessions(ctx, store.SessionQuery{UserID: uid, ActiveOnly: true, Limit: 1000})
+		p, err := s.st.ListSessions(ctx, store.SessionQuery{UserID: id, ActiveOnly: true, Limit: 1000})
 		if err != nil {
 			return err
 		}
 		active = p.Sessions
 	}
-	if err := s.st.SetBlocked(ctx, uid, next, now); err != nil {
+	if err := s.st.SetBlocked(ctx, id, next, now); err != nil {
 		return err
 	}
 	if next {
@@ -320,7 +363,7 @@ func (s *Server) adminToggleBlock(w http.ResponseWriter, r *http.Request) error 
 	if next {
 		word = "blocked"
 	}
-	s.log.Info("admin changed user block", "admin", adminName(r), "user", uid, "blocked", next)
+	s.log.Info("admin changed user block", "admin", adminName(r), "user", id, "blocked", next)
 	writeJSON(w, http.StatusOK, map[string]any{"message": "User " + word + " successfully", "blocked": next, "success": true})
 	return nil
 }
@@ -342,11 +385,14 @@ func (s *Server) adminGetSettings(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	s.settings.Store(&cur)
-	m := cur.Masked()
-	writeJSON(w, http.StatusOK, map[string]any{"settings": m, "data": m, "success": true})
+	writeJSON(w, http.StatusOK, map[string]any{"settings": cur.Masked(), "success": true,
+		"meta": map[string]any{"noEffect": settings.NoEffect}})
 	return nil
 }
 
+// adminPutSettings stores the settings the way the Strapi plugin does
+// (settings.Apply): unknown keys ignored (listed in meta.ignored), values
+// clamped, the plugin's keys replaced.
 func (s *Server) adminPutSettings(w http.ResponseWriter, r *http.Request) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
 		return &apiError{Status: http.StatusUnsupportedMediaType, Message: "Content-Type must be application/json"}
@@ -355,7 +401,7 @@ func (s *Server) adminPutSettings(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	if len(strings.TrimSpace(string(body))) == 0 {
+	if len(strings.TrimSpace(string(body))) == 0 || strings.TrimSpace(string(body)) == "null" {
 		return badRequest("Settings data is required")
 	}
 	s.setMu.Lock()
@@ -373,9 +419,15 @@ func (s *Server) adminPutSettings(w http.ResponseWriter, r *http.Request) error 
 	if jsonObjectHasOnlyKey(body, "settings") && decodeStrictBytes(body, &wrapper) == nil && len(wrapper.Settings) > 0 {
 		doc = wrapper.Settings
 	}
-	next, err := settings.Merge(cur, doc)
-	if err != nil {
-		return jsonError(err)
+	var next settings.Settings
+	var ignored []string
+	if r.URL.Query().Get("strict") == "1" {
+		// Ours (the dashboard): merge, refuse unknown keys and bad values.
+		if next, err = settings.Merge(cur, doc); err != nil {
+			return jsonError(err)
+		}
+	} else if next, ignored, err = settings.Apply(cur, doc); err != nil {
+		return badRequest("%v", err)
 	}
 	if err := settings.Save(ctx, s.st, s.cfg.Keyring, next); err != nil {
 		var ve *settings.ValidationError
@@ -388,9 +440,13 @@ func (s *Server) adminPutSettings(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	s.settings.Store(&next)
-	s.log.Info("admin saved settings", "admin", adminName(r))
-	m := next.Masked()
-	writeJSON(w, http.StatusOK, map[string]any{"settings": m, "data": m, "success": true, "message": "Settings saved successfully!"})
+	s.limiter.reset()
+	s.log.Info("admin saved settings", "admin", adminName(r), "ignored", ignored)
+	if ignored == nil {
+		ignored = []string{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"settings": next.Masked(), "success": true, "message": "Settings saved successfully!",
+		"meta": map[string]any{"ignored": ignored, "noEffect": settings.NoEffect}})
 	return nil
 }
 
@@ -398,7 +454,7 @@ func (s *Server) adminGeolocation(w http.ResponseWriter, r *http.Request) error 
 	ip := r.PathValue("ip")
 	addr, err := netip.ParseAddr(ip)
 	if err != nil {
-		return badRequest("%q is not an IP address", truncate(ip, 64))
+		return badRequest("Invalid IP address format")
 	}
 	if s.cfg.Geolocator == nil {
 		return &apiError{Status: http.StatusNotImplemented, Message: "geolocation is not configured (no GeoIP database loaded)"}
@@ -407,6 +463,6 @@ func (s *Server) adminGeolocation(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"success": true, "data": data})
+	writeJSON(w, http.StatusOK, map[string]any{"success": true, "data": geolocationJSON(addr.String(), data)})
 	return nil
 }

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/meshsession/meshsession/plugin/protocol"
 	"github.com/meshsession/meshsession/sessionsvc/store"
 )
 
@@ -41,7 +40,7 @@ func notFound(msg string) *apiError { return &apiError{Status: http.StatusNotFou
 
 // errorNames are the Strapi error names by status.
 var errorNames = map[int]string{
-	400: "ValidationError",
+	400: "BadRequestError",
 	401: "UnauthorizedError",
 	403: "ForbiddenError",
 	404: "NotFoundError",
@@ -49,7 +48,8 @@ var errorNames = map[int]string{
 	409: "ConflictError",
 	413: "PayloadTooLargeError",
 	415: "UnsupportedMediaTypeError",
-	500: "ApplicationError",
+	429: "TooManyRequestsError",
+	500: "InternalServerError",
 	501: "NotImplementedError",
 	503: "ServiceUnavailableError",
 }
@@ -68,6 +68,8 @@ func toAPIError(err error) *apiError {
 		return &apiError{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("request body larger than %d bytes", mbe.Limit), cause: err}
 	case errors.Is(err, store.ErrUnavailable):
 		return &apiError{Status: http.StatusServiceUnavailable, Message: "database unavailable, retry later", cause: err}
+	case errors.Is(err, store.ErrInvalid):
+		return &apiError{Status: http.StatusBadRequest, Message: strings.TrimSuffix(err.Error(), ": "+store.ErrInvalid.Error()), cause: err}
 	case errors.Is(err, store.ErrNotFound):
 		return &apiError{Status: http.StatusNotFound, Message: "not found", cause: err}
 	case errors.Is(err, store.ErrConflict):
@@ -84,7 +86,9 @@ func toAPIError(err error) *apiError {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		http.Error(w, `{"error":{"status":500,"name":"ApplicationError","message":"encoding the answer failed"}}`, http.StatusInternalServerError)
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte(`{"data":null,"error":{"status":500,"name":"InternalServerError","message":"encoding the answer failed","details":{}}}` + "\n"))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -109,7 +113,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		"status", ae.Status, "msg", ae.Message, "err", ae.cause)
 	name := errorNames[ae.Status]
 	if name == "" {
-		name = "ApplicationError"
+		name = "HttpError"
 	}
 	details := ae.Details
 	if ae.Reason != "" {
@@ -129,7 +133,22 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if status == 499 {
 		return // nobody is listening
 	}
-	writeJSON(w, status, protocol.Error{Error: protocol.ErrorBody{Status: status, Name: name, Message: ae.Message, Details: details}})
+	writeJSON(w, status, ErrorEnvelope{Error: ErrorBody{Status: status, Name: name, Message: ae.Message, Details: details}})
+}
+
+// ErrorEnvelope is Strapi's error answer: {"data":null,"error":{…}}.
+// Every error of the user, admin and internal APIs has this shape.
+type ErrorEnvelope struct {
+	Data  any       `json:"data"` // always null
+	Error ErrorBody `json:"error"`
+}
+
+// ErrorBody is Strapi's error object; details is always an object.
+type ErrorBody struct {
+	Status  int            `json:"status"`
+	Name    string         `json:"name"`
+	Message string         `json:"message"`
+	Details map[string]any `json:"details"`
 }
 
 // decodeJSON reads exactly one JSON value into v, refusing unknown fields

@@ -174,6 +174,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 	res := enrich.Result{Score: 100, DeviceType: "unknown"}
 	if s.cfg.Enricher != nil {
 		er, err := s.cfg.Enricher.EnrichLogin(ctx, enrich.Login{UserID: req.UserID, IP: req.IP,
+			Username: cleanName(req.Username), Email: cleanName(req.Email),
 			UserAgent: truncate(req.UserAgent, maxUserAgentLen), Locale: req.Locale, Route: req.Route, At: now})
 		if err != nil {
 			// Enrichment is best effort: a GeoIP or reputation failure must
@@ -212,6 +213,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 		DeviceType: res.DeviceType, BrowserName: res.BrowserName, OSName: res.OSName, Geo: res.Geo,
 		SecurityScore: res.Score, ScoreReasons: res.Reasons, Route: truncate(req.Route, 256), Locale: truncate(req.Locale, 64),
 	}
+	s.sealNames(sess, req)
 	if err := s.st.CreateSession(ctx, sess, keys, res.Alerts); err != nil {
 		return err
 	}

@@ -83,7 +83,16 @@ type Config struct {
 	ActivityMaxPending int
 	// SyncLimit is the default page size of the sync feed (default 5000).
 	SyncLimit int
-	Now       func() time.Time
+	// UserTokenCookie is the cookie the user API also takes the token from
+	// (the proxy's token_cookie); "" = bearer only.
+	UserTokenCookie string
+	// DevRoutes enables development-only admin routes
+	// (sessions/{id}/simulate-timeout).
+	DevRoutes bool
+	// GeoIP reports and reloads the GeoIP database (geoip/* routes); nil
+	// reports "no database".
+	GeoIP GeoIPAdmin
+	Now   func() time.Time
 }
 
 // Server is the HTTP server. Create it with New.
@@ -99,6 +108,7 @@ type Server struct {
 	activityBuf *activityBuffer // nil in write-through mode
 	setMu       sync.Mutex      // serialises settings read-modify-write
 	patterns    []string        // registered routes (Routes, the OpenAPI coverage test)
+	limiter     *limiter        // user API rate limits
 	uaOnce      sync.Once       // ua is built on first use (session discovery)
 	ua          *useragent.Parser
 	waiting     atomic.Int64    // sync requests in a long-poll
@@ -136,7 +146,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, st: cfg.Store, log: cfg.Logger, key: []byte(cfg.InternalKey), now: cfg.Now,
-		mux: http.NewServeMux(),
+		mux: http.NewServeMux(), limiter: newLimiter(),
 	}
 	if cfg.ActivityFlushInterval > 0 {
 		if cfg.ActivityMaxPending <= 0 {
@@ -239,6 +249,7 @@ func (s *Server) routes() {
 	s.handle("GET "+a+"/settings", authAdmin, s.adminGetSettings)
 	s.handle("PUT "+a+"/settings", authAdmin, s.adminPutSettings)
 	s.handle("GET "+a+"/geolocation/{ip}", authAdmin, s.adminGeolocation)
+	s.compatRoutes(a)
 
 	// Operations.
 	s.handle("GET /healthz", authNone, s.healthz)
@@ -286,11 +297,15 @@ func (s *Server) handle(pattern string, auth authKind, h handlerFunc) {
 		case authInternal:
 			err = s.checkInternalKey(r)
 		case authUser:
-			r, err = s.authenticateUser(r)
+			if r, err = s.authenticateUser(r); err == nil {
+				err = s.rateLimitUser(w, r, route)
+			}
 		case authAdmin:
 			r, err = s.authenticateAdmin(r)
 		}
-		if err == nil {
+		if err == nil && auth == authAdmin {
+			err = s.audited(pattern, w, r, h) // audit.go
+		} else if err == nil {
 			err = h(w, r)
 		}
 		if err != nil {

@@ -3,15 +3,27 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
-	"regexp"
+	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/meshsession/meshsession/plugin/protocol"
+	"github.com/meshsession/meshsession/sessionsvc/secrets"
+	"github.com/meshsession/meshsession/sessionsvc/sessionview"
 	"github.com/meshsession/meshsession/sessionsvc/store"
 	"github.com/meshsession/meshsession/sessionsvc/userauth"
 )
+
+// ownSessionsLimit is how many sessions my-sessions lists (upstream's
+// OWN_SESSIONS_LIMIT); meta.hasMore says when there are more.
+const ownSessionsLimit = 200
+
+// userListLimit is how many sessions user/{userId}/sessions lists
+// (upstream's MAX_SESSIONS_QUERY).
+const userListLimit = 1000
 
 // caller is the authenticated user of a user API request.
 type caller struct {
@@ -19,13 +31,22 @@ type caller struct {
 	current *store.Session // nil when the token's session is unknown
 }
 
-var sessionIDRe = regexp.MustCompile(`^sess_[A-Za-z0-9_-]{1,64}$`)
+// reasonMessages are the Strapi plugin's messages for a refused token, by
+// reason (middlewares/session-rejection-headers.js).
+var reasonMessages = map[string]string{
+	protocol.ReasonLogout:  "You have logged out. Please log in again.",
+	protocol.ReasonManual:  "Your session was terminated. Please log in again.",
+	protocol.ReasonIdle:    "Your session expired due to inactivity. Please log in again.",
+	protocol.ReasonExpired: "Your session has reached its maximum age. Please log in again.",
+	protocol.ReasonBlocked: "Your account has been blocked. Contact support.",
+}
 
-func validSessionID(id string) error {
-	if !sessionIDRe.MatchString(id) {
-		return badRequest("invalid session id %q (want sess_…)", truncate(id, 80))
+// ReasonMessage is the message a refused token gets for reason.
+func ReasonMessage(reason string) string {
+	if m, ok := reasonMessages[reason]; ok {
+		return m
 	}
-	return nil
+	return "Session invalid. Please log in again."
 }
 
 func validUserID(id string) error {
@@ -43,13 +64,45 @@ func bearer(r *http.Request) (string, bool) {
 	return "", false
 }
 
+// userToken is the caller's token: the bearer token, else the token cookie
+// the proxy also accepts (Config.UserTokenCookie); cookie says which.
+func (s *Server) userToken(r *http.Request) (tok string, cookie, ok bool) {
+	if raw, ok := bearer(r); ok {
+		return raw, false, true
+	}
+	if name := s.cfg.UserTokenCookie; name != "" {
+		if c, err := r.Cookie(name); err == nil && c.Value != "" {
+			return c.Value, true, true
+		}
+	}
+	return "", false, false
+}
+
+// crossSite reports a browser request another site made (Fetch metadata,
+// or an Origin naming another host): a cookie must not authorise it.
+func crossSite(r *http.Request) bool {
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		return true
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		return err != nil || !strings.EqualFold(u.Host, r.Host)
+	}
+	return false
+}
+
 func (s *Server) authenticateUser(r *http.Request) (*http.Request, error) {
 	if s.cfg.Users == nil {
 		return r, &apiError{Status: http.StatusServiceUnavailable, Message: userauth.ErrNotConfigured.Error()}
 	}
-	raw, ok := bearer(r)
+	raw, fromCookie, ok := s.userToken(r)
+	if ok && fromCookie && r.Method != http.MethodGet && crossSite(r) {
+		// A cookie rides along on cross-site requests: never let one end sessions.
+		return r, &apiError{Status: http.StatusForbidden, Message: "Cross-site request refused (send the token as a bearer token)"}
+	}
 	if !ok {
-		return r, &apiError{Status: http.StatusUnauthorized, Message: "missing bearer token"}
+		return r, &apiError{Status: http.StatusUnauthorized, Message: "Missing or invalid credentials",
+			Details: map[string]any{"cause": "missing bearer token"}}
 	}
 	if vals := r.Header.Values("Authorization"); len(vals) > 1 && slices.ContainsFunc(vals[1:], func(v string) bool { return v != vals[0] }) {
 		// Which one would a proxy or the app have used? Refuse, as the filter does.
@@ -60,7 +113,8 @@ func (s *Server) authenticateUser(r *http.Request) (*http.Request, error) {
 		return r, &apiError{Status: http.StatusServiceUnavailable, Message: err.Error()}
 	}
 	if err != nil {
-		return r, &apiError{Status: http.StatusUnauthorized, Message: err.Error()}
+		return r, &apiError{Status: http.StatusUnauthorized, Message: "Missing or invalid credentials",
+			Details: map[string]any{"cause": err.Error()}, cause: err}
 	}
 	ctx := r.Context()
 	blocked, err := s.st.IsBlocked(ctx, id.UserID)
@@ -68,7 +122,7 @@ func (s *Server) authenticateUser(r *http.Request) (*http.Request, error) {
 		return r, err
 	}
 	if blocked {
-		return r, &apiError{Status: http.StatusForbidden, Message: "this account is blocked", Reason: protocol.ReasonBlocked}
+		return r, &apiError{Status: http.StatusUnauthorized, Message: ReasonMessage(protocol.ReasonBlocked), Reason: protocol.ReasonBlocked}
 	}
 	c := &caller{id: id}
 	sess, err := s.st.FindSessionByKeys(ctx, id.Keys)
@@ -83,12 +137,12 @@ func (s *Server) authenticateUser(r *http.Request) (*http.Request, error) {
 		s.log.Warn("token keys name another user's session", "user", id.UserID, "session", sess.ID)
 		if own, oerr := s.st.FindSessionByKeys(ctx, fingerprintKeys(id.Keys)); oerr == nil && own.UserID == id.UserID {
 			if !own.Active {
-				return r, &apiError{Status: http.StatusUnauthorized, Message: "session ended", Reason: own.TerminationReason}
+				return r, &apiError{Status: http.StatusUnauthorized, Message: ReasonMessage(own.TerminationReason), Reason: own.TerminationReason}
 			}
 			c.current = own
 		}
 	case !sess.Active:
-		return r, &apiError{Status: http.StatusUnauthorized, Message: "session ended", Reason: sess.TerminationReason}
+		return r, &apiError{Status: http.StatusUnauthorized, Message: ReasonMessage(sess.TerminationReason), Reason: sess.TerminationReason}
 	default:
 		c.current = sess
 	}
@@ -107,34 +161,58 @@ func (c *caller) currentID() string {
 	return c.current.ID
 }
 
-// listForUser answers the user's sessions, newest login first.
-func (s *Server) listForUser(w http.ResponseWriter, r *http.Request, userID, currentID string) error {
-	pg, err := parsePaging(r, 100)
+// ownsUserID reports whether uid names the caller: their user id, or the
+// user documentId their login answer gave.
+func (c *caller) ownsUserID(kr *secrets.Keyring, uid string) bool {
+	if uid == c.id.UserID {
+		return true
+	}
+	return c.current != nil && c.current.UserDocumentID != "" && uid == openName(kr, c.current.UserDocumentID)
+}
+
+// viewOptions are the view options of the current settings.
+func (s *Server) viewOptions(ctx context.Context, list []store.Session) sessionview.Options {
+	set := s.Settings(ctx)
+	o := sessionview.Options{Now: s.nowUTC(), Inactivity: set.InactivityDuration(), Scoring: set.EnableSecurityScoring, Keyring: s.cfg.Keyring}
+	ids, err := sessionview.AppIDs(ctx, s.st, list)
 	if err != nil {
-		return err
+		s.log.Warn("looking up the sessions' app ids failed; showing documentIds", "err", err)
 	}
-	q := store.SessionQuery{UserID: userID, Sort: "loginTime", Desc: true, Offset: pg.offset(), Limit: pg.size}
-	if st := r.URL.Query().Get("status"); st != "" {
-		if q.Status, err = parseStatus(st); err != nil {
-			return err
-		}
-		q.IdleBefore = s.nowUTC().Add(-s.InactivityTimeout(r.Context()))
-	}
-	page, err := s.st.ListSessions(r.Context(), q)
-	if err != nil {
-		return err
-	}
-	data, active := s.toJSONList(r.Context(), page.Sessions, currentID, s.nowUTC())
-	writeJSON(w, http.StatusOK, map[string]any{
-		"data": data,
-		"meta": map[string]any{"count": len(data), "active": active, "total": page.Total, "pagination": pg.meta(page.Total)},
-	})
-	return nil
+	o.AppIDs = ids
+	return o
 }
 
 func (s *Server) userSessions(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	return s.listForUser(w, r, c.id.UserID, c.currentID())
+	ctx := r.Context()
+	q := store.SessionQuery{UserID: c.id.UserID, Sort: "loginTime", Desc: true, Limit: ownSessionsLimit}
+	if st := r.URL.Query().Get("status"); st != "" { // ours: a status filter
+		var err error
+		if q.Status, err = parseStatus(st); err != nil {
+			return err
+		}
+		q.IdleBefore = s.nowUTC().Add(-s.InactivityTimeout(ctx))
+	}
+	page, err := s.st.ListSessions(ctx, q)
+	if err != nil {
+		return err
+	}
+	o := s.viewOptions(ctx, page.Sessions)
+	o.Current, o.CurrentID = true, c.currentID()
+	data, active := sessionview.List(page.Sessions, o)
+	// The current session first, then newest login first (as upstream).
+	for i, v := range data {
+		if *v.IsCurrentSession && i > 0 {
+			copy(data[1:i+1], data[:i])
+			data[0] = v
+			break
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"data": data,
+		"meta": map[string]any{"count": len(data), "active": active, "hasMore": page.Total > ownSessionsLimit, "limit": ownSessionsLimit},
+	})
+	return nil
 }
 
 func (s *Server) userSessionsByID(w http.ResponseWriter, r *http.Request) error {
@@ -143,20 +221,44 @@ func (s *Server) userSessionsByID(w http.ResponseWriter, r *http.Request) error 
 	if err := validUserID(uid); err != nil {
 		return err
 	}
-	if uid != c.id.UserID {
+	if !c.ownsUserID(s.cfg.Keyring, uid) {
 		s.log.Warn("user asked for another user's sessions", "user", c.id.UserID, "asked", uid)
 		return &apiError{Status: http.StatusForbidden, Message: "You can only access your own sessions"}
 	}
-	return s.listForUser(w, r, uid, c.currentID())
+	ctx := r.Context()
+	page, err := s.st.ListSessions(ctx, store.SessionQuery{UserID: c.id.UserID, Sort: "loginTime", Desc: true, Limit: userListLimit})
+	if err != nil {
+		return err
+	}
+	data, _ := sessionview.List(page.Sessions, s.viewOptions(ctx, page.Sessions))
+	writeJSON(w, http.StatusOK, map[string]any{"data": data, "meta": map[string]any{"count": len(data)}})
+	return nil
 }
 
 func (s *Server) currentSession(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
+	ctx := r.Context()
 	if c.current == nil {
-		return notFound("no session is known for this token")
+		// A token issued moments ago whose login is still being registered:
+		// ask the client to retry rather than say "no session".
+		grace := time.Duration(s.Settings(ctx).SessionCreationGraceMs) * time.Millisecond
+		if !c.id.IssuedAt.IsZero() && grace > 0 {
+			age := s.nowUTC().Sub(c.id.IssuedAt)
+			if age >= 0 && age < grace {
+				writeJSON(w, http.StatusAccepted, map[string]any{
+					"data":    nil,
+					"meta":    map[string]any{"pending": true, "retryAfterMs": (grace - age).Milliseconds()},
+					"message": "Session is still being created — please retry shortly.",
+				})
+				return nil
+			}
+		}
+		return notFound("Current session not found")
 	}
-	j := toJSON(*c.current, c.current.ID, s.InactivityTimeout(r.Context()), s.nowUTC())
-	writeJSON(w, http.StatusOK, map[string]any{"data": j, "meta": map[string]any{}})
+	list := []store.Session{*c.current}
+	o := s.viewOptions(ctx, list)
+	o.Current, o.CurrentID = true, c.current.ID
+	writeJSON(w, http.StatusOK, map[string]any{"data": sessionview.Of(c.current, o)})
 	return nil
 }
 
@@ -211,14 +313,23 @@ func fingerprintKeys(keys []string) []string {
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
+	terminated := false
 	if c.current == nil {
 		if err := s.revokeCallerToken(r, c); err != nil {
 			return err
 		}
-	} else if _, err := s.endSessions(r.Context(), store.EndFilter{SessionIDs: []string{c.current.ID}}, protocol.ReasonLogout, false, s.nowUTC()); err != nil {
-		return err
+	} else {
+		ids, err := s.endSessions(r.Context(), store.EndFilter{SessionIDs: []string{c.current.ID}, UserID: c.id.UserID}, protocol.ReasonLogout, false, s.nowUTC())
+		if err != nil {
+			return err
+		}
+		terminated = len(ids) > 0
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"message": "Logged out successfully", "success": true})
+	msg := "Logged out successfully"
+	if !terminated {
+		msg = "No active session found — you are already logged out"
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"message": msg, "terminated": terminated})
 	return nil
 }
 
@@ -238,42 +349,68 @@ func (s *Server) logoutAll(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"message": "Logged out from all devices successfully", "success": true, "terminated": len(ids)})
+	writeJSON(w, http.StatusOK, map[string]any{"message": "Logged out from all devices successfully", "terminatedCount": len(ids)})
 	return nil
 }
 
 func (s *Server) logoutOthers(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	ids, err := s.endSessions(r.Context(), store.EndFilter{UserID: c.id.UserID, ExceptSessionID: c.currentID()}, protocol.ReasonLogout, false, s.nowUTC())
+	if c.current == nil {
+		// No session of this token to keep: end them all (the safety the
+		// user asked for) and say so.
+		now := s.nowUTC()
+		ids, err := s.endSessions(r.Context(), store.EndFilter{UserID: c.id.UserID}, protocol.ReasonLogout, false, now)
+		if err != nil {
+			return err
+		}
+		if err := s.revokeCallerToken(r, c); err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, map[string]any{
+			"message": "All sessions terminated (could not preserve current session)", "terminatedCount": len(ids), "fellBackToLogoutAll": true,
+		})
+		return nil
+	}
+	ids, err := s.endSessions(r.Context(), store.EndFilter{UserID: c.id.UserID, ExceptSessionID: c.current.ID}, protocol.ReasonLogout, false, s.nowUTC())
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"message": "Logged out from other devices successfully", "success": true, "terminated": len(ids), "terminatedCount": len(ids),
-	})
+	msg := "No other active sessions to terminate"
+	if len(ids) > 0 {
+		msg = fmt.Sprintf("%d other session(s) terminated", len(ids))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"message": msg, "terminatedCount": len(ids), "currentSessionPreserved": true})
 	return nil
 }
 
 func (s *Server) deleteMySession(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
 	id := r.PathValue("sessionId")
-	if err := validSessionID(id); err != nil {
-		return err
-	}
-	if id == c.currentID() {
-		return badRequest("Cannot terminate the current session. Use logout instead.")
-	}
-	sess, err := s.st.GetSession(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && sess.UserID != c.id.UserID) {
-		// Another user's session is reported as missing: no probing.
-		return notFound("session not found")
+	sess, err := sessionview.Resolve(r.Context(), s.st, id)
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
+		return notFound("Session not found")
 	}
 	if err != nil {
 		return err
 	}
-	if _, err := s.endSessions(r.Context(), store.EndFilter{SessionIDs: []string{id}, UserID: c.id.UserID}, protocol.ReasonLogout, false, s.nowUTC()); err != nil {
-		return err
+	if sess.UserID != c.id.UserID {
+		s.log.Warn("user tried to end another user's session", "user", c.id.UserID, "session", sess.ID)
+		return &apiError{Status: http.StatusForbidden, Message: "You can only terminate your own sessions"}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"message": "Session " + id + " terminated", "success": true})
+	if sess.ID == c.currentID() {
+		return badRequest("Cannot terminate the current session. Use /logout instead.")
+	}
+	already := !sess.Active
+	if !already {
+		// reason manual, as upstream's terminateOwnSession.
+		if _, err := s.endSessions(r.Context(), store.EndFilter{SessionIDs: []string{sess.ID}, UserID: c.id.UserID}, protocol.ReasonManual, true, s.nowUTC()); err != nil {
+			return err
+		}
+	}
+	msg := "Session " + id + " terminated successfully"
+	if already {
+		msg = "Session " + id + " was already terminated"
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"message": msg, "success": true, "alreadyTerminated": already})
 	return nil
 }

@@ -17,7 +17,7 @@ const u = "/api/magic-sessionmanager"
 func ids(r resp) []string {
 	var out []string
 	for _, d := range r.body["data"].([]any) {
-		out = append(out, d.(map[string]any)["sessionId"].(string))
+		out = append(out, d.(map[string]any)["documentId"].(string))
 	}
 	return out
 }
@@ -40,7 +40,7 @@ func testUserSessionsAndAuthz(t *testing.T, e *env) {
 	assert.Equal(t, float64(2), meta["active"])
 	for _, d := range r.body["data"].([]any) {
 		s := d.(map[string]any)
-		assert.Equal(t, s["sessionId"] == a1, s["isCurrentSession"], "isCurrentSession marks the caller's session")
+		assert.Equal(t, s["documentId"] == a1, s["isCurrentSession"], "isCurrentSession marks the caller's session")
 		assert.Equal(t, true, s["isTrulyActive"])
 		assert.Equal(t, float64(0), s["minutesSinceActive"])
 		assert.Equal(t, "alice", s["userId"])
@@ -56,7 +56,8 @@ func testUserSessionsAndAuthz(t *testing.T, e *env) {
 	r = e.user(aliceTok, "GET", u+"/current-session", nil)
 	require.Equal(t, 200, r.status)
 	cur := r.body["data"].(map[string]any)
-	assert.Equal(t, a1, cur["sessionId"])
+	assert.Equal(t, a1, cur["documentId"])
+	assert.Equal(t, "a-1", cur["sessionId"], "sessionId: the id the app sees (the sid claim)")
 	assert.Equal(t, true, cur["isCurrentSession"])
 
 	r = e.user(aliceTok, "GET", u+"/user/alice/sessions", nil)
@@ -66,9 +67,9 @@ func testUserSessionsAndAuthz(t *testing.T, e *env) {
 	assert.Equal(t, 403, r.status)
 	assert.Equal(t, "ForbiddenError", r.body["error"].(map[string]any)["name"])
 
-	// Alice cannot end Bob's session (it looks missing), nor her current one.
+	// Alice cannot end Bob's session (403, as upstream), nor her current one.
 	r = e.user(aliceTok, "DELETE", u+"/my-sessions/"+b1, nil)
-	assert.Equal(t, 404, r.status)
+	assert.Equal(t, 403, r.status)
 	bs, err := e.st.GetSession(t.Context(), b1)
 	require.NoError(t, err)
 	assert.True(t, bs.Active)
@@ -76,22 +77,22 @@ func testUserSessionsAndAuthz(t *testing.T, e *env) {
 	assert.Equal(t, 400, r.status)
 	assert.Contains(t, r.body["error"].(map[string]any)["message"], "current session")
 	r = e.user(aliceTok, "DELETE", u+"/my-sessions/not-an-id", nil)
-	assert.Equal(t, 400, r.status)
+	assert.Equal(t, 404, r.status)
 	r = e.user(aliceTok, "DELETE", u+"/my-sessions/"+a2, nil)
 	require.Equal(t, 200, r.status, string(r.raw))
 	as, err := e.st.GetSession(t.Context(), a2)
 	require.NoError(t, err)
 	assert.False(t, as.Active)
-	assert.Equal(t, protocol.ReasonLogout, as.TerminationReason)
+	assert.Equal(t, protocol.ReasonManual, as.TerminationReason, "upstream's terminateOwnSession: reason manual")
 
 	// The ended session's token is refused with its reason.
 	r = e.user(aliceOther, "GET", u+"/my-sessions", nil)
 	assert.Equal(t, 401, r.status)
-	assert.Equal(t, protocol.ReasonLogout, r.header.Get("X-Session-Terminated-Reason"))
-	assert.Equal(t, protocol.ReasonLogout, r.body["error"].(map[string]any)["details"].(map[string]any)["reason"])
+	assert.Equal(t, protocol.ReasonManual, r.header.Get("X-Session-Terminated-Reason"))
+	assert.Equal(t, protocol.ReasonManual, r.body["error"].(map[string]any)["details"].(map[string]any)["reason"])
 
 	// Status filter on my-sessions.
-	r = e.user(aliceTok, "GET", u+"/my-sessions?status=loggedout", nil)
+	r = e.user(aliceTok, "GET", u+"/my-sessions?status=terminated", nil)
 	require.Equal(t, 200, r.status)
 	assert.Equal(t, []string{a2}, ids(r))
 }
@@ -109,7 +110,7 @@ func TestUserLogoutVariants(t *testing.T) {
 
 	r := e.user(t1, "POST", u+"/logout-others", nil)
 	require.Equal(t, 200, r.status, string(r.raw))
-	assert.Equal(t, float64(2), r.body["terminated"])
+	assert.Equal(t, float64(2), r.body["terminatedCount"])
 	for id, active := range map[string]bool{c1: true, c2: false, c3: false, d1: true} {
 		s, err := e.st.GetSession(t.Context(), id)
 		require.NoError(t, err)
@@ -183,14 +184,14 @@ func TestUserAuthFailures(t *testing.T) {
 			}
 			r := e.do("GET", u+"/my-sessions", nil, hdr)
 			require.Equal(t, tc.status, r.status, string(r.raw))
-			assert.Contains(t, r.body["error"].(map[string]any)["message"], tc.msg)
+			assert.Contains(t, r.body["error"].(map[string]any)["details"].(map[string]any)["cause"], tc.msg)
 		})
 	}
 
-	// Blocked users get 403 with the reason.
+	// Blocked users get 401 with the reason (as upstream).
 	require.NoError(t, e.st.SetBlocked(t.Context(), "zed", true, time.Now()))
 	r := e.user(token(t, "zed", "", nil), "GET", u+"/my-sessions", nil)
-	assert.Equal(t, 403, r.status)
+	assert.Equal(t, 401, r.status)
 	assert.Equal(t, protocol.ReasonBlocked, r.header.Get("X-Session-Terminated-Reason"))
 
 	// Without a verifier the user API says it is not configured.

@@ -33,6 +33,8 @@ type Config struct {
 	ActivityFlush     time.Duration // 0 writes activity through
 	LogFormat         string
 	LogLevel          string
+	TokenCookie       string // cookie the user API also reads the token from (the proxy's token_cookie)
+	DevRoutes         bool   // development-only admin routes (simulate-timeout)
 }
 
 type option struct {
@@ -79,6 +81,24 @@ func (c *Config) options() []option {
 		{"shutdown-timeout", "SHUTDOWN_TIMEOUT", "30s", "how long shutdown waits for in-flight requests", dur(&c.ShutdownTimeout, false)},
 		{"log-format", "LOG_FORMAT", "text", "json or text", str(&c.LogFormat)},
 		{"log-level", "LOG_LEVEL", "info", "debug, info, warn or error", str(&c.LogLevel)},
+		{"token-cookie", "TOKEN_COOKIE", "jwt", "cookie the user API also takes the user's token from: the filter's token_cookie (none: bearer only)", func(v string) error {
+			if v == "none" {
+				v = ""
+			}
+			c.TokenCookie = v
+			return nil
+		}},
+		{"dev-routes", "DEV_ROUTES", "false", "enable development-only admin routes (sessions/{id}/simulate-timeout)", func(v string) error {
+			switch strings.ToLower(v) {
+			case "1", "true", "yes", "on":
+				c.DevRoutes = true
+			case "", "0", "false", "no", "off":
+				c.DevRoutes = false
+			default:
+				return fmt.Errorf("not a boolean: %q", v)
+			}
+			return nil
+		}},
 	}
 }
 

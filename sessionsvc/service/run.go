@@ -106,6 +106,7 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 		if err != nil {
 			return fmt.Errorf("token create: %w", err)
 		}
+		auditCLI(ctx, st, server.AuditTokenCreated, strconv.FormatInt(t.ID, 10), map[string]any{"name": t.Name})
 		fmt.Fprintf(stdout, "created admin token %d (%s); it is shown only once:\n%s\n", t.ID, t.Name, tok)
 		return nil
 	case "list":
@@ -137,6 +138,7 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 			}
 			return fmt.Errorf("token revoke: %w", err)
 		}
+		auditCLI(ctx, st, server.AuditTokenRevoked, strconv.FormatInt(id, 10), nil)
 		fmt.Fprintf(stdout, "revoked admin token %d\n", id)
 		return nil
 	default:

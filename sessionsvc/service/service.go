@@ -144,7 +144,8 @@ func New(ctx context.Context, cfg Config, endIdleSet bool, hooks Hooks, logger *
 		logger.Warn("no JWT_SECRET, JWT_PUBLIC_KEY_FILE or JWKS_URL: the user API answers 503 until one is set")
 	}
 	scfg := server.Config{Store: st, Logger: logger, InternalKey: svc.InternalKey, Users: verifier, Keyring: kr,
-		InactivityTimeout: cfg.InactivityTimeout, RevocationTTL: cfg.MaxSessionAge, ActivityFlushInterval: cfg.ActivityFlush}
+		InactivityTimeout: cfg.InactivityTimeout, RevocationTTL: cfg.MaxSessionAge, ActivityFlushInterval: cfg.ActivityFlush,
+		UserTokenCookie: cfg.TokenCookie, DevRoutes: cfg.DevRoutes}
 	var srv *server.Server
 	svc.deps = Deps{Store: st, Logger: logger, Keyring: kr, Config: cfg,
 		Settings: func(ctx context.Context) settings.Settings {

@@ -90,6 +90,19 @@ type Settings struct {
 	Webhooks          []Webhook `json:"webhooks"`
 
 	EmailTemplates map[string]EmailTemplate `json:"emailTemplates"`
+
+	// Settings the Strapi plugin's admin UI sends (apply.go says which
+	// take effect here).
+	SessionCreationGraceMs   int    `json:"sessionCreationGraceMs"` // current-session answers 202 pending this long after a token's iat
+	CleanupUseDbDirect       bool   `json:"cleanupUseDbDirect"`     // accepted, no effect: cleanup is always one SQL statement
+	RateLimitWriteMax        int    `json:"rateLimitWriteMax"`      // user API writes per window per user (can only tighten 10)
+	RateLimitReadMax         int    `json:"rateLimitReadMax"`       // user API reads per window per user (can only raise 120)
+	RateLimitWindowSeconds   int    `json:"rateLimitWindowSeconds"`
+	GeoIPProvider            string `json:"geoIpProvider"`            // accepted; only the local mmdb exists here
+	GeoIPDatabasePath        string `json:"geoIpDatabasePath"`        // accepted; the database file is sessionsvc's configuration
+	GeoLookupFailureMode     string `json:"geoLookupFailureMode"`     // accepted, no effect
+	StrictSessionEnforcement bool   `json:"strictSessionEnforcement"` // accepted, no effect: the proxy always enforces
+	TrustedProxies           bool   `json:"trustedProxies"`           // accepted, no effect: the client ip comes from Envoy
 }
 
 // Defaults returns the settings used before an admin saved any; the
@@ -120,7 +133,13 @@ func Defaults(inactivity time.Duration) Settings {
 		AlertRecipients:        []string{},
 		Webhooks:               []Webhook{},
 		SMTP:                   SMTP{Port: 587, TLS: "starttls"},
-		EmailTemplates:         map[string]EmailTemplate{},
+		EmailTemplates:         map[string]EmailTemplate{"suspiciousLogin": {}, "newLocation": {}, "vpnProxy": {}},
+		SessionCreationGraceMs: 5000,
+		RateLimitWriteMax:      10,
+		RateLimitReadMax:       120,
+		RateLimitWindowSeconds: 60,
+		GeoIPProvider:          "auto",
+		GeoLookupFailureMode:   "auto",
 	}
 }
 

@@ -21,7 +21,7 @@ import (
 func (s *sqlStore) ListSessions(ctx context.Context, q SessionQuery) (SessionPage, error) {
 	col, ok := sortColumns[q.Sort]
 	if !ok {
-		return SessionPage{}, fmt.Errorf("list sessions: unknown sort %q", q.Sort)
+		return SessionPage{}, fmt.Errorf("list sessions: unknown sort %q: %w", q.Sort, ErrInvalid)
 	}
 	pageCol := col
 	fence := false
@@ -253,10 +253,10 @@ func (s *sqlStore) sessionWhere(ctx context.Context, q SessionQuery, pageCol str
 		where = append(where, ended+" AND termination_reason <> 'logout'")
 		activeSplit = false
 	default:
-		return nil, nil, false, fmt.Errorf("list sessions: unknown status %q", q.Status)
+		return nil, nil, false, fmt.Errorf("list sessions: unknown status %q: %w", q.Status, ErrInvalid)
 	}
 	if q.Search != "" {
-		conds, err := s.searchConds(ctx, q.Search, arg)
+		conds, err := s.searchConds(ctx, q.Search, q.SearchLookup, arg)
 		if err != nil {
 			return nil, nil, false, s.wrap("list sessions", err)
 		}
@@ -300,10 +300,12 @@ func (s *sqlStore) searchKnownCommon(ctx context.Context, term string) bool {
 
 // searchConds returns the conditions of a substring search: LIKE over
 // SearchColumns (the exact semantics), narrowed first by the trigram index
-// of the dialect where the term allows it.
-func (s *sqlStore) searchConds(ctx context.Context, term string, arg func(any) string) ([]string, error) {
+// of the dialect where the term allows it. lookup (keyed hashes of the term,
+// SessionQuery.SearchLookup) also matches the sealed user names exactly;
+// the index narrowing is then skipped (it does not hold them).
+func (s *sqlStore) searchConds(ctx context.Context, term string, lookup []string, arg func(any) string) ([]string, error) {
 	var out []string
-	if s.d.name() == "sqlite" {
+	if s.d.name() == "sqlite" && len(lookup) == 0 {
 		selective, err := SearchIsSelective(ctx, s.r, term)
 		if err != nil {
 			return nil, err
@@ -315,7 +317,7 @@ func (s *sqlStore) searchConds(ctx context.Context, term string, arg func(any) s
 	}
 	p := arg("%" + escapeLike(term) + "%")
 	like := s.d.like()
-	if s.trgm && len([]rune(term)) >= MinIndexedSearch && !strings.ContainsRune(term, '\x1f') {
+	if s.trgm && len(lookup) == 0 && len([]rune(term)) >= MinIndexedSearch && !strings.ContainsRune(term, '\x1f') {
 		// Candidates from the trigram index of session_search (lower-cased
 		// text: ILIKE there matches what ILIKE matches per column), when
 		// the planner expects few: a common term is found faster by
@@ -332,6 +334,9 @@ func (s *sqlStore) searchConds(ctx context.Context, term string, arg func(any) s
 	var parts []string
 	for _, c := range SearchColumns {
 		parts = append(parts, c+" "+like+" "+p+` ESCAPE '\'`)
+	}
+	for _, tok := range lookup {
+		parts = append(parts, "user_lookup LIKE "+arg("%"+escapeLike(tok)+"%")+` ESCAPE '\'`)
 	}
 	return append(out, "("+strings.Join(parts, " OR ")+")"), nil
 }

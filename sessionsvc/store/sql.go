@@ -175,7 +175,7 @@ func (s *sqlStore) writeTxPrio(ctx context.Context, p priority, op string, fn fu
 
 const sessionCols = `id, user_id, ip, user_agent, login_time, last_active, logout_time, active,
 	terminated_manually, termination_reason, device_type, browser_name, os_name, geo,
-	security_score, score_reasons, expires_at, route, locale`
+	security_score, score_reasons, expires_at, route, locale, user_document_id, username, user_email, user_lookup`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -189,7 +189,8 @@ func scanSession(sc rowScanner) (*Session, error) {
 	)
 	if err := sc.Scan(&ss.ID, &ss.UserID, &ss.IP, &ss.UserAgent, &login, &last, &logout, &ss.Active,
 		&ss.TerminatedManually, &ss.TerminationReason, &ss.DeviceType, &ss.BrowserName, &ss.OSName, &geo,
-		&ss.SecurityScore, &reasons, &exp, &ss.Route, &ss.Locale); err != nil {
+		&ss.SecurityScore, &reasons, &exp, &ss.Route, &ss.Locale,
+		&ss.UserDocumentID, &ss.Username, &ss.UserEmail, &ss.UserLookup); err != nil {
 		return nil, err
 	}
 	ss.LoginTime = fromMS(login)
@@ -213,7 +214,7 @@ func scanSession(sc rowScanner) (*Session, error) {
 
 func (s *sqlStore) CreateSession(ctx context.Context, ss *Session, keys []SessionKey, alerts []Alert) error {
 	if ss == nil || ss.UserID == "" {
-		return fmt.Errorf("create session: user id is required")
+		return fmt.Errorf("create session: user id is required: %w", ErrInvalid)
 	}
 	if ss.ID == "" {
 		ss.ID = NewSessionID()
@@ -246,11 +247,11 @@ func (s *sqlStore) CreateSession(ctx context.Context, ss *Session, keys []Sessio
 	return s.writeTx(ctx, "create session", func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, user_id, ip, user_agent, login_time, last_active,
 			active, terminated_manually, termination_reason, device_type, browser_name, os_name, geo, country,
-			security_score, score_reasons, expires_at, route, locale)
-			VALUES ($1, $2, $3, $4, $5, $6, TRUE, FALSE, '', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+			security_score, score_reasons, expires_at, route, locale, user_document_id, username, user_email, user_lookup)
+			VALUES ($1, $2, $3, $4, $5, $6, TRUE, FALSE, '', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
 			ss.ID, ss.UserID, ss.IP, ss.UserAgent, ms(ss.LoginTime), ms(ss.LastActive),
 			ss.DeviceType, ss.BrowserName, ss.OSName, geo, country, ss.SecurityScore, reasons,
-			ms(ss.ExpiresAt), ss.Route, ss.Locale)
+			ms(ss.ExpiresAt), ss.Route, ss.Locale, ss.UserDocumentID, ss.Username, ss.UserEmail, ss.UserLookup)
 		if err != nil {
 			return err
 		}

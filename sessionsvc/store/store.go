@@ -23,6 +23,9 @@ var (
 	ErrConflict    = errors.New("conflict")
 	ErrUnavailable = errors.New("database unavailable")
 	ErrBadCursor   = errors.New("invalid page cursor")
+	// ErrInvalid: the caller's input cannot be used (unknown sort or
+	// status, malformed id); the APIs answer 400.
+	ErrInvalid = errors.New("invalid input")
 )
 
 // GeoLocation is where an ip was located at login.
@@ -57,6 +60,14 @@ type Session struct {
 	ExpiresAt          time.Time // latest expiry of any token of the session (zero when unknown)
 	Route              string    // login route that created it
 	Locale             string
+	// The user as the login answer named them (empty when unknown); stored
+	// encrypted when SESSION_ENCRYPTION_KEY is set.
+	UserDocumentID string
+	Username       string
+	UserEmail      string
+	// UserLookup is space-separated keyed hashes of the names
+	// (secrets.Keyring.LookupTokens) for exact search.
+	UserLookup string
 }
 
 // KeyKind says which token a key came from.
@@ -93,10 +104,13 @@ type SessionQuery struct {
 	ActiveOnly bool      // isActive = true, whatever the idle state
 	IdleBefore time.Time // lastActive before this counts as idle (for StatusActive/StatusIdle)
 	Search     string    // substring of user id, ip, country, browser, os, session id
-	Sort       string    // "loginTime", "lastActive", "userId", "ip", "securityScore"; default loginTime
-	Desc       bool
-	Offset     int
-	Limit      int // 0 = implementation default (25); capped at 1000
+	// SearchLookup: keyed hashes of Search (secrets.Keyring.LookupTokens);
+	// a session whose user_lookup holds one matches too (exact names).
+	SearchLookup []string
+	Sort         string // "loginTime", "lastActive", "userId", "ip", "securityScore"; default loginTime
+	Desc         bool
+	Offset       int
+	Limit        int // 0 = implementation default (25); capped at 1000
 	// After is a keyset cursor (SessionPage.Next of the previous page with
 	// the same filters and sort): the page starts after it, read straight
 	// from an index however deep. Offset is then ignored.

@@ -218,6 +218,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			"MESHSESSION_INTERNAL_KEY": plugin.InternalKey,
 			"SESSIONSVC_ADDR":          svcAddr,
 		}
+		if getenv("ADMIN_TOKEN") == "" { // keep one development token across restarts (devtoken.go)
+			tok, err := devAdminToken(o.databaseURL)
+			if err != nil {
+				return abort(err)
+			}
+			overlay["ADMIN_TOKEN"] = tok
+		}
 		svcEnv := func(k string) string {
 			if v, ok := overlay[k]; ok {
 				return v

@@ -56,11 +56,34 @@ func stringAt(r gjson.Result, path string) (string, bool) {
 	return "", false
 }
 
+// maxName bounds a user name read from a login answer.
+const maxName = 320
+
+// nameAt is the string at path, "" when absent, not a string, longer than
+// maxName or holding control characters.
+func nameAt(r gjson.Result, path string) string {
+	if path == "" {
+		return ""
+	}
+	v := r.Get(path)
+	if v.Type != gjson.String || len(v.Str) > maxName {
+		return ""
+	}
+	for i := 0; i < len(v.Str); i++ {
+		if v.Str[i] < 0x20 || v.Str[i] == 0x7f {
+			return ""
+		}
+	}
+	return v.Str
+}
+
 // Login is what a successful login response carries.
 type Login struct {
 	Token        string
 	RefreshToken string // "" when none
 	UserID       string // "" when not found at user_id_path
+	// The user's names (strings at the route's paths; "" when absent).
+	UserDocumentID, Username, Email string
 }
 
 // ParseLogin reads the login response body: the token (required, a string
@@ -82,6 +105,9 @@ func ParseLogin(body []byte, route config.LoginRoute) (Login, error) {
 		}
 	}
 	l.UserID, _ = stringAt(r, route.UserIDPath)
+	l.UserDocumentID = nameAt(r, route.UserDocumentIDPath)
+	l.Username = nameAt(r, route.UsernamePath)
+	l.Email = nameAt(r, route.EmailPath)
 	return l, nil
 }
 
@@ -191,6 +217,10 @@ func Register(l Login, names token.ClaimNames, ip, userAgent, route, locale stri
 		UserAgent: userAgent,
 		Route:     route,
 		Locale:    locale,
+
+		UserDocumentID: l.UserDocumentID,
+		Username:       l.Username,
+		Email:          l.Email,
 	}
 	if req.UserID == "" {
 		req.UserID = access.Claims.UserID
@@ -294,6 +324,9 @@ func EncodeRegister(r protocol.RegisterRequest) []byte {
 	e.int("refreshExpiresAt", r.RefreshExpiresAt, true)
 	e.str("route", r.Route, false)
 	e.str("locale", r.Locale, true)
+	e.str("userDocumentId", r.UserDocumentID, true)
+	e.str("username", r.Username, true)
+	e.str("email", r.Email, true)
 	e.str("identifier", r.Identifier, true)
 	return e.done()
 }

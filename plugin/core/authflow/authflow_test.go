@@ -27,7 +27,12 @@ func TestParseLogin(t *testing.T) {
 		want       authflow.Login
 		err        error
 	}{
-		{"strapi", `{"jwt":"a.b.c","refreshToken":"r1","user":{"id":12,"email":"x@y"}}`, authflow.Login{Token: "a.b.c", RefreshToken: "r1", UserID: "12"}, nil},
+		{"strapi", `{"jwt":"a.b.c","refreshToken":"r1","user":{"id":12,"email":"x@y"}}`, authflow.Login{Token: "a.b.c", RefreshToken: "r1", UserID: "12", Email: "x@y"}, nil},
+		{"strapi v5 names", `{"jwt":"t","user":{"id":3,"documentId":"k3j4h5","username":"alice","email":"a@x"}}`,
+			authflow.Login{Token: "t", UserID: "3", UserDocumentID: "k3j4h5", Username: "alice", Email: "a@x"}, nil},
+		{"names not strings or hostile", `{"jwt":"t","user":{"id":3,"documentId":5,"username":"a\nb","email":{"x":1}}}`,
+			authflow.Login{Token: "t", UserID: "3"}, nil},
+		{"name too long", `{"jwt":"t","user":{"username":"` + strings.Repeat("n", 321) + `"}}`, authflow.Login{Token: "t"}, nil},
 		{"string id", `{"jwt":"t","user":{"id":"u-7"}}`, authflow.Login{Token: "t", UserID: "u-7"}, nil},
 		{"no user", `{"jwt":"t"}`, authflow.Login{Token: "t"}, nil},
 		{"object id ignored", `{"jwt":"t","user":{"id":{"x":1}},"refreshToken":5}`, authflow.Login{Token: "t"}, nil},
@@ -80,7 +85,11 @@ func TestIdentifierAndRefreshToken(t *testing.T) {
 func TestRegister(t *testing.T) {
 	access := jwttest.HS256("s", `{"alg":"HS256"}`, `{"sid":"S1","sub":"9","iat":100,"exp":200}`)
 	refresh := jwttest.HS256("s", `{"alg":"HS256"}`, `{"exp":900}`)
-	req := authflow.Register(authflow.Login{Token: access, RefreshToken: refresh}, names, "1.2.3.4", "UA", "/api/auth/local", "de")
+	req := authflow.Register(authflow.Login{Token: access, RefreshToken: refresh, UserDocumentID: "doc\"1", Username: "ålice", Email: "a@x"},
+		names, "1.2.3.4", "UA", "/api/auth/local", "de")
+	assert.Equal(t, "doc\"1", req.UserDocumentID)
+	assert.Equal(t, "ålice", req.Username)
+	assert.Equal(t, "a@x", req.Email)
 	assert.Equal(t, protocol.RegisterRequest{
 		UserID:           "9", // from the token when the body had none
 		Keys:             []string{"sid:S1", token.FingerprintKey(access)},
@@ -92,6 +101,9 @@ func TestRegister(t *testing.T) {
 		RefreshExpiresAt: 900,
 		Route:            "/api/auth/local",
 		Locale:           "de",
+		UserDocumentID:   "doc\"1",
+		Username:         "ålice",
+		Email:            "a@x",
 	}, req)
 
 	// body encodes to what encoding/json reads back

@@ -69,6 +69,12 @@ type LoginRoute struct {
 	RefreshTokenPath string `json:"refresh_token_path"`
 	UserIDPath       string `json:"user_id_path"`
 	IdentifierPath   string `json:"identifier_path"`
+	// Where the login answer names the user (Strapi: user.documentId,
+	// user.username, user.email); "" turns one off. Sent to sessionsvc,
+	// which stores them sealed.
+	UserDocumentIDPath string `json:"user_document_id_path"`
+	UsernamePath       string `json:"username_path"`
+	EmailPath          string `json:"email_path"`
 }
 
 // RefreshRoute is the refresh route: where the request carries the presented
@@ -162,11 +168,14 @@ func Default() *Config {
 		SessionClaims: []string{"sid", "jti", "sessionId"},
 		UserClaims:    []string{"sub", "id"},
 		Login: LoginRoute{
-			Route:            Route{Path: "/api/auth/local", Method: "POST"},
-			TokenPath:        "jwt",
-			RefreshTokenPath: "refreshToken",
-			UserIDPath:       "user.id",
-			IdentifierPath:   "identifier",
+			Route:              Route{Path: "/api/auth/local", Method: "POST"},
+			TokenPath:          "jwt",
+			RefreshTokenPath:   "refreshToken",
+			UserIDPath:         "user.id",
+			IdentifierPath:     "identifier",
+			UserDocumentIDPath: "user.documentId",
+			UsernamePath:       "user.username",
+			EmailPath:          "user.email",
 		},
 		Refresh: RefreshRoute{
 			Route:            Route{Path: "/api/auth/refresh", Method: "POST"},
@@ -370,10 +379,13 @@ func decodeRoot(c *Config, root gjson.Result) error {
 		"session_claims": strList(&c.SessionClaims),
 		"user_claims":    strList(&c.UserClaims),
 		"login": object(routeFields(&c.Login.Route, map[string]fieldFunc{
-			"token_path":         str(&c.Login.TokenPath),
-			"refresh_token_path": str(&c.Login.RefreshTokenPath),
-			"user_id_path":       str(&c.Login.UserIDPath),
-			"identifier_path":    str(&c.Login.IdentifierPath),
+			"token_path":            str(&c.Login.TokenPath),
+			"refresh_token_path":    str(&c.Login.RefreshTokenPath),
+			"user_id_path":          str(&c.Login.UserIDPath),
+			"identifier_path":       str(&c.Login.IdentifierPath),
+			"user_document_id_path": str(&c.Login.UserDocumentIDPath),
+			"username_path":         str(&c.Login.UsernamePath),
+			"email_path":            str(&c.Login.EmailPath),
 		})),
 		"refresh": object(routeFields(&c.Refresh.Route, map[string]fieldFunc{
 			"request_token_path":   str(&c.Refresh.RequestTokenPath),

@@ -27,7 +27,8 @@ func TestDefaults(t *testing.T) {
 		assert.Equal(t, "jwt", c.TokenCookie)
 		assert.Equal(t, []string{"sid", "jti", "sessionId"}, c.SessionClaims)
 		assert.Equal(t, []string{"sub", "id"}, c.UserClaims)
-		assert.Equal(t, config.LoginRoute{Route: config.Route{Path: "/api/auth/local", Method: "POST"}, TokenPath: "jwt", RefreshTokenPath: "refreshToken", UserIDPath: "user.id", IdentifierPath: "identifier"}, c.Login)
+		assert.Equal(t, config.LoginRoute{Route: config.Route{Path: "/api/auth/local", Method: "POST"}, TokenPath: "jwt", RefreshTokenPath: "refreshToken", UserIDPath: "user.id", IdentifierPath: "identifier",
+			UserDocumentIDPath: "user.documentId", UsernamePath: "user.username", EmailPath: "user.email"}, c.Login)
 		assert.Equal(t, config.RefreshRoute{Route: config.Route{Path: "/api/auth/refresh", Method: "POST"}, RequestTokenPath: "refreshToken", TokenPath: "jwt", RefreshTokenPath: "refreshToken"}, c.Refresh)
 		assert.Equal(t, config.Route{Path: "/api/auth/logout", Method: "POST"}, c.Logout)
 		assert.Equal(t, 30*time.Second, c.LastSeenInterval)

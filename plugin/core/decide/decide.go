@@ -1,5 +1,5 @@
 // Package decide turns a request (path, method, token headers) into a
-// decision against the revocation state: pass, 401, 403 or 503, with the
+// decision against the revocation state: pass, 401 or 503, with the
 // termination reason, the session key used for activity marks and the
 // identity to inject. It also builds the JSON body of a refusal.
 //
@@ -520,7 +520,8 @@ func (e *Engine) check(now int64, k *tokenKeys, src token.Source, c *token.Claim
 	if stamp := st.Stamp(); k.clear != stamp {
 		switch v, reason := st.CheckToken(&k.hashes, now); v {
 		case revocation.UserBlocked:
-			return d.refuse(403, reason)
+			// 401 as the Strapi plugin answers a blocked user's token.
+			return d.refuse(401, reason)
 		case revocation.SessionRevoked, revocation.TokenRevoked:
 			return d.refuse(401, revokedReason(reason))
 		case revocation.NotBeforeCut:
@@ -594,23 +595,25 @@ func (e *Engine) CheckToken(now time.Time, tok string, st *revocation.State) Dec
 	return e.check(now.Unix(), &k, token.SourceNone, &c, st, true)
 }
 
-// Message returns the client-facing message for a refusal reason.
+// Message returns the client-facing message for a refusal reason: the
+// Strapi plugin's texts for its reasons
+// (middlewares/session-rejection-headers.js), ours for the others.
 func Message(reason string) string {
 	switch reason {
 	case protocol.ReasonLogout:
-		return "Session has ended (logged out)"
+		return "You have logged out. Please log in again."
 	case protocol.ReasonManual:
-		return "Session was terminated by an administrator"
+		return "Your session was terminated. Please log in again."
 	case protocol.ReasonIdle:
-		return "Session ended after inactivity"
+		return "Your session expired due to inactivity. Please log in again."
 	case protocol.ReasonExpired:
-		return "Session has expired"
+		return "Your session has reached its maximum age. Please log in again."
 	case protocol.ReasonBlocked:
-		return "User is blocked"
+		return "Your account has been blocked. Contact support."
 	case protocol.ReasonReuse:
-		return "Session was terminated: refresh token reuse detected"
+		return "Your session was terminated: refresh token reuse detected. Please log in again."
 	case protocol.ReasonNotBefore:
-		return "Session was terminated (logged out everywhere)"
+		return "You were logged out on all devices. Please log in again."
 	case protocol.ReasonPolicy:
 		return "Login refused by policy"
 	case ReasonInvalidToken:
@@ -622,7 +625,7 @@ func Message(reason string) string {
 	case ReasonHeadersTooLarge:
 		return "Request headers too large"
 	default:
-		return "Session has ended"
+		return "Session invalid. Please log in again."
 	}
 }
 
@@ -638,7 +641,7 @@ func ErrorName(status int) string {
 	case 404:
 		return "NotFoundError"
 	case 429:
-		return "RateLimitError"
+		return "TooManyRequestsError"
 	case 503:
 		return "ServiceUnavailableError"
 	}
@@ -653,12 +656,12 @@ func (d Decision) Body() []byte {
 	return ErrorBody(d.Status, d.Message, d.Reason)
 }
 
-// ErrorBody builds
-// {"error":{"status":S,"name":N,"message":M,"details":{"reason":R}}}
-// without encoding/json.
+// ErrorBody builds Strapi's error envelope
+// {"data":null,"error":{"status":S,"name":N,"message":M,"details":{"reason":R}}}
+// (the shape sessionsvc and the Strapi plugin answer) without encoding/json.
 func ErrorBody(status int, message, reason string) []byte {
-	b := make([]byte, 0, 128+len(message)+len(reason))
-	b = append(b, `{"error":{"status":`...)
+	b := make([]byte, 0, 140+len(message)+len(reason))
+	b = append(b, `{"data":null,"error":{"status":`...)
 	b = strconv.AppendInt(b, int64(status), 10)
 	b = append(b, `,"name":`...)
 	b = gjson.AppendJSONString(b, ErrorName(status))

@@ -103,7 +103,7 @@ func TestDecideNoneMode(t *testing.T) {
 		{name: "revoked sid", req: decide.Request{Path: "/api", Authorization: "Bearer " + jwttest.HS256("x", hsHeader, `{"sid":"revoked","sub":"u"}`)}, action: decide.Refuse, status: 401, reason: protocol.ReasonManual, key: "sid:revoked", user: "u"},
 		{name: "revoked without reason", req: decide.Request{Path: "/api", Authorization: "Bearer " + jwttest.HS256("x", hsHeader, `{"sid":"noreason"}`)}, action: decide.Refuse, status: 401, reason: decide.ReasonRevoked, key: "sid:noreason"},
 		{name: "revoked fp", req: decide.Request{Path: "/api", Authorization: "Bearer " + noSid}, action: decide.Refuse, status: 401, reason: protocol.ReasonLogout, key: token.FingerprintKey(noSid), user: "u1"},
-		{name: "blocked user", req: decide.Request{Path: "/api", Authorization: "Bearer " + jwttest.HS256("x", hsHeader, `{"sid":"revoked","sub":"blocked-user"}`)}, action: decide.Refuse, status: 403, reason: protocol.ReasonBlocked, key: "sid:revoked", user: "blocked-user"},
+		{name: "blocked user", req: decide.Request{Path: "/api", Authorization: "Bearer " + jwttest.HS256("x", hsHeader, `{"sid":"revoked","sub":"blocked-user"}`)}, action: decide.Refuse, status: 401, reason: protocol.ReasonBlocked, key: "sid:revoked", user: "blocked-user"},
 		{name: "not before", req: decide.Request{Path: "/api", Authorization: "Bearer " + jwttest.HS256("x", hsHeader, fmt.Sprintf(`{"sid":"a","sub":"nb-user","iat":%d}`, now.Unix()-11))}, action: decide.Refuse, status: 401, reason: protocol.ReasonNotBefore, key: "sid:a", user: "nb-user"},
 		{name: "issued after not-before", req: decide.Request{Path: "/api", Authorization: "Bearer " + jwttest.HS256("x", hsHeader, fmt.Sprintf(`{"sid":"a","sub":"nb-user","iat":%d}`, now.Unix()-10))}, action: decide.Pass, key: "sid:a", user: "nb-user"},
 		{name: "no iat with not-before", req: decide.Request{Path: "/api", Authorization: "Bearer " + jwttest.HS256("x", hsHeader, `{"sid":"a","sub":"nb-user"}`)}, action: decide.Refuse, status: 401, reason: protocol.ReasonNotBefore, key: "sid:a", user: "nb-user"},
@@ -164,7 +164,7 @@ func TestDecideStale(t *testing.T) {
 	assert.Equal(t, decide.Refuse, d.Action)
 	assert.Equal(t, 503, d.Status)
 	assert.Equal(t, decide.ReasonStale, d.Reason)
-	assert.JSONEq(t, `{"error":{"status":503,"name":"ServiceUnavailableError","message":"Session service unavailable","details":{"reason":"stale"}}}`, string(d.Body()))
+	assert.JSONEq(t, `{"data":null,"error":{"status":503,"name":"ServiceUnavailableError","message":"Session service unavailable","details":{"reason":"stale"}}}`, string(d.Body()))
 	// no token: not affected
 	d = closed.Decide(now, &decide.Request{Path: "/a", LastSync: time.Time{}}, st)
 	assert.Equal(t, decide.Pass, d.Action)
@@ -302,10 +302,10 @@ func TestCheckToken(t *testing.T) {
 }
 
 func TestErrorBody(t *testing.T) {
-	assert.Equal(t, `{"error":{"status":401,"name":"UnauthorizedError","message":"Session was terminated by an administrator","details":{"reason":"manual"}}}`,
+	assert.Equal(t, `{"data":null,"error":{"status":401,"name":"UnauthorizedError","message":"Your session was terminated. Please log in again.","details":{"reason":"manual"}}}`,
 		string(decide.ErrorBody(401, decide.Message("manual"), "manual")))
-	assert.Equal(t, `{"error":{"status":403,"name":"ForbiddenError","message":"User is blocked","details":{"reason":"blocked"}}}`,
-		string(decide.ErrorBody(403, decide.Message("blocked"), "blocked")))
+	assert.Equal(t, `{"data":null,"error":{"status":401,"name":"UnauthorizedError","message":"Your account has been blocked. Contact support.","details":{"reason":"blocked"}}}`,
+		string(decide.ErrorBody(401, decide.Message("blocked"), "blocked")))
 	// odd reasons from the feed are escaped
 	var v protocol.Error
 	require.NoError(t, json.Unmarshal(decide.ErrorBody(401, "a \"quoted\" <msg>\n", "r\\x"), &v))
@@ -362,7 +362,7 @@ func TestClearAnswerFollowsTheState(t *testing.T) {
 	_, err := st.ApplyPage(page(2, protocol.Change{Op: protocol.OpBlock, User: "u1"}), now)
 	require.NoError(t, err)
 	d := e.Decide(now, req, st)
-	assert.Equal(t, 403, d.Status, "blocked after the page, though found clear before it")
+	assert.Equal(t, 401, d.Status, "blocked after the page, though found clear before it")
 
 	// Another State with the same version and the session revoked.
 	other := state(t, protocol.Change{Op: protocol.OpRevoke, Key: "sid:s1"})

@@ -38,7 +38,12 @@
   function t(key, vars) {
     const dict = (window.MSS_I18N && window.MSS_I18N[state.lang]) || {};
     const en = (window.MSS_I18N && window.MSS_I18N.en) || {};
-    let s = dict[key] || en[key] || key;
+    let s = dict[key] || en[key];
+    if (s === undefined || !(key in dict)) {
+      // Recorded for the browser tests, which fail on any untranslated text.
+      (window.__mssMissing = window.__mssMissing || []).push(state.lang + ":" + key);
+      if (s === undefined) s = key;
+    }
     if (vars) {
       for (const k of Object.keys(vars)) s = s.split("{" + k + "}").join(String(vars[k]));
     }
@@ -53,6 +58,9 @@
       return new Intl.DateTimeFormat(state.lang, { dateStyle: "medium", timeStyle: "short" }).format(d);
     },
     hour(v) { return new Intl.DateTimeFormat(state.lang, { hour: "2-digit", minute: "2-digit" }).format(new Date(v)); },
+    day(v) { return new Intl.DateTimeFormat(state.lang, { day: "numeric", month: "short" }).format(new Date(v)); },
+    dayHour(v) { return new Intl.DateTimeFormat(state.lang, { weekday: "short", hour: "2-digit" }).format(new Date(v)); },
+    pct(x) { return new Intl.NumberFormat(state.lang, { style: "percent", maximumFractionDigits: 0 }).format(x); },
     ago(v) {
       if (!v) return "";
       const secs = Math.round((new Date(v).getTime() - Date.now()) / 1000);
@@ -137,6 +145,7 @@
       banner(t("err.network"));
       throw new APIError(0, t("err.network"));
     }
+    if (res.status !== 503) banner(""); // reachable again: no stale network banner
     let data = null;
     try { data = await res.json(); } catch (e) { data = null; }
     if (res.ok) {
@@ -153,6 +162,18 @@
     if (res.status === 503) banner(t("err.unavailable"));
     throw new APIError(res.status, msg, e.details);
   }
+  // pageGet reads a page's data; when the person moved on to another page
+  // meanwhile, it fails with a "stale" error so the old page draws nothing
+  // over the new one.
+  async function pageGet(path) {
+    const at = state.route;
+    let res;
+    try { res = await api("GET", path); } catch (e) { if (state.route !== at) e.stale = true; throw e; }
+    if (state.route !== at) { const e = new APIError(-1, "stale"); e.stale = true; throw e; }
+    return res;
+  }
+  // quiet: errors that need no message (signed out: the sign-in form says why; stale page).
+  function quiet(e) { return e.status === 401 || !!e.stale; }
   function qs(params) {
     const u = new URLSearchParams();
     for (const [k, v] of Object.entries(params)) if (v !== "" && v !== undefined && v !== null) u.set(k, v);
@@ -264,10 +285,11 @@
   }
   async function checkSession() {
     try {
-      const me = await api("GET", "/me");
+      const me = await api("GET", "/session");
+      if (!me.signedIn) { signedOut(me.code && me.code !== "signed_out" ? t("auth." + me.code) : null); return; }
       signedIn(me);
     } catch (e) {
-      if (e.status !== 401) setMain(errorBox(e, checkSession));
+      if (!quiet(e)) setMain(errorBox(e, checkSession));
     }
   }
 
@@ -283,12 +305,14 @@
     const r = parseHash();
     state.route = r;
     state.refresh = null;
+    clearTimeout(ovTimer);
     for (const a of document.querySelectorAll("#nav a")) {
       const cur = a.getAttribute("data-route") === r.page || (r.page === "session" && a.getAttribute("data-route") === "sessions") ||
         (r.page === "user" && a.getAttribute("data-route") === "sessions");
       if (cur) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
     }
-    const pages = { overview: renderOverview, sessions: renderSessions, session: renderSession, user: renderUser, settings: renderSettings };
+    const pages = { overview: renderOverview, analytics: renderAnalytics, sessions: renderSessions, session: renderSession, user: renderUser,
+      settings: renderSettings, audit: renderAudit, lockouts: renderLockouts };
     (pages[r.page] || renderNotFound)(r);
     main().focus({ preventScroll: true });
   }
@@ -301,68 +325,275 @@
   async function renderOverview() {
     setMain(el("h1", { text: t("nav.overview") }), loading());
     let o;
-    try { o = (await api("GET", "/overview")).data; } catch (e) { if (e.status !== 401) setMain(el("h1", { text: t("nav.overview") }), errorBox(e, renderOverview)); return; }
+    try { o = (await pageGet("/overview")).data; } catch (e) { if (!quiet(e)) setMain(el("h1", { text: t("nav.overview") }), errorBox(e, renderOverview)); return; }
     const card = (label, value, hint, id) => el("div.stat", { id },
       el("div.stat-value", { text: value === null || value === undefined ? "—" : fmt.num(value) }),
       el("div.stat-label", { text: label }), hint ? el("div.stat-hint", { text: hint }) : null);
     const cards = el("section.stats", { "aria-label": t("ov.figures") },
-      card(t("ov.online"), o.onlineNow, t("ov.online.hint"), "stat-online"),
-      card(t("ov.active15"), o.active15, null, "stat-active15"),
-      card(t("ov.active30"), o.active30, null, "stat-active30"),
+      card(t("ov.online"), o.onlineNow, t("ov.online.hint") + " · " + t("ov.recent", { m15: fmt.num(o.active15), m30: fmt.num(o.active30) }), "stat-online"),
       card(t("ov.activeSessions"), o.activeSessions, t("ov.activeSessions.hint", { n: o.inactivityMinutes }), "stat-active"),
+      o.series ? card(t("ov.logins24"), sum(o.series.logins), null, "stat-logins") : null,
+      o.series ? card(t("ov.refusals24"), sum(o.series.refusals), null, "stat-refusals") : null,
       card(t("ov.total"), o.totalSessions, null, "stat-total"),
       card(t("ov.blocked"), o.blockedUsers, null, "stat-blocked"));
     const chartBox = el("section.card", { "aria-labelledby": "chart-title" }, el("h2", { id: "chart-title", text: t("ov.chart") }));
-    if (o.series) chartBox.appendChild(chart(o.series));
+    if (o.series) chartBox.appendChild(timeChart({ start: o.series.start, bucketMin: o.series.bucketMinutes,
+      aria: t("ov.chart.aria", { logins: fmt.num(sum(o.series.logins)), refusals: fmt.num(sum(o.series.refusals)), ended: fmt.num(sum(o.series.ended)) }),
+      series: [{ label: t("ov.logins"), values: o.series.logins, kind: "bar", cls: "bar-logins" },
+        { label: t("ov.refusals"), values: o.series.refusals, kind: "line", cls: "line-refusals" },
+        { label: t("ov.ended"), values: o.series.ended, kind: "line", cls: "line-ended" }] }));
     else chartBox.appendChild(el("p.muted", { text: t("ov.partial") }));
-    const topList = (title, items) => el("section.card", null, el("h2", { text: title }),
+    const topList = (title, items, label) => el("section.card", null, el("h2", { text: title }),
       items && items.length ? el("ol.bars", null, items.map((it) => {
         const maxv = Math.max(...items.map((x) => x.count), 1);
-        return el("li", null, el("span.bar-label", { text: it.name || t("unknown") }),
+        return el("li", null, el("span.bar-label", { text: label ? label(it.name) : it.name || t("unknown") }),
           el("meter", { min: 0, max: maxv, value: it.count, "aria-hidden": "true" }),
           el("span.bar-value", { text: fmt.num(it.count) }));
       })) : el("p.muted", { text: o.partial ? t("ov.partial") : t("ov.notop") }));
     const since = o.topSince ? t("ov.since", { date: fmt.date(o.topSince) }) : "";
     setMain(el("h1", { text: t("nav.overview") }), cards, chartBox,
-      el("div.grid3", null, topList(t("ov.countries"), o.topCountries), topList(t("ov.devices"), o.topDevices), topList(t("ov.browsers"), o.topBrowsers)),
+      el("div.grid3", null, topList(t("ov.countries"), o.topCountries, (n) => countryLabel(n, "")), topList(t("ov.devices"), o.topDevices, deviceLabel), topList(t("ov.browsers"), o.topBrowsers)),
       el("p.muted", { text: [since, t("ov.updated", { time: fmt.date(o.generatedAt) })].filter(Boolean).join(" · ") }));
     state.refresh = () => { if (state.route && state.route.page === "overview") renderOverviewQuiet(); };
   }
   let ovTimer = null;
-  function renderOverviewQuiet() { clearTimeout(ovTimer); ovTimer = setTimeout(renderOverview, 1000); }
+  function renderOverviewQuiet() {
+    clearTimeout(ovTimer);
+    const at = state.route;
+    ovTimer = setTimeout(() => { if (state.route === at) renderOverview(); }, 1000); // not over another page
+  }
 
-  // chart draws logins (bars), refusals and ended sessions (lines) per hour.
-  function chart(s) {
-    const W = 720, H = 240, L = 44, R = 12, T = 12, B = 34;
-    const n = s.logins.length;
-    const top = Math.max(1, ...s.logins, ...s.refusals, ...s.ended);
-    const maxv = Math.ceil(top / 4) * 4; // four whole-number steps
-    const step = (W - L - R) / n;
+  const sum = (a) => a.reduce((x, y) => x + y, 0);
+
+  // ---------- labels translated in the page ----------
+  // Optional texts: "" when the catalogue has no such key (not an omission).
+  function tOpt(key, vars) {
+    const en = (window.MSS_I18N && window.MSS_I18N.en) || {};
+    return key in en ? t(key, vars) : "";
+  }
+  const DEVICES = ["desktop", "mobile", "tablet", "bot", "unknown"];
+  function deviceLabel(type) { return DEVICES.includes(type) ? t("device." + type) : type || t("unknown"); }
+  function countryLabel(name, code) {
+    if (name === "Private network") return t("geo.private");
+    if (code && typeof Intl.DisplayNames === "function") {
+      try { return new Intl.DisplayNames([state.lang], { type: "region" }).of(code) || name || code; } catch (e) { /* unknown code */ }
+    }
+    return name || t("unknown");
+  }
+  // "mobile · Android" (the user view's device key) with the type translated.
+  function deviceKeyLabel(name) {
+    const [type, ...rest] = String(name).split(" · ");
+    return [type === "?" ? t("unknown") : deviceLabel(type)].concat(rest.filter((x) => x && x !== "?")).join(" · ");
+  }
+  // A score reason: a code with parameters is translated; other text shows as it is.
+  function reasonText(r) {
+    if (!r || !r.code) return r ? r.text : "";
+    const p = Object.assign({}, r.params || {});
+    if (p.country) p.country = countryLabel(p.country, p.country);
+    for (const k of ["n", "max", "km"]) if (p[k] !== undefined && /^\d+$/.test(p[k])) p[k] = fmt.num(Number(p[k]));
+    return t("score." + r.code, p);
+  }
+
+  // ---------- charts (SVG, sized to the screen so labels keep their size) ----------
+  function chartWidth(half) {
+    const w = Math.max(280, Math.min(1100, (main().clientWidth || 800) - 48));
+    return half && window.innerWidth > 760 ? Math.max(280, (w - 16) / 2 - 24) : w;
+  }
+  // timeChart: series of {key, values, kind: bar|line|dash, cls}, buckets from start every bucketMin.
+  function timeChart(opts) {
+    const W = chartWidth(opts.half), H = W < 500 ? 200 : 240, L = 44, R = 10, T = 12, B = 30;
+    const n = opts.series[0].values.length;
+    const top = Math.max(1, ...opts.series.flatMap((s) => s.values));
+    const maxv = Math.ceil(top / 4) * 4;
+    const step = (W - L - R) / Math.max(1, n);
     const y = (v) => T + (H - T - B) * (1 - v / maxv);
-    const g = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img",
-      "aria-label": t("ov.chart.aria", { logins: fmt.num(sum(s.logins)), refusals: fmt.num(sum(s.refusals)), ended: fmt.num(sum(s.ended)) }) });
+    const g = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, class: "chart", role: "img", "aria-label": opts.aria });
     for (let i = 0; i <= 4; i++) {
       const v = (maxv * i) / 4, yy = y(v);
       g.appendChild(svg("line", { x1: L, x2: W - R, y1: yy, y2: yy, class: "grid" }));
       g.appendChild(svg("text", { x: L - 6, y: yy + 4, "text-anchor": "end", class: "axis" }, fmt.num(Math.round(v))));
     }
-    const start = new Date(s.start).getTime();
-    s.logins.forEach((v, i) => {
-      const bar = svg("rect", { x: L + i * step + 2, y: y(v), width: Math.max(1, step - 4), height: H - B - y(v), class: "bar-logins" });
-      bar.appendChild(svg("title", {}, `${fmt.hour(start + i * 3600e3)}: ${t("ov.logins")} ${fmt.num(v)}, ${t("ov.refusals")} ${fmt.num(s.refusals[i])}, ${t("ov.ended")} ${fmt.num(s.ended[i])}`));
-      g.appendChild(bar);
-      if (i % 4 === 0) g.appendChild(svg("text", { x: L + i * step + step / 2, y: H - B + 16, "text-anchor": "middle", class: "axis" }, fmt.hour(start + i * 3600e3)));
-    });
-    const line = (vals, cls) => g.appendChild(svg("polyline", { class: cls, fill: "none",
-      points: vals.map((v, i) => `${L + i * step + step / 2},${y(v)}`).join(" ") }));
-    line(s.ended, "line-ended");
-    line(s.refusals, "line-refusals");
-    const legend = el("div.legend", null,
-      el("span.key.k-logins", { text: t("ov.logins") }), el("span.key.k-refusals", { text: t("ov.refusals") }),
-      el("span.key.k-ended", { text: t("ov.ended") }));
+    const label = opts.bucketMin >= 1440 ? (ms) => fmt.day(ms) : opts.bucketMin >= 360 ? (ms) => fmt.dayHour(ms) : (ms) => fmt.hour(ms);
+    const every = Math.max(1, Math.ceil((opts.bucketMin >= 360 ? 90 : 56) / step));
+    const start = new Date(opts.start).getTime();
+    const at = (i) => start + i * opts.bucketMin * 60e3;
+    for (const s of opts.series) {
+      if (s.kind === "bar") {
+        s.values.forEach((v, i) => {
+          const bar = svg("rect", { x: L + i * step + 1, y: y(v), width: Math.max(1, step - 2), height: H - B - y(v), class: s.cls });
+          bar.appendChild(svg("title", {}, `${label(at(i))}: ${opts.series.map((x) => x.label + " " + fmt.num(x.values[i])).join(", ")}`));
+          g.appendChild(bar);
+        });
+      } else {
+        g.appendChild(svg("polyline", { class: s.cls, fill: "none", points: s.values.map((v, i) => `${L + i * step + step / 2},${y(v)}`).join(" ") }));
+      }
+    }
+    for (let i = 0; i < n; i += every) g.appendChild(svg("text", { x: L + i * step + step / 2, y: H - B + 16, "text-anchor": "middle", class: "axis" }, label(at(i))));
+    const legend = el("div.legend", null, opts.series.map((s) => el("span.key.k-" + s.cls, { text: s.label })));
     return el("div.chart-wrap", null, g, legend);
   }
-  const sum = (a) => a.reduce((x, y) => x + y, 0);
+  function barList(items, label, id) {
+    if (!items || !items.length) return el("p.muted", { text: t("an.nodata") });
+    const total = items.reduce((a, x) => a + x.count, 0) || 1;
+    const maxv = Math.max(...items.map((x) => x.count), 1);
+    return el("ol.bars", { id }, items.map((it) => el("li", null, el("span.bar-label", { text: label(it) }),
+      el("meter", { min: 0, max: maxv, value: it.count, "aria-hidden": "true" }),
+      el("span.bar-value", { text: fmt.num(it.count) + " · " + fmt.pct(it.count / total) }))));
+  }
+
+  // World tile map: one square per country at its approximate centre,
+  // nudged to the nearest free cell; no map data leaves this file.
+  const CENTRES = "CA56,-100 US39,-98 MX23,-102 GT15.5,-90.3 BZ17.2,-88.7 HN14.8,-86.6 SV13.7,-88.9 NI12.9,-85.2 CR9.9,-84 PA8.5,-80 CU21.5,-79 " +
+    "JM18.1,-77.3 HT19,-72.5 DO18.9,-70.5 PR18.2,-66.5 BS24.5,-77.5 TT10.5,-61.3 GL72,-40 CO4,-73 VE7,-66 GY5,-59 SR4,-56 EC-1.5,-78 PE-9,-75 " +
+    "BR-10,-52 BO-17,-65 PY-23,-58 UY-33,-56 AR-35,-65 CL-33,-71 IS65,-18 IE53,-8 GB54,-2 PT39.5,-8 ES40,-4 FR46.5,2.5 BE50.6,4.6 NL52.2,5.5 " +
+    "LU49.8,6.1 DE51,10 CH46.8,8.2 AT47.5,14.5 IT42.8,12.5 MT35.9,14.4 DK56,10 NO62,10 SE62,16 FI64,26 EE58.7,25.5 LV56.9,24.6 LT55.3,23.9 " +
+    "PL52,19.5 CZ49.8,15.5 SK48.7,19.5 HU47.2,19.5 SI46.1,14.8 HR45.2,15.5 BA44,17.8 RS44,20.8 ME42.7,19.3 AL41.2,20 MK41.6,21.7 GR39,22 " +
+    "BG42.7,25.3 RO45.9,25 MD47.2,28.5 UA49,32 BY53.7,28 RU58,50 CY35,33 TR39,35 GE42.2,43.5 AM40.2,45 AZ40.3,47.7 SY35,38.5 LB33.9,35.8 " +
+    "IL31.5,34.9 PS31.9,35.2 JO31,36.5 IQ33,43.7 IR32.5,54 KW29.3,47.6 SA24,45 BH26,50.5 QA25.3,51.2 AE24,54 OM21,57 YE15.5,48 KZ48,67 " +
+    "UZ41.4,64.6 TM39,59.5 KG41.5,74.8 TJ38.9,71 AF33.9,67.7 PK30,70 IN22,79 NP28.4,84 BT27.5,90.4 BD23.7,90.3 LK7.9,80.8 MV3.2,73.2 MM21,96 " +
+    "TH15.5,101 LA18.5,103 KH12.6,105 VN16,107 MY4,102 SG1.35,103.8 ID-2.5,118 PH12.5,122 BN4.5,114.7 TL-8.8,125.7 CN35,103 MN46.8,103 " +
+    "KP40,127 KR36.5,128 JP36.5,138 TW23.7,121 HK22.3,114.2 AU-25,134 NZ-41,174 PG-6.3,145 FJ-17.7,178 NC-21.3,165.5 SB-9.6,160 VU-15.4,166.9 " +
+    "MA31.8,-7 DZ28,2.6 TN34,9.5 LY27,17 EG26.8,30.8 SD15.5,30 SS7.5,30.5 ER15.2,39.8 ET9,39.5 DJ11.8,42.6 SO5.2,46.2 KE0.2,37.9 UG1.4,32.3 " +
+    "RW-2,29.9 BI-3.4,29.9 TZ-6.4,34.9 MR21,-10.9 ML17.6,-4 NE17.6,8 TD15.5,18.7 SN14.5,-14.5 GM13.4,-15.3 GW12,-15 GN10,-11 SL8.5,-11.8 " +
+    "LR6.4,-9.4 CI7.5,-5.5 BF12.2,-1.6 GH7.9,-1 TG8.6,0.8 BJ9.3,2.3 NG9,8.7 CM5.7,12.4 CF6.6,20.9 GQ1.6,10.3 GA-0.8,11.6 CG-0.2,15.8 " +
+    "CD-2.9,23.7 AO-11.2,17.9 ZM-13.1,27.8 MW-13.3,34.3 MZ-18.7,35.5 ZW-19,29.2 BW-22.3,24.7 NA-22.6,18.5 ZA-30.6,22.9 LS-29.6,28.2 " +
+    "SZ-26.5,31.5 MG-18.8,46.9 MU-20.3,57.6 CV16,-24";
+  let tiles = null;
+  function tileLayout() {
+    if (tiles) return tiles;
+    const COLS = 46, ROWS = 24, used = new Set();
+    tiles = [];
+    for (const item of CENTRES.split(" ")) {
+      const code = item.slice(0, 2);
+      const [lat, lon] = item.slice(2).split(",").map(Number);
+      const cx = Math.round(((lon + 170) / 360) * COLS), cy = Math.round(((78 - lat) / 128) * ROWS);
+      let best = null;
+      for (let r = 0; r < 8 && !best; r++) {
+        let bd = Infinity;
+        for (let dx = -r; dx <= r; dx++) for (let dy = -r; dy <= r; dy++) {
+          const x = cx + dx, y = cy + dy;
+          if (Math.max(Math.abs(dx), Math.abs(dy)) !== r || x < 0 || y < 0 || x >= COLS || y >= ROWS || used.has(x + "," + y)) continue;
+          const d = dx * dx + dy * dy * 1.2;
+          if (d < bd) { bd = d; best = [x, y]; }
+        }
+      }
+      if (!best) continue;
+      used.add(best[0] + "," + best[1]);
+      tiles.push({ code, x: best[0], y: best[1] });
+    }
+    return tiles;
+  }
+  function worldMap(countries) {
+    const byCode = {};
+    for (const c of countries) if (c.code) byCode[c.code] = (byCode[c.code] || 0) + c.count;
+    const maxv = Math.max(1, ...Object.values(byCode));
+    const S = 20, G = 2;
+    const lay = tileLayout();
+    const x0 = Math.min(...lay.map((l) => l.x)), x1 = Math.max(...lay.map((l) => l.x)) + 1;
+    const y0 = Math.min(...lay.map((l) => l.y)), y1 = Math.max(...lay.map((l) => l.y)) + 1;
+    const g = svg("svg", { viewBox: `${x0 * S} ${y0 * S} ${(x1 - x0) * S} ${(y1 - y0) * S}`, class: "worldmap", id: "world-map", role: "img",
+      "aria-label": t("an.map.aria", { n: fmt.num(Object.keys(byCode).length) }) });
+    for (const tile of lay) {
+      const v = byCode[tile.code] || 0;
+      const level = v ? Math.max(1, Math.ceil((5 * Math.log1p(v)) / Math.log1p(maxv))) : 0;
+      const r = svg("rect", { x: tile.x * S + G / 2, y: tile.y * S + G / 2, width: S - G, height: S - G, rx: 3, class: "tile l" + level, "data-code": tile.code });
+      r.appendChild(svg("title", {}, countryLabel("", tile.code) + ": " + fmt.num(v)));
+      g.appendChild(r);
+      g.appendChild(svg("text", { x: tile.x * S + S / 2, y: tile.y * S + S / 2 + 3.5, "text-anchor": "middle", class: "tile-label" + (level >= 3 ? " dark" : "") }, tile.code));
+    }
+    const scale = el("div.map-scale", { "aria-hidden": "true" }, el("span", { text: fmt.num(0) }),
+      [1, 2, 3, 4, 5].map((l) => el("span.swatch.l" + l)), el("span", { text: fmt.num(maxv) }));
+    return el("div.map-wrap", null, g, scale);
+  }
+
+  // ---------- analytics ----------
+  const RANGES = ["24h", "7d", "30d", "custom"];
+  async function renderAnalytics(r) {
+    const range = RANGES.includes(r.params.get("range")) ? r.params.get("range") : "24h";
+    const from = r.params.get("from") || "", to = r.params.get("to") || "";
+    const picker = el("form.range", { id: "range-picker", "aria-label": t("an.range"), onsubmit: (ev) => ev.preventDefault() },
+      el("div.seg", { role: "radiogroup", "aria-label": t("an.range") }, RANGES.map((x) => el("button" + (x === range ? ".on" : ".secondary"), {
+        type: "button", role: "radio", "aria-checked": x === range ? "true" : "false", "data-range": x, text: t("an.r." + x),
+        onclick: () => x === "custom" ? setHashParams("analytics", "", { range: "custom", from: from || isoDay(Date.now() - 7 * 864e5), to: to || isoDay(Date.now()) })
+          : setHashParams("analytics", "", { range: x }) }))));
+    if (range === "custom") {
+      const f = el("input", { type: "date", id: "range-from", value: from, required: true });
+      const tt = el("input", { type: "date", id: "range-to", value: to, required: true });
+      picker.appendChild(el("label", null, el("span", { text: t("an.from") }), f));
+      picker.appendChild(el("label", null, el("span", { text: t("an.to") }), tt));
+      picker.appendChild(el("button", { type: "submit", id: "range-apply", text: t("an.apply") }));
+      picker.addEventListener("submit", () => setHashParams("analytics", "", { range: "custom", from: f.value, to: tt.value }));
+    }
+    const body = el("div", { id: "analytics-body" }, loading());
+    setMain(el("h1", { text: t("nav.analytics") }), picker, body);
+    const day = /^\d{4}-\d{2}-\d{2}$/;
+    if (range === "custom" && (!day.test(from) || !day.test(to) || from > to || Date.parse(to) - Date.parse(from) > 365 * 864e5)) {
+      clear(body).appendChild(el("p.form-error", { id: "range-error", role: "alert", text: t("an.badrange") }));
+      return;
+    }
+    let a;
+    try {
+      const res = await pageGet("/analytics" + qs({ range, from: range === "custom" ? from : "", to: range === "custom" ? to : "" }));
+      if (!res.data) { clear(body).appendChild(el("p.muted", { text: t("ov.partial") })); return; }
+      a = res.data;
+    } catch (e) {
+      if (e.status === 400 && !e.stale) { clear(body).appendChild(el("p.form-error", { id: "range-error", role: "alert", text: t("an.badrange") })); return; }
+      if (!quiet(e)) { clear(body).appendChild(errorBox(e, () => renderAnalytics(r))); }
+      return;
+    }
+    const sumOf = (items, pred) => (items || []).filter(pred).reduce((x, i) => x + i.count, 0);
+    const logins = sumOf(a.devices, () => true);
+    const mobile = sumOf(a.devices, (i) => i.name === "mobile" || i.name === "tablet");
+    const card = (label, value, hint, id) => el("div.stat", { id }, el("div.stat-value", { text: value }), el("div.stat-label", { text: label }),
+      hint ? el("div.stat-hint", { text: hint }) : null);
+    const bm = a.bucketMinutes;
+    const tz = -new Date().getTimezoneOffset() / 60;
+    const peak = Number.isInteger(tz) ? a.peakHours.map((_, h) => a.peakHours[(((h - tz) % 24) + 24) % 24]) : a.peakHours;
+    const peakChart = timeChart({ half: true, start: new Date(2000, 0, 1).getTime(), bucketMin: 60, aria: t("an.peak.aria"),
+      series: [{ label: t("ov.logins"), values: peak, kind: "bar", cls: "bar-logins" }] });
+    clear(body);
+    append(body, [
+      el("p.muted", { id: "range-line", text: t("an.window", { from: fmt.date(a.from), to: fmt.date(a.to) }) }),
+      el("section.stats", { "aria-label": t("ov.figures") },
+        card(t("ov.logins"), fmt.num(a.totalLogins), null, "an-logins"),
+        card(t("an.unique.users"), fmt.num(a.uniqueUsers), null, "an-users"),
+        card(t("an.unique.ips"), fmt.num(a.uniqueIps), null, "an-ips"),
+        card(t("ov.refusals"), fmt.num(a.totalRefusals), t("an.refusals.hint"), "an-refusals"),
+        card(t("an.mobile"), logins ? fmt.pct(mobile / logins) : "—", null, "an-mobile"),
+        card(t("an.risky"), fmt.num(a.riskyCount), t("an.risky.hint", { n: fmt.num(70) }), "an-risky")),
+      el("section.card", { "aria-labelledby": "an-chart-title" }, el("h2", { id: "an-chart-title", text: t("an.chart.logins") }),
+        timeChart({ start: a.from, bucketMin: bm, aria: t("an.chart.logins"), series: [
+          { label: t("ov.logins"), values: a.logins, kind: "bar", cls: "bar-logins" },
+          { label: t("ov.refusals"), values: a.refusals, kind: "line", cls: "line-refusals" },
+          { label: t("ov.ended"), values: a.ended, kind: "line", cls: "line-ended" }] })),
+      el("section.card", { "aria-labelledby": "an-active-title" }, el("h2", { id: "an-active-title", text: t("an.chart.active") }),
+        timeChart({ start: a.from, bucketMin: bm, aria: t("an.chart.active"), series: [
+          { label: t("an.open"), values: a.active, kind: "line", cls: "line-active" }] })),
+      el("div.grid2", null,
+        el("section.card", null, el("h2", { text: t("an.refusals.by") }), barList(a.refusalsByReason, (i) => t("refusal." + i.name), "refusal-reasons")),
+        el("section.card", null, el("h2", { text: t("an.peak") }), peakChart)),
+      el("section.card", { "aria-labelledby": "an-map-title" }, el("h2", { id: "an-map-title", text: t("an.map") }),
+        el("div.map-grid", null, worldMap(a.countries),
+          barList(a.countries.slice(0, 10), (i) => countryLabel(i.name, i.code), "country-list"))),
+      el("div.grid3", null,
+        el("section.card", null, el("h2", { text: t("ov.devices") }), barList(a.devices, (i) => deviceLabel(i.name), "device-mix")),
+        el("section.card", null, el("h2", { text: t("ov.browsers") }), barList(a.browsers, (i) => i.name || t("unknown"), "browser-mix")),
+        el("section.card", null, el("h2", { text: t("an.os") }), barList(a.os, (i) => i.name || t("unknown"), "os-mix"))),
+      el("section.card", { "aria-labelledby": "an-risky-title" }, el("h2", { id: "an-risky-title", text: t("an.risky.title") }),
+        a.risky.length ? el("div.table-wrap", null, el("table.sessions", { id: "risky-table" },
+          el("thead", null, el("tr", null, [t("col.user"), t("col.login"), t("col.ip"), t("col.location"), t("col.score"), t("an.reasons")].map((h) => el("th", { scope: "col", text: h })))),
+          el("tbody", null, a.risky.map((x) => el("tr", null,
+            el("td", { "data-label": t("col.user") }, el("a", { href: "#/session/" + encodeURIComponent(x.sessionId), text: x.userId })),
+            el("td", { "data-label": t("col.login"), text: fmt.date(x.loginTime) }),
+            el("td", { "data-label": t("col.ip"), text: x.ipAddress || "—" }),
+            el("td", { "data-label": t("col.location"), text: countryLabel(x.country, "") }),
+            el("td", { "data-label": t("col.score") }, scoreBadge(x.securityScore)),
+            el("td", { "data-label": t("an.reasons") }, x.reasons.length ? x.reasons.map(reasonText).join("; ") : "—"))))))
+          : el("p.muted", { text: t("an.norisky") })),
+      el("p.muted", { text: t("ov.updated", { time: fmt.date(a.generatedAt) }) }),
+    ]);
+  }
+  function isoDay(ms) { const d = new Date(ms); return d.getFullYear() + "-" + String(d.getMonth() + 1).padStart(2, "0") + "-" + String(d.getDate()).padStart(2, "0"); }
 
   // ---------- sessions table ----------
   const STATUSES = ["all", "active", "idle", "loggedout", "terminated"];
@@ -378,7 +609,71 @@
   }
   function locationLine(g) {
     if (!g) return "";
-    return [g.city, g.region, g.country || g.countryCode || g.country_code].filter(Boolean).join(", ");
+    const c = g.country === "Private network" ? t("geo.private") : g.country_code ? countryLabel(g.country, g.country_code) : g.country || g.countryCode;
+    return [g.city, g.region, c].filter(Boolean).join(", ");
+  }
+  // sid is a session's store id ("sess_…"): documentId in the shared
+  // session view, where sessionId is the id the app sees.
+  function sid(s) { return s.documentId || s.sessionId; }
+  // who names a session's user: the name and email when known, else the id.
+  function who(s) {
+    const u = s.user || {};
+    return u.username || u.email || s.userId;
+  }
+  // actionableTable: the sessions table with row actions and a bar to act on the selection.
+  function actionableTable(list, opts, reload) {
+    // A live reload keeps the rows still listed selected.
+    const selection = opts.keep || new Map();
+    for (const id of [...selection.keys()]) if (!list.some((s) => sid(s) === id)) selection.delete(id);
+    for (const s of list) if (selection.has(sid(s))) selection.set(sid(s), s);
+    const count = el("span", { id: "bulk-count", "aria-live": "polite" });
+    const termBtn = el("button.danger", { type: "button", id: "bulk-terminate", text: t("bulk.terminate") });
+    const blockBtn = el("button.secondary", { type: "button", id: "bulk-block", text: t("bulk.block") });
+    const bar = el("div.bulkbar", { id: "bulk-bar", role: "region", "aria-label": t("bulk.label"), hidden: true }, count, termBtn, blockBtn);
+    const update = () => {
+      const n = selection.size;
+      bar.hidden = n === 0;
+      const users = new Set([...selection.values()].map((s) => s.userId));
+      count.textContent = t("bulk.selected", { n: fmt.num(n), users: fmt.num(users.size) });
+      termBtn.disabled = ![...selection.values()].some((s) => s.isActive);
+    };
+    const names = (arr) => arr.slice(0, 5).join(", ") + (arr.length > 5 ? " " + t("bulk.more", { n: fmt.num(arr.length - 5) }) : "");
+    const run = async (body, msgKey) => {
+      try {
+        const res = await api("POST", "/bulk", body);
+        announce(t(msgKey, { n: fmt.num(res.done), total: fmt.num(res.results.length) }));
+        banner(t(msgKey, { n: fmt.num(res.done), total: fmt.num(res.results.length) }), res.done === res.results.length ? "ok" : "error");
+        selection.clear();
+        reload();
+      } catch (e) { if (!quiet(e)) banner(t("err.generic", { msg: e.message })); }
+    };
+    termBtn.addEventListener("click", async () => {
+      const list2 = [...selection.values()].filter((s) => s.isActive);
+      if (!(await confirmAction(t("bulk.terminate.confirm", { n: fmt.num(list2.length), users: names([...new Set(list2.map(who))]) }), t("bulk.terminate")))) return;
+      run({ action: "terminate", sessionIds: list2.map((s) => sid(s)) }, "bulk.terminated");
+    });
+    blockBtn.addEventListener("click", async () => {
+      const users = [...new Map([...selection.values()].map((s) => [s.userId, s])).values()];
+      if (!(await confirmAction(t("bulk.block.confirm", { n: fmt.num(users.length), users: names(users.map(who)) }), t("bulk.block")))) return;
+      run({ action: "block", userIds: users.map((s) => s.userId) }, "bulk.blocked");
+    });
+    const onTerminate = async (s) => {
+      if (!(await confirmAction(t("session.terminate.confirm", { user: who(s) }), t("session.terminate")))) return;
+      try {
+        await api("POST", "/sessions/" + encodeURIComponent(sid(s)) + "/terminate");
+        announce(t("session.terminated"));
+        reload();
+      } catch (e) { if (!quiet(e)) banner(t("err.generic", { msg: e.message })); }
+    };
+    const table = sessionsTable(list, Object.assign({}, opts, { selection, onSelect: () => { all.checked = list.every((s) => selection.has(sid(s))); update(); }, onTerminate }));
+    // Select all: above the table, so that phones (where the table is a list of cards) have it too.
+    const all = el("input", { type: "checkbox", id: "select-all", checked: list.length > 0 && list.every((s) => selection.has(sid(s))), onchange: (ev) => {
+      for (const s of list) { if (ev.target.checked) selection.set(sid(s), s); else selection.delete(sid(s)); }
+      for (const c of table.querySelectorAll("input.pick-row")) c.checked = ev.target.checked;
+      update();
+    } });
+    update();
+    return [el("div.tabletools", null, el("label.pick-all", null, all, " ", t("sel.all"))), bar, table];
   }
   function sessionsTable(list, opts) {
     // Sortable where the store has an index: user and login always, last
@@ -395,30 +690,44 @@
     const sort = opts.sort || "-loginTime";
     const desc = sort.startsWith("-");
     const field = sort.replace(/^-/, "");
-    const head = el("tr", null, cols.map(([f, label, sortable]) => {
+    const sel = opts.selection; // Map sessionId -> session, when rows can be selected
+    const head = el("tr", null, sel ? el("th.pick", { scope: "col" }, el("span.sr-only", { text: t("sel.row.label") })) : null, cols.map(([f, label, sortable]) => {
       if (!sortable || !opts.onSort) return el("th", { scope: "col", text: label });
       const cur = f === field;
       return el("th", { scope: "col", "aria-sort": cur ? (desc ? "descending" : "ascending") : "none" },
         el("button.sort", { type: "button", onclick: () => opts.onSort(cur && desc ? f : "-" + f),
           "aria-label": t("sortby", { col: label }) }, label, el("span.arrow", { "aria-hidden": "true", text: cur ? (desc ? " ▼" : " ▲") : "" })));
     }));
-    const rows = list.map((s) => el("tr", { "data-session": s.sessionId },
+    if (opts.onTerminate) head.appendChild(el("th", { scope: "col" }, el("span.sr-only", { text: t("col.actions") })));
+    const rows = list.map((s) => el("tr", { "data-session": sid(s) },
+      sel ? el("td.pick", { "data-label": t("sel.row.label") }, el("input.pick-row", { type: "checkbox", "data-session": sid(s),
+        "aria-label": t("sel.row", { user: who(s) }), checked: sel.has(sid(s)),
+        onchange: (ev) => { if (ev.target.checked) sel.set(sid(s), s); else sel.delete(sid(s)); opts.onSelect(); } })) : null,
       el("td", { "data-label": t("col.user") }, el("a", { href: "#/user/" + encodeURIComponent(s.userId), text: s.userId }),
-        el("div.sub", null, el("a.session-link", { href: "#/session/" + encodeURIComponent(s.sessionId), text: t("details") }))),
+        userName(s) ? el("div.sub.person", { text: userName(s) }) : null,
+        el("div.sub", null, el("a.session-link", { href: "#/session/" + encodeURIComponent(sid(s)), text: t("details") }))),
       el("td", { "data-label": t("col.ip"), text: s.ipAddress || "—" }),
       el("td", { "data-label": t("col.location"), text: locationLine(s.geoLocation) || "—" }),
-      el("td", { "data-label": t("col.device") }, [s.deviceType, s.browserName, s.osName].filter(Boolean).join(" · ") || "—",
+      el("td", { "data-label": t("col.device") }, [s.deviceType ? deviceLabel(s.deviceType) : "", s.browserName, s.osName].filter(Boolean).join(" · ") || "—",
         el("div.sub.ua", { text: s.userAgent || "", title: s.userAgent || "" })),
       el("td", { "data-label": t("col.login"), text: fmt.date(s.loginTime) }),
       opts.status === "loggedout" || opts.status === "terminated"
         ? el("td", { "data-label": t("col.ended"), text: fmt.date(s.logoutTime) })
         : el("td", { "data-label": t("col.lastActive"), text: fmt.ago(s.lastActive), title: fmt.date(s.lastActive) }),
       el("td", { "data-label": t("col.status") }, statusBadge(s)),
-      el("td", { "data-label": t("col.score") }, scoreBadge(s.securityScore))));
+      el("td", { "data-label": t("col.score") }, scoreBadge(s.securityScore)),
+      opts.onTerminate ? el("td.row-actions", { "data-label": t("col.actions") }, s.isActive ? el("button.secondary.small.row-terminate", { type: "button",
+        "aria-label": t("row.terminate.aria", { user: who(s) }), text: t("row.terminate"), onclick: () => opts.onTerminate(s) }) : null) : null));
     return el("div.table-wrap", null, el("table.sessions", { id: opts.id || "sessions-table" },
       el("caption.sr-only", { text: opts.caption || t("nav.sessions") }), el("thead", null, head), el("tbody", null, rows)));
   }
+  // userName is the name the login answer gave ("" when none).
+  function userName(s) {
+    const u = s.user || {};
+    return [u.username, u.email].filter(Boolean).join(" · ");
+  }
   function scoreBadge(v) {
+    if (v === null || v === undefined) return el("span.score.muted", { text: "—" });
     const cls = v >= 70 ? "good" : v >= 40 ? "warn" : "bad";
     return el("span.score." + cls, { text: fmt.num(v) });
   }
@@ -470,13 +779,14 @@
         el("a.button.secondary", { id: "export-csv", href: API + "/export" + exportQ + (exportQ ? "&" : "?") + "format=csv", download: "", text: t("export.csv") }),
         el("a.button.secondary", { id: "export-json", href: API + "/export" + exportQ + (exportQ ? "&" : "?") + "format=json", download: "", text: t("export.json") })));
     const body = el("div", { id: "sessions-body" }, loading());
+    const selected = new Map();
     setMain(el("h1", { text: t("nav.sessions") }), filters, body);
     const load = async () => {
       let res;
       try {
-        res = await api("GET", "/sessions" + qs({ status: p.status === "all" ? "" : p.status, search: p.search, sort: p.sort, page: p.page, pageSize: p.pageSize, match: p.match }));
+        res = await pageGet("/sessions" + qs({ status: p.status === "all" ? "" : p.status, search: p.search, sort: p.sort, page: p.page, pageSize: p.pageSize, match: p.match }));
       } catch (e) {
-        if (e.status !== 401) { clear(body); body.appendChild(errorBox(e, load)); }
+        if (!quiet(e)) { clear(body); body.appendChild(errorBox(e, load)); }
         return;
       }
       clear(body);
@@ -492,7 +802,7 @@
         body.appendChild(el("p.note", { id: "exact-note" }, t("search.exact." + res.meta.exactMatch, { term: p.search }), " ",
           el("button.secondary", { type: "button", id: "search-everywhere", onclick: () => nav({ match: "contains", page: 1 }), text: t("search.everywhere") })));
       }
-      body.appendChild(sessionsTable(res.data, { sort: p.sort, status: p.status, onSort: (s) => nav({ sort: s, page: 1 }) }));
+      append(body, actionableTable(res.data, { keep: selected, sort: p.sort, status: p.status, onSort: (s) => nav({ sort: s, page: 1 }) }, load));
       body.appendChild(pager(res.meta, (n) => nav({ page: n })));
     };
     load();
@@ -504,9 +814,9 @@
     const id = r.arg;
     setMain(el("h1", { text: t("session.title") }), loading());
     let res;
-    try { res = await api("GET", "/sessions/" + encodeURIComponent(id)); } catch (e) {
-      if (e.status === 404) setMain(el("div.empty", null, el("h1", { text: t("session.title") }), el("p", { text: t("session.notfound") }), el("a", { href: "#/sessions", text: t("back.sessions") })));
-      else if (e.status !== 401) setMain(el("h1", { text: t("session.title") }), errorBox(e, () => renderSession(r)));
+    try { res = await pageGet("/sessions/" + encodeURIComponent(id)); } catch (e) {
+      if (e.status === 404 && !e.stale) setMain(el("div.empty", null, el("h1", { text: t("session.title") }), el("p", { text: t("session.notfound") }), el("a", { href: "#/sessions", text: t("back.sessions") })));
+      else if (!quiet(e)) setMain(el("h1", { text: t("session.title") }), errorBox(e, () => renderSession(r)));
       return;
     }
     const s = res.data;
@@ -519,29 +829,32 @@
       el("li", null, el("strong", { text: t("tl.login") }), " ", fmt.date(s.loginTime), s.route ? el("span.muted", { text: " · " + s.route }) : null),
       el("li", null, el("strong", { text: t("tl.lastActive") }), " ", fmt.date(s.lastActive), el("span.muted", { text: " · " + fmt.ago(s.lastActive) })),
       s.logoutTime ? el("li", null, el("strong", { text: t("tl.ended") }), " ", fmt.date(s.logoutTime), " · ",
-        t("reason." + (s.terminationReason || "logout")), s.terminatedManually ? el("span.muted", { text: " (" + t("tl.byadmin") + ")" }) : null) : null,
+        t("reason." + (s.terminationReason || "logout")), s.terminatedManually && s.terminationReason !== "manual" ? el("span.muted", { text: " (" + t("tl.byadmin") + ")" }) : null,
+        res.endedBy ? el("span.muted", { id: "ended-by", text: " · " + t("tl.by", { name: res.endedBy }) }) : null) : null,
       s.isActive && s.expiresAt ? el("li", null, el("strong", { text: t("tl.expires") }), " ", fmt.date(s.expiresAt)) : null);
     const actions = el("div.actions");
     if (s.isActive) {
       actions.appendChild(el("button.danger", { type: "button", id: "terminate", text: t("session.terminate"), onclick: async () => {
-        if (!(await confirmAction(t("session.terminate.confirm", { user: s.userId }), t("session.terminate")))) return;
+        if (!(await confirmAction(t("session.terminate.confirm", { user: who(s) }), t("session.terminate")))) return;
         try {
-          await api("POST", "/sessions/" + encodeURIComponent(s.sessionId) + "/terminate");
+          await api("POST", "/sessions/" + encodeURIComponent(sid(s)) + "/terminate");
           announce(t("session.terminated"));
           renderSession(r);
-        } catch (e) { if (e.status !== 401) banner(t("err.generic", { msg: e.message })); }
+        } catch (e) { if (!quiet(e)) banner(t("err.generic", { msg: e.message })); }
       } }));
     }
     actions.appendChild(el("a.button.secondary", { href: "#/user/" + encodeURIComponent(s.userId), text: t("session.userlink") }));
-    const reasons = s.scoreReasons && s.scoreReasons.length ? el("ul.reasons", null, s.scoreReasons.map((x) => el("li", { text: x }))) : el("p.muted", { text: t("score.noreasons") });
+    const rlist = res.reasons || (s.scoreReasons || []).map((x) => ({ text: x }));
+    const reasons = rlist.length ? el("ul.reasons", { id: "score-reasons" }, rlist.map((x) => el("li", { text: reasonText(x) }))) : el("p.muted", { text: t("score.noreasons") });
     setMain(
       el("p.crumbs", null, el("a", { href: "#/sessions", text: t("back.sessions") })),
-      el("h1", null, t("session.title"), " ", el("code", { text: s.sessionId })),
+      el("h1", null, t("session.title"), " ", el("code", { text: sid(s) })),
       el("p", null, statusBadge(s), res.userBlocked ? el("span.badge.b-terminated", { text: t("user.blocked") }) : null),
       el("div.grid2", null,
         el("section.card", null, el("h2", { text: t("session.device") }), dl([
-          [t("col.user"), el("a", { href: "#/user/" + encodeURIComponent(s.userId), text: s.userId, id: "detail-user" })],
-          [t("session.devicetype"), s.deviceType], [t("session.browser"), s.browserName], [t("session.os"), s.osName],
+          [t("col.user"), el("span", null, el("a", { href: "#/user/" + encodeURIComponent(s.userId), text: s.userId, id: "detail-user" }),
+            userName(s) ? el("span.muted", { id: "detail-person", text: " · " + userName(s) }) : null)],
+          [t("session.devicetype"), s.deviceType ? deviceLabel(s.deviceType) : ""], [t("session.browser"), s.browserName], [t("session.os"), s.osName],
           [t("col.ip"), s.ipAddress], [t("col.location"), loc],
           [t("session.ua"), el("code.ua-full", { id: "detail-ua", text: s.userAgent || "—" })]])),
         el("section.card", null, el("h2", { text: t("session.security") }),
@@ -549,7 +862,7 @@
           reasons)),
       el("section.card", null, el("h2", { text: t("session.timeline") }), timeline),
       actions);
-    state.refresh = (changes) => { if ((changes || []).some((c) => c.sessionId === s.sessionId)) renderSession(r); };
+    state.refresh = (changes) => { if ((changes || []).some((c) => c.sessionId === sid(s))) renderSession(r); };
   }
 
   // ---------- user view ----------
@@ -558,8 +871,8 @@
     const page = r.params.get("page") || "1";
     setMain(el("h1", { text: t("user.title") }), loading());
     let res;
-    try { res = await api("GET", "/users/" + encodeURIComponent(uid) + qs({ page, pageSize: 25 })); } catch (e) {
-      if (e.status !== 401) setMain(el("h1", { text: t("user.title") }), errorBox(e, () => renderUser(r)));
+    try { res = await pageGet("/users/" + encodeURIComponent(uid) + qs({ page, pageSize: 25 })); } catch (e) {
+      if (!quiet(e)) setMain(el("h1", { text: t("user.title") }), errorBox(e, () => renderUser(r)));
       return;
     }
     const list = res.sessions.data || [];
@@ -567,24 +880,26 @@
     const blockBtn = el("button." + (res.blocked ? "secondary" : "danger"), { type: "button", id: "block-toggle",
       text: res.blocked ? t("user.unblock") : t("user.block"), onclick: async () => {
         const next = !res.blocked;
-        if (!(await confirmAction(t(next ? "user.block.confirm" : "user.unblock.confirm", { user: uid }), next ? t("user.block") : t("user.unblock")))) return;
-        try { await api("POST", "/users/" + encodeURIComponent(uid) + "/block", { blocked: next }); announce(next ? t("user.blocked") : t("user.unblocked")); renderUser(r); } catch (e) { if (e.status !== 401) banner(t("err.generic", { msg: e.message })); }
+        if (!(await confirmAction(t(next ? "user.block.confirm" : "user.unblock.confirm", { user: who(list[0] || { userId: uid }) }), next ? t("user.block") : t("user.unblock")))) return;
+        try { await api("POST", "/users/" + encodeURIComponent(uid) + "/block", { blocked: next }); announce(next ? t("user.blocked") : t("user.unblocked")); renderUser(r); } catch (e) { if (!quiet(e)) banner(t("err.generic", { msg: e.message })); }
       } });
     const killBtn = el("button.danger", { type: "button", id: "terminate-all", text: t("user.terminateall"), disabled: !meta.active && !list.some((s) => s.isActive),
       onclick: async () => {
-        if (!(await confirmAction(t("user.terminateall.confirm", { user: uid }), t("user.terminateall")))) return;
-        try { const x = await api("POST", "/users/" + encodeURIComponent(uid) + "/terminate-all"); announce(t("user.terminatedn", { n: fmt.num(x.terminated || 0) })); renderUser(r); } catch (e) { if (e.status !== 401) banner(t("err.generic", { msg: e.message })); }
+        if (!(await confirmAction(t("user.terminateall.confirm", { user: who(list[0] || { userId: uid }) }), t("user.terminateall")))) return;
+        try { const x = await api("POST", "/users/" + encodeURIComponent(uid) + "/terminate-all"); announce(t("user.terminatedn", { n: fmt.num(x.terminated || 0) })); renderUser(r); } catch (e) { if (!quiet(e)) banner(t("err.generic", { msg: e.message })); }
       } });
-    const seen = (title, items) => el("section.card", null, el("h2", { text: title }),
-      items.length ? el("ul.chips", null, items.map((i) => el("li", null, el("span", { text: i.name === "?" ? t("unknown") : i.name }), " ", el("span.count", { text: fmt.num(i.count) })))) : el("p.muted", { text: t("none") }));
+    const seen = (title, items, label) => el("section.card", null, el("h2", { text: title }),
+      items.length ? el("ul.chips", null, items.map((i) => el("li", null, el("span", { text: label(i.name) }), " ", el("span.count", { text: fmt.num(i.count) })))) : el("p.muted", { text: t("none") }));
     setMain(
       el("p.crumbs", null, el("a", { href: "#/sessions", text: t("back.sessions") })),
       el("h1", null, t("user.title"), " ", el("code", { id: "user-id", text: uid })),
+      list[0] && userName(list[0]) ? el("p.person", { id: "user-name", text: userName(list[0]) }) : null,
       el("p", { id: "user-state" }, res.blocked ? el("span.badge.b-terminated", { text: t("user.blocked") }) : el("span.badge.b-active", { text: t("user.notblocked") }),
         " ", el("span.muted", { text: t("sessions.summary", { count: fmt.num(meta.count || 0), active: fmt.num(meta.active || 0) }) })),
       el("div.actions", null, killBtn, blockBtn),
-      el("div.grid3", null, seen(t("user.countries"), res.countries), seen(t("user.devices"), res.devices), seen(t("user.browsers"), res.browsers)),
-      list.length ? [sessionsTable(list, { id: "user-sessions", caption: t("user.sessions") }), pager(meta, (n) => setHashParams("user", uid, { page: n }))]
+      el("div.grid3", null, seen(t("user.countries"), res.countries, (n) => n === "?" ? t("unknown") : countryLabel(n, "")),
+        seen(t("user.devices"), res.devices, deviceKeyLabel), seen(t("user.browsers"), res.browsers, (n) => n === "?" ? t("unknown") : n)),
+      list.length ? [actionableTable(list, { id: "user-sessions", caption: t("user.sessions") }, () => renderUser(r)), pager(meta, (n) => setHashParams("user", uid, { page: n }))]
         : el("div.empty", null, el("p", { text: t("user.nosessions") })));
     state.refresh = (changes) => { if ((changes || []).some((c) => c.userId === uid)) renderUser(r); };
   }
@@ -605,7 +920,7 @@
       ["alertRecipients", "list"], ["smtp.host", "text"], ["smtp.port", "int", 0, 65535], ["smtp.username", "text"],
       ["smtp.password", "secret"], ["smtp.from", "text"], ["smtp.tls", "select", ["starttls", "tls", "none"]]]],
     ["webhooks", [
-      ["enableWebhooks", "bool"], ["discordWebhookUrl", "secret"], ["slackWebhookUrl", "secret"], ["webhooks", "json"]]],
+      ["enableWebhooks", "bool"], ["discordWebhookUrl", "secret"], ["slackWebhookUrl", "secret"], ["webhooks", "hooks"]]],
   ];
   const getPath = (o, p) => p.split(".").reduce((a, k) => (a == null ? undefined : a[k]), o);
   function setPath(o, p, v) {
@@ -616,33 +931,92 @@
   }
   const fieldId = (k) => "set-" + k.replace(/\./g, "-");
 
+  // readField returns [value, problem] for one settings field.
+  function readField(key, f) {
+    if (f.type === "bool") return [f.input.checked, ""];
+    if (f.type === "hooks") return f.get();
+    const raw = f.input.value.trim();
+    if (f.type === "int") {
+      if (!/^-?\d+$/.test(raw)) return [null, t("v.int")];
+      const v = parseInt(raw, 10);
+      if (v < f.min || v > f.max || (key === "retentionDays" && v === 0)) return [null, t("v.range", { min: f.min, max: f.max })];
+      return [v, ""];
+    }
+    if (f.type === "countries" || f.type === "list") {
+      let v = raw ? raw.split(/[\s,;]+/).filter(Boolean) : [];
+      if (f.type === "countries") {
+        v = v.map((c) => c.toUpperCase());
+        const bad = v.find((c) => !/^[A-Z]{2}$/.test(c));
+        if (bad) return [null, t("v.country", { v: bad })];
+      } else {
+        const bad = v.find((c) => !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(c));
+        if (bad) return [null, t("v.email", { v: bad })];
+      }
+      return [v, ""];
+    }
+    if (f.type === "secret" && raw && raw !== "********" && key.endsWith("Url") && !/^https?:\/\/\S+$/i.test(raw)) return [null, t("v.url")];
+    return [raw, ""];
+  }
+  // hooksEditor edits the signed webhooks as rows (name, URL, secret, events).
+  function hooksEditor(id, list) {
+    const rows = el("div.hooks", { id });
+    const addRow = (h) => {
+      const n = rows.children.length;
+      const f = (k, type, val, ph) => {
+        const inp = el("input", { type, autocomplete: "off", spellcheck: "false", "data-k": k, placeholder: ph || null, id: id + "-" + n + "-" + k });
+        inp.value = val || "";
+        return el("label", null, el("span", { text: t("set.hook." + k) }), inp);
+      };
+      const row = el("div.hook", null, f("name", "text", h.name), f("url", "password", h.url, "https://…"), f("secret", "password", h.secret),
+        f("events", "text", (h.events || []).join(", "), t("set.hook.all")),
+        el("button.secondary.small", { type: "button", text: t("set.hook.remove"), onclick: () => row.remove() }));
+      rows.appendChild(row);
+    };
+    for (const h of list) addRow(h);
+    const node = el("div", null, rows, el("button.secondary.small", { type: "button", id: id + "-add", text: t("set.hook.add"), onclick: () => addRow({}) }));
+    const get = () => {
+      const out = [], names = new Set();
+      for (const row of rows.children) {
+        const val = (k) => row.querySelector(`[data-k="${k}"]`).value.trim();
+        const h = { name: val("name"), url: val("url"), secret: val("secret"), events: val("events") ? val("events").split(/[\s,;]+/).filter(Boolean) : [] };
+        if (!h.name || names.has(h.name)) return [null, t("v.hook.name")];
+        if (h.url !== "********" && !/^https?:\/\/\S+$/i.test(h.url)) return [null, t("v.url")];
+        names.add(h.name);
+        out.push(h);
+      }
+      return [out, ""];
+    };
+    return { node, get };
+  }
   async function renderSettings() {
     setMain(el("h1", { text: t("nav.settings") }), loading());
     let cur;
-    try { cur = (await api("GET", "/settings")).data; } catch (e) {
-      if (e.status !== 401) setMain(el("h1", { text: t("nav.settings") }), errorBox(e, renderSettings));
+    try { cur = (await pageGet("/settings")).settings; } catch (e) {
+      if (!quiet(e)) setMain(el("h1", { text: t("nav.settings") }), errorBox(e, renderSettings));
       return;
     }
     const inputs = {};
     const errs = {};
-    const groups = SETTINGS.map(([group, fields]) => el("fieldset.card", null, el("legend", { text: t("set.g." + group) }),
+    const groups = SETTINGS.map(([group, fields]) => el("fieldset.card", { id: "grp-" + group }, el("legend", { text: t("set.g." + group) }),
       fields.map(([key, type, a, b]) => {
         const id = fieldId(key);
         const v = getPath(cur, key);
-        const help = t("set.h." + key);
+        const help = tOpt("set.h." + key);
         const err = el("p.field-error", { id: id + "-err", role: "alert" });
         errs[key] = err;
         let input;
         if (type === "bool") {
           input = el("input", { id, type: "checkbox", checked: !!v });
           inputs[key] = { type, input };
-          return el("div.field.check", null, input, el("label", { for: id, text: t("set." + key) }), help !== "set.h." + key ? el("p.help", { text: help }) : null, err);
+          return el("div.field.check", null, input, el("label", { for: id, text: t("set." + key) }), help ? el("p.help", { text: help }) : null, err);
         }
         if (type === "select") {
           input = el("select", { id }, a.map((o) => el("option", { value: o, text: o, selected: o === v })));
-        } else if (type === "json") {
-          input = el("textarea", { id, rows: 4, spellcheck: "false" });
-          input.value = JSON.stringify(v || [], null, 2);
+        } else if (type === "hooks") {
+          const ed = hooksEditor(id, v || []);
+          inputs[key] = { type, input: ed.node, get: ed.get };
+          return el("div.field", null, el("span.label", { id: id + "-label", text: t("set." + key) }),
+            el("p.help", { id: id + "-help", text: help }), ed.node, err);
         } else if (type === "int") {
           input = el("input", { id, type: "number", inputmode: "numeric", min: a, max: b, step: 1, value: v ?? "" });
         } else {
@@ -651,8 +1025,14 @@
         }
         input.setAttribute("aria-describedby", id + "-help " + id + "-err");
         inputs[key] = { type, input, min: a, max: b };
+        // Inline validation: a field is checked when it loses focus.
+        input.addEventListener("change", () => {
+          const [, problem] = readField(key, inputs[key]);
+          err.textContent = problem || "";
+          input.setAttribute("aria-invalid", problem ? "true" : "false");
+        });
         return el("div.field", null, el("label", { for: id, text: t("set." + key) }), input,
-          el("p.help", { id: id + "-help", text: help !== "set.h." + key ? help : "" }), err);
+          el("p.help", { id: id + "-help", text: help }), err);
       })));
     const msg = el("div.form-msg", { id: "settings-msg", role: "status", "aria-live": "polite" });
     const form = el("form.settings", { novalidate: true, id: "settings-form" }, groups, msg,
@@ -662,29 +1042,16 @@
       clear(msg);
       msg.className = "form-msg";
       for (const e of Object.values(errs)) e.textContent = "";
+      for (const f of Object.values(inputs)) f.input.removeAttribute("aria-invalid");
       const doc = {};
       const problems = [];
       for (const [key, f] of Object.entries(inputs)) {
-        const raw = f.type === "bool" ? f.input.checked : f.input.value.trim();
-        let v = raw;
-        if (f.type === "int") {
-          if (!/^-?\d+$/.test(raw)) { problems.push([key, t("v.int")]); continue; }
-          v = parseInt(raw, 10);
-          if (v < f.min || v > f.max || (key === "retentionDays" && v === 0)) { problems.push([key, t("v.range", { min: f.min, max: f.max })]); continue; }
-        } else if (f.type === "countries" || f.type === "list") {
-          v = raw ? raw.split(/[\s,;]+/).filter(Boolean) : [];
-          if (f.type === "countries") {
-            v = v.map((c) => c.toUpperCase());
-            const bad = v.find((c) => !/^[A-Z]{2}$/.test(c));
-            if (bad) { problems.push([key, t("v.country", { v: bad })]); continue; }
-          }
-        } else if (f.type === "json") {
-          try { v = JSON.parse(raw || "[]"); if (!Array.isArray(v)) throw new Error("array"); } catch (e) { problems.push([key, t("v.json")]); continue; }
-        }
+        const [v, problem] = readField(key, f);
+        if (problem) { problems.push([key, problem]); continue; }
         setPath(doc, key, v);
       }
       if (problems.length) {
-        for (const [k, m] of problems) errs[k].textContent = m;
+        for (const [k, m] of problems) { errs[k].textContent = m; inputs[k].input.setAttribute("aria-invalid", "true"); }
         msg.className = "form-msg error";
         msg.textContent = t("set.fix", { n: problems.length });
         inputs[problems[0][0]].input.focus();
@@ -692,7 +1059,7 @@
       }
       try {
         const res = await api("PUT", "/settings", doc);
-        cur = res.data;
+        cur = res.settings;
         msg.className = "form-msg ok";
         msg.textContent = t("set.saved");
       } catch (e) {
@@ -711,13 +1078,16 @@
       }
     });
     const outbox = el("section.card", { id: "outbox", "aria-labelledby": "outbox-title" }, el("h2", { id: "outbox-title", text: t("outbox.title") }), loading());
-    setMain(el("h1", { text: t("nav.settings") }), el("p.muted", { text: t("set.intro") }), form, outbox);
+    const jump = el("nav.set-groups", { "aria-label": t("set.groups") }, SETTINGS.map(([group]) => el("button.secondary.small", { type: "button",
+      text: t("set.g." + group), onclick: () => { const f = document.getElementById("grp-" + group); f.scrollIntoView({ block: "start" }); const x = f.querySelector("input, select"); if (x) x.focus({ preventScroll: true }); } })),
+      el("button.secondary.small", { type: "button", text: t("outbox.title"), onclick: () => document.getElementById("outbox").scrollIntoView({ block: "start" }) }));
+    setMain(el("h1", { text: t("nav.settings") }), el("p.muted", { text: t("set.intro") }), jump, form, outbox);
     loadOutbox(outbox);
   }
   async function loadOutbox(box) {
     let res;
-    try { res = await api("GET", "/alerts"); } catch (e) {
-      if (e.status !== 401) { clear(box); box.appendChild(el("h2", { text: t("outbox.title") })); box.appendChild(errorBox(e, () => loadOutbox(box))); }
+    try { res = await pageGet("/alerts"); } catch (e) {
+      if (!quiet(e)) { clear(box); box.appendChild(el("h2", { text: t("outbox.title") })); box.appendChild(errorBox(e, () => loadOutbox(box))); }
       return;
     }
     clear(box);
@@ -730,8 +1100,83 @@
         el("td.err", { text: a.lastError || "—" }), el("td", { text: fmt.date(a.createdAt) }),
         el("td", null, el("button.secondary", { type: "button", "data-alert": a.id, text: t("outbox.retry"), onclick: async (ev) => {
           ev.target.disabled = true;
-          try { await api("POST", "/alerts/" + a.id + "/retry"); announce(t("outbox.queued")); loadOutbox(box); } catch (e) { ev.target.disabled = false; if (e.status !== 401) banner(t("err.generic", { msg: e.message })); }
+          try { await api("POST", "/alerts/" + a.id + "/retry"); announce(t("outbox.queued")); loadOutbox(box); } catch (e) { ev.target.disabled = false; if (!quiet(e)) banner(t("err.generic", { msg: e.message })); }
         } }))))))));
+  }
+
+  // ---------- audit trail ----------
+  const AUDIT_EVENTS = ["session.terminated", "session.deleted", "user.terminated_all", "user.blocked", "user.unblocked", "settings.changed",
+    "sessions.purged", "lockout.locked", "lockout.unlocked", "token.created", "token.revoked", "alert.retried"];
+  function auditEventLabel(ev) { return AUDIT_EVENTS.includes(ev) ? t("audit.ev." + ev) : ev; }
+  function auditSubject(e) {
+    if (!e.subject) return "—";
+    if (e.subjectType === "session") return el("a", { href: "#/session/" + encodeURIComponent(e.subject), text: e.subject });
+    if (e.subjectType === "user") return el("a", { href: "#/user/" + encodeURIComponent(e.subject), text: e.subject });
+    return (e.subjectType === "ip" ? t("lock.ip") : e.subjectType === "identifier" ? t("lock.identifier") : e.subjectType) + " " + e.subject;
+  }
+  function auditDetail(d) {
+    if (!d || typeof d !== "object") return "";
+    return Object.entries(d).filter(([k]) => k !== "ip").map(([k, v]) => k + ": " + (typeof v === "object" ? JSON.stringify(v) : String(v))).join(", ");
+  }
+  async function renderAudit(r) {
+    const before = r.params.get("before") || "";
+    const exportQ = (f) => API + "/audit/export?format=" + f;
+    setMain(el("h1", { text: t("nav.audit") }), loading());
+    let res;
+    try { res = await pageGet("/audit" + qs({ before, limit: 50 })); } catch (e) {
+      if (!quiet(e)) setMain(el("h1", { text: t("nav.audit") }), errorBox(e, () => renderAudit(r)));
+      return;
+    }
+    const list = res.data || [];
+    const head = el("div.filters", null, el("p.muted.grow", { text: t("audit.intro") }),
+      el("div.export", null, el("a.button.secondary", { id: "audit-csv", href: exportQ("csv"), download: "", text: t("export.csv") }),
+        el("a.button.secondary", { id: "audit-json", href: exportQ("json"), download: "", text: t("export.json") })));
+    const table = list.length ? el("div.table-wrap", null, el("table.sessions", { id: "audit-table" },
+      el("caption.sr-only", { text: t("nav.audit") }),
+      el("thead", null, el("tr", null, [t("audit.when"), t("audit.who"), t("audit.what"), t("audit.subject"), t("audit.from"), t("audit.detail")].map((h) => el("th", { scope: "col", text: h })))),
+      el("tbody", null, list.map((e) => el("tr", { "data-audit": e.id },
+        el("td", { "data-label": t("audit.when"), text: fmt.date(e.at), title: e.at }),
+        el("td", { "data-label": t("audit.who"), text: e.actor === "system" ? t("audit.system") : e.actor || "—" }),
+        el("td", { "data-label": t("audit.what"), text: auditEventLabel(e.event) }),
+        el("td", { "data-label": t("audit.subject") }, auditSubject(e)),
+        el("td", { "data-label": t("audit.from"), text: (e.detail && e.detail.ip) || "—" }),
+        el("td.what", { "data-label": t("audit.detail"), text: auditDetail(e.detail) || "—" })))))) 
+      : el("div.empty", { id: "audit-empty" }, el("p", { text: t("audit.none") }));
+    const next = res.meta && res.meta.next;
+    const pagerNav = el("nav.pager", { "aria-label": t("pagination") },
+      el("button.secondary", { type: "button", disabled: !before, onclick: () => setHashParams("audit", "", {}), text: t("audit.newest") }),
+      el("button.secondary", { type: "button", id: "audit-older", disabled: !next, onclick: () => setHashParams("audit", "", { before: next }), text: t("audit.older") }));
+    setMain(el("h1", { text: t("nav.audit") }), head, table, pagerNav);
+  }
+
+  // ---------- lockouts ----------
+  async function renderLockouts() {
+    setMain(el("h1", { text: t("nav.lockouts") }), loading());
+    let res;
+    try { res = await pageGet("/lockouts"); } catch (e) {
+      if (e.status === 404 && !e.stale) { setMain(el("h1", { text: t("nav.lockouts") }), el("p.muted", { text: t("lock.unavailable") })); return; }
+      if (!quiet(e)) setMain(el("h1", { text: t("nav.lockouts") }), errorBox(e, renderLockouts));
+      return;
+    }
+    const list = res.data || [];
+    const unlock = async (l) => {
+      const name = (l.type === "ip" ? t("lock.ip") : t("lock.identifier")) + " " + l.value;
+      if (!(await confirmAction(t("lock.unlock.confirm", { what: name }), t("lock.unlock")))) return;
+      try { await api("POST", "/lockouts/unlock", { type: l.type, value: l.value }); announce(t("lock.unlocked", { what: name })); banner(t("lock.unlocked", { what: name }), "ok"); renderLockouts(); }
+      catch (e) { if (e.status === 404) renderLockouts(); else if (!quiet(e)) banner(t("err.generic", { msg: e.message })); }
+    };
+    setMain(el("h1", { text: t("nav.lockouts") }), el("p.muted", { text: t("lock.intro") }),
+      list.length ? el("div.table-wrap", null, el("table.sessions", { id: "lockouts-table" },
+        el("caption.sr-only", { text: t("nav.lockouts") }),
+        el("thead", null, el("tr", null, [t("lock.what"), t("lock.failures"), t("lock.since"), t("lock.until"), ""].map((h) => el("th", { scope: "col", text: h })))),
+        el("tbody", null, list.map((l) => el("tr", { "data-lock": l.type + ":" + l.value },
+          el("td", { "data-label": t("lock.what") }, el("span.badge.b-loggedout", { text: l.type === "ip" ? t("lock.ip") : t("lock.identifier") }), " ", el("code", { text: l.value })),
+          el("td", { "data-label": t("lock.failures"), text: fmt.num(l.failures) }),
+          el("td", { "data-label": t("lock.since"), text: fmt.date(l.lockedAt) }),
+          el("td", { "data-label": t("lock.until"), text: fmt.date(l.lockedUntil), title: fmt.ago(l.lockedUntil) }),
+          el("td.row-actions", { "data-label": t("col.actions") }, el("button.secondary.small.unlock", { type: "button", text: t("lock.unlock"),
+            "aria-label": t("lock.unlock") + ": " + l.value, onclick: () => unlock(l) }))))))) 
+        : el("div.empty", { id: "lockouts-empty" }, el("p", { text: t("lock.none") })));
   }
 
   // ---------- start ----------

@@ -1,0 +1,288 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"path/filepath"
+	"strings"
+
+	"github.com/meshsession/meshsession/plugin/protocol"
+	"github.com/meshsession/meshsession/sessionsvc/enrich/geoip"
+	"github.com/meshsession/meshsession/sessionsvc/sessionview"
+	"github.com/meshsession/meshsession/sessionsvc/store"
+)
+
+// GeoIPAdmin reports and reloads the GeoIP database (*geoip.DB).
+type GeoIPAdmin interface {
+	Info() geoip.Info
+	Reload() bool
+}
+
+// geoIPSource is what an enricher offers to reach its database.
+type geoIPSource interface{ GeoIP() *geoip.DB }
+
+func (s *Server) geoIP() GeoIPAdmin {
+	if s.cfg.GeoIP != nil {
+		return s.cfg.GeoIP
+	}
+	for _, v := range []any{s.cfg.Geolocator, s.cfg.Enricher} {
+		if src, ok := v.(geoIPSource); ok && src.GeoIP() != nil {
+			return src.GeoIP()
+		}
+	}
+	return nil
+}
+
+// compatRoutes are the Strapi plugin's admin routes that have no meaning
+// of their own here: the licence (the plugin no longer gates anything)
+// and the GeoIP download (sessionsvc reads a file it does not download).
+func (s *Server) compatRoutes(a string) {
+	s.handle("GET "+a+"/license/status", authAdmin, s.licenseStatus)
+	s.handle("POST "+a+"/license/auto-create", authAdmin, s.licenseCreate)
+	s.handle("POST "+a+"/license/create", authAdmin, s.licenseCreate)
+	s.handle("POST "+a+"/license/ping", authAdmin, s.licensePing)
+	s.handle("POST "+a+"/license/store-key", authAdmin, s.licenseStoreKey)
+	s.handle("GET "+a+"/geoip/status", authAdmin, s.geoipStatus)
+	s.handle("PUT "+a+"/geoip/credentials", authAdmin, s.geoipCredentials)
+	s.handle("POST "+a+"/geoip/update", authAdmin, s.geoipUpdate)
+	if s.cfg.DevRoutes {
+		s.handle("POST "+a+"/sessions/{sessionId}/simulate-timeout", authAdmin, s.simulateTimeout)
+	}
+}
+
+func allFeatures() map[string]bool {
+	return map[string]bool{"premium": true, "advanced": true, "enterprise": true, "custom": true}
+}
+
+// licenseStatus answers as the plugin does without a key: valid, every
+// feature on.
+func (s *Server) licenseStatus(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"success": true, "valid": true, "demo": false, "hasKey": false,
+		"data":    map[string]any{"features": allFeatures()},
+		"message": "Plugin is active. License key activation is optional.",
+	})
+	return nil
+}
+
+// licenseData is the free licence every licence route reports.
+func licenseData() map[string]any {
+	return map[string]any{"licenseKey": nil, "isActive": true, "isExpired": false, "expiresAt": nil,
+		"features": allFeatures(), "maxDevices": nil, "type": "free-unlimited"}
+}
+
+func (s *Server) licenseCreate(w http.ResponseWriter, r *http.Request) error {
+	var body map[string]any
+	if err := readOptionalJSONLoose(r, &body); err != nil {
+		return err
+	}
+	if strings.HasSuffix(r.URL.Path, "/license/create") {
+		for _, f := range []string{"email", "firstName", "lastName"} {
+			if v, _ := body[f].(string); strings.TrimSpace(v) == "" {
+				return badRequest("Email, firstName, and lastName are required")
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"success": true,
+		"message": "No license needed: sessionsvc is free and unlimited", "data": licenseData()})
+	return nil
+}
+
+func (s *Server) licensePing(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]any{"success": true, "message": "License refreshed successfully", "data": licenseData()})
+	return nil
+}
+
+func (s *Server) licenseStoreKey(w http.ResponseWriter, r *http.Request) error {
+	var body map[string]any
+	if err := readOptionalJSONLoose(r, &body); err != nil {
+		return err
+	}
+	if k, _ := body["licenseKey"].(string); strings.TrimSpace(k) == "" {
+		return badRequest("License key is required")
+	}
+	// Nothing to verify or keep: the key unlocks nothing.
+	writeJSON(w, http.StatusOK, map[string]any{"success": true,
+		"message": "License key accepted (not needed: sessionsvc is free and unlimited)", "data": licenseData()})
+	return nil
+}
+
+// readOptionalJSONLoose decodes an optional JSON object body, ignoring
+// unknown keys (the licence and GeoIP bodies are free-form upstream).
+func readOptionalJSONLoose(r *http.Request, v any) error {
+	if r.ContentLength == 0 && r.Header.Get("Transfer-Encoding") == "" {
+		return nil
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+		return &apiError{Status: http.StatusUnsupportedMediaType, Message: "Content-Type must be application/json"}
+	}
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		if err.Error() == "EOF" {
+			return nil
+		}
+		return badRequest("invalid JSON body: %v", err)
+	}
+	return nil
+}
+
+// geoipStatusBody is upstream's geoip status object filled from our file.
+func (s *Server) geoipStatusBody() map[string]any {
+	st := map[string]any{
+		"provider": "local-mmdb", "editionId": nil, "databasePath": "", "databaseDirectory": "",
+		"exists": false, "metadata": nil, "hasCredentials": false, "credentialSource": "missing", "accountId": "",
+		"loaded": false,
+	}
+	g := s.geoIP()
+	if g == nil {
+		st["provider"] = "disabled"
+		return st
+	}
+	info := g.Info()
+	st["databasePath"] = info.Path
+	if info.Path != "" {
+		st["databaseDirectory"] = filepath.Dir(info.Path)
+	}
+	st["loaded"] = info.Loaded
+	st["exists"] = info.Loaded || (info.Path != "" && info.Error == "")
+	if info.Loaded {
+		st["editionId"] = info.DatabaseType
+		st["metadata"] = map[string]any{"databaseType": info.DatabaseType, "buildTime": info.BuildTime, "loadedAt": info.LoadedAt}
+	}
+	if info.Error != "" {
+		st["error"] = info.Error
+	}
+	return st
+}
+
+func (s *Server) geoipStatus(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]any{"success": true, "status": s.geoipStatusBody()})
+	return nil
+}
+
+// geoipCredentials accepts upstream's body but keeps nothing: sessionsvc
+// does not download databases (run geoipupdate next to it).
+func (s *Server) geoipCredentials(w http.ResponseWriter, r *http.Request) error {
+	var body map[string]any
+	if err := readOptionalJSONLoose(r, &body); err != nil {
+		return err
+	}
+	if c, _ := body["clear"].(bool); c {
+		writeJSON(w, http.StatusOK, map[string]any{"success": true, "hasCredentials": false})
+		return nil
+	}
+	acc, _ := body["accountId"].(string)
+	key, _ := body["licenseKey"].(string)
+	if strings.TrimSpace(acc) == "" || strings.TrimSpace(key) == "" {
+		return badRequest("MaxMind account ID and license key are required")
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"success": true, "hasCredentials": false, "accountId": strings.TrimSpace(acc),
+		"message": "sessionsvc does not download GeoIP databases: keep the file current with geoipupdate, then POST geoip/update"})
+	return nil
+}
+
+// geoipUpdate reloads the database file now (it is also watched).
+func (s *Server) geoipUpdate(w http.ResponseWriter, r *http.Request) error {
+	g := s.geoIP()
+	if g == nil || g.Info().Path == "" {
+		return badRequest("No GeoIP database is configured (set GEOIP_DB to a MaxMind .mmdb file)")
+	}
+	changed := g.Reload()
+	info := g.Info()
+	s.log.Info("admin reloaded the GeoIP database", "admin", adminName(r), "changed", changed, "loaded", info.Loaded)
+	writeJSON(w, http.StatusOK, map[string]any{"success": true, "result": map[string]any{
+		"updated": changed, "loaded": info.Loaded, "databasePath": info.Path, "editionId": info.DatabaseType,
+		"buildTime": info.BuildTime, "error": info.Error,
+	}})
+	return nil
+}
+
+// simulateTimeout ends a session as the idle timeout would (development
+// only: the route exists when Config.DevRoutes is set).
+func (s *Server) simulateTimeout(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("sessionId")
+	sess, err := sessionview.Resolve(r.Context(), s.st, id)
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
+		return notFound("Session not found")
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := s.endSessions(r.Context(), store.EndFilter{SessionIDs: []string{sess.ID}}, protocol.ReasonIdle, false, s.nowUTC()); err != nil {
+		return err
+	}
+	s.log.Info("admin simulated a timeout", "admin", adminName(r), "session", sess.ID)
+	writeJSON(w, http.StatusOK, map[string]any{"message": "Session " + id + " marked as timed out", "success": true})
+	return nil
+}
+
+// geolocationJSON is upstream's IP info object (services/geolocation.js)
+// built from ours: every key, "Unknown" where the database has nothing,
+// riskLevel capitalised.
+func geolocationJSON(ip string, data any) map[string]any {
+	var in struct {
+		IP            string   `json:"ip"`
+		Country       string   `json:"country"`
+		CountryCode   string   `json:"country_code"`
+		City          string   `json:"city"`
+		Region        string   `json:"region"`
+		Timezone      string   `json:"timezone"`
+		Latitude      *float64 `json:"latitude"`
+		Longitude     *float64 `json:"longitude"`
+		IsTor         bool     `json:"isTor"`
+		IsVPN         bool     `json:"isVpn"`
+		IsProxy       bool     `json:"isProxy"`
+		IsThreat      bool     `json:"isThreat"`
+		IsAnonymous   bool     `json:"isAnonymous"`
+		IsPrivate     bool     `json:"isPrivate"`
+		SecurityScore int      `json:"securityScore"`
+		Located       bool     `json:"located"`
+	}
+	b, _ := json.Marshal(data)
+	_ = json.Unmarshal(b, &in)
+	if in.IP == "" {
+		in.IP = ip
+	}
+	unknown := func(v string) string {
+		if v == "" {
+			return "Unknown"
+		}
+		return v
+	}
+	cc := in.CountryCode
+	if cc == "" {
+		cc = "XX"
+	}
+	status := "ok"
+	switch {
+	case in.IsPrivate:
+		status = "private"
+	case !in.Located:
+		status = "unavailable"
+	}
+	// Upstream's getRiskLevel: from the flags, not the score.
+	risk := "Low"
+	switch {
+	case in.IsPrivate:
+		risk = "None"
+	case in.IsThreat:
+		risk = "High"
+	case in.IsVPN && in.IsProxy:
+		risk = "Medium-High"
+	case in.IsVPN || in.IsProxy:
+		risk = "Medium"
+	}
+	return map[string]any{
+		"ip": in.IP, "country": unknown(in.Country), "country_code": cc, "country_flag": sessionview.Flag(in.CountryCode),
+		"city": unknown(in.City), "region": unknown(in.Region), "timezone": unknown(in.Timezone),
+		"latitude": in.Latitude, "longitude": in.Longitude, "postal": nil, "org": nil, "asn": nil,
+		"isVpn": in.IsVPN, "isProxy": in.IsProxy, "isThreat": in.IsThreat, "isAnonymous": in.IsAnonymous, "isTor": in.IsTor,
+		"securityScore": in.SecurityScore, "riskLevel": risk,
+		"_status": status, "_source": "local-mmdb",
+	}
+}

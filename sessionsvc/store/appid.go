@@ -1,0 +1,76 @@
+package store
+
+import (
+	"context"
+	"strings"
+)
+
+// SessionAppIDs returns, for each of the sessions ids that has one, the id
+// the app sees for it (the value the filter puts in x-session-id): the
+// token's session claim when it carried one ("sid:<v>" key, returned as
+// <v>), else the newest access-token key ("fp:<…>", returned whole).
+// Sessions with neither are missing from the map.
+func (s *sqlStore) SessionAppIDs(ctx context.Context, ids []string) (map[string]string, error) {
+	out := make(map[string]string, len(ids))
+	ids = nonEmpty(ids)
+	for len(ids) > 0 {
+		n := min(len(ids), 500)
+		chunk := ids[:n]
+		ids = ids[n:]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		// Session keys first, then access keys newest (latest expiry) first:
+		// the first row per session wins.
+		rows, err := s.read(ctx, `SELECT session_id, key, kind FROM session_keys
+			WHERE session_id IN (`+s.placeholders(1, len(chunk))+`) AND kind IN ('session', 'access')
+			ORDER BY session_id, CASE kind WHEN 'session' THEN 0 ELSE 1 END, expires_at DESC, key`, args...)
+		if err != nil {
+			return nil, s.wrap("session app ids", err)
+		}
+		for rows.Next() {
+			var sid, key, kind string
+			if err := rows.Scan(&sid, &key, &kind); err != nil {
+				rows.Close()
+				return nil, s.wrap("session app ids", err)
+			}
+			if _, done := out[sid]; done {
+				continue
+			}
+			if kind == string(KeySession) {
+				key = strings.TrimPrefix(key, "sid:")
+			}
+			out[sid] = key
+		}
+		if err := rows.Close(); err != nil {
+			return nil, s.wrap("session app ids", err)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, s.wrap("session app ids", err)
+		}
+	}
+	return out, nil
+}
+
+// UserIDByLookup returns the user id of the newest session whose
+// user_lookup holds one of tokens (a documentId's keyed hash): how a user
+// documentId in a route finds its user. ErrNotFound when none does.
+func (s *sqlStore) UserIDByLookup(ctx context.Context, tokens []string) (string, error) {
+	tokens = nonEmpty(tokens)
+	if len(tokens) == 0 {
+		return "", s.wrap("user by lookup", ErrNotFound)
+	}
+	var parts []string
+	args := make([]any, len(tokens))
+	for i, t := range tokens {
+		args[i] = "%" + escapeLike(t) + "%"
+		parts = append(parts, "user_lookup LIKE "+s.d.bindvar(i+1)+` ESCAPE '\'`)
+	}
+	var id string
+	err := s.readRow(ctx, `SELECT user_id FROM sessions WHERE `+strings.Join(parts, " OR ")+` ORDER BY login_time DESC LIMIT 1`, args...).Scan(&id)
+	if err != nil {
+		return "", s.wrap("user by lookup", err)
+	}
+	return id, nil
+}

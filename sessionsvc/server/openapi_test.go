@@ -92,8 +92,8 @@ func checkSchema(t *testing.T, doc jsonObj, schema jsonObj, v any, at string) []
 				types = append(types, x.(string))
 			}
 		}
-		if !slicesContains(types, jsonType(v)) && !(jsonType(v) == "integer" && slicesContains(types, "number")) {
-			return append(errs, fmt.Sprintf("%s: %s, want %v", at, jsonType(v), types))
+		if !slicesContains(types, oaJSONType(v)) && !(oaJSONType(v) == "integer" && slicesContains(types, "number")) {
+			return append(errs, fmt.Sprintf("%s: %s, want %v", at, oaJSONType(v), types))
 		}
 	}
 	if enum, ok := schema["enum"].([]any); ok && !slicesContainsAny(enum, v) {
@@ -137,7 +137,7 @@ func checkSchema(t *testing.T, doc jsonObj, schema jsonObj, v any, at string) []
 
 func asList(v any) []any { l, _ := v.([]any); return l }
 
-func jsonType(v any) string {
+func oaJSONType(v any) string {
 	switch x := v.(type) {
 	case nil:
 		return "null"
@@ -356,7 +356,7 @@ func TestOpenAPISamples(t *testing.T) {
 	s.check("GET "+a+"/sessions/active", e.admin("GET", a+"/sessions/active", nil), 200)
 	s.check("GET "+a+"/user/{userId}/sessions", e.admin("GET", a+"/user/u2/sessions", nil), 200)
 	s.check("POST "+a+"/sessions/{sessionId}/terminate", e.admin("POST", a+"/sessions/"+sidD+"/terminate", nil), 200)
-	s.check("POST "+a+"/sessions/{sessionId}/terminate", e.admin("POST", a+"/sessions/sess_nope/terminate", nil), 404)
+	s.check("POST "+a+"/sessions/{sessionId}/terminate", e.admin("POST", a+"/sessions/sess_nope/terminate", nil), 200) // as the Strapi plugin
 	s.check("DELETE "+a+"/sessions/{sessionId}", e.admin("DELETE", a+"/sessions/"+sidD, nil), 200)
 	s.check("POST "+a+"/user/{userId}/terminate-all", e.admin("POST", a+"/user/u2/terminate-all", nil), 200)
 	s.check("POST "+a+"/user/{userId}/toggle-block", e.admin("POST", a+"/user/u2/toggle-block", nil), 200)
@@ -389,6 +389,19 @@ func TestOpenAPISamples(t *testing.T) {
 	s.check("POST "+a+"/lockouts/unlock", e.admin("POST", a+"/lockouts/unlock", map[string]any{"type": "identifier", "value": "dave"}), 404)
 	s.check("GET "+a+"/audit", e.admin("GET", a+"/audit?limit=1", nil), 200)
 	s.check("GET "+a+"/audit", e.admin("GET", a+"/audit?before=x", nil), 400)
+
+	// Strapi plugin compatibility: licence and GeoIP routes.
+	s.check("GET "+a+"/license/status", e.admin("GET", a+"/license/status", nil), 200)
+	s.check("POST "+a+"/license/auto-create", e.admin("POST", a+"/license/auto-create", nil), 200)
+	s.check("POST "+a+"/license/create", e.admin("POST", a+"/license/create", map[string]any{"email": "a@example.com", "firstName": "A", "lastName": "B"}), 200)
+	s.check("POST "+a+"/license/create", e.admin("POST", a+"/license/create", map[string]any{}), 400)
+	s.check("POST "+a+"/license/ping", e.admin("POST", a+"/license/ping", nil), 200)
+	s.check("POST "+a+"/license/store-key", e.admin("POST", a+"/license/store-key", map[string]any{"licenseKey": "k"}), 200)
+	s.check("POST "+a+"/license/store-key", e.admin("POST", a+"/license/store-key", map[string]any{}), 400)
+	s.check("GET "+a+"/geoip/status", e.admin("GET", a+"/geoip/status", nil), 200)
+	s.check("PUT "+a+"/geoip/credentials", e.admin("PUT", a+"/geoip/credentials", map[string]any{"accountId": "1", "licenseKey": "k"}), 200)
+	s.check("PUT "+a+"/geoip/credentials", e.admin("PUT", a+"/geoip/credentials", map[string]any{}), 400)
+	s.check("POST "+a+"/geoip/update", e.admin("POST", a+"/geoip/update", nil), 400) // no GEOIP_DB here
 
 	// Operations.
 	for _, p := range []string{"/healthz", "/readyz", "/metrics", "/openapi.json"} {

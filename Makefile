@@ -67,9 +67,13 @@ fuzz:
 	  done; \
 	done
 
-## run: the whole system on one machine (sessionsvc, demo app, dev proxy hosting plugin.wasm)
+## run: the whole system on one machine (sessionsvc, demo app, dev proxy hosting plugin.wasm),
+## on loopback (MESHSESSION_DEV_BIND=0.0.0.0 for every interface). Built, then run directly:
+## `go run` exits 1 on Ctrl-C even when the program stops cleanly.
 run: plugin
-	$(GO) run ./e2e/cmd/meshsession-dev
+	@mkdir -p .build
+	$(GO) build -o .build/meshsession-dev ./e2e/cmd/meshsession-dev
+	@exec .build/meshsession-dev
 
 ## screenshots: every dashboard page at 1440×900 and 390×844 in five languages, to .build/screenshots (headless chromium)
 screenshots:

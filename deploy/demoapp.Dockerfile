@@ -6,6 +6,7 @@
 #   docker build -f deploy/demoapp.Dockerfile -t meshsession/demoapp:dev .
 #
 # Environment: DEMOAPP_ADDR (:3000), JWT_SECRET (meshsession-demo-secret),
+# JWT_ISSUER (none),
 # TOKEN_TTL (30m), REFRESH_TTL (168h), DEMO_SID (true), LOG_LEVEL (info).
 
 ARG GO_VERSION=1.26

@@ -27,29 +27,22 @@ func readDocs(t *testing.T, path string) []obj {
 	t.Helper()
 	data, err := os.ReadFile(repoPath(path))
 	require.NoError(t, err)
+	return parseDocs(t, path, data)
+}
+
+// parseDocs decodes every non-empty YAML document of data.
+func parseDocs(t *testing.T, name string, data []byte) []obj {
+	t.Helper()
 	var docs []obj
 	for i, part := range docSep.Split(string(data), -1) {
 		var m obj
-		require.NoError(t, yaml.Unmarshal([]byte(part), &m), "%s: document %d", path, i)
+		require.NoError(t, yaml.Unmarshal([]byte(part), &m), "%s: document %d", name, i)
 		if m != nil {
 			docs = append(docs, m)
 		}
 	}
-	require.NotEmpty(t, docs, "%s: no document", path)
+	require.NotEmpty(t, docs, "%s: no document", name)
 	return docs
-}
-
-// byKind returns the only document of a kind.
-func byKind(t *testing.T, path string, docs []obj, kind string) obj {
-	t.Helper()
-	var found []obj
-	for _, d := range docs {
-		if d["kind"] == kind {
-			found = append(found, d)
-		}
-	}
-	require.Len(t, found, 1, "%s: want exactly one %s", path, kind)
-	return found[0]
 }
 
 // get walks keys (string) and indexes (int) through decoded YAML; it fails

@@ -8,7 +8,7 @@
 # Build context: the repository root. Configuration is by environment
 # (SESSIONSVC_ADDR, DATABASE_URL, MESHSESSION_INTERNAL_KEY, JWT_SECRET,
 # ADMIN_TOKEN, SESSION_ENCRYPTION_KEY); see docker-compose.yml and
-# deploy/k8s/sessionsvc.yaml.
+# deploy/kustomize/base/sessionsvc.yaml.
 
 ARG GO_VERSION=1.26
 

@@ -63,6 +63,9 @@ func DefaultUsers() []User {
 type Config struct {
 	// Secret signs and verifies HS256 access tokens (default DefaultSecret).
 	Secret string
+	// Issuer, when set, is the "iss" claim of access tokens (an Istio
+	// RequestAuthentication names the issuer it accepts).
+	Issuer string
 	// TokenTTL is the access-token lifetime (default DefaultTokenTTL).
 	TokenTTL time.Duration
 	// RefreshTTL is the refresh-token lifetime (default DefaultRefreshTTL).

@@ -72,6 +72,7 @@ func (a *App) issueAccess(u User, sid string, now time.Time) (string, error) {
 		ID:    u.ID,
 		Nonce: randomID(8),
 		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    a.cfg.Issuer,
 			Subject:   strconv.FormatInt(u.ID, 10),
 			IssuedAt:  jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(now.Add(a.cfg.TokenTTL)),

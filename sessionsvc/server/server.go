@@ -107,6 +107,7 @@ type Server struct {
 	settings    atomic.Pointer[settings.Settings]
 	activityBuf *activityBuffer // nil in write-through mode
 	setMu       sync.Mutex      // serialises settings read-modify-write
+	patterns    []string        // registered routes (Routes, the OpenAPI coverage test)
 	limiter     *limiter        // user API rate limits
 	uaOnce      sync.Once       // ua is built on first use (session discovery)
 	ua          *useragent.Parser
@@ -159,6 +160,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: metrics: %w", err)
 	}
 	s.metrics = m
+	if err := s.registerOpsMetrics(cfg.Registry); err != nil {
+		return nil, fmt.Errorf("server: metrics: %w", err)
+	}
 	if err := s.initLoginProtection(); err != nil {
 		return nil, fmt.Errorf("server: login protection: %w", err)
 	}
@@ -250,7 +254,9 @@ func (s *Server) routes() {
 	// Operations.
 	s.handle("GET /healthz", authNone, s.healthz)
 	s.handle("GET /readyz", authNone, s.readyz)
+	s.handle("GET /openapi.json", authNone, s.serveOpenAPI)
 	s.mux.Handle("GET /metrics", s.metrics.handler(s.cfg.Registry))
+	s.patterns = append(s.patterns, "GET /metrics")
 	for pattern, h := range s.cfg.Mounts {
 		s.mux.Handle(pattern, h)
 	}
@@ -282,6 +288,7 @@ func (s *Server) handle(pattern string, auth authKind, h handlerFunc) {
 		limit = MaxInternalBody
 	}
 	route := pattern
+	s.patterns = append(s.patterns, pattern)
 	s.mux.Handle(pattern, s.metrics.instrument(route, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		w.Header().Set("Cache-Control", "no-store")

@@ -128,6 +128,7 @@ func ParseConfig(name string, args []string, getenv func(string) string, usageOu
 			}
 			fmt.Fprintf(usageOut, "  --%-22s %s (default %s)\n      %s\n", o.flag, o.env, def, o.help)
 		}
+		printEnvOnly(usageOut)
 	}
 	if err := fs.Parse(args); err != nil {
 		return Config{}, false, nil, err

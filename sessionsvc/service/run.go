@@ -8,8 +8,10 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/meshsession/meshsession/sessionsvc/server"
 	"github.com/meshsession/meshsession/sessionsvc/store"
@@ -36,14 +38,16 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("unexpected arguments %q (subcommands: token, seed)", rest)
 	}
 	logger := NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)
-	svc, err := New(ctx, cfg, endIdleSet, hooks, logger, stdout)
-	if err != nil {
-		return err
-	}
+	// Listen first: a port in use must fail before New prints (and stores)
+	// a development admin token nobody can use.
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		_ = svc.Close()
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	svc, err := New(ctx, cfg, endIdleSet, hooks, logger, stdout)
+	if err != nil {
+		_ = ln.Close()
+		return err
 	}
 	return svc.Serve(ctx, ln)
 }
@@ -75,9 +79,25 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 	defer st.Close()
 	switch cmd {
 	case "create":
-		if *name == "" {
+		n := strings.TrimSpace(*name)
+		if n == "" {
 			return errors.New("token create: --name is required")
 		}
+		if len(n) > 100 || strings.IndexFunc(n, unicode.IsControl) >= 0 {
+			return errors.New("token create: --name: at most 100 characters, no control characters")
+		}
+		// Names tell tokens apart in `token list` and the dashboard: refuse
+		// one a live token already has (a revoked token's name is free).
+		existing, err := st.ListAdminTokens(ctx)
+		if err != nil {
+			return fmt.Errorf("token create: %w", err)
+		}
+		for _, t := range existing {
+			if !t.Revoked && strings.EqualFold(t.Name, n) {
+				return fmt.Errorf("token create: token %d is already named %q (revoke it first, or choose another name)", t.ID, t.Name)
+			}
+		}
+		*name = n
 		tok, err := randomToken("mss_")
 		if err != nil {
 			return err

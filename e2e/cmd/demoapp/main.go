@@ -5,6 +5,7 @@
 //
 //	-addr         DEMOAPP_ADDR   listen address          (default ":3000")
 //	-secret       JWT_SECRET     HS256 signing secret    (default "meshsession-demo-secret")
+//	-issuer       JWT_ISSUER     "iss" claim of tokens   (default none)
 //	-token-ttl    TOKEN_TTL      access-token lifetime   (default 30m)
 //	-refresh-ttl  REFRESH_TTL    refresh-token lifetime  (default 168h)
 //	-sid          DEMO_SID       add a "sid" claim       (default true)
@@ -39,6 +40,7 @@ func main() {
 type options struct {
 	addr       string
 	secret     string
+	issuer     string
 	tokenTTL   time.Duration
 	refreshTTL time.Duration
 	sid        bool
@@ -72,6 +74,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.addr, "addr", def("DEMOAPP_ADDR", ":3000"), "listen address (DEMOAPP_ADDR)")
 	fs.StringVar(&o.secret, "secret", def("JWT_SECRET", demoapp.DefaultSecret), "HS256 secret for access tokens (JWT_SECRET)")
+	fs.StringVar(&o.issuer, "issuer", def("JWT_ISSUER", ""), `"iss" claim of access tokens (JWT_ISSUER; none when empty)`)
 	fs.DurationVar(&o.tokenTTL, "token-ttl", o.tokenTTL, "access-token lifetime (TOKEN_TTL)")
 	fs.DurationVar(&o.refreshTTL, "refresh-ttl", o.refreshTTL, "refresh-token lifetime (REFRESH_TTL)")
 	fs.BoolVar(&o.sid, "sid", o.sid, `add a "sid" claim to access tokens (DEMO_SID)`)
@@ -100,6 +103,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 
 	app := demoapp.New(demoapp.Config{
 		Secret:     o.secret,
+		Issuer:     o.issuer,
 		TokenTTL:   o.tokenTTL,
 		RefreshTTL: o.refreshTTL,
 		SIDClaim:   o.sid,

@@ -11,7 +11,11 @@
 // are mapped to -app-addr and -sessionsvc-addr. sessionsvc gets its
 // MESHSESSION_INTERNAL_KEY and JWT_SECRET from the plugin configuration in
 // envoy.yaml (internal_key, verify.secret) so the three always agree; the
-// demo app signs with the same secret. Ctrl-C stops everything.
+// demo app signs with the same secret. Every listener binds to loopback
+// (127.0.0.1) unless -bind (MESHSESSION_DEV_BIND) or its own address flag
+// says otherwise: envoy.yaml's 0.0.0.0 is for containers, and the admin
+// interfaces must not reach the network by default. Ctrl-C stops everything
+// and exits with status 0.
 package main
 
 import (
@@ -25,6 +29,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -55,6 +60,7 @@ func main() {
 
 type options struct {
 	proxyOnly      bool
+	bind           string
 	envoyConfig    string
 	wasm           string
 	workers        int
@@ -84,10 +90,11 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.envoyConfig, "envoy-config", def("ENVOY_CONFIG", "envoy.yaml"), "Envoy bootstrap to read (ENVOY_CONFIG)")
 	fs.StringVar(&o.wasm, "wasm", def("MESHSESSION_PLUGIN_WASM", "plugin.wasm"), "the plugin module, built by `make plugin` (MESHSESSION_PLUGIN_WASM)")
 	fs.IntVar(&o.workers, "workers", 2, "worker VMs (Envoy's --concurrency)")
-	fs.StringVar(&o.listen, "listen", "", "proxy listener (default: envoy.yaml's listener address)")
-	fs.StringVar(&o.admin, "admin", "", `proxy admin listener (default: envoy.yaml's admin address; "off" disables)`)
-	fs.StringVar(&o.appAddr, "app-addr", def("DEMOAPP_ADDR", "127.0.0.1:3000"), "demo app address; envoy.yaml's host \"demoapp\" maps to it (DEMOAPP_ADDR)")
-	fs.StringVar(&o.sessionsvcAddr, "sessionsvc-addr", "127.0.0.1:8081", "sessionsvc address; envoy.yaml's host \"sessionsvc\" maps to it")
+	fs.StringVar(&o.bind, "bind", def("MESHSESSION_DEV_BIND", "127.0.0.1"), `host every listener binds to unless its own flag is given ("0.0.0.0": all interfaces) (MESHSESSION_DEV_BIND)`)
+	fs.StringVar(&o.listen, "listen", "", "proxy listener (default: -bind with envoy.yaml's listener port)")
+	fs.StringVar(&o.admin, "admin", "", `proxy admin listener (default: -bind with envoy.yaml's admin port; "off" disables)`)
+	fs.StringVar(&o.appAddr, "app-addr", getenv("DEMOAPP_ADDR"), "demo app address; envoy.yaml's host \"demoapp\" maps to it (DEMOAPP_ADDR; default: -bind with port 3000)")
+	fs.StringVar(&o.sessionsvcAddr, "sessionsvc-addr", "", "sessionsvc address; envoy.yaml's host \"sessionsvc\" maps to it (default: -bind with port 8081)")
 	fs.StringVar(&o.databaseURL, "database-url", def("DATABASE_URL", store.DefaultDatabaseURL), "sessionsvc database (DATABASE_URL)")
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	fs.StringVar(&o.pluginLogLevel, "plugin-log-level", "info", "lowest filter log level shown: trace, debug, info, warn, error, critical")
@@ -100,7 +107,30 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	if o.workers < 1 || o.workers > 64 {
 		return o, fmt.Errorf("-workers: want 1..64, got %d", o.workers)
 	}
+	o.bind = strings.Trim(o.bind, "[]")
+	if o.bind == "" || strings.ContainsAny(o.bind, "/ ") || (strings.Contains(o.bind, ":") && net.ParseIP(o.bind) == nil) {
+		return o, fmt.Errorf("-bind: want a host name or IP address, got %q", o.bind)
+	}
+	if o.appAddr == "" {
+		o.appAddr = net.JoinHostPort(o.bind, "3000")
+	}
+	if o.sessionsvcAddr == "" {
+		o.sessionsvcAddr = net.JoinHostPort(o.bind, "8081")
+	}
 	return o, nil
+}
+
+// proxyAddrs are the dev proxy's listener and admin addresses: the flags
+// when given, else -bind with envoy.yaml's ports.
+func proxyAddrs(o options, env *envoyconfig.Config) (listen, admin string) {
+	listen, admin = o.listen, o.admin
+	if listen == "" {
+		listen = net.JoinHostPort(o.bind, strconv.Itoa(int(env.Listener.Address.Port)))
+	}
+	if admin == "" && env.Admin != nil {
+		admin = net.JoinHostPort(o.bind, strconv.Itoa(int(env.Admin.Port)))
+	}
+	return listen, admin
 }
 
 var pluginLevels = map[string]host.LogLevel{
@@ -208,13 +238,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// The same parts as the sessionsvc binary: enrichment, alerts, dashboard.
 		hooks := wire.Hooks(svcEnv)
 		hooks.Mounts = wire.CombineMounts(hooks.Mounts, dashboard.Mounts)
-		svc, err = service.New(ctx, cfg, endIdleSet, hooks, log.With("component", "sessionsvc"), io.Discard)
+		svc, err = service.New(ctx, cfg, endIdleSet, hooks, log.With("service", "sessionsvc"), io.Discard)
 		if err != nil {
 			return abort(fmt.Errorf("sessionsvc: %w", err))
 		}
 		closers = append(closers, func() { _ = svc.Close() })
 		r.AdminToken, r.DatabaseURL = svc.AdminToken, o.databaseURL
-		app := demoapp.New(demoapp.Config{Secret: secret, SIDClaim: true, Logger: log.With("component", "demoapp")})
+		app := demoapp.New(demoapp.Config{Secret: secret, SIDClaim: true, Logger: log.With("service", "demoapp")})
 		appSrv = &http.Server{Handler: app, ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	}
@@ -222,9 +252,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if _, err := devproxy.RemapHosts(env, map[string]string{"demoapp": appAddr, "sessionsvc": svcAddr}); err != nil {
 		return abort(err)
 	}
+	listen, admin := proxyAddrs(o, env)
 	proxy, err := devproxy.New(ctx, devproxy.Options{
-		Envoy: env, ModulePath: o.wasm, Workers: o.workers, Listen: o.listen, Admin: o.admin,
-		Logger: log.With("component", "devproxy"), PluginLogLevel: &lvl,
+		Envoy: env, ModulePath: o.wasm, Workers: o.workers, Listen: listen, Admin: admin,
+		Logger: log.With("service", "devproxy"), PluginLogLevel: &lvl,
 	})
 	if err != nil {
 		return abort(err)

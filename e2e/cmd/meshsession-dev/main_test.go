@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshsession/meshsession/e2e/demoapp"
+	"github.com/meshsession/meshsession/e2e/envoyconfig"
 	"github.com/meshsession/meshsession/internal/testenv"
 )
 
@@ -263,6 +265,46 @@ func TestRunBadInput(t *testing.T) {
 			case <-time.After(time.Minute):
 				t.Fatal("hung on bad input")
 			}
+		})
+	}
+}
+
+// TestBindDefaults: every listener is on loopback unless asked; -bind (or
+// MESHSESSION_DEV_BIND) moves the defaults, explicit addresses win.
+func TestBindDefaults(t *testing.T) {
+	env, err := envoyconfig.Load(envoyYAML)
+	require.NoError(t, err)
+	require.NotNil(t, env.Admin)
+	lp, ap := strconv.Itoa(int(env.Listener.Address.Port)), strconv.Itoa(int(env.Admin.Port))
+	for _, tt := range []struct {
+		name                           string
+		args                           []string
+		env                            map[string]string
+		listen, admin, app, sessionsvc string
+		err                            string
+	}{
+		{name: "defaults: loopback", listen: "127.0.0.1:" + lp, admin: "127.0.0.1:" + ap, app: "127.0.0.1:3000", sessionsvc: "127.0.0.1:8081"},
+		{name: "flag", args: []string{"-bind", "0.0.0.0"}, listen: "0.0.0.0:" + lp, admin: "0.0.0.0:" + ap, app: "0.0.0.0:3000", sessionsvc: "0.0.0.0:8081"},
+		{name: "env", env: map[string]string{"MESHSESSION_DEV_BIND": "::1"}, listen: "[::1]:" + lp, admin: "[::1]:" + ap, app: "[::1]:3000", sessionsvc: "[::1]:8081"},
+		{name: "bracketed", args: []string{"-bind", "[::]"}, listen: "[::]:" + lp, admin: "[::]:" + ap, app: "[::]:3000", sessionsvc: "[::]:8081"},
+		{name: "explicit wins", args: []string{"-bind", "0.0.0.0", "-listen", "127.0.0.1:1", "-admin", "off", "-app-addr", "127.0.0.1:2"},
+			listen: "127.0.0.1:1", admin: "off", app: "127.0.0.1:2", sessionsvc: "0.0.0.0:8081"},
+		{name: "DEMOAPP_ADDR", env: map[string]string{"DEMOAPP_ADDR": "127.0.0.1:4000"}, listen: "127.0.0.1:" + lp, admin: "127.0.0.1:" + ap, app: "127.0.0.1:4000", sessionsvc: "127.0.0.1:8081"},
+		{name: "not a host", args: []string{"-bind", "127.0.0.1:80"}, err: "-bind"},
+		{name: "empty", args: []string{"-bind", ""}, err: "-bind"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := parseOptions(tt.args, func(k string) string { return tt.env[k] }, io.Discard)
+			if tt.err != "" {
+				require.ErrorContains(t, err, tt.err)
+				return
+			}
+			require.NoError(t, err)
+			listen, admin := proxyAddrs(o, env)
+			assert.Equal(t, tt.listen, listen)
+			assert.Equal(t, tt.admin, admin)
+			assert.Equal(t, tt.app, o.appAddr)
+			assert.Equal(t, tt.sessionsvc, o.sessionsvcAddr)
 		})
 	}
 }

@@ -437,6 +437,10 @@ type worker struct {
 	gen int
 	ctx context.Context // carries the worker for host functions
 
+	// headerNames interns the header names the guest mutates (see
+	// internName): the filter sets the same few on every request.
+	headerNames map[string]string
+
 	mu        sync.Mutex
 	mod       api.Module
 	mem       api.Memory

@@ -573,10 +573,11 @@ func proxyGetHeaderMapValue(ctx context.Context, w *worker, s []uint64) Status {
 }
 
 func mutateHeaderMap(w *worker, s []uint64, withValue bool, op func(m *headerMap, k, v string)) Status {
-	key, ok := w.readString(s[1], s[2])
+	raw, ok := w.read(s[1], s[2])
 	if !ok {
 		return StatusInvalidMemoryAccess
 	}
+	key := w.internName(raw)
 	var val string
 	if withValue {
 		if val, ok = w.readString(s[3], s[4]); !ok {
@@ -589,6 +590,28 @@ func mutateHeaderMap(w *worker, s []uint64, withValue bool, op func(m *headerMap
 	}
 	op(m, key, val)
 	return StatusOK
+}
+
+// maxHeaderNames bounds the names a worker interns (a guest naming a new
+// header on every request gets a fresh string each time, as before).
+const maxHeaderNames = 64
+
+// internName returns raw (a header name in guest memory) as a string,
+// the same string for the same bytes: the value is the name exactly as the
+// guest gave it, as a copy would be, without an allocation per call.
+// Names up to 64 bytes only.
+func (w *worker) internName(raw []byte) string {
+	if s, ok := w.headerNames[string(raw)]; ok { // no allocation for the lookup
+		return s
+	}
+	s := string(raw)
+	if len(raw) <= 64 && len(w.headerNames) < maxHeaderNames {
+		if w.headerNames == nil {
+			w.headerNames = make(map[string]string)
+		}
+		w.headerNames[s] = s
+	}
+	return s
 }
 
 func proxyAddHeaderMapValue(_ context.Context, w *worker, s []uint64) Status {

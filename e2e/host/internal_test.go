@@ -2,10 +2,12 @@ package host
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -159,4 +161,39 @@ func TestCalloutOutcomes(t *testing.T) {
 		headers: [][2]string{{":method", "GET"}, {":path", "/"}, {":authority", "a"}}})
 	assert.False(t, delivered, "no callback once the host is closing")
 	assert.Nil(t, resp)
+}
+
+// TestInternName: a mutated header's name is the guest's bytes exactly
+// (case kept: the header map lowercases it), interned up to
+// maxHeaderNames names, copied (never aliasing guest memory).
+func TestInternName(t *testing.T) {
+	w := &worker{}
+	buf := []byte("X-Session-Id")
+	a := w.internName(buf)
+	buf[0] = 'Y' // the guest reuses its memory
+	if a != "X-Session-Id" {
+		t.Fatalf("aliased guest memory: %q", a)
+	}
+	if b := w.internName([]byte("X-Session-Id")); b != a || len(w.headerNames) != 1 {
+		t.Fatalf("not interned: %q, %d names", b, len(w.headerNames))
+	}
+	if got := w.internName([]byte("x-session-id")); got != "x-session-id" {
+		t.Fatalf("case folded: %q", got)
+	}
+	long := strings.Repeat("a", 65)
+	if got := w.internName([]byte(long)); got != long {
+		t.Fatal("long name changed")
+	}
+	if _, ok := w.headerNames[long]; ok {
+		t.Fatal("long name interned")
+	}
+	for i := 0; i < 2*maxHeaderNames; i++ {
+		name := fmt.Sprintf("h-%d", i)
+		if got := w.internName([]byte(name)); got != name {
+			t.Fatalf("got %q for %q", got, name)
+		}
+	}
+	if len(w.headerNames) != maxHeaderNames {
+		t.Fatalf("%d names interned, bound %d", len(w.headerNames), maxHeaderNames)
+	}
 }

@@ -133,6 +133,15 @@ func exportOnMemoryAllocate(size uint32) uint32 {
 	return addressOf(buf)
 }
 
+// yielded is yield(false) for a callback that returns a, without a defer
+// (the request path runs it twice per request).
+func yielded(a uint32) uint32 {
+	if handedOut >= yieldAfter {
+		yield(true)
+	}
+	return a
+}
+
 // yield ends a callback: after yieldAfter bytes handed to the host, and on
 // every tick, it lets the runtime's background goroutines run.
 func yield(force bool) {
@@ -198,20 +207,18 @@ func exportOnContextCreate(contextID uint32, parentContextID uint32) {
 
 //go:wasmexport proxy_on_request_headers
 func exportOnRequestHeaders(contextID uint32, numHeaders uint32, endOfStream uint32) uint32 {
-	defer yield(false)
 	if ctx := activeHTTP(contextID); ctx != nil {
-		return uint32(ctx.OnHttpRequestHeaders(int(numHeaders), boolFlag(endOfStream)))
+		return yielded(uint32(ctx.OnHttpRequestHeaders(int(numHeaders), boolFlag(endOfStream))))
 	}
-	return uint32(proxyOnRequestHeaders(contextID, int(numHeaders), boolFlag(endOfStream)))
+	return yielded(uint32(proxyOnRequestHeaders(contextID, int(numHeaders), boolFlag(endOfStream))))
 }
 
 //go:wasmexport proxy_on_request_body
 func exportOnRequestBody(contextID uint32, bodySize uint32, endOfStream uint32) uint32 {
-	defer yield(false)
 	if ctx := activeHTTP(contextID); ctx != nil {
-		return uint32(ctx.OnHttpRequestBody(int(bodySize), boolFlag(endOfStream)))
+		return yielded(uint32(ctx.OnHttpRequestBody(int(bodySize), boolFlag(endOfStream))))
 	}
-	return uint32(proxyOnRequestBody(contextID, int(bodySize), boolFlag(endOfStream)))
+	return yielded(uint32(proxyOnRequestBody(contextID, int(bodySize), boolFlag(endOfStream))))
 }
 
 //go:wasmexport proxy_on_request_trailers
@@ -224,20 +231,18 @@ func exportOnRequestTrailers(contextID uint32, numTrailers uint32) uint32 {
 
 //go:wasmexport proxy_on_response_headers
 func exportOnResponseHeaders(contextID uint32, numHeaders uint32, endOfStream uint32) uint32 {
-	defer yield(false)
 	if ctx := activeHTTP(contextID); ctx != nil {
-		return uint32(ctx.OnHttpResponseHeaders(int(numHeaders), boolFlag(endOfStream)))
+		return yielded(uint32(ctx.OnHttpResponseHeaders(int(numHeaders), boolFlag(endOfStream))))
 	}
-	return uint32(proxyOnResponseHeaders(contextID, int(numHeaders), boolFlag(endOfStream)))
+	return yielded(uint32(proxyOnResponseHeaders(contextID, int(numHeaders), boolFlag(endOfStream))))
 }
 
 //go:wasmexport proxy_on_response_body
 func exportOnResponseBody(contextID uint32, bodySize uint32, endOfStream uint32) uint32 {
-	defer yield(false)
 	if ctx := activeHTTP(contextID); ctx != nil {
-		return uint32(ctx.OnHttpResponseBody(int(bodySize), boolFlag(endOfStream)))
+		return yielded(uint32(ctx.OnHttpResponseBody(int(bodySize), boolFlag(endOfStream))))
 	}
-	return uint32(proxyOnResponseBody(contextID, int(bodySize), boolFlag(endOfStream)))
+	return yielded(uint32(proxyOnResponseBody(contextID, int(bodySize), boolFlag(endOfStream))))
 }
 
 //go:wasmexport proxy_on_response_trailers

@@ -60,8 +60,7 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) typ
 	cfg := p.cfg
 	ih := cfg.IdentityHeaders
 	t := now()
-	p.sync.check() // adopt what another worker published: a refusal anywhere is a refusal here
-	req := decide.Request{LastSync: p.sync.freshness(t)}
+	var req decide.Request
 	// One host call for all headers (every call that returns data costs a
 	// proxy_on_memory_allocate round trip into the guest), read into a
 	// reused buffer: the values below are valid until the end of this
@@ -103,6 +102,15 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) typ
 		req.Metadata = h.jwtAuthnPayload()
 	}
 	h.route = p.engine.Route(req.Method, req.Path)
+	if req.MayHoldToken() {
+		// Only a request that may carry a token is decided against the
+		// revocation state, its freshness (stale_policy) and the start-up
+		// hold: Decide answers a request with none of these without
+		// reading them (no token: Pass, or 401 missing_token). The refresh
+		// route's presented token is checked in checkPresented.
+		p.sync.check() // adopt what another worker published: a refusal anywhere is a refusal here
+		req.LastSync = p.sync.freshness(t)
+	}
 	d := p.engine.Decide(t, &req, p.sync.state)
 	if d.Action == decide.Pass && d.HasToken && !p.sync.ready() {
 		// No state yet (start-up): hold, then stale_policy decides.
@@ -275,6 +283,7 @@ func (h *httpContext) checkPresented(body []byte) types.Action {
 	if tok == "" {
 		return types.ActionContinue
 	}
+	p.sync.check() // the state another worker published, as for a request's token
 	d := p.engine.CheckToken(now(), tok, p.sync.state)
 	if d.Action == decide.Refuse {
 		p.metrics.refreshDenied.Increment(1)

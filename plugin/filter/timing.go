@@ -11,10 +11,12 @@ import (
 
 // When a revocation takes effect on the workers of one proxy:
 //
-//   - Monotone: every request first reads the CAS of keyStamp (an empty
-//     shared-data value rewritten after every publication: one host call
-//     that copies nothing into the VM) and adopts the published state when
-//     it moved. A worker only refuses a token for a revocation it holds,
+//   - Monotone: every request that may carry a token
+//     (decide.Request.MayHoldToken), and every presented refresh token,
+//     first reads the CAS of keyStamp (an empty shared-data value rewritten
+//     after every publication: one host call that copies nothing into the
+//     VM) and adopts the published state when it moved; a request without
+//     one is decided without the state. A worker only refuses a token for a revocation it holds,
 //     and it holds only what it fetched and published before deciding
 //     anything, or adopted from what was published: so once one worker
 //     refused it, every request that starts later on any worker of the

@@ -111,6 +111,16 @@ type Request struct {
 	cookieTok   string
 }
 
+// MayHoldToken reports whether Decide may find a token (or a verified
+// payload) in r: an Authorization header, the token cookie, tokens marked
+// Repeated, jwt_authn's metadata. When it is false, Decide answers without
+// reading the revocation state or r.LastSync (Pass, Skipped or 401
+// missing_token, never HasToken): the caller may skip bringing them up to
+// date.
+func (r *Request) MayHoldToken() bool {
+	return r.Authorization != "" || r.Cookie != "" || r.Repeated || r.Metadata != ""
+}
+
 // AddAuthorization records one Authorization header entry, in the order
 // the host hands them over. The first is the one decided on; a later one
 // naming a different bearer token (or a bearer token next to another

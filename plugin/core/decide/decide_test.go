@@ -373,3 +373,67 @@ func TestClearAnswerFollowsTheState(t *testing.T) {
 	// Expiry of an entry cannot make a clear token refused: entries only go.
 	assert.Equal(t, decide.Pass, e.Decide(now.Add(time.Hour), req, fresh).Action)
 }
+
+// TestMayHoldToken: a request for which MayHoldToken is false is decided
+// the same with no revocation state and a stale LastSync under
+// fail_closed as with a fresh state that revokes everything (the filter
+// skips the stamp check and freshness for it), and never HasToken; one
+// that may hold a token is not.
+func TestMayHoldToken(t *testing.T) {
+	good := jwttest.HS256("x", hsHeader, payload(""))
+	st := state(t, protocol.Change{Op: protocol.OpRevoke, Key: "sid:s1", Reason: protocol.ReasonManual})
+	for _, cfg := range []string{
+		`{"stale_policy":"fail_closed","max_staleness":"10s","token_cookie":"jwt"}`,
+		`{"stale_policy":"fail_closed","max_staleness":"10s","token_cookie":"jwt","require_token":true}`,
+		`{"stale_policy":"fail_closed","max_staleness":"10s","skip_paths":["/healthz"]}`,
+	} {
+		e := engine(t, cfg)
+		tests := []struct {
+			name  string
+			hdrs  [][2]string
+			token bool // MayHoldToken
+			has   bool // Decide finds one (MayHoldToken is conservative)
+		}{
+			{"none", nil, false, false},
+			{"empty authorization", [][2]string{{"authorization", ""}}, false, false},
+			{"other cookies", [][2]string{{"cookie", "a=1; b=2"}}, false, false},
+			{"skipped path", [][2]string{{":path", "/healthz"}}, false, false},
+			{"bearer", [][2]string{{"authorization", "Bearer " + good}}, true, true},
+			{"basic", [][2]string{{"authorization", "Basic eDp5"}}, true, false},
+			{"token cookie", [][2]string{{"cookie", "a=1; jwt=" + good}}, true, true},
+			{"empty then bearer", [][2]string{{"authorization", ""}, {"authorization", "Bearer " + good}}, true, true},
+		}
+		for _, tt := range tests {
+			t.Run(cfg+"/"+tt.name, func(t *testing.T) {
+				mk := func() decide.Request {
+					r := decide.Request{Method: "GET", Path: "/api"}
+					for _, h := range tt.hdrs {
+						switch h[0] {
+						case ":path":
+							r.Path = h[1]
+						case "authorization":
+							r.AddAuthorization(h[1])
+						case "cookie":
+							r.AddCookie(h[1], e.Config().TokenCookie)
+						}
+					}
+					return r
+				}
+				r := mk()
+				if !r.MayHoldToken() {
+					require.False(t, tt.token)
+					stale := e.Decide(now, &r, revocation.New()) // zero LastSync: stale
+					r2 := mk()
+					r2.LastSync = now
+					fresh := e.Decide(now, &r2, st)
+					assert.Equal(t, fresh, stale)
+					assert.False(t, stale.HasToken)
+					return
+				}
+				require.True(t, tt.token)
+				r.LastSync = time.Time{}
+				assert.Equal(t, tt.has, e.Decide(now, &r, st).HasToken)
+			})
+		}
+	}
+}

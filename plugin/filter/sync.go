@@ -115,9 +115,11 @@ func (s *syncer) adopt() {
 		return
 	}
 	target := pv
-	if s.applyDeltas(target) {
+	if s.applyDeltas(target) && s.state.Cursor() == pc {
 		return
 	}
+	// (Deltas can lead to the published version but not to its cursor: a
+	// state published whole beside them, see publish. The whole state then.)
 	var st *revocation.State
 	var err error
 	for range 2 { // twice: a new state may be published between the two reads
@@ -328,7 +330,7 @@ func (s *syncer) done(status int, body []byte, err error) {
 	putShared(keySynced, []byte(strconv.FormatInt(t.UnixMilli(), 10)))
 	s.noteKept(applied)
 	if s.state.Version() != before {
-		s.publish(body, baseCursor, applied)
+		s.publish(body, before, baseCursor, applied)
 	}
 	if applied.More || s.again {
 		// Keep the lease: fetch the next page now (or once more, for a
@@ -400,14 +402,24 @@ func (s *syncer) releaseUntil(next time.Time) {
 
 // publish makes this worker's new state known to the others, unless another
 // worker published a newer one meanwhile: as the delta page that produced
-// it when that is small and recent enough, else whole.
-func (s *syncer) publish(page []byte, baseCursor int64, applied revocation.Applied) {
+// it when that is small and recent enough and was applied to the very
+// state that is published, else whole.
+//
+// A page fetched beside another worker's (a sync on demand beside the
+// lease's long-poll, from the same state) leads to a state of the same
+// version with another cursor; when that one was published, this page
+// does not apply to it, and published as a delta it would break the chain
+// every worker follows: they would stay behind, enforcing nothing new,
+// until the next whole publication (up to fullEvery versions later).
+func (s *syncer) publish(page []byte, baseVersion uint64, baseCursor int64, applied revocation.Applied) {
 	v := s.state.Version()
-	if pv, pc, ok := readVersion(); ok && !newer(v, s.state.Cursor(), pv, pc) {
+	pv, pc, published := readVersion()
+	if published && !newer(v, s.state.Cursor(), pv, pc) {
 		return
 	}
 	full, haveFull := readInt(keyFull)
-	delta := !applied.Swapped && !applied.Reset && len(page) <= maxDelta && haveFull && v-uint64(full) < fullEvery
+	delta := !applied.Swapped && !applied.Reset && len(page) <= maxDelta && haveFull && v-uint64(full) < fullEvery &&
+		published && pv == baseVersion && pc == baseCursor
 	if delta {
 		buf := make([]byte, 0, 48+len(page))
 		buf = strconv.AppendUint(buf, v, 10)

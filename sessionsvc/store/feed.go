@@ -66,11 +66,31 @@ func scanChanges(rows *sql.Rows, out []protocol.Change) ([]protocol.Change, erro
 	return out, rows.Err()
 }
 
+// noBase is the base of a read that began while the feed was not built.
+const noBase = -1
+
+// base is what a read must record (under mu) before its transaction takes
+// its snapshot, and hand to refresh: see there.
+func (f *feedCache) base() int64 {
+	if !f.built {
+		return noBase
+	}
+	return f.head
+}
+
 // refresh applies the log up to head (read in the caller's transaction).
-func (f *feedCache) refresh(ctx context.Context, tx *sql.Tx, head int64) error {
-	if f.built && (head-f.head > feedMaxCatchUp || head < f.head) {
-		// Far behind, or the log went back (restored from a backup under
-		// a running service: compaction keeps the head entry, see Compact).
+// base is the feed's head when the caller began reading (feedCache.base):
+// the caller's snapshot was taken after the feed reached base, so it holds
+// every entry up to base unless the log really went back (restored from a
+// backup under a running service: compaction keeps the head entry, see
+// Compact). A head below the feed's that is not below base is only a
+// snapshot older than a concurrent reader's, which brought the feed
+// further meanwhile: the feed never steps back for it (it would then
+// answer waiters from a past that no refresh would correct, until the
+// next change), and the caller reads on from the newer feed.
+func (f *feedCache) refresh(ctx context.Context, tx *sql.Tx, head, base int64) error {
+	if f.built && (head-f.head > feedMaxCatchUp || head < f.head && head < base) {
+		// Far behind, or the log went back.
 		f.built = false
 	}
 	if !f.built {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -117,26 +118,39 @@ func (s *sqlStore) runRefresher() {
 
 // refreshFeed brings the in-memory feed up to the log head and returns it.
 func (s *sqlStore) refreshFeed(ctx context.Context) (int64, error) {
-	opts := &sql.TxOptions{ReadOnly: true}
-	if s.d.name() == "postgres" {
-		opts.Isolation = sql.LevelRepeatableRead
-	}
-	tx, err := s.r.BeginTx(ctx, opts)
+	tx, head, base, err := s.beginFeedRead(ctx)
 	if err != nil {
 		return 0, s.wrap("refresh feed", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	var head int64
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM revocation_log`).Scan(&head); err != nil {
-		return 0, s.wrap("refresh feed: log head", err)
-	}
 	s.feed.mu.Lock()
 	defer s.feed.mu.Unlock()
-	if err := s.feed.refresh(ctx, tx, head); err != nil {
+	if err := s.feed.refresh(ctx, tx, head, base); err != nil {
 		s.feed.built = false
 		return 0, s.wrap("refresh feed", err)
 	}
 	return s.feed.head, nil
+}
+
+// beginFeedRead begins the read-only transaction a feed refresh reads the
+// log in and reads the log head in it, after noting the feed's head (its
+// base, see feedCache.refresh). The caller rolls tx back.
+func (s *sqlStore) beginFeedRead(ctx context.Context) (tx *sql.Tx, head, base int64, err error) {
+	s.feed.mu.Lock()
+	base = s.feed.base()
+	s.feed.mu.Unlock()
+	opts := &sql.TxOptions{ReadOnly: true}
+	if s.d.name() == "postgres" {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	if tx, err = s.r.BeginTx(ctx, opts); err != nil {
+		return nil, 0, 0, err
+	}
+	if err = tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM revocation_log`).Scan(&head); err != nil {
+		_ = tx.Rollback()
+		return nil, 0, 0, fmt.Errorf("log head: %w", err)
+	}
+	return tx, head, base, nil
 }
 
 // notifyChannel names the PostgreSQL NOTIFY channel of the store's schema

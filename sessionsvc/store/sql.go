@@ -966,34 +966,36 @@ func (s *sqlStore) Changes(ctx context.Context, epoch string, cursor int64, limi
 	if limit > MaxChangesLimit {
 		limit = MaxChangesLimit
 	}
-	page := protocol.SyncPage{Epoch: s.epoch, Cursor: cursor, Now: now.Unix(), Changes: []protocol.Change{}}
-	reset := cursor <= 0 || epoch != s.epoch // and a cursor past the log's head, below
 	// A read-only transaction gives the log head and what is read after it
 	// one consistent view.
-	opts := &sql.TxOptions{ReadOnly: true}
-	if s.d.name() == "postgres" {
-		opts.Isolation = sql.LevelRepeatableRead
-	}
-	tx, err := s.r.BeginTx(ctx, opts)
+	tx, head, base, err := s.beginFeedRead(ctx)
 	if err != nil {
 		return protocol.SyncPage{}, s.wrap("changes", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	var head int64
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM revocation_log`).Scan(&head); err != nil {
-		return protocol.SyncPage{}, s.wrap("log head", err)
+	return s.changesIn(ctx, tx, head, base, epoch, cursor, limit, now)
+}
+
+// changesIn is Changes once its transaction has read the log head (see
+// beginFeedRead); limit is already bounded.
+func (s *sqlStore) changesIn(ctx context.Context, tx *sql.Tx, head, base int64, epoch string, cursor int64, limit int, now time.Time) (protocol.SyncPage, error) {
+	page := protocol.SyncPage{Epoch: s.epoch, Cursor: cursor, Now: now.Unix(), Changes: []protocol.Change{}}
+	reset := cursor <= 0 || epoch != s.epoch // and a cursor past the log's head, below
+	s.feed.mu.Lock()
+	defer s.feed.mu.Unlock()
+	if err := s.feed.refresh(ctx, tx, head, base); err != nil {
+		s.feed.built = false
+		return protocol.SyncPage{}, s.wrap("changes", err)
 	}
+	// A concurrent reader with a newer snapshot may have brought the feed
+	// past this transaction's head (see feedCache.refresh): the feed is
+	// what is answered from, so its head is the log's.
+	head = max(head, s.feed.head)
 	if cursor > head {
 		// The client saw entries this log no longer has: the store was
 		// restored from a backup (compaction never removes the head, see
 		// Compact). A snapshot: the client keeps what it had seen.
 		reset = true
-	}
-	s.feed.mu.Lock()
-	defer s.feed.mu.Unlock()
-	if err := s.feed.refresh(ctx, tx, head); err != nil {
-		s.feed.built = false
-		return protocol.SyncPage{}, s.wrap("changes", err)
 	}
 	var got []protocol.Change
 	if reset {

@@ -1,0 +1,75 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshsession/meshsession/plugin/protocol"
+	"github.com/meshsession/meshsession/sessionsvc/store"
+	"github.com/meshsession/meshsession/sessionsvc/store/storetest"
+)
+
+type waiter interface {
+	WaitChanges(ctx context.Context, epoch string, cursor int64, limit int, wait time.Duration, now func() time.Time) (protocol.SyncPage, error)
+}
+
+func keysOf(p protocol.SyncPage) []string {
+	var keys []string
+	for _, c := range p.Changes {
+		keys = append(keys, c.Key)
+	}
+	return keys
+}
+
+// TestFeedStaleSnapshot: a Changes call whose snapshot is older than the
+// in-memory feed (stalled between its head query and the feed lock while
+// another reader brought the feed further: a loaded machine) must not take
+// the feed back to its snapshot. The feed is what long-polls answer from
+// and nothing would correct it before the next change: the proxy's
+// long-poll would answer "nothing new" for a committed revocation, again
+// and again (the e2e flake at load: a revocation not enforced in 15 s).
+func TestFeedStaleSnapshot(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			st := b.Open(t)
+			w, ok := st.(waiter)
+			require.True(t, ok)
+			now := time.Now()
+			epoch, err := st.Epoch(ctx)
+			require.NoError(t, err)
+			require.NoError(t, st.RevokeKeys(ctx, []string{"fp:a"}, protocol.ReasonLogout, now.Add(time.Hour), now))
+			snap, err := st.Changes(ctx, epoch, 0, 100, now)
+			require.NoError(t, err)
+			require.Equal(t, []string{"fp:a"}, keysOf(snap))
+
+			// A reader takes its snapshot, then stalls.
+			finish, err := store.BeginDelayedChanges(ctx, st)
+			require.NoError(t, err)
+			// fp:b is committed; another reader brings the feed to it.
+			require.NoError(t, st.RevokeKeys(ctx, []string{"fp:b"}, protocol.ReasonLogout, now.Add(time.Hour), now))
+			d, err := st.Changes(ctx, epoch, snap.Cursor, 100, now)
+			require.NoError(t, err)
+			require.Equal(t, []string{"fp:b"}, keysOf(d))
+			// The stalled reader goes on, from the cursor fp:b brought: its
+			// snapshot lacks fp:b, yet this is no restore (no snapshot).
+			late, err := finish(epoch, d.Cursor, 100, now)
+			require.NoError(t, err)
+			assert.False(t, late.Reset, "a reader's older snapshot is not a restore: %+v", late)
+			assert.Empty(t, late.Changes)
+			assert.Equal(t, d.Cursor, late.Cursor)
+
+			// The proxy long-polls from before fp:b (its answer to the
+			// other reader's call is not in yet): fp:b, at once.
+			start := time.Now()
+			p, err := w.WaitChanges(ctx, epoch, snap.Cursor, 100, 3*time.Second, time.Now)
+			require.NoError(t, err)
+			assert.Equal(t, []string{"fp:b"}, keysOf(p), "the feed went back to a stale snapshot")
+			assert.Less(t, time.Since(start), 2*time.Second, "answered by the wait's timer: the feed went back")
+		})
+	}
+}

@@ -10,7 +10,7 @@ import (
 	"github.com/meshsession/meshsession/sessionsvc/userauth"
 )
 
-// A token whose sid claim names another user's session, through the
+// Issue 12 item 6: a token whose sid claim names another user's session, through the
 // Strapi-shaped user routes: the other session is never touched (its key
 // never revoked), the caller's own sessions are, and DELETE of the other
 // user's session is 403 as upstream.

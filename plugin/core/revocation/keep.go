@@ -30,38 +30,12 @@ func (k Kept) Total() int { return k.Revoked + k.Blocked + k.NotBefore }
 // cut). It returns what it added.
 func (t *table) keepFrom(old *table, l *lifts, now int64) Kept {
 	var k Kept
-	for _, s := range old.revoked.slots {
-		if s.h == 0 || !live(s.e.exp(), now) {
-			continue
-		}
-		if l != nil && l.keys.n != 0 {
-			if _, lifted := l.keys.get(s.h); lifted {
-				continue
-			}
-		}
-		if cur, ok := t.revoked.get(s.h); ok {
-			t.revoked.put(s.h, longer(s.e, cur))
-			continue
-		}
-		t.revoked.put(s.h, s.e)
-		k.Revoked++
+	var liftedKeys, liftedUsers *hashTable[entry]
+	if l != nil {
+		liftedKeys, liftedUsers = &l.keys, &l.users
 	}
-	for _, s := range old.blocked.slots {
-		if s.h == 0 || !live(s.e.exp(), now) {
-			continue
-		}
-		if l != nil && l.users.n != 0 {
-			if _, lifted := l.users.get(s.h); lifted {
-				continue
-			}
-		}
-		if cur, ok := t.blocked.get(s.h); ok {
-			t.blocked.put(s.h, longer(s.e, cur))
-			continue
-		}
-		t.blocked.put(s.h, s.e)
-		k.Blocked++
-	}
+	k.Revoked = keepEntries(&t.revoked, &old.revoked, liftedKeys, now)
+	k.Blocked = keepEntries(&t.blocked, &old.blocked, liftedUsers, now)
 	for _, s := range old.notBefore.slots {
 		if s.h == 0 || !live(s.e.exp, now) {
 			continue
@@ -79,4 +53,28 @@ func (t *table) keepFrom(old *table, l *lifts, now int64) Kept {
 		k.NotBefore++
 	}
 	return k
+}
+
+// keepEntries copies into dst every entry of src that is live at now and not
+// in lifted (nil: nothing lifted); an entry dst holds too keeps the later
+// expiry. It returns how many entries it added.
+func keepEntries(dst, src, lifted *hashTable[entry], now int64) int {
+	added := 0
+	for _, s := range src.slots {
+		if s.h == 0 || !live(s.e.exp(), now) {
+			continue
+		}
+		if lifted != nil && lifted.n != 0 {
+			if _, ok := lifted.get(s.h); ok {
+				continue
+			}
+		}
+		if cur, ok := dst.get(s.h); ok {
+			dst.put(s.h, longer(s.e, cur))
+			continue
+		}
+		dst.put(s.h, s.e)
+		added++
+	}
+	return added
 }

@@ -146,25 +146,8 @@ func bearer(h string) (string, bool) {
 // CookieValue returns the first value of the cookie name in a Cookie header
 // value (pairs separated by ';'), with surrounding double quotes removed.
 func CookieValue(header, name string) (string, bool) {
-	for header != "" {
-		var pair string
-		if i := strings.IndexByte(header, ';'); i >= 0 {
-			pair, header = header[:i], header[i+1:]
-		} else {
-			pair, header = header, ""
-		}
-		pair = trimOWS(pair)
-		eq := strings.IndexByte(pair, '=')
-		if eq < 0 || trimOWS(pair[:eq]) != name {
-			continue
-		}
-		v := trimOWS(pair[eq+1:])
-		if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-			v = v[1 : len(v)-1]
-		}
-		return v, true
-	}
-	return "", false
+	v, found, _ := CookieToken(header, name)
+	return v, found
 }
 
 func trimOWS(s string) string {

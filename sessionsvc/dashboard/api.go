@@ -489,17 +489,8 @@ func (d *Dashboard) export(w http.ResponseWriter, r *http.Request, _ *session) {
 		return
 	}
 	name := "sessions-" + now.Format("20060102-150405") + "." + format
-	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	w.Header().Set("X-Export-Limit", strconv.Itoa(exportMax))
-	var cw *csv.Writer
-	if format == "csv" {
-		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-		cw = csv.NewWriter(w)
-		_ = cw.Write(csvHeader)
-	} else {
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		_, _ = io.WriteString(w, "[")
-	}
+	cw := startExport(w, name, format, csvHeader)
 	n := 0
 	for {
 		o := d.viewOptions(ctx, page)
@@ -529,4 +520,19 @@ func (d *Dashboard) export(w http.ResponseWriter, r *http.Request, _ *session) {
 	} else {
 		_, _ = io.WriteString(w, "]\n")
 	}
+}
+
+// startExport writes an export's headers and opening: a CSV writer that
+// has written header (format "csv"), or nil after the JSON array's "[".
+func startExport(w http.ResponseWriter, name, format string, header []string) *csv.Writer {
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	if format == "csv" {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		cw := csv.NewWriter(w)
+		_ = cw.Write(header)
+		return cw
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	_, _ = io.WriteString(w, "[")
+	return nil
 }

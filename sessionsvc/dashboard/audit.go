@@ -1,7 +1,6 @@
 package dashboard
 
 import (
-	"encoding/csv"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -89,16 +88,7 @@ func (d *Dashboard) exportAudit(w http.ResponseWriter, r *http.Request, s *sessi
 		return
 	}
 	name := "audit-" + d.now().UTC().Format("20060102-150405") + "." + format
-	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
-	var cw *csv.Writer
-	if format == "csv" {
-		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-		cw = csv.NewWriter(w)
-		_ = cw.Write(auditCSVHeader)
-	} else {
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		_, _ = io.WriteString(w, "[")
-	}
+	cw := startExport(w, name, format, auditCSVHeader)
 	n := 0
 	for len(rows) > 0 && n < auditExportMax {
 		for _, e := range rows {

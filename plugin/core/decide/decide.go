@@ -329,7 +329,10 @@ func (e *Engine) Decide(now time.Time, req *Request, st *revocation.State) Decis
 	}
 	var cookieTok string
 	var cookieFound, repeated bool
-	if e.cfg.TokenCookie != "" && req.Cookie != "" {
+	switch {
+	case req.cookieFound: // AddCookie already read it (and marked Repeated)
+		cookieTok, cookieFound = req.cookieTok, true
+	case e.cfg.TokenCookie != "" && req.Cookie != "": // set directly
 		cookieTok, cookieFound, repeated = token.CookieToken(req.Cookie, e.cfg.TokenCookie)
 	}
 	if repeated || req.Repeated {

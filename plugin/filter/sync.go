@@ -52,11 +52,10 @@ type syncer struct {
 	failures int       // consecutive failures, for backoff and log throttling
 	relaxed  bool      // the collector runs at bigPageGCPercent (relaxGC)
 
-	// Long-poll (sync_wait): the wait asked for by the fetch out, when it
-	// went out, and until when not to ask (an older sessionsvc).
+	// Long-poll (sync_wait): the wait asked for by the fetch out, and
+	// when it went out.
 	polled      time.Duration
 	fetchedAt   time.Time
-	noWaitUntil time.Time
 	askedEpoch  string // what the fetch out asked for
 	askedCursor int64
 
@@ -235,7 +234,7 @@ func (s *syncer) acquire(t time.Time) bool {
 		// one poll per proxy is cheap, and recovery must be seen quickly.
 		interval *= 2
 	}
-	l.until = nowMs + (cfg.Timeout + s.longPoll(t)).Milliseconds() + 1000
+	l.until = nowMs + (cfg.Timeout + cfg.SyncWait).Milliseconds() + 1000
 	l.next = nowMs + interval.Milliseconds()
 	if err := l.write(); err != nil {
 		return false // another worker won
@@ -269,7 +268,7 @@ func (s *syncer) fetch(t time.Time) {
 	// lease.
 	wait := time.Duration(0)
 	if s.leased && len(s.waiters) == 0 && !s.state.Building() {
-		wait = s.longPoll(t)
+		wait = cfg.SyncWait
 	}
 	if wait > 0 {
 		path += "&wait=" + strconv.FormatInt(wait.Milliseconds(), 10) + "ms"
@@ -339,19 +338,12 @@ func (s *syncer) done(status int, body []byte, err error) {
 		s.fetch(t)
 		return
 	}
-	if s.polled > 0 {
-		if applied.Changes == 0 && t.Sub(s.fetchedAt) < s.polled/2 {
-			// Answered at once with nothing: this sessionsvc does not
-			// long-poll (an older one, or its change listener is down).
-			// Poll every sync_interval for a while, then try again.
-			s.noWaitUntil = t.Add(noWaitRetry)
-		} else if s.renewLease(t) {
-			// Push: wait again at once, keeping the lease; what the
-			// answer brought is published, so its waiters can go.
-			s.wake(t)
-			s.fetch(t)
-			return
-		}
+	if s.polled > 0 && s.waitAgain(t, applied) && s.renewLease(t) {
+		// Push: wait again at once, keeping the lease; what the answer
+		// brought is published, so its waiters can go.
+		s.wake(t)
+		s.fetch(t)
+		return
 	}
 	// Success: the next fetch at the normal pace, whatever backoff the
 	// lease was taken with.
@@ -359,16 +351,19 @@ func (s *syncer) done(status int, body []byte, err error) {
 	s.wake(t)
 }
 
-// noWaitRetry is how long a proxy polls without wait= after sessionsvc
-// answered a long-poll at once with nothing (an older sessionsvc).
-const noWaitRetry = time.Minute
-
-// longPoll is the wait of the next leased fetch (0: poll).
-func (s *syncer) longPoll(t time.Time) time.Duration {
-	if t.Before(s.noWaitUntil) {
-		return 0
-	}
-	return s.plugin.cfg.SyncWait
+// waitAgain decides, after the answer to a long-poll (a fetch that asked
+// sessionsvc to wait), whether the next one goes out at once. It does
+// when the answer brought changes, or when sessionsvc did wait (the
+// answer came after half the wait or more), or when this worker asked for
+// its first snapshot (a snapshot is answered at once: nothing to wait
+// for; waiting starts with the next fetch). An empty delta answered at
+// once means this sessionsvc did not wait: an older one that ignores
+// wait=, one whose change listener is down, one shutting down. The next
+// fetch then goes out after sync_interval (the 500 ms poll), and asks to
+// wait again: whichever sessionsvc answers it decides. Never one fetch
+// right after another without a change or a wait between them.
+func (s *syncer) waitAgain(t time.Time, applied revocation.Applied) bool {
+	return applied.Changes > 0 || t.Sub(s.fetchedAt) >= s.polled/2 || s.askedEpoch == ""
 }
 
 // renewLease extends the lease this worker holds for another long-poll.
@@ -381,7 +376,7 @@ func (s *syncer) renewLease(t time.Time) bool {
 		return false
 	}
 	cfg := s.plugin.cfg
-	l.until = t.UnixMilli() + (cfg.Timeout + s.longPoll(t)).Milliseconds() + 1000
+	l.until = t.UnixMilli() + (cfg.Timeout + cfg.SyncWait).Milliseconds() + 1000
 	l.next = t.UnixMilli() + cfg.SyncInterval.Milliseconds()
 	return l.write() == nil
 }

@@ -27,6 +27,7 @@ func Run(t *testing.T, open func(testing.TB) store.Store) {
 		{"ListSessions", testListSessions},
 		{"EndSessions", testEndSessions},
 		{"Refresh", testRefresh},
+		{"CheckRefresh", testCheckRefresh},
 		{"RecordActivity", testRecordActivity},
 		{"ChangesDeltaAndSnapshot", testChanges},
 		{"BlockAndNotBefore", testBlock},

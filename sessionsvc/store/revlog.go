@@ -19,7 +19,18 @@ func revocationExp(expMS int64, now time.Time) int64 {
 	return (expMS + 999) / 1000
 }
 
-// appender writes revocation log entries inside a transaction.
+// entryExp is the Unix-seconds expiry of a log entry that expires at exp
+// (zero: DefaultRevocationTTL after now).
+func entryExp(exp, now time.Time) int64 {
+	if exp.IsZero() {
+		return now.Add(DefaultRevocationTTL).Unix()
+	}
+	return exp.Unix()
+}
+
+// logTx is a write transaction that holds the revocation-log lock, and the
+// only way to append to the log: sqlStore.logWrite takes the lock before
+// handing one out, so no append can happen without it.
 //
 // Ordering: readers page through the log by seq ("seq > cursor"). On
 // PostgreSQL a sequence hands out numbers at INSERT time, not at commit, so
@@ -37,28 +48,54 @@ func revocationExp(expMS int64, now time.Time) int64 {
 // "nb:<id>" for not-before); appending marks the subject's previous entry
 // as no longer latest, which lets the snapshot read only live entries and
 // lets compaction drop superseded ones.
-type appender struct {
-	supersede, insert *sql.Stmt
-	now               time.Time
+type logTx struct {
+	*sql.Tx
+	now               time.Time // the entries' created_at
+	supersede, insert *sql.Stmt // prepared at the first append
 }
 
-func newAppender(ctx context.Context, tx *sql.Tx, now time.Time) (*appender, error) {
-	sup, err := tx.PrepareContext(ctx, `UPDATE revocation_log SET latest = FALSE WHERE subject = $1 AND latest`)
+// logWrite runs fn in a write transaction of priority p that holds the
+// revocation-log lock. The lock is the transaction's first statement: taken
+// after fn had locked rows, it could deadlock against another appender
+// waiting for those rows while holding the lock.
+func (s *sqlStore) logWrite(ctx context.Context, p priority, op string, now time.Time, fn func(lt *logTx) error) error {
+	return s.writeTxPrio(ctx, p, op, func(tx *sql.Tx) error {
+		if err := s.d.lockLog(ctx, tx); err != nil {
+			return err
+		}
+		lt := &logTx{Tx: tx, now: now}
+		defer lt.close()
+		return fn(lt)
+	})
+}
+
+// revokeTx is logWrite for what the proxies must learn about at once
+// (terminations, revocations, blocks): it goes before every waiting login
+// or bulk write.
+func (s *sqlStore) revokeTx(ctx context.Context, op string, now time.Time, fn func(lt *logTx) error) error {
+	return s.logWrite(ctx, prioRevoke, op, now, fn)
+}
+
+func (lt *logTx) prepare(ctx context.Context) error {
+	sup, err := lt.PrepareContext(ctx, `UPDATE revocation_log SET latest = FALSE WHERE subject = $1 AND latest`)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO revocation_log (op, subject, key, user_id, exp, at, reason, latest, created_at)
+	ins, err := lt.PrepareContext(ctx, `INSERT INTO revocation_log (op, subject, key, user_id, exp, at, reason, latest, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, $8)`)
 	if err != nil {
 		sup.Close()
-		return nil, err
+		return err
 	}
-	return &appender{supersede: sup, insert: ins, now: now}, nil
+	lt.supersede, lt.insert = sup, ins
+	return nil
 }
 
-func (a *appender) close() {
-	a.supersede.Close()
-	a.insert.Close()
+func (lt *logTx) close() {
+	if lt.insert != nil {
+		lt.supersede.Close()
+		lt.insert.Close()
+	}
 }
 
 func subjectOf(c protocol.Change) string {
@@ -72,12 +109,18 @@ func subjectOf(c protocol.Change) string {
 	}
 }
 
-func (a *appender) append(ctx context.Context, c protocol.Change) error {
+// append writes c to the log, superseding its subject's previous entry.
+func (lt *logTx) append(ctx context.Context, c protocol.Change) error {
+	if lt.insert == nil {
+		if err := lt.prepare(ctx); err != nil {
+			return err
+		}
+	}
 	subject := subjectOf(c)
-	if _, err := a.supersede.ExecContext(ctx, subject); err != nil {
+	if _, err := lt.supersede.ExecContext(ctx, subject); err != nil {
 		return err
 	}
-	_, err := a.insert.ExecContext(ctx, c.Op, subject, c.Key, c.User, c.Exp, c.At, c.Reason, ms(a.now))
+	_, err := lt.insert.ExecContext(ctx, c.Op, subject, c.Key, c.User, c.Exp, c.At, c.Reason, ms(lt.now))
 	return err
 }
 
@@ -86,21 +129,10 @@ func (s *sqlStore) RevokeKeys(ctx context.Context, keys []string, reason string,
 	if len(keys) == 0 {
 		return nil
 	}
-	e := exp.Unix()
-	if exp.IsZero() {
-		e = now.Add(DefaultRevocationTTL).Unix()
-	}
-	return s.revokeTx(ctx, "revoke keys", func(tx *sql.Tx) error {
-		if err := s.d.lockLog(ctx, tx); err != nil {
-			return err
-		}
-		ap, err := newAppender(ctx, tx, now)
-		if err != nil {
-			return err
-		}
-		defer ap.close()
+	e := entryExp(exp, now)
+	return s.revokeTx(ctx, "revoke keys", now, func(lt *logTx) error {
 		for _, k := range keys {
-			if err := ap.append(ctx, protocol.Change{Op: protocol.OpRevoke, Key: k, Exp: e, Reason: reason}); err != nil {
+			if err := lt.append(ctx, protocol.Change{Op: protocol.OpRevoke, Key: k, Exp: e, Reason: reason}); err != nil {
 				return err
 			}
 		}
@@ -112,11 +144,8 @@ func (s *sqlStore) SetBlocked(ctx context.Context, userID string, blocked bool, 
 	if userID == "" {
 		return fmt.Errorf("set blocked: user id is required")
 	}
-	return s.revokeTx(ctx, "set blocked", func(tx *sql.Tx) error {
-		if err := s.d.lockLog(ctx, tx); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO user_blocks (user_id, blocked, updated_at) VALUES ($1, $2, $3)
+	return s.revokeTx(ctx, "set blocked", now, func(lt *logTx) error {
+		if _, err := lt.ExecContext(ctx, `INSERT INTO user_blocks (user_id, blocked, updated_at) VALUES ($1, $2, $3)
 			ON CONFLICT (user_id) DO UPDATE SET blocked = excluded.blocked, updated_at = excluded.updated_at`,
 			userID, blocked, ms(now)); err != nil {
 			return err
@@ -124,20 +153,15 @@ func (s *sqlStore) SetBlocked(ctx context.Context, userID string, blocked bool, 
 		op := protocol.OpUnblock
 		if blocked {
 			op = protocol.OpBlock
-			if _, err := s.endWhere(ctx, tx, "user_id = $1", []any{userID}, protocol.ReasonBlocked, true, now); err != nil {
+			if _, err := s.endWhere(ctx, lt, "user_id = $1", []any{userID}, protocol.ReasonBlocked, true, now); err != nil {
 				return err
 			}
 		}
-		ap, err := newAppender(ctx, tx, now)
-		if err != nil {
-			return err
-		}
-		defer ap.close()
 		reason := ""
 		if blocked {
 			reason = protocol.ReasonBlocked
 		}
-		return ap.append(ctx, protocol.Change{Op: op, User: userID, Reason: reason})
+		return lt.append(ctx, protocol.Change{Op: op, User: userID, Reason: reason})
 	})
 }
 
@@ -157,20 +181,8 @@ func (s *sqlStore) SetNotBefore(ctx context.Context, userID string, at, exp, now
 	if userID == "" {
 		return fmt.Errorf("set not-before: user id is required")
 	}
-	e := exp.Unix()
-	if exp.IsZero() {
-		e = now.Add(DefaultRevocationTTL).Unix()
-	}
-	return s.revokeTx(ctx, "set not-before", func(tx *sql.Tx) error {
-		if err := s.d.lockLog(ctx, tx); err != nil {
-			return err
-		}
-		ap, err := newAppender(ctx, tx, now)
-		if err != nil {
-			return err
-		}
-		defer ap.close()
-		return ap.append(ctx, protocol.Change{Op: protocol.OpNotBefore, User: userID, At: at.Unix(), Exp: e, Reason: protocol.ReasonNotBefore})
+	return s.revokeTx(ctx, "set not-before", now, func(lt *logTx) error {
+		return lt.append(ctx, protocol.Change{Op: protocol.OpNotBefore, User: userID, At: at.Unix(), Exp: entryExp(exp, now), Reason: protocol.ReasonNotBefore})
 	})
 }
 

@@ -208,10 +208,7 @@ func (s *sqlStore) refresh(ctx context.Context, presented []string, newKeys []Se
 		return RefreshOutcome{}, fmt.Errorf("refresh: no keys presented: %w", ErrNotFound)
 	}
 	var out RefreshOutcome
-	err := s.writeTx(ctx, "refresh", func(tx *sql.Tx) error {
-		if err := s.d.lockLog(ctx, tx); err != nil {
-			return err
-		}
+	err := s.logWrite(ctx, prioNormal, "refresh", now, func(tx *logTx) error {
 		args := make([]any, len(presented))
 		for i, k := range presented {
 			args[i] = k
@@ -269,7 +266,7 @@ func (s *sqlStore) refresh(ctx context.Context, presented []string, newKeys []Se
 			return err
 		}
 		if len(newKeys) > 0 {
-			if err := addKeys(ctx, tx, sessionID, newKeys); err != nil {
+			if err := addKeys(ctx, tx.Tx, sessionID, newKeys); err != nil {
 				return err
 			}
 		}
@@ -304,10 +301,7 @@ func (s *sqlStore) EndSessions(ctx context.Context, f EndFilter, reason string, 
 		where = append(where, "id <> $"+strconv.Itoa(len(args)))
 	}
 	var ended []string
-	err := s.revokeTx(ctx, "end sessions", func(tx *sql.Tx) error {
-		if err := s.d.lockLog(ctx, tx); err != nil {
-			return err
-		}
+	err := s.revokeTx(ctx, "end sessions", now, func(tx *logTx) error {
 		var err error
 		ended, err = s.endWhere(ctx, tx, strings.Join(where, " AND "), args, reason, manual, now)
 		return err
@@ -316,9 +310,8 @@ func (s *sqlStore) EndSessions(ctx context.Context, f EndFilter, reason string, 
 }
 
 // endWhere ends the active sessions matching cond (whose placeholders start
-// at $1) and logs a revoke change for each of their keys. The caller holds
-// the log lock.
-func (s *sqlStore) endWhere(ctx context.Context, tx *sql.Tx, cond string, args []any, reason string, manual bool, now time.Time) ([]string, error) {
+// at $1) and logs a revoke change for each of their keys.
+func (s *sqlStore) endWhere(ctx context.Context, tx *logTx, cond string, args []any, reason string, manual bool, now time.Time) ([]string, error) {
 	n := len(args)
 	q := `UPDATE sessions SET active = FALSE, logout_time = $` + strconv.Itoa(n+1) +
 		`, termination_reason = $` + strconv.Itoa(n+2) + `, terminated_manually = $` + strconv.Itoa(n+3) +
@@ -346,11 +339,6 @@ func (s *sqlStore) endWhere(ctx context.Context, tx *sql.Tx, cond string, args [
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	ap, err := newAppender(ctx, tx, now)
-	if err != nil {
-		return nil, err
-	}
-	defer ap.close()
 	const chunk = 500
 	for i := 0; i < len(ids); i += chunk {
 		part := ids[i:min(i+chunk, len(ids))]
@@ -381,7 +369,7 @@ func (s *sqlStore) endWhere(ctx context.Context, tx *sql.Tx, cond string, args [
 			if exp == 0 {
 				exp = sessExp[kr.session]
 			}
-			if err := ap.append(ctx, protocol.Change{Op: protocol.OpRevoke, Key: kr.key, Exp: revocationExp(exp, now), Reason: reason}); err != nil {
+			if err := tx.append(ctx, protocol.Change{Op: protocol.OpRevoke, Key: kr.key, Exp: revocationExp(exp, now), Reason: reason}); err != nil {
 				return nil, err
 			}
 		}
@@ -390,10 +378,7 @@ func (s *sqlStore) endWhere(ctx context.Context, tx *sql.Tx, cond string, args [
 }
 
 func (s *sqlStore) DeleteSession(ctx context.Context, id string, now time.Time) error {
-	return s.revokeTx(ctx, "delete session", func(tx *sql.Tx) error {
-		if err := s.d.lockLog(ctx, tx); err != nil {
-			return err
-		}
+	return s.revokeTx(ctx, "delete session", now, func(tx *logTx) error {
 		var exists int
 		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM sessions WHERE id = $1`, id).Scan(&exists); err != nil {
 			return err
@@ -430,10 +415,7 @@ func (s *sqlStore) endBatch(ctx context.Context, op, cond string, bound int64, r
 	var all []string
 	for {
 		var ended []string
-		err := s.writeTxPrio(ctx, prioBulk, op, func(tx *sql.Tx) error {
-			if err := s.d.lockLog(ctx, tx); err != nil {
-				return err
-			}
+		err := s.logWrite(ctx, prioBulk, op, now, func(tx *logTx) error {
 			var err error
 			ended, err = s.endWhere(ctx, tx, "id IN (SELECT id FROM sessions WHERE active AND "+cond+
 				" LIMIT "+strconv.Itoa(bulkChunk)+")", []any{bound}, reason, false, now)

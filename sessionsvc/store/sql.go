@@ -135,12 +135,6 @@ func (s *sqlStore) writeTx(ctx context.Context, op string, fn func(tx *sql.Tx) e
 	return s.writeTxPrio(ctx, prioNormal, op, fn)
 }
 
-// revokeTx runs fn, which ends sessions or appends to the revocation log,
-// in a write transaction that goes before every waiting login or bulk write.
-func (s *sqlStore) revokeTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
-	return s.writeTxPrio(ctx, prioRevoke, op, fn)
-}
-
 // writeTxPrio runs fn in a write transaction. On SQLite the write
 // connection is taken through the priority gate. Any committed write other
 // than bulk work may have appended to the revocation log, so the feed's

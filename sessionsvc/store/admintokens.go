@@ -56,20 +56,7 @@ func (s *sqlStore) FindAdminToken(ctx context.Context, hash string, now time.Tim
 }
 
 func (s *sqlStore) ListAdminTokens(ctx context.Context) ([]AdminToken, error) {
-	rows, err := s.read(ctx, `SELECT `+adminCols+` FROM admin_tokens ORDER BY id`)
-	if err != nil {
-		return nil, s.wrap("list admin tokens", err)
-	}
-	defer rows.Close()
-	var out []AdminToken
-	for rows.Next() {
-		t, err := scanAdmin(rows)
-		if err != nil {
-			return nil, s.wrap("scan admin token", err)
-		}
-		out = append(out, t)
-	}
-	return out, s.wrap("list admin tokens", rows.Err())
+	return readAll(ctx, s, "list admin tokens", scanAdmin, `SELECT `+adminCols+` FROM admin_tokens ORDER BY id`)
 }
 
 func (s *sqlStore) RevokeAdminToken(ctx context.Context, id int64) error {

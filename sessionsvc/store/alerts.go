@@ -79,15 +79,8 @@ func (s *sqlStore) ClaimAlerts(ctx context.Context, owner string, n int, now tim
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			a, err := scanAlert(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, a)
-		}
-		return rows.Err()
+		out, err = scanAll(rows, scanAlert)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -127,18 +120,5 @@ func (s *sqlStore) ListAlerts(ctx context.Context, deadOnly bool, limit int) ([]
 		q += ` WHERE dead`
 	}
 	q += ` ORDER BY id DESC LIMIT $1`
-	rows, err := s.read(ctx, q, limit)
-	if err != nil {
-		return nil, s.wrap("list alerts", err)
-	}
-	defer rows.Close()
-	var out []Alert
-	for rows.Next() {
-		a, err := scanAlert(rows)
-		if err != nil {
-			return nil, s.wrap("scan alert", err)
-		}
-		out = append(out, a)
-	}
-	return out, s.wrap("list alerts", rows.Err())
+	return readAll(ctx, s, "list alerts", scanAlert, q, limit)
 }

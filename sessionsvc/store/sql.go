@@ -165,6 +165,34 @@ func (s *sqlStore) writeTxPrio(ctx context.Context, p priority, op string, fn fu
 
 type rowScanner interface{ Scan(dest ...any) error }
 
+// scanAll reads every row with scan and closes rows.
+func scanAll[T any](rows *sql.Rows, scan func(rowScanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// readAll runs query q on the read pool and scans every row with scan;
+// errors are wrapped with op.
+func readAll[T any](ctx context.Context, s *sqlStore, op string, scan func(rowScanner) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := s.read(ctx, q, args...)
+	if err != nil {
+		return nil, s.wrap(op, err)
+	}
+	out, err := scanAll(rows, scan)
+	if err != nil {
+		return nil, s.wrap(op, err)
+	}
+	return out, nil
+}
+
 func nonEmpty(keys []string) []string {
 	out := keys[:0:0]
 	seen := make(map[string]struct{}, len(keys))

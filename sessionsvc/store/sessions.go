@@ -141,10 +141,7 @@ func (s *sqlStore) FindSessionByKeys(ctx context.Context, keys []string) (*Sessi
 	if len(keys) == 0 {
 		return nil, fmt.Errorf("find session: %w", ErrNotFound)
 	}
-	args := make([]any, len(keys))
-	for i, k := range keys {
-		args[i] = k
-	}
+	args := stringArgs(keys)
 	q := `SELECT ` + sessionCols + ` FROM sessions WHERE id IN
 		(SELECT session_id FROM session_keys WHERE key IN (` + s.placeholders(1, len(keys)) + `))
 		ORDER BY active DESC, login_time DESC LIMIT 1`
@@ -209,10 +206,7 @@ func (s *sqlStore) refresh(ctx context.Context, presented []string, newKeys []Se
 	}
 	var out RefreshOutcome
 	err := s.logWrite(ctx, prioNormal, "refresh", now, func(tx *logTx) error {
-		args := make([]any, len(presented))
-		for i, k := range presented {
-			args[i] = k
-		}
+		args := stringArgs(presented)
 		rows, err := tx.QueryContext(ctx, `SELECT key, session_id, rotated_at FROM session_keys WHERE key IN (`+
 			s.placeholders(1, len(presented))+`)`, args...)
 		if err != nil {
@@ -288,9 +282,7 @@ func (s *sqlStore) EndSessions(ctx context.Context, f EndFilter, reason string, 
 	if len(f.SessionIDs) > 0 {
 		// Numbered, not positional: endWhere puts other arguments before these in the text.
 		where = append(where, "id IN ("+numbered(1, len(f.SessionIDs))+")")
-		for _, id := range f.SessionIDs {
-			args = append(args, id)
-		}
+		args = append(args, stringArgs(f.SessionIDs)...)
 	}
 	if f.UserID != "" {
 		args = append(args, f.UserID)
@@ -342,10 +334,7 @@ func (s *sqlStore) endWhere(ctx context.Context, tx *logTx, cond string, args []
 	const chunk = 500
 	for i := 0; i < len(ids); i += chunk {
 		part := ids[i:min(i+chunk, len(ids))]
-		pargs := make([]any, len(part))
-		for j, id := range part {
-			pargs[j] = id
-		}
+		pargs := stringArgs(part)
 		krows, err := tx.QueryContext(ctx, `SELECT key, session_id, expires_at FROM session_keys WHERE session_id IN (`+
 			s.placeholders(1, len(part))+`)`, pargs...)
 		if err != nil {

@@ -193,6 +193,15 @@ func readAll[T any](ctx context.Context, s *sqlStore, op string, scan func(rowSc
 	return out, nil
 }
 
+// stringArgs turns strings into statement arguments.
+func stringArgs(xs []string) []any {
+	args := make([]any, len(xs))
+	for i, x := range xs {
+		args[i] = x
+	}
+	return args
+}
+
 func nonEmpty(keys []string) []string {
 	out := keys[:0:0]
 	seen := make(map[string]struct{}, len(keys))

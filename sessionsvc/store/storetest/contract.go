@@ -24,6 +24,7 @@ func Run(t *testing.T, open func(testing.TB) store.Store) {
 		{"EndSessions", testEndSessions},
 		{"Refresh", testRefresh},
 		{"CheckRefresh", testCheckRefresh},
+		{"SessionLookups", testSessionLookups},
 		{"RecordActivity", testRecordActivity},
 		{"ChangesDeltaAndSnapshot", testChanges},
 		{"BlockAndNotBefore", testBlock},

@@ -132,8 +132,15 @@ func local(status int, body string) answer {
 	return answer{status: status, headers: [][2]string{{"content-type", "text/plain"}}, body: []byte(body)}
 }
 
+// fromLocal is the filter's local response (proxy_send_local_response) as
+// Envoy's sendLocalReply writes it: a body without a content-type gets
+// text/plain (Envoy source/common/http/utility.cc Utility::sendLocalReply).
 func fromLocal(lr *host.LocalResponse) answer {
-	return answer{status: int(lr.Status), headers: lr.Headers, body: lr.Body}
+	a := answer{status: int(lr.Status), headers: lr.Headers, body: lr.Body}
+	if len(lr.Body) > 0 && headerValue(lr.Headers, "content-type") == "" {
+		a.headers = append(a.headers[:len(a.headers):len(a.headers)], [2]string{"content-type", "text/plain"})
+	}
+	return a
 }
 
 func headerValue(pairs [][2]string, name string) string {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +30,22 @@ func respPhase(t *testing.T, h *host.Host, cmd string) *host.Stream {
 
 func okHeaders() [][2]string {
 	return [][2]string{{":status", "200"}, {"content-type", "application/json"}}
+}
+
+// gatedUpstream is a callout cluster that answers "ok" once release is
+// called (at the latest when the test ends), so that a body sent while the
+// callout is in flight is held, whatever the scheduling.
+func gatedUpstream(t *testing.T) (url string, release func()) {
+	gate := make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(gate) }) }
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-gate
+		_, _ = w.Write([]byte("ok"))
+	}))
+	t.Cleanup(up.Close)
+	t.Cleanup(release) // before up.Close: its handlers must return
+	return up.URL, release
 }
 
 func TestPausedResponseHeadersStopTheBodyByDefault(t *testing.T) {
@@ -67,10 +84,9 @@ func TestAllowOnHeadersStopIterationDeliversTheBody(t *testing.T) {
 }
 
 func TestResumeDeliversTheHeldBody(t *testing.T) {
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) }))
-	defer up.Close()
+	up, release := gatedUpstream(t)
 	h := newHost(t, host.Config{Module: guestWasm(t), Workers: 1, DisableTicks: true,
-		Clusters: map[string]host.Cluster{"up": {URL: up.URL}}})
+		Clusters: map[string]host.Cluster{"up": {URL: up}}})
 	s := respPhase(t, h, "resp-callout:up:/")
 	res, err := s.ResponseHeaders(okHeaders(), false)
 	require.NoError(t, err)
@@ -82,6 +98,7 @@ func TestResumeDeliversTheHeldBody(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, res.Held)
 
+	release()
 	ev, err := s.Wait(waitCtx(t))
 	require.NoError(t, err)
 	assert.Equal(t, host.Event{Kind: host.EventContinue, Stream: host.StreamResponse}, ev)
@@ -159,10 +176,9 @@ func TestContinueOfAStreamNotStoppedIsCounted(t *testing.T) {
 // the filter after it resumed, readable and writable there, although the
 // request headers are gone (Context::continueStream).
 func TestHeldRequestBodyIsReadableAfterResume(t *testing.T) {
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) }))
-	defer up.Close()
+	up, release := gatedUpstream(t)
 	h := newHost(t, host.Config{Module: guestWasm(t), Workers: 1, DisableTicks: true,
-		Clusters: map[string]host.Cluster{"up": {URL: up.URL}}})
+		Clusters: map[string]host.Cluster{"up": {URL: up}}})
 	s, err := h.NewStream(0)
 	require.NoError(t, err)
 	defer func() { _ = s.Finish() }()
@@ -172,6 +188,7 @@ func TestHeldRequestBodyIsReadableAfterResume(t *testing.T) {
 	res, err = s.RequestBody([]byte("replace me"), true)
 	require.NoError(t, err)
 	require.True(t, res.Held)
+	release()
 	ev, err := s.Wait(waitCtx(t))
 	require.NoError(t, err)
 	assert.Equal(t, host.Event{Kind: host.EventContinue, Stream: host.StreamRequest}, ev)

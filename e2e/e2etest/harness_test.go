@@ -369,9 +369,17 @@ func (s *system) currentSession(tb testing.TB, d *device, token string) string {
 // listener).
 func (s *system) admin(tb testing.TB, method, path string) resp {
 	tb.Helper()
-	d := &device{ua: "e2e-admin", client: http.DefaultClient}
-	return d.do(tb, req{method: method, url: s.svcURL() + path, token: adminToken, worker: -1})
+	return svcClient().do(tb, req{method: method, url: s.svcURL() + path, token: adminToken, worker: -1})
 }
+
+// adminJSON calls the admin API with a JSON body.
+func (s *system) adminJSON(tb testing.TB, method, path, body string) resp {
+	tb.Helper()
+	return svcClient().do(tb, req{method: method, url: s.svcURL() + path, token: adminToken, body: json.RawMessage(body), worker: -1})
+}
+
+// svcClient calls sessionsvc directly (not through the proxy).
+func svcClient() *device { return &device{ua: "e2e-admin", client: http.DefaultClient} }
 
 // userSessions lists a user's sessions (admin API), newest first.
 func (s *system) userSessions(tb testing.TB, userID string) []gjson.Result {

@@ -3,6 +3,7 @@ package e2etest
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -216,28 +217,7 @@ func TestLoginWhileSessionsvcDownIsDiscovered(t *testing.T) {
 // internalJSON calls sessionsvc's internal API as the filter does.
 func (s *system) internalJSON(tb testing.TB, path, body string) resp {
 	tb.Helper()
-	hr, err := http.NewRequest(http.MethodPost, s.svcURL()+path, strings.NewReader(body))
-	require.NoError(tb, err)
 	key, _ := s.plugin["internal_key"].(string)
-	hr.Header.Set("x-meshsession-key", key)
-	hr.Header.Set("Content-Type", "application/json")
-	r, err := http.DefaultClient.Do(hr)
-	require.NoError(tb, err)
-	defer r.Body.Close()
-	b, _ := io.ReadAll(r.Body)
-	return resp{status: r.StatusCode, header: r.Header, body: b}
-}
-
-// adminJSON calls the admin API with a JSON body.
-func (s *system) adminJSON(tb testing.TB, method, path, body string) resp {
-	tb.Helper()
-	hr, err := http.NewRequest(method, s.svcURL()+path, strings.NewReader(body))
-	require.NoError(tb, err)
-	hr.Header.Set("Authorization", "Bearer "+adminToken)
-	hr.Header.Set("Content-Type", "application/json")
-	r, err := http.DefaultClient.Do(hr)
-	require.NoError(tb, err)
-	defer r.Body.Close()
-	b, _ := io.ReadAll(r.Body)
-	return resp{status: r.StatusCode, header: r.Header, body: b}
+	return svcClient().do(tb, req{method: http.MethodPost, url: s.svcURL() + path, body: json.RawMessage(body),
+		headers: map[string]string{"x-meshsession-key": key}, worker: -1})
 }

@@ -73,3 +73,43 @@ func TestOlderSessionsvcIsPolled(t *testing.T) {
 	h.settle(t)
 	refusedEverywhere(t, h, tok, "after the poll")
 }
+
+// TestOnDemandSyncBesideTheLongPoll: a revoking route answered on the
+// worker whose long-poll is out is not held until that long-poll answers
+// (sync_wait): a logout-others that revoked nothing goes out at once, and
+// one that revoked a session goes out once every worker refuses it.
+func TestOnDemandSyncBesideTheLongPoll(t *testing.T) {
+	stub := newStub(t)
+	stub.set(func(s *stubSvc) { s.longPoll = true })
+	h := startWasmHost(t, workers, testConfig(`"sync_wait":"10s"`), stub.clusters())
+	h.parked = 1
+	require.NoError(t, h.h.Tick(0)) // worker 0 takes the lease and long-polls
+	for deadline := time.Now().Add(5 * time.Second); stub.count(protocol.PathSync) < 2; {
+		require.True(t, time.Now().Before(deadline), "worker 0 did not long-poll after its snapshot")
+		time.Sleep(2 * time.Millisecond)
+	}
+	const path = "/api/magic-sessionmanager/logout-others"
+	caller := bearer(userToken(95, "caller"))
+	answer := func(revoke string) func([][2]string, []byte) (int, [][2]string, []byte) {
+		return func([][2]string, []byte) (int, [][2]string, []byte) {
+			if revoke != "" {
+				revokeSid(stub, revoke) // sessionsvc revokes, then answers
+			}
+			return 200, [][2]string{{"content-type", "application/json"}}, []byte(`{"data":{"success":true}}`)
+		}
+	}
+	// Nothing to revoke: the log does not move, the long-poll keeps
+	// waiting; the answer does not (the harness waits 5s at most).
+	r := h.do(t, request{method: "POST", path: path, headers: caller, worker: 0, app: answer("")})
+	require.Equal(t, 200, r.status)
+
+	victim := userToken(95, "aside-victim")
+	for w := 0; w < workers; w++ {
+		require.False(t, h.do(t, get("/api/x", bearer(victim), w)).local)
+	}
+	r = h.do(t, request{method: "POST", path: path, headers: caller, worker: 0, app: answer("aside-victim")})
+	require.Equal(t, 200, r.status)
+	for w := 0; w < workers; w++ {
+		require.True(t, h.do(t, get("/api/x", bearer(victim), w)).local, "worker %d accepts a session revoked before the answer", w)
+	}
+}

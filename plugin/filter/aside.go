@@ -1,11 +1,8 @@
 package filter
 
 import (
-	"net/url"
 	"strconv"
 	"time"
-
-	"github.com/meshsession/meshsession/plugin/protocol"
 )
 
 // longPolling reports whether this worker's fetch out is a long-poll of a
@@ -32,11 +29,8 @@ func (s *syncer) syncAside(caller uint32, done func()) {
 }
 
 func (s *syncer) fetchAside(t time.Time, ws []func()) {
-	cfg := s.plugin.cfg
 	epoch, cursor := s.state.Next()
-	path := protocol.PathSync + "?epoch=" + url.QueryEscape(epoch) + "&cursor=" + strconv.FormatInt(cursor, 10) +
-		"&limit=" + strconv.Itoa(cfg.SyncPageSize) + "&format=" + protocol.FormatBinary
-	err := s.plugin.calloutTimeout("GET", path, nil, cfg.Timeout, func(status int, body []byte, err error) {
+	err := s.plugin.calloutTimeout("GET", s.syncPath(epoch, cursor), nil, s.plugin.cfg.Timeout, func(status int, body []byte, err error) {
 		s.asideDone(ws, epoch, cursor, status, body, err)
 	})
 	if err != nil {

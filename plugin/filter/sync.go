@@ -260,8 +260,7 @@ func (s *syncer) release() {
 func (s *syncer) fetch(t time.Time) {
 	cfg := s.plugin.cfg
 	epoch, cursor := s.state.Next()
-	path := protocol.PathSync + "?epoch=" + url.QueryEscape(epoch) + "&cursor=" + strconv.FormatInt(cursor, 10) +
-		"&limit=" + strconv.Itoa(cfg.SyncPageSize) + "&format=" + protocol.FormatBinary
+	path := s.syncPath(epoch, cursor)
 	// The worker holding the lease long-polls (sync_wait): sessionsvc
 	// answers when the log moves. A fetch that waiters depend on (a logout
 	// or revoking route, syncNow) never waits, nor one made without the
@@ -281,6 +280,12 @@ func (s *syncer) fetch(t time.Time) {
 	if err != nil {
 		s.fail(t, "dispatch sync: "+err.Error())
 	}
+}
+
+// syncPath is the sync feed's path for the page after cursor.
+func (s *syncer) syncPath(epoch string, cursor int64) string {
+	return protocol.PathSync + "?epoch=" + url.QueryEscape(epoch) + "&cursor=" + strconv.FormatInt(cursor, 10) +
+		"&limit=" + strconv.Itoa(s.plugin.cfg.SyncPageSize) + "&format=" + protocol.FormatBinary
 }
 
 func (s *syncer) done(status int, body []byte, err error) {

@@ -113,3 +113,30 @@ func TestOnDemandSyncBesideTheLongPoll(t *testing.T) {
 		require.True(t, h.do(t, get("/api/x", bearer(victim), w)).local, "worker %d accepts a session revoked before the answer", w)
 	}
 }
+
+// TestOneLongPollAfterATakeOver: a worker whose long-poll outlived the
+// lease (another worker took it over) stops when its answer comes,
+// instead of long-polling beside the new holder: one wait per proxy.
+func TestOneLongPollAfterATakeOver(t *testing.T) {
+	stub := newStub(t)
+	stub.set(func(s *stubSvc) { s.longPoll = true })
+	h := startWasmHost(t, workers, testConfig(`"sync_wait":"5s"`), stub.clusters())
+	h.parked = 2
+	require.NoError(t, h.h.Tick(0)) // worker 0 long-polls
+	for deadline := time.Now().Add(5 * time.Second); stub.count(protocol.PathSync) < 2; {
+		require.True(t, time.Now().Before(deadline), "worker 0 did not long-poll")
+		time.Sleep(2 * time.Millisecond)
+	}
+	h.advance(time.Minute)          // its lease ran out (a stalled worker, as far as the others know)
+	require.NoError(t, h.h.Tick(1)) // worker 1 takes the lease over and long-polls too
+	for deadline := time.Now().Add(5 * time.Second); stub.count(protocol.PathSync) < 3; {
+		require.True(t, time.Now().Before(deadline), "worker 1 did not take the lease over")
+		time.Sleep(2 * time.Millisecond)
+	}
+	tok := userToken(96, "takeover")
+	require.False(t, h.do(t, get("/api/x", bearer(tok), 2)).local)
+	revokeSid(stub, "takeover") // answers both waits
+	refusedEverywhere(t, h, tok, "after the take-over")
+	h.parked = 1
+	h.settle(t) // one long-poll left parked, not two
+}

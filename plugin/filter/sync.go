@@ -2,6 +2,7 @@ package filter
 
 import (
 	"errors"
+	"math/rand/v2"
 	"net/url"
 	"runtime/debug"
 	"strconv"
@@ -29,7 +30,7 @@ const (
 	// state move?" a request can ask (an empty value costs the host no
 	// allocation in the guest: proxy-wasm-cpp-host copyToPointerSize).
 	keyStamp  = keyGen + "state.stamp"
-	keyLease  = keyGen + "sync.lease" // "<fetching-until ms>,<next fetch at ms>"
+	keyLease  = keyGen + "sync.lease" // "<fetching-until ms>,<next fetch at ms>,<holder>"
 	keySynced = keyGen + "sync.ok"    // unix ms of the last successful sync by any worker
 	// keyFull is the version of the last state published whole; delta pages
 	// after it go to keyDeltaPrefix+"<version % deltaRing>" as
@@ -46,6 +47,7 @@ const (
 type syncer struct {
 	plugin *pluginContext
 	state  *revocation.State
+	id     uint64 // leaseID
 
 	lastSync time.Time // last successful sync known to this worker
 	fetching bool      // this worker has a sync call out
@@ -195,9 +197,11 @@ func deltaKey(v uint64) string {
 }
 
 // lease is the shared fetch lease: a fetch is in flight until until (unix
-// ms), and the next one may start at next. cas is what it was read with.
+// ms), and the next one may start at next; holder is the leaseID of the
+// worker that took it. cas is what it was read with.
 type lease struct {
 	until, next int64
+	holder      uint64
 	cas         uint32
 }
 
@@ -208,16 +212,40 @@ func readLease() (lease, bool) {
 		return lease{}, false
 	}
 	l := lease{cas: cas}
-	if a, b, ok := strings.Cut(string(val), ","); ok {
+	if a, rest, ok := strings.Cut(string(val), ","); ok {
+		b, c, _ := strings.Cut(rest, ",")
 		l.until, _ = strconv.ParseInt(a, 10, 64)
 		l.next, _ = strconv.ParseInt(b, 10, 64)
+		l.holder, _ = strconv.ParseUint(c, 10, 64)
 	}
 	return l, true
 }
 
 // write stores the lease if nobody changed it since it was read.
 func (l lease) write() error {
-	return proxywasm.SetSharedData(keyLease, []byte(strconv.FormatInt(l.until, 10)+","+strconv.FormatInt(l.next, 10)), l.cas)
+	b := make([]byte, 0, 64)
+	b = strconv.AppendInt(b, l.until, 10)
+	b = append(b, ',')
+	b = strconv.AppendInt(b, l.next, 10)
+	b = append(b, ',')
+	b = strconv.AppendUint(b, l.holder, 10)
+	return proxywasm.SetSharedData(keyLease, b, l.cas)
+}
+
+// holdsLease reports whether the lease is still this worker's.
+func (s *syncer) holdsLease() bool {
+	l, ok := readLease()
+	return ok && l.holder == s.leaseID()
+}
+
+// leaseID names this worker in the lease: a worker whose long-poll
+// outlived the lease (a stalled worker, a slow answer) finds another
+// holder there, and stops instead of long-polling beside it.
+func (s *syncer) leaseID() uint64 {
+	for s.id == 0 {
+		s.id = rand.Uint64()
+	}
+	return s.id
 }
 
 // acquire takes the fetch lease when it is free and the interval has passed.
@@ -236,6 +264,7 @@ func (s *syncer) acquire(t time.Time) bool {
 	}
 	l.until = nowMs + (cfg.Timeout + cfg.SyncWait).Milliseconds() + 1000
 	l.next = nowMs + interval.Milliseconds()
+	l.holder = s.leaseID()
 	if err := l.write(); err != nil {
 		return false // another worker won
 	}
@@ -251,7 +280,7 @@ func (s *syncer) release() {
 		return
 	}
 	s.leased = false
-	if l, ok := readLease(); ok {
+	if l, ok := readLease(); ok && l.holder == s.leaseID() {
 		l.until = 0
 		_ = l.write()
 	}
@@ -301,7 +330,17 @@ func (s *syncer) done(status int, body []byte, err error) {
 	if e, c := s.state.Next(); e != s.askedEpoch || c != s.askedCursor {
 		// This worker adopted a newer published state while the call was
 		// out (another worker synced: likely while a long-poll waits): the
-		// page answers an older cursor. Ask again from where the state is.
+		// page answers an older cursor. Ask again from where the state is
+		// (when another worker took the lease over meanwhile, only for
+		// the waiters, without waiting).
+		if s.leased && !s.holdsLease() {
+			s.leased = false
+			if len(s.waiters) == 0 {
+				s.releaseUntil(t)
+				s.wake(t)
+				return
+			}
+		}
 		s.fetch(t)
 		return
 	}
@@ -380,6 +419,10 @@ func (s *syncer) renewLease(t time.Time) bool {
 	if !ok {
 		return false
 	}
+	if l.holder != s.leaseID() {
+		s.leased = false // taken over: the holder goes on
+		return false
+	}
 	cfg := s.plugin.cfg
 	l.until = t.UnixMilli() + (cfg.Timeout + cfg.SyncWait).Milliseconds() + 1000
 	l.next = t.UnixMilli() + cfg.SyncInterval.Milliseconds()
@@ -394,7 +437,7 @@ func (s *syncer) releaseUntil(next time.Time) {
 		return
 	}
 	s.leased = false
-	if l, ok := readLease(); ok {
+	if l, ok := readLease(); ok && l.holder == s.leaseID() {
 		l.until, l.next = 0, next.UnixMilli()
 		_ = l.write()
 	}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
@@ -24,6 +25,7 @@ import (
 	"github.com/meshsession/meshsession/e2e/host"
 	"github.com/meshsession/meshsession/internal/testenv"
 	"github.com/meshsession/meshsession/plugin/filter"
+	"github.com/meshsession/meshsession/plugin/protocol"
 )
 
 const clientAddr = "203.0.113.9:51000"
@@ -108,6 +110,55 @@ func mustStart(t *testing.T, start func(string, map[string]string) (harness, err
 	require.NoError(t, err)
 	t.Cleanup(h.close)
 	return h
+}
+
+func startedWith(t *testing.T, start func(string, map[string]string) (harness, error), cfg string, changes ...protocol.Change) harness {
+	t.Helper()
+	stub := newStub(t)
+	for _, c := range changes {
+		stub.add(c)
+	}
+	h := mustStart(t, start, cfg, stub.clusters())
+	h.tickAll(t)
+	h.tickAll(t)
+	return h
+}
+
+func refusedAs(t *testing.T, h harness, req request, status int, reason string, msg ...any) {
+	t.Helper()
+	r := h.do(t, req)
+	if !assert.True(t, r.local, msg...) {
+		return
+	}
+	assert.Equal(t, status, r.status, msg...)
+	assert.Equal(t, reason, errorReason(t, r), msg...)
+}
+
+// nextSync lets a sync interval pass (testConfig's is 100ms) and ticks every
+// worker twice: the lease lets one worker fetch, the others adopt its state
+// on their next tick.
+func nextSync(t *testing.T, h harness) {
+	t.Helper()
+	h.advance(110 * time.Millisecond)
+	h.tickAll(t)
+	h.tickAll(t)
+}
+
+// everyWorkerRefuses checks that every worker answers a request with tok
+// itself: 401 with reason.
+func everyWorkerRefuses(t *testing.T, h harness, tok, reason, what string) {
+	t.Helper()
+	for w := 0; w < h.workers(); w++ {
+		refusedAs(t, h, get("/api/x", bearer(tok), w), 401, reason, "%s: worker %d", what, w)
+	}
+}
+
+// everyWorkerPasses checks that every worker lets a request with tok through.
+func everyWorkerPasses(t *testing.T, h harness, tok string) {
+	t.Helper()
+	for w := 0; w < h.workers(); w++ {
+		require.False(t, h.do(t, get("/api/x", bearer(tok), w)).local, "worker %d", w)
+	}
 }
 
 // ---- native: proxytest ----

@@ -52,28 +52,6 @@ func respellings(tok string) map[string]string {
 	return out
 }
 
-func startedWith(t *testing.T, start func(string, map[string]string) (harness, error), cfg string, changes ...protocol.Change) harness {
-	t.Helper()
-	stub := newStub(t)
-	for _, c := range changes {
-		stub.add(c)
-	}
-	h := mustStart(t, start, cfg, stub.clusters())
-	h.tickAll(t)
-	h.tickAll(t)
-	return h
-}
-
-func refusedAs(t *testing.T, h harness, req request, status int, reason string, msg ...any) {
-	t.Helper()
-	r := h.do(t, req)
-	if !assert.True(t, r.local, msg...) {
-		return
-	}
-	assert.Equal(t, status, r.status, msg...)
-	assert.Equal(t, reason, errorReason(t, r), msg...)
-}
-
 func noneConfig(extra string) string {
 	cfg := `{"cluster":"sessionsvc","internal_key":"` + testKey + `","sync_interval":"100ms"`
 	if extra != "" {

@@ -232,12 +232,7 @@ func (h *httpContext) observeLogin(body []byte) types.Action {
 			ans, perr := authflow.ParseRegisterResponse(resp)
 			if perr == nil {
 				if ans.Decision == protocol.DecisionDeny {
-					p.metrics.loginsDenied.Increment(1)
-					msg := ans.Message
-					if msg == "" {
-						msg = decide.Message(ans.Reason)
-					}
-					h.deny(403, ans.Reason, msg)
+					h.denyLoginAnswer(ans.Reason, ans.Message)
 					return
 				}
 				p.metrics.loginsRegistered.Increment(1)
@@ -254,6 +249,16 @@ func (h *httpContext) observeLogin(body []byte) types.Action {
 	return h.hold()
 }
 
+// denyLoginAnswer replaces a held login answer with sessionsvc's refusal:
+// 403 with its reason, and its message (the reason's own when it sent none).
+func (h *httpContext) denyLoginAnswer(reason, msg string) {
+	h.plugin.metrics.loginsDenied.Increment(1)
+	if msg == "" {
+		msg = decide.Message(reason)
+	}
+	h.deny(403, reason, msg)
+}
+
 // unreadableLogin handles a 2xx login answer no session can be registered
 // from: sessionsvc refuses it when a login policy is active (the token was
 // never checked and must not reach the client), else it passes,
@@ -267,13 +272,8 @@ func (h *httpContext) unreadableLogin(why string) types.Action {
 			ans, perr := authflow.ParseUnreadableResponse(resp)
 			if perr == nil {
 				if ans.Decision == protocol.DecisionDeny {
-					p.metrics.loginsDenied.Increment(1)
 					proxywasm.LogWarnf("meshsession: login answered %d but its body cannot be read (%s): refused, a login policy is active", h.status, why)
-					msg := ans.Message
-					if msg == "" {
-						msg = decide.Message(ans.Reason)
-					}
-					h.deny(403, ans.Reason, msg)
+					h.denyLoginAnswer(ans.Reason, ans.Message)
 					return
 				}
 				p.metrics.loginsUnregistered.Increment(1)

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/meshsession/meshsession/internal/periodic"
 	"github.com/meshsession/meshsession/plugin/protocol"
 	"github.com/meshsession/meshsession/sessionsvc/alert"
 	"github.com/meshsession/meshsession/sessionsvc/enrich/score"
@@ -346,15 +347,8 @@ func (h *Holder) Watch(ctx context.Context, st store.Store, interval time.Durati
 	if interval <= 0 {
 		interval = 10 * time.Second
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
 	var lastErr string
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	periodic.Run(ctx, interval, func(ctx context.Context) {
 		err := h.Load(ctx, st)
 		switch {
 		case err != nil && err.Error() != lastErr:
@@ -363,5 +357,5 @@ func (h *Holder) Watch(ctx context.Context, st store.Store, interval time.Durati
 		case err == nil:
 			lastErr = ""
 		}
-	}
+	})
 }

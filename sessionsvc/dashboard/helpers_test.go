@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshsession/meshsession/plugin/protocol"
 	"github.com/meshsession/meshsession/sessionsvc/secrets"
 	"github.com/meshsession/meshsession/sessionsvc/server"
 	"github.com/meshsession/meshsession/sessionsvc/service"
@@ -117,6 +119,21 @@ type client struct {
 	e    *testEnv
 	c    *http.Client
 	csrf string
+}
+
+// register posts a login's registration to the internal API, as the proxy
+// does (the names in it are stored sealed).
+func (e *testEnv) register(t testing.TB, reg protocol.RegisterRequest) {
+	t.Helper()
+	body, err := json.Marshal(reg)
+	require.NoError(t, err)
+	req, err := http.NewRequest("POST", e.srv.URL+protocol.PathSessions, bytes.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set(protocol.HeaderKey, "test-internal-key-0123456789")
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, 200, res.StatusCode)
 }
 
 func (e *testEnv) client() *client {

@@ -162,8 +162,7 @@ func TestBrowserPagesAllLanguages(t *testing.T) {
 	}
 	lockFor(t, e, "mallory")
 	// An admin action for the audit trail, and a session ended by it.
-	c := e.client()
-	require.Equal(t, 200, c.login(testAdminToken).status)
+	c := e.admin()
 	require.Equal(t, 200, c.post("POST", "/dashboard/api/users/user5/terminate-all", nil).status)
 	require.Equal(t, 200, c.post("POST", "/dashboard/api/users/user4/block", map[string]any{"blocked": true}).status)
 	base := e.srv.URL + "/dashboard/"

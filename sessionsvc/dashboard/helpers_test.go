@@ -141,6 +141,13 @@ func (e *testEnv) client() *client {
 	return &client{e: e, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
+// admin is a client signed in with the test admin token.
+func (e *testEnv) admin() *client {
+	c := e.client()
+	require.Equal(e.t, 200, c.login(testAdminToken).status)
+	return c
+}
+
 type answer struct {
 	status int
 	header http.Header
@@ -152,6 +159,14 @@ func (a answer) json(t testing.TB) map[string]any {
 	var m map[string]any
 	require.NoError(t, json.Unmarshal(a.body, &m), string(a.body))
 	return m
+}
+
+// data GETs path, requires 200 and gives the answer's data object.
+func (c *client) data(path string) map[string]any {
+	c.e.t.Helper()
+	a := c.do("GET", path, nil, nil)
+	require.Equal(c.e.t, 200, a.status, string(a.body))
+	return a.json(c.e.t)["data"].(map[string]any)
 }
 
 func (c *client) do(method, path string, body any, hdr map[string]string) answer {

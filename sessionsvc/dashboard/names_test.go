@@ -20,8 +20,7 @@ func TestSearchAndExportByUserName(t *testing.T) {
 			Route: "/api/auth/local", UserDocumentID: "doc-alice-41", Username: "Alice", Email: "alice@example.com"})
 		e.seed(seedOpt{user: "42", ip: "192.0.2.10"})
 
-		c := e.client()
-		require.Equal(t, 200, c.login(testAdminToken).status)
+		c := e.admin()
 		for _, term := range []string{"alice", "ALICE@example.com", "doc-alice-41"} {
 			r := c.do("GET", "/dashboard/api/sessions?search="+term, nil, nil)
 			require.Equal(t, 200, r.status, string(r.body))

@@ -1,9 +1,6 @@
 package filter_test
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshsession/meshsession/internal/jwttest"
 	"github.com/meshsession/meshsession/plugin/protocol"
 )
 
@@ -251,13 +249,8 @@ func (s *stubSvc) page(r *http.Request) protocol.SyncPage {
 
 // jwt signs an HS256 token with testSecret.
 func jwt(claims map[string]any) string {
-	enc := base64.RawURLEncoding
-	h := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
 	b, _ := json.Marshal(claims)
-	p := enc.EncodeToString(b)
-	m := hmac.New(sha256.New, []byte(testSecret))
-	m.Write([]byte(h + "." + p))
-	return h + "." + p + "." + enc.EncodeToString(m.Sum(nil))
+	return jwttest.HS256(testSecret, `{"alg":"HS256","typ":"JWT"}`, string(b))
 }
 
 func userToken(user int, sid string) string {

@@ -127,10 +127,8 @@ func TestBrowserActions(t *testing.T) {
 		b.waitFor("audit "+tag, `[...document.querySelectorAll('#audit-table tbody tr')].some((r) => r.textContent.includes('`+locked+`'))`)
 		b.checkPage("audit "+tag, phone)
 	})
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	assert.Empty(t, b.errs, "no JavaScript errors")
-	assert.Empty(t, b.console, "no console errors")
+	b.assertNoErrors()
+	b.assertNoConsoleErrors()
 }
 
 // TestBrowserPeople: people, not ids. The username and email show in the
@@ -168,8 +166,6 @@ func TestBrowserPeople(t *testing.T) {
 		b.waitFor("detail "+tag, `document.getElementById('detail-person') && document.getElementById('detail-person').textContent.includes('alice@example.com')`)
 		b.checkPage("people detail "+tag, phone)
 	})
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	assert.Empty(t, b.errs, "no JavaScript errors")
-	assert.Empty(t, b.console, "no console errors")
+	b.assertNoErrors()
+	b.assertNoConsoleErrors()
 }

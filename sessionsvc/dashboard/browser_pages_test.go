@@ -218,8 +218,6 @@ func TestBrowserPagesAllLanguages(t *testing.T) {
 	b.waitFor("dark sessions", `!!document.querySelector('#sessions-table')`)
 	b.tourShot(shots, "91-sessions-dark")
 
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	assert.Empty(t, b.errs, "no JavaScript errors")
-	assert.Empty(t, b.console, "no console errors")
+	b.assertNoErrors()
+	b.assertNoConsoleErrors()
 }

@@ -6,19 +6,13 @@ import (
 	"github.com/meshsession/meshsession/sessionsvc/store"
 )
 
-// OpenURL opens a store on the database at url, closed at the end of the test.
-func OpenURL(tb testing.TB, url string) store.Store {
-	tb.Helper()
-	return openURL(tb, url)
-}
-
 // Replicas opens n store handles on the database at url, as n replicas of
 // sessionsvc would hold; they are closed at the end of the test.
 func Replicas(tb testing.TB, url string, n int) []store.Store {
 	tb.Helper()
 	out := make([]store.Store, n)
 	for i := range out {
-		out[i] = openURL(tb, url)
+		out[i] = OpenURL(tb, url)
 	}
 	return out
 }

@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
@@ -124,14 +123,13 @@ func startedWith(t *testing.T, start func(string, map[string]string) (harness, e
 	return h
 }
 
+// refusedAs requires the filter itself to answer req: status with reason.
 func refusedAs(t *testing.T, h harness, req request, status int, reason string, msg ...any) {
 	t.Helper()
 	r := h.do(t, req)
-	if !assert.True(t, r.local, msg...) {
-		return
-	}
-	assert.Equal(t, status, r.status, msg...)
-	assert.Equal(t, reason, errorReason(t, r), msg...)
+	require.True(t, r.local, msg...)
+	require.Equal(t, status, r.status, msg...)
+	require.Equal(t, reason, errorReason(t, r), msg...)
 }
 
 // nextSync lets a sync interval pass (testConfig's is 100ms) and ticks every

@@ -30,18 +30,11 @@ type stubSvc struct {
 	garbage  string // answer sync with this body (200)
 	jsonOnly bool   // answer sync in JSON even when asked for binary (as an older sessionsvc would)
 	calls    map[string]int
-	register []protocol.RegisterRequest
-	refresh  []protocol.RefreshRequest
-	revoke   []protocol.RevokeRequest
-	activity []protocol.Activity
-	failed   []protocol.FailedLogin
-	checks   []protocol.LoginCheck
 	badKey   int
+	requests // every request body received, by endpoint
 
-	registerAnswer protocol.RegisterResponse
-	refreshAnswer  protocol.RefreshResponse
-
-	unreadable       []protocol.UnreadableLogin
+	registerAnswer   protocol.RegisterResponse
+	refreshAnswer    protocol.RefreshResponse
 	unreadableAnswer protocol.UnreadableLoginResponse
 	checkAnswer      protocol.LoginCheckResponse
 	checkStatus      int // answer the login check with this status (0: 200)
@@ -78,29 +71,28 @@ func (s *stubSvc) count(path string) int {
 	return s.calls[path]
 }
 
-// recorded is a copy of what the stub received.
-type recorded struct {
-	register []protocol.RegisterRequest
-	refresh  []protocol.RefreshRequest
-	revoke   []protocol.RevokeRequest
-	activity []protocol.Activity
-	failed   []protocol.FailedLogin
-	checks   []protocol.LoginCheck
-
+// requests are the bodies the stub received, by endpoint.
+type requests struct {
+	register   []protocol.RegisterRequest
+	refresh    []protocol.RefreshRequest
+	revoke     []protocol.RevokeRequest
+	activity   []protocol.Activity
+	failed     []protocol.FailedLogin
+	checks     []protocol.LoginCheck
 	unreadable []protocol.UnreadableLogin
 }
 
-func (s *stubSvc) recorded() recorded {
+// recorded is a copy of what the stub received.
+func (s *stubSvc) recorded() requests {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return recorded{
-		register: append([]protocol.RegisterRequest(nil), s.register...),
-		refresh:  append([]protocol.RefreshRequest(nil), s.refresh...),
-		revoke:   append([]protocol.RevokeRequest(nil), s.revoke...),
-		activity: append([]protocol.Activity(nil), s.activity...),
-		failed:   append([]protocol.FailedLogin(nil), s.failed...),
-		checks:   append([]protocol.LoginCheck(nil), s.checks...),
-
+	return requests{
+		register:   append([]protocol.RegisterRequest(nil), s.register...),
+		refresh:    append([]protocol.RefreshRequest(nil), s.refresh...),
+		revoke:     append([]protocol.RevokeRequest(nil), s.revoke...),
+		activity:   append([]protocol.Activity(nil), s.activity...),
+		failed:     append([]protocol.FailedLogin(nil), s.failed...),
+		checks:     append([]protocol.LoginCheck(nil), s.checks...),
 		unreadable: append([]protocol.UnreadableLogin(nil), s.unreadable...),
 	}
 }

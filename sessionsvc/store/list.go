@@ -92,15 +92,25 @@ func (s *sqlStore) ListSessions(ctx context.Context, q SessionQuery) (SessionPag
 		offset = 0
 	}
 	order := ` ORDER BY ` + col + dir + `, id` + dir
-	var query string
-	if col == "last_active" && activeSplit {
-		// Merge the active and the ended walks: each stops after the page.
-		k := strconv.Itoa(offset + limit + 1)
-		half := func(extra string) string {
-			return `SELECT ` + sessionCols + ` FROM sessions WHERE ` + strings.Join(append(append([]string(nil), where...), extra), " AND ") + order + ` LIMIT ` + k
+	// Active sessions have no logout time: by it, they are in id order.
+	activeOrder := order
+	if col == "logout_time" {
+		activeOrder = ` ORDER BY id` + dir
+		if !activeSplit && q.Status != StatusLoggedOut && q.Status != StatusTerminated {
+			order = activeOrder
 		}
-		query = `SELECT ` + sessionCols + ` FROM (SELECT * FROM (` + half("active") + `) AS a UNION ALL SELECT * FROM (` +
-			half("NOT active") + `) AS b) AS u` + order
+	}
+	var query string
+	if (col == "last_active" || col == "logout_time") && activeSplit {
+		// Merge the active and the ended walks (each on its own index;
+		// there is no index of all sessions by these columns): each
+		// stops after the page.
+		k := strconv.Itoa(offset + limit + 1)
+		half := func(extra, ord string) string {
+			return `SELECT ` + sessionCols + ` FROM sessions WHERE ` + strings.Join(append(append([]string(nil), where...), extra), " AND ") + ord + ` LIMIT ` + k
+		}
+		query = `SELECT ` + sessionCols + ` FROM (SELECT * FROM (` + half("active", activeOrder) + `) AS a UNION ALL SELECT * FROM (` +
+			half("NOT active", order) + `) AS b) AS u` + order
 	} else {
 		cond := ""
 		if len(where) > 0 {
@@ -240,8 +250,9 @@ func (s *sqlStore) sessionWhere(ctx context.Context, q SessionQuery, pageCol str
 	// column can make the planner pick that index and sort every match;
 	// "+col" keeps it walking the page's sort index instead (the page then
 	// stops after limit rows). Counting has no order: any index helps.
-	la, ended := "last_active", "NOT active"
+	la, ended, reason := "last_active", "NOT active", "termination_reason"
 	if s.d.name() == "sqlite" && pageCol != "" {
+		reason = "+termination_reason" // sessions_ended_reason is for counting
 		if pageCol != "last_active" {
 			la = "+last_active"
 		}
@@ -269,10 +280,11 @@ func (s *sqlStore) sessionWhere(ctx context.Context, q SessionQuery, pageCol str
 		where = append(where, "active AND "+la+" < "+arg(ms(idle)))
 		activeSplit = false
 	case StatusLoggedOut:
-		where = append(where, ended+" AND termination_reason = 'logout'")
+		where = append(where, ended+" AND "+reason+" = 'logout'")
 		activeSplit = false
 	case StatusTerminated:
-		where = append(where, ended+" AND termination_reason <> 'logout'")
+		// Two ranges of sessions_ended_reason when counting (<> reads all).
+		where = append(where, ended+" AND ("+reason+" < 'logout' OR "+reason+" > 'logout')")
 		activeSplit = false
 	default:
 		return nil, nil, false, fmt.Errorf("list sessions: unknown status %q: %w", q.Status, ErrInvalid)
@@ -323,23 +335,37 @@ func (s *sqlStore) searchKnownCommon(ctx context.Context, term string) bool {
 // searchConds returns the conditions of a substring search: LIKE over
 // SearchColumns (the exact semantics), narrowed first by the trigram index
 // of the dialect where the term allows it. lookup (keyed hashes of the term,
-// SessionQuery.SearchLookup) also matches the sealed user names exactly;
-// the index narrowing is then skipped (it does not hold them).
+// SessionQuery.SearchLookup) also matches the sealed user names exactly, by
+// session_lookup (migration 0070); the narrowing then adds those sessions
+// to the trigram candidates.
 func (s *sqlStore) searchConds(ctx context.Context, term string, lookup []string, arg func(any) string) ([]string, error) {
+	lookup = nonEmpty(lookup)
+	byLookup := ""
+	if len(lookup) > 0 {
+		ps := make([]string, len(lookup))
+		for i, tok := range lookup {
+			ps[i] = arg(tok)
+		}
+		byLookup = s.lookupSessions(strings.Join(ps, ", "))
+	}
 	var out []string
-	if s.d.name() == "sqlite" && len(lookup) == 0 {
+	if s.d.name() == "sqlite" {
 		selective, err := SearchIsSelective(ctx, s.r, term)
 		if err != nil {
 			return nil, err
 		}
 		if selective {
 			m, _ := TrigramMatch(term)
-			out = append(out, SQLiteSearchCandidates(arg(m)))
+			c := "SELECT rowid FROM sessions_search WHERE sessions_search MATCH " + arg(m)
+			if byLookup != "" {
+				c += " UNION ALL " + byLookup
+			}
+			out = append(out, "rowid IN ("+c+")")
 		}
 	}
 	p := arg("%" + escapeLike(term) + "%")
 	like := s.d.like()
-	if s.trgm && len(lookup) == 0 && len([]rune(term)) >= MinIndexedSearch && !strings.ContainsRune(term, '\x1f') {
+	if s.trgm && len([]rune(term)) >= MinIndexedSearch && !strings.ContainsRune(term, '\x1f') {
 		// Candidates from the trigram index of session_search (lower-cased
 		// text: ILIKE there matches what ILIKE matches per column), when
 		// the planner expects few: a common term is found faster by
@@ -350,17 +376,39 @@ func (s *sqlStore) searchConds(ctx context.Context, term string, lookup []string
 			return nil, err
 		}
 		if est <= SelectiveSearchLimit {
-			out = append(out, "id IN (SELECT id FROM session_search WHERE doc ILIKE "+p+` ESCAPE '\')`)
+			c := "SELECT id FROM session_search WHERE doc ILIKE " + p + ` ESCAPE '\'`
+			if byLookup != "" {
+				c += " UNION ALL " + byLookup
+			}
+			out = append(out, "id IN ("+c+")")
 		}
 	}
 	var parts []string
 	for _, c := range SearchColumns {
 		parts = append(parts, c+" "+like+" "+p+` ESCAPE '\'`)
 	}
-	for _, tok := range lookup {
-		parts = append(parts, "user_lookup LIKE "+arg("%"+escapeLike(tok)+"%")+` ESCAPE '\'`)
+	if byLookup != "" {
+		parts = append(parts, s.sessionKey()+" IN ("+byLookup+")")
 	}
 	return append(out, "("+strings.Join(parts, " OR ")+")"), nil
+}
+
+// lookupSessions is the query of the sessions (their sessionKey) whose user
+// names have one of the lookup tokens in params (session_lookup).
+func (s *sqlStore) lookupSessions(params string) string {
+	if s.d.name() == "sqlite" {
+		return "SELECT sid FROM session_lookup WHERE token IN (" + params + ")"
+	}
+	return "SELECT session_id FROM session_lookup WHERE token IN (" + params + ")"
+}
+
+// sessionKey is the column session_lookup refers to sessions by: the rowid
+// on SQLite (as the trigram index), the id on PostgreSQL.
+func (s *sqlStore) sessionKey() string {
+	if s.d.name() == "sqlite" {
+		return "rowid"
+	}
+	return "id"
 }
 
 // sortValue is the value of the sort column col of ss, as stored.

@@ -136,13 +136,16 @@ func scaleAt(b *testing.B, backend string, n int) {
 			{"active", list + "/active?pageSize=25"},
 			{"user", "/magic-sessionmanager/user/" + url.PathEscape(sample.UserID) + "/sessions"},
 			{"by-userId", list + "?userId=" + url.QueryEscape(sample.UserID)},
-			{"search-userId", list + "?search=" + url.QueryEscape(sample.UserID)},
-			{"search-ip", list + "?search=" + url.QueryEscape(sample.IP)},
-			{"search-country", list + "?search=" + url.QueryEscape(sample.Geo.Country)},
-			{"search-browser", list + "?search=" + url.QueryEscape("Firefox")},
-			{"search-name", list + "?search=" + url.QueryEscape("bench-"+run)},
-			{"search-email", list + "?search=" + url.QueryEscape("bench-"+run+"@example.com")},
-			{"export", list + "?sort=loginTime:desc&pageSize=1000"}, // the dashboard export's first page
+			{"search-userId", list + "?pageSize=25&search=" + url.QueryEscape(sample.UserID)},
+			{"search-ip", list + "?pageSize=25&search=" + url.QueryEscape(sample.IP)},
+			{"search-country", list + "?pageSize=25&search=" + url.QueryEscape(sample.Geo.Country)},
+			{"search-browser", list + "?pageSize=25&search=" + url.QueryEscape("Firefox")},
+			{"search-name", list + "?pageSize=25&search=" + url.QueryEscape("bench-"+run)},
+			{"search-email", list + "?pageSize=25&search=" + url.QueryEscape("bench-"+run+"@example.com")},
+			// 1000 sessions: the export's page, and what a list without
+			// pageSize answers (upstream's limit).
+			{"export", list + "?sort=loginTime:desc&pageSize=1000"},
+			{"search-country-1000", list + "?search=" + url.QueryEscape(sample.Geo.Country)},
 		}
 		// Every status filter with every sort.
 		for _, st := range []string{"all", "active", "idle", "loggedout", "terminated"} {
@@ -156,6 +159,7 @@ func scaleAt(b *testing.B, backend string, n int) {
 		queries = append(queries, struct{ name, path string }{"list-page2", list + "?sort=loginTime:desc&pageSize=25&cursor=" + url.QueryEscape(next)})
 		rounds := max(20, b.N)
 		for _, q := range queries {
+			e.admin("GET", q.path, nil) // untimed: the first read of a query warms the caches
 			lat := make([]time.Duration, 0, rounds)
 			for i := 0; i < rounds; i++ {
 				t := time.Now()

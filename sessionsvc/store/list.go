@@ -350,13 +350,13 @@ func (s *sqlStore) searchConds(ctx context.Context, term string, lookup []string
 	}
 	var out []string
 	if s.d.name() == "sqlite" {
-		selective, err := SearchIsSelective(ctx, s.r, term)
+		ids, selective, err := trigramCandidates(ctx, s.r, term)
 		if err != nil {
 			return nil, err
 		}
 		if selective {
-			m, _ := TrigramMatch(term)
-			c := "SELECT rowid FROM sessions_search WHERE sessions_search MATCH " + arg(m)
+			list, _ := json.Marshal(ids)
+			c := "SELECT value FROM json_each(" + arg(string(list)) + ")"
 			if byLookup != "" {
 				c += " UNION ALL " + byLookup
 			}

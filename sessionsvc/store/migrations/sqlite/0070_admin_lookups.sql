@@ -23,3 +23,8 @@ CREATE INDEX sessions_user_id_id ON sessions (user_id, id);
 -- this index alone instead of a table row per ended session (active is in
 -- it so that SQLite sees it covers the count).
 CREATE INDEX sessions_ended_reason ON sessions (termination_reason, active) WHERE NOT active;
+-- The id the app sees for each listed session (SessionAppIDs) is read from
+-- this index alone, in the order that query wants: a page of 1,000 (the
+-- export's, a list without pageSize) read a key row per session besides.
+DROP INDEX session_keys_session;
+CREATE INDEX session_keys_session ON session_keys (session_id, kind, expires_at, key);

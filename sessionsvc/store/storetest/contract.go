@@ -25,6 +25,8 @@ func Run(t *testing.T, open func(testing.TB) store.Store) {
 		{"SearchLookup", testSearchLookup},
 		{"EndSessions", testEndSessions},
 		{"Refresh", testRefresh},
+		{"CheckRefresh", testCheckRefresh},
+		{"SessionLookups", testSessionLookups},
 		{"RecordActivity", testRecordActivity},
 		{"ChangesDeltaAndSnapshot", testChanges},
 		{"BlockAndNotBefore", testBlock},

@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -206,13 +205,6 @@ func testSearchLookup(t *testing.T, st store.Store) {
 	assert.Empty(t, search("nobody", "u:bb0"), "a token matches whole, not a prefix")
 	assert.Empty(t, search("bb01"), "the tokens are not searched as text")
 	assert.Len(t, search("192.0.2", "u:bb02"), 4, "text matches and token matches together")
-	if l, ok := st.(interface {
-		UserIDByLookup(ctx context.Context, tokens []string) (string, error)
-	}); ok {
-		uid, err := l.UserIDByLookup(ctx(), []string{"d:zz", "d:aa01"})
-		require.NoError(t, err)
-		assert.Equal(t, "31", uid)
-	}
 	require.NoError(t, st.DeleteSession(ctx(), a.ID, t0.Add(time.Hour)))
 	assert.Equal(t, []string{b.ID}, search("alice", "u:bb01"))
 	assert.Empty(t, search("alice@example.com", "e:cc01"), "a deleted session leaves the lookup index")

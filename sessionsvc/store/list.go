@@ -46,19 +46,24 @@ func (s *sqlStore) ListSessions(ctx context.Context, q SessionQuery) (SessionPag
 		return SessionPage{}, fmt.Errorf("list sessions: unknown sort %q: %w", q.Sort, ErrInvalid)
 	}
 	pageCol := col
-	fence := false
-	if s.d.name() == "sqlite" && (q.Status == StatusActive || q.Status == StatusIdle) && col != "last_active" {
+	fence, counted := false, false
+	if (q.Status == StatusActive || q.Status == StatusIdle) && col != "last_active" {
 		// Few sessions seen recently (or few idle ones) sorted by another
 		// column: walking the sort index would read most of the table
 		// before finding a page. Count them on their own index (up to
 		// fenceRows); when few, read them by it first and sort them.
+		// (PostgreSQL's estimate is no guide here: the recent end of
+		// last_active is past its statistics, and the index is partial,
+		// so the planner cannot look the end up; it guessed 6 rows for
+		// 23,000.)
+		counted = true
 		w, a, _, err := s.sessionWhere(ctx, SessionQuery{Status: q.Status, IdleBefore: q.IdleBefore}, "")
 		if err != nil {
 			return SessionPage{}, err
 		}
 		var n int
 		if err := s.readRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM sessions WHERE `+strings.Join(w, " AND ")+
-			` LIMIT `+strconv.Itoa(fenceRows+1)+`)`, a...).Scan(&n); err != nil {
+			` LIMIT `+strconv.Itoa(fenceRows+1)+`) AS c`, a...).Scan(&n); err != nil {
 			return SessionPage{}, s.wrap("list sessions", err)
 		}
 		if n <= fenceRows {
@@ -118,10 +123,15 @@ func (s *sqlStore) ListSessions(ctx context.Context, q SessionQuery) (SessionPag
 		}
 		query = `SELECT ` + sessionCols + ` FROM sessions` + cond + order
 		if fence {
-			// LIMIT -1 keeps SQLite from flattening the subquery.
-			query = `SELECT ` + sessionCols + ` FROM (SELECT ` + sessionCols + ` FROM sessions` + cond + ` LIMIT -1) AS f` + order
+			// LIMIT -1 keeps SQLite from flattening the subquery, OFFSET 0
+			// PostgreSQL.
+			keep := ` LIMIT -1`
+			if s.d.name() == "postgres" {
+				keep = ` OFFSET 0`
+			}
+			query = `SELECT ` + sessionCols + ` FROM (SELECT ` + sessionCols + ` FROM sessions` + cond + keep + `) AS f` + order
 		}
-		if s.d.name() == "postgres" && len(where) > 0 && q.Search == "" {
+		if s.d.name() == "postgres" && !counted && len(where) > 0 && q.Search == "" {
 			// A filter on another column than the sort (recently active
 			// sessions sorted by login) tempts the planner to walk the
 			// sort index, expecting matches early; when they are few and
@@ -249,13 +259,15 @@ func (s *sqlStore) sessionWhere(ctx context.Context, q SessionQuery, pageCol str
 	// On SQLite, without planner statistics, a condition on an indexed
 	// column can make the planner pick that index and sort every match;
 	// "+col" keeps it walking the page's sort index instead (the page then
-	// stops after limit rows). Counting has no order: any index helps.
+	// stops after limit rows). Counting has no order: any index helps. On
+	// PostgreSQL too for last_active, whose statistics lag behind activity
+	// (ListSessions counted the recent or idle matches: many).
 	la, ended, reason := "last_active", "NOT active", "termination_reason"
+	if pageCol != "" && pageCol != "last_active" {
+		la = "+last_active" // both dialects: ListSessions counted the matches
+	}
 	if s.d.name() == "sqlite" && pageCol != "" {
 		reason = "+termination_reason" // sessions_ended_reason is for counting
-		if pageCol != "last_active" {
-			la = "+last_active"
-		}
 		if pageCol != "logout_time" && pageCol != "last_active" {
 			ended = "NOT +active"
 		}

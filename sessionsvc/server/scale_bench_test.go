@@ -87,26 +87,17 @@ func sizeName(n int) string {
 func scaleAt(b *testing.B, backend string, n int) {
 	ctx := context.Background()
 	opts := store.SeedOptions{N: n, Now: time.Now().UTC()}
-	seeded := os.Getenv("MESHSESSION_BENCH_" + strings.ToUpper(backend) + "_URL")
-	u := seeded
-	switch {
-	case seeded != "":
-	case backend == "sqlite":
-		u = storetest.SQLiteURL(b)
-	default:
-		u = storetest.PostgresURL(b)
-	}
-	st, err := store.Open(ctx, u, nil)
-	require.NoError(b, err)
-	b.Cleanup(func() { _ = st.Close() })
-	if seeded == "" {
-		t0 := time.Now()
-		require.NoError(b, store.Seed(ctx, st, opts, nil))
-		b.Logf("%s: seeded %d sessions in %v (%.0f/s)", backend, n, time.Since(t0).Round(time.Millisecond), float64(n)/time.Since(t0).Seconds())
-	} else {
+	var st store.Store
+	if seeded := os.Getenv("MESHSESSION_BENCH_" + strings.ToUpper(backend) + "_URL"); seeded != "" {
+		st = storetest.OpenURL(b, seeded)
 		all, err := st.ListSessions(ctx, store.SessionQuery{Limit: 1})
 		require.NoError(b, err)
 		require.GreaterOrEqual(b, all.Total, n, "MESHSESSION_BENCH_%s_URL holds fewer sessions than the size run", strings.ToUpper(backend))
+	} else {
+		st, _ = benchStore(b, backend)
+		t0 := time.Now()
+		require.NoError(b, store.Seed(ctx, st, opts, nil))
+		b.Logf("%s: seeded %d sessions in %v (%.0f/s)", backend, n, time.Since(t0).Round(time.Millisecond), float64(n)/time.Since(t0).Seconds())
 	}
 	// A keyring, as a deployment that keeps user names has: every search
 	// then also matches names and emails by their lookup tokens.

@@ -19,12 +19,14 @@ var clock = time.Now
 
 // requestHeaders reads the request headers with the SDK's ordinary call
 // (see host_wasip1.go for the Wasm build's allocation-free one).
-func requestHeaders() (headerPairs, bool) {
+func requestHeaders(h *headerPairs) bool {
 	hdrs, err := proxywasm.GetHttpRequestHeaders()
 	if err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
-		return headerPairs{}, false
+		h.list(nil)
+		return false
 	}
-	return listPairs(hdrs), true
+	h.list(hdrs)
+	return true
 }
 
 // runAs runs fn for context id, then makes back the effective context

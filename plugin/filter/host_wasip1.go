@@ -32,15 +32,18 @@ func now() time.Time {
 }
 
 // requestHeaders reads the request headers into the glue's reused buffer
-// (no allocation): the pairs are valid until the next call. ok is false when
-// the host could not hand them over (e.g. a map larger than the glue's
-// bound): the filter then cannot see the token and must refuse.
-func requestHeaders() (headerPairs, bool) {
+// (no allocation) and makes h iterate over them: the pairs are valid until
+// the next call. It reports false when the host could not hand them over
+// (e.g. a map larger than the glue's bound): the filter then cannot see the
+// token and must refuse.
+func requestHeaders(h *headerPairs) bool {
 	raw, err := proxywasm.GetHttpRequestHeadersView()
 	if err != nil {
-		return headerPairs{}, false
+		h.view(nil)
+		return false
 	}
-	return viewPairs(raw), true
+	h.view(raw)
+	return true
 }
 
 // runAs runs fn as if the host had called back for context id (see the

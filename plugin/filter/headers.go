@@ -55,8 +55,7 @@ func (h *headerPairs) next() (key, value string, ok bool) {
 		return p[0], p[1], true
 	}
 	raw := h.raw
-	ks := int(binary.LittleEndian.Uint32(raw[h.sizeAt:]))
-	vs := int(binary.LittleEndian.Uint32(raw[h.sizeAt+4:]))
+	ks, vs := pairSizes(raw, h.sizeAt) // in bounds: view checked n against len(raw)
 	k := h.dataAt
 	v := k + ks + 1
 	end := v + vs + 1

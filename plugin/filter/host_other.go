@@ -3,6 +3,7 @@
 package filter
 
 import (
+	"encoding/binary"
 	"errors"
 	"time"
 
@@ -27,6 +28,12 @@ func requestHeaders(h *headerPairs) bool {
 	}
 	h.list(hdrs)
 	return true
+}
+
+// pairSizes reads the (key size, value size) at raw[at:at+8] (see
+// host_wasip1.go for the Wasm build's single load).
+func pairSizes(raw []byte, at int) (ks, vs int) {
+	return int(binary.LittleEndian.Uint32(raw[at:])), int(binary.LittleEndian.Uint32(raw[at+4:]))
 }
 
 // runAs runs fn for context id, then makes back the effective context

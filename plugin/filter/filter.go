@@ -62,6 +62,10 @@ type pluginContext struct {
 	// this worker last saw a fresh mark (its own or another worker's), to
 	// skip shared-data reads.
 	lastSeen map[uint64]int64
+	// seen is a direct-mapped cache in front of lastSeen for the request
+	// path (a map lookup is a hash and a probe: costly calls in Wasm); an
+	// entry is only a copy of lastSeen's, so a stale one is merely due.
+	seen [seenSlots]seenSlot
 
 	activityInFlight bool
 	startedAt        time.Time
@@ -145,6 +149,14 @@ func (p *pluginContext) OnTick() {
 		p.housekeeping(t)
 	}
 	p.metrics.observeVM(p, t)
+}
+
+// seenSlots is the size of pluginContext.seen (a power of two).
+const seenSlots = 256
+
+type seenSlot struct {
+	hash uint64 // Decision.SessionHash
+	at   int64  // its last-seen mark, unix ms (0: empty)
 }
 
 // maxFreeHTTP bounds the HTTP contexts kept for reuse.

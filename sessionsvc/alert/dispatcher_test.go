@@ -28,7 +28,7 @@ func openStore(t testing.TB) store.Store {
 	return st
 }
 
-func enqueue(t testing.TB, st store.Store, n int, channels []string, now time.Time) {
+func enqueue(t testing.TB, st store.AlertOutbox, n int, channels []string, now time.Time) {
 	t.Helper()
 	var all []store.Alert
 	for i := range n {
@@ -158,7 +158,7 @@ func TestDispatcherBackoffAndDeadLetter(t *testing.T) {
 	assert.NotNil(t, onlyAlert(t, st).SentAt)
 }
 
-func onlyAlert(t *testing.T, st store.Store) store.Alert {
+func onlyAlert(t *testing.T, st store.AlertOutbox) store.Alert {
 	t.Helper()
 	all, err := st.ListAlerts(context.Background(), false, 10)
 	require.NoError(t, err)

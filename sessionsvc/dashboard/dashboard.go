@@ -69,9 +69,22 @@ const Prefix = "/dashboard"
 //go:embed web
 var webFS embed.FS
 
+// Store is what the dashboard uses of the store directly (its admin
+// actions go through the admin API): sessions, block state, the admin
+// tokens that sign it in, the alert outbox, the sign-in throttle's failed
+// logins and the audit trail.
+type Store interface {
+	store.Sessions
+	store.Users
+	store.AdminTokens
+	store.AlertOutbox
+	store.FailedLogins
+	store.Audit
+}
+
 // Config is what the dashboard needs.
 type Config struct {
-	Store   store.Store
+	Store   Store
 	Logger  *slog.Logger
 	Keyring *secrets.Keyring
 	// Settings returns the effective settings (inactivity timeout).
@@ -93,7 +106,7 @@ type Config struct {
 // Dashboard serves the dashboard. Create it with New.
 type Dashboard struct {
 	cfg    Config
-	st     store.Store
+	st     Store
 	log    *slog.Logger
 	kr     *secrets.Keyring
 	now    func() time.Time

@@ -40,18 +40,16 @@ func writeBigList(b *testing.B, path string, n int, salt uint32) {
 	require.NoError(b, f.Close())
 }
 
-// memStore answers the two reads EnrichLogin makes from memory, to measure
+// memStore answers the history read EnrichLogin makes from memory, to measure
 // the enrichment's own cost apart from the database.
 type memStore struct {
-	store.Store
+	enrich.Store
 	hist []store.Session
 }
 
 func (m memStore) ListSessions(context.Context, store.SessionQuery) (store.SessionPage, error) {
 	return store.SessionPage{Sessions: m.hist, Total: len(m.hist)}, nil
 }
-
-func (memStore) CountFailedLogins(context.Context, string, time.Time) (int, error) { return 0, nil }
 
 // BenchmarkEnrichLogin: a login of a user with 50 sessions of history in a
 // real SQLite store, a City database, and five reputation lists of 200,000
@@ -83,13 +81,13 @@ func BenchmarkEnrichLogin(b *testing.B) {
 	}
 	for _, tc := range []struct {
 		name string
-		st   store.Store
+		st   enrich.Store
 	}{{"sqlite", sqlite}, {"memory", memStore{hist: hist[:50]}}} {
 		b.Run(tc.name, func(b *testing.B) { benchEnrich(b, tc.st, mmdb, files) })
 	}
 }
 
-func benchEnrich(b *testing.B, st store.Store, mmdb string, files reputation.Files) {
+func benchEnrich(b *testing.B, st enrich.Store, mmdb string, files reputation.Files) {
 	ctx := context.Background()
 	h := policy.NewHolder(nil)
 	svc, err := enrich.New(enrich.Config{GeoIPPath: mmdb, Reputation: files, Policy: h.Get,

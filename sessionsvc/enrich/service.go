@@ -38,11 +38,18 @@ type Config struct {
 	AlertChannels func(event string) []string
 }
 
+// Store is what the service needs of the store: the user's session history
+// (scoring) and the login counters (lockout).
+type Store interface {
+	store.Sessions
+	store.LoginCounters
+}
+
 // Service enriches logins. It implements Enricher. Build it with New, run
 // its reloaders with Run.
 type Service struct {
 	cfg    Config
-	st     store.Store
+	st     Store
 	log    *slog.Logger
 	ua     *useragent.Parser
 	geo    *geoip.DB
@@ -57,7 +64,7 @@ var _ Enricher = (*Service)(nil)
 
 // New loads the GeoIP database and the reputation lists (a missing or bad
 // file is a warning, never an error) and returns the service.
-func New(cfg Config, st store.Store, logger *slog.Logger) (*Service, error) {
+func New(cfg Config, st Store, logger *slog.Logger) (*Service, error) {
 	if st == nil {
 		return nil, errors.New("enrich: store is required")
 	}
@@ -96,9 +103,6 @@ func (s *Service) Run(ctx context.Context) {
 
 // Guard is the login protection (failed-login counters and lockouts) with this service's policy.
 func (s *Service) Guard() *lockout.Guard { return s.guard }
-
-// Store is the store the service reads history and lockouts from.
-func (s *Service) Store() store.Store { return s.st }
 
 // GeoIP is the geolocation database (for status pages).
 func (s *Service) GeoIP() *geoip.DB { return s.geo }

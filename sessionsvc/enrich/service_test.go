@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -469,10 +468,6 @@ type failingStore struct{ store.Store }
 
 func (failingStore) ListSessions(context.Context, store.SessionQuery) (store.SessionPage, error) {
 	return store.SessionPage{}, fmt.Errorf("list sessions: %w", store.ErrUnavailable)
-}
-
-func (failingStore) CountFailedLogins(context.Context, string, time.Time) (int, error) {
-	return 0, errors.New("boom")
 }
 
 func TestStoreFailureDegrades(t *testing.T) {

@@ -25,9 +25,18 @@ type Policy struct {
 	Retention time.Duration // delete ended sessions this long after they ended
 }
 
+// Store is what the jobs need of the store: ending sessions by age,
+// purging ended ones, compacting the revocation log and pruning the
+// login counters.
+type Store interface {
+	store.Retention
+	Compact(ctx context.Context, now time.Time) (int, error)
+	PruneLoginCounters(ctx context.Context, before, now time.Time) (int, error)
+}
+
 // Config configures a Runner.
 type Config struct {
-	Store    store.Store
+	Store    Store
 	Logger   *slog.Logger
 	Interval time.Duration // default 1 minute
 	// Policy returns the policy for a run (it may follow settings that

@@ -286,7 +286,7 @@ func (s Settings) clone() Settings {
 var ErrNoEncryptionKey = errors.New("storing secrets needs SESSION_ENCRYPTION_KEY")
 
 // Load reads the document from st over the defaults and opens sealed secrets.
-func Load(ctx context.Context, st store.Store, kr *secrets.Keyring, inactivity time.Duration) (Settings, error) {
+func Load(ctx context.Context, st store.Settings, kr *secrets.Keyring, inactivity time.Duration) (Settings, error) {
 	s := Defaults(inactivity)
 	doc, err := st.GetSettings(ctx)
 	if err != nil {
@@ -360,7 +360,7 @@ func Merge(current Settings, body []byte) (Settings, error) {
 }
 
 // Save validates s, seals its secrets and stores it.
-func Save(ctx context.Context, st store.Store, kr *secrets.Keyring, s Settings) error {
+func Save(ctx context.Context, st store.Settings, kr *secrets.Keyring, s Settings) error {
 	if err := s.Validate(); err != nil {
 		return err
 	}

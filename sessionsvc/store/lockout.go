@@ -92,49 +92,6 @@ type AuditEvent struct {
 	Detail      json.RawMessage // event data (JSON object)
 }
 
-// LoginGuardStore holds the failed-login counters, lockouts and the audit
-// trail. Every change is one atomic statement (an upsert with RETURNING) so
-// that any number of replicas on one PostgreSQL database agree exactly.
-type LoginGuardStore interface {
-	// RecordLoginFailure counts one failure in one atomic upsert: a failure
-	// while locked adds to the count and keeps the lock; a failure after the
-	// window (or an earlier lock) ended starts a new window; reaching the
-	// threshold locks until At+LockFor. When this failure locked the scope,
-	// onLock's audit events and alerts are written in the same transaction.
-	RecordLoginFailure(ctx context.Context, f LoginFailure, onLock func(LoginCounter) ([]AuditEvent, []Alert)) (LoginCounter, error)
-	// RecordLoginFailures counts one failure under each of fs (their scopes
-	// distinct) in one transaction, and, when eventScope is set, records the
-	// failure under it in failed_logins (the dashboard's charts).
-	RecordLoginFailures(ctx context.Context, fs []LoginFailure, eventScope string, onLock func(LoginCounter) ([]AuditEvent, []Alert)) ([]LoginCounter, error)
-	// BeginLoginAttempts admits one attempt under every scope of as, or
-	// none (ok false: nothing is recorded), in one transaction, so that
-	// concurrent attempts never exceed a threshold: an attempt takes a
-	// pending slot that its failure report (RecordLoginFailures) turns into
-	// a failure, its success frees (ResetLoginFailures, ReleaseLoginAttempt),
-	// or PendingTTL ends. The counters are returned in the order of as.
-	BeginLoginAttempts(ctx context.Context, as []LoginAttempt) (bool, []LoginCounter, error)
-	// ReleaseLoginAttempt frees one pending slot of scope (a success).
-	ReleaseLoginAttempt(ctx context.Context, scope string, now time.Time) error
-	// ResetLoginFailures forgets the scope's failures unless it is locked at now
-	// (a successful login; a lock stands until it ends or an admin lifts it).
-	ResetLoginFailures(ctx context.Context, scope string, now time.Time) error
-	// ActiveLockouts returns the counters among scopes that are locked at now.
-	ActiveLockouts(ctx context.Context, scopes []string, now time.Time) ([]LoginCounter, error)
-	// ListLockouts returns every counter locked at now, latest lock first (at most limit).
-	ListLockouts(ctx context.Context, now time.Time, limit int) ([]LoginCounter, error)
-	// Unlock lifts the lock of scope (ErrNotFound when it is not locked at
-	// now) and writes audit and alerts in the same transaction.
-	Unlock(ctx context.Context, scope string, now time.Time, audit []AuditEvent, alerts []Alert) (LoginCounter, error)
-	// PruneLoginCounters deletes unlocked counters whose last failure is before before.
-	PruneLoginCounters(ctx context.Context, before, now time.Time) (int, error)
-	// AppendAudit writes audit events.
-	AppendAudit(ctx context.Context, events []AuditEvent) error
-	// ListAudit returns audit events newest first with an id below beforeID (0: the newest), at most limit.
-	ListAudit(ctx context.Context, beforeID int64, limit int) ([]AuditEvent, error)
-}
-
-var _ LoginGuardStore = (*sqlStore)(nil)
-
 const counterCols = `scope, kind, subject, failures, window_start, last_failure, locked_until, locked_at, just_locked,
 	pending, pending_at, check_ok`
 
@@ -368,37 +325,16 @@ func (s *sqlStore) ActiveLockouts(ctx context.Context, scopes []string, now time
 	for _, sc := range scopes {
 		args = append(args, sc)
 	}
-	rows, err := s.read(ctx, `SELECT `+counterCols+` FROM login_counters WHERE locked_until > $1 AND scope IN (`+
+	return readAll(ctx, s, "active lockouts", scanCounter, `SELECT `+counterCols+` FROM login_counters WHERE locked_until > $1 AND scope IN (`+
 		s.placeholders(2, len(scopes))+`) ORDER BY scope`, args...)
-	if err != nil {
-		return nil, s.wrap("active lockouts", err)
-	}
-	return s.scanCounters("active lockouts", rows)
-}
-
-func (s *sqlStore) scanCounters(op string, rows *sql.Rows) ([]LoginCounter, error) {
-	defer rows.Close()
-	var out []LoginCounter
-	for rows.Next() {
-		c, err := scanCounter(rows)
-		if err != nil {
-			return nil, s.wrap(op, err)
-		}
-		out = append(out, c)
-	}
-	return out, s.wrap(op, rows.Err())
 }
 
 func (s *sqlStore) ListLockouts(ctx context.Context, now time.Time, limit int) ([]LoginCounter, error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
-	rows, err := s.read(ctx, `SELECT `+counterCols+` FROM login_counters WHERE locked_until > $1
+	return readAll(ctx, s, "list lockouts", scanCounter, `SELECT `+counterCols+` FROM login_counters WHERE locked_until > $1
 		ORDER BY locked_at DESC, scope LIMIT $2`, ms(now), limit)
-	if err != nil {
-		return nil, s.wrap("list lockouts", err)
-	}
-	return s.scanCounters("list lockouts", rows)
 }
 
 func (s *sqlStore) Unlock(ctx context.Context, scope string, now time.Time, audit []AuditEvent, alerts []Alert) (LoginCounter, error) {

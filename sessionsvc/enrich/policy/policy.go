@@ -323,7 +323,7 @@ func (h *Holder) Set(p Policy) error {
 }
 
 // Load reads the policy from the store's settings and makes it current.
-func (h *Holder) Load(ctx context.Context, st store.Store) error {
+func (h *Holder) Load(ctx context.Context, st store.Settings) error {
 	doc, err := st.GetSettings(ctx)
 	if err != nil {
 		return fmt.Errorf("load security settings: %w", err)
@@ -339,7 +339,7 @@ func (h *Holder) Load(ctx context.Context, st store.Store) error {
 // Watch reloads the policy from the store every interval until ctx is done,
 // so a change saved through another replica takes effect here too. An
 // invalid document is logged and the current policy kept.
-func (h *Holder) Watch(ctx context.Context, st store.Store, interval time.Duration, logger *slog.Logger) {
+func (h *Holder) Watch(ctx context.Context, st store.Settings, interval time.Duration, logger *slog.Logger) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}

@@ -106,6 +106,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
+// runtimeStore is what the runtime itself uses of the store: the settings
+// it refreshes from and the outbox its dispatcher delivers.
+type runtimeStore interface {
+	store.Settings
+	store.AlertOutbox
+}
+
 // Runtime holds what the hooks built; exposed for tests.
 type Runtime struct {
 	cfg      Config
@@ -113,7 +120,7 @@ type Runtime struct {
 	Policy   *policy.Holder
 	channels atomic.Pointer[alert.ChannelsConfig]
 	settings func(context.Context) settings.Settings
-	st       store.Store
+	st       runtimeStore
 	log      *slog.Logger
 
 	mu         sync.Mutex
@@ -261,7 +268,7 @@ func (rt *Runtime) Run(ctx context.Context) {
 		}
 	})
 	wg.Go(func() {
-		alert.NewDispatcher(rt.Service.Store(), alert.DispatcherConfig{
+		alert.NewDispatcher(rt.st, alert.DispatcherConfig{
 			Senders: rt.Senders, MaxAttempts: rt.cfg.AlertAttempts,
 		}, rt.log).Run(ctx)
 	})

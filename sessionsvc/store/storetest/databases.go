@@ -80,16 +80,18 @@ func PostgresURL(tb testing.TB) string {
 // OpenSQLite opens a store on a fresh SQLite file, closed at the end of the test.
 func OpenSQLite(tb testing.TB) store.Store {
 	tb.Helper()
-	return openURL(tb, SQLiteURL(tb))
+	return OpenURL(tb, SQLiteURL(tb))
 }
 
 // OpenPostgres opens a store on a fresh PostgreSQL schema, closed at the end of the test.
 func OpenPostgres(tb testing.TB) store.Store {
 	tb.Helper()
-	return openURL(tb, PostgresURL(tb))
+	return OpenURL(tb, PostgresURL(tb))
 }
 
-func openURL(tb testing.TB, u string) store.Store {
+// OpenURL opens a store on u (another replica, when u is already open),
+// closed at the end of the test.
+func OpenURL(tb testing.TB, u string) store.Store {
 	tb.Helper()
 	st, err := store.Open(context.Background(), u, nil)
 	require.NoError(tb, err)
@@ -97,18 +99,24 @@ func openURL(tb testing.TB, u string) store.Store {
 	return st
 }
 
-// Backends lists the two implementations by name with their openers.
-func Backends() []struct {
+// Backend is one of the two implementations: its name and its openers.
+type Backend struct {
 	Name string
-	Open func(testing.TB) store.Store
-	URL  func(testing.TB) string
-} {
-	return []struct {
-		Name string
-		Open func(testing.TB) store.Store
-		URL  func(testing.TB) string
-	}{
+	Open func(testing.TB) store.Store // a fresh, empty store
+	URL  func(testing.TB) string      // a fresh, empty database, for tests that open replicas
+}
+
+// Backends lists the two implementations by name with their openers.
+func Backends() []Backend {
+	return []Backend{
 		{"sqlite", OpenSQLite, SQLiteURL},
 		{"postgres", OpenPostgres, PostgresURL},
+	}
+}
+
+// Each runs fn as a subtest on each implementation, with a fresh store.
+func Each(t *testing.T, fn func(t *testing.T, st store.Store)) {
+	for _, b := range Backends() {
+		t.Run(b.Name, func(t *testing.T) { fn(t, b.Open(t)) })
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -205,14 +206,7 @@ func (s *Service) EnrichLogin(ctx context.Context, l Login) (Result, error) {
 	} else {
 		flags = s.lists.Check(addr)
 		if !p.DisableGeolocation {
-			g, err := s.geo.Locate(addr)
-			switch {
-			case err == nil:
-				res.Geo = g
-			case errors.Is(err, geoip.ErrNotFound), errors.Is(err, geoip.ErrUnavailable):
-			default:
-				s.log.Warn("geolocation failed", "ip", addr.String(), "error", err)
-			}
+			res.Geo = s.locate(addr)
 		}
 	}
 
@@ -426,4 +420,18 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n]
+}
+
+// locate finds addr in the GeoIP database: nil when it is not there or no
+// database is loaded, and nil, logged, on any other failure.
+func (s *Service) locate(addr netip.Addr) *store.GeoLocation {
+	g, err := s.geo.Locate(addr)
+	switch {
+	case err == nil:
+		return g
+	case errors.Is(err, geoip.ErrNotFound), errors.Is(err, geoip.ErrUnavailable):
+	default:
+		s.log.Warn("geolocation failed", "ip", addr.String(), "error", err)
+	}
+	return nil
 }

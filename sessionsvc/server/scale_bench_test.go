@@ -17,7 +17,6 @@ import (
 
 	"github.com/meshsession/meshsession/plugin/protocol"
 	"github.com/meshsession/meshsession/sessionsvc/store"
-	"github.com/meshsession/meshsession/sessionsvc/store/storetest"
 )
 
 // BenchmarkScale measures sessionsvc at 10k, 100k and 1M sessions on SQLite
@@ -80,16 +79,8 @@ func sizeName(n int) string {
 }
 
 func scaleAt(b *testing.B, backend string, n int) {
-	var u string
-	if backend == "sqlite" {
-		u = storetest.SQLiteURL(b)
-	} else {
-		u = storetest.PostgresURL(b)
-	}
 	ctx := context.Background()
-	st, err := store.Open(ctx, u, nil)
-	require.NoError(b, err)
-	b.Cleanup(func() { _ = st.Close() })
+	st, _ := benchStore(b, backend)
 	now := time.Now().UTC()
 	opts := store.SeedOptions{N: n, Now: now}
 	t0 := time.Now()

@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/meshsession/meshsession/internal/periodic"
 	"github.com/meshsession/meshsession/sessionsvc/alert"
 	"github.com/meshsession/meshsession/sessionsvc/enrich"
 	"github.com/meshsession/meshsession/sessionsvc/enrich/policy"
@@ -255,18 +256,7 @@ func (rt *Runtime) Senders() map[string]alert.Sender {
 func (rt *Runtime) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { rt.Service.Run(ctx) })
-	wg.Go(func() {
-		t := time.NewTicker(rt.cfg.PolicyRefresh)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				rt.refresh(ctx)
-			}
-		}
-	})
+	wg.Go(func() { periodic.Run(ctx, rt.cfg.PolicyRefresh, rt.refresh) })
 	wg.Go(func() {
 		alert.NewDispatcher(rt.st, alert.DispatcherConfig{
 			Senders: rt.Senders, MaxAttempts: rt.cfg.AlertAttempts,

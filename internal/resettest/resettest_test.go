@@ -42,4 +42,5 @@ func TestCheckPassesAWholeResetAndKeptFields(t *testing.T) {
 	Check(r, &s, func() { s.Name, s.n, s.at, s.err, s.list = "", 0, time.Time{}, nil, nil }, "keep")
 	assert.Empty(t, r.errs)
 	assert.NotNil(t, s.keep, "a kept field is left as it was")
+	assert.Zero(t, s.empty, "a field with no other value than zero is not checked")
 }

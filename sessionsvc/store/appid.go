@@ -17,10 +17,7 @@ func (s *sqlStore) SessionAppIDs(ctx context.Context, ids []string) (map[string]
 		n := min(len(ids), 500)
 		chunk := ids[:n]
 		ids = ids[n:]
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-		}
+		args := stringArgs(chunk)
 		// Session keys first, then access keys newest (latest expiry) first:
 		// the first row per session wins.
 		rows, err := s.read(ctx, `SELECT session_id, key, kind FROM session_keys

@@ -18,7 +18,7 @@ import (
 // is shared ($N placeholders work in both).
 type dialect interface {
 	name() string
-	// lockLog serialises appends to the revocation log (see appendChange).
+	// lockLog serialises appends to the revocation log (see logTx).
 	lockLog(ctx context.Context, tx *sql.Tx) error
 	// lockMigrations serialises schema migrations across replicas.
 	lockMigrations(ctx context.Context, tx *sql.Tx) error

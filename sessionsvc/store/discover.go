@@ -4,8 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/meshsession/meshsession/plugin/protocol"
@@ -74,17 +72,7 @@ func (s *sqlStore) DiscoverSessions(ctx context.Context, ds []Discovery, now tim
 	var unknown []Discovery
 	all = all[:0]
 	for _, d := range ds {
-		if d.UserID == "" || len(d.Keys) == 0 || d.Keys[0].Key == "" {
-			continue
-		}
-		fresh := true
-		for _, k := range d.Keys {
-			if seen[k.Key] {
-				fresh = false
-				break
-			}
-		}
-		if fresh {
+		if d.freshIn(seen) {
 			unknown = append(unknown, d)
 			for _, k := range d.Keys {
 				if k.Key != "" {
@@ -109,17 +97,7 @@ func (s *sqlStore) DiscoverSessions(ctx context.Context, ds []Discovery, now tim
 			return err
 		}
 		for _, d := range ds {
-			if d.UserID == "" || len(d.Keys) == 0 || d.Keys[0].Key == "" || blocked[d.UserID] {
-				continue
-			}
-			known := false
-			for _, k := range d.Keys {
-				if seen[k.Key] {
-					known = true
-					break
-				}
-			}
-			if known {
+			if blocked[d.UserID] || !d.freshIn(seen) {
 				continue
 			}
 			id, ok, err := discoverOne(ctx, tx, d, now)
@@ -141,17 +119,18 @@ func (s *sqlStore) DiscoverSessions(ctx context.Context, ds []Discovery, now tim
 	return created, nil
 }
 
-// placeholders returns "$from,...,$from+n-1".
-func placeholders(from, n int) string {
-	var b strings.Builder
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('$')
-		b.WriteString(strconv.Itoa(from + i))
+// freshIn reports whether d can make a session: it names a user and a
+// first key, and none of its keys is in seen.
+func (d Discovery) freshIn(seen map[string]bool) bool {
+	if d.UserID == "" || len(d.Keys) == 0 || d.Keys[0].Key == "" {
+		return false
 	}
-	return b.String()
+	for _, k := range d.Keys {
+		if seen[k.Key] {
+			return false
+		}
+	}
+	return true
 }
 
 // queryer is a *sql.DB or a *sql.Tx.
@@ -164,7 +143,7 @@ type queryer interface {
 // every key known, one indexed lookup).
 func knownKeys(ctx context.Context, tx queryer, keys []any) (map[string]bool, error) {
 	seen := make(map[string]bool, len(keys))
-	if err := collect(ctx, tx, seen, `SELECT key FROM session_keys WHERE key IN (`+placeholders(1, len(keys))+`)`, keys); err != nil {
+	if err := collect(ctx, tx, seen, `SELECT key FROM session_keys WHERE key IN (`+numbered(1, len(keys))+`)`, keys); err != nil {
 		return nil, err
 	}
 	var rest []any
@@ -177,7 +156,7 @@ func knownKeys(ctx context.Context, tx queryer, keys []any) (map[string]bool, er
 		return seen, nil
 	}
 	q := `SELECT subject FROM revocation_log WHERE latest AND op = '` + string(protocol.OpRevoke) +
-		`' AND subject IN (` + placeholders(1, len(rest)) + `)`
+		`' AND subject IN (` + numbered(1, len(rest)) + `)`
 	if err := collect(ctx, tx, seen, q, rest); err != nil {
 		return nil, err
 	}
@@ -206,7 +185,7 @@ func blockedUsers(ctx context.Context, tx *sql.Tx, users map[string]bool) (map[s
 	for u := range users {
 		args = append(args, u)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT user_id FROM user_blocks WHERE blocked AND user_id IN (`+placeholders(1, len(args))+`)`, args...)
+	rows, err := tx.QueryContext(ctx, `SELECT user_id FROM user_blocks WHERE blocked AND user_id IN (`+numbered(1, len(args))+`)`, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,28 @@ import (
 	"time"
 )
 
+var sortColumns = map[string]string{
+	"":              "login_time",
+	"lastActive":    "last_active",
+	"loginTime":     "login_time",
+	"logoutTime":    "logout_time",
+	"userId":        "user_id",
+	"ip":            "ip",
+	"ipAddress":     "ip",
+	"securityScore": "security_score",
+}
+
+// SortFields lists the sort names ListSessions accepts.
+func SortFields() []string {
+	out := make([]string, 0, len(sortColumns))
+	for k := range sortColumns {
+		if k != "" {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // ListSessions reads one page of sessions. Every sort has an index ending
 // in id (migration 0050), so a page is an index walk that stops after it;
 // a keyset cursor (After) makes any page cost the same as the first.

@@ -368,37 +368,16 @@ func (s *sqlStore) ActiveLockouts(ctx context.Context, scopes []string, now time
 	for _, sc := range scopes {
 		args = append(args, sc)
 	}
-	rows, err := s.read(ctx, `SELECT `+counterCols+` FROM login_counters WHERE locked_until > $1 AND scope IN (`+
+	return readAll(ctx, s, "active lockouts", scanCounter, `SELECT `+counterCols+` FROM login_counters WHERE locked_until > $1 AND scope IN (`+
 		s.placeholders(2, len(scopes))+`) ORDER BY scope`, args...)
-	if err != nil {
-		return nil, s.wrap("active lockouts", err)
-	}
-	return s.scanCounters("active lockouts", rows)
-}
-
-func (s *sqlStore) scanCounters(op string, rows *sql.Rows) ([]LoginCounter, error) {
-	defer rows.Close()
-	var out []LoginCounter
-	for rows.Next() {
-		c, err := scanCounter(rows)
-		if err != nil {
-			return nil, s.wrap(op, err)
-		}
-		out = append(out, c)
-	}
-	return out, s.wrap(op, rows.Err())
 }
 
 func (s *sqlStore) ListLockouts(ctx context.Context, now time.Time, limit int) ([]LoginCounter, error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
-	rows, err := s.read(ctx, `SELECT `+counterCols+` FROM login_counters WHERE locked_until > $1
+	return readAll(ctx, s, "list lockouts", scanCounter, `SELECT `+counterCols+` FROM login_counters WHERE locked_until > $1
 		ORDER BY locked_at DESC, scope LIMIT $2`, ms(now), limit)
-	if err != nil {
-		return nil, s.wrap("list lockouts", err)
-	}
-	return s.scanCounters("list lockouts", rows)
 }
 
 func (s *sqlStore) Unlock(ctx context.Context, scope string, now time.Time, audit []AuditEvent, alerts []Alert) (LoginCounter, error) {

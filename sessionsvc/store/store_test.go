@@ -84,12 +84,7 @@ func TestFeedAcrossReplicas(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
 			u := b.URL(t)
-			a, err := store.Open(ctx, u, nil)
-			require.NoError(t, err)
-			defer a.Close()
-			r, err := store.Open(ctx, u, nil)
-			require.NoError(t, err)
-			defer r.Close()
+			a, r := storetest.OpenURL(t, u), storetest.OpenURL(t, u)
 			now := time.Now()
 			epoch, _ := r.Epoch(ctx)
 

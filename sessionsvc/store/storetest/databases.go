@@ -105,16 +105,18 @@ func postgresSchema(tb testing.TB, schema string) (*sql.DB, string) {
 // OpenSQLite opens a store on a fresh SQLite file, closed at the end of the test.
 func OpenSQLite(tb testing.TB) store.Store {
 	tb.Helper()
-	return openURL(tb, SQLiteURL(tb))
+	return OpenURL(tb, SQLiteURL(tb))
 }
 
 // OpenPostgres opens a store on a fresh PostgreSQL schema, closed at the end of the test.
 func OpenPostgres(tb testing.TB) store.Store {
 	tb.Helper()
-	return openURL(tb, PostgresURL(tb))
+	return OpenURL(tb, PostgresURL(tb))
 }
 
-func openURL(tb testing.TB, u string) store.Store {
+// OpenURL opens a store on u (another replica, when u is already open),
+// closed at the end of the test.
+func OpenURL(tb testing.TB, u string) store.Store {
 	tb.Helper()
 	st, err := store.Open(context.Background(), u, nil)
 	require.NoError(tb, err)

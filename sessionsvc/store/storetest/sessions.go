@@ -1,0 +1,316 @@
+package storetest
+
+import (
+	"encoding/json"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/meshsession/meshsession/plugin/protocol"
+	"github.com/meshsession/meshsession/sessionsvc/store"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func testCreateGetFind(t *testing.T, st store.Store) {
+	s := newSession(t, st, "42", "one", t0)
+	assert.Regexp(t, `^sess_[A-Za-z0-9_-]{22}$`, s.ID)
+
+	got, err := st.GetSession(ctx(), s.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "42", got.UserID)
+	assert.True(t, got.Active)
+	assert.Nil(t, got.LogoutTime)
+	assert.True(t, got.LoginTime.Equal(t0))
+	assert.True(t, got.LastActive.Equal(t0))
+	assert.Equal(t, "Berlin", got.Geo.City)
+	assert.Equal(t, []string{"new device"}, got.ScoreReasons)
+	assert.Equal(t, 90, got.SecurityScore)
+	assert.True(t, got.ExpiresAt.Equal(t0.Add(24*time.Hour)), "expiry is the latest key expiry")
+
+	_, err = st.GetSession(ctx(), "sess_missing")
+	assert.ErrorIs(t, err, store.ErrNotFound)
+
+	for _, k := range []string{"sid:one", "fp:a-one", "fp:r-one"} {
+		f, err := st.FindSessionByKeys(ctx(), []string{"fp:unknown", k})
+		require.NoError(t, err, k)
+		assert.Equal(t, s.ID, f.ID)
+	}
+	_, err = st.FindSessionByKeys(ctx(), []string{"fp:unknown"})
+	assert.ErrorIs(t, err, store.ErrNotFound)
+	_, err = st.FindSessionByKeys(ctx(), nil)
+	assert.ErrorIs(t, err, store.ErrNotFound)
+
+	require.NoError(t, st.AddKeys(ctx(), s.ID, []store.SessionKey{{Key: "fp:a2-one", Kind: store.KeyAccess, ExpiresAt: t0.Add(48 * time.Hour)}}))
+	f, err := st.FindSessionByKeys(ctx(), []string{"fp:a2-one"})
+	require.NoError(t, err)
+	assert.Equal(t, s.ID, f.ID)
+	assert.True(t, f.ExpiresAt.Equal(t0.Add(48*time.Hour)))
+	assert.ErrorIs(t, st.AddKeys(ctx(), "sess_missing", []store.SessionKey{{Key: "fp:x"}}), store.ErrNotFound)
+
+	// Alerts are written with the session.
+	a := []store.Alert{{Event: "login.success", Channel: "email", Payload: json.RawMessage(`{"u":"42"}`)}}
+	s2 := &store.Session{UserID: "42", LoginTime: t0}
+	require.NoError(t, st.CreateSession(ctx(), s2, []store.SessionKey{{Key: "fp:s2"}}, a))
+	list, err := st.ListAlerts(ctx(), false, 10)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	assert.Equal(t, "login.success", list[0].Event)
+	assert.JSONEq(t, `{"u":"42"}`, string(list[0].Payload))
+}
+
+func testListSessions(t *testing.T, st store.Store) {
+	a := newSession(t, st, "1", "a", t0)
+	b := newSession(t, st, "1", "b", t0.Add(time.Minute))
+	c := newSession(t, st, "2", "c", t0.Add(2*time.Minute))
+	d := newSession(t, st, "2", "dd", t0.Add(3*time.Minute))
+	_, err := st.EndSessions(ctx(), store.EndFilter{SessionIDs: []string{c.ID}}, protocol.ReasonLogout, false, t0.Add(time.Hour))
+	require.NoError(t, err)
+	_, err = st.EndSessions(ctx(), store.EndFilter{SessionIDs: []string{d.ID}}, protocol.ReasonManual, true, t0.Add(time.Hour))
+	require.NoError(t, err)
+	ids := func(p store.SessionPage) []string {
+		var out []string
+		for _, s := range p.Sessions {
+			out = append(out, s.ID)
+		}
+		return out
+	}
+	idle := t0.Add(30 * time.Second) // a is idle, b is active
+	cases := []struct {
+		name  string
+		q     store.SessionQuery
+		want  []string
+		total int
+	}{
+		{"user", store.SessionQuery{UserID: "1", Sort: "loginTime"}, []string{a.ID, b.ID}, 2},
+		{"user desc", store.SessionQuery{UserID: "1", Sort: "loginTime", Desc: true}, []string{b.ID, a.ID}, 2},
+		{"all by login", store.SessionQuery{Sort: "loginTime"}, []string{a.ID, b.ID, c.ID, d.ID}, 4},
+		{"page", store.SessionQuery{Sort: "loginTime", Offset: 1, Limit: 2}, []string{b.ID, c.ID}, 4},
+		{"beyond", store.SessionQuery{Sort: "loginTime", Offset: 10}, nil, 4},
+		{"active only", store.SessionQuery{ActiveOnly: true, Sort: "loginTime"}, []string{a.ID, b.ID}, 2},
+		{"status active", store.SessionQuery{Status: store.StatusActive, IdleBefore: idle}, []string{b.ID}, 1},
+		{"status idle", store.SessionQuery{Status: store.StatusIdle, IdleBefore: idle}, []string{a.ID}, 1},
+		{"logged out", store.SessionQuery{Status: store.StatusLoggedOut}, []string{c.ID}, 1},
+		{"terminated", store.SessionQuery{Status: store.StatusTerminated}, []string{d.ID}, 1},
+		{"search user agent-free ip", store.SessionQuery{Search: "10.0.0.2", Sort: "loginTime"}, []string{d.ID}, 1},
+		{"search country case-insensitive", store.SessionQuery{Search: "germ", Sort: "loginTime"}, []string{a.ID, b.ID, c.ID, d.ID}, 4},
+		{"search like chars are literal", store.SessionQuery{Search: "%"}, nil, 0},
+		{"search session id", store.SessionQuery{Search: c.ID}, []string{c.ID}, 1},
+		{"search upper case", store.SessionQuery{Search: "GERMANY", Sort: "loginTime"}, []string{a.ID, b.ID, c.ID, d.ID}, 4},
+		{"search short term", store.SessionQuery{Search: ".2", Sort: "loginTime"}, []string{d.ID}, 1},
+		{"search quote is literal", store.SessionQuery{Search: `ger"m`}, nil, 0},
+		{"search does not span columns", store.SessionQuery{Search: "Germany10.0"}, nil, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := st.ListSessions(ctx(), tc.q)
+			require.NoError(t, err)
+			assert.Equal(t, tc.total, p.Total)
+			assert.Equal(t, tc.want, ids(p))
+		})
+	}
+	// A deleted session leaves the search index too.
+	require.NoError(t, st.DeleteSession(ctx(), d.ID, t0.Add(2*time.Hour)))
+	p, err := st.ListSessions(ctx(), store.SessionQuery{Search: "10.0.0.2"})
+	require.NoError(t, err)
+	assert.Zero(t, p.Total)
+	_, err = st.ListSessions(ctx(), store.SessionQuery{Sort: "password; DROP TABLE sessions"})
+	assert.Error(t, err)
+	_, err = st.ListSessions(ctx(), store.SessionQuery{Status: "weird"})
+	assert.Error(t, err)
+}
+
+func testEndSessions(t *testing.T, st store.Store) {
+	a := newSession(t, st, "u", "a", t0)
+	b := newSession(t, st, "u", "b", t0)
+	c := newSession(t, st, "u", "c", t0)
+	other := newSession(t, st, "v", "o", t0)
+	now := t0.Add(time.Minute)
+
+	ended, err := st.EndSessions(ctx(), store.EndFilter{UserID: "u", ExceptSessionID: b.ID}, protocol.ReasonLogout, false, now)
+	require.NoError(t, err)
+	sort.Strings(ended)
+	want := []string{a.ID, c.ID}
+	sort.Strings(want)
+	assert.Equal(t, want, ended)
+
+	got, err := st.GetSession(ctx(), a.ID)
+	require.NoError(t, err)
+	assert.False(t, got.Active)
+	assert.Equal(t, protocol.ReasonLogout, got.TerminationReason)
+	assert.False(t, got.TerminatedManually)
+	require.NotNil(t, got.LogoutTime)
+	assert.True(t, got.LogoutTime.Equal(now))
+
+	still, err := st.GetSession(ctx(), b.ID)
+	require.NoError(t, err)
+	assert.True(t, still.Active)
+	o, err := st.GetSession(ctx(), other.ID)
+	require.NoError(t, err)
+	assert.True(t, o.Active, "another user's session is untouched")
+
+	// Ending again is a no-op.
+	again, err := st.EndSessions(ctx(), store.EndFilter{SessionIDs: []string{a.ID}}, protocol.ReasonManual, true, now)
+	require.NoError(t, err)
+	assert.Empty(t, again)
+
+	ch := allChanges(t, st, 0, now)
+	revoked := map[string]protocol.Change{}
+	for _, c := range ch {
+		revoked[c.Key] = c
+	}
+	for _, k := range []string{"sid:a", "fp:a-a", "fp:r-a", "sid:c", "fp:a-c", "fp:r-c"} {
+		require.Contains(t, revoked, k)
+		assert.Equal(t, protocol.OpRevoke, revoked[k].Op)
+		assert.Equal(t, protocol.ReasonLogout, revoked[k].Reason)
+	}
+	assert.Equal(t, t0.Add(time.Hour).Unix(), revoked["fp:a-a"].Exp, "entry lives until the token expires")
+	assert.Equal(t, t0.Add(24*time.Hour).Unix(), revoked["fp:r-a"].Exp)
+	assert.NotContains(t, revoked, "sid:b")
+	assert.Len(t, ch, 6)
+
+	_, err = st.EndSessions(ctx(), store.EndFilter{}, protocol.ReasonManual, true, now)
+	assert.Error(t, err, "an empty filter must not end everything")
+}
+
+func testRefresh(t *testing.T, st store.Store) {
+	s := newSession(t, st, "u", "s", t0)
+	now := t0.Add(time.Minute)
+	out, err := st.Refresh(ctx(), []string{"fp:r-s"}, []store.SessionKey{
+		{Key: "fp:a2", Kind: store.KeyAccess, ExpiresAt: now.Add(time.Hour)},
+		{Key: "fp:r2", Kind: store.KeyRefresh, ExpiresAt: now.Add(48 * time.Hour)},
+	}, now)
+	require.NoError(t, err)
+	assert.True(t, out.Allowed)
+	assert.Equal(t, s.ID, out.SessionID)
+	f, err := st.FindSessionByKeys(ctx(), []string{"fp:a2"})
+	require.NoError(t, err)
+	assert.Equal(t, s.ID, f.ID)
+
+	// The new refresh token works once.
+	out, err = st.Refresh(ctx(), []string{"fp:r2"}, []store.SessionKey{{Key: "fp:r3", Kind: store.KeyRefresh}}, now)
+	require.NoError(t, err)
+	assert.True(t, out.Allowed)
+
+	// Presenting the rotated token again is reuse: the whole session ends.
+	out, err = st.Refresh(ctx(), []string{"fp:r-s"}, []store.SessionKey{{Key: "fp:evil", Kind: store.KeyRefresh}}, now)
+	require.NoError(t, err)
+	assert.False(t, out.Allowed)
+	assert.Equal(t, protocol.ReasonReuse, out.Reason)
+	got, err := st.GetSession(ctx(), s.ID)
+	require.NoError(t, err)
+	assert.False(t, got.Active)
+	assert.Equal(t, protocol.ReasonReuse, got.TerminationReason)
+	_, err = st.FindSessionByKeys(ctx(), []string{"fp:evil"})
+	assert.ErrorIs(t, err, store.ErrNotFound, "no keys attached on reuse")
+	ch := allChanges(t, st, 0, now)
+	keys := map[string]bool{}
+	for _, c := range ch {
+		keys[c.Key] = true
+		assert.Equal(t, protocol.ReasonReuse, c.Reason)
+	}
+	for _, k := range []string{"sid:s", "fp:a-s", "fp:r-s", "fp:a2", "fp:r2", "fp:r3"} {
+		assert.True(t, keys[k], "revoked %s", k)
+	}
+
+	// A refresh of an ended session is refused with its reason.
+	out, err = st.Refresh(ctx(), []string{"fp:r3"}, nil, now)
+	require.NoError(t, err)
+	assert.False(t, out.Allowed)
+	assert.Equal(t, protocol.ReasonReuse, out.Reason)
+
+	l := newSession(t, st, "u", "l", t0)
+	_, err = st.EndSessions(ctx(), store.EndFilter{SessionIDs: []string{l.ID}}, protocol.ReasonLogout, false, now)
+	require.NoError(t, err)
+	out, err = st.Refresh(ctx(), []string{"fp:r-l"}, nil, now)
+	require.NoError(t, err)
+	assert.False(t, out.Allowed)
+	assert.Equal(t, protocol.ReasonLogout, out.Reason)
+
+	_, err = st.Refresh(ctx(), []string{"fp:nobody"}, nil, now)
+	assert.ErrorIs(t, err, store.ErrNotFound)
+}
+
+func testRecordActivity(t *testing.T, st store.Store) {
+	s := newSession(t, st, "u", "s", t0)
+	ended := newSession(t, st, "u", "e", t0)
+	_, err := st.EndSessions(ctx(), store.EndFilter{SessionIDs: []string{ended.ID}}, protocol.ReasonLogout, false, t0)
+	require.NoError(t, err)
+
+	n, err := st.RecordActivity(ctx(), []store.ActivityMark{
+		{Key: "sid:s", At: t0.Add(2 * time.Minute)},
+		{Key: "fp:a-s", At: t0.Add(5 * time.Minute)}, // same session, later: wins
+		{Key: "fp:a-s", At: t0.Add(1 * time.Minute)}, // earlier mark for the same key: ignored
+		{Key: "fp:unknown", At: t0.Add(time.Hour)},
+		{Key: "sid:e", At: t0.Add(time.Hour)}, // ended sessions do not move
+	})
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	got, err := st.GetSession(ctx(), s.ID)
+	require.NoError(t, err)
+	assert.True(t, got.LastActive.Equal(t0.Add(5*time.Minute)), "got %v", got.LastActive)
+
+	// Never backwards.
+	n, err = st.RecordActivity(ctx(), []store.ActivityMark{{Key: "sid:s", At: t0.Add(3 * time.Minute)}})
+	require.NoError(t, err)
+	assert.Equal(t, 0, n)
+	got, err = st.GetSession(ctx(), s.ID)
+	require.NoError(t, err)
+	assert.True(t, got.LastActive.Equal(t0.Add(5*time.Minute)))
+	e, err := st.GetSession(ctx(), ended.ID)
+	require.NoError(t, err)
+	assert.True(t, e.LastActive.Equal(t0))
+}
+
+func testLifecycle(t *testing.T, st store.Store) {
+	old := newSession(t, st, "u", "old", t0.Add(-40*24*time.Hour))
+	idle := newSession(t, st, "u", "idle", t0.Add(-time.Hour))
+	fresh := newSession(t, st, "u", "fresh", t0.Add(-time.Minute))
+	now := t0
+
+	ended, err := st.EndOld(ctx(), now.Add(-30*24*time.Hour), now)
+	require.NoError(t, err)
+	assert.Equal(t, []string{old.ID}, ended)
+	ended, err = st.EndIdle(ctx(), now.Add(-15*time.Minute), now)
+	require.NoError(t, err)
+	assert.Equal(t, []string{idle.ID}, ended)
+	ended, err = st.EndIdle(ctx(), now.Add(-15*time.Minute), now)
+	require.NoError(t, err)
+	assert.Empty(t, ended)
+
+	g, err := st.GetSession(ctx(), old.ID)
+	require.NoError(t, err)
+	assert.Equal(t, protocol.ReasonExpired, g.TerminationReason)
+	g, err = st.GetSession(ctx(), idle.ID)
+	require.NoError(t, err)
+	assert.Equal(t, protocol.ReasonIdle, g.TerminationReason)
+	g, err = st.GetSession(ctx(), fresh.ID)
+	require.NoError(t, err)
+	assert.True(t, g.Active)
+
+	n, err := st.Purge(ctx(), now)
+	require.NoError(t, err)
+	assert.Equal(t, 0, n, "ended exactly now: not before now")
+	n, err = st.Purge(ctx(), now.Add(time.Millisecond))
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	_, err = st.GetSession(ctx(), idle.ID)
+	assert.ErrorIs(t, err, store.ErrNotFound)
+	_, err = st.FindSessionByKeys(ctx(), []string{"sid:idle"})
+	assert.ErrorIs(t, err, store.ErrNotFound)
+	_, err = st.GetSession(ctx(), fresh.ID)
+	assert.NoError(t, err)
+}
+
+func testDelete(t *testing.T, st store.Store) {
+	s := newSession(t, st, "u", "d", t0)
+	require.NoError(t, st.DeleteSession(ctx(), s.ID, t0))
+	_, err := st.GetSession(ctx(), s.ID)
+	assert.ErrorIs(t, err, store.ErrNotFound)
+	keys := map[string]bool{}
+	for _, c := range allChanges(t, st, 0, t0) {
+		keys[c.Key] = true
+	}
+	assert.True(t, keys["sid:d"], "an active session's keys are revoked before it is deleted")
+	assert.ErrorIs(t, st.DeleteSession(ctx(), s.ID, t0), store.ErrNotFound)
+}

@@ -99,6 +99,10 @@ func openSQLite(ctx context.Context, databaseURL string, logger *slog.Logger) (S
 		_ = s.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	if err := s.logStmts.prepare(ctx, w); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("open store: prepare log statements: %w", err)
+	}
 	if path != ":memory:" {
 		if err := s.startCheckpointer(base); err != nil {
 			_ = s.Close()

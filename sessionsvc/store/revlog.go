@@ -4,8 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/meshsession/meshsession/plugin/protocol"
@@ -53,13 +53,13 @@ func entryExp(exp, now time.Time) int64 {
 // A transaction's changes (a termination's keys, a bulk revoke, a group of
 // concurrent revocations) are written in a few statements whatever their
 // number: one UPDATE superseding the subjects' latest entries and one
-// INSERT of every entry (multi-row VALUES in chunks on SQLite, one
-// INSERT … SELECT FROM unnest on PostgreSQL). Two statements per key made
+// INSERT of every entry (INSERT … SELECT from a JSON array on SQLite, from
+// unnest on PostgreSQL). Two statements per key made
 // a transaction revoking thousands of keys hold the log lock (PostgreSQL)
 // or the writer (SQLite) for thousands of round trips.
 type logTx struct {
 	*sql.Tx
-	d   dialect
+	s   *sqlStore
 	now time.Time // the entries' created_at
 }
 
@@ -72,7 +72,7 @@ func (s *sqlStore) logWrite(ctx context.Context, p priority, op string, now time
 		if err := s.d.lockLog(ctx, tx); err != nil {
 			return err
 		}
-		return fn(&logTx{Tx: tx, d: s.d, now: now})
+		return fn(&logTx{Tx: tx, s: s, now: now})
 	})
 }
 
@@ -82,13 +82,6 @@ func (s *sqlStore) logWrite(ctx context.Context, p priority, op string, now time
 func (s *sqlStore) revokeTx(ctx context.Context, op string, now time.Time, fn func(lt *logTx) error) error {
 	return s.logWrite(ctx, prioRevoke, op, now, fn)
 }
-
-const (
-	// logSupersedeChunk is the subjects of one SQLite supersede statement.
-	logSupersedeChunk = 500
-	// logInsertChunk is the entries of one SQLite INSERT (9 arguments each).
-	logInsertChunk = 250
-)
 
 // append writes changes to the log in order, superseding their subjects'
 // previous entries; within changes, a subject's last change becomes its
@@ -111,7 +104,7 @@ func (lt *logTx) append(ctx context.Context, changes ...protocol.Change) error {
 			distinct = append(distinct, subj)
 		}
 	}
-	if lt.d.name() == "postgres" {
+	if lt.s.d.name() == "postgres" {
 		return lt.appendPostgres(ctx, changes, subjects, latest, distinct)
 	}
 	return lt.appendSQLite(ctx, changes, subjects, latest, distinct)
@@ -136,33 +129,65 @@ func (lt *logTx) appendPostgres(ctx context.Context, changes []protocol.Change, 
 	return err
 }
 
-func (lt *logTx) appendSQLite(ctx context.Context, changes []protocol.Change, subjects []string, latest []bool, distinct []string) error {
-	args := make([]any, 0, 9*logInsertChunk)
-	for i := 0; i < len(distinct); i += logSupersedeChunk {
-		part := distinct[i:min(i+logSupersedeChunk, len(distinct))]
-		args = args[:0]
-		for _, subj := range part {
-			args = append(args, subj)
-		}
-		if _, err := lt.ExecContext(ctx, `UPDATE revocation_log SET latest = FALSE WHERE latest AND subject IN (`+
-			strings.TrimSuffix(strings.Repeat("?, ", len(part)), ", ")+`)`, args...); err != nil {
-			return err
-		}
+// SQLite's two statements read their rows from one JSON argument: the
+// same two texts whatever the number of changes, prepared once on the
+// writer (parsing a statement costs SQLite more than running it).
+const (
+	sqliteSupersede = `UPDATE revocation_log SET latest = FALSE WHERE latest AND subject IN (SELECT value FROM json_each(?1))`
+	sqliteInsert    = `INSERT INTO revocation_log (op, subject, key, user_id, exp, at, reason, latest, created_at)
+		SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, ?2
+		FROM json_each(?1) ORDER BY key`
+)
+
+// logStmts are the writer's prepared SQLite log statements, prepared when
+// the store opens: inside a write transaction the writer's one connection
+// is taken, and a transaction uses them through Tx.StmtContext (on that
+// connection).
+type logStmts struct {
+	supersede, insert *sql.Stmt
+}
+
+func (ls *logStmts) prepare(ctx context.Context, w *sql.DB) error {
+	sup, err := w.PrepareContext(ctx, sqliteSupersede)
+	if err != nil {
+		return err
 	}
-	created := ms(lt.now)
-	for i := 0; i < len(changes); i += logInsertChunk {
-		end := min(i+logInsertChunk, len(changes))
-		args = args[:0]
-		for j := i; j < end; j++ {
-			c := changes[j]
-			args = append(args, c.Op, subjects[j], c.Key, c.User, c.Exp, c.At, c.Reason, latest[j], created)
-		}
-		if _, err := lt.ExecContext(ctx, `INSERT INTO revocation_log (op, subject, key, user_id, exp, at, reason, latest, created_at) VALUES `+
-			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?), ", end-i), ", "), args...); err != nil {
-			return err
-		}
+	ins, err := w.PrepareContext(ctx, sqliteInsert)
+	if err != nil {
+		_ = sup.Close()
+		return err
 	}
+	ls.supersede, ls.insert = sup, ins
 	return nil
+}
+
+func (ls *logStmts) close() {
+	for _, st := range []*sql.Stmt{ls.supersede, ls.insert} {
+		if st != nil {
+			_ = st.Close()
+		}
+	}
+}
+
+func (lt *logTx) appendSQLite(ctx context.Context, changes []protocol.Change, subjects []string, latest []bool, distinct []string) error {
+	ls := &lt.s.logStmts
+	subj, err := json.Marshal(distinct)
+	if err != nil {
+		return err
+	}
+	if _, err := lt.StmtContext(ctx, ls.supersede).ExecContext(ctx, string(subj)); err != nil {
+		return err
+	}
+	rows := make([][8]any, len(changes))
+	for i, c := range changes {
+		rows[i] = [8]any{c.Op, subjects[i], c.Key, c.User, c.Exp, c.At, c.Reason, latest[i]}
+	}
+	js, err := json.Marshal(rows)
+	if err != nil {
+		return err
+	}
+	_, err = lt.StmtContext(ctx, ls.insert).ExecContext(ctx, string(js), ms(lt.now))
+	return err
 }
 
 func subjectOf(c protocol.Change) string {

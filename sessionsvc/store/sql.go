@@ -29,6 +29,7 @@ type sqlStore struct {
 	trgm          bool             // PostgreSQL: the pg_trgm search index exists
 	ckpt          *walCheckpointer // SQLite: checkpoints the WAL off the write path
 	revokes       revokeGroup      // group commit of concurrent RevokeKeys
+	logStmts      logStmts         // SQLite: the writer's prepared log statements
 }
 
 // Dialect reports "sqlite" or "postgres".
@@ -119,6 +120,7 @@ func (s *sqlStore) Ping(ctx context.Context) error {
 func (s *sqlStore) Close() error {
 	s.signal.close()
 	s.stmts.close()
+	s.logStmts.close()
 	ckErr := s.ckpt.close()
 	err := s.w.Close()
 	if s.r != s.w {

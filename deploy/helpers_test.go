@@ -71,32 +71,32 @@ func get(t *testing.T, v any, path ...any) any {
 	return cur
 }
 
+// getAs is get's value as a T; what names T in the failure.
+func getAs[T any](t *testing.T, v any, what string, path ...any) T {
+	t.Helper()
+	x, ok := get(t, v, path...).(T)
+	require.True(t, ok, "%s: not %s", describe(path), what)
+	return x
+}
+
 func getStr(t *testing.T, v any, path ...any) string {
 	t.Helper()
-	s, ok := get(t, v, path...).(string)
-	require.True(t, ok, "%s: not a string", describe(path))
-	return s
+	return getAs[string](t, v, "a string", path...)
 }
 
 func getObj(t *testing.T, v any, path ...any) obj {
 	t.Helper()
-	m, ok := get(t, v, path...).(obj)
-	require.True(t, ok, "%s: not a mapping", describe(path))
-	return m
+	return getAs[obj](t, v, "a mapping", path...)
 }
 
 func getList(t *testing.T, v any, path ...any) []any {
 	t.Helper()
-	l, ok := get(t, v, path...).([]any)
-	require.True(t, ok, "%s: not a list", describe(path))
-	return l
+	return getAs[[]any](t, v, "a list", path...)
 }
 
 func getNum(t *testing.T, v any, path ...any) int {
 	t.Helper()
-	f, ok := get(t, v, path...).(float64)
-	require.True(t, ok, "%s: not a number", describe(path))
-	return int(f)
+	return int(getAs[float64](t, v, "a number", path...))
 }
 
 func describe(path []any) string {

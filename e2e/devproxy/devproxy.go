@@ -2,7 +2,9 @@
 // proxy that hosts plugin.wasm on the project's wazero proxy-wasm host
 // (e2e/host) the way Envoy hosts it, configured from the same envoy.yaml
 // Envoy reads (listener, routes, clusters, the wasm filter's configuration,
-// vm_id, root_id and failure_policy; see e2e/envoyconfig).
+// vm_id, root_id and failure_policy; see e2e/envoyconfig). It is the one
+// place that runs HTTP requests through e2e/host: `make run`, the e2e tests
+// and the benchmarks all go through it.
 //
 // For each downstream request the proxy opens a stream on the next worker
 // VM (round-robin), gives the filter the request headers (with :method,

@@ -195,6 +195,7 @@ func TestProxyPassesThroughAndAppliesMutations(t *testing.T) {
 		assert.Equal(t, 403, r.status)
 		assert.Equal(t, "denied", r.body)
 		assert.Equal(t, "test", r.header.Get("X-Why"))
+		assert.Equal(t, "text/plain", r.header.Get("Content-Type"), "Envoy's local reply default")
 		assert.Equal(t, n, seen.count(), "upstream not reached")
 	})
 	t.Run("a held request resumes after the callout", func(t *testing.T) {

@@ -132,8 +132,15 @@ func local(status int, body string) answer {
 	return answer{status: status, headers: [][2]string{{"content-type", "text/plain"}}, body: []byte(body)}
 }
 
+// fromLocal is the filter's local response (proxy_send_local_response) as
+// Envoy's sendLocalReply writes it: a body without a content-type gets
+// text/plain (Envoy source/common/http/utility.cc Utility::sendLocalReply).
 func fromLocal(lr *host.LocalResponse) answer {
-	return answer{status: int(lr.Status), headers: lr.Headers, body: lr.Body}
+	a := answer{status: int(lr.Status), headers: lr.Headers, body: lr.Body}
+	if len(lr.Body) > 0 && headerValue(lr.Headers, "content-type") == "" {
+		a.headers = append(a.headers[:len(a.headers):len(a.headers)], [2]string{"content-type", "text/plain"})
+	}
+	return a
 }
 
 func headerValue(pairs [][2]string, name string) string {
@@ -189,32 +196,10 @@ func (p *Proxy) handle(r *http.Request, ex *exchange) answer {
 	s.SetDownstream(r.RemoteAddr, localAddr)
 	ctx := r.Context()
 
-	// Request phase. The body goes to the filter (or is held by the host
-	// while the filter stops the headers) before any wait, as Envoy's codec
-	// delivers it.
-	res, err := s.RequestHeaders(reqHeaders, len(reqBody) == 0)
-	if err != nil {
-		return p.vmFailure(r, ex, reqHeaders, reqBody, err)
-	}
-	if a, done := p.stopped(ex, s, res); done {
+	// Request phase.
+	fail := func(err error) answer { return p.vmFailure(r, ex, reqHeaders, reqBody, err) }
+	if a, done := p.phase(ctx, s, ex, host.StreamRequest, reqHeaders, reqBody, fail); done {
 		return a
-	}
-	if len(reqBody) > 0 {
-		if res, err = s.RequestBody(reqBody, true); err != nil {
-			return p.vmFailure(r, ex, reqHeaders, reqBody, err)
-		}
-		if a, done := p.stopped(ex, s, res); done {
-			return a
-		}
-	}
-	if res.Action == host.ActionPause {
-		lr, a, done := p.wait(ctx, s, host.StreamRequest, ex)
-		if done {
-			return a
-		}
-		if lr != nil {
-			return p.localResponse(ex, lr)
-		}
 	}
 	upHeaders := s.RequestHeaderPairs()
 	upBody := reqBody
@@ -227,28 +212,9 @@ func (p *Proxy) handle(r *http.Request, ex *exchange) answer {
 
 	// Response phase.
 	respHeaders := append([][2]string{{":status", strconv.Itoa(up.status)}}, up.headers...)
-	if res, err = s.ResponseHeaders(respHeaders, len(up.body) == 0); err != nil {
-		return p.vmFailureResponse(ex, up, err)
-	}
-	if a, done := p.stopped(ex, s, res); done {
+	fail = func(err error) answer { return p.vmFailureResponse(ex, up, err) }
+	if a, done := p.phase(ctx, s, ex, host.StreamResponse, respHeaders, up.body, fail); done {
 		return a
-	}
-	if len(up.body) > 0 {
-		if res, err = s.ResponseBody(up.body, true); err != nil {
-			return p.vmFailureResponse(ex, up, err)
-		}
-		if a, done := p.stopped(ex, s, res); done {
-			return a
-		}
-	}
-	if res.Action == host.ActionPause {
-		lr, a, done := p.wait(ctx, s, host.StreamResponse, ex)
-		if done {
-			return a
-		}
-		if lr != nil {
-			return p.localResponse(ex, lr)
-		}
 	}
 	out := answer{status: up.status, body: up.body}
 	status := up.status
@@ -266,6 +232,46 @@ func (p *Proxy) handle(r *http.Request, ex *exchange) answer {
 		out.body = s.ResponseBodyBytes()
 	}
 	return out
+}
+
+// phase runs one direction through the filter: the headers, then the
+// whole body at once, before any wait, as Envoy's codec delivers it (the
+// host holds the body while the filter stops the headers), then a wait
+// while the filter holds the direction. done is set when the exchange ends
+// here with a: a local response, a reset, a failed wait, or fail's answer
+// to a VM error.
+func (p *Proxy) phase(ctx context.Context, s *host.Stream, ex *exchange, dir host.StreamType,
+	headers [][2]string, body []byte, fail func(error) answer) (answer, bool) {
+	sendHeaders, sendBody := s.RequestHeaders, s.RequestBody
+	if dir == host.StreamResponse {
+		sendHeaders, sendBody = s.ResponseHeaders, s.ResponseBody
+	}
+	res, err := sendHeaders(headers, len(body) == 0)
+	if err != nil {
+		return fail(err), true
+	}
+	if a, done := p.stopped(ex, s, res); done {
+		return a, true
+	}
+	if len(body) > 0 {
+		if res, err = sendBody(body, true); err != nil {
+			return fail(err), true
+		}
+		if a, done := p.stopped(ex, s, res); done {
+			return a, true
+		}
+	}
+	if res.Action != host.ActionPause {
+		return answer{}, false
+	}
+	lr, a, done := p.wait(ctx, s, dir, ex)
+	if done {
+		return a, true
+	}
+	if lr != nil {
+		return p.localResponse(ex, lr), true
+	}
+	return answer{}, false
 }
 
 // normalize applies the listener's path normalisation to :path in place,

@@ -11,35 +11,42 @@ import (
 func TestNormalizePath(t *testing.T) {
 	all := envoyconfig.PathNormalization{Normalize: true, MergeSlashes: true, EscapedSlashes: envoyconfig.EscapedSlashesRedirect}
 	none := envoyconfig.PathNormalization{EscapedSlashes: envoyconfig.EscapedSlashesKeep}
-	for _, tc := range []struct {
-		in   string
-		cfg  envoyconfig.PathNormalization
-		want string
-		act  pathAction
+	escaped := func(e string) envoyconfig.PathNormalization {
+		return envoyconfig.PathNormalization{Normalize: true, EscapedSlashes: e}
+	}
+	// Each group: a configuration, the action expected, then paths in and
+	// out in pairs.
+	for _, g := range []struct {
+		cfg   envoyconfig.PathNormalization
+		act   pathAction
+		paths []string
 	}{
-		{"/api/x", all, "/api/x", pathContinue},
-		{"/healthz/../api/x", all, "/api/x", pathContinue},
-		{"/healthz/%2e%2E/api/x?a=../b", all, "/api/x?a=../b", pathContinue},
-		{"/healthz/./x", all, "/healthz/x", pathContinue},
-		{"/../../etc", all, "/etc", pathContinue},
-		{"/a/b/..", all, "/a/", pathContinue},
-		{"/a/.", all, "/a/", pathContinue},
-		{"//api///x//", all, "/api/x/", pathContinue},
-		{"/healthz\\..\\api", all, "/api", pathContinue},
-		{"/%61pi/%7E%2a", all, "/api/~%2a", pathContinue},
-		{"/a b\"<>", all, "/a%20b%22%3C%3E", pathContinue},
-		{"/healthz%2F..%2Fapi/x", all, "/api/x", pathRedirect},
-		{"/api%5cx", all, "/api/x", pathRedirect},
-		{"/healthz%2F..%2Fapi/x", envoyconfig.PathNormalization{Normalize: true, EscapedSlashes: envoyconfig.EscapedSlashesReject}, "/healthz%2F..%2Fapi/x", pathReject},
-		{"/healthz%2F..%2Fapi/x", envoyconfig.PathNormalization{Normalize: true, EscapedSlashes: envoyconfig.EscapedSlashesForward}, "/api/x", pathContinue},
-		{"/healthz%2F..%2Fapi/x", all, "/api/x", pathRedirect},
-		{"/healthz/../api//x", none, "/healthz/../api//x", pathContinue},
-		{"/a//b/../c", envoyconfig.PathNormalization{Normalize: true}, "/a//c", pathContinue},
-		{"/a\x00b", all, "/a\x00b", pathReject},
+		{all, pathContinue, []string{
+			"/api/x", "/api/x",
+			"/healthz/../api/x", "/api/x",
+			"/healthz/%2e%2E/api/x?a=../b", "/api/x?a=../b",
+			"/healthz/./x", "/healthz/x",
+			"/../../etc", "/etc",
+			"/a/b/..", "/a/",
+			"/a/.", "/a/",
+			"//api///x//", "/api/x/",
+			"/healthz\\..\\api", "/api",
+			"/%61pi/%7E%2a", "/api/~%2a",
+			"/a b\"<>", "/a%20b%22%3C%3E",
+		}},
+		{all, pathRedirect, []string{"/healthz%2F..%2Fapi/x", "/api/x", "/api%5cx", "/api/x"}},
+		{all, pathReject, []string{"/a\x00b", "/a\x00b"}},
+		{escaped(envoyconfig.EscapedSlashesReject), pathReject, []string{"/healthz%2F..%2Fapi/x", "/healthz%2F..%2Fapi/x"}},
+		{escaped(envoyconfig.EscapedSlashesForward), pathContinue, []string{"/healthz%2F..%2Fapi/x", "/api/x"}},
+		{none, pathContinue, []string{"/healthz/../api//x", "/healthz/../api//x"}},
+		{envoyconfig.PathNormalization{Normalize: true}, pathContinue, []string{"/a//b/../c", "/a//c"}},
 	} {
-		got, act := normalizePath(tc.in, tc.cfg)
-		assert.Equal(t, tc.want, got, tc.in)
-		assert.Equal(t, tc.act, act, tc.in)
+		for i := 0; i < len(g.paths); i += 2 {
+			in, want := g.paths[i], g.paths[i+1]
+			got, act := normalizePath(in, g.cfg)
+			assert.Equal(t, want, got, in)
+			assert.Equal(t, g.act, act, in)
+		}
 	}
 }
 

@@ -9,8 +9,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tidwall/gjson"
-
-	"github.com/meshsession/meshsession/sessionsvc/store/storetest"
 )
 
 const (
@@ -33,19 +31,9 @@ func e2eOverrides() map[string]any {
 
 // TestEndToEnd runs the whole scenario on SQLite and on PostgreSQL.
 func TestEndToEnd(t *testing.T) {
-	for _, backend := range []struct {
-		name string
-		url  func(testing.TB) string
-	}{
-		{"sqlite", storetest.SQLiteURL},
-		{"postgres", storetest.PostgresURL},
-	} {
-		t.Run(backend.name, func(t *testing.T) {
-			pluginWasm(t)
-			sys := startSystem(t, backend.url(t), e2eOverrides())
-			scenario(t, sys)
-		})
-	}
+	onEachBackend(t, func(t *testing.T, sys *system, _ backend) {
+		scenario(t, sys)
+	})
 }
 
 func scenario(t *testing.T, sys *system) {

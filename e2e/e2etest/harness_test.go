@@ -26,6 +26,7 @@ import (
 	"github.com/meshsession/meshsession/e2e/envoyconfig"
 	"github.com/meshsession/meshsession/internal/testenv"
 	"github.com/meshsession/meshsession/sessionsvc/service"
+	"github.com/meshsession/meshsession/sessionsvc/store/storetest"
 )
 
 const (
@@ -70,6 +71,38 @@ type system struct {
 	svcDone chan error
 }
 
+// backend is a database sessionsvc runs on.
+type backend struct {
+	name string
+	url  func(testing.TB) string // a new, empty database
+}
+
+var backends = []backend{{"sqlite", storetest.SQLiteURL}, {"postgres", storetest.PostgresURL}}
+
+// onEachBackend runs test once per backend, as a subtest named for it, on
+// a system of its own (startE2E).
+func onEachBackend(t *testing.T, test func(t *testing.T, sys *system, b backend)) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { test(t, startE2E(t, b.url), b) })
+	}
+}
+
+// startE2E starts a system on a new database of dbURL's kind with the
+// tests' plugin overrides (e2eOverrides). Without plugin.wasm the test
+// skips (or fails, see internal/testenv) before any database is made.
+func startE2E(t *testing.T, dbURL func(testing.TB) string) *system {
+	t.Helper()
+	pluginWasm(t)
+	return startSystem(t, dbURL(t), e2eOverrides())
+}
+
+func loadEnvoy(tb testing.TB) *envoyconfig.Config {
+	tb.Helper()
+	env, err := envoyconfig.Load(filepath.Join("..", "..", "envoy.yaml"))
+	require.NoError(tb, err)
+	return env
+}
+
 // pluginConfig is envoy.yaml's plugin configuration with overrides.
 func pluginConfig(tb testing.TB, env *envoyconfig.Config, overrides map[string]any) map[string]any {
 	tb.Helper()
@@ -86,9 +119,7 @@ func pluginConfig(tb testing.TB, env *envoyconfig.Config, overrides map[string]a
 // plus overrides. Everything stops when the test ends.
 func startSystem(tb testing.TB, dbURL string, overrides map[string]any) *system {
 	tb.Helper()
-	module, cache := pluginWasm(tb)
-	env, err := envoyconfig.Load(filepath.Join("..", "..", "envoy.yaml"))
-	require.NoError(tb, err)
+	pluginWasm(tb) // a missing plugin.wasm skips before anything starts
 	s := &system{tb: tb, dbURL: dbURL, logs: &logBuf{testenv.SyncBuffer{Max: 4 << 20}}}
 	var out io.Writer = s.logs
 	if path := os.Getenv("E2E_LOG_FILE"); path != "" { // every line, for debugging
@@ -107,10 +138,7 @@ func startSystem(tb testing.TB, dbURL string, overrides map[string]any) *system 
 			tb.Logf("last log lines:\n%s", s.logs.tail(n))
 		}
 	})
-	s.plugin = pluginConfig(tb, env, overrides)
-	cfgJSON, err := json.Marshal(s.plugin)
-	require.NoError(tb, err)
-	env.Wasm.Configuration = string(cfgJSON)
+	s.plugin = pluginConfig(tb, loadEnvoy(tb), overrides)
 
 	s.startSessionsvc()
 	tb.Cleanup(func() {
@@ -124,28 +152,43 @@ func startSystem(tb testing.TB, dbURL string, overrides map[string]any) *system 
 	s.app = httptest.NewServer(s.appHandler(s.demo))
 	tb.Cleanup(s.app.Close)
 
+	s.proxy = s.startProxy(tb, "devproxy")
+	s.proxyURL = "http://" + s.proxy.Addr().String()
+	return s
+}
+
+// startProxy starts a dev proxy (a freshly started Envoy: its own workers
+// and shared data; admin off, worker pinning on) with envoy.yaml and the
+// system's plugin configuration, in front of the system's app and
+// sessionsvc. It logs as component and stops when the test ends.
+func (s *system) startProxy(tb testing.TB, component string) *devproxy.Proxy {
+	tb.Helper()
+	module, cache := pluginWasm(tb)
+	env := loadEnvoy(tb)
+	cfgJSON, err := json.Marshal(s.plugin)
+	require.NoError(tb, err)
+	env.Wasm.Configuration = string(cfgJSON)
 	_, err = devproxy.RemapHosts(env, map[string]string{"demoapp": s.app.Listener.Addr().String(), "sessionsvc": s.svcAddr})
 	require.NoError(tb, err)
-	s.proxy, err = devproxy.New(context.Background(), devproxy.Options{
+	p, err := devproxy.New(context.Background(), devproxy.Options{
 		Envoy: env, Module: module, CompilationCache: cache, Workers: workers,
 		Listen: "127.0.0.1:0", Admin: devproxy.AdminOff, AllowWorkerPin: true,
-		Logger: s.log.With("component", "devproxy"),
+		Logger: s.log.With("component", component),
 	})
 	require.NoError(tb, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.proxy.Serve(ctx) }()
+	go func() { done <- p.Serve(ctx) }()
 	tb.Cleanup(func() {
 		cancel()
 		select {
 		case err := <-done:
-			require.NoError(tb, err)
+			require.NoError(tb, err, component)
 		case <-time.After(30 * time.Second):
-			tb.Error("dev proxy did not stop")
+			tb.Errorf("%s did not stop", component)
 		}
 	})
-	s.proxyURL = "http://" + s.proxy.Addr().String()
-	return s
+	return p
 }
 
 // startSessionsvc starts sessionsvc in process (again on the same address
@@ -326,9 +369,17 @@ func (s *system) currentSession(tb testing.TB, d *device, token string) string {
 // listener).
 func (s *system) admin(tb testing.TB, method, path string) resp {
 	tb.Helper()
-	d := &device{ua: "e2e-admin", client: http.DefaultClient}
-	return d.do(tb, req{method: method, url: s.svcURL() + path, token: adminToken, worker: -1})
+	return svcClient().do(tb, req{method: method, url: s.svcURL() + path, token: adminToken, worker: -1})
 }
+
+// adminJSON calls the admin API with a JSON body.
+func (s *system) adminJSON(tb testing.TB, method, path, body string) resp {
+	tb.Helper()
+	return svcClient().do(tb, req{method: method, url: s.svcURL() + path, token: adminToken, body: json.RawMessage(body), worker: -1})
+}
+
+// svcClient calls sessionsvc directly (not through the proxy).
+func svcClient() *device { return &device{ua: "e2e-admin", client: http.DefaultClient} }
 
 // userSessions lists a user's sessions (admin API), newest first.
 func (s *system) userSessions(tb testing.TB, userID string) []gjson.Result {

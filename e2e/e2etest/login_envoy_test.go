@@ -3,6 +3,7 @@ package e2etest
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -43,6 +44,20 @@ func (s *system) setApp(tb testing.TB, mw appMiddleware) {
 	tb.Cleanup(func() { s.appMW.Store(nil) })
 }
 
+// rewriteLogins makes the app answer logins with write, given the body
+// it would have answered.
+func (s *system) rewriteLogins(tb testing.TB, write func(w http.ResponseWriter, body []byte)) {
+	s.setApp(tb, func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		if r.URL.Path != "/api/auth/local" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		write(w, rec.Body.Bytes())
+	})
+}
+
 // rawLogin logs in and reads what the client gets, a reset included.
 func rawLogin(tb testing.TB, s *system, d *device, user string, hdr map[string]string) (status int, body []byte, readErr error) {
 	tb.Helper()
@@ -62,8 +77,7 @@ func rawLogin(tb testing.TB, s *system, d *device, user string, hdr map[string]s
 }
 
 func TestLoginsOnEnvoyDefaults(t *testing.T) {
-	pluginWasm(t)
-	sys := startSystem(t, storetest.SQLiteURL(t), e2eOverrides())
+	sys := startE2E(t, storetest.SQLiteURL)
 	laptop := newDevice(t, "127.0.0.4", uaLaptop)
 
 	t.Run("a gzip-capable client: the app is asked for a plain answer, the login registered", func(t *testing.T) {
@@ -125,15 +139,7 @@ func TestLoginsOnEnvoyDefaults(t *testing.T) {
 			},
 		}
 		for name, write := range answers {
-			sys.setApp(t, func(w http.ResponseWriter, r *http.Request, next http.Handler) {
-				if r.URL.Path != "/api/auth/local" {
-					next.ServeHTTP(w, r)
-					return
-				}
-				rec := httptest.NewRecorder()
-				next.ServeHTTP(rec, r)
-				write(w, rec.Body.Bytes())
-			})
+			sys.rewriteLogins(t, write)
 			before := sys.counter("meshsession_logins_unregistered")
 			status, _, err := rawLogin(t, sys, laptop, "carol", nil)
 			require.NoError(t, err, name)
@@ -157,15 +163,7 @@ func TestLoginsOnEnvoyDefaults(t *testing.T) {
 		})
 		i := 0
 		for name, write := range answers {
-			sys.setApp(t, func(w http.ResponseWriter, r *http.Request, next http.Handler) {
-				if r.URL.Path != "/api/auth/local" {
-					next.ServeHTTP(w, r)
-					return
-				}
-				rec := httptest.NewRecorder()
-				next.ServeHTTP(rec, r)
-				write(w, rec.Body.Bytes())
-			})
+			sys.rewriteLogins(t, write)
 			d := newDevice(t, "127.0.1."+strconv.Itoa(10+i), uaLaptop)
 			user := []string{"alice", "bob", "carol"}[i%3]
 			i++
@@ -178,79 +176,48 @@ func TestLoginsOnEnvoyDefaults(t *testing.T) {
 }
 
 func TestLoginWhileSessionsvcDownIsDiscovered(t *testing.T) {
-	for _, backend := range []struct {
-		name string
-		url  func(testing.TB) string
-	}{
-		{"sqlite", storetest.SQLiteURL},
-		{"postgres", storetest.PostgresURL},
-	} {
-		t.Run(backend.name, func(t *testing.T) {
-			pluginWasm(t)
-			sys := startSystem(t, backend.url(t), e2eOverrides())
-			phone := newDevice(t, "127.0.0.5", uaPhone)
+	onEachBackend(t, func(t *testing.T, sys *system, _ backend) {
+		phone := newDevice(t, "127.0.0.5", uaPhone)
 
-			sys.stopSessionsvc()
-			status, body, err := rawLogin(t, sys, phone, "alice", nil)
-			require.NoError(t, err)
-			require.Equal(t, 200, status, "login_unavailable_policy allow: %s", body)
-			jwt := gjson.GetBytes(body, "jwt").String()
-			require.NotEmpty(t, jwt)
-			for w := 0; w < workers; w++ {
-				r := sys.get(t, phone, jwt, "/api/articles", w)
-				require.Equal(t, 200, r.status, r.String())
-			}
-
-			sys.startSessionsvc()
-			restarted := time.Now()
-			var sid string
-			sys.eventually(t, "the token used since is listed, discovered", func() (bool, string) {
-				_ = sys.get(t, phone, jwt, "/api/articles", -1)
-				for _, s := range sys.userSessions(t, "1") {
-					if s.Get("discovered").Bool() && s.Get("isActive").Bool() {
-						sid = s.Get("sessionId").String()
-						return s.Get("userAgent").String() == uaPhone && s.Get("ipAddress").String() == "127.0.0.5", s.Raw
-					}
-				}
-				return false, "not listed"
-			})
-			// Within one last_seen_interval after sessionsvc came back (plus a
-			// sync and a flush; slack for a loaded machine).
-			assert.Less(t, time.Since(restarted), lastSeenInterval+5*time.Second)
-			assert.Equal(t, sid, sys.currentSession(t, phone, jwt), "the user API knows it as the current session")
-
-			r := sys.admin(t, "POST", "/magic-sessionmanager/sessions/"+sid+"/terminate")
+		sys.stopSessionsvc()
+		status, body, err := rawLogin(t, sys, phone, "alice", nil)
+		require.NoError(t, err)
+		require.Equal(t, 200, status, "login_unavailable_policy allow: %s", body)
+		jwt := gjson.GetBytes(body, "jwt").String()
+		require.NotEmpty(t, jwt)
+		for w := 0; w < workers; w++ {
+			r := sys.get(t, phone, jwt, "/api/articles", w)
 			require.Equal(t, 200, r.status, r.String())
-			sys.everyWorker(t, phone, jwt, "/api/articles", "discovered session terminated", refused(401, "manual"))
+		}
+
+		sys.startSessionsvc()
+		restarted := time.Now()
+		var sid string
+		sys.eventually(t, "the token used since is listed, discovered", func() (bool, string) {
+			_ = sys.get(t, phone, jwt, "/api/articles", -1)
+			for _, s := range sys.userSessions(t, "1") {
+				if s.Get("discovered").Bool() && s.Get("isActive").Bool() {
+					sid = s.Get("sessionId").String()
+					return s.Get("userAgent").String() == uaPhone && s.Get("ipAddress").String() == "127.0.0.5", s.Raw
+				}
+			}
+			return false, "not listed"
 		})
-	}
+		// Within one last_seen_interval after sessionsvc came back (plus a
+		// sync and a flush; slack for a loaded machine).
+		assert.Less(t, time.Since(restarted), lastSeenInterval+5*time.Second)
+		assert.Equal(t, sid, sys.currentSession(t, phone, jwt), "the user API knows it as the current session")
+
+		r := sys.admin(t, "POST", "/magic-sessionmanager/sessions/"+sid+"/terminate")
+		require.Equal(t, 200, r.status, r.String())
+		sys.everyWorker(t, phone, jwt, "/api/articles", "discovered session terminated", refused(401, "manual"))
+	})
 }
 
 // internalJSON calls sessionsvc's internal API as the filter does.
 func (s *system) internalJSON(tb testing.TB, path, body string) resp {
 	tb.Helper()
-	hr, err := http.NewRequest(http.MethodPost, s.svcURL()+path, strings.NewReader(body))
-	require.NoError(tb, err)
 	key, _ := s.plugin["internal_key"].(string)
-	hr.Header.Set("x-meshsession-key", key)
-	hr.Header.Set("Content-Type", "application/json")
-	r, err := http.DefaultClient.Do(hr)
-	require.NoError(tb, err)
-	defer r.Body.Close()
-	b, _ := io.ReadAll(r.Body)
-	return resp{status: r.StatusCode, header: r.Header, body: b}
-}
-
-// adminJSON calls the admin API with a JSON body.
-func (s *system) adminJSON(tb testing.TB, method, path, body string) resp {
-	tb.Helper()
-	hr, err := http.NewRequest(method, s.svcURL()+path, strings.NewReader(body))
-	require.NoError(tb, err)
-	hr.Header.Set("Authorization", "Bearer "+adminToken)
-	hr.Header.Set("Content-Type", "application/json")
-	r, err := http.DefaultClient.Do(hr)
-	require.NoError(tb, err)
-	defer r.Body.Close()
-	b, _ := io.ReadAll(r.Body)
-	return resp{status: r.StatusCode, header: r.Header, body: b}
+	return svcClient().do(tb, req{method: http.MethodPost, url: s.svcURL() + path, body: json.RawMessage(body),
+		headers: map[string]string{"x-meshsession-key": key}, worker: -1})
 }

@@ -3,7 +3,6 @@ package e2etest
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -16,21 +15,12 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/require"
 
-	"github.com/meshsession/meshsession/e2e/devproxy"
-	"github.com/meshsession/meshsession/e2e/envoyconfig"
 	"github.com/meshsession/meshsession/sessionsvc/store/storetest"
 )
 
 // Issue 12, "timing and faults": when a revocation takes effect, and that
 // it survives sessionsvc's store being reset or restored. Each runs on
 // SQLite and on PostgreSQL.
-
-type backend struct {
-	name string
-	url  func(testing.TB) string
-}
-
-var backends = []backend{{"sqlite", storetest.SQLiteURL}, {"postgres", storetest.PostgresURL}}
 
 // refusedNow asserts that every worker refuses token at once (no waiting).
 func (s *system) refusedNow(tb testing.TB, d *device, token, reason, what string) {
@@ -55,45 +45,41 @@ func (s *system) stillRefused(tb testing.TB, d *device, token, reason string, d0
 // logout through the proxy (the app's, or the user API's), no worker of
 // the proxy accepts the token.
 func TestLogoutIsImmediateAtTheProxy(t *testing.T) {
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			pluginWasm(t)
-			sys := startSystem(t, b.url(t), e2eOverrides())
-			laptop := newDevice(t, "127.0.0.2", uaLaptop)
-			phone := newDevice(t, "127.0.0.3", uaPhone)
-			for i := 0; i < 3; i++ {
-				tok := sys.login(t, laptop, "alice")
-				sys.currentSession(t, laptop, tok.jwt)
-				sys.everyWorker(t, laptop, tok.jwt, "/api/articles", "admitted", status(200))
-				r := laptop.do(t, req{method: "POST", url: sys.proxyURL + "/api/auth/logout", token: tok.jwt, worker: i % workers})
-				require.Equal(t, 200, r.status, r.String())
-				sys.refusedNow(t, laptop, tok.jwt, "logout", fmt.Sprintf("app logout %d", i))
+	onEachBackend(t, func(t *testing.T, sys *system, _ backend) {
+		laptop := newDevice(t, "127.0.0.2", uaLaptop)
+		phone := newDevice(t, "127.0.0.3", uaPhone)
+		for i := 0; i < 3; i++ {
+			tok := sys.login(t, laptop, "alice")
+			sys.currentSession(t, laptop, tok.jwt)
+			sys.everyWorker(t, laptop, tok.jwt, "/api/articles", "admitted", status(200))
+			r := laptop.do(t, req{method: "POST", url: sys.proxyURL + "/api/auth/logout", token: tok.jwt, worker: i % workers})
+			require.Equal(t, 200, r.status, r.String())
+			sys.refusedNow(t, laptop, tok.jwt, "logout", fmt.Sprintf("app logout %d", i))
+		}
+		const u = "/api/magic-sessionmanager"
+		for i, route := range []struct{ method, path string }{
+			{"POST", u + "/logout"}, {"POST", u + "/logout-all"}, {"POST", u + "/logout-others"}, {"DELETE", u + "/my-sessions/"},
+		} {
+			own := sys.login(t, laptop, "bob")
+			other := sys.login(t, phone, "bob")
+			sys.currentSession(t, laptop, own.jwt)
+			otherID := sys.currentSession(t, phone, other.jwt)
+			sys.everyWorker(t, phone, other.jwt, "/api/articles", "admitted", status(200))
+			path, victim, vd := route.path, other.jwt, phone
+			switch {
+			case strings.HasSuffix(path, "/"):
+				path += otherID
+			case strings.HasSuffix(path, "/logout"):
+				victim, vd = own.jwt, laptop
 			}
-			const u = "/api/magic-sessionmanager"
-			for i, route := range []struct{ method, path string }{
-				{"POST", u + "/logout"}, {"POST", u + "/logout-all"}, {"POST", u + "/logout-others"}, {"DELETE", u + "/my-sessions/"},
-			} {
-				own := sys.login(t, laptop, "bob")
-				other := sys.login(t, phone, "bob")
-				sys.currentSession(t, laptop, own.jwt)
-				otherID := sys.currentSession(t, phone, other.jwt)
-				sys.everyWorker(t, phone, other.jwt, "/api/articles", "admitted", status(200))
-				path, victim, vd := route.path, other.jwt, phone
-				switch {
-				case strings.HasSuffix(path, "/"):
-					path += otherID
-				case strings.HasSuffix(path, "/logout"):
-					victim, vd = own.jwt, laptop
-				}
-				r := laptop.do(t, req{method: route.method, url: sys.proxyURL + path, token: own.jwt, worker: i % workers})
-				require.Equal(t, 200, r.status, "%s %s: %s", route.method, path, r)
-				for w := 0; w < workers; w++ {
-					r := sys.get(t, vd, victim, "/api/articles", w)
-					require.Equal(t, 401, r.status, "%s %s: worker %d answered %s", route.method, path, w, r)
-				}
+			r := laptop.do(t, req{method: route.method, url: sys.proxyURL + path, token: own.jwt, worker: i % workers})
+			require.Equal(t, 200, r.status, "%s %s: %s", route.method, path, r)
+			for w := 0; w < workers; w++ {
+				r := sys.get(t, vd, victim, "/api/articles", w)
+				require.Equal(t, 401, r.status, "%s %s: worker %d answered %s", route.method, path, w, r)
 			}
-		})
-	}
+		}
+	})
 }
 
 // TestStoreResetKeepsRevocations: sessionsvc restarted on an empty
@@ -101,36 +87,32 @@ func TestLogoutIsImmediateAtTheProxy(t *testing.T) {
 // revoked until they expire, logs and counts it; new revocations in the
 // new store work as usual.
 func TestStoreResetKeepsRevocations(t *testing.T) {
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			pluginWasm(t)
-			sys := startSystem(t, b.url(t), e2eOverrides())
-			d := newDevice(t, "127.0.0.2", uaLaptop)
-			tok := sys.login(t, d, "alice")
-			sid := sys.currentSession(t, d, tok.jwt)
-			r := sys.admin(t, "POST", "/magic-sessionmanager/sessions/"+sid+"/terminate")
-			require.Equal(t, 200, r.status, r.String())
-			sys.everyWorker(t, d, tok.jwt, "/api/articles", "terminated", refused(401, "manual"))
+	onEachBackend(t, func(t *testing.T, sys *system, b backend) {
+		d := newDevice(t, "127.0.0.2", uaLaptop)
+		tok := sys.login(t, d, "alice")
+		sid := sys.currentSession(t, d, tok.jwt)
+		r := sys.admin(t, "POST", "/magic-sessionmanager/sessions/"+sid+"/terminate")
+		require.Equal(t, 200, r.status, r.String())
+		sys.everyWorker(t, d, tok.jwt, "/api/articles", "terminated", refused(401, "manual"))
 
-			sys.stopSessionsvc()
-			sys.dbURL = b.url(t) // an empty database: a new epoch
-			sys.startSessionsvc()
-			sys.eventually(t, "the proxy took the new epoch's snapshot", func() (bool, string) {
-				n := sys.counter("meshsession_revocations_kept")
-				return n >= 1, fmt.Sprintf("revocations_kept=%d", n)
-			})
-			require.Contains(t, sys.logs.tail(400), "lacks")
-			sys.stillRefused(t, d, tok.jwt, "manual", 2*time.Second)
-
-			// The new store works: a new session, revoked, is refused too.
-			tok2 := sys.login(t, d, "bob")
-			sid2 := sys.currentSession(t, d, tok2.jwt)
-			sys.everyWorker(t, d, tok2.jwt, "/api/articles", "admitted", status(200))
-			r = sys.admin(t, "POST", "/magic-sessionmanager/sessions/"+sid2+"/terminate")
-			require.Equal(t, 200, r.status, r.String())
-			sys.everyWorker(t, d, tok2.jwt, "/api/articles", "terminated after the reset", refused(401, "manual"))
+		sys.stopSessionsvc()
+		sys.dbURL = b.url(t) // an empty database: a new epoch
+		sys.startSessionsvc()
+		sys.eventually(t, "the proxy took the new epoch's snapshot", func() (bool, string) {
+			n := sys.counter("meshsession_revocations_kept")
+			return n >= 1, fmt.Sprintf("revocations_kept=%d", n)
 		})
-	}
+		require.Contains(t, sys.logs.tail(400), "lacks")
+		sys.stillRefused(t, d, tok.jwt, "manual", 2*time.Second)
+
+		// The new store works: a new session, revoked, is refused too.
+		tok2 := sys.login(t, d, "bob")
+		sid2 := sys.currentSession(t, d, tok2.jwt)
+		sys.everyWorker(t, d, tok2.jwt, "/api/articles", "admitted", status(200))
+		r = sys.admin(t, "POST", "/magic-sessionmanager/sessions/"+sid2+"/terminate")
+		require.Equal(t, 200, r.status, r.String())
+		sys.everyWorker(t, d, tok2.jwt, "/api/articles", "terminated after the reset", refused(401, "manual"))
+	})
 }
 
 // TestRestoreKeepsRevocations: sessionsvc's database restored from a
@@ -138,48 +120,43 @@ func TestStoreResetKeepsRevocations(t *testing.T) {
 // (the backup does not know the revocation), and revocations made after
 // the restore still reach them (their cursor was past the restored log).
 func TestRestoreKeepsRevocations(t *testing.T) {
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			pluginWasm(t)
-			dbURL := b.url(t)
-			sys := startSystem(t, dbURL, e2eOverrides())
-			d := newDevice(t, "127.0.0.2", uaLaptop)
-			early := sys.login(t, d, "alice")
-			sys.currentSession(t, d, early.jwt)
+	onEachBackend(t, func(t *testing.T, sys *system, _ backend) {
+		d := newDevice(t, "127.0.0.2", uaLaptop)
+		early := sys.login(t, d, "alice")
+		sys.currentSession(t, d, early.jwt)
 
-			sys.stopSessionsvc()
-			restore := backup(t, dbURL)
-			sys.startSessionsvc()
+		sys.stopSessionsvc()
+		restore := backup(t, sys.dbURL)
+		sys.startSessionsvc()
 
-			// After the backup: a session ends (and a few more changes, so
-			// that the log the proxy saw runs well past the backup's).
-			tok := sys.login(t, d, "carol")
-			sid := sys.currentSession(t, d, tok.jwt)
-			for i := 0; i < 3; i++ {
-				x := sys.login(t, d, "bob")
-				xid := sys.currentSession(t, d, x.jwt)
-				require.Equal(t, 200, sys.admin(t, "POST", "/magic-sessionmanager/sessions/"+xid+"/terminate").status)
-			}
-			r := sys.admin(t, "POST", "/magic-sessionmanager/sessions/"+sid+"/terminate")
-			require.Equal(t, 200, r.status, r.String())
-			sys.everyWorker(t, d, tok.jwt, "/api/articles", "terminated", refused(401, "manual"))
+		// After the backup: a session ends (and a few more changes, so
+		// that the log the proxy saw runs well past the backup's).
+		tok := sys.login(t, d, "carol")
+		sid := sys.currentSession(t, d, tok.jwt)
+		for i := 0; i < 3; i++ {
+			x := sys.login(t, d, "bob")
+			xid := sys.currentSession(t, d, x.jwt)
+			require.Equal(t, 200, sys.admin(t, "POST", "/magic-sessionmanager/sessions/"+xid+"/terminate").status)
+		}
+		r := sys.admin(t, "POST", "/magic-sessionmanager/sessions/"+sid+"/terminate")
+		require.Equal(t, 200, r.status, r.String())
+		sys.everyWorker(t, d, tok.jwt, "/api/articles", "terminated", refused(401, "manual"))
 
-			sys.stopSessionsvc()
-			restore()
-			sys.startSessionsvc()
-			sys.eventually(t, "the proxy took the restored store's snapshot", func() (bool, string) {
-				n := sys.counter("meshsession_revocations_kept")
-				return n >= 1, fmt.Sprintf("revocations_kept=%d", n)
-			})
-			sys.stillRefused(t, d, tok.jwt, "manual", 2*time.Second)
-
-			// A revocation in the restored store reaches the proxy.
-			sid0 := sys.currentSession(t, d, early.jwt)
-			r = sys.admin(t, "POST", "/magic-sessionmanager/sessions/"+sid0+"/terminate")
-			require.Equal(t, 200, r.status, r.String())
-			sys.everyWorker(t, d, early.jwt, "/api/articles", "terminated after the restore", refused(401, "manual"))
+		sys.stopSessionsvc()
+		restore()
+		sys.startSessionsvc()
+		sys.eventually(t, "the proxy took the restored store's snapshot", func() (bool, string) {
+			n := sys.counter("meshsession_revocations_kept")
+			return n >= 1, fmt.Sprintf("revocations_kept=%d", n)
 		})
-	}
+		sys.stillRefused(t, d, tok.jwt, "manual", 2*time.Second)
+
+		// A revocation in the restored store reaches the proxy.
+		sid0 := sys.currentSession(t, d, early.jwt)
+		r = sys.admin(t, "POST", "/magic-sessionmanager/sessions/"+sid0+"/terminate")
+		require.Equal(t, 200, r.status, r.String())
+		sys.everyWorker(t, d, early.jwt, "/api/articles", "terminated after the restore", refused(401, "manual"))
+	})
 }
 
 // backup copies sessionsvc's database (sessionsvc stopped) and returns
@@ -281,45 +258,18 @@ func copyFiles(t *testing.T, from, to, name string) {
 	}
 }
 
-// startAnotherProxy starts a second dev proxy (a freshly started Envoy:
-// its own workers and shared data) on the same sessionsvc and app, with
-// the system's plugin configuration, and returns its URL.
+// startAnotherProxy starts a second dev proxy on the same sessionsvc and
+// app (see startProxy) and returns its URL.
 func (s *system) startAnotherProxy(tb testing.TB) string {
 	tb.Helper()
-	module, cache := pluginWasm(tb)
-	env, err := envoyconfig.Load(filepath.Join("..", "..", "envoy.yaml"))
-	require.NoError(tb, err)
-	cfgJSON, err := json.Marshal(s.plugin)
-	require.NoError(tb, err)
-	env.Wasm.Configuration = string(cfgJSON)
-	_, err = devproxy.RemapHosts(env, map[string]string{"demoapp": s.app.Listener.Addr().String(), "sessionsvc": s.svcAddr})
-	require.NoError(tb, err)
-	p, err := devproxy.New(context.Background(), devproxy.Options{
-		Envoy: env, Module: module, CompilationCache: cache, Workers: workers,
-		Listen: "127.0.0.1:0", Admin: devproxy.AdminOff, AllowWorkerPin: true,
-		Logger: s.log.With("component", "devproxy-2"),
-	})
-	require.NoError(tb, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Serve(ctx) }()
-	tb.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			tb.Error("second dev proxy did not stop")
-		}
-	})
-	return "http://" + p.Addr().String()
+	return "http://" + s.startProxy(tb, "devproxy-2").Addr().String()
 }
 
 // TestNoRevokedTokenPassesAfterAProxyStart: a proxy started after a
 // revocation refuses the token from its very first request on every
 // worker (the start-up hold waits for the first sync).
 func TestNoRevokedTokenPassesAfterAProxyStart(t *testing.T) {
-	pluginWasm(t)
-	sys := startSystem(t, storetest.SQLiteURL(t), e2eOverrides())
+	sys := startE2E(t, storetest.SQLiteURL)
 	d := newDevice(t, "127.0.0.2", uaLaptop)
 	tok := sys.login(t, d, "alice")
 	sid := sys.currentSession(t, d, tok.jwt)

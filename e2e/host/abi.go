@@ -22,21 +22,20 @@ const (
 	StatusUnimplemented        Status = 12
 )
 
-var statusNames = map[Status]string{
-	StatusOK: "Ok", StatusNotFound: "NotFound", StatusBadArgument: "BadArgument",
-	StatusSerializationFailure: "SerializationFailure", StatusParseFailure: "ParseFailure",
-	StatusBadExpression: "BadExpression", StatusInvalidMemoryAccess: "InvalidMemoryAccess",
-	StatusEmpty: "Empty", StatusCasMismatch: "CasMismatch", StatusResultMismatch: "ResultMismatch",
-	StatusInternalFailure: "InternalFailure", StatusBrokenConnection: "BrokenConnection",
-	StatusUnimplemented: "Unimplemented",
+// enumString is names[v] (the names of an enumeration's values, in order
+// from 0; "" for a value without one), or typ(v) for any other value.
+func enumString[T ~uint32 | ~int](v T, typ string, names []string) string {
+	if uint64(v) < uint64(len(names)) && names[v] != "" {
+		return names[v]
+	}
+	return fmt.Sprintf("%s(%d)", typ, v)
 }
 
-func (s Status) String() string {
-	if n, ok := statusNames[s]; ok {
-		return n
-	}
-	return fmt.Sprintf("Status(%d)", uint32(s))
-}
+var statusNames = []string{"Ok", "NotFound", "BadArgument", "SerializationFailure", "ParseFailure",
+	"BadExpression", "InvalidMemoryAccess", "Empty", "CasMismatch", "ResultMismatch",
+	"InternalFailure", "BrokenConnection", "Unimplemented"}
+
+func (s Status) String() string { return enumString(s, "Status", statusNames) }
 
 // Action is what a stream callback answers: continue or pause the filter chain.
 type Action uint32
@@ -47,15 +46,7 @@ const (
 	ActionPause    Action = 1
 )
 
-func (a Action) String() string {
-	switch a {
-	case ActionContinue:
-		return "Continue"
-	case ActionPause:
-		return "Pause"
-	}
-	return fmt.Sprintf("Action(%d)", uint32(a))
-}
+func (a Action) String() string { return enumString(a, "Action", []string{"Continue", "Pause"}) }
 
 // MapType names a header map in proxy_*_header_map_* calls.
 type MapType uint32
@@ -100,17 +91,7 @@ const (
 )
 
 func (s StreamType) String() string {
-	switch s {
-	case StreamRequest:
-		return "request"
-	case StreamResponse:
-		return "response"
-	case StreamDownstream:
-		return "downstream"
-	case StreamUpstream:
-		return "upstream"
-	}
-	return fmt.Sprintf("StreamType(%d)", uint32(s))
+	return enumString(s, "StreamType", []string{"request", "response", "downstream", "upstream"})
 }
 
 // MetricType is the kind of a metric defined by proxy_define_metric.
@@ -124,15 +105,7 @@ const (
 )
 
 func (m MetricType) String() string {
-	switch m {
-	case MetricCounter:
-		return "counter"
-	case MetricGauge:
-		return "gauge"
-	case MetricHistogram:
-		return "histogram"
-	}
-	return fmt.Sprintf("MetricType(%d)", uint32(m))
+	return enumString(m, "MetricType", []string{"counter", "gauge", "histogram"})
 }
 
 // LogLevel is a proxy_log level.
@@ -149,21 +122,7 @@ const (
 )
 
 func (l LogLevel) String() string {
-	switch l {
-	case LogTrace:
-		return "trace"
-	case LogDebug:
-		return "debug"
-	case LogInfo:
-		return "info"
-	case LogWarn:
-		return "warn"
-	case LogError:
-		return "error"
-	case LogCritical:
-		return "critical"
-	}
-	return fmt.Sprintf("LogLevel(%d)", uint32(l))
+	return enumString(l, "LogLevel", []string{"trace", "debug", "info", "warn", "error", "critical"})
 }
 
 // FailurePolicy is Envoy's failure_policy: what the embedder does with a
@@ -181,13 +140,5 @@ const (
 )
 
 func (p FailurePolicy) String() string {
-	switch p {
-	case FailClosed:
-		return "FAIL_CLOSED"
-	case FailOpen:
-		return "FAIL_OPEN"
-	case FailReload:
-		return "FAIL_RELOAD"
-	}
-	return fmt.Sprintf("FailurePolicy(%d)", int(p))
+	return enumString(p, "FailurePolicy", []string{"FAIL_CLOSED", "FAIL_OPEN", "FAIL_RELOAD"})
 }

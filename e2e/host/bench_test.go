@@ -1,12 +1,13 @@
 package host_test
 
 import (
-	"github.com/meshsession/meshsession/internal/cputime"
+	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshsession/meshsession/e2e/host"
+	"github.com/meshsession/meshsession/internal/cputime"
 )
 
 var benchRequest = reqHeaders(
@@ -17,6 +18,20 @@ var benchRequest = reqHeaders(
 
 var benchResponse = [][2]string{{":status", "200"}, {"content-type", "application/json"}}
 
+// benchLifecycle runs one whole request (benchRequest, benchResponse) on
+// worker (-1: round-robin).
+func benchLifecycle(h *host.Host, worker int) error {
+	s, err := h.NewStream(worker)
+	if err != nil {
+		return err
+	}
+	_, err = s.RequestHeaders(benchRequest, true)
+	if err == nil {
+		_, err = s.ResponseHeaders(benchResponse, true)
+	}
+	return errors.Join(err, s.Finish())
+}
+
 // BenchmarkPluginRequestLifecycle: one whole request on the real plugin.wasm
 // (context create, request headers, response headers, log, done, delete).
 // Reports µs/request and the worker's linear memory in pages at the end.
@@ -26,17 +41,7 @@ func BenchmarkPluginRequestLifecycle(b *testing.B) {
 	b.ResetTimer()
 	cpu0 := cputime.Now()
 	for i := 0; i < b.N; i++ {
-		s, err := h.NewStream(0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := s.RequestHeaders(benchRequest, true); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := s.ResponseHeaders(benchResponse, true); err != nil {
-			b.Fatal(err)
-		}
-		if err := s.Finish(); err != nil {
+		if err := benchLifecycle(h, 0); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -54,14 +59,7 @@ func BenchmarkPluginRequestLifecycleParallel(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			s, err := h.NewStream(-1)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			_, _ = s.RequestHeaders(benchRequest, true)
-			_, _ = s.ResponseHeaders(benchResponse, true)
-			if err := s.Finish(); err != nil {
+			if err := benchLifecycle(h, -1); err != nil {
 				b.Error(err)
 				return
 			}
@@ -79,17 +77,24 @@ func BenchmarkPluginRequestHeaders(b *testing.B) {
 	_, err = s.RequestHeaders(benchRequest, false)
 	require.NoError(b, err)
 	b.ReportAllocs()
+	timeRequestHeaders(b, s, benchRequest, "µs/call")
+	require.NoError(b, s.Finish())
+}
+
+// timeRequestHeaders runs s.RequestHeaders(hdrs) b.N times and reports the
+// wall and CPU time of one call divided by 1,000, in unit and "cpu-"+unit:
+// µs per call, or ns per host call when a call makes 1,000 of them.
+func timeRequestHeaders(b *testing.B, s *host.Stream, hdrs [][2]string, unit string) {
 	b.ResetTimer()
 	cpu0 := cputime.Now()
 	for i := 0; i < b.N; i++ {
-		if _, err := s.RequestHeaders(benchRequest, false); err != nil {
+		if _, err := s.RequestHeaders(hdrs, false); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "µs/call")
-	b.ReportMetric(float64((cputime.Now()-cpu0).Nanoseconds())/float64(b.N)/1000, "cpu-µs/call")
-	require.NoError(b, s.Finish())
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, unit)
+	b.ReportMetric(float64((cputime.Now()-cpu0).Nanoseconds())/float64(b.N)/1000, "cpu-"+unit)
 }
 
 // BenchmarkPluginMemory runs b.N whole requests after a 1,000-request warm
@@ -100,13 +105,7 @@ func BenchmarkPluginMemory(b *testing.B) {
 	h := newHost(b, host.Config{Module: pluginWasm(b), Workers: 1, DisableTicks: true})
 	run := func(n int) {
 		for i := 0; i < n; i++ {
-			s, err := h.NewStream(0)
-			if err != nil {
-				b.Fatal(err)
-			}
-			_, _ = s.RequestHeaders(benchRequest, true)
-			_, _ = s.ResponseHeaders(benchResponse, true)
-			if err := s.Finish(); err != nil {
+			if err := benchLifecycle(h, 0); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -134,17 +133,7 @@ func BenchmarkHostCall(b *testing.B) {
 			s, err := h.NewStream(0)
 			require.NoError(b, err)
 			defer func() { require.NoError(b, s.Finish()) }()
-			hdrs := reqHeaders([2]string{"x-cmd", cmd + ":1000"})
-			b.ResetTimer()
-			cpu0 := cputime.Now()
-			for i := 0; i < b.N; i++ {
-				if _, err := s.RequestHeaders(hdrs, false); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.StopTimer()
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "ns/hostcall")
-			b.ReportMetric(float64((cputime.Now()-cpu0).Nanoseconds())/float64(b.N)/1000, "cpu-ns/hostcall")
+			timeRequestHeaders(b, s, reqHeaders([2]string{"x-cmd", cmd + ":1000"}), "ns/hostcall")
 		})
 	}
 }

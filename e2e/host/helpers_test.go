@@ -50,11 +50,27 @@ func reqHeaders(extra ...[2]string) [][2]string {
 // do, and returns the stream (not finished) and the result.
 func command(t testing.TB, h *host.Host, worker int, cmd string) (*host.Stream, host.Result) {
 	t.Helper()
+	return requestHeaders(t, h, worker, reqHeaders([2]string{"x-cmd", cmd}))
+}
+
+// requestHeaders starts a request of headers only on worker and returns
+// the stream (not finished) and the result.
+func requestHeaders(t testing.TB, h *host.Host, worker int, hdrs [][2]string) (*host.Stream, host.Result) {
+	t.Helper()
 	s, err := h.NewStream(worker)
 	require.NoError(t, err)
-	res, err := s.RequestHeaders(reqHeaders([2]string{"x-cmd", cmd}), true)
+	res, err := s.RequestHeaders(hdrs, true)
 	require.NoError(t, err)
 	return s, res
+}
+
+// localReply runs one request of headers only on worker 0 to its end and
+// returns the filter's local response (nil: the request passed).
+func localReply(t testing.TB, h *host.Host, hdrs [][2]string) *host.LocalResponse {
+	t.Helper()
+	s, res := requestHeaders(t, h, 0, hdrs)
+	require.NoError(t, s.Finish())
+	return res.LocalResponse
 }
 
 // header returns the first value of name in pairs.

@@ -153,6 +153,22 @@ func (w *worker) storeOut(addr uint32, size int, ptrPtr, sizePtr uint64) Status 
 	return StatusOK
 }
 
+// out32 and out64 store v at the guest's out-pointer ptr (little-endian):
+// InvalidMemoryAccess when ptr is out of bounds.
+func (w *worker) out32(ptr uint64, v uint32) Status {
+	if !w.mem.WriteUint32Le(u32(ptr), v) {
+		return StatusInvalidMemoryAccess
+	}
+	return StatusOK
+}
+
+func (w *worker) out64(ptr uint64, v uint64) Status {
+	if !w.mem.WriteUint64Le(u32(ptr), v) {
+		return StatusInvalidMemoryAccess
+	}
+	return StatusOK
+}
+
 // copyOut writes data into freshly allocated guest memory and stores its
 // address and size at the guest's out-pointers.
 func (w *worker) copyOut(ctx context.Context, data []byte, ptrPtr, sizePtr uint64) Status {
@@ -240,10 +256,7 @@ func proxySetTickPeriod(_ context.Context, w *worker, s []uint64) Status {
 }
 
 func proxyGetCurrentTime(_ context.Context, w *worker, s []uint64) Status {
-	if !w.mem.WriteUint64Le(u32(s[0]), uint64(w.h.cfg.Now().UnixNano())) {
-		return StatusInvalidMemoryAccess
-	}
-	return StatusOK
+	return w.out64(s[0], uint64(w.h.cfg.Now().UnixNano()))
 }
 
 func proxyDone(_ context.Context, w *worker, _ []uint64) Status {
@@ -298,12 +311,9 @@ func proxyGetProperty(ctx context.Context, w *worker, s []uint64) Status {
 }
 
 func proxySetProperty(_ context.Context, w *worker, s []uint64) Status {
-	path, ok := w.read(s[0], s[1])
-	if !ok {
-		return StatusInvalidMemoryAccess
-	}
-	v, ok := w.read(s[2], s[3])
-	if !ok {
+	path, ok1 := w.read(s[0], s[1])
+	v, ok2 := w.read(s[2], s[3])
+	if !ok1 || !ok2 {
 		return StatusInvalidMemoryAccess
 	}
 	key := propertyKey(path)
@@ -435,19 +445,13 @@ func proxyGetSharedData(ctx context.Context, w *worker, s []uint64) Status {
 	if st := w.copyOut(ctx, v, s[2], s[3]); st != StatusOK {
 		return st
 	}
-	if !w.mem.WriteUint32Le(u32(s[4]), cas) {
-		return StatusInvalidMemoryAccess
-	}
-	return StatusOK
+	return w.out32(s[4], cas)
 }
 
 func proxySetSharedData(_ context.Context, w *worker, s []uint64) Status {
-	key, ok := w.readString(s[0], s[1])
-	if !ok {
-		return StatusInvalidMemoryAccess
-	}
-	v, ok := w.read(s[2], s[3])
-	if !ok {
+	key, ok1 := w.readString(s[0], s[1])
+	v, ok2 := w.read(s[2], s[3])
+	if !ok1 || !ok2 {
 		return StatusInvalidMemoryAccess
 	}
 	return w.h.shared.Set(key, v, u32(s[4]))
@@ -459,10 +463,7 @@ func proxyRegisterSharedQueue(_ context.Context, w *worker, s []uint64) Status {
 		return StatusInvalidMemoryAccess
 	}
 	id := w.h.proc.registerQueue(w.h.cfg.VMID, name, w.queueReady)
-	if !w.mem.WriteUint32Le(u32(s[2]), id) {
-		return StatusInvalidMemoryAccess
-	}
-	return StatusOK
+	return w.out32(s[2], id)
 }
 
 // queueReady schedules proxy_on_queue_ready on this worker's root context.
@@ -483,10 +484,7 @@ func proxyResolveSharedQueue(_ context.Context, w *worker, s []uint64) Status {
 	if !found {
 		return StatusNotFound
 	}
-	if !w.mem.WriteUint32Le(u32(s[4]), id) {
-		return StatusInvalidMemoryAccess
-	}
-	return StatusOK
+	return w.out32(s[4], id)
 }
 
 func proxyDequeueSharedQueue(ctx context.Context, w *worker, s []uint64) Status {
@@ -659,10 +657,7 @@ func proxyGetHeaderMapSize(_ context.Context, w *worker, s []uint64) Status {
 	if !ok {
 		return w.unavailable()
 	}
-	if !w.mem.WriteUint32Le(u32(s[1]), uint32(m.encodedSize())) {
-		return StatusInvalidMemoryAccess
-	}
-	return StatusOK
+	return w.out32(s[1], uint32(m.encodedSize()))
 }
 
 // --- buffers ---
@@ -809,10 +804,7 @@ func proxyDefineMetric(_ context.Context, w *worker, s []uint64) Status {
 	if st != StatusOK {
 		return st
 	}
-	if !w.mem.WriteUint32Le(u32(s[3]), id) {
-		return StatusInvalidMemoryAccess
-	}
-	return StatusOK
+	return w.out32(s[3], id)
 }
 
 func proxyIncrementMetric(_ context.Context, w *worker, s []uint64) Status {
@@ -828,8 +820,5 @@ func proxyGetMetric(_ context.Context, w *worker, s []uint64) Status {
 	if st != StatusOK {
 		return st
 	}
-	if !w.mem.WriteUint64Le(u32(s[1]), uint64(v)) {
-		return StatusInvalidMemoryAccess
-	}
-	return StatusOK
+	return w.out64(s[1], uint64(v))
 }

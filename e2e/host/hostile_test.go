@@ -43,12 +43,9 @@ func TestHugeHeadersKeepMemoryFlat(t *testing.T) {
 	hdrs := bigHeaders(16, 60_000)
 	run := func(count int) {
 		for i := 0; i < count; i++ {
-			s, err := h.NewStream(0)
-			require.NoError(t, err)
-			res, err := s.RequestHeaders(hdrs, true)
-			require.NoError(t, err, "request %d", i)
+			s, res := requestHeaders(t, h, 0, hdrs)
 			require.Nil(t, res.LocalResponse, "request %d passes (no token)", i)
-			_, err = s.ResponseHeaders([][2]string{{":status", "200"}}, true)
+			_, err := s.ResponseHeaders([][2]string{{":status", "200"}}, true)
 			require.NoError(t, err)
 			require.NoError(t, s.Finish())
 		}
@@ -85,14 +82,7 @@ func TestHugeHeadersKeepMemoryFlat(t *testing.T) {
 // shrinks back after a run of ordinary requests.
 func TestHeaderBufferIsBounded(t *testing.T) {
 	h := newHost(t, host.Config{Module: pluginWasm(t), Workers: 1, DisableTicks: true})
-	do := func(hdrs [][2]string) *host.LocalResponse {
-		s, err := h.NewStream(0)
-		require.NoError(t, err)
-		res, err := s.RequestHeaders(hdrs, true)
-		require.NoError(t, err)
-		require.NoError(t, s.Finish())
-		return res.LocalResponse
-	}
+	do := func(hdrs [][2]string) *host.LocalResponse { return localReply(t, h, hdrs) }
 	base, err := h.MemoryPages(0)
 	require.NoError(t, err)
 	for i := 0; i < 20; i++ {
@@ -138,13 +128,9 @@ func TestHugeCookieOnRefreshKeepsMemoryBounded(t *testing.T) {
 		{"cookie", "theme=" + strings.Repeat("c", 1<<20)}}
 	var start uint32
 	for i := 0; i < n; i++ {
-		s, err := h.NewStream(0)
-		require.NoError(t, err)
-		res, err := s.RequestHeaders(hdrs, true)
-		require.NoError(t, err, "request %d", i)
-		require.Nil(t, res.LocalResponse, "request %d", i)
-		require.NoError(t, s.Finish())
+		require.Nil(t, localReply(t, h, hdrs), "request %d", i)
 		if i == 500 {
+			var err error
 			start, err = h.MemoryPages(0)
 			require.NoError(t, err)
 		}

@@ -197,3 +197,18 @@ func TestInternName(t *testing.T) {
 		t.Fatalf("%d names interned, bound %d", len(w.headerNames), maxHeaderNames)
 	}
 }
+
+func TestEnumNames(t *testing.T) {
+	for _, tc := range []struct {
+		v    fmt.Stringer
+		want string
+	}{
+		{StatusOK, "Ok"}, {StatusCasMismatch, "CasMismatch"}, {StatusUnimplemented, "Unimplemented"}, {Status(13), "Status(13)"},
+		{ActionPause, "Pause"}, {Action(2), "Action(2)"},
+		{StreamUpstream, "upstream"}, {MetricHistogram, "histogram"}, {LogCritical, "critical"}, {LogLevel(6), "LogLevel(6)"},
+		{FailReload, "FAIL_RELOAD"}, {FailurePolicy(-1), "FailurePolicy(-1)"},
+		{EventContinue, "continue"}, {EventLocalResponse, "local_response"}, {EventKind(0), "EventKind(0)"},
+	} {
+		assert.Equal(t, tc.want, tc.v.String())
+	}
+}

@@ -62,62 +62,64 @@ func (m *Metrics) define(kind MetricType, name string) (uint32, Status) {
 	return x.id, StatusOK
 }
 
-func (m *Metrics) increment(id uint32, offset int64) Status {
+// update runs f on the metric id under the lock; NotFound when there is
+// none.
+func (m *Metrics) update(id uint32, f func(x *metric) Status) Status {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	x, ok := m.byID[id]
 	if !ok {
 		return StatusNotFound
 	}
-	switch x.kind {
-	case MetricCounter:
-		if offset < 0 {
+	return f(x)
+}
+
+func (m *Metrics) increment(id uint32, offset int64) Status {
+	return m.update(id, func(x *metric) Status {
+		switch x.kind {
+		case MetricCounter:
+			if offset < 0 {
+				return StatusBadArgument
+			}
+			x.value += offset
+		case MetricGauge:
+			x.value += offset
+		default:
 			return StatusBadArgument
 		}
-		x.value += offset
-	case MetricGauge:
-		x.value += offset
-	default:
-		return StatusBadArgument
-	}
-	return StatusOK
+		return StatusOK
+	})
 }
 
 func (m *Metrics) record(id uint32, value uint64) Status {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	x, ok := m.byID[id]
-	if !ok {
-		return StatusNotFound
-	}
-	switch x.kind {
-	case MetricCounter:
-		x.value += int64(value)
-	case MetricGauge:
-		x.value = int64(value)
-	case MetricHistogram:
-		x.count++
-		x.sum += int64(value)
-		if len(x.values) >= maxHistogramSamples {
-			copy(x.values, x.values[1:])
-			x.values = x.values[:len(x.values)-1]
+	return m.update(id, func(x *metric) Status {
+		switch x.kind {
+		case MetricCounter:
+			x.value += int64(value)
+		case MetricGauge:
+			x.value = int64(value)
+		case MetricHistogram:
+			x.count++
+			x.sum += int64(value)
+			if len(x.values) >= maxHistogramSamples {
+				copy(x.values, x.values[1:])
+				x.values = x.values[:len(x.values)-1]
+			}
+			x.values = append(x.values, int64(value))
 		}
-		x.values = append(x.values, int64(value))
-	}
-	return StatusOK
+		return StatusOK
+	})
 }
 
-func (m *Metrics) get(id uint32) (int64, Status) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	x, ok := m.byID[id]
-	if !ok {
-		return 0, StatusNotFound
-	}
-	if x.kind == MetricHistogram {
-		return 0, StatusBadArgument
-	}
-	return x.value, StatusOK
+func (m *Metrics) get(id uint32) (v int64, st Status) {
+	st = m.update(id, func(x *metric) Status {
+		if x.kind == MetricHistogram {
+			return StatusBadArgument
+		}
+		v = x.value
+		return StatusOK
+	})
+	return v, st
 }
 
 // Get returns the metric called name.

@@ -53,6 +53,14 @@ func (w *worker) hostProperty(key string) ([]byte, bool) {
 	return nil, false
 }
 
+// headerProperties are the request properties that are the value of one
+// request header (Envoy's request attributes).
+var headerProperties = map[string]string{
+	"request.path": ":path", "request.host": ":authority", "request.method": ":method",
+	"request.scheme": ":scheme", "request.id": "x-request-id", "request.useragent": "user-agent",
+	"request.referer": "referer",
+}
+
 // streamProperty answers properties of a stream: set ones first, then those
 // derived from its headers.
 func (s *Stream) property(key string) ([]byte, bool) {
@@ -67,9 +75,10 @@ func (s *Stream) property(key string) ([]byte, bool) {
 		v, ok := m.get(name)
 		return []byte(v), ok
 	}
+	if name, ok := headerProperties[key]; ok {
+		return header(req, name)
+	}
 	switch key {
-	case "request.path":
-		return header(req, ":path")
 	case "request.url_path":
 		v, ok := header(req, ":path")
 		if i := strings.IndexByte(string(v), '?'); i >= 0 {
@@ -85,18 +94,6 @@ func (s *Stream) property(key string) ([]byte, bool) {
 			return v[i+1:], true
 		}
 		return []byte{}, true
-	case "request.host":
-		return header(req, ":authority")
-	case "request.method":
-		return header(req, ":method")
-	case "request.scheme":
-		return header(req, ":scheme")
-	case "request.id":
-		return header(req, "x-request-id")
-	case "request.useragent":
-		return header(req, "user-agent")
-	case "request.referer":
-		return header(req, "referer")
 	case "request.protocol":
 		if req == nil {
 			return nil, false

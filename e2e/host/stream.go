@@ -53,15 +53,7 @@ const (
 )
 
 func (k EventKind) String() string {
-	switch k {
-	case EventContinue:
-		return "continue"
-	case EventClose:
-		return "close"
-	case EventLocalResponse:
-		return "local_response"
-	}
-	return fmt.Sprintf("EventKind(%d)", int(k))
+	return enumString(k, "EventKind", []string{EventContinue: "continue", EventClose: "close", EventLocalResponse: "local_response"})
 }
 
 // Event is what happened to a paused stream outside its own callbacks.

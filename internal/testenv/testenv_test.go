@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -60,4 +61,12 @@ func TestModuleRoot(t *testing.T) {
 	require.NoError(t, err)
 	assert.FileExists(t, root+"/go.mod")
 	assert.DirExists(t, root+"/internal/testenv")
+}
+
+func TestClock(t *testing.T) {
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	c := testenv.NewClock(start)
+	assert.Equal(t, start, c.Now())
+	c.Add(90 * time.Second)
+	assert.Equal(t, start.Add(90*time.Second), c.Now())
 }

@@ -189,7 +189,7 @@ func TestUnreadableLoginAnswers(t *testing.T) {
 					assert.Equal(t, host.EventContinue, ev.Kind, "%s: passes unregistered", tc.name)
 				}
 			}
-			rec := stub.unreadableCalls()
+			rec := stub.recorded().unreadable
 			require.Len(t, rec, len(cases))
 			for i, tc := range cases {
 				assert.Equal(t, tc.why, rec[i].Why, tc.name)

@@ -112,21 +112,11 @@ func testRevocationReachesEveryWorker(t *testing.T, jsonOnly bool) {
 		h := mustStart(t, start, testConfig(""), stub.clusters())
 		h.tickAll(t)
 		tok := userToken(7, "s-7")
-		for w := 0; w < h.workers(); w++ {
-			require.False(t, h.do(t, get("/api/articles", bearer(tok), w)).local)
-		}
+		everyWorkerPasses(t, h, tok)
 		syncsBefore := stub.count(protocol.PathSync)
 		stub.add(protocol.Change{Op: protocol.OpRevoke, Key: "sid:s-7", Exp: time.Now().Add(time.Hour).Unix(), Reason: protocol.ReasonManual})
-		// The lease lets one worker fetch; the others adopt on their next tick.
-		h.advance(110 * time.Millisecond)
-		h.tickAll(t)
-		h.tickAll(t)
-		for w := 0; w < h.workers(); w++ {
-			r := h.do(t, get("/api/articles", bearer(tok), w))
-			require.True(t, r.local, "worker %d must refuse", w)
-			assert.Equal(t, 401, r.status)
-			assert.Equal(t, protocol.ReasonManual, errorReason(t, r))
-		}
+		nextSync(t, h)
+		everyWorkerRefuses(t, h, tok, protocol.ReasonManual, "revoked")
 		// One poll per proxy per interval, not one per worker.
 		assert.LessOrEqual(t, stub.count(protocol.PathSync)-syncsBefore, 2, "sync polls for 2 tick rounds")
 		// Another session of the same user is unaffected.
@@ -159,23 +149,25 @@ func TestBlockedUserAndNotBefore(t *testing.T) {
 		assert.False(t, h.do(t, get("/api/articles", bearer(fresh), -1)).local, "tokens issued after not-before pass")
 
 		stub.add(protocol.Change{Op: protocol.OpUnblock, User: "9"})
-		h.advance(110 * time.Millisecond)
-		h.tickAll(t)
-		h.tickAll(t)
+		nextSync(t, h)
 		assert.False(t, h.do(t, get("/api/anything", bearer(userToken(9, "")), -1)).local, "unblocked")
 	})
 }
 
+// TestLastSeenThrottledAcrossWorkers: one activity report per session per
+// interval across workers, each carrying what sessionsvc needs to register
+// a session it does not know.
 func TestLastSeenThrottledAcrossWorkers(t *testing.T) {
 	eachHost(t, workers, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
 		stub := newStub(t)
 		h := mustStart(t, start, testConfig(`"last_seen_interval":"1h"`), stub.clusters())
 		h.tickAll(t) // the first sync: no start-up hold below
 		tokA, tokB := userToken(1, "a"), userToken(2, "")
+		ua := [2]string{"user-agent", "Discover/1.0"}
 		for i := 0; i < 3; i++ {
 			for w := 0; w < h.workers(); w++ {
-				require.False(t, h.do(t, get("/api/x", bearer(tokA), w)).local)
-				require.False(t, h.do(t, get("/api/x", bearer(tokB), w)).local)
+				require.False(t, h.do(t, get("/api/x", append(bearer(tokA), ua), w)).local)
+				require.False(t, h.do(t, get("/api/x", append(bearer(tokB), ua), w)).local)
 			}
 		}
 		h.tickAll(t)
@@ -186,6 +178,14 @@ func TestLastSeenThrottledAcrossWorkers(t *testing.T) {
 			keys[a.Key]++
 			assert.NotZero(t, a.At)
 			assert.Equal(t, "203.0.113.9", a.IP)
+			assert.Equal(t, "Discover/1.0", a.UserAgent)
+			assert.NotZero(t, a.Exp)
+			assert.NotEmpty(t, a.User)
+			if a.Key == "sid:a" {
+				assert.Equal(t, []string{"sid:a", token.FingerprintKey(tokA)}, a.Keys)
+			} else {
+				assert.Equal(t, []string{a.Key}, a.Keys)
+			}
 		}
 		assert.Equal(t, 1, keys["sid:a"], "one mark per session per interval across workers: %v", rec.activity)
 		assert.Equal(t, 1, keys[token.FingerprintKey(tokB)], "a token without sid is tracked by fingerprint")
@@ -209,22 +209,14 @@ func TestEpochChangeKeepsSeenRevocations(t *testing.T) {
 		require.True(t, h.do(t, get("/api/x", bearer(tok), -1)).local)
 
 		stub.set(func(s *stubSvc) { s.epoch, s.log = "epoch-2", nil })
-		h.advance(110 * time.Millisecond)
-		h.tickAll(t)
-		h.tickAll(t)
-		for w := 0; w < h.workers(); w++ {
-			r := h.do(t, get("/api/x", bearer(tok), w))
-			require.True(t, r.local, "worker %d keeps the revocation across the store reset", w)
-			assert.Equal(t, protocol.ReasonManual, errorReason(t, r))
-		}
+		nextSync(t, h)
+		everyWorkerRefuses(t, h, tok, protocol.ReasonManual, "kept across the store reset")
 		assert.EqualValues(t, 2, h.counter("meshsession_revocations_kept"), "counted once per proxy")
 		assert.Contains(t, h.logs(), "lacks 2 revoked keys")
 
 		// An admin lifts one explicitly in the new epoch.
 		stub.add(protocol.Change{Op: protocol.OpUnrevoke, Key: "sid:s-3"})
-		h.advance(110 * time.Millisecond)
-		h.tickAll(t)
-		h.tickAll(t)
+		nextSync(t, h)
 		for w := 0; w < h.workers(); w++ {
 			assert.False(t, h.do(t, get("/api/x", bearer(tok), w)).local, "worker %d honours the unrevoke", w)
 			assert.True(t, h.do(t, get("/api/x", bearer(other), w)).local, "worker %d keeps the other one", w)
@@ -311,9 +303,7 @@ func TestBadFeedPageIsRejectedWhole(t *testing.T) {
 			`{"epoch":"epoch-1","cursor":3,"changes":[{"seq":3,"op":"revoke","key":"sid:two","exp":9999999999},{"seq":2,"op":"revoke","key":"sid:three"}]}`,
 		} {
 			stub.set(func(s *stubSvc) { s.garbage = garbage })
-			h.advance(110 * time.Millisecond)
-			h.tickAll(t)
-			h.tickAll(t)
+			nextSync(t, h)
 			assert.True(t, h.do(t, get("/api/x", bearer(userToken(1, "one")), -1)).local, "earlier state kept")
 			assert.False(t, h.do(t, get("/api/x", bearer(userToken(1, "two")), -1)).local, "no half-applied page")
 		}
@@ -490,11 +480,7 @@ func TestLogoutRevokesBeforeTheAppAnswers(t *testing.T) {
 		assert.Equal(t, protocol.ReasonLogout, rec.revoke[0].Reason)
 		h.tickAll(t)
 		h.tickAll(t)
-		for w := 0; w < h.workers(); w++ {
-			r := h.do(t, get("/api/x", bearer(tok), w))
-			require.True(t, r.local, "worker %d", w)
-			assert.Equal(t, protocol.ReasonLogout, errorReason(t, r))
-		}
+		everyWorkerRefuses(t, h, tok, protocol.ReasonLogout, "logged out")
 	})
 }
 
@@ -528,9 +514,7 @@ func TestWorkersAdoptDeltaPages(t *testing.T) {
 	require.Equal(t, host.StatusOK, st, "the first state is published whole")
 
 	stub.add(protocol.Change{Op: protocol.OpRevoke, Key: "sid:second", Exp: time.Now().Add(time.Hour).Unix(), Reason: protocol.ReasonIdle})
-	h.advance(110 * time.Millisecond)
-	h.tickAll(t)
-	h.tickAll(t)
+	nextSync(t, h)
 	v, _, st := shared.Get("meshsession.g3.state.version")
 	require.Equal(t, host.StatusOK, st)
 	vs, _, _ := strings.Cut(string(v), "/") // "<version>/<cursor>"

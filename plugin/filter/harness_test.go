@@ -24,6 +24,7 @@ import (
 	"github.com/meshsession/meshsession/e2e/host"
 	"github.com/meshsession/meshsession/internal/testenv"
 	"github.com/meshsession/meshsession/plugin/filter"
+	"github.com/meshsession/meshsession/plugin/protocol"
 )
 
 const clientAddr = "203.0.113.9:51000"
@@ -108,6 +109,54 @@ func mustStart(t *testing.T, start func(string, map[string]string) (harness, err
 	require.NoError(t, err)
 	t.Cleanup(h.close)
 	return h
+}
+
+func startedWith(t *testing.T, start func(string, map[string]string) (harness, error), cfg string, changes ...protocol.Change) harness {
+	t.Helper()
+	stub := newStub(t)
+	for _, c := range changes {
+		stub.add(c)
+	}
+	h := mustStart(t, start, cfg, stub.clusters())
+	h.tickAll(t)
+	h.tickAll(t)
+	return h
+}
+
+// refusedAs requires the filter itself to answer req: status with reason.
+func refusedAs(t *testing.T, h harness, req request, status int, reason string, msg ...any) {
+	t.Helper()
+	r := h.do(t, req)
+	require.True(t, r.local, msg...)
+	require.Equal(t, status, r.status, msg...)
+	require.Equal(t, reason, errorReason(t, r), msg...)
+}
+
+// nextSync lets a sync interval pass (testConfig's is 100ms) and ticks every
+// worker twice: the lease lets one worker fetch, the others adopt its state
+// on their next tick.
+func nextSync(t *testing.T, h harness) {
+	t.Helper()
+	h.advance(110 * time.Millisecond)
+	h.tickAll(t)
+	h.tickAll(t)
+}
+
+// everyWorkerRefuses checks that every worker answers a request with tok
+// itself: 401 with reason.
+func everyWorkerRefuses(t *testing.T, h harness, tok, reason, what string) {
+	t.Helper()
+	for w := 0; w < h.workers(); w++ {
+		refusedAs(t, h, get("/api/x", bearer(tok), w), 401, reason, "%s: worker %d", what, w)
+	}
+}
+
+// everyWorkerPasses checks that every worker lets a request with tok through.
+func everyWorkerPasses(t *testing.T, h harness, tok string) {
+	t.Helper()
+	for w := 0; w < h.workers(); w++ {
+		require.False(t, h.do(t, get("/api/x", bearer(tok), w)).local, "worker %d", w)
+	}
 }
 
 // ---- native: proxytest ----

@@ -1,9 +1,6 @@
 package filter_test
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"strings"
 	"testing"
@@ -11,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/meshsession/meshsession/internal/jwttest"
 	"github.com/meshsession/meshsession/plugin/core/token"
 	"github.com/meshsession/meshsession/plugin/protocol"
 )
@@ -18,61 +16,7 @@ import (
 // Issue 12, hostile clients, through the whole filter: natively and on
 // plugin.wasm with several workers. Each case passed the filter before.
 
-// rawJWT signs payload (raw JSON text, so that it may hold duplicates) with
-// testSecret under header.
-func rawJWT(header, payload string) string {
-	enc := base64.RawURLEncoding
-	in := enc.EncodeToString([]byte(header)) + "." + enc.EncodeToString([]byte(payload))
-	m := hmac.New(sha256.New, []byte(testSecret))
-	m.Write([]byte(in))
-	return in + "." + enc.EncodeToString(m.Sum(nil))
-}
-
 const hs = `{"alg":"HS256","typ":"JWT"}`
-
-// respellings of a token that lenient base64url decoders accept.
-func respellings(tok string) map[string]string {
-	segs := strings.Split(tok, ".")
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-	out := map[string]string{}
-	for i, name := range []string{"header", "payload", "signature"} {
-		with := func(seg string) string {
-			s := append([]string(nil), segs...)
-			s[i] = seg
-			return strings.Join(s, ".")
-		}
-		seg := segs[i]
-		out[name+" ="] = with(seg + "=")
-		out[name+" =="] = with(seg + "==")
-		if n := len(seg) % 4; n == 2 || n == 3 {
-			out[name+" low bits"] = with(seg[:len(seg)-1] + string(alphabet[strings.IndexByte(alphabet, seg[len(seg)-1])|1]))
-		}
-		out[name+" + /"] = with(seg + "+/")
-	}
-	return out
-}
-
-func startedWith(t *testing.T, start func(string, map[string]string) (harness, error), cfg string, changes ...protocol.Change) harness {
-	t.Helper()
-	stub := newStub(t)
-	for _, c := range changes {
-		stub.add(c)
-	}
-	h := mustStart(t, start, cfg, stub.clusters())
-	h.tickAll(t)
-	h.tickAll(t)
-	return h
-}
-
-func refusedAs(t *testing.T, h harness, req request, status int, reason string, msg ...any) {
-	t.Helper()
-	r := h.do(t, req)
-	if !assert.True(t, r.local, msg...) {
-		return
-	}
-	assert.Equal(t, status, r.status, msg...)
-	assert.Equal(t, reason, errorReason(t, r), msg...)
-}
 
 func noneConfig(extra string) string {
 	cfg := `{"cluster":"sessionsvc","internal_key":"` + testKey + `","sync_interval":"100ms"`
@@ -86,13 +30,13 @@ func noneConfig(extra string) string {
 // claim, as Strapi issues), no re-spelling of the token passes.
 func TestHostileRespelledTokens(t *testing.T) {
 	now := time.Now().Unix()
-	tok := rawJWT(hs, fmt.Sprintf(`{"id":5,"iat":%d,"exp":%d}`, now, now+3600))
+	tok := jwttest.HS256(testSecret, hs, fmt.Sprintf(`{"id":5,"iat":%d,"exp":%d}`, now, now+3600))
 	exp := time.Now().Add(time.Hour).Unix()
 	for _, cfg := range []string{testConfig(""), noneConfig("")} {
 		eachHost(t, workers, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
 			h := startedWith(t, start, cfg, protocol.Change{Op: protocol.OpRevoke, Key: token.FingerprintKey(tok), Exp: exp, Reason: protocol.ReasonLogout})
 			refusedAs(t, h, get("/api/x", bearer(tok), -1), 401, protocol.ReasonLogout)
-			for name, v := range respellings(tok) {
+			for name, v := range jwttest.Variants(tok) {
 				refusedAs(t, h, get("/api/x", bearer(v), -1), 401, "invalid_token", name)
 				refusedAs(t, h, get("/api/x", [][2]string{{"cookie", "jwt=" + v}}, -1), 401, "invalid_token", "cookie "+name)
 			}
@@ -151,22 +95,22 @@ func TestHostileClaims(t *testing.T) {
 			"two sub":           fmt.Sprintf(`{"sid":"x","sub":"1","sub":"2","exp":%d}`, exp),
 			"iat in the future": fmt.Sprintf(`{"sid":"x","iat":%d,"exp":%d}`, now+3600, exp+3600),
 		} {
-			refusedAs(t, h, get("/api/x", bearer(rawJWT(hs, payload)), -1), 401, "invalid_token", name)
+			refusedAs(t, h, get("/api/x", bearer(jwttest.HS256(testSecret, hs, payload)), -1), 401, "invalid_token", name)
 		}
-		refusedAs(t, h, get("/api/x", bearer(rawJWT(`{"alg":"HS256","alg":"none"}`, `{"sid":"x"}`)), -1), 401, "invalid_token", "two alg")
-		assert.False(t, h.do(t, get("/api/x", bearer(rawJWT(hs, fmt.Sprintf(`{"sid":"x","iat":%d}`, now+30))), -1)).local, "iat within the leeway")
+		refusedAs(t, h, get("/api/x", bearer(jwttest.HS256(testSecret, `{"alg":"HS256","alg":"none"}`, `{"sid":"x"}`)), -1), 401, "invalid_token", "two alg")
+		assert.False(t, h.do(t, get("/api/x", bearer(jwttest.HS256(testSecret, hs, fmt.Sprintf(`{"sid":"x","iat":%d}`, now+30))), -1)).local, "iat within the leeway")
 	})
 	eachHost(t, 2, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
 		h := startedWith(t, start, noneConfig(`"require_exp":true`+
 			`,"verify":{"mode":"hs256","secret":"`+testSecret+`","issuer":"https://idp","audiences":["api"]}`))
 		ok := fmt.Sprintf(`{"sid":"x","iss":"https://idp","aud":["web","api"],"exp":%d}`, exp)
-		assert.False(t, h.do(t, get("/api/x", bearer(rawJWT(hs, ok)), -1)).local)
+		assert.False(t, h.do(t, get("/api/x", bearer(jwttest.HS256(testSecret, hs, ok)), -1)).local)
 		for name, payload := range map[string]string{
 			"wrong issuer":   fmt.Sprintf(`{"sid":"x","iss":"https://evil","aud":"api","exp":%d}`, exp),
 			"wrong audience": fmt.Sprintf(`{"sid":"x","iss":"https://idp","aud":"web","exp":%d}`, exp),
 			"no exp":         `{"sid":"x","iss":"https://idp","aud":"api"}`,
 		} {
-			refusedAs(t, h, get("/api/x", bearer(rawJWT(hs, payload)), -1), 401, "invalid_token", name)
+			refusedAs(t, h, get("/api/x", bearer(jwttest.HS256(testSecret, hs, payload)), -1), 401, "invalid_token", name)
 		}
 	})
 }

@@ -227,24 +227,31 @@ func (h *httpContext) observeLogin(body []byte) types.Action {
 	}
 	reg := authflow.Register(login, h.names(), h.ip, h.ua, cfg.Login.Path, locale(h.lang))
 	reg.Identifier = h.loginIdentifier()
-	err := p.callout("POST", protocol.PathSessions, authflow.EncodeRegister(reg), func(status int, resp []byte, err error) {
+	return h.askAboutLogin(protocol.PathSessions, authflow.EncodeRegister(reg), func(resp []byte) error {
+		ans, err := authflow.ParseRegisterResponse(resp)
+		switch {
+		case err != nil:
+			return err
+		case ans.Decision == protocol.DecisionDeny:
+			h.denyLoginAnswer(ans.Reason, ans.Message)
+		default:
+			p.metrics.loginsRegistered.Increment(1)
+			h.release()
+		}
+		return nil
+	})
+}
+
+// askAboutLogin posts body to sessionsvc at path and holds the login answer
+// until it replies: onReply acts on a 2xx reply (release or refuse the
+// answer); a failed call, or a reply onReply cannot read, goes to
+// login_unavailable_policy.
+func (h *httpContext) askAboutLogin(path string, body []byte, onReply func(resp []byte) error) types.Action {
+	err := h.plugin.callout("POST", path, body, func(status int, resp []byte, err error) {
 		if err == nil && status/100 == 2 {
-			ans, perr := authflow.ParseRegisterResponse(resp)
-			if perr == nil {
-				if ans.Decision == protocol.DecisionDeny {
-					p.metrics.loginsDenied.Increment(1)
-					msg := ans.Message
-					if msg == "" {
-						msg = decide.Message(ans.Reason)
-					}
-					h.deny(403, ans.Reason, msg)
-					return
-				}
-				p.metrics.loginsRegistered.Increment(1)
-				h.release()
+			if err = onReply(resp); err == nil {
 				return
 			}
-			err = perr
 		}
 		h.loginUnavailable(status, resp, err, true)
 	})
@@ -252,6 +259,16 @@ func (h *httpContext) observeLogin(body []byte) types.Action {
 		return h.loginUnavailable(0, nil, err, false)
 	}
 	return h.hold()
+}
+
+// denyLoginAnswer replaces a held login answer with sessionsvc's refusal:
+// 403 with its reason, and its message (the reason's own when it sent none).
+func (h *httpContext) denyLoginAnswer(reason, msg string) {
+	h.plugin.metrics.loginsDenied.Increment(1)
+	if msg == "" {
+		msg = decide.Message(reason)
+	}
+	h.deny(403, reason, msg)
 }
 
 // unreadableLogin handles a 2xx login answer no session can be registered
@@ -262,33 +279,21 @@ func (h *httpContext) unreadableLogin(why string) types.Action {
 	p := h.plugin
 	cfg := p.cfg
 	body := authflow.EncodeUnreadable(protocol.UnreadableLogin{IP: h.ip, UserAgent: h.ua, Status: h.status, Why: why, Route: cfg.Login.Path})
-	err := p.callout("POST", protocol.PathUnreadable, body, func(status int, resp []byte, err error) {
-		if err == nil && status/100 == 2 {
-			ans, perr := authflow.ParseUnreadableResponse(resp)
-			if perr == nil {
-				if ans.Decision == protocol.DecisionDeny {
-					p.metrics.loginsDenied.Increment(1)
-					proxywasm.LogWarnf("meshsession: login answered %d but its body cannot be read (%s): refused, a login policy is active", h.status, why)
-					msg := ans.Message
-					if msg == "" {
-						msg = decide.Message(ans.Reason)
-					}
-					h.deny(403, ans.Reason, msg)
-					return
-				}
-				p.metrics.loginsUnregistered.Increment(1)
-				proxywasm.LogWarnf("meshsession: login answered %d but its body cannot be read (%s): passed unregistered, no login policy is active", h.status, why)
-				h.release()
-				return
-			}
-			err = perr
+	return h.askAboutLogin(protocol.PathUnreadable, body, func(resp []byte) error {
+		ans, err := authflow.ParseUnreadableResponse(resp)
+		switch {
+		case err != nil:
+			return err
+		case ans.Decision == protocol.DecisionDeny:
+			proxywasm.LogWarnf("meshsession: login answered %d but its body cannot be read (%s): refused, a login policy is active", h.status, why)
+			h.denyLoginAnswer(ans.Reason, ans.Message)
+		default:
+			p.metrics.loginsUnregistered.Increment(1)
+			proxywasm.LogWarnf("meshsession: login answered %d but its body cannot be read (%s): passed unregistered, no login policy is active", h.status, why)
+			h.release()
 		}
-		h.loginUnavailable(status, resp, err, true)
+		return nil
 	})
-	if err != nil {
-		return h.loginUnavailable(0, nil, err, false)
-	}
-	return h.hold()
 }
 
 func (h *httpContext) observeRefresh(body []byte) types.Action {

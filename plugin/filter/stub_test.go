@@ -1,9 +1,6 @@
 package filter_test
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshsession/meshsession/internal/jwttest"
 	"github.com/meshsession/meshsession/plugin/protocol"
 )
 
@@ -32,18 +30,11 @@ type stubSvc struct {
 	garbage  string // answer sync with this body (200)
 	jsonOnly bool   // answer sync in JSON even when asked for binary (as an older sessionsvc would)
 	calls    map[string]int
-	register []protocol.RegisterRequest
-	refresh  []protocol.RefreshRequest
-	revoke   []protocol.RevokeRequest
-	activity []protocol.Activity
-	failed   []protocol.FailedLogin
-	checks   []protocol.LoginCheck
 	badKey   int
+	requests // every request body received, by endpoint
 
-	registerAnswer protocol.RegisterResponse
-	refreshAnswer  protocol.RefreshResponse
-
-	unreadable       []protocol.UnreadableLogin
+	registerAnswer   protocol.RegisterResponse
+	refreshAnswer    protocol.RefreshResponse
 	unreadableAnswer protocol.UnreadableLoginResponse
 	checkAnswer      protocol.LoginCheckResponse
 	checkStatus      int // answer the login check with this status (0: 200)
@@ -80,26 +71,29 @@ func (s *stubSvc) count(path string) int {
 	return s.calls[path]
 }
 
-// recorded is a copy of what the stub received.
-type recorded struct {
-	register []protocol.RegisterRequest
-	refresh  []protocol.RefreshRequest
-	revoke   []protocol.RevokeRequest
-	activity []protocol.Activity
-	failed   []protocol.FailedLogin
-	checks   []protocol.LoginCheck
+// requests are the bodies the stub received, by endpoint.
+type requests struct {
+	register   []protocol.RegisterRequest
+	refresh    []protocol.RefreshRequest
+	revoke     []protocol.RevokeRequest
+	activity   []protocol.Activity
+	failed     []protocol.FailedLogin
+	checks     []protocol.LoginCheck
+	unreadable []protocol.UnreadableLogin
 }
 
-func (s *stubSvc) recorded() recorded {
+// recorded is a copy of what the stub received.
+func (s *stubSvc) recorded() requests {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return recorded{
-		register: append([]protocol.RegisterRequest(nil), s.register...),
-		refresh:  append([]protocol.RefreshRequest(nil), s.refresh...),
-		revoke:   append([]protocol.RevokeRequest(nil), s.revoke...),
-		activity: append([]protocol.Activity(nil), s.activity...),
-		failed:   append([]protocol.FailedLogin(nil), s.failed...),
-		checks:   append([]protocol.LoginCheck(nil), s.checks...),
+	return requests{
+		register:   append([]protocol.RegisterRequest(nil), s.register...),
+		refresh:    append([]protocol.RefreshRequest(nil), s.refresh...),
+		revoke:     append([]protocol.RevokeRequest(nil), s.revoke...),
+		activity:   append([]protocol.Activity(nil), s.activity...),
+		failed:     append([]protocol.FailedLogin(nil), s.failed...),
+		checks:     append([]protocol.LoginCheck(nil), s.checks...),
+		unreadable: append([]protocol.UnreadableLogin(nil), s.unreadable...),
 	}
 }
 
@@ -124,97 +118,88 @@ func (s *stubSvc) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	dec := json.NewDecoder(r.Body)
 	var out any
+	ok := true
 	switch r.URL.Path {
 	case protocol.PathSync:
-		if s.garbage != "" {
-			w.Write([]byte(s.garbage))
-			return
-		}
-		p := s.page(r)
-		if r.URL.Query().Get("format") == protocol.FormatBinary && !s.jsonOnly {
-			b, err := protocol.AppendBinaryPage(nil, &p)
-			if err != nil {
-				http.Error(w, err.Error(), 500)
-				return
-			}
-			w.Header().Set("content-type", protocol.ContentTypeBinaryPage)
-			w.Write(b)
-			return
-		}
-		out = p
+		s.serveSync(w, r)
+		return
 	case protocol.PathSessions:
-		req, ok := decodeInto[protocol.RegisterRequest](w, dec)
-		if !ok {
-			return
-		}
-		s.register = append(s.register, req)
-		out = s.registerAnswer
+		out, ok = s.registerAnswer, decodeAppend(w, dec, &s.register)
 	case protocol.PathTokens:
-		req, ok := decodeInto[protocol.RefreshRequest](w, dec)
-		if !ok {
-			return
-		}
-		s.refresh = append(s.refresh, req)
-		out = s.refreshAnswer
-	case protocol.PathRevoke:
-		req, ok := decodeInto[protocol.RevokeRequest](w, dec)
-		if !ok {
-			return
-		}
-		s.revoke = append(s.revoke, req)
-		exp := time.Now().Add(time.Hour).Unix()
-		for _, k := range req.Keys {
-			s.log = append(s.log, protocol.Change{Seq: int64(len(s.log) + 1), Op: protocol.OpRevoke, Key: k, Exp: exp, Reason: protocol.ReasonLogout})
-		}
-		out = protocol.RevokeResponse{Found: true, SessionID: "sess_test"}
-	case protocol.PathActivity:
-		req, ok := decodeInto[[]protocol.Activity](w, dec)
-		if !ok {
-			return
-		}
-		s.activity = append(s.activity, req...)
-		out = protocol.ActivityResponse{Accepted: len(req), Updated: len(req)}
+		out, ok = s.refreshAnswer, decodeAppend(w, dec, &s.refresh)
 	case protocol.PathUnreadable:
-		req, ok := decodeInto[protocol.UnreadableLogin](w, dec)
-		if !ok {
-			return
-		}
-		s.unreadable = append(s.unreadable, req)
-		out = s.unreadableAnswer
+		out, ok = s.unreadableAnswer, decodeAppend(w, dec, &s.unreadable)
+	case protocol.PathFailed:
+		out, ok = protocol.FailedLoginResponse{}, decodeAppend(w, dec, &s.failed)
 	case protocol.PathLoginCheck:
-		req, ok := decodeInto[protocol.LoginCheck](w, dec)
-		if !ok {
-			return
-		}
-		s.checks = append(s.checks, req)
-		if s.checkStatus != 0 && s.checkStatus != 200 {
+		out, ok = s.checkAnswer, decodeAppend(w, dec, &s.checks)
+		if ok && s.checkStatus != 0 && s.checkStatus != 200 {
 			http.Error(w, "check failed", s.checkStatus)
 			return
 		}
-		out = s.checkAnswer
-	case protocol.PathFailed:
-		req, ok := decodeInto[protocol.FailedLogin](w, dec)
-		if !ok {
-			return
+	case protocol.PathRevoke:
+		if ok = decodeAppend(w, dec, &s.revoke); ok {
+			exp := time.Now().Add(time.Hour).Unix()
+			for _, k := range s.revoke[len(s.revoke)-1].Keys {
+				s.log = append(s.log, protocol.Change{Seq: int64(len(s.log) + 1), Op: protocol.OpRevoke, Key: k, Exp: exp, Reason: protocol.ReasonLogout})
+			}
 		}
-		s.failed = append(s.failed, req)
-		out = protocol.FailedLoginResponse{}
+		out = protocol.RevokeResponse{Found: true, SessionID: "sess_test"}
+	case protocol.PathActivity:
+		var batch []protocol.Activity
+		if ok = decode(w, dec, &batch); ok {
+			s.activity = append(s.activity, batch...)
+		}
+		out = protocol.ActivityResponse{Accepted: len(batch), Updated: len(batch)}
 	default:
 		http.NotFound(w, r)
+		return
+	}
+	if !ok {
 		return
 	}
 	w.Header().Set("content-type", "application/json")
 	json.NewEncoder(w).Encode(out)
 }
 
-// decodeInto reads a request body as T, answering 400 when it is not.
-func decodeInto[T any](w http.ResponseWriter, dec *json.Decoder) (T, bool) {
-	var v T
-	if err := dec.Decode(&v); err != nil {
-		http.Error(w, "bad body", 400)
-		return v, false
+// serveSync answers the revocation feed: garbage or JSON or binary pages.
+func (s *stubSvc) serveSync(w http.ResponseWriter, r *http.Request) {
+	if s.garbage != "" {
+		w.Write([]byte(s.garbage))
+		return
 	}
-	return v, true
+	p := s.page(r)
+	if r.URL.Query().Get("format") == protocol.FormatBinary && !s.jsonOnly {
+		b, err := protocol.AppendBinaryPage(nil, &p)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		w.Header().Set("content-type", protocol.ContentTypeBinaryPage)
+		w.Write(b)
+		return
+	}
+	w.Header().Set("content-type", "application/json")
+	json.NewEncoder(w).Encode(p)
+}
+
+// decode reads a request body into v, answering 400 when it does not fit.
+func decode(w http.ResponseWriter, dec *json.Decoder, v any) bool {
+	if err := dec.Decode(v); err != nil {
+		http.Error(w, "bad body", 400)
+		return false
+	}
+	return true
+}
+
+// decodeAppend reads a request body as a T and records it on *list.
+func decodeAppend[T any](w http.ResponseWriter, dec *json.Decoder, list *[]T) bool {
+	var v T
+	if !decode(w, dec, &v) {
+		return false
+	}
+	*list = append(*list, v)
+	return true
 }
 
 // page answers the sync feed: a snapshot for cursor 0 or a foreign epoch,
@@ -256,13 +241,8 @@ func (s *stubSvc) page(r *http.Request) protocol.SyncPage {
 
 // jwt signs an HS256 token with testSecret.
 func jwt(claims map[string]any) string {
-	enc := base64.RawURLEncoding
-	h := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
 	b, _ := json.Marshal(claims)
-	p := enc.EncodeToString(b)
-	m := hmac.New(sha256.New, []byte(testSecret))
-	m.Write([]byte(h + "." + p))
-	return h + "." + p + "." + enc.EncodeToString(m.Sum(nil))
+	return jwttest.HS256(testSecret, `{"alg":"HS256","typ":"JWT"}`, string(b))
 }
 
 func userToken(user int, sid string) string {
@@ -275,9 +255,3 @@ func userToken(user int, sid string) string {
 }
 
 func bearer(tok string) [][2]string { return [][2]string{{"authorization", "Bearer " + tok}} }
-
-func (s *stubSvc) unreadableCalls() []protocol.UnreadableLogin {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]protocol.UnreadableLogin(nil), s.unreadable...)
-}

@@ -56,7 +56,7 @@ func toJSON(a store.Alert) AlertJSON {
 // the list (all or dead-lettered only) and retry of a dead-lettered alert.
 // Callers authenticate like the admin API: "Authorization: Bearer <admin
 // token>", checked against the store's hashed admin tokens.
-func AdminHandlers(st store.Store, logger *slog.Logger) map[string]http.Handler {
+func AdminHandlers(st AdminStore, logger *slog.Logger) map[string]http.Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -67,8 +67,15 @@ func AdminHandlers(st store.Store, logger *slog.Logger) map[string]http.Handler 
 	}
 }
 
+// AdminStore is what the admin handlers need of the store: the outbox, and
+// the admin tokens that authenticate its callers.
+type AdminStore interface {
+	store.AlertOutbox
+	store.AdminTokens
+}
+
 type adminAPI struct {
-	st  store.Store
+	st  AdminStore
 	log *slog.Logger
 }
 

@@ -15,10 +15,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshsession/meshsession/sessionsvc/store"
+	"github.com/meshsession/meshsession/sessionsvc/store/storetest"
 )
 
 func TestAdminHandlers(t *testing.T) {
-	st := openStore(t)
+	st := storetest.OpenSQLite(t)
 	ctx := context.Background()
 	const tok = "admin-secret-token"
 	sum := sha256.Sum256([]byte(tok))

@@ -127,14 +127,14 @@ func (c *DispatcherConfig) defaults() {
 // Dispatcher delivers the outbox. Several dispatchers (replicas) may run on
 // one store: the store's lease makes sure each alert is held by one at a time.
 type Dispatcher struct {
-	st   store.Store
+	st   store.AlertOutbox
 	cfg  DispatcherConfig
 	log  *slog.Logger
 	wake chan struct{}
 }
 
 // NewDispatcher builds a dispatcher; Run starts it.
-func NewDispatcher(st store.Store, cfg DispatcherConfig, logger *slog.Logger) *Dispatcher {
+func NewDispatcher(st store.AlertOutbox, cfg DispatcherConfig, logger *slog.Logger) *Dispatcher {
 	cfg.defaults()
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

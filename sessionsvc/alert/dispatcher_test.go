@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,19 +15,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshsession/meshsession/internal/testenv"
 	"github.com/meshsession/meshsession/sessionsvc/store"
 	"github.com/meshsession/meshsession/sessionsvc/store/storetest"
 )
 
-func openStore(t testing.TB) store.Store {
-	t.Helper()
-	st, err := store.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "alerts.db"), nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { st.Close() })
-	return st
-}
-
-func enqueue(t testing.TB, st store.Store, n int, channels []string, now time.Time) {
+func enqueue(t testing.TB, st store.AlertOutbox, n int, channels []string, now time.Time) {
 	t.Helper()
 	var all []store.Alert
 	for i := range n {
@@ -41,25 +33,12 @@ func enqueue(t testing.TB, st store.Store, n int, channels []string, now time.Ti
 	require.NoError(t, st.EnqueueAlerts(context.Background(), all))
 }
 
-// clock is a settable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 func senders(m map[string]Sender) func() map[string]Sender {
 	return func() map[string]Sender { return m }
 }
 
 func TestDispatcherDelivers(t *testing.T) {
-	st := openStore(t)
+	st := storetest.OpenSQLite(t)
 	now := time.Now().UTC()
 	enqueue(t, st, 3, []string{"email", "webhook:ops"}, now)
 
@@ -91,8 +70,8 @@ func TestDispatcherDelivers(t *testing.T) {
 }
 
 func TestDispatcherBackoffAndDeadLetter(t *testing.T) {
-	st := openStore(t)
-	clk := &clock{t: time.Now().UTC()}
+	st := storetest.OpenSQLite(t)
+	clk := testenv.NewClock(time.Now().UTC())
 	enqueue(t, st, 1, []string{"webhook:flaky"}, clk.Now())
 
 	var tries atomic.Int32
@@ -158,7 +137,7 @@ func TestDispatcherBackoffAndDeadLetter(t *testing.T) {
 	assert.NotNil(t, onlyAlert(t, st).SentAt)
 }
 
-func onlyAlert(t *testing.T, st store.Store) store.Alert {
+func onlyAlert(t *testing.T, st store.AlertOutbox) store.Alert {
 	t.Helper()
 	all, err := st.ListAlerts(context.Background(), false, 10)
 	require.NoError(t, err)
@@ -167,7 +146,7 @@ func onlyAlert(t *testing.T, st store.Store) store.Alert {
 }
 
 func TestDispatcherPermanentAndUnconfigured(t *testing.T) {
-	st := openStore(t)
+	st := storetest.OpenSQLite(t)
 	now := time.Now().UTC()
 	enqueue(t, st, 1, []string{"webhook:gone", "webhook:missing"}, now)
 	d := NewDispatcher(st, DispatcherConfig{Senders: senders(map[string]Sender{
@@ -191,7 +170,7 @@ func TestDispatcherPermanentAndUnconfigured(t *testing.T) {
 }
 
 func TestDispatcherSenderPanicIsAFailure(t *testing.T) {
-	st := openStore(t)
+	st := storetest.OpenSQLite(t)
 	enqueue(t, st, 1, []string{"email"}, time.Now().UTC())
 	d := NewDispatcher(st, DispatcherConfig{Senders: senders(map[string]Sender{
 		"email": SenderFunc(func(context.Context, store.Alert, Payload) error { panic("bug") }),
@@ -207,14 +186,7 @@ func TestDispatcherSenderPanicIsAFailure(t *testing.T) {
 func TestTwoDispatchersNeverSendTwice(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
-			url := b.URL(t)
-			var replicas []store.Store
-			for range 2 {
-				st, err := store.Open(context.Background(), url, nil)
-				require.NoError(t, err)
-				t.Cleanup(func() { st.Close() })
-				replicas = append(replicas, st)
-			}
+			replicas := storetest.Replicas(t, b.URL(t), 2)
 			const n = 200
 			enqueue(t, replicas[0], n, []string{"webhook:ops"}, time.Now().UTC())
 
@@ -255,7 +227,7 @@ func TestTwoDispatchersNeverSendTwice(t *testing.T) {
 }
 
 func TestRunStopsAndLeavesInFlightForLater(t *testing.T) {
-	st := openStore(t)
+	st := storetest.OpenSQLite(t)
 	enqueue(t, st, 1, []string{"email"}, time.Now().UTC())
 	started := make(chan struct{})
 	slow := SenderFunc(func(ctx context.Context, _ store.Alert, _ Payload) error {
@@ -289,7 +261,7 @@ func TestRunStopsAndLeavesInFlightForLater(t *testing.T) {
 }
 
 func TestDispatcherWithRealChannels(t *testing.T) {
-	st := openStore(t)
+	st := storetest.OpenSQLite(t)
 	ms := startMailServer(t, false)
 	cfg := ChannelsConfig{Email: ptr(ms.config())}
 	s, err := cfg.Build()
@@ -350,8 +322,8 @@ func TestLeaseCoversABatch(t *testing.T) {
 // TestDispatcherWebhookRecovers: a webhook answering 500, then timing out,
 // then 200 gets the alert exactly once, after two retries.
 func TestDispatcherWebhookRecovers(t *testing.T) {
-	st := openStore(t)
-	clk := &clock{t: time.Now().UTC()}
+	st := storetest.OpenSQLite(t)
+	clk := testenv.NewClock(time.Now().UTC())
 	var calls atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch calls.Add(1) {

@@ -29,7 +29,7 @@ const (
 	EventSessionTerminated = "session.terminated"
 	EventUserBlocked       = "user.blocked"
 	// Login protection: an identifier or address was locked after repeated
-	// failed logins, or an admin lifted a lock (texts in lockout_texts.go).
+	// failed logins, or an admin lifted a lock.
 	EventLoginLocked   = "login.locked"
 	EventLoginUnlocked = "login.unlocked"
 )

@@ -2,8 +2,11 @@ package alert
 
 import (
 	"bytes"
+	"embed"
+	"encoding/json"
 	"fmt"
 	htmltemplate "html/template"
+	"io/fs"
 	"strings"
 	texttemplate "text/template"
 	"time"
@@ -31,114 +34,39 @@ func PickLocale(s string) string {
 
 // texts are the strings of one language.
 type texts struct {
-	Titles map[string]string // per event
-	Labels map[string]string
-	Intro  map[string]string // per event: one sentence
+	Titles map[string]string `json:"titles"` // per event
+	Labels map[string]string `json:"labels"`
+	Intro  map[string]string `json:"intro"` // per event: one sentence
 }
 
 var labelKeys = []string{"user", "time", "ip", "location", "device", "score", "reasons", "session", "reason", "denied", "footer"}
 
-var catalog = map[string]texts{
-	"en": {
-		Titles: map[string]string{
-			EventLoginSuccess: "New login", EventLoginSuspicious: "Suspicious login",
-			EventLoginNewLocation: "Login from a new location", EventLoginVPN: "Login through a VPN, proxy or Tor",
-			EventLoginThreat: "Login from a known threat address", EventSessionTerminated: "Session terminated",
-			EventUserBlocked: "User blocked",
-		},
-		Intro: map[string]string{
-			EventLoginSuccess: "A user logged in.", EventLoginSuspicious: "A login scored a low security score.",
-			EventLoginNewLocation:  "A user logged in from a country not seen in their recent sessions.",
-			EventLoginVPN:          "A user logged in through an anonymising network.",
-			EventLoginThreat:       "A user logged in from an address on the threat list.",
-			EventSessionTerminated: "A session was terminated.", EventUserBlocked: "A user was blocked and their sessions ended.",
-		},
-		Labels: map[string]string{
-			"user": "User", "time": "Time", "ip": "IP address", "location": "Location", "device": "Device",
-			"score": "Security score", "reasons": "Reasons", "session": "Session", "reason": "Reason",
-			"denied": "The login was refused", "footer": "Sent by meshsession.",
-		},
-	},
-	"de": {
-		Titles: map[string]string{
-			EventLoginSuccess: "Neue Anmeldung", EventLoginSuspicious: "Verdächtige Anmeldung",
-			EventLoginNewLocation: "Anmeldung von einem neuen Ort", EventLoginVPN: "Anmeldung über VPN, Proxy oder Tor",
-			EventLoginThreat: "Anmeldung von einer bekannten Bedrohungsadresse", EventSessionTerminated: "Sitzung beendet",
-			EventUserBlocked: "Benutzer gesperrt",
-		},
-		Intro: map[string]string{
-			EventLoginSuccess: "Ein Benutzer hat sich angemeldet.", EventLoginSuspicious: "Eine Anmeldung hat eine niedrige Sicherheitsbewertung.",
-			EventLoginNewLocation:  "Ein Benutzer hat sich aus einem Land angemeldet, das in seinen letzten Sitzungen nicht vorkam.",
-			EventLoginVPN:          "Ein Benutzer hat sich über ein anonymisierendes Netz angemeldet.",
-			EventLoginThreat:       "Ein Benutzer hat sich von einer Adresse auf der Bedrohungsliste angemeldet.",
-			EventSessionTerminated: "Eine Sitzung wurde beendet.", EventUserBlocked: "Ein Benutzer wurde gesperrt und seine Sitzungen beendet.",
-		},
-		Labels: map[string]string{
-			"user": "Benutzer", "time": "Zeit", "ip": "IP-Adresse", "location": "Ort", "device": "Gerät",
-			"score": "Sicherheitsbewertung", "reasons": "Gründe", "session": "Sitzung", "reason": "Grund",
-			"denied": "Die Anmeldung wurde abgelehnt", "footer": "Gesendet von meshsession.",
-		},
-	},
-	"es": {
-		Titles: map[string]string{
-			EventLoginSuccess: "Nuevo inicio de sesión", EventLoginSuspicious: "Inicio de sesión sospechoso",
-			EventLoginNewLocation: "Inicio de sesión desde una nueva ubicación", EventLoginVPN: "Inicio de sesión a través de VPN, proxy o Tor",
-			EventLoginThreat: "Inicio de sesión desde una dirección peligrosa conocida", EventSessionTerminated: "Sesión terminada",
-			EventUserBlocked: "Usuario bloqueado",
-		},
-		Intro: map[string]string{
-			EventLoginSuccess: "Un usuario inició sesión.", EventLoginSuspicious: "Un inicio de sesión obtuvo una puntuación de seguridad baja.",
-			EventLoginNewLocation:  "Un usuario inició sesión desde un país que no aparece en sus sesiones recientes.",
-			EventLoginVPN:          "Un usuario inició sesión a través de una red anonimizadora.",
-			EventLoginThreat:       "Un usuario inició sesión desde una dirección de la lista de amenazas.",
-			EventSessionTerminated: "Se terminó una sesión.", EventUserBlocked: "Se bloqueó a un usuario y se cerraron sus sesiones.",
-		},
-		Labels: map[string]string{
-			"user": "Usuario", "time": "Hora", "ip": "Dirección IP", "location": "Ubicación", "device": "Dispositivo",
-			"score": "Puntuación de seguridad", "reasons": "Motivos", "session": "Sesión", "reason": "Motivo",
-			"denied": "El inicio de sesión fue rechazado", "footer": "Enviado por meshsession.",
-		},
-	},
-	"fr": {
-		Titles: map[string]string{
-			EventLoginSuccess: "Nouvelle connexion", EventLoginSuspicious: "Connexion suspecte",
-			EventLoginNewLocation: "Connexion depuis un nouveau lieu", EventLoginVPN: "Connexion via VPN, proxy ou Tor",
-			EventLoginThreat: "Connexion depuis une adresse malveillante connue", EventSessionTerminated: "Session terminée",
-			EventUserBlocked: "Utilisateur bloqué",
-		},
-		Intro: map[string]string{
-			EventLoginSuccess: "Un utilisateur s'est connecté.", EventLoginSuspicious: "Une connexion a obtenu un score de sécurité faible.",
-			EventLoginNewLocation:  "Un utilisateur s'est connecté depuis un pays absent de ses sessions récentes.",
-			EventLoginVPN:          "Un utilisateur s'est connecté via un réseau d'anonymisation.",
-			EventLoginThreat:       "Un utilisateur s'est connecté depuis une adresse de la liste des menaces.",
-			EventSessionTerminated: "Une session a été terminée.", EventUserBlocked: "Un utilisateur a été bloqué et ses sessions fermées.",
-		},
-		Labels: map[string]string{
-			"user": "Utilisateur", "time": "Heure", "ip": "Adresse IP", "location": "Lieu", "device": "Appareil",
-			"score": "Score de sécurité", "reasons": "Raisons", "session": "Session", "reason": "Motif",
-			"denied": "La connexion a été refusée", "footer": "Envoyé par meshsession.",
-		},
-	},
-	"pt": {
-		Titles: map[string]string{
-			EventLoginSuccess: "Novo login", EventLoginSuspicious: "Login suspeito",
-			EventLoginNewLocation: "Login de um novo local", EventLoginVPN: "Login via VPN, proxy ou Tor",
-			EventLoginThreat: "Login de um endereço de ameaça conhecido", EventSessionTerminated: "Sessão encerrada",
-			EventUserBlocked: "Usuário bloqueado",
-		},
-		Intro: map[string]string{
-			EventLoginSuccess: "Um usuário fez login.", EventLoginSuspicious: "Um login obteve uma pontuação de segurança baixa.",
-			EventLoginNewLocation:  "Um usuário fez login de um país que não aparece nas suas sessões recentes.",
-			EventLoginVPN:          "Um usuário fez login através de uma rede de anonimização.",
-			EventLoginThreat:       "Um usuário fez login de um endereço da lista de ameaças.",
-			EventSessionTerminated: "Uma sessão foi encerrada.", EventUserBlocked: "Um usuário foi bloqueado e as suas sessões encerradas.",
-		},
-		Labels: map[string]string{
-			"user": "Usuário", "time": "Hora", "ip": "Endereço IP", "location": "Local", "device": "Dispositivo",
-			"score": "Pontuação de segurança", "reasons": "Motivos", "session": "Sessão", "reason": "Motivo",
-			"denied": "O login foi recusado", "footer": "Enviado por meshsession.",
-		},
-	},
+// textFiles holds the catalogue: texts/<locale>.json a language, data that
+// translators edit without touching code.
+//
+//go:embed texts
+var textFiles embed.FS
+
+// catalog is read once; the files are part of the binary, so an error is a
+// build mistake (TestCatalogComplete) and panics like template.Must.
+var catalog = mustLoadCatalog(textFiles)
+
+func mustLoadCatalog(files fs.FS) map[string]texts {
+	out := make(map[string]texts, len(Locales))
+	for _, loc := range Locales {
+		var t texts
+		b, err := fs.ReadFile(files, "texts/"+loc+".json")
+		if err == nil {
+			dec := json.NewDecoder(bytes.NewReader(b))
+			dec.DisallowUnknownFields()
+			err = dec.Decode(&t)
+		}
+		if err != nil {
+			panic(fmt.Sprintf("alert texts %s: %v", loc, err))
+		}
+		out[loc] = t
+	}
+	return out
 }
 
 // Field is one labelled line of an alert.

@@ -213,29 +213,25 @@ func (ts Templates) render(p Payload) (subject, text, html string, errs []error)
 		return subject, text, html, nil
 	}
 	data := TemplateData{Payload: p, Message: m}
-	if c.subject != nil {
+	// execute runs one custom part into out; a failing one leaves out as
+	// built and reports false.
+	execute := func(part string, t interface{ Execute(io.Writer, any) error }, out *string) bool {
 		var b limitedBuffer
-		if err := c.subject.Execute(&b, data); err != nil {
-			errs = append(errs, fmt.Errorf("subject: %w", err))
-		} else {
-			subject = oneLine(strings.TrimSpace(b.String()), 200)
+		if err := t.Execute(&b, data); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", part, err))
+			return false
 		}
+		*out = b.String()
+		return true
+	}
+	if c.subject != nil && execute("subject", c.subject, &subject) {
+		subject = oneLine(strings.TrimSpace(subject), 200)
 	}
 	if c.text != nil {
-		var b limitedBuffer
-		if err := c.text.Execute(&b, data); err != nil {
-			errs = append(errs, fmt.Errorf("text: %w", err))
-		} else {
-			text = b.String()
-		}
+		execute("text", c.text, &text)
 	}
 	if c.html != nil {
-		var b limitedBuffer
-		if err := c.html.Execute(&b, data); err != nil {
-			errs = append(errs, fmt.Errorf("html: %w", err))
-		} else {
-			html = b.String()
-		}
+		execute("html", c.html, &html)
 	}
 	return subject, text, html, errs
 }

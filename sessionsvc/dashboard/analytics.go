@@ -118,41 +118,11 @@ func analyticsRange(q map[string][]string, now time.Time) (from, to time.Time, b
 }
 
 func (s *statsDB) bucketsBetween(ctx context.Context, q string, from, to time.Time, bucket time.Duration) ([]int, error) {
-	n := int(to.Sub(from) / bucket)
-	out := make([]int, n)
-	rows, err := s.db.QueryContext(ctx, q, from.UnixMilli(), to.UnixMilli(), bucket.Milliseconds())
-	if err != nil {
-		return nil, fmt.Errorf("dashboard analytics: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var b int64
-		var c int
-		if err := rows.Scan(&b, &c); err != nil {
-			return nil, fmt.Errorf("dashboard analytics: %w", err)
-		}
-		if b >= 0 && b < int64(n) {
-			out[b] += c
-		}
-	}
-	return out, rows.Err()
+	return s.buckets(ctx, "dashboard analytics", int(to.Sub(from)/bucket), q, from.UnixMilli(), to.UnixMilli(), bucket.Milliseconds())
 }
 
 func (s *statsDB) countsBetween(ctx context.Context, q string, args ...any) ([]countItem, error) {
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("dashboard analytics: %w", err)
-	}
-	defer rows.Close()
-	out := []countItem{}
-	for rows.Next() {
-		var c countItem
-		if err := rows.Scan(&c.Name, &c.Count); err != nil {
-			return nil, fmt.Errorf("dashboard analytics: %w", err)
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, "dashboard analytics", scanCount, q, args...)
 }
 
 func (d *Dashboard) computeAnalytics(ctx context.Context, from, to time.Time, bucket time.Duration) (*Analytics, error) {

@@ -105,12 +105,9 @@ func TestAnalyticsAndBulk(t *testing.T) {
 		require.NoError(t, err)
 		_, err = e.st.RecordFailedLogin(context.Background(), "ip:203.0.113.9", now.Add(-30*time.Minute), time.Hour)
 		require.NoError(t, err)
-		c := e.client()
-		require.Equal(t, 200, c.login(testAdminToken).status)
+		c := e.admin()
 
-		res := c.do("GET", "/dashboard/api/analytics?range=24h", nil, nil)
-		require.Equal(t, 200, res.status, string(res.body))
-		d := res.json(t)["data"].(map[string]any)
+		d := c.data("/dashboard/api/analytics?range=24h")
 		assert.EqualValues(t, 2, d["totalLogins"])
 		assert.EqualValues(t, 2, d["uniqueUsers"])
 		assert.EqualValues(t, 2, d["uniqueIps"])
@@ -131,7 +128,7 @@ func TestAnalyticsAndBulk(t *testing.T) {
 		}
 		assert.Equal(t, map[string]float64{"credentials": 1, "lockout": 0, "blocked": 0, "policy": 0}, by)
 
-		week := c.do("GET", "/dashboard/api/analytics?range=7d", nil, nil).json(t)["data"].(map[string]any)
+		week := c.data("/dashboard/api/analytics?range=7d")
 		assert.EqualValues(t, 3, week["totalLogins"])
 		assert.Len(t, week["countries"], 2)
 		assert.Equal(t, 400, c.do("GET", "/dashboard/api/analytics?range=custom&from=x", nil, nil).status)

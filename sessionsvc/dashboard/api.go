@@ -113,6 +113,17 @@ func (d *Dashboard) forward(w http.ResponseWriter, r *http.Request, s *session, 
 	relay(w, rec)
 }
 
+// forwardBody forwards the request with its body, which the API wrapper
+// bounds to server.MaxAPIBody (beyond: 413).
+func (d *Dashboard) forwardBody(w http.ResponseWriter, r *http.Request, s *session, method, apiPath string, query url.Values) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, "request too large", nil)
+		return
+	}
+	d.forward(w, r, s, method, apiPath, query, body)
+}
+
 // listQuery keeps the list parameters the admin API understands.
 func listQuery(r *http.Request) url.Values {
 	in := r.URL.Query()
@@ -152,13 +163,8 @@ func (d *Dashboard) getSettings(w http.ResponseWriter, r *http.Request, s *sessi
 }
 
 func (d *Dashboard) putSettings(w http.ResponseWriter, r *http.Request, s *session) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, "settings document too large", nil)
-		return
-	}
 	// strict: the dashboard's form wants field errors, not upstream's clamping.
-	d.forward(w, r, s, http.MethodPut, "/settings", url.Values{"strict": {"1"}}, body)
+	d.forwardBody(w, r, s, http.MethodPut, "/settings", url.Values{"strict": {"1"}})
 }
 
 // sessionView is a session as the dashboard shows it: the same view the

@@ -28,12 +28,7 @@ func (d *Dashboard) listLockouts(w http.ResponseWriter, r *http.Request, s *sess
 }
 
 func (d *Dashboard) unlock(w http.ResponseWriter, r *http.Request, s *session) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, "request too large", nil)
-		return
-	}
-	d.forward(w, r, s, http.MethodPost, "/lockouts/unlock", nil, body)
+	d.forwardBody(w, r, s, http.MethodPost, "/lockouts/unlock", nil)
 }
 
 type auditRow struct {

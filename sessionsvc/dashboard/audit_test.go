@@ -32,8 +32,7 @@ func TestAuditTrail(t *testing.T) {
 		s2 := e.seed(seedOpt{user: "bob", ip: "198.51.100.2"})
 		e.seed(seedOpt{user: "carol", ip: "198.51.100.3"})
 		lockFor(t, e, "mallory")
-		c := e.client()
-		require.Equal(t, 200, c.login(testAdminToken).status)
+		c := e.admin()
 
 		require.Equal(t, 200, c.post("POST", "/dashboard/api/sessions/"+s1+"/terminate", nil).status)
 		require.Equal(t, 200, c.post("POST", "/dashboard/api/users/bob/block", map[string]any{"blocked": true}).status)

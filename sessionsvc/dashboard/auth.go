@@ -137,14 +137,6 @@ func sameOrigin(r *http.Request) bool {
 	return true
 }
 
-func clientIP(r *http.Request) string {
-	h, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return h
-}
-
 type apiFunc func(w http.ResponseWriter, r *http.Request, s *session)
 
 // authed checks the cookie, the admin token behind it (revoked tokens end
@@ -230,7 +222,7 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	now := d.now().UTC()
-	scope := "dashboard:" + clientIP(r)
+	scope := "dashboard:" + server.ClientIP(r)
 	if n, err := d.st.CountFailedLogins(ctx, scope, now.Add(-loginFailureWindow)); err == nil && n >= maxLoginFailures {
 		w.Header().Set("Retry-After", "900")
 		writeError(w, http.StatusTooManyRequests, "too many failed sign-ins from your address; wait 15 minutes", map[string]any{"code": "rate_limited"})
@@ -241,7 +233,7 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 		if _, err := d.st.RecordFailedLogin(ctx, scope, now, loginFailureWindow); err != nil {
 			d.log.Warn("dashboard: recording failed sign-in", "err", err)
 		}
-		d.log.Info("dashboard: sign-in refused", "ip", clientIP(r))
+		d.log.Info("dashboard: sign-in refused", "ip", server.ClientIP(r))
 		writeError(w, http.StatusUnauthorized, "unknown or revoked admin token", map[string]any{"code": "bad_token"})
 		return
 	}
@@ -264,7 +256,7 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.setCookie(w, r, v, exp)
-	d.log.Info("dashboard: signed in", "admin", at.Name, "ip", clientIP(r))
+	d.log.Info("dashboard: signed in", "admin", at.Name, "ip", server.ClientIP(r))
 	writeJSON(w, http.StatusOK, meJSON(s, secureRequest(r)))
 }
 

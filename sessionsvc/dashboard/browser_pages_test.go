@@ -29,6 +29,34 @@ type viewport struct {
 
 var tourSizes = []viewport{{"desktop", 1440, 900}, {"phone", 390, 844}}
 
+// phone: the viewport is emulated as a phone (mobile, scale 2).
+func (v viewport) phone() bool { return v.name == "phone" }
+
+// tour runs fn in every tour viewport and, in each, every tour language.
+func (b *browser) tour(fn func(size viewport, lang string)) {
+	b.t.Helper()
+	for _, size := range tourSizes {
+		var opts []chromedp.EmulateViewportOption
+		if size.phone() {
+			opts = append(opts, chromedp.EmulateScale(2), chromedp.EmulateMobile)
+		}
+		b.do("viewport "+size.name, chromedp.EmulateViewport(size.w, size.h, opts...))
+		for _, lang := range tourLangs {
+			b.setLang(lang)
+			fn(size, lang)
+		}
+	}
+}
+
+// signIn opens the dashboard at desktop size and signs in with the test
+// admin token.
+func (b *browser) signIn(base string) {
+	b.t.Helper()
+	b.do("sign in", chromedp.EmulateViewport(1440, 900), chromedp.Navigate(base), chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SendKeys(chromedp.CSS("#token"), testAdminToken), chromedp.Click(chromedp.CSS("#login-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#stat-online")))
+}
+
 // tourPage: where to go and what shows the page has its data.
 type tourPage struct {
 	name, hash, ready string
@@ -134,8 +162,7 @@ func TestBrowserPagesAllLanguages(t *testing.T) {
 	}
 	lockFor(t, e, "mallory")
 	// An admin action for the audit trail, and a session ended by it.
-	c := e.client()
-	require.Equal(t, 200, c.login(testAdminToken).status)
+	c := e.admin()
 	require.Equal(t, 200, c.post("POST", "/dashboard/api/users/user5/terminate-all", nil).status)
 	require.Equal(t, 200, c.post("POST", "/dashboard/api/users/user4/block", map[string]any{"blocked": true}).status)
 	base := e.srv.URL + "/dashboard/"
@@ -152,31 +179,23 @@ func TestBrowserPagesAllLanguages(t *testing.T) {
 	b.eval(`window.fetch = window.__fetch; location.hash = '#/overview'`)
 	b.waitFor("banner gone", `document.getElementById('banner').hidden && !!document.querySelector('#stat-online')`)
 	pages := tourPages(alice)
-	for _, size := range tourSizes {
-		phone := size.name == "phone"
-		opts := []chromedp.EmulateViewportOption{}
-		if phone {
-			opts = append(opts, chromedp.EmulateScale(2), chromedp.EmulateMobile)
-		}
-		b.do("viewport "+size.name, chromedp.EmulateViewport(size.w, size.h, opts...))
-		for _, lang := range tourLangs {
-			b.setLang(lang)
-			for i, p := range pages {
-				what := fmt.Sprintf("%s %s %s", p.name, lang, size.name)
-				b.eval(`window.__mssMissing = []; location.hash = '` + strings.ReplaceAll(p.hash, "'", `\'`) + `'`)
-				b.waitFor(what, `location.hash === '`+p.hash+`' && !document.querySelector('main .loading') && !!(`+p.ready+`)`)
-				b.checkPage(what, phone)
-				if phone && p.name == "overview" {
-					h, err := chromedp.Run(b.ctx, chromedp.Evaluate[float64](`document.querySelector('header.top').getBoundingClientRect().height`))
-					require.NoError(t, err)
-					assert.Less(t, h, 130.0, "phone header height (%s)", lang)
-				}
-				if lang == "en" || lang == "de" || shots != "" && p.name == "analytics" {
-					b.tourShot(shots, fmt.Sprintf("%02d-%s-%s-%s", i+1, p.name, size.name, lang))
-				}
+	b.tour(func(size viewport, lang string) {
+		phone := size.phone()
+		for i, p := range pages {
+			what := fmt.Sprintf("%s %s %s", p.name, lang, size.name)
+			b.eval(`window.__mssMissing = []; location.hash = '` + strings.ReplaceAll(p.hash, "'", `\'`) + `'`)
+			b.waitFor(what, `location.hash === '`+p.hash+`' && !document.querySelector('main .loading') && !!(`+p.ready+`)`)
+			b.checkPage(what, phone)
+			if phone && p.name == "overview" {
+				h, err := chromedp.Run(b.ctx, chromedp.Evaluate[float64](`document.querySelector('header.top').getBoundingClientRect().height`))
+				require.NoError(t, err)
+				assert.Less(t, h, 130.0, "phone header height (%s)", lang)
+			}
+			if lang == "en" || lang == "de" || shots != "" && p.name == "analytics" {
+				b.tourShot(shots, fmt.Sprintf("%02d-%s-%s-%s", i+1, p.name, size.name, lang))
 			}
 		}
-	}
+	})
 	// A custom range, and one that ends before it starts (refused in the page).
 	b.do("desktop again", chromedp.EmulateViewport(1440, 900))
 	day := func(d time.Duration) string { return time.Now().Add(d).Format("2006-01-02") }
@@ -199,8 +218,6 @@ func TestBrowserPagesAllLanguages(t *testing.T) {
 	b.waitFor("dark sessions", `!!document.querySelector('#sessions-table')`)
 	b.tourShot(shots, "91-sessions-dark")
 
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	assert.Empty(t, b.errs, "no JavaScript errors")
-	assert.Empty(t, b.console, "no console errors")
+	b.assertNoErrors()
+	b.assertNoConsoleErrors()
 }

@@ -161,6 +161,25 @@ func (b *browser) failShot(what string) {
 	}
 }
 
+// assertNoErrors checks that no script from data ran (no alert dialog) and
+// no JavaScript error was thrown.
+func (b *browser) assertNoErrors() {
+	b.t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	assert.Empty(b.t, b.alerts, "no script from data ran")
+	assert.Empty(b.t, b.errs, "no JavaScript errors")
+}
+
+// assertNoConsoleErrors checks that nothing was logged as an error (a test
+// that provokes failed requests on purpose does not call it).
+func (b *browser) assertNoConsoleErrors() {
+	b.t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	assert.Empty(b.t, b.console, "no console errors")
+}
+
 func (b *browser) text(sel string) string {
 	b.t.Helper()
 	s, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS(sel)))
@@ -353,10 +372,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 	res2.Body.Close()
 	assert.Equal(t, 401, res2.StatusCode)
 
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	assert.Empty(t, b.alerts, "no script from data ran")
-	assert.Empty(t, b.errs, "no JavaScript errors")
+	b.assertNoErrors()
 }
 
 // TestBrowserRevokedToken: revoking the admin token sends the open

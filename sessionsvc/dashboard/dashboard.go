@@ -1,7 +1,8 @@
 // Package dashboard is sessionsvc's admin dashboard: a small single-page
 // application (hand-written HTML, CSS and JavaScript embedded in the
 // binary, no build step, no CDN) and the JSON endpoints it calls, all under
-// /dashboard/.
+// /dashboard/. The page's texts are JSON catalogues, web/i18n/<lang>.json,
+// served joined as static/i18n.js.
 //
 // Design:
 //
@@ -45,6 +46,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -69,9 +71,22 @@ const Prefix = "/dashboard"
 //go:embed web
 var webFS embed.FS
 
+// Store is what the dashboard uses of the store directly (its admin
+// actions go through the admin API): sessions, block state, the admin
+// tokens that sign it in, the alert outbox, the sign-in throttle's failed
+// logins and the audit trail.
+type Store interface {
+	store.Sessions
+	store.Users
+	store.AdminTokens
+	store.AlertOutbox
+	store.FailedLogins
+	store.Audit
+}
+
 // Config is what the dashboard needs.
 type Config struct {
-	Store   store.Store
+	Store   Store
 	Logger  *slog.Logger
 	Keyring *secrets.Keyring
 	// Settings returns the effective settings (inactivity timeout).
@@ -93,7 +108,7 @@ type Config struct {
 // Dashboard serves the dashboard. Create it with New.
 type Dashboard struct {
 	cfg    Config
-	st     store.Store
+	st     Store
 	log    *slog.Logger
 	kr     *secrets.Keyring
 	now    func() time.Time
@@ -265,13 +280,13 @@ func (d *Dashboard) loadAssets() error {
 		if err != nil {
 			return fmt.Errorf("dashboard assets: %w", err)
 		}
-		sum := sha256.Sum256(b)
-		ct := mime.TypeByExtension(path.Ext(e.Name()))
-		if ct == "" {
-			ct = "application/octet-stream"
-		}
-		d.assets[e.Name()] = asset{body: b, ctype: ct, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
+		d.addAsset(e.Name(), b)
 	}
+	script, err := i18nScript(sub)
+	if err != nil {
+		return err
+	}
+	d.addAsset("i18n.js", script)
 	// Asset URLs carry their hash so browsers may cache them for good.
 	funcs := template.FuncMap{"asset": func(name string) string {
 		return Prefix + "/static/" + name + "?v=" + strings.Trim(d.assets[name].etag, `"`)
@@ -282,6 +297,38 @@ func (d *Dashboard) loadAssets() error {
 	}
 	d.index = t
 	return nil
+}
+
+func (d *Dashboard) addAsset(name string, body []byte) {
+	sum := sha256.Sum256(body)
+	ct := mime.TypeByExtension(path.Ext(name))
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	d.assets[name] = asset{body: body, ctype: ct, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
+}
+
+// i18nScript joins the text catalogues, web/i18n/<lang>.json (a plain JSON
+// object a language, so each stays a data file translators can edit alone),
+// into the script the page loads before app.js: window.MSS_I18N[lang][key].
+func i18nScript(web fs.FS) ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteString("\"use strict\";\nwindow.MSS_I18N = {")
+	for i, lang := range languages {
+		cat, err := fs.ReadFile(web, "i18n/"+lang+".json")
+		if err != nil {
+			return nil, fmt.Errorf("dashboard texts: %w", err)
+		}
+		if !json.Valid(cat) {
+			return nil, fmt.Errorf("dashboard texts: i18n/%s.json is not valid JSON", lang)
+		}
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "\n%q: %s", lang, bytes.TrimSpace(cat))
+	}
+	b.WriteString("};\n")
+	return b.Bytes(), nil
 }
 
 func (d *Dashboard) serveIndex(w http.ResponseWriter, r *http.Request) {

@@ -245,8 +245,7 @@ func TestForgedCookieRefused(t *testing.T) {
 func TestCSRFAndTerminateThroughAdminAPI(t *testing.T) {
 	forBackends(t, func(t *testing.T, e *testEnv) {
 		id := e.seed(seedOpt{user: "alice", ip: "203.0.113.7", ua: "Firefox", country: "Germany", browser: "Firefox", device: "desktop", os: "Linux"})
-		c := e.client()
-		require.Equal(t, 200, c.login(testAdminToken).status)
+		c := e.admin()
 		path := "/dashboard/api/sessions/" + id + "/terminate"
 
 		assert.Equal(t, 403, c.do("POST", path, nil, nil).status, "no CSRF token")
@@ -286,12 +285,9 @@ func TestPagesData(t *testing.T) {
 		hostileUA := `<script>alert(1)</script>`
 		id := e.seed(seedOpt{user: `<img src=x onerror=alert(2)>`, ip: "198.51.100.4", ua: hostileUA, country: "France", browser: "Chrome", device: "mobile", os: "Android", score: 35, reasons: []string{"new country"}})
 		e.seed(seedOpt{user: "bob", ip: "198.51.100.5", ua: "curl", country: "Spain", browser: "curl", device: "bot", os: "", last: time.Now().Add(-20 * time.Minute)})
-		c := e.client()
-		require.Equal(t, 200, c.login(testAdminToken).status)
+		c := e.admin()
 
-		ov := c.do("GET", "/dashboard/api/overview", nil, nil)
-		require.Equal(t, 200, ov.status, string(ov.body))
-		o := ov.json(t)["data"].(map[string]any)
+		o := c.data("/dashboard/api/overview")
 		assert.EqualValues(t, 1, o["onlineNow"])
 		assert.EqualValues(t, 1, o["active15"])
 		assert.EqualValues(t, 2, o["active30"])
@@ -308,9 +304,7 @@ func TestPagesData(t *testing.T) {
 		assert.NotContains(t, string(list.body), "<script>", "JSON escapes markup")
 		assert.Equal(t, 400, c.do("GET", "/dashboard/api/sessions?status=bogus", nil, nil).status)
 
-		det := c.do("GET", "/dashboard/api/sessions/"+id, nil, nil)
-		require.Equal(t, 200, det.status)
-		d := det.json(t)["data"].(map[string]any)
+		d := c.data("/dashboard/api/sessions/" + id)
 		assert.Equal(t, hostileUA, d["userAgent"])
 		assert.Equal(t, []any{"new country"}, d["scoreReasons"])
 		assert.Equal(t, 404, c.do("GET", "/dashboard/api/sessions/sess_missing", nil, nil).status)
@@ -356,8 +350,7 @@ func escapeSeg(s string) string {
 
 func TestSettingsThroughAdminAPI(t *testing.T) {
 	e := newTestEnv(t)
-	c := e.client()
-	require.Equal(t, 200, c.login(testAdminToken).status)
+	c := e.admin()
 	g := c.do("GET", "/dashboard/api/settings", nil, nil)
 	require.Equal(t, 200, g.status)
 	assert.EqualValues(t, 15, g.json(t)["settings"].(map[string]any)["inactivityTimeout"])
@@ -384,8 +377,7 @@ func TestFailedDeliveriesRetry(t *testing.T) {
 	require.Len(t, claimed, 1)
 	require.NoError(t, e.st.MarkAlertFailed(ctx, claimed[0].ID, "connection refused", now, true))
 
-	c := e.client()
-	require.Equal(t, 200, c.login(testAdminToken).status)
+	c := e.admin()
 	l := c.do("GET", "/dashboard/api/alerts", nil, nil)
 	require.Equal(t, 200, l.status)
 	items := l.json(t)["data"].([]any)
@@ -410,8 +402,7 @@ func TestExport(t *testing.T) {
 	forBackends(t, func(t *testing.T, e *testEnv) {
 		e.seed(seedOpt{user: "=cmd|' /C calc'!A0", ip: "192.0.2.1", ua: "<script>alert(1)</script>", country: "Germany", browser: "Firefox"})
 		e.seed(seedOpt{user: "carol", ip: "192.0.2.2", ua: "Safari", country: "Portugal", browser: "Safari"})
-		c := e.client()
-		require.Equal(t, 200, c.login(testAdminToken).status)
+		c := e.admin()
 
 		a := c.do("GET", "/dashboard/api/export?format=csv&search=Germany", nil, nil)
 		require.Equal(t, 200, a.status, string(a.body))
@@ -438,8 +429,7 @@ func TestExport(t *testing.T) {
 
 func TestLiveEvents(t *testing.T) {
 	forBackends(t, func(t *testing.T, e *testEnv) {
-		c := e.client()
-		require.Equal(t, 200, c.login(testAdminToken).status)
+		c := e.admin()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		req, err := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/dashboard/api/events", nil)
@@ -542,14 +532,11 @@ func TestWithoutSQLAccess(t *testing.T) {
 	defer srv.Close()
 	e := &testEnv{t: t, svc: svc, srv: srv, st: svc.Store}
 	e.seed(seedOpt{user: "zoe", ip: "192.0.2.50", ua: "x", country: "Spain"})
-	c := e.client()
-	require.Equal(t, 200, c.login(testAdminToken).status)
+	c := e.admin()
 	l := c.do("GET", "/dashboard/api/sessions?search=zoe", nil, nil)
 	require.Equal(t, 200, l.status, string(l.body))
 	assert.EqualValues(t, 1, l.json(t)["meta"].(map[string]any)["count"])
-	o := c.do("GET", "/dashboard/api/overview", nil, nil)
-	require.Equal(t, 200, o.status)
-	ov := o.json(t)["data"].(map[string]any)
+	ov := c.data("/dashboard/api/overview")
 	assert.Equal(t, true, ov["partial"])
 	assert.EqualValues(t, 1, ov["totalSessions"])
 	assert.Nil(t, ov["series"])
@@ -568,8 +555,7 @@ func TestTableQueries(t *testing.T) {
 		gone := e.seed(seedOpt{user: "gone", ip: "192.0.2.4", ua: "x"})
 		_, err := e.st.EndSessions(context.Background(), store.EndFilter{SessionIDs: []string{gone}}, protocol.ReasonLogout, false, now)
 		require.NoError(t, err)
-		c := e.client()
-		require.Equal(t, 200, c.login(testAdminToken).status)
+		c := e.admin()
 		get := func(q string) ([]any, map[string]any) {
 			a := c.do("GET", "/dashboard/api/sessions?"+q, nil, nil)
 			require.Equal(t, 200, a.status, string(a.body))
@@ -604,8 +590,7 @@ func TestSearchExactUser(t *testing.T) {
 	forBackends(t, func(t *testing.T, e *testEnv) {
 		e.seed(seedOpt{user: "user42", ip: "192.0.2.1", ua: "x"})
 		e.seed(seedOpt{user: "user420", ip: "192.0.2.2", ua: "x"})
-		c := e.client()
-		require.Equal(t, 200, c.login(testAdminToken).status)
+		c := e.admin()
 		a := c.do("GET", "/dashboard/api/sessions?search=user42", nil, nil)
 		require.Equal(t, 200, a.status)
 		m := a.json(t)

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshsession/meshsession/plugin/protocol"
 	"github.com/meshsession/meshsession/sessionsvc/secrets"
 	"github.com/meshsession/meshsession/sessionsvc/server"
 	"github.com/meshsession/meshsession/sessionsvc/service"
@@ -119,9 +121,31 @@ type client struct {
 	csrf string
 }
 
+// register posts a login's registration to the internal API, as the proxy
+// does (the names in it are stored sealed).
+func (e *testEnv) register(t testing.TB, reg protocol.RegisterRequest) {
+	t.Helper()
+	body, err := json.Marshal(reg)
+	require.NoError(t, err)
+	req, err := http.NewRequest("POST", e.srv.URL+protocol.PathSessions, bytes.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set(protocol.HeaderKey, "test-internal-key-0123456789")
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, 200, res.StatusCode)
+}
+
 func (e *testEnv) client() *client {
 	jar, _ := cookiejar.New(nil)
 	return &client{e: e, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// admin is a client signed in with the test admin token.
+func (e *testEnv) admin() *client {
+	c := e.client()
+	require.Equal(e.t, 200, c.login(testAdminToken).status)
+	return c
 }
 
 type answer struct {
@@ -135,6 +159,14 @@ func (a answer) json(t testing.TB) map[string]any {
 	var m map[string]any
 	require.NoError(t, json.Unmarshal(a.body, &m), string(a.body))
 	return m
+}
+
+// data GETs path, requires 200 and gives the answer's data object.
+func (c *client) data(path string) map[string]any {
+	c.e.t.Helper()
+	a := c.do("GET", path, nil, nil)
+	require.Equal(c.e.t, 200, a.status, string(a.body))
+	return a.json(c.e.t)["data"].(map[string]any)
 }
 
 func (c *client) do(method, path string, body any, hdr map[string]string) answer {

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"encoding/json"
 	"os"
 	"regexp"
 	"sort"
@@ -12,27 +13,35 @@ import (
 )
 
 var (
-	i18nBlock = regexp.MustCompile(`(?s)\n  (en|de|es|fr|pt): \{(.*?)\n  \}`)
-	i18nPair  = regexp.MustCompile(`(?:^|[\s,{])(?:"([^"]+)"|([A-Za-z_]\w*))\s*:\s*"((?:[^"\\]|\\.)*)"`)
-	i18nVar   = regexp.MustCompile(`\{\w+\}`)
-	i18nUse   = regexp.MustCompile(`\bt(?:Opt)?\("([^"]+)"`)
+	i18nVar = regexp.MustCompile(`\{\w+\}`)
+	i18nUse = regexp.MustCompile(`\bt(?:Opt)?\("([^"]+)"`)
 )
 
+// catalogues reads web/i18n/<lang>.json for every language, failing on a
+// key that stands twice in one file (encoding/json would keep the last).
 func catalogues(t *testing.T) map[string]map[string]string {
-	b, err := os.ReadFile("web/static/i18n.js")
-	require.NoError(t, err)
 	out := map[string]map[string]string{}
-	for _, m := range i18nBlock.FindAllStringSubmatch(string(b), -1) {
+	for _, lang := range languages {
+		f, err := os.Open("web/i18n/" + lang + ".json")
+		require.NoError(t, err)
+		dec := json.NewDecoder(f)
 		dict := map[string]string{}
-		for _, p := range i18nPair.FindAllStringSubmatch(m[2], -1) {
-			k := p[1] + p[2]
+		tok, err := dec.Token()
+		require.NoError(t, err)
+		require.Equal(t, json.Delim('{'), tok, "%s: a JSON object", lang)
+		for dec.More() {
+			tok, err := dec.Token()
+			require.NoError(t, err, lang)
+			var v string
+			require.NoError(t, dec.Decode(&v), "%s %s", lang, tok)
+			k := tok.(string)
 			_, dup := dict[k]
-			assert.False(t, dup, "%s: key %q twice", m[1], k)
-			dict[k] = p[3]
+			assert.False(t, dup, "%s: key %q twice", lang, k)
+			dict[k] = v
 		}
-		out[m[1]] = dict
+		require.NoError(t, f.Close())
+		out[lang] = dict
 	}
-	require.Len(t, out, 5, "five catalogues")
 	return out
 }
 

@@ -1,10 +1,7 @@
 package dashboard
 
 import (
-	"bytes"
 	"encoding/csv"
-	"encoding/json"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -19,20 +16,11 @@ import (
 // list and the export.
 func TestSearchAndExportByUserName(t *testing.T) {
 	forBackends(t, func(t *testing.T, e *testEnv) {
-		body, err := json.Marshal(protocol.RegisterRequest{UserID: "41", Keys: []string{"sid:named-1"}, IP: "192.0.2.9",
+		e.register(t, protocol.RegisterRequest{UserID: "41", Keys: []string{"sid:named-1"}, IP: "192.0.2.9",
 			Route: "/api/auth/local", UserDocumentID: "doc-alice-41", Username: "Alice", Email: "alice@example.com"})
-		require.NoError(t, err)
-		req, err := http.NewRequest("POST", e.srv.URL+protocol.PathSessions, bytes.NewReader(body))
-		require.NoError(t, err)
-		req.Header.Set(protocol.HeaderKey, "test-internal-key-0123456789")
-		res, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		res.Body.Close()
-		require.Equal(t, 200, res.StatusCode)
 		e.seed(seedOpt{user: "42", ip: "192.0.2.10"})
 
-		c := e.client()
-		require.Equal(t, 200, c.login(testAdminToken).status)
+		c := e.admin()
 		for _, term := range []string{"alice", "ALICE@example.com", "doc-alice-41"} {
 			r := c.do("GET", "/dashboard/api/sessions?search="+term, nil, nil)
 			require.Equal(t, 200, r.status, string(r.body))

@@ -88,43 +88,49 @@ func (s *statsDB) count(ctx context.Context, q string, args ...any) (int, error)
 	return n, nil
 }
 
-// buckets counts rows per hour since start (query selects bucket, count).
-func (s *statsDB) buckets(ctx context.Context, q string, start int64, n int) ([]int, error) {
-	out := make([]int, n)
-	rows, err := s.db.QueryContext(ctx, q, start)
+// queryAll runs q and reads every row with scan; what prefixes errors.
+func queryAll[T any](ctx context.Context, db *sql.DB, what string, scan func(*sql.Rows, *T) error, q string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("dashboard stats: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
+	out := []T{}
 	for rows.Next() {
-		var b int64
-		var c int
-		if err := rows.Scan(&b, &c); err != nil {
-			return nil, fmt.Errorf("dashboard stats: %w", err)
+		var v T
+		if err := scan(rows, &v); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
-		if b >= 0 && b < int64(n) {
-			out[b] += c
-		}
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }
 
-func (s *statsDB) top(ctx context.Context, col string, since int64, n int) ([]countItem, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+col+`, COUNT(*) FROM sessions WHERE login_time >= $1 GROUP BY `+col+
-		` ORDER BY COUNT(*) DESC, `+col+` LIMIT `+fmt.Sprint(n), since)
+// buckets counts rows into n buckets: q selects (bucket, count) pairs;
+// buckets outside 0..n-1 are dropped.
+func (s *statsDB) buckets(ctx context.Context, what string, n int, q string, args ...any) ([]int, error) {
+	type bucketCount struct {
+		b int64
+		c int
+	}
+	pairs, err := queryAll(ctx, s.db, what, func(r *sql.Rows, v *bucketCount) error { return r.Scan(&v.b, &v.c) }, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("dashboard stats: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	out := []countItem{}
-	for rows.Next() {
-		var c countItem
-		if err := rows.Scan(&c.Name, &c.Count); err != nil {
-			return nil, fmt.Errorf("dashboard stats: %w", err)
+	out := make([]int, n)
+	for _, p := range pairs {
+		if p.b >= 0 && p.b < int64(n) {
+			out[p.b] += p.c
 		}
-		out = append(out, c)
 	}
-	return out, rows.Err()
+	return out, nil
+}
+
+func scanCount(r *sql.Rows, c *countItem) error { return r.Scan(&c.Name, &c.Count) }
+
+func (s *statsDB) top(ctx context.Context, col string, since int64, n int) ([]countItem, error) {
+	return queryAll(ctx, s.db, "dashboard stats", scanCount, `SELECT `+col+`, COUNT(*) FROM sessions WHERE login_time >= $1 GROUP BY `+col+
+		` ORDER BY COUNT(*) DESC, `+col+` LIMIT `+fmt.Sprint(n), since)
 }
 
 // change is a session that started or ended, for live events.
@@ -137,38 +143,18 @@ type change struct {
 }
 
 func (s *statsDB) started(ctx context.Context, since int64) ([]change, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, user_id, login_time FROM sessions WHERE login_time > $1 ORDER BY login_time LIMIT 500`, since)
-	if err != nil {
-		return nil, fmt.Errorf("dashboard events: %w", err)
-	}
-	defer rows.Close()
-	var out []change
-	for rows.Next() {
-		c := change{Type: "started"}
-		if err := rows.Scan(&c.ID, &c.UserID, &c.At); err != nil {
-			return nil, fmt.Errorf("dashboard events: %w", err)
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, "dashboard events", func(r *sql.Rows, c *change) error {
+		c.Type = "started"
+		return r.Scan(&c.ID, &c.UserID, &c.At)
+	}, `SELECT id, user_id, login_time FROM sessions WHERE login_time > $1 ORDER BY login_time LIMIT 500`, since)
 }
 
 func (s *statsDB) ended(ctx context.Context, since int64) ([]change, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, user_id, termination_reason, logout_time FROM sessions
+	return queryAll(ctx, s.db, "dashboard events", func(r *sql.Rows, c *change) error {
+		c.Type = "ended"
+		return r.Scan(&c.ID, &c.UserID, &c.Reason, &c.At)
+	}, `SELECT id, user_id, termination_reason, logout_time FROM sessions
 		WHERE NOT active AND logout_time > $1 ORDER BY logout_time LIMIT 500`, since)
-	if err != nil {
-		return nil, fmt.Errorf("dashboard events: %w", err)
-	}
-	defer rows.Close()
-	var out []change
-	for rows.Next() {
-		c := change{Type: "ended"}
-		if err := rows.Scan(&c.ID, &c.UserID, &c.Reason, &c.At); err != nil {
-			return nil, fmt.Errorf("dashboard events: %w", err)
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
 }
 
 // Overview is the overview page's figures.
@@ -260,13 +246,13 @@ func (d *Dashboard) computeOverview(ctx context.Context) (*Overview, error) {
 	start := now.Truncate(time.Hour).Add(-(hours - 1) * time.Hour)
 	sm := start.UnixMilli()
 	sr := &series{Start: start, BucketMinutes: 60}
-	if sr.Logins, err = s.buckets(ctx, `SELECT (login_time - $1) / 3600000, COUNT(*) FROM sessions WHERE login_time >= $1 GROUP BY 1`, sm, hours); err != nil {
+	if sr.Logins, err = s.buckets(ctx, "dashboard stats", hours, `SELECT (login_time - $1) / 3600000, COUNT(*) FROM sessions WHERE login_time >= $1 GROUP BY 1`, sm); err != nil {
 		return nil, err
 	}
-	if sr.Refusals, err = s.buckets(ctx, `SELECT (at - $1) / 3600000, COUNT(*) FROM failed_logins WHERE at >= $1 AND scope LIKE 'ip:%' GROUP BY 1`, sm, hours); err != nil {
+	if sr.Refusals, err = s.buckets(ctx, "dashboard stats", hours, `SELECT (at - $1) / 3600000, COUNT(*) FROM failed_logins WHERE at >= $1 AND scope LIKE 'ip:%' GROUP BY 1`, sm); err != nil {
 		return nil, err
 	}
-	if sr.Ended, err = s.buckets(ctx, `SELECT (logout_time - $1) / 3600000, COUNT(*) FROM sessions WHERE NOT active AND logout_time >= $1 GROUP BY 1`, sm, hours); err != nil {
+	if sr.Ended, err = s.buckets(ctx, "dashboard stats", hours, `SELECT (logout_time - $1) / 3600000, COUNT(*) FROM sessions WHERE NOT active AND logout_time >= $1 GROUP BY 1`, sm); err != nil {
 		return nil, err
 	}
 	o.Series = sr

@@ -297,14 +297,12 @@ func (d *Dashboard) resolveSearch(ctx context.Context, q *store.SessionQuery, ma
 	}
 	// A user's exact username, email or documentId (stored sealed: matched
 	// by its keyed hash).
-	if l, ok := d.st.(interface {
-		UserIDByLookup(ctx context.Context, tokens []string) (string, error)
-	}); ok && d.kr.Enabled() {
+	if d.kr.Enabled() {
 		var toks []string
 		for _, k := range []string{"d", "u", "e"} {
 			toks = append(toks, d.kr.LookupTokens(k, term)...)
 		}
-		uid, err := l.UserIDByLookup(ctx, toks)
+		uid, err := d.st.UserIDByLookup(ctx, toks)
 		switch {
 		case err == nil:
 			q.UserID, q.Search = uid, ""

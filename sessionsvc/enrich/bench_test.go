@@ -18,6 +18,7 @@ import (
 	"github.com/meshsession/meshsession/sessionsvc/enrich/policy"
 	"github.com/meshsession/meshsession/sessionsvc/enrich/reputation"
 	"github.com/meshsession/meshsession/sessionsvc/store"
+	"github.com/meshsession/meshsession/sessionsvc/store/storetest"
 )
 
 // writeBigList writes n disjoint IPv4 /28 ranges (and every 4th an IPv6 /48).
@@ -40,18 +41,16 @@ func writeBigList(b *testing.B, path string, n int, salt uint32) {
 	require.NoError(b, f.Close())
 }
 
-// memStore answers the two reads EnrichLogin makes from memory, to measure
+// memStore answers the history read EnrichLogin makes from memory, to measure
 // the enrichment's own cost apart from the database.
 type memStore struct {
-	store.Store
+	enrich.Store
 	hist []store.Session
 }
 
 func (m memStore) ListSessions(context.Context, store.SessionQuery) (store.SessionPage, error) {
 	return store.SessionPage{Sessions: m.hist, Total: len(m.hist)}, nil
 }
-
-func (memStore) CountFailedLogins(context.Context, string, time.Time) (int, error) { return 0, nil }
 
 // BenchmarkEnrichLogin: a login of a user with 50 sessions of history in a
 // real SQLite store, a City database, and five reputation lists of 200,000
@@ -67,29 +66,17 @@ func BenchmarkEnrichLogin(b *testing.B) {
 	for i, p := range []string{files.Tor, files.VPN, files.Proxy, files.Datacenter, files.Threat} {
 		writeBigList(b, p, 200_000, uint32(i))
 	}
-	sqlite, err := store.Open(context.Background(), "sqlite://"+filepath.Join(dir, "bench.db"), nil)
-	require.NoError(b, err)
-	defer sqlite.Close()
-
-	ctx := context.Background()
-	t0 := time.Now().UTC().Add(-100 * time.Hour)
-	var hist []store.Session
-	for i := range 60 {
-		geo := &store.GeoLocation{CountryCode: "GB", Country: "United Kingdom", City: "London", Latitude: 51.5, Longitude: -0.09}
-		s := &store.Session{UserID: "bench", IP: "81.2.69.142", LoginTime: t0.Add(time.Duration(i) * time.Hour),
-			BrowserName: "Chrome 131", OSName: "Windows 10", DeviceType: "desktop", Geo: geo, SecurityScore: 100}
-		require.NoError(b, sqlite.CreateSession(ctx, s, []store.SessionKey{{Key: fmt.Sprintf("fp:bench-%d", i), Kind: store.KeyAccess}}, nil))
-		hist = append([]store.Session{*s}, hist...)
-	}
+	sqlite := storetest.OpenSQLite(b)
+	hist := seedHistory(b, sqlite)
 	for _, tc := range []struct {
 		name string
-		st   store.Store
+		st   enrich.Store
 	}{{"sqlite", sqlite}, {"memory", memStore{hist: hist[:50]}}} {
 		b.Run(tc.name, func(b *testing.B) { benchEnrich(b, tc.st, mmdb, files) })
 	}
 }
 
-func benchEnrich(b *testing.B, st store.Store, mmdb string, files reputation.Files) {
+func benchEnrich(b *testing.B, st enrich.Store, mmdb string, files reputation.Files) {
 	ctx := context.Background()
 	h := policy.NewHolder(nil)
 	svc, err := enrich.New(enrich.Config{GeoIPPath: mmdb, Reputation: files, Policy: h.Get,
@@ -108,4 +95,47 @@ func benchEnrich(b *testing.B, st store.Store, mmdb string, files reputation.Fil
 			b.Fatalf("unexpected: %v %+v", err, res)
 		}
 	}
+}
+
+// seedHistory stores 60 hourly logins of user "bench" from London, the
+// last 60 hours, and returns them newest first.
+func seedHistory(b *testing.B, st store.Store) []store.Session {
+	ctx := context.Background()
+	t0 := time.Now().UTC().Add(-100 * time.Hour)
+	var hist []store.Session
+	for i := range 60 {
+		geo := &store.GeoLocation{CountryCode: "GB", Country: "United Kingdom", City: "London", Latitude: 51.5, Longitude: -0.09}
+		s := &store.Session{UserID: "bench", IP: "81.2.69.142", LoginTime: t0.Add(time.Duration(i) * time.Hour),
+			BrowserName: "Chrome 131", OSName: "Windows 10", DeviceType: "desktop", Geo: geo, SecurityScore: 100}
+		require.NoError(b, st.CreateSession(ctx, s, []store.SessionKey{{Key: fmt.Sprintf("fp:bench-%d", i), Kind: store.KeyAccess}}, nil))
+		hist = append([]store.Session{*s}, hist...)
+	}
+	return hist
+}
+
+// BenchmarkStoreCalls: the store reads one login's enrichment makes.
+func BenchmarkStoreCalls(b *testing.B) {
+	st := storetest.OpenSQLite(b)
+	seedHistory(b, st)
+	ctx := context.Background()
+	b.Run("history50", func(b *testing.B) {
+		for b.Loop() {
+			st.ListSessions(ctx, store.SessionQuery{UserID: "bench", Limit: 50, Sort: "loginTime", Desc: true})
+		}
+	})
+	b.Run("history10", func(b *testing.B) {
+		for b.Loop() {
+			st.ListSessions(ctx, store.SessionQuery{UserID: "bench", Limit: 10, Sort: "loginTime", Desc: true})
+		}
+	})
+	b.Run("activeCount", func(b *testing.B) {
+		for b.Loop() {
+			st.ListSessions(ctx, store.SessionQuery{UserID: "bench", ActiveOnly: true, Limit: 1})
+		}
+	})
+	b.Run("countFailed", func(b *testing.B) {
+		for b.Loop() {
+			st.CountFailedLogins(ctx, "lock:ip:1.2.3.4", time.Now().Add(-time.Hour))
+		}
+	})
 }

@@ -2,7 +2,6 @@ package enrich
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/meshsession/meshsession/sessionsvc/enrich/geoip"
@@ -43,14 +42,7 @@ func (s *Service) CheckLoginRequest(ctx context.Context, ip, _ string, _ time.Ti
 	var flags reputation.Flags = s.lists.Check(addr)
 	res := Result{}
 	if !p.DisableGeolocation {
-		g, err := s.geo.Locate(addr)
-		switch {
-		case err == nil:
-			res.Geo = g
-		case errors.Is(err, geoip.ErrNotFound), errors.Is(err, geoip.ErrUnavailable):
-		default:
-			s.log.Warn("geolocation failed", "ip", addr.String(), "error", err)
-		}
+		res.Geo = s.locate(addr)
 	}
 	sc := score.Compute(p.Score, score.Input{Flags: flags}).Score
 	if msg := decide(p, res.Geo, flags, sc); msg != "" {

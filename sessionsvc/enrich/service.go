@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -38,11 +39,18 @@ type Config struct {
 	AlertChannels func(event string) []string
 }
 
+// Store is what the service needs of the store: the user's session history
+// (scoring) and the login counters (lockout).
+type Store interface {
+	store.Sessions
+	store.LoginCounters
+}
+
 // Service enriches logins. It implements Enricher. Build it with New, run
 // its reloaders with Run.
 type Service struct {
 	cfg    Config
-	st     store.Store
+	st     Store
 	log    *slog.Logger
 	ua     *useragent.Parser
 	geo    *geoip.DB
@@ -57,7 +65,7 @@ var _ Enricher = (*Service)(nil)
 
 // New loads the GeoIP database and the reputation lists (a missing or bad
 // file is a warning, never an error) and returns the service.
-func New(cfg Config, st store.Store, logger *slog.Logger) (*Service, error) {
+func New(cfg Config, st Store, logger *slog.Logger) (*Service, error) {
 	if st == nil {
 		return nil, errors.New("enrich: store is required")
 	}
@@ -96,9 +104,6 @@ func (s *Service) Run(ctx context.Context) {
 
 // Guard is the login protection (failed-login counters and lockouts) with this service's policy.
 func (s *Service) Guard() *lockout.Guard { return s.guard }
-
-// Store is the store the service reads history and lockouts from.
-func (s *Service) Store() store.Store { return s.st }
 
 // GeoIP is the geolocation database (for status pages).
 func (s *Service) GeoIP() *geoip.DB { return s.geo }
@@ -201,14 +206,7 @@ func (s *Service) EnrichLogin(ctx context.Context, l Login) (Result, error) {
 	} else {
 		flags = s.lists.Check(addr)
 		if !p.DisableGeolocation {
-			g, err := s.geo.Locate(addr)
-			switch {
-			case err == nil:
-				res.Geo = g
-			case errors.Is(err, geoip.ErrNotFound), errors.Is(err, geoip.ErrUnavailable):
-			default:
-				s.log.Warn("geolocation failed", "ip", addr.String(), "error", err)
-			}
+			res.Geo = s.locate(addr)
 		}
 	}
 
@@ -422,4 +420,18 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n]
+}
+
+// locate finds addr in the GeoIP database: nil when it is not there or no
+// database is loaded, and nil, logged, on any other failure.
+func (s *Service) locate(addr netip.Addr) *store.GeoLocation {
+	g, err := s.geo.Locate(addr)
+	switch {
+	case err == nil:
+		return g
+	case errors.Is(err, geoip.ErrNotFound), errors.Is(err, geoip.ErrUnavailable):
+	default:
+		s.log.Warn("geolocation failed", "ip", addr.String(), "error", err)
+	}
+	return nil
 }

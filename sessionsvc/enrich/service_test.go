@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -51,14 +50,6 @@ type fixture struct {
 	logs   *bytes.Buffer
 }
 
-func openStore(t testing.TB) store.Store {
-	t.Helper()
-	st, err := store.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "x.db"), nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { st.Close() })
-	return st
-}
-
 func writeLists(t testing.TB, dir string) reputation.Files {
 	t.Helper()
 	files := reputation.Files{
@@ -89,7 +80,7 @@ func newFixture(t testing.TB, st store.Store) *fixture {
 		geoiptest.Place{Network: "45.155.205.0/24", CountryCode: "RU", Country: "Russia", City: "Moscow", Latitude: 55.75, Longitude: 37.62, TimeZone: "Europe/Moscow"},
 	)))
 	if st == nil {
-		st = openStore(t)
+		st = storetest.OpenSQLite(t)
 	}
 	logs := &bytes.Buffer{}
 	h := policy.NewHolder(nil)
@@ -304,14 +295,7 @@ func TestPrivateAndBadInput(t *testing.T) {
 func TestLockout(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
-			url := b.URL(t)
-			var replicas []store.Store
-			for range 2 {
-				st, err := store.Open(context.Background(), url, nil)
-				require.NoError(t, err)
-				t.Cleanup(func() { st.Close() })
-				replicas = append(replicas, st)
-			}
+			replicas := storetest.Replicas(t, b.URL(t), 2)
 			testLockout(t, replicas[0], replicas[1])
 		})
 	}
@@ -471,12 +455,8 @@ func (failingStore) ListSessions(context.Context, store.SessionQuery) (store.Ses
 	return store.SessionPage{}, fmt.Errorf("list sessions: %w", store.ErrUnavailable)
 }
 
-func (failingStore) CountFailedLogins(context.Context, string, time.Time) (int, error) {
-	return 0, errors.New("boom")
-}
-
 func TestStoreFailureDegrades(t *testing.T) {
-	f := newFixture(t, failingStore{openStore(t)})
+	f := newFixture(t, failingStore{storetest.OpenSQLite(t)})
 	res, err := f.svc.EnrichLogin(context.Background(), enrich.Login{UserID: "g", IP: ipTor, UserAgent: uaChromeWin, At: t0})
 	require.NoError(t, err)
 	assert.Equal(t, 50, res.Score, "reputation still counts")
@@ -514,7 +494,7 @@ func TestGeolocate(t *testing.T) {
 }
 
 func TestMissingSourcesStillEnrich(t *testing.T) {
-	st := openStore(t)
+	st := storetest.OpenSQLite(t)
 	var logs bytes.Buffer
 	svc, err := enrich.New(enrich.Config{
 		GeoIPPath:  "/nonexistent/geo.mmdb",

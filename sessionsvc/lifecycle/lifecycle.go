@@ -25,9 +25,18 @@ type Policy struct {
 	Retention time.Duration // delete ended sessions this long after they ended
 }
 
+// Store is what the jobs need of the store: ending sessions by age,
+// purging ended ones, compacting the revocation log and pruning the
+// login counters.
+type Store interface {
+	store.Retention
+	Compact(ctx context.Context, now time.Time) (int, error)
+	PruneLoginCounters(ctx context.Context, before, now time.Time) (int, error)
+}
+
 // Config configures a Runner.
 type Config struct {
-	Store    store.Store
+	Store    Store
 	Logger   *slog.Logger
 	Interval time.Duration // default 1 minute
 	// Policy returns the policy for a run (it may follow settings that
@@ -79,22 +88,21 @@ func (r *Runner) RunOnce(ctx context.Context) (Stats, error) {
 	}
 	p := r.cfg.Policy(ctx)
 	now := r.cfg.Now().UTC()
-	if p.IdleAfter > 0 {
-		ids, err := r.cfg.Store.EndIdle(ctx, now.Add(-p.IdleAfter), now)
-		keep(err)
-		st.Idle = len(ids)
-		if len(ids) > 0 && r.cfg.OnEnded != nil {
-			r.cfg.OnEnded(ctx, ids, "idle")
+	// end ends, through endBefore, the sessions past age (none when age is
+	// 0), tells OnEnded, and counts them.
+	end := func(age time.Duration, endBefore func(ctx context.Context, before, now time.Time) ([]string, error), reason string) int {
+		if age <= 0 {
+			return 0
 		}
-	}
-	if p.MaxAge > 0 {
-		ids, err := r.cfg.Store.EndOld(ctx, now.Add(-p.MaxAge), now)
+		ids, err := endBefore(ctx, now.Add(-age), now)
 		keep(err)
-		st.Expired = len(ids)
 		if len(ids) > 0 && r.cfg.OnEnded != nil {
-			r.cfg.OnEnded(ctx, ids, "expired")
+			r.cfg.OnEnded(ctx, ids, reason)
 		}
+		return len(ids)
 	}
+	st.Idle = end(p.IdleAfter, r.cfg.Store.EndIdle, "idle")
+	st.Expired = end(p.MaxAge, r.cfg.Store.EndOld, "expired")
 	if p.Retention > 0 {
 		n, err := r.cfg.Store.Purge(ctx, now.Add(-p.Retention))
 		keep(err)

@@ -32,48 +32,45 @@ func seed(t *testing.T, st store.Store, now time.Time) (idle, old, fresh, endedL
 }
 
 func TestRunOnce(t *testing.T) {
-	for _, b := range storetest.Backends() {
-		t.Run(b.Name, func(t *testing.T) {
-			st := b.Open(t)
-			now := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
-			idle, old, fresh, gone := seed(t, st, now)
-			var mu sync.Mutex
-			ended := map[string][]string{}
-			r := New(Config{Store: st, Now: func() time.Time { return now },
-				Policy: func(context.Context) Policy {
-					return Policy{IdleAfter: 15 * time.Minute, MaxAge: 30 * 24 * time.Hour, Retention: 90 * 24 * time.Hour}
-				},
-				OnEnded: func(_ context.Context, ids []string, reason string) {
-					mu.Lock()
-					ended[reason] = append(ended[reason], ids...)
-					mu.Unlock()
-				}})
-			stats, err := r.RunOnce(context.Background())
-			require.NoError(t, err)
-			assert.Equal(t, Stats{Idle: 1, Expired: 1, Purged: 1, Compacted: stats.Compacted}, stats)
-			assert.GreaterOrEqual(t, stats.Compacted, 1)
-			assert.Equal(t, []string{idle}, ended["idle"])
-			assert.Equal(t, []string{old}, ended["expired"])
-			s, err := st.GetSession(context.Background(), fresh)
-			require.NoError(t, err)
-			assert.True(t, s.Active)
-			_, err = st.GetSession(context.Background(), gone)
-			assert.ErrorIs(t, err, store.ErrNotFound)
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		now := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+		idle, old, fresh, gone := seed(t, st, now)
+		var mu sync.Mutex
+		ended := map[string][]string{}
+		r := New(Config{Store: st, Now: func() time.Time { return now },
+			Policy: func(context.Context) Policy {
+				return Policy{IdleAfter: 15 * time.Minute, MaxAge: 30 * 24 * time.Hour, Retention: 90 * 24 * time.Hour}
+			},
+			OnEnded: func(_ context.Context, ids []string, reason string) {
+				mu.Lock()
+				ended[reason] = append(ended[reason], ids...)
+				mu.Unlock()
+			}})
+		stats, err := r.RunOnce(context.Background())
+		require.NoError(t, err)
+		assert.Equal(t, Stats{Idle: 1, Expired: 1, Purged: 1, Compacted: stats.Compacted}, stats)
+		assert.GreaterOrEqual(t, stats.Compacted, 1)
+		assert.Equal(t, []string{idle}, ended["idle"])
+		assert.Equal(t, []string{old}, ended["expired"])
+		s, err := st.GetSession(context.Background(), fresh)
+		require.NoError(t, err)
+		assert.True(t, s.Active)
+		_, err = st.GetSession(context.Background(), gone)
+		assert.ErrorIs(t, err, store.ErrNotFound)
 
-			// Two replicas running at once do no double work.
-			var wg sync.WaitGroup
-			results := make([]Stats, 2)
-			for i := range results {
-				wg.Add(1)
-				go func(i int) {
-					defer wg.Done()
-					results[i], _ = r.RunOnce(context.Background())
-				}(i)
-			}
-			wg.Wait()
-			assert.Equal(t, 0, results[0].Idle+results[1].Idle)
-		})
-	}
+		// Two replicas running at once do no double work.
+		var wg sync.WaitGroup
+		results := make([]Stats, 2)
+		for i := range results {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				results[i], _ = r.RunOnce(context.Background())
+			}(i)
+		}
+		wg.Wait()
+		assert.Equal(t, 0, results[0].Idle+results[1].Idle)
+	})
 }
 
 func TestRetentionForever(t *testing.T) {

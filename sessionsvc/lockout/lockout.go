@@ -1,7 +1,7 @@
 // Package lockout is sessionsvc's login protection: failed logins counted
 // per identifier (the login name the user typed, normalised) and per client
 // address, each against its own threshold and window, in the database
-// (store.LoginGuardStore: one atomic upsert per failure, so any number of
+// (store.LoginCounters: one atomic upsert per failure, so any number of
 // replicas agree exactly); the lock those counts set, checked on the login
 // request before the app sees the password; the admin list and unlock; and
 // an audit event, with optional alerts, for every lock and unlock.
@@ -165,13 +165,13 @@ type Config struct {
 
 // Guard counts failures and decides lockouts. Safe for concurrent use.
 type Guard struct {
-	st  store.Store
+	st  store.LoginCounters
 	cfg Config
 	log *slog.Logger
 }
 
 // New returns a guard over st.
-func New(st store.Store, cfg Config) *Guard {
+func New(st store.LoginCounters, cfg Config) *Guard {
 	if cfg.Policy == nil {
 		def := policy.Default()
 		cfg.Policy = func() policy.Policy { return def }

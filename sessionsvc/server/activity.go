@@ -15,7 +15,7 @@ import (
 // a crash loses at most one flush interval of last-seen updates, which
 // the design allows.
 type activityBuffer struct {
-	st         store.Store
+	st         store.Sessions
 	maxPending int
 
 	mu      sync.Mutex
@@ -24,7 +24,7 @@ type activityBuffer struct {
 	flushMu sync.Mutex // one flush at a time
 }
 
-func newActivityBuffer(st store.Store, maxPending int) *activityBuffer {
+func newActivityBuffer(st store.Sessions, maxPending int) *activityBuffer {
 	return &activityBuffer{st: st, maxPending: maxPending, pending: make(map[string]int64)}
 }
 

@@ -246,39 +246,42 @@ func (s *Server) adminUserSessions(w http.ResponseWriter, r *http.Request) error
 }
 
 func (s *Server) adminTerminate(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("sessionId")
-	sess, err := sessionview.Resolve(r.Context(), s.st, id)
-	switch {
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrInvalid):
-		// Upstream answers 200 for an id it does not know (nothing to end).
-	case err != nil:
-		return err
-	default:
-		if _, err := s.endSessions(r.Context(), store.EndFilter{SessionIDs: []string{sess.ID}}, protocol.ReasonManual, true, s.nowUTC()); err != nil {
+	return s.adminOnSession(w, r, "terminated", func(ctx context.Context, sess *store.Session) error {
+		if _, err := s.endSessions(ctx, store.EndFilter{SessionIDs: []string{sess.ID}}, protocol.ReasonManual, true, s.nowUTC()); err != nil {
 			return err
 		}
 		s.log.Info("admin terminated session", "admin", adminName(r), "session", sess.ID)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"message": "Session " + id + " terminated", "success": true})
-	return nil
+		return nil
+	})
 }
 
 func (s *Server) adminDelete(w http.ResponseWriter, r *http.Request) error {
+	return s.adminOnSession(w, r, "permanently deleted", func(ctx context.Context, sess *store.Session) error {
+		if err := s.st.DeleteSession(ctx, sess.ID, s.nowUTC()); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		s.log.Info("admin deleted session", "admin", adminName(r), "session", sess.ID)
+		return nil
+	})
+}
+
+// adminOnSession applies act to the session the path's sessionId names and
+// answers "Session <id> <done>". An id naming no session is answered the
+// same, as upstream does: there is nothing to end or delete (its Document
+// Service delete does not fail either).
+func (s *Server) adminOnSession(w http.ResponseWriter, r *http.Request, done string, act func(context.Context, *store.Session) error) error {
 	id := r.PathValue("sessionId")
 	sess, err := sessionview.Resolve(r.Context(), s.st, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrInvalid):
-		// Deleting what is not there is done (upstream's Document Service
-		// delete does not fail either).
 	case err != nil:
 		return err
 	default:
-		if err := s.st.DeleteSession(r.Context(), sess.ID, s.nowUTC()); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err := act(r.Context(), sess); err != nil {
 			return err
 		}
-		s.log.Info("admin deleted session", "admin", adminName(r), "session", sess.ID)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"message": "Session " + id + " permanently deleted", "success": true})
+	writeJSON(w, http.StatusOK, map[string]any{"message": "Session " + id + " " + done, "success": true})
 	return nil
 }
 

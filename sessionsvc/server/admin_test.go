@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/meshsession/meshsession/plugin/protocol"
 	"github.com/meshsession/meshsession/sessionsvc/secrets"
+	"github.com/meshsession/meshsession/sessionsvc/store"
 )
 
 const a = "/magic-sessionmanager"
@@ -203,4 +205,95 @@ func TestAdminSettings(t *testing.T) {
 	r = e2.admin("PUT", a+"/settings", `{"smtp":{"password":"p"}}`)
 	assert.Equal(t, 400, r.status)
 	assert.Contains(t, r.body["error"].(map[string]any)["message"], "SESSION_ENCRYPTION_KEY")
+}
+
+// The admin list pages by keyset cursor (meta.pagination.nextCursor) and
+// says how its counts were made.
+func TestAdminListCursorAndCounts(t *testing.T) {
+	onBackends(t, func(t *testing.T, e *env) {
+		opts := store.SeedOptions{N: 30, Now: time.Now().UTC()}
+		require.NoError(t, store.Seed(context.Background(), e.st, opts, nil))
+		seen := map[string]bool{}
+		path := "/magic-sessionmanager/sessions?pageSize=10&sort=loginTime:desc"
+		for page := 0; ; page++ {
+			require.Less(t, page, 5)
+			r := e.admin("GET", path, nil)
+			require.Equal(t, 200, r.status, string(r.raw))
+			meta := r.body["meta"].(map[string]any)
+			assert.Equal(t, "maintained", meta["countMode"])
+			assert.EqualValues(t, 30, meta["total"], "total: the whole selection (count: the sessions listed, as the Strapi plugin)")
+			for _, s := range r.body["data"].([]any) {
+				id, _ := s.(map[string]any)["id"].(string)
+				if id == "" {
+					id, _ = s.(map[string]any)["sessionId"].(string)
+				}
+				assert.False(t, seen[id], "no session twice")
+				seen[id] = true
+			}
+			next, _ := meta["pagination"].(map[string]any)["nextCursor"].(string)
+			if next == "" {
+				break
+			}
+			path = "/magic-sessionmanager/sessions?pageSize=10&sort=loginTime:desc&cursor=" + url.QueryEscape(next)
+		}
+		assert.Len(t, seen, 30)
+		r := e.admin("GET", "/magic-sessionmanager/sessions?cursor=bm9wZQ", nil)
+		assert.Equal(t, 400, r.status, string(r.raw))
+		// A filtered list counts (a short first page is its own count).
+		s0, _ := store.SeedSession(0, opts)
+		r = e.admin("GET", "/magic-sessionmanager/sessions?userId="+url.QueryEscape(s0.UserID), nil)
+		require.Equal(t, 200, r.status, string(r.raw))
+		assert.Equal(t, "exact", r.body["meta"].(map[string]any)["countMode"])
+	})
+}
+
+// TestAdminActionsAudited: each state-changing admin route that succeeds
+// writes one audit event naming the token, the subject and the address;
+// refused and failed calls and reads write none.
+func TestAdminActionsAudited(t *testing.T) {
+	e := newEnv(t)
+	s1 := e.login("alice", token(t, "alice", "s1", nil), "")
+	e.login("bob", token(t, "bob", "s2", nil), "")
+	for _, tc := range []struct {
+		method, path string
+		body         any
+		status       int
+		event        string
+		subject      string
+	}{
+		{"GET", "/magic-sessionmanager/sessions", nil, 200, "", ""},
+		{"POST", "/magic-sessionmanager/sessions/" + s1 + "/terminate", nil, 200, AuditSessionTerminated, s1},
+		{"POST", "/magic-sessionmanager/sessions/sess_nope/terminate", nil, 200, "", ""}, // upstream's 200: nothing done
+		{"DELETE", "/magic-sessionmanager/sessions/" + s1, nil, 200, AuditSessionDeleted, s1},
+		{"POST", "/magic-sessionmanager/user/bob/toggle-block", map[string]any{"blocked": true}, 200, AuditUserBlocked, "bob"},
+		{"POST", "/magic-sessionmanager/user/bob/toggle-block", map[string]any{"blocked": false}, 200, AuditUserUnblocked, "bob"},
+		{"POST", "/magic-sessionmanager/user/bob/terminate-all", nil, 200, AuditUserTerminatedAll, "bob"},
+		{"POST", "/magic-sessionmanager/sessions/clean-inactive", nil, 200, AuditSessionsPurged, ""},
+		{"PUT", "/magic-sessionmanager/settings?strict=1", map[string]any{"inactivityTimeout": 0}, 400, "", ""},
+		{"PUT", "/magic-sessionmanager/settings", map[string]any{"inactivityTimeout": 30}, 200, AuditSettingsChanged, ""},
+	} {
+		before, err := e.st.ListAudit(t.Context(), 0, 100)
+		require.NoError(t, err)
+		r := e.admin(tc.method, tc.path, tc.body)
+		require.Equal(t, tc.status, r.status, "%s %s: %s", tc.method, tc.path, r.raw)
+		after, err := e.st.ListAudit(t.Context(), 0, 100)
+		require.NoError(t, err)
+		if tc.event == "" {
+			assert.Len(t, after, len(before), "%s %s: no audit event", tc.method, tc.path)
+			continue
+		}
+		require.Len(t, after, len(before)+1, "%s %s", tc.method, tc.path)
+		ev := after[0]
+		assert.Equal(t, tc.event, ev.Event)
+		assert.Equal(t, tc.subject, ev.Subject)
+		assert.Equal(t, "test", ev.Actor, "the admin token's name")
+		assert.Contains(t, string(ev.Detail), `"ip":"127.0.0.1"`)
+	}
+	// An unauthenticated call writes nothing.
+	before, err := e.st.ListAudit(t.Context(), 0, 100)
+	require.NoError(t, err)
+	assert.Equal(t, 401, e.do("POST", "/magic-sessionmanager/user/bob/terminate-all", nil, nil).status)
+	after, err := e.st.ListAudit(t.Context(), 0, 100)
+	require.NoError(t, err)
+	assert.Len(t, after, len(before))
 }

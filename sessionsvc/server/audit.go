@@ -45,28 +45,17 @@ const adminPrefix = "/magic-sessionmanager"
 // auditCapture keeps the status and the start of the answer (the audit
 // reads the outcome from it: blocked or not, how many sessions).
 type auditCapture struct {
-	http.ResponseWriter
-	status int
-	body   bytes.Buffer
+	statusRecorder
+	body bytes.Buffer
 }
 
 const auditCaptureMax = 4 << 10
 
-func (c *auditCapture) WriteHeader(code int) {
-	if c.status == 0 {
-		c.status = code
-	}
-	c.ResponseWriter.WriteHeader(code)
-}
-
 func (c *auditCapture) Write(b []byte) (int, error) {
-	if c.status == 0 {
-		c.status = http.StatusOK
-	}
 	if room := auditCaptureMax - c.body.Len(); room > 0 {
 		c.body.Write(b[:min(len(b), room)])
 	}
-	return c.ResponseWriter.Write(b)
+	return c.statusRecorder.Write(b)
 }
 
 // ClientIP is the address an admin action came from: the connection's
@@ -109,7 +98,7 @@ func (s *Server) audited(pattern string, w http.ResponseWriter, r *http.Request,
 		}
 		subject = ss.ID
 	}
-	c := &auditCapture{ResponseWriter: w}
+	c := &auditCapture{statusRecorder: statusRecorder{ResponseWriter: w}}
 	if err := h(c, r); err != nil {
 		return err
 	}

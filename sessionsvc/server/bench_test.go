@@ -67,19 +67,23 @@ func openRaw(b *testing.B, u string) *sql.DB {
 // raw connection for seeding.
 func benchEnv(b *testing.B, backend string, opts ...envOpt) (*env, *benchDB) {
 	b.Helper()
-	var u string
-	if backend == "sqlite" {
-		u = storetest.SQLiteURL(b)
-	} else {
-		u = storetest.PostgresURL(b)
-	}
-	st, err := store.Open(context.Background(), u, nil)
-	require.NoError(b, err)
-	b.Cleanup(func() { _ = st.Close() })
+	st, u := benchStore(b, backend)
 	e := newEnvWithStore(b, st, opts...)
 	raw := openRaw(b, u)
 	b.Cleanup(func() { _ = raw.Close() })
 	return e, &benchDB{name: backend, url: u, raw: raw}
+}
+
+// benchStore opens a store on a fresh database of backend (one of
+// backends), closed at the end of the benchmark, and gives its URL.
+func benchStore(b *testing.B, backend string) (store.Store, string) {
+	b.Helper()
+	u := storetest.SQLiteURL
+	if backend == "postgres" {
+		u = storetest.PostgresURL
+	}
+	url := u(b)
+	return storetest.OpenURL(b, url), url
 }
 
 const seriesCTE = `WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < %d) `

@@ -206,10 +206,7 @@ func (s *Server) geoipUpdate(w http.ResponseWriter, r *http.Request) error {
 // only: the route exists when Config.DevRoutes is set).
 func (s *Server) simulateTimeout(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("sessionId")
-	sess, err := sessionview.Resolve(r.Context(), s.st, id)
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
-		return notFound("Session not found")
-	}
+	sess, err := s.pathSession(r)
 	if err != nil {
 		return err
 	}

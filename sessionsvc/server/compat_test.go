@@ -175,6 +175,11 @@ func compatCases() []compatCase {
 				return e.user(token(t, "7", "sid-new", nil), "GET", ua+"/current-session", nil)
 			},
 			fields: shape{"data": "null", "meta.pending": "bool", "meta.retryAfterMs": "number", "message": "string"}},
+		{name: "current-session pending when issued ahead of this clock", status: 202,
+			do: func(t *testing.T, e *env, f *fixture) resp {
+				return e.user(token(t, "7", "sid-skew", jwt.MapClaims{"iat": time.Now().Add(30 * time.Second).Unix()}), "GET", ua+"/current-session", nil)
+			},
+			fields: shape{"data": "null", "meta.pending": "bool", "meta.retryAfterMs": "number", "message": "string"}},
 		{name: "current-session unknown after the grace window", status: 404,
 			do: func(t *testing.T, e *env, f *fixture) resp {
 				return e.user(token(t, "7", "sid-old", jwt.MapClaims{"iat": time.Now().Add(-time.Minute).Unix()}), "GET", ua+"/current-session", nil)

@@ -16,6 +16,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshsession/meshsession/internal/testenv"
 	"github.com/meshsession/meshsession/plugin/protocol"
 	"github.com/meshsession/meshsession/sessionsvc/enrich"
 	"github.com/meshsession/meshsession/sessionsvc/store"
@@ -29,24 +30,12 @@ const (
 	testAdmin  = "admin-token-xyz"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 type env struct {
 	t     testing.TB
 	st    store.Store
 	srv   *Server
 	http  *httptest.Server
-	clock *clock
+	clock *testenv.Clock
 }
 
 type envOpt func(*Config)
@@ -58,7 +47,7 @@ func newEnv(t testing.TB, opts ...envOpt) *env {
 
 func newEnvWithStore(t testing.TB, st store.Store, opts ...envOpt) *env {
 	t.Helper()
-	ck := &clock{t: time.Now().UTC().Truncate(time.Millisecond)}
+	ck := testenv.NewClock(time.Now().UTC().Truncate(time.Millisecond))
 	v, err := userauth.New(context.Background(), userauth.Config{Secret: testSecret})
 	require.NoError(t, err)
 	cfg := Config{Store: st, InternalKey: testKey, Users: v, Now: ck.Now}

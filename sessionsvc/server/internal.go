@@ -224,12 +224,6 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// refreshChecker is implemented by stores that can judge a refresh the
-// upstream refused (reuse detection without rotation).
-type refreshChecker interface {
-	CheckRefresh(ctx ctxT, presented []string, now time.Time) (store.RefreshOutcome, error)
-}
-
 func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 	var req protocol.RefreshRequest
 	if err := decodeJSON(r, &req); err != nil {
@@ -265,15 +259,10 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 	}
 	var out store.RefreshOutcome
 	var err error
-	switch {
-	case ok2xx:
+	if ok2xx {
 		out, err = s.st.Refresh(ctx, req.PresentedKeys, newKeys, now)
-	default:
-		if rc, ok := s.st.(refreshChecker); ok {
-			out, err = rc.CheckRefresh(ctx, req.PresentedKeys, now)
-		} else {
-			out, err = store.RefreshOutcome{Allowed: true}, nil
-		}
+	} else {
+		out, err = s.st.CheckRefresh(ctx, req.PresentedKeys, now)
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		// A session sessionsvc never saw (registered before it ran, or

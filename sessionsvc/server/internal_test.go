@@ -181,8 +181,21 @@ func testRefreshReuse(t *testing.T, e *env) {
 	assert.Equal(t, protocol.DecisionDeny, r.body["decision"])
 	assert.Equal(t, protocol.ReasonLogout, r.body["reason"])
 
+	// A rotated token the upstream refused is reuse all the same.
+	idD := e.login("bob", token(t, "bob", "s-d", nil), "fp:rd")
+	r = e.internal("POST", protocol.PathTokens, protocol.RefreshRequest{PresentedKeys: []string{"fp:rd"}, Status: 200, RefreshKeys: []string{"fp:rd2"}})
+	require.Equal(t, protocol.DecisionAllow, r.body["decision"])
+	r = e.internal("POST", protocol.PathTokens, protocol.RefreshRequest{PresentedKeys: []string{"fp:rd"}, Status: 401})
+	assert.Equal(t, protocol.DecisionDeny, r.body["decision"])
+	assert.Equal(t, protocol.ReasonReuse, r.body["reason"])
+	sess, err = e.st.GetSession(t.Context(), idD)
+	require.NoError(t, err)
+	assert.Equal(t, protocol.ReasonReuse, sess.TerminationReason)
+
 	// Unknown tokens: nothing to judge by.
 	r = e.internal("POST", protocol.PathTokens, protocol.RefreshRequest{PresentedKeys: []string{"fp:unknown"}, Status: 200})
+	assert.Equal(t, protocol.DecisionAllow, r.body["decision"])
+	r = e.internal("POST", protocol.PathTokens, protocol.RefreshRequest{PresentedKeys: []string{"fp:unknown"}, Status: 401})
 	assert.Equal(t, protocol.DecisionAllow, r.body["decision"])
 }
 

@@ -17,8 +17,6 @@ import (
 
 	"github.com/meshsession/meshsession/internal/cputime"
 	"github.com/meshsession/meshsession/plugin/protocol"
-	"github.com/meshsession/meshsession/sessionsvc/store"
-	"github.com/meshsession/meshsession/sessionsvc/store/storetest"
 )
 
 // BenchmarkLongPollFanout holds MESHSESSION_BENCH_WAITERS (default 10,000)
@@ -38,16 +36,8 @@ func BenchmarkLongPollFanout(b *testing.B) {
 	}
 	for _, be := range backends {
 		b.Run(be, func(b *testing.B) {
-			var u string
-			if be == "sqlite" {
-				u = storetest.SQLiteURL(b)
-			} else {
-				u = storetest.PostgresURL(b)
-			}
 			ctx := context.Background()
-			st, err := store.Open(ctx, u, nil)
-			require.NoError(b, err)
-			b.Cleanup(func() { _ = st.Close() })
+			st, _ := benchStore(b, be)
 			require.Eventually(b, st.(interface{ LongPollReady() bool }).LongPollReady, 10*time.Second, time.Millisecond)
 			e := newEnvWithStore(b, st)
 			now := time.Now()

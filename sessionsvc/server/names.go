@@ -83,14 +83,11 @@ func searchLookup(kr *secrets.Keyring, term string) []string {
 // userByDocumentID finds the user id a user documentId names ("" when
 // no session names it).
 func (s *Server) userByDocumentID(ctx context.Context, doc string) (string, error) {
-	l, ok := s.st.(interface {
-		UserIDByLookup(ctx context.Context, tokens []string) (string, error)
-	})
 	toks := s.cfg.Keyring.LookupTokens(lookupDoc, doc)
-	if !ok || len(toks) == 0 {
+	if len(toks) == 0 {
 		return "", nil
 	}
-	id, err := l.UserIDByLookup(ctx, toks)
+	id, err := s.st.UserIDByLookup(ctx, toks)
 	if errors.Is(err, store.ErrNotFound) {
 		return "", nil
 	}

@@ -6,8 +6,6 @@ import (
 	"time"
 )
 
-type ctxT = context.Context
-
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil

@@ -93,19 +93,12 @@ func sizeName(n int) string {
 
 func scaleAt(b *testing.B, backend string, n int) {
 	ctx := context.Background()
-	keep := os.Getenv("MESHSESSION_BENCH_KEEP")
-	var u string
-	switch {
-	case keep != "":
-		u = storetest.KeptURL(b, backend, keep, strings.ToLower(sizeName(n)))
-	case backend == "sqlite":
-		u = storetest.SQLiteURL(b)
-	default:
-		u = storetest.PostgresURL(b)
+	var st store.Store
+	if keep := os.Getenv("MESHSESSION_BENCH_KEEP"); keep != "" {
+		st = storetest.OpenURL(b, storetest.KeptURL(b, backend, keep, strings.ToLower(sizeName(n))))
+	} else {
+		st, _ = benchStore(b, backend)
 	}
-	st, err := store.Open(ctx, u, nil)
-	require.NoError(b, err)
-	b.Cleanup(func() { _ = st.Close() })
 	now := time.Now().UTC()
 	opts := store.SeedOptions{N: n, Now: now}
 	// A kept database is seeded once (or completed, after an interrupted

@@ -243,8 +243,10 @@ func (s *Server) currentSession(w http.ResponseWriter, r *http.Request) error {
 		// ask the client to retry rather than say "no session".
 		grace := time.Duration(s.Settings(ctx).SessionCreationGraceMs) * time.Millisecond
 		if !c.id.IssuedAt.IsZero() && grace > 0 {
-			age := s.nowUTC().Sub(c.id.IssuedAt)
-			if age >= 0 && age < grace {
+			// A token stamped slightly ahead of this clock (skew the
+			// claim checks accept) is as fresh as one issued now.
+			age := max(s.nowUTC().Sub(c.id.IssuedAt), 0)
+			if age < grace {
 				writeJSON(w, http.StatusAccepted, map[string]any{
 					"data":    nil,
 					"meta":    map[string]any{"pending": true, "retryAfterMs": (grace - age).Milliseconds()},
@@ -383,13 +385,20 @@ func (s *Server) logoutOthers(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// pathSession resolves the session the path's sessionId names (an id or a
+// key); one that names none is 404 "Session not found".
+func (s *Server) pathSession(r *http.Request) (*store.Session, error) {
+	sess, err := sessionview.Resolve(r.Context(), s.st, r.PathValue("sessionId"))
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
+		return nil, notFound("Session not found")
+	}
+	return sess, err
+}
+
 func (s *Server) deleteMySession(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
 	id := r.PathValue("sessionId")
-	sess, err := sessionview.Resolve(r.Context(), s.st, id)
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
-		return notFound("Session not found")
-	}
+	sess, err := s.pathSession(r)
 	if err != nil {
 		return err
 	}

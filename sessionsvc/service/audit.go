@@ -14,7 +14,7 @@ import (
 // auditCLI records an admin-token change made with the sessionsvc CLI in
 // the audit trail (actor "cli:<os user>"); a failure is reported on
 // stderr, the change itself stands.
-func auditCLI(ctx context.Context, st store.Store, event, tokenID string, detail map[string]any) {
+func auditCLI(ctx context.Context, st store.Audit, event, tokenID string, detail map[string]any) {
 	actor := "cli"
 	if u, err := user.Current(); err == nil && u.Username != "" {
 		actor = "cli:" + u.Username

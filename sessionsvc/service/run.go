@@ -52,27 +52,49 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return svc.Serve(ctx, ln)
 }
 
+// storeFlags are the flags of a subcommand that works on the store named by
+// --database-url (default: DATABASE_URL, then store.DefaultDatabaseURL).
+type storeFlags struct {
+	fs    *flag.FlagSet
+	dbURL *string
+}
+
+func newStoreFlags(name string, stderr io.Writer) *storeFlags {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return &storeFlags{fs: fs, dbURL: fs.String("database-url", "", "database URL (default: DATABASE_URL or "+store.DefaultDatabaseURL+")")}
+}
+
+// parse reads args; help is -h/--help (the usage printed, nothing to do).
+func (f *storeFlags) parse(args []string) (help bool, err error) {
+	err = f.fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return true, nil
+	}
+	return false, err
+}
+
+// open opens the store the flags name.
+func (f *storeFlags) open(ctx context.Context, getenv func(string) string) (store.Store, error) {
+	u := *f.dbURL
+	if u == "" {
+		u = getenv("DATABASE_URL")
+	}
+	return store.Open(ctx, u, nil)
+}
+
 func runToken(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	usage := "usage: sessionsvc token create --name NAME | token list | token revoke ID  (uses DATABASE_URL / --database-url)"
 	if len(args) == 0 {
 		return errors.New(usage)
 	}
 	cmd := args[0]
-	fs := flag.NewFlagSet("sessionsvc token "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	name := fs.String("name", "", "name of the new token (create)")
-	dbURL := fs.String("database-url", "", "database URL (default: DATABASE_URL or "+store.DefaultDatabaseURL+")")
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	sf := newStoreFlags("sessionsvc token "+cmd, stderr)
+	name := sf.fs.String("name", "", "name of the new token (create)")
+	if help, err := sf.parse(args[1:]); help || err != nil {
 		return err
 	}
-	u := *dbURL
-	if u == "" {
-		u = getenv("DATABASE_URL")
-	}
-	st, err := store.Open(ctx, u, nil)
+	st, err := sf.open(ctx, getenv)
 	if err != nil {
 		return err
 	}
@@ -125,12 +147,12 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		return tw.Flush()
 	case "revoke":
-		if fs.NArg() != 1 {
+		if sf.fs.NArg() != 1 {
 			return errors.New("token revoke: give exactly one token ID (see token list)")
 		}
-		id, err := strconv.ParseInt(fs.Arg(0), 10, 64)
+		id, err := strconv.ParseInt(sf.fs.Arg(0), 10, 64)
 		if err != nil || id <= 0 {
-			return fmt.Errorf("token revoke: %q is not a token ID", fs.Arg(0))
+			return fmt.Errorf("token revoke: %q is not a token ID", sf.fs.Arg(0))
 		}
 		if err := st.RevokeAdminToken(ctx, id); err != nil {
 			if errors.Is(err, store.ErrNotFound) {

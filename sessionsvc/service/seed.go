@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -15,27 +14,19 @@ import (
 // for benchmarks and demos. It writes sessions and their keys only: no
 // revocations, no alerts.
 func runSeed(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("sessionsvc seed", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	sf := newStoreFlags("sessionsvc seed", stderr)
+	fs := sf.fs
 	n := fs.Int("n", 10_000, "number of synthetic sessions to add")
 	from := fs.Int("from", 0, "index of the first session (seed again with --from=<previous n> to add more)")
 	users := fs.Int("users", 0, "distinct users (default n/4)")
 	active := fs.Float64("active", 0.6, "share of sessions left active (the rest ended: logouts, terminations)")
-	dbURL := fs.String("database-url", "", "database URL (default: DATABASE_URL or "+store.DefaultDatabaseURL+")")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if help, err := sf.parse(args); help || err != nil {
 		return err
 	}
 	if *n <= 0 || *from < 0 || *users < 0 || *active <= 0 || *active > 1 {
 		return errors.New("seed: -n must be positive, -from and -users not negative, -active in (0, 1]")
 	}
-	u := *dbURL
-	if u == "" {
-		u = getenv("DATABASE_URL")
-	}
-	st, err := store.Open(ctx, u, nil)
+	st, err := sf.open(ctx, getenv)
 	if err != nil {
 		return err
 	}

@@ -218,30 +218,24 @@ func List(list []store.Session, o Options) (out []Session, active int) {
 	return out, active
 }
 
-// appIDer is the store's optional SessionAppIDs.
-type appIDer interface {
-	SessionAppIDs(ctx context.Context, ids []string) (map[string]string, error)
-}
-
 // AppIDs looks up the id the app sees for each session (nil map, no error,
-// when the store cannot say).
-func AppIDs(ctx context.Context, st store.Store, list []store.Session) (map[string]string, error) {
-	a, ok := st.(appIDer)
-	if !ok || len(list) == 0 {
+// for an empty list).
+func AppIDs(ctx context.Context, st store.Sessions, list []store.Session) (map[string]string, error) {
+	if len(list) == 0 {
 		return nil, nil
 	}
 	ids := make([]string, len(list))
 	for i := range list {
 		ids[i] = list[i].ID
 	}
-	return a.SessionAppIDs(ctx, ids)
+	return st.SessionAppIDs(ctx, ids)
 }
 
 // Resolve finds a session by any id the apps and APIs show: the
 // documentId ("sess_…"), the sessionId (the token's session claim), or the
 // x-session-id value ("fp:…" or a bare claim; "sid:…" also accepted).
 // ErrNotFound when none names a session; ErrInvalid for an unusable id.
-func Resolve(ctx context.Context, st store.Store, id string) (*store.Session, error) {
+func Resolve(ctx context.Context, st store.Sessions, id string) (*store.Session, error) {
 	if id == "" || len(id) > 512 || strings.ContainsAny(id, "\x00\r\n\t ") {
 		return nil, store.ErrInvalid
 	}

@@ -170,24 +170,6 @@ func decodeStrict(raw json.RawMessage, v any) error {
 	return dec.Decode(v)
 }
 
-func restoreMasked(current Settings, next *Settings) {
-	if next.SMTP.Password == Mask {
-		next.SMTP.Password = current.SMTP.Password
-	}
-	old := map[string]Webhook{}
-	for _, w := range current.Webhooks {
-		old[w.Name] = w
-	}
-	for i, w := range next.Webhooks {
-		if w.URL == Mask {
-			next.Webhooks[i].URL = old[w.Name].URL
-		}
-		if w.Secret == Mask {
-			next.Webhooks[i].Secret = old[w.Name].Secret
-		}
-	}
-}
-
 // lenientInt reads a number as JavaScript's parseInt would: 15, 15.7,
 // "15", " 15px" all give 15; anything else is not a number.
 func lenientInt(raw json.RawMessage) (int, bool) {

@@ -275,6 +275,32 @@ func (s Settings) Masked() Settings {
 	return c
 }
 
+// restoreMasked gives every secret of next sent back as Mask its value in
+// current (Masked's inverse); webhooks are matched by name.
+func restoreMasked(current Settings, next *Settings) {
+	if next.SMTP.Password == Mask {
+		next.SMTP.Password = current.SMTP.Password
+	}
+	if next.DiscordWebhookURL == Mask {
+		next.DiscordWebhookURL = current.DiscordWebhookURL
+	}
+	if next.SlackWebhookURL == Mask {
+		next.SlackWebhookURL = current.SlackWebhookURL
+	}
+	old := map[string]Webhook{}
+	for _, w := range current.Webhooks {
+		old[w.Name] = w
+	}
+	for i, w := range next.Webhooks {
+		if w.URL == Mask {
+			next.Webhooks[i].URL = old[w.Name].URL
+		}
+		if w.Secret == Mask {
+			next.Webhooks[i].Secret = old[w.Name].Secret
+		}
+	}
+}
+
 func (s Settings) clone() Settings {
 	b, _ := json.Marshal(s)
 	var c Settings
@@ -286,7 +312,7 @@ func (s Settings) clone() Settings {
 var ErrNoEncryptionKey = errors.New("storing secrets needs SESSION_ENCRYPTION_KEY")
 
 // Load reads the document from st over the defaults and opens sealed secrets.
-func Load(ctx context.Context, st store.Store, kr *secrets.Keyring, inactivity time.Duration) (Settings, error) {
+func Load(ctx context.Context, st store.Settings, kr *secrets.Keyring, inactivity time.Duration) (Settings, error) {
 	s := Defaults(inactivity)
 	doc, err := st.GetSettings(ctx)
 	if err != nil {
@@ -328,28 +354,7 @@ func Merge(current Settings, body []byte) (Settings, error) {
 	if dec.More() {
 		return Settings{}, errors.New("unexpected data after the JSON document")
 	}
-	// Restore masked secrets. Webhooks are matched by name.
-	if next.SMTP.Password == Mask {
-		next.SMTP.Password = current.SMTP.Password
-	}
-	if next.DiscordWebhookURL == Mask {
-		next.DiscordWebhookURL = current.DiscordWebhookURL
-	}
-	if next.SlackWebhookURL == Mask {
-		next.SlackWebhookURL = current.SlackWebhookURL
-	}
-	old := map[string]Webhook{}
-	for _, w := range current.Webhooks {
-		old[w.Name] = w
-	}
-	for i, w := range next.Webhooks {
-		if w.URL == Mask {
-			next.Webhooks[i].URL = old[w.Name].URL
-		}
-		if w.Secret == Mask {
-			next.Webhooks[i].Secret = old[w.Name].Secret
-		}
-	}
+	restoreMasked(current, &next)
 	if next.AllowedCountries == nil {
 		next.AllowedCountries = []string{}
 	}
@@ -360,7 +365,7 @@ func Merge(current Settings, body []byte) (Settings, error) {
 }
 
 // Save validates s, seals its secrets and stores it.
-func Save(ctx context.Context, st store.Store, kr *secrets.Keyring, s Settings) error {
+func Save(ctx context.Context, st store.Settings, kr *secrets.Keyring, s Settings) error {
 	if err := s.Validate(); err != nil {
 		return err
 	}

@@ -33,43 +33,40 @@ func keysOf(p protocol.SyncPage) []string {
 // long-poll would answer "nothing new" for a committed revocation, again
 // and again (the e2e flake at load: a revocation not enforced in 15 s).
 func TestFeedStaleSnapshot(t *testing.T) {
-	for _, b := range storetest.Backends() {
-		t.Run(b.Name, func(t *testing.T) {
-			ctx := context.Background()
-			st := b.Open(t)
-			w, ok := st.(waiter)
-			require.True(t, ok)
-			now := time.Now()
-			epoch, err := st.Epoch(ctx)
-			require.NoError(t, err)
-			require.NoError(t, st.RevokeKeys(ctx, []string{"fp:a"}, protocol.ReasonLogout, now.Add(time.Hour), now))
-			snap, err := st.Changes(ctx, epoch, 0, 100, now)
-			require.NoError(t, err)
-			require.Equal(t, []string{"fp:a"}, keysOf(snap))
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		w, ok := st.(waiter)
+		require.True(t, ok)
+		now := time.Now()
+		epoch, err := st.Epoch(ctx)
+		require.NoError(t, err)
+		require.NoError(t, st.RevokeKeys(ctx, []string{"fp:a"}, protocol.ReasonLogout, now.Add(time.Hour), now))
+		snap, err := st.Changes(ctx, epoch, 0, 100, now)
+		require.NoError(t, err)
+		require.Equal(t, []string{"fp:a"}, keysOf(snap))
 
-			// A reader takes its snapshot, then stalls.
-			finish, err := store.BeginDelayedChanges(ctx, st)
-			require.NoError(t, err)
-			// fp:b is committed; another reader brings the feed to it.
-			require.NoError(t, st.RevokeKeys(ctx, []string{"fp:b"}, protocol.ReasonLogout, now.Add(time.Hour), now))
-			d, err := st.Changes(ctx, epoch, snap.Cursor, 100, now)
-			require.NoError(t, err)
-			require.Equal(t, []string{"fp:b"}, keysOf(d))
-			// The stalled reader goes on, from the cursor fp:b brought: its
-			// snapshot lacks fp:b, yet this is no restore (no snapshot).
-			late, err := finish(epoch, d.Cursor, 100, now)
-			require.NoError(t, err)
-			assert.False(t, late.Reset, "a reader's older snapshot is not a restore: %+v", late)
-			assert.Empty(t, late.Changes)
-			assert.Equal(t, d.Cursor, late.Cursor)
+		// A reader takes its snapshot, then stalls.
+		finish, err := store.BeginDelayedChanges(ctx, st)
+		require.NoError(t, err)
+		// fp:b is committed; another reader brings the feed to it.
+		require.NoError(t, st.RevokeKeys(ctx, []string{"fp:b"}, protocol.ReasonLogout, now.Add(time.Hour), now))
+		d, err := st.Changes(ctx, epoch, snap.Cursor, 100, now)
+		require.NoError(t, err)
+		require.Equal(t, []string{"fp:b"}, keysOf(d))
+		// The stalled reader goes on, from the cursor fp:b brought: its
+		// snapshot lacks fp:b, yet this is no restore (no snapshot).
+		late, err := finish(epoch, d.Cursor, 100, now)
+		require.NoError(t, err)
+		assert.False(t, late.Reset, "a reader's older snapshot is not a restore: %+v", late)
+		assert.Empty(t, late.Changes)
+		assert.Equal(t, d.Cursor, late.Cursor)
 
-			// The proxy long-polls from before fp:b (its answer to the
-			// other reader's call is not in yet): fp:b, at once.
-			start := time.Now()
-			p, err := w.WaitChanges(ctx, epoch, snap.Cursor, 100, 3*time.Second, time.Now)
-			require.NoError(t, err)
-			assert.Equal(t, []string{"fp:b"}, keysOf(p), "the feed went back to a stale snapshot")
-			assert.Less(t, time.Since(start), 2*time.Second, "answered by the wait's timer: the feed went back")
-		})
-	}
+		// The proxy long-polls from before fp:b (its answer to the
+		// other reader's call is not in yet): fp:b, at once.
+		start := time.Now()
+		p, err := w.WaitChanges(ctx, epoch, snap.Cursor, 100, 3*time.Second, time.Now)
+		require.NoError(t, err)
+		assert.Equal(t, []string{"fp:b"}, keysOf(p), "the feed went back to a stale snapshot")
+		assert.Less(t, time.Since(start), 2*time.Second, "answered by the wait's timer: the feed went back")
+	})
 }

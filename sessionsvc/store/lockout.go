@@ -92,49 +92,6 @@ type AuditEvent struct {
 	Detail      json.RawMessage // event data (JSON object)
 }
 
-// LoginGuardStore holds the failed-login counters, lockouts and the audit
-// trail. Every change is one atomic statement (an upsert with RETURNING) so
-// that any number of replicas on one PostgreSQL database agree exactly.
-type LoginGuardStore interface {
-	// RecordLoginFailure counts one failure in one atomic upsert: a failure
-	// while locked adds to the count and keeps the lock; a failure after the
-	// window (or an earlier lock) ended starts a new window; reaching the
-	// threshold locks until At+LockFor. When this failure locked the scope,
-	// onLock's audit events and alerts are written in the same transaction.
-	RecordLoginFailure(ctx context.Context, f LoginFailure, onLock func(LoginCounter) ([]AuditEvent, []Alert)) (LoginCounter, error)
-	// RecordLoginFailures counts one failure under each of fs (their scopes
-	// distinct) in one transaction, and, when eventScope is set, records the
-	// failure under it in failed_logins (the dashboard's charts).
-	RecordLoginFailures(ctx context.Context, fs []LoginFailure, eventScope string, onLock func(LoginCounter) ([]AuditEvent, []Alert)) ([]LoginCounter, error)
-	// BeginLoginAttempts admits one attempt under every scope of as, or
-	// none (ok false: nothing is recorded), in one transaction, so that
-	// concurrent attempts never exceed a threshold: an attempt takes a
-	// pending slot that its failure report (RecordLoginFailures) turns into
-	// a failure, its success frees (ResetLoginFailures, ReleaseLoginAttempt),
-	// or PendingTTL ends. The counters are returned in the order of as.
-	BeginLoginAttempts(ctx context.Context, as []LoginAttempt) (bool, []LoginCounter, error)
-	// ReleaseLoginAttempt frees one pending slot of scope (a success).
-	ReleaseLoginAttempt(ctx context.Context, scope string, now time.Time) error
-	// ResetLoginFailures forgets the scope's failures unless it is locked at now
-	// (a successful login; a lock stands until it ends or an admin lifts it).
-	ResetLoginFailures(ctx context.Context, scope string, now time.Time) error
-	// ActiveLockouts returns the counters among scopes that are locked at now.
-	ActiveLockouts(ctx context.Context, scopes []string, now time.Time) ([]LoginCounter, error)
-	// ListLockouts returns every counter locked at now, latest lock first (at most limit).
-	ListLockouts(ctx context.Context, now time.Time, limit int) ([]LoginCounter, error)
-	// Unlock lifts the lock of scope (ErrNotFound when it is not locked at
-	// now) and writes audit and alerts in the same transaction.
-	Unlock(ctx context.Context, scope string, now time.Time, audit []AuditEvent, alerts []Alert) (LoginCounter, error)
-	// PruneLoginCounters deletes unlocked counters whose last failure is before before.
-	PruneLoginCounters(ctx context.Context, before, now time.Time) (int, error)
-	// AppendAudit writes audit events.
-	AppendAudit(ctx context.Context, events []AuditEvent) error
-	// ListAudit returns audit events newest first with an id below beforeID (0: the newest), at most limit.
-	ListAudit(ctx context.Context, beforeID int64, limit int) ([]AuditEvent, error)
-}
-
-var _ LoginGuardStore = (*sqlStore)(nil)
-
 const counterCols = `scope, kind, subject, failures, window_start, last_failure, locked_until, locked_at, just_locked,
 	pending, pending_at, check_ok`
 

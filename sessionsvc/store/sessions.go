@@ -194,7 +194,7 @@ func (s *sqlStore) Refresh(ctx context.Context, presented []string, newKeys []Se
 
 // CheckRefresh decides about a refresh the upstream refused: a presented
 // key that was already rotated is still reuse (and ends the session), but
-// nothing is rotated or attached. It is an extension to the Store interface.
+// nothing is rotated or attached.
 func (s *sqlStore) CheckRefresh(ctx context.Context, presented []string, now time.Time) (RefreshOutcome, error) {
 	return s.refresh(ctx, presented, nil, false, now)
 }

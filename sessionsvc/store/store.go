@@ -1,8 +1,11 @@
 // Package store is sessionsvc's persistence: sessions and their keys, user
 // block state, the append-only revocation log that feeds the plugins, admin
-// tokens, settings, the alert outbox and failed-login counters.
+// tokens, settings, the alert outbox, failed-login counters and lockouts,
+// and the audit trail.
 //
-// One interface, two implementations (SQLite, the embedded default, and
+// One Store interface, composed of one role interface per domain (Sessions,
+// Users, RevocationLog, ...) so that each consumer takes only its part; two
+// implementations (SQLite, the embedded default, and
 // PostgreSQL for several replicas) that pass one contract test suite.
 // Every state change that the proxies must learn about is appended to the
 // revocation log in the same transaction as the change itself.
@@ -188,15 +191,31 @@ type Alert struct {
 	SentAt      *time.Time
 }
 
-// Store is sessionsvc's persistence. All methods are safe for concurrent use
-// and, on PostgreSQL, across replicas.
+// Store is sessionsvc's persistence: every role below, on one database.
+// All methods are safe for concurrent use and, on PostgreSQL, across
+// replicas. Consumers that need less take the narrowest role (or a small
+// composition of roles declared where they are used).
 type Store interface {
+	Sessions
+	Users
+	RevocationLog
+	Retention
+	AdminTokens
+	Settings
+	AlertOutbox
+	FailedLogins
+	LoginCounters
+	Audit
+
 	// Ping checks the database is reachable and migrations are applied.
 	Ping(ctx context.Context) error
 	Close() error
-	// Epoch names this store's revocation log; it changes only when the store is reset.
-	Epoch(ctx context.Context) (string, error)
+}
 
+// Sessions holds the sessions and the token keys that name them: login,
+// refresh, activity, discovery and ending. Ending a session logs a revoke
+// change for each of its keys in the same transaction.
+type Sessions interface {
 	// CreateSession stores a new session with its keys and, in the same
 	// transaction, the alerts it raised.
 	CreateSession(ctx context.Context, s *Session, keys []SessionKey, alerts []Alert) error
@@ -204,14 +223,28 @@ type Store interface {
 	// FindSessionByKeys returns the session named by any of keys (ErrNotFound if none).
 	FindSessionByKeys(ctx context.Context, keys []string) (*Session, error)
 	ListSessions(ctx context.Context, q SessionQuery) (SessionPage, error)
+	// SessionAppIDs returns, for each of the sessions ids that has one, the
+	// id the app sees for it (the token's session claim, else the newest
+	// access-token key); sessions with neither are missing from the map.
+	SessionAppIDs(ctx context.Context, ids []string) (map[string]string, error)
+	// UserIDByLookup returns the user id of the newest session whose
+	// user_lookup holds one of tokens (ErrNotFound when none does).
+	UserIDByLookup(ctx context.Context, tokens []string) (string, error)
 	// AddKeys attaches keys to a session (a refresh's new tokens).
 	AddKeys(ctx context.Context, sessionID string, keys []SessionKey) error
-	// Refresh handles a refresh that presented the refresh-token keys
-	// presented: refused if the session has ended; if a presented key was
-	// already rotated (reuse) the whole session ends with ReasonReuse
-	// (revocations logged); otherwise the presented key is marked rotated
-	// and newKeys attached. ErrNotFound if no session knows the keys.
+	// Refresh handles a refresh the upstream answered 2xx, which presented
+	// the refresh-token keys presented: refused if the session has ended
+	// (Reason its termination reason); if a presented key was already
+	// rotated (reuse) the whole session ends with ReasonReuse (revocations
+	// logged); otherwise the presented keys are marked rotated and newKeys
+	// attached. ErrNotFound if no session knows the keys.
 	Refresh(ctx context.Context, presented []string, newKeys []SessionKey, now time.Time) (RefreshOutcome, error)
+	// CheckRefresh judges a refresh the upstream refused, like Refresh but
+	// rotating and attaching nothing: refused if the session has ended;
+	// a presented key already rotated is still reuse and ends the session
+	// with ReasonReuse; otherwise allowed. ErrNotFound if no session knows
+	// the keys (or none is presented).
+	CheckRefresh(ctx context.Context, presented []string, now time.Time) (RefreshOutcome, error)
 	// EndSessions ends the active sessions matching f with reason, logging a
 	// revoke change for every key of every ended session. manual marks
 	// terminatedManually. Returns the ids ended.
@@ -224,10 +257,11 @@ type Store interface {
 	// DiscoverSessions registers tokens seen in traffic that no session
 	// knows (see Discovery, RouteDiscovered); returns the ids created.
 	DiscoverSessions(ctx context.Context, ds []Discovery, now time.Time) ([]string, error)
-	// RevokeKeys logs revoke changes for keys that name no known session
-	// (a logout of a token sessionsvc never saw), expiring at exp.
-	RevokeKeys(ctx context.Context, keys []string, reason string, exp time.Time, now time.Time) error
+}
 
+// Users holds per-user state the proxies enforce: blocks and not-before
+// times, each change logged to the revocation log.
+type Users interface {
 	// SetBlocked blocks or unblocks a user. Blocking ends the user's sessions
 	// with ReasonBlocked and logs a block change; unblocking logs an unblock.
 	SetBlocked(ctx context.Context, userID string, blocked bool, now time.Time) error
@@ -235,29 +269,51 @@ type Store interface {
 	// SetNotBefore refuses the user's tokens issued before at (logs a
 	// not_before change that can be dropped after exp).
 	SetNotBefore(ctx context.Context, userID string, at, exp, now time.Time) error
+}
 
+// RevocationLog is the append-only log of revocations the plugins sync from.
+type RevocationLog interface {
+	// Epoch names this store's revocation log; it changes only when the store is reset.
+	Epoch(ctx context.Context) (string, error)
 	// Changes returns the revocation log after cursor (a snapshot of live
 	// entries when cursor is 0 or epoch is not this store's), at most limit.
 	Changes(ctx context.Context, epoch string, cursor int64, limit int, now time.Time) (protocol.SyncPage, error)
+	// RevokeKeys logs revoke changes for keys that name no known session
+	// (a logout of a token sessionsvc never saw), expiring at exp.
+	RevokeKeys(ctx context.Context, keys []string, reason string, exp time.Time, now time.Time) error
 	// Compact drops log entries whose tokens have all expired. Returns rows removed.
 	Compact(ctx context.Context, now time.Time) (int, error)
+}
+
+// Retention ends sessions by age and forgets ended ones (the periodic jobs).
+type Retention interface {
 	// EndIdle ends active sessions whose lastActive is before idleBefore (ReasonIdle).
 	EndIdle(ctx context.Context, idleBefore, now time.Time) ([]string, error)
 	// EndOld ends active sessions that logged in before loginBefore (ReasonExpired).
 	EndOld(ctx context.Context, loginBefore, now time.Time) ([]string, error)
 	// Purge deletes ended sessions whose logout time is before endedBefore.
 	Purge(ctx context.Context, endedBefore time.Time) (int, error)
+}
 
+// AdminTokens holds the admin bearer tokens, hashed.
+type AdminTokens interface {
 	CreateAdminToken(ctx context.Context, name, hash string, now time.Time) (AdminToken, error)
 	// FindAdminToken returns the non-revoked token with this hash and records its use.
 	FindAdminToken(ctx context.Context, hash string, now time.Time) (AdminToken, error)
 	ListAdminTokens(ctx context.Context) ([]AdminToken, error)
 	RevokeAdminToken(ctx context.Context, id int64) error
+}
 
-	// Settings are one JSON document owned by the admin API.
+// Settings holds the settings: one JSON document owned by the admin API.
+type Settings interface {
 	GetSettings(ctx context.Context) (json.RawMessage, error) // nil, nil when never set
 	PutSettings(ctx context.Context, doc json.RawMessage) error
+}
 
+// AlertOutbox is the queue of alerts to deliver, written in the
+// transaction of the event that raised them and leased to one dispatcher
+// at a time.
+type AlertOutbox interface {
 	// EnqueueAlerts writes alerts outside a session registration (terminations, blocks).
 	EnqueueAlerts(ctx context.Context, alerts []Alert) error
 	// ClaimAlerts leases up to n due alerts to owner until now+lease; two
@@ -269,13 +325,60 @@ type Store interface {
 	ListAlerts(ctx context.Context, deadOnly bool, limit int) ([]Alert, error)
 	// RetryAlert puts a dead-lettered alert back in the queue.
 	RetryAlert(ctx context.Context, id int64, now time.Time) error
+}
 
+// FailedLogins counts failed logins per scope in a sliding window (the
+// dashboard's sign-in throttle and charts); LoginCounters does lockouts.
+type FailedLogins interface {
 	// RecordFailedLogin counts a failed login under scope ("ip:1.2.3.4",
 	// "user:alice") and returns the failures within [now-window, now].
 	RecordFailedLogin(ctx context.Context, scope string, now time.Time, window time.Duration) (int, error)
 	CountFailedLogins(ctx context.Context, scope string, since time.Time) (int, error)
 	ClearFailedLogins(ctx context.Context, scope string) error
+}
 
-	// LoginGuardStore: failed-login counters, lockouts, audit (lockout.go).
-	LoginGuardStore
+// LoginCounters holds the failed-login counters and lockouts of login
+// protection. Every change is one atomic statement (an upsert with
+// RETURNING) so that any number of replicas on one PostgreSQL database
+// agree exactly.
+type LoginCounters interface {
+	// RecordLoginFailure counts one failure in one atomic upsert: a failure
+	// while locked adds to the count and keeps the lock; a failure after the
+	// window (or an earlier lock) ended starts a new window; reaching the
+	// threshold locks until At+LockFor. When this failure locked the scope,
+	// onLock's audit events and alerts are written in the same transaction.
+	RecordLoginFailure(ctx context.Context, f LoginFailure, onLock func(LoginCounter) ([]AuditEvent, []Alert)) (LoginCounter, error)
+	// RecordLoginFailures counts one failure under each of fs (their scopes
+	// distinct) in one transaction, and, when eventScope is set, records the
+	// failure under it in failed_logins (the dashboard's charts).
+	RecordLoginFailures(ctx context.Context, fs []LoginFailure, eventScope string, onLock func(LoginCounter) ([]AuditEvent, []Alert)) ([]LoginCounter, error)
+	// BeginLoginAttempts admits one attempt under every scope of as, or
+	// none (ok false: nothing is recorded), in one transaction, so that
+	// concurrent attempts never exceed a threshold: an attempt takes a
+	// pending slot that its failure report (RecordLoginFailures) turns into
+	// a failure, its success frees (ResetLoginFailures, ReleaseLoginAttempt),
+	// or PendingTTL ends. The counters are returned in the order of as.
+	BeginLoginAttempts(ctx context.Context, as []LoginAttempt) (bool, []LoginCounter, error)
+	// ReleaseLoginAttempt frees one pending slot of scope (a success).
+	ReleaseLoginAttempt(ctx context.Context, scope string, now time.Time) error
+	// ResetLoginFailures forgets the scope's failures unless it is locked at now
+	// (a successful login; a lock stands until it ends or an admin lifts it).
+	ResetLoginFailures(ctx context.Context, scope string, now time.Time) error
+	// ActiveLockouts returns the counters among scopes that are locked at now.
+	ActiveLockouts(ctx context.Context, scopes []string, now time.Time) ([]LoginCounter, error)
+	// ListLockouts returns every counter locked at now, latest lock first (at most limit).
+	ListLockouts(ctx context.Context, now time.Time, limit int) ([]LoginCounter, error)
+	// Unlock lifts the lock of scope (ErrNotFound when it is not locked at
+	// now) and writes audit and alerts in the same transaction.
+	Unlock(ctx context.Context, scope string, now time.Time, audit []AuditEvent, alerts []Alert) (LoginCounter, error)
+	// PruneLoginCounters deletes unlocked counters whose last failure is before before.
+	PruneLoginCounters(ctx context.Context, before, now time.Time) (int, error)
+}
+
+// Audit is the append-only audit trail (lockouts, admin actions).
+type Audit interface {
+	// AppendAudit writes audit events.
+	AppendAudit(ctx context.Context, events []AuditEvent) error
+	// ListAudit returns audit events newest first with an id below beforeID (0: the newest), at most limit.
+	ListAudit(ctx context.Context, beforeID int64, limit int) ([]AuditEvent, error)
 }

@@ -2,9 +2,6 @@ package userauth
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"strings"
 	"testing"
@@ -13,40 +10,9 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/meshsession/meshsession/internal/jwttest"
 )
-
-// rawHS256 signs raw JSON header and payload text (which may hold duplicates).
-func rawHS256(header, payload string) string {
-	enc := base64.RawURLEncoding
-	in := enc.EncodeToString([]byte(header)) + "." + enc.EncodeToString([]byte(payload))
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(in))
-	return in + "." + enc.EncodeToString(m.Sum(nil))
-}
-
-// respell returns re-spellings of tok that lenient decoders accept.
-func respell(tok string) map[string]string {
-	segs := strings.Split(tok, ".")
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-	out := map[string]string{}
-	for i, name := range []string{"header", "payload", "signature"} {
-		with := func(seg string) string {
-			s := append([]string(nil), segs...)
-			s[i] = seg
-			return strings.Join(s, ".")
-		}
-		seg := segs[i]
-		out[name+" ="] = with(seg + "=")
-		out[name+" =="] = with(seg + "==")
-		if n := len(seg) % 4; n == 2 || n == 3 {
-			out[name+" low bits"] = with(seg[:len(seg)-1] + string(alphabet[strings.IndexByte(alphabet, seg[len(seg)-1])|1]))
-		}
-		out[name+" +/"] = with(strings.NewReplacer("-", "+", "_", "/").Replace(seg) + "+/")
-		out[name+" CRLF"] = with(seg[:2] + "\r\n" + seg[2:])
-		out[name+" space"] = with(seg[:2] + " " + seg[2:])
-	}
-	return out
-}
 
 const hsHeader = `{"alg":"HS256","typ":"JWT"}`
 
@@ -55,13 +21,13 @@ func TestVerifyHostileTokens(t *testing.T) {
 	v := newV(t, Config{Secret: secret})
 	ctx := context.Background()
 	exp := now.Add(time.Hour).Unix()
-	good := rawHS256(hsHeader, fmt.Sprintf(`{"sub":"alice","sid":"s-1","iat":%d,"exp":%d}`, now.Unix(), exp))
+	good := jwttest.HS256(secret, hsHeader, fmt.Sprintf(`{"sub":"alice","sid":"s-1","iat":%d,"exp":%d}`, now.Unix(), exp))
 	id, err := v.Verify(ctx, good)
 	require.NoError(t, err)
 	assert.Equal(t, KeysFor(good, "s-1"), id.Keys)
 
 	// Item 1: no variant verifies (each would get a fingerprint of its own).
-	for name, tok := range respell(good) {
+	for name, tok := range jwttest.Variants(good) {
 		_, err := v.Verify(ctx, tok)
 		assert.ErrorIs(t, err, ErrInvalidToken, name)
 	}
@@ -81,10 +47,10 @@ func TestVerifyHostileTokens(t *testing.T) {
 		"iat in 1 hour": fmt.Sprintf(`{"sub":"alice","iat":%d,"exp":%d}`, now.Add(time.Hour).Unix(), exp+3600),
 		"iat in 2 min":  fmt.Sprintf(`{"sub":"alice","iat":%d,"exp":%d}`, now.Add(2*time.Minute).Unix(), exp),
 	} {
-		_, err := v.Verify(ctx, rawHS256(hsHeader, payload))
+		_, err := v.Verify(ctx, jwttest.HS256(secret, hsHeader, payload))
 		assert.ErrorIs(t, err, ErrInvalidToken, name)
 	}
-	_, err = v.Verify(ctx, rawHS256(`{"alg":"HS256","alg":"none"}`, fmt.Sprintf(`{"sub":"alice","exp":%d}`, exp)))
+	_, err = v.Verify(ctx, jwttest.HS256(secret, `{"alg":"HS256","alg":"none"}`, fmt.Sprintf(`{"sub":"alice","exp":%d}`, exp)))
 	assert.ErrorIs(t, err, ErrInvalidToken, "two alg")
 
 	// Still accepted: iat within the leeway, a 256-byte sid, nested duplicates.
@@ -94,7 +60,7 @@ func TestVerifyHostileTokens(t *testing.T) {
 		"nested twin": fmt.Sprintf(`{"sub":"alice","x":{"a":1,"a":2},"exp":%d}`, exp),
 		"unicode sub": fmt.Sprintf(`{"sub":"Zoë ✓","exp":%d}`, exp),
 	} {
-		_, err := v.Verify(ctx, rawHS256(hsHeader, payload))
+		_, err := v.Verify(ctx, jwttest.HS256(secret, hsHeader, payload))
 		assert.NoError(t, err, name)
 	}
 	// golang-jwt's own signer produces canonical tokens.

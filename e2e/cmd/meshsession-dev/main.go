@@ -26,14 +26,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/meshsession/meshsession/e2e/demoapp"
 	"github.com/meshsession/meshsession/e2e/devproxy"
@@ -200,7 +198,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	var svc *service.Service
 	var svcLn, appLn net.Listener
-	var appSrv *http.Server
+	var app *demoapp.App
 	if !o.proxyOnly {
 		if svcLn, err = net.Listen("tcp", o.sessionsvcAddr); err != nil {
 			return fmt.Errorf("sessionsvc: listen on %s (-sessionsvc-addr): %w", o.sessionsvcAddr, err)
@@ -244,9 +242,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		closers = append(closers, func() { _ = svc.Close() })
 		r.AdminToken, r.DatabaseURL = svc.AdminToken, o.databaseURL
-		app := demoapp.New(demoapp.Config{Secret: secret, SIDClaim: true, Logger: log.With("service", "demoapp")})
-		appSrv = &http.Server{Handler: app, ReadHeaderTimeout: 10 * time.Second,
-			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		app = demoapp.New(demoapp.Config{Secret: secret, SIDClaim: true, Logger: log.With("service", "demoapp")})
 	}
 
 	if _, err := devproxy.RemapHosts(env, map[string]string{"demoapp": appAddr, "sessionsvc": svcAddr}); err != nil {
@@ -272,15 +268,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}()
 		go func() {
 			defer wg.Done()
-			errc := make(chan error, 1)
-			go func() { errc <- appSrv.Serve(appLn) }()
-			select {
-			case err := <-errc:
-				fail(fmt.Errorf("demo app: %w", err))
-			case <-ctx.Done():
-				sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
-				defer c()
-				_ = appSrv.Shutdown(sctx)
+			// A shutdown that ran out of time is no failure of a stop.
+			if err := app.Serve(ctx, appLn); err != nil && ctx.Err() == nil {
+				fail(err)
 			}
 		}()
 		r.Sessionsvc, r.App = svcAddr, appAddr

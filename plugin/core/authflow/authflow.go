@@ -379,6 +379,20 @@ func decision(r gjson.Result) (string, error) {
 	return d.Str, nil
 }
 
+// parseAnswer reads an answer of sessionsvc's: a JSON object with a valid
+// decision; what names the answer in errors.
+func parseAnswer(what string, body []byte) (gjson.Result, string, error) {
+	r, err := parseBody(body)
+	if err != nil || !r.IsObject() {
+		return gjson.Result{}, "", fmt.Errorf("%s: %w", what, ErrNotJSON)
+	}
+	d, err := decision(r)
+	if err != nil {
+		return gjson.Result{}, "", fmt.Errorf("%s: %w", what, err)
+	}
+	return r, d, nil
+}
+
 func optString(r gjson.Result, name string) string {
 	if v := r.Get(name); v.Type == gjson.String {
 		return v.Str
@@ -389,13 +403,9 @@ func optString(r gjson.Result, name string) string {
 // ParseRegisterResponse parses sessionsvc's answer to a registration. The
 // decision is required; other fields are optional (wrong types ignored).
 func ParseRegisterResponse(body []byte) (protocol.RegisterResponse, error) {
-	r, err := parseBody(body)
-	if err != nil || !r.IsObject() {
-		return protocol.RegisterResponse{}, fmt.Errorf("register answer: %w", ErrNotJSON)
-	}
-	d, err := decision(r)
+	r, d, err := parseAnswer("register answer", body)
 	if err != nil {
-		return protocol.RegisterResponse{}, fmt.Errorf("register answer: %w", err)
+		return protocol.RegisterResponse{}, err
 	}
 	out := protocol.RegisterResponse{
 		SessionID: optString(r, "sessionId"),
@@ -411,13 +421,9 @@ func ParseRegisterResponse(body []byte) (protocol.RegisterResponse, error) {
 
 // ParseRefreshResponse parses sessionsvc's answer to a refresh.
 func ParseRefreshResponse(body []byte) (protocol.RefreshResponse, error) {
-	r, err := parseBody(body)
-	if err != nil || !r.IsObject() {
-		return protocol.RefreshResponse{}, fmt.Errorf("refresh answer: %w", ErrNotJSON)
-	}
-	d, err := decision(r)
+	r, d, err := parseAnswer("refresh answer", body)
 	if err != nil {
-		return protocol.RefreshResponse{}, fmt.Errorf("refresh answer: %w", err)
+		return protocol.RefreshResponse{}, err
 	}
 	return protocol.RefreshResponse{SessionID: optString(r, "sessionId"), Decision: d, Reason: optString(r, "reason")}, nil
 }

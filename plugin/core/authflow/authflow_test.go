@@ -9,9 +9,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshsession/meshsession/internal/jwttest"
 	"github.com/meshsession/meshsession/plugin/core/authflow"
 	"github.com/meshsession/meshsession/plugin/core/config"
-	"github.com/meshsession/meshsession/plugin/core/internal/jwttest"
 	"github.com/meshsession/meshsession/plugin/core/token"
 	"github.com/meshsession/meshsession/plugin/protocol"
 )
@@ -155,15 +155,56 @@ func TestParseAnswers(t *testing.T) {
 	r, err = authflow.ParseRegisterResponse([]byte(`{"decision":"allow","score":"high","sessionId":7}`))
 	require.NoError(t, err)
 	assert.Equal(t, protocol.RegisterResponse{Decision: "allow"}, r)
+	rr, err := authflow.ParseRefreshResponse([]byte(`{"decision":"deny","reason":"reuse","sessionId":"s"}`))
+	require.NoError(t, err)
+	assert.Equal(t, protocol.RefreshResponse{SessionID: "s", Decision: "deny", Reason: "reuse"}, rr)
+	ur, err := authflow.ParseUnreadableResponse([]byte(`{"decision":"deny","reason":"policy","message":"no"}`))
+	require.NoError(t, err)
+	assert.Equal(t, protocol.UnreadableLoginResponse{Decision: "deny", Reason: "policy", Message: "no"}, ur)
+	// Every answer is an object with a decision.
 	for _, bad := range []string{``, `nope`, `[]`, `{}`, `{"decision":"maybe"}`, `{"decision":true}`, `{"error":{"status":500}}`} {
 		_, err := authflow.ParseRegisterResponse([]byte(bad))
 		assert.Error(t, err, bad)
 		_, err = authflow.ParseRefreshResponse([]byte(bad))
 		assert.Error(t, err, bad)
+		_, err = authflow.ParseUnreadableResponse([]byte(bad))
+		assert.Error(t, err, bad)
+		_, err = authflow.ParseLoginCheckResponse([]byte(bad))
+		assert.Error(t, err, bad)
 	}
-	rr, err := authflow.ParseRefreshResponse([]byte(`{"decision":"deny","reason":"reuse","sessionId":"s"}`))
-	require.NoError(t, err)
-	assert.Equal(t, protocol.RefreshResponse{SessionID: "s", Decision: "deny", Reason: "reuse"}, rr)
+}
+
+func TestReadLogin(t *testing.T) {
+	route := config.Default().Login
+	for _, tc := range []struct {
+		name string
+		a    authflow.Answer
+		why  string
+	}{
+		{"readable", authflow.Answer{Body: []byte(`{"jwt":"a.b.c","user":{"id":1}}`)}, ""},
+		{"identity encoding is plain", authflow.Answer{Body: []byte(`{"jwt":"a.b.c"}`), ContentEncoding: " Identity "}, ""},
+		{"gzip", authflow.Answer{Body: []byte{0x1f, 0x8b}, ContentEncoding: "gzip"}, protocol.UnreadableCompressed},
+		{"br even if it parses", authflow.Answer{Body: []byte(`{"jwt":"a.b.c"}`), ContentEncoding: "br"}, protocol.UnreadableCompressed},
+		{"too large", authflow.Answer{TooLarge: true}, protocol.UnreadableTooLarge},
+		{"too large body", authflow.Answer{Body: []byte(`{"jwt":"` + strings.Repeat("a", authflow.MaxBodyLen) + `"}`)}, protocol.UnreadableTooLarge},
+		{"html", authflow.Answer{Body: []byte(`<html>welcome</html>`)}, protocol.UnreadableNotJSON},
+		{"empty", authflow.Answer{}, protocol.UnreadableNotJSON},
+		{"no token", authflow.Answer{Body: []byte(`{"token":"a.b.c"}`)}, protocol.UnreadableNoToken},
+		{"token not a string", authflow.Answer{Body: []byte(`{"jwt":42}`)}, protocol.UnreadableNoToken},
+	} {
+		l, why := authflow.ReadLogin(tc.a, route)
+		assert.Equal(t, tc.why, why, tc.name)
+		if tc.why == "" {
+			assert.Equal(t, "a.b.c", l.Token, tc.name)
+		}
+	}
+}
+
+func TestUnreadableWire(t *testing.T) {
+	u := protocol.UnreadableLogin{IP: "10.0.0.1", UserAgent: "ua \"x\"", Status: 200, Why: protocol.UnreadableNoToken, Route: "/login"}
+	var back protocol.UnreadableLogin
+	require.NoError(t, json.Unmarshal(authflow.EncodeUnreadable(u), &back))
+	assert.Equal(t, u, back)
 }
 
 func FuzzParseLogin(f *testing.F) {

@@ -105,13 +105,9 @@ func EncodeLoginCheck(c protocol.LoginCheck) []byte {
 // ParseLoginCheckResponse parses sessionsvc's answer to a pre-login check.
 // The decision is required; a deny needs a reason.
 func ParseLoginCheckResponse(body []byte) (protocol.LoginCheckResponse, error) {
-	r, err := parseBody(body)
-	if err != nil || !r.IsObject() {
-		return protocol.LoginCheckResponse{}, fmt.Errorf("login check answer: %w", ErrNotJSON)
-	}
-	d, err := decision(r)
+	r, d, err := parseAnswer("login check answer", body)
 	if err != nil {
-		return protocol.LoginCheckResponse{}, fmt.Errorf("login check answer: %w", err)
+		return protocol.LoginCheckResponse{}, err
 	}
 	out := protocol.LoginCheckResponse{Decision: d, Reason: optString(r, "reason"), Message: optString(r, "message")}
 	if v := r.Get("retryAfter"); v.Type == gjson.Number && v.Int() > 0 {

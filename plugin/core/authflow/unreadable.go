@@ -2,7 +2,6 @@ package authflow
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/meshsession/meshsession/plugin/core/config"
@@ -55,13 +54,9 @@ func EncodeUnreadable(u protocol.UnreadableLogin) []byte {
 // ParseUnreadableResponse parses sessionsvc's answer about an unreadable
 // login answer. The decision is required.
 func ParseUnreadableResponse(body []byte) (protocol.UnreadableLoginResponse, error) {
-	r, err := parseBody(body)
-	if err != nil || !r.IsObject() {
-		return protocol.UnreadableLoginResponse{}, fmt.Errorf("unreadable-login answer: %w", ErrNotJSON)
-	}
-	d, err := decision(r)
+	r, d, err := parseAnswer("unreadable-login answer", body)
 	if err != nil {
-		return protocol.UnreadableLoginResponse{}, fmt.Errorf("unreadable-login answer: %w", err)
+		return protocol.UnreadableLoginResponse{}, err
 	}
 	return protocol.UnreadableLoginResponse{Decision: d, Reason: optString(r, "reason"), Message: optString(r, "message")}, nil
 }

@@ -315,7 +315,11 @@ func integer(dst *int) fieldFunc {
 	}
 }
 
-func duration(dst *time.Duration) fieldFunc {
+// duration decodes a positive duration, nonNegativeDuration one that may be 0.
+func duration(dst *time.Duration) fieldFunc            { return durationField(dst, false) }
+func nonNegativeDuration(dst *time.Duration) fieldFunc { return durationField(dst, true) }
+
+func durationField(dst *time.Duration, zeroOK bool) fieldFunc {
 	return func(path string, v gjson.Result) error {
 		if v.Type != gjson.String {
 			return fieldErr(path, `must be a duration string such as "500ms" or "30s"`)
@@ -324,7 +328,10 @@ func duration(dst *time.Duration) fieldFunc {
 		if err != nil {
 			return fieldErr(path, "invalid duration %q", v.Str)
 		}
-		if d <= 0 {
+		switch {
+		case d < 0 && zeroOK:
+			return fieldErr(path, "must not be negative, got %q", v.Str)
+		case d <= 0 && !zeroOK:
 			return fieldErr(path, "must be a positive duration, got %q", v.Str)
 		}
 		*dst = d

@@ -45,6 +45,11 @@ func TestDefaults(t *testing.T) {
 		assert.Equal(t, config.ModeNone, c.Verify.Mode)
 		assert.Equal(t, "envoy.filters.http.jwt_authn", c.Verify.MetadataNamespace)
 		assert.Equal(t, "jwt_payload", c.Verify.MetadataKey)
+		assert.Empty(t, c.Verify.Issuer)
+		assert.Empty(t, c.Verify.Audiences)
+		assert.False(t, c.RequireExp)
+		assert.False(t, c.HeadersStopIteration, "off by default: works on every Envoy and Istio")
+		assert.Equal(t, config.DefaultSyncWait, c.SyncWait)
 		assert.Len(t, c.Warnings, 1, "empty internal_key warns")
 	}
 }
@@ -61,8 +66,8 @@ func TestFullConfig(t *testing.T) {
 	  "max_staleness": "2m", "stale_policy": "fail_closed", "login_unavailable_policy": "deny",
 	  "skip_paths": [], "require_token": true, "enforce_expiry": false,
 	  "identity_headers": {"session_id": "x-sid", "user_id": ""},
-	  "trusted_proxy_hops": 2,
-	  "verify": {"mode": "hs256", "secret": "shh"}
+	  "trusted_proxy_hops": 2, "require_exp": true, "headers_stop_iteration": true,
+	  "verify": {"mode": "hs256", "secret": "shh", "issuer": "https://idp.example", "audiences": ["api", "admin"]}
 	}`
 	c, err := config.Parse([]byte(in))
 	require.NoError(t, err)
@@ -82,6 +87,10 @@ func TestFullConfig(t *testing.T) {
 	assert.Equal(t, "", c.IdentityHeaders.UserID)
 	assert.Equal(t, 2, c.TrustedProxyHops)
 	assert.Equal(t, "shh", c.Verify.Secret)
+	assert.True(t, c.RequireExp)
+	assert.True(t, c.HeadersStopIteration)
+	assert.Equal(t, "https://idp.example", c.Verify.Issuer)
+	assert.Equal(t, []string{"api", "admin"}, c.Verify.Audiences)
 	assert.Empty(t, c.Warnings)
 }
 
@@ -184,6 +193,15 @@ func TestErrors(t *testing.T) {
 		{`{"identity_headers":{"user_id":"x-session-id"}}`, `field "identity_headers.user_id": must differ`},
 		{`{"trusted_proxy_hops":-1}`, `field "trusted_proxy_hops": must be between 0 and 64`},
 		{`{"trusted_proxy_hops":99999999999}`, `field "trusted_proxy_hops": must be an integer`},
+		{`{"headers_stop_iteration":"yes"}`, `field "headers_stop_iteration": must be true or false`},
+		{`{"require_exp":"yes"}`, `field "require_exp": must be true or false`},
+		{`{"verify":{"issuer":1}}`, `field "verify.issuer"`},
+		{`{"verify":{"issuer":"a\nb"}}`, `field "verify.issuer": must not contain control characters`},
+		{`{"verify":{"audiences":"api"}}`, `field "verify.audiences"`},
+		{`{"verify":{"audiences":[""]}}`, `field "verify.audiences[0]": must be a non-empty string`},
+		{`{"verify":{"audiences":["a","b\u0000"]}}`, `field "verify.audiences[1]"`},
+		{`{"verify":{"audience":"api"}}`, `field "verify.audience": unknown field`},
+		{`{"verify":{"require_exp":true}}`, `field "verify.require_exp": unknown field`},
 		{`[]`, `config: must be a JSON object`},
 		{`null`, `config: must be a JSON object`},
 		{`{"cluster":"x"`, `config: not valid JSON`},
@@ -197,6 +215,33 @@ func TestErrors(t *testing.T) {
 			var fe *config.FieldError
 			assert.ErrorAs(t, err, &fe)
 		})
+	}
+}
+
+// TestSyncWait: sync_wait defaults, bounds, and is lowered to a third of
+// max_staleness.
+func TestSyncWait(t *testing.T) {
+	for _, tc := range []struct {
+		json string
+		want time.Duration
+		err  bool
+	}{
+		{`{"cluster":"s"}`, config.DefaultSyncWait, false},
+		{`{"cluster":"s","sync_wait":"0s"}`, 0, false},
+		{`{"cluster":"s","sync_wait":"20s","max_staleness":"90s"}`, 20 * time.Second, false},
+		{`{"cluster":"s","sync_wait":"20s"}`, 10 * time.Second, false}, // a third of the default max_staleness
+		{`{"cluster":"s","max_staleness":"300ms"}`, 100 * time.Millisecond, false},
+		{`{"cluster":"s","sync_wait":"26s","max_staleness":"5m"}`, 0, true},
+		{`{"cluster":"s","sync_wait":"-1s"}`, 0, true},
+		{`{"cluster":"s","sync_wait":"soon"}`, 0, true},
+	} {
+		c, err := config.Parse([]byte(tc.json))
+		if tc.err {
+			assert.Error(t, err, tc.json)
+			continue
+		}
+		require.NoError(t, err, tc.json)
+		assert.Equal(t, tc.want, c.SyncWait, tc.json)
 	}
 }
 

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/tidwall/gjson"
 )
 
 // DefaultStartupHold is how long a worker without a revocation state yet
@@ -68,23 +66,6 @@ func (r RevokingRoute) Match(method, path string) bool {
 		return rest == ""
 	}
 	return len(rest) > 1 && rest[0] == '/' && !strings.Contains(rest[1:], "/")
-}
-
-func nonNegativeDuration(dst *time.Duration) fieldFunc {
-	return func(path string, v gjson.Result) error {
-		if v.Type != gjson.String {
-			return fieldErr(path, `must be a duration string such as "1s" or "0s"`)
-		}
-		d, err := time.ParseDuration(v.Str)
-		if err != nil {
-			return fieldErr(path, "invalid duration %q", v.Str)
-		}
-		if d < 0 {
-			return fieldErr(path, "must not be negative, got %q", v.Str)
-		}
-		*dst = d
-		return nil
-	}
 }
 
 func (c *Config) validateRevocationTiming() error {

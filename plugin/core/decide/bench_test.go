@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/meshsession/meshsession/internal/cputime"
+	"github.com/meshsession/meshsession/internal/jwttest"
 	"github.com/meshsession/meshsession/plugin/core/decide"
-	"github.com/meshsession/meshsession/plugin/core/internal/jwttest"
 	"github.com/meshsession/meshsession/plugin/core/revocation"
 	"github.com/meshsession/meshsession/plugin/protocol"
 )

@@ -3,8 +3,8 @@ package decide_test
 import (
 	"testing"
 
+	"github.com/meshsession/meshsession/internal/jwttest"
 	"github.com/meshsession/meshsession/plugin/core/decide"
-	"github.com/meshsession/meshsession/plugin/core/internal/jwttest"
 	"github.com/meshsession/meshsession/plugin/core/token"
 	"github.com/meshsession/meshsession/plugin/protocol"
 )

@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshsession/meshsession/internal/jwttest"
 	"github.com/meshsession/meshsession/plugin/core/decide"
-	"github.com/meshsession/meshsession/plugin/core/internal/jwttest"
 	"github.com/meshsession/meshsession/plugin/core/revocation"
 	"github.com/meshsession/meshsession/plugin/core/token"
 	"github.com/meshsession/meshsession/plugin/protocol"

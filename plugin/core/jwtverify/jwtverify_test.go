@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshsession/meshsession/internal/jwttest"
 	"github.com/meshsession/meshsession/plugin/core/config"
-	"github.com/meshsession/meshsession/plugin/core/internal/jwttest"
 	"github.com/meshsession/meshsession/plugin/core/jwtverify"
 	"github.com/meshsession/meshsession/plugin/core/token"
 )

@@ -393,24 +393,18 @@ func ParseClaims(payload string, names ClaimNames) (Claims, error) {
 			}
 			return true
 		}
-		if i := indexOf(names.Session, name); i >= 0 {
+		// The identity claims named earliest in names win, wherever they stand.
+		if si, ui := indexOf(names.Session, name), indexOf(names.User, name); si >= 0 || ui >= 0 {
 			s, ok, bad := idText(kind, text, esc)
 			if bad {
 				err = &ClaimError{Claim: name, Want: wantID}
 				return true
 			}
-			if ok && i < sessIdx {
-				c.SessionID, sessIdx = s, i
+			if ok && si >= 0 && si < sessIdx {
+				c.SessionID, sessIdx = s, si
 			}
-		}
-		if i := indexOf(names.User, name); i >= 0 {
-			s, ok, bad := idText(kind, text, esc)
-			if bad {
-				err = &ClaimError{Claim: name, Want: wantID}
-				return true
-			}
-			if ok && i < userIdx {
-				c.UserID, userIdx = s, i
+			if ok && ui >= 0 && ui < userIdx {
+				c.UserID, userIdx = s, ui
 			}
 		}
 		return true

@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/meshsession/meshsession/plugin/core/internal/jwttest"
+	"github.com/meshsession/meshsession/internal/jwttest"
 	"github.com/meshsession/meshsession/plugin/core/token"
 )
 

@@ -24,6 +24,7 @@ import (
 
 	"github.com/oschwald/maxminddb-golang/v2"
 
+	"github.com/meshsession/meshsession/internal/periodic"
 	"github.com/meshsession/meshsession/sessionsvc/store"
 )
 
@@ -224,16 +225,7 @@ func (d *DB) Run(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		interval = 30 * time.Second
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			d.Reload()
-		}
-	}
+	periodic.Run(ctx, interval, func(context.Context) { d.Reload() })
 }
 
 // ParseIP parses an address as sent by a proxy: surrounding spaces and

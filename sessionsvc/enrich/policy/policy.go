@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/meshsession/meshsession/internal/periodic"
 	"github.com/meshsession/meshsession/plugin/protocol"
 	"github.com/meshsession/meshsession/sessionsvc/alert"
 	"github.com/meshsession/meshsession/sessionsvc/enrich/score"
@@ -181,31 +182,23 @@ func (p Policy) Validate() error {
 			errs = append(errs, fmt.Errorf("allowedCountries and blockedCountries both list %q", c))
 		}
 	}
-	if p.MinScore < 0 || p.MinScore > 100 {
-		errs = append(errs, fmt.Errorf("minScore: %d is outside 0..100", p.MinScore))
+	within := func(field string, v, lo, hi int, note string) {
+		if v < lo || v > hi {
+			errs = append(errs, fmt.Errorf("%s: %d is outside %d..%d%s", field, v, lo, hi, note))
+		}
 	}
+	const week = 7 * 24 * 60 // minutes
+	within("minScore", p.MinScore, 0, 100, "")
 	l := p.Lockout
-	if l.MaxFailures < 0 || l.MaxFailures > 1000 {
-		errs = append(errs, fmt.Errorf("lockout.maxFailures: %d is outside 0..1000 (0 turns lockout off)", l.MaxFailures))
-	}
+	within("lockout.maxFailures", l.MaxFailures, 0, 1000, " (0 turns lockout off)")
 	if l.MaxFailures > 0 {
-		if l.WindowMinutes < 1 || l.WindowMinutes > 7*24*60 {
-			errs = append(errs, fmt.Errorf("lockout.windowMinutes: %d is outside 1..10080", l.WindowMinutes))
-		}
-		if l.LockMinutes < 1 || l.LockMinutes > 7*24*60 {
-			errs = append(errs, fmt.Errorf("lockout.lockMinutes: %d is outside 1..10080", l.LockMinutes))
-		}
+		within("lockout.windowMinutes", l.WindowMinutes, 1, week, "")
+		within("lockout.lockMinutes", l.LockMinutes, 1, week, "")
 	}
-	if l.IPMaxFailures < 0 || l.IPMaxFailures > 100000 {
-		errs = append(errs, fmt.Errorf("lockout.ipMaxFailures: %d is outside 0..100000 (0 turns the address lockout off)", l.IPMaxFailures))
-	}
+	within("lockout.ipMaxFailures", l.IPMaxFailures, 0, 100000, " (0 turns the address lockout off)")
 	if l.IPMaxFailures > 0 {
-		if l.IPWindowMinutes < 1 || l.IPWindowMinutes > 7*24*60 {
-			errs = append(errs, fmt.Errorf("lockout.ipWindowMinutes: %d is outside 1..10080", l.IPWindowMinutes))
-		}
-		if l.IPLockMinutes < 1 || l.IPLockMinutes > 7*24*60 {
-			errs = append(errs, fmt.Errorf("lockout.ipLockMinutes: %d is outside 1..10080", l.IPLockMinutes))
-		}
+		within("lockout.ipWindowMinutes", l.IPWindowMinutes, 1, week, "")
+		within("lockout.ipLockMinutes", l.IPLockMinutes, 1, week, "")
 	}
 	if err := p.Score.Validate(); err != nil {
 		errs = append(errs, err)
@@ -323,7 +316,7 @@ func (h *Holder) Set(p Policy) error {
 }
 
 // Load reads the policy from the store's settings and makes it current.
-func (h *Holder) Load(ctx context.Context, st store.Store) error {
+func (h *Holder) Load(ctx context.Context, st store.Settings) error {
 	doc, err := st.GetSettings(ctx)
 	if err != nil {
 		return fmt.Errorf("load security settings: %w", err)
@@ -339,22 +332,15 @@ func (h *Holder) Load(ctx context.Context, st store.Store) error {
 // Watch reloads the policy from the store every interval until ctx is done,
 // so a change saved through another replica takes effect here too. An
 // invalid document is logged and the current policy kept.
-func (h *Holder) Watch(ctx context.Context, st store.Store, interval time.Duration, logger *slog.Logger) {
+func (h *Holder) Watch(ctx context.Context, st store.Settings, interval time.Duration, logger *slog.Logger) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if interval <= 0 {
 		interval = 10 * time.Second
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
 	var lastErr string
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	periodic.Run(ctx, interval, func(ctx context.Context) {
 		err := h.Load(ctx, st)
 		switch {
 		case err != nil && err.Error() != lastErr:
@@ -363,5 +349,5 @@ func (h *Holder) Watch(ctx context.Context, st store.Store, interval time.Durati
 		case err == nil:
 			lastErr = ""
 		}
-	}
+	})
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/meshsession/meshsession/internal/periodic"
 )
 
 // Category names a list.
@@ -217,14 +219,5 @@ func (l *Lists) Run(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		interval = 30 * time.Second
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			l.Reload()
-		}
-	}
+	periodic.Run(ctx, interval, func(context.Context) { l.Reload() })
 }

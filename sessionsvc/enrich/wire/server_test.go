@@ -20,7 +20,7 @@ import (
 	"github.com/meshsession/meshsession/sessionsvc/enrich/geoip/geoiptest"
 	"github.com/meshsession/meshsession/sessionsvc/server"
 	"github.com/meshsession/meshsession/sessionsvc/service"
-	"github.com/meshsession/meshsession/sessionsvc/store"
+	"github.com/meshsession/meshsession/sessionsvc/store/storetest"
 )
 
 // TestThroughTheServer registers logins and reports failed logins through
@@ -35,9 +35,7 @@ func TestThroughTheServer(t *testing.T) {
 	require.NoError(t, os.WriteFile(pol, []byte(`{"blockedCountries":["DE"]}`), 0o644))
 
 	ctx := context.Background()
-	st, err := store.Open(ctx, "sqlite://"+filepath.Join(dir, "x.db"), nil)
-	require.NoError(t, err)
-	defer st.Close()
+	st := storetest.OpenSQLite(t)
 	cfg, err := ConfigFromEnv(func(k string) string {
 		return map[string]string{EnvGeoIP: mmdb, EnvTorFile: tor, EnvPolicyFile: pol,
 			"WEBHOOK_URL": "http://127.0.0.1:9/hook", "WEBHOOK_FORMAT": "slack", "WEBHOOK_NAME": "ops"}[k]
@@ -52,24 +50,10 @@ func TestThroughTheServer(t *testing.T) {
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
 
-	post := func(path string, body any) *http.Response {
-		b, _ := json.Marshal(body)
-		req, _ := http.NewRequest(http.MethodPost, ts.URL+path, bytes.NewReader(b))
-		req.Header.Set(protocol.HeaderKey, key)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		return resp
-	}
 	register := func(ip, fp string) protocol.RegisterResponse {
-		resp := post(protocol.PathSessions, protocol.RegisterRequest{UserID: "alice", Keys: []string{"fp:" + fp}, IP: ip,
+		return post[protocol.RegisterResponse](t, ts.URL, key, protocol.PathSessions, protocol.RegisterRequest{UserID: "alice", Keys: []string{"fp:" + fp}, IP: ip,
 			UserAgent: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1",
 			ExpiresAt: time.Now().Add(time.Hour).Unix(), Route: "/api/auth/local", Locale: "fr-FR"})
-		defer resp.Body.Close()
-		require.Equal(t, http.StatusOK, resp.StatusCode)
-		var rr protocol.RegisterResponse
-		require.NoError(t, json.NewDecoder(resp.Body).Decode(&rr))
-		return rr
 	}
 
 	rr := register("81.2.69.142", "a")
@@ -98,17 +82,10 @@ func TestThroughTheServer(t *testing.T) {
 	// Failed logins lock the identifier (maxFailedLogins 5); its next login
 	// request is refused before the app sees it, from any address.
 	for range 5 {
-		resp := post(protocol.PathFailed, protocol.FailedLogin{IP: "81.2.69.200", Identifier: "mallory", Status: 401})
-		resp.Body.Close()
-		require.Equal(t, http.StatusOK, resp.StatusCode)
+		post[protocol.FailedLoginResponse](t, ts.URL, key, protocol.PathFailed, protocol.FailedLogin{IP: "81.2.69.200", Identifier: "mallory", Status: 401})
 	}
 	check := func(ip, identifier string) protocol.LoginCheckResponse {
-		resp := post(protocol.PathLoginCheck, protocol.LoginCheck{IP: ip, Identifier: identifier})
-		defer resp.Body.Close()
-		require.Equal(t, http.StatusOK, resp.StatusCode)
-		var cr protocol.LoginCheckResponse
-		require.NoError(t, json.NewDecoder(resp.Body).Decode(&cr))
-		return cr
+		return post[protocol.LoginCheckResponse](t, ts.URL, key, protocol.PathLoginCheck, protocol.LoginCheck{IP: ip, Identifier: identifier})
 	}
 	cr := check("81.2.69.142", " MALLORY")
 	assert.Equal(t, protocol.DecisionDeny, cr.Decision)
@@ -148,4 +125,23 @@ func TestThroughTheServer(t *testing.T) {
 		events[a.Event]++
 	}
 	assert.Equal(t, map[string]int{"login.suspicious": 2, "login.vpn": 1, "login.new_location": 2, "login.locked": 1}, events)
+}
+
+// post sends body to sessionsvc's internal API at base+path, requires 200
+// and decodes the answer as a T.
+func post[T any](t *testing.T, base, key, path string, body any) T {
+	t.Helper()
+	b, err := json.Marshal(body)
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodPost, base+path, bytes.NewReader(b))
+	require.NoError(t, err)
+	req.Header.Set(protocol.HeaderKey, key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var v T
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&v))
+	return v
 }

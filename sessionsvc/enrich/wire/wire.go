@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/meshsession/meshsession/internal/periodic"
 	"github.com/meshsession/meshsession/sessionsvc/alert"
 	"github.com/meshsession/meshsession/sessionsvc/enrich"
 	"github.com/meshsession/meshsession/sessionsvc/enrich/policy"
@@ -106,6 +107,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
+// runtimeStore is what the runtime itself uses of the store: the settings
+// it refreshes from and the outbox its dispatcher delivers.
+type runtimeStore interface {
+	store.Settings
+	store.AlertOutbox
+}
+
 // Runtime holds what the hooks built; exposed for tests.
 type Runtime struct {
 	cfg      Config
@@ -113,7 +121,7 @@ type Runtime struct {
 	Policy   *policy.Holder
 	channels atomic.Pointer[alert.ChannelsConfig]
 	settings func(context.Context) settings.Settings
-	st       store.Store
+	st       runtimeStore
 	log      *slog.Logger
 
 	mu         sync.Mutex
@@ -248,20 +256,9 @@ func (rt *Runtime) Senders() map[string]alert.Sender {
 func (rt *Runtime) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { rt.Service.Run(ctx) })
+	wg.Go(func() { periodic.Run(ctx, rt.cfg.PolicyRefresh, rt.refresh) })
 	wg.Go(func() {
-		t := time.NewTicker(rt.cfg.PolicyRefresh)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				rt.refresh(ctx)
-			}
-		}
-	})
-	wg.Go(func() {
-		alert.NewDispatcher(rt.Service.Store(), alert.DispatcherConfig{
+		alert.NewDispatcher(rt.st, alert.DispatcherConfig{
 			Senders: rt.Senders, MaxAttempts: rt.cfg.AlertAttempts,
 		}, rt.log).Run(ctx)
 	})

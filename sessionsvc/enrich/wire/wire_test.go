@@ -21,6 +21,7 @@ import (
 	"github.com/meshsession/meshsession/sessionsvc/service"
 	"github.com/meshsession/meshsession/sessionsvc/settings"
 	"github.com/meshsession/meshsession/sessionsvc/store"
+	"github.com/meshsession/meshsession/sessionsvc/store/storetest"
 )
 
 func TestConfigFromEnv(t *testing.T) {
@@ -73,9 +74,7 @@ func TestEndToEnd(t *testing.T) {
 	}))
 	defer hook.Close()
 
-	st, err := store.Open(context.Background(), "sqlite://"+filepath.Join(dir, "x.db"), nil)
-	require.NoError(t, err)
-	defer st.Close()
+	st := storetest.OpenSQLite(t)
 
 	cur := settings.Defaults(15 * time.Minute)
 	cur.EnableWebhooks = true

@@ -23,6 +23,8 @@ func Run(t *testing.T, open func(testing.TB) store.Store) {
 		{"ListSessions", testListSessions},
 		{"EndSessions", testEndSessions},
 		{"Refresh", testRefresh},
+		{"CheckRefresh", testCheckRefresh},
+		{"SessionLookups", testSessionLookups},
 		{"RecordActivity", testRecordActivity},
 		{"ChangesDeltaAndSnapshot", testChanges},
 		{"BlockAndNotBefore", testBlock},

@@ -124,18 +124,24 @@ func OpenURL(tb testing.TB, u string) store.Store {
 	return st
 }
 
-// Backends lists the two implementations by name with their openers.
-func Backends() []struct {
+// Backend is one of the two implementations: its name and its openers.
+type Backend struct {
 	Name string
-	Open func(testing.TB) store.Store
-	URL  func(testing.TB) string
-} {
-	return []struct {
-		Name string
-		Open func(testing.TB) store.Store
-		URL  func(testing.TB) string
-	}{
+	Open func(testing.TB) store.Store // a fresh, empty store
+	URL  func(testing.TB) string      // a fresh, empty database, for tests that open replicas
+}
+
+// Backends lists the two implementations by name with their openers.
+func Backends() []Backend {
+	return []Backend{
 		{"sqlite", OpenSQLite, SQLiteURL},
 		{"postgres", OpenPostgres, PostgresURL},
+	}
+}
+
+// Each runs fn as a subtest on each implementation, with a fresh store.
+func Each(t *testing.T, fn func(t *testing.T, st store.Store)) {
+	for _, b := range Backends() {
+		t.Run(b.Name, func(t *testing.T) { fn(t, b.Open(t)) })
 	}
 }

@@ -388,25 +388,31 @@ func onRequestBody(id, size, eos uint32) uint32 {
 	var vp, vs uint32
 	hGetBuffer(0, 0, size, &vp, &vs)
 	body := string(take(vp, vs))
-	var st uint32
-	switch {
-	case strings.HasPrefix(body, "prepend"):
-		p, n := ptr(">")
-		st = hSetBuffer(0, 0, 0, p, n)
-	case strings.HasPrefix(body, "replace"):
-		p, n := ptr("new")
-		st = hSetBuffer(0, 0, 0x7fffffff, p, n)
-	case strings.HasPrefix(body, "append"):
-		p, n := ptr("<")
-		st = hSetBuffer(0, 0x7fffffff, 0, p, n)
-	case strings.HasPrefix(body, "middle"):
-		p, n := ptr("!")
-		st = hSetBuffer(0, 1, 0, p, n)
-	case strings.HasPrefix(body, "buffer") && eos == 0:
+	if strings.HasPrefix(body, "buffer") && eos == 0 {
 		return 1
+	}
+	var st uint32
+	for _, e := range bodyEdits {
+		if strings.HasPrefix(body, e.prefix) {
+			p, n := ptr(e.data)
+			st = hSetBuffer(0, e.start, e.size, p, n)
+			break
+		}
 	}
 	addHeader("x-body-status", strconv.Itoa(int(st)))
 	return 0
+}
+
+// bodyEdits: a request body starting with prefix makes the guest call
+// proxy_set_buffer_bytes(request body, start, size, data).
+var bodyEdits = []struct {
+	prefix, data string
+	start, size  uint32
+}{
+	{"prepend", ">", 0, 0},
+	{"replace", "new", 0, 0x7fffffff},
+	{"append", "<", 0x7fffffff, 0},
+	{"middle", "!", 1, 0},
 }
 
 // Response commands (from the request's x-cmd, which stays readable in the

@@ -1,6 +1,7 @@
-// Package jwttest mints JWTs for the core's tests and benchmarks (HS256,
-// RS256, ES256, unsigned), from raw JSON header and payload text so that
-// tests can craft malformed tokens too.
+// Package jwttest mints JWTs for tests and benchmarks (the plugin's core and
+// filter, sessionsvc's user-token verifier): HS256, RS256, ES256 and
+// unsigned, from raw JSON header and payload text so that tests can craft
+// malformed tokens too, and the re-spellings lenient decoders accept.
 package jwttest
 
 import (

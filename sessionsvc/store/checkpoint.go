@@ -19,9 +19,10 @@ import (
 // blocks the writer or the readers (it copies what it can), so neither the
 // write gate nor a revocation ever waits for one.
 type walCheckpointer struct {
-	db   *sql.DB
-	stop chan struct{}
-	done sync.WaitGroup
+	db      *sql.DB
+	stop    chan struct{}
+	done    sync.WaitGroup
+	stopped sync.Once
 }
 
 const checkpointEvery = 200 * time.Millisecond
@@ -64,12 +65,17 @@ func (c *walCheckpointer) run(s *sqlStore) {
 	}
 }
 
-// close stops the checkpointer and closes its connection.
+// close stops the checkpointer and closes its connection (once: a store
+// may be closed twice).
 func (c *walCheckpointer) close() error {
 	if c == nil {
 		return nil
 	}
-	close(c.stop)
-	c.done.Wait()
-	return c.db.Close()
+	var err error
+	c.stopped.Do(func() {
+		close(c.stop)
+		c.done.Wait()
+		err = c.db.Close()
+	})
+	return err
 }

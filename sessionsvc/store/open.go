@@ -76,7 +76,11 @@ func openSQLite(ctx context.Context, databaseURL string, logger *slog.Logger) (S
 	// Page caches: SQLite's default is 2 MB per connection, far below the
 	// hot index pages of a million sessions (each index a writer touches
 	// would otherwise be re-read from the OS on every statement).
-	w, err := sql.Open("sqlite", base+"&_txlock=immediate&_pragma=cache_size(-65536)")
+	// No write transaction checkpoints the WAL (the checkpointer does, from
+	// its own connection, see walCheckpointer); the WAL file is cut back to
+	// 64 MiB when it restarts.
+	w, err := sql.Open("sqlite", base+"&_txlock=immediate&_pragma=cache_size(-65536)"+
+		"&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)")
 	if err != nil {
 		return nil, fmt.Errorf("open store: sqlite writer: %w", err)
 	}
@@ -94,6 +98,16 @@ func openSQLite(ctx context.Context, databaseURL string, logger *slog.Logger) (S
 	if err := s.init(ctx); err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if err := s.logStmts.prepare(ctx, w); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("open store: prepare log statements: %w", err)
+	}
+	if path != ":memory:" {
+		if err := s.startCheckpointer(base); err != nil {
+			_ = s.Close()
+			return nil, fmt.Errorf("open store: sqlite checkpointer: %w", err)
+		}
 	}
 	s.startSignal(nil)
 	logger.Info("store opened", "driver", "sqlite", "path", path)

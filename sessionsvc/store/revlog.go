@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -48,10 +49,18 @@ func entryExp(exp, now time.Time) int64 {
 // "nb:<id>" for not-before); appending marks the subject's previous entry
 // as no longer latest, which lets the snapshot read only live entries and
 // lets compaction drop superseded ones.
+//
+// A transaction's changes (a termination's keys, a bulk revoke, a group of
+// concurrent revocations) are written in a few statements whatever their
+// number: one UPDATE superseding the subjects' latest entries and one
+// INSERT of every entry (INSERT … SELECT from a JSON array on SQLite, from
+// unnest on PostgreSQL). Two statements per key made
+// a transaction revoking thousands of keys hold the log lock (PostgreSQL)
+// or the writer (SQLite) for thousands of round trips.
 type logTx struct {
 	*sql.Tx
-	now               time.Time // the entries' created_at
-	supersede, insert *sql.Stmt // prepared at the first append
+	s   *sqlStore
+	now time.Time // the entries' created_at
 }
 
 // logWrite runs fn in a write transaction of priority p that holds the
@@ -63,9 +72,7 @@ func (s *sqlStore) logWrite(ctx context.Context, p priority, op string, now time
 		if err := s.d.lockLog(ctx, tx); err != nil {
 			return err
 		}
-		lt := &logTx{Tx: tx, now: now}
-		defer lt.close()
-		return fn(lt)
+		return fn(&logTx{Tx: tx, s: s, now: now})
 	})
 }
 
@@ -76,26 +83,111 @@ func (s *sqlStore) revokeTx(ctx context.Context, op string, now time.Time, fn fu
 	return s.logWrite(ctx, prioRevoke, op, now, fn)
 }
 
-func (lt *logTx) prepare(ctx context.Context) error {
-	sup, err := lt.PrepareContext(ctx, `UPDATE revocation_log SET latest = FALSE WHERE subject = $1 AND latest`)
+// append writes changes to the log in order, superseding their subjects'
+// previous entries; within changes, a subject's last change becomes its
+// latest entry.
+func (lt *logTx) append(ctx context.Context, changes ...protocol.Change) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	subjects := make([]string, len(changes))
+	last := make(map[string]int, len(changes))
+	for i, c := range changes {
+		subjects[i] = subjectOf(c)
+		last[subjects[i]] = i
+	}
+	latest := make([]bool, len(changes))
+	distinct := make([]string, 0, len(last))
+	for i, subj := range subjects {
+		if last[subj] == i {
+			latest[i] = true
+			distinct = append(distinct, subj)
+		}
+	}
+	if lt.s.d.name() == "postgres" {
+		return lt.appendPostgres(ctx, changes, subjects, latest, distinct)
+	}
+	return lt.appendSQLite(ctx, changes, subjects, latest, distinct)
+}
+
+func (lt *logTx) appendPostgres(ctx context.Context, changes []protocol.Change, subjects []string, latest []bool, distinct []string) error {
+	if _, err := lt.ExecContext(ctx, `UPDATE revocation_log SET latest = FALSE WHERE latest AND subject = ANY($1::text[])`, distinct); err != nil {
+		return err
+	}
+	n := len(changes)
+	ops, keys, users, reasons := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	exps, ats := make([]int64, n), make([]int64, n)
+	for i, c := range changes {
+		ops[i], keys[i], users[i], reasons[i], exps[i], ats[i] = c.Op, c.Key, c.User, c.Reason, c.Exp, c.At
+	}
+	// WITH ORDINALITY … ORDER BY: seqs are drawn in the order of changes.
+	_, err := lt.ExecContext(ctx, `INSERT INTO revocation_log (op, subject, key, user_id, exp, at, reason, latest, created_at)
+		SELECT op, subject, key, user_id, exp, at, reason, latest, $9
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::bool[])
+			WITH ORDINALITY AS c(op, subject, key, user_id, exp, at, reason, latest, ord)
+		ORDER BY ord`, ops, subjects, keys, users, exps, ats, reasons, latest, ms(lt.now))
+	return err
+}
+
+// SQLite's two statements read their rows from one JSON argument: the
+// same two texts whatever the number of changes, prepared once on the
+// writer (parsing a statement costs SQLite more than running it).
+const (
+	sqliteSupersede = `UPDATE revocation_log SET latest = FALSE WHERE latest AND subject IN (SELECT value FROM json_each(?1))`
+	sqliteInsert    = `INSERT INTO revocation_log (op, subject, key, user_id, exp, at, reason, latest, created_at)
+		SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, ?2
+		FROM json_each(?1) ORDER BY key`
+)
+
+// logStmts are the writer's prepared SQLite log statements, prepared when
+// the store opens: inside a write transaction the writer's one connection
+// is taken, and a transaction uses them through Tx.StmtContext (on that
+// connection).
+type logStmts struct {
+	supersede, insert *sql.Stmt
+}
+
+func (ls *logStmts) prepare(ctx context.Context, w *sql.DB) error {
+	sup, err := w.PrepareContext(ctx, sqliteSupersede)
 	if err != nil {
 		return err
 	}
-	ins, err := lt.PrepareContext(ctx, `INSERT INTO revocation_log (op, subject, key, user_id, exp, at, reason, latest, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, $8)`)
+	ins, err := w.PrepareContext(ctx, sqliteInsert)
 	if err != nil {
-		sup.Close()
+		_ = sup.Close()
 		return err
 	}
-	lt.supersede, lt.insert = sup, ins
+	ls.supersede, ls.insert = sup, ins
 	return nil
 }
 
-func (lt *logTx) close() {
-	if lt.insert != nil {
-		lt.supersede.Close()
-		lt.insert.Close()
+func (ls *logStmts) close() {
+	for _, st := range []*sql.Stmt{ls.supersede, ls.insert} {
+		if st != nil {
+			_ = st.Close()
+		}
 	}
+}
+
+func (lt *logTx) appendSQLite(ctx context.Context, changes []protocol.Change, subjects []string, latest []bool, distinct []string) error {
+	ls := &lt.s.logStmts
+	subj, err := json.Marshal(distinct)
+	if err != nil {
+		return err
+	}
+	if _, err := lt.StmtContext(ctx, ls.supersede).ExecContext(ctx, string(subj)); err != nil {
+		return err
+	}
+	rows := make([][8]any, len(changes))
+	for i, c := range changes {
+		rows[i] = [8]any{c.Op, subjects[i], c.Key, c.User, c.Exp, c.At, c.Reason, latest[i]}
+	}
+	js, err := json.Marshal(rows)
+	if err != nil {
+		return err
+	}
+	_, err = lt.StmtContext(ctx, ls.insert).ExecContext(ctx, string(js), ms(lt.now))
+	return err
 }
 
 func subjectOf(c protocol.Change) string {
@@ -109,35 +201,17 @@ func subjectOf(c protocol.Change) string {
 	}
 }
 
-// append writes c to the log, superseding its subject's previous entry.
-func (lt *logTx) append(ctx context.Context, c protocol.Change) error {
-	if lt.insert == nil {
-		if err := lt.prepare(ctx); err != nil {
-			return err
-		}
-	}
-	subject := subjectOf(c)
-	if _, err := lt.supersede.ExecContext(ctx, subject); err != nil {
-		return err
-	}
-	_, err := lt.insert.ExecContext(ctx, c.Op, subject, c.Key, c.User, c.Exp, c.At, c.Reason, ms(lt.now))
-	return err
-}
-
 func (s *sqlStore) RevokeKeys(ctx context.Context, keys []string, reason string, exp time.Time, now time.Time) error {
 	keys = nonEmpty(keys)
 	if len(keys) == 0 {
 		return nil
 	}
 	e := entryExp(exp, now)
-	return s.revokeTx(ctx, "revoke keys", now, func(lt *logTx) error {
-		for _, k := range keys {
-			if err := lt.append(ctx, protocol.Change{Op: protocol.OpRevoke, Key: k, Exp: e, Reason: reason}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	changes := make([]protocol.Change, len(keys))
+	for i, k := range keys {
+		changes[i] = protocol.Change{Op: protocol.OpRevoke, Key: k, Exp: e, Reason: reason}
+	}
+	return s.revokeGrouped(ctx, "revoke keys", changes, now)
 }
 
 func (s *sqlStore) SetBlocked(ctx context.Context, userID string, blocked bool, now time.Time) error {

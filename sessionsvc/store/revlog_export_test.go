@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"time"
+
+	"github.com/meshsession/meshsession/plugin/protocol"
 )
 
 // LogLockHeld reports whether the transaction logWrite hands to its
@@ -14,4 +16,12 @@ func LogLockHeld(ctx context.Context, st Store) (held bool, err error) {
 			AND pid = pg_backend_pid() AND granted AND objid::bigint = $1`, lockIDLog).Scan(&held)
 	})
 	return held, err
+}
+
+// AppendChanges appends changes to st's revocation log in one transaction,
+// as a group of concurrent revocations or a termination writes them.
+func AppendChanges(ctx context.Context, st Store, changes []protocol.Change, now time.Time) error {
+	return st.(*sqlStore).revokeTx(ctx, "append changes", now, func(lt *logTx) error {
+		return lt.append(ctx, changes...)
+	})
 }

@@ -331,6 +331,7 @@ func (s *sqlStore) endWhere(ctx context.Context, tx *logTx, cond string, args []
 	if len(ids) == 0 {
 		return nil, nil
 	}
+	var changes []protocol.Change
 	const chunk = 500
 	for i := 0; i < len(ids); i += chunk {
 		part := ids[i:min(i+chunk, len(ids))]
@@ -358,10 +359,11 @@ func (s *sqlStore) endWhere(ctx context.Context, tx *logTx, cond string, args []
 			if exp == 0 {
 				exp = sessExp[kr.session]
 			}
-			if err := tx.append(ctx, protocol.Change{Op: protocol.OpRevoke, Key: kr.key, Exp: revocationExp(exp, now), Reason: reason}); err != nil {
-				return nil, err
-			}
+			changes = append(changes, protocol.Change{Op: protocol.OpRevoke, Key: kr.key, Exp: revocationExp(exp, now), Reason: reason})
 		}
+	}
+	if err := tx.append(ctx, changes...); err != nil {
+		return nil, err
 	}
 	return ids, nil
 }

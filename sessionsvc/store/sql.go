@@ -24,9 +24,12 @@ type sqlStore struct {
 	latestVersion int
 	feed          feedCache
 	stmts         stmtCache
-	gate          *writeGate // SQLite only: orders writers by priority
-	signal        feedSignal // wakes long-poll waiters when the log moves
-	trgm          bool       // PostgreSQL: the pg_trgm search index exists
+	gate          *writeGate       // SQLite only: orders writers by priority
+	signal        feedSignal       // wakes long-poll waiters when the log moves
+	trgm          bool             // PostgreSQL: the pg_trgm search index exists
+	ckpt          *walCheckpointer // SQLite: checkpoints the WAL off the write path
+	revokes       revokeGroup      // group commit of concurrent RevokeKeys
+	logStmts      logStmts         // SQLite: the writer's prepared log statements
 }
 
 // Dialect reports "sqlite" or "postgres".
@@ -117,11 +120,16 @@ func (s *sqlStore) Ping(ctx context.Context) error {
 func (s *sqlStore) Close() error {
 	s.signal.close()
 	s.stmts.close()
+	s.logStmts.close()
+	ckErr := s.ckpt.close()
 	err := s.w.Close()
 	if s.r != s.w {
 		if rerr := s.r.Close(); err == nil {
 			err = rerr
 		}
+	}
+	if err == nil {
+		err = ckErr
 	}
 	return err
 }

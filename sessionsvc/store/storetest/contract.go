@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(testing.TB) store.Store) {
 		{"LoginFailuresBatch", testLoginFailuresBatch},
 		{"LoginAttempts", testLoginAttempts},
 		{"ConcurrentAppendsKeepFeedOrder", testConcurrentFeed},
+		{"RevokeKeysBatch", testRevokeKeysBatch},
 		{"DiscoverSessions", testDiscoverSessions},
 		{"DiscoverConcurrently", testDiscoverConcurrently},
 	}

@@ -6,6 +6,7 @@ package storetest
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"net/url"
 	"os"
@@ -41,6 +42,39 @@ func postgresRequired() bool {
 // MESHSESSION_REQUIRE_POSTGRES=1.
 func PostgresURL(tb testing.TB) string {
 	tb.Helper()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "mstest_" + hex.EncodeToString(b[:])
+	db, u := postgresSchema(tb, schema)
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _ = db.ExecContext(ctx, `DROP SCHEMA `+schema+` CASCADE`)
+		_ = db.Close()
+	})
+	return u
+}
+
+// KeptURL returns the URL of a database that outlives the test, for
+// benchmarks that reuse a large seeded database between runs: on SQLite
+// the file <dir>/sqlite-<name>.db, on PostgreSQL the schema bench_<name> of
+// the test server (created if missing, never dropped). backend is "sqlite"
+// or "postgres"; name is lower-case letters, digits and underscores.
+func KeptURL(tb testing.TB, backend, dir, name string) string {
+	tb.Helper()
+	if backend == "sqlite" {
+		return "sqlite://" + filepath.Join(dir, "sqlite-"+name+".db")
+	}
+	db, u := postgresSchema(tb, "bench_"+name)
+	_ = db.Close()
+	return u
+}
+
+// postgresSchema connects to the test server (skipping or failing the test
+// when it is unreachable, see PostgresURL), creates schema if missing, and
+// returns the connection and a URL whose search_path points at the schema.
+func postgresSchema(tb testing.TB, schema string) (*sql.DB, string) {
+	tb.Helper()
 	base := os.Getenv("MESHSESSION_TEST_POSTGRES")
 	if base == "" {
 		base = DefaultPostgresURL
@@ -58,23 +92,14 @@ func PostgresURL(tb testing.TB) string {
 		}
 		tb.Skipf("PostgreSQL at %s is unreachable: %v", base, err)
 	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "mstest_" + hex.EncodeToString(b[:])
-	_, err = db.ExecContext(ctx, `CREATE SCHEMA `+schema)
+	_, err = db.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS `+schema)
 	require.NoError(tb, err, "create schema")
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_, _ = db.ExecContext(ctx, `DROP SCHEMA `+schema+` CASCADE`)
-		_ = db.Close()
-	})
 	u, err := url.Parse(base)
 	require.NoError(tb, err)
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	return u.String()
+	return db, u.String()
 }
 
 // OpenSQLite opens a store on a fresh SQLite file, closed at the end of the test.

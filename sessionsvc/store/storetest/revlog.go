@@ -244,3 +244,58 @@ func testConcurrentFeed(t *testing.T, st store.Store) {
 		assert.Equal(t, 1, n, "entry %s seen once", k)
 	}
 }
+
+// A revocation of many keys is written in a few statements (chunks on
+// SQLite): every key is logged once, in order, and a key revoked again
+// later has one live entry, its last.
+func testRevokeKeysBatch(t *testing.T, st store.Store) {
+	now := t0
+	head := func() int64 {
+		cs := allChanges(t, st, 0, now)
+		if len(cs) == 0 {
+			return 0
+		}
+		return cs[len(cs)-1].Seq
+	}
+	// A cursor past 0 reads a delta (0 reads a snapshot).
+	require.NoError(t, st.RevokeKeys(ctx(), []string{"fp:batch-before"}, protocol.ReasonLogout, now.Add(time.Hour), now))
+	before := head()
+	require.Positive(t, before)
+	const n = 1203 // more than one SQLite chunk of each statement
+	keys := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		keys = append(keys, fmt.Sprintf("fp:batch-%04d", i))
+	}
+	require.NoError(t, st.RevokeKeys(ctx(), keys, protocol.ReasonLogout, now.Add(time.Hour), now))
+	// Again for some, with another reason: they supersede.
+	require.NoError(t, st.RevokeKeys(ctx(), []string{"fp:batch-0001", "fp:batch-1202"}, protocol.ReasonManual, now.Add(2*time.Hour), now))
+
+	delta := allChanges(t, st, before, now)
+	require.Equal(t, n+2, len(delta), "every entry, the later ones included, in the delta")
+	for i, c := range delta[:n] {
+		assert.Equal(t, keys[i], c.Key, "entry %d in call order", i)
+	}
+	for i := 1; i < len(delta); i++ {
+		require.Greater(t, delta[i].Seq, delta[i-1].Seq)
+	}
+
+	epoch, err := st.Epoch(ctx())
+	require.NoError(t, err)
+	snap, err := st.Changes(ctx(), epoch, 0, store.MaxChangesLimit, now) // one page: a snapshot
+	require.NoError(t, err)
+	require.False(t, snap.More)
+	live := map[string]protocol.Change{}
+	for _, c := range snap.Changes {
+		_, dup := live[c.Key]
+		assert.False(t, dup, "one live entry for %s", c.Key)
+		live[c.Key] = c
+	}
+	for _, k := range keys {
+		_, ok := live[k]
+		assert.True(t, ok, "%s is live", k)
+	}
+	assert.Equal(t, protocol.ReasonManual, live["fp:batch-0001"].Reason)
+	assert.Equal(t, now.Add(2*time.Hour).Unix(), live["fp:batch-1202"].Exp)
+	assert.Equal(t, delta[n].Seq, live["fp:batch-0001"].Seq)
+	assert.Equal(t, protocol.ReasonLogout, live["fp:batch-0007"].Reason)
+}

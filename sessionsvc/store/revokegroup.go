@@ -91,9 +91,7 @@ func (s *sqlStore) leadRevokeGroup(ctx context.Context, op string, me *revokeCal
 	// Others wait on this transaction: it is not abandoned when this
 	// caller's request is.
 	wctx := context.WithoutCancel(ctx)
-	err := s.revokeTx(wctx, op, now, func(lt *logTx) error {
-		return lt.append(wctx, all...)
-	})
+	err := s.appendAlone(wctx, prioRevoke, op, now, all)
 	for _, c := range group {
 		if c != me {
 			c.done <- &err

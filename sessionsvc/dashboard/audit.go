@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/meshsession/meshsession/sessionsvc/server"
 )
 
 // The audit trail and the lockouts come from the admin API (GET /audit,
@@ -31,16 +33,6 @@ func (d *Dashboard) unlock(w http.ResponseWriter, r *http.Request, s *session) {
 	d.forwardBody(w, r, s, http.MethodPost, "/lockouts/unlock", nil)
 }
 
-type auditRow struct {
-	ID          int64           `json:"id"`
-	At          time.Time       `json:"at"`
-	Event       string          `json:"event"`
-	SubjectType string          `json:"subjectType"`
-	Subject     string          `json:"subject"`
-	Actor       string          `json:"actor"`
-	Detail      json.RawMessage `json:"detail"`
-}
-
 // Audit export limits.
 const (
 	auditPage      = 1000
@@ -56,7 +48,7 @@ func (d *Dashboard) exportAudit(w http.ResponseWriter, r *http.Request, s *sessi
 		writeError(w, http.StatusBadRequest, "format must be csv or json", nil)
 		return
 	}
-	page := func(before int64) ([]auditRow, *recorder, error) {
+	page := func(before int64) ([]server.AuditView, *recorder, error) {
 		q := url.Values{"limit": {strconv.Itoa(auditPage)}}
 		if before > 0 {
 			q.Set("before", strconv.FormatInt(before, 10))
@@ -66,7 +58,7 @@ func (d *Dashboard) exportAudit(w http.ResponseWriter, r *http.Request, s *sessi
 			return nil, rec, err
 		}
 		var body struct {
-			Data []auditRow `json:"data"`
+			Data []server.AuditView `json:"data"`
 		}
 		if err := json.Unmarshal(rec.body.Bytes(), &body); err != nil {
 			return nil, rec, err

@@ -45,7 +45,7 @@ var auditCSVHeader = []string{"id", "at", "event", "subjectType", "subject", "ac
 func (d *Dashboard) exportAudit(w http.ResponseWriter, r *http.Request, s *session) {
 	format := r.URL.Query().Get("format")
 	if format != "csv" && format != "json" {
-		writeError(w, http.StatusBadRequest, "format must be csv or json", nil)
+		server.WriteError(w, http.StatusBadRequest, "format must be csv or json", nil)
 		return
 	}
 	page := func(before int64) ([]server.AuditView, *recorder, error) {
@@ -67,7 +67,7 @@ func (d *Dashboard) exportAudit(w http.ResponseWriter, r *http.Request, s *sessi
 	}
 	rows, rec, err := page(0)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "reading the audit trail failed", nil)
+		server.WriteError(w, http.StatusInternalServerError, "reading the audit trail failed", nil)
 		return
 	}
 	if rec.status != http.StatusOK {

@@ -194,9 +194,7 @@ func compatCases() []compatCase {
 			do:     aliceCalls("GET", ua+"/user/8/sessions"),
 			fields: errorShape},
 		{name: "DELETE my-sessions/{id}", status: 200,
-			do: func(t *testing.T, e *env, f *fixture) resp {
-				return e.user(f.aliceTok, "DELETE", ua+"/my-sessions/"+f.a2, nil)
-			},
+			do:     aliceCalls("DELETE", ua+"/my-sessions/{a2}"),
 			fields: shape{"message": "string", "success": "bool", "alreadyTerminated": "bool"},
 			check: func(t *testing.T, r resp, e *env, f *fixture) {
 				assert.Equal(t, false, r.body["alreadyTerminated"])
@@ -218,14 +216,10 @@ func compatCases() []compatCase {
 			do:     aliceCalls("DELETE", ua+"/my-sessions/abc123"),
 			fields: errorShape},
 		{name: "DELETE my-sessions/{other user's}", status: 403,
-			do: func(t *testing.T, e *env, f *fixture) resp {
-				return e.user(f.aliceTok, "DELETE", ua+"/my-sessions/"+f.b1, nil)
-			},
+			do:     aliceCalls("DELETE", ua+"/my-sessions/{b1}"),
 			fields: errorShape},
 		{name: "DELETE my-sessions/{current}", status: 400,
-			do: func(t *testing.T, e *env, f *fixture) resp {
-				return e.user(f.aliceTok, "DELETE", ua+"/my-sessions/"+f.a1, nil)
-			},
+			do:     aliceCalls("DELETE", ua+"/my-sessions/{a1}"),
 			fields: errorShape},
 		{name: "logout", status: 200,
 			do:     aliceCalls("POST", ua+"/logout"),
@@ -341,9 +335,7 @@ func compatCases() []compatCase {
 			fields: shape{"data": "array", "meta.count": "number"},
 			check:  func(t *testing.T, r resp, e *env, f *fixture) { assert.Len(t, r.body["data"], 2) }},
 		{name: "admin terminate", status: 200,
-			do: func(t *testing.T, e *env, f *fixture) resp {
-				return e.admin("POST", aa+"/sessions/"+f.a2+"/terminate", nil)
-			},
+			do:     adminCalls("POST", aa+"/sessions/{a2}/terminate", nil),
 			fields: okMsg},
 		{name: "admin terminate by sessionId", status: 200,
 			do: adminCalls("POST", aa+"/sessions/sid-a2/terminate", nil),
@@ -356,7 +348,7 @@ func compatCases() []compatCase {
 			do:     adminCalls("POST", aa+"/sessions/nope/terminate", nil),
 			fields: okMsg},
 		{name: "admin delete", status: 200,
-			do:     func(t *testing.T, e *env, f *fixture) resp { return e.admin("DELETE", aa+"/sessions/"+f.a2, nil) },
+			do:     adminCalls("DELETE", aa+"/sessions/{a2}", nil),
 			fields: okMsg},
 		{name: "admin clean-inactive", status: 200,
 			do:     adminCalls("POST", aa+"/sessions/clean-inactive", nil),
@@ -446,9 +438,7 @@ func compatCases() []compatCase {
 			do:     adminCalls("POST", aa+"/geoip/update", `{"force":true}`),
 			fields: errorShape},
 		{name: "simulate-timeout", status: 200,
-			do: func(t *testing.T, e *env, f *fixture) resp {
-				return e.admin("POST", aa+"/sessions/"+f.a2+"/simulate-timeout", nil)
-			},
+			do:     adminCalls("POST", aa+"/sessions/{a2}/simulate-timeout", nil),
 			fields: okMsg,
 			check: func(t *testing.T, r resp, e *env, f *fixture) {
 				s, err := e.st.GetSession(t.Context(), f.a2)
@@ -472,14 +462,20 @@ func compatCases() []compatCase {
 	}
 }
 
-// aliceCalls is a case's request from alice's first session.
+// aliceCalls is a case's request from alice's first session; {a1}, {a2}
+// and {b1} in path stand for the fixture's session ids.
 func aliceCalls(method, path string) func(*testing.T, *env, *fixture) resp {
-	return func(_ *testing.T, e *env, f *fixture) resp { return e.user(f.aliceTok, method, path, nil) }
+	return func(_ *testing.T, e *env, f *fixture) resp { return e.user(f.aliceTok, method, f.expand(path), nil) }
 }
 
-// adminCalls is a case's request to the admin API.
+// adminCalls is a case's request to the admin API, path as for aliceCalls.
 func adminCalls(method, path string, body any) func(*testing.T, *env, *fixture) resp {
-	return func(_ *testing.T, e *env, _ *fixture) resp { return e.admin(method, path, body) }
+	return func(_ *testing.T, e *env, f *fixture) resp { return e.admin(method, f.expand(path), body) }
+}
+
+// expand puts the fixture's session ids in for {a1}, {a2} and {b1}.
+func (f *fixture) expand(path string) string {
+	return strings.NewReplacer("{a1}", f.a1, "{a2}", f.a2, "{b1}", f.b1).Replace(path)
 }
 
 func (s shape) with(o shape) shape {

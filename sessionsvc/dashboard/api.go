@@ -496,49 +496,68 @@ func (d *Dashboard) export(w http.ResponseWriter, r *http.Request, _ *session) {
 	}
 	name := "sessions-" + now.Format("20060102-150405") + "." + format
 	w.Header().Set("X-Export-Limit", strconv.Itoa(exportMax))
-	cw := startExport(w, name, format, csvHeader)
-	n := 0
+	x := startExport(w, name, format, csvHeader)
 	for {
 		o := d.viewOptions(ctx, page)
 		for i := range page {
 			v := sessionview.Of(&page[i], o)
-			if cw != nil {
-				_ = cw.Write(csvRow(v))
-			} else {
-				b, _ := json.Marshal(v)
-				if n > 0 {
-					_, _ = io.WriteString(w, ",\n")
-				}
-				_, _ = w.Write(b)
-			}
-			n++
+			x.add(v, func() []string { return csvRow(v) })
 		}
-		if len(page) < exportPage || n >= exportMax {
+		if len(page) < exportPage || x.n >= exportMax {
 			break
 		}
-		if page, err = next(n); err != nil {
-			d.log.Warn("dashboard: export stopped early", "rows", n, "err", err)
+		if page, err = next(x.n); err != nil {
+			d.log.Warn("dashboard: export stopped early", "rows", x.n, "err", err)
 			break
 		}
 	}
-	if cw != nil {
-		cw.Flush()
-	} else {
-		_, _ = io.WriteString(w, "]\n")
-	}
+	x.end()
 }
 
-// startExport writes an export's headers and opening: a CSV writer that
-// has written header (format "csv"), or nil after the JSON array's "[".
-func startExport(w http.ResponseWriter, name, format string, header []string) *csv.Writer {
+// exportWriter writes an export's rows: CSV records, or the elements of
+// a JSON array.
+type exportWriter struct {
+	w   io.Writer
+	csv *csv.Writer // nil: JSON
+	n   int         // rows written
+}
+
+// startExport writes an export's headers and opening: the CSV header row
+// (format "csv"), or the JSON array's "[".
+func startExport(w http.ResponseWriter, name, format string, header []string) *exportWriter {
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	x := &exportWriter{w: w}
 	if format == "csv" {
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-		cw := csv.NewWriter(w)
-		_ = cw.Write(header)
-		return cw
+		x.csv = csv.NewWriter(w)
+		_ = x.csv.Write(header)
+		return x
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	_, _ = io.WriteString(w, "[")
-	return nil
+	return x
+}
+
+// add writes one row: cells() as a CSV record, or v as the array's next
+// element.
+func (x *exportWriter) add(v any, cells func() []string) {
+	if x.csv != nil {
+		_ = x.csv.Write(cells())
+	} else {
+		b, _ := json.Marshal(v)
+		if x.n > 0 {
+			_, _ = io.WriteString(x.w, ",\n")
+		}
+		_, _ = x.w.Write(b)
+	}
+	x.n++
+}
+
+// end finishes the export: the CSV flushed, or the array closed.
+func (x *exportWriter) end() {
+	if x.csv != nil {
+		x.csv.Flush()
+		return
+	}
+	_, _ = io.WriteString(x.w, "]\n")
 }

@@ -2,7 +2,6 @@ package dashboard
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -75,40 +74,31 @@ func (d *Dashboard) exportAudit(w http.ResponseWriter, r *http.Request, s *sessi
 		return
 	}
 	name := "audit-" + d.now().UTC().Format("20060102-150405") + "." + format
-	cw := startExport(w, name, format, auditCSVHeader)
-	n := 0
-	for len(rows) > 0 && n < auditExportMax {
+	x := startExport(w, name, format, auditCSVHeader)
+	for len(rows) > 0 && x.n < auditExportMax {
 		for _, e := range rows {
-			if cw != nil {
-				var det struct {
-					IP string `json:"ip"`
-				}
-				_ = json.Unmarshal(e.Detail, &det)
-				row := []string{strconv.FormatInt(e.ID, 10), e.At.UTC().Format(time.RFC3339), e.Event, e.SubjectType, e.Subject, e.Actor, det.IP, string(e.Detail)}
-				for i := range row {
-					row[i] = csvCell(row[i])
-				}
-				_ = cw.Write(row)
-			} else {
-				b, _ := json.Marshal(e)
-				if n > 0 {
-					_, _ = io.WriteString(w, ",\n")
-				}
-				_, _ = w.Write(b)
-			}
-			n++
+			x.add(e, func() []string { return auditCSVRow(e) })
 		}
 		if len(rows) < auditPage {
 			break
 		}
 		if rows, _, err = page(rows[len(rows)-1].ID); err != nil {
-			d.log.Warn("dashboard: audit export stopped early", "rows", n, "err", err)
+			d.log.Warn("dashboard: audit export stopped early", "rows", x.n, "err", err)
 			break
 		}
 	}
-	if cw != nil {
-		cw.Flush()
-	} else {
-		_, _ = io.WriteString(w, "]\n")
+	x.end()
+}
+
+// auditCSVRow is e's CSV record (auditCSVHeader's columns).
+func auditCSVRow(e server.AuditView) []string {
+	var det struct {
+		IP string `json:"ip"`
 	}
+	_ = json.Unmarshal(e.Detail, &det)
+	row := []string{strconv.FormatInt(e.ID, 10), e.At.UTC().Format(time.RFC3339), e.Event, e.SubjectType, e.Subject, e.Actor, det.IP, string(e.Detail)}
+	for i := range row {
+		row[i] = csvCell(row[i])
+	}
+	return row
 }

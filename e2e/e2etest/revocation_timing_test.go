@@ -283,3 +283,27 @@ func TestNoRevokedTokenPassesAfterAProxyStart(t *testing.T) {
 		}
 	}
 }
+
+// TestRevocationIsPushed: with the poll all but off (sync_interval 1m,
+// beyond every wait of these tests), a revocation still reaches every
+// worker, from the proxy's start on: the syncing worker's long-poll
+// (sync_wait) is answered by the append, in process on SQLite and by
+// LISTEN/NOTIFY on PostgreSQL, and the other workers adopt what it
+// published on their next request.
+func TestRevocationIsPushed(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			pluginWasm(t)
+			sys := startSystem(t, b.url(t), map[string]any{"sync_interval": "1m"})
+			d := newDevice(t, "127.0.0.2", uaLaptop)
+			for i := 0; i < 3; i++ {
+				tok := sys.login(t, d, "alice")
+				sid := sys.currentSession(t, d, tok.jwt)
+				sys.everyWorker(t, d, tok.jwt, "/api/articles", "admitted", status(200))
+				r := sys.admin(t, "POST", "/magic-sessionmanager/sessions/"+sid+"/terminate")
+				require.Equal(t, 200, r.status, r.String())
+				sys.everyWorker(t, d, tok.jwt, "/api/articles", fmt.Sprintf("terminated %d", i), refused(401, "manual"))
+			}
+		})
+	}
+}

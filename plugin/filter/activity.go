@@ -26,7 +26,12 @@ func (p *pluginContext) noteActivity(t time.Time, d *decide.Decision, h *httpCon
 	}
 	nowMs := t.UnixMilli()
 	interval := p.cfg.LastSeenInterval
+	slot := &p.seen[d.SessionHash&(seenSlots-1)]
+	if slot.hash == d.SessionHash && slot.at != 0 && !throttle.Due(slot.at, nowMs, interval) {
+		return
+	}
 	if last, ok := p.lastSeen[d.SessionHash]; ok && !throttle.Due(last, nowMs, interval) {
+		slot.hash, slot.at = d.SessionHash, last
 		return
 	}
 	key := throttle.MarkKey(d.SessionKey)
@@ -34,6 +39,7 @@ func (p *pluginContext) noteActivity(t time.Time, d *decide.Decision, h *httpCon
 	if err == nil {
 		if last, ok, _ := throttle.DecodeMark(val); ok && !throttle.Due(last, nowMs, interval) {
 			p.lastSeen[d.SessionHash] = last
+			slot.hash, slot.at = d.SessionHash, last
 			return
 		}
 	} else {
@@ -45,6 +51,7 @@ func (p *pluginContext) noteActivity(t time.Time, d *decide.Decision, h *httpCon
 	}
 	sk := strings.Clone(d.SessionKey)
 	p.lastSeen[d.SessionHash] = nowMs
+	slot.hash, slot.at = d.SessionHash, nowMs
 	p.marks.Wrote(sk, nowMs)
 	a := protocol.Activity{Key: sk, User: strings.Clone(d.UserID), At: nowMs, IP: h.clientIP(),
 		Keys: p.discoveryKeys(sk, authorization, cookie), UserAgent: header("user-agent"), Exp: d.ExpiresAt}

@@ -62,6 +62,10 @@ type pluginContext struct {
 	// this worker last saw a fresh mark (its own or another worker's), to
 	// skip shared-data reads.
 	lastSeen map[uint64]int64
+	// seen is a direct-mapped cache in front of lastSeen for the request
+	// path (a map lookup is a hash and a probe: costly calls in Wasm); an
+	// entry is only a copy of lastSeen's, so a stale one is merely due.
+	seen [seenSlots]seenSlot
 
 	activityInFlight bool
 	startedAt        time.Time
@@ -69,6 +73,11 @@ type pluginContext struct {
 
 	// freeHTTP are HTTP contexts the host deleted, for reuse.
 	freeHTTP []*httpContext
+
+	// req and hdrs are the request being decided and its header iterator:
+	// valid within one request-headers callback, like the header buffer.
+	req  decide.Request
+	hdrs headerPairs
 
 	// heldHeaders are login/refresh answers whose headers are held under
 	// headers_stop_iteration, until their body comes (observe.go).
@@ -142,6 +151,14 @@ func (p *pluginContext) OnTick() {
 	p.metrics.observeVM(p, t)
 }
 
+// seenSlots is the size of pluginContext.seen (a power of two).
+const seenSlots = 256
+
+type seenSlot struct {
+	hash uint64 // Decision.SessionHash
+	at   int64  // its last-seen mark, unix ms (0: empty)
+}
+
 // maxFreeHTTP bounds the HTTP contexts kept for reuse.
 const maxFreeHTTP = 256
 
@@ -169,8 +186,20 @@ func (h *httpContext) released() {
 	if h.route != decide.RouteNone || h.revoking || len(p.freeHTTP) >= maxFreeHTTP {
 		return
 	}
-	*h = httpContext{plugin: p}
+	h.reset()
 	p.freeHTTP = append(p.freeHTTP, h)
+}
+
+// reset empties h for reuse (but its plugin), field by field: in the Wasm
+// build `*h = httpContext{plugin: p}` is a memory.fill (see
+// plugin/core/decide on struct copies in Wasm).
+func (h *httpContext) reset() {
+	h.contextID, h.route, h.requestBody, h.presented, h.status = 0, decide.RouteNone, nil, "", 0
+	h.tooLarge, h.waiting = false, false
+	h.ua, h.lang, h.ip, h.encoding = "", "", "", ""
+	h.respTooLarge, h.headersSent, h.headersHeld, h.observed, h.pending = false, false, false, false, false
+	h.loginIdent, h.loginIdentRead = "", false
+	h.held, h.heldEOS, h.revoking, h.inCallback = false, false, false, false
 }
 
 // OnPluginDone flushes the counters batched in the VM.

@@ -11,6 +11,10 @@ import (
 // buffer (see requestHeaders), natively over the SDK's decoded pairs. The
 // strings it yields alias that buffer: they are valid only until the next
 // requestHeaders call, i.e. within the callback that read them.
+//
+// The plugin context keeps one and resets it field by field (view, list):
+// in the Wasm build a struct this size returned by value or zeroed whole
+// costs memory.copy and memory.fill calls (see plugin/core/decide).
 type headerPairs struct {
 	raw    []byte      // proxy-wasm map serialisation, or nil
 	pairs  [][2]string // decoded pairs (native builds)
@@ -19,23 +23,25 @@ type headerPairs struct {
 	dataAt int // offset of the next key
 }
 
-// viewPairs iterates over the proxy-wasm serialisation of a header map:
-// u32 count, count x (u32 key size, u32 value size), then each key and
-// value followed by a NUL byte (little endian). A malformed map yields the
-// pairs before the fault.
-func viewPairs(raw []byte) headerPairs {
+// view iterates over the proxy-wasm serialisation of a header map: u32
+// count, count x (u32 key size, u32 value size), then each key and value
+// followed by a NUL byte (little endian). A malformed map yields the pairs
+// before the fault.
+func (h *headerPairs) view(raw []byte) {
+	h.raw, h.pairs, h.n, h.i, h.sizeAt, h.dataAt = nil, nil, 0, 0, 0, 0
 	if len(raw) < 4 {
-		return headerPairs{}
+		return
 	}
 	n := int(binary.LittleEndian.Uint32(raw))
 	if n > (len(raw)-4)/8 {
-		return headerPairs{}
+		return
 	}
-	return headerPairs{raw: raw, n: n, sizeAt: 4, dataAt: 4 + 8*n}
+	h.raw, h.n, h.sizeAt, h.dataAt = raw, n, 4, 4+8*n
 }
 
-func listPairs(pairs [][2]string) headerPairs {
-	return headerPairs{pairs: pairs, n: len(pairs)}
+// list iterates over decoded pairs.
+func (h *headerPairs) list(pairs [][2]string) {
+	h.raw, h.pairs, h.n, h.i, h.sizeAt, h.dataAt = nil, pairs, len(pairs), 0, 0, 0
 }
 
 // next returns the next pair; ok is false at the end.
@@ -49,8 +55,7 @@ func (h *headerPairs) next() (key, value string, ok bool) {
 		return p[0], p[1], true
 	}
 	raw := h.raw
-	ks := int(binary.LittleEndian.Uint32(raw[h.sizeAt:]))
-	vs := int(binary.LittleEndian.Uint32(raw[h.sizeAt+4:]))
+	ks, vs := pairSizes(raw, h.sizeAt) // in bounds: view checked n against len(raw)
 	k := h.dataAt
 	v := k + ks + 1
 	end := v + vs + 1

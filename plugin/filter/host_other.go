@@ -3,6 +3,7 @@
 package filter
 
 import (
+	"encoding/binary"
 	"errors"
 	"time"
 
@@ -19,12 +20,20 @@ var clock = time.Now
 
 // requestHeaders reads the request headers with the SDK's ordinary call
 // (see host_wasip1.go for the Wasm build's allocation-free one).
-func requestHeaders() (headerPairs, bool) {
+func requestHeaders(h *headerPairs) bool {
 	hdrs, err := proxywasm.GetHttpRequestHeaders()
 	if err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
-		return headerPairs{}, false
+		h.list(nil)
+		return false
 	}
-	return listPairs(hdrs), true
+	h.list(hdrs)
+	return true
+}
+
+// pairSizes reads the (key size, value size) at raw[at:at+8] (see
+// host_wasip1.go for the Wasm build's single load).
+func pairSizes(raw []byte, at int) (ks, vs int) {
+	return int(binary.LittleEndian.Uint32(raw[at:])), int(binary.LittleEndian.Uint32(raw[at+4:]))
 }
 
 // runAs runs fn for context id, then makes back the effective context

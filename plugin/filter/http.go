@@ -60,14 +60,17 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) typ
 	cfg := p.cfg
 	ih := cfg.IdentityHeaders
 	t := now()
-	var req decide.Request
+	// The request and the header iterator are the plugin context's, reset
+	// field by field (see plugin/core/decide on struct copies in Wasm).
+	req := &p.req
+	req.Reset()
 	// One host call for all headers (every call that returns data costs a
 	// proxy_on_memory_allocate round trip into the guest), read into a
 	// reused buffer: the values below are valid until the end of this
 	// callback only.
 	var seen identitySeen
-	hdrs, ok := requestHeaders()
-	if !ok {
+	hdrs := &p.hdrs
+	if !requestHeaders(hdrs) {
 		// The host could not hand the headers over (larger than the glue
 		// reads): the token cannot be seen, so nothing can be vouched for.
 		h.refuse(431, decide.ReasonHeadersTooLarge, decide.Message(decide.ReasonHeadersTooLarge))
@@ -109,16 +112,18 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) typ
 		// reading them (no token: Pass, or 401 missing_token). The refresh
 		// route's presented token is checked in checkPresented.
 		p.sync.check() // adopt what another worker published: a refusal anywhere is a refusal here
-		req.LastSync = p.sync.freshness(t)
+		if cfg.StalePolicy == config.FailClosed {
+			req.LastSync = p.sync.freshness(t) // (Decide reads it under fail_closed only)
+		}
 	}
-	d := p.engine.Decide(t, &req, p.sync.state)
+	d := p.engine.DecideView(t, req, p.sync.state)
 	if d.Action == decide.Pass && d.HasToken && !p.sync.ready() {
 		// No state yet (start-up): hold, then stale_policy decides.
 		if p.sync.hold(h, t, endOfStream) {
 			return types.ActionPause
 		}
 		if cfg.StalePolicy == config.FailClosed {
-			d = decide.Decision{Action: decide.Refuse, Status: 503, Reason: decide.ReasonStale,
+			d = &decide.Decision{Action: decide.Refuse, Status: 503, Reason: decide.ReasonStale,
 				Message: decide.Message(decide.ReasonStale), HasToken: true}
 		}
 	}
@@ -132,8 +137,8 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) typ
 	}
 	p.metrics.allow()
 	if d.HasToken {
-		h.setIdentity(&d, seen)
-		p.noteActivity(t, &d, h, req.Authorization, req.Cookie)
+		h.setIdentity(d, seen)
+		p.noteActivity(t, d, h, req.Authorization, req.Cookie)
 	} else {
 		h.setIdentity(nil, seen)
 	}

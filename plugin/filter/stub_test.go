@@ -29,6 +29,11 @@ type stubSvc struct {
 	down     bool   // answer 503 to everything
 	garbage  string // answer sync with this body (200)
 	jsonOnly bool   // answer sync in JSON even when asked for binary (as an older sessionsvc would)
+	// longPoll: sync honours wait= as sessionsvc does (an empty delta
+	// waits for the log to move); moved is closed when it does. Without
+	// it the stub answers at once, as an older sessionsvc would.
+	longPoll bool
+	moved    chan struct{}
 	calls    map[string]int
 	badKey   int
 	requests // every request body received, by endpoint
@@ -63,6 +68,40 @@ func (s *stubSvc) add(c protocol.Change) {
 	defer s.mu.Unlock()
 	c.Seq = int64(len(s.log) + 1)
 	s.log = append(s.log, c)
+	s.logMoved()
+}
+
+// logMoved wakes the long-polls (caller holds s.mu).
+func (s *stubSvc) logMoved() {
+	if s.moved != nil {
+		close(s.moved)
+	}
+	s.moved = make(chan struct{})
+}
+
+// waitPage is page with wait= honoured when longPoll is on: an empty
+// delta (or the empty snapshot of an empty log at this epoch, as
+// sessionsvc) waits, s.mu released, until the log moves, the wait passes
+// or the caller goes away. The caller holds s.mu.
+func (s *stubSvc) waitPage(r *http.Request) protocol.SyncPage {
+	p := s.page(r)
+	wait, _ := time.ParseDuration(r.URL.Query().Get("wait"))
+	emptyLog := p.Reset && p.Cursor == 0 && r.URL.Query().Get("epoch") == s.epoch
+	if !s.longPoll || wait <= 0 || len(p.Changes) > 0 || p.Reset && !emptyLog {
+		return p
+	}
+	if s.moved == nil {
+		s.moved = make(chan struct{})
+	}
+	moved := s.moved
+	s.mu.Unlock()
+	select {
+	case <-moved:
+	case <-time.After(wait):
+	case <-r.Context().Done():
+	}
+	s.mu.Lock()
+	return s.page(r)
 }
 
 func (s *stubSvc) count(path string) int {
@@ -143,6 +182,7 @@ func (s *stubSvc) serve(w http.ResponseWriter, r *http.Request) {
 			for _, k := range s.revoke[len(s.revoke)-1].Keys {
 				s.log = append(s.log, protocol.Change{Seq: int64(len(s.log) + 1), Op: protocol.OpRevoke, Key: k, Exp: exp, Reason: protocol.ReasonLogout})
 			}
+			s.logMoved()
 		}
 		out = protocol.RevokeResponse{Found: true, SessionID: "sess_test"}
 	case protocol.PathActivity:
@@ -168,7 +208,7 @@ func (s *stubSvc) serveSync(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(s.garbage))
 		return
 	}
-	p := s.page(r)
+	p := s.waitPage(r)
 	if r.URL.Query().Get("format") == protocol.FormatBinary && !s.jsonOnly {
 		b, err := protocol.AppendBinaryPage(nil, &p)
 		if err != nil {

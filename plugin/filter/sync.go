@@ -2,6 +2,7 @@ package filter
 
 import (
 	"errors"
+	"math/rand/v2"
 	"net/url"
 	"runtime/debug"
 	"strconv"
@@ -29,7 +30,7 @@ const (
 	// state move?" a request can ask (an empty value costs the host no
 	// allocation in the guest: proxy-wasm-cpp-host copyToPointerSize).
 	keyStamp  = keyGen + "state.stamp"
-	keyLease  = keyGen + "sync.lease" // "<fetching-until ms>,<next fetch at ms>"
+	keyLease  = keyGen + "sync.lease" // "<fetching-until ms>,<next fetch at ms>,<holder>"
 	keySynced = keyGen + "sync.ok"    // unix ms of the last successful sync by any worker
 	// keyFull is the version of the last state published whole; delta pages
 	// after it go to keyDeltaPrefix+"<version % deltaRing>" as
@@ -46,17 +47,17 @@ const (
 type syncer struct {
 	plugin *pluginContext
 	state  *revocation.State
+	id     uint64 // leaseID
 
 	lastSync time.Time // last successful sync known to this worker
 	fetching bool      // this worker has a sync call out
 	failures int       // consecutive failures, for backoff and log throttling
 	relaxed  bool      // the collector runs at bigPageGCPercent (relaxGC)
 
-	// Long-poll (sync_wait): the wait asked for by the fetch out, when it
-	// went out, and until when not to ask (an older sessionsvc).
+	// Long-poll (sync_wait): the wait asked for by the fetch out, and
+	// when it went out.
 	polled      time.Duration
 	fetchedAt   time.Time
-	noWaitUntil time.Time
 	askedEpoch  string // what the fetch out asked for
 	askedCursor int64
 
@@ -196,9 +197,11 @@ func deltaKey(v uint64) string {
 }
 
 // lease is the shared fetch lease: a fetch is in flight until until (unix
-// ms), and the next one may start at next. cas is what it was read with.
+// ms), and the next one may start at next; holder is the leaseID of the
+// worker that took it. cas is what it was read with.
 type lease struct {
 	until, next int64
+	holder      uint64
 	cas         uint32
 }
 
@@ -209,16 +212,40 @@ func readLease() (lease, bool) {
 		return lease{}, false
 	}
 	l := lease{cas: cas}
-	if a, b, ok := strings.Cut(string(val), ","); ok {
+	if a, rest, ok := strings.Cut(string(val), ","); ok {
+		b, c, _ := strings.Cut(rest, ",")
 		l.until, _ = strconv.ParseInt(a, 10, 64)
 		l.next, _ = strconv.ParseInt(b, 10, 64)
+		l.holder, _ = strconv.ParseUint(c, 10, 64)
 	}
 	return l, true
 }
 
 // write stores the lease if nobody changed it since it was read.
 func (l lease) write() error {
-	return proxywasm.SetSharedData(keyLease, []byte(strconv.FormatInt(l.until, 10)+","+strconv.FormatInt(l.next, 10)), l.cas)
+	b := make([]byte, 0, 64)
+	b = strconv.AppendInt(b, l.until, 10)
+	b = append(b, ',')
+	b = strconv.AppendInt(b, l.next, 10)
+	b = append(b, ',')
+	b = strconv.AppendUint(b, l.holder, 10)
+	return proxywasm.SetSharedData(keyLease, b, l.cas)
+}
+
+// holdsLease reports whether the lease is still this worker's.
+func (s *syncer) holdsLease() bool {
+	l, ok := readLease()
+	return ok && l.holder == s.leaseID()
+}
+
+// leaseID names this worker in the lease: a worker whose long-poll
+// outlived the lease (a stalled worker, a slow answer) finds another
+// holder there, and stops instead of long-polling beside it.
+func (s *syncer) leaseID() uint64 {
+	for s.id == 0 {
+		s.id = rand.Uint64()
+	}
+	return s.id
 }
 
 // acquire takes the fetch lease when it is free and the interval has passed.
@@ -235,8 +262,9 @@ func (s *syncer) acquire(t time.Time) bool {
 		// one poll per proxy is cheap, and recovery must be seen quickly.
 		interval *= 2
 	}
-	l.until = nowMs + (cfg.Timeout + s.longPoll(t)).Milliseconds() + 1000
+	l.until = nowMs + (cfg.Timeout + cfg.SyncWait).Milliseconds() + 1000
 	l.next = nowMs + interval.Milliseconds()
+	l.holder = s.leaseID()
 	if err := l.write(); err != nil {
 		return false // another worker won
 	}
@@ -252,7 +280,7 @@ func (s *syncer) release() {
 		return
 	}
 	s.leased = false
-	if l, ok := readLease(); ok {
+	if l, ok := readLease(); ok && l.holder == s.leaseID() {
 		l.until = 0
 		_ = l.write()
 	}
@@ -261,15 +289,14 @@ func (s *syncer) release() {
 func (s *syncer) fetch(t time.Time) {
 	cfg := s.plugin.cfg
 	epoch, cursor := s.state.Next()
-	path := protocol.PathSync + "?epoch=" + url.QueryEscape(epoch) + "&cursor=" + strconv.FormatInt(cursor, 10) +
-		"&limit=" + strconv.Itoa(cfg.SyncPageSize) + "&format=" + protocol.FormatBinary
+	path := s.syncPath(epoch, cursor)
 	// The worker holding the lease long-polls (sync_wait): sessionsvc
 	// answers when the log moves. A fetch that waiters depend on (a logout
 	// or revoking route, syncNow) never waits, nor one made without the
 	// lease.
 	wait := time.Duration(0)
 	if s.leased && len(s.waiters) == 0 && !s.state.Building() {
-		wait = s.longPoll(t)
+		wait = cfg.SyncWait
 	}
 	if wait > 0 {
 		path += "&wait=" + strconv.FormatInt(wait.Milliseconds(), 10) + "ms"
@@ -282,6 +309,12 @@ func (s *syncer) fetch(t time.Time) {
 	if err != nil {
 		s.fail(t, "dispatch sync: "+err.Error())
 	}
+}
+
+// syncPath is the sync feed's path for the page after cursor.
+func (s *syncer) syncPath(epoch string, cursor int64) string {
+	return protocol.PathSync + "?epoch=" + url.QueryEscape(epoch) + "&cursor=" + strconv.FormatInt(cursor, 10) +
+		"&limit=" + strconv.Itoa(s.plugin.cfg.SyncPageSize) + "&format=" + protocol.FormatBinary
 }
 
 func (s *syncer) done(status int, body []byte, err error) {
@@ -297,7 +330,17 @@ func (s *syncer) done(status int, body []byte, err error) {
 	if e, c := s.state.Next(); e != s.askedEpoch || c != s.askedCursor {
 		// This worker adopted a newer published state while the call was
 		// out (another worker synced: likely while a long-poll waits): the
-		// page answers an older cursor. Ask again from where the state is.
+		// page answers an older cursor. Ask again from where the state is
+		// (when another worker took the lease over meanwhile, only for
+		// the waiters, without waiting).
+		if s.leased && !s.holdsLease() {
+			s.leased = false
+			if len(s.waiters) == 0 {
+				s.releaseUntil(t)
+				s.wake(t)
+				return
+			}
+		}
 		s.fetch(t)
 		return
 	}
@@ -339,19 +382,12 @@ func (s *syncer) done(status int, body []byte, err error) {
 		s.fetch(t)
 		return
 	}
-	if s.polled > 0 {
-		if applied.Changes == 0 && t.Sub(s.fetchedAt) < s.polled/2 {
-			// Answered at once with nothing: this sessionsvc does not
-			// long-poll (an older one, or its change listener is down).
-			// Poll every sync_interval for a while, then try again.
-			s.noWaitUntil = t.Add(noWaitRetry)
-		} else if s.renewLease(t) {
-			// Push: wait again at once, keeping the lease; what the
-			// answer brought is published, so its waiters can go.
-			s.wake(t)
-			s.fetch(t)
-			return
-		}
+	if s.polled > 0 && s.waitAgain(t, applied) && s.renewLease(t) {
+		// Push: wait again at once, keeping the lease; what the answer
+		// brought is published, so its waiters can go.
+		s.wake(t)
+		s.fetch(t)
+		return
 	}
 	// Success: the next fetch at the normal pace, whatever backoff the
 	// lease was taken with.
@@ -359,16 +395,19 @@ func (s *syncer) done(status int, body []byte, err error) {
 	s.wake(t)
 }
 
-// noWaitRetry is how long a proxy polls without wait= after sessionsvc
-// answered a long-poll at once with nothing (an older sessionsvc).
-const noWaitRetry = time.Minute
-
-// longPoll is the wait of the next leased fetch (0: poll).
-func (s *syncer) longPoll(t time.Time) time.Duration {
-	if t.Before(s.noWaitUntil) {
-		return 0
-	}
-	return s.plugin.cfg.SyncWait
+// waitAgain decides, after the answer to a long-poll (a fetch that asked
+// sessionsvc to wait), whether the next one goes out at once. It does
+// when the answer brought changes, or when sessionsvc did wait (the
+// answer came after half the wait or more), or when this worker asked for
+// its first snapshot (a snapshot is answered at once: nothing to wait
+// for; waiting starts with the next fetch). An empty delta answered at
+// once means this sessionsvc did not wait: an older one that ignores
+// wait=, one whose change listener is down, one shutting down. The next
+// fetch then goes out after sync_interval (the 500 ms poll), and asks to
+// wait again: whichever sessionsvc answers it decides. Never one fetch
+// right after another without a change or a wait between them.
+func (s *syncer) waitAgain(t time.Time, applied revocation.Applied) bool {
+	return applied.Changes > 0 || t.Sub(s.fetchedAt) >= s.polled/2 || s.askedEpoch == ""
 }
 
 // renewLease extends the lease this worker holds for another long-poll.
@@ -380,8 +419,12 @@ func (s *syncer) renewLease(t time.Time) bool {
 	if !ok {
 		return false
 	}
+	if l.holder != s.leaseID() {
+		s.leased = false // taken over: the holder goes on
+		return false
+	}
 	cfg := s.plugin.cfg
-	l.until = t.UnixMilli() + (cfg.Timeout + s.longPoll(t)).Milliseconds() + 1000
+	l.until = t.UnixMilli() + (cfg.Timeout + cfg.SyncWait).Milliseconds() + 1000
 	l.next = t.UnixMilli() + cfg.SyncInterval.Milliseconds()
 	return l.write() == nil
 }
@@ -394,7 +437,7 @@ func (s *syncer) releaseUntil(next time.Time) {
 		return
 	}
 	s.leased = false
-	if l, ok := readLease(); ok {
+	if l, ok := readLease(); ok && l.holder == s.leaseID() {
 		l.until, l.next = 0, next.UnixMilli()
 		_ = l.write()
 	}

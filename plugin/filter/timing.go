@@ -39,6 +39,12 @@ type timing struct {
 	again   bool     // a sync was asked for while a fetch was out: fetch once more
 	leased  bool     // the current fetch chain holds the lease
 
+	// A sync on demand while this worker's long-poll is out goes beside
+	// it (aside.go): aside, one is out; asideNext, the waiters that came
+	// meanwhile, for the next one.
+	aside     bool
+	asideNext []func()
+
 	held     []heldStream
 	fastTick bool
 
@@ -159,8 +165,15 @@ func (s *syncer) timingTick(t time.Time) {
 // for the root context, so that its answer is not dropped when the
 // caller's stream goes away.
 func (s *syncer) syncNow(caller uint32, done func()) {
-	s.waiters = append(s.waiters, done)
 	s.onDemand.Increment(1)
+	if s.longPolling() {
+		// The long-poll may not answer before sync_wait (nothing moved
+		// in the log: a logout-others with no other session): fetch
+		// beside it, now.
+		s.syncAside(caller, done)
+		return
+	}
+	s.waiters = append(s.waiters, done)
 	if s.fetching {
 		s.again = true
 		return

@@ -58,14 +58,15 @@ func (s *sqlStore) UserIDByLookup(ctx context.Context, tokens []string) (string,
 	if len(tokens) == 0 {
 		return "", s.wrap("user by lookup", ErrNotFound)
 	}
-	var parts []string
+	params := make([]string, len(tokens))
 	args := make([]any, len(tokens))
 	for i, t := range tokens {
-		args[i] = "%" + escapeLike(t) + "%"
-		parts = append(parts, "user_lookup LIKE "+s.d.bindvar(i+1)+` ESCAPE '\'`)
+		args[i] = t
+		params[i] = s.d.bindvar(i + 1)
 	}
 	var id string
-	err := s.readRow(ctx, `SELECT user_id FROM sessions WHERE `+strings.Join(parts, " OR ")+` ORDER BY login_time DESC LIMIT 1`, args...).Scan(&id)
+	err := s.readRow(ctx, `SELECT user_id FROM sessions WHERE `+s.sessionKey()+` IN (`+s.lookupSessions(strings.Join(params, ", "))+
+		`) ORDER BY login_time DESC LIMIT 1`, args...).Scan(&id)
 	if err != nil {
 		return "", s.wrap("user by lookup", err)
 	}

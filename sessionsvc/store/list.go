@@ -46,19 +46,24 @@ func (s *sqlStore) ListSessions(ctx context.Context, q SessionQuery) (SessionPag
 		return SessionPage{}, fmt.Errorf("list sessions: unknown sort %q: %w", q.Sort, ErrInvalid)
 	}
 	pageCol := col
-	fence := false
-	if s.d.name() == "sqlite" && (q.Status == StatusActive || q.Status == StatusIdle) && col != "last_active" {
+	fence, counted := false, false
+	if (q.Status == StatusActive || q.Status == StatusIdle) && col != "last_active" {
 		// Few sessions seen recently (or few idle ones) sorted by another
 		// column: walking the sort index would read most of the table
 		// before finding a page. Count them on their own index (up to
 		// fenceRows); when few, read them by it first and sort them.
+		// (PostgreSQL's estimate is no guide here: the recent end of
+		// last_active is past its statistics, and the index is partial,
+		// so the planner cannot look the end up; it guessed 6 rows for
+		// 23,000.)
+		counted = true
 		w, a, _, err := s.sessionWhere(ctx, SessionQuery{Status: q.Status, IdleBefore: q.IdleBefore}, "")
 		if err != nil {
 			return SessionPage{}, err
 		}
 		var n int
 		if err := s.readRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM sessions WHERE `+strings.Join(w, " AND ")+
-			` LIMIT `+strconv.Itoa(fenceRows+1)+`)`, a...).Scan(&n); err != nil {
+			` LIMIT `+strconv.Itoa(fenceRows+1)+`) AS c`, a...).Scan(&n); err != nil {
 			return SessionPage{}, s.wrap("list sessions", err)
 		}
 		if n <= fenceRows {
@@ -92,15 +97,25 @@ func (s *sqlStore) ListSessions(ctx context.Context, q SessionQuery) (SessionPag
 		offset = 0
 	}
 	order := ` ORDER BY ` + col + dir + `, id` + dir
-	var query string
-	if col == "last_active" && activeSplit {
-		// Merge the active and the ended walks: each stops after the page.
-		k := strconv.Itoa(offset + limit + 1)
-		half := func(extra string) string {
-			return `SELECT ` + sessionCols + ` FROM sessions WHERE ` + strings.Join(append(append([]string(nil), where...), extra), " AND ") + order + ` LIMIT ` + k
+	// Active sessions have no logout time: by it, they are in id order.
+	activeOrder := order
+	if col == "logout_time" {
+		activeOrder = ` ORDER BY id` + dir
+		if !activeSplit && q.Status != StatusLoggedOut && q.Status != StatusTerminated {
+			order = activeOrder
 		}
-		query = `SELECT ` + sessionCols + ` FROM (SELECT * FROM (` + half("active") + `) AS a UNION ALL SELECT * FROM (` +
-			half("NOT active") + `) AS b) AS u` + order
+	}
+	var query string
+	if (col == "last_active" || col == "logout_time") && activeSplit {
+		// Merge the active and the ended walks (each on its own index;
+		// there is no index of all sessions by these columns): each
+		// stops after the page.
+		k := strconv.Itoa(offset + limit + 1)
+		half := func(extra, ord string) string {
+			return `SELECT ` + sessionCols + ` FROM sessions WHERE ` + strings.Join(append(append([]string(nil), where...), extra), " AND ") + ord + ` LIMIT ` + k
+		}
+		query = `SELECT ` + sessionCols + ` FROM (SELECT * FROM (` + half("active", activeOrder) + `) AS a UNION ALL SELECT * FROM (` +
+			half("NOT active", order) + `) AS b) AS u` + order
 	} else {
 		cond := ""
 		if len(where) > 0 {
@@ -108,10 +123,15 @@ func (s *sqlStore) ListSessions(ctx context.Context, q SessionQuery) (SessionPag
 		}
 		query = `SELECT ` + sessionCols + ` FROM sessions` + cond + order
 		if fence {
-			// LIMIT -1 keeps SQLite from flattening the subquery.
-			query = `SELECT ` + sessionCols + ` FROM (SELECT ` + sessionCols + ` FROM sessions` + cond + ` LIMIT -1) AS f` + order
+			// LIMIT -1 keeps SQLite from flattening the subquery, OFFSET 0
+			// PostgreSQL.
+			keep := ` LIMIT -1`
+			if s.d.name() == "postgres" {
+				keep = ` OFFSET 0`
+			}
+			query = `SELECT ` + sessionCols + ` FROM (SELECT ` + sessionCols + ` FROM sessions` + cond + keep + `) AS f` + order
 		}
-		if s.d.name() == "postgres" && len(where) > 0 && q.Search == "" {
+		if s.d.name() == "postgres" && !counted && len(where) > 0 && q.Search == "" {
 			// A filter on another column than the sort (recently active
 			// sessions sorted by login) tempts the planner to walk the
 			// sort index, expecting matches early; when they are few and
@@ -239,12 +259,15 @@ func (s *sqlStore) sessionWhere(ctx context.Context, q SessionQuery, pageCol str
 	// On SQLite, without planner statistics, a condition on an indexed
 	// column can make the planner pick that index and sort every match;
 	// "+col" keeps it walking the page's sort index instead (the page then
-	// stops after limit rows). Counting has no order: any index helps.
-	la, ended := "last_active", "NOT active"
+	// stops after limit rows). Counting has no order: any index helps. On
+	// PostgreSQL too for last_active, whose statistics lag behind activity
+	// (ListSessions counted the recent or idle matches: many).
+	la, ended, reason := "last_active", "NOT active", "termination_reason"
+	if pageCol != "" && pageCol != "last_active" {
+		la = "+last_active" // both dialects: ListSessions counted the matches
+	}
 	if s.d.name() == "sqlite" && pageCol != "" {
-		if pageCol != "last_active" {
-			la = "+last_active"
-		}
+		reason = "+termination_reason" // sessions_ended_reason is for counting
 		if pageCol != "logout_time" && pageCol != "last_active" {
 			ended = "NOT +active"
 		}
@@ -269,10 +292,11 @@ func (s *sqlStore) sessionWhere(ctx context.Context, q SessionQuery, pageCol str
 		where = append(where, "active AND "+la+" < "+arg(ms(idle)))
 		activeSplit = false
 	case StatusLoggedOut:
-		where = append(where, ended+" AND termination_reason = 'logout'")
+		where = append(where, ended+" AND "+reason+" = 'logout'")
 		activeSplit = false
 	case StatusTerminated:
-		where = append(where, ended+" AND termination_reason <> 'logout'")
+		// Two ranges of sessions_ended_reason when counting (<> reads all).
+		where = append(where, ended+" AND ("+reason+" < 'logout' OR "+reason+" > 'logout')")
 		activeSplit = false
 	default:
 		return nil, nil, false, fmt.Errorf("list sessions: unknown status %q: %w", q.Status, ErrInvalid)
@@ -323,23 +347,37 @@ func (s *sqlStore) searchKnownCommon(ctx context.Context, term string) bool {
 // searchConds returns the conditions of a substring search: LIKE over
 // SearchColumns (the exact semantics), narrowed first by the trigram index
 // of the dialect where the term allows it. lookup (keyed hashes of the term,
-// SessionQuery.SearchLookup) also matches the sealed user names exactly;
-// the index narrowing is then skipped (it does not hold them).
+// SessionQuery.SearchLookup) also matches the sealed user names exactly, by
+// session_lookup (migration 0070); the narrowing then adds those sessions
+// to the trigram candidates.
 func (s *sqlStore) searchConds(ctx context.Context, term string, lookup []string, arg func(any) string) ([]string, error) {
+	lookup = nonEmpty(lookup)
+	byLookup := ""
+	if len(lookup) > 0 {
+		ps := make([]string, len(lookup))
+		for i, tok := range lookup {
+			ps[i] = arg(tok)
+		}
+		byLookup = s.lookupSessions(strings.Join(ps, ", "))
+	}
 	var out []string
-	if s.d.name() == "sqlite" && len(lookup) == 0 {
-		selective, err := SearchIsSelective(ctx, s.r, term)
+	if s.d.name() == "sqlite" {
+		ids, selective, err := trigramCandidates(ctx, s.r, term)
 		if err != nil {
 			return nil, err
 		}
 		if selective {
-			m, _ := TrigramMatch(term)
-			out = append(out, SQLiteSearchCandidates(arg(m)))
+			list, _ := json.Marshal(ids)
+			c := "SELECT value FROM json_each(" + arg(string(list)) + ")"
+			if byLookup != "" {
+				c += " UNION ALL " + byLookup
+			}
+			out = append(out, "rowid IN ("+c+")")
 		}
 	}
 	p := arg("%" + escapeLike(term) + "%")
 	like := s.d.like()
-	if s.trgm && len(lookup) == 0 && len([]rune(term)) >= MinIndexedSearch && !strings.ContainsRune(term, '\x1f') {
+	if s.trgm && len([]rune(term)) >= MinIndexedSearch && !strings.ContainsRune(term, '\x1f') {
 		// Candidates from the trigram index of session_search (lower-cased
 		// text: ILIKE there matches what ILIKE matches per column), when
 		// the planner expects few: a common term is found faster by
@@ -350,17 +388,39 @@ func (s *sqlStore) searchConds(ctx context.Context, term string, lookup []string
 			return nil, err
 		}
 		if est <= SelectiveSearchLimit {
-			out = append(out, "id IN (SELECT id FROM session_search WHERE doc ILIKE "+p+` ESCAPE '\')`)
+			c := "SELECT id FROM session_search WHERE doc ILIKE " + p + ` ESCAPE '\'`
+			if byLookup != "" {
+				c += " UNION ALL " + byLookup
+			}
+			out = append(out, "id IN ("+c+")")
 		}
 	}
 	var parts []string
 	for _, c := range SearchColumns {
 		parts = append(parts, c+" "+like+" "+p+` ESCAPE '\'`)
 	}
-	for _, tok := range lookup {
-		parts = append(parts, "user_lookup LIKE "+arg("%"+escapeLike(tok)+"%")+` ESCAPE '\'`)
+	if byLookup != "" {
+		parts = append(parts, s.sessionKey()+" IN ("+byLookup+")")
 	}
 	return append(out, "("+strings.Join(parts, " OR ")+")"), nil
+}
+
+// lookupSessions is the query of the sessions (their sessionKey) whose user
+// names have one of the lookup tokens in params (session_lookup).
+func (s *sqlStore) lookupSessions(params string) string {
+	if s.d.name() == "sqlite" {
+		return "SELECT sid FROM session_lookup WHERE token IN (" + params + ")"
+	}
+	return "SELECT session_id FROM session_lookup WHERE token IN (" + params + ")"
+}
+
+// sessionKey is the column session_lookup refers to sessions by: the rowid
+// on SQLite (as the trigram index), the id on PostgreSQL.
+func (s *sqlStore) sessionKey() string {
+	if s.d.name() == "sqlite" {
+		return "rowid"
+	}
+	return "id"
 }
 
 // sortValue is the value of the sort column col of ss, as stored.

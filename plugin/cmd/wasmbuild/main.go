@@ -8,7 +8,7 @@
 // glue from plugin/_sdkglue. It then rewrites the module so that it no
 // longer imports poll_oneoff (see plugin/wasmpatch) and writes plugin.wasm.
 //
-//	go run ./plugin/cmd/wasmbuild [-o plugin.wasm] [-work .build]
+//	go run ./plugin/cmd/wasmbuild [-o plugin.wasm] [-work .build] [-names]
 package main
 
 import (
@@ -53,16 +53,17 @@ func main() {
 	out := flag.String("o", "plugin.wasm", "output file")
 	work := flag.String("work", ".build", "working folder (ignored by git)")
 	keepPoll := flag.Bool("keep-poll-oneoff", false, "skip the WASI import rewrite (diagnostics only: the result may not load or survive on Envoy)")
+	names := flag.Bool("names", false, "keep the name section (function names for profilers, e.g. perf with wazero built -tags perfmap; see README.md)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := build(ctx, *out, *work, *keepPoll); err != nil {
+	if err := build(ctx, *out, *work, *keepPoll, *names); err != nil {
 		fmt.Fprintln(os.Stderr, "wasmbuild:", err)
 		os.Exit(1)
 	}
 }
 
-func build(ctx context.Context, out, work string, keepPoll bool) error {
+func build(ctx context.Context, out, work string, keepPoll, names bool) error {
 	root, err := moduleRoot(ctx)
 	if err != nil {
 		return err
@@ -131,8 +132,12 @@ func build(ctx context.Context, out, work string, keepPoll bool) error {
 	raw := filepath.Join(work, "plugin.raw.wasm")
 	env := []string{"GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0"}
 	fmt.Fprintf(os.Stderr, "wasmbuild: go build (GOOS=wasip1 GOARCH=wasm -buildmode=c-shared) ./plugin\n")
+	ldflags := "-ldflags=-s -w"
+	if names {
+		ldflags = "-ldflags=-w" // -s drops the name section
+	}
 	if _, err := goOutput(ctx, root, env, "build", "-modfile", modfile, "-overlay", overlayFile,
-		"-buildmode=c-shared", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", raw, "./plugin"); err != nil {
+		"-buildmode=c-shared", "-trimpath", "-buildvcs=false", ldflags, "-o", raw, "./plugin"); err != nil {
 		return err
 	}
 	module, err := os.ReadFile(raw)

@@ -57,7 +57,7 @@ func ParseRevokingRoute(s string) (RevokingRoute, error) {
 }
 
 // Match reports whether method and path (query already stripped) are on r.
-func (r RevokingRoute) Match(method, path string) bool {
+func (r *RevokingRoute) Match(method, path string) bool {
 	if method != r.Method || !strings.HasPrefix(path, r.Path) {
 		return false
 	}

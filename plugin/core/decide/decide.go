@@ -7,6 +7,15 @@
 // request; it owns the decode buffers, so it is not safe for concurrent use,
 // and the strings of a Decision alias those buffers: they are valid until
 // the Engine's next call (use Decision.Detach to keep them longer).
+//
+// The request path passes large structs by pointer and never returns,
+// copies or zeroes one as a whole: in a Wasm build every copy of a struct
+// over 16 bytes is a memory.copy and every zeroing of one over 32 bytes a
+// memory.fill (cmd/compile's Wasm.rules: Move, Zero), which the runtimes
+// run as calls out of the compiled code (wazero: a call to Go's memmove, a
+// fill as a loop of them; V8: a C call). A function returning a struct with
+// pointers also zeroes its result slot on entry (Wasm's stack-based ABI).
+// So DecideView decides into the Engine's own Decision, reset field by field.
 package decide
 
 import (
@@ -111,6 +120,14 @@ type Request struct {
 	cookieTok   string
 }
 
+// Reset empties r for the next request, field by field (see the package
+// comment): a caller keeps one Request and reuses it.
+func (r *Request) Reset() {
+	r.Path, r.Method, r.Authorization, r.Cookie, r.Metadata = "", "", "", "", ""
+	r.LastSync, r.Repeated = time.Time{}, false
+	r.hasAuth, r.cookieFound, r.cookieTok = false, false, ""
+}
+
 // MayHoldToken reports whether Decide may find a token (or a verified
 // payload) in r: an Authorization header, the token cookie, tokens marked
 // Repeated, jwt_authn's metadata. When it is false, Decide answers without
@@ -184,6 +201,8 @@ type Engine struct {
 	lastHeader    [256]byte
 	lastHeaderLen int
 	lastAlg       string
+
+	out Decision // DecideView's answer (see the package comment)
 }
 
 // New builds an Engine for a validated configuration.
@@ -310,12 +329,38 @@ func (e *Engine) Route(method, path string) Route {
 	return RouteNone
 }
 
-func refuse(status int, reason, msg string) Decision {
-	return Decision{Action: Refuse, Status: status, Reason: reason, Message: msg}
+// result resets the Engine's Decision (a pass without a token) and returns
+// it.
+func (e *Engine) result() *Decision {
+	return e.pass(token.SourceNone, false, "", 0, "", "", 0)
 }
 
-// Decide decides one request at now against st. It does not allocate for
-// a request that passes.
+// pass sets every field of the Engine's Decision, once (each store of a
+// string or an error costs a write-barrier check): a pass with what is
+// given. Field by field: zeroing it whole is a memory.fill in Wasm.
+func (e *Engine) pass(src token.Source, hasToken bool, sessionKey string, sessionHash uint64, sessionID, userID string, exp int64) *Decision {
+	d := &e.out
+	d.Action, d.Status, d.Reason, d.Message, d.Err = Pass, 0, "", "", nil
+	d.Skipped, d.Source, d.HasToken = false, src, hasToken
+	d.SessionKey, d.SessionHash, d.SessionID, d.UserID, d.ExpiresAt = sessionKey, sessionHash, sessionID, userID, exp
+	return d
+}
+
+// refuse resets the Engine's Decision to a refusal.
+func (e *Engine) refuse(status int, reason, msg string) *Decision {
+	d := e.result()
+	d.Action, d.Status, d.Reason, d.Message = Refuse, status, reason, msg
+	return d
+}
+
+// Decide is DecideView's decision, copied.
+func (e *Engine) Decide(now time.Time, req *Request, st *revocation.State) Decision {
+	return *e.DecideView(now, req, st)
+}
+
+// DecideView decides one request at now against st. It does not allocate
+// for a request that passes. The Decision it returns is the Engine's own:
+// valid until the Engine's next call, like the strings in it.
 //
 // The token is the Authorization bearer token, else the token cookie. A
 // request carrying more than one distinct token where the app may read
@@ -323,9 +368,11 @@ func refuse(status int, reason, msg string) Decision {
 // invalid_token. A header token and a cookie token may differ: the header's
 // decides, but the cookie's is checked too, and a cookie token that is
 // invalid or revoked (expiry aside) refuses the request as well.
-func (e *Engine) Decide(now time.Time, req *Request, st *revocation.State) Decision {
+func (e *Engine) DecideView(now time.Time, req *Request, st *revocation.State) *Decision {
 	if len(e.cfg.SkipPaths) > 0 && e.Skip(req.Path) {
-		return Decision{Skipped: true}
+		d := e.result()
+		d.Skipped = true
+		return d
 	}
 	var cookieTok string
 	var cookieFound, repeated bool
@@ -336,7 +383,7 @@ func (e *Engine) Decide(now time.Time, req *Request, st *revocation.State) Decis
 		cookieTok, cookieFound, repeated = token.CookieToken(req.Cookie, e.cfg.TokenCookie)
 	}
 	if repeated || req.Repeated {
-		d := refuse(401, ReasonInvalidToken, "Invalid token")
+		d := e.refuse(401, ReasonInvalidToken, "Invalid token")
 		d.Err, d.HasToken = token.ErrRepeatedToken, true
 		return d
 	}
@@ -353,17 +400,17 @@ func (e *Engine) Decide(now time.Time, req *Request, st *revocation.State) Decis
 	metadataMode := e.cfg.Verify.Mode == config.ModeJWTAuthnMetadata
 	if src == token.SourceNone && !(metadataMode && req.Metadata != "") {
 		if e.cfg.RequireToken {
-			return refuse(401, ReasonMissingToken, "Missing token")
+			return e.refuse(401, ReasonMissingToken, "Missing token")
 		}
-		return Decision{}
+		return e.result()
 	}
 	if err != nil {
-		d := refuse(401, ReasonInvalidToken, "Invalid token")
+		d := e.refuse(401, ReasonInvalidToken, "Invalid token")
 		d.Err, d.Source, d.HasToken = err, src, true
 		return d
 	}
 	if e.cfg.StalePolicy == config.FailClosed && now.Sub(req.LastSync) > e.cfg.MaxStaleness {
-		d := refuse(503, ReasonStale, "Session service unavailable")
+		d := e.refuse(503, ReasonStale, "Session service unavailable")
 		d.Source, d.HasToken = src, true
 		return d
 	}
@@ -389,7 +436,7 @@ func (e *Engine) Decide(now time.Time, req *Request, st *revocation.State) Decis
 			err = token.CheckCanonical(tok)
 		}
 		if err != nil {
-			d := refuse(401, ReasonInvalidToken, "Invalid token")
+			d := e.refuse(401, ReasonInvalidToken, "Invalid token")
 			d.Err, d.Source, d.HasToken = err, src, true
 			return d
 		}
@@ -402,14 +449,14 @@ func (e *Engine) Decide(now time.Time, req *Request, st *revocation.State) Decis
 // evaluate verifies tok (or finds it in the cache) and checks it against
 // st. A companion (the cookie token next to a header token) is not refused
 // for expiry or not-before: the app cannot use an expired token either.
-func (e *Engine) evaluate(now time.Time, tok string, src token.Source, st *revocation.State, companion bool) Decision {
+func (e *Engine) evaluate(now time.Time, tok string, src token.Source, st *revocation.State, companion bool) *Decision {
 	ce, h := e.cache.get(tok)
 	if ce != nil {
 		return e.check(now.Unix(), &ce.keys, src, &ce.claims, st, companion)
 	}
 	claims, err := e.tokenClaims(tok)
 	if err != nil {
-		d := refuse(401, ReasonInvalidToken, "Invalid token")
+		d := e.refuse(401, ReasonInvalidToken, "Invalid token")
 		d.Err, d.Source, d.HasToken = err, src, true
 		return d
 	}
@@ -523,13 +570,15 @@ func (e *Engine) alg(seg string) (string, error) {
 
 // check applies the revocation state and time rules to verified claims
 // (companion: only the revocation state and iat).
-func (e *Engine) check(now int64, k *tokenKeys, src token.Source, c *token.Claims, st *revocation.State, companion bool) Decision {
-	d := Decision{Source: src, HasToken: true, SessionID: c.SessionID, UserID: c.UserID, ExpiresAt: c.ExpiresAt}
+func (e *Engine) check(now int64, k *tokenKeys, src token.Source, c *token.Claims, st *revocation.State, companion bool) *Decision {
+	var key string
+	var hash uint64
 	if k.sid != "" {
-		d.SessionKey, d.SessionHash = k.sid, k.hashes.Session
+		key, hash = k.sid, k.hashes.Session
 	} else if k.fp != nil {
-		d.SessionKey, d.SessionHash = k.fpKey, k.hashes.Fingerprint
+		key, hash = k.fpKey, k.hashes.Fingerprint
 	}
+	d := e.pass(src, true, key, hash, c.SessionID, c.UserID, c.ExpiresAt)
 	if stamp := st.Stamp(); k.clear != stamp {
 		switch v, reason := st.CheckToken(&k.hashes, now); v {
 		case revocation.UserBlocked:
@@ -546,7 +595,7 @@ func (e *Engine) check(now int64, k *tokenKeys, src token.Source, c *token.Claim
 	// not-before cut ("log out everywhere"): refused whatever
 	// enforce_expiry says.
 	if c.HasIssuedAt && c.IssuedAt > now+ExpiryLeeway {
-		d = d.refuse(401, ReasonInvalidToken)
+		d.refuse(401, ReasonInvalidToken)
 		d.Message, d.Err = "Token issued in the future", errFutureIat
 		return d
 	}
@@ -555,7 +604,7 @@ func (e *Engine) check(now int64, k *tokenKeys, src token.Source, c *token.Claim
 			return d.refuse(401, protocol.ReasonExpired)
 		}
 		if c.HasNotBefore && c.NotBefore > now+ExpiryLeeway {
-			d = d.refuse(401, ReasonInvalidToken)
+			d.refuse(401, ReasonInvalidToken)
 			d.Message, d.Err = "Token not yet valid", errNotYetValid
 			return d
 		}
@@ -572,7 +621,7 @@ func revokedReason(r string) string {
 	return r
 }
 
-func (d Decision) refuse(status int, reason string) Decision {
+func (d *Decision) refuse(status int, reason string) *Decision {
 	d.Action, d.Status, d.Reason, d.Message = Refuse, status, reason, Message(reason)
 	return d
 }
@@ -587,14 +636,14 @@ func (e *Engine) CheckToken(now time.Time, tok string, st *revocation.State) Dec
 		return Decision{}
 	}
 	if len(tok) > token.MaxTokenLen {
-		d := refuse(401, ReasonInvalidToken, "Invalid token")
+		d := e.refuse(401, ReasonInvalidToken, "Invalid token")
 		d.Err, d.HasToken = token.ErrTooLong, true
-		return d
+		return *d
 	}
 	if token.NonCanonicalJWT(tok) {
-		d := refuse(401, ReasonInvalidToken, "Invalid token")
+		d := e.refuse(401, ReasonInvalidToken, "Invalid token")
 		d.Err, d.HasToken = token.ErrBadBase64, true
-		return d
+		return *d
 	}
 	var c token.Claims
 	if parts, err := token.Split(tok); err == nil {
@@ -605,7 +654,7 @@ func (e *Engine) CheckToken(now time.Time, tok string, st *revocation.State) Dec
 	c.HasExpiresAt = false
 	c.HasNotBefore = false
 	k := e.keysOf(tok, c)
-	return e.check(now.Unix(), &k, token.SourceNone, &c, st, true)
+	return *e.check(now.Unix(), &k, token.SourceNone, &c, st, true)
 }
 
 // Message returns the client-facing message for a refusal reason: the

@@ -24,7 +24,8 @@ func NewRevokingRoutes(list []string) (RevokingRoutes, error) {
 // on one of the routes.
 func (rs RevokingRoutes) Match(method, path string) bool {
 	stripped := false
-	for _, r := range rs {
+	for i := range rs {
+		r := &rs[i] // not a copy: a memory.copy in Wasm (see the package comment)
 		if method != r.Method {
 			continue // most requests: no path work at all
 		}

@@ -21,6 +21,8 @@ func Run(t *testing.T, open func(testing.TB) store.Store) {
 		{"Epoch", testEpoch},
 		{"CreateGetFind", testCreateGetFind},
 		{"ListSessions", testListSessions},
+		{"ListStatusSorts", testListStatusSorts},
+		{"SearchLookup", testSearchLookup},
 		{"EndSessions", testEndSessions},
 		{"Refresh", testRefresh},
 		{"CheckRefresh", testCheckRefresh},

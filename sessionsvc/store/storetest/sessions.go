@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"encoding/json"
+	"fmt"
 	"sort"
 	"testing"
 	"time"
@@ -118,6 +119,95 @@ func testListSessions(t *testing.T, st store.Store) {
 	assert.Error(t, err)
 	_, err = st.ListSessions(ctx(), store.SessionQuery{Status: "weird"})
 	assert.Error(t, err)
+}
+
+// testListStatusSorts: every status filter with the sorts whose pages are
+// read by a merge or in id order (logout time: active sessions have none),
+// and terminations on both sides of "logout" in reason order.
+func testListStatusSorts(t *testing.T, st store.Store) {
+	var all []*store.Session
+	for i, r := range []string{"", "", protocol.ReasonLogout, protocol.ReasonIdle, protocol.ReasonManual, protocol.ReasonExpired, ""} {
+		s := newSession(t, st, "7", fmt.Sprintf("s%d", i), t0.Add(time.Duration(i)*time.Minute))
+		all = append(all, s)
+		if r != "" {
+			_, err := st.EndSessions(ctx(), store.EndFilter{SessionIDs: []string{s.ID}}, r, r == protocol.ReasonManual, t0.Add(time.Hour-time.Duration(i)*time.Minute))
+			require.NoError(t, err)
+		}
+	}
+	ended := []string{all[2].ID, all[3].ID, all[4].ID, all[5].ID} // logout time descending
+	active := []string{all[0].ID, all[1].ID, all[6].ID}
+	sort.Sort(sort.Reverse(sort.StringSlice(active)))
+	ids := func(q store.SessionQuery) []string {
+		t.Helper()
+		p, err := st.ListSessions(ctx(), q)
+		require.NoError(t, err)
+		var out []string
+		for _, s := range p.Sessions {
+			out = append(out, s.ID)
+		}
+		assert.Equal(t, len(out), p.Total, "total of %+v", q)
+		return out
+	}
+	byLogout := store.SessionQuery{Sort: "logoutTime", Desc: true}
+	got := ids(byLogout)
+	// Where active sessions (no logout time) come depends on how the
+	// database orders NULLs; within each group the order is fixed.
+	if len(got) == 7 && got[0] == ended[0] {
+		assert.Equal(t, append(append([]string(nil), ended...), active...), got)
+	} else {
+		assert.Equal(t, append(append([]string(nil), active...), ended...), got)
+	}
+	byLogout.ActiveOnly = true
+	assert.Equal(t, active, ids(byLogout), "active sessions by logout time are in id order")
+	byLogout.ActiveOnly, byLogout.Status, byLogout.IdleBefore = false, store.StatusIdle, t0.Add(24*time.Hour)
+	assert.Equal(t, active, ids(byLogout))
+	byLogout.Status = store.StatusTerminated
+	assert.Equal(t, []string{all[3].ID, all[4].ID, all[5].ID}, ids(byLogout), "idle and expired sort before logout, manual after")
+	for _, so := range []string{"userId", "ipAddress", "securityScore", "lastActive", "loginTime"} {
+		got := ids(store.SessionQuery{Status: store.StatusTerminated, Sort: so})
+		assert.ElementsMatch(t, []string{all[3].ID, all[4].ID, all[5].ID}, got, so)
+		got = ids(store.SessionQuery{Status: store.StatusLoggedOut, Sort: so, Desc: true})
+		assert.Equal(t, []string{all[2].ID}, got, so)
+	}
+	p, err := st.ListSessions(ctx(), store.SessionQuery{Status: store.StatusTerminated, Limit: 1})
+	require.NoError(t, err)
+	assert.Equal(t, 3, p.Total, "counted past the page")
+}
+
+// testSearchLookup: a search term's lookup tokens match the sessions whose
+// user names have them, whatever the other columns hold, and no longer once
+// the session is deleted.
+func testSearchLookup(t *testing.T, st store.Store) {
+	named := func(user, name, lookup string) *store.Session {
+		s := &store.Session{UserID: user, IP: "192.0.2.1", LoginTime: t0, LastActive: t0, UserLookup: lookup}
+		require.NoError(t, st.CreateSession(ctx(), s, []store.SessionKey{{Key: "sid:" + name, Kind: store.KeySession, ExpiresAt: t0.Add(time.Hour)}}, nil))
+		return s
+	}
+	a := named("31", "la", "d:aa01 u:bb01 e:cc01")
+	b := named("31", "lb", "u:bb01")
+	named("32", "lc", "u:bb02 e:cc02")
+	named("33", "ld", "")
+	search := func(term string, lookup ...string) []string {
+		t.Helper()
+		p, err := st.ListSessions(ctx(), store.SessionQuery{Search: term, SearchLookup: lookup, Sort: "userId"})
+		require.NoError(t, err)
+		var out []string
+		for _, s := range p.Sessions {
+			out = append(out, s.ID)
+		}
+		sort.Strings(out)
+		return out
+	}
+	both := []string{a.ID, b.ID}
+	sort.Strings(both)
+	assert.Equal(t, both, search("alice", "u:bb01"), "a name matches by its token only")
+	assert.Equal(t, []string{a.ID}, search("alice@example.com", "e:cc01", "e:zz99"))
+	assert.Empty(t, search("nobody", "u:bb0"), "a token matches whole, not a prefix")
+	assert.Empty(t, search("bb01"), "the tokens are not searched as text")
+	assert.Len(t, search("192.0.2", "u:bb02"), 4, "text matches and token matches together")
+	require.NoError(t, st.DeleteSession(ctx(), a.ID, t0.Add(time.Hour)))
+	assert.Equal(t, []string{b.ID}, search("alice", "u:bb01"))
+	assert.Empty(t, search("alice@example.com", "e:cc01"), "a deleted session leaves the lookup index")
 }
 
 func testEndSessions(t *testing.T, st store.Store) {

@@ -15,31 +15,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshsession/meshsession/e2e/demoapp"
+	"github.com/meshsession/meshsession/internal/testenv"
 )
-
-// clock is a settable test clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 const testSecret = "test-secret"
 
-func newApp(t *testing.T, sid bool) (*demoapp.App, *clock) {
+func newApp(t *testing.T, sid bool) (*demoapp.App, *testenv.Clock) {
 	t.Helper()
-	clk := &clock{now: time.Now().Truncate(time.Second)}
+	clk := testenv.NewClock(time.Now().Truncate(time.Second))
 	return demoapp.New(demoapp.Config{
 		Secret:     testSecret,
 		TokenTTL:   10 * time.Minute,
@@ -217,7 +200,7 @@ func TestRefresh(t *testing.T) {
 			third := decode[demoapp.AuthResponse](t, w)
 
 			// Expired refresh token.
-			clk.Advance(time.Hour)
+			clk.Add(time.Hour)
 			w = do(t, app, http.MethodPost, "/api/auth/refresh", `{"refreshToken":"`+third.RefreshToken+`"}`)
 			assertError(t, w, http.StatusUnauthorized, "UnauthorizedError", "Invalid refresh token")
 		})
@@ -358,7 +341,7 @@ func TestExpiredAccessToken(t *testing.T) {
 	app, clk := newApp(t, false)
 	alice := login(t, app, "alice")
 	require.Equal(t, http.StatusOK, do(t, app, http.MethodGet, "/api/articles", "", bearer(alice.JWT)).Code)
-	clk.Advance(10*time.Minute + time.Second)
+	clk.Add(10*time.Minute + time.Second)
 	assertError(t, do(t, app, http.MethodGet, "/api/articles", "", bearer(alice.JWT)),
 		http.StatusUnauthorized, "UnauthorizedError", "Missing or invalid credentials")
 }

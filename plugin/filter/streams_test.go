@@ -18,21 +18,10 @@ import (
 // order, with logouts (callouts from an HTTP context) on both kinds, and
 // contexts reused afterwards.
 func TestManyOpenStreams(t *testing.T) {
-	module, cache := pluginWasm(t)
-	stub := &stubSvc{epoch: "streams", calls: map[string]int{}}
-	srv := newStubServer(stub)
-	defer srv.Close()
-	h, err := host.New(context.Background(), host.Config{
-		Module: module, Workers: 1, VMID: "meshsession", RootID: "meshsession", CompilationCache: cache,
-		PluginConfig: []byte(testConfig(`"timeout":"30s"`)),
-		Clusters:     map[string]host.Cluster{"sessionsvc": {URL: srv.URL, Timeout: 30 * time.Second}}, DisableTicks: true,
-	})
-	require.NoError(t, err)
-	defer h.Close(context.Background())
-	require.NoError(t, h.Tick(0))
-	for deadline := time.Now().Add(5 * time.Second); h.PendingCallouts() > 0 && time.Now().Before(deadline); {
-		time.Sleep(2 * time.Millisecond) // the first sync lands: no start-up hold below
-	}
+	stub := newStub(t)
+	hh := startWasmHost(t, 1, testConfig(`"timeout":"30s"`), stub.clusters())
+	hh.tickAll(t) // the first sync lands: no start-up hold below
+	h := hh.h
 
 	const open = 600
 	streams := make([]*host.Stream, open)

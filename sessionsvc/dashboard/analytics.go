@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/meshsession/meshsession/plugin/protocol"
+	"github.com/meshsession/meshsession/sessionsvc/server"
 )
 
 // Analytics is the analytics page's figures for one time range. Every
@@ -323,7 +324,7 @@ func (d *Dashboard) analytics(w http.ResponseWriter, r *http.Request, _ *session
 	now := d.now().UTC()
 	from, to, bucket, err := analyticsRange(r.URL.Query(), now)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error(), map[string]any{"code": "bad_range"})
+		server.WriteError(w, http.StatusBadRequest, err.Error(), map[string]any{"code": "bad_range"})
 		return
 	}
 	if d.stats == nil {

@@ -107,7 +107,7 @@ func (d *Dashboard) forward(w http.ResponseWriter, r *http.Request, s *session, 
 	rec, err := d.callAPI(r, s, method, apiPath, query, body)
 	if err != nil {
 		d.log.Error("dashboard: admin API call failed", "path", apiPath, "err", err)
-		writeError(w, http.StatusInternalServerError, err.Error(), nil)
+		server.WriteError(w, http.StatusInternalServerError, err.Error(), nil)
 		return
 	}
 	relay(w, rec)
@@ -118,7 +118,7 @@ func (d *Dashboard) forward(w http.ResponseWriter, r *http.Request, s *session, 
 func (d *Dashboard) forwardBody(w http.ResponseWriter, r *http.Request, s *session, method, apiPath string, query url.Values) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, "request too large", nil)
+		server.WriteError(w, http.StatusRequestEntityTooLarge, "request too large", nil)
 		return
 	}
 	d.forward(w, r, s, method, apiPath, query, body)
@@ -151,7 +151,7 @@ func (d *Dashboard) block(w http.ResponseWriter, r *http.Request, s *session) {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil || body.Blocked == nil {
-		writeError(w, http.StatusBadRequest, `send {"blocked": true} or {"blocked": false}`, nil)
+		server.WriteError(w, http.StatusBadRequest, `send {"blocked": true} or {"blocked": false}`, nil)
 		return
 	}
 	b, _ := json.Marshal(map[string]bool{"blocked": *body.Blocked})
@@ -186,19 +186,19 @@ func (d *Dashboard) viewOptions(ctx context.Context, list []store.Session) sessi
 func (d *Dashboard) storeError(w http.ResponseWriter, what string, err error) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		writeError(w, http.StatusNotFound, what+" not found", nil)
+		server.WriteError(w, http.StatusNotFound, what+" not found", nil)
 	case errors.Is(err, store.ErrUnavailable):
-		writeError(w, http.StatusServiceUnavailable, "sessionsvc cannot reach its database right now; retry in a moment", map[string]any{"code": "unavailable"})
+		server.WriteError(w, http.StatusServiceUnavailable, "sessionsvc cannot reach its database right now; retry in a moment", map[string]any{"code": "unavailable"})
 	default:
 		d.log.Error("dashboard: store call failed", "what", what, "err", err)
-		writeError(w, http.StatusInternalServerError, "reading "+what+" failed; see the sessionsvc log", nil)
+		server.WriteError(w, http.StatusInternalServerError, "reading "+what+" failed; see the sessionsvc log", nil)
 	}
 }
 
 func (d *Dashboard) sessionDetail(w http.ResponseWriter, r *http.Request, _ *session) {
 	id := r.PathValue("id")
 	if id == "" || len(id) > 128 {
-		writeError(w, http.StatusBadRequest, "bad session id", nil)
+		server.WriteError(w, http.StatusBadRequest, "bad session id", nil)
 		return
 	}
 	ctx := r.Context()
@@ -257,7 +257,7 @@ func (d *Dashboard) userView(w http.ResponseWriter, r *http.Request, s *session)
 	uid := r.PathValue("id")
 	rec, err := d.callAPI(r, s, http.MethodGet, "/user/"+seg(uid)+"/sessions", listQuery(r), nil)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error(), nil)
+		server.WriteError(w, http.StatusInternalServerError, err.Error(), nil)
 		return
 	}
 	if rec.status != http.StatusOK {
@@ -334,7 +334,7 @@ func (d *Dashboard) listAlerts(w http.ResponseWriter, r *http.Request, _ *sessio
 func (d *Dashboard) retryAlert(w http.ResponseWriter, r *http.Request, s *session) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
-		writeError(w, http.StatusBadRequest, "bad delivery id", nil)
+		server.WriteError(w, http.StatusBadRequest, "bad delivery id", nil)
 		return
 	}
 	now := d.now().UTC()
@@ -449,12 +449,12 @@ func deref(p *string) string {
 func (d *Dashboard) export(w http.ResponseWriter, r *http.Request, _ *session) {
 	format := r.URL.Query().Get("format")
 	if format != "csv" && format != "json" {
-		writeError(w, http.StatusBadRequest, "format must be csv or json", nil)
+		server.WriteError(w, http.StatusBadRequest, "format must be csv or json", nil)
 		return
 	}
 	q, err := d.exportQuery(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error(), nil)
+		server.WriteError(w, http.StatusBadRequest, err.Error(), nil)
 		return
 	}
 	ctx := r.Context()
@@ -496,49 +496,68 @@ func (d *Dashboard) export(w http.ResponseWriter, r *http.Request, _ *session) {
 	}
 	name := "sessions-" + now.Format("20060102-150405") + "." + format
 	w.Header().Set("X-Export-Limit", strconv.Itoa(exportMax))
-	cw := startExport(w, name, format, csvHeader)
-	n := 0
+	x := startExport(w, name, format, csvHeader)
 	for {
 		o := d.viewOptions(ctx, page)
 		for i := range page {
 			v := sessionview.Of(&page[i], o)
-			if cw != nil {
-				_ = cw.Write(csvRow(v))
-			} else {
-				b, _ := json.Marshal(v)
-				if n > 0 {
-					_, _ = io.WriteString(w, ",\n")
-				}
-				_, _ = w.Write(b)
-			}
-			n++
+			x.add(v, func() []string { return csvRow(v) })
 		}
-		if len(page) < exportPage || n >= exportMax {
+		if len(page) < exportPage || x.n >= exportMax {
 			break
 		}
-		if page, err = next(n); err != nil {
-			d.log.Warn("dashboard: export stopped early", "rows", n, "err", err)
+		if page, err = next(x.n); err != nil {
+			d.log.Warn("dashboard: export stopped early", "rows", x.n, "err", err)
 			break
 		}
 	}
-	if cw != nil {
-		cw.Flush()
-	} else {
-		_, _ = io.WriteString(w, "]\n")
-	}
+	x.end()
 }
 
-// startExport writes an export's headers and opening: a CSV writer that
-// has written header (format "csv"), or nil after the JSON array's "[".
-func startExport(w http.ResponseWriter, name, format string, header []string) *csv.Writer {
+// exportWriter writes an export's rows: CSV records, or the elements of
+// a JSON array.
+type exportWriter struct {
+	w   io.Writer
+	csv *csv.Writer // nil: JSON
+	n   int         // rows written
+}
+
+// startExport writes an export's headers and opening: the CSV header row
+// (format "csv"), or the JSON array's "[".
+func startExport(w http.ResponseWriter, name, format string, header []string) *exportWriter {
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	x := &exportWriter{w: w}
 	if format == "csv" {
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-		cw := csv.NewWriter(w)
-		_ = cw.Write(header)
-		return cw
+		x.csv = csv.NewWriter(w)
+		_ = x.csv.Write(header)
+		return x
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	_, _ = io.WriteString(w, "[")
-	return nil
+	return x
+}
+
+// add writes one row: cells() as a CSV record, or v as the array's next
+// element.
+func (x *exportWriter) add(v any, cells func() []string) {
+	if x.csv != nil {
+		_ = x.csv.Write(cells())
+	} else {
+		b, _ := json.Marshal(v)
+		if x.n > 0 {
+			_, _ = io.WriteString(x.w, ",\n")
+		}
+		_, _ = x.w.Write(b)
+	}
+	x.n++
+}
+
+// end finishes the export: the CSV flushed, or the array closed.
+func (x *exportWriter) end() {
+	if x.csv != nil {
+		x.csv.Flush()
+		return
+	}
+	_, _ = io.WriteString(x.w, "]\n")
 }

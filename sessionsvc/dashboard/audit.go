@@ -2,11 +2,12 @@ package dashboard
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/meshsession/meshsession/sessionsvc/server"
 )
 
 // The audit trail and the lockouts come from the admin API (GET /audit,
@@ -31,16 +32,6 @@ func (d *Dashboard) unlock(w http.ResponseWriter, r *http.Request, s *session) {
 	d.forwardBody(w, r, s, http.MethodPost, "/lockouts/unlock", nil)
 }
 
-type auditRow struct {
-	ID          int64           `json:"id"`
-	At          time.Time       `json:"at"`
-	Event       string          `json:"event"`
-	SubjectType string          `json:"subjectType"`
-	Subject     string          `json:"subject"`
-	Actor       string          `json:"actor"`
-	Detail      json.RawMessage `json:"detail"`
-}
-
 // Audit export limits.
 const (
 	auditPage      = 1000
@@ -53,10 +44,10 @@ var auditCSVHeader = []string{"id", "at", "event", "subjectType", "subject", "ac
 func (d *Dashboard) exportAudit(w http.ResponseWriter, r *http.Request, s *session) {
 	format := r.URL.Query().Get("format")
 	if format != "csv" && format != "json" {
-		writeError(w, http.StatusBadRequest, "format must be csv or json", nil)
+		server.WriteError(w, http.StatusBadRequest, "format must be csv or json", nil)
 		return
 	}
-	page := func(before int64) ([]auditRow, *recorder, error) {
+	page := func(before int64) ([]server.AuditView, *recorder, error) {
 		q := url.Values{"limit": {strconv.Itoa(auditPage)}}
 		if before > 0 {
 			q.Set("before", strconv.FormatInt(before, 10))
@@ -66,7 +57,7 @@ func (d *Dashboard) exportAudit(w http.ResponseWriter, r *http.Request, s *sessi
 			return nil, rec, err
 		}
 		var body struct {
-			Data []auditRow `json:"data"`
+			Data []server.AuditView `json:"data"`
 		}
 		if err := json.Unmarshal(rec.body.Bytes(), &body); err != nil {
 			return nil, rec, err
@@ -75,7 +66,7 @@ func (d *Dashboard) exportAudit(w http.ResponseWriter, r *http.Request, s *sessi
 	}
 	rows, rec, err := page(0)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "reading the audit trail failed", nil)
+		server.WriteError(w, http.StatusInternalServerError, "reading the audit trail failed", nil)
 		return
 	}
 	if rec.status != http.StatusOK {
@@ -83,40 +74,31 @@ func (d *Dashboard) exportAudit(w http.ResponseWriter, r *http.Request, s *sessi
 		return
 	}
 	name := "audit-" + d.now().UTC().Format("20060102-150405") + "." + format
-	cw := startExport(w, name, format, auditCSVHeader)
-	n := 0
-	for len(rows) > 0 && n < auditExportMax {
+	x := startExport(w, name, format, auditCSVHeader)
+	for len(rows) > 0 && x.n < auditExportMax {
 		for _, e := range rows {
-			if cw != nil {
-				var det struct {
-					IP string `json:"ip"`
-				}
-				_ = json.Unmarshal(e.Detail, &det)
-				row := []string{strconv.FormatInt(e.ID, 10), e.At.UTC().Format(time.RFC3339), e.Event, e.SubjectType, e.Subject, e.Actor, det.IP, string(e.Detail)}
-				for i := range row {
-					row[i] = csvCell(row[i])
-				}
-				_ = cw.Write(row)
-			} else {
-				b, _ := json.Marshal(e)
-				if n > 0 {
-					_, _ = io.WriteString(w, ",\n")
-				}
-				_, _ = w.Write(b)
-			}
-			n++
+			x.add(e, func() []string { return auditCSVRow(e) })
 		}
 		if len(rows) < auditPage {
 			break
 		}
 		if rows, _, err = page(rows[len(rows)-1].ID); err != nil {
-			d.log.Warn("dashboard: audit export stopped early", "rows", n, "err", err)
+			d.log.Warn("dashboard: audit export stopped early", "rows", x.n, "err", err)
 			break
 		}
 	}
-	if cw != nil {
-		cw.Flush()
-	} else {
-		_, _ = io.WriteString(w, "]\n")
+	x.end()
+}
+
+// auditCSVRow is e's CSV record (auditCSVHeader's columns).
+func auditCSVRow(e server.AuditView) []string {
+	var det struct {
+		IP string `json:"ip"`
 	}
+	_ = json.Unmarshal(e.Detail, &det)
+	row := []string{strconv.FormatInt(e.ID, 10), e.At.UTC().Format(time.RFC3339), e.Event, e.SubjectType, e.Subject, e.Actor, det.IP, string(e.Detail)}
+	for i := range row {
+		row[i] = csvCell(row[i])
+	}
+	return row
 }

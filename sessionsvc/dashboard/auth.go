@@ -150,17 +150,17 @@ func (d *Dashboard) authed(h apiFunc) http.HandlerFunc {
 			if status == http.StatusUnauthorized {
 				d.setCookie(w, r, "", time.Time{})
 			}
-			writeError(w, status, msg, map[string]any{"code": code})
+			server.WriteError(w, status, msg, map[string]any{"code": code})
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			if !sameOrigin(r) {
-				writeError(w, http.StatusForbidden, "cross-site request refused", map[string]any{"code": "cross_site"})
+				server.WriteError(w, http.StatusForbidden, "cross-site request refused", map[string]any{"code": "cross_site"})
 				return
 			}
 			got := r.Header.Get(csrfHeader)
 			if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.CSRF)) != 1 {
-				writeError(w, http.StatusForbidden, "missing or wrong CSRF token; reload the page and try again", map[string]any{"code": "csrf"})
+				server.WriteError(w, http.StatusForbidden, "missing or wrong CSRF token; reload the page and try again", map[string]any{"code": "csrf"})
 				return
 			}
 		}
@@ -201,23 +201,23 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 	if !sameOrigin(r) {
-		writeError(w, http.StatusForbidden, "cross-site request refused", map[string]any{"code": "cross_site"})
+		server.WriteError(w, http.StatusForbidden, "cross-site request refused", map[string]any{"code": "cross_site"})
 		return
 	}
 	if !strings.HasPrefix(strings.ToLower(r.Header.Get("Content-Type")), "application/json") {
-		writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json", nil)
+		server.WriteError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json", nil)
 		return
 	}
 	var body struct {
 		Token string `json:"token"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-		writeError(w, http.StatusBadRequest, "send {\"token\": \"…\"}", nil)
+		server.WriteError(w, http.StatusBadRequest, "send {\"token\": \"…\"}", nil)
 		return
 	}
 	tok := strings.TrimSpace(body.Token)
 	if tok == "" || len(tok) > maxTokenLen {
-		writeError(w, http.StatusBadRequest, "enter an admin token", map[string]any{"code": "token_required"})
+		server.WriteError(w, http.StatusBadRequest, "enter an admin token", map[string]any{"code": "token_required"})
 		return
 	}
 	ctx := r.Context()
@@ -225,7 +225,7 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 	scope := "dashboard:" + server.ClientIP(r)
 	if n, err := d.st.CountFailedLogins(ctx, scope, now.Add(-loginFailureWindow)); err == nil && n >= maxLoginFailures {
 		w.Header().Set("Retry-After", "900")
-		writeError(w, http.StatusTooManyRequests, "too many failed sign-ins from your address; wait 15 minutes", map[string]any{"code": "rate_limited"})
+		server.WriteError(w, http.StatusTooManyRequests, "too many failed sign-ins from your address; wait 15 minutes", map[string]any{"code": "rate_limited"})
 		return
 	}
 	at, err := d.st.FindAdminToken(ctx, server.HashAdminToken(tok), now)
@@ -234,17 +234,17 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 			d.log.Warn("dashboard: recording failed sign-in", "err", err)
 		}
 		d.log.Info("dashboard: sign-in refused", "ip", server.ClientIP(r))
-		writeError(w, http.StatusUnauthorized, "unknown or revoked admin token", map[string]any{"code": "bad_token"})
+		server.WriteError(w, http.StatusUnauthorized, "unknown or revoked admin token", map[string]any{"code": "bad_token"})
 		return
 	}
 	if err != nil {
 		d.log.Warn("dashboard: sign-in: checking admin token failed", "err", err)
-		writeError(w, http.StatusServiceUnavailable, "sessionsvc cannot reach its database right now; retry in a moment", map[string]any{"code": "unavailable"})
+		server.WriteError(w, http.StatusServiceUnavailable, "sessionsvc cannot reach its database right now; retry in a moment", map[string]any{"code": "unavailable"})
 		return
 	}
 	csrf, err := randomString(32)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "internal error", nil)
+		server.WriteError(w, http.StatusInternalServerError, "internal error", nil)
 		return
 	}
 	exp := now.Add(d.cfg.SessionTTL)
@@ -252,7 +252,7 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 	v, err := d.sealSession(s)
 	if err != nil {
 		d.log.Error("dashboard: sealing the session cookie", "err", err)
-		writeError(w, http.StatusInternalServerError, "internal error", nil)
+		server.WriteError(w, http.StatusInternalServerError, "internal error", nil)
 		return
 	}
 	d.setCookie(w, r, v, exp)
@@ -316,25 +316,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
-// writeError answers in the admin API's error shape.
-func writeError(w http.ResponseWriter, status int, msg string, details map[string]any) {
-	if details == nil {
-		details = map[string]any{}
-	}
-	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
-	}
-	writeJSON(w, status, map[string]any{"data": nil, "error": map[string]any{"status": status, "name": errorName(status), "message": msg, "details": details}})
-}
-
-// errorName is Strapi's error name for a status (http-errors' class names).
-func errorName(status int) string {
-	if t := http.StatusText(status); t != "" && status >= 400 {
-		return strings.ReplaceAll(strings.ReplaceAll(t, " ", ""), "-", "") + "Error"
-	}
-	return "HttpError"
-}
-
 // sessionState answers whether the browser is signed in, always with 200:
 // the page asks on every load, and a signed-out visitor is not an error
 // (a 401 here would put a failed request in the browser console on every
@@ -344,7 +325,7 @@ func (d *Dashboard) sessionState(w http.ResponseWriter, r *http.Request) {
 	s, status, msg, code := d.authenticate(r)
 	if s == nil {
 		if status != http.StatusUnauthorized {
-			writeError(w, status, msg, map[string]any{"code": code})
+			server.WriteError(w, status, msg, map[string]any{"code": code})
 			return
 		}
 		if code != "signed_out" {

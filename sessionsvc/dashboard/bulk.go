@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+
+	"github.com/meshsession/meshsession/sessionsvc/server"
 )
 
 // maxBulk bounds one bulk request (a table page holds at most 100 rows).
@@ -29,7 +31,7 @@ func (d *Dashboard) bulk(w http.ResponseWriter, r *http.Request, s *session) {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, `send {"action": "terminate", "sessionIds": [...]} or {"action": "block", "userIds": [...]}`, nil)
+		server.WriteError(w, http.StatusBadRequest, `send {"action": "terminate", "sessionIds": [...]} or {"action": "block", "userIds": [...]}`, nil)
 		return
 	}
 	var ids []string
@@ -39,13 +41,13 @@ func (d *Dashboard) bulk(w http.ResponseWriter, r *http.Request, s *session) {
 	case "block":
 		ids = req.UserIDs
 	default:
-		writeError(w, http.StatusBadRequest, "action must be terminate or block", nil)
+		server.WriteError(w, http.StatusBadRequest, "action must be terminate or block", nil)
 		return
 	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
 	if len(ids) == 0 || len(ids) > maxBulk {
-		writeError(w, http.StatusBadRequest, "select between 1 and 200 items", nil)
+		server.WriteError(w, http.StatusBadRequest, "select between 1 and 200 items", nil)
 		return
 	}
 	out := make([]bulkResult, 0, len(ids))
@@ -63,7 +65,7 @@ func (d *Dashboard) bulk(w http.ResponseWriter, r *http.Request, s *session) {
 			rec, err = d.callAPI(r, s, http.MethodPost, "/user/"+seg(id)+"/toggle-block", nil, []byte(`{"blocked":true}`))
 		}
 		if err != nil {
-			writeError(w, http.StatusInternalServerError, err.Error(), nil)
+			server.WriteError(w, http.StatusInternalServerError, err.Error(), nil)
 			return
 		}
 		if rec.status == http.StatusUnauthorized {

@@ -60,6 +60,7 @@ import (
 	"time"
 
 	"github.com/meshsession/meshsession/sessionsvc/secrets"
+	"github.com/meshsession/meshsession/sessionsvc/server"
 	"github.com/meshsession/meshsession/sessionsvc/service"
 	"github.com/meshsession/meshsession/sessionsvc/settings"
 	"github.com/meshsession/meshsession/sessionsvc/store"
@@ -253,7 +254,7 @@ func (d *Dashboard) routes() {
 	d.mux.HandleFunc("GET "+p+"/api/alerts", d.authed(d.listAlerts))
 	d.mux.HandleFunc("POST "+p+"/api/alerts/{id}/retry", d.authed(d.retryAlert))
 	d.mux.HandleFunc(p+"/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no dashboard endpoint "+r.Method+" "+r.URL.Path, nil)
+		server.WriteError(w, http.StatusNotFound, "no dashboard endpoint "+r.Method+" "+r.URL.Path, nil)
 	})
 	d.mux.HandleFunc(p+"/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")

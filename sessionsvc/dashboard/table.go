@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshsession/meshsession/sessionsvc/server"
 	"github.com/meshsession/meshsession/sessionsvc/sessionview"
 	"github.com/meshsession/meshsession/sessionsvc/store"
 )
@@ -221,7 +222,7 @@ func (d *Dashboard) listSessions(w http.ResponseWriter, r *http.Request, s *sess
 	}
 	q, page, size, err := d.tableQuery(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error(), nil)
+		server.WriteError(w, http.StatusBadRequest, err.Error(), nil)
 		return
 	}
 	ctx := r.Context()

@@ -153,7 +153,7 @@ func compatCases() []compatCase {
 	return []compatCase{
 		// ---- user API (routes/content-api.js) ----
 		{name: "my-sessions", status: 200,
-			do:       func(t *testing.T, e *env, f *fixture) resp { return e.user(f.aliceTok, "GET", ua+"/my-sessions", nil) },
+			do:       aliceCalls("GET", ua+"/my-sessions"),
 			fields:   shape{"data": "array", "meta.count": "number", "meta.active": "number", "meta.hasMore": "bool", "meta.limit": "number", "data.0.isCurrentSession": "bool"},
 			sessions: []string{"data.0", "data.1"},
 			check: func(t *testing.T, r resp, e *env, f *fixture) {
@@ -162,9 +162,7 @@ func compatCases() []compatCase {
 				assert.EqualValues(t, 200, r.body["meta"].(map[string]any)["limit"])
 			}},
 		{name: "current-session", status: 200,
-			do: func(t *testing.T, e *env, f *fixture) resp {
-				return e.user(f.aliceTok, "GET", ua+"/current-session", nil)
-			},
+			do:       aliceCalls("GET", ua+"/current-session"),
 			fields:   shape{"data.isCurrentSession": "bool"},
 			sessions: []string{"data"},
 			check: func(t *testing.T, r resp, e *env, f *fixture) {
@@ -186,25 +184,17 @@ func compatCases() []compatCase {
 			},
 			fields: errorShape},
 		{name: "user/{userId}/sessions own", status: 200,
-			do: func(t *testing.T, e *env, f *fixture) resp {
-				return e.user(f.aliceTok, "GET", ua+"/user/7/sessions", nil)
-			},
+			do:       aliceCalls("GET", ua+"/user/7/sessions"),
 			fields:   shape{"data": "array", "meta.count": "number"},
 			sessions: []string{"data.0"}},
 		{name: "user/{userId}/sessions by documentId", status: 200,
-			do: func(t *testing.T, e *env, f *fixture) resp {
-				return e.user(f.aliceTok, "GET", ua+"/user/"+userDocID+"/sessions", nil)
-			},
+			do:     aliceCalls("GET", ua+"/user/"+userDocID+"/sessions"),
 			fields: shape{"data": "array", "meta.count": "number"}},
 		{name: "user/{userId}/sessions other user", status: 403,
-			do: func(t *testing.T, e *env, f *fixture) resp {
-				return e.user(f.aliceTok, "GET", ua+"/user/8/sessions", nil)
-			},
+			do:     aliceCalls("GET", ua+"/user/8/sessions"),
 			fields: errorShape},
 		{name: "DELETE my-sessions/{id}", status: 200,
-			do: func(t *testing.T, e *env, f *fixture) resp {
-				return e.user(f.aliceTok, "DELETE", ua+"/my-sessions/"+f.a2, nil)
-			},
+			do:     aliceCalls("DELETE", ua+"/my-sessions/{a2}"),
 			fields: shape{"message": "string", "success": "bool", "alreadyTerminated": "bool"},
 			check: func(t *testing.T, r resp, e *env, f *fixture) {
 				assert.Equal(t, false, r.body["alreadyTerminated"])
@@ -220,42 +210,32 @@ func compatCases() []compatCase {
 				assert.Equal(t, "Your session was terminated. Please log in again.", ended.body["error"].(map[string]any)["message"])
 			}},
 		{name: "DELETE my-sessions/{x-session-id}", status: 200,
-			do: func(t *testing.T, e *env, f *fixture) resp {
-				return e.user(f.aliceTok, "DELETE", ua+"/my-sessions/sid-a2", nil)
-			},
+			do:     aliceCalls("DELETE", ua+"/my-sessions/sid-a2"),
 			fields: shape{"alreadyTerminated": "bool"}},
 		{name: "DELETE my-sessions/{unknown}", status: 404,
-			do: func(t *testing.T, e *env, f *fixture) resp {
-				return e.user(f.aliceTok, "DELETE", ua+"/my-sessions/abc123", nil)
-			},
+			do:     aliceCalls("DELETE", ua+"/my-sessions/abc123"),
 			fields: errorShape},
 		{name: "DELETE my-sessions/{other user's}", status: 403,
-			do: func(t *testing.T, e *env, f *fixture) resp {
-				return e.user(f.aliceTok, "DELETE", ua+"/my-sessions/"+f.b1, nil)
-			},
+			do:     aliceCalls("DELETE", ua+"/my-sessions/{b1}"),
 			fields: errorShape},
 		{name: "DELETE my-sessions/{current}", status: 400,
-			do: func(t *testing.T, e *env, f *fixture) resp {
-				return e.user(f.aliceTok, "DELETE", ua+"/my-sessions/"+f.a1, nil)
-			},
+			do:     aliceCalls("DELETE", ua+"/my-sessions/{a1}"),
 			fields: errorShape},
 		{name: "logout", status: 200,
-			do:     func(t *testing.T, e *env, f *fixture) resp { return e.user(f.aliceTok, "POST", ua+"/logout", nil) },
+			do:     aliceCalls("POST", ua+"/logout"),
 			fields: shape{"message": "string", "terminated": "bool"},
 			check: func(t *testing.T, r resp, e *env, f *fixture) {
 				assert.Equal(t, true, r.body["terminated"])
 				assert.Equal(t, "Logged out successfully", r.body["message"])
 			}},
 		{name: "logout-all", status: 200,
-			do:     func(t *testing.T, e *env, f *fixture) resp { return e.user(f.aliceTok, "POST", ua+"/logout-all", nil) },
+			do:     aliceCalls("POST", ua+"/logout-all"),
 			fields: shape{"message": "string", "terminatedCount": "number"},
 			check: func(t *testing.T, r resp, e *env, f *fixture) {
 				assert.EqualValues(t, 2, r.body["terminatedCount"])
 			}},
 		{name: "logout-others", status: 200,
-			do: func(t *testing.T, e *env, f *fixture) resp {
-				return e.user(f.aliceTok, "POST", ua+"/logout-others", nil)
-			},
+			do:     aliceCalls("POST", ua+"/logout-others"),
 			fields: shape{"message": "string", "terminatedCount": "number", "currentSessionPreserved": "bool"},
 			check: func(t *testing.T, r resp, e *env, f *fixture) {
 				assert.Equal(t, "1 other session(s) terminated", r.body["message"])
@@ -319,7 +299,7 @@ func compatCases() []compatCase {
 
 		// ---- admin API (routes/admin.js) ----
 		{name: "admin sessions", status: 200,
-			do:       func(t *testing.T, e *env, f *fixture) resp { return e.admin("GET", aa+"/sessions", nil) },
+			do:       adminCalls("GET", aa+"/sessions", nil),
 			fields:   shape{"data": "array", "meta.count": "number", "meta.active": "number", "meta.inactive": "number"},
 			sessions: []string{"data.0", "data.1", "data.2"}, users: []string{"data.0.user"},
 			check: func(t *testing.T, r resp, e *env, f *fixture) {
@@ -343,54 +323,44 @@ func compatCases() []compatCase {
 				assert.ElementsMatch(t, []string{f.a1, f.a2}, ids(found), "an exact email finds the user's sessions")
 			}},
 		{name: "admin sessions/active", status: 200,
-			do:       func(t *testing.T, e *env, f *fixture) resp { return e.admin("GET", aa+"/sessions/active", nil) },
+			do:       adminCalls("GET", aa+"/sessions/active", nil),
 			fields:   shape{"data": "array", "meta.count": "number"},
 			sessions: []string{"data.0"}},
 		{name: "admin user/{userId}/sessions", status: 200,
-			do:     func(t *testing.T, e *env, f *fixture) resp { return e.admin("GET", aa+"/user/7/sessions", nil) },
+			do:     adminCalls("GET", aa+"/user/7/sessions", nil),
 			fields: shape{"data": "array", "meta.count": "number"}, sessions: []string{"data.0"},
 			check: func(t *testing.T, r resp, e *env, f *fixture) { assert.Len(t, r.body["data"], 2) }},
 		{name: "admin user/{documentId}/sessions", status: 200,
-			do: func(t *testing.T, e *env, f *fixture) resp {
-				return e.admin("GET", aa+"/user/"+userDocID+"/sessions", nil)
-			},
+			do:     adminCalls("GET", aa+"/user/"+userDocID+"/sessions", nil),
 			fields: shape{"data": "array", "meta.count": "number"},
 			check:  func(t *testing.T, r resp, e *env, f *fixture) { assert.Len(t, r.body["data"], 2) }},
 		{name: "admin terminate", status: 200,
-			do: func(t *testing.T, e *env, f *fixture) resp {
-				return e.admin("POST", aa+"/sessions/"+f.a2+"/terminate", nil)
-			},
+			do:     adminCalls("POST", aa+"/sessions/{a2}/terminate", nil),
 			fields: okMsg},
 		{name: "admin terminate by sessionId", status: 200,
-			do: func(t *testing.T, e *env, f *fixture) resp {
-				return e.admin("POST", aa+"/sessions/sid-a2/terminate", nil)
-			},
+			do: adminCalls("POST", aa+"/sessions/sid-a2/terminate", nil),
 			check: func(t *testing.T, r resp, e *env, f *fixture) {
 				s, err := e.st.GetSession(t.Context(), f.a2)
 				require.NoError(t, err)
 				assert.False(t, s.Active)
 			}},
 		{name: "admin terminate unknown", status: 200,
-			do: func(t *testing.T, e *env, f *fixture) resp {
-				return e.admin("POST", aa+"/sessions/nope/terminate", nil)
-			},
+			do:     adminCalls("POST", aa+"/sessions/nope/terminate", nil),
 			fields: okMsg},
 		{name: "admin delete", status: 200,
-			do:     func(t *testing.T, e *env, f *fixture) resp { return e.admin("DELETE", aa+"/sessions/"+f.a2, nil) },
+			do:     adminCalls("DELETE", aa+"/sessions/{a2}", nil),
 			fields: okMsg},
 		{name: "admin clean-inactive", status: 200,
-			do: func(t *testing.T, e *env, f *fixture) resp {
-				return e.admin("POST", aa+"/sessions/clean-inactive", nil)
-			},
+			do:     adminCalls("POST", aa+"/sessions/clean-inactive", nil),
 			fields: shape{"message": "string", "success": "bool", "deletedCount": "number"}},
 		{name: "admin terminate-all", status: 200,
-			do:     func(t *testing.T, e *env, f *fixture) resp { return e.admin("POST", aa+"/user/7/terminate-all", nil) },
+			do:     adminCalls("POST", aa+"/user/7/terminate-all", nil),
 			fields: okMsg},
 		{name: "admin toggle-block", status: 200,
-			do:     func(t *testing.T, e *env, f *fixture) resp { return e.admin("POST", aa+"/user/8/toggle-block", nil) },
+			do:     adminCalls("POST", aa+"/user/8/toggle-block", nil),
 			fields: shape{"message": "string", "blocked": "bool", "success": "bool"}},
 		{name: "admin toggle-block unknown user", status: 404,
-			do:     func(t *testing.T, e *env, f *fixture) resp { return e.admin("POST", aa+"/user/404/toggle-block", nil) },
+			do:     adminCalls("POST", aa+"/user/404/toggle-block", nil),
 			fields: errorShape,
 			check: func(t *testing.T, r resp, e *env, f *fixture) {
 				ahead := e.admin("POST", aa+"/user/404/toggle-block", `{"blocked":true}`)
@@ -400,13 +370,13 @@ func compatCases() []compatCase {
 				assert.True(t, blocked)
 			}},
 		{name: "admin settings get", status: 200,
-			do: func(t *testing.T, e *env, f *fixture) resp { return e.admin("GET", aa+"/settings", nil) },
+			do: adminCalls("GET", aa+"/settings", nil),
 			fields: settingsShape("settings").with(shape{"success": "bool",
 				"settings.emailTemplates.suspiciousLogin.subject": "string", "settings.emailTemplates.newLocation.html": "string",
 				"settings.emailTemplates.vpnProxy.text": "string"}),
 		},
 		{name: "admin settings put (the plugin UI's body)", status: 200,
-			do:     func(t *testing.T, e *env, f *fixture) resp { return e.admin("PUT", aa+"/settings", upstreamUIBody) },
+			do:     adminCalls("PUT", aa+"/settings", upstreamUIBody),
 			fields: settingsShape("settings").with(shape{"success": "bool", "message": "string"}),
 			check: func(t *testing.T, r resp, e *env, f *fixture) {
 				st := r.body["settings"].(map[string]any)
@@ -421,10 +391,10 @@ func compatCases() []compatCase {
 				assert.Equal(t, false, big.body["settings"].(map[string]any)["enableGeolocation"], "replaced, not merged")
 			}},
 		{name: "admin settings put without a body", status: 400,
-			do:     func(t *testing.T, e *env, f *fixture) resp { return e.admin("PUT", aa+"/settings", nil) },
+			do:     adminCalls("PUT", aa+"/settings", nil),
 			fields: errorShape},
 		{name: "admin geolocation", status: 200,
-			do: func(t *testing.T, e *env, f *fixture) resp { return e.admin("GET", aa+"/geolocation/8.8.8.8", nil) },
+			do: adminCalls("GET", aa+"/geolocation/8.8.8.8", nil),
 			fields: shape{"success": "bool", "data.ip": "string", "data.country": "string", "data.country_code": "string",
 				"data.country_flag": "string", "data.city": "string", "data.region": "string", "data.timezone": "string",
 				"data.latitude": "number|null", "data.longitude": "number|null", "data.isVpn": "bool", "data.isProxy": "bool",
@@ -433,52 +403,42 @@ func compatCases() []compatCase {
 				assert.Equal(t, "Low", r.body["data"].(map[string]any)["riskLevel"])
 			}},
 		{name: "admin geolocation bad ip", status: 400,
-			do:     func(t *testing.T, e *env, f *fixture) resp { return e.admin("GET", aa+"/geolocation/1.2.3.999", nil) },
+			do:     adminCalls("GET", aa+"/geolocation/1.2.3.999", nil),
 			fields: errorShape},
 		{name: "license/status", status: 200,
-			do: func(t *testing.T, e *env, f *fixture) resp { return e.admin("GET", aa+"/license/status", nil) },
+			do: adminCalls("GET", aa+"/license/status", nil),
 			fields: shape{"success": "bool", "valid": "bool", "demo": "bool", "hasKey": "bool", "data.features.premium": "bool",
 				"data.features.advanced": "bool", "data.features.enterprise": "bool", "data.features.custom": "bool", "message": "string"}},
 		{name: "license/auto-create", status: 200,
-			do:     func(t *testing.T, e *env, f *fixture) resp { return e.admin("POST", aa+"/license/auto-create", nil) },
+			do:     adminCalls("POST", aa+"/license/auto-create", nil),
 			fields: shape{"success": "bool", "message": "string", "data": "object"}},
 		{name: "license/create", status: 200,
-			do: func(t *testing.T, e *env, f *fixture) resp {
-				return e.admin("POST", aa+"/license/create", `{"email":"a@b.c","firstName":"A","lastName":"B"}`)
-			},
+			do:     adminCalls("POST", aa+"/license/create", `{"email":"a@b.c","firstName":"A","lastName":"B"}`),
 			fields: shape{"success": "bool", "message": "string", "data": "object"}},
 		{name: "license/create without names", status: 400,
-			do:     func(t *testing.T, e *env, f *fixture) resp { return e.admin("POST", aa+"/license/create", `{}`) },
+			do:     adminCalls("POST", aa+"/license/create", `{}`),
 			fields: errorShape},
 		{name: "license/ping", status: 200,
-			do:     func(t *testing.T, e *env, f *fixture) resp { return e.admin("POST", aa+"/license/ping", nil) },
+			do:     adminCalls("POST", aa+"/license/ping", nil),
 			fields: shape{"success": "bool", "message": "string", "data": "object"}},
 		{name: "license/store-key", status: 200,
-			do: func(t *testing.T, e *env, f *fixture) resp {
-				return e.admin("POST", aa+"/license/store-key", `{"licenseKey":"K-1"}`)
-			},
+			do:     adminCalls("POST", aa+"/license/store-key", `{"licenseKey":"K-1"}`),
 			fields: shape{"success": "bool", "message": "string", "data": "object"}},
 		{name: "geoip/status", status: 200,
-			do: func(t *testing.T, e *env, f *fixture) resp { return e.admin("GET", aa+"/geoip/status", nil) },
+			do: adminCalls("GET", aa+"/geoip/status", nil),
 			fields: shape{"success": "bool", "status.provider": "string", "status.databasePath": "string", "status.exists": "bool",
 				"status.hasCredentials": "bool", "status.credentialSource": "string", "status.accountId": "string"}},
 		{name: "geoip/credentials", status: 200,
-			do: func(t *testing.T, e *env, f *fixture) resp {
-				return e.admin("PUT", aa+"/geoip/credentials", `{"accountId":"1","licenseKey":"k"}`)
-			},
+			do:     adminCalls("PUT", aa+"/geoip/credentials", `{"accountId":"1","licenseKey":"k"}`),
 			fields: shape{"success": "bool", "hasCredentials": "bool"}},
 		{name: "geoip/credentials missing", status: 400,
-			do:     func(t *testing.T, e *env, f *fixture) resp { return e.admin("PUT", aa+"/geoip/credentials", `{}`) },
+			do:     adminCalls("PUT", aa+"/geoip/credentials", `{}`),
 			fields: errorShape},
 		{name: "geoip/update without a database", status: 400,
-			do: func(t *testing.T, e *env, f *fixture) resp {
-				return e.admin("POST", aa+"/geoip/update", `{"force":true}`)
-			},
+			do:     adminCalls("POST", aa+"/geoip/update", `{"force":true}`),
 			fields: errorShape},
 		{name: "simulate-timeout", status: 200,
-			do: func(t *testing.T, e *env, f *fixture) resp {
-				return e.admin("POST", aa+"/sessions/"+f.a2+"/simulate-timeout", nil)
-			},
+			do:     adminCalls("POST", aa+"/sessions/{a2}/simulate-timeout", nil),
 			fields: okMsg,
 			check: func(t *testing.T, r resp, e *env, f *fixture) {
 				s, err := e.st.GetSession(t.Context(), f.a2)
@@ -490,16 +450,32 @@ func compatCases() []compatCase {
 			do:     func(t *testing.T, e *env, f *fixture) resp { return e.do("GET", aa+"/sessions", nil, nil) },
 			fields: errorShape},
 		{name: "admin user/{unknown}/sessions", status: 200,
-			do:     func(t *testing.T, e *env, f *fixture) resp { return e.admin("GET", aa+"/user/99999/sessions", nil) },
+			do:     adminCalls("GET", aa+"/user/99999/sessions", nil),
 			fields: shape{"data": "array", "meta.count": "number"},
 			check:  func(t *testing.T, r resp, e *env, f *fixture) { assert.Empty(t, r.body["data"]) }},
 		{name: "method not allowed", status: 405,
-			do:     func(t *testing.T, e *env, f *fixture) resp { return e.admin("PATCH", aa+"/settings", `{}`) },
+			do:     adminCalls("PATCH", aa+"/settings", `{}`),
 			fields: errorShape, header: map[string]string{"Allow": "GET, PUT"}},
 		{name: "unknown route", status: 404,
-			do:     func(t *testing.T, e *env, f *fixture) resp { return e.admin("GET", aa+"/nope", nil) },
+			do:     adminCalls("GET", aa+"/nope", nil),
 			fields: errorShape},
 	}
+}
+
+// aliceCalls is a case's request from alice's first session; {a1}, {a2}
+// and {b1} in path stand for the fixture's session ids.
+func aliceCalls(method, path string) func(*testing.T, *env, *fixture) resp {
+	return func(_ *testing.T, e *env, f *fixture) resp { return e.user(f.aliceTok, method, f.expand(path), nil) }
+}
+
+// adminCalls is a case's request to the admin API, path as for aliceCalls.
+func adminCalls(method, path string, body any) func(*testing.T, *env, *fixture) resp {
+	return func(_ *testing.T, e *env, f *fixture) resp { return e.admin(method, f.expand(path), body) }
+}
+
+// expand puts the fixture's session ids in for {a1}, {a2} and {b1}.
+func (f *fixture) expand(path string) string {
+	return strings.NewReplacer("{a1}", f.a1, "{a2}", f.a2, "{b1}", f.b1).Replace(path)
 }
 
 func (s shape) with(o shape) shape {

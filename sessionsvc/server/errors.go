@@ -111,9 +111,8 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	}
 	log.Log(r.Context(), level, "request failed", "method", r.Method, "path", r.URL.Path,
 		"status", ae.Status, "msg", ae.Message, "err", ae.cause)
-	name := errorNames[ae.Status]
-	if name == "" {
-		name = "HttpError"
+	if ae.Status == 499 {
+		return // nobody is listening
 	}
 	details := ae.Details
 	if ae.Reason != "" {
@@ -123,17 +122,24 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		}
 		details["reason"] = ae.Reason
 	}
+	WriteError(w, ae.Status, ae.Message, details)
+}
+
+// WriteError answers status in Strapi's error envelope, named as Strapi
+// names the status, details an object (never null), with Retry-After on a
+// 503. The dashboard's own API answers its errors through it too.
+func WriteError(w http.ResponseWriter, status int, msg string, details map[string]any) {
+	name := errorNames[status]
+	if name == "" {
+		name = "HttpError"
+	}
 	if details == nil {
 		details = map[string]any{}
 	}
-	if ae.Status == http.StatusServiceUnavailable {
+	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}
-	status := ae.Status
-	if status == 499 {
-		return // nobody is listening
-	}
-	writeJSON(w, status, ErrorEnvelope{Error: ErrorBody{Status: status, Name: name, Message: ae.Message, Details: details}})
+	writeJSON(w, status, ErrorEnvelope{Error: ErrorBody{Status: status, Name: name, Message: msg, Details: details}})
 }
 
 // ErrorEnvelope is Strapi's error answer: {"data":null,"error":{…}}.

@@ -155,6 +155,14 @@ func (e *env) login(user, tok string, refreshKey string) string {
 	return r.body["sessionId"].(string)
 }
 
+// signIn signs a token for user with session claim sid (none when empty)
+// and registers its session: it returns the token and the session's id.
+func (e *env) signIn(user, sid string) (tok, sessionID string) {
+	e.t.Helper()
+	tok = token(e.t, user, sid, nil)
+	return tok, e.login(user, tok, "")
+}
+
 func (e *env) syncPage(epoch string, cursor int64, limit int) protocol.SyncPage {
 	e.t.Helper()
 	path := fmt.Sprintf("%s?epoch=%s&cursor=%d", protocol.PathSync, epoch, cursor)

@@ -434,8 +434,7 @@ func FuzzInternalBodies(f *testing.F) {
 
 func TestActivityBuffered(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.ActivityFlushInterval = time.Hour; c.ActivityMaxPending = 3 })
-	tok := token(t, "buf", "s-buf", nil)
-	id := e.login("buf", tok, "")
+	_, id := e.signIn("buf", "s-buf")
 	base := e.clock.Now()
 	e.clock.Add(time.Hour)
 	r := e.internal("POST", protocol.PathActivity, []protocol.Activity{

@@ -259,8 +259,9 @@ func (s *Server) adminUnlock(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// auditView is one audit event in the admin API.
-type auditView struct {
+// AuditView is one audit event in the admin API (GET …/audit); the
+// dashboard reads the trail through it.
+type AuditView struct {
 	ID          int64           `json:"id"`
 	At          time.Time       `json:"at"`
 	Event       string          `json:"event"`
@@ -293,9 +294,9 @@ func (s *Server) adminAudit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := make([]auditView, 0, len(events))
+	out := make([]AuditView, 0, len(events))
 	for _, e := range events {
-		out = append(out, auditView{ID: e.ID, At: e.At, Event: e.Event, SubjectType: e.SubjectKind, Subject: e.Subject,
+		out = append(out, AuditView{ID: e.ID, At: e.At, Event: e.Event, SubjectType: e.SubjectKind, Subject: e.Subject,
 			Actor: e.Actor, Detail: e.Detail})
 	}
 	meta := map[string]any{"count": len(out)}

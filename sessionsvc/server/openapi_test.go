@@ -347,8 +347,7 @@ func TestOpenAPISamples(t *testing.T) {
 	s.check("POST /internal/v1/revoke", e.internal("POST", "/internal/v1/revoke", protocol.RevokeRequest{Keys: idA.Keys}), 200)
 
 	// Admin API.
-	tokD := token(t, "u2", "", nil)
-	sidD := e.login("u2", tokD, "")
+	_, sidD := e.signIn("u2", "")
 	sidE := e.login("u2", token(t, "u2", "", jwt2()), "")
 	s.check("GET "+a+"/sessions", e.admin("GET", a+"/sessions?pageSize=5&sort=-loginTime", nil), 200)
 	s.check("GET "+a+"/sessions", e.admin("GET", a+"/sessions?sort=nope", nil), 400)

@@ -27,12 +27,9 @@ func ids(r resp) []string {
 func TestUserSessionsAndAuthz(t *testing.T) { onBackends(t, testUserSessionsAndAuthz) }
 
 func testUserSessionsAndAuthz(t *testing.T, e *env) {
-	aliceTok := token(t, "alice", "a-1", nil)
-	aliceOther := token(t, "alice", "a-2", nil)
-	bobTok := token(t, "bob", "b-1", nil)
-	a1 := e.login("alice", aliceTok, "")
-	a2 := e.login("alice", aliceOther, "")
-	b1 := e.login("bob", bobTok, "")
+	aliceTok, a1 := e.signIn("alice", "a-1")
+	aliceOther, a2 := e.signIn("alice", "a-2")
+	_, b1 := e.signIn("bob", "b-1")
 
 	r := e.user(aliceTok, "GET", u+"/my-sessions", nil)
 	require.Equal(t, 200, r.status, string(r.raw))
@@ -102,12 +99,9 @@ func testUserSessionsAndAuthz(t *testing.T, e *env) {
 func TestUserLogoutVariants(t *testing.T) {
 	e := newEnv(t)
 	epoch, _ := e.st.Epoch(t.Context())
-	t1 := token(t, "carol", "c-1", nil)
-	t2 := token(t, "carol", "c-2", nil)
-	t3 := token(t, "carol", "c-3", nil)
-	c1 := e.login("carol", t1, "")
-	c2 := e.login("carol", t2, "")
-	c3 := e.login("carol", t3, "")
+	t1, c1 := e.signIn("carol", "c-1")
+	_, c2 := e.signIn("carol", "c-2")
+	_, c3 := e.signIn("carol", "c-3")
 	d1 := e.login("dave", token(t, "dave", "d-1", nil), "")
 
 	r := e.user(t1, "POST", u+"/logout-others", nil)
@@ -127,8 +121,7 @@ func TestUserLogoutVariants(t *testing.T) {
 	assert.Equal(t, 401, e.user(t1, "GET", u+"/my-sessions", nil).status)
 
 	// logout-all: sessions end and a not-before is published.
-	t4 := token(t, "carol", "c-4", nil)
-	c4 := e.login("carol", t4, "")
+	t4, c4 := e.signIn("carol", "c-4")
 	head := e.syncPage(epoch, 0, 0).Cursor
 	r = e.user(t4, "POST", u+"/logout-all", nil)
 	require.Equal(t, 200, r.status)

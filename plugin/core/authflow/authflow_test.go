@@ -107,9 +107,7 @@ func TestRegister(t *testing.T) {
 	}, req)
 
 	// body encodes to what encoding/json reads back
-	var back protocol.RegisterRequest
-	require.NoError(t, json.Unmarshal(authflow.EncodeRegister(req), &back))
-	assert.Equal(t, req, back)
+	assertRoundTrip(t, req, authflow.EncodeRegister)
 
 	// opaque token: fp key only
 	req = authflow.Register(authflow.Login{Token: "opaque", UserID: "3"}, names, "", "", "/l", "")
@@ -132,9 +130,7 @@ func TestRefreshRevokeFailed(t *testing.T) {
 		IP:            "ip",
 		UserAgent:     "ua",
 	}, req)
-	var back protocol.RefreshRequest
-	require.NoError(t, json.Unmarshal(authflow.EncodeRefresh(req), &back))
-	assert.Equal(t, req, back)
+	assertRoundTrip(t, req, authflow.EncodeRefresh)
 
 	failed := authflow.RefreshCall("rt1", 401, authflow.Refresh{}, names, "", "")
 	assert.Empty(t, failed.Keys)
@@ -202,9 +198,7 @@ func TestReadLogin(t *testing.T) {
 
 func TestUnreadableWire(t *testing.T) {
 	u := protocol.UnreadableLogin{IP: "10.0.0.1", UserAgent: "ua \"x\"", Status: 200, Why: protocol.UnreadableNoToken, Route: "/login"}
-	var back protocol.UnreadableLogin
-	require.NoError(t, json.Unmarshal(authflow.EncodeUnreadable(u), &back))
-	assert.Equal(t, u, back)
+	assertRoundTrip(t, u, authflow.EncodeUnreadable)
 }
 
 func FuzzParseLogin(f *testing.F) {
@@ -222,4 +216,12 @@ func FuzzParseLogin(f *testing.F) {
 		}
 		_, _ = authflow.ParseRegisterResponse(body)
 	})
+}
+
+// assertRoundTrip: what encode writes, encoding/json reads back as v.
+func assertRoundTrip[T any](t *testing.T, v T, encode func(T) []byte) {
+	t.Helper()
+	var back T
+	require.NoError(t, json.Unmarshal(encode(v), &back))
+	assert.Equal(t, v, back)
 }

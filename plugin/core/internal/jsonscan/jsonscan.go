@@ -193,17 +193,10 @@ func (p *Scanner) Value(depth int) (kind Kind, text string, esc bool, ok bool) {
 // member's name and must consume the value (e.g. with Value) and return
 // false on error; when nil, values are validated and skipped.
 func (p *Scanner) Object(depth int, member func(name string, esc bool) bool) bool {
-	if depth > MaxDepth || p.Peek() != '{' {
-		return false
-	}
-	p.i++
-	if p.Peek() == '}' {
-		p.i++
-		return true
-	}
-	for {
-		name, esc, ok := p.Str()
-		if !ok || p.Peek() != ':' {
+	more, ok := p.open(depth, '{', '}')
+	for more {
+		name, esc, named := p.Str()
+		if !named || p.Peek() != ':' {
 			return false
 		}
 		p.i++
@@ -214,30 +207,19 @@ func (p *Scanner) Object(depth int, member func(name string, esc bool) bool) boo
 		} else if _, _, _, ok := p.Value(depth); !ok {
 			return false
 		}
-		switch p.Peek() {
-		case ',':
-			p.i++
-		case '}':
-			p.i++
-			return true
-		default:
+		more, ok = p.next('}')
+		if !ok {
 			return false
 		}
 	}
+	return ok
 }
 
 // Array consumes an array. elem, when not nil, is called for each element
 // and must consume it and return false on error.
 func (p *Scanner) Array(depth int, elem func() bool) bool {
-	if depth > MaxDepth || p.Peek() != '[' {
-		return false
-	}
-	p.i++
-	if p.Peek() == ']' {
-		p.i++
-		return true
-	}
-	for {
+	more, ok := p.open(depth, '[', ']')
+	for more {
 		if elem != nil {
 			if !elem() {
 				return false
@@ -245,16 +227,40 @@ func (p *Scanner) Array(depth int, elem func() bool) bool {
 		} else if _, _, _, ok := p.Value(depth); !ok {
 			return false
 		}
-		switch p.Peek() {
-		case ',':
-			p.i++
-		case ']':
-			p.i++
-			return true
-		default:
+		more, ok = p.next(']')
+		if !ok {
 			return false
 		}
 	}
+	return ok
+}
+
+// open consumes the opening byte of an object or array (and its closing
+// one when it is empty): more tells whether an item follows.
+func (p *Scanner) open(depth int, opening, closing byte) (more, ok bool) {
+	if depth > MaxDepth || p.Peek() != opening {
+		return false, false
+	}
+	p.i++
+	if p.Peek() == closing {
+		p.i++
+		return false, true
+	}
+	return true, true
+}
+
+// next consumes what follows an item of an object or array: a comma
+// (more follows) or the closing byte.
+func (p *Scanner) next(closing byte) (more, ok bool) {
+	switch p.Peek() {
+	case ',':
+		p.i++
+		return true, true
+	case closing:
+		p.i++
+		return false, true
+	}
+	return false, false
 }
 
 // Rest returns the unread input (after skipping whitespace), for callers

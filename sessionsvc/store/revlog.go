@@ -59,7 +59,9 @@ func entryExp(exp, now time.Time) int64 {
 // INSERT of every entry (INSERT … SELECT from a JSON array on SQLite, from
 // unnest on PostgreSQL). Two statements per key made
 // a transaction revoking thousands of keys hold the log lock (PostgreSQL)
-// or the writer (SQLite) for thousands of round trips.
+// or the writer (SQLite) for thousands of round trips. A transaction that
+// only appends (a group of revocations) is one round trip on PostgreSQL:
+// see appendAlone.
 type logTx struct {
 	*sql.Tx
 	s   *sqlStore

@@ -333,8 +333,8 @@ func (s *sqlStore) SetNotBefore(ctx context.Context, userID string, at, exp, now
 	if userID == "" {
 		return fmt.Errorf("set not-before: user id is required")
 	}
-	return s.revokeTx(ctx, "set not-before", now, func(lt *logTx) error {
-		return lt.append(ctx, protocol.Change{Op: protocol.OpNotBefore, User: userID, At: at.Unix(), Exp: entryExp(exp, now), Reason: protocol.ReasonNotBefore})
+	return s.appendAlone(ctx, prioRevoke, "set not-before", now, []protocol.Change{
+		{Op: protocol.OpNotBefore, User: userID, At: at.Unix(), Exp: entryExp(exp, now), Reason: protocol.ReasonNotBefore},
 	})
 }
 

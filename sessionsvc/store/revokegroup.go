@@ -25,7 +25,8 @@ import (
 // callers. So a leader first waits for as many callers as took part in
 // the last round (that group and those queued behind it), but no longer
 // than that group's transaction took: at worst a caller's wait doubles,
-// while under load the commits halve. A lone caller never waits.
+// while under load the commits halve. A caller that comes when the last
+// round is longer ago than that (a lone revocation) does not wait.
 type revokeGroup struct {
 	mu      sync.Mutex
 	busy    bool          // a leader is writing
@@ -34,6 +35,7 @@ type revokeGroup struct {
 
 	want  int           // callers in the last round
 	took  time.Duration // the last group's transaction
+	ended time.Time     // when it ended
 	ready chan struct{} // closed when len(pending) reaches want, while a leader gathers
 }
 
@@ -114,14 +116,15 @@ func (s *sqlStore) leadRevokeGroup(ctx context.Context, op string, me *revokeCal
 	wctx := context.WithoutCancel(ctx)
 	start := time.Now()
 	err := s.appendAlone(wctx, prioRevoke, op, now, all)
-	took := time.Since(start)
+	ended := time.Now()
+	took := ended.Sub(start)
 	for _, c := range group {
 		if c != me {
 			c.done <- &err
 		}
 	}
 	g.mu.Lock()
-	g.want, g.took = len(group)+len(g.pending), took
+	g.want, g.took, g.ended = len(group)+len(g.pending), took, ended
 	if len(g.pending) > 0 {
 		g.next = g.pending[0]
 		g.next.done <- nil // lead
@@ -137,13 +140,13 @@ func (s *sqlStore) leadRevokeGroup(ctx context.Context, op string, me *revokeCal
 // last group's transaction took (see revokeGroup).
 func (g *revokeGroup) gather() {
 	g.mu.Lock()
-	if len(g.pending) >= g.want {
+	wait := min(g.took, maxGather)
+	if len(g.pending) >= g.want || time.Since(g.ended) > wait {
 		g.mu.Unlock()
 		return
 	}
 	ready := make(chan struct{})
 	g.ready = ready
-	wait := min(g.took, maxGather)
 	g.mu.Unlock()
 	t := time.NewTimer(wait)
 	select {

@@ -84,9 +84,12 @@ func (postgresDialect) name() string { return "postgres" }
 // replica's listener at commit (never on rollback), which wakes their
 // long-poll waiters (see feedSignal).
 func (postgresDialect) lockLog(ctx context.Context, tx *sql.Tx) error {
-	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext(current_schema()), $1), pg_notify(`+notifyChannelSQL+`, '')`, int32(lockIDLog))
+	_, err := tx.ExecContext(ctx, postgresLockLogSQL, int32(lockIDLog))
 	return err
 }
+
+// postgresLockLogSQL takes the log lock and queues the NOTIFY ($1: lockIDLog).
+const postgresLockLogSQL = `SELECT pg_advisory_xact_lock(hashtext(current_schema()), $1), pg_notify(` + notifyChannelSQL + `, '')`
 
 func (postgresDialect) lockMigrations(ctx context.Context, tx *sql.Tx) error {
 	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext(current_schema()), $1)`, int32(lockIDMigration))

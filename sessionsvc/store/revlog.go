@@ -3,10 +3,13 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/meshsession/meshsession/plugin/protocol"
 )
@@ -56,7 +59,9 @@ func entryExp(exp, now time.Time) int64 {
 // INSERT of every entry (INSERT … SELECT from a JSON array on SQLite, from
 // unnest on PostgreSQL). Two statements per key made
 // a transaction revoking thousands of keys hold the log lock (PostgreSQL)
-// or the writer (SQLite) for thousands of round trips.
+// or the writer (SQLite) for thousands of round trips. A transaction that
+// only appends (a group of revocations) is one round trip on PostgreSQL:
+// see appendAlone.
 type logTx struct {
 	*sql.Tx
 	s   *sqlStore
@@ -90,43 +95,116 @@ func (lt *logTx) append(ctx context.Context, changes ...protocol.Change) error {
 	if len(changes) == 0 {
 		return nil
 	}
-	subjects := make([]string, len(changes))
+	subjects, latest, distinct := planAppend(changes)
+	if lt.s.d.name() == "postgres" {
+		for _, st := range postgresAppend(changes, subjects, latest, distinct, lt.now) {
+			if _, err := lt.ExecContext(ctx, st.sql, st.args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return lt.appendSQLite(ctx, changes, subjects, latest, distinct)
+}
+
+// planAppend names each change's subject, tells which changes become their
+// subject's latest entry, and lists the distinct subjects.
+func planAppend(changes []protocol.Change) (subjects []string, latest []bool, distinct []string) {
+	subjects = make([]string, len(changes))
 	last := make(map[string]int, len(changes))
 	for i, c := range changes {
 		subjects[i] = subjectOf(c)
 		last[subjects[i]] = i
 	}
-	latest := make([]bool, len(changes))
-	distinct := make([]string, 0, len(last))
+	latest = make([]bool, len(changes))
+	distinct = make([]string, 0, len(last))
 	for i, subj := range subjects {
 		if last[subj] == i {
 			latest[i] = true
 			distinct = append(distinct, subj)
 		}
 	}
-	if lt.s.d.name() == "postgres" {
-		return lt.appendPostgres(ctx, changes, subjects, latest, distinct)
-	}
-	return lt.appendSQLite(ctx, changes, subjects, latest, distinct)
+	return subjects, latest, distinct
 }
 
-func (lt *logTx) appendPostgres(ctx context.Context, changes []protocol.Change, subjects []string, latest []bool, distinct []string) error {
-	if _, err := lt.ExecContext(ctx, `UPDATE revocation_log SET latest = FALSE WHERE latest AND subject = ANY($1::text[])`, distinct); err != nil {
-		return err
-	}
+type pgStatement struct {
+	sql  string
+	args []any
+}
+
+// postgresAppend is an append on PostgreSQL: one UPDATE superseding the
+// subjects' latest entries, one INSERT of every change from unnest.
+func postgresAppend(changes []protocol.Change, subjects []string, latest []bool, distinct []string, now time.Time) [2]pgStatement {
 	n := len(changes)
 	ops, keys, users, reasons := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	exps, ats := make([]int64, n), make([]int64, n)
 	for i, c := range changes {
 		ops[i], keys[i], users[i], reasons[i], exps[i], ats[i] = c.Op, c.Key, c.User, c.Reason, c.Exp, c.At
 	}
-	// WITH ORDINALITY … ORDER BY: seqs are drawn in the order of changes.
-	_, err := lt.ExecContext(ctx, `INSERT INTO revocation_log (op, subject, key, user_id, exp, at, reason, latest, created_at)
+	return [2]pgStatement{
+		{`UPDATE revocation_log SET latest = FALSE WHERE latest AND subject = ANY($1::text[])`, []any{distinct}},
+		// WITH ORDINALITY … ORDER BY: seqs are drawn in the order of changes.
+		{`INSERT INTO revocation_log (op, subject, key, user_id, exp, at, reason, latest, created_at)
 		SELECT op, subject, key, user_id, exp, at, reason, latest, $9
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::bool[])
 			WITH ORDINALITY AS c(op, subject, key, user_id, exp, at, reason, latest, ord)
-		ORDER BY ord`, ops, subjects, keys, users, exps, ats, reasons, latest, ms(lt.now))
-	return err
+		ORDER BY ord`, []any{ops, subjects, keys, users, exps, ats, reasons, latest, ms(now)}},
+	}
+}
+
+// appendAlone appends changes to the log in a transaction of its own (one
+// that writes nothing else) at priority p. On PostgreSQL that transaction
+// is one round trip (see appendPipelined); elsewhere it is logWrite.
+func (s *sqlStore) appendAlone(ctx context.Context, p priority, op string, now time.Time, changes []protocol.Change) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	if s.d.name() == "postgres" {
+		if err := s.appendPipelined(ctx, now, changes); err != nil {
+			return s.wrap(op, err)
+		}
+		return nil
+	}
+	return s.logWrite(ctx, p, op, now, func(lt *logTx) error {
+		return lt.append(ctx, changes...)
+	})
+}
+
+// appendPipelined is logWrite + append on PostgreSQL in one round trip: the
+// log lock (with its NOTIFY), the UPDATE and the INSERT are sent together
+// as one pipelined batch under a single Sync, which PostgreSQL runs as one
+// implicit transaction, committed (or rolled back) as a whole. Each
+// statement of it takes its own snapshot after the one before, so the
+// UPDATE sees every entry committed before the lock was granted, as in a
+// logWrite transaction. Sent one statement at a time, the same transaction
+// held the log lock through five round trips (BEGIN, lock, UPDATE, INSERT,
+// COMMIT).
+func (s *sqlStore) appendPipelined(ctx context.Context, now time.Time, changes []protocol.Change) error {
+	subjects, latest, distinct := planAppend(changes)
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close() }()
+	return conn.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("append: connection is a %T, not pgx", dc)
+		}
+		var b pgx.Batch
+		b.Queue(postgresLockLogSQL, int32(lockIDLog))
+		for _, st := range postgresAppend(changes, subjects, latest, distinct, now) {
+			b.Queue(st.sql, st.args...)
+		}
+		br := sc.Conn().SendBatch(ctx, &b)
+		for range b.Len() {
+			if _, err := br.Exec(); err != nil {
+				_ = br.Close()
+				return err
+			}
+		}
+		return br.Close()
+	})
 }
 
 // SQLite's two statements read their rows from one JSON argument: the
@@ -255,8 +333,8 @@ func (s *sqlStore) SetNotBefore(ctx context.Context, userID string, at, exp, now
 	if userID == "" {
 		return fmt.Errorf("set not-before: user id is required")
 	}
-	return s.revokeTx(ctx, "set not-before", now, func(lt *logTx) error {
-		return lt.append(ctx, protocol.Change{Op: protocol.OpNotBefore, User: userID, At: at.Unix(), Exp: entryExp(exp, now), Reason: protocol.ReasonNotBefore})
+	return s.appendAlone(ctx, prioRevoke, "set not-before", now, []protocol.Change{
+		{Op: protocol.OpNotBefore, User: userID, At: at.Unix(), Exp: entryExp(exp, now), Reason: protocol.ReasonNotBefore},
 	})
 }
 

@@ -93,7 +93,15 @@ type headerMap struct {
 
 func newHeaderMap(pairs [][2]string) *headerMap {
 	m := &headerMap{}
+	m.set(pairs)
+	return m
+}
+
+// set makes m hold pairs (keys lower-cased), in its inline array when they
+// fit. What m held before is overwritten: nothing else may refer to it.
+func (m *headerMap) set(pairs [][2]string) {
 	if len(pairs) <= len(m.inline) {
+		clear(m.inline[len(pairs):]) // no stale strings kept alive
 		m.pairs = m.inline[:0]
 	} else {
 		m.pairs = make([][2]string, 0, len(pairs))
@@ -101,7 +109,6 @@ func newHeaderMap(pairs [][2]string) *headerMap {
 	for _, p := range pairs {
 		m.pairs = append(m.pairs, [2]string{strings.ToLower(p[0]), p[1]})
 	}
-	return m
 }
 
 func (m *headerMap) get(key string) (string, bool) {

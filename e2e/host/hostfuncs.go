@@ -648,7 +648,7 @@ func proxySetHeaderMapPairs(_ context.Context, w *worker, s []uint64) Status {
 	if !ok || !writable {
 		return StatusBadArgument
 	}
-	*m = *newHeaderMap(pairs)
+	m.set(pairs)
 	return StatusOK
 }
 

@@ -74,12 +74,16 @@ type Stream struct {
 
 	props map[string][]byte
 
-	reqHeaders, reqTrailers     *headerMap
-	respHeaders, respTrailers   *headerMap
-	reqBody, respBody           []byte
-	reqBuffering, respBuffering bool
-	local                       *LocalResponse
-	reset                       bool
+	reqHeaders, reqTrailers   *headerMap
+	respHeaders, respTrailers *headerMap
+	// reqHeaderStore and respHeaderStore hold the request and response
+	// headers (reqHeaders and respHeaders point at them once delivered), so
+	// a stream is one allocation, not three.
+	reqHeaderStore, respHeaderStore headerMap
+	reqBody, respBody               []byte
+	reqBuffering, respBuffering     bool
+	local                           *LocalResponse
+	reset                           bool
 
 	// Envoy's stop-all state per direction (index StreamRequest,
 	// StreamResponse), made when a headers callback pauses (most streams
@@ -348,7 +352,8 @@ func (s *Stream) deliverLocked(ph phase, headers [][2]string, chunk []byte, endO
 	)
 	switch ph {
 	case phaseRequestHeaders:
-		s.reqHeaders = newHeaderMap(headers)
+		s.reqHeaderStore.set(headers)
+		s.reqHeaders = &s.reqHeaderStore
 		name, fn, size = "proxy_on_request_headers", w.fns.requestHeaders, len(s.reqHeaders.pairs)
 	case phaseRequestBody:
 		// decodeData hands the filter this body again
@@ -360,7 +365,8 @@ func (s *Stream) deliverLocked(ph phase, headers [][2]string, chunk []byte, endO
 		s.reqTrailers = newHeaderMap(headers)
 		name, fn, size, args = "proxy_on_request_trailers", w.fns.requestTrailers, len(s.reqTrailers.pairs), 2
 	case phaseResponseHeaders:
-		s.respHeaders = newHeaderMap(headers)
+		s.respHeaderStore.set(headers)
+		s.respHeaders = &s.respHeaderStore
 		name, fn, size = "proxy_on_response_headers", w.fns.responseHeaders, len(s.respHeaders.pairs)
 	case phaseResponseBody:
 		s.respBody = bufferChunk(s.respBody, chunk, s.respBuffering)

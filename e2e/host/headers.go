@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unsafe"
 )
 
 // EncodePairs serialises header pairs in the proxy-wasm format: u32 count,
@@ -152,14 +153,19 @@ func equalFoldASCII(s string, b []byte) bool {
 	return true
 }
 
-func (m *headerMap) add(key, value string) {
-	m.pairs = append(m.pairs, [2]string{strings.ToLower(key), value})
+func (m *headerMap) add(key, value string) { m.addKey(strings.ToLower(key), value) }
+
+// addKey is add for a key already lower-case.
+func (m *headerMap) addKey(key, value string) {
+	m.pairs = append(m.pairs, [2]string{key, value})
 }
 
 // replace sets the first entry of key to value and drops the others (Envoy's
 // setCopy); a missing key is added.
-func (m *headerMap) replace(key, value string) {
-	key = strings.ToLower(key)
+func (m *headerMap) replace(key, value string) { m.replaceKey(strings.ToLower(key), value) }
+
+// replaceKey is replace for a key already lower-case.
+func (m *headerMap) replaceKey(key, value string) {
 	out := m.pairs[:0]
 	found := false
 	for _, p := range m.pairs {
@@ -178,8 +184,10 @@ func (m *headerMap) replace(key, value string) {
 	}
 }
 
-func (m *headerMap) remove(key string) {
-	key = strings.ToLower(key)
+func (m *headerMap) remove(key string) { m.removeKey(strings.ToLower(key)) }
+
+// removeKey is remove for a key already lower-case.
+func (m *headerMap) removeKey(key string) {
 	out := m.pairs[:0]
 	for _, p := range m.pairs {
 		if p[0] != key {
@@ -202,4 +210,32 @@ func (m *headerMap) encodedSize() int {
 		size += 10 + len(p[0]) + len(p[1])
 	}
 	return size
+}
+
+// valueArena holds copies of header values the guest sets on a stream, in
+// a buffer inside the stream, so setting one costs no allocation. A byte
+// handed out is never written again: each string stays valid, and keeps
+// its stream alive, as long as it is referenced. A value that no longer
+// fits is an ordinary copy.
+type valueArena struct {
+	buf  [valueArenaSize]byte
+	used int
+}
+
+// valueArenaSize fits a session id and a user id, the values the filter
+// sets on every request.
+const valueArenaSize = 128
+
+// string returns a copy of b (guest memory) as a string.
+func (a *valueArena) string(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(b) > len(a.buf)-a.used {
+		return string(b)
+	}
+	dst := a.buf[a.used : a.used+len(b)]
+	copy(dst, b)
+	a.used += len(b)
+	return unsafe.String(&dst[0], len(dst))
 }

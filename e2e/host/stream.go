@@ -80,10 +80,12 @@ type Stream struct {
 	// headers (reqHeaders and respHeaders point at them once delivered), so
 	// a stream is one allocation, not three.
 	reqHeaderStore, respHeaderStore headerMap
-	reqBody, respBody               []byte
-	reqBuffering, respBuffering     bool
-	local                           *LocalResponse
-	reset                           bool
+	// values holds the header values the guest sets (valueArena).
+	values                      valueArena
+	reqBody, respBody           []byte
+	reqBuffering, respBuffering bool
+	local                       *LocalResponse
+	reset                       bool
 
 	// Envoy's stop-all state per direction (index StreamRequest,
 	// StreamResponse), made when a headers callback pauses (most streams

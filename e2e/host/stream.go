@@ -529,12 +529,23 @@ func (s *Stream) Finish() error {
 	if !s.created {
 		return nil
 	}
-	defer delete(w.streams, s.id)
+	// One deferred cleanup, not two: with Finish's returns, two defers
+	// would no longer be open-coded (a runtime defer record per stream).
+	defer func() {
+		s.end()
+		delete(w.streams, s.id)
+	}()
+	return s.finishLocked()
+}
+
+// finishLocked runs proxy_on_log, proxy_on_done and proxy_on_delete (the
+// caller holds w.mu).
+func (s *Stream) finishLocked() error {
+	w := s.w
 	if err := w.usable(); err != nil {
 		return err
 	}
 	w.cur, w.effective = s, 0
-	defer s.end()
 	s.logPhase = true
 	if _, err := w.call("proxy_on_log", w.fns.log, uint64(s.id)); err != nil {
 		return err

@@ -40,7 +40,9 @@ func (h *Host) instantiateEnv(ctx context.Context) error {
 	results := []api.ValueType{i32}
 	for _, d := range hostFuncDefs() {
 		fn := d.fn
-		b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, _ api.Module, stack []uint64) {
+		// GoFunc, not GoModuleFunc: the worker comes from ctx, so wazero
+		// need not look up the calling module on every call.
+		b.NewFunctionBuilder().WithGoFunction(api.GoFunc(func(ctx context.Context, stack []uint64) {
 			w, ok := ctx.Value(workerKey{}).(*worker)
 			if !ok {
 				stack[0] = uint64(StatusInternalFailure)

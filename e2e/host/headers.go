@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 	"unsafe"
 )
 
@@ -108,8 +109,19 @@ func (m *headerMap) set(pairs [][2]string) {
 		m.pairs = make([][2]string, 0, len(pairs))
 	}
 	for _, p := range pairs {
-		m.pairs = append(m.pairs, [2]string{strings.ToLower(p[0]), p[1]})
+		m.pairs = append(m.pairs, [2]string{lowerKey(p[0]), p[1]})
 	}
+}
+
+// lowerKey is strings.ToLower(key), without a call for a key that is
+// already lower-case ASCII (nearly every header name).
+func lowerKey(key string) string {
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; c >= utf8.RuneSelf || 'A' <= c && c <= 'Z' {
+			return strings.ToLower(key)
+		}
+	}
+	return key
 }
 
 func (m *headerMap) get(key string) (string, bool) {
@@ -153,7 +165,7 @@ func equalFoldASCII(s string, b []byte) bool {
 	return true
 }
 
-func (m *headerMap) add(key, value string) { m.addKey(strings.ToLower(key), value) }
+func (m *headerMap) add(key, value string) { m.addKey(lowerKey(key), value) }
 
 // addKey is add for a key already lower-case.
 func (m *headerMap) addKey(key, value string) {
@@ -162,7 +174,7 @@ func (m *headerMap) addKey(key, value string) {
 
 // replace sets the first entry of key to value and drops the others (Envoy's
 // setCopy); a missing key is added.
-func (m *headerMap) replace(key, value string) { m.replaceKey(strings.ToLower(key), value) }
+func (m *headerMap) replace(key, value string) { m.replaceKey(lowerKey(key), value) }
 
 // replaceKey is replace for a key already lower-case.
 func (m *headerMap) replaceKey(key, value string) {
@@ -184,7 +196,7 @@ func (m *headerMap) replaceKey(key, value string) {
 	}
 }
 
-func (m *headerMap) remove(key string) { m.removeKey(strings.ToLower(key)) }
+func (m *headerMap) remove(key string) { m.removeKey(lowerKey(key)) }
 
 // removeKey is remove for a key already lower-case.
 func (m *headerMap) removeKey(key string) {

@@ -164,6 +164,16 @@ func TestCalloutOutcomes(t *testing.T) {
 	assert.Nil(t, resp)
 }
 
+// TestLowerKey: lowerKey is strings.ToLower, returning an already
+// lower-case ASCII key itself.
+func TestLowerKey(t *testing.T) {
+	for _, k := range []string{"", "x-a", ":status", "Content-Type", "AUTHORIZATION", "x-\u00c9t\u00e9", "\u00c4b", "a\xffB"} {
+		assert.Equal(t, strings.ToLower(k), lowerKey(k), "%q", k)
+	}
+	k := "x-session-id"
+	assert.Same(t, unsafe.StringData(k), unsafe.StringData(lowerKey(k)), "no copy")
+}
+
 // TestHeaderKey: a mutated header's map key is the guest's bytes
 // lower-cased, interned up to maxHeaderNames names, copied (never aliasing
 // guest memory).

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
+	"unsafe"
 )
 
 // EncodePairs serialises header pairs in the proxy-wasm format: u32 count,
@@ -93,15 +95,33 @@ type headerMap struct {
 
 func newHeaderMap(pairs [][2]string) *headerMap {
 	m := &headerMap{}
+	m.set(pairs)
+	return m
+}
+
+// set makes m hold pairs (keys lower-cased), in its inline array when they
+// fit. What m held before is overwritten: nothing else may refer to it.
+func (m *headerMap) set(pairs [][2]string) {
 	if len(pairs) <= len(m.inline) {
+		clear(m.inline[len(pairs):]) // no stale strings kept alive
 		m.pairs = m.inline[:0]
 	} else {
 		m.pairs = make([][2]string, 0, len(pairs))
 	}
 	for _, p := range pairs {
-		m.pairs = append(m.pairs, [2]string{strings.ToLower(p[0]), p[1]})
+		m.pairs = append(m.pairs, [2]string{lowerKey(p[0]), p[1]})
 	}
-	return m
+}
+
+// lowerKey is strings.ToLower(key), without a call for a key that is
+// already lower-case ASCII (nearly every header name).
+func lowerKey(key string) string {
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; c >= utf8.RuneSelf || 'A' <= c && c <= 'Z' {
+			return strings.ToLower(key)
+		}
+	}
+	return key
 }
 
 func (m *headerMap) get(key string) (string, bool) {
@@ -145,14 +165,19 @@ func equalFoldASCII(s string, b []byte) bool {
 	return true
 }
 
-func (m *headerMap) add(key, value string) {
-	m.pairs = append(m.pairs, [2]string{strings.ToLower(key), value})
+func (m *headerMap) add(key, value string) { m.addKey(lowerKey(key), value) }
+
+// addKey is add for a key already lower-case.
+func (m *headerMap) addKey(key, value string) {
+	m.pairs = append(m.pairs, [2]string{key, value})
 }
 
 // replace sets the first entry of key to value and drops the others (Envoy's
 // setCopy); a missing key is added.
-func (m *headerMap) replace(key, value string) {
-	key = strings.ToLower(key)
+func (m *headerMap) replace(key, value string) { m.replaceKey(lowerKey(key), value) }
+
+// replaceKey is replace for a key already lower-case.
+func (m *headerMap) replaceKey(key, value string) {
 	out := m.pairs[:0]
 	found := false
 	for _, p := range m.pairs {
@@ -171,8 +196,10 @@ func (m *headerMap) replace(key, value string) {
 	}
 }
 
-func (m *headerMap) remove(key string) {
-	key = strings.ToLower(key)
+func (m *headerMap) remove(key string) { m.removeKey(lowerKey(key)) }
+
+// removeKey is remove for a key already lower-case.
+func (m *headerMap) removeKey(key string) {
 	out := m.pairs[:0]
 	for _, p := range m.pairs {
 		if p[0] != key {
@@ -195,4 +222,32 @@ func (m *headerMap) encodedSize() int {
 		size += 10 + len(p[0]) + len(p[1])
 	}
 	return size
+}
+
+// valueArena holds copies of header values the guest sets on a stream, in
+// a buffer inside the stream, so setting one costs no allocation. A byte
+// handed out is never written again: each string stays valid, and keeps
+// its stream alive, as long as it is referenced. A value that no longer
+// fits is an ordinary copy.
+type valueArena struct {
+	buf  [valueArenaSize]byte
+	used int
+}
+
+// valueArenaSize fits a session id and a user id, the values the filter
+// sets on every request.
+const valueArenaSize = 128
+
+// string returns a copy of b (guest memory) as a string.
+func (a *valueArena) string(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(b) > len(a.buf)-a.used {
+		return string(b)
+	}
+	dst := a.buf[a.used : a.used+len(b)]
+	copy(dst, b)
+	a.used += len(b)
+	return unsafe.String(&dst[0], len(dst))
 }

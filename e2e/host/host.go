@@ -438,8 +438,8 @@ type worker struct {
 	ctx context.Context // carries the worker for host functions
 
 	// headerNames interns the header names the guest mutates (see
-	// internName): the filter sets the same few on every request.
-	headerNames map[string]string
+	// headerKey): the filter sets the same few on every request.
+	headerNames []headerName
 
 	mu        sync.Mutex
 	mod       api.Module

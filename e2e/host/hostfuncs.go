@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
@@ -39,7 +40,9 @@ func (h *Host) instantiateEnv(ctx context.Context) error {
 	results := []api.ValueType{i32}
 	for _, d := range hostFuncDefs() {
 		fn := d.fn
-		b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, _ api.Module, stack []uint64) {
+		// GoFunc, not GoModuleFunc: the worker comes from ctx, so wazero
+		// need not look up the calling module on every call.
+		b.NewFunctionBuilder().WithGoFunction(api.GoFunc(func(ctx context.Context, stack []uint64) {
 			w, ok := ctx.Value(workerKey{}).(*worker)
 			if !ok {
 				stack[0] = uint64(StatusInternalFailure)
@@ -575,10 +578,10 @@ func mutateHeaderMap(w *worker, s []uint64, withValue bool, op func(m *headerMap
 	if !ok {
 		return StatusInvalidMemoryAccess
 	}
-	key := w.internName(raw)
-	var val string
+	key := w.headerKey(raw)
+	var rawVal []byte
 	if withValue {
-		if val, ok = w.readString(s[3], s[4]); !ok {
+		if rawVal, ok = w.read(s[3], s[4]); !ok {
 			return StatusInvalidMemoryAccess
 		}
 	}
@@ -586,7 +589,9 @@ func mutateHeaderMap(w *worker, s []uint64, withValue bool, op func(m *headerMap
 	if !ok || !writable {
 		return StatusBadArgument
 	}
-	op(m, key, val)
+	// A writable map is a stream's (w.target()): the value is copied into
+	// that stream's arena.
+	op(m, key, w.target().values.string(rawVal))
 	return StatusOK
 }
 
@@ -594,34 +599,39 @@ func mutateHeaderMap(w *worker, s []uint64, withValue bool, op func(m *headerMap
 // header on every request gets a fresh string each time, as before).
 const maxHeaderNames = 64
 
-// internName returns raw (a header name in guest memory) as a string,
-// the same string for the same bytes: the value is the name exactly as the
-// guest gave it, as a copy would be, without an allocation per call.
-// Names up to 64 bytes only.
-func (w *worker) internName(raw []byte) string {
-	if s, ok := w.headerNames[string(raw)]; ok { // no allocation for the lookup
-		return s
-	}
-	s := string(raw)
-	if len(raw) <= 64 && len(w.headerNames) < maxHeaderNames {
-		if w.headerNames == nil {
-			w.headerNames = make(map[string]string)
+// headerName is an interned header name: as the guest gave it, and its
+// lower-case form (Envoy's LowerCaseString), the header map's key.
+type headerName struct{ raw, key string }
+
+// headerKey returns the map key (lower-cased) of raw, a header name in
+// guest memory: for a name seen before, the same string, without an
+// allocation per call. Names up to 64 bytes are interned, at most
+// maxHeaderNames of them; a worker's guest mutates a few names on every
+// request, so a linear scan beats hashing.
+func (w *worker) headerKey(raw []byte) string {
+	for i := range w.headerNames {
+		if n := &w.headerNames[i]; n.raw == string(raw) { // no allocation for the comparison
+			return n.key
 		}
-		w.headerNames[s] = s
 	}
-	return s
+	name := string(raw)
+	key := strings.ToLower(name)
+	if len(raw) <= 64 && len(w.headerNames) < maxHeaderNames {
+		w.headerNames = append(w.headerNames, headerName{raw: name, key: key})
+	}
+	return key
 }
 
 func proxyAddHeaderMapValue(_ context.Context, w *worker, s []uint64) Status {
-	return mutateHeaderMap(w, s, true, func(m *headerMap, k, v string) { m.add(k, v) })
+	return mutateHeaderMap(w, s, true, (*headerMap).addKey)
 }
 
 func proxyReplaceHeaderMapValue(_ context.Context, w *worker, s []uint64) Status {
-	return mutateHeaderMap(w, s, true, func(m *headerMap, k, v string) { m.replace(k, v) })
+	return mutateHeaderMap(w, s, true, (*headerMap).replaceKey)
 }
 
 func proxyRemoveHeaderMapValue(_ context.Context, w *worker, s []uint64) Status {
-	return mutateHeaderMap(w, s, false, func(m *headerMap, k, _ string) { m.remove(k) })
+	return mutateHeaderMap(w, s, false, func(m *headerMap, k, _ string) { m.removeKey(k) })
 }
 
 func proxyGetHeaderMapPairs(ctx context.Context, w *worker, s []uint64) Status {
@@ -648,7 +658,7 @@ func proxySetHeaderMapPairs(_ context.Context, w *worker, s []uint64) Status {
 	if !ok || !writable {
 		return StatusBadArgument
 	}
-	*m = *newHeaderMap(pairs)
+	m.set(pairs)
 	return StatusOK
 }
 

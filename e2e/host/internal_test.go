@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -163,39 +164,65 @@ func TestCalloutOutcomes(t *testing.T) {
 	assert.Nil(t, resp)
 }
 
-// TestInternName: a mutated header's name is the guest's bytes exactly
-// (case kept: the header map lowercases it), interned up to
-// maxHeaderNames names, copied (never aliasing guest memory).
-func TestInternName(t *testing.T) {
+// TestLowerKey: lowerKey is strings.ToLower, returning an already
+// lower-case ASCII key itself.
+func TestLowerKey(t *testing.T) {
+	for _, k := range []string{"", "x-a", ":status", "Content-Type", "AUTHORIZATION", "x-\u00c9t\u00e9", "\u00c4b", "a\xffB"} {
+		assert.Equal(t, strings.ToLower(k), lowerKey(k), "%q", k)
+	}
+	k := "x-session-id"
+	assert.Same(t, unsafe.StringData(k), unsafe.StringData(lowerKey(k)), "no copy")
+}
+
+// TestHeaderKey: a mutated header's map key is the guest's bytes
+// lower-cased, interned up to maxHeaderNames names, copied (never aliasing
+// guest memory).
+func TestHeaderKey(t *testing.T) {
 	w := &worker{}
 	buf := []byte("X-Session-Id")
-	a := w.internName(buf)
+	a := w.headerKey(buf)
 	buf[0] = 'Y' // the guest reuses its memory
-	if a != "X-Session-Id" {
-		t.Fatalf("aliased guest memory: %q", a)
+	if a != "x-session-id" {
+		t.Fatalf("aliased guest memory or not lower-cased: %q", a)
 	}
-	if b := w.internName([]byte("X-Session-Id")); b != a || len(w.headerNames) != 1 {
+	if b := w.headerKey([]byte("X-Session-Id")); unsafe.StringData(b) != unsafe.StringData(a) || len(w.headerNames) != 1 {
 		t.Fatalf("not interned: %q, %d names", b, len(w.headerNames))
 	}
-	if got := w.internName([]byte("x-session-id")); got != "x-session-id" {
-		t.Fatalf("case folded: %q", got)
+	if got := w.headerKey([]byte("x-session-id")); got != "x-session-id" || len(w.headerNames) != 2 {
+		t.Fatalf("got %q, %d names", got, len(w.headerNames))
 	}
-	long := strings.Repeat("a", 65)
-	if got := w.internName([]byte(long)); got != long {
-		t.Fatal("long name changed")
+	long := strings.Repeat("A", 65)
+	if got := w.headerKey([]byte(long)); got != strings.ToLower(long) {
+		t.Fatalf("long name: %q", got)
 	}
-	if _, ok := w.headerNames[long]; ok {
+	if len(w.headerNames) != 2 {
 		t.Fatal("long name interned")
 	}
 	for i := 0; i < 2*maxHeaderNames; i++ {
 		name := fmt.Sprintf("h-%d", i)
-		if got := w.internName([]byte(name)); got != name {
+		if got := w.headerKey([]byte(name)); got != name {
 			t.Fatalf("got %q for %q", got, name)
 		}
 	}
 	if len(w.headerNames) != maxHeaderNames {
 		t.Fatalf("%d names interned, bound %d", len(w.headerNames), maxHeaderNames)
 	}
+}
+
+// TestValueArena: values are copies of guest memory, never rewritten once
+// handed out; a value that no longer fits is an ordinary copy.
+func TestValueArena(t *testing.T) {
+	var a valueArena
+	guest := []byte("live-session")
+	v1 := a.string(guest)
+	copy(guest, "XXXX") // the guest reuses its memory
+	v2 := a.string([]byte("42"))
+	big := strings.Repeat("b", valueArenaSize)
+	v3 := a.string([]byte(big))
+	v4 := a.string([]byte("7"))
+	assert.Equal(t, []string{"live-session", "42", big, "7"}, []string{v1, v2, v3, v4})
+	assert.Equal(t, "", a.string(nil))
+	assert.Equal(t, len("live-session")+len("42")+len("7"), a.used, "the big value did not fit")
 }
 
 func TestEnumNames(t *testing.T) {

@@ -74,8 +74,14 @@ type Stream struct {
 
 	props map[string][]byte
 
-	reqHeaders, reqTrailers     *headerMap
-	respHeaders, respTrailers   *headerMap
+	reqHeaders, reqTrailers   *headerMap
+	respHeaders, respTrailers *headerMap
+	// reqHeaderStore and respHeaderStore hold the request and response
+	// headers (reqHeaders and respHeaders point at them once delivered), so
+	// a stream is one allocation, not three.
+	reqHeaderStore, respHeaderStore headerMap
+	// values holds the header values the guest sets (valueArena).
+	values                      valueArena
 	reqBody, respBody           []byte
 	reqBuffering, respBuffering bool
 	local                       *LocalResponse
@@ -348,7 +354,8 @@ func (s *Stream) deliverLocked(ph phase, headers [][2]string, chunk []byte, endO
 	)
 	switch ph {
 	case phaseRequestHeaders:
-		s.reqHeaders = newHeaderMap(headers)
+		s.reqHeaderStore.set(headers)
+		s.reqHeaders = &s.reqHeaderStore
 		name, fn, size = "proxy_on_request_headers", w.fns.requestHeaders, len(s.reqHeaders.pairs)
 	case phaseRequestBody:
 		// decodeData hands the filter this body again
@@ -360,7 +367,8 @@ func (s *Stream) deliverLocked(ph phase, headers [][2]string, chunk []byte, endO
 		s.reqTrailers = newHeaderMap(headers)
 		name, fn, size, args = "proxy_on_request_trailers", w.fns.requestTrailers, len(s.reqTrailers.pairs), 2
 	case phaseResponseHeaders:
-		s.respHeaders = newHeaderMap(headers)
+		s.respHeaderStore.set(headers)
+		s.respHeaders = &s.respHeaderStore
 		name, fn, size = "proxy_on_response_headers", w.fns.responseHeaders, len(s.respHeaders.pairs)
 	case phaseResponseBody:
 		s.respBody = bufferChunk(s.respBody, chunk, s.respBuffering)
@@ -521,12 +529,23 @@ func (s *Stream) Finish() error {
 	if !s.created {
 		return nil
 	}
-	defer delete(w.streams, s.id)
+	// One deferred cleanup, not two: with Finish's returns, two defers
+	// would no longer be open-coded (a runtime defer record per stream).
+	defer func() {
+		s.end()
+		delete(w.streams, s.id)
+	}()
+	return s.finishLocked()
+}
+
+// finishLocked runs proxy_on_log, proxy_on_done and proxy_on_delete (the
+// caller holds w.mu).
+func (s *Stream) finishLocked() error {
+	w := s.w
 	if err := w.usable(); err != nil {
 		return err
 	}
 	w.cur, w.effective = s, 0
-	defer s.end()
 	s.logPhase = true
 	if _, err := w.call("proxy_on_log", w.fns.log, uint64(s.id)); err != nil {
 		return err

@@ -1,9 +1,6 @@
 package filter
 
-import (
-	"strconv"
-	"time"
-)
+import "time"
 
 // longPolling reports whether this worker's fetch out is a long-poll of a
 // worker that has its state (not a snapshot being built).
@@ -51,17 +48,10 @@ func (s *syncer) asideDone(ws []func(), epoch string, cursor int64, status int, 
 		s.fetchAside(t, ws)
 		return
 	case !s.state.Building():
-		before, baseCursor := s.state.Version(), s.state.Cursor()
-		applied, aerr := s.state.ApplyPage(body, t)
+		applied, aerr := s.apply(body, t)
 		if aerr != nil {
 			s.plugin.metrics.syncFailure.Increment(1)
 			break
-		}
-		s.lastSync = t
-		s.plugin.metrics.syncSuccess.Increment(1)
-		_ = putShared(keySynced, []byte(strconv.FormatInt(t.UnixMilli(), 10)))
-		if s.state.Version() != before {
-			s.publish(body, before, baseCursor, applied)
 		}
 		if applied.More {
 			s.fetchAside(t, ws)

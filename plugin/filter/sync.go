@@ -358,8 +358,7 @@ func (s *syncer) done(status int, body []byte, err error) {
 			s.relaxGC(false)
 		}
 	}()
-	before, baseCursor := s.state.Version(), s.state.Cursor()
-	applied, err := s.state.ApplyPage(body, t)
+	applied, err := s.apply(body, t)
 	if err != nil {
 		if errors.Is(err, revocation.ErrNeedSnapshot) {
 			s.state.AbortSnapshot()
@@ -368,13 +367,6 @@ func (s *syncer) done(status int, body []byte, err error) {
 		return
 	}
 	s.failures = 0
-	s.lastSync = t
-	s.plugin.metrics.syncSuccess.Increment(1)
-	putShared(keySynced, []byte(strconv.FormatInt(t.UnixMilli(), 10)))
-	s.noteKept(applied)
-	if s.state.Version() != before {
-		s.publish(body, before, baseCursor, applied)
-	}
 	if applied.More || s.again {
 		// Keep the lease: fetch the next page now (or once more, for a
 		// sync asked for while this one was out).
@@ -393,6 +385,25 @@ func (s *syncer) done(status int, body []byte, err error) {
 	// lease was taken with.
 	s.releaseUntil(t.Add(s.plugin.cfg.SyncInterval))
 	s.wake(t)
+}
+
+// apply applies a fetched page at t and, when it took, records the sync
+// (for this worker and, through keySynced, for every worker) and publishes
+// what it changed.
+func (s *syncer) apply(body []byte, t time.Time) (revocation.Applied, error) {
+	before, baseCursor := s.state.Version(), s.state.Cursor()
+	applied, err := s.state.ApplyPage(body, t)
+	if err != nil {
+		return applied, err
+	}
+	s.lastSync = t
+	s.plugin.metrics.syncSuccess.Increment(1)
+	_ = putShared(keySynced, []byte(strconv.FormatInt(t.UnixMilli(), 10)))
+	s.noteKept(applied)
+	if s.state.Version() != before {
+		s.publish(body, before, baseCursor, applied)
+	}
+	return applied, nil
 }
 
 // waitAgain decides, after the answer to a long-poll (a fetch that asked

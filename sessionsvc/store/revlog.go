@@ -305,7 +305,7 @@ func (s *sqlStore) SetBlocked(ctx context.Context, userID string, blocked bool, 
 		op := protocol.OpUnblock
 		if blocked {
 			op = protocol.OpBlock
-			if _, err := s.endWhere(ctx, lt, "user_id = $1", []any{userID}, protocol.ReasonBlocked, true, now); err != nil {
+			if _, err := s.endWhere(ctx, lt, "user_id = $1", []any{userID}, protocol.ReasonBlocked, true); err != nil {
 				return err
 			}
 		}

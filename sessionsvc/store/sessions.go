@@ -244,7 +244,7 @@ func (s *sqlStore) refresh(ctx context.Context, presented []string, newKeys []Se
 		}
 		for _, kr := range found {
 			if kr.rotated {
-				if _, err := s.endWhere(ctx, tx, "id = $1", []any{sessionID}, protocol.ReasonReuse, false, now); err != nil {
+				if _, err := s.endWhere(ctx, tx, "id = $1", []any{sessionID}, protocol.ReasonReuse, false); err != nil {
 					return err
 				}
 				out.Reason = protocol.ReasonReuse
@@ -295,15 +295,17 @@ func (s *sqlStore) EndSessions(ctx context.Context, f EndFilter, reason string, 
 	var ended []string
 	err := s.revokeTx(ctx, "end sessions", now, func(tx *logTx) error {
 		var err error
-		ended, err = s.endWhere(ctx, tx, strings.Join(where, " AND "), args, reason, manual, now)
+		ended, err = s.endWhere(ctx, tx, strings.Join(where, " AND "), args, reason, manual)
 		return err
 	})
 	return ended, err
 }
 
 // endWhere ends the active sessions matching cond (whose placeholders start
-// at $1) and logs a revoke change for each of their keys.
-func (s *sqlStore) endWhere(ctx context.Context, tx *logTx, cond string, args []any, reason string, manual bool, now time.Time) ([]string, error) {
+// at $1) and logs a revoke change for each of their keys, at the
+// transaction's time.
+func (s *sqlStore) endWhere(ctx context.Context, tx *logTx, cond string, args []any, reason string, manual bool) ([]string, error) {
+	now := tx.now
 	n := len(args)
 	q := `UPDATE sessions SET active = FALSE, logout_time = $` + strconv.Itoa(n+1) +
 		`, termination_reason = $` + strconv.Itoa(n+2) + `, terminated_manually = $` + strconv.Itoa(n+3) +
@@ -374,7 +376,7 @@ func (s *sqlStore) DeleteSession(ctx context.Context, id string, now time.Time) 
 		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM sessions WHERE id = $1`, id).Scan(&exists); err != nil {
 			return err
 		}
-		if _, err := s.endWhere(ctx, tx, "id = $1", []any{id}, protocol.ReasonManual, true, now); err != nil {
+		if _, err := s.endWhere(ctx, tx, "id = $1", []any{id}, protocol.ReasonManual, true); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM session_keys WHERE session_id = $1`, id); err != nil {
@@ -409,7 +411,7 @@ func (s *sqlStore) endBatch(ctx context.Context, op, cond string, bound int64, r
 		err := s.logWrite(ctx, prioBulk, op, now, func(tx *logTx) error {
 			var err error
 			ended, err = s.endWhere(ctx, tx, "id IN (SELECT id FROM sessions WHERE active AND "+cond+
-				" LIMIT "+strconv.Itoa(bulkChunk)+")", []any{bound}, reason, false, now)
+				" LIMIT "+strconv.Itoa(bulkChunk)+")", []any{bound}, reason, false)
 			return err
 		})
 		if len(ended) > 0 {

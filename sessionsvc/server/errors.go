@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/meshsession/meshsession/internal/strapi"
 	"github.com/meshsession/meshsession/sessionsvc/store"
 )
 
@@ -83,19 +84,8 @@ func toAPIError(err error) *apiError {
 	}
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		w.WriteHeader(http.StatusInternalServerError)
-		_, _ = w.Write([]byte(`{"data":null,"error":{"status":500,"name":"InternalServerError","message":"encoding the answer failed","details":{}}}` + "\n"))
-		return
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
-	_, _ = w.Write([]byte("\n"))
-}
+// writeJSON answers status with v as JSON (strapi.WriteJSON).
+func writeJSON(w http.ResponseWriter, status int, v any) { strapi.WriteJSON(w, status, v) }
 
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	ae := toAPIError(err)
@@ -133,28 +123,10 @@ func WriteError(w http.ResponseWriter, status int, msg string, details map[strin
 	if name == "" {
 		name = "HttpError"
 	}
-	if details == nil {
-		details = map[string]any{}
-	}
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}
-	writeJSON(w, status, ErrorEnvelope{Error: ErrorBody{Status: status, Name: name, Message: msg, Details: details}})
-}
-
-// ErrorEnvelope is Strapi's error answer: {"data":null,"error":{…}}.
-// Every error of the user, admin and internal APIs has this shape.
-type ErrorEnvelope struct {
-	Data  any       `json:"data"` // always null
-	Error ErrorBody `json:"error"`
-}
-
-// ErrorBody is Strapi's error object; details is always an object.
-type ErrorBody struct {
-	Status  int            `json:"status"`
-	Name    string         `json:"name"`
-	Message string         `json:"message"`
-	Details map[string]any `json:"details"`
+	strapi.WriteError(w, status, name, msg, details)
 }
 
 // decodeJSON reads exactly one JSON value into v, refusing unknown fields

@@ -29,9 +29,10 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/meshsession/meshsession/plugin/core/token"
 )
 
 // Errors returned by Verify (wrapped with detail).
@@ -185,9 +186,10 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Identity, error) {
 	if err != nil {
 		return Identity{}, fmt.Errorf("%w: %s", ErrInvalidToken, describe(err))
 	}
+	// What may name a user or a session is the proxy plugin's rule.
 	for _, n := range append(v.userC[:len(v.userC):len(v.userC)], v.sessionC...) {
-		if s, ok := claims[n].(string); ok && !validID(s) {
-			return Identity{}, fmt.Errorf("%w: claim %q must be a printable string of at most %d bytes", ErrInvalidToken, n, maxIDLen)
+		if s, ok := claims[n].(string); ok && !token.ValidID(s) {
+			return Identity{}, fmt.Errorf("%w: claim %q must be a printable string of at most %d bytes", ErrInvalidToken, n, token.MaxIDLen)
 		}
 	}
 	id := Identity{UserID: claimString(claims, v.userC...), SessionClaim: claimString(claims, v.sessionC...)}
@@ -202,24 +204,6 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Identity, error) {
 	}
 	id.Keys = KeysFor(raw, id.SessionClaim)
 	return id, nil
-}
-
-// maxIDLen bounds a user or session claim (as the proxy plugin does:
-// plugin/core/token.MaxIDLen).
-const maxIDLen = 256
-
-// validID reports whether s may name a user or a session: at most maxIDLen
-// bytes of valid UTF-8 without control characters (C0, DEL, C1).
-func validID(s string) bool {
-	if len(s) > maxIDLen || !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if r < 0x20 || r >= 0x7f && r < 0xa0 {
-			return false
-		}
-	}
-	return true
 }
 
 // checkShape refuses what the JWT library would decode leniently: any

@@ -15,10 +15,8 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,6 +30,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/meshsession/meshsession/plugin/core/pubkey"
 	"github.com/meshsession/meshsession/plugin/core/token"
 )
 
@@ -361,46 +360,24 @@ func loadPEM(path string) (*pinnedKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	block, _ := pem.Decode(b)
-	if block == nil {
-		return nil, errors.New("no PEM block found")
-	}
-	var pub any
-	switch block.Type {
-	case "PUBLIC KEY":
-		pub, err = x509.ParsePKIXPublicKey(block.Bytes)
-	case "RSA PUBLIC KEY":
-		pub, err = x509.ParsePKCS1PublicKey(block.Bytes)
-	case "CERTIFICATE":
-		var cert *x509.Certificate
-		cert, err = x509.ParseCertificate(block.Bytes)
-		if err == nil {
-			pub = cert.PublicKey
-		}
-	default:
-		return nil, fmt.Errorf("unsupported PEM block %q (want PUBLIC KEY, RSA PUBLIC KEY or CERTIFICATE)", block.Type)
-	}
+	pub, _, err := pubkey.ParsePEM(b)
 	if err != nil {
-		return nil, fmt.Errorf("parse %s: %w", block.Type, err)
+		return nil, err
 	}
 	return pin(pub)
 }
 
+// pin checks pub as the proxy does (pubkey.Check) and pins the one
+// algorithm it verifies.
 func pin(pub any) (*pinnedKey, error) {
-	switch k := pub.(type) {
-	case *rsa.PublicKey:
-		if k.N.BitLen() < 2048 {
-			return nil, fmt.Errorf("RSA key of %d bits is too small (want >= 2048)", k.N.BitLen())
-		}
-		return &pinnedKey{alg: "RS256", key: k}, nil
-	case *ecdsa.PublicKey:
-		if k.Curve != elliptic.P256() {
-			return nil, errors.New("only P-256 EC keys (ES256) are supported")
-		}
-		return &pinnedKey{alg: "ES256", key: k}, nil
-	default:
-		return nil, fmt.Errorf("unsupported public key type %T", pub)
+	if err := pubkey.Check(pub); err != nil {
+		return nil, err
 	}
+	alg := "ES256" // the other key Check accepts: *ecdsa.PublicKey on P-256
+	if _, ok := pub.(*rsa.PublicKey); ok {
+		alg = "RS256"
+	}
+	return &pinnedKey{alg: alg, key: pub}, nil
 }
 
 // jwksCache holds the keys of a JWKS endpoint by kid.

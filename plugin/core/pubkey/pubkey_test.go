@@ -1,0 +1,67 @@
+package pubkey_test
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshsession/meshsession/plugin/core/pubkey"
+)
+
+func TestParsePEM(t *testing.T) {
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	small, err := rsa.GenerateKey(rand.Reader, 1024)
+	require.NoError(t, err)
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	ec384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	require.NoError(t, err)
+	block := func(typ string, b []byte) []byte { return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}) }
+	pkix := func(k any) []byte {
+		b, err := x509.MarshalPKIXPublicKey(k)
+		require.NoError(t, err)
+		return block("PUBLIC KEY", b)
+	}
+
+	tests := []struct {
+		name     string
+		in       []byte
+		want     any
+		wantRest string
+		errText  string
+	}{
+		{name: "pkix rsa", in: pkix(&rsaKey.PublicKey), want: &rsaKey.PublicKey},
+		{name: "pkcs1 rsa", in: block("RSA PUBLIC KEY", x509.MarshalPKCS1PublicKey(&rsaKey.PublicKey)), want: &rsaKey.PublicKey},
+		{name: "pkix ec with what follows", in: append(pkix(&ec.PublicKey), "rest"...), want: &ec.PublicKey, wantRest: "rest"},
+		{name: "not pem", in: []byte("not pem"), errText: "not a PEM block"},
+		{name: "private key", in: block("PRIVATE KEY", []byte("x")), errText: `unsupported PEM block "PRIVATE KEY"`},
+		{name: "garbage", in: block("PUBLIC KEY", []byte("garbage")), errText: "parse PEM key"},
+		{name: "small rsa", in: pkix(&small.PublicKey), errText: "RSA key of 1024 bits is too small"},
+		{name: "p-384", in: pkix(&ec384.PublicKey), errText: "not on curve P-256"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			key, rest, err := pubkey.ParsePEM(tc.in)
+			if tc.errText != "" {
+				assert.ErrorContains(t, err, tc.errText)
+				return
+			}
+			require.NoError(t, err)
+			assert.True(t, key.(interface{ Equal(x crypto.PublicKey) bool }).Equal(tc.want))
+			assert.Equal(t, tc.wantRest, string(rest))
+		})
+	}
+}
+
+func TestCheckRefusesOtherKeys(t *testing.T) {
+	assert.ErrorContains(t, pubkey.Check("not a key"), "unsupported key type string")
+}

@@ -13,24 +13,25 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshsession/meshsession/internal/jwttest"
 	"github.com/meshsession/meshsession/plugin/core/pubkey"
 )
 
-func TestParsePEM(t *testing.T) {
-	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	require.NoError(t, err)
-	small, err := rsa.GenerateKey(rand.Reader, 1024)
-	require.NoError(t, err)
-	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	ec384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	require.NoError(t, err)
-	block := func(typ string, b []byte) []byte { return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}) }
-	pkix := func(k any) []byte {
-		b, err := x509.MarshalPKIXPublicKey(k)
-		require.NoError(t, err)
-		return block("PUBLIC KEY", b)
+// must returns a generated key (generating one does not fail).
+func must[K any](k K, err error) K {
+	if err != nil {
+		panic(err)
 	}
+	return k
+}
+
+func TestParsePEM(t *testing.T) {
+	rsaKey := must(rsa.GenerateKey(rand.Reader, 2048))
+	small := must(rsa.GenerateKey(rand.Reader, 1024))
+	ec := must(ecdsa.GenerateKey(elliptic.P256(), rand.Reader))
+	ec384 := must(ecdsa.GenerateKey(elliptic.P384(), rand.Reader))
+	block := func(typ string, b []byte) []byte { return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}) }
+	pkix := func(k any) []byte { return []byte(jwttest.PublicPEM(k)) }
 
 	tests := []struct {
 		name     string

@@ -41,6 +41,31 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
+// errorNames are Strapi's error names by status.
+var errorNames = map[int]string{
+	400: "BadRequestError",
+	401: "UnauthorizedError",
+	403: "ForbiddenError",
+	404: "NotFoundError",
+	405: "MethodNotAllowedError",
+	409: "ConflictError",
+	413: "PayloadTooLargeError",
+	415: "UnsupportedMediaTypeError",
+	429: "TooManyRequestsError",
+	500: "InternalServerError",
+	501: "NotImplementedError",
+	503: "ServiceUnavailableError",
+}
+
+// ErrorName is the name Strapi gives an error answered with status,
+// "HttpError" for a status it has no name for.
+func ErrorName(status int) string {
+	if name, ok := errorNames[status]; ok {
+		return name
+	}
+	return "HttpError"
+}
+
 // WriteError answers status in the error envelope, under the error name
 // given (Strapi's names: "NotFoundError", "ValidationError", …); nil
 // details are sent as {}.

@@ -40,3 +40,10 @@ func TestWrite(t *testing.T) {
 		})
 	}
 }
+
+func TestErrorName(t *testing.T) {
+	for status, want := range map[int]string{400: "BadRequestError", 404: "NotFoundError", 500: "InternalServerError",
+		503: "ServiceUnavailableError", 418: "HttpError"} {
+		assert.Equal(t, want, strapi.ErrorName(status), status)
+	}
+}

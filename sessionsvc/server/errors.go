@@ -39,22 +39,6 @@ func badRequest(format string, args ...any) *apiError {
 
 func notFound(msg string) *apiError { return &apiError{Status: http.StatusNotFound, Message: msg} }
 
-// errorNames are the Strapi error names by status.
-var errorNames = map[int]string{
-	400: "BadRequestError",
-	401: "UnauthorizedError",
-	403: "ForbiddenError",
-	404: "NotFoundError",
-	405: "MethodNotAllowedError",
-	409: "ConflictError",
-	413: "PayloadTooLargeError",
-	415: "UnsupportedMediaTypeError",
-	429: "TooManyRequestsError",
-	500: "InternalServerError",
-	501: "NotImplementedError",
-	503: "ServiceUnavailableError",
-}
-
 // toAPIError maps any error to the answer the client sees. Store errors
 // become 404/409/503; anything unexpected is a 500 with a generic message
 // (the detail goes to the log only).
@@ -119,14 +103,10 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 // names the status, details an object (never null), with Retry-After on a
 // 503. The dashboard's own API answers its errors through it too.
 func WriteError(w http.ResponseWriter, status int, msg string, details map[string]any) {
-	name := errorNames[status]
-	if name == "" {
-		name = "HttpError"
-	}
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}
-	strapi.WriteError(w, status, name, msg, details)
+	strapi.WriteError(w, status, strapi.ErrorName(status), msg, details)
 }
 
 // decodeJSON reads exactly one JSON value into v, refusing unknown fields

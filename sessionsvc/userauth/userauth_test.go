@@ -2,15 +2,10 @@ package userauth
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -23,6 +18,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/meshsession/meshsession/internal/jwttest"
 )
 
 const secret = "test-secret-0123456789abcdef"
@@ -128,18 +125,15 @@ func TestKeys(t *testing.T) {
 
 func writePEM(t *testing.T, pub any) string {
 	t.Helper()
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	require.NoError(t, err)
 	p := filepath.Join(t.TempDir(), "pub.pem")
-	require.NoError(t, os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(p, []byte(jwttest.PublicPEM(pub)), 0o600))
 	return p
 }
 
 func TestPEMPinnedAlgorithms(t *testing.T) {
-	rk, err := rsa.GenerateKey(rand.Reader, 2048)
-	require.NoError(t, err)
+	rk := jwttest.RSAKey(2048)
 	v := newV(t, Config{PublicKeyFile: writePEM(t, &rk.PublicKey)})
-	_, err = v.Verify(context.Background(), sign(t, jwt.SigningMethodRS256, rk, base(nil), ""))
+	_, err := v.Verify(context.Background(), sign(t, jwt.SigningMethodRS256, rk, base(nil), ""))
 	require.NoError(t, err)
 
 	// Key confusion: an HS256 token keyed with the public key's bytes.
@@ -147,8 +141,7 @@ func TestPEMPinnedAlgorithms(t *testing.T) {
 	_, err = v.Verify(context.Background(), sign(t, jwt.SigningMethodHS256, pemBytes, base(nil), ""))
 	assert.ErrorIs(t, err, ErrInvalidToken)
 
-	ek, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
+	ek := jwttest.ECKey(elliptic.P256())
 	ve := newV(t, Config{PublicKeyFile: writePEM(t, &ek.PublicKey)})
 	_, err = ve.Verify(context.Background(), sign(t, jwt.SigningMethodES256, ek, base(nil), ""))
 	require.NoError(t, err)
@@ -162,10 +155,7 @@ func TestPEMPinnedAlgorithms(t *testing.T) {
 }
 
 func TestJWKSRotation(t *testing.T) {
-	k1, err := rsa.GenerateKey(rand.Reader, 2048)
-	require.NoError(t, err)
-	k2, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
+	k1, k2 := jwttest.RSAKey(2048), jwttest.ECKey(elliptic.P256())
 	var includeK2 atomic.Bool
 	var fetches atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -2,10 +2,7 @@ package pubkey_test
 
 import (
 	"crypto"
-	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"testing"
@@ -17,19 +14,9 @@ import (
 	"github.com/meshsession/meshsession/plugin/core/pubkey"
 )
 
-// must returns a generated key (generating one does not fail).
-func must[K any](k K, err error) K {
-	if err != nil {
-		panic(err)
-	}
-	return k
-}
-
 func TestParsePEM(t *testing.T) {
-	rsaKey := must(rsa.GenerateKey(rand.Reader, 2048))
-	small := must(rsa.GenerateKey(rand.Reader, 1024))
-	ec := must(ecdsa.GenerateKey(elliptic.P256(), rand.Reader))
-	ec384 := must(ecdsa.GenerateKey(elliptic.P384(), rand.Reader))
+	rsaKey, small := jwttest.RSAKey(2048), jwttest.RSAKey(1024)
+	ec, ec384 := jwttest.ECKey(elliptic.P256()), jwttest.ECKey(elliptic.P384())
 	block := func(typ string, b []byte) []byte { return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}) }
 	pkix := func(k any) []byte { return []byte(jwttest.PublicPEM(k)) }
 

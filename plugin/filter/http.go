@@ -211,7 +211,7 @@ func setIdentityHeader(name, value string, seen int) {
 		_ = proxywasm.RemoveHttpRequestHeader(name)
 	}
 	if value != "" {
-		_ = proxywasm.ReplaceHttpRequestHeader(name, value)
+		setRequestHeader(name, value)
 	}
 }
 

@@ -143,3 +143,26 @@ func TestViewPairsOnly(t *testing.T) {
 	assert.Equal(t, pairs, readPairs(&all), "no lengths: every pair")
 	assert.True(t, lensOf().has(4) && !only.has(4) && only.has(6) && only.has(200))
 }
+
+func TestSameHeaderName(t *testing.T) {
+	for _, tc := range []struct {
+		got, name string
+		want      bool
+	}{
+		{"authorization", "authorization", true},
+		{"Authorization", "authorization", true},
+		{"AUTHORIZATION", "authorization", true},
+		{"authorizatiom", "authorization", false},
+		{"@uthorization", "authorization", false},
+		{"cookie", "cookie", true},
+		{"Cookie", "cookie", true},
+		{"accept", "cookie", false},
+		{"cookies", "cookie", false},
+		{"X-Session-ID", "x-session-id", true},
+		{"x-request-id", "x-session-id", false},
+		{"", "", true},
+		{"", "cookie", false},
+	} {
+		assert.Equal(t, tc.want, sameHeaderName(tc.got, tc.name), "%q vs %q", tc.got, tc.name)
+	}
+}

@@ -327,17 +327,11 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	now := s.nowUTC()
-	// The keys are revoked whether or not they name a session (ending the
-	// session below revokes its keys again), so the revocation goes out
-	// beside the lookup instead of after it: keys no session knows (a bulk
-	// revoke) wait for their commit only, not for a read first.
-	revoked := make(chan error, 1)
-	go func() { revoked <- s.st.RevokeKeys(ctx, req.Keys, req.Reason, now.Add(s.cfg.RevocationTTL), now) }()
 	sess, err := s.st.FindSessionByKeys(ctx, req.Keys)
-	if rerr := <-revoked; rerr != nil {
-		return rerr
-	}
 	if errors.Is(err, store.ErrNotFound) {
+		if err := s.st.RevokeKeys(ctx, req.Keys, req.Reason, now.Add(s.cfg.RevocationTTL), now); err != nil {
+			return err
+		}
 		writeJSON(w, http.StatusOK, protocol.RevokeResponse{Found: false})
 		return nil
 	}

@@ -45,32 +45,6 @@ func TestInternalKeyRequired(t *testing.T) {
 
 func TestRegisterRevokeAndSync(t *testing.T) { onBackends(t, testRegisterRevokeAndSync) }
 
-// A revoke call naming a session's key and keys no session knows ends the
-// session and revokes every key it named.
-func TestRevokeKnownAndUnknownKeys(t *testing.T) { onBackends(t, testRevokeKnownAndUnknownKeys) }
-
-func testRevokeKnownAndUnknownKeys(t *testing.T, e *env) {
-	tok := token(t, "bob", "s-2", nil)
-	id := e.login("bob", tok, "")
-	r := e.internal("POST", protocol.PathRevoke, protocol.RevokeRequest{Keys: []string{"fp:stranger", "sid:s-2"}, Reason: protocol.ReasonManual})
-	require.Equal(t, 200, r.status, string(r.raw))
-	assert.Equal(t, true, r.body["found"])
-	assert.Equal(t, id, r.body["sessionId"])
-	ss, err := e.st.GetSession(t.Context(), id)
-	require.NoError(t, err)
-	assert.False(t, ss.Active, "the session is ended")
-
-	epoch, err := e.st.Epoch(t.Context())
-	require.NoError(t, err)
-	snap := e.syncPage(epoch, 0, 0)
-	revoked := map[string]string{}
-	for _, c := range snap.Changes {
-		revoked[c.Key] = c.Reason
-	}
-	assert.Equal(t, map[string]string{"fp:stranger": protocol.ReasonManual, "sid:s-2": protocol.ReasonManual,
-		"fp:" + userauth.Fingerprint(tok): protocol.ReasonManual}, revoked)
-}
-
 func testRegisterRevokeAndSync(t *testing.T, e *env) {
 	tok := token(t, "alice", "s-1", nil)
 	id := e.login("alice", tok, "fp:refresh-1")

@@ -1,0 +1,18 @@
+-- Activity off the sessions row (issue 15). A mark used to rewrite a
+-- random, wide sessions row and its last_active index entry (about 8 KB of
+-- WAL per mark at a million sessions). Activity now upserts the session's
+-- latest mark here, a narrow table keyed by session; a background merger
+-- (MergeActivity) moves the marks into sessions.last_active in short chunks
+-- and deletes them. Point reads, list rows, ending a session and the idle
+-- reaper read through this table; the active/idle filters and the
+-- lastActive sort use the merged column.
+--
+-- seq (the rowid) is the order a session's mark was first written: the
+-- merger takes the oldest first, so every pending mark is merged within
+-- the backlog's length (taken in id order, the same sessions' marks would
+-- be merged again and again under steady activity, and others never).
+CREATE TABLE session_seen (
+    seq        INTEGER PRIMARY KEY,
+    session_id TEXT    NOT NULL UNIQUE,
+    at         INTEGER NOT NULL
+);

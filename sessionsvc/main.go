@@ -19,8 +19,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	hooks := wire.Hooks(os.Getenv)
-	hooks.Mounts = wire.CombineMounts(hooks.Mounts, dashboard.Mounts)
+	hooks := wire.Hooks(os.Getenv, dashboard.Mounts)
 	if err := service.Run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, hooks); err != nil {
 		fmt.Fprintln(os.Stderr, "sessionsvc:", err)
 		os.Exit(1)

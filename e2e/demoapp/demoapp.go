@@ -21,6 +21,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/meshsession/meshsession/internal/strapi"
 )
 
 // Defaults applied by New to zero Config fields.
@@ -154,7 +156,7 @@ func New(cfg Config) *App {
 	a.mux.HandleFunc("/api/articles", only(http.MethodGet, a.protected(a.handleArticles)))
 	a.mux.HandleFunc("/api/articles/{id}", only(http.MethodGet, a.protected(a.handleArticle)))
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "NotFoundError", "Not Found", nil)
+		strapi.WriteError(w, http.StatusNotFound, "NotFoundError", "Not Found", nil)
 	})
 	return a
 }
@@ -179,7 +181,7 @@ func only(method string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != method {
 			w.Header().Set("Allow", method)
-			writeError(w, http.StatusMethodNotAllowed, "MethodNotAllowedError", "Method Not Allowed", nil)
+			strapi.WriteError(w, http.StatusMethodNotAllowed, "MethodNotAllowedError", "Method Not Allowed", nil)
 			return
 		}
 		h(w, r)

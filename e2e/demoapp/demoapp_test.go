@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshsession/meshsession/e2e/demoapp"
+	"github.com/meshsession/meshsession/internal/strapi"
 	"github.com/meshsession/meshsession/internal/testenv"
 )
 
@@ -128,7 +129,7 @@ func TestLogin(t *testing.T) {
 				require.Equal(t, tt.wantStatus, w.Code, w.Body.String())
 				assert.Contains(t, w.Header().Get("Content-Type"), "application/json")
 				if tt.wantStatus != http.StatusOK {
-					e := decode[demoapp.ErrorResponse](t, w)
+					e := decode[strapi.ErrorEnvelope](t, w)
 					assert.Nil(t, e.Data)
 					assert.Equal(t, tt.wantStatus, e.Error.Status)
 					assert.Equal(t, tt.wantName, e.Error.Name)
@@ -234,7 +235,7 @@ func TestRefreshBadInput(t *testing.T) {
 func assertError(t *testing.T, w *httptest.ResponseRecorder, status int, name, msg string) {
 	t.Helper()
 	require.Equal(t, status, w.Code, w.Body.String())
-	e := decode[demoapp.ErrorResponse](t, w)
+	e := decode[strapi.ErrorEnvelope](t, w)
 	assert.Nil(t, e.Data)
 	assert.Equal(t, status, e.Error.Status)
 	assert.Equal(t, name, e.Error.Name)

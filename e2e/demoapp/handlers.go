@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/meshsession/meshsession/internal/strapi"
 )
 
 // seededAt is the creation time reported for seeded users and articles.
@@ -37,20 +39,6 @@ type AuthResponse struct {
 	JWT          string    `json:"jwt"`
 	RefreshToken string    `json:"refreshToken"`
 	User         *UserJSON `json:"user,omitempty"`
-}
-
-// ErrorResponse is the Strapi-shaped error body of every non-2xx answer.
-type ErrorResponse struct {
-	Data  any       `json:"data"`
-	Error ErrorBody `json:"error"`
-}
-
-// ErrorBody is the error object of ErrorResponse.
-type ErrorBody struct {
-	Status  int            `json:"status"`
-	Name    string         `json:"name"`
-	Message string         `json:"message"`
-	Details map[string]any `json:"details"`
 }
 
 // Identity is what a protected resource saw: the identity headers the proxy
@@ -92,19 +80,6 @@ func userJSON(u User) *UserJSON {
 	}
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func writeError(w http.ResponseWriter, status int, name, msg string, details map[string]any) {
-	if details == nil {
-		details = map[string]any{}
-	}
-	writeJSON(w, status, ErrorResponse{Error: ErrorBody{Status: status, Name: name, Message: msg, Details: details}})
-}
-
 // fieldError is one entry of a ValidationError's details.errors.
 type fieldError struct {
 	Path    []string `json:"path"`
@@ -117,7 +92,7 @@ func writeValidation(w http.ResponseWriter, errs []fieldError) {
 	if len(errs) == 1 {
 		msg = errs[0].Message
 	}
-	writeError(w, http.StatusBadRequest, "ValidationError", msg, map[string]any{"errors": errs})
+	strapi.WriteError(w, http.StatusBadRequest, "ValidationError", msg, map[string]any{"errors": errs})
 }
 
 // decodeBody decodes a JSON object body into v. An empty body decodes as
@@ -139,9 +114,9 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 			Path: []string{typeErr.Field}, Message: typeErr.Field + " must be a `" + typeErr.Type.String() + "` type", Name: "ValidationError",
 		}})
 	case errors.As(err, &maxErr):
-		writeError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeError", "request entity too large", nil)
+		strapi.WriteError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeError", "request entity too large", nil)
 	default:
-		writeError(w, http.StatusBadRequest, "BadRequestError", "Invalid JSON body", nil)
+		strapi.WriteError(w, http.StatusBadRequest, "BadRequestError", "Invalid JSON body", nil)
 	}
 	return false
 }
@@ -154,7 +129,7 @@ func required(errs []fieldError, name, value string) []fieldError {
 }
 
 func (a *App) handleHealth(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	strapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // LoginRequest is the body of POST /api/auth/local.
@@ -176,7 +151,7 @@ func (a *App) handleLogin(w http.ResponseWriter, r *http.Request) {
 	u, ok := a.byLogin[strings.ToLower(req.Identifier)]
 	if !ok || !constantTimeEqual(u.Password, req.Password) {
 		a.log.LogAttrs(r.Context(), slog.LevelInfo, "login refused", slog.String("identifier", req.Identifier))
-		writeError(w, http.StatusBadRequest, "ValidationError", "Invalid identifier or password", nil)
+		strapi.WriteError(w, http.StatusBadRequest, "ValidationError", "Invalid identifier or password", nil)
 		return
 	}
 	now := a.cfg.Now()
@@ -184,11 +159,11 @@ func (a *App) handleLogin(w http.ResponseWriter, r *http.Request) {
 	tok, err := a.issueAccess(u, sid, now)
 	if err != nil {
 		a.log.Error("login", slog.Any("err", err))
-		writeError(w, http.StatusInternalServerError, "ApplicationError", "Internal Server Error", nil)
+		strapi.WriteError(w, http.StatusInternalServerError, "ApplicationError", "Internal Server Error", nil)
 		return
 	}
 	a.log.LogAttrs(r.Context(), slog.LevelInfo, "login", slog.Int64("user", u.ID), slog.String("session", sid))
-	writeJSON(w, http.StatusOK, AuthResponse{JWT: tok, RefreshToken: refresh, User: userJSON(u)})
+	strapi.WriteJSON(w, http.StatusOK, AuthResponse{JWT: tok, RefreshToken: refresh, User: userJSON(u)})
 }
 
 // RefreshRequest is the body of POST /api/auth/refresh (and, optionally,
@@ -210,16 +185,16 @@ func (a *App) handleRefresh(w http.ResponseWriter, r *http.Request) {
 	u, sid, refresh, err := a.rotate(req.RefreshToken, now)
 	if err != nil {
 		a.log.LogAttrs(r.Context(), slog.LevelInfo, "refresh refused", slog.String("reason", err.Error()))
-		writeError(w, http.StatusUnauthorized, "UnauthorizedError", "Invalid refresh token", nil)
+		strapi.WriteError(w, http.StatusUnauthorized, "UnauthorizedError", "Invalid refresh token", nil)
 		return
 	}
 	tok, err := a.issueAccess(u, sid, now)
 	if err != nil {
 		a.log.Error("refresh", slog.Any("err", err))
-		writeError(w, http.StatusInternalServerError, "ApplicationError", "Internal Server Error", nil)
+		strapi.WriteError(w, http.StatusInternalServerError, "ApplicationError", "Internal Server Error", nil)
 		return
 	}
-	writeJSON(w, http.StatusOK, AuthResponse{JWT: tok, RefreshToken: refresh})
+	strapi.WriteJSON(w, http.StatusOK, AuthResponse{JWT: tok, RefreshToken: refresh})
 }
 
 func (a *App) handleLogout(w http.ResponseWriter, r *http.Request) {
@@ -240,7 +215,7 @@ func (a *App) handleLogout(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	a.log.LogAttrs(r.Context(), slog.LevelInfo, "logout", slog.Int64("user", u.ID))
-	writeJSON(w, http.StatusOK, map[string]any{"data": map[string]string{"message": "logged out"}})
+	strapi.WriteJSON(w, http.StatusOK, map[string]any{"data": map[string]string{"message": "logged out"}})
 }
 
 // tokenFrom returns the access token: Authorization: Bearer first, then the
@@ -264,13 +239,13 @@ func tokenFrom(r *http.Request) string {
 func (a *App) authenticate(w http.ResponseWriter, r *http.Request) (*Claims, User, bool) {
 	raw := tokenFrom(r)
 	if raw == "" {
-		writeError(w, http.StatusForbidden, "ForbiddenError", "Forbidden", nil)
+		strapi.WriteError(w, http.StatusForbidden, "ForbiddenError", "Forbidden", nil)
 		return nil, User{}, false
 	}
 	c, u, err := a.verifyAccess(raw)
 	if err != nil {
 		a.log.LogAttrs(r.Context(), slog.LevelInfo, "token refused", slog.String("err", err.Error()))
-		writeError(w, http.StatusUnauthorized, "UnauthorizedError", "Missing or invalid credentials", nil)
+		strapi.WriteError(w, http.StatusUnauthorized, "UnauthorizedError", "Missing or invalid credentials", nil)
 		return nil, User{}, false
 	}
 	return c, u, true
@@ -302,7 +277,7 @@ func (a *App) protected(h protectedHandler) http.HandlerFunc {
 }
 
 func (a *App) handleMe(w http.ResponseWriter, _ *http.Request, _ Identity, u User) {
-	writeJSON(w, http.StatusOK, userJSON(u))
+	strapi.WriteJSON(w, http.StatusOK, userJSON(u))
 }
 
 // ArticlesResponse answers GET /api/articles.
@@ -336,18 +311,18 @@ func (a *App) handleArticles(w http.ResponseWriter, _ *http.Request, id Identity
 	resp.Data = publishedArticles()
 	resp.Meta.Pagination = Pagination{Page: 1, PageSize: 25, PageCount: 1, Total: len(resp.Data)}
 	resp.Meta.Identity = id
-	writeJSON(w, http.StatusOK, resp)
+	strapi.WriteJSON(w, http.StatusOK, resp)
 }
 
 func (a *App) handleArticle(w http.ResponseWriter, r *http.Request, id Identity, _ User) {
 	key := r.PathValue("id")
 	for _, art := range publishedArticles() {
 		if art.DocumentID == key || strconv.FormatInt(art.ID, 10) == key {
-			writeJSON(w, http.StatusOK, map[string]any{"data": art, "meta": map[string]any{"identity": id}})
+			strapi.WriteJSON(w, http.StatusOK, map[string]any{"data": art, "meta": map[string]any{"identity": id}})
 			return
 		}
 	}
-	writeError(w, http.StatusNotFound, "NotFoundError", "Not Found", nil)
+	strapi.WriteError(w, http.StatusNotFound, "NotFoundError", "Not Found", nil)
 }
 
 // EchoResponse answers GET /api/echo (no token needed): what reached the app.
@@ -366,7 +341,7 @@ func (a *App) handleEcho(w http.ResponseWriter, r *http.Request) {
 		}
 		hs[strings.ToLower(k)] = v
 	}
-	writeJSON(w, http.StatusOK, EchoResponse{Method: r.Method, Path: r.URL.Path, Headers: hs})
+	strapi.WriteJSON(w, http.StatusOK, EchoResponse{Method: r.Method, Path: r.URL.Path, Headers: hs})
 }
 
 func constantTimeEqual(a, b string) bool {

@@ -7,6 +7,7 @@ package jwttest
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
@@ -54,6 +55,24 @@ func ES256(k *ecdsa.PrivateKey, header, payload string) string {
 	r.FillBytes(sig[:32])
 	s.FillBytes(sig[32:])
 	return in + "." + base64.RawURLEncoding.EncodeToString(sig)
+}
+
+// RSAKey generates an RSA key of bits bits.
+func RSAKey(bits int) *rsa.PrivateKey {
+	k, err := rsa.GenerateKey(rand.Reader, bits)
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
+
+// ECKey generates an ECDSA key on curve (elliptic.P256() for ES256).
+func ECKey(curve elliptic.Curve) *ecdsa.PrivateKey {
+	k, err := ecdsa.GenerateKey(curve, rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	return k
 }
 
 // PublicPEM returns the PKIX PEM of a public key.

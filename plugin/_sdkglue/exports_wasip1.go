@@ -134,13 +134,17 @@ func exportOnMemoryAllocate(size uint32) uint32 {
 }
 
 // yielded is yield(false) for a callback that returns a, without a defer
-// (the request path runs it twice per request).
+// (the request path runs it twice per request). It inlines into the
+// exports; yieldNow, the rare part, is kept out of line so that it can.
 func yielded(a uint32) uint32 {
 	if handedOut >= yieldAfter {
-		yield(true)
+		yieldNow()
 	}
 	return a
 }
+
+//go:noinline
+func yieldNow() { yield(true) }
 
 // yield ends a callback: after yieldAfter bytes handed to the host, and on
 // every tick, it lets the runtime's background goroutines run.

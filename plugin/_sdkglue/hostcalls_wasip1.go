@@ -144,6 +144,14 @@ func ProxyGetSharedData(keyData *byte, keySize int, returnValueData **byte, retu
 	return takeBuffer(st, ret.addr, ret.size, returnValueData, returnValueSize)
 }
 
+// ProxyGetSharedDataCas is proxy_get_shared_data for the CAS alone: a
+// value the host hands over is dropped with every pending allocation.
+func ProxyGetSharedDataCas(keyData *byte, keySize int) (uint32, Status) {
+	st := hostGetSharedData(keyData, uint32(keySize), &ret.addr, &ret.size, &ret.cas)
+	allocations.reset()
+	return ret.cas, Status(st)
+}
+
 func ProxySetSharedData(keyData *byte, keySize int, valueData *byte, valueSize int, cas uint32) Status {
 	return Status(hostSetSharedData(keyData, uint32(keySize), valueData, uint32(valueSize), cas))
 }

@@ -14,18 +14,35 @@ import (
 // map serialisation (u32 count, count x (u32 key size, u32 value size), then
 // each key and value followed by a NUL byte), read into a buffer the glue
 // reuses: no heap allocation, and the result is valid only until the next
-// call. nil, nil for an empty map.
-func GetHttpRequestHeadersView() ([]byte, error) {
+// call. nil, true for an empty map; ok is false when the host failed.
+func GetHttpRequestHeadersView() (b []byte, ok bool) {
 	b, st := internal.GetHeaderMapPairsView(internal.MapTypeHttpRequestHeaders)
-	return b, internal.StatusToError(st)
+	return b, st == internal.StatusOK
 }
 
 // GetCurrentTimeNanoseconds is the host's wall clock in nanoseconds since
 // the Unix epoch (proxy_get_current_time_nanoseconds: one host call, where
-// time.Now costs two WASI clock_time_get calls).
-func GetCurrentTimeNanoseconds() (int64, error) {
+// time.Now costs two WASI clock_time_get calls); ok is false when the
+// host failed. (Like the other calls here, it builds no error.)
+func GetCurrentTimeNanoseconds() (ns int64, ok bool) {
 	ns, st := internal.ProxyGetCurrentTimeNanoseconds()
-	return ns, internal.StatusToError(st)
+	return ns, st == internal.StatusOK
+}
+
+// GetSharedDataCas returns the CAS of key's shared-data entry; ok is false
+// when the host has none (or fails). Nothing is built: no slice, no error
+// (for the request path's state stamp, whose value is empty).
+func GetSharedDataCas(key string) (cas uint32, ok bool) {
+	cas, st := internal.ProxyGetSharedDataCas(internal.StringBytePtr(key), len(key))
+	return cas, st == internal.StatusOK
+}
+
+// SetHttpRequestHeader is ReplaceHttpRequestHeader without building an
+// error: it reports whether the host replaced (or added) the header.
+func SetHttpRequestHeader(key, value string) bool {
+	st := internal.ProxyReplaceHeaderMapValue(internal.MapTypeHttpRequestHeaders,
+		internal.StringBytePtr(key), len(key), internal.StringBytePtr(value), len(value))
+	return st == internal.StatusOK
 }
 
 // SetHttpContextDeleteHook sets a function the glue calls with every HTTP

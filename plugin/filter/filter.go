@@ -113,6 +113,7 @@ func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
 		return types.OnPluginStartStatusFailed
 	}
 	p.cfg, p.engine, p.revoking = cfg, engine, revoking
+	p.hdrs.only = requestHeaderNames(cfg)
 	p.startedAt = now()
 	p.metrics = defineMetrics()
 	p.sync = syncer{plugin: p, state: revocation.New(), lastSync: p.startedAt}

@@ -21,7 +21,31 @@ type headerPairs struct {
 	n, i   int
 	sizeAt int // offset of the next (key size, value size)
 	dataAt int // offset of the next key
+	// only, when set, makes next skip the pairs whose name has another
+	// length (kept across view and list: set once, at plugin start).
+	only nameLens
 }
+
+// nameLens is a set of header name lengths: bit n for length n, bit 63 for
+// 63 and more; the empty set stands for every length. The request path
+// compares a handful of names among a browser's fifteen or so headers:
+// filtering on the length the map already carries skips the others without
+// a call or a comparison each.
+type nameLens uint64
+
+// lensOf is the set of the lengths of names ("" ignored).
+func lensOf(names ...string) nameLens {
+	var s nameLens
+	for _, n := range names {
+		if n != "" {
+			s |= 1 << min(len(n), 63)
+		}
+	}
+	return s
+}
+
+// has reports whether a name of length n is in s.
+func (s nameLens) has(n int) bool { return s == 0 || s&(1<<min(n, 63)) != 0 }
 
 // view iterates over the proxy-wasm serialisation of a header map: u32
 // count, count x (u32 key size, u32 value size), then each key and value
@@ -44,29 +68,37 @@ func (h *headerPairs) list(pairs [][2]string) {
 	h.raw, h.pairs, h.n, h.i, h.sizeAt, h.dataAt = nil, pairs, len(pairs), 0, 0, 0
 }
 
-// next returns the next pair; ok is false at the end.
+// next returns the next pair (whose name length is in h.only, when set);
+// ok is false at the end.
 func (h *headerPairs) next() (key, value string, ok bool) {
-	if h.i >= h.n {
-		return "", "", false
-	}
 	if h.raw == nil {
-		p := h.pairs[h.i]
-		h.i++
-		return p[0], p[1], true
+		for h.i < h.n {
+			p := h.pairs[h.i]
+			h.i++
+			if h.only.has(len(p[0])) {
+				return p[0], p[1], true
+			}
+		}
+		return "", "", false
 	}
 	raw := h.raw
-	ks, vs := pairSizes(raw, h.sizeAt) // in bounds: view checked n against len(raw)
-	k := h.dataAt
-	v := k + ks + 1
-	end := v + vs + 1
-	if ks < 0 || vs < 0 || end > len(raw) || end < k {
-		h.n = h.i // malformed: stop here
-		return "", "", false
+	for h.i < h.n {
+		ks, vs := pairSizes(raw, h.sizeAt) // in bounds: view checked n against len(raw)
+		k := h.dataAt
+		v := k + ks + 1
+		end := v + vs + 1
+		if ks < 0 || vs < 0 || end > len(raw) || end < k {
+			h.n = h.i // malformed: stop here
+			return "", "", false
+		}
+		h.i++
+		h.sizeAt += 8
+		h.dataAt = end
+		if h.only.has(ks) {
+			return view(raw[k : k+ks]), view(raw[v : v+vs]), true
+		}
 	}
-	h.i++
-	h.sizeAt += 8
-	h.dataAt = end
-	return view(raw[k : k+ks]), view(raw[v : v+vs]), true
+	return "", "", false
 }
 
 // view is b as a string without a copy (b must not change while it is used).
@@ -79,7 +111,10 @@ func view(b []byte) string {
 
 // sameHeaderName reports whether a header name from the host is name (a
 // lowercase name from the configuration). Envoy hands names over in lower
-// case; other hosts may not.
+// case; other hosts may not. The first letters are compared first (without
+// case, as ASCII: a cheap test that only lets through a name that may
+// match), so that a name of the same length but another start costs no call.
 func sameHeaderName(got, name string) bool {
-	return len(got) == len(name) && (got == name || strings.EqualFold(got, name))
+	return len(got) == len(name) && (got == "" || got[0]|0x20 == name[0]|0x20) &&
+		(got == name || strings.EqualFold(got, name))
 }

@@ -30,6 +30,16 @@ func requestHeaders(h *headerPairs) bool {
 	return true
 }
 
+// sharedCas returns the CAS of a shared-data entry, false when there is
+// none (see host_wasip1.go for the Wasm build's direct call).
+func sharedCas(key string) (uint32, bool) {
+	_, cas, err := proxywasm.GetSharedData(key)
+	return cas, err == nil
+}
+
+// setRequestHeader replaces (or adds) a request header (see host_wasip1.go).
+func setRequestHeader(name, value string) { _ = proxywasm.ReplaceHttpRequestHeader(name, value) }
+
 // pairSizes reads the (key size, value size) at raw[at:at+8] (see
 // host_wasip1.go for the Wasm build's single load).
 func pairSizes(raw []byte, at int) (ks, vs int) {

@@ -25,8 +25,8 @@ func init() {
 // result carries no monotonic reading; every time the filter compares comes
 // from now.
 func now() time.Time {
-	ns, err := proxywasm.GetCurrentTimeNanoseconds()
-	if err != nil || ns <= 0 {
+	ns, ok := proxywasm.GetCurrentTimeNanoseconds()
+	if !ok || ns <= 0 {
 		return time.Now()
 	}
 	return time.Unix(0, ns)
@@ -38,14 +38,22 @@ func now() time.Time {
 // (e.g. a map larger than the glue's bound): the filter then cannot see the
 // token and must refuse.
 func requestHeaders(h *headerPairs) bool {
-	raw, err := proxywasm.GetHttpRequestHeadersView()
-	if err != nil {
+	raw, ok := proxywasm.GetHttpRequestHeadersView()
+	if !ok {
 		h.view(nil)
 		return false
 	}
 	h.view(raw)
 	return true
 }
+
+// sharedCas returns the CAS of a shared-data entry, false when there is
+// none: one host call, nothing built (the glue's GetSharedDataCas).
+func sharedCas(key string) (uint32, bool) { return proxywasm.GetSharedDataCas(key) }
+
+// setRequestHeader replaces (or adds) a request header: one host call,
+// no error built.
+func setRequestHeader(name, value string) { proxywasm.SetHttpRequestHeader(name, value) }
 
 // pairSizes reads the (key size, value size) at raw[at:at+8] in one 8-byte
 // load (Wasm is little endian and allows unaligned loads), where

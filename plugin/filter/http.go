@@ -55,6 +55,12 @@ func header(name string) string {
 	return v
 }
 
+// requestHeaderNames are the lengths of every name OnHttpRequestHeaders'
+// loop compares: its header iterator skips the pairs of other lengths.
+func requestHeaderNames(cfg *config.Config) nameLens {
+	return lensOf(":path", ":method", "authorization", "cookie", cfg.IdentityHeaders.SessionID, cfg.IdentityHeaders.UserID)
+}
+
 func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) types.Action {
 	p := h.plugin
 	cfg := p.cfg
@@ -211,7 +217,7 @@ func setIdentityHeader(name, value string, seen int) {
 		_ = proxywasm.RemoveHttpRequestHeader(name)
 	}
 	if value != "" {
-		_ = proxywasm.ReplaceHttpRequestHeader(name, value)
+		setRequestHeader(name, value)
 	}
 }
 

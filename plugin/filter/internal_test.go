@@ -6,6 +6,7 @@ package filter
 
 import (
 	"encoding/binary"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -32,6 +33,11 @@ func serialise(pairs [][2]string) []byte {
 func collect(raw []byte) [][2]string {
 	var h headerPairs
 	h.view(raw)
+	return readPairs(&h)
+}
+
+// readPairs is every pair h yields.
+func readPairs(h *headerPairs) [][2]string {
 	var out [][2]string
 	for {
 		k, v, ok := h.next()
@@ -115,4 +121,48 @@ func TestReleasedContextsAreReused(t *testing.T) {
 func TestResetEmptiesEveryFieldButThePlugin(t *testing.T) {
 	h := &httpContext{}
 	resettest.Check(t, h, h.reset, "plugin")
+}
+
+// TestViewPairsOnly: an iterator given name lengths yields only the pairs
+// whose names have them, in order, from the serialisation and from decoded
+// pairs alike; lengths of 63 and more share one bit.
+func TestViewPairsOnly(t *testing.T) {
+	long := strings.Repeat("x", 70)
+	pairs := [][2]string{{":method", "GET"}, {":authority", "app"}, {":path", "/a"}, {"user-agent", "ua"},
+		{"Authorization", "Bearer t"}, {"x-request-id", "1"}, {"cookie", "c=1"}, {long, "v"}, {strings.Repeat("y", 64), "w"}}
+	only := lensOf(":path", "authorization", "cookie", long, "")
+	want := [][2]string{{":path", "/a"}, {"Authorization", "Bearer t"}, {"cookie", "c=1"}, {long, "v"}, {strings.Repeat("y", 64), "w"}}
+	raw := headerPairs{only: only}
+	raw.view(serialise(pairs))
+	assert.Equal(t, want, readPairs(&raw))
+	list := headerPairs{only: only}
+	list.list(pairs)
+	assert.Equal(t, want, readPairs(&list))
+	all := headerPairs{}
+	all.view(serialise(pairs))
+	assert.Equal(t, pairs, readPairs(&all), "no lengths: every pair")
+	assert.True(t, lensOf().has(4) && !only.has(4) && only.has(6) && only.has(200))
+}
+
+func TestSameHeaderName(t *testing.T) {
+	for _, tc := range []struct {
+		got, name string
+		want      bool
+	}{
+		{"authorization", "authorization", true},
+		{"Authorization", "authorization", true},
+		{"AUTHORIZATION", "authorization", true},
+		{"authorizatiom", "authorization", false},
+		{"@uthorization", "authorization", false},
+		{"cookie", "cookie", true},
+		{"Cookie", "cookie", true},
+		{"accept", "cookie", false},
+		{"cookies", "cookie", false},
+		{"X-Session-ID", "x-session-id", true},
+		{"x-request-id", "x-session-id", false},
+		{"", "", true},
+		{"", "cookie", false},
+	} {
+		assert.Equal(t, tc.want, sameHeaderName(tc.got, tc.name), "%q vs %q", tc.got, tc.name)
+	}
 }

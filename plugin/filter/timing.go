@@ -84,8 +84,8 @@ func (s *syncer) initialTick() time.Duration {
 // check adopts the published state if it moved since this worker last
 // looked (the request path: one host call, nothing copied).
 func (s *syncer) check() {
-	_, cas, err := proxywasm.GetSharedData(keyStamp)
-	if err != nil || cas == s.stampCas && s.haveStamp {
+	cas, ok := sharedCas(keyStamp)
+	if !ok || cas == s.stampCas && s.haveStamp {
 		return
 	}
 	s.stampCas, s.haveStamp = cas, true

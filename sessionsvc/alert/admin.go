@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshsession/meshsession/internal/strapi"
 	"github.com/meshsession/meshsession/sessionsvc/store"
 )
 
@@ -36,7 +37,8 @@ type AlertJSON struct {
 	Payload     json.RawMessage `json:"payload"`
 }
 
-func toJSON(a store.Alert) AlertJSON {
+// ToJSON is a as the admin API and the dashboard show it.
+func ToJSON(a store.Alert) AlertJSON {
 	status := "pending"
 	switch {
 	case a.SentAt != nil:
@@ -80,15 +82,13 @@ type adminAPI struct {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	strapi.WriteJSON(w, status, v)
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
-	name := strings.ReplaceAll(http.StatusText(status), " ", "")
-	writeJSON(w, status, map[string]any{"data": nil, "error": map[string]any{"status": status, "name": name + "Error", "message": msg}})
+	w.Header().Set("Cache-Control", "no-store")
+	strapi.WriteError(w, status, strapi.ErrorName(status), msg, nil)
 }
 
 func (h *adminAPI) auth(next func(http.ResponseWriter, *http.Request)) http.Handler {
@@ -140,7 +140,7 @@ func (h *adminAPI) list(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]AlertJSON, 0, len(all))
 	for _, a := range all {
-		out = append(out, toJSON(a))
+		out = append(out, ToJSON(a))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": out, "meta": map[string]any{"count": len(out), "deadOnly": dead, "limit": limit}})
 }

@@ -54,7 +54,9 @@ func TestAdminHandlers(t *testing.T) {
 
 	code, body := do("GET", "/magic-sessionmanager/alerts?dead=true", "")
 	assert.Equal(t, 401, code)
-	assert.Equal(t, float64(401), body["error"].(map[string]any)["status"])
+	assert.Equal(t, map[string]any{"status": float64(401), "name": "UnauthorizedError",
+		"message": "admin token required (Authorization: Bearer <token>)", "details": map[string]any{}}, body["error"],
+		"Strapi's error envelope, details an object")
 	code, _ = do("GET", "/magic-sessionmanager/alerts?dead=true", "wrong")
 	assert.Equal(t, 401, code)
 

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshsession/meshsession/sessionsvc/alert"
 	"github.com/meshsession/meshsession/sessionsvc/server"
 	"github.com/meshsession/meshsession/sessionsvc/sessionview"
 	"github.com/meshsession/meshsession/sessionsvc/store"
@@ -305,28 +306,15 @@ func orUnknown(s string) string {
 	return s
 }
 
-type alertView struct {
-	ID          int64      `json:"id"`
-	Event       string     `json:"event"`
-	Channel     string     `json:"channel"`
-	Attempts    int        `json:"attempts"`
-	LastError   string     `json:"lastError"`
-	CreatedAt   time.Time  `json:"createdAt"`
-	NextAttempt time.Time  `json:"nextAttempt"`
-	SentAt      *time.Time `json:"sentAt"`
-	Dead        bool       `json:"dead"`
-}
-
 func (d *Dashboard) listAlerts(w http.ResponseWriter, r *http.Request, _ *session) {
 	list, err := d.st.ListAlerts(r.Context(), true, 200)
 	if err != nil {
 		d.storeError(w, "failed deliveries", err)
 		return
 	}
-	out := make([]alertView, 0, len(list))
+	out := make([]alert.AlertJSON, 0, len(list))
 	for _, a := range list {
-		out = append(out, alertView{ID: a.ID, Event: a.Event, Channel: a.Channel, Attempts: a.Attempts, LastError: a.LastError,
-			CreatedAt: a.CreatedAt, NextAttempt: a.NextAttempt, SentAt: a.SentAt, Dead: a.Dead})
+		out = append(out, alert.ToJSON(a))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": out})
 }

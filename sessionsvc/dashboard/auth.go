@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshsession/meshsession/internal/strapi"
 	"github.com/meshsession/meshsession/sessionsvc/server"
 	"github.com/meshsession/meshsession/sessionsvc/store"
 )
@@ -303,18 +304,9 @@ func pickLanguage(header string) string {
 	return best
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		w.WriteHeader(http.StatusInternalServerError)
-		_, _ = w.Write([]byte(`{"data":null,"error":{"status":500,"name":"InternalServerError","message":"encoding the answer failed","details":{}}}` + "\n"))
-		return
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
-}
+// writeJSON answers status with v as JSON (strapi.WriteJSON), as the
+// server's APIs do.
+func writeJSON(w http.ResponseWriter, status int, v any) { strapi.WriteJSON(w, status, v) }
 
 // sessionState answers whether the browser is signed in, always with 200:
 // the page asks on every load, and a signed-out visitor is not an error

@@ -383,6 +383,7 @@ func TestFailedDeliveriesRetry(t *testing.T) {
 	items := l.json(t)["data"].([]any)
 	require.Len(t, items, 1)
 	assert.Equal(t, "connection refused", items[0].(map[string]any)["lastError"])
+	assert.Equal(t, "dead", items[0].(map[string]any)["status"], "the admin API's view of an alert (alert.ToJSON)")
 
 	assert.Equal(t, 403, c.do("POST", "/dashboard/api/alerts/1/retry", nil, nil).status)
 	assert.Equal(t, 400, c.post("POST", "/dashboard/api/alerts/x/retry", nil).status)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -62,32 +63,41 @@ func firstOf(q url.Values, names ...string) string {
 	return ""
 }
 
+// queryInt reads v, the text of the integer query parameter name: def
+// when v is empty, else an integer from lo to hi, or a 400 saying so.
+func queryInt[T int | int64](v, name string, def, lo, hi T) (T, error) {
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < int64(lo) || n > int64(hi) {
+		if int64(hi) == math.MaxInt64 || int64(hi) == math.MaxInt {
+			return def, badRequest("%s must be an integer of at least %d", name, lo)
+		}
+		return def, badRequest("%s must be an integer between %d and %d", name, lo, hi)
+	}
+	return T(n), nil
+}
+
 func parsePaging(r *http.Request, defSize int) (paging, error) {
 	q := r.URL.Query()
 	p := paging{page: 1, size: defSize}
-	if v := firstOf(q, "page", "pagination[page]"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1_000_000 {
-			return p, badRequest("page must be a positive integer")
-		}
-		p.page = n
+	var err error
+	if p.page, err = queryInt(firstOf(q, "page", "pagination[page]"), "page", 1, 1, 1_000_000); err != nil {
+		return p, err
 	}
-	if v := firstOf(q, "pageSize", "pagination[pageSize]", "limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			return p, badRequest("pageSize must be an integer between 1 and 1000")
-		}
-		p.size = n
+	if p.size, err = queryInt(firstOf(q, "pageSize", "pagination[pageSize]", "limit"), "pageSize", defSize, 1, 1000); err != nil {
+		return p, err
 	}
-	if v := firstOf(q, "start", "pagination[start]"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return p, badRequest("start must be a non-negative integer")
-		}
-		if n%p.size != 0 {
+	start, err := queryInt(firstOf(q, "start", "pagination[start]"), "start", -1, 0, math.MaxInt)
+	if err != nil {
+		return p, err
+	}
+	if start >= 0 {
+		if start%p.size != 0 {
 			return p, badRequest("start must be a multiple of pageSize")
 		}
-		p.page = n/p.size + 1
+		p.page = start/p.size + 1
 	}
 	return p, nil
 }

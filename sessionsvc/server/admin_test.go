@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/url"
 	"testing"
 	"time"
@@ -300,4 +301,34 @@ func TestAdminActionsAudited(t *testing.T) {
 	after, err := e.st.ListAudit(t.Context(), 0, 100)
 	require.NoError(t, err)
 	assert.Len(t, after, len(before))
+}
+
+func TestQueryInt(t *testing.T) {
+	tests := []struct {
+		v       string
+		want    int64
+		errText string
+	}{
+		{v: "", want: 7},
+		{v: "1", want: 1},
+		{v: "100", want: 100},
+		{v: "0", errText: "n must be an integer between 1 and 100"},
+		{v: "101", errText: "n must be an integer between 1 and 100"},
+		{v: "1.5", errText: "n must be an integer between 1 and 100"},
+		{v: "x", errText: "n must be an integer between 1 and 100"},
+	}
+	for _, tc := range tests {
+		got, err := queryInt(tc.v, "n", int64(7), 1, 100)
+		if tc.errText != "" {
+			var ae *apiError
+			require.ErrorAs(t, err, &ae, tc.v)
+			assert.Equal(t, 400, ae.Status)
+			assert.Equal(t, tc.errText, ae.Message)
+			continue
+		}
+		require.NoError(t, err, tc.v)
+		assert.Equal(t, tc.want, got, tc.v)
+	}
+	_, err := queryInt("-1", "cursor", int64(0), 0, math.MaxInt64)
+	assert.EqualError(t, err, "cursor must be an integer of at least 0")
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/meshsession/meshsession/internal/strapi"
 	"github.com/meshsession/meshsession/sessionsvc/store"
 )
 
@@ -37,22 +38,6 @@ func badRequest(format string, args ...any) *apiError {
 }
 
 func notFound(msg string) *apiError { return &apiError{Status: http.StatusNotFound, Message: msg} }
-
-// errorNames are the Strapi error names by status.
-var errorNames = map[int]string{
-	400: "BadRequestError",
-	401: "UnauthorizedError",
-	403: "ForbiddenError",
-	404: "NotFoundError",
-	405: "MethodNotAllowedError",
-	409: "ConflictError",
-	413: "PayloadTooLargeError",
-	415: "UnsupportedMediaTypeError",
-	429: "TooManyRequestsError",
-	500: "InternalServerError",
-	501: "NotImplementedError",
-	503: "ServiceUnavailableError",
-}
 
 // toAPIError maps any error to the answer the client sees. Store errors
 // become 404/409/503; anything unexpected is a 500 with a generic message
@@ -83,19 +68,8 @@ func toAPIError(err error) *apiError {
 	}
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		w.WriteHeader(http.StatusInternalServerError)
-		_, _ = w.Write([]byte(`{"data":null,"error":{"status":500,"name":"InternalServerError","message":"encoding the answer failed","details":{}}}` + "\n"))
-		return
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
-	_, _ = w.Write([]byte("\n"))
-}
+// writeJSON answers status with v as JSON (strapi.WriteJSON).
+func writeJSON(w http.ResponseWriter, status int, v any) { strapi.WriteJSON(w, status, v) }
 
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	ae := toAPIError(err)
@@ -129,32 +103,10 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 // names the status, details an object (never null), with Retry-After on a
 // 503. The dashboard's own API answers its errors through it too.
 func WriteError(w http.ResponseWriter, status int, msg string, details map[string]any) {
-	name := errorNames[status]
-	if name == "" {
-		name = "HttpError"
-	}
-	if details == nil {
-		details = map[string]any{}
-	}
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}
-	writeJSON(w, status, ErrorEnvelope{Error: ErrorBody{Status: status, Name: name, Message: msg, Details: details}})
-}
-
-// ErrorEnvelope is Strapi's error answer: {"data":null,"error":{…}}.
-// Every error of the user, admin and internal APIs has this shape.
-type ErrorEnvelope struct {
-	Data  any       `json:"data"` // always null
-	Error ErrorBody `json:"error"`
-}
-
-// ErrorBody is Strapi's error object; details is always an object.
-type ErrorBody struct {
-	Status  int            `json:"status"`
-	Name    string         `json:"name"`
-	Message string         `json:"message"`
-	Details map[string]any `json:"details"`
+	strapi.WriteError(w, status, strapi.ErrorName(status), msg, details)
 }
 
 // decodeJSON reads exactly one JSON value into v, refusing unknown fields

@@ -4,9 +4,9 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
@@ -402,21 +402,13 @@ func (s *Server) sync(w http.ResponseWriter, r *http.Request) error {
 	if len(epoch) > 128 {
 		return badRequest("epoch too long")
 	}
-	var cursor int64
-	if c := q.Get("cursor"); c != "" {
-		v, err := strconv.ParseInt(c, 10, 64)
-		if err != nil || v < 0 {
-			return badRequest("cursor must be a non-negative integer")
-		}
-		cursor = v
+	cursor, err := queryInt(q.Get("cursor"), "cursor", 0, 0, int64(math.MaxInt64))
+	if err != nil {
+		return err
 	}
-	limit := s.cfg.SyncLimit
-	if l := q.Get("limit"); l != "" {
-		v, err := strconv.Atoi(l)
-		if err != nil || v < 1 || v > store.MaxChangesLimit {
-			return badRequest("limit must be an integer between 1 and %d", store.MaxChangesLimit)
-		}
-		limit = v
+	limit, err := queryInt(q.Get("limit"), "limit", s.cfg.SyncLimit, 1, store.MaxChangesLimit)
+	if err != nil {
+		return err
 	}
 	wait, err := parseWait(q.Get("wait"))
 	if err != nil {

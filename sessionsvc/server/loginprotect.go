@@ -5,8 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -207,13 +207,9 @@ func viewLockout(c store.LoginCounter, now time.Time) lockoutView {
 }
 
 func (s *Server) adminLockouts(w http.ResponseWriter, r *http.Request) error {
-	limit := 100
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			return badRequest("limit must be an integer between 1 and 1000")
-		}
-		limit = n
+	limit, err := queryInt(r.URL.Query().Get("limit"), "limit", 100, 1, 1000)
+	if err != nil {
+		return err
 	}
 	now := s.nowUTC()
 	list, err := s.lp.guard.List(r.Context(), now, limit)
@@ -274,21 +270,13 @@ type AuditView struct {
 // adminAudit lists audit events newest first (?before=<id>&limit=).
 func (s *Server) adminAudit(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	limit := 100
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			return badRequest("limit must be an integer between 1 and 1000")
-		}
-		limit = n
+	limit, err := queryInt(q.Get("limit"), "limit", 100, 1, 1000)
+	if err != nil {
+		return err
 	}
-	var before int64
-	if v := q.Get("before"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 1 {
-			return badRequest("before must be a positive event id")
-		}
-		before = n
+	before, err := queryInt(q.Get("before"), "before", 0, 1, int64(math.MaxInt64)) // an event id
+	if err != nil {
+		return err
 	}
 	events, err := s.st.ListAudit(r.Context(), before, limit)
 	if err != nil {

@@ -93,12 +93,26 @@ func (s *sqlStore) ListSessions(ctx context.Context, q SessionQuery) (SessionPag
 	if q.Desc {
 		cmp, dir = "<", " DESC"
 	}
+	// By logout time, the keyset differs for active sessions (no logout
+	// time) and ended ones: activeAfter and endedAfter.
+	var activeAfter, endedAfter string
 	if q.After != "" {
 		v, id, err := decodeCursor(q.After, col, q.Desc)
 		if err != nil {
 			return SessionPage{}, fmt.Errorf("list sessions: %w", err)
 		}
-		where = append(where, "("+col+", id) "+cmp+" ("+arg(v)+", "+arg(id)+")")
+		if col == "logout_time" {
+			activeAfter, endedAfter = s.logoutKeyset(v, id, q.Desc, cmp, arg)
+			if !activeSplit {
+				if q.Status == StatusLoggedOut || q.Status == StatusTerminated {
+					where = append(where, endedAfter)
+				} else {
+					where = append(where, activeAfter)
+				}
+			}
+		} else {
+			where = append(where, "("+col+", id) "+cmp+" ("+arg(v)+", "+arg(id)+")")
+		}
 		offset = 0
 	}
 	order := ` ORDER BY ` + col + dir + `, id` + dir
@@ -116,11 +130,16 @@ func (s *sqlStore) ListSessions(ctx context.Context, q SessionQuery) (SessionPag
 		// there is no index of all sessions by these columns): each
 		// stops after the page.
 		k := strconv.Itoa(offset + limit + 1)
-		half := func(extra, ord string) string {
-			return `SELECT ` + sessionCols + ` FROM sessions WHERE ` + strings.Join(append(append([]string(nil), where...), extra), " AND ") + ord + ` LIMIT ` + k
+		half := func(ord string, extra ...string) string {
+			conds := append(append([]string(nil), where...), extra...)
+			return `SELECT ` + sessionCols + ` FROM sessions WHERE ` + strings.Join(conds, " AND ") + ord + ` LIMIT ` + k
 		}
-		query = `SELECT ` + sessionCols + ` FROM (SELECT * FROM (` + half("active", activeOrder) + `) AS a UNION ALL SELECT * FROM (` +
-			half("NOT active", order) + `) AS b) AS u` + order
+		act, end := []string{"active"}, []string{"NOT active"}
+		if activeAfter != "" {
+			act, end = append(act, activeAfter), append(end, endedAfter)
+		}
+		query = `SELECT ` + sessionCols + ` FROM (SELECT * FROM (` + half(activeOrder, act...) + `) AS a UNION ALL SELECT * FROM (` +
+			half(order, end...) + `) AS b) AS u` + order
 	} else {
 		cond := ""
 		if len(where) > 0 {
@@ -186,6 +205,30 @@ func (s *sqlStore) ListSessions(ctx context.Context, q SessionQuery) (SessionPag
 		return SessionPage{}, err
 	}
 	return page, nil
+}
+
+// logoutKeyset returns the conditions that select, among active sessions
+// (no logout time, listed by id) and among ended ones, what comes after the
+// cursor's row (logout time v, nil for an active session; id) in a list by
+// logout time. Where the active sessions stand depends on how the database
+// orders NULLs: SQLite first ascending and last descending, PostgreSQL the
+// other way round; a cursor on one side of them selects all or none of the
+// other group.
+func (s *sqlStore) logoutKeyset(v any, id string, desc bool, cmp string, arg func(any) string) (active, ended string) {
+	const all, none = "1 = 1", "1 = 0"
+	nullsLast := (s.d.name() == "sqlite") == desc
+	if v != nil {
+		active = none
+		if nullsLast {
+			active = all
+		}
+		return active, "(logout_time, id) " + cmp + " (" + arg(v) + ", " + arg(id) + ")"
+	}
+	ended = all
+	if nullsLast {
+		ended = none
+	}
+	return "id " + cmp + " " + arg(id), ended
 }
 
 // fenceRows: up to this many expected matches, a PostgreSQL page reads
@@ -458,8 +501,8 @@ func sortValue(col string, ss *Session) any {
 // A cursor is base64url(JSON [column, desc, value, id]); it is only valid
 // for the sort it was made for.
 func encodeCursor(col string, desc bool, v any, id string) string {
-	if v == nil {
-		return "" // NULL sort value (an active session by logout time): no keyset, use pages
+	if v == nil && col != "logout_time" {
+		return ""
 	}
 	b, _ := json.Marshal([]any{col, desc, v, id})
 	return base64.RawURLEncoding.EncodeToString(b)
@@ -493,6 +536,9 @@ func decodeCursor(c, col string, desc bool) (any, string, error) {
 		}
 		return v, id, nil
 	default:
+		if parts[2] == nil && col == "logout_time" {
+			return nil, id, nil // an active session: no logout time
+		}
 		n, ok := parts[2].(json.Number)
 		if !ok {
 			return nil, "", ErrBadCursor

@@ -29,28 +29,117 @@ func TestLogWriteHoldsLock(t *testing.T) {
 // one key, a block then an unblock) keeps one latest entry, the later:
 // the snapshot, built from latest entries, lists it once.
 func TestAppendChangesSameSubjectTwice(t *testing.T) {
-	for _, b := range storetest.Backends() {
-		t.Run(b.Name, func(t *testing.T) {
-			st := b.Open(t)
-			ctx := context.Background()
-			now := time.Now().UTC()
-			exp := now.Add(time.Hour).Unix()
-			require.NoError(t, store.AppendChanges(ctx, st, []protocol.Change{
-				{Op: protocol.OpRevoke, Key: "fp:x", Exp: exp, Reason: protocol.ReasonLogout},
-				{Op: protocol.OpBlock, User: "u1", Reason: protocol.ReasonBlocked},
-				{Op: protocol.OpRevoke, Key: "fp:y", Exp: exp, Reason: protocol.ReasonLogout},
-				{Op: protocol.OpRevoke, Key: "fp:x", Exp: exp + 60, Reason: protocol.ReasonManual},
-				{Op: protocol.OpUnblock, User: "u1"},
-			}, now))
-			epoch, err := st.Epoch(ctx)
-			require.NoError(t, err)
-			snap, err := st.Changes(ctx, epoch, 0, 100, now)
-			require.NoError(t, err)
-			var got []string
-			for _, c := range snap.Changes {
-				got = append(got, c.Op+" "+c.Key+c.User+" "+c.Reason)
-			}
-			assert.Equal(t, []string{"revoke fp:y logout", "revoke fp:x manual", "unblock u1 "}, got)
-		})
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		now := time.Now().UTC()
+		exp := now.Add(time.Hour).Unix()
+		require.NoError(t, store.AppendChanges(ctx, st, []protocol.Change{
+			{Op: protocol.OpRevoke, Key: "fp:x", Exp: exp, Reason: protocol.ReasonLogout},
+			{Op: protocol.OpBlock, User: "u1", Reason: protocol.ReasonBlocked},
+			{Op: protocol.OpRevoke, Key: "fp:y", Exp: exp, Reason: protocol.ReasonLogout},
+			{Op: protocol.OpRevoke, Key: "fp:x", Exp: exp + 60, Reason: protocol.ReasonManual},
+			{Op: protocol.OpUnblock, User: "u1"},
+		}, now))
+		epoch, err := st.Epoch(ctx)
+		require.NoError(t, err)
+		snap, err := st.Changes(ctx, epoch, 0, 100, now)
+		require.NoError(t, err)
+		var got []string
+		for _, c := range snap.Changes {
+			got = append(got, c.Op+" "+c.Key+c.User+" "+c.Reason)
+		}
+		assert.Equal(t, []string{"revoke fp:y logout", "revoke fp:x manual", "unblock u1 "}, got)
+	})
+}
+
+type waiter interface {
+	WaitChanges(ctx context.Context, epoch string, cursor int64, limit int, wait time.Duration, now func() time.Time) (protocol.SyncPage, error)
+}
+
+func keysOf(p protocol.SyncPage) []string {
+	var keys []string
+	for _, c := range p.Changes {
+		keys = append(keys, c.Key)
 	}
+	return keys
+}
+
+// TestFeedStaleSnapshot: a Changes call whose snapshot is older than the
+// in-memory feed (stalled between its head query and the feed lock while
+// another reader brought the feed further: a loaded machine) must not take
+// the feed back to its snapshot. The feed is what long-polls answer from
+// and nothing would correct it before the next change: the proxy's
+// long-poll would answer "nothing new" for a committed revocation, again
+// and again (the e2e flake at load: a revocation not enforced in 15 s).
+func TestFeedStaleSnapshot(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		w, ok := st.(waiter)
+		require.True(t, ok)
+		now := time.Now()
+		epoch, err := st.Epoch(ctx)
+		require.NoError(t, err)
+		require.NoError(t, st.RevokeKeys(ctx, []string{"fp:a"}, protocol.ReasonLogout, now.Add(time.Hour), now))
+		snap, err := st.Changes(ctx, epoch, 0, 100, now)
+		require.NoError(t, err)
+		require.Equal(t, []string{"fp:a"}, keysOf(snap))
+
+		// A reader takes its snapshot, then stalls.
+		finish, err := store.BeginDelayedChanges(ctx, st)
+		require.NoError(t, err)
+		// fp:b is committed; another reader brings the feed to it.
+		require.NoError(t, st.RevokeKeys(ctx, []string{"fp:b"}, protocol.ReasonLogout, now.Add(time.Hour), now))
+		d, err := st.Changes(ctx, epoch, snap.Cursor, 100, now)
+		require.NoError(t, err)
+		require.Equal(t, []string{"fp:b"}, keysOf(d))
+		// The stalled reader goes on, from the cursor fp:b brought: its
+		// snapshot lacks fp:b, yet this is no restore (no snapshot).
+		late, err := finish(epoch, d.Cursor, 100, now)
+		require.NoError(t, err)
+		assert.False(t, late.Reset, "a reader's older snapshot is not a restore: %+v", late)
+		assert.Empty(t, late.Changes)
+		assert.Equal(t, d.Cursor, late.Cursor)
+
+		// The proxy long-polls from before fp:b (its answer to the
+		// other reader's call is not in yet): fp:b, at once.
+		start := time.Now()
+		p, err := w.WaitChanges(ctx, epoch, snap.Cursor, 100, 3*time.Second, time.Now)
+		require.NoError(t, err)
+		assert.Equal(t, []string{"fp:b"}, keysOf(p), "the feed went back to a stale snapshot")
+		assert.Less(t, time.Since(start), 2*time.Second, "answered by the wait's timer: the feed went back")
+	})
+}
+
+// TestFeedAfterRestore: compaction never removes the log's head, so a
+// client's cursor past the head means the store went back (restored from
+// a backup): the feed answers with a snapshot, not with an empty delta
+// that would leave the client waiting for seqs it already passed.
+func TestFeedAfterRestore(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		now := time.Now()
+		epoch, err := st.Epoch(ctx)
+		require.NoError(t, err)
+		require.NoError(t, st.RevokeKeys(ctx, []string{"fp:a"}, protocol.ReasonLogout, now.Add(time.Minute), now))
+		require.NoError(t, st.RevokeKeys(ctx, []string{"fp:b"}, protocol.ReasonLogout, now.Add(time.Minute), now))
+		snap, err := st.Changes(ctx, epoch, 0, 100, now)
+		require.NoError(t, err)
+		head := snap.Cursor
+
+		// Everything expired and compacted: the head entry stays.
+		later := now.Add(time.Hour)
+		_, err = st.Compact(ctx, later)
+		require.NoError(t, err)
+		d, err := st.Changes(ctx, epoch, head, 100, later)
+		require.NoError(t, err)
+		assert.False(t, d.Reset, "the cursor is still the head: a delta")
+		assert.Equal(t, head, d.Cursor)
+		assert.Empty(t, d.Changes)
+
+		// A cursor past the head: the store went back.
+		r, err := st.Changes(ctx, epoch, head+5, 100, now)
+		require.NoError(t, err)
+		assert.True(t, r.Reset, "a cursor past the head gets a snapshot")
+		assert.LessOrEqual(t, r.Cursor, head)
+	})
 }

@@ -15,10 +15,8 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,9 +27,11 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/meshsession/meshsession/plugin/core/pubkey"
+	"github.com/meshsession/meshsession/plugin/core/token"
 )
 
 // Errors returned by Verify (wrapped with detail).
@@ -185,9 +185,10 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Identity, error) {
 	if err != nil {
 		return Identity{}, fmt.Errorf("%w: %s", ErrInvalidToken, describe(err))
 	}
+	// What may name a user or a session is the proxy plugin's rule.
 	for _, n := range append(v.userC[:len(v.userC):len(v.userC)], v.sessionC...) {
-		if s, ok := claims[n].(string); ok && !validID(s) {
-			return Identity{}, fmt.Errorf("%w: claim %q must be a printable string of at most %d bytes", ErrInvalidToken, n, maxIDLen)
+		if s, ok := claims[n].(string); ok && !token.ValidID(s) {
+			return Identity{}, fmt.Errorf("%w: claim %q must be a printable string of at most %d bytes", ErrInvalidToken, n, token.MaxIDLen)
 		}
 	}
 	id := Identity{UserID: claimString(claims, v.userC...), SessionClaim: claimString(claims, v.sessionC...)}
@@ -202,24 +203,6 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Identity, error) {
 	}
 	id.Keys = KeysFor(raw, id.SessionClaim)
 	return id, nil
-}
-
-// maxIDLen bounds a user or session claim (as the proxy plugin does:
-// plugin/core/token.MaxIDLen).
-const maxIDLen = 256
-
-// validID reports whether s may name a user or a session: at most maxIDLen
-// bytes of valid UTF-8 without control characters (C0, DEL, C1).
-func validID(s string) bool {
-	if len(s) > maxIDLen || !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if r < 0x20 || r >= 0x7f && r < 0xa0 {
-			return false
-		}
-	}
-	return true
 }
 
 // checkShape refuses what the JWT library would decode leniently: any
@@ -377,46 +360,24 @@ func loadPEM(path string) (*pinnedKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	block, _ := pem.Decode(b)
-	if block == nil {
-		return nil, errors.New("no PEM block found")
-	}
-	var pub any
-	switch block.Type {
-	case "PUBLIC KEY":
-		pub, err = x509.ParsePKIXPublicKey(block.Bytes)
-	case "RSA PUBLIC KEY":
-		pub, err = x509.ParsePKCS1PublicKey(block.Bytes)
-	case "CERTIFICATE":
-		var cert *x509.Certificate
-		cert, err = x509.ParseCertificate(block.Bytes)
-		if err == nil {
-			pub = cert.PublicKey
-		}
-	default:
-		return nil, fmt.Errorf("unsupported PEM block %q (want PUBLIC KEY, RSA PUBLIC KEY or CERTIFICATE)", block.Type)
-	}
+	pub, _, err := pubkey.ParsePEM(b)
 	if err != nil {
-		return nil, fmt.Errorf("parse %s: %w", block.Type, err)
+		return nil, err
 	}
 	return pin(pub)
 }
 
+// pin checks pub as the proxy does (pubkey.Check) and pins the one
+// algorithm it verifies.
 func pin(pub any) (*pinnedKey, error) {
-	switch k := pub.(type) {
-	case *rsa.PublicKey:
-		if k.N.BitLen() < 2048 {
-			return nil, fmt.Errorf("RSA key of %d bits is too small (want >= 2048)", k.N.BitLen())
-		}
-		return &pinnedKey{alg: "RS256", key: k}, nil
-	case *ecdsa.PublicKey:
-		if k.Curve != elliptic.P256() {
-			return nil, errors.New("only P-256 EC keys (ES256) are supported")
-		}
-		return &pinnedKey{alg: "ES256", key: k}, nil
-	default:
-		return nil, fmt.Errorf("unsupported public key type %T", pub)
+	if err := pubkey.Check(pub); err != nil {
+		return nil, err
 	}
+	alg := "ES256" // the other key Check accepts: *ecdsa.PublicKey on P-256
+	if _, ok := pub.(*rsa.PublicKey); ok {
+		alg = "RS256"
+	}
+	return &pinnedKey{alg: alg, key: pub}, nil
 }
 
 // jwksCache holds the keys of a JWKS endpoint by kid.

@@ -4,18 +4,16 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,6 +21,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/meshsession/meshsession/internal/jwttest"
 )
 
 const secret = "test-secret-0123456789abcdef"
@@ -128,18 +128,15 @@ func TestKeys(t *testing.T) {
 
 func writePEM(t *testing.T, pub any) string {
 	t.Helper()
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	require.NoError(t, err)
 	p := filepath.Join(t.TempDir(), "pub.pem")
-	require.NoError(t, os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(p, []byte(jwttest.PublicPEM(pub)), 0o600))
 	return p
 }
 
 func TestPEMPinnedAlgorithms(t *testing.T) {
-	rk, err := rsa.GenerateKey(rand.Reader, 2048)
-	require.NoError(t, err)
+	rk := jwttest.RSAKey(2048)
 	v := newV(t, Config{PublicKeyFile: writePEM(t, &rk.PublicKey)})
-	_, err = v.Verify(context.Background(), sign(t, jwt.SigningMethodRS256, rk, base(nil), ""))
+	_, err := v.Verify(context.Background(), sign(t, jwt.SigningMethodRS256, rk, base(nil), ""))
 	require.NoError(t, err)
 
 	// Key confusion: an HS256 token keyed with the public key's bytes.
@@ -147,8 +144,7 @@ func TestPEMPinnedAlgorithms(t *testing.T) {
 	_, err = v.Verify(context.Background(), sign(t, jwt.SigningMethodHS256, pemBytes, base(nil), ""))
 	assert.ErrorIs(t, err, ErrInvalidToken)
 
-	ek, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
+	ek := jwttest.ECKey(elliptic.P256())
 	ve := newV(t, Config{PublicKeyFile: writePEM(t, &ek.PublicKey)})
 	_, err = ve.Verify(context.Background(), sign(t, jwt.SigningMethodES256, ek, base(nil), ""))
 	require.NoError(t, err)
@@ -162,10 +158,7 @@ func TestPEMPinnedAlgorithms(t *testing.T) {
 }
 
 func TestJWKSRotation(t *testing.T) {
-	k1, err := rsa.GenerateKey(rand.Reader, 2048)
-	require.NoError(t, err)
-	k2, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
+	k1, k2 := jwttest.RSAKey(2048), jwttest.ECKey(elliptic.P256())
 	var includeK2 atomic.Bool
 	var fetches atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -208,11 +201,113 @@ func TestJWKSRotation(t *testing.T) {
 	assert.LessOrEqual(t, fetches.Load(), int32(3))
 }
 
+// TestParseJWKEC: an EC key's point is checked to be on P-256 and its
+// coordinates to be at most 32 bytes.
+func TestParseJWKEC(t *testing.T) {
+	k := jwttest.ECKey(elliptic.P256())
+	ek, err := k.PublicKey.ECDH()
+	require.NoError(t, err)
+	raw := ek.Bytes() // 04 || x || y
+	x, y := raw[1:33], raw[33:]
+	b64 := base64.RawURLEncoding.EncodeToString
+	offY := append([]byte(nil), y...)
+	offY[31] ^= 1
+
+	tests := []struct {
+		name    string
+		x, y    string
+		wantErr string
+	}{
+		{name: "valid", x: b64(x), y: b64(y)},
+		{name: "point off the curve", x: b64(x), y: b64(offY), wantErr: "point not on P-256"},
+		{name: "coordinate too long", x: b64(append([]byte{0}, x...)), y: b64(y), wantErr: "bad x"},
+		{name: "not base64url", x: "!!", y: b64(y), wantErr: "bad x"},
+		{name: "zero point", x: b64(make([]byte, 32)), y: b64(make([]byte, 32)), wantErr: "point not on P-256"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pk, err := parseJWK(jwk{Kty: "EC", Crv: "P-256", X: tc.x, Y: tc.y})
+			if tc.wantErr != "" {
+				assert.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, "ES256", pk.alg)
+			got, ok := pk.key.(*ecdsa.PublicKey)
+			require.True(t, ok)
+			assert.True(t, got.Equal(&k.PublicKey))
+		})
+	}
+	// A coordinate with leading zero bytes dropped is left-padded.
+	assert.Equal(t, append(make([]byte, 31), 7), must(b64coord(b64([]byte{7}))))
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
 func TestNotConfigured(t *testing.T) {
 	v := newV(t, Config{})
 	assert.False(t, v.Configured())
 	_, err := v.Verify(context.Background(), "x.y.z")
 	assert.ErrorIs(t, err, ErrNotConfigured)
+}
+
+const hsHeader = `{"alg":"HS256","typ":"JWT"}`
+
+// Issue 12 items 1, 3, 4, 5 on the user API's verifier.
+func TestVerifyHostileTokens(t *testing.T) {
+	v := newV(t, Config{Secret: secret})
+	ctx := context.Background()
+	exp := now.Add(time.Hour).Unix()
+	good := jwttest.HS256(secret, hsHeader, fmt.Sprintf(`{"sub":"alice","sid":"s-1","iat":%d,"exp":%d}`, now.Unix(), exp))
+	id, err := v.Verify(ctx, good)
+	require.NoError(t, err)
+	assert.Equal(t, KeysFor(good, "s-1"), id.Keys)
+
+	// Item 1: no variant verifies (each would get a fingerprint of its own).
+	for name, tok := range jwttest.Variants(good) {
+		_, err := v.Verify(ctx, tok)
+		assert.ErrorIs(t, err, ErrInvalidToken, name)
+	}
+
+	for name, payload := range map[string]string{
+		// Item 4: duplicate members.
+		"two sid":      fmt.Sprintf(`{"sub":"alice","sid":"fresh","sid":"ended","exp":%d}`, exp),
+		"two sub":      fmt.Sprintf(`{"sub":"alice","sub":"bob","exp":%d}`, exp),
+		"escaped twin": fmt.Sprintf(`{"sub":"alice","sid":"a","s\u0069d":"b","exp":%d}`, exp),
+		"two exp":      fmt.Sprintf(`{"sub":"alice","exp":1,"exp":%d}`, exp),
+		// Item 3: identity claims must be printable and bounded.
+		"sub with CRLF": fmt.Sprintf(`{"sub":"alice\r\nx: y","exp":%d}`, exp),
+		"sid with NUL":  fmt.Sprintf(`{"sub":"alice","sid":"a\u0000","exp":%d}`, exp),
+		"jti fallback":  fmt.Sprintf(`{"sub":"alice","sid":"ok","jti":"a\nb","exp":%d}`, exp),
+		"sid too long":  fmt.Sprintf(`{"sub":"alice","sid":"%s","exp":%d}`, strings.Repeat("s", 257), exp),
+		// Item 5: iat in the future beyond the leeway.
+		"iat in 1 hour": fmt.Sprintf(`{"sub":"alice","iat":%d,"exp":%d}`, now.Add(time.Hour).Unix(), exp+3600),
+		"iat in 2 min":  fmt.Sprintf(`{"sub":"alice","iat":%d,"exp":%d}`, now.Add(2*time.Minute).Unix(), exp),
+	} {
+		_, err := v.Verify(ctx, jwttest.HS256(secret, hsHeader, payload))
+		assert.ErrorIs(t, err, ErrInvalidToken, name)
+	}
+	_, err = v.Verify(ctx, jwttest.HS256(secret, `{"alg":"HS256","alg":"none"}`, fmt.Sprintf(`{"sub":"alice","exp":%d}`, exp)))
+	assert.ErrorIs(t, err, ErrInvalidToken, "two alg")
+
+	// Still accepted: iat within the leeway, a 256-byte sid, nested duplicates.
+	for name, payload := range map[string]string{
+		"iat in 30 s": fmt.Sprintf(`{"sub":"alice","iat":%d,"exp":%d}`, now.Add(30*time.Second).Unix(), exp),
+		"sid 256":     fmt.Sprintf(`{"sub":"alice","sid":"%s","exp":%d}`, strings.Repeat("s", 256), exp),
+		"nested twin": fmt.Sprintf(`{"sub":"alice","x":{"a":1,"a":2},"exp":%d}`, exp),
+		"unicode sub": fmt.Sprintf(`{"sub":"Zoë ✓","exp":%d}`, exp),
+	} {
+		_, err := v.Verify(ctx, jwttest.HS256(secret, hsHeader, payload))
+		assert.NoError(t, err, name)
+	}
+	// golang-jwt's own signer produces canonical tokens.
+	_, err = v.Verify(ctx, sign(t, jwt.SigningMethodHS256, []byte(secret), base(nil), ""))
+	assert.NoError(t, err)
 }
 
 func FuzzVerify(f *testing.F) {

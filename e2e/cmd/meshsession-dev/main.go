@@ -234,8 +234,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return abort(fmt.Errorf("sessionsvc: %w", err))
 		}
 		// The same parts as the sessionsvc binary: enrichment, alerts, dashboard.
-		hooks := wire.Hooks(svcEnv)
-		hooks.Mounts = wire.CombineMounts(hooks.Mounts, dashboard.Mounts)
+		hooks := wire.Hooks(svcEnv, dashboard.Mounts)
 		svc, err = service.New(ctx, cfg, endIdleSet, hooks, log.With("service", "sessionsvc"), io.Discard)
 		if err != nil {
 			return abort(fmt.Errorf("sessionsvc: %w", err))

@@ -47,6 +47,8 @@ var figures = []figure{
 		source: "lifecycle", benches: []string{"BenchmarkLifecycleEnforced/revocations=1000"}, metric: "ns/op", scale: 1e-3, unit: "µs", target: 5},
 	{what: "the same with 100,000 revocations",
 		source: "lifecycle", benches: []string{"BenchmarkLifecycleEnforced/revocations=100000"}, metric: "ns/op", scale: 1e-3, unit: "µs", target: 5},
+	{what: "the same with a browser's 16 request headers (100,000 revocations)",
+		source: "lifecycle", benches: []string{"BenchmarkLifecycleBrowser"}, metric: "ns/op", scale: 1e-3, unit: "µs"},
 	{what: "request without a token",
 		source: "lifecycle", benches: []string{"BenchmarkLifecycleNoToken"}, metric: "ns/op", scale: 1e-3, unit: "µs"},
 	{what: "the ABI calls alone (context create, response headers, log, done, delete)",

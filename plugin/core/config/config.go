@@ -14,10 +14,7 @@ package config
 import (
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"strconv"
@@ -25,6 +22,8 @@ import (
 	"time"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/meshsession/meshsession/plugin/core/pubkey"
 )
 
 // Verification modes (Verify.Mode).
@@ -591,55 +590,27 @@ func (v *Verify) validate() error {
 	return nil
 }
 
-// parsePublicKey parses one PEM block: PUBLIC KEY (PKIX), RSA PUBLIC KEY
-// (PKCS#1) or CERTIFICATE, and checks it suits mode.
+// parsePublicKey parses one PEM block (pubkey.ParsePEM) and checks that
+// it is the only one and suits mode.
 func parsePublicKey(p, mode string) (crypto.PublicKey, error) {
-	block, rest := pem.Decode([]byte(p))
-	if block == nil {
-		return nil, errors.New("not a PEM block")
+	key, rest, err := pubkey.ParsePEM([]byte(p))
+	if err != nil {
+		return nil, err
 	}
 	if strings.TrimSpace(string(rest)) != "" {
 		return nil, errors.New("trailing data after the PEM block (one key per entry)")
 	}
-	var key any
-	var err error
-	switch block.Type {
-	case "PUBLIC KEY":
-		key, err = x509.ParsePKIXPublicKey(block.Bytes)
-	case "RSA PUBLIC KEY":
-		key, err = x509.ParsePKCS1PublicKey(block.Bytes)
-	case "CERTIFICATE":
-		var cert *x509.Certificate
-		cert, err = x509.ParseCertificate(block.Bytes)
-		if err == nil {
-			key = cert.PublicKey
-		}
-	default:
-		return nil, fmt.Errorf("unsupported PEM block %q (want PUBLIC KEY, RSA PUBLIC KEY or CERTIFICATE)", block.Type)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("parse PEM key: %w", err)
-	}
-	switch k := key.(type) {
+	switch key.(type) {
 	case *rsa.PublicKey:
 		if mode != ModeRS256 {
 			return nil, fmt.Errorf("RSA key given for verify.mode %s", mode)
 		}
-		if k.N.BitLen() < 2048 {
-			return nil, fmt.Errorf("RSA key of %d bits is too small (at least 2048)", k.N.BitLen())
-		}
-		return k, nil
 	case *ecdsa.PublicKey:
 		if mode != ModeES256 {
 			return nil, fmt.Errorf("ECDSA key given for verify.mode %s", mode)
 		}
-		if k.Curve != elliptic.P256() {
-			return nil, errors.New("ECDSA key is not on curve P-256")
-		}
-		return k, nil
-	default:
-		return nil, fmt.Errorf("unsupported key type %T", key)
 	}
+	return key, nil
 }
 
 // isToken reports whether s is a non-empty RFC 9110 token.

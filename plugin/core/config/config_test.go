@@ -1,10 +1,7 @@
 package config_test
 
 import (
-	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -14,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshsession/meshsession/internal/jwttest"
 	"github.com/meshsession/meshsession/plugin/core/config"
 )
 
@@ -99,19 +97,9 @@ func pemOf(t *testing.T, typ string, der []byte) string {
 }
 
 func TestPublicKeys(t *testing.T) {
-	rk, err := rsa.GenerateKey(rand.Reader, 2048)
-	require.NoError(t, err)
-	small, err := rsa.GenerateKey(rand.Reader, 1024)
-	require.NoError(t, err)
-	ek, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	ek384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	require.NoError(t, err)
-	pkix := func(k any) string {
-		der, err := x509.MarshalPKIXPublicKey(k)
-		require.NoError(t, err)
-		return pemOf(t, "PUBLIC KEY", der)
-	}
+	rk, small := jwttest.RSAKey(2048), jwttest.RSAKey(1024)
+	ek, ek384 := jwttest.ECKey(elliptic.P256()), jwttest.ECKey(elliptic.P384())
+	pkix := jwttest.PublicPEM
 	cfg := func(mode string, keys ...string) []byte {
 		if keys == nil {
 			keys = []string{}

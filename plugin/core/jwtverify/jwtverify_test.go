@@ -2,10 +2,7 @@ package jwtverify_test
 
 import (
 	"crypto"
-	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -28,7 +25,7 @@ func TestNew(t *testing.T) {
 	assert.Error(t, err)
 	_, err = jwtverify.New(config.Verify{Mode: "rs256"})
 	assert.Error(t, err)
-	ek, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ek := jwttest.ECKey(elliptic.P256())
 	_, err = jwtverify.New(config.Verify{Mode: "rs256", Keys: []crypto.PublicKey{&ek.PublicKey}})
 	assert.Error(t, err)
 	_, err = jwtverify.New(config.Verify{Mode: "jwks"})
@@ -39,10 +36,7 @@ func TestNew(t *testing.T) {
 }
 
 func TestVerify(t *testing.T) {
-	rk, err := rsa.GenerateKey(rand.Reader, 2048)
-	require.NoError(t, err)
-	ek, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
+	rk, ek := jwttest.RSAKey(2048), jwttest.ECKey(elliptic.P256())
 	hs, _ := jwtverify.New(config.Verify{Mode: "hs256", Secret: "k"})
 	rs, _ := jwtverify.New(config.Verify{Mode: "rs256", Keys: []crypto.PublicKey{&rk.PublicKey}})
 	es, _ := jwtverify.New(config.Verify{Mode: "es256", Keys: []crypto.PublicKey{&ek.PublicKey}})
@@ -80,13 +74,12 @@ func TestVerify(t *testing.T) {
 			}
 		})
 	}
-	err = hs.Verify("HS256", token.Parts{Header: "a", Payload: "b", Signature: "!!", SigningInput: "a.b"})
+	err := hs.Verify("HS256", token.Parts{Header: "a", Payload: "b", Signature: "!!", SigningInput: "a.b"})
 	assert.ErrorIs(t, err, token.ErrBadBase64)
 }
 
 func BenchmarkVerify(b *testing.B) {
-	rk, _ := rsa.GenerateKey(rand.Reader, 2048)
-	ek, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	rk, ek := jwttest.RSAKey(2048), jwttest.ECKey(elliptic.P256())
 	hs, _ := jwtverify.New(config.Verify{Mode: "hs256", Secret: "k"})
 	rs, _ := jwtverify.New(config.Verify{Mode: "rs256", Keys: []crypto.PublicKey{&rk.PublicKey}})
 	es, _ := jwtverify.New(config.Verify{Mode: "es256", Keys: []crypto.PublicKey{&ek.PublicKey}})

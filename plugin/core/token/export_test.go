@@ -16,7 +16,7 @@ func parseClaimsGJSON(payload string, names ClaimNames) (Claims, error) {
 	var c Claims
 	var err error
 	seen := map[string]bool{}
-	sessIdx, userIdx := len(names.Session), len(names.User)
+	ids := newIDPick(names)
 	gjson.Parse(payload).ForEach(func(k, v gjson.Result) bool {
 		name := k.Str
 		if seen[name] {
@@ -69,18 +69,14 @@ func parseClaimsGJSON(payload string, names ClaimNames) (Claims, error) {
 			}
 			return true
 		}
-		// The identity claims named earliest in names win, wherever they stand.
-		if si, ui := indexOf(names.Session, name), indexOf(names.User, name); si >= 0 || ui >= 0 {
+		if si, ui := ids.rank(name); si >= 0 || ui >= 0 {
 			s, ok, bad := idValue(v)
 			if bad {
 				err = &ClaimError{Claim: name, Want: wantID}
 				return false
 			}
-			if ok && si >= 0 && si < sessIdx {
-				c.SessionID, sessIdx = s, si
-			}
-			if ok && ui >= 0 && ui < userIdx {
-				c.UserID, userIdx = s, ui
+			if ok {
+				ids.offer(&c, si, ui, s)
 			}
 		}
 		return true

@@ -327,7 +327,7 @@ func ParseClaims(payload string, names ClaimNames) (Claims, error) {
 	var c Claims
 	var err error
 	var members memberSet
-	sessIdx, userIdx := len(names.Session), len(names.User)
+	ids := newIDPick(names)
 	ok := p.Object(1, func(name string, nameEsc bool) bool {
 		rest := p.Rest()
 		kind, text, esc, ok := p.Value(1)
@@ -393,18 +393,14 @@ func ParseClaims(payload string, names ClaimNames) (Claims, error) {
 			}
 			return true
 		}
-		// The identity claims named earliest in names win, wherever they stand.
-		if si, ui := indexOf(names.Session, name), indexOf(names.User, name); si >= 0 || ui >= 0 {
+		if si, ui := ids.rank(name); si >= 0 || ui >= 0 {
 			s, ok, bad := idText(kind, text, esc)
 			if bad {
 				err = &ClaimError{Claim: name, Want: wantID}
 				return true
 			}
-			if ok && si >= 0 && si < sessIdx {
-				c.SessionID, sessIdx = s, si
-			}
-			if ok && ui >= 0 && ui < userIdx {
-				c.UserID, userIdx = s, ui
+			if ok {
+				ids.offer(&c, si, ui, s)
 			}
 		}
 		return true
@@ -474,6 +470,35 @@ const MaxClaimNames = 64
 
 // indexOf returns the index of name in names (only the first MaxClaimNames
 // count), or -1.
+// idPick chooses SessionID and UserID among the claims named in
+// ClaimNames: the claim named earliest wins, wherever it stands in the
+// payload.
+type idPick struct {
+	names      ClaimNames
+	sess, user int // rank of the claim SessionID (UserID) was taken from; len(names) when none yet
+}
+
+func newIDPick(names ClaimNames) idPick {
+	return idPick{names: names, sess: len(names.Session), user: len(names.User)}
+}
+
+// rank returns where name stands in names.Session and names.User, -1
+// where it is absent.
+func (p *idPick) rank(name string) (si, ui int) {
+	return indexOf(p.names.Session, name), indexOf(p.names.User, name)
+}
+
+// offer takes id, the value of the claim ranked si and ui, for SessionID
+// and UserID where that claim ranks before the one they hold.
+func (p *idPick) offer(c *Claims, si, ui int, id string) {
+	if si >= 0 && si < p.sess {
+		c.SessionID, p.sess = id, si
+	}
+	if ui >= 0 && ui < p.user {
+		c.UserID, p.user = id, ui
+	}
+}
+
 func indexOf(names []string, name string) int {
 	for i, n := range names {
 		if i >= MaxClaimNames {

@@ -126,6 +126,8 @@ func TestParseClaims(t *testing.T) {
 		{name: "full", payload: `{"sid":"s1","sub":"u1","iat":100,"exp":200,"nbf":50}`,
 			want: token.Claims{SessionID: "s1", UserID: "u1", IssuedAt: 100, ExpiresAt: 200, NotBefore: 50, HasIssuedAt: true, HasExpiresAt: true, HasNotBefore: true}},
 		{name: "config order beats payload order", payload: `{"jti":"j","sessionId":"x","sid":"s"}`, want: token.Claims{SessionID: "s"}},
+		{name: "first named claim kept when later ones follow", payload: `{"sid":"s","sessionId":"x","jti":"j","sub":"u","id":7}`,
+			want: token.Claims{SessionID: "s", UserID: "u"}},
 		{name: "fallback jti", payload: `{"jti":"j","id":7}`, want: token.Claims{SessionID: "j", UserID: "7"}},
 		{name: "strapi sessionId and numeric id", payload: `{"id":12,"sessionId":"abc","iat":1}`, want: token.Claims{SessionID: "abc", UserID: "12", IssuedAt: 1, HasIssuedAt: true}},
 		{name: "integer sid", payload: `{"sid":-42}`, want: token.Claims{SessionID: "-42"}},

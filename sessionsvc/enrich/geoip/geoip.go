@@ -25,6 +25,7 @@ import (
 	"github.com/oschwald/maxminddb-golang/v2"
 
 	"github.com/meshsession/meshsession/internal/periodic"
+	"github.com/meshsession/meshsession/sessionsvc/enrich/internal/filestamp"
 	"github.com/meshsession/meshsession/sessionsvc/store"
 )
 
@@ -84,12 +85,6 @@ type loaded struct {
 	info Info
 }
 
-type stamp struct {
-	mod     int64
-	size    int64
-	missing bool
-}
-
 // DB is a reloadable geolocation database. Safe for concurrent use; the
 // zero value is not usable, build one with Open.
 type DB struct {
@@ -98,7 +93,7 @@ type DB struct {
 	cur    atomic.Pointer[loaded] // nil while no database is loaded
 
 	mu     sync.Mutex // serialises Reload
-	stamp  stamp
+	file   filestamp.File
 	status Info
 }
 
@@ -137,12 +132,11 @@ func (d *DB) Reload() bool {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	fi, err := os.Stat(d.path)
+	fi, changed, err := d.file.Check(d.path)
+	if !changed {
+		return false
+	}
 	if err != nil {
-		if d.stamp.missing {
-			return false
-		}
-		d.stamp = stamp{missing: true}
 		msg := "geolocation database unreadable; geolocation off until it is fixed"
 		if errors.Is(err, fs.ErrNotExist) {
 			msg = "geolocation database missing; geolocation off until the file appears"
@@ -151,11 +145,6 @@ func (d *DB) Reload() bool {
 		d.status = Info{Path: d.path, Error: err.Error()}
 		return d.cur.Swap(nil) != nil
 	}
-	st := stamp{mod: fi.ModTime().UnixNano(), size: fi.Size()}
-	if st == d.stamp {
-		return false
-	}
-	d.stamp = st
 	l, err := load(d.path, fi.Size())
 	if err != nil {
 		if d.cur.Load() != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/meshsession/meshsession/internal/periodic"
+	"github.com/meshsession/meshsession/sessionsvc/enrich/internal/filestamp"
 )
 
 // Category names a list.
@@ -74,13 +75,6 @@ type ListStatus struct {
 	Error     string    `json:"error,omitempty"`
 }
 
-// stamp identifies a version of a file; missing marks a file that could not be stat'ed.
-type stamp struct {
-	mod     int64 // UnixNano
-	size    int64
-	missing bool
-}
-
 type snapshot struct {
 	sets [numCategories]*Set
 }
@@ -94,7 +88,7 @@ type Lists struct {
 	cur atomic.Pointer[snapshot]
 
 	mu     sync.Mutex // serialises Reload
-	stamps [numCategories]stamp
+	files  [numCategories]filestamp.File
 	status [numCategories]ListStatus
 }
 
@@ -150,35 +144,29 @@ func (l *Lists) Reload() bool {
 		if path == "" {
 			continue
 		}
-		fi, err := os.Stat(path)
-		if err != nil {
-			if !l.stamps[c].missing {
-				l.stamps[c] = stamp{missing: true}
-				msg := "ip reputation list unreadable; list off until it is fixed"
-				if errors.Is(err, fs.ErrNotExist) {
-					msg = "ip reputation list missing; list off until the file appears"
-				}
-				l.logger.Warn(msg, "list", c.String(), "path", path, "error", err)
-				next.sets[c] = nil
-				l.status[c].Loaded = false
-				l.status[c].Error = err.Error()
-				changed = true
-			}
+		_, fileChanged, err := l.files[c].Check(path)
+		if !fileChanged {
 			continue
 		}
-		st := stamp{mod: fi.ModTime().UnixNano(), size: fi.Size()}
-		if st == l.stamps[c] {
+		if err != nil {
+			msg := "ip reputation list unreadable; list off until it is fixed"
+			if errors.Is(err, fs.ErrNotExist) {
+				msg = "ip reputation list missing; list off until the file appears"
+			}
+			l.logger.Warn(msg, "list", c.String(), "path", path, "error", err)
+			next.sets[c] = nil
+			l.status[c].Loaded = false
+			l.status[c].Error = err.Error()
+			changed = true
 			continue
 		}
 		set, err := l.load(c, path)
 		if err != nil {
 			// Keep what we had; try again when the file changes.
-			l.stamps[c] = st
 			l.logger.Warn("ip reputation list not reloaded; keeping the previous one", "list", c.String(), "path", path, "error", err)
 			l.status[c].Error = err.Error()
 			continue
 		}
-		l.stamps[c] = st
 		next.sets[c] = set
 		changed = true
 	}

@@ -5,8 +5,7 @@
 //
 // In sessionsvc's main:
 //
-//	hooks := wire.Hooks(os.Getenv)
-//	hooks.Mounts = wire.CombineMounts(hooks.Mounts, dashboard.Mounts) // when the dashboard is mounted too
+//	hooks := wire.Hooks(os.Getenv, dashboard.Mounts) // the dashboard beside the outbox routes
 //	service.Run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, hooks)
 package wire
 
@@ -130,9 +129,11 @@ type Runtime struct {
 	senders    map[string]alert.Sender
 }
 
-// Hooks returns the sessionsvc hooks for enrichment and alerts. A bad
-// environment makes sessionsvc refuse to start, naming the variable.
-func Hooks(getenv func(string) string) service.Hooks {
+// Hooks returns the sessionsvc hooks for enrichment and alerts, mounting
+// the alert outbox routes (Mounts) and those of mounts (e.g. the
+// dashboard's) together. A bad environment makes sessionsvc refuse to
+// start, naming the variable.
+func Hooks(getenv func(string) string, mounts ...MountsFunc) service.Hooks {
 	var rt *Runtime
 	return service.Hooks{
 		Enricher: func(ctx context.Context, d service.Deps) (enrich.Enricher, server.Geolocator, error) {
@@ -146,7 +147,7 @@ func Hooks(getenv func(string) string) service.Hooks {
 			}
 			return rt.Service, rt.Service, nil
 		},
-		Mounts: Mounts,
+		Mounts: CombineMounts(append([]MountsFunc{Mounts}, mounts...)...),
 		Background: []func(ctx context.Context, d service.Deps){
 			func(ctx context.Context, _ service.Deps) {
 				if rt != nil {

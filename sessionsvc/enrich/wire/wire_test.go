@@ -154,6 +154,12 @@ func TestCombineMounts(t *testing.T) {
 	assert.Len(t, m, 3)
 	_, err = CombineMounts(other, other)(context.Background(), service.Deps{})
 	assert.ErrorContains(t, err, "mounted twice")
+
+	// Hooks mounts what it is given beside the outbox routes.
+	m, err = Hooks(func(string) string { return "" }, other).Mounts(context.Background(), service.Deps{})
+	require.NoError(t, err)
+	assert.Len(t, m, 3)
+	assert.Contains(t, m, "GET /admin/")
 }
 
 // sourceFiles writes the test GeoIP database and a Tor list holding torList

@@ -22,6 +22,7 @@ func Run(t *testing.T, open func(testing.TB) store.Store) {
 		{"CreateGetFind", testCreateGetFind},
 		{"ListSessions", testListSessions},
 		{"ListStatusSorts", testListStatusSorts},
+		{"ListPaging", testListPaging},
 		{"SearchLookup", testSearchLookup},
 		{"EndSessions", testEndSessions},
 		{"Refresh", testRefresh},

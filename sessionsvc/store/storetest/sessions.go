@@ -174,6 +174,63 @@ func testListStatusSorts(t *testing.T, st store.Store) {
 	assert.Equal(t, 3, p.Total, "counted past the page")
 }
 
+// testListPaging: following a list page by page — by the keyset cursor
+// where the page gives one, else by offset, as a client paging with page=
+// does — yields exactly the one-page listing, in its order, for every sort,
+// direction and filter (ties in the sort value, and active sessions that
+// have no logout time, included).
+func testListPaging(t *testing.T, st store.Store) {
+	for i := 0; i < 20; i++ {
+		s := newSession(t, st, fmt.Sprint(i%3), fmt.Sprintf("p%02d", i), t0.Add(time.Duration(i/2)*time.Minute))
+		reason := map[int]string{1: protocol.ReasonLogout, 2: protocol.ReasonManual}[i%4]
+		if reason != "" {
+			_, err := st.EndSessions(ctx(), store.EndFilter{SessionIDs: []string{s.ID}}, reason, false, t0.Add(time.Hour-time.Duration(i%8)*time.Minute))
+			require.NoError(t, err)
+		}
+	}
+	filters := map[string]store.SessionQuery{
+		"any":        {},
+		"activeOnly": {ActiveOnly: true},
+		"active":     {Status: store.StatusActive, IdleBefore: t0.Add(-time.Hour)},
+		"idle":       {Status: store.StatusIdle, IdleBefore: t0.Add(time.Hour)},
+		"loggedOut":  {Status: store.StatusLoggedOut},
+		"terminated": {Status: store.StatusTerminated},
+		"user":       {UserID: "1"},
+	}
+	ids := func(p store.SessionPage) []string {
+		out := make([]string, 0, len(p.Sessions))
+		for _, s := range p.Sessions {
+			out = append(out, s.ID)
+		}
+		return out
+	}
+	for name, f := range filters {
+		for _, so := range []string{"loginTime", "lastActive", "logoutTime", "userId", "ipAddress", "securityScore"} {
+			for _, desc := range []bool{false, true} {
+				q := f
+				q.Sort, q.Desc, q.Limit = so, desc, 1000
+				whole, err := st.ListSessions(ctx(), q)
+				require.NoError(t, err)
+				want := ids(whole)
+				require.NotEmpty(t, want, "%s by %s", name, so)
+				var got []string
+				q.Limit = 3
+				for after := ""; len(got) <= len(want); {
+					q.After, q.Offset = after, len(got)
+					p, err := st.ListSessions(ctx(), q)
+					require.NoError(t, err, "%s by %s desc=%v after %d", name, so, desc, len(got))
+					got = append(got, ids(p)...)
+					after = p.Next
+					if after == "" && len(p.Sessions) < q.Limit {
+						break
+					}
+				}
+				assert.Equal(t, want, got, "%s by %s desc=%v: pages differ from the whole list", name, so, desc)
+			}
+		}
+	}
+}
+
 // testSearchLookup: a search term's lookup tokens match the sessions whose
 // user names have them, whatever the other columns hold, and no longer once
 // the session is deleted.

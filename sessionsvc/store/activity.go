@@ -217,23 +217,13 @@ func (s *sqlStore) MergeActivity(ctx context.Context, max int) (int, error) {
 // stopping early when another writer waits, and deletes the marks it
 // merged (the writer is this transaction's alone: none changed meanwhile).
 func (s *sqlStore) mergeSQLite(ctx context.Context, tx *sql.Tx, limit int) (int, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT session_id, at FROM session_seen ORDER BY seq LIMIT $1`, limit)
+	ids, ats, err := pendingMarks(ctx, tx, limit)
 	if err != nil {
 		return 0, err
 	}
-	var args []any // two a mark: session id, at
-	for rows.Next() {
-		var id string
-		var at int64
-		if err := rows.Scan(&id, &at); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		args = append(args, id, at)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, err
+	args := make([]any, 0, 2*len(ids)) // two a mark: session id, at
+	for i, id := range ids {
+		args = append(args, id, ats[i])
 	}
 	done := 0
 	for done < len(args)/2 {
@@ -249,11 +239,10 @@ func (s *sqlStore) mergeSQLite(ctx context.Context, tx *sql.Tx, limit int) (int,
 			break
 		}
 	}
-	ids := make([]string, done)
-	for j := range ids {
-		ids[j] = args[2*j].(string)
+	if done == 0 {
+		return 0, nil
 	}
-	list, _ := json.Marshal(ids)
+	list, _ := json.Marshal(ids[:done])
 	if _, err := tx.ExecContext(ctx, `DELETE FROM session_seen WHERE session_id IN (SELECT value FROM json_each(?))`, string(list)); err != nil {
 		return 0, err
 	}
@@ -275,23 +264,8 @@ func mergePostgres(ctx context.Context, tx *sql.Tx, limit int) (int, error) {
 		Scan(&mine, new(string), new(string), new(string), new(string)); err != nil || !mine {
 		return 0, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT session_id, at FROM session_seen ORDER BY seq LIMIT $1`, limit)
-	if err != nil {
-		return 0, err
-	}
-	var ids []string
-	var ats []int64
-	for rows.Next() {
-		var id string
-		var at int64
-		if err := rows.Scan(&id, &at); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		ids, ats = append(ids, id), append(ats, at)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil || len(ids) == 0 {
+	ids, ats, err := pendingMarks(ctx, tx, limit)
+	if err != nil || len(ids) == 0 {
 		return 0, err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE sessions SET last_active = v.at
@@ -304,4 +278,22 @@ func mergePostgres(ctx context.Context, tx *sql.Tx, limit int) (int, error) {
 		return 0, err
 	}
 	return len(ids), nil
+}
+
+// pendingMarks reads up to limit pending marks, oldest first.
+func pendingMarks(ctx context.Context, tx *sql.Tx, limit int) (ids []string, ats []int64, err error) {
+	rows, err := tx.QueryContext(ctx, `SELECT session_id, at FROM session_seen ORDER BY seq LIMIT $1`, limit)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var at int64
+		if err := rows.Scan(&id, &at); err != nil {
+			return nil, nil, err
+		}
+		ids, ats = append(ids, id), append(ats, at)
+	}
+	return ids, ats, rows.Err()
 }

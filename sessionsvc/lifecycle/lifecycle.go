@@ -1,7 +1,9 @@
 // Package lifecycle runs sessionsvc's periodic jobs: ending idle sessions
 // (reason idle), ending sessions older than the maximum age (reason
 // expired), purging ended sessions after the retention period, and
-// compacting revocation log entries whose tokens have all expired.
+// compacting revocation log entries whose tokens have all expired; and,
+// every second (RunMerger), merging the sessions' pending activity marks
+// into their stored lastActive.
 //
 // Every job is one idempotent SQL statement set guarded by the store's log
 // lock, so several replicas on one PostgreSQL may run them at the same

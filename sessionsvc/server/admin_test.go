@@ -58,6 +58,10 @@ func testAdminListing(t *testing.T, e *env) {
 	e.clock.Add(20 * time.Minute)
 	e.internal("POST", protocol.PathActivity, []protocol.Activity{
 		{Key: "sid:s3", At: e.clock.Now().UnixMilli()}, {Key: "sid:s4", At: e.clock.Now().UnixMilli()}})
+	// The active and idle filters read the merged lastActive (a service
+	// merges every second, lifecycle.RunMerger).
+	_, err := e.st.MergeActivity(t.Context(), 1000)
+	require.NoError(t, err)
 
 	cases := []struct {
 		name  string

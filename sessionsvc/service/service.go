@@ -271,8 +271,9 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 			}
 			return s.policy(ctx)
 		}})
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); runner.Run(bgCtx) }()
+	go func() { defer wg.Done(); lifecycle.RunMerger(bgCtx, s.Store, lifecycle.MergeEvery, s.Logger) }()
 	// The flusher writes what is still buffered once the server has drained.
 	go func() { defer wg.Done(); s.Server.RunActivityFlusher(bgCtx) }()
 	for _, bg := range s.hooks.Background {

@@ -9,9 +9,12 @@ import (
 type priority int
 
 const (
+	// prioMerge: the activity merger (MergeActivity). It yields to every
+	// other writer, activity flushes included, after each statement.
+	prioMerge priority = iota
 	// prioBulk: activity flushes, idle/expiry sweeps, purge, compaction.
 	// They write in short transactions and yield between them.
-	prioBulk priority = iota
+	prioBulk
 	// prioNormal: logins, refreshes, settings, alerts.
 	prioNormal
 	// prioRevoke: anything the proxies must learn about (terminations,
@@ -22,7 +25,7 @@ const (
 
 // writeGate hands SQLite's one write connection to the most urgent waiter:
 // when a write transaction ends, a waiting revocation goes first, then a
-// waiting login, then bulk work; within a priority, first come first
+// waiting login, then bulk work, then the activity merger; within a priority, first come first
 // served. database/sql's own wait queue for a busy connection has no order
 // at all, so without the gate a revocation could wait behind any number of
 // activity batches. A revocation waits at most for the transaction in

@@ -35,11 +35,16 @@ func SortFields() []string {
 }
 
 // ListSessions reads one page of sessions. Every sort has an index ending
-// in id (migration 0050), so a page is an index walk that stops after it;
+// in id (migrations 0050, 0080), so a page is an index walk that stops after it;
 // a keyset cursor (After) makes any page cost the same as the first.
 // Totals: unfiltered lists read the maintained counts (session_counts);
 // filtered ones count, but stop at CountCap unless ExactTotal is set (a
 // short first page is its own exact count). SessionPage.Count says which.
+//
+// Each row's LastActive is read through session_seen (the latest activity
+// mark); the active and idle filters and the lastActive sort use the
+// merged column, which MergeActivity keeps behind the marks by one merge
+// round while activity stays below its rate.
 func (s *sqlStore) ListSessions(ctx context.Context, q SessionQuery) (SessionPage, error) {
 	col, ok := sortColumns[q.Sort]
 	if !ok {
@@ -190,6 +195,11 @@ func (s *sqlStore) ListSessions(ctx context.Context, q SessionQuery) (SessionPag
 		page.Sessions = page.Sessions[:limit]
 		last := &page.Sessions[limit-1]
 		page.Next = encodeCursor(col, q.Desc, sortValue(col, last), last.ID)
+	}
+	// The cursor holds the merged lastActive the page is ordered by; the
+	// rows show the latest mark.
+	if err := s.overlaySeen(ctx, page.Sessions); err != nil {
+		return SessionPage{}, err
 	}
 	if err := s.countSessions(ctx, q, &page, offset, more); err != nil {
 		return SessionPage{}, err

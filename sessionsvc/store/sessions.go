@@ -16,6 +16,16 @@ const sessionCols = `id, user_id, ip, user_agent, login_time, last_active, logou
 	terminated_manually, termination_reason, device_type, browser_name, os_name, geo,
 	security_score, score_reasons, expires_at, route, locale, user_document_id, username, user_email, user_lookup`
 
+// lastSeen is a session's lastActive read through session_seen (migration
+// 0080): its pending activity mark when later than the merged column, for
+// active sessions (an ended session's last mark was merged when it
+// ended). It is written for a query whose FROM is the sessions table.
+const lastSeen = `COALESCE((SELECT x.at FROM session_seen x WHERE x.session_id = sessions.id
+	AND sessions.active AND x.at > sessions.last_active), sessions.last_active)`
+
+// sessionColsSeen is sessionCols with lastActive read through session_seen.
+var sessionColsSeen = strings.Replace(sessionCols, "last_active", lastSeen, 1)
+
 func scanSession(sc rowScanner) (*Session, error) {
 	var (
 		ss               Session
@@ -129,7 +139,7 @@ func insertKeys(ctx context.Context, tx *sql.Tx, sessionID string, keys []Sessio
 }
 
 func (s *sqlStore) GetSession(ctx context.Context, id string) (*Session, error) {
-	ss, err := scanSession(s.readRow(ctx, `SELECT `+sessionCols+` FROM sessions WHERE id = $1`, id))
+	ss, err := scanSession(s.readRow(ctx, `SELECT `+sessionColsSeen+` FROM sessions WHERE id = $1`, id))
 	if err != nil {
 		return nil, s.wrap("get session", err)
 	}
@@ -142,7 +152,7 @@ func (s *sqlStore) FindSessionByKeys(ctx context.Context, keys []string) (*Sessi
 		return nil, fmt.Errorf("find session: %w", ErrNotFound)
 	}
 	args := stringArgs(keys)
-	q := `SELECT ` + sessionCols + ` FROM sessions WHERE id IN
+	q := `SELECT ` + sessionColsSeen + ` FROM sessions WHERE id IN
 		(SELECT session_id FROM session_keys WHERE key IN (` + s.placeholders(1, len(keys)) + `))
 		ORDER BY active DESC, login_time DESC LIMIT 1`
 	ss, err := scanSession(s.readRow(ctx, q, args...))
@@ -303,11 +313,12 @@ func (s *sqlStore) EndSessions(ctx context.Context, f EndFilter, reason string, 
 
 // endWhere ends the active sessions matching cond (whose placeholders start
 // at $1) and logs a revoke change for each of their keys, at the
-// transaction's time.
+// transaction's time. A session's pending activity mark (session_seen) is
+// merged as it ends: ended sessions are read without it.
 func (s *sqlStore) endWhere(ctx context.Context, tx *logTx, cond string, args []any, reason string, manual bool) ([]string, error) {
 	now := tx.now
 	n := len(args)
-	q := `UPDATE sessions SET active = FALSE, logout_time = $` + strconv.Itoa(n+1) +
+	q := `UPDATE sessions SET active = FALSE, last_active = ` + lastSeen + `, logout_time = $` + strconv.Itoa(n+1) +
 		`, termination_reason = $` + strconv.Itoa(n+2) + `, terminated_manually = $` + strconv.Itoa(n+3) +
 		` WHERE active AND (` + cond + `) RETURNING id, expires_at`
 	rows, err := tx.QueryContext(ctx, q, append(args, ms(now), reason, manual)...)
@@ -387,8 +398,13 @@ func (s *sqlStore) DeleteSession(ctx context.Context, id string, now time.Time) 
 	})
 }
 
+// EndIdle reads through session_seen: a session whose pending activity
+// mark (not merged yet) is at or after idleBefore is not idle. The mark is
+// read in the statement that ends the session, so a mark committed before
+// it always saves the session.
 func (s *sqlStore) EndIdle(ctx context.Context, idleBefore, now time.Time) ([]string, error) {
-	return s.endBatch(ctx, "end idle", "last_active < $1", ms(idleBefore), protocol.ReasonIdle, now)
+	return s.endBatch(ctx, "end idle", "last_active < $1 AND NOT EXISTS (SELECT 1 FROM session_seen x WHERE x.session_id = sessions.id AND x.at >= $1)",
+		ms(idleBefore), protocol.ReasonIdle, now)
 }
 
 func (s *sqlStore) EndOld(ctx context.Context, loginBefore, now time.Time) ([]string, error) {
@@ -478,4 +494,49 @@ func (s *sqlStore) Purge(ctx context.Context, endedBefore time.Time) (int, error
 		return err
 	})
 	return total, err
+}
+
+// overlaySeen moves the LastActive of the active sessions among ss to
+// their pending activity mark (session_seen) when it is later: a list
+// page is read, in its order, by the merged column, and shows the latest
+// mark. One statement whatever the page's length.
+func (s *sqlStore) overlaySeen(ctx context.Context, ss []Session) error {
+	at := make(map[string]int, len(ss))
+	ids := make([]string, 0, len(ss))
+	for i := range ss {
+		if ss[i].Active {
+			at[ss[i].ID] = i
+			ids = append(ids, ss[i].ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	if s.d.name() == "postgres" {
+		rows, err = s.read(ctx, `SELECT session_id, at FROM session_seen WHERE session_id = ANY($1::text[])`, ids)
+	} else {
+		list, _ := json.Marshal(ids)
+		rows, err = s.read(ctx, `SELECT session_id, at FROM session_seen WHERE session_id IN (SELECT value FROM json_each(?))`, string(list))
+	}
+	if err != nil {
+		return s.wrap("read activity marks", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var v int64
+		if err := rows.Scan(&id, &v); err != nil {
+			return s.wrap("read activity marks", err)
+		}
+		if i, ok := at[id]; ok {
+			if t := fromMS(v); t.After(ss[i].LastActive) {
+				ss[i].LastActive = t
+			}
+		}
+	}
+	return s.wrap("read activity marks", rows.Err())
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,6 +31,7 @@ type sqlStore struct {
 	ckpt          *walCheckpointer // SQLite: checkpoints the WAL off the write path
 	revokes       revokeGroup      // group commit of concurrent RevokeKeys
 	logStmts      logStmts         // SQLite: the writer's prepared log statements
+	flushing      atomic.Int32     // activity flushes in progress (the merger yields to them)
 }
 
 // Dialect reports "sqlite" or "postgres".

@@ -252,7 +252,11 @@ type Sessions interface {
 	// DeleteSession removes a session for good (its keys are revoked first if it was active).
 	DeleteSession(ctx context.Context, id string, now time.Time) error
 	// RecordActivity moves lastActive forward (never back) for each mark's
-	// session; marks for unknown keys are ignored. Returns sessions updated.
+	// session; marks for unknown keys, and for ended sessions, are ignored.
+	// GetSession, FindSessionByKeys, ListSessions' rows and EndIdle see a
+	// mark at once; the active and idle filters and the lastActive sort of
+	// ListSessions once MergeActivity merged it. Returns the sessions whose
+	// pending mark moved forward (an ended session's may count).
 	RecordActivity(ctx context.Context, marks []ActivityMark) (int, error)
 	// DiscoverSessions registers tokens seen in traffic that no session
 	// knows (see Discovery, RouteDiscovered); returns the ids created.
@@ -287,8 +291,15 @@ type RevocationLog interface {
 
 // Retention ends sessions by age and forgets ended ones (the periodic jobs).
 type Retention interface {
-	// EndIdle ends active sessions whose lastActive is before idleBefore (ReasonIdle).
+	// EndIdle ends active sessions whose lastActive is before idleBefore
+	// (ReasonIdle): merged or not, a mark at or after idleBefore keeps a
+	// session.
 	EndIdle(ctx context.Context, idleBefore, now time.Time) ([]string, error)
+	// MergeActivity moves up to max pending activity marks (RecordActivity)
+	// into the sessions' stored lastActive, which the active and idle
+	// filters and the lastActive sort of ListSessions read. Returns the
+	// marks taken (0 when none is pending).
+	MergeActivity(ctx context.Context, max int) (int, error)
 	// EndOld ends active sessions that logged in before loginBefore (ReasonExpired).
 	EndOld(ctx context.Context, loginBefore, now time.Time) ([]string, error)
 	// Purge deletes ended sessions whose logout time is before endedBefore.

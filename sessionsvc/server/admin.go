@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"math"
@@ -206,7 +207,19 @@ func (s *Server) adminList(w http.ResponseWriter, r *http.Request, base store.Se
 	// "capped" (counting stopped at countCap: total is a lower bound).
 	meta["total"], meta["pagination"] = page.Total, withCursor(pg.meta(page.Total), page)
 	meta["countMode"], meta["countCap"] = page.Count, store.CountCap
-	writeJSON(w, http.StatusOK, map[string]any{"data": data, "meta": meta})
+	// {"data": …, "meta": …} as json.Marshal of the map writes it, the
+	// sessions by sessionview.AppendListJSON (reflection took json.Marshal
+	// about 6 ms for 1,000 sessions).
+	m, err := json.Marshal(meta)
+	if err != nil {
+		return err
+	}
+	body := append(make([]byte, 0, 1200*len(data)+len(m)+32), `{"data":`...)
+	if body, err = sessionview.AppendListJSON(body, data); err != nil {
+		return err
+	}
+	body = append(append(append(body, `,"meta":`...), m...), '}')
+	writeJSONBytes(w, http.StatusOK, body)
 	return nil
 }
 

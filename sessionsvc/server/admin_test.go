@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/meshsession/meshsession/plugin/protocol"
 	"github.com/meshsession/meshsession/sessionsvc/secrets"
+	"github.com/meshsession/meshsession/sessionsvc/sessionview"
 	"github.com/meshsession/meshsession/sessionsvc/store"
 )
 
@@ -331,4 +333,43 @@ func TestQueryInt(t *testing.T) {
 	}
 	_, err := queryInt("-1", "cursor", int64(0), 0, math.MaxInt64)
 	assert.EqualError(t, err, "cursor must be an integer of at least 0")
+}
+
+// The admin list's answer is the bytes json.Marshal writes for its
+// content (it is encoded without reflection: sessionview.AppendListJSON):
+// decoded and encoded again by encoding/json it comes out the same, for
+// sessions with and without a location, ended or not, with text that JSON
+// escapes.
+func TestAdminListEncoding(t *testing.T) { onBackends(t, testAdminListEncoding) }
+
+func testAdminListEncoding(t *testing.T, e *env) {
+	ctx := t.Context()
+	now := e.clock.Now()
+	for i, ss := range []store.Session{
+		{UserID: "7", IP: "203.0.113.1", UserAgent: "Mozilla/5.0 <b>&\"quoted\"</b> \u2028 ü 🇩🇪", DeviceType: "desktop",
+			Geo: &store.GeoLocation{Country: "Deutschland", CountryCode: "DE", City: "Köln", Latitude: 50.9375, Longitude: 6.96}},
+		{UserID: "user-ä", IP: "2001:db8::1", BrowserName: "Firefox 133", OSName: "Linux", ScoreReasons: []string{"new <device>"}},
+		{UserID: "0012", Geo: &store.GeoLocation{Country: "X"}},
+	} {
+		ss.LoginTime = now.Add(-time.Duration(i+1) * time.Hour)
+		ss.LastActive = ss.LoginTime
+		require.NoError(t, e.st.CreateSession(ctx, &ss, []store.SessionKey{{Key: fmt.Sprintf("sid:enc-%d", i), Kind: store.KeySession, ExpiresAt: now.Add(time.Hour)}}, nil))
+		if i == 1 {
+			_, err := e.st.EndSessions(ctx, store.EndFilter{SessionIDs: []string{ss.ID}}, protocol.ReasonLogout, false, now)
+			require.NoError(t, err)
+		}
+	}
+	for _, path := range []string{a + "/sessions", a + "/sessions?pageSize=2&sort=loginTime:asc", a + "/sessions?search=Deutsch"} {
+		r := e.admin("GET", path, nil)
+		require.Equal(t, 200, r.status, string(r.raw))
+		var body struct {
+			Data []sessionview.Session `json:"data"`
+			Meta map[string]any        `json:"meta"`
+		}
+		require.NoError(t, json.Unmarshal(r.raw, &body))
+		require.NotEmpty(t, body.Data, path)
+		again, err := json.Marshal(map[string]any{"data": body.Data, "meta": body.Meta})
+		require.NoError(t, err)
+		assert.Equal(t, string(again)+"\n", string(r.raw), path)
+	}
 }

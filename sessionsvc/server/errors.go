@@ -71,6 +71,14 @@ func toAPIError(err error) *apiError {
 // writeJSON answers status with v as JSON (strapi.WriteJSON).
 func writeJSON(w http.ResponseWriter, status int, v any) { strapi.WriteJSON(w, status, v) }
 
+// writeJSONBytes answers status with b, one JSON value already encoded,
+// as writeJSON does.
+func writeJSONBytes(w http.ResponseWriter, status int, b []byte) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	ae := toAPIError(err)
 	level := slog.LevelInfo

@@ -1,8 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
+	"maps"
 	"strings"
+	"sync"
 )
 
 // SessionAppIDs returns, for each of the sessions ids that has one, the id
@@ -11,41 +14,75 @@ import (
 // <v>), else the newest access-token key ("fp:<…>", returned whole).
 // Sessions with neither are missing from the map.
 func (s *sqlStore) SessionAppIDs(ctx context.Context, ids []string) (map[string]string, error) {
-	out := make(map[string]string, len(ids))
 	ids = nonEmpty(ids)
+	if len(ids) <= appIDChunk {
+		return s.appIDs(ctx, ids)
+	}
+	// A page of 1,000 sessions is 1,000 index probes: its chunks are read
+	// at once, each on a reader connection of its own.
+	var (
+		mu    sync.Mutex
+		wg    sync.WaitGroup
+		first error
+	)
+	out := make(map[string]string, len(ids))
 	for len(ids) > 0 {
-		n := min(len(ids), 500)
+		n := min(len(ids), appIDChunk)
 		chunk := ids[:n]
 		ids = ids[n:]
-		args := stringArgs(chunk)
-		// Session keys first, then access keys newest (latest expiry) first:
-		// the first row per session wins.
-		rows, err := s.read(ctx, `SELECT session_id, key, kind FROM session_keys
-			WHERE session_id IN (`+s.placeholders(1, len(chunk))+`) AND kind IN ('session', 'access')
-			ORDER BY session_id, CASE kind WHEN 'session' THEN 0 ELSE 1 END, expires_at DESC, key`, args...)
-		if err != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := s.appIDs(ctx, chunk)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				first = cmp.Or(first, err)
+				return
+			}
+			maps.Copy(out, got)
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return nil, first
+	}
+	return out, nil
+}
+
+// appIDChunk: the session ids one app-id query looks up.
+const appIDChunk = 500
+
+// appIDs is SessionAppIDs for at most appIDChunk ids, in one query.
+func (s *sqlStore) appIDs(ctx context.Context, ids []string) (map[string]string, error) {
+	out := make(map[string]string, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	// Session keys first, then access keys newest (latest expiry) first:
+	// the first row per session wins.
+	rows, err := s.read(ctx, `SELECT session_id, key, kind FROM session_keys
+		WHERE session_id IN (`+s.placeholders(1, len(ids))+`) AND kind IN ('session', 'access')
+		ORDER BY session_id, CASE kind WHEN 'session' THEN 0 ELSE 1 END, expires_at DESC, key`, stringArgs(ids)...)
+	if err != nil {
+		return nil, s.wrap("session app ids", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var sid, key, kind string
+		if err := rows.Scan(&sid, &key, &kind); err != nil {
 			return nil, s.wrap("session app ids", err)
 		}
-		for rows.Next() {
-			var sid, key, kind string
-			if err := rows.Scan(&sid, &key, &kind); err != nil {
-				rows.Close()
-				return nil, s.wrap("session app ids", err)
-			}
-			if _, done := out[sid]; done {
-				continue
-			}
-			if kind == string(KeySession) {
-				key = strings.TrimPrefix(key, "sid:")
-			}
-			out[sid] = key
+		if _, done := out[sid]; done {
+			continue
 		}
-		if err := rows.Close(); err != nil {
-			return nil, s.wrap("session app ids", err)
+		if kind == string(KeySession) {
+			key = strings.TrimPrefix(key, "sid:")
 		}
-		if err := rows.Err(); err != nil {
-			return nil, s.wrap("session app ids", err)
-		}
+		out[sid] = key
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("session app ids", err)
 	}
 	return out, nil
 }

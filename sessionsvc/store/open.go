@@ -87,7 +87,12 @@ func openSQLite(ctx context.Context, databaseURL string, logger *slog.Logger) (S
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	r, err := sql.Open("sqlite", base+"&_pragma=query_only(1)&_pragma=cache_size(-16384)")
+	// Readers map the file (up to SQLite's most, about 2 GiB) instead of
+	// copying each page they read into their own cache: a page of 1,000
+	// sessions reads rows and key-index entries spread over the whole file,
+	// each a pread from the OS cache otherwise. They only read (query_only),
+	// so the map is never written through.
+	r, err := sql.Open("sqlite", base+"&_pragma=query_only(1)&_pragma=cache_size(-16384)&_pragma=mmap_size(2147418112)")
 	if err != nil {
 		_ = w.Close()
 		return nil, fmt.Errorf("open store: sqlite reader: %w", err)

@@ -601,6 +601,16 @@ func testSessionLookups(t *testing.T, st store.Store) {
 	ids, err = st.SessionAppIDs(ctx(), nil)
 	require.NoError(t, err)
 	assert.Empty(t, ids)
+	// A page's worth (1,000 and more ids are looked up in chunks read at
+	// once): the known ones anywhere in it.
+	many := make([]string, 1300)
+	for i := range many {
+		many[i] = fmt.Sprintf("sess_unknown_%d", i)
+	}
+	many[0], many[700], many[1299] = refreshOnly.ID, fpOnly.ID, withSid.ID
+	ids, err = st.SessionAppIDs(ctx(), many)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{withSid.ID: "claim", fpOnly.ID: "fp:newer"}, ids)
 
 	uid, err := st.UserIDByLookup(ctx(), []string{"tok-a"})
 	require.NoError(t, err)

@@ -338,7 +338,10 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.endSessions(ctx, store.EndFilter{SessionIDs: []string{sess.ID}}, req.Reason, false, now); err != nil {
+	// Every key named is revoked, also those that are not the session's
+	// (a token never registered with it): in the same transaction.
+	f := store.EndFilter{SessionIDs: []string{sess.ID}, AlsoRevoke: req.Keys, AlsoRevokeUntil: now.Add(s.cfg.RevocationTTL)}
+	if _, err := s.endSessions(ctx, f, req.Reason, false, now); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, protocol.RevokeResponse{SessionID: sess.ID, Found: true})

@@ -104,6 +104,22 @@ func testRegisterRevokeAndSync(t *testing.T, e *env) {
 	assert.Equal(t, d2.Cursor, foreign.Cursor)
 	assert.Equal(t, e.clock.Now().Unix(), foreign.Now)
 
+	// A logout naming its session's key and a key no session holds
+	// revokes both, in the same log write.
+	id2 := e.login("alice", token(t, "alice", "s-2", nil), "")
+	r = e.internal("POST", protocol.PathRevoke, protocol.RevokeRequest{Keys: []string{"sid:s-2", "fp:stray-refresh", "sid:s-1"}})
+	require.Equal(t, 200, r.status, string(r.raw))
+	assert.Equal(t, id2, r.body["sessionId"])
+	d3 := e.syncPage(epoch, d2.Cursor, 0)
+	got := map[string]protocol.Change{}
+	for _, c := range d3.Changes {
+		got[c.Key] = c
+	}
+	require.Contains(t, got, "sid:s-2")
+	require.Contains(t, got, "fp:stray-refresh", "a key no session holds is revoked beside the session")
+	assert.Greater(t, got["fp:stray-refresh"].Exp, e.clock.Now().Unix())
+	assert.NotContains(t, got, "sid:s-1", "a key of an ended session keeps its entry (and expiry)")
+
 	// The binary form is the same page, in protocol's encoding.
 	for _, c := range []int64{0, p1.Cursor} {
 		path := fmt.Sprintf("%s?epoch=%s&cursor=%d&limit=2", protocol.PathSync, epoch, c)

@@ -304,11 +304,50 @@ func (s *sqlStore) EndSessions(ctx context.Context, f EndFilter, reason string, 
 	}
 	var ended []string
 	err := s.revokeTx(ctx, "end sessions", now, func(tx *logTx) error {
+		if err := s.revokeUnregistered(ctx, tx, f.AlsoRevoke, f.AlsoRevokeUntil, reason); err != nil {
+			return err
+		}
 		var err error
 		ended, err = s.endWhere(ctx, tx, strings.Join(where, " AND "), args, reason, manual)
 		return err
 	})
 	return ended, err
+}
+
+// revokeUnregistered logs a revoke change, until exp, for each of keys that
+// no session holds. A registered key is left to its session: it is revoked
+// when the session ends, with the expiry of its own token, which an entry
+// with another expiry must not supersede.
+func (s *sqlStore) revokeUnregistered(ctx context.Context, tx *logTx, keys []string, exp time.Time, reason string) error {
+	keys = nonEmpty(keys)
+	if len(keys) == 0 {
+		return nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT key FROM session_keys WHERE key IN (`+s.placeholders(1, len(keys))+`)`, stringArgs(keys)...)
+	if err != nil {
+		return err
+	}
+	held := map[string]bool{}
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			rows.Close()
+			return err
+		}
+		held[k] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	e := entryExp(exp, tx.now)
+	var changes []protocol.Change
+	for _, k := range keys {
+		if !held[k] {
+			changes = append(changes, protocol.Change{Op: protocol.OpRevoke, Key: k, Exp: e, Reason: reason})
+		}
+	}
+	return tx.append(ctx, changes...)
 }
 
 // endWhere ends the active sessions matching cond (whose placeholders start

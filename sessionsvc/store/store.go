@@ -151,6 +151,12 @@ type EndFilter struct {
 	SessionIDs      []string
 	UserID          string
 	ExceptSessionID string // keep this one (logout-others)
+	// AlsoRevoke are keys revoked in the same transaction, until
+	// AlsoRevokeUntil (zero: DefaultRevocationTTL from now), when no
+	// session holds them (a logout's presented token that was never
+	// registered); a key a session holds is revoked with that session.
+	AlsoRevoke      []string
+	AlsoRevokeUntil time.Time
 }
 
 // RefreshOutcome is the result of Refresh.

@@ -212,7 +212,9 @@ func backup(t *testing.T, dbURL string) (restore func()) {
 		_, err = tx.ExecContext(ctx, `TRUNCATE `+strings.Join(qualified, ", ")+` CASCADE`)
 		require.NoError(t, err)
 		for _, tb := range tables {
-			_, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s.%s SELECT * FROM %s.%s`, schema, tb, bk, tb))
+			// OVERRIDING SYSTEM VALUE: identity columns (session_seen.seq)
+			// get their saved values, as COPY gives them in a restore.
+			_, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s.%s OVERRIDING SYSTEM VALUE SELECT * FROM %s.%s`, schema, tb, bk, tb))
 			require.NoError(t, err, tb)
 		}
 		require.NoError(t, tx.Commit())

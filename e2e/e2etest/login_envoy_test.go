@@ -178,6 +178,16 @@ func TestLoginsOnEnvoyDefaults(t *testing.T) {
 func TestLoginWhileSessionsvcDownIsDiscovered(t *testing.T) {
 	onEachBackend(t, func(t *testing.T, sys *system, _ backend) {
 		phone := newDevice(t, "127.0.0.5", uaPhone)
+		// Every worker has its first state before sessionsvc goes away (a
+		// token-bearing request is held until it has: under fail_closed a
+		// worker that never synced refuses, as it should).
+		laptop := newDevice(t, "127.0.0.6", uaLaptop)
+		_, warm, err := rawLogin(t, sys, laptop, "bob", nil)
+		require.NoError(t, err)
+		for w := 0; w < workers; w++ {
+			r := sys.get(t, laptop, gjson.GetBytes(warm, "jwt").String(), "/api/articles", w)
+			require.Equal(t, 200, r.status, r.String())
+		}
 
 		sys.stopSessionsvc()
 		status, body, err := rawLogin(t, sys, phone, "alice", nil)

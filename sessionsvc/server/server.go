@@ -111,7 +111,9 @@ type Server struct {
 	limiter     *limiter        // user API rate limits
 	uaOnce      sync.Once       // ua is built on first use (session discovery)
 	ua          *useragent.Parser
-	waiting     atomic.Int64    // sync requests in a long-poll
+	waiting     atomic.Int64                // sync requests in a long-poll
+	syncBinary  atomic.Pointer[encodedPage] // the last sync answer encoded, per format (longpoll.go)
+	syncJSON    atomic.Pointer[encodedPage]
 	lp          loginProtection // loginprotect.go
 }
 
@@ -282,6 +284,9 @@ const (
 	ctxAdmin
 )
 
+// noStore is every answer's Cache-Control, built once.
+var noStore = []string{"no-store"}
+
 func (s *Server) handle(pattern string, auth authKind, h handlerFunc) {
 	limit := int64(MaxAPIBody)
 	if auth == authInternal {
@@ -290,8 +295,10 @@ func (s *Server) handle(pattern string, auth authKind, h handlerFunc) {
 	route := pattern
 	s.patterns = append(s.patterns, pattern)
 	s.mux.Handle(pattern, s.metrics.instrument(route, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, limit)
-		w.Header().Set("Cache-Control", "no-store")
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
+		}
+		w.Header()["Cache-Control"] = noStore
 		var err error
 		switch auth {
 		case authInternal:

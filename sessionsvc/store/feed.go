@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/meshsession/meshsession/plugin/protocol"
 )
@@ -32,7 +33,27 @@ type feedCache struct {
 	tailAfter int64
 
 	maxTail int // 0: feedMaxTail (tests set less)
+
+	// version moves (under mu) whenever what a delta would answer may
+	// change: entries applied, the tail trimmed, the feed dropped or
+	// rebuilt. shared is the last delta page built, valid while version
+	// has not moved: the waiters a change wakes at one cursor share it.
+	version atomic.Uint64
+	shared  atomic.Pointer[sharedDelta]
 }
+
+// sharedDelta is a delta page built once and handed to every caller at
+// the same cursor and limit while the feed's version stands. Its changes
+// are never modified.
+type sharedDelta struct {
+	version uint64
+	cursor  int64
+	limit   int
+	page    protocol.SyncPage // Now unset: each answer sets its own
+}
+
+// invalidate marks the answers built so far as stale; under mu.
+func (f *feedCache) invalidate() { f.version.Add(1) }
 
 const (
 	feedMaxTail    = 200_000 // entries kept for deltas
@@ -94,6 +115,7 @@ func (f *feedCache) refresh(ctx context.Context, tx *sql.Tx, head, base int64) e
 		f.built = false
 	}
 	if !f.built {
+		f.invalidate()
 		rows, err := tx.QueryContext(ctx, `SELECT seq, op, key, user_id, exp, at, reason FROM revocation_log
 			WHERE latest AND op IN ('revoke', 'block', 'not_before') AND seq <= $1 ORDER BY seq`, head)
 		if err != nil {
@@ -126,6 +148,7 @@ func (f *feedCache) refresh(ctx context.Context, tx *sql.Tx, head, base int64) e
 	if head <= f.head {
 		return nil // nothing new (the head can even drop when compaction removes the last entry)
 	}
+	f.invalidate()
 	rows, err := tx.QueryContext(ctx, `SELECT seq, op, key, user_id, exp, at, reason FROM revocation_log
 		WHERE seq > $1 AND seq <= $2 ORDER BY seq`, f.head, head)
 	if err != nil {

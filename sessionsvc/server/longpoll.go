@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/meshsession/meshsession/plugin/protocol"
@@ -63,7 +64,7 @@ func (s *Server) changes(ctx context.Context, epoch string, cursor int64, limit 
 			s.waiting.Add(-1)
 			s.metrics.syncWaiting.Dec()
 		}()
-		return w.WaitChanges(ctx, epoch, cursor, limit, wait, s.nowUTC)
+		return w.WaitChanges(ctx, epoch, cursor, limit, wait, s.nowUTCFunc)
 	}
 	return s.st.Changes(ctx, epoch, cursor, limit, s.nowUTC())
 }
@@ -143,6 +144,13 @@ type encodedPage struct {
 	body []byte
 }
 
+// encodedPages keeps the last few answers of one format (while a change
+// fans out, answers at the old cursor and at the new second interleave).
+type encodedPages struct {
+	slots [4]atomic.Pointer[encodedPage]
+	next  atomic.Uint32
+}
+
 // samePage tells whether a and b encode to the same bytes: equal fields
 // and the very same changes (the store never modifies a page's changes
 // once handed out, and the cached page keeps them from being reused).
@@ -162,12 +170,14 @@ var (
 // answer's bytes when page is the same page. Snapshots (reset pages,
 // fresh and up to 100,000 changes each) are not kept.
 func (s *Server) syncBody(page *protocol.SyncPage, binaryForm bool) ([]byte, error) {
-	slot := &s.syncJSON
+	c := &s.syncJSON
 	if binaryForm {
-		slot = &s.syncBinary
+		c = &s.syncBinary
 	}
-	if e := slot.Load(); e != nil && samePage(&e.page, page) {
-		return e.body, nil
+	for i := range c.slots {
+		if e := c.slots[i].Load(); e != nil && samePage(&e.page, page) {
+			return e.body, nil
+		}
 	}
 	var b []byte
 	if binaryForm {
@@ -179,7 +189,7 @@ func (s *Server) syncBody(page *protocol.SyncPage, binaryForm bool) ([]byte, err
 		b = appendSyncPage(make([]byte, 0, 64+len(page.Changes)*96), page)
 	}
 	if !page.Reset {
-		slot.Store(&encodedPage{page: *page, body: b})
+		c.slots[c.next.Add(1)%uint32(len(c.slots))].Store(&encodedPage{page: *page, body: b})
 	}
 	return b, nil
 }

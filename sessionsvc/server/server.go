@@ -111,9 +111,10 @@ type Server struct {
 	limiter     *limiter        // user API rate limits
 	uaOnce      sync.Once       // ua is built on first use (session discovery)
 	ua          *useragent.Parser
-	waiting     atomic.Int64                // sync requests in a long-poll
-	syncBinary  atomic.Pointer[encodedPage] // the last sync answer encoded, per format (longpoll.go)
-	syncJSON    atomic.Pointer[encodedPage]
+	waiting     atomic.Int64     // sync requests in a long-poll
+	nowUTCFunc  func() time.Time // s.nowUTC, bound once (a long-poll hands it on)
+	syncBinary  encodedPages     // the last sync answers encoded, per format (longpoll.go)
+	syncJSON    encodedPages
 	lp          loginProtection // loginprotect.go
 }
 
@@ -150,6 +151,7 @@ func New(cfg Config) (*Server, error) {
 		cfg: cfg, st: cfg.Store, log: cfg.Logger, key: []byte(cfg.InternalKey), now: cfg.Now,
 		mux: http.NewServeMux(), limiter: newLimiter(),
 	}
+	s.nowUTCFunc = s.nowUTC
 	if cfg.ActivityFlushInterval > 0 {
 		if cfg.ActivityMaxPending <= 0 {
 			cfg.ActivityMaxPending = 100_000

@@ -36,10 +36,13 @@ type feedCache struct {
 
 	// version moves (under mu) whenever what a delta would answer may
 	// change: entries applied, the tail trimmed, the feed dropped or
-	// rebuilt. shared is the last delta page built, valid while version
-	// has not moved: the waiters a change wakes at one cursor share it.
-	version atomic.Uint64
-	shared  atomic.Pointer[sharedDelta]
+	// rebuilt. shared holds the last delta pages built, valid while
+	// version has not moved: the waiters a change wakes at one cursor
+	// share one (several slots: while a change fans out, the woken ask at
+	// the old cursor and the answered at the new one).
+	version    atomic.Uint64
+	shared     [4]atomic.Pointer[sharedDelta]
+	sharedNext atomic.Uint32
 }
 
 // sharedDelta is a delta page built once and handed to every caller at
@@ -50,6 +53,25 @@ type sharedDelta struct {
 	cursor  int64
 	limit   int
 	page    protocol.SyncPage // Now unset: each answer sets its own
+}
+
+// sharedPage finds the page built at cursor and limit for the current
+// version.
+func (f *feedCache) sharedPage(cursor int64, limit int) (protocol.SyncPage, bool) {
+	v := f.version.Load()
+	for i := range f.shared {
+		if sh := f.shared[i].Load(); sh != nil && sh.cursor == cursor && sh.limit == limit && sh.version == v {
+			return sh.page, true
+		}
+	}
+	return protocol.SyncPage{}, false
+}
+
+// share keeps page for the callers that ask at cursor and limit until the
+// version moves; under mu.
+func (f *feedCache) share(cursor int64, limit int, page protocol.SyncPage) {
+	i := f.sharedNext.Add(1) % uint32(len(f.shared))
+	f.shared[i].Store(&sharedDelta{version: f.version.Load(), cursor: cursor, limit: limit, page: page})
 }
 
 // invalidate marks the answers built so far as stale; under mu.

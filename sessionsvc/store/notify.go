@@ -27,6 +27,26 @@ type feedSignal struct {
 	stop  chan struct{}
 	done  sync.WaitGroup
 	fired atomic.Int64 // wake-ups, for tests and metrics
+
+	// timers are the waiters' stopped timers, reused: a change re-arms
+	// the whole fleet's waits.
+	timers sync.Pool
+}
+
+// timer returns a timer that fires after d; putTimer gives it back.
+func (f *feedSignal) timer(d time.Duration) *time.Timer {
+	if t, ok := f.timers.Get().(*time.Timer); ok {
+		t.Reset(d)
+		return t
+	}
+	return time.NewTimer(d)
+}
+
+// putTimer stops t (since Go 1.23 a stopped timer's channel holds no
+// stale tick) and keeps it for the next wait.
+func (f *feedSignal) putTimer(t *time.Timer) {
+	t.Stop()
+	f.timers.Put(t)
 }
 
 func (f *feedSignal) init() {
@@ -242,8 +262,8 @@ func (s *sqlStore) WaitChanges(ctx context.Context, epoch string, cursor int64, 
 	if err != nil || wait <= 0 || len(page.Changes) > 0 || page.More || (page.Reset && !emptyLog) || !s.signal.live.Load() {
 		return page, err
 	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
+	t := s.signal.timer(wait)
+	defer s.signal.putTimer(t)
 	for {
 		select {
 		case <-changed:
@@ -285,8 +305,7 @@ func (s *sqlStore) cachedChanges(epoch string, cursor int64, limit int, now time
 	if cursor <= 0 || epoch != s.epoch {
 		return protocol.SyncPage{}, false
 	}
-	if sh := s.feed.shared.Load(); sh != nil && sh.cursor == cursor && sh.limit == limit && sh.version == s.feed.version.Load() {
-		page := sh.page
+	if page, ok := s.feed.sharedPage(cursor, limit); ok {
 		page.Now = now.Unix()
 		return page, true
 	}
@@ -313,7 +332,7 @@ func (s *sqlStore) cachedChanges(epoch string, cursor int64, limit int, now time
 	if n := len(page.Changes); n > 0 {
 		page.Cursor = page.Changes[n-1].Seq
 	}
-	s.feed.shared.Store(&sharedDelta{version: s.feed.version.Load(), cursor: cursor, limit: limit, page: page})
+	s.feed.share(cursor, limit, page)
 	page.Now = now.Unix()
 	return page, true
 }

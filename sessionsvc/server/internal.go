@@ -24,8 +24,12 @@ const (
 	maxActivity     = 20_000
 )
 
+// headerKey is protocol.HeaderKey in canonical form: looking it up
+// allocates nothing.
+var headerKey = http.CanonicalHeaderKey(protocol.HeaderKey)
+
 func (s *Server) checkInternalKey(r *http.Request) error {
-	got := r.Header.Get(protocol.HeaderKey)
+	got := r.Header.Get(headerKey)
 	if got == "" || subtle.ConstantTimeCompare([]byte(got), s.key) != 1 {
 		return &apiError{Status: http.StatusUnauthorized, Message: "missing or wrong " + protocol.HeaderKey}
 	}
@@ -400,44 +404,41 @@ func (s *Server) activity(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) sync(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	epoch := q.Get("epoch")
-	if len(epoch) > 128 {
+	q := parseSyncQuery(r.URL.RawQuery)
+	if len(q.epoch) > 128 {
 		return badRequest("epoch too long")
 	}
-	cursor, err := queryInt(q.Get("cursor"), "cursor", 0, 0, int64(math.MaxInt64))
+	cursor, err := queryInt(q.cursor, "cursor", 0, 0, int64(math.MaxInt64))
 	if err != nil {
 		return err
 	}
-	limit, err := queryInt(q.Get("limit"), "limit", s.cfg.SyncLimit, 1, store.MaxChangesLimit)
+	limit, err := queryInt(q.limit, "limit", s.cfg.SyncLimit, 1, store.MaxChangesLimit)
 	if err != nil {
 		return err
 	}
-	wait, err := parseWait(q.Get("wait"))
+	wait, err := parseWait(q.wait)
 	if err != nil {
 		return err
 	}
-	page, err := s.changes(r.Context(), epoch, cursor, limit, wait)
+	page, err := s.changes(r.Context(), q.epoch, cursor, limit, wait)
 	if err != nil {
 		return err
 	}
 	s.metrics.observeCursor(page.Cursor)
-	switch q.Get("format") {
+	contentType := jsonContentType
+	switch q.format {
 	case protocol.FormatBinary:
-		b, err := protocol.AppendBinaryPage(make([]byte, 0, 64+len(page.Changes)*24), &page)
-		if err != nil {
-			return fmt.Errorf("sync page at cursor %d: %w", cursor, err)
-		}
-		w.Header().Set("Content-Type", protocol.ContentTypeBinaryPage)
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(b)
-		return nil
+		contentType = binaryPageContentType
 	case "", "json":
 	default:
 		return badRequest("format must be %q or json", protocol.FormatBinary)
 	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	b, err := s.syncBody(&page, q.format == protocol.FormatBinary)
+	if err != nil {
+		return fmt.Errorf("sync page at cursor %d: %w", cursor, err)
+	}
+	w.Header()["Content-Type"] = contentType
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(appendSyncPage(make([]byte, 0, 64+len(page.Changes)*96), &page))
+	_, _ = w.Write(b)
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -127,6 +128,9 @@ func newMetrics(reg *prometheus.Registry, countActive func(context.Context) (flo
 
 func (m *metrics) instrument(route string, h http.Handler) http.Handler {
 	lat := m.latency.WithLabelValues(route)
+	// The counter of the route's last status: a run of answers with one
+	// status (a fleet's long-polls) looks its series up once.
+	var last atomic.Pointer[statusCounter]
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
@@ -135,8 +139,18 @@ func (m *metrics) instrument(route string, h http.Handler) http.Handler {
 			rec.status = 499
 		}
 		lat.Observe(time.Since(start).Seconds())
-		m.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
+		c := last.Load()
+		if c == nil || c.status != rec.status {
+			c = &statusCounter{status: rec.status, c: m.requests.WithLabelValues(route, strconv.Itoa(rec.status))}
+			last.Store(c)
+		}
+		c.c.Inc()
 	})
+}
+
+type statusCounter struct {
+	status int
+	c      prometheus.Counter
 }
 
 func (m *metrics) handler(reg *prometheus.Registry) http.Handler {

@@ -111,7 +111,10 @@ type Server struct {
 	limiter     *limiter        // user API rate limits
 	uaOnce      sync.Once       // ua is built on first use (session discovery)
 	ua          *useragent.Parser
-	waiting     atomic.Int64    // sync requests in a long-poll
+	waiting     atomic.Int64     // sync requests in a long-poll
+	nowUTCFunc  func() time.Time // s.nowUTC, bound once (a long-poll hands it on)
+	syncBinary  encodedPages     // the last sync answers encoded, per format (longpoll.go)
+	syncJSON    encodedPages
 	lp          loginProtection // loginprotect.go
 }
 
@@ -148,6 +151,7 @@ func New(cfg Config) (*Server, error) {
 		cfg: cfg, st: cfg.Store, log: cfg.Logger, key: []byte(cfg.InternalKey), now: cfg.Now,
 		mux: http.NewServeMux(), limiter: newLimiter(),
 	}
+	s.nowUTCFunc = s.nowUTC
 	if cfg.ActivityFlushInterval > 0 {
 		if cfg.ActivityMaxPending <= 0 {
 			cfg.ActivityMaxPending = 100_000
@@ -282,6 +286,9 @@ const (
 	ctxAdmin
 )
 
+// noStore is every answer's Cache-Control, built once.
+var noStore = []string{"no-store"}
+
 func (s *Server) handle(pattern string, auth authKind, h handlerFunc) {
 	limit := int64(MaxAPIBody)
 	if auth == authInternal {
@@ -290,8 +297,10 @@ func (s *Server) handle(pattern string, auth authKind, h handlerFunc) {
 	route := pattern
 	s.patterns = append(s.patterns, pattern)
 	s.mux.Handle(pattern, s.metrics.instrument(route, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, limit)
-		w.Header().Set("Cache-Control", "no-store")
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
+		}
+		w.Header()["Cache-Control"] = noStore
 		var err error
 		switch auth {
 		case authInternal:

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/meshsession/meshsession/plugin/protocol"
 )
@@ -32,7 +33,49 @@ type feedCache struct {
 	tailAfter int64
 
 	maxTail int // 0: feedMaxTail (tests set less)
+
+	// version moves (under mu) whenever what a delta would answer may
+	// change: entries applied, the tail trimmed, the feed dropped or
+	// rebuilt. shared holds the last delta pages built, valid while
+	// version has not moved: the waiters a change wakes at one cursor
+	// share one (several slots: while a change fans out, the woken ask at
+	// the old cursor and the answered at the new one).
+	version    atomic.Uint64
+	shared     [4]atomic.Pointer[sharedDelta]
+	sharedNext atomic.Uint32
 }
+
+// sharedDelta is a delta page built once and handed to every caller at
+// the same cursor and limit while the feed's version stands. Its changes
+// are never modified.
+type sharedDelta struct {
+	version uint64
+	cursor  int64
+	limit   int
+	page    protocol.SyncPage // Now unset: each answer sets its own
+}
+
+// sharedPage finds the page built at cursor and limit for the current
+// version.
+func (f *feedCache) sharedPage(cursor int64, limit int) (protocol.SyncPage, bool) {
+	v := f.version.Load()
+	for i := range f.shared {
+		if sh := f.shared[i].Load(); sh != nil && sh.cursor == cursor && sh.limit == limit && sh.version == v {
+			return sh.page, true
+		}
+	}
+	return protocol.SyncPage{}, false
+}
+
+// share keeps page for the callers that ask at cursor and limit until the
+// version moves; under mu.
+func (f *feedCache) share(cursor int64, limit int, page protocol.SyncPage) {
+	i := f.sharedNext.Add(1) % uint32(len(f.shared))
+	f.shared[i].Store(&sharedDelta{version: f.version.Load(), cursor: cursor, limit: limit, page: page})
+}
+
+// invalidate marks the answers built so far as stale; under mu.
+func (f *feedCache) invalidate() { f.version.Add(1) }
 
 const (
 	feedMaxTail    = 200_000 // entries kept for deltas
@@ -94,6 +137,7 @@ func (f *feedCache) refresh(ctx context.Context, tx *sql.Tx, head, base int64) e
 		f.built = false
 	}
 	if !f.built {
+		f.invalidate()
 		rows, err := tx.QueryContext(ctx, `SELECT seq, op, key, user_id, exp, at, reason FROM revocation_log
 			WHERE latest AND op IN ('revoke', 'block', 'not_before') AND seq <= $1 ORDER BY seq`, head)
 		if err != nil {
@@ -126,6 +170,7 @@ func (f *feedCache) refresh(ctx context.Context, tx *sql.Tx, head, base int64) e
 	if head <= f.head {
 		return nil // nothing new (the head can even drop when compaction removes the last entry)
 	}
+	f.invalidate()
 	rows, err := tx.QueryContext(ctx, `SELECT seq, op, key, user_id, exp, at, reason FROM revocation_log
 		WHERE seq > $1 AND seq <= $2 ORDER BY seq`, f.head, head)
 	if err != nil {

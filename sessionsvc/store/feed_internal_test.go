@@ -55,3 +55,61 @@ func TestFeedTailTrimming(t *testing.T) {
 	recent := all(s.feed.tailAfter) // from memory
 	assert.Equal(t, from0[len(from0)-len(recent):], recent)
 }
+
+// TestCachedChangesShared: callers at one cursor get one page built once
+// (the same changes), a caller at an older cursor its own, and an append
+// makes the shared pages stale.
+func TestCachedChangesShared(t *testing.T) {
+	ctx := context.Background()
+	st, err := Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "f.db"), nil)
+	require.NoError(t, err)
+	defer st.Close()
+	s := st.(*sqlStore)
+	now := time.Now()
+	epoch, _ := st.Epoch(ctx)
+	revoke := func(key string) {
+		t.Helper()
+		require.NoError(t, st.RevokeKeys(ctx, []string{key}, protocol.ReasonLogout, now.Add(time.Hour), now))
+		_, err := s.refreshFeed(ctx)
+		require.NoError(t, err)
+	}
+	keys := func(p protocol.SyncPage) []string {
+		var out []string
+		for _, c := range p.Changes {
+			out = append(out, c.Key)
+		}
+		return out
+	}
+	revoke("fp:0") // cursors from 1 on
+	revoke("fp:a")
+	c1 := s.feed.head
+	revoke("fp:b")
+
+	p1, ok := s.cachedChanges(epoch, c1, 10, now)
+	require.True(t, ok)
+	p2, ok := s.cachedChanges(epoch, c1, 10, now.Add(2*time.Second))
+	require.True(t, ok)
+	assert.Equal(t, []string{"fp:b"}, keys(p1))
+	assert.Same(t, &p1.Changes[0], &p2.Changes[0], "built once for both")
+	assert.Equal(t, now.Unix(), p1.Now, "each answer has its own now")
+	assert.Equal(t, now.Add(2*time.Second).Unix(), p2.Now)
+
+	old, ok := s.cachedChanges(epoch, c1-1, 10, now)
+	require.True(t, ok)
+	assert.Equal(t, []string{"fp:a", "fp:b"}, keys(old))
+	lim, ok := s.cachedChanges(epoch, c1-1, 1, now)
+	require.True(t, ok)
+	assert.Equal(t, []string{"fp:a"}, keys(lim))
+	assert.True(t, lim.More)
+	assert.Equal(t, c1, lim.Cursor)
+
+	revoke("fp:c")
+	p3, ok := s.cachedChanges(epoch, c1, 10, now)
+	require.True(t, ok)
+	assert.Equal(t, []string{"fp:b", "fp:c"}, keys(p3), "an append makes the shared page stale")
+	assert.Equal(t, s.feed.head, p3.Cursor)
+	again, ok := s.cachedChanges(epoch, c1-1, 10, now)
+	require.True(t, ok)
+	assert.Equal(t, []string{"fp:a", "fp:b", "fp:c"}, keys(again))
+	assert.False(t, again.More)
+}

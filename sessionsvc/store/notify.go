@@ -21,17 +21,37 @@ import (
 // PostgreSQL), brings the in-memory feed up to date and only then wakes the
 // waiters, who answer from that feed.
 type feedSignal struct {
-	mu    sync.Mutex
-	ch    chan struct{}
+	ch    atomic.Pointer[chan struct{}]
 	pokes chan struct{}
 	live  atomic.Bool // waiting is supported right now (PostgreSQL: the listener is connected)
 	stop  chan struct{}
 	done  sync.WaitGroup
 	fired atomic.Int64 // wake-ups, for tests and metrics
+
+	// timers are the waiters' stopped timers, reused: a change re-arms
+	// the whole fleet's waits.
+	timers sync.Pool
+}
+
+// timer returns a timer that fires after d; putTimer gives it back.
+func (f *feedSignal) timer(d time.Duration) *time.Timer {
+	if t, ok := f.timers.Get().(*time.Timer); ok {
+		t.Reset(d)
+		return t
+	}
+	return time.NewTimer(d)
+}
+
+// putTimer stops t (since Go 1.23 a stopped timer's channel holds no
+// stale tick) and keeps it for the next wait.
+func (f *feedSignal) putTimer(t *time.Timer) {
+	t.Stop()
+	f.timers.Put(t)
 }
 
 func (f *feedSignal) init() {
-	f.ch = make(chan struct{})
+	ch := make(chan struct{})
+	f.ch.Store(&ch)
 	f.pokes = make(chan struct{}, 1)
 	f.stop = make(chan struct{})
 }
@@ -48,18 +68,20 @@ func (f *feedSignal) poke() {
 	}
 }
 
-// changed is closed at the next change after the call.
+// changed is closed at the next change after the call. Lock-free: every
+// waiter a change wakes calls it again.
 func (f *feedSignal) changed() <-chan struct{} {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.ch
+	if ch := f.ch.Load(); ch != nil {
+		return *ch
+	}
+	return nil // not started: never closed
 }
 
+// fire wakes the waiters. The next generation is in place before the
+// current one is closed, so a waiter woken by it waits on the next.
 func (f *feedSignal) fire() {
-	f.mu.Lock()
-	close(f.ch)
-	f.ch = make(chan struct{})
-	f.mu.Unlock()
+	next := make(chan struct{})
+	close(*f.ch.Swap(&next))
 	f.fired.Add(1)
 }
 
@@ -127,6 +149,7 @@ func (s *sqlStore) refreshFeed(ctx context.Context) (int64, error) {
 	defer s.feed.mu.Unlock()
 	if err := s.feed.refresh(ctx, tx, head, base); err != nil {
 		s.feed.built = false
+		s.feed.invalidate()
 		return 0, s.wrap("refresh feed", err)
 	}
 	return s.feed.head, nil
@@ -239,8 +262,8 @@ func (s *sqlStore) WaitChanges(ctx context.Context, epoch string, cursor int64, 
 	if err != nil || wait <= 0 || len(page.Changes) > 0 || page.More || (page.Reset && !emptyLog) || !s.signal.live.Load() {
 		return page, err
 	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
+	t := s.signal.timer(wait)
+	defer s.signal.putTimer(t)
 	for {
 		select {
 		case <-changed:
@@ -271,6 +294,9 @@ func (s *sqlStore) WaitChanges(ctx context.Context, epoch string, cursor int64, 
 
 // cachedChanges answers a delta from the in-memory feed alone; false when
 // it cannot (feed not built, other epoch, cursor older than the tail).
+// The page is built once per feed version, cursor and limit and shared by
+// every caller asking for it (a change wakes the whole fleet at one
+// cursor): its Changes must not be modified.
 func (s *sqlStore) cachedChanges(epoch string, cursor int64, limit int, now time.Time) (protocol.SyncPage, bool) {
 	if limit <= 0 {
 		limit = 1000
@@ -278,6 +304,10 @@ func (s *sqlStore) cachedChanges(epoch string, cursor int64, limit int, now time
 	limit = min(limit, MaxChangesLimit)
 	if cursor <= 0 || epoch != s.epoch {
 		return protocol.SyncPage{}, false
+	}
+	if page, ok := s.feed.sharedPage(cursor, limit); ok {
+		page.Now = now.Unix()
+		return page, true
 	}
 	s.feed.mu.Lock()
 	defer s.feed.mu.Unlock()
@@ -291,7 +321,7 @@ func (s *sqlStore) cachedChanges(epoch string, cursor int64, limit int, now time
 	if !ok {
 		return protocol.SyncPage{}, false
 	}
-	page := protocol.SyncPage{Epoch: s.epoch, Cursor: cursor, Now: now.Unix(), Changes: got}
+	page := protocol.SyncPage{Epoch: s.epoch, Cursor: cursor, Changes: got}
 	if page.Changes == nil {
 		page.Changes = []protocol.Change{}
 	}
@@ -302,6 +332,8 @@ func (s *sqlStore) cachedChanges(epoch string, cursor int64, limit int, now time
 	if n := len(page.Changes); n > 0 {
 		page.Cursor = page.Changes[n-1].Seq
 	}
+	s.feed.share(cursor, limit, page)
+	page.Now = now.Unix()
 	return page, true
 }
 

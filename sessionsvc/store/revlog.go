@@ -367,6 +367,7 @@ func (s *sqlStore) changesIn(ctx context.Context, tx *sql.Tx, head, base int64, 
 	defer s.feed.mu.Unlock()
 	if err := s.feed.refresh(ctx, tx, head, base); err != nil {
 		s.feed.built = false
+		s.feed.invalidate()
 		return protocol.SyncPage{}, s.wrap("changes", err)
 	}
 	// A concurrent reader with a newer snapshot may have brought the feed

@@ -19,3 +19,6 @@ CREATE OR REPLACE FUNCTION session_search_ins() RETURNS trigger LANGUAGE plpgsql
 CREATE OR REPLACE FUNCTION session_search_upd() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN UPDATE session_search SET id = NEW.id, login_time = NEW.login_time, doc = lower(NEW.user_id || E'\x1f' || NEW.ip || E'\x1f' || NEW.country || E'\x1f' || NEW.browser_name || E'\x1f' || NEW.os_name || E'\x1f' || NEW.id) WHERE id = OLD.id; RETURN NULL; END $$;
 DROP TRIGGER session_search_update ON sessions;
 CREATE TRIGGER session_search_update AFTER UPDATE OF id, user_id, ip, country, browser_name, os_name, login_time ON sessions FOR EACH ROW EXECUTE FUNCTION session_search_upd();
+-- Statistics now: until the table has them, the planner's guess of a
+-- term's matches (see searchConds) is blind.
+ANALYZE session_search;

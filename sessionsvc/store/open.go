@@ -131,7 +131,7 @@ func openPostgres(ctx context.Context, databaseURL string, logger *slog.Logger) 
 	db.SetMaxOpenConns(20)
 	db.SetMaxIdleConns(10)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	s := &sqlStore{w: db, r: db, d: postgresDialect{}, log: logger}
+	s := &sqlStore{w: db, r: db, d: postgresDialect{}, log: logger, searchPageMin: SelectiveSearchLimit}
 	if err := s.init(ctx); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open store: %w", err)

@@ -12,7 +12,8 @@ import (
 // (migration 0002) can answer; shorter terms are matched by LIKE alone.
 const MinIndexedSearch = 3
 
-// SearchColumns are the session columns a search term is matched against.
+// SearchColumns are the session columns a search term is matched against
+// (on SQLite, also the columns of sessions_login_time_id, migration 0090).
 var SearchColumns = []string{"user_id", "ip", "country", "browser_name", "os_name", "id"}
 
 // TrigramMatch returns the FTS5 MATCH expression for a substring search of

@@ -28,6 +28,7 @@ type sqlStore struct {
 	gate          *writeGate       // SQLite only: orders writers by priority
 	signal        feedSignal       // wakes long-poll waiters when the log moves
 	trgm          bool             // PostgreSQL: the pg_trgm search index exists
+	searchPageMin int              // PostgreSQL: a search page walks session_search when the trigram index expects more matches (SelectiveSearchLimit; tests lower it)
 	ckpt          *walCheckpointer // SQLite: checkpoints the WAL off the write path
 	revokes       revokeGroup      // group commit of concurrent RevokeKeys
 	logStmts      logStmts         // SQLite: the writer's prepared log statements

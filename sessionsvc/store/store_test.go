@@ -21,6 +21,15 @@ func TestContract(t *testing.T) {
 	}
 }
 
+// TestSearchPageWalksSearchTable runs storetest.SearchPage on PostgreSQL
+// with the page read through session_search (the path of a common term at
+// scale, which the suite's small tables never take on their own).
+func TestSearchPageWalksSearchTable(t *testing.T) {
+	st := storetest.OpenPostgres(t)
+	store.WalkSearchTable(st)
+	storetest.SearchPage(t, st)
+}
+
 func TestReopenKeepsEpochAndSchema(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {

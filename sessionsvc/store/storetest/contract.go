@@ -24,6 +24,7 @@ func Run(t *testing.T, open func(testing.TB) store.Store) {
 		{"ListStatusSorts", testListStatusSorts},
 		{"ListPaging", testListPaging},
 		{"SearchLookup", testSearchLookup},
+		{"SearchPage", SearchPage},
 		{"EndSessions", testEndSessions},
 		{"Refresh", testRefresh},
 		{"CheckRefresh", testCheckRefresh},

@@ -759,3 +759,97 @@ func testActivityIdleReaping(t *testing.T, st store.Store) {
 	mergeAll(t, st)
 	assert.Equal(t, now, lastActive(t, st, pending), "a mark after the end is not merged")
 }
+
+// SearchPage checks that a search page of many rows by login time (the
+// admin list's default: 1,000 rows) holds exactly the matching sessions, in
+// order (login time, then id), over a table where matches and other sessions
+// are mixed, with equal login times, ended sessions and a match by another
+// column than the country; and that pages by cursor and by offset add up
+// to it. The test on PostgreSQL also runs with the page read through
+// session_search (store.WalkSearchTable).
+func SearchPage(t *testing.T, st store.Store) {
+	var all []*store.Session
+	for i := 0; i < 90; i++ {
+		country, user := "France", fmt.Sprintf("u%d", i%5)
+		if i%3 == 0 {
+			country = "Germany"
+		}
+		if i == 40 {
+			user = "GERMANY-fan" // matches by user id, case aside
+		}
+		login := t0.Add(time.Duration(i/4) * time.Minute) // four sessions per login time
+		s := &store.Session{
+			UserID: user, IP: fmt.Sprintf("10.1.%d.%d", i/10, i%10), UserAgent: "Mozilla/5.0", LoginTime: login, LastActive: login,
+			BrowserName: "Firefox 130", OSName: "Linux", Geo: &store.GeoLocation{Country: country, CountryCode: "XX"}, SecurityScore: 90,
+		}
+		name := fmt.Sprintf("sp%02d", i)
+		require.NoError(t, st.CreateSession(ctx(), s, []store.SessionKey{{Key: "sid:" + name, Kind: store.KeySession, ExpiresAt: login.Add(time.Hour)}}, nil))
+		if i%4 == 1 {
+			_, err := st.EndSessions(ctx(), store.EndFilter{SessionIDs: []string{s.ID}}, protocol.ReasonLogout, false, t0.Add(time.Hour))
+			require.NoError(t, err)
+		}
+		all = append(all, s)
+	}
+	var want []string
+	for _, s := range all {
+		if s.Geo.Country == "Germany" || s.UserID == "GERMANY-fan" {
+			want = append(want, s.ID)
+		}
+	}
+	login := map[string]time.Time{}
+	for _, s := range all {
+		login[s.ID] = s.LoginTime
+	}
+	sort.Slice(want, func(i, j int) bool {
+		a, b := want[i], want[j]
+		if !login[a].Equal(login[b]) {
+			return login[a].After(login[b])
+		}
+		return a > b
+	})
+	require.Greater(t, len(want), 25)
+	ids := func(p store.SessionPage) []string {
+		out := make([]string, 0, len(p.Sessions))
+		for _, s := range p.Sessions {
+			out = append(out, s.ID)
+		}
+		return out
+	}
+	q := store.SessionQuery{Search: "germany", Sort: "loginTime", Desc: true, Limit: 1000}
+	whole, err := st.ListSessions(ctx(), q)
+	require.NoError(t, err)
+	assert.Equal(t, want, ids(whole), "the page holds every match, newest login first, ties by id")
+	assert.Equal(t, len(want), whole.Total)
+	assert.Equal(t, store.CountExact, whole.Count)
+	assert.Empty(t, whole.Next)
+
+	q.Desc = false
+	asc, err := st.ListSessions(ctx(), q)
+	require.NoError(t, err)
+	rev := append([]string(nil), want...)
+	for i, j := 0, len(rev)-1; i < j; i, j = i+1, j-1 {
+		rev[i], rev[j] = rev[j], rev[i]
+	}
+	assert.Equal(t, rev, ids(asc), "ascending: oldest login first")
+
+	q.Desc, q.Limit = true, 7
+	var byCursor, byOffset []string
+	for after, n := "", 0; n < 10; n++ {
+		q.After = after
+		p, err := st.ListSessions(ctx(), q)
+		require.NoError(t, err)
+		byCursor = append(byCursor, ids(p)...)
+		if after = p.Next; after == "" {
+			break
+		}
+	}
+	assert.Equal(t, want, byCursor, "pages by cursor")
+	q.After = ""
+	for off := 0; off < len(want); off += q.Limit {
+		q.Offset = off
+		p, err := st.ListSessions(ctx(), q)
+		require.NoError(t, err)
+		byOffset = append(byOffset, ids(p)...)
+	}
+	assert.Equal(t, want, byOffset, "pages by offset")
+}

@@ -503,7 +503,12 @@ func (s *sqlStore) searchConds(ctx context.Context, term string, lookup []string
 			if byLookup != "" {
 				c += " UNION ALL " + byLookup
 			}
-			out = append(out, "id IN ("+c+")")
+			// The candidates are the matches: doc is the searched columns,
+			// lower-cased and joined by \x1f, which the term does not hold,
+			// so no match spans two columns. Without a per-column recheck:
+			// on a small table PostgreSQL ran the six ILIKEs on every row
+			// before joining the candidates (10k sessions: 20–27 ms).
+			return append(out, "id IN ("+c+")"), nil
 		}
 	}
 	var parts []string

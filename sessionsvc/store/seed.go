@@ -279,11 +279,13 @@ func (s *sqlStore) seedCopy(ctx context.Context, o SeedOptions, progress func(in
 }
 
 // afterBulkLoad refreshes what a bulk load leaves stale: PostgreSQL's
-// planner statistics (as autovacuum would, later) and the maintained counts.
+// planner statistics and visibility map (as autovacuum would, later: an
+// index-only walk of session_search reads every heap page until the map
+// is set) and the maintained counts.
 func (s *sqlStore) afterBulkLoad(ctx context.Context) error {
 	if s.d.name() == "postgres" {
 		for _, t := range []string{"sessions", "session_keys", "session_search"} {
-			if _, err := s.w.ExecContext(ctx, `ANALYZE `+t); err != nil {
+			if _, err := s.w.ExecContext(ctx, `VACUUM (ANALYZE) `+t); err != nil {
 				return s.wrap("analyze "+t, err)
 			}
 		}

@@ -95,7 +95,7 @@ func (s *syncer) check() {
 // bumpStamp tells the other workers that a new state is published.
 func (s *syncer) bumpStamp() {
 	_ = putShared(keyStamp, nil)
-	if _, cas, err := proxywasm.GetSharedData(keyStamp); err == nil {
+	if cas, ok := sharedCas(keyStamp); ok {
 		s.stampCas, s.haveStamp = cas, true // mine: nothing to adopt
 	}
 }

@@ -137,6 +137,10 @@ func openPostgres(ctx context.Context, databaseURL string, logger *slog.Logger) 
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	s.ensureTrigram(ctx)
+	if err := s.startLogAnalyzer(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open store: read revocation_log statistics: %w", err)
+	}
 	s.startSignal(cfg.Copy())
 	logger.Info("store opened", "driver", "postgres", "host", cfg.Host, "database", cfg.Database)
 	return s, nil

@@ -64,8 +64,9 @@ func entryExp(exp, now time.Time) int64 {
 // see appendAlone.
 type logTx struct {
 	*sql.Tx
-	s   *sqlStore
-	now time.Time // the entries' created_at
+	s        *sqlStore
+	now      time.Time // the entries' created_at
+	appended int       // entries appended, counted once the transaction commits
 }
 
 // logWrite runs fn in a write transaction of priority p that holds the
@@ -73,12 +74,20 @@ type logTx struct {
 // after fn had locked rows, it could deadlock against another appender
 // waiting for those rows while holding the lock.
 func (s *sqlStore) logWrite(ctx context.Context, p priority, op string, now time.Time, fn func(lt *logTx) error) error {
-	return s.writeTxPrio(ctx, p, op, func(tx *sql.Tx) error {
+	appended := 0
+	err := s.writeTxPrio(ctx, p, op, func(tx *sql.Tx) error {
 		if err := s.d.lockLog(ctx, tx); err != nil {
 			return err
 		}
-		return fn(&logTx{Tx: tx, s: s, now: now})
+		lt := &logTx{Tx: tx, s: s, now: now}
+		err := fn(lt)
+		appended = lt.appended
+		return err
 	})
+	if err == nil {
+		s.logGrowth.grew(appended)
+	}
+	return err
 }
 
 // revokeTx is logWrite for what the proxies must learn about at once
@@ -102,6 +111,7 @@ func (lt *logTx) append(ctx context.Context, changes ...protocol.Change) error {
 				return err
 			}
 		}
+		lt.appended += len(changes)
 		return nil
 	}
 	return lt.appendSQLite(ctx, changes, subjects, latest, distinct)
@@ -203,7 +213,11 @@ func (s *sqlStore) appendPipelined(ctx context.Context, now time.Time, changes [
 				return err
 			}
 		}
-		return br.Close()
+		if err := br.Close(); err != nil {
+			return err
+		}
+		s.logGrowth.grew(len(changes))
+		return nil
 	})
 }
 

@@ -25,3 +25,13 @@ func AppendChanges(ctx context.Context, st Store, changes []protocol.Change, now
 		return lt.append(ctx, changes...)
 	})
 }
+
+// LogStatistics waits for an ANALYZE of the revocation log that appends
+// started, then reports the rows the log's statistics describe
+// (pg_class.reltuples: -1 when never analyzed). PostgreSQL only.
+func LogStatistics(ctx context.Context, st Store) (rows float64, err error) {
+	s := st.(*sqlStore)
+	s.logGrowth.done.Wait()
+	err = s.r.QueryRowContext(ctx, `SELECT reltuples FROM pg_class WHERE oid = to_regclass('revocation_log')`).Scan(&rows)
+	return rows, err
+}

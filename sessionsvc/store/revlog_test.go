@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -23,6 +24,59 @@ func TestLogWriteHoldsLock(t *testing.T) {
 	held, err := store.LogLockHeld(context.Background(), st)
 	require.NoError(t, err)
 	assert.True(t, held, "the revocation-log advisory lock is held inside logWrite")
+}
+
+// TestLogAnalyzedAsItGrows: on PostgreSQL the revocation log is
+// re-ANALYZEd each time appends have grown it by as many rows as its
+// statistics describe (at least 1,000), through either append path (a
+// logWrite transaction, a pipelined group of revocations): a prepared
+// statement's generic plan, made while the log was empty, is then
+// replanned instead of scanning the whole log in every append.
+func TestLogAnalyzedAsItGrows(t *testing.T) {
+	ctx := context.Background()
+	st := storetest.OpenPostgres(t)
+	now := time.Now()
+	appended := 0
+	logWrite := func(n int) {
+		changes := make([]protocol.Change, n)
+		for i := range changes {
+			changes[i] = protocol.Change{Op: protocol.OpRevoke, Key: fmt.Sprintf("fp:grow-%d", appended+i), Exp: now.Add(time.Hour).Unix(), At: now.Unix()}
+		}
+		require.NoError(t, store.AppendChanges(ctx, st, changes, now))
+		appended += n
+	}
+	pipelined := func(n int) {
+		for n > 0 {
+			keys := make([]string, 0, 16)
+			for ; len(keys) < 16 && n > 0; n-- {
+				keys = append(keys, fmt.Sprintf("fp:grow-%d", appended))
+				appended++
+			}
+			require.NoError(t, st.RevokeKeys(ctx, keys, protocol.ReasonLogout, now.Add(time.Hour), now))
+		}
+	}
+	for _, step := range []struct {
+		name   string
+		append func(n int)
+		n      int
+		want   float64 // rows the statistics describe; < 0: never analyzed
+	}{
+		// Each step's last append is the one that reaches (or not) its
+		// threshold, so that no append races the ANALYZE it starts.
+		{"below the least growth", logWrite, 600, -1},
+		{"reaching it, pipelined", pipelined, 400, 1000},
+		{"less than the log had", logWrite, 999, 1000},
+		{"as much as the log had", pipelined, 1, 2000},
+	} {
+		step.append(step.n)
+		rows, err := store.LogStatistics(ctx, st)
+		require.NoError(t, err)
+		if step.want < 0 {
+			assert.Less(t, rows, float64(0), "%s: %d entries, not analyzed", step.name, appended)
+		} else {
+			assert.Equal(t, step.want, rows, "%s: %d entries", step.name, appended)
+		}
+	}
 }
 
 // A subject changed twice in one transaction (two grouped revocations of

@@ -33,6 +33,7 @@ type sqlStore struct {
 	revokes       revokeGroup      // group commit of concurrent RevokeKeys
 	logStmts      logStmts         // SQLite: the writer's prepared log statements
 	flushing      atomic.Int32     // activity flushes in progress (the merger yields to them)
+	logGrowth     *growthAnalyzer  // PostgreSQL: re-ANALYZEs revocation_log as appends grow it
 }
 
 // Dialect reports "sqlite" or "postgres".
@@ -122,6 +123,7 @@ func (s *sqlStore) Ping(ctx context.Context) error {
 
 func (s *sqlStore) Close() error {
 	s.signal.close()
+	s.logGrowth.close()
 	s.stmts.close()
 	s.logStmts.close()
 	ckErr := s.ckpt.close()

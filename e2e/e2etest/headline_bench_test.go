@@ -8,7 +8,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshsession/meshsession/internal/latency"
 	"github.com/meshsession/meshsession/sessionsvc/store"
 )
 
@@ -111,7 +111,7 @@ func BenchmarkHeadline(b *testing.B) {
 					require.NoError(b, get(base, toks[0]))
 					lat = append(lat, time.Since(t))
 				}
-				p50, p99 := percentilesMS(lat)
+				p50, p99 := latency.PercentilesMS(lat)
 				var done, failed atomic.Int64
 				var wg sync.WaitGroup
 				stop := time.Now().Add(3 * time.Second)
@@ -152,12 +152,3 @@ func BenchmarkHeadline(b *testing.B) {
 type statusErr struct{ code int }
 
 func (e *statusErr) Error() string { return "status " + strconv.Itoa(e.code) }
-
-func percentilesMS(lat []time.Duration) (float64, float64) {
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	pct := func(p float64) float64 {
-		i := min(max(int(p*float64(len(lat))+0.5)-1, 0), len(lat)-1)
-		return float64(lat[i]) / float64(time.Millisecond)
-	}
-	return pct(0.50), pct(0.99)
-}

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshsession/meshsession/internal/cputime"
+	"github.com/meshsession/meshsession/internal/latency"
 	"github.com/meshsession/meshsession/plugin/protocol"
 )
 
@@ -144,7 +145,7 @@ func BenchmarkLongPollFanout(b *testing.B) {
 			now = time.Now()
 			require.NoError(b, st.RevokeKeys(ctx, []string{"fp:fanout-end"}, protocol.ReasonLogout, now.Add(time.Hour), now))
 			wg.Wait()
-			p50, p99 := percentiles(lat)
+			p50, p99 := latency.PercentilesMS(lat)
 			b.ReportMetric(float64(waiters), "waiters")
 			b.ReportMetric(perWaiter/1024, "KiB/waiter")
 			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(changes), "cpu-ms/change")

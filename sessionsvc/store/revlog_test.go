@@ -56,14 +56,6 @@ type waiter interface {
 	WaitChanges(ctx context.Context, epoch string, cursor int64, limit int, wait time.Duration, now func() time.Time) (protocol.SyncPage, error)
 }
 
-func keysOf(p protocol.SyncPage) []string {
-	var keys []string
-	for _, c := range p.Changes {
-		keys = append(keys, c.Key)
-	}
-	return keys
-}
-
 // TestFeedStaleSnapshot: a Changes call whose snapshot is older than the
 // in-memory feed (stalled between its head query and the feed lock while
 // another reader brought the feed further: a loaded machine) must not take
@@ -82,7 +74,7 @@ func TestFeedStaleSnapshot(t *testing.T) {
 		require.NoError(t, st.RevokeKeys(ctx, []string{"fp:a"}, protocol.ReasonLogout, now.Add(time.Hour), now))
 		snap, err := st.Changes(ctx, epoch, 0, 100, now)
 		require.NoError(t, err)
-		require.Equal(t, []string{"fp:a"}, keysOf(snap))
+		require.Equal(t, []string{"fp:a"}, store.KeysOf(snap))
 
 		// A reader takes its snapshot, then stalls.
 		finish, err := store.BeginDelayedChanges(ctx, st)
@@ -91,7 +83,7 @@ func TestFeedStaleSnapshot(t *testing.T) {
 		require.NoError(t, st.RevokeKeys(ctx, []string{"fp:b"}, protocol.ReasonLogout, now.Add(time.Hour), now))
 		d, err := st.Changes(ctx, epoch, snap.Cursor, 100, now)
 		require.NoError(t, err)
-		require.Equal(t, []string{"fp:b"}, keysOf(d))
+		require.Equal(t, []string{"fp:b"}, store.KeysOf(d))
 		// The stalled reader goes on, from the cursor fp:b brought: its
 		// snapshot lacks fp:b, yet this is no restore (no snapshot).
 		late, err := finish(epoch, d.Cursor, 100, now)
@@ -105,7 +97,7 @@ func TestFeedStaleSnapshot(t *testing.T) {
 		start := time.Now()
 		p, err := w.WaitChanges(ctx, epoch, snap.Cursor, 100, 3*time.Second, time.Now)
 		require.NoError(t, err)
-		assert.Equal(t, []string{"fp:b"}, keysOf(p), "the feed went back to a stale snapshot")
+		assert.Equal(t, []string{"fp:b"}, store.KeysOf(p), "the feed went back to a stale snapshot")
 		assert.Less(t, time.Since(start), 2*time.Second, "answered by the wait's timer: the feed went back")
 	})
 }

@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -17,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshsession/meshsession/internal/latency"
+	"github.com/meshsession/meshsession/internal/testenv"
 	"github.com/meshsession/meshsession/sessionsvc/store"
 )
 
@@ -35,10 +35,7 @@ import (
 // For each: p50/p99 latency of sequential requests, and throughput with 8
 // concurrent clients for 3 s; then the ratios ext-check/filter.
 func BenchmarkHeadline(b *testing.B) {
-	n := 100_000
-	if v, err := strconv.Atoi(os.Getenv("MESHSESSION_BENCH_SESSIONS")); err == nil && v > 0 {
-		n = v
-	}
+	n := testenv.PositiveInt("MESHSESSION_BENCH_SESSIONS", 100_000)
 	for _, be := range backends {
 		b.Run(be.name, func(b *testing.B) {
 			sys := startSystem(b, be.url(b), nil)

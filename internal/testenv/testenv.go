@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -36,6 +37,15 @@ func Required(names ...string) bool {
 		}
 	}
 	return false
+}
+
+// PositiveInt is the whole number above 0 in the environment variable
+// name, or def when it is unset or holds anything else.
+func PositiveInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
 }
 
 // Need fails the test when err is non-nil and the requirement named by the

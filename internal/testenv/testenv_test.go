@@ -70,3 +70,14 @@ func TestClock(t *testing.T) {
 	c.Add(90 * time.Second)
 	assert.Equal(t, start.Add(90*time.Second), c.Now())
 }
+
+func TestPositiveInt(t *testing.T) {
+	const name = "MESHSESSION_TESTENV_POSITIVE_INT"
+	for _, tc := range []struct {
+		val  string
+		want int
+	}{{"", 7}, {"12", 12}, {"0", 7}, {"-3", 7}, {"x", 7}, {"1.5", 7}} {
+		t.Setenv(name, tc.val)
+		assert.Equal(t, tc.want, testenv.PositiveInt(name, 7), "%q", tc.val)
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"runtime"
 	"strconv"
 	"sync"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/meshsession/meshsession/internal/cputime"
 	"github.com/meshsession/meshsession/internal/latency"
+	"github.com/meshsession/meshsession/internal/testenv"
 	"github.com/meshsession/meshsession/plugin/protocol"
 	"github.com/meshsession/meshsession/sessionsvc/store"
 	"github.com/meshsession/meshsession/sessionsvc/store/storetest"
@@ -323,10 +323,7 @@ func TestParseSyncQuery(t *testing.T) {
 // from the append to the last waiter answered (p50/p99). -benchtime=20x:
 // 20 changes.
 func BenchmarkLongPollFanout(b *testing.B) {
-	waiters := 10_000
-	if v, err := strconv.Atoi(os.Getenv("MESHSESSION_BENCH_WAITERS")); err == nil && v > 0 {
-		waiters = v
-	}
+	waiters := testenv.PositiveInt("MESHSESSION_BENCH_WAITERS", 10_000)
 	for _, be := range backends {
 		b.Run(be, func(b *testing.B) {
 			ctx := context.Background()

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 )
@@ -46,6 +47,20 @@ func PositiveInt(name string, def int) int {
 		return v
 	}
 	return def
+}
+
+// Returned waits up to timeout for the error a stopped goroutine sends on
+// done, which must be nil; what names the failure to return in time.
+func Returned(tb testing.TB, done <-chan error, timeout time.Duration, what string) {
+	tb.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			tb.Fatalf("returned %v", err)
+		}
+	case <-time.After(timeout):
+		tb.Fatal(what)
+	}
 }
 
 // Need fails the test when err is non-nil and the requirement named by the

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshsession/meshsession/e2e/devproxy"
+	"github.com/meshsession/meshsession/internal/latency"
 )
 
 // BenchmarkPropagation measures how long a revocation takes to be enforced
@@ -73,7 +74,7 @@ func benchPropagation(b *testing.B, dbURL string, overrides map[string]any) {
 		require.NoError(b, err)
 		lat = append(lat, worst)
 	}
-	p50, p99 := percentilesMS(lat) // sorts lat
+	p50, p99 := latency.PercentilesMS(lat) // sorts lat
 	b.ReportMetric(p50, "p50_ms")
 	b.ReportMetric(p99, "p99_ms")
 	b.ReportMetric(float64(lat[len(lat)-1])/float64(time.Millisecond), "max_ms")

@@ -7,8 +7,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -17,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshsession/meshsession/internal/latency"
+	"github.com/meshsession/meshsession/internal/testenv"
 	"github.com/meshsession/meshsession/sessionsvc/store"
 )
 
@@ -35,10 +35,7 @@ import (
 // For each: p50/p99 latency of sequential requests, and throughput with 8
 // concurrent clients for 3 s; then the ratios ext-check/filter.
 func BenchmarkHeadline(b *testing.B) {
-	n := 100_000
-	if v, err := strconv.Atoi(os.Getenv("MESHSESSION_BENCH_SESSIONS")); err == nil && v > 0 {
-		n = v
-	}
+	n := testenv.PositiveInt("MESHSESSION_BENCH_SESSIONS", 100_000)
 	for _, be := range backends {
 		b.Run(be.name, func(b *testing.B) {
 			sys := startSystem(b, be.url(b), nil)
@@ -111,7 +108,7 @@ func BenchmarkHeadline(b *testing.B) {
 					require.NoError(b, get(base, toks[0]))
 					lat = append(lat, time.Since(t))
 				}
-				p50, p99 := percentilesMS(lat)
+				p50, p99 := latency.PercentilesMS(lat)
 				var done, failed atomic.Int64
 				var wg sync.WaitGroup
 				stop := time.Now().Add(3 * time.Second)
@@ -152,12 +149,3 @@ func BenchmarkHeadline(b *testing.B) {
 type statusErr struct{ code int }
 
 func (e *statusErr) Error() string { return "status " + strconv.Itoa(e.code) }
-
-func percentilesMS(lat []time.Duration) (float64, float64) {
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	pct := func(p float64) float64 {
-		i := min(max(int(p*float64(len(lat))+0.5)-1, 0), len(lat)-1)
-		return float64(lat[i]) / float64(time.Millisecond)
-	}
-	return pct(0.50), pct(0.99)
-}

@@ -13,9 +13,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 )
@@ -36,6 +38,29 @@ func Required(names ...string) bool {
 		}
 	}
 	return false
+}
+
+// PositiveInt is the whole number above 0 in the environment variable
+// name, or def when it is unset or holds anything else.
+func PositiveInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// Returned waits up to timeout for the error a stopped goroutine sends on
+// done, which must be nil; what names the failure to return in time.
+func Returned(tb testing.TB, done <-chan error, timeout time.Duration, what string) {
+	tb.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			tb.Fatalf("returned %v", err)
+		}
+	case <-time.After(timeout):
+		tb.Fatal(what)
+	}
 }
 
 // Need fails the test when err is non-nil and the requirement named by the

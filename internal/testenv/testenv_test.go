@@ -70,3 +70,44 @@ func TestClock(t *testing.T) {
 	c.Add(90 * time.Second)
 	assert.Equal(t, start.Add(90*time.Second), c.Now())
 }
+
+func TestPositiveInt(t *testing.T) {
+	const name = "MESHSESSION_TESTENV_POSITIVE_INT"
+	for _, tc := range []struct {
+		val  string
+		want int
+	}{{"", 7}, {"12", 12}, {"0", 7}, {"-3", 7}, {"x", 7}, {"1.5", 7}} {
+		t.Setenv(name, tc.val)
+		assert.Equal(t, tc.want, testenv.PositiveInt(name, 7), "%q", tc.val)
+	}
+}
+
+// fatalTB records the first Fatal instead of stopping the test.
+type fatalTB struct {
+	testing.TB
+	msg string
+}
+
+func (f *fatalTB) Helper()                           {}
+func (f *fatalTB) Fatal(args ...any)                 { f.msg = fmt.Sprint(args...) }
+func (f *fatalTB) Fatalf(format string, args ...any) { f.msg = fmt.Sprintf(format, args...) }
+
+func TestReturned(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		send func(chan error)
+		want string
+	}{
+		{"nil", func(c chan error) { c <- nil }, ""},
+		{"error", func(c chan error) { c <- fmt.Errorf("boom") }, "returned boom"},
+		{"never", func(chan error) {}, "did not stop"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			done := make(chan error, 1)
+			tc.send(done)
+			tb := &fatalTB{TB: t}
+			testenv.Returned(tb, done, 10*time.Millisecond, "did not stop")
+			assert.Equal(t, tc.want, tb.msg)
+		})
+	}
+}

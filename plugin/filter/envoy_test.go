@@ -98,11 +98,7 @@ func split(s string, n int) []string {
 
 func waitEvent(t *testing.T, s *host.Stream) host.Event {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	ev, err := s.Wait(ctx)
-	require.NoError(t, err, "the answer was left held")
-	return ev
+	return waitFor(t, s, "the answer was left held", func(host.Event) bool { return true })
 }
 
 func TestLoginAnswerOnEnvoyDefaults(t *testing.T) {

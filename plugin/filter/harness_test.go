@@ -387,20 +387,26 @@ func (w *wasmHarness) settle(t *testing.T) {
 // waits for the filter to resume the given direction or answer locally.
 func (w *wasmHarness) wait(t *testing.T, s *host.Stream, dir host.StreamType) (*host.LocalResponse, bool) {
 	t.Helper()
+	ev := waitFor(t, s, "stream left paused", func(ev host.Event) bool {
+		return ev.Kind == host.EventLocalResponse || ev.Kind == host.EventClose || ev.Kind == host.EventContinue && ev.Stream == dir
+	})
+	if ev.Kind != host.EventLocalResponse {
+		return nil, ev.Kind == host.EventClose
+	}
+	return ev.LocalResponse, false
+}
+
+// waitFor waits, 5 s at most in all, for the first event of s that done
+// accepts; what says what went wrong when none comes.
+func waitFor(t *testing.T, s *host.Stream, what string, done func(host.Event) bool) host.Event {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for {
 		ev, err := s.Wait(ctx)
-		require.NoError(t, err, "stream left paused")
-		switch ev.Kind {
-		case host.EventLocalResponse:
-			return ev.LocalResponse, false
-		case host.EventContinue:
-			if ev.Stream == dir {
-				return nil, false
-			}
-		case host.EventClose:
-			return nil, true
+		require.NoError(t, err, what)
+		if done(ev) {
+			return ev
 		}
 	}
 }

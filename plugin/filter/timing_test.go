@@ -1,7 +1,6 @@
 package filter_test
 
 import (
-	"context"
 	"strconv"
 	"testing"
 	"time"
@@ -123,15 +122,9 @@ func TestRevokingRoutesAreImmediateOnEveryWorker(t *testing.T) {
 // waitStream waits for a held stream's outcome.
 func waitStream(t *testing.T, s *host.Stream) host.Event {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for {
-		ev, err := s.Wait(ctx)
-		require.NoError(t, err, "the held stream was never decided")
-		if ev.Kind == host.EventLocalResponse || ev.Kind == host.EventContinue && ev.Stream == host.StreamRequest {
-			return ev
-		}
-	}
+	return waitFor(t, s, "the held stream was never decided", func(ev host.Event) bool {
+		return ev.Kind == host.EventLocalResponse || ev.Kind == host.EventContinue && ev.Stream == host.StreamRequest
+	})
 }
 
 func openStream(t *testing.T, h *wasmHarness, worker int, tok string) (*host.Stream, host.Result) {

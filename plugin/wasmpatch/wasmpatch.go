@@ -199,36 +199,40 @@ func replaceImport(m *wasm.Module, module, name string, params, results []wasm.V
 		}
 	}
 	if ns := m.NameSection; ns != nil {
-		var names wasm.NameMap
-		for _, a := range ns.FunctionNames {
-			if a.Index == uint32(removed) {
-				continue
-			}
-			v, err := remap(a.Index)
-			if err != nil {
-				return fmt.Errorf("name section: %w", err)
-			}
-			names = append(names, &wasm.NameAssoc{Index: v, Name: a.Name})
+		names, err := remapNames(ns.FunctionNames, func(a *wasm.NameAssoc) *uint32 { return &a.Index }, uint32(removed), remap)
+		if err != nil {
+			return err
 		}
 		ns.FunctionNames = append(names, &wasm.NameAssoc{Index: replacement, Name: funcName})
-		var locals wasm.IndirectNameMap
-		for _, a := range ns.LocalNames {
-			if a.Index == uint32(removed) {
-				continue
-			}
-			v, err := remap(a.Index)
-			if err != nil {
-				return fmt.Errorf("name section: %w", err)
-			}
-			locals = append(locals, &wasm.NameMapAssoc{Index: v, NameMap: a.NameMap})
+		if ns.LocalNames, err = remapNames(ns.LocalNames, func(a *wasm.NameMapAssoc) *uint32 { return &a.Index }, uint32(removed), remap); err != nil {
+			return err
 		}
-		ns.LocalNames = locals
 	}
 
 	m.ImportSection = append(m.ImportSection[:importPos:importPos], m.ImportSection[importPos+1:]...)
 	m.FunctionSection = append(m.FunctionSection, typeIdx)
 	m.CodeSection = append(m.CodeSection, &wasm.Code{Body: body})
 	return nil
+}
+
+// remapNames copies a name-section map (function names or their locals'
+// names, by function index) without the removed function's entry and with
+// the other indexes passed through remap.
+func remapNames[T any](in []*T, index func(*T) *uint32, removed uint32, remap func(uint32) (uint32, error)) ([]*T, error) {
+	var out []*T
+	for _, a := range in {
+		if *index(a) == removed {
+			continue
+		}
+		v, err := remap(*index(a))
+		if err != nil {
+			return nil, fmt.Errorf("name section: %w", err)
+		}
+		c := *a
+		*index(&c) = v
+		out = append(out, &c)
+	}
+	return out, nil
 }
 
 // remapBody re-encodes a function body with every function index immediate
@@ -263,6 +267,14 @@ func remapBody(body []byte, remap func(uint32) (uint32, error)) ([]byte, error) 
 		}
 		return errors.New("LEB128 immediate too long")
 	}
+	// count copies a vector length (re-encoded) and returns it.
+	count := func() (uint32, error) {
+		n, _, err := leb128.DecodeUint32(r)
+		if err == nil {
+			out = append(out, leb128.EncodeUint32(n)...)
+		}
+		return n, err
+	}
 	funcIdx := func() error {
 		idx, _, err := leb128.DecodeUint32(r)
 		if err != nil {
@@ -291,27 +303,19 @@ func remapBody(body []byte, remap func(uint32) (uint32, error)) ([]byte, error) 
 			err = copyLEB()
 		case op == wasm.OpcodeBrTable:
 			var n uint32
-			n, _, err = leb128.DecodeUint32(r)
-			if err == nil {
-				out = append(out, leb128.EncodeUint32(n)...)
-				for i := uint32(0); i <= n && err == nil; i++ {
-					err = copyLEB()
-				}
+			n, err = count()
+			for i := uint32(0); i <= n && err == nil; i++ {
+				err = copyLEB()
 			}
-		case op == wasm.OpcodeCallIndirect || op == 0x13: // 0x13: return_call_indirect
+		case op == wasm.OpcodeCallIndirect || op == 0x13, // 0x13: return_call_indirect; type and table
+			op >= wasm.OpcodeI32Load && op <= wasm.OpcodeI64Store32: // memarg: align, offset
 			if err = copyLEB(); err == nil {
 				err = copyLEB()
 			}
 		case op == wasm.OpcodeTypedSelect:
 			var n uint32
-			n, _, err = leb128.DecodeUint32(r)
-			if err == nil {
-				out = append(out, leb128.EncodeUint32(n)...)
+			if n, err = count(); err == nil {
 				err = copyN(int(n))
-			}
-		case op >= wasm.OpcodeI32Load && op <= wasm.OpcodeI64Store32: // memarg: align, offset
-			if err = copyLEB(); err == nil {
-				err = copyLEB()
 			}
 		case op == wasm.OpcodeMemorySize || op == wasm.OpcodeMemoryGrow:
 			err = copyN(1)
@@ -371,32 +375,22 @@ func copyMisc(r *bytes.Reader, out *[]byte, copyLEB func() error, copyN func(int
 	}
 }
 
-// Imports lists a module's imports as "module.name" (functions only).
-func Imports(module []byte) ([]string, error) {
+// FuncNames lists a module's function imports as "module.name" and its
+// exported function names.
+func FuncNames(module []byte) (imports, exports []string, err error) {
 	m, err := binary.DecodeModule(module, wasm.CoreFeaturesV2)
 	if err != nil {
-		return nil, fmt.Errorf("decode module: %w", err)
+		return nil, nil, fmt.Errorf("decode module: %w", err)
 	}
-	var out []string
 	for _, imp := range m.ImportSection {
 		if imp.Type == wasm.ExternTypeFunc {
-			out = append(out, imp.Module+"."+imp.Name)
+			imports = append(imports, imp.Module+"."+imp.Name)
 		}
 	}
-	return out, nil
-}
-
-// Exports lists a module's exported function names.
-func Exports(module []byte) ([]string, error) {
-	m, err := binary.DecodeModule(module, wasm.CoreFeaturesV2)
-	if err != nil {
-		return nil, fmt.Errorf("decode module: %w", err)
-	}
-	var out []string
 	for _, exp := range m.ExportSection {
 		if exp.Type == wasm.ExternTypeFunc {
-			out = append(out, exp.Name)
+			exports = append(exports, exp.Name)
 		}
 	}
-	return out, nil
+	return imports, exports, nil
 }

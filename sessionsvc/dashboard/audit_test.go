@@ -17,8 +17,8 @@ import (
 // lockFor locks an account name in the store, as failed logins would.
 func lockFor(t *testing.T, e *testEnv, name string) {
 	t.Helper()
-	_, err := e.st.RecordLoginFailure(context.Background(), store.LoginFailure{Scope: "ident:" + name, Kind: store.CounterIdentifier,
-		Subject: name, At: time.Now().UTC(), Threshold: 1, Window: 15 * time.Minute, LockFor: 10 * time.Minute}, nil)
+	_, err := e.st.RecordLoginFailure(context.Background(), store.LoginFailure{LoginAttempt: store.LoginAttempt{Scope: "ident:" + name,
+		Kind: store.CounterIdentifier, Subject: name, At: time.Now().UTC(), Threshold: 1, Window: 15 * time.Minute}, LockFor: 10 * time.Minute}, nil)
 	require.NoError(t, err)
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshsession/meshsession/internal/testenv"
 	"github.com/meshsession/meshsession/plugin/protocol"
 	"github.com/meshsession/meshsession/sessionsvc/secrets"
 	"github.com/meshsession/meshsession/sessionsvc/service"
@@ -499,12 +500,7 @@ func TestEventStreamsDoNotBlockShutdown(t *testing.T) {
 	require.Contains(t, line, "retry")
 
 	cancel()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("shutdown waited for the open event stream (SHUTDOWN_TIMEOUT is 60 s)")
-	}
+	testenv.Returned(t, done, 20*time.Second, "shutdown waited for the open event stream (SHUTDOWN_TIMEOUT is 60 s)")
 }
 
 // Without SQL access for figures (DatabaseURL unknown) the table falls back

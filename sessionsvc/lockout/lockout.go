@@ -189,6 +189,12 @@ type counted struct {
 	window, lockFor time.Duration
 }
 
+// attempt is the store's record of an attempt on s at now.
+func (s counted) attempt(now time.Time, progressive bool) store.LoginAttempt {
+	return store.LoginAttempt{Scope: s.Scope, Kind: s.Kind, Subject: s.Value, At: now,
+		Threshold: s.threshold, Window: s.window, Progressive: progressive}
+}
+
 func (g *Guard) subjects(l policy.Lockout, a Attempt) []counted {
 	var out []counted
 	if l.ByIP() {
@@ -240,8 +246,7 @@ func (g *Guard) Begin(ctx context.Context, a Attempt, now time.Time) (Lock, erro
 	}
 	as := make([]store.LoginAttempt, len(subs))
 	for i, s := range subs {
-		as[i] = store.LoginAttempt{Scope: s.Scope, Kind: s.Kind, Subject: s.Value, At: now,
-			Threshold: s.threshold, Window: s.window, Progressive: p.Lockout.Progressive}
+		as[i] = s.attempt(now, p.Lockout.Progressive)
 	}
 	ok, counters, err := g.st.BeginLoginAttempts(ctx, as)
 	if err != nil {
@@ -276,8 +281,7 @@ func (g *Guard) Failure(ctx context.Context, a Attempt, now time.Time) (Lock, er
 	fs := make([]store.LoginFailure, len(subs))
 	windows := map[string]time.Duration{}
 	for i, s := range subs {
-		fs[i] = store.LoginFailure{Scope: s.Scope, Kind: s.Kind, Subject: s.Value, At: now,
-			Threshold: s.threshold, Window: s.window, LockFor: s.lockFor, Progressive: p.Lockout.Progressive}
+		fs[i] = store.LoginFailure{LoginAttempt: s.attempt(now, p.Lockout.Progressive), LockFor: s.lockFor}
 		windows[s.Scope] = s.window
 	}
 	// The failure also feeds the dashboard's refusals chart (per address).

@@ -11,7 +11,6 @@ package server
 // differences.
 
 import (
-	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -24,7 +23,6 @@ import (
 
 	"github.com/meshsession/meshsession/plugin/protocol"
 	"github.com/meshsession/meshsession/sessionsvc/secrets"
-	"github.com/meshsession/meshsession/sessionsvc/userauth"
 )
 
 // Upstream's session object (utils/enhance-session.js over
@@ -565,11 +563,7 @@ func testKeyring(t testing.TB) *secrets.Keyring {
 // loginNamed registers a session whose login answer named the user.
 func (e *env) loginNamed(user, tok, doc, name, email string) string {
 	e.t.Helper()
-	v, err := userauth.New(context.Background(), userauth.Config{Secret: testSecret})
-	require.NoError(e.t, err)
-	ident, err := v.Verify(context.Background(), tok)
-	require.NoError(e.t, err)
-	r := e.internal("POST", protocol.PathSessions, protocol.RegisterRequest{UserID: user, Keys: ident.Keys, IP: "203.0.113.7",
+	r := e.internal("POST", protocol.PathSessions, protocol.RegisterRequest{UserID: user, Keys: tokenKeys(e.t, tok), IP: "203.0.113.7",
 		UserAgent: "Mozilla/5.0 test", Route: "/api/auth/local", UserDocumentID: doc, Username: name, Email: email})
 	require.Equal(e.t, 200, r.status, string(r.raw))
 	return r.body["sessionId"].(string)

@@ -136,14 +136,20 @@ func token(t testing.TB, user, sid string, extra jwt.MapClaims) string {
 	return s
 }
 
+// tokenKeys are the keys of tok, as the plugin sends them.
+func tokenKeys(t testing.TB, tok string) []string {
+	t.Helper()
+	v, err := userauth.New(context.Background(), userauth.Config{Secret: testSecret})
+	require.NoError(t, err)
+	ident, err := v.Verify(context.Background(), tok)
+	require.NoError(t, err)
+	return ident.Keys
+}
+
 // login registers a session for tok through the internal API, as the plugin does.
 func (e *env) login(user, tok string, refreshKey string) string {
 	e.t.Helper()
-	id, err := userauth.New(context.Background(), userauth.Config{Secret: testSecret})
-	require.NoError(e.t, err)
-	ident, err := id.Verify(context.Background(), tok)
-	require.NoError(e.t, err)
-	req := protocol.RegisterRequest{UserID: user, Keys: ident.Keys, IP: "203.0.113.7", UserAgent: "Mozilla/5.0 test",
+	req := protocol.RegisterRequest{UserID: user, Keys: tokenKeys(e.t, tok), IP: "203.0.113.7", UserAgent: "Mozilla/5.0 test",
 		ExpiresAt: time.Now().Add(time.Hour).Unix(), Route: "/api/auth/local"}
 	if refreshKey != "" {
 		req.RefreshKeys = []string{refreshKey}

@@ -17,7 +17,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshsession/meshsession/plugin/protocol"
-	"github.com/meshsession/meshsession/sessionsvc/userauth"
 )
 
 type jsonObj = map[string]any
@@ -309,18 +308,15 @@ func TestOpenAPISamples(t *testing.T) {
 
 	// Internal API, as the filter calls it.
 	tokA := token(t, "u1", "", nil)
-	ident, err := userauth.New(t.Context(), userauth.Config{Secret: testSecret})
-	require.NoError(t, err)
-	idA, err := ident.Verify(t.Context(), tokA)
-	require.NoError(t, err)
-	reg := e.internal("POST", "/internal/v1/sessions", protocol.RegisterRequest{UserID: "u1", Keys: idA.Keys, RefreshKeys: []string{"fp:ffeeddccbbaa99887766554433221100"},
+	keysA := tokenKeys(t, tokA)
+	reg := e.internal("POST", "/internal/v1/sessions", protocol.RegisterRequest{UserID: "u1", Keys: keysA, RefreshKeys: []string{"fp:ffeeddccbbaa99887766554433221100"},
 		IP: "203.0.113.7", UserAgent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/130.0", ExpiresAt: time.Now().Add(time.Hour).Unix(),
 		RefreshExpiresAt: time.Now().Add(24 * time.Hour).Unix(), Route: "/api/auth/local"})
 	s.check("POST /internal/v1/sessions", reg, 200)
 	s.check("POST /internal/v1/sessions", e.do("POST", "/internal/v1/sessions", "{}", nil), 401)
 	s.check("POST /internal/v1/sessions/tokens", e.internal("POST", "/internal/v1/sessions/tokens", protocol.RefreshRequest{
 		PresentedKeys: []string{"fp:ffeeddccbbaa99887766554433221100"}, Status: 200, Keys: []string{"fp:0123456789abcdef0123456789abcdef"}, RefreshKeys: []string{"fp:00112233445566778899aabbccddeeff"}}), 200)
-	s.check("POST /internal/v1/activity", e.internal("POST", "/internal/v1/activity", []protocol.Activity{{Key: idA.Keys[0], At: time.Now().UnixMilli()}}), 200)
+	s.check("POST /internal/v1/activity", e.internal("POST", "/internal/v1/activity", []protocol.Activity{{Key: keysA[0], At: time.Now().UnixMilli()}}), 200)
 	s.check("POST /internal/v1/activity", e.internal("POST", "/internal/v1/activity", "[{}]"), 400)
 	s.check("POST /internal/v1/logins/failed", e.internal("POST", "/internal/v1/logins/failed", protocol.FailedLogin{Identifier: "eve", IP: "198.51.100.9", Status: 401}), 200)
 	s.check("GET /internal/v1/sync", e.internal("GET", "/internal/v1/sync?cursor=0", nil), 200)
@@ -344,7 +340,7 @@ func TestOpenAPISamples(t *testing.T) {
 	tokC := token(t, "u1", "", jwt2())
 	e.login("u1", tokC, "")
 	s.check("POST "+u+"/logout-all", e.user(tokC, "POST", u+"/logout-all", nil), 200)
-	s.check("POST /internal/v1/revoke", e.internal("POST", "/internal/v1/revoke", protocol.RevokeRequest{Keys: idA.Keys}), 200)
+	s.check("POST /internal/v1/revoke", e.internal("POST", "/internal/v1/revoke", protocol.RevokeRequest{Keys: keysA}), 200)
 
 	// Admin API.
 	_, sidD := e.signIn("u2", "")

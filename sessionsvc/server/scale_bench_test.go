@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshsession/meshsession/internal/cputime"
+	"github.com/meshsession/meshsession/internal/latency"
 	"github.com/meshsession/meshsession/plugin/protocol"
 	"github.com/meshsession/meshsession/sessionsvc/lifecycle"
 	"github.com/meshsession/meshsession/sessionsvc/store"
@@ -192,7 +192,7 @@ func scaleAt(b *testing.B, backend string, n int) {
 				require.Equal(b, 200, status, q.name+": "+string(raw))
 			}
 			cpu := float64((cputime.Now() - cpu0).Microseconds()) / 1000 / float64(rounds)
-			p50, p99 := percentiles(lat)
+			p50, p99 := latency.PercentilesMS(lat)
 			b.Logf("%-32s p50 %7.1f ms  p99 %7.1f ms  cpu %5.1f ms", q.name, p50, p99, cpu)
 			b.ReportMetric(p50, q.name+"-p50-ms")
 			b.ReportMetric(p99, q.name+"-p99-ms")
@@ -272,7 +272,7 @@ func scaleAt(b *testing.B, backend string, n int) {
 		written := rows.Load() - rows0
 		stop()
 		wg.Wait()
-		p50, p99 := percentiles(lat)
+		p50, p99 := latency.PercentilesMS(lat)
 		b.ReportMetric(p50, "revoke-p50-ms")
 		b.ReportMetric(p99, "revoke-p99-ms")
 		b.ReportMetric(float64(written)/el.Seconds(), "activity-rows/s")
@@ -423,14 +423,4 @@ func (e *env) adminRaw(b *testing.B, path string) (int, time.Duration, []byte) {
 	raw, err := io.ReadAll(res.Body)
 	require.NoError(b, err)
 	return res.StatusCode, time.Since(t), raw
-}
-
-// percentiles returns p50 and p99 in milliseconds.
-func percentiles(lat []time.Duration) (float64, float64) {
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	pct := func(p float64) float64 {
-		i := min(max(int(p*float64(len(lat))+0.5)-1, 0), len(lat)-1)
-		return float64(lat[i]) / float64(time.Millisecond)
-	}
-	return pct(0.50), pct(0.99)
 }

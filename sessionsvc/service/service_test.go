@@ -139,12 +139,7 @@ func TestRunZeroConfig(t *testing.T) {
 	assert.Equal(t, float64(1), list["meta"].(map[string]any)["count"])
 
 	cancel()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("no graceful shutdown")
-	}
+	testenv.Returned(t, done, 10*time.Second, "no graceful shutdown")
 	_, err = http.Get(base + "/healthz")
 	assert.Error(t, err, "listener closed")
 

@@ -22,3 +22,12 @@ func BeginDelayedChanges(ctx context.Context, st Store) (finish func(epoch strin
 		return s.changesIn(ctx, tx, head, base, epoch, cursor, limit, now)
 	}, nil
 }
+
+// KeysOf lists the keys of a page's changes.
+func KeysOf(p protocol.SyncPage) []string {
+	var keys []string
+	for _, c := range p.Changes {
+		keys = append(keys, c.Key)
+	}
+	return keys
+}

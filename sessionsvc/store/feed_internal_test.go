@@ -13,19 +13,26 @@ import (
 	"github.com/meshsession/meshsession/plugin/protocol"
 )
 
+// openFeedStore opens a store on a fresh SQLite file, closed when the test
+// ends, and returns it also as the implementation.
+func openFeedStore(t *testing.T) (Store, *sqlStore) {
+	t.Helper()
+	st, err := Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "f.db"), nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	return st, st.(*sqlStore)
+}
+
 // TestFeedTailTrimming: when the in-memory tail is trimmed, deltas from
 // cursors it still covers come from memory, older ones from the database,
 // and both give the same answer.
 func TestFeedTailTrimming(t *testing.T) {
 	ctx := context.Background()
-	st, err := Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "f.db"), nil)
-	require.NoError(t, err)
-	defer st.Close()
-	s := st.(*sqlStore)
+	st, s := openFeedStore(t)
 	s.feed.maxTail = 8
 	now := time.Now()
 	epoch, _ := st.Epoch(ctx)
-	_, err = st.Changes(ctx, epoch, 0, 10, now) // build the cache on the empty log
+	_, err := st.Changes(ctx, epoch, 0, 10, now) // build the cache on the empty log
 	require.NoError(t, err)
 	for i := 0; i < 30; i++ {
 		require.NoError(t, st.RevokeKeys(ctx, []string{fmt.Sprintf("fp:%02d", i)}, protocol.ReasonLogout, now.Add(time.Hour), now))
@@ -40,9 +47,7 @@ func TestFeedTailTrimming(t *testing.T) {
 		for {
 			p, err := st.Changes(ctx, epoch, cursor, 4, now)
 			require.NoError(t, err)
-			for _, c := range p.Changes {
-				keys = append(keys, c.Key)
-			}
+			keys = append(keys, KeysOf(p)...)
 			cursor = p.Cursor
 			if !p.More {
 				return keys
@@ -61,10 +66,7 @@ func TestFeedTailTrimming(t *testing.T) {
 // makes the shared pages stale.
 func TestCachedChangesShared(t *testing.T) {
 	ctx := context.Background()
-	st, err := Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "f.db"), nil)
-	require.NoError(t, err)
-	defer st.Close()
-	s := st.(*sqlStore)
+	st, s := openFeedStore(t)
 	now := time.Now()
 	epoch, _ := st.Epoch(ctx)
 	revoke := func(key string) {
@@ -72,13 +74,6 @@ func TestCachedChangesShared(t *testing.T) {
 		require.NoError(t, st.RevokeKeys(ctx, []string{key}, protocol.ReasonLogout, now.Add(time.Hour), now))
 		_, err := s.refreshFeed(ctx)
 		require.NoError(t, err)
-	}
-	keys := func(p protocol.SyncPage) []string {
-		var out []string
-		for _, c := range p.Changes {
-			out = append(out, c.Key)
-		}
-		return out
 	}
 	revoke("fp:0") // cursors from 1 on
 	revoke("fp:a")
@@ -89,27 +84,27 @@ func TestCachedChangesShared(t *testing.T) {
 	require.True(t, ok)
 	p2, ok := s.cachedChanges(epoch, c1, 10, now.Add(2*time.Second))
 	require.True(t, ok)
-	assert.Equal(t, []string{"fp:b"}, keys(p1))
+	assert.Equal(t, []string{"fp:b"}, KeysOf(p1))
 	assert.Same(t, &p1.Changes[0], &p2.Changes[0], "built once for both")
 	assert.Equal(t, now.Unix(), p1.Now, "each answer has its own now")
 	assert.Equal(t, now.Add(2*time.Second).Unix(), p2.Now)
 
 	old, ok := s.cachedChanges(epoch, c1-1, 10, now)
 	require.True(t, ok)
-	assert.Equal(t, []string{"fp:a", "fp:b"}, keys(old))
+	assert.Equal(t, []string{"fp:a", "fp:b"}, KeysOf(old))
 	lim, ok := s.cachedChanges(epoch, c1-1, 1, now)
 	require.True(t, ok)
-	assert.Equal(t, []string{"fp:a"}, keys(lim))
+	assert.Equal(t, []string{"fp:a"}, KeysOf(lim))
 	assert.True(t, lim.More)
 	assert.Equal(t, c1, lim.Cursor)
 
 	revoke("fp:c")
 	p3, ok := s.cachedChanges(epoch, c1, 10, now)
 	require.True(t, ok)
-	assert.Equal(t, []string{"fp:b", "fp:c"}, keys(p3), "an append makes the shared page stale")
+	assert.Equal(t, []string{"fp:b", "fp:c"}, KeysOf(p3), "an append makes the shared page stale")
 	assert.Equal(t, s.feed.head, p3.Cursor)
 	again, ok := s.cachedChanges(epoch, c1-1, 10, now)
 	require.True(t, ok)
-	assert.Equal(t, []string{"fp:a", "fp:b", "fp:c"}, keys(again))
+	assert.Equal(t, []string{"fp:a", "fp:b", "fp:c"}, KeysOf(again))
 	assert.False(t, again.More)
 }

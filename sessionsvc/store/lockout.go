@@ -66,19 +66,13 @@ type LoginAttempt struct {
 // Locked reports whether the counter is locked at now.
 func (c LoginCounter) Locked(now time.Time) bool { return c.LockedUntil.After(now) }
 
-// LoginFailure is one failed login to count under Scope.
+// LoginFailure is one failed login to count under Scope: the attempt's
+// Threshold failures within Window lock the scope for LockFor (with
+// Progressive, each failure from the threshold on locks for 1 s, 2 s,
+// 4 s, … capped at LockFor).
 type LoginFailure struct {
-	Scope   string
-	Kind    string
-	Subject string
-	At      time.Time
-	// Threshold failures within Window lock the scope for LockFor.
-	Threshold int
-	Window    time.Duration
-	LockFor   time.Duration
-	// Progressive: instead of one lock of LockFor, each failure from the
-	// threshold on locks for 1 s, 2 s, 4 s, … capped at LockFor.
-	Progressive bool
+	LoginAttempt
+	LockFor time.Duration
 }
 
 // AuditEvent is one entry of the audit trail.

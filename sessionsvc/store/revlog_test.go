@@ -110,14 +110,6 @@ type waiter interface {
 	WaitChanges(ctx context.Context, epoch string, cursor int64, limit int, wait time.Duration, now func() time.Time) (protocol.SyncPage, error)
 }
 
-func keysOf(p protocol.SyncPage) []string {
-	var keys []string
-	for _, c := range p.Changes {
-		keys = append(keys, c.Key)
-	}
-	return keys
-}
-
 // TestFeedStaleSnapshot: a Changes call whose snapshot is older than the
 // in-memory feed (stalled between its head query and the feed lock while
 // another reader brought the feed further: a loaded machine) must not take
@@ -136,7 +128,7 @@ func TestFeedStaleSnapshot(t *testing.T) {
 		require.NoError(t, st.RevokeKeys(ctx, []string{"fp:a"}, protocol.ReasonLogout, now.Add(time.Hour), now))
 		snap, err := st.Changes(ctx, epoch, 0, 100, now)
 		require.NoError(t, err)
-		require.Equal(t, []string{"fp:a"}, keysOf(snap))
+		require.Equal(t, []string{"fp:a"}, store.KeysOf(snap))
 
 		// A reader takes its snapshot, then stalls.
 		finish, err := store.BeginDelayedChanges(ctx, st)
@@ -145,7 +137,7 @@ func TestFeedStaleSnapshot(t *testing.T) {
 		require.NoError(t, st.RevokeKeys(ctx, []string{"fp:b"}, protocol.ReasonLogout, now.Add(time.Hour), now))
 		d, err := st.Changes(ctx, epoch, snap.Cursor, 100, now)
 		require.NoError(t, err)
-		require.Equal(t, []string{"fp:b"}, keysOf(d))
+		require.Equal(t, []string{"fp:b"}, store.KeysOf(d))
 		// The stalled reader goes on, from the cursor fp:b brought: its
 		// snapshot lacks fp:b, yet this is no restore (no snapshot).
 		late, err := finish(epoch, d.Cursor, 100, now)
@@ -159,7 +151,7 @@ func TestFeedStaleSnapshot(t *testing.T) {
 		start := time.Now()
 		p, err := w.WaitChanges(ctx, epoch, snap.Cursor, 100, 3*time.Second, time.Now)
 		require.NoError(t, err)
-		assert.Equal(t, []string{"fp:b"}, keysOf(p), "the feed went back to a stale snapshot")
+		assert.Equal(t, []string{"fp:b"}, store.KeysOf(p), "the feed went back to a stale snapshot")
 		assert.Less(t, time.Since(start), 2*time.Second, "answered by the wait's timer: the feed went back")
 	})
 }
@@ -196,4 +188,38 @@ func TestFeedAfterRestore(t *testing.T) {
 		assert.True(t, r.Reset, "a cursor past the head gets a snapshot")
 		assert.LessOrEqual(t, r.Cursor, head)
 	})
+}
+
+// BenchmarkChanges measures the store alone (no HTTP): a snapshot of
+// 20,000 live revocations and a delta of 1,000.
+func BenchmarkChanges(b *testing.B) {
+	for _, be := range storetest.Backends() {
+		b.Run(be.Name, func(b *testing.B) {
+			st := be.Open(b)
+			ctx := context.Background()
+			now := time.Now()
+			keys := make([]string, 20_000)
+			for i := range keys {
+				keys[i] = fmt.Sprintf("fp:bench-%d", i)
+			}
+			require.NoError(b, st.RevokeKeys(ctx, keys, protocol.ReasonLogout, now.Add(time.Hour), now))
+			epoch, _ := st.Epoch(ctx)
+			b.Run("snapshot20k", func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					p, err := st.Changes(ctx, epoch, 0, store.MaxChangesLimit, now)
+					if err != nil || len(p.Changes) != 20_000 {
+						b.Fatal(err, len(p.Changes))
+					}
+				}
+			})
+			b.Run("delta1000", func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					p, err := st.Changes(ctx, epoch, 19_000, 1000, now)
+					if err != nil || len(p.Changes) != 1000 {
+						b.Fatal(err, len(p.Changes))
+					}
+				}
+			})
+		})
+	}
 }

@@ -263,25 +263,29 @@ func uniqueMembers(b []byte) error {
 	return nil
 }
 
+// described are the verification failures describe names, first match wins.
+var described = []struct {
+	err  error
+	text string
+}{
+	{jwt.ErrTokenExpired, "token expired"},
+	{jwt.ErrTokenNotValidYet, "token not valid yet"},
+	{jwt.ErrTokenMalformed, "malformed token"},
+	{jwt.ErrTokenSignatureInvalid, "signature invalid"},
+	{jwt.ErrTokenInvalidIssuer, "wrong issuer"},
+	{jwt.ErrTokenInvalidAudience, "wrong audience"},
+}
+
 func describe(err error) string {
-	switch {
-	case errors.Is(err, jwt.ErrTokenExpired):
-		return "token expired"
-	case errors.Is(err, jwt.ErrTokenNotValidYet):
-		return "token not valid yet"
-	case errors.Is(err, jwt.ErrTokenMalformed):
-		return "malformed token"
-	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		return "signature invalid"
-	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
-		return "wrong issuer"
-	case errors.Is(err, jwt.ErrTokenInvalidAudience):
-		return "wrong audience"
-	case errors.Is(err, jwt.ErrTokenUnverifiable):
-		return "unverifiable token: " + err.Error()
-	default:
-		return err.Error()
+	for _, d := range described {
+		if errors.Is(err, d.err) {
+			return d.text
+		}
 	}
+	if errors.Is(err, jwt.ErrTokenUnverifiable) {
+		return "unverifiable token: " + err.Error()
+	}
+	return err.Error()
 }
 
 func (v *Verifier) keyFor(ctx context.Context, t *jwt.Token) (any, error) {

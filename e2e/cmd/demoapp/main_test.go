@@ -90,12 +90,7 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	assert.Contains(t, string(body), `"refreshToken"`)
 
 	cancel()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("run did not return after cancel")
-	}
+	testenv.Returned(t, done, 10*time.Second, "run did not return after cancel")
 	assert.Contains(t, logs.String(), "demoapp listening")
 	assert.Contains(t, logs.String(), "path=/api/auth/local")
 }

@@ -17,6 +17,7 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -138,7 +139,7 @@ type Config struct {
 	TrustedProxyHops       int             `json:"trusted_proxy_hops"`
 	Verify                 Verify          `json:"verify"`
 	// StartupHold and RevokingRoutes: see revocation.go.
-	StartupHold    time.Duration `json:"startup_hold"`
+	StartupHold    time.Duration `json:"startup_hold" config:"nonnegative"`
 	RevokingRoutes []string      `json:"revoking_routes"`
 	// HeadersStopIteration says the host passes a paused headers callback
 	// through as StopIteration (Envoy >= 1.35 with the wasm filter's
@@ -150,7 +151,7 @@ type Config struct {
 	// two ticks later and goes on as on the defaults.
 	HeadersStopIteration bool `json:"headers_stop_iteration"`
 	// SyncWait: see syncwait.go.
-	SyncWait time.Duration `json:"sync_wait"`
+	SyncWait time.Duration `json:"sync_wait" config:"nonnegative"`
 
 	// Warnings are non-fatal remarks (e.g. an empty internal_key) the
 	// plugin should log at start.
@@ -314,10 +315,7 @@ func integer(dst *int) fieldFunc {
 	}
 }
 
-// duration decodes a positive duration, nonNegativeDuration one that may be 0.
-func duration(dst *time.Duration) fieldFunc            { return durationField(dst, false) }
-func nonNegativeDuration(dst *time.Duration) fieldFunc { return durationField(dst, true) }
-
+// durationField decodes a positive duration, or with zeroOK one that may be 0.
 func durationField(dst *time.Duration, zeroOK bool) fieldFunc {
 	return func(path string, v gjson.Result) error {
 		if v.Type != gjson.String {
@@ -369,67 +367,51 @@ func object(fields map[string]fieldFunc) fieldFunc {
 	}
 }
 
-func routeFields(r *Route, m map[string]fieldFunc) map[string]fieldFunc {
-	m["path"] = str(&r.Path)
-	m["method"] = str(&r.Method)
+// decodeRoot decodes root into c. Each member names a field by its json
+// tag and is decoded as the field's Go type says (decoderFor).
+func decodeRoot(c *Config, root gjson.Result) error {
+	return walkObject("", root, fieldsOf(reflect.ValueOf(c).Elem(), map[string]fieldFunc{}))
+}
+
+// fieldsOf adds to m the decoders of struct v's fields by json name; the
+// fields of an embedded struct without a json name count as v's own.
+func fieldsOf(v reflect.Value, m map[string]fieldFunc) map[string]fieldFunc {
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case name == "-":
+		case name == "" && f.Anonymous:
+			fieldsOf(v.Field(i), m)
+		case name == "":
+			panic("config: field " + t.Name() + "." + f.Name + " has no json name")
+		default:
+			m[name] = decoderFor(v.Field(i), f.Tag.Get("config") == "nonnegative")
+		}
+	}
 	return m
 }
 
-func decodeRoot(c *Config, root gjson.Result) error {
-	fields := map[string]fieldFunc{
-		"cluster":        str(&c.Cluster),
-		"authority":      str(&c.Authority),
-		"internal_key":   str(&c.InternalKey),
-		"timeout":        duration(&c.Timeout),
-		"token_cookie":   str(&c.TokenCookie),
-		"session_claims": strList(&c.SessionClaims),
-		"user_claims":    strList(&c.UserClaims),
-		"login": object(routeFields(&c.Login.Route, map[string]fieldFunc{
-			"token_path":            str(&c.Login.TokenPath),
-			"refresh_token_path":    str(&c.Login.RefreshTokenPath),
-			"user_id_path":          str(&c.Login.UserIDPath),
-			"identifier_path":       str(&c.Login.IdentifierPath),
-			"user_document_id_path": str(&c.Login.UserDocumentIDPath),
-			"username_path":         str(&c.Login.UsernamePath),
-			"email_path":            str(&c.Login.EmailPath),
-		})),
-		"refresh": object(routeFields(&c.Refresh.Route, map[string]fieldFunc{
-			"request_token_path":   str(&c.Refresh.RequestTokenPath),
-			"request_token_cookie": str(&c.Refresh.RequestTokenCookie),
-			"token_path":           str(&c.Refresh.TokenPath),
-			"refresh_token_path":   str(&c.Refresh.RefreshTokenPath),
-		})),
-		"logout":                   object(routeFields(&c.Logout, map[string]fieldFunc{})),
-		"last_seen_interval":       duration(&c.LastSeenInterval),
-		"sync_interval":            duration(&c.SyncInterval),
-		"sync_page_size":           integer(&c.SyncPageSize),
-		"max_staleness":            duration(&c.MaxStaleness),
-		"stale_policy":             str(&c.StalePolicy),
-		"login_unavailable_policy": str(&c.LoginUnavailablePolicy),
-		"skip_paths":               strList(&c.SkipPaths),
-		"require_token":            boolean(&c.RequireToken),
-		"enforce_expiry":           boolean(&c.EnforceExpiry),
-		"require_exp":              boolean(&c.RequireExp),
-		"identity_headers": object(map[string]fieldFunc{
-			"session_id": str(&c.IdentityHeaders.SessionID),
-			"user_id":    str(&c.IdentityHeaders.UserID),
-		}),
-		"trusted_proxy_hops":     integer(&c.TrustedProxyHops),
-		"startup_hold":           nonNegativeDuration(&c.StartupHold),
-		"revoking_routes":        strList(&c.RevokingRoutes),
-		"headers_stop_iteration": boolean(&c.HeadersStopIteration),
-		"sync_wait":              nonNegativeDuration(&c.SyncWait),
-		"verify": object(map[string]fieldFunc{
-			"mode":               str(&c.Verify.Mode),
-			"secret":             str(&c.Verify.Secret),
-			"public_keys":        strList(&c.Verify.PublicKeys),
-			"metadata_namespace": str(&c.Verify.MetadataNamespace),
-			"metadata_key":       str(&c.Verify.MetadataKey),
-			"issuer":             str(&c.Verify.Issuer),
-			"audiences":          strList(&c.Verify.Audiences),
-		}),
+// decoderFor is the decoder of a field: string, bool, int, a duration
+// (positive, or with zeroOK 0 too), a list of strings or an object.
+func decoderFor(v reflect.Value, zeroOK bool) fieldFunc {
+	switch p := v.Addr().Interface().(type) {
+	case *string:
+		return str(p)
+	case *bool:
+		return boolean(p)
+	case *int:
+		return integer(p)
+	case *time.Duration:
+		return durationField(p, zeroOK)
+	case *[]string:
+		return strList(p)
 	}
-	return walkObject("", root, fields)
+	if v.Kind() != reflect.Struct {
+		panic("config: no decoder for a field of type " + v.Type().String())
+	}
+	return object(fieldsOf(v, map[string]fieldFunc{}))
 }
 
 func (c *Config) validate() error {

@@ -92,6 +92,50 @@ func TestFullConfig(t *testing.T) {
 	assert.Empty(t, c.Warnings)
 }
 
+// TestEveryMemberReachesItsField: each member of the configuration sets
+// the field its name says, and only members the configuration documents
+// are accepted.
+func TestEveryMemberReachesItsField(t *testing.T) {
+	in := `{
+	  "cluster": "c", "authority": "a:1", "internal_key": "k", "timeout": "1s", "token_cookie": "tc",
+	  "session_claims": ["s"], "user_claims": ["u"],
+	  "login": {"path": "/l", "method": "PUT", "token_path": "t", "refresh_token_path": "r", "user_id_path": "u",
+	    "identifier_path": "i", "user_document_id_path": "d", "username_path": "n", "email_path": "e"},
+	  "refresh": {"path": "/r", "method": "PATCH", "request_token_path": "q", "request_token_cookie": "qc", "token_path": "t2", "refresh_token_path": "r2"},
+	  "logout": {"path": "/o", "method": "DELETE"},
+	  "last_seen_interval": "2s", "sync_interval": "3s", "sync_page_size": 7, "max_staleness": "90s",
+	  "stale_policy": "fail_closed", "login_unavailable_policy": "deny", "skip_paths": ["/h"],
+	  "require_token": true, "enforce_expiry": false, "require_exp": true,
+	  "identity_headers": {"session_id": "x-s", "user_id": "x-u"}, "trusted_proxy_hops": 3,
+	  "startup_hold": "0s", "revoking_routes": ["POST /x"], "headers_stop_iteration": true, "sync_wait": "4s",
+	  "verify": {"mode": "hs256", "secret": "shh", "public_keys": [], "metadata_namespace": "ns", "metadata_key": "mk",
+	    "issuer": "iss", "audiences": ["aud"]}
+	}`
+	c, err := config.Parse([]byte(in))
+	require.NoError(t, err)
+	assert.Equal(t, &config.Config{
+		Cluster: "c", Authority: "a:1", InternalKey: "k", Timeout: time.Second, TokenCookie: "tc",
+		SessionClaims: []string{"s"}, UserClaims: []string{"u"},
+		Login: config.LoginRoute{Route: config.Route{Path: "/l", Method: "PUT"}, TokenPath: "t", RefreshTokenPath: "r", UserIDPath: "u",
+			IdentifierPath: "i", UserDocumentIDPath: "d", UsernamePath: "n", EmailPath: "e"},
+		Refresh: config.RefreshRoute{Route: config.Route{Path: "/r", Method: "PATCH"}, RequestTokenPath: "q", RequestTokenCookie: "qc",
+			TokenPath: "t2", RefreshTokenPath: "r2"},
+		Logout:           config.Route{Path: "/o", Method: "DELETE"},
+		LastSeenInterval: 2 * time.Second, SyncInterval: 3 * time.Second, SyncPageSize: 7, MaxStaleness: 90 * time.Second,
+		StalePolicy: config.FailClosed, LoginUnavailablePolicy: config.LoginDeny, SkipPaths: []string{"/h"},
+		RequireToken: true, EnforceExpiry: false, RequireExp: true,
+		IdentityHeaders: config.IdentityHeaders{SessionID: "x-s", UserID: "x-u"}, TrustedProxyHops: 3,
+		StartupHold: 0, RevokingRoutes: []string{"POST /x"}, HeadersStopIteration: true, SyncWait: 4 * time.Second,
+		Verify: config.Verify{Mode: config.ModeHS256, Secret: "shh", PublicKeys: []string{}, MetadataNamespace: "ns", MetadataKey: "mk",
+			Issuer: "iss", Audiences: []string{"aud"}},
+	}, c)
+
+	for _, in := range []string{`{"warnings":[]}`, `{"Warnings":[]}`, `{"verify":{"keys":[]}}`, `{"login":{"route":{}}}`, `{"login":{"Route":{}}}`} {
+		_, err := config.Parse([]byte(in))
+		assert.ErrorContains(t, err, "unknown field", in)
+	}
+}
+
 func pemOf(t *testing.T, typ string, der []byte) string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
 }

@@ -16,8 +16,7 @@ import (
 )
 
 func failure(scope string, at time.Time, threshold int) store.LoginFailure {
-	return store.LoginFailure{Scope: scope, Kind: store.CounterIdentifier, Subject: scope[len("ident:"):], At: at,
-		Threshold: threshold, Window: 15 * time.Minute, LockFor: 10 * time.Minute}
+	return store.LoginFailure{LoginAttempt: attempt(scope, at, threshold), LockFor: 10 * time.Minute}
 }
 
 // testLoginCounters: the counter's state machine, one failure at a time.
@@ -135,7 +134,7 @@ func testLoginCounters(t *testing.T, st store.Store) {
 	assert.GreaterOrEqual(t, n, 2)
 
 	// Bad arguments are errors, not panics or silent locks.
-	_, err = st.RecordLoginFailure(ctx(), store.LoginFailure{Scope: "ident:x"}, nil)
+	_, err = st.RecordLoginFailure(ctx(), store.LoginFailure{LoginAttempt: store.LoginAttempt{Scope: "ident:x"}}, nil)
 	assert.Error(t, err)
 }
 
@@ -144,8 +143,8 @@ func testLoginCounters(t *testing.T, st store.Store) {
 // locks and restarts with the window; one lock event per window.
 func testLoginCountersProgressive(t *testing.T, st store.Store) {
 	f := func(at time.Time) store.LoginFailure {
-		return store.LoginFailure{Scope: "ip:192.0.2.1", Kind: store.CounterIP, Subject: "192.0.2.1", At: at,
-			Threshold: 3, Window: 15 * time.Minute, LockFor: 10 * time.Second, Progressive: true}
+		return store.LoginFailure{LoginAttempt: store.LoginAttempt{Scope: "ip:192.0.2.1", Kind: store.CounterIP, Subject: "192.0.2.1", At: at,
+			Threshold: 3, Window: 15 * time.Minute, Progressive: true}, LockFor: 10 * time.Second}
 	}
 	events := 0
 	onLock := func(store.LoginCounter) ([]store.AuditEvent, []store.Alert) { events++; return nil, nil }
@@ -232,8 +231,8 @@ func ConcurrentFailures(t *testing.T, stores []store.Store, threshold, n int) {
 // transaction, with the dashboard's event; concurrent batches that share
 // rows in any order neither deadlock nor lose a count.
 func testLoginFailuresBatch(t *testing.T, st store.Store) {
-	ip := store.LoginFailure{Scope: "ip:192.0.2.9", Kind: store.CounterIP, Subject: "192.0.2.9", At: t0,
-		Threshold: 40, Window: 15 * time.Minute, LockFor: time.Minute}
+	ip := store.LoginFailure{LoginAttempt: store.LoginAttempt{Scope: "ip:192.0.2.9", Kind: store.CounterIP, Subject: "192.0.2.9", At: t0,
+		Threshold: 40, Window: 15 * time.Minute}, LockFor: time.Minute}
 	var wg sync.WaitGroup
 	for i := range 30 {
 		wg.Go(func() {

@@ -13,8 +13,14 @@ import (
 const MinIndexedSearch = 3
 
 // SearchColumns are the session columns a search term is matched against
-// (on SQLite, also the columns of sessions_login_time_id, migration 0090).
+// (joined, searchDocSQLite and session_search.doc).
 var SearchColumns = []string{"user_id", "ip", "country", "browser_name", "os_name", "id"}
+
+// searchDocSQLite is the SearchColumns of a sessions row joined by char(31):
+// the expression sessions_login_time_id carries (migration 0100), written
+// as there, so that SQLite reads it from the index. A term without char(31)
+// matches it (LIKE '%term%') exactly where it matches one of the columns.
+const searchDocSQLite = "(user_id || char(31) || ip || char(31) || country || char(31) || browser_name || char(31) || os_name || char(31) || id)"
 
 // TrigramMatch returns the FTS5 MATCH expression for a substring search of
 // term in any indexed column, and false when the term is too short for the
@@ -91,4 +97,45 @@ func SearchIsSelective(ctx context.Context, db rowQuerier, term string) (bool, e
 		return false, fmt.Errorf("search index: %w", err)
 	}
 	return n <= SelectiveSearchLimit, nil
+}
+
+// searchMemo keeps, for one ListSessions, what the trigram indexes said of
+// its search term: the page, its count and their plans ask it up to three
+// times (a nil memo asks every time).
+type searchMemo struct {
+	trigramDone   bool    // SQLite: trigramCandidates ran
+	trigramIDs    []int64 // its candidates, when selective
+	trigramSel    bool    // selective: at most SelectiveSearchLimit candidates
+	trigramCommon bool    // more than SelectiveSearchLimit candidates
+	estDone       bool    // PostgreSQL: the planner's estimate of the doc matches
+	est           int
+	estPat        string
+}
+
+// candidates is trigramCandidates(term), asked once.
+func (m *searchMemo) candidates(ctx context.Context, s *sqlStore, term string) ([]int64, bool, error) {
+	if m != nil && m.trigramDone {
+		return m.trigramIDs, m.trigramSel, nil
+	}
+	ids, selective, err := trigramCandidates(ctx, s.r, term)
+	if err != nil || m == nil {
+		return ids, selective, err
+	}
+	_, indexed := TrigramMatch(term)
+	m.trigramDone, m.trigramIDs, m.trigramSel, m.trigramCommon = true, ids, selective, indexed && !selective
+	return ids, selective, nil
+}
+
+// docEstimate is PostgreSQL's estimate of the session_search rows whose
+// doc matches the ILIKE pattern pat, asked once.
+func (m *searchMemo) docEstimate(ctx context.Context, s *sqlStore, pat string) (int, error) {
+	if m != nil && m.estDone && m.estPat == pat {
+		return m.est, nil
+	}
+	est, err := s.estimateRows(ctx, `SELECT id FROM session_search WHERE doc ILIKE $1 ESCAPE '\'`, []any{pat})
+	if err != nil || m == nil {
+		return est, err
+	}
+	m.estDone, m.est, m.estPat = true, est, pat
+	return est, nil
 }

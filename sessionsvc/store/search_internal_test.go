@@ -1,0 +1,36 @@
+package store
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestSearchDocIsIndexed: a search by searchDocSQLite reads the joined
+// columns from sessions_login_time_id (migration 0100), so the expression
+// there and searchDocSQLite are the same; SQLite would otherwise join the
+// columns of every table row the page walks.
+func TestSearchDocIsIndexed(t *testing.T) {
+	ctx := context.Background()
+	st, err := Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "s.db"), nil)
+	require.NoError(t, err)
+	defer st.Close()
+	s := st.(*sqlStore)
+	rows, err := s.r.QueryContext(ctx, `EXPLAIN QUERY PLAN SELECT id FROM sessions WHERE `+searchDocSQLite+
+		` LIKE ? ESCAPE '\' ORDER BY login_time DESC, id DESC LIMIT 10`, "%x%")
+	require.NoError(t, err)
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		require.NoError(t, rows.Scan(&id, &parent, &notused, &detail))
+		plan = append(plan, detail)
+	}
+	require.NoError(t, rows.Err())
+	assert.Contains(t, strings.Join(plan, "; "), "COVERING INDEX sessions_login_time_id", "plan: %q", plan)
+}

@@ -9,8 +9,10 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/meshsession/meshsession/plugin/protocol"
@@ -214,14 +216,29 @@ func (s *Server) adminList(w http.ResponseWriter, r *http.Request, base store.Se
 	if err != nil {
 		return err
 	}
-	body := append(make([]byte, 0, 1200*len(data)+len(m)+32), `{"data":`...)
+	// The body's buffer is reused: a new 1.2 MB one per 1,000-row page
+	// was cleared, then collected and returned to the OS (~2 ms a page).
+	buf := listBodies.Get().(*[]byte)
+	defer func() {
+		if cap(*buf) <= listBodyKeep {
+			listBodies.Put(buf)
+		}
+	}()
+	body := append(slices.Grow((*buf)[:0], 1200*len(data)+len(m)+32), `{"data":`...)
 	if body, err = sessionview.AppendListJSON(body, data); err != nil {
 		return err
 	}
-	body = append(append(append(body, `,"meta":`...), m...), '}')
-	writeJSONBytes(w, http.StatusOK, body)
+	body = append(append(append(body, `,"meta":`...), m...), '}', '\n')
+	*buf = body
+	writeJSONBody(w, http.StatusOK, body)
 	return nil
 }
+
+// listBodies holds the buffers of admin list answers (*[]byte); one larger
+// than listBodyKeep is left to the collector.
+var listBodies = sync.Pool{New: func() any { return new([]byte) }}
+
+const listBodyKeep = 4 << 20
 
 // withCursor adds the keyset cursor of the next page to pagination meta.
 func withCursor(m map[string]any, page store.SessionPage) map[string]any {

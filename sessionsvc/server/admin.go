@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/meshsession/meshsession/plugin/protocol"
@@ -218,25 +217,30 @@ func (s *Server) adminList(w http.ResponseWriter, r *http.Request, base store.Se
 	}
 	// The body's buffer is reused: a new 1.2 MB one per 1,000-row page
 	// was cleared, then collected and returned to the OS (~2 ms a page).
-	buf := listBodies.Get().(*[]byte)
-	defer func() {
-		if cap(*buf) <= listBodyKeep {
-			listBodies.Put(buf)
-		}
-	}()
-	body := append(slices.Grow((*buf)[:0], 1200*len(data)+len(m)+32), `{"data":`...)
+	var buf []byte
+	select {
+	case buf = <-listBodies:
+	default:
+	}
+	body := append(slices.Grow(buf[:0], 1200*len(data)+len(m)+32), `{"data":`...)
 	if body, err = sessionview.AppendListJSON(body, data); err != nil {
 		return err
 	}
 	body = append(append(append(body, `,"meta":`...), m...), '}', '\n')
-	*buf = body
 	writeJSONBody(w, http.StatusOK, body)
+	if cap(body) <= listBodyKeep {
+		select {
+		case listBodies <- body:
+		default:
+		}
+	}
 	return nil
 }
 
-// listBodies holds the buffers of admin list answers (*[]byte); one larger
-// than listBodyKeep is left to the collector.
-var listBodies = sync.Pool{New: func() any { return new([]byte) }}
+// listBodies keeps a few admin list answers' buffers for the next answers
+// (a sync.Pool lost them at every collection, about every other page); one
+// larger than listBodyKeep is left to the collector.
+var listBodies = make(chan []byte, 4)
 
 const listBodyKeep = 4 << 20
 

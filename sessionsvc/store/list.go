@@ -486,8 +486,7 @@ func (s *sqlStore) searchConds(ctx context.Context, term string, lookup []string
 			return nil, err
 		}
 		if selective {
-			list, _ := json.Marshal(ids)
-			c := "SELECT value FROM json_each(" + arg(string(list)) + ")"
+			c := "SELECT value FROM json_each(" + arg(ids) + ")"
 			if byLookup != "" {
 				c += " UNION ALL " + byLookup
 			}

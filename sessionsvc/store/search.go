@@ -50,35 +50,29 @@ type rowQuerier interface {
 }
 
 // trigramCandidates returns the rowids of the sessions the SQLite trigram
-// index finds for term, when they are at most SelectiveSearchLimit (nil and
-// false when more, or when the term is too short for the index). Reading
-// them once and handing them to the page query as a list spares a second
-// evaluation of the MATCH, which for a term made of common trigrams (an ip
-// address: digits and dots) is most of a search's cost.
-func trigramCandidates(ctx context.Context, db *sql.DB, term string) ([]int64, bool, error) {
+// index finds for term, as a JSON array, when they are at most
+// SelectiveSearchLimit ("" and false when more, or when the term is too
+// short for the index). Reading them once and handing them to the page
+// query (json_each) spares a second evaluation of the MATCH, which for a
+// term made of common trigrams (an ip address: digits and dots) is most of
+// a search's cost. SQLite counts and lists them in one row: a row per
+// candidate cost a common term (2,001 rows) ~1 ms in the driver.
+func trigramCandidates(ctx context.Context, db *sql.DB, term string) (string, bool, error) {
 	m, ok := TrigramMatch(term)
 	if !ok {
-		return nil, false, nil
+		return "", false, nil
 	}
-	rows, err := db.QueryContext(ctx, `SELECT rowid FROM sessions_search WHERE sessions_search MATCH $1 LIMIT `+
-		strconv.Itoa(SelectiveSearchLimit+1), m)
+	var (
+		n   int
+		ids string
+	)
+	err := db.QueryRowContext(ctx, `SELECT count(*), json_group_array(rowid) FROM (SELECT rowid FROM sessions_search WHERE sessions_search MATCH $1 LIMIT `+
+		strconv.Itoa(SelectiveSearchLimit+1)+`)`, m).Scan(&n, &ids)
 	if err != nil {
-		return nil, false, fmt.Errorf("search index: %w", err)
+		return "", false, fmt.Errorf("search index: %w", err)
 	}
-	defer rows.Close()
-	ids := []int64{}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, false, fmt.Errorf("search index: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, false, fmt.Errorf("search index: %w", err)
-	}
-	if len(ids) > SelectiveSearchLimit {
-		return nil, false, nil
+	if n > SelectiveSearchLimit {
+		return "", false, nil
 	}
 	return ids, true, nil
 }
@@ -104,7 +98,7 @@ func SearchIsSelective(ctx context.Context, db rowQuerier, term string) (bool, e
 // times (a nil memo asks every time).
 type searchMemo struct {
 	trigramDone   bool    // SQLite: trigramCandidates ran
-	trigramIDs    []int64 // its candidates, when selective
+	trigramIDs    string  // its candidates (a JSON array), when selective
 	trigramSel    bool    // selective: at most SelectiveSearchLimit candidates
 	trigramCommon bool    // more than SelectiveSearchLimit candidates
 	estDone       bool    // PostgreSQL: the planner's estimate of the doc matches
@@ -113,7 +107,7 @@ type searchMemo struct {
 }
 
 // candidates is trigramCandidates(term), asked once.
-func (m *searchMemo) candidates(ctx context.Context, s *sqlStore, term string) ([]int64, bool, error) {
+func (m *searchMemo) candidates(ctx context.Context, s *sqlStore, term string) (string, bool, error) {
 	if m != nil && m.trigramDone {
 		return m.trigramIDs, m.trigramSel, nil
 	}

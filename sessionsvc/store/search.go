@@ -97,11 +97,11 @@ func SearchIsSelective(ctx context.Context, db rowQuerier, term string) (bool, e
 // its search term: the page, its count and their plans ask it up to three
 // times (a nil memo asks every time).
 type searchMemo struct {
-	trigramDone   bool    // SQLite: trigramCandidates ran
-	trigramIDs    string  // its candidates (a JSON array), when selective
-	trigramSel    bool    // selective: at most SelectiveSearchLimit candidates
-	trigramCommon bool    // more than SelectiveSearchLimit candidates
-	estDone       bool    // PostgreSQL: the planner's estimate of the doc matches
+	trigramDone   bool   // SQLite: trigramCandidates ran
+	trigramIDs    string // its candidates (a JSON array), when selective
+	trigramSel    bool   // selective: at most SelectiveSearchLimit candidates
+	trigramCommon bool   // more than SelectiveSearchLimit candidates
+	estDone       bool   // PostgreSQL: the planner's estimate of the doc matches
 	est           int
 	estPat        string
 }

@@ -520,9 +520,9 @@ func (s *sqlStore) searchConds(ctx context.Context, term string, lookup []string
 	}
 	var parts []string
 	if s.d.name() == "sqlite" && !strings.ContainsRune(term, '\x1f') {
-		// One LIKE on the joined columns (searchDocSQLite), read from
+		// One LIKE on the joined columns (SearchDocSQLite), read from
 		// sessions_login_time_id when the page walks it.
-		parts = append(parts, searchDocSQLite+" "+like+" "+p+` ESCAPE '\'`)
+		parts = append(parts, SearchDocSQLite+" "+like+" "+p+` ESCAPE '\'`)
 	} else {
 		for _, c := range SearchColumns {
 			parts = append(parts, c+" "+like+" "+p+` ESCAPE '\'`)

@@ -13,14 +13,14 @@ import (
 const MinIndexedSearch = 3
 
 // SearchColumns are the session columns a search term is matched against
-// (joined, searchDocSQLite and session_search.doc).
+// (joined, SearchDocSQLite and session_search.doc).
 var SearchColumns = []string{"user_id", "ip", "country", "browser_name", "os_name", "id"}
 
-// searchDocSQLite is the SearchColumns of a sessions row joined by char(31):
+// SearchDocSQLite is the SearchColumns of a sessions row joined by char(31):
 // the expression sessions_login_time_id carries (migration 0100), written
 // as there, so that SQLite reads it from the index. A term without char(31)
 // matches it (LIKE '%term%') exactly where it matches one of the columns.
-const searchDocSQLite = "(user_id || char(31) || ip || char(31) || country || char(31) || browser_name || char(31) || os_name || char(31) || id)"
+const SearchDocSQLite = "(user_id || char(31) || ip || char(31) || country || char(31) || browser_name || char(31) || os_name || char(31) || id)"
 
 // TrigramMatch returns the FTS5 MATCH expression for a substring search of
 // term in any indexed column, and false when the term is too short for the

@@ -10,9 +10,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestSearchDocIsIndexed: a search by searchDocSQLite reads the joined
+// TestSearchDocIsIndexed: a search by SearchDocSQLite reads the joined
 // columns from sessions_login_time_id (migration 0100), so the expression
-// there and searchDocSQLite are the same; SQLite would otherwise join the
+// there and SearchDocSQLite are the same; SQLite would otherwise join the
 // columns of every table row the page walks.
 func TestSearchDocIsIndexed(t *testing.T) {
 	ctx := context.Background()
@@ -20,7 +20,7 @@ func TestSearchDocIsIndexed(t *testing.T) {
 	require.NoError(t, err)
 	defer st.Close()
 	s := st.(*sqlStore)
-	rows, err := s.r.QueryContext(ctx, `EXPLAIN QUERY PLAN SELECT id FROM sessions WHERE `+searchDocSQLite+
+	rows, err := s.r.QueryContext(ctx, `EXPLAIN QUERY PLAN SELECT id FROM sessions WHERE `+SearchDocSQLite+
 		` LIKE ? ESCAPE '\' ORDER BY login_time DESC, id DESC LIMIT 10`, "%x%")
 	require.NoError(t, err)
 	defer rows.Close()

@@ -5,7 +5,7 @@
 -- without char(31) matches the document where it matches one of the
 -- columns, so the page walk tests one LIKE per index entry instead of six
 -- (100k sessions, a country: 13 -> 4 ms for the ids of a 1,000-row page).
--- The expression must stay the one searchDocSQLite writes (store/search.go):
+-- The expression must stay the one SearchDocSQLite writes (store/search.go):
 -- SQLite reads it from the index only when the query's is the same. The
 -- index keeps its name and its leading columns.
 DROP INDEX sessions_login_time_id;

@@ -70,13 +70,9 @@ func parseGeoFast(s string) (g GeoLocation, ok bool) {
 			}
 			*num, r = f, r[end:]
 		}
-		if r != "" {
-			if r[0] != ',' || len(r) == 1 {
-				return g, false
-			}
-			r = r[1:]
+		if rest, ok = nextMember(r); !ok {
+			return g, false
 		}
-		rest = r
 	}
 	return g, true
 }
@@ -105,15 +101,24 @@ func parseReasonsFast(s string) ([]string, bool) {
 			return nil, false
 		}
 		out = append(out, v)
-		if r != "" {
-			if r[0] != ',' || len(r) == 1 {
-				return nil, false
-			}
-			r = r[1:]
+		if rest, ok = nextMember(r); !ok {
+			return nil, false
 		}
-		rest = r
 	}
 	return out, true
+}
+
+// nextMember skips the comma between two members of an object or array:
+// r is what follows a member; false when it is neither the end nor a comma
+// before another member.
+func nextMember(r string) (string, bool) {
+	if r == "" {
+		return "", true
+	}
+	if r[0] != ',' || len(r) == 1 {
+		return r, false
+	}
+	return r[1:], true
 }
 
 // cutString reads a JSON string without escapes at the start of s: its

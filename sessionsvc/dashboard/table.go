@@ -81,8 +81,14 @@ func (s *statsDB) where(q store.SessionQuery, pageCol string, indexed bool) (str
 		}
 		p := arg("%" + likeEscape(q.Search) + "%")
 		var parts []string
-		for _, c := range store.SearchColumns {
-			parts = append(parts, c+" "+s.like+" "+p+` ESCAPE '\'`)
+		if s.sqlite && !strings.ContainsRune(q.Search, '\x1f') {
+			// One LIKE on the joined columns, read from the login-time
+			// index (store.SearchDocSQLite).
+			parts = append(parts, store.SearchDocSQLite+" "+s.like+" "+p+` ESCAPE '\'`)
+		} else {
+			for _, c := range store.SearchColumns {
+				parts = append(parts, c+" "+s.like+" "+p+` ESCAPE '\'`)
+			}
 		}
 		conds = append(conds, "("+strings.Join(parts, " OR ")+")")
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -214,14 +215,34 @@ func (s *Server) adminList(w http.ResponseWriter, r *http.Request, base store.Se
 	if err != nil {
 		return err
 	}
-	body := append(make([]byte, 0, 1200*len(data)+len(m)+32), `{"data":`...)
+	// The body's buffer is reused: a new 1.2 MB one per 1,000-row page
+	// was cleared, then collected and returned to the OS (~2 ms a page).
+	var buf []byte
+	select {
+	case buf = <-listBodies:
+	default:
+	}
+	body := append(slices.Grow(buf[:0], 1200*len(data)+len(m)+32), `{"data":`...)
 	if body, err = sessionview.AppendListJSON(body, data); err != nil {
 		return err
 	}
-	body = append(append(append(body, `,"meta":`...), m...), '}')
-	writeJSONBytes(w, http.StatusOK, body)
+	body = append(append(append(body, `,"meta":`...), m...), '}', '\n')
+	writeJSONBody(w, http.StatusOK, body)
+	if cap(body) <= listBodyKeep {
+		select {
+		case listBodies <- body:
+		default:
+		}
+	}
 	return nil
 }
+
+// listBodies keeps a few admin list answers' buffers for the next answers
+// (a sync.Pool lost them at every collection, about every other page); one
+// larger than listBodyKeep is left to the collector.
+var listBodies = make(chan []byte, 4)
+
+const listBodyKeep = 4 << 20
 
 // withCursor adds the keyset cursor of the next page to pagination meta.
 func withCursor(m map[string]any, page store.SessionPage) map[string]any {

@@ -74,9 +74,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) { strapi.WriteJSON(w, s
 // writeJSONBytes answers status with b, one JSON value already encoded,
 // as writeJSON does.
 func writeJSONBytes(w http.ResponseWriter, status int, b []byte) {
+	writeJSONBody(w, status, append(b, '\n'))
+}
+
+// writeJSONBody writes a JSON answer whose body b already ends in a newline.
+func writeJSONBody(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(b)
 }
 
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,6 +55,9 @@ import (
 // (seeding 1M sessions takes minutes): SQLite in dir/sqlite-<size>.db,
 // PostgreSQL in the schema bench_<size> of the test server. A kept
 // database is seeded once, then reused as the runs left it.
+//
+// MESHSESSION_BENCH_QUERIES=regexp times only the admin queries it
+// matches (e.g. "^search-country-1000$", for a CPU profile of one query).
 //
 // Filter with BENCH, e.g. make bench BENCH='Scale/sqlite/100k/'.
 //
@@ -177,7 +181,14 @@ func scaleAt(b *testing.B, backend string, n int) {
 		require.NotEmpty(b, next, "nextCursor of the first page")
 		queries = append(queries, struct{ name, path string }{"list-page2", list + "?sort=loginTime:desc&pageSize=25&cursor=" + url.QueryEscape(next)})
 		rounds := max(20, b.N)
+		var only *regexp.Regexp
+		if v := os.Getenv("MESHSESSION_BENCH_QUERIES"); v != "" {
+			only = regexp.MustCompile(v)
+		}
 		for _, q := range queries {
+			if only != nil && !only.MatchString(q.name) {
+				continue
+			}
 			e.admin("GET", q.path, nil) // untimed: the first read of a query warms the caches
 			// Timed: the request until the answer's last byte arrived (a
 			// test client decoding 1,000 sessions into maps, 15–20 ms, is

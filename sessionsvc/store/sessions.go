@@ -48,13 +48,12 @@ func scanSession(sc rowScanner) (*Session, error) {
 		ss.LogoutTime = &t
 	}
 	if geo.Valid && geo.String != "" {
-		var g GeoLocation
-		if json.Unmarshal([]byte(geo.String), &g) == nil {
+		if g, ok := parseGeo(geo.String); ok {
 			ss.Geo = &g
 		}
 	}
 	if reasons != "" && reasons != "[]" {
-		_ = json.Unmarshal([]byte(reasons), &ss.ScoreReasons)
+		ss.ScoreReasons = parseReasons(reasons)
 	}
 	return &ss, nil
 }

@@ -852,4 +852,12 @@ func SearchPage(t *testing.T, st store.Store) {
 		byOffset = append(byOffset, ids(p)...)
 	}
 	assert.Equal(t, want, byOffset, "pages by offset")
+
+	// A term holding the separator of the joined search columns (\x1f)
+	// matches by column, never across two of them (a term too short for
+	// the trigram indexes, which would not find it either).
+	q = store.SessionQuery{Search: "1\x1f", Sort: "loginTime", Desc: true, Limit: 1000}
+	across, err := st.ListSessions(ctx(), q)
+	require.NoError(t, err)
+	assert.Empty(t, ids(across), "no column holds the term")
 }

@@ -24,7 +24,12 @@ func TestRevocationDoesNotWaitForActivity(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, st store.Store) {
 		ctx := context.Background()
 		now := time.Now().UTC().Truncate(time.Millisecond)
-		opts := store.SeedOptions{N: 8000, Now: now}
+		// Enough sessions that the flush (about 18,000 marks: 18 short
+		// transactions on PostgreSQL) outlasts a termination many times
+		// over even on a loaded machine: with 4,800 marks a termination
+		// delayed by load could end after the flush without having waited
+		// for it.
+		opts := store.SeedOptions{N: 30000, Now: now}
 		require.NoError(t, store.Seed(ctx, st, opts, nil))
 		var keys []string
 		for i := 0; i < opts.N; i++ {

@@ -13,9 +13,9 @@ import (
 	"github.com/meshsession/meshsession/plugin/protocol"
 )
 
-// openFeedStore opens a store on a fresh SQLite file, closed when the test
+// openInternalStore opens a store on a fresh SQLite file, closed when the test
 // ends, and returns it also as the implementation.
-func openFeedStore(t *testing.T) (Store, *sqlStore) {
+func openInternalStore(t *testing.T) (Store, *sqlStore) {
 	t.Helper()
 	st, err := Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "f.db"), nil)
 	require.NoError(t, err)
@@ -28,7 +28,7 @@ func openFeedStore(t *testing.T) (Store, *sqlStore) {
 // and both give the same answer.
 func TestFeedTailTrimming(t *testing.T) {
 	ctx := context.Background()
-	st, s := openFeedStore(t)
+	st, s := openInternalStore(t)
 	s.feed.maxTail = 8
 	now := time.Now()
 	epoch, _ := st.Epoch(ctx)
@@ -66,7 +66,7 @@ func TestFeedTailTrimming(t *testing.T) {
 // makes the shared pages stale.
 func TestCachedChangesShared(t *testing.T) {
 	ctx := context.Background()
-	st, s := openFeedStore(t)
+	st, s := openInternalStore(t)
 	now := time.Now()
 	epoch, _ := st.Epoch(ctx)
 	revoke := func(key string) {

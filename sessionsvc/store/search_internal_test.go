@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,10 +15,7 @@ import (
 // columns of every table row the page walks.
 func TestSearchDocIsIndexed(t *testing.T) {
 	ctx := context.Background()
-	st, err := Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "s.db"), nil)
-	require.NoError(t, err)
-	defer st.Close()
-	s := st.(*sqlStore)
+	_, s := openInternalStore(t)
 	rows, err := s.r.QueryContext(ctx, `EXPLAIN QUERY PLAN SELECT id FROM sessions WHERE `+SearchDocSQLite+
 		` LIKE ? ESCAPE '\' ORDER BY login_time DESC, id DESC LIMIT 10`, "%x%")
 	require.NoError(t, err)
@@ -41,15 +37,12 @@ func TestSearchDocIsIndexed(t *testing.T) {
 // it (a first read there is 30–50 ms slower at 1M sessions).
 func TestAppIDsOnOneConnection(t *testing.T) {
 	ctx := context.Background()
-	st, err := Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "a.db"), nil)
-	require.NoError(t, err)
-	defer st.Close()
-	s := st.(*sqlStore)
+	st, s := openInternalStore(t)
 	ids := make([]string, 1000)
 	for i := range ids {
 		ids[i] = NewSessionID()
 	}
-	_, err = st.SessionAppIDs(ctx, ids)
+	_, err := st.SessionAppIDs(ctx, ids)
 	require.NoError(t, err)
 	assert.Equal(t, 1, s.r.Stats().OpenConnections)
 }

@@ -71,12 +71,6 @@ func toAPIError(err error) *apiError {
 // writeJSON answers status with v as JSON (strapi.WriteJSON).
 func writeJSON(w http.ResponseWriter, status int, v any) { strapi.WriteJSON(w, status, v) }
 
-// writeJSONBytes answers status with b, one JSON value already encoded,
-// as writeJSON does.
-func writeJSONBytes(w http.ResponseWriter, status int, b []byte) {
-	writeJSONBody(w, status, append(b, '\n'))
-}
-
 // writeJSONBody writes a JSON answer whose body b already ends in a newline.
 func writeJSONBody(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")

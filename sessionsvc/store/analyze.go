@@ -33,7 +33,7 @@ type growthAnalyzer struct {
 	added   int64 // rows written since the last ANALYZE (or since open)
 	next    int64 // ANALYZE when added reaches this
 	running bool
-	off     bool // ANALYZE failed (e.g. not the table's owner): stop trying
+	off     bool // ANALYZE failed outright: stop trying (a user who does not own the table gets a warning, not an error)
 
 	stop    chan struct{}
 	done    sync.WaitGroup

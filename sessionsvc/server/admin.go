@@ -219,7 +219,7 @@ func (s *Server) adminList(w http.ResponseWriter, r *http.Request, base store.Se
 	// was cleared, then collected and returned to the OS (~2 ms a page).
 	var buf []byte
 	select {
-	case buf = <-listBodies:
+	case buf = <-s.listBodies:
 	default:
 	}
 	body := append(slices.Grow(buf[:0], 1200*len(data)+len(m)+32), `{"data":`...)
@@ -230,18 +230,16 @@ func (s *Server) adminList(w http.ResponseWriter, r *http.Request, base store.Se
 	writeJSONBody(w, http.StatusOK, body)
 	if cap(body) <= listBodyKeep {
 		select {
-		case listBodies <- body:
+		case s.listBodies <- body:
 		default:
 		}
 	}
 	return nil
 }
 
-// listBodies keeps a few admin list answers' buffers for the next answers
-// (a sync.Pool lost them at every collection, about every other page); one
-// larger than listBodyKeep is left to the collector.
-var listBodies = make(chan []byte, 4)
-
+// listBodyKeep bounds an admin list answer's buffer that Server.listBodies
+// keeps for the next answers (a sync.Pool lost them at every collection,
+// about every other page); a larger one is left to the collector.
 const listBodyKeep = 4 << 20
 
 // withCursor adds the keyset cursor of the next page to pagination meta.

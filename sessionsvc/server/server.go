@@ -116,6 +116,7 @@ type Server struct {
 	syncBinary  encodedPages     // the last sync answers encoded, per format (longpoll.go)
 	syncJSON    encodedPages
 	lp          loginProtection // loginprotect.go
+	listBodies  chan []byte     // admin list answers' buffers, kept for the next answers (adminList)
 }
 
 // New builds a server.
@@ -149,7 +150,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, st: cfg.Store, log: cfg.Logger, key: []byte(cfg.InternalKey), now: cfg.Now,
-		mux: http.NewServeMux(), limiter: newLimiter(),
+		mux: http.NewServeMux(), limiter: newLimiter(), listBodies: make(chan []byte, 4),
 	}
 	s.nowUTCFunc = s.nowUTC
 	if cfg.ActivityFlushInterval > 0 {

@@ -2,16 +2,19 @@ package store
 
 import (
 	"encoding/json"
-	"strconv"
+	"math"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
 )
 
 // Rows keep a session's location and score reasons as JSON (json.Marshal
 // of GeoLocation and of []string). A page of 1,000 sessions decoded them
 // with json.Unmarshal in ~2 ms; parseGeo and parseReasons read the shape
-// json.Marshal writes directly and leave anything else (escapes, spaces,
-// null, another key) to json.Unmarshal, so the result is always its.
+// json.Marshal writes with gjson (no reflection) and leave anything else
+// (escapes, null, another key or type) to json.Unmarshal, so the result is
+// always json.Unmarshal's.
 
 // parseGeo decodes a stored location; ok is false when s is not valid JSON
 // for a GeoLocation (as json.Unmarshal's error).
@@ -22,22 +25,17 @@ func parseGeo(s string) (g GeoLocation, ok bool) {
 	return g, json.Unmarshal([]byte(s), &g) == nil
 }
 
-// parseGeoFast reads {"key":value,…} with no spaces, no escapes, only
-// GeoLocation's keys and values of their types; false otherwise.
+// parseGeoFast reads an object of GeoLocation's keys, spelled as its json
+// tags, with values of their types; false otherwise.
 func parseGeoFast(s string) (g GeoLocation, ok bool) {
-	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' || strings.IndexByte(s, '\\') >= 0 {
+	if !plainJSON(s, '{') {
 		return g, false
 	}
-	rest := s[1 : len(s)-1]
-	for rest != "" {
-		key, r, ok := cutString(rest)
-		if !ok || r == "" || r[0] != ':' {
-			return g, false
-		}
-		r = r[1:]
+	ok = true
+	gjson.Parse(s).ForEach(func(k, v gjson.Result) bool {
 		var str *string
 		var num *float64
-		switch key {
+		switch k.Str {
 		case "country":
 			str = &g.Country
 		case "country_code":
@@ -52,29 +50,18 @@ func parseGeoFast(s string) (g GeoLocation, ok bool) {
 			num = &g.Latitude
 		case "longitude":
 			num = &g.Longitude
+		}
+		switch {
+		case str != nil && v.Type == gjson.String:
+			*str = v.Str
+		case num != nil && v.Type == gjson.Number && !math.IsInf(v.Num, 0):
+			*num = v.Num // json.Unmarshal rejects a number out of float64's range
 		default:
-			return g, false
+			ok = false
 		}
-		if str != nil {
-			if *str, r, ok = cutString(r); !ok {
-				return g, false
-			}
-		} else {
-			end := strings.IndexByte(r, ',')
-			if end < 0 {
-				end = len(r)
-			}
-			f, err := strconv.ParseFloat(r[:end], 64)
-			if err != nil || !jsonNumber(r[:end]) {
-				return g, false
-			}
-			*num, r = f, r[end:]
-		}
-		if rest, ok = nextMember(r); !ok {
-			return g, false
-		}
-	}
-	return g, true
+		return ok
+	})
+	return g, ok
 }
 
 // parseReasons decodes stored score reasons (what json.Unmarshal leaves
@@ -88,67 +75,24 @@ func parseReasons(s string) []string {
 	return out
 }
 
-// parseReasonsFast reads ["a","b",…] with no spaces and no escapes.
-func parseReasonsFast(s string) ([]string, bool) {
-	if len(s) < 2 || s[0] != '[' || s[len(s)-1] != ']' || strings.IndexByte(s, '\\') >= 0 {
+// parseReasonsFast reads an array of strings; false otherwise.
+func parseReasonsFast(s string) (out []string, ok bool) {
+	if !plainJSON(s, '[') {
 		return nil, false
 	}
-	rest := s[1 : len(s)-1]
-	out := []string{}
-	for rest != "" {
-		v, r, ok := cutString(rest)
-		if !ok {
-			return nil, false
-		}
-		out = append(out, v)
-		if rest, ok = nextMember(r); !ok {
-			return nil, false
-		}
-	}
-	return out, true
+	out, ok = []string{}, true
+	gjson.Parse(s).ForEach(func(_, v gjson.Result) bool {
+		ok = v.Type == gjson.String
+		out = append(out, v.Str)
+		return ok
+	})
+	return out, ok
 }
 
-// nextMember skips the comma between two members of an object or array:
-// r is what follows a member; false when it is neither the end nor a comma
-// before another member.
-func nextMember(r string) (string, bool) {
-	if r == "" {
-		return "", true
-	}
-	if r[0] != ',' || len(r) == 1 {
-		return r, false
-	}
-	return r[1:], true
-}
-
-// cutString reads a JSON string without escapes at the start of s: its
-// value and what follows it. Control characters and invalid UTF-8 (which
-// json.Unmarshal rejects or replaces) are left to it.
-func cutString(s string) (v, rest string, ok bool) {
-	if s == "" || s[0] != '"' {
-		return "", s, false
-	}
-	end := strings.IndexByte(s[1:], '"')
-	if end < 0 {
-		return "", s, false
-	}
-	v = s[1 : 1+end]
-	ascii := true
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; c < 0x20 {
-			return "", s, false
-		} else if c >= 0x80 {
-			ascii = false
-		}
-	}
-	if !ascii && !utf8.ValidString(v) {
-		return "", s, false
-	}
-	return v, s[2+end:], true
-}
-
-// jsonNumber reports that n is a JSON number (ParseFloat also takes "Inf",
-// "0x1p3", "1_0", "+1", ".5").
-func jsonNumber(n string) bool {
-	return n != "" && (n[0] == '-' || n[0] >= '0' && n[0] <= '9') && json.Valid([]byte(n))
+// plainJSON reports that s is one valid JSON value opening with open, with
+// no escapes and valid UTF-8: text whose strings gjson and json.Unmarshal
+// read alike (json.Unmarshal replaces invalid UTF-8, and an escape spelling
+// a key would match a field under another spelling).
+func plainJSON(s string, open byte) bool {
+	return s != "" && s[0] == open && strings.IndexByte(s, '\\') < 0 && utf8.ValidString(s) && gjson.Valid(s)
 }

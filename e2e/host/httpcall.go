@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/meshsession/meshsession/internal/cputime"
 )
 
 // Envoy's local-reply bodies for failed callouts.
@@ -129,12 +131,12 @@ func (w *worker) dispatch(id uint32, req calloutRequest) {
 		if resp.trailers != nil {
 			nt = len(resp.trailers.pairs)
 		}
-		runtime.LockOSThread() // for threadCPU: the guest runs on this thread
-		start, cpu := time.Now(), threadCPU()
+		runtime.LockOSThread() // for cputime.Thread: the guest runs on this thread
+		start, cpu := time.Now(), cputime.Thread()
 		_, _ = w.call("proxy_on_http_call_response", w.fns.httpCallResponse,
 			uint64(w.rootID), uint64(id), uint64(nh), uint64(len(resp.body)), uint64(nt))
 		h.calloutCallbacks.Add(int64(time.Since(start)))
-		h.calloutCallbacksCPU.Add(int64(threadCPU() - cpu))
+		h.calloutCallbacksCPU.Add(int64(cputime.Thread() - cpu))
 		runtime.UnlockOSThread()
 		w.callout = nil
 		w.cur, w.effective = nil, 0

@@ -8,6 +8,11 @@ import "time"
 // Now returns the process's user+system CPU time (0 where unsupported).
 func Now() time.Duration { return now() }
 
+// Thread returns the calling thread's CPU time (0 where unsupported); the
+// caller locks its goroutine to the thread (runtime.LockOSThread) for the
+// span it measures.
+func Thread() time.Duration { return thread() }
+
 // Report is called around a benchmark loop: it returns a function that,
 // called after the loop with the number of operations, gives the CPU
 // nanoseconds per operation (0 where unsupported).

@@ -1,7 +1,9 @@
-//go:build !unix
+//go:build !(linux || darwin || freebsd)
 
 package cputime
 
 import "time"
 
 func now() time.Duration { return 0 }
+
+func thread() time.Duration { return 0 }

@@ -49,6 +49,12 @@ func PositiveInt(name string, def int) int {
 	return def
 }
 
+// Getenv is a lookup like os.Getenv over vars alone (nil: an empty
+// environment), for commands that take their environment as a function.
+func Getenv(vars map[string]string) func(string) string {
+	return func(name string) string { return vars[name] }
+}
+
 // Returned waits up to timeout for the error a stopped goroutine sends on
 // done, which must be nil; what names the failure to return in time.
 func Returned(tb testing.TB, done <-chan error, timeout time.Duration, what string) {

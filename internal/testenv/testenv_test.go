@@ -82,6 +82,14 @@ func TestPositiveInt(t *testing.T) {
 	}
 }
 
+func TestGetenv(t *testing.T) {
+	get := testenv.Getenv(map[string]string{"A": "1", "B": ""})
+	assert.Equal(t, "1", get("A"))
+	assert.Empty(t, get("B"))
+	assert.Empty(t, get("C"))
+	assert.Empty(t, testenv.Getenv(nil)("A"))
+}
+
 // fatalTB records the first Fatal instead of stopping the test.
 type fatalTB struct {
 	testing.TB

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshsession/meshsession/internal/testenv"
 	"github.com/meshsession/meshsession/sessionsvc/store"
 )
 
@@ -17,7 +18,7 @@ import (
 // leaves token.created and token.revoked in the audit trail.
 func TestTokenCLIAudited(t *testing.T) {
 	db := "sqlite://" + filepath.Join(t.TempDir(), "t.db")
-	env := envMap(map[string]string{"DATABASE_URL": db})
+	env := testenv.Getenv(map[string]string{"DATABASE_URL": db})
 	var out bytes.Buffer
 	require.NoError(t, Run(context.Background(), []string{"token", "create", "--name", "ci"}, env, &out, io.Discard, Hooks{}))
 	require.NoError(t, Run(context.Background(), []string{"token", "revoke", "1"}, env, &out, io.Discard, Hooks{}))

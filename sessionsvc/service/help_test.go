@@ -17,6 +17,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/meshsession/meshsession/internal/testenv"
 )
 
 // envConstants returns every string constant named Env* declared in
@@ -61,7 +63,7 @@ func envConstants(t *testing.T) map[string]string {
 // variable and every Env* constant any sessionsvc package reads.
 func TestHelpListsEveryVariable(t *testing.T) {
 	var out bytes.Buffer
-	require.NoError(t, Run(context.Background(), []string{"--help"}, envMap(nil), &out, io.Discard, Hooks{}))
+	require.NoError(t, Run(context.Background(), []string{"--help"}, testenv.Getenv(nil), &out, io.Discard, Hooks{}))
 	help := out.String()
 	consts := envConstants(t)
 	require.Contains(t, consts, "GEOIP_DB", "the scan finds the enrichment's variables")
@@ -90,17 +92,17 @@ func TestPortInUseBeforeToken(t *testing.T) {
 	defer busy.Close()
 	var out bytes.Buffer
 	db := "sqlite://" + filepath.Join(t.TempDir(), "p.db")
-	err = Run(context.Background(), []string{"--addr", busy.Addr().String(), "--database-url", db}, envMap(nil), &out, io.Discard, Hooks{})
+	err = Run(context.Background(), []string{"--addr", busy.Addr().String(), "--database-url", db}, testenv.Getenv(nil), &out, io.Discard, Hooks{})
 	require.ErrorContains(t, err, "listen on")
 	assert.NotContains(t, out.String(), "ADMIN_TOKEN", "no token printed")
 	var list bytes.Buffer
-	require.NoError(t, Run(context.Background(), []string{"token", "list", "--database-url", db}, envMap(nil), &list, io.Discard, Hooks{}))
+	require.NoError(t, Run(context.Background(), []string{"token", "list", "--database-url", db}, testenv.Getenv(nil), &list, io.Discard, Hooks{}))
 	assert.NotContains(t, list.String(), devAdminName, "no token stored")
 }
 
 func TestTokenCreateNames(t *testing.T) {
 	db := "sqlite://" + filepath.Join(t.TempDir(), "n.db")
-	env := envMap(map[string]string{"DATABASE_URL": db})
+	env := testenv.Getenv(map[string]string{"DATABASE_URL": db})
 	run := func(args ...string) error {
 		return Run(context.Background(), append([]string{"token"}, args...), env, io.Discard, io.Discard, Hooks{})
 	}

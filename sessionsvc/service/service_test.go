@@ -21,16 +21,12 @@ import (
 	"github.com/meshsession/meshsession/plugin/protocol"
 )
 
-func envMap(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
-}
-
 // syncBuffer is a goroutine-safe buffer.
 type syncBuffer = testenv.SyncBuffer
 
 func TestHelpListsEnvNames(t *testing.T) {
 	var out bytes.Buffer
-	require.NoError(t, Run(context.Background(), []string{"--help"}, envMap(nil), &out, io.Discard, Hooks{}))
+	require.NoError(t, Run(context.Background(), []string{"--help"}, testenv.Getenv(nil), &out, io.Discard, Hooks{}))
 	for _, env := range []string{"SESSIONSVC_ADDR", "DATABASE_URL", "MESHSESSION_INTERNAL_KEY", "JWT_SECRET", "JWT_PUBLIC_KEY_FILE",
 		"JWKS_URL", "JWT_ISSUER", "JWT_AUDIENCE", "ADMIN_TOKEN", "SESSION_ENCRYPTION_KEY", "INACTIVITY_TIMEOUT", "LOG_FORMAT", "LOG_LEVEL"} {
 		assert.Contains(t, out.String(), env)
@@ -38,7 +34,7 @@ func TestHelpListsEnvNames(t *testing.T) {
 }
 
 func TestConfigPrecedenceAndErrors(t *testing.T) {
-	cfg, endIdleSet, _, err := ParseConfig("x", []string{"--addr", ":9999"}, envMap(map[string]string{
+	cfg, endIdleSet, _, err := ParseConfig("x", []string{"--addr", ":9999"}, testenv.Getenv(map[string]string{
 		"SESSIONSVC_ADDR": ":1111", "INACTIVITY_TIMEOUT": "20m", "RETENTION": "-1"}), io.Discard)
 	require.NoError(t, err)
 	assert.Equal(t, ":9999", cfg.Addr, "flag beats env")
@@ -47,7 +43,7 @@ func TestConfigPrecedenceAndErrors(t *testing.T) {
 	assert.Equal(t, 720*time.Hour, cfg.MaxSessionAge)
 	assert.False(t, endIdleSet)
 
-	_, endIdleSet, _, err = ParseConfig("x", nil, envMap(map[string]string{"END_IDLE_AFTER": "1h"}), io.Discard)
+	_, endIdleSet, _, err = ParseConfig("x", nil, testenv.Getenv(map[string]string{"END_IDLE_AFTER": "1h"}), io.Discard)
 	require.NoError(t, err)
 	assert.True(t, endIdleSet)
 
@@ -57,20 +53,20 @@ func TestConfigPrecedenceAndErrors(t *testing.T) {
 		"LOG_LEVEL":                "LOG_LEVEL",
 		"MESHSESSION_INTERNAL_KEY": "at least 16",
 	} {
-		_, _, _, err := ParseConfig("x", nil, envMap(map[string]string{env: "bogus"}), io.Discard)
+		_, _, _, err := ParseConfig("x", nil, testenv.Getenv(map[string]string{env: "bogus"}), io.Discard)
 		require.Error(t, err, env)
 		assert.Contains(t, err.Error(), want)
 	}
-	err = Run(context.Background(), []string{"--database-url", "mysql://x"}, envMap(nil), io.Discard, io.Discard, Hooks{})
+	err = Run(context.Background(), []string{"--database-url", "mysql://x"}, testenv.Getenv(nil), io.Discard, io.Discard, Hooks{})
 	assert.ErrorContains(t, err, "unsupported DATABASE_URL")
 	err = Run(context.Background(), []string{"--database-url", "sqlite://" + filepath.Join(t.TempDir(), "x.db"),
-		"--encryption-key", "c2hvcnQ="}, envMap(nil), io.Discard, io.Discard, Hooks{})
+		"--encryption-key", "c2hvcnQ="}, testenv.Getenv(nil), io.Discard, io.Discard, Hooks{})
 	assert.ErrorContains(t, err, "32 bytes")
 }
 
 func TestTokenCLI(t *testing.T) {
 	db := "sqlite://" + filepath.Join(t.TempDir(), "t.db")
-	env := envMap(map[string]string{"DATABASE_URL": db})
+	env := testenv.Getenv(map[string]string{"DATABASE_URL": db})
 	var out bytes.Buffer
 	require.NoError(t, Run(context.Background(), []string{"token", "create", "--name", "ci"}, env, &out, io.Discard, Hooks{}))
 	tok := regexp.MustCompile(`mss_[A-Za-z0-9_-]+`).FindString(out.String())
@@ -104,7 +100,7 @@ func TestRunZeroConfig(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, []string{"--addr", addr}, envMap(map[string]string{"DATABASE_URL": "sqlite://" + dir + "/data/m.db",
+		done <- Run(ctx, []string{"--addr", addr}, testenv.Getenv(map[string]string{"DATABASE_URL": "sqlite://" + dir + "/data/m.db",
 			"JWT_SECRET": "a-secret-of-enough-length"}), stdout, io.Discard, Hooks{})
 	}()
 	base := "http://" + addr

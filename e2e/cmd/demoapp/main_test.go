@@ -15,10 +15,6 @@ import (
 	"github.com/meshsession/meshsession/internal/testenv"
 )
 
-func env(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
-}
-
 func TestParseOptions(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -46,7 +42,7 @@ func TestParseOptions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseOptions(tt.args, env(tt.env), io.Discard)
+			got, err := parseOptions(tt.args, testenv.Getenv(tt.env), io.Discard)
 			if tt.wantErr != "" {
 				require.ErrorContains(t, err, tt.wantErr)
 				return
@@ -61,7 +57,7 @@ func TestRunPortInUse(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer ln.Close()
-	err = run(context.Background(), []string{"-addr", ln.Addr().String()}, env(nil), io.Discard)
+	err = run(context.Background(), []string{"-addr", ln.Addr().String()}, testenv.Getenv(nil), io.Discard)
 	require.ErrorContains(t, err, "listen")
 	assert.ErrorContains(t, err, "address already in use")
 }
@@ -76,7 +72,7 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var logs syncBuffer
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"-addr", addr}, env(nil), &logs) }()
+	go func() { done <- run(ctx, []string{"-addr", addr}, testenv.Getenv(nil), &logs) }()
 
 	var resp *http.Response
 	require.Eventually(t, func() bool {

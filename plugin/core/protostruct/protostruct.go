@@ -94,6 +94,31 @@ func field(b []byte) (num int, wt int, data []byte, v uint64, n int, err error) 
 	return 0, 0, nil, 0, 0, ErrMalformed
 }
 
+// fields walks the fields of one message, as bufio.Scanner walks lines:
+// next reads the following field into num, wt, data and v, and is false at
+// the end or on malformed input (then err says why).
+type fields struct {
+	rest    []byte
+	num, wt int
+	data    []byte
+	v       uint64
+	err     error
+}
+
+func (f *fields) next() bool {
+	if len(f.rest) == 0 || f.err != nil {
+		return false
+	}
+	num, wt, data, v, n, err := field(f.rest)
+	if err != nil {
+		f.err = err
+		return false
+	}
+	f.rest = f.rest[n:]
+	f.num, f.wt, f.data, f.v = num, wt, data, v
+	return true
+}
+
 // appendStruct: message Struct { map<string, Value> fields = 1; }
 // (each map entry: message { string key = 1; Value value = 2; }).
 func appendStruct(dst, b []byte, depth int) ([]byte, error) {
@@ -102,30 +127,25 @@ func appendStruct(dst, b []byte, depth int) ([]byte, error) {
 	}
 	dst = append(dst, '{')
 	first := true
-	for len(b) > 0 {
-		num, wt, data, _, n, err := field(b)
-		if err != nil {
-			return nil, err
-		}
-		b = b[n:]
-		if num != 1 || wt != 2 {
+	entries := fields{rest: b}
+	for entries.next() {
+		if entries.num != 1 || entries.wt != 2 {
 			continue // unknown field: skip
 		}
 		var key string
 		var val []byte
 		hasVal := false
-		for len(data) > 0 {
-			en, ewt, edata, _, m, err := field(data)
-			if err != nil {
-				return nil, err
-			}
-			data = data[m:]
+		entry := fields{rest: entries.data}
+		for entry.next() {
 			switch {
-			case en == 1 && ewt == 2:
-				key = string(edata)
-			case en == 2 && ewt == 2:
-				val, hasVal = edata, true
+			case entry.num == 1 && entry.wt == 2:
+				key = string(entry.data)
+			case entry.num == 2 && entry.wt == 2:
+				val, hasVal = entry.data, true
 			}
+		}
+		if entry.err != nil {
+			return nil, entry.err
 		}
 		if !first {
 			dst = append(dst, ',')
@@ -137,9 +157,13 @@ func appendStruct(dst, b []byte, depth int) ([]byte, error) {
 			dst = append(dst, "null"...)
 			continue
 		}
+		var err error
 		if dst, err = appendValue(dst, val, depth+1); err != nil {
 			return nil, err
 		}
+	}
+	if entries.err != nil {
+		return nil, entries.err
 	}
 	return append(dst, '}'), nil
 }
@@ -152,23 +176,21 @@ func appendValue(dst, b []byte, depth int) ([]byte, error) {
 	if depth > MaxDepth {
 		return nil, ErrMalformed
 	}
-	kind, wtKind := 0, 0
-	var kdata []byte
-	var kv uint64
-	for len(b) > 0 {
-		num, wt, data, v, n, err := field(b)
-		if err != nil {
-			return nil, err
-		}
-		b = b[n:]
-		if num >= 1 && num <= 6 {
-			kind, wtKind, kdata, kv = num, wt, data, v
+	var kind fields // the last kind present
+	all := fields{rest: b}
+	for all.next() {
+		if all.num >= 1 && all.num <= 6 {
+			kind = all
 		}
 	}
+	if all.err != nil {
+		return nil, all.err
+	}
+	kdata, kv := kind.data, kind.v
 	switch {
-	case kind == 0 || kind == 1:
+	case kind.num == 0 || kind.num == 1:
 		return append(dst, "null"...), nil
-	case kind == 2 && wtKind == 1:
+	case kind.num == 2 && kind.wt == 1:
 		f := math.Float64frombits(uint64(kdata[0]) | uint64(kdata[1])<<8 | uint64(kdata[2])<<16 | uint64(kdata[3])<<24 |
 			uint64(kdata[4])<<32 | uint64(kdata[5])<<40 | uint64(kdata[6])<<48 | uint64(kdata[7])<<56)
 		if math.IsNaN(f) || math.IsInf(f, 0) {
@@ -178,35 +200,35 @@ func appendValue(dst, b []byte, depth int) ([]byte, error) {
 			return strconv.AppendInt(dst, int64(f), 10), nil
 		}
 		return strconv.AppendFloat(dst, f, 'g', -1, 64), nil
-	case kind == 3 && wtKind == 2:
+	case kind.num == 3 && kind.wt == 2:
 		return gjson.AppendJSONString(dst, string(kdata)), nil
-	case kind == 4 && wtKind == 0:
+	case kind.num == 4 && kind.wt == 0:
 		if kv != 0 {
 			return append(dst, "true"...), nil
 		}
 		return append(dst, "false"...), nil
-	case kind == 5 && wtKind == 2:
+	case kind.num == 5 && kind.wt == 2:
 		return appendStruct(dst, kdata, depth+1)
-	case kind == 6 && wtKind == 2:
+	case kind.num == 6 && kind.wt == 2:
 		// message ListValue { repeated Value values = 1; }
 		dst = append(dst, '[')
 		first := true
-		for len(kdata) > 0 {
-			num, wt, data, _, n, err := field(kdata)
-			if err != nil {
-				return nil, err
-			}
-			kdata = kdata[n:]
-			if num != 1 || wt != 2 {
+		values := fields{rest: kdata}
+		for values.next() {
+			if values.num != 1 || values.wt != 2 {
 				continue
 			}
 			if !first {
 				dst = append(dst, ',')
 			}
 			first = false
-			if dst, err = appendValue(dst, data, depth+1); err != nil {
+			var err error
+			if dst, err = appendValue(dst, values.data, depth+1); err != nil {
 				return nil, err
 			}
+		}
+		if values.err != nil {
+			return nil, values.err
 		}
 		return append(dst, ']'), nil
 	}

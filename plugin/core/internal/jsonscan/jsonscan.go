@@ -193,42 +193,42 @@ func (p *Scanner) Value(depth int) (kind Kind, text string, esc bool, ok bool) {
 // member's name and must consume the value (e.g. with Value) and return
 // false on error; when nil, values are validated and skipped.
 func (p *Scanner) Object(depth int, member func(name string, esc bool) bool) bool {
-	more, ok := p.open(depth, '{', '}')
-	for more {
+	return p.items(depth, '{', '}', func() bool {
 		name, esc, named := p.Str()
 		if !named || p.Peek() != ':' {
 			return false
 		}
 		p.i++
 		if member != nil {
-			if !member(name, esc) {
-				return false
-			}
-		} else if _, _, _, ok := p.Value(depth); !ok {
-			return false
+			return member(name, esc)
 		}
-		more, ok = p.next('}')
-		if !ok {
-			return false
-		}
-	}
-	return ok
+		_, _, _, ok := p.Value(depth)
+		return ok
+	})
 }
 
 // Array consumes an array. elem, when not nil, is called for each element
-// and must consume it and return false on error.
+// and must consume it and return false on error; when nil, elements are
+// validated and skipped.
 func (p *Scanner) Array(depth int, elem func() bool) bool {
-	more, ok := p.open(depth, '[', ']')
+	if elem == nil {
+		elem = func() bool {
+			_, _, _, ok := p.Value(depth)
+			return ok
+		}
+	}
+	return p.items(depth, '[', ']', elem)
+}
+
+// items consumes an object or an array, calling item to consume each of
+// its members or elements.
+func (p *Scanner) items(depth int, opening, closing byte, item func() bool) bool {
+	more, ok := p.open(depth, opening, closing)
 	for more {
-		if elem != nil {
-			if !elem() {
-				return false
-			}
-		} else if _, _, _, ok := p.Value(depth); !ok {
+		if !item() {
 			return false
 		}
-		more, ok = p.next(']')
-		if !ok {
+		if more, ok = p.next(closing); !ok {
 			return false
 		}
 	}

@@ -1,8 +1,0 @@
-//go:build !linux
-
-package host
-
-import "time"
-
-// threadCPU is not measured here.
-func threadCPU() time.Duration { return 0 }

@@ -9,7 +9,9 @@ package authflow
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
+	"strings"
 
 	"github.com/tidwall/gjson"
 
@@ -261,113 +263,68 @@ func RefreshCall(presented string, status int, r Refresh, names token.ClaimNames
 	return req
 }
 
-// ---- JSON encoding (no encoding/json) ----
+// ---- JSON encoding ----
 
-type enc struct{ b []byte }
-
-func (e *enc) sep() {
-	if n := len(e.b); n > 0 && e.b[n-1] != '{' {
-		e.b = append(e.b, ',')
-	}
-}
-
-func (e *enc) str(name, v string, omitEmpty bool) {
-	if omitEmpty && v == "" {
-		return
-	}
-	e.sep()
-	e.b = gjson.AppendJSONString(e.b, name)
-	e.b = append(e.b, ':')
-	e.b = gjson.AppendJSONString(e.b, v)
-}
-
-func (e *enc) int(name string, v int64, omitEmpty bool) {
-	if omitEmpty && v == 0 {
-		return
-	}
-	e.sep()
-	e.b = gjson.AppendJSONString(e.b, name)
-	e.b = append(e.b, ':')
-	e.b = strconv.AppendInt(e.b, v, 10)
-}
-
-func (e *enc) list(name string, v []string, omitEmpty bool) {
-	if omitEmpty && len(v) == 0 {
-		return
-	}
-	e.sep()
-	e.b = gjson.AppendJSONString(e.b, name)
-	e.b = append(e.b, ':', '[')
-	for i, s := range v {
-		if i > 0 {
-			e.b = append(e.b, ',')
+// encode writes a protocol request as JSON, as encoding/json would but
+// without it in the module: each field under its json name in declaration
+// order, an "omitempty" field left out when empty, except that a list
+// without omitempty is sent as [] when nil (sessionsvc requires it).
+// Fields may be strings, integers or lists of strings, as every request
+// the plugin sends is; any other kind is a programming error, caught by
+// the tests that encode every request.
+func encode(v any) []byte {
+	rv := reflect.ValueOf(v)
+	t := rv.Type()
+	b := append(make([]byte, 0, 256), '{')
+	for i := range t.NumField() {
+		f, fv := t.Field(i), rv.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
 		}
-		e.b = gjson.AppendJSONString(e.b, s)
+		if name == "" {
+			name = f.Name
+		}
+		if empty := fv.IsZero() || fv.Kind() == reflect.Slice && fv.Len() == 0; empty && strings.Contains(","+opts+",", ",omitempty,") {
+			continue
+		}
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = gjson.AppendJSONString(b, name)
+		b = append(b, ':')
+		switch {
+		case fv.Kind() == reflect.String:
+			b = gjson.AppendJSONString(b, fv.String())
+		case fv.CanInt():
+			b = strconv.AppendInt(b, fv.Int(), 10)
+		case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.String:
+			b = append(b, '[')
+			for j := range fv.Len() {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = gjson.AppendJSONString(b, fv.Index(j).String())
+			}
+			b = append(b, ']')
+		default:
+			panic("authflow: cannot encode " + t.Name() + "." + f.Name + " of type " + fv.Type().String())
+		}
 	}
-	e.b = append(e.b, ']')
+	return append(b, '}')
 }
-
-func newEnc() *enc { return &enc{b: append(make([]byte, 0, 256), '{')} }
-
-func (e *enc) done() []byte { return append(e.b, '}') }
 
 // EncodeRegister encodes r as its JSON wire form.
-func EncodeRegister(r protocol.RegisterRequest) []byte {
-	e := newEnc()
-	e.str("userId", r.UserID, false)
-	e.list("keys", nonNil(r.Keys), false)
-	e.list("refreshKeys", r.RefreshKeys, true)
-	e.str("ip", r.IP, false)
-	e.str("userAgent", r.UserAgent, false)
-	e.int("issuedAt", r.IssuedAt, true)
-	e.int("expiresAt", r.ExpiresAt, true)
-	e.int("refreshExpiresAt", r.RefreshExpiresAt, true)
-	e.str("route", r.Route, false)
-	e.str("locale", r.Locale, true)
-	e.str("userDocumentId", r.UserDocumentID, true)
-	e.str("username", r.Username, true)
-	e.str("email", r.Email, true)
-	e.str("identifier", r.Identifier, true)
-	return e.done()
-}
+func EncodeRegister(r protocol.RegisterRequest) []byte { return encode(r) }
 
 // EncodeRefresh encodes r as its JSON wire form.
-func EncodeRefresh(r protocol.RefreshRequest) []byte {
-	e := newEnc()
-	e.list("presentedKeys", nonNil(r.PresentedKeys), false)
-	e.int("status", int64(r.Status), false)
-	e.list("keys", r.Keys, true)
-	e.list("refreshKeys", r.RefreshKeys, true)
-	e.int("expiresAt", r.ExpiresAt, true)
-	e.int("refreshExpiresAt", r.RefreshExpiresAt, true)
-	e.str("ip", r.IP, true)
-	e.str("userAgent", r.UserAgent, true)
-	return e.done()
-}
+func EncodeRefresh(r protocol.RefreshRequest) []byte { return encode(r) }
 
 // EncodeRevoke encodes r as its JSON wire form.
-func EncodeRevoke(r protocol.RevokeRequest) []byte {
-	e := newEnc()
-	e.list("keys", nonNil(r.Keys), false)
-	e.str("reason", r.Reason, true)
-	return e.done()
-}
+func EncodeRevoke(r protocol.RevokeRequest) []byte { return encode(r) }
 
 // EncodeFailedLogin encodes f as its JSON wire form.
-func EncodeFailedLogin(f protocol.FailedLogin) []byte {
-	e := newEnc()
-	e.str("identifier", f.Identifier, true)
-	e.str("ip", f.IP, false)
-	e.int("status", int64(f.Status), false)
-	return e.done()
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
+func EncodeFailedLogin(f protocol.FailedLogin) []byte { return encode(f) }
 
 // ---- answers ----
 

@@ -3,6 +3,7 @@ package authflow_test
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -224,4 +225,68 @@ func assertRoundTrip[T any](t *testing.T, v T, encode func(T) []byte) {
 	var back T
 	require.NoError(t, json.Unmarshal(encode(v), &back))
 	assert.Equal(t, v, back)
+}
+
+// TestEncodeAsEncodingJSON: every request the plugin sends is encoded as
+// encoding/json encodes it (same members, same values), empty and with
+// every field set, except that a nil list without omitempty is [], not
+// null. A field of a kind the encoder does not write fails here (it
+// panics), not in a proxy.
+func TestEncodeAsEncodingJSON(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		encode func(any) []byte
+		zero   any
+	}{
+		{"register", encodeAs(authflow.EncodeRegister), protocol.RegisterRequest{}},
+		{"refresh", encodeAs(authflow.EncodeRefresh), protocol.RefreshRequest{}},
+		{"revoke", encodeAs(authflow.EncodeRevoke), protocol.RevokeRequest{}},
+		{"failed login", encodeAs(authflow.EncodeFailedLogin), protocol.FailedLogin{}},
+		{"login check", encodeAs(authflow.EncodeLoginCheck), protocol.LoginCheck{}},
+		{"unreadable login", encodeAs(authflow.EncodeUnreadable), protocol.UnreadableLogin{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, v := range []any{tc.zero, everyFieldSet(tc.zero)} {
+				want, err := json.Marshal(nilListsEmpty(v))
+				require.NoError(t, err)
+				assert.JSONEq(t, string(want), string(tc.encode(v)))
+			}
+		})
+	}
+}
+
+func encodeAs[T any](encode func(T) []byte) func(any) []byte {
+	return func(v any) []byte { return encode(v.(T)) }
+}
+
+// everyFieldSet is v with every string, integer and list field set to a
+// value that needs escaping or is not zero.
+func everyFieldSet(v any) any {
+	rv := reflect.New(reflect.TypeOf(v)).Elem()
+	for i := range rv.NumField() {
+		switch f := rv.Field(i); f.Kind() {
+		case reflect.String:
+			f.SetString("a\"b\\c\u00e9\n" + rv.Type().Field(i).Name)
+		case reflect.Int, reflect.Int64:
+			f.SetInt(-1_700_000_000 - int64(i))
+		case reflect.Slice:
+			f.Set(reflect.ValueOf([]string{"sid:1", "fp:</x>"}))
+		default:
+			panic("everyFieldSet: add " + f.Kind().String())
+		}
+	}
+	return rv.Interface()
+}
+
+// nilListsEmpty is v with its nil lists that have no omitempty made empty.
+func nilListsEmpty(v any) any {
+	rv := reflect.New(reflect.TypeOf(v)).Elem()
+	rv.Set(reflect.ValueOf(v))
+	for i := range rv.NumField() {
+		f := rv.Field(i)
+		if f.Kind() == reflect.Slice && f.IsNil() && !strings.Contains(rv.Type().Field(i).Tag.Get("json"), "omitempty") {
+			f.Set(reflect.MakeSlice(f.Type(), 0, 0))
+		}
+	}
+	return rv.Interface()
 }

@@ -94,13 +94,7 @@ func boundIdentifier(s string) string {
 }
 
 // EncodeLoginCheck encodes c as its JSON wire form.
-func EncodeLoginCheck(c protocol.LoginCheck) []byte {
-	e := newEnc()
-	e.str("ip", c.IP, false)
-	e.str("identifier", c.Identifier, false)
-	e.str("userAgent", c.UserAgent, true)
-	return e.done()
-}
+func EncodeLoginCheck(c protocol.LoginCheck) []byte { return encode(c) }
 
 // ParseLoginCheckResponse parses sessionsvc's answer to a pre-login check.
 // The decision is required; a deny needs a reason.

@@ -41,15 +41,7 @@ func ReadLogin(a Answer, route config.LoginRoute) (l Login, why string) {
 }
 
 // EncodeUnreadable encodes u as its JSON wire form.
-func EncodeUnreadable(u protocol.UnreadableLogin) []byte {
-	e := newEnc()
-	e.str("ip", u.IP, false)
-	e.str("userAgent", u.UserAgent, true)
-	e.int("status", int64(u.Status), false)
-	e.str("why", u.Why, false)
-	e.str("route", u.Route, true)
-	return e.done()
-}
+func EncodeUnreadable(u protocol.UnreadableLogin) []byte { return encode(u) }
 
 // ParseUnreadableResponse parses sessionsvc's answer about an unreadable
 // login answer. The decision is required.

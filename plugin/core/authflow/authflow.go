@@ -233,13 +233,21 @@ func Register(l Login, names token.ClaimNames, ip, userAgent, route, locale stri
 	if access.Claims.HasExpiresAt {
 		req.ExpiresAt = access.Claims.ExpiresAt
 	}
-	if l.RefreshToken != "" {
-		req.RefreshKeys = FingerprintKeys(l.RefreshToken)
-		if rt := Inspect(l.RefreshToken, names); rt.Claims.HasExpiresAt {
-			req.RefreshExpiresAt = rt.Claims.ExpiresAt
-		}
-	}
+	req.RefreshKeys, req.RefreshExpiresAt = refreshKeys(l.RefreshToken, names)
 	return req
+}
+
+// refreshKeys are the keys a refresh token is known by and its expiry
+// (0 when it has none); nothing for no token.
+func refreshKeys(refresh string, names token.ClaimNames) ([]string, int64) {
+	if refresh == "" {
+		return nil, 0
+	}
+	var exp int64
+	if rt := Inspect(refresh, names); rt.Claims.HasExpiresAt {
+		exp = rt.Claims.ExpiresAt
+	}
+	return FingerprintKeys(refresh), exp
 }
 
 // RefreshCall builds the RefreshRequest after the refresh route answered
@@ -253,12 +261,7 @@ func RefreshCall(presented string, status int, r Refresh, names token.ClaimNames
 		if access.Claims.HasExpiresAt {
 			req.ExpiresAt = access.Claims.ExpiresAt
 		}
-		if r.RefreshToken != "" {
-			req.RefreshKeys = FingerprintKeys(r.RefreshToken)
-			if rt := Inspect(r.RefreshToken, names); rt.Claims.HasExpiresAt {
-				req.RefreshExpiresAt = rt.Claims.ExpiresAt
-			}
-		}
+		req.RefreshKeys, req.RefreshExpiresAt = refreshKeys(r.RefreshToken, names)
 	}
 	return req
 }

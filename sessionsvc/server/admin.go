@@ -425,11 +425,10 @@ func (s *Server) adminCleanInactive(w http.ResponseWriter, r *http.Request) erro
 }
 
 func (s *Server) adminGetSettings(w http.ResponseWriter, r *http.Request) error {
-	cur, err := settings.Load(r.Context(), s.st, s.cfg.Keyring, s.cfg.InactivityTimeout)
-	if err != nil {
+	if err := s.ReloadSettings(r.Context()); err != nil {
 		return err
 	}
-	s.settings.Store(&cur)
+	cur := s.settings.Load().Settings
 	writeJSON(w, http.StatusOK, map[string]any{"settings": cur.Masked(), "success": true,
 		"meta": map[string]any{"noEffect": settings.NoEffect}})
 	return nil
@@ -484,7 +483,7 @@ func (s *Server) adminPutSettings(w http.ResponseWriter, r *http.Request) error 
 		}
 		return err
 	}
-	s.settings.Store(&next)
+	s.keepSettings(next)
 	s.limiter.reset()
 	s.log.Info("admin saved settings", "admin", adminName(r), "ignored", ignored)
 	if ignored == nil {

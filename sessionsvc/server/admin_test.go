@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -372,4 +373,45 @@ func testAdminListEncoding(t *testing.T, e *env) {
 		require.NoError(t, err)
 		assert.Equal(t, string(again)+"\n", string(r.raw), path)
 	}
+}
+
+// settingsFail is a store whose settings reads fail while fail is set.
+type settingsFail struct {
+	store.Store
+	fail atomic.Bool
+}
+
+func (s *settingsFail) GetSettings(ctx context.Context) (json.RawMessage, error) {
+	if s.fail.Load() {
+		return nil, store.ErrUnavailable
+	}
+	return s.Store.GetSettings(ctx)
+}
+
+// TestSettingsReachOtherReplicas: settings saved through one replica are in
+// effect there at once and on another replica (same database) once its
+// copy is SettingsMaxAge old; a failed reread keeps the copy it has.
+func TestSettingsReachOtherReplicas(t *testing.T) {
+	ctx := context.Background()
+	saver := newEnv(t)
+	st := &settingsFail{Store: saver.st}
+	other := newEnvWithStore(t, st)
+	minutes := func(e *env) int { return int(e.srv.Settings(ctx).InactivityDuration() / time.Minute) }
+	require.Equal(t, 15, minutes(other), "the default, read and kept")
+
+	r := saver.admin("PUT", "/magic-sessionmanager/settings", `{"inactivityTimeout":5}`)
+	require.Equal(t, 200, r.status, string(r.raw))
+	assert.Equal(t, 5, minutes(saver), "at once where it was saved")
+	other.clock.Add(SettingsMaxAge - time.Millisecond)
+	assert.Equal(t, 15, minutes(other), "the other replica's copy is still fresh")
+	other.clock.Add(time.Millisecond)
+	assert.Equal(t, 5, minutes(other), "reread once its copy is SettingsMaxAge old")
+
+	r = saver.admin("PUT", "/magic-sessionmanager/settings", `{"inactivityTimeout":7}`)
+	require.Equal(t, 200, r.status, string(r.raw))
+	st.fail.Store(true)
+	other.clock.Add(SettingsMaxAge)
+	assert.Equal(t, 5, minutes(other), "a failed reread keeps the settings read before")
+	st.fail.Store(false)
+	assert.Equal(t, 7, minutes(other), "the next call rereads")
 }

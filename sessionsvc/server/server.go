@@ -104,7 +104,8 @@ type Server struct {
 	now         func() time.Time
 	metrics     *metrics
 	mux         *http.ServeMux
-	settings    atomic.Pointer[settings.Settings]
+	settings    atomic.Pointer[loadedSettings]
+	reloading   atomic.Bool // one request rereads stale settings; the others use them meanwhile
 	activityBuf *activityBuffer // nil in write-through mode
 	setMu       sync.Mutex      // serialises settings read-modify-write
 	patterns    []string        // registered routes (Routes, the OpenAPI coverage test)
@@ -183,28 +184,60 @@ func (s *Server) Registry() *prometheus.Registry { return s.cfg.Registry }
 
 func (s *Server) nowUTC() time.Time { return s.now().UTC() }
 
-// Settings returns the effective settings (cached; reloaded by ReloadSettings).
+// SettingsMaxAge is how long a replica uses the settings it read before
+// reading them again: a change saved on another replica is in effect here
+// within this time (on the replica that saved it, at once).
+const SettingsMaxAge = 5 * time.Second
+
+// loadedSettings are the settings as read at a time.
+type loadedSettings struct {
+	settings.Settings
+	at time.Time
+}
+
+// Settings returns the effective settings: the copy read within the last
+// SettingsMaxAge, else read again (by one caller; the others keep using
+// the older copy meanwhile, and all of them keep it if the read fails).
 func (s *Server) Settings(ctx context.Context) settings.Settings {
-	if p := s.settings.Load(); p != nil {
-		return *p
+	p := s.settings.Load()
+	if p != nil && s.now().Sub(p.at) < SettingsMaxAge {
+		return p.Settings
+	}
+	if p != nil {
+		if !s.reloading.CompareAndSwap(false, true) {
+			return p.Settings
+		}
+		defer s.reloading.Store(false)
 	}
 	if err := s.ReloadSettings(ctx); err != nil {
+		if p != nil {
+			s.log.Warn("rereading settings failed; keeping those read before", "err", err, "readAt", p.at)
+			return p.Settings
+		}
 		s.log.Warn("loading settings failed; using defaults", "err", err)
-		d := settings.Defaults(s.cfg.InactivityTimeout)
-		return d
+		return settings.Defaults(s.cfg.InactivityTimeout)
 	}
-	return *s.settings.Load()
+	return s.settings.Load().Settings
 }
 
 // ReloadSettings rereads the settings document (another replica may have
-// changed it). The lifecycle runner calls it on every run.
+// changed it). The lifecycle runner calls it on every run. It holds the
+// settings lock, so that a read taken before an admin's save cannot
+// replace the saved settings after it.
 func (s *Server) ReloadSettings(ctx context.Context) error {
+	s.setMu.Lock()
+	defer s.setMu.Unlock()
 	cur, err := settings.Load(ctx, s.st, s.cfg.Keyring, s.cfg.InactivityTimeout)
 	if err != nil {
 		return err
 	}
-	s.settings.Store(&cur)
+	s.keepSettings(cur)
 	return nil
+}
+
+// keepSettings makes cur the settings in effect, as read now.
+func (s *Server) keepSettings(cur settings.Settings) {
+	s.settings.Store(&loadedSettings{Settings: cur, at: s.now()})
 }
 
 // InactivityTimeout is the effective inactivity timeout.

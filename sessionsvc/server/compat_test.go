@@ -383,7 +383,9 @@ func compatCases() []compatCase {
 				assert.Equal(t, "********", st["discordWebhookUrl"], "https Discord webhook kept (masked)")
 				assert.Equal(t, []any{"DE"}, st["blockedCountries"])
 				assert.Equal(t, []any{"somethingNew"}, r.body["meta"].(map[string]any)["ignored"], "unknown keys ignored and reported")
-				assert.Contains(t, r.body["meta"].(map[string]any)["noEffect"], "trustedProxies", "accepted settings without effect are reported")
+				for _, k := range []string{"trustedProxies", "cleanupInterval", "lastSeenRateLimit", "maxSessionAgeDays", "retentionDays"} {
+					assert.Contains(t, r.body["meta"].(map[string]any)["noEffect"], k, "accepted settings without effect are reported")
+				}
 				big := e.admin("PUT", aa+"/settings", `{"inactivityTimeout":99999}`)
 				assert.EqualValues(t, 1440, big.body["settings"].(map[string]any)["inactivityTimeout"], "clamped")
 				assert.Equal(t, false, big.body["settings"].(map[string]any)["enableGeolocation"], "replaced, not merged")

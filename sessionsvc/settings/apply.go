@@ -136,8 +136,8 @@ func Apply(current Settings, body []byte) (Settings, []string, error) {
 
 // NoEffect lists the plugin's settings sessionsvc stores and shows but
 // that change nothing here (the README's compatibility table says why).
-var NoEffect = []string{"cleanupUseDbDirect", "geoIpDatabasePath", "geoIpProvider", "geoLookupFailureMode",
-	"strictSessionEnforcement", "trustedProxies"}
+var NoEffect = []string{"cleanupInterval", "cleanupUseDbDirect", "geoIpDatabasePath", "geoIpProvider", "geoLookupFailureMode",
+	"lastSeenRateLimit", "maxSessionAgeDays", "retentionDays", "strictSessionEnforcement", "trustedProxies"}
 
 // knownKeys are the plugin's keys Apply reads.
 var knownKeys = map[string]bool{}

@@ -53,10 +53,10 @@ type EmailTemplate struct {
 // has them.
 type Settings struct {
 	InactivityTimeout int  `json:"inactivityTimeout"` // minutes
-	CleanupInterval   int  `json:"cleanupInterval"`   // minutes between lifecycle runs
-	LastSeenRateLimit int  `json:"lastSeenRateLimit"` // seconds
-	RetentionDays     int  `json:"retentionDays"`     // -1 keeps ended sessions forever
-	MaxSessionAgeDays int  `json:"maxSessionAgeDays"` // sessions older than this end (reason expired)
+	CleanupInterval   int  `json:"cleanupInterval"`   // stored, no effect: the lifecycle runs every CLEANUP_INTERVAL
+	LastSeenRateLimit int  `json:"lastSeenRateLimit"` // stored, no effect: the plugin's last_seen_interval throttles
+	RetentionDays     int  `json:"retentionDays"`     // stored, no effect: RETENTION decides
+	MaxSessionAgeDays int  `json:"maxSessionAgeDays"` // stored, no effect: MAX_SESSION_AGE decides (revocations are kept that long)
 	EnableGeolocation bool `json:"enableGeolocation"`
 
 	EnableSecurityScoring   bool `json:"enableSecurityScoring"`
@@ -114,7 +114,7 @@ func Defaults(inactivity time.Duration) Settings {
 	}
 	return Settings{
 		InactivityTimeout:      mins,
-		CleanupInterval:        1,
+		CleanupInterval:        30,
 		LastSeenRateLimit:      30,
 		RetentionDays:          90,
 		MaxSessionAgeDays:      30,

@@ -196,7 +196,7 @@ func (h *httpContext) released() {
 // plugin/core/decide on struct copies in Wasm).
 func (h *httpContext) reset() {
 	h.contextID, h.route, h.requestBody, h.presented, h.status = 0, decide.RouteNone, nil, "", 0
-	h.tooLarge, h.waiting = false, false
+	h.waiting = false
 	h.ua, h.lang, h.ip, h.encoding = "", "", "", ""
 	h.respTooLarge, h.headersSent, h.headersHeld, h.observed, h.pending = false, false, false, false, false
 	h.loginIdent, h.loginIdentRead = "", false

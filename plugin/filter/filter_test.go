@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/meshsession/meshsession/e2e/host"
 	"github.com/meshsession/meshsession/plugin/core/token"
@@ -464,6 +466,57 @@ func TestRefreshOfEndedSessionRefused(t *testing.T) {
 		require.True(t, r.local)
 		assert.Equal(t, 400, r.status)
 	})
+}
+
+// TestRefreshOfEndedSessionRefusedInAnySpelling: the revoked refresh token
+// is refused however the client dresses the refresh up for the app: a
+// repeated body key (the app reads the last), the path spelled as the app's
+// router still takes it, a body too large for the filter to read.
+func TestRefreshOfEndedSessionRefusedInAnySpelling(t *testing.T) {
+	eachHost(t, 2, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
+		stub := newStub(t)
+		h := mustStart(t, start, testConfig(""), stub.clusters())
+		stub.add(protocol.Change{Op: protocol.OpRevoke, Key: token.FingerprintKey("rt-old"), Exp: time.Now().Add(time.Hour).Unix(), Reason: protocol.ReasonManual})
+		h.tickAll(t)
+		h.tickAll(t)
+		var reached atomic.Int64
+		app := countingApp(&reached, 200)
+		for _, tc := range []struct{ name, path, body string }{
+			{"repeated key", "/api/auth/refresh", `{"refreshToken":"decoy","refreshToken":"rt-old"}`},
+			{"trailing slash", "/api/auth/refresh/", `{"refreshToken":"rt-old"}`},
+			{"case", "/API/Auth/Refresh", `{"refreshToken":"rt-old"}`},
+			{"encoded letter", "/api/auth/re%66resh", `{"refreshToken":"rt-old"}`},
+		} {
+			r := h.do(t, request{method: "POST", path: tc.path, worker: -1, body: []byte(tc.body), app: app})
+			require.True(t, r.local, tc.name)
+			assert.Equal(t, 401, r.status, tc.name)
+			assert.Equal(t, protocol.ReasonManual, errorReason(t, r), tc.name)
+		}
+		big := `{"refreshToken":"rt-old","pad":"` + strings.Repeat("a", 1<<20) + `"}`
+		r := h.do(t, request{method: "POST", path: "/api/auth/refresh", worker: -1, body: []byte(big), app: app})
+		require.True(t, r.local)
+		assert.Equal(t, 413, r.status, "a body the filter cannot read is refused")
+		assert.Zero(t, reached.Load(), "the app never saw a refresh with the revoked token")
+	})
+}
+
+// TestRefreshWithTrailersRefused: trailers would release the held refresh
+// body before its token is checked; such a refresh is refused (native: the
+// wasm harness sends no trailers).
+func TestRefreshWithTrailersRefused(t *testing.T) {
+	stub := newStub(t)
+	hn, err := startNative(testConfig(""), stub.clusters())
+	require.NoError(t, err)
+	defer hn.close()
+	n := hn.(*nativeHarness)
+	id := n.host.InitializeHttpContext()
+	defer n.host.CompleteHttpContext(id)
+	n.host.CallOnRequestHeaders(id, [][2]string{{":method", "POST"}, {":path", "/api/auth/refresh"}, {":authority", "a"}}, false)
+	assert.Equal(t, types.ActionPause, n.host.CallOnRequestBody(id, []byte(`{"refreshToken":"rt"}`), false))
+	assert.Equal(t, types.ActionPause, n.host.CallOnRequestTrailers(id, [][2]string{{"x-t", "1"}}))
+	lr := n.host.GetSentLocalResponse(id)
+	require.NotNil(t, lr)
+	assert.Equal(t, uint32(400), lr.StatusCode)
 }
 
 func TestLogoutRevokesBeforeTheAppAnswers(t *testing.T) {

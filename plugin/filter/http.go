@@ -25,8 +25,7 @@ type httpContext struct {
 	requestBody []byte // login/refresh request body, accumulated up to authflow.MaxBodyLen
 	presented   string // refresh: the refresh token the client presented
 	status      int    // upstream response status on observed routes
-	tooLarge    bool
-	waiting     bool // a callout holds the request (logout): keep buffering its body
+	waiting     bool   // a callout holds the request (logout): keep buffering its body
 
 	// Login and refresh answers (the response side, see observe.go).
 	// Request values are read in the request phase: Envoy drops the request
@@ -260,17 +259,19 @@ func (h *httpContext) OnHttpRequestBody(bodySize int, endOfStream bool) types.Ac
 	if h.route == decide.RouteLogin {
 		return h.loginBody(bodySize, endOfStream) // logincheck.go
 	}
-	if h.route != decide.RouteRefresh {
-		return types.ActionContinue
+	if h.route != decide.RouteRefresh || h.plugin.cfg.Refresh.RequestTokenPath == "" {
+		return types.ActionContinue // (a cookie-only refresh was checked on its headers)
+	}
+	if bodySize > authflow.MaxBodyLen {
+		// A body the filter cannot read could present a revoked refresh
+		// token it never checks: refuse it, as a login's.
+		h.refuse(413, "invalid_request", "Refresh request body too large")
+		return types.ActionPause
 	}
 	if !endOfStream {
-		if bodySize > authflow.MaxBodyLen {
-			h.tooLarge = true
-			return types.ActionContinue
-		}
 		return types.ActionPause // buffer until the whole body is here
 	}
-	if !h.tooLarge && bodySize > 0 {
+	if bodySize > 0 && bodySize <= authflow.MaxBodyLen {
 		b, err := proxywasm.GetHttpRequestBody(0, bodySize)
 		if err == nil {
 			h.requestBody = b

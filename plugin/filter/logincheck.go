@@ -121,14 +121,19 @@ func (h *httpContext) loginCheckUnavailable(status int, resp []byte, err error) 
 	return true
 }
 
-// OnHttpRequestTrailers: a login body that ends with trailers (HTTP/2)
-// never reaches end of stream in the body callbacks, and trailers that
-// Continue would release the held body, unchecked, to the app. Such a
-// login is refused; other routes pass.
+// OnHttpRequestTrailers: a login or refresh body that ends with trailers
+// (HTTP/2) never reaches end of stream in the body callbacks, and trailers
+// that Continue would release the held body, unchecked, to the app. Such a
+// login is refused, and so is such a refresh when the refresh token is read
+// from the body; other routes pass.
 func (h *httpContext) OnHttpRequestTrailers(numTrailers int) types.Action {
-	if h.route != decide.RouteLogin {
+	switch {
+	case h.route == decide.RouteLogin:
+		h.refuse(400, "invalid_request", "Login requests with trailers are not supported")
+	case h.route == decide.RouteRefresh && h.plugin.cfg.Refresh.RequestTokenPath != "":
+		h.refuse(400, "invalid_request", "Refresh requests with trailers are not supported")
+	default:
 		return types.ActionContinue
 	}
-	h.refuse(400, "invalid_request", "Login requests with trailers are not supported")
 	return types.ActionPause
 }

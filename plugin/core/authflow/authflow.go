@@ -153,8 +153,9 @@ func ParseRefresh(body []byte, route config.RefreshRoute) (Refresh, error) {
 }
 
 // PresentedRefreshToken returns the refresh token the client presented on
-// the refresh route: from the request body at request_token_path, else from
-// the cookie request_token_cookie. ("", nil) when there is none; an error
+// the refresh route: from the request body at request_token_path (a key
+// repeated in an object resolves to its last value, as the app reads it),
+// else from the cookie request_token_cookie. ("", nil) when there is none; an error
 // when the body is needed and is not JSON.
 func PresentedRefreshToken(body []byte, cookieHeader string, route config.RefreshRoute) (string, error) {
 	if route.RequestTokenPath != "" && len(body) > 0 {
@@ -163,7 +164,8 @@ func PresentedRefreshToken(body []byte, cookieHeader string, route config.Refres
 			if route.RequestTokenCookie == "" {
 				return "", fmt.Errorf("refresh request: %w", err)
 			}
-		} else if v := r.Get(route.RequestTokenPath); v.Type == gjson.String && v.Str != "" {
+		} else if v := lastAt(r, route.RequestTokenPath); v.Type == gjson.String && v.Str != "" {
+			// The last of a repeated key, as the app's JSON parser reads it.
 			return v.Str, nil
 		}
 	}

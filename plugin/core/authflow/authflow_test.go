@@ -81,6 +81,16 @@ func TestIdentifierAndRefreshToken(t *testing.T) {
 	tok, err = authflow.PresentedRefreshToken(nil, "", withCookie)
 	require.NoError(t, err)
 	assert.Equal(t, "", tok)
+	// A repeated key is read as the app's JSON parser reads it: the last.
+	for _, body := range []string{
+		`{"refreshToken":"decoy","refreshToken":"revoked"}`,
+		`{"refreshToken":"","refreshToken":"revoked"}`,
+		`{"refreshToken":1,"refreshToken":"revoked"}`,
+	} {
+		tok, err = authflow.PresentedRefreshToken([]byte(body), "", cfg.Refresh)
+		require.NoError(t, err)
+		assert.Equal(t, "revoked", tok, body)
+	}
 }
 
 func TestRegister(t *testing.T) {

@@ -313,17 +313,20 @@ const (
 	RouteLogout
 )
 
-// Route returns the observed route of method and path (exact path match,
-// query ignored).
+// Route returns the observed route of method and path (query ignored).
+// A path is the route's whenever an app's router could take it for it:
+// case, percent-encoded unreserved characters, repeated and trailing
+// slashes aside (routePathMatches); a refresh or logout the filter did not
+// recognise would go unchecked and unreported.
 func (e *Engine) Route(method, path string) Route {
 	path = stripQuery(path)
 	c := e.cfg
 	switch {
-	case c.Login.Path != "" && method == c.Login.Method && (path == c.Login.Path || loginPathMatches(path, c.Login.Path)):
+	case c.Login.Path != "" && method == c.Login.Method && (path == c.Login.Path || routePathMatches(path, c.Login.Path)):
 		return RouteLogin
-	case c.Refresh.Path != "" && path == c.Refresh.Path && method == c.Refresh.Method:
+	case c.Refresh.Path != "" && method == c.Refresh.Method && (path == c.Refresh.Path || routePathMatches(path, c.Refresh.Path)):
 		return RouteRefresh
-	case c.Logout.Path != "" && path == c.Logout.Path && method == c.Logout.Method:
+	case c.Logout.Path != "" && method == c.Logout.Method && (path == c.Logout.Path || routePathMatches(path, c.Logout.Path)):
 		return RouteLogout
 	}
 	return RouteNone

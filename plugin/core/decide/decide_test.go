@@ -272,14 +272,34 @@ func TestDecideMetadataMode(t *testing.T) {
 	assert.Equal(t, decide.ReasonInvalidToken, d.Reason)
 }
 
+// TestRoute: each observed route is recognised in every spelling an app's
+// router would take for it (a refresh or logout spelled otherwise went
+// unchecked and unreported), and only there.
 func TestRoute(t *testing.T) {
 	e := engine(t, ``)
-	assert.Equal(t, decide.RouteLogin, e.Route("POST", "/api/auth/local"))
-	assert.Equal(t, decide.RouteLogin, e.Route("POST", "/api/auth/local?x=1"))
-	assert.Equal(t, decide.RouteNone, e.Route("GET", "/api/auth/local"))
-	assert.Equal(t, decide.RouteRefresh, e.Route("POST", "/api/auth/refresh"))
-	assert.Equal(t, decide.RouteLogout, e.Route("POST", "/api/auth/logout"))
-	assert.Equal(t, decide.RouteNone, e.Route("POST", "/api/auth/logout/x"))
+	for _, tc := range []struct {
+		method, path string
+		want         decide.Route
+	}{
+		{"POST", "/api/auth/local", decide.RouteLogin},
+		{"POST", "/api/auth/local?x=1", decide.RouteLogin},
+		{"POST", "/API/auth/Local/", decide.RouteLogin},
+		{"GET", "/api/auth/local", decide.RouteNone},
+		{"POST", "/api/auth/refresh", decide.RouteRefresh},
+		{"POST", "/api/auth/refresh/", decide.RouteRefresh},
+		{"POST", "/API/Auth/REFRESH", decide.RouteRefresh},
+		{"POST", "//api/auth//refresh?x=1", decide.RouteRefresh},
+		{"POST", "/api/auth/re%66resh", decide.RouteRefresh},
+		{"GET", "/api/auth/refresh", decide.RouteNone},
+		{"POST", "/api/auth/refreshx", decide.RouteNone},
+		{"POST", "/api/auth/logout", decide.RouteLogout},
+		{"POST", "/api/auth/logout/", decide.RouteLogout},
+		{"POST", "/Api/Auth/Logout", decide.RouteLogout},
+		{"POST", "/api/auth/logout/x", decide.RouteNone},
+		{"POST", "/api/auth/logout%2f", decide.RouteNone},
+	} {
+		assert.Equal(t, tc.want, e.Route(tc.method, tc.path), "%s %s", tc.method, tc.path)
+	}
 }
 
 func TestCheckToken(t *testing.T) {

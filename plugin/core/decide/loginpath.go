@@ -1,14 +1,15 @@
 package decide
 
-// loginPathMatches reports whether path names the login route want the way
-// common app routers resolve it, so that a variant reaching the app's login
-// handler cannot skip the pre-login check: ASCII case ignored (Koa's and
+// routePathMatches reports whether path names the observed route want
+// (login, refresh, logout) the way common app routers resolve it, so that a
+// variant reaching the app's handler cannot skip the filter's check or
+// report: ASCII case ignored (Koa's and
 // Express's routers are case-insensitive by default), one trailing slash
 // ignored (their non-strict routing), repeated slashes merged, and
 // percent-encoded unreserved characters ("%6c" for "l") decoded. Matching a
-// variant the app does not route to login only adds a check to a request
-// the app will refuse anyway. It does not allocate.
-func loginPathMatches(path, want string) bool {
+// variant the app does not route there only adds a check to a request the
+// app will refuse anyway. It does not allocate.
+func routePathMatches(path, want string) bool {
 	i, j := 0, 0
 	for {
 		// Merge repeated slashes on both sides.

@@ -2,7 +2,7 @@ package decide
 
 import "testing"
 
-func TestLoginPathMatches(t *testing.T) {
+func TestRoutePathMatches(t *testing.T) {
 	const want = "/api/auth/local"
 	for _, tc := range []struct {
 		path string
@@ -25,21 +25,21 @@ func TestLoginPathMatches(t *testing.T) {
 		{"/api/auth", false},
 		{"", false},
 	} {
-		if got := loginPathMatches(tc.path, want); got != tc.ok {
-			t.Errorf("loginPathMatches(%q) = %v, want %v", tc.path, got, tc.ok)
+		if got := routePathMatches(tc.path, want); got != tc.ok {
+			t.Errorf("routePathMatches(%q) = %v, want %v", tc.path, got, tc.ok)
 		}
 	}
-	if !loginPathMatches("/login/", "/login") || !loginPathMatches("/login", "/login/") {
+	if !routePathMatches("/login/", "/login") || !routePathMatches("/login", "/login/") {
 		t.Error("a trailing slash on either side")
 	}
 }
 
-func FuzzLoginPathMatches(f *testing.F) {
+func FuzzRoutePathMatches(f *testing.F) {
 	f.Add("/api/auth/local")
 	f.Add("/%41pi//auth/local/")
 	f.Fuzz(func(t *testing.T, p string) {
-		_ = loginPathMatches(p, "/api/auth/local") // never panics
-		if p != "" && p[0] == '/' && !loginPathMatches(p, p) {
+		_ = routePathMatches(p, "/api/auth/local") // never panics
+		if p != "" && p[0] == '/' && !routePathMatches(p, p) {
 			t.Fatalf("%q does not match itself", p)
 		}
 	})

@@ -206,6 +206,10 @@ func (d *Dashboard) Mounts() map[string]http.Handler {
 // ServeHTTP serves everything under Prefix.
 func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	securityHeaders(w.Header())
+	if msg := server.URLTextProblem(r); msg != "" {
+		server.WriteError(w, http.StatusBadRequest, msg, map[string]any{"code": "invalid_url"})
+		return
+	}
 	d.mux.ServeHTTP(w, r)
 }
 

@@ -603,3 +603,23 @@ func TestSearchExactUser(t *testing.T) {
 		assert.Len(t, list, 1, "export shows the same selection")
 	})
 }
+
+// TestBadURLTextRefused on both databases: a path or query holding a NUL
+// or invalid UTF-8 is a 400 (PostgreSQL refused such a query with a 500).
+func TestBadURLTextRefused(t *testing.T) {
+	forBackends(t, func(t *testing.T, e *testEnv) {
+		c := e.admin()
+		for _, p := range []string{
+			"/dashboard/api/sessions?search=%ff",
+			"/dashboard/api/sessions?search=%00",
+			"/dashboard/api/sessions?userId=%00&match=exact",
+			"/dashboard/api/sessions/%ff",
+			"/dashboard/api/users/%ff",
+			"/dashboard/api/export?format=csv&userId=%00",
+		} {
+			a := c.do("GET", p, nil, nil)
+			assert.Equal(t, 400, a.status, "%s: %s", p, a.body)
+		}
+		assert.Equal(t, 200, c.do("GET", "/dashboard/api/sessions?search=%C3%A9", nil, nil).status, "UTF-8 is fine")
+	})
+}

@@ -19,7 +19,7 @@ import (
 func (s *Server) discoveries(batch []protocol.Activity, now time.Time) []store.Discovery {
 	var out []store.Discovery
 	for _, a := range batch {
-		if len(a.Keys) == 0 || a.User == "" || len(a.User) > maxUserIDLen {
+		if len(a.Keys) == 0 || validUserID(a.User) != nil {
 			continue
 		}
 		if a.Keys[0] != a.Key || validKeys("keys", a.Keys, true) != nil || (a.IP != "" && validIP("ip", a.IP) != nil) || a.Exp < 0 {

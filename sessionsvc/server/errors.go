@@ -137,6 +137,7 @@ func decodeJSON(r *http.Request, v any) error {
 		}
 		return badRequest("invalid JSON body: unexpected data after the JSON value")
 	}
+	CleanText(v)
 	return nil
 }
 

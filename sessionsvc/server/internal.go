@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/meshsession/meshsession/plugin/protocol"
 	"github.com/meshsession/meshsession/sessionsvc/enrich"
@@ -76,9 +77,14 @@ func validKeys(field string, keys []string, required bool) error {
 	return nil
 }
 
+// truncate cuts s to at most n bytes, on a character boundary (a cut
+// inside a UTF-8 sequence is text PostgreSQL refuses), marked with "…".
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }
@@ -105,8 +111,9 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	if req.UserID == "" || len(req.UserID) > maxUserIDLen {
-		return badRequest("userId is required (at most %d bytes)", maxUserIDLen)
+	if req.UserID == "" || len(req.UserID) > maxUserIDLen || strings.ContainsAny(req.UserID, "\x00\n\r") {
+		// (the admin routes could not name such a user to block it)
+		return badRequest("userId is required (at most %d bytes, no CR, LF or NUL)", maxUserIDLen)
 	}
 	if err := validKeys("keys", req.Keys, true); err != nil {
 		return err

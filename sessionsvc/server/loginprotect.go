@@ -74,10 +74,10 @@ func identifierText(raw json.RawMessage) string {
 		return ""
 	}
 	var v string
-	if raw[0] == '"' && json.Unmarshal(raw, &v) == nil {
-		return truncate(v, maxIdentifierIn)
+	if raw[0] != '"' || json.Unmarshal(raw, &v) != nil {
+		v = string(raw)
 	}
-	return truncate(string(raw), maxIdentifierIn)
+	return truncate(cleanString(v), maxIdentifierIn)
 }
 
 // attemptIn is the wire form of LoginCheck and FailedLogin as read here:

@@ -105,7 +105,7 @@ type Server struct {
 	metrics     *metrics
 	mux         *http.ServeMux
 	settings    atomic.Pointer[loadedSettings]
-	reloading   atomic.Bool // one request rereads stale settings; the others use them meanwhile
+	reloading   atomic.Bool     // one request rereads stale settings; the others use them meanwhile
 	activityBuf *activityBuffer // nil in write-through mode
 	setMu       sync.Mutex      // serialises settings read-modify-write
 	patterns    []string        // registered routes (Routes, the OpenAPI coverage test)
@@ -335,6 +335,10 @@ func (s *Server) handle(pattern string, auth authKind, h handlerFunc) {
 			r.Body = http.MaxBytesReader(w, r.Body, limit)
 		}
 		w.Header()["Cache-Control"] = noStore
+		if msg := URLTextProblem(r); msg != "" {
+			writeError(w, r, s.log, badRequest("%s", msg))
+			return
+		}
 		var err error
 		switch auth {
 		case authInternal:

@@ -166,13 +166,9 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 
-	blocked, err := s.st.IsBlocked(ctx, req.UserID)
-	if err != nil {
-		return err
-	}
-	if blocked {
-		// A blocked user's tokens are refused at the proxy anyway; make
-		// sure these ones are too, even if the block is lifted later.
+	// A blocked user's tokens are refused at the proxy anyway; make sure
+	// these ones are too, even if the block is lifted later.
+	denyBlocked := func() error {
 		if err := s.st.RevokeKeys(ctx, allKeys, protocol.ReasonBlocked, latest, now); err != nil {
 			return err
 		}
@@ -180,6 +176,13 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusOK, protocol.RegisterResponse{Decision: protocol.DecisionDeny, Reason: protocol.ReasonBlocked,
 			Message: "This account is blocked.", Score: 0})
 		return nil
+	}
+	blocked, err := s.st.IsBlocked(ctx, req.UserID)
+	if err != nil {
+		return err
+	}
+	if blocked {
+		return denyBlocked()
 	}
 
 	res := enrich.Result{Score: 100, DeviceType: "unknown"}
@@ -225,7 +228,9 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 		SecurityScore: res.Score, ScoreReasons: res.Reasons, Route: truncate(req.Route, 256), Locale: truncate(req.Locale, 64),
 	}
 	s.sealNames(sess, req)
-	if err := s.st.CreateSession(ctx, sess, keys, res.Alerts); err != nil {
+	if err := s.st.CreateSession(ctx, sess, keys, res.Alerts); errors.Is(err, store.ErrBlocked) {
+		return denyBlocked() // blocked since the check above
+	} else if err != nil {
 		return err
 	}
 	s.metrics.registrations.WithLabelValues("allow").Inc()

@@ -20,6 +20,9 @@ type dialect interface {
 	name() string
 	// lockLog serialises appends to the revocation log (see logTx).
 	lockLog(ctx context.Context, tx *sql.Tx) error
+	// lockUser serialises a user's block with the creation of their
+	// sessions (CreateSession, SetBlocked).
+	lockUser(ctx context.Context, tx *sql.Tx, userID string) error
 	// lockMigrations serialises schema migrations across replicas.
 	lockMigrations(ctx context.Context, tx *sql.Tx) error
 	// bindvar is the placeholder of the i-th (1-based) argument in long
@@ -47,11 +50,12 @@ func (sqliteDialect) name() string { return "sqlite" }
 
 // SQLite has a single writer (BEGIN IMMEDIATE plus one writer connection),
 // so log appends are already serialised.
-func (sqliteDialect) lockLog(context.Context, *sql.Tx) error        { return nil }
-func (sqliteDialect) lockMigrations(context.Context, *sql.Tx) error { return nil }
-func (sqliteDialect) like() string                                  { return "LIKE" }
-func (sqliteDialect) bindvar(int) string                            { return "?" }
-func (sqliteDialect) skipLocked() string                            { return "" }
+func (sqliteDialect) lockLog(context.Context, *sql.Tx) error          { return nil }
+func (sqliteDialect) lockMigrations(context.Context, *sql.Tx) error   { return nil }
+func (sqliteDialect) lockUser(context.Context, *sql.Tx, string) error { return nil }
+func (sqliteDialect) like() string                                    { return "LIKE" }
+func (sqliteDialect) bindvar(int) string                              { return "?" }
+func (sqliteDialect) skipLocked() string                              { return "" }
 
 func (sqliteDialect) isConflict(err error) bool {
 	var se *sqlite.Error
@@ -90,6 +94,13 @@ func (postgresDialect) lockLog(ctx context.Context, tx *sql.Tx) error {
 
 // postgresLockLogSQL takes the log lock and queues the NOTIFY ($1: lockIDLog).
 const postgresLockLogSQL = `SELECT pg_advisory_xact_lock(hashtext(current_schema()), $1), pg_notify(` + notifyChannelSQL + `, '')`
+
+// lockUser takes a transaction lock on one user, in the one-key advisory
+// lock space (apart from the two-key locks above), keyed by schema and user.
+func (postgresDialect) lockUser(ctx context.Context, tx *sql.Tx, userID string) error {
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '/user/' || $1, 0))`, userID)
+	return err
+}
 
 func (postgresDialect) lockMigrations(ctx context.Context, tx *sql.Tx) error {
 	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext(current_schema()), $1)`, int32(lockIDMigration))

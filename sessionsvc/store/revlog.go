@@ -311,6 +311,9 @@ func (s *sqlStore) SetBlocked(ctx context.Context, userID string, blocked bool, 
 		return fmt.Errorf("set blocked: user id is required")
 	}
 	return s.revokeTx(ctx, "set blocked", now, func(lt *logTx) error {
+		if err := s.d.lockUser(ctx, lt.Tx, userID); err != nil {
+			return err
+		}
 		if _, err := lt.ExecContext(ctx, `INSERT INTO user_blocks (user_id, blocked, updated_at) VALUES ($1, $2, $3)
 			ON CONFLICT (user_id) DO UPDATE SET blocked = excluded.blocked, updated_at = excluded.updated_at`,
 			userID, blocked, ms(now)); err != nil {
@@ -319,7 +322,9 @@ func (s *sqlStore) SetBlocked(ctx context.Context, userID string, blocked bool, 
 		op := protocol.OpUnblock
 		if blocked {
 			op = protocol.OpBlock
-			if _, err := s.endWhere(ctx, lt, "user_id = $1", []any{userID}, protocol.ReasonBlocked, true); err != nil {
+			// Not "terminated manually" (the Strapi plugin's flag is set for
+			// reason manual alone).
+			if _, err := s.endWhere(ctx, lt, "user_id = $1", []any{userID}, protocol.ReasonBlocked, false); err != nil {
 				return err
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -91,7 +92,21 @@ func (s *sqlStore) CreateSession(ctx context.Context, ss *Session, keys []Sessio
 		reasons = string(b)
 	}
 	return s.writeTx(ctx, "create session", func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, user_id, ip, user_agent, login_time, last_active,
+		// The block check and the insert are one step for SetBlocked: it
+		// holds the same user lock while it blocks and ends the user's
+		// sessions (SQLite: one writer does it).
+		if err := s.d.lockUser(ctx, tx, ss.UserID); err != nil {
+			return err
+		}
+		var blocked bool
+		err := tx.QueryRowContext(ctx, `SELECT blocked FROM user_blocks WHERE user_id = $1`, ss.UserID).Scan(&blocked)
+		switch {
+		case err == nil && blocked:
+			return ErrBlocked
+		case err != nil && !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO sessions (id, user_id, ip, user_agent, login_time, last_active,
 			active, terminated_manually, termination_reason, device_type, browser_name, os_name, geo, country,
 			security_score, score_reasons, expires_at, route, locale, user_document_id, username, user_email, user_lookup)
 			VALUES ($1, $2, $3, $4, $5, $6, TRUE, FALSE, '', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,

@@ -29,6 +29,10 @@ var (
 	// ErrInvalid: the caller's input cannot be used (unknown sort or
 	// status, malformed id); the APIs answer 400.
 	ErrInvalid = errors.New("invalid input")
+	// ErrBlocked: CreateSession for a user who is blocked (checked in the
+	// same transaction as the insert, so a block racing a login cannot
+	// leave the blocked user an active session).
+	ErrBlocked = errors.New("user is blocked")
 )
 
 // GeoLocation is where an ip was located at login.

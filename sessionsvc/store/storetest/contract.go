@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(testing.TB) store.Store) {
 		{"ActivityIdleReaping", testActivityIdleReaping},
 		{"ChangesDeltaAndSnapshot", testChanges},
 		{"BlockAndNotBefore", testBlock},
+		{"BlockedUserGetsNoSession", testBlockedUserGetsNoSession},
 		{"Compact", testCompact},
 		{"Lifecycle", testLifecycle},
 		{"DeleteSession", testDelete},

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -298,4 +299,44 @@ func testRevokeKeysBatch(t *testing.T, st store.Store) {
 	assert.Equal(t, now.Add(2*time.Hour).Unix(), live["fp:batch-1202"].Exp)
 	assert.Equal(t, delta[n].Seq, live["fp:batch-0001"].Seq)
 	assert.Equal(t, protocol.ReasonLogout, live["fp:batch-0007"].Reason)
+}
+
+// testBlockedUserGetsNoSession: CreateSession refuses a blocked user
+// (ErrBlocked), and a block racing a login never leaves the blocked user
+// an active session: either the block ends the new session, or the login
+// sees the block.
+func testBlockedUserGetsNoSession(t *testing.T, st store.Store) {
+	require.NoError(t, st.SetBlocked(ctx(), "blk", true, t0))
+	s := &store.Session{UserID: "blk", LoginTime: t0, LastActive: t0}
+	err := st.CreateSession(ctx(), s, []store.SessionKey{{Key: "sid:blk0", Kind: store.KeySession, ExpiresAt: t0.Add(time.Hour)}}, nil)
+	require.ErrorIs(t, err, store.ErrBlocked)
+	_, err = st.FindSessionByKeys(ctx(), []string{"sid:blk0"})
+	require.ErrorIs(t, err, store.ErrNotFound, "nothing stored")
+
+	for i := range 30 {
+		user := fmt.Sprintf("race%d", i)
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			assert.NoError(t, st.SetBlocked(ctx(), user, true, t0))
+		}()
+		go func() {
+			defer wg.Done()
+			s := &store.Session{UserID: user, LoginTime: t0, LastActive: t0}
+			err := st.CreateSession(ctx(), s, []store.SessionKey{{Key: "sid:" + user, Kind: store.KeySession, ExpiresAt: t0.Add(time.Hour)}}, nil)
+			if err != nil {
+				assert.ErrorIs(t, err, store.ErrBlocked)
+			}
+		}()
+		wg.Wait()
+		got, err := st.FindSessionByKeys(ctx(), []string{"sid:" + user})
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		require.NoError(t, err)
+		assert.False(t, got.Active, "%s: a blocked user's session stayed active", user)
+		assert.Equal(t, protocol.ReasonBlocked, got.TerminationReason, user)
+		assert.False(t, got.TerminatedManually, "ended by a block, not by an admin's terminate")
+	}
 }

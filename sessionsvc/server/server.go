@@ -105,7 +105,7 @@ type Server struct {
 	metrics     *metrics
 	mux         *http.ServeMux
 	settings    atomic.Pointer[loadedSettings]
-	reloading   atomic.Bool // one request rereads stale settings; the others use them meanwhile
+	reloading   atomic.Bool     // one request rereads stale settings; the others use them meanwhile
 	activityBuf *activityBuffer // nil in write-through mode
 	setMu       sync.Mutex      // serialises settings read-modify-write
 	patterns    []string        // registered routes (Routes, the OpenAPI coverage test)
@@ -341,7 +341,7 @@ func (s *Server) handle(pattern string, auth authKind, h handlerFunc) {
 			err = s.checkInternalKey(r)
 		case authUser:
 			if r, err = s.authenticateUser(r); err == nil {
-				err = s.rateLimitUser(w, r, route)
+				err = s.rateLimitUser(w, r)
 			}
 		case authAdmin:
 			r, err = s.authenticateAdmin(r)

@@ -1,11 +1,14 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/meshsession/meshsession/plugin/protocol"
 	"github.com/meshsession/meshsession/sessionsvc/enrich/geoip"
@@ -131,28 +134,90 @@ func readOptionalJSONLoose(r *http.Request, v any) error {
 	return nil
 }
 
-// geoipStatusBody is upstream's geoip status object filled from our file.
-func (s *Server) geoipStatusBody() map[string]any {
+// defaultEditionID is the plugin's edition when nothing names one
+// (scripts/geoip-updater.cjs DEFAULT_EDITION_ID).
+const defaultEditionID = "GeoLite2-City"
+
+// editionFromPath is the plugin's inferEditionIdFromPath: the MaxMind
+// edition a database file's name suggests, "" when it suggests none.
+func editionFromPath(p string) string {
+	base := strings.ToLower(filepath.Base(strings.TrimSpace(p)))
+	if strings.TrimSpace(p) == "" {
+		return ""
+	}
+	for _, ed := range []string{"GeoIP2-City", "GeoIP2-Country", "GeoLite2-City", "GeoLite2-Country"} {
+		if strings.HasSuffix(base, strings.ToLower(ed)+".mmdb") {
+			return ed
+		}
+	}
+	switch {
+	case strings.Contains(base, "city"):
+		return "GeoLite2-City"
+	case strings.Contains(base, "country"):
+		return "GeoLite2-Country"
+	}
+	return ""
+}
+
+// editionID is the status's editionId: the loaded database's type (a
+// MaxMind database names its edition there), else what the file name
+// suggests, else the plugin's default. Always a string.
+func editionID(info geoip.Info) string {
+	if info.Loaded && info.DatabaseType != "" {
+		return info.DatabaseType
+	}
+	if ed := editionFromPath(info.Path); ed != "" {
+		return ed
+	}
+	return defaultEditionID
+}
+
+// httpDate formats t as MaxMind's Last-Modified header does (RFC 9110
+// HTTP-date), "" for the zero time.
+func httpDate(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(http.TimeFormat)
+}
+
+// geoipStatusBody is upstream's geoip status object (controllers/geoip.js
+// getStatus) filled from our file: provider is the stored geoIpProvider
+// setting; metadata, which upstream reads from the .metadata.json its
+// downloader writes, is built from the loaded database (lastModified its
+// build time, downloadedAt the file's modification time) or null while
+// none is loaded. loaded and error are ours.
+func (s *Server) geoipStatusBody(ctx context.Context) map[string]any {
+	provider := s.Settings(ctx).GeoIPProvider
+	if provider == "" {
+		provider = "auto"
+	}
+	var info geoip.Info
+	if g := s.geoIP(); g != nil {
+		info = g.Info()
+	}
 	st := map[string]any{
-		"provider": "local-mmdb", "editionId": nil, "databasePath": "", "databaseDirectory": "",
+		"provider": provider, "editionId": editionID(info), "databasePath": info.Path, "databaseDirectory": "",
 		"exists": false, "metadata": nil, "hasCredentials": false, "credentialSource": "missing", "accountId": "",
-		"loaded": false,
+		"loaded": info.Loaded,
 	}
-	g := s.geoIP()
-	if g == nil {
-		st["provider"] = "disabled"
-		return st
-	}
-	info := g.Info()
-	st["databasePath"] = info.Path
+	var fi os.FileInfo
 	if info.Path != "" {
 		st["databaseDirectory"] = filepath.Dir(info.Path)
+		if f, err := os.Stat(info.Path); err == nil && f.Mode().IsRegular() {
+			fi = f
+			st["exists"] = true
+		}
 	}
-	st["loaded"] = info.Loaded
-	st["exists"] = info.Loaded || (info.Path != "" && info.Error == "")
 	if info.Loaded {
-		st["editionId"] = info.DatabaseType
-		st["metadata"] = map[string]any{"databaseType": info.DatabaseType, "buildTime": info.BuildTime, "loadedAt": info.LoadedAt}
+		md := map[string]any{
+			"editionId": editionID(info), "sourceFile": filepath.Base(info.Path), "lastModified": httpDate(info.BuildTime),
+			"downloadedAt": "", "sourceUrl": "", "loadedAt": info.LoadedAt.UTC().Format(time.RFC3339Nano),
+		}
+		if fi != nil {
+			md["downloadedAt"] = fi.ModTime().UTC().Format(time.RFC3339Nano)
+		}
+		st["metadata"] = md
 	}
 	if info.Error != "" {
 		st["error"] = info.Error
@@ -161,7 +226,7 @@ func (s *Server) geoipStatusBody() map[string]any {
 }
 
 func (s *Server) geoipStatus(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, map[string]any{"success": true, "status": s.geoipStatusBody()})
+	writeJSON(w, http.StatusOK, map[string]any{"success": true, "status": s.geoipStatusBody(r.Context())})
 	return nil
 }
 
@@ -186,19 +251,37 @@ func (s *Server) geoipCredentials(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
-// geoipUpdate reloads the database file now (it is also watched).
+// geoipUpdate reloads the database file now (it is also watched) and
+// answers as upstream's updateDatabase (scripts/geoip-updater.cjs): changed
+// when a new database is now in use, outputPath the file, lastModified its
+// build time as an HTTP-date (upstream: MaxMind's Last-Modified), the
+// plugin's message, and sourceFile (the file's name) when changed; loaded
+// and editionId are ours. A file that cannot be loaded is a 400, as a
+// failed download is upstream.
 func (s *Server) geoipUpdate(w http.ResponseWriter, r *http.Request) error {
 	g := s.geoIP()
 	if g == nil || g.Info().Path == "" {
 		return badRequest("No GeoIP database is configured (set GEOIP_DB to a MaxMind .mmdb file)")
 	}
-	changed := g.Reload()
+	reloaded := g.Reload()
 	info := g.Info()
+	changed := reloaded && info.Loaded
 	s.log.Info("admin reloaded the GeoIP database", "admin", adminName(r), "changed", changed, "loaded", info.Loaded)
-	writeJSON(w, http.StatusOK, map[string]any{"success": true, "result": map[string]any{
-		"updated": changed, "loaded": info.Loaded, "databasePath": info.Path, "editionId": info.DatabaseType,
-		"buildTime": info.BuildTime, "error": info.Error,
-	}})
+	if info.Error != "" {
+		if info.Loaded {
+			return badRequest("GeoIP database %s not reloaded (the previous one stays in use): %s", info.Path, info.Error)
+		}
+		return badRequest("GeoIP database %s could not be loaded: %s", info.Path, info.Error)
+	}
+	result := map[string]any{
+		"changed": changed, "outputPath": info.Path, "lastModified": httpDate(info.BuildTime),
+		"message": "GeoIP database is already current", "loaded": info.Loaded, "editionId": editionID(info),
+	}
+	if changed {
+		result["message"] = "GeoIP database updated"
+		result["sourceFile"] = filepath.Base(info.Path)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"success": true, "result": result})
 	return nil
 }
 

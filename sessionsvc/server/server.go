@@ -92,7 +92,12 @@ type Config struct {
 	// GeoIP reports and reloads the GeoIP database (geoip/* routes); nil
 	// reports "no database".
 	GeoIP GeoIPAdmin
-	Now   func() time.Time
+	// CORSOrigins are the origins browsers may call the user and admin
+	// APIs from: "*" for any (never with credentials), else exact origins
+	// (scheme://host[:port]); empty = no CORS (ParseCORSOrigins reads
+	// CORS_ORIGINS).
+	CORSOrigins []string
+	Now         func() time.Time
 }
 
 // Server is the HTTP server. Create it with New.
@@ -104,6 +109,7 @@ type Server struct {
 	now         func() time.Time
 	metrics     *metrics
 	mux         *http.ServeMux
+	handler     http.Handler // mux behind CORS (cors.go)
 	settings    atomic.Pointer[loadedSettings]
 	reloading   atomic.Bool     // one request rereads stale settings; the others use them meanwhile
 	activityBuf *activityBuffer // nil in write-through mode
@@ -173,11 +179,19 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: login protection: %w", err)
 	}
 	s.routes()
+	s.handler = s.mux
+	cors, err := newCORSPolicy(cfg.CORSOrigins)
+	if err != nil {
+		return nil, fmt.Errorf("server: CORSOrigins: %w", err)
+	}
+	if cors != nil {
+		s.handler = s.withCORS(cors, s.mux)
+	}
 	return s, nil
 }
 
 // Handler is the server's root handler.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // Registry is the Prometheus registry /metrics serves.
 func (s *Server) Registry() *prometheus.Registry { return s.cfg.Registry }
@@ -345,7 +359,7 @@ func (s *Server) handle(pattern string, auth authKind, h handlerFunc) {
 			err = s.checkInternalKey(r)
 		case authUser:
 			if r, err = s.authenticateUser(r); err == nil {
-				err = s.rateLimitUser(w, r, route)
+				err = s.rateLimitUser(w, r)
 			}
 		case authAdmin:
 			r, err = s.authenticateAdmin(r)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshsession/meshsession/sessionsvc/server"
 	"github.com/meshsession/meshsession/sessionsvc/store"
 )
 
@@ -33,8 +34,9 @@ type Config struct {
 	ActivityFlush     time.Duration // 0 writes activity through
 	LogFormat         string
 	LogLevel          string
-	TokenCookie       string // cookie the user API also reads the token from (the proxy's token_cookie)
-	DevRoutes         bool   // development-only admin routes (simulate-timeout)
+	TokenCookie       string   // cookie the user API also reads the token from (the proxy's token_cookie)
+	DevRoutes         bool     // development-only admin routes (simulate-timeout)
+	CORSOrigins       []string // origins browsers may call the user and admin APIs from ("*": any); nil: no CORS
 }
 
 type option struct {
@@ -87,6 +89,11 @@ func (c *Config) options() []option {
 			}
 			c.TokenCookie = v
 			return nil
+		}},
+		{"cors-origins", "CORS_ORIGINS", "*", "origins browsers may call the user and admin APIs from: * (any, as Strapi), a comma-separated list of scheme://host[:port], or none; never with cookies (cross-origin callers send the bearer token)", func(v string) error {
+			o, err := server.ParseCORSOrigins(v)
+			c.CORSOrigins = o
+			return err
 		}},
 		{"dev-routes", "DEV_ROUTES", "false", "enable development-only admin routes (sessions/{id}/simulate-timeout)", func(v string) error {
 			switch strings.ToLower(v) {

@@ -145,7 +145,7 @@ func New(ctx context.Context, cfg Config, endIdleSet bool, hooks Hooks, logger *
 	}
 	scfg := server.Config{Store: st, Logger: logger, InternalKey: svc.InternalKey, Users: verifier, Keyring: kr,
 		InactivityTimeout: cfg.InactivityTimeout, RevocationTTL: cfg.MaxSessionAge, ActivityFlushInterval: cfg.ActivityFlush,
-		UserTokenCookie: cfg.TokenCookie, DevRoutes: cfg.DevRoutes}
+		UserTokenCookie: cfg.TokenCookie, DevRoutes: cfg.DevRoutes, CORSOrigins: cfg.CORSOrigins}
 	var srv *server.Server
 	svc.deps = Deps{Store: st, Logger: logger, Keyring: kr, Config: cfg,
 		Settings: func(ctx context.Context) settings.Settings {

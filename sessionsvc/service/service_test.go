@@ -134,6 +134,16 @@ func TestRunZeroConfig(t *testing.T) {
 	r.Body.Close()
 	assert.Equal(t, float64(1), list["meta"].(map[string]any)["count"])
 
+	// CORS_ORIGINS defaults to "*", as Strapi's cors middleware.
+	req, _ = http.NewRequest("OPTIONS", base+"/api/magic-sessionmanager/logout", nil)
+	req.Header.Set("Origin", "https://app.example")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	r, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	r.Body.Close()
+	assert.Equal(t, 204, r.StatusCode)
+	assert.Equal(t, "*", r.Header.Get("Access-Control-Allow-Origin"))
+
 	cancel()
 	testenv.Returned(t, done, 10*time.Second, "no graceful shutdown")
 	_, err = http.Get(base + "/healthz")
@@ -206,4 +216,37 @@ func TestDefaultConfig(t *testing.T) {
 	assert.Equal(t, 15*time.Minute, c.InactivityTimeout)
 	assert.Equal(t, 90*24*time.Hour, c.Retention)
 	assert.Equal(t, time.Second, c.ActivityFlush)
+}
+
+// TestConfigCORSOrigins: CORS_ORIGINS / --cors-origins, "*" (Strapi's
+// default) unless set; none turns CORS off; origins are checked.
+func TestConfigCORSOrigins(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		env     string
+		args    []string
+		want    []string
+		wantErr string
+	}{
+		{name: "default: any origin, as Strapi", want: []string{"*"}},
+		{name: "none", env: "none", want: nil},
+		{name: "list", env: "https://app.example, http://localhost:3000", want: []string{"http://localhost:3000", "https://app.example"}},
+		{name: "flag beats env", env: "none", args: []string{"--cors-origins", "https://app.example"}, want: []string{"https://app.example"}},
+		{name: "not an origin", env: "app.example", wantErr: "CORS_ORIGINS"},
+		{name: "* in a list", env: "*,https://app.example", wantErr: "CORS_ORIGINS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{}
+			if tc.env != "" {
+				env["CORS_ORIGINS"] = tc.env
+			}
+			cfg, _, _, err := ParseConfig("x", tc.args, testenv.Getenv(env), io.Discard)
+			if tc.wantErr != "" {
+				assert.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, cfg.CORSOrigins)
+		})
+	}
 }

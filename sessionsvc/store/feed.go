@@ -132,9 +132,25 @@ func (f *feedCache) base() int64 {
 // answer waiters from a past that no refresh would correct, until the
 // next change), and the caller reads on from the newer feed.
 func (f *feedCache) refresh(ctx context.Context, tx *sql.Tx, head, base int64) error {
-	if f.built && (head-f.head > feedMaxCatchUp || head < f.head && head < base) {
-		// Far behind, or the log went back.
-		f.built = false
+	if f.built && head < f.head && head < base {
+		f.built = false // the log went back
+	}
+	var news []protocol.Change
+	if f.built && head > f.head {
+		// Seqs are not dense (they follow the clock, see logseq.go): how
+		// far behind the feed is shows only in the entries read. Far
+		// behind (more than feedMaxCatchUp), it is rebuilt instead.
+		rows, err := tx.QueryContext(ctx, `SELECT seq, op, key, user_id, exp, at, reason FROM revocation_log
+			WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3`, f.head, head, feedMaxCatchUp+1)
+		if err != nil {
+			return err
+		}
+		if news, err = scanChanges(rows, nil); err != nil {
+			return err
+		}
+		if len(news) > feedMaxCatchUp {
+			f.built, news = false, nil
+		}
 	}
 	if !f.built {
 		f.invalidate()
@@ -171,15 +187,6 @@ func (f *feedCache) refresh(ctx context.Context, tx *sql.Tx, head, base int64) e
 		return nil // nothing new (the head can even drop when compaction removes the last entry)
 	}
 	f.invalidate()
-	rows, err := tx.QueryContext(ctx, `SELECT seq, op, key, user_id, exp, at, reason FROM revocation_log
-		WHERE seq > $1 AND seq <= $2 ORDER BY seq`, f.head, head)
-	if err != nil {
-		return err
-	}
-	news, err := scanChanges(rows, nil)
-	if err != nil {
-		return err
-	}
 	for _, c := range news {
 		subj := subjectOf(c)
 		if i, ok := f.bySubject[subj]; ok {

@@ -60,7 +60,9 @@ func migrations(dialectName string) ([]migration, error) {
 
 // init applies pending migrations and loads (or creates) the epoch. It runs
 // in one transaction that, on PostgreSQL, holds an advisory lock, so two
-// replicas starting together never apply a migration twice.
+// replicas starting together never apply a migration twice. Then, in a
+// transaction of its own, it moves the revocation log's sequence to the
+// clock (openLogSeq, see logseq.go).
 func (s *sqlStore) init(ctx context.Context) error {
 	ms, err := migrations(s.d.name())
 	if err != nil {
@@ -116,7 +118,7 @@ func (s *sqlStore) init(ctx context.Context) error {
 	if err := tx.Commit(); err != nil {
 		return s.wrap("commit migration", err)
 	}
-	return nil
+	return s.openLogSeq(ctx)
 }
 
 func newEpoch() (string, error) {

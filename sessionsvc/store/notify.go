@@ -302,8 +302,8 @@ func (s *sqlStore) cachedChanges(epoch string, cursor int64, limit int, now time
 		limit = 1000
 	}
 	limit = min(limit, MaxChangesLimit)
-	if cursor <= 0 || epoch != s.epoch {
-		return protocol.SyncPage{}, false
+	if cursor <= 0 || epoch != s.epoch || s.inSeqGap(cursor) {
+		return protocol.SyncPage{}, false // a snapshot (a gap: see logseq.go)
 	}
 	if page, ok := s.feed.sharedPage(cursor, limit); ok {
 		page.Now = now.Unix()

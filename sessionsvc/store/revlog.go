@@ -67,6 +67,7 @@ type logTx struct {
 	s        *sqlStore
 	now      time.Time // the entries' created_at
 	appended int       // entries appended, counted once the transaction commits
+	raised   bool      // the log's sequence was raised to the clock (logseq.go)
 }
 
 // logWrite runs fn in a write transaction of priority p that holds the
@@ -103,6 +104,13 @@ func (s *sqlStore) revokeTx(ctx context.Context, op string, now time.Time, fn fu
 func (lt *logTx) append(ctx context.Context, changes ...protocol.Change) error {
 	if len(changes) == 0 {
 		return nil
+	}
+	if !lt.raised {
+		// Before the transaction's first entry: see logseq.go.
+		if err := lt.s.raiseLogSeq(ctx, lt.Tx, lt.s.seqFloor()); err != nil {
+			return err
+		}
+		lt.raised = true
 	}
 	subjects, latest, distinct := planAppend(changes)
 	if lt.s.d.name() == "postgres" {
@@ -181,7 +189,8 @@ func (s *sqlStore) appendAlone(ctx context.Context, p priority, op string, now t
 }
 
 // appendPipelined is logWrite + append on PostgreSQL in one round trip: the
-// log lock (with its NOTIFY), the UPDATE and the INSERT are sent together
+// log lock (with its NOTIFY), the sequence's raise to the clock (see
+// logseq.go), the UPDATE and the INSERT are sent together
 // as one pipelined batch under a single Sync, which PostgreSQL runs as one
 // implicit transaction, committed (or rolled back) as a whole. Each
 // statement of it takes its own snapshot after the one before, so the
@@ -203,6 +212,7 @@ func (s *sqlStore) appendPipelined(ctx context.Context, now time.Time, changes [
 		}
 		var b pgx.Batch
 		b.Queue(postgresLockLogSQL, int32(lockIDLog))
+		b.Queue(s.pgSeqRaise, s.seqFloor())
 		for _, st := range postgresAppend(changes, subjects, latest, distinct, now) {
 			b.Queue(st.sql, st.args...)
 		}
@@ -236,7 +246,8 @@ const (
 // is taken, and a transaction uses them through Tx.StmtContext (on that
 // connection).
 type logStmts struct {
-	supersede, insert *sql.Stmt
+	supersede, insert   *sql.Stmt
+	seqRaise, seqCreate *sql.Stmt // see raiseLogSeq
 }
 
 func (ls *logStmts) prepare(ctx context.Context, w *sql.DB) error {
@@ -244,17 +255,23 @@ func (ls *logStmts) prepare(ctx context.Context, w *sql.DB) error {
 	if err != nil {
 		return err
 	}
-	ins, err := w.PrepareContext(ctx, sqliteInsert)
-	if err != nil {
-		_ = sup.Close()
-		return err
+	ls.supersede = sup
+	for _, p := range []struct {
+		dst **sql.Stmt
+		sql string
+	}{{&ls.insert, sqliteInsert}, {&ls.seqRaise, sqliteSeqRaise}, {&ls.seqCreate, sqliteSeqCreate}} {
+		st, err := w.PrepareContext(ctx, p.sql)
+		if err != nil {
+			ls.close()
+			return err
+		}
+		*p.dst = st
 	}
-	ls.supersede, ls.insert = sup, ins
 	return nil
 }
 
 func (ls *logStmts) close() {
-	for _, st := range []*sql.Stmt{ls.supersede, ls.insert} {
+	for _, st := range []*sql.Stmt{ls.supersede, ls.insert, ls.seqRaise, ls.seqCreate} {
 		if st != nil {
 			_ = st.Close()
 		}
@@ -393,10 +410,11 @@ func (s *sqlStore) changesIn(ctx context.Context, tx *sql.Tx, head, base int64, 
 	// past this transaction's head (see feedCache.refresh): the feed is
 	// what is answered from, so its head is the log's.
 	head = max(head, s.feed.head)
-	if cursor > head {
+	if cursor > head || s.inSeqGap(cursor) {
 		// The client saw entries this log no longer has: the store was
 		// restored from a backup (compaction never removes the head, see
-		// Compact). A snapshot: the client keeps what it had seen.
+		// Compact; and no seq of this log lies in a gap, see logseq.go).
+		// A snapshot: the client keeps what it had seen.
 		reset = true
 	}
 	var got []protocol.Change

@@ -35,3 +35,15 @@ func LogStatistics(ctx context.Context, st Store) (rows float64, err error) {
 	err = s.r.QueryRowContext(ctx, `SELECT reltuples FROM pg_class WHERE oid = to_regclass('revocation_log')`).Scan(&rows)
 	return rows, err
 }
+
+// SetSeqClock sets the clock st's log seqs follow (see logseq.go).
+func SetSeqClock(st Store, clock func() time.Time) { st.(*sqlStore).seqClock = clock }
+
+// SeqGaps lists the seq ranges (lo, hi] st knows no entry has.
+func SeqGaps(st Store) [][2]int64 {
+	var out [][2]int64
+	for _, g := range st.(*sqlStore).seqGaps {
+		out = append(out, [2]int64{g.lo, g.hi})
+	}
+	return out
+}

@@ -34,6 +34,10 @@ type sqlStore struct {
 	logStmts      logStmts         // SQLite: the writer's prepared log statements
 	flushing      atomic.Int32     // activity flushes in progress (the merger yields to them)
 	logGrowth     *growthAnalyzer  // PostgreSQL: re-ANALYZEs revocation_log as appends grow it
+	seqClock      func() time.Time // the clock seqs follow (nil: time.Now; tests set it), see logseq.go
+	pgSeqRaise    string           // PostgreSQL: raises the log's sequence to $1 (postgresSeqSQL)
+	pgSeqRead     string           // PostgreSQL: reads the log's sequence
+	seqGaps       []seqGap         // seq ranges no entry of this timeline has (set at open)
 }
 
 // Dialect reports "sqlite" or "postgres".

@@ -169,12 +169,20 @@ func (s *syncer) deliverLocal() {
 	if s.delivering || s.list.Len() == 0 {
 		return
 	}
-	e, ok := s.list.NextUndelivered()
-	if !ok {
+	if _, ok := s.list.NextUndelivered(); !ok {
 		s.releaseReport()
 		return
 	}
-	if !s.claimReport(now()) {
+	t := now()
+	if !s.claimReport(t) {
+		return
+	}
+	// The list as it is now: the worker that held the report lease before
+	// marked what it reported before it let the lease go.
+	s.adoptLocal(t)
+	e, ok := s.list.NextUndelivered()
+	if !ok {
+		s.releaseReport()
 		return
 	}
 	body := authflow.EncodeRevoke(protocol.RevokeRequest{Keys: e.Keys, Reason: e.Reason})

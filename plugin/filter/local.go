@@ -62,7 +62,8 @@ type local struct {
 // startLocal sets up the local revocations at plugin start: the Engine
 // consults the worker's copy; the shared list is created if absent (a
 // write with cas 0 is unconditional only on a new key: creating it now
-// makes every later update a CAS on an existing one) and adopted.
+// makes every later update a CAS on an existing one; the report lease
+// too) and adopted.
 func (s *syncer) startLocal() {
 	c := func(n string) proxywasm.MetricCounter { return proxywasm.DefineCounterMetric(metricPrefix + n) }
 	s.pendingCounter = c("logouts_pending")
@@ -72,6 +73,9 @@ func (s *syncer) startLocal() {
 	s.plugin.engine.SetLocal(s.list)
 	if _, ok := sharedCas(keyLocal); !ok {
 		_ = proxywasm.SetSharedData(keyLocal, nil, 0)
+	}
+	if _, ok := sharedCas(keyReport); !ok {
+		_ = proxywasm.SetSharedData(keyReport, []byte("0,0"), 0)
 	}
 	s.adoptLocal(now())
 }

@@ -306,30 +306,49 @@ func (h *httpContext) checkPresented(body []byte) types.Action {
 }
 
 // logout revokes the session before the logout reaches the app, so that the
-// token is dead everywhere once the client sees the app's answer.
+// token is dead everywhere once the client sees the app's answer. When
+// sessionsvc cannot record it (down, or an answer other than 2xx), the
+// logout is enforced by this proxy alone, on all its workers, and reported
+// later (local.go); the request goes on to the app all the same: the
+// logout did happen here, and the client gets the app's answer.
 func (h *httpContext) logout(authorization, cookie string) types.Action {
 	p := h.plugin
 	tok, _, err := token.Extract(authorization, cookie, p.cfg.TokenCookie)
 	if err != nil || tok == "" {
 		return types.ActionContinue
 	}
-	keys := authflow.Inspect(tok, h.names()).Keys
+	info := authflow.Inspect(tok, h.names())
+	keys := info.Keys
+	var exp int64
+	if info.Claims.HasExpiresAt {
+		exp = info.Claims.ExpiresAt
+	}
 	body := authflow.EncodeRevoke(protocol.RevokeRequest{Keys: keys, Reason: protocol.ReasonLogout})
 	id := h.contextID
 	err = p.callout("POST", protocol.PathRevoke, body, func(status int, resp []byte, err error) {
 		if err != nil || status/100 != 2 {
-			proxywasm.LogWarnf("meshsession: logout not recorded by sessionsvc (status %d, %v): %s", status, err, snippet(resp))
+			proxywasm.LogWarnf("meshsession: logout not recorded by sessionsvc (status %d, %v): %s; enforced by this proxy, reported when sessionsvc takes it",
+				status, err, snippet(resp))
+			p.sync.revokeLocally(now(), keys, protocol.ReasonLogout, exp, false)
 			h.waiting = false
 			_ = proxywasm.ResumeHttpRequest()
 			return
 		}
 		p.metrics.logouts.Increment(1)
 		// The logout goes on to the app only once every worker of this
-		// proxy enforces it: a sync fetched after the revocation.
-		p.sync.syncNow(id, resumeAfterSync(p, h, id, false))
+		// proxy enforces it: a sync fetched after the revocation (or, when
+		// that sync fails, the keys listed locally until the feed has them).
+		resume := resumeAfterSync(p, h, id, false)
+		p.sync.syncNow(id, func() {
+			if t := now(); !p.sync.state.Carries(keys, t.Unix()) {
+				p.sync.revokeLocally(t, keys, protocol.ReasonLogout, exp, true)
+			}
+			resume()
+		})
 	})
 	if err != nil {
-		proxywasm.LogWarnf("meshsession: dispatch logout: %v", err)
+		proxywasm.LogWarnf("meshsession: dispatch logout: %v; enforced by this proxy, reported when sessionsvc takes it", err)
+		p.sync.revokeLocally(now(), keys, protocol.ReasonLogout, exp, false)
 		return types.ActionContinue
 	}
 	h.waiting = true

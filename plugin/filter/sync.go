@@ -62,6 +62,7 @@ type syncer struct {
 	askedCursor int64
 
 	timing // monotone adoption, syncs on demand, start-up hold (timing.go)
+	local  // logouts sessionsvc could not record (local.go)
 }
 
 // relaxGC switches the collector between bigPageGCPercent and gcPercent.
@@ -79,6 +80,7 @@ func (s *syncer) relaxGC(on bool) {
 
 func (s *syncer) tick(t time.Time) {
 	s.adopt()
+	s.adoptLocal(t)
 	if ms, ok := readInt(keySynced); ok {
 		if at := time.UnixMilli(ms); at.After(s.lastSync) {
 			s.lastSync = at
@@ -88,6 +90,10 @@ func (s *syncer) tick(t time.Time) {
 	if !s.fetching && s.acquire(t) {
 		s.fetch(t)
 	}
+	if s.leased {
+		s.deliverLocal() // the lease's holder reports pending logouts (local.go)
+	}
+	s.tidyLocal(t)
 	s.timingTick(t)
 }
 

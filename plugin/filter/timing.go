@@ -90,6 +90,7 @@ func (s *syncer) check() {
 	}
 	s.stampCas, s.haveStamp = cas, true
 	s.adopt()
+	s.adoptLocal(now()) // after the state: an entry another worker dropped is kept until this state carries it
 }
 
 // bumpStamp tells the other workers that a new state is published.

@@ -152,6 +152,8 @@ type Config struct {
 	HeadersStopIteration bool `json:"headers_stop_iteration"`
 	// SyncWait: see syncwait.go.
 	SyncWait time.Duration `json:"sync_wait" config:"nonnegative"`
+	// PendingLogouts: see revocation.go.
+	PendingLogouts int `json:"pending_logouts"`
 
 	// Warnings are non-fatal remarks (e.g. an empty internal_key) the
 	// plugin should log at start.
@@ -203,6 +205,7 @@ func Default() *Config {
 		StartupHold:    DefaultStartupHold,
 		SyncWait:       DefaultSyncWait,
 		RevokingRoutes: DefaultRevokingRoutes(),
+		PendingLogouts: DefaultPendingLogouts,
 	}
 }
 

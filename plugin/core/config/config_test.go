@@ -108,6 +108,7 @@ func TestEveryMemberReachesItsField(t *testing.T) {
 	  "require_token": true, "enforce_expiry": false, "require_exp": true,
 	  "identity_headers": {"session_id": "x-s", "user_id": "x-u"}, "trusted_proxy_hops": 3,
 	  "startup_hold": "0s", "revoking_routes": ["POST /x"], "headers_stop_iteration": true, "sync_wait": "4s",
+	  "pending_logouts": 9,
 	  "verify": {"mode": "hs256", "secret": "shh", "public_keys": [], "metadata_namespace": "ns", "metadata_key": "mk",
 	    "issuer": "iss", "audiences": ["aud"]}
 	}`
@@ -126,6 +127,7 @@ func TestEveryMemberReachesItsField(t *testing.T) {
 		RequireToken: true, EnforceExpiry: false, RequireExp: true,
 		IdentityHeaders: config.IdentityHeaders{SessionID: "x-s", UserID: "x-u"}, TrustedProxyHops: 3,
 		StartupHold: 0, RevokingRoutes: []string{"POST /x"}, HeadersStopIteration: true, SyncWait: 4 * time.Second,
+		PendingLogouts: 9,
 		Verify: config.Verify{Mode: config.ModeHS256, Secret: "shh", PublicKeys: []string{}, MetadataNamespace: "ns", MetadataKey: "mk",
 			Issuer: "iss", Audiences: []string{"aud"}},
 	}, c)

@@ -13,6 +13,17 @@ const DefaultStartupHold = time.Second
 // MaxStartupHold bounds startup_hold.
 const MaxStartupHold = time.Minute
 
+// DefaultPendingLogouts is how many logouts a proxy enforces by itself
+// while their report to sessionsvc is pending (pending_logouts): a logout
+// sessionsvc could not record is refused on every worker of the proxy at
+// once and reported when sessionsvc is back. Past the bound a new one is
+// not kept (the oldest are), and the filter logs and counts it.
+const DefaultPendingLogouts = 1024
+
+// MaxPendingLogouts bounds pending_logouts (the list is copied whole
+// between the workers of a proxy).
+const MaxPendingLogouts = 65536
+
 // MaxRevokingRoutes bounds revoking_routes.
 const MaxRevokingRoutes = 32
 
@@ -71,6 +82,9 @@ func (r *RevokingRoute) Match(method, path string) bool {
 func (c *Config) validateRevocationTiming() error {
 	if c.StartupHold > MaxStartupHold {
 		return fieldErr("startup_hold", "must be at most %s, got %s", MaxStartupHold, c.StartupHold)
+	}
+	if c.PendingLogouts < 1 || c.PendingLogouts > MaxPendingLogouts {
+		return fieldErr("pending_logouts", "must be between 1 and %d, got %d", MaxPendingLogouts, c.PendingLogouts)
 	}
 	if len(c.RevokingRoutes) > MaxRevokingRoutes {
 		return fieldErr("revoking_routes", "at most %d routes, got %d", MaxRevokingRoutes, len(c.RevokingRoutes))

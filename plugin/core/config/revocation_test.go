@@ -15,6 +15,7 @@ func TestStartupHoldAndRevokingRoutes(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, time.Second, def.StartupHold)
 	assert.Len(t, def.RevokingRoutes, 4)
+	assert.Equal(t, config.DefaultPendingLogouts, def.PendingLogouts)
 
 	ok := []struct {
 		cfg  string
@@ -46,6 +47,9 @@ func TestStartupHoldAndRevokingRoutes(t *testing.T) {
 		{`{"revoking_routes":["POST /*"]}`, "revoking_routes[0]"},
 		{`{"revoking_routes":["POST /a?b"]}`, "revoking_routes[0]"},
 		{`{"revoking_routes":["POST /ok","POST  /x"]}`, "revoking_routes[1]"},
+		{`{"pending_logouts":0}`, "pending_logouts"},
+		{`{"pending_logouts":65537}`, "pending_logouts"},
+		{`{"pending_logouts":"9"}`, "pending_logouts"},
 	}
 	for _, tc := range bad {
 		_, err := config.Parse([]byte(tc.cfg))

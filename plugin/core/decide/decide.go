@@ -195,6 +195,9 @@ type Engine struct {
 	fpKey    [3 + token.FingerprintLen]byte
 	fpSum    [32]byte
 	cache    *tokenCache
+	// local are the revocations this proxy made itself that the feed
+	// does not carry yet (SetLocal): consulted beside the state.
+	local *revocation.Local
 
 	// the last JOSE header segment seen and its alg: issuers send the same
 	// header on every token, so it is decoded once.
@@ -223,6 +226,12 @@ func New(cfg *config.Config) (*Engine, error) {
 // SetTokenCache sets the byte budget of the verified-token cache (0
 // disables it). The default is DefaultTokenCacheBytes.
 func (e *Engine) SetTokenCache(maxBytes int) { e.cache = newTokenCache(maxBytes) }
+
+// SetLocal makes the Engine consult l (the proxy's local revocations, see
+// revocation.Local) beside the state it is given: a token one of l's
+// entries names is refused as revoked. The caller keeps l up to date in
+// place; nil: none. An empty list costs one comparison per decision.
+func (e *Engine) SetLocal(l *revocation.Local) { e.local = l }
 
 // ClaimNames returns the configured claim names (for authflow helpers).
 func (e *Engine) ClaimNames() token.ClaimNames { return e.dec.Names }
@@ -593,6 +602,11 @@ func (e *Engine) check(now int64, k *tokenKeys, src token.Source, c *token.Claim
 			return d.refuse(401, protocol.ReasonNotBefore)
 		}
 		k.clear = stamp
+	}
+	// Local revocations change without the state's stamp: looked up on
+	// every decision (nothing when there are none).
+	if reason, ok := e.local.Check(&k.hashes, now); ok {
+		return d.refuse(401, revokedReason(reason))
 	}
 	// An iat in the future would date the token after any later
 	// not-before cut ("log out everywhere"): refused whatever

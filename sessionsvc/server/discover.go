@@ -22,7 +22,7 @@ func (s *Server) discoveries(batch []protocol.Activity, now time.Time) []store.D
 		if len(a.Keys) == 0 || validUserID(a.User) != nil {
 			continue
 		}
-		if a.Keys[0] != a.Key || validKeys("keys", a.Keys, true) != nil || (a.IP != "" && validIP("ip", a.IP) != nil) || a.Exp < 0 {
+		if a.Keys[0] != a.Key || validKeys("keys", a.Keys, true) != nil || (a.IP != "" && validIP("ip", a.IP) != nil) || !validUnix(a.Exp) {
 			continue
 		}
 		at := time.UnixMilli(a.At).UTC()

@@ -77,17 +77,31 @@ func validKeys(field string, keys []string, required bool) error {
 	return nil
 }
 
-// truncate cuts s to at most n bytes, on a character boundary (a cut
-// inside a UTF-8 sequence is text PostgreSQL refuses), marked with "…".
+// truncate cuts s to at most n bytes (cutText), marked with "…".
 func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return cutText(s, n) + "…"
+}
+
+// cutText cuts s to at most n bytes on a character boundary (a cut inside
+// a UTF-8 sequence is text PostgreSQL refuses).
+func cutText(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
 	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}
-	return s[:n] + "…"
+	return s[:n]
 }
+
+// maxUnix is the last second of year 9999: later times do not fit the
+// store's millisecond columns' range checks or JSON dates.
+const maxUnix = 253402300799
+
+func validUnix(sec int64) bool { return sec >= 0 && sec <= maxUnix }
 
 func validIP(field, ip string) error {
 	if ip == "" {
@@ -104,6 +118,47 @@ func unixTime(sec int64) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(sec, 0).UTC()
+}
+
+// tokenKeys are the keys of a login's or refresh's tokens with how long a
+// revocation of each must last: an access key until its token's expiry; a
+// refresh key until its token's, or, for a refresh token whose expiry the
+// plugin could not read (an opaque one), for RevocationTTL; a session key
+// ("sid:") as long as either, since every access token the refresh token
+// mints until it expires carries the same session claim. (A refresh key
+// kept only as long as the access token let a refresh with an ended
+// session's opaque refresh token pass again once the access token expired.)
+func (s *Server) tokenKeys(access, refresh []string, accessExp, refreshExp int64, now time.Time) []store.SessionKey {
+	aExp, rExp := unixTime(accessExp), unixTime(refreshExp)
+	if len(refresh) > 0 && rExp.IsZero() {
+		rExp = now.Add(s.cfg.RevocationTTL)
+	}
+	sExp := aExp
+	if !aExp.IsZero() && rExp.After(aExp) {
+		sExp = rExp
+	}
+	keys := make([]store.SessionKey, 0, len(access)+len(refresh))
+	for _, k := range access {
+		if strings.HasPrefix(k, protocol.PrefixSession) {
+			keys = append(keys, store.SessionKey{Key: k, Kind: store.KeySession, ExpiresAt: sExp})
+		} else {
+			keys = append(keys, store.SessionKey{Key: k, Kind: store.KeyAccess, ExpiresAt: aExp})
+		}
+	}
+	for _, k := range refresh {
+		keys = append(keys, store.SessionKey{Key: k, Kind: store.KeyRefresh, ExpiresAt: rExp})
+	}
+	return keys
+}
+
+// keyExp is the expiry of keys' first key of kind (zero if none).
+func keyExp(keys []store.SessionKey, kind store.KeyKind) time.Time {
+	for _, k := range keys {
+		if k.Kind == kind {
+			return k.ExpiresAt
+		}
+	}
+	return time.Time{}
 }
 
 func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
@@ -124,24 +179,13 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 	if err := validIP("ip", req.IP); err != nil {
 		return err
 	}
-	if req.ExpiresAt < 0 || req.RefreshExpiresAt < 0 || req.IssuedAt < 0 {
-		return badRequest("issuedAt, expiresAt and refreshExpiresAt must not be negative")
+	if !validUnix(req.ExpiresAt) || !validUnix(req.RefreshExpiresAt) || !validUnix(req.IssuedAt) {
+		return badRequest("issuedAt, expiresAt and refreshExpiresAt must be Unix times from 0 to %d", maxUnix)
 	}
 	ctx := r.Context()
 	now := s.nowUTC()
-	accessExp := unixTime(req.ExpiresAt)
-	refreshExp := unixTime(req.RefreshExpiresAt)
-	var keys []store.SessionKey
-	for _, k := range req.Keys {
-		kind := store.KeyAccess
-		if strings.HasPrefix(k, protocol.PrefixSession) {
-			kind = store.KeySession
-		}
-		keys = append(keys, store.SessionKey{Key: k, Kind: kind, ExpiresAt: accessExp})
-	}
-	for _, k := range req.RefreshKeys {
-		keys = append(keys, store.SessionKey{Key: k, Kind: store.KeyRefresh, ExpiresAt: refreshExp})
-	}
+	keys := s.tokenKeys(req.Keys, req.RefreshKeys, req.ExpiresAt, req.RefreshExpiresAt, now)
+	accessExp, refreshExp := unixTime(req.ExpiresAt), keyExp(keys, store.KeyRefresh)
 	allKeys := append(append([]string{}, req.Keys...), req.RefreshKeys...)
 	latest := accessExp
 	if refreshExp.After(latest) {
@@ -151,9 +195,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 		latest = now.Add(s.cfg.RevocationTTL)
 	}
 
-	if len(req.Identifier) > maxIdentifierIn {
-		req.Identifier = req.Identifier[:maxIdentifierIn]
-	}
+	req.Identifier = cutText(req.Identifier, maxIdentifierIn)
 	if ans, locked, err := s.registrationLocked(ctx, req, now); err != nil {
 		return err
 	} else if locked {
@@ -262,16 +304,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 	ok2xx := req.Status >= 200 && req.Status < 300
 	var newKeys []store.SessionKey
 	if ok2xx {
-		for _, k := range req.Keys {
-			kind := store.KeyAccess
-			if strings.HasPrefix(k, protocol.PrefixSession) {
-				kind = store.KeySession
-			}
-			newKeys = append(newKeys, store.SessionKey{Key: k, Kind: kind, ExpiresAt: unixTime(req.ExpiresAt)})
-		}
-		for _, k := range req.RefreshKeys {
-			newKeys = append(newKeys, store.SessionKey{Key: k, Kind: store.KeyRefresh, ExpiresAt: unixTime(req.RefreshExpiresAt)})
-		}
+		newKeys = s.tokenKeys(req.Keys, req.RefreshKeys, req.ExpiresAt, req.RefreshExpiresAt, now)
 	}
 	var out store.RefreshOutcome
 	var err error

@@ -77,7 +77,10 @@ func testRegisterRevokeAndSync(t *testing.T, e *env) {
 	require.Contains(t, keys, "fp:"+userauth.Fingerprint(tok))
 	require.Contains(t, keys, "fp:refresh-1")
 	assert.Equal(t, protocol.ReasonLogout, keys["sid:s-1"].Reason)
-	assert.Greater(t, keys["fp:refresh-1"].Exp, keys["sid:s-1"].Exp, "each entry expires with its own token")
+	tokKey := "fp:" + userauth.Fingerprint(tok)
+	assert.Greater(t, keys["fp:refresh-1"].Exp, keys[tokKey].Exp, "each token's entry expires with it")
+	assert.Equal(t, keys["fp:refresh-1"].Exp, keys["sid:s-1"].Exp,
+		"the session's key lasts as long as its refresh token: every access token it mints carries the session claim")
 
 	// Revoking keys nobody registered still publishes them.
 	r = e.internal("POST", protocol.PathRevoke, protocol.RevokeRequest{Keys: []string{"fp:never-seen"}, Reason: protocol.ReasonManual})
@@ -271,7 +274,8 @@ func TestInternalBadInput(t *testing.T) {
 		{"empty key value", protocol.PathSessions, `{"userId":"u","keys":["fp:"]}`, 400, "empty value"},
 		{"key with space", protocol.PathSessions, `{"userId":"u","keys":["fp:a b"]}`, 400, "control or space"},
 		{"bad ip", protocol.PathSessions, `{"userId":"u","keys":["sid:a"],"ip":"999.1.1.1"}`, 400, "IP address"},
-		{"negative expiry", protocol.PathSessions, `{"userId":"u","keys":["sid:a"],"expiresAt":-5}`, 400, "negative"},
+		{"negative expiry", protocol.PathSessions, `{"userId":"u","keys":["sid:a"],"expiresAt":-5}`, 400, "Unix times"},
+		{"expiry past year 9999", protocol.PathSessions, `{"userId":"u","keys":["sid:a"],"expiresAt":9223372036854775807}`, 400, "Unix times"},
 		{"refresh no keys", protocol.PathTokens, `{"status":200}`, 400, "presentedKeys"},
 		{"refresh bad status", protocol.PathTokens, `{"presentedKeys":["fp:a"],"status":42}`, 400, "status"},
 		{"revoke bad reason", protocol.PathRevoke, `{"keys":["fp:a"],"reason":"because"}`, 400, "reason"},
@@ -498,4 +502,33 @@ func TestActivityBuffered(t *testing.T) {
 	s, err = e.st.GetSession(t.Context(), id)
 	require.NoError(t, err)
 	assert.True(t, s.LastActive.Equal(base.Add(4*time.Minute)))
+}
+
+// TestOpaqueRefreshTokenRevokedForItsLifetime: a login whose refresh token
+// is opaque (no expiry the plugin can read) has that token, and the
+// session's key, revoked for RevocationTTL when the session ends — not
+// only until the access token expires, after which a refresh with the
+// ended session's refresh token passed again.
+func TestOpaqueRefreshTokenRevokedForItsLifetime(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		e := newEnvWithStore(t, st)
+		now := e.clock.Now()
+		accessExp := now.Add(15 * time.Minute).Unix()
+		r := e.internal("POST", protocol.PathSessions, protocol.RegisterRequest{UserID: "7", Keys: []string{"sid:op", "fp:access-op"},
+			RefreshKeys: []string{"fp:opaque-rt"}, ExpiresAt: accessExp, IP: "203.0.113.7"})
+		require.Equal(t, 200, r.status, string(r.raw))
+		id := r.body["sessionId"].(string)
+		require.Equal(t, 200, e.admin("POST", "/magic-sessionmanager/sessions/"+id+"/terminate", nil).status)
+
+		epoch, err := st.Epoch(context.Background())
+		require.NoError(t, err)
+		exp := map[string]int64{}
+		for _, c := range e.syncPage(epoch, 0, 0).Changes {
+			exp[c.Key] = c.Exp
+		}
+		ttl := now.Add(e.srv.cfg.RevocationTTL).Unix()
+		assert.GreaterOrEqual(t, exp["fp:opaque-rt"], ttl, "the opaque refresh token: kept for RevocationTTL")
+		assert.GreaterOrEqual(t, exp["sid:op"], ttl, "the session key: as long as the refresh token")
+		assert.Less(t, exp["fp:access-op"], ttl, "the access token: its own expiry (plus leeway)")
+	})
 }

@@ -37,7 +37,7 @@ func (s *Server) checkInternalKey(r *http.Request) error {
 	return nil
 }
 
-// validKey checks a session key ("sid:" or "fp:" and a bounded, printable value).
+// validKey checks a session key ("sid:" or "fp:" and a bounded value without control characters).
 func validKey(k string) error {
 	if len(k) > maxKeyLen {
 		return fmt.Errorf("key longer than %d bytes", maxKeyLen)
@@ -54,9 +54,14 @@ func validKey(k string) error {
 	if v == "" {
 		return fmt.Errorf("key %q has an empty value", k)
 	}
+	// As the plugin's token.ValidID accepts a claim value: UTF-8 without
+	// control characters (C0, DEL, C1); a space is allowed.
+	if !utf8.ValidString(v) {
+		return fmt.Errorf("key %q is not UTF-8", truncate(k, 40))
+	}
 	for _, c := range v {
-		if c < 0x21 || c == 0x7f {
-			return fmt.Errorf("key %q contains a control or space character", truncate(k, 40))
+		if c < 0x20 || c >= 0x7f && c < 0xa0 {
+			return fmt.Errorf("key %q contains a control character", truncate(k, 40))
 		}
 	}
 	return nil
@@ -409,19 +414,24 @@ func (s *Server) activity(w http.ResponseWriter, r *http.Request) error {
 	// Marks from the future are clamped to now: activity may be coalesced,
 	// never invented.
 	limit := now.Add(time.Second)
+	// A malformed mark is dropped, not the batch: the batch carries up to
+	// maxActivity other sessions' activity, whose loss would end them as
+	// idle. (Accepted says how many were taken.)
 	marks := make([]store.ActivityMark, 0, len(batch))
 	for i, a := range batch {
-		if err := validKey(a.Key); err != nil {
-			return &apiError{Status: http.StatusBadRequest, Message: fmt.Sprintf("[%d].key: %v", i, err)}
-		}
-		if a.At <= 0 {
-			return badRequest("[%d].at must be Unix milliseconds", i)
+		if err := validKey(a.Key); err != nil || a.At <= 0 || a.At > maxUnix*1000 {
+			s.log.Debug("activity mark dropped", "index", i, "key", truncate(a.Key, 40), "at", a.At, "err", err)
+			continue
 		}
 		at := time.UnixMilli(a.At).UTC()
 		if at.After(limit) {
 			at = now
 		}
-		marks = append(marks, store.ActivityMark{Key: a.Key, At: at, IP: a.IP})
+		ip := a.IP
+		if validIP("ip", ip) != nil {
+			ip = "" // the mark stands; the address is unusable
+		}
+		marks = append(marks, store.ActivityMark{Key: a.Key, At: at, IP: ip})
 	}
 	// Tokens no session knows are registered first (a separate store path:
 	// known sessions never reach it), so that their marks apply below.

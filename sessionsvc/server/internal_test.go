@@ -272,7 +272,8 @@ func TestInternalBadInput(t *testing.T) {
 		{"no keys", protocol.PathSessions, `{"userId":"u"}`, 400, "keys"},
 		{"bad key prefix", protocol.PathSessions, `{"userId":"u","keys":["user:a"]}`, 400, "must start with"},
 		{"empty key value", protocol.PathSessions, `{"userId":"u","keys":["fp:"]}`, 400, "empty value"},
-		{"key with space", protocol.PathSessions, `{"userId":"u","keys":["fp:a b"]}`, 400, "control or space"},
+		{"key with a control character", protocol.PathSessions, `{"userId":"u","keys":["fp:a\tb"]}`, 400, "control character"},
+		{"key with C1", protocol.PathSessions, `{"userId":"u","keys":["sid:a\u0085b"]}`, 400, "control character"},
 		{"bad ip", protocol.PathSessions, `{"userId":"u","keys":["sid:a"],"ip":"999.1.1.1"}`, 400, "IP address"},
 		{"negative expiry", protocol.PathSessions, `{"userId":"u","keys":["sid:a"],"expiresAt":-5}`, 400, "Unix times"},
 		{"expiry past year 9999", protocol.PathSessions, `{"userId":"u","keys":["sid:a"],"expiresAt":9223372036854775807}`, 400, "Unix times"},
@@ -280,7 +281,7 @@ func TestInternalBadInput(t *testing.T) {
 		{"refresh bad status", protocol.PathTokens, `{"presentedKeys":["fp:a"],"status":42}`, 400, "status"},
 		{"revoke bad reason", protocol.PathRevoke, `{"keys":["fp:a"],"reason":"because"}`, 400, "reason"},
 		{"activity object", protocol.PathActivity, `{"key":"sid:a"}`, 400, "must be"},
-		{"activity bad at", protocol.PathActivity, `[{"key":"sid:a","at":0}]`, 400, "at"},
+		{"activity not a list", protocol.PathActivity, `{"key":"sid:a","at":1}`, 400, "JSON"},
 		{"activity too big", protocol.PathActivity, big, 413, "larger than"},
 		{"failed no ip", protocol.PathFailed, `{"status":401}`, 400, "ip"},
 	}
@@ -531,4 +532,23 @@ func TestOpaqueRefreshTokenRevokedForItsLifetime(t *testing.T) {
 		assert.GreaterOrEqual(t, exp["sid:op"], ttl, "the session key: as long as the refresh token")
 		assert.Less(t, exp["fp:access-op"], ttl, "the access token: its own expiry (plus leeway)")
 	})
+}
+
+// TestActivityBatchKeepsGoodMarks: a malformed mark (bad key, bad time) is
+// dropped alone — the rest of the batch, other sessions' activity, is
+// taken (a 400 for the whole batch left them to end as idle) — and a claim
+// value with a space, which the plugin accepts, is a valid key.
+func TestActivityBatchKeepsGoodMarks(t *testing.T) {
+	e := newEnv(t)
+	tok, _ := e.signIn("u1", "with space")
+	now := e.clock.Now().UnixMilli()
+	r := e.internal("POST", protocol.PathActivity, []protocol.Activity{
+		{Key: "sid:bad\u0001", At: now},
+		{Key: "sid:with space", At: now, IP: "not an ip"},
+		{Key: "sid:other", At: 0},
+		{Key: "sid:x", At: 1 << 62},
+	})
+	require.Equal(t, 200, r.status, string(r.raw))
+	assert.EqualValues(t, 1, r.body["accepted"], string(r.raw))
+	assert.Equal(t, 200, e.user(tok, "GET", "/api/magic-sessionmanager/current-session", nil).status, "the session with a space in its claim is known")
 }

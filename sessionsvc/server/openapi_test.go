@@ -317,7 +317,7 @@ func TestOpenAPISamples(t *testing.T) {
 	s.check("POST /internal/v1/sessions/tokens", e.internal("POST", "/internal/v1/sessions/tokens", protocol.RefreshRequest{
 		PresentedKeys: []string{"fp:ffeeddccbbaa99887766554433221100"}, Status: 200, Keys: []string{"fp:0123456789abcdef0123456789abcdef"}, RefreshKeys: []string{"fp:00112233445566778899aabbccddeeff"}}), 200)
 	s.check("POST /internal/v1/activity", e.internal("POST", "/internal/v1/activity", []protocol.Activity{{Key: keysA[0], At: time.Now().UnixMilli()}}), 200)
-	s.check("POST /internal/v1/activity", e.internal("POST", "/internal/v1/activity", "[{}]"), 400)
+	s.check("POST /internal/v1/activity", e.internal("POST", "/internal/v1/activity", "{}"), 400)
 	s.check("POST /internal/v1/logins/failed", e.internal("POST", "/internal/v1/logins/failed", protocol.FailedLogin{Identifier: "eve", IP: "198.51.100.9", Status: 401}), 200)
 	s.check("GET /internal/v1/sync", e.internal("GET", "/internal/v1/sync?cursor=0", nil), 200)
 	s.check("GET /internal/v1/sync", e.internal("GET", "/internal/v1/sync?cursor=0&format=binary", nil), 200)

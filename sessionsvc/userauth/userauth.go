@@ -20,15 +20,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/big"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/tidwall/gjson"
 
 	"github.com/meshsession/meshsession/plugin/core/pubkey"
 	"github.com/meshsession/meshsession/plugin/core/token"
@@ -230,6 +231,11 @@ func checkShape(raw string) error {
 		if err := uniqueMembers(b); err != nil {
 			return fmt.Errorf("token %s: %w", name, err)
 		}
+		if name == "payload" {
+			if err := timesInRange(b); err != nil {
+				return err
+			}
+		}
 	}
 	if _, err := base64.RawURLEncoding.Strict().DecodeString(segs[2]); err != nil {
 		return errors.New("token signature is not canonical base64url")
@@ -322,8 +328,26 @@ func (v *Verifier) keyFor(ctx context.Context, t *jwt.Token) (any, error) {
 	return nil, fmt.Errorf("algorithm %s is not accepted", alg)
 }
 
-// claimString returns the first present claim as a string (numbers
-// formatted without exponent or fraction when integral).
+// maxTime bounds exp, nbf and iat (the last second of year 9999): the JWT
+// library converts larger numbers to int64 with overflow (an nbf of 1e300
+// passed as reached, an exp of 1e19 was "expired").
+const maxTime = 253402300799
+
+// timesInRange refuses a payload whose exp, nbf or iat is a number past
+// maxTime either way (other types are the library's to refuse).
+func timesInRange(payload []byte) error {
+	for _, c := range []string{"exp", "nbf", "iat"} {
+		if r := gjson.GetBytes(payload, c); r.Type == gjson.Number && !(math.Abs(r.Num) <= maxTime) {
+			return fmt.Errorf("claim %s is out of range", c)
+		}
+	}
+	return nil
+}
+
+// claimString returns the first present claim as a string, as the proxy
+// plugin reads it (token.ClaimNames): a string as is, an integer number of
+// at most 19 digits by its text ("007"); any other number does not name
+// anything, and the next name is tried.
 func claimString(c jwt.MapClaims, names ...string) string {
 	for _, n := range names {
 		switch x := c[n].(type) {
@@ -332,12 +356,9 @@ func claimString(c jwt.MapClaims, names ...string) string {
 				return x
 			}
 		case json.Number:
-			if i, err := x.Int64(); err == nil {
-				return strconv.FormatInt(i, 10)
+			if token.IsIntLiteral(x.String()) {
+				return x.String()
 			}
-			return x.String()
-		case float64:
-			return strconv.FormatFloat(x, 'f', -1, 64)
 		}
 	}
 	return ""

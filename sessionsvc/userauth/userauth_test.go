@@ -288,6 +288,17 @@ func TestVerifyHostileTokens(t *testing.T) {
 		// Item 5: iat in the future beyond the leeway.
 		"iat in 1 hour": fmt.Sprintf(`{"sub":"alice","iat":%d,"exp":%d}`, now.Add(time.Hour).Unix(), exp+3600),
 		"iat in 2 min":  fmt.Sprintf(`{"sub":"alice","iat":%d,"exp":%d}`, now.Add(2*time.Minute).Unix(), exp),
+		// Times past year 9999 overflowed in the JWT library: an nbf or iat
+		// of 1e300 passed.
+		"nbf 1e300":  fmt.Sprintf(`{"sub":"alice","nbf":1e300,"exp":%d}`, exp),
+		"nbf 9.3e18": fmt.Sprintf(`{"sub":"alice","nbf":9.3e18,"exp":%d}`, exp),
+		"iat 1e300":  fmt.Sprintf(`{"sub":"alice","iat":1e300,"exp":%d}`, exp),
+		"exp 1e19":   `{"sub":"alice","exp":1e19}`,
+		// A number that is not an integer of at most 19 digits names no
+		// user, as at the proxy.
+		"sub 1.5":       fmt.Sprintf(`{"sub":1.5,"exp":%d}`, exp),
+		"sub 1e300":     fmt.Sprintf(`{"sub":1e300,"exp":%d}`, exp),
+		"sub 20 digits": fmt.Sprintf(`{"sub":12345678901234567890,"exp":%d}`, exp),
 	} {
 		_, err := v.Verify(ctx, jwttest.HS256(secret, hsHeader, payload))
 		assert.ErrorIs(t, err, ErrInvalidToken, name)
@@ -322,4 +333,21 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("accepted token without user: %q", raw)
 		}
 	})
+}
+
+// TestNumericUserClaim: an integer user claim names the user by its text,
+// as the proxy plugin reads it; a non-integer one is passed over for the
+// next claim name.
+func TestNumericUserClaim(t *testing.T) {
+	v := newV(t, Config{Secret: secret})
+	exp := now.Add(time.Hour).Unix()
+	for payload, want := range map[string]string{
+		fmt.Sprintf(`{"sub":42,"exp":%d}`, exp):            "42",
+		fmt.Sprintf(`{"sub":-7,"exp":%d}`, exp):            "-7",
+		fmt.Sprintf(`{"sub":1.5,"id":"bob","exp":%d}`, exp): "bob",
+	} {
+		id, err := v.Verify(context.Background(), jwttest.HS256(secret, hsHeader, payload))
+		require.NoError(t, err, payload)
+		assert.Equal(t, want, id.UserID, payload)
+	}
 }

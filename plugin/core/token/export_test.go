@@ -95,7 +95,7 @@ func idValue(v gjson.Result) (string, bool, bool) {
 		}
 		return v.Str, v.Str != "", false
 	case gjson.Number:
-		if isIntLiteral(v.Raw) {
+		if IsIntLiteral(v.Raw) {
 			return v.Raw, true, false
 		}
 	}

@@ -458,7 +458,7 @@ func idText(kind jsonscan.Kind, text string, esc bool) (v string, ok, bad bool) 
 		}
 		return text, text != "", false
 	case jsonscan.Number:
-		if isIntLiteral(text) {
+		if IsIntLiteral(text) {
 			return text, true, false
 		}
 	}
@@ -511,7 +511,10 @@ func indexOf(names []string, name string) int {
 	return -1
 }
 
-func isIntLiteral(s string) bool {
+// IsIntLiteral reports whether a JSON number's text is an integer of at
+// most 19 digits (optionally negative): the only numbers that name a
+// session or a user, by their text ("007" stays "007").
+func IsIntLiteral(s string) bool {
 	s = strings.TrimPrefix(s, "-")
 	if s == "" || len(s) > 19 {
 		return false

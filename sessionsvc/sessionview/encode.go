@@ -8,15 +8,23 @@ import (
 	"unicode/utf8"
 )
 
-// AppendJSON appends the JSON of v to b: the same bytes json.Marshal
-// writes for it (field order, nulls, omitted fields, HTML-safe string
-// escapes, RFC 3339 times), without reflection or an allocation per field.
+// MarshalJSON is AppendJSON, so that a Session inside any other answer is
+// written the same way.
+func (v Session) MarshalJSON() ([]byte, error) { return AppendJSON(nil, &v) }
+
+// plain has Session's fields and tags without its methods.
+type plain Session
+
+// AppendJSON appends the JSON of v to b: the bytes json.Marshal writes for
+// Session's fields (field order, nulls, omitted fields, HTML-safe string
+// escapes), times in TimeLayout, without reflection or an allocation per
+// field.
 // A page of 1,000 sessions (the export's, a list without pageSize) took
 // json.Marshal about 6 ms. A value json.Marshal refuses (a NaN latitude, a
 // time past year 9999) is handed to json.Marshal, whose error is returned.
 func AppendJSON(b []byte, v *Session) ([]byte, error) {
 	if !encodable(v) {
-		out, err := json.Marshal(v)
+		out, err := json.Marshal((*plain)(v))
 		if err != nil {
 			return b, err
 		}
@@ -144,8 +152,7 @@ func AppendListJSON(b []byte, list []Session) ([]byte, error) {
 }
 
 // encodable reports that AppendJSON writes v itself: json.Marshal refuses
-// NaN and infinite numbers and times outside years 0–9999 or with a zone
-// offset of a day or more; and v.User.ID must be one JSON value as
+// NaN and infinite numbers and times outside years 0–9999; and v.User.ID must be one JSON value as
 // UserIDJSON makes it (json.Marshal would validate and compact it).
 func encodable(v *Session) bool {
 	if len(v.User.ID) > 0 && !plainJSONValue(v.User.ID) {
@@ -162,10 +169,7 @@ func encodable(v *Session) bool {
 		if t == nil {
 			continue
 		}
-		if y := t.Year(); y < 0 || y > 9999 {
-			return false
-		}
-		if _, off := t.Zone(); off <= -24*3600 || off >= 24*3600 {
+		if y := t.UTC().Year(); y < 0 || y > 9999 {
 			return false
 		}
 	}
@@ -198,9 +202,16 @@ func appendStringPtr(b []byte, s *string) []byte {
 	return appendString(b, *s)
 }
 
+// TimeLayout is how the API writes a session's times: UTC, always three
+// fractional digits, as JavaScript's Date.prototype.toISOString (the
+// Strapi plugin's answers) writes them — "2026-12-03T18:22:20.920Z", where
+// RFC 3339 with nanoseconds dropped trailing zeros ("…20.92Z", "…:07Z")
+// and broke fixed-pattern parsers and string order.
+const TimeLayout = "2006-01-02T15:04:05.000Z07:00"
+
 func appendTime(b []byte, t time.Time) []byte {
 	b = append(b, '"')
-	b = t.AppendFormat(b, time.RFC3339Nano)
+	b = t.UTC().AppendFormat(b, TimeLayout)
 	return append(b, '"')
 }
 

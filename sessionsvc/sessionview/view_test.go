@@ -3,6 +3,7 @@ package sessionview_test
 import (
 	"encoding/json"
 	"math"
+	"regexp"
 	"testing"
 	"time"
 
@@ -48,8 +49,8 @@ func TestOf(t *testing.T) {
 	assert.Nil(t, m["securityScore"], "scoring off: null")
 	assert.NotContains(t, m, "isCurrentSession", "only the user API marks it")
 	assert.Equal(t, "manual", m["terminationReason"])
-	assert.Equal(t, logout.Format(time.RFC3339), m["updatedAt"], "updatedAt: the end")
-	assert.Equal(t, ss.LoginTime.Format(time.RFC3339), m["createdAt"])
+	assert.Equal(t, logout.Format(sessionview.TimeLayout), m["updatedAt"], "updatedAt: the end")
+	assert.Equal(t, ss.LoginTime.Format(sessionview.TimeLayout), m["createdAt"])
 	assert.Equal(t, float64(20), m["minutesSinceActive"])
 	g := m["geoLocation"].(map[string]any)
 	for _, k := range []string{"country", "country_code", "country_flag", "city", "region", "timezone"} {
@@ -97,8 +98,22 @@ func TestResolve(t *testing.T) {
 }
 
 // reflected has Session's fields and tags but none of its methods:
-// json.Marshal of it is what the API answered before AppendJSON.
+// json.Marshal of it is what the API answered before AppendJSON, with its
+// times rewritten by msTimes.
 type reflected sessionview.Session
+
+// rfc3339 matches the times json.Marshal writes (RFC 3339, nanoseconds).
+var rfc3339 = regexp.MustCompile(`"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)"`)
+
+// msTimes rewrites each RFC 3339 time in b as the API writes times
+// (sessionview.TimeLayout, in UTC).
+func msTimes(t *testing.T, b []byte) string {
+	return rfc3339.ReplaceAllStringFunc(string(b), func(q string) string {
+		tm, err := time.Parse(time.RFC3339Nano, q[1:len(q)-1])
+		require.NoError(t, err)
+		return `"` + tm.UTC().Format(sessionview.TimeLayout) + `"`
+	})
+}
 
 func encodeCases() map[string]sessionview.Session {
 	now := time.Date(2026, 12, 3, 14, 5, 6, 123456789, time.UTC)
@@ -147,7 +162,7 @@ func TestAppendJSONMatchesReflection(t *testing.T) {
 			continue
 		}
 		require.NoError(t, err, name)
-		assert.Equal(t, "prefix"+string(want), string(got), name)
+		assert.Equal(t, "prefix"+msTimes(t, want), string(got), name)
 		list = append(list, v)
 	}
 	// A list, as the admin lists answer it.
@@ -159,7 +174,10 @@ func TestAppendJSONMatchesReflection(t *testing.T) {
 	require.NoError(t, err)
 	got, err := sessionview.AppendListJSON(nil, list)
 	require.NoError(t, err)
-	assert.Equal(t, string(want), string(got))
+	assert.Equal(t, msTimes(t, want), string(got))
+	viaMarshal, err := json.Marshal(list)
+	require.NoError(t, err)
+	assert.Equal(t, string(got), string(viaMarshal), "json.Marshal of sessions writes them as AppendJSON does")
 	got, err = sessionview.AppendListJSON(nil, []sessionview.Session{})
 	require.NoError(t, err)
 	assert.Equal(t, "[]", string(got))

@@ -21,13 +21,20 @@ import (
 )
 
 func (s *Server) authenticateAdmin(r *http.Request) (*http.Request, error) {
+	// As the user API answers (Strapi's message), the cause in details.
+	refused := func(cause string) error {
+		return &apiError{Status: http.StatusUnauthorized, Message: "Missing or invalid credentials", Details: map[string]any{"cause": cause}}
+	}
+	if len(r.Header.Values("Authorization")) > 1 {
+		return r, refused("more than one Authorization header")
+	}
 	raw, ok := bearer(r)
 	if !ok || raw == "" || len(raw) > 512 {
-		return r, &apiError{Status: http.StatusUnauthorized, Message: "missing or malformed admin bearer token"}
+		return r, refused("missing or malformed admin bearer token")
 	}
 	tok, err := s.st.FindAdminToken(r.Context(), hashToken(raw), s.nowUTC())
 	if errors.Is(err, store.ErrNotFound) {
-		return r, &apiError{Status: http.StatusUnauthorized, Message: "unknown or revoked admin token"}
+		return r, refused("unknown or revoked admin token")
 	}
 	if err != nil {
 		return r, err
@@ -167,7 +174,8 @@ func (s *Server) adminList(w http.ResponseWriter, r *http.Request, base store.Se
 	if qq.Sort, qq.Desc, err = parseSort(q.Get("sort")); err != nil {
 		return err
 	}
-	if v := firstOf(q, "status", "filter"); v != "" {
+	if v := firstOf(q, "status", "filter"); v != "" && base.Status == "" {
+		// (a route that fixes the status, sessions/active, keeps it)
 		if qq.Status, err = parseStatus(v); err != nil {
 			return err
 		}

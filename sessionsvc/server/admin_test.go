@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/http"
 	"net/url"
 	"sync/atomic"
 	"testing"
@@ -33,7 +34,27 @@ func TestAdminAuth(t *testing.T) {
 		r := e.do("GET", a+"/sessions", nil, hdr)
 		assert.Equal(t, 401, r.status)
 		assert.Equal(t, "UnauthorizedError", r.body["error"].(map[string]any)["name"])
+		assert.Equal(t, "Missing or invalid credentials", r.body["error"].(map[string]any)["message"], "Strapi's message, as the user API's")
+		assert.NotEmpty(t, r.body["error"].(map[string]any)["details"].(map[string]any)["cause"])
 	}
+	// Two Authorization headers, the good one first: which would a proxy
+	// have checked? Refused, as on the user API; likewise two internal keys.
+	req, err := http.NewRequest("GET", e.http.URL+a+"/sessions", nil)
+	require.NoError(t, err)
+	req.Header.Add("Authorization", "Bearer "+testAdmin)
+	req.Header.Add("Authorization", "Bearer nope")
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	assert.Equal(t, 401, res.StatusCode)
+	req, err = http.NewRequest("GET", e.http.URL+"/internal/v1/sync?cursor=0", nil)
+	require.NoError(t, err)
+	req.Header.Add(protocol.HeaderKey, testKey)
+	req.Header.Add(protocol.HeaderKey, "other")
+	res, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	assert.Equal(t, 401, res.StatusCode)
 	// A revoked admin token stops working.
 	tok, err := e.st.CreateAdminToken(t.Context(), "tmp", HashAdminToken("tmp-token"), time.Now())
 	require.NoError(t, err)
@@ -80,6 +101,8 @@ func testAdminListing(t *testing.T, e *env) {
 		{"user filter", a + "/sessions?userId=user1&sort=loginTime", []string{all[1], all[3]}, 2},
 		{"search", a + "/sessions?search=" + all[2], []string{all[2]}, 1},
 		{"truly active only", a + "/sessions/active?sort=loginTime", all[3:], 2},
+		{"active stays active", a + "/sessions/active?sort=loginTime&status=all", all[3:], 2},
+		{"active stays active (filter)", a + "/sessions/active?sort=loginTime&filter=terminated", all[3:], 2},
 		{"user sessions", a + "/user/user0/sessions?sort=loginTime", []string{all[0], all[2], all[4]}, 3},
 	}
 	for _, tc := range cases {

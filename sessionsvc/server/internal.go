@@ -30,8 +30,9 @@ const (
 var headerKey = http.CanonicalHeaderKey(protocol.HeaderKey)
 
 func (s *Server) checkInternalKey(r *http.Request) error {
-	got := r.Header.Get(headerKey)
-	if got == "" || subtle.ConstantTimeCompare([]byte(got), s.key) != 1 {
+	got := r.Header.Values(headerKey)
+	if len(got) != 1 || got[0] == "" || subtle.ConstantTimeCompare([]byte(got[0]), s.key) != 1 {
+		// (one header exactly: of two, which would a proxy have checked?)
 		return &apiError{Status: http.StatusUnauthorized, Message: "missing or wrong " + protocol.HeaderKey}
 	}
 	return nil

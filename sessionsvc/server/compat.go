@@ -357,12 +357,20 @@ func geolocationJSON(ip string, data any) map[string]any {
 	case in.IsVPN || in.IsProxy:
 		risk = "Medium"
 	}
+	country, city, region, flag := unknown(in.Country), unknown(in.City), unknown(in.Region), sessionview.Flag(in.CountryCode)
+	score := in.SecurityScore
+	switch status {
+	case "private": // upstream's placeholders for a local address
+		country, city, region, flag = "Local Network", "Localhost", "Private Network", "🏠"
+	case "unavailable": // upstream's getFallbackData
+		flag, score, risk = "[GEO]", 50, "Unknown"
+	}
 	return map[string]any{
-		"ip": in.IP, "country": unknown(in.Country), "country_code": cc, "country_flag": sessionview.Flag(in.CountryCode),
-		"city": unknown(in.City), "region": unknown(in.Region), "timezone": unknown(in.Timezone),
+		"ip": in.IP, "country": country, "country_code": cc, "country_flag": flag,
+		"city": city, "region": region, "timezone": unknown(in.Timezone),
 		"latitude": in.Latitude, "longitude": in.Longitude, "postal": nil, "org": nil, "asn": nil,
 		"isVpn": in.IsVPN, "isProxy": in.IsProxy, "isThreat": in.IsThreat, "isAnonymous": in.IsAnonymous, "isTor": in.IsTor,
-		"securityScore": in.SecurityScore, "riskLevel": risk,
+		"securityScore": score, "riskLevel": risk,
 		"_status": status, "_source": "local-mmdb",
 	}
 }

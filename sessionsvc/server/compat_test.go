@@ -400,7 +400,11 @@ func compatCases() []compatCase {
 				"data.latitude": "number|null", "data.longitude": "number|null", "data.isVpn": "bool", "data.isProxy": "bool",
 				"data.isThreat": "bool", "data.isAnonymous": "bool", "data.isTor": "bool", "data.securityScore": "number", "data.riskLevel": "string"},
 			check: func(t *testing.T, r resp, e *env, f *fixture) {
-				assert.Equal(t, "Low", r.body["data"].(map[string]any)["riskLevel"])
+				// The test's locator says nothing of "located": upstream's
+				// fallback (getFallbackData) scores.
+				d := r.body["data"].(map[string]any)
+				assert.Equal(t, "Unknown", d["riskLevel"])
+				assert.EqualValues(t, 50, d["securityScore"])
 			}},
 		{name: "admin geolocation bad ip", status: 400,
 			do:     adminCalls("GET", aa+"/geolocation/1.2.3.999", nil),
@@ -568,4 +572,28 @@ func (e *env) loginNamed(user, tok, doc, name, email string) string {
 		UserAgent: "Mozilla/5.0 test", Route: "/api/auth/local", UserDocumentID: doc, Username: name, Email: email})
 	require.Equal(e.t, 200, r.status, string(r.raw))
 	return r.body["sessionId"].(string)
+}
+
+// TestGeolocationJSONPlaceholders: upstream's values for a private
+// address and for a failed lookup (services/geolocation.js: the local
+// placeholders, getFallbackData), its risk levels otherwise.
+func TestGeolocationJSONPlaceholders(t *testing.T) {
+	for _, tc := range []struct {
+		name                        string
+		in                          map[string]any
+		country, city, region, risk string
+		score                       int
+	}{
+		{"private", map[string]any{"isPrivate": true, "securityScore": 100}, "Local Network", "Localhost", "Private Network", "None", 100},
+		{"lookup failed", map[string]any{"securityScore": 100}, "Unknown", "Unknown", "Unknown", "Unknown", 50},
+		{"located", map[string]any{"located": true, "country": "Germany", "country_code": "DE", "city": "Köln", "region": "NRW", "isVpn": true, "securityScore": 80},
+			"Germany", "Köln", "NRW", "Medium", 80},
+	} {
+		got := geolocationJSON("203.0.113.9", tc.in)
+		assert.Equal(t, tc.country, got["country"], tc.name)
+		assert.Equal(t, tc.city, got["city"], tc.name)
+		assert.Equal(t, tc.region, got["region"], tc.name)
+		assert.Equal(t, tc.risk, got["riskLevel"], tc.name)
+		assert.Equal(t, tc.score, got["securityScore"], tc.name)
+	}
 }

@@ -101,6 +101,9 @@ func analyticsRange(q map[string][]string, now time.Time) (from, to time.Time, b
 		if to, err = parse(get("to"), true); err != nil {
 			return
 		}
+		if from.Year() < 1970 || to.Year() > 9000 {
+			return from, to, 0, errors.New("the range must lie between the years 1970 and 9000")
+		}
 		span := to.Sub(from)
 		if span < time.Hour {
 			return from, to, 0, errors.New("the range must be at least one hour, with from before to")

@@ -31,6 +31,8 @@ func TestAnalyticsRange(t *testing.T) {
 		{q: "range=custom&from=2020-01-01&to=2026-03-01", err: true},
 		{q: "range=custom&from=yesterday&to=2026-03-01", err: true},
 		{q: "range=1y", err: true},
+		{q: "range=custom&from=9999-12-30&to=9999-12-31", err: true}, // its end rounded into year 10000: a 500
+		{q: "range=custom&from=1900-01-01&to=1900-02-01", err: true},
 	} {
 		t.Run(tc.q, func(t *testing.T) {
 			v, err := url.ParseQuery(tc.q)

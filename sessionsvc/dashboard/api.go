@@ -119,7 +119,8 @@ func (d *Dashboard) forward(w http.ResponseWriter, r *http.Request, s *session, 
 func (d *Dashboard) forwardBody(w http.ResponseWriter, r *http.Request, s *session, method, apiPath string, query url.Values) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		server.WriteError(w, http.StatusRequestEntityTooLarge, "request too large", nil)
+		status, msg := server.BodyReadProblem(err)
+		server.WriteError(w, status, msg, nil)
 		return
 	}
 	d.forward(w, r, s, method, apiPath, query, body)

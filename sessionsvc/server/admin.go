@@ -451,7 +451,7 @@ func (s *Server) adminPutSettings(w http.ResponseWriter, r *http.Request) error 
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		return err
+		return bodyReadError(err)
 	}
 	if len(strings.TrimSpace(string(body))) == 0 || strings.TrimSpace(string(body)) == "null" {
 		return badRequest("Settings data is required")

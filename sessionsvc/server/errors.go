@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 
@@ -165,9 +166,43 @@ func jsonError(err error) error {
 		f := strings.TrimPrefix(err.Error(), "json: unknown field ")
 		return &apiError{Status: http.StatusBadRequest, Message: "invalid JSON body: unknown field " + f,
 			Details: map[string]any{"field": strings.Trim(f, `"`)}}
+	case isReadError(err):
+		return bodyReadError(err)
 	default:
 		return badRequest("invalid JSON body: %v", err)
 	}
+}
+
+// BodyReadProblem is the status and message for a request body that could
+// not be read: 413 past the limit, 408 when the client stopped sending,
+// else 400 (the connection closed mid-body). Socket addresses stay in the
+// log.
+func BodyReadProblem(err error) (int, string) {
+	var mbe *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case errors.As(err, &mbe):
+		return http.StatusRequestEntityTooLarge, "request body too large"
+	case errors.As(err, &ne) && ne.Timeout():
+		return http.StatusRequestTimeout, "request body not received in time"
+	default:
+		return http.StatusBadRequest, "request body could not be read (incomplete)"
+	}
+}
+
+func bodyReadError(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return err // mapped to 413 where errors are written
+	}
+	status, msg := BodyReadProblem(err)
+	return &apiError{Status: status, Message: msg, cause: err}
+}
+
+// isReadError: err came from reading the body, not from its JSON.
+func isReadError(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
 }
 
 // readOptionalJSON decodes the body when there is one.

@@ -476,19 +476,19 @@ func (s *Server) sync(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	page, err := s.changes(r.Context(), q.epoch, cursor, limit, wait)
-	if err != nil {
-		return err
-	}
-	s.metrics.observeCursor(page.Cursor)
 	contentType := jsonContentType
-	switch q.format {
+	switch q.format { // checked before a long-poll waits
 	case protocol.FormatBinary:
 		contentType = binaryPageContentType
 	case "", "json":
 	default:
 		return badRequest("format must be %q or json", protocol.FormatBinary)
 	}
+	page, err := s.changes(r.Context(), q.epoch, cursor, limit, wait)
+	if err != nil {
+		return err
+	}
+	s.metrics.observeCursor(page.Cursor)
 	b, err := s.syncBody(&page, q.format == protocol.FormatBinary)
 	if err != nil {
 		return fmt.Errorf("sync page at cursor %d: %w", cursor, err)

@@ -139,6 +139,13 @@ func testRegisterRevokeAndSync(t *testing.T, e *env) {
 		r := e.internal("GET", protocol.PathSync+"?"+q, nil)
 		assert.Equal(t, 400, r.status, q)
 	}
+	// A bad format is refused before a long-poll waits (it answered 400
+	// only after the whole wait).
+	head := e.syncPage(epoch, 0, 0).Cursor
+	start := time.Now()
+	r = e.internal("GET", fmt.Sprintf("%s?epoch=%s&cursor=%d&wait=20s&format=xml", protocol.PathSync, epoch, head), nil)
+	assert.Equal(t, 400, r.status)
+	assert.Less(t, time.Since(start), 10*time.Second, "answered without waiting for the log to move")
 }
 
 // onBackends runs fn on a server over SQLite and over PostgreSQL.

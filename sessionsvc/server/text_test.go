@@ -1,6 +1,8 @@
 package server
 
 import (
+	"io"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -83,4 +85,47 @@ func TestCleanText(t *testing.T) {
 	assert.Equal(t, "v\uFFFD", v.M["k"])
 	assert.Equal(t, "\uFFFD", v.N[0].S)
 	assert.Equal(t, "\x00", v.keep, "unexported fields are not touched")
+}
+
+type failingBody struct{ err error }
+
+func (f failingBody) Read([]byte) (int, error) { return 0, f.err }
+func (failingBody) Close() error               { return nil }
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "read tcp 127.0.0.1:1->127.0.0.1:2: i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
+
+// TestBodyReadErrors: a body the client stopped sending is a 408, one cut
+// off a 400, neither a 500, and the socket addresses stay out of the
+// answer.
+func TestBodyReadErrors(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct {
+		name   string
+		err    error
+		status int
+	}{
+		{"stalled", timeoutErr{}, 408},
+		{"cut off", io.ErrUnexpectedEOF, 400},
+	} {
+		for _, path := range []string{"/magic-sessionmanager/settings", "/internal/v1/revoke"} {
+			method := "PUT"
+			if strings.HasPrefix(path, "/internal/") {
+				method = "POST"
+			}
+			req := httptest.NewRequest(method, path, nil)
+			req.Body = failingBody{tc.err}
+			req.ContentLength = 100
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+testAdmin)
+			req.Header.Set(protocol.HeaderKey, testKey)
+			rec := httptest.NewRecorder()
+			e.srv.Handler().ServeHTTP(rec, req)
+			assert.Equal(t, tc.status, rec.Code, "%s %s: %s", tc.name, path, rec.Body)
+			assert.NotContains(t, rec.Body.String(), "127.0.0.1", tc.name)
+		}
+	}
 }

@@ -342,8 +342,8 @@ func TestNumericUserClaim(t *testing.T) {
 	v := newV(t, Config{Secret: secret})
 	exp := now.Add(time.Hour).Unix()
 	for payload, want := range map[string]string{
-		fmt.Sprintf(`{"sub":42,"exp":%d}`, exp):            "42",
-		fmt.Sprintf(`{"sub":-7,"exp":%d}`, exp):            "-7",
+		fmt.Sprintf(`{"sub":42,"exp":%d}`, exp):             "42",
+		fmt.Sprintf(`{"sub":-7,"exp":%d}`, exp):             "-7",
 		fmt.Sprintf(`{"sub":1.5,"id":"bob","exp":%d}`, exp): "bob",
 	} {
 		id, err := v.Verify(context.Background(), jwttest.HS256(secret, hsHeader, payload))

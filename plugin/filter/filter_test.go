@@ -11,7 +11,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/meshsession/meshsession/e2e/host"
 	"github.com/meshsession/meshsession/plugin/core/token"
@@ -498,25 +497,6 @@ func TestRefreshOfEndedSessionRefusedInAnySpelling(t *testing.T) {
 		assert.Equal(t, 413, r.status, "a body the filter cannot read is refused")
 		assert.Zero(t, reached.Load(), "the app never saw a refresh with the revoked token")
 	})
-}
-
-// TestRefreshWithTrailersRefused: trailers would release the held refresh
-// body before its token is checked; such a refresh is refused (native: the
-// wasm harness sends no trailers).
-func TestRefreshWithTrailersRefused(t *testing.T) {
-	stub := newStub(t)
-	hn, err := startNative(testConfig(""), stub.clusters())
-	require.NoError(t, err)
-	defer hn.close()
-	n := hn.(*nativeHarness)
-	id := n.host.InitializeHttpContext()
-	defer n.host.CompleteHttpContext(id)
-	n.host.CallOnRequestHeaders(id, [][2]string{{":method", "POST"}, {":path", "/api/auth/refresh"}, {":authority", "a"}}, false)
-	assert.Equal(t, types.ActionPause, n.host.CallOnRequestBody(id, []byte(`{"refreshToken":"rt"}`), false))
-	assert.Equal(t, types.ActionPause, n.host.CallOnRequestTrailers(id, [][2]string{{"x-t", "1"}}))
-	lr := n.host.GetSentLocalResponse(id)
-	require.NotNil(t, lr)
-	assert.Equal(t, uint32(400), lr.StatusCode)
 }
 
 func TestLogoutRevokesBeforeTheAppAnswers(t *testing.T) {

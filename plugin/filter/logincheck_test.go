@@ -178,23 +178,28 @@ func TestLoginBodyTooLarge(t *testing.T) {
 	})
 }
 
-// TestLoginWithTrailersRefused: trailers would release the held body
-// without a check; such a login is refused (native: the wasm harness sends
-// no trailers).
-func TestLoginWithTrailersRefused(t *testing.T) {
+// TestWithTrailersRefused: trailers would release a held login or refresh
+// body before its check; such a request is refused (native: the wasm
+// harness sends no trailers).
+func TestWithTrailersRefused(t *testing.T) {
 	stub := newStub(t)
 	hn, err := startNative(testConfig(""), stub.clusters())
 	require.NoError(t, err)
 	defer hn.close()
 	n := hn.(*nativeHarness)
-	id := n.host.InitializeHttpContext()
-	defer n.host.CompleteHttpContext(id)
-	n.host.CallOnRequestHeaders(id, [][2]string{{":method", "POST"}, {":path", "/api/auth/local"}, {":authority", "a"}}, false)
-	assert.Equal(t, types.ActionPause, n.host.CallOnRequestBody(id, []byte(`{"identifier":"a","password":"b"}`), false))
-	assert.Equal(t, types.ActionPause, n.host.CallOnRequestTrailers(id, [][2]string{{"x-t", "1"}}))
-	lr := n.host.GetSentLocalResponse(id)
-	require.NotNil(t, lr)
-	assert.Equal(t, uint32(400), lr.StatusCode)
+	for path, body := range map[string]string{
+		"/api/auth/local":   `{"identifier":"a","password":"b"}`,
+		"/api/auth/refresh": `{"refreshToken":"rt"}`,
+	} {
+		id := n.host.InitializeHttpContext()
+		n.host.CallOnRequestHeaders(id, [][2]string{{":method", "POST"}, {":path", path}, {":authority", "a"}}, false)
+		assert.Equal(t, types.ActionPause, n.host.CallOnRequestBody(id, []byte(body), false), path)
+		assert.Equal(t, types.ActionPause, n.host.CallOnRequestTrailers(id, [][2]string{{"x-t", "1"}}), path)
+		lr := n.host.GetSentLocalResponse(id)
+		require.NotNil(t, lr, path)
+		assert.Equal(t, uint32(400), lr.StatusCode, path)
+		n.host.CompleteHttpContext(id)
+	}
 	assert.Empty(t, stub.recorded().checks)
 
 	// Other routes pass their trailers.

@@ -543,21 +543,21 @@ func TestWorkersAdoptDeltaPages(t *testing.T) {
 	h.tickAll(t)
 	h.tickAll(t)
 	shared := h.h.SharedData("meshsession")
-	full, _, st := shared.Get("meshsession.g3.state.full")
+	full, _, st := shared.Get("meshsession.g4.state.full")
 	require.Equal(t, host.StatusOK, st, "the first state is published whole")
 
 	stub.add(protocol.Change{Op: protocol.OpRevoke, Key: "sid:second", Exp: time.Now().Add(time.Hour).Unix(), Reason: protocol.ReasonIdle})
 	nextSync(t, h)
-	v, _, st := shared.Get("meshsession.g3.state.version")
+	v, _, st := shared.Get("meshsession.g4.state.version")
 	require.Equal(t, host.StatusOK, st)
-	vs, _, _ := strings.Cut(string(v), "/") // "<version>/<cursor>"
+	vs, _, _ := strings.Cut(string(v), "/") // "<version>/<cursor>/<epoch>"
 	ver, err := strconv.ParseUint(vs, 10, 64)
 	require.NoError(t, err)
-	delta, _, st := shared.Get("meshsession.g3.delta." + strconv.FormatUint(ver%64, 10))
+	delta, _, st := shared.Get("meshsession.g4.delta." + strconv.FormatUint(ver%64, 10))
 	require.Equal(t, host.StatusOK, st, "the change went out as a delta page")
 	assert.True(t, strings.HasPrefix(string(delta), vs+"\n1\n"), "version, then the cursor it applies to: %q", delta)
 	assert.Contains(t, string(delta), string(binary.LittleEndian.AppendUint64(nil, protocol.KeyHash("sid:second"))), "the binary page names the key by its hash")
-	full2, _, _ := shared.Get("meshsession.g3.state.full")
+	full2, _, _ := shared.Get("meshsession.g4.state.full")
 	assert.Equal(t, string(full), string(full2), "no full state for a small change")
 	for w := 0; w < h.workers(); w++ {
 		r := h.do(t, get("/api/x", bearer(userToken(1, "second")), w))

@@ -21,7 +21,7 @@ func pendingLogouts(t *testing.T, h harness) (list *revocation.Local, ok bool) {
 	if !isWasm {
 		return nil, false
 	}
-	val, _, _ := w.h.SharedData("meshsession").Get("meshsession.g3.local")
+	val, _, _ := w.h.SharedData("meshsession").Get("meshsession.g4.local")
 	l, err := revocation.UnmarshalLocal(val, revocation.MaxLocalLimit)
 	require.NoError(t, err)
 	return l, true

@@ -98,3 +98,89 @@ func TestPublishAfterConcurrentFetch(t *testing.T) {
 			s.state.Version(), s.state.Cursor(), lease.state.Version(), lease.state.Cursor())
 	}
 }
+
+// TestOnDemandSyncPastTheLeasesVersions: a worker adopts the published
+// state and syncs on demand for a logout; meanwhile the lease publishes two
+// versions for other changes. The page on demand (one page: one version
+// more than its base, two fewer than the lease's) reaches past the
+// logout's revocation; the lease's last state does not. The logout's
+// answer goes once that page is published: it must be, and no worker may
+// step back to the lease's state (the token passed everywhere until the
+// lease published past it).
+func TestOnDemandSyncPastTheLeasesVersions(t *testing.T) {
+	host, reset := proxytest.NewHostEmulator(proxytest.NewEmulatorOption())
+	defer reset()
+	defer func() {
+		if t.Failed() {
+			t.Logf("logs: %v %v", host.GetErrorLogs(), host.GetWarnLogs())
+		}
+	}()
+	now := time.Now()
+	const epoch = "e1"
+	page := func(t *testing.T, cursor int64, reset bool, seqs ...int64) []byte {
+		t.Helper()
+		p := protocol.SyncPage{Epoch: epoch, Cursor: cursor, Reset: reset, Now: now.Unix()}
+		for _, s := range seqs {
+			p.Changes = append(p.Changes, protocol.Change{Seq: s, Op: protocol.OpRevoke, Key: fmt.Sprintf("fp:%d", s),
+				Exp: now.Add(time.Hour).Unix(), Reason: "logout"})
+			p.Cursor = s
+		}
+		b, err := protocol.AppendBinaryPage(nil, &p)
+		require.NoError(t, err)
+		return b
+	}
+	// The table published whole, kept apart (see TestPublishAfterConcurrentFetch).
+	var published []byte
+	p := &pluginContext{metrics: defineMetrics()}
+	worker := func() *syncer { return &syncer{plugin: p, state: revocation.New()} }
+	apply := func(t *testing.T, s *syncer, body []byte) {
+		t.Helper()
+		before, base := s.state.Version(), s.state.Cursor()
+		applied, err := s.state.ApplyPage(body, now)
+		require.NoError(t, err)
+		require.NotEqual(t, before, s.state.Version())
+		s.publish(body, before, base, applied)
+		if full, _ := readInt(keyFull); uint64(full) != s.state.Version() {
+			return // not published whole (a delta, or not published): the table kept is still the one published
+		}
+		table, _, err := proxywasm.GetSharedData(keyTable)
+		require.NoError(t, err)
+		published = bytes.Clone(table)
+	}
+	adopt := func(t *testing.T, ss ...*syncer) {
+		t.Helper()
+		for _, s := range ss {
+			require.NoError(t, putShared(keyTable, bytes.Clone(published)))
+			s.adopt()
+		}
+	}
+	enforced := func(t *testing.T, key, what string, ss ...*syncer) {
+		t.Helper()
+		for i, s := range ss {
+			_, ok := s.state.Revoked(key, now.Unix())
+			require.True(t, ok, "%s: worker %d accepts %s (state %d/%d)", what, i, key, s.state.Version(), s.state.Cursor())
+		}
+	}
+	lease, b, other := worker(), worker(), worker()
+	apply(t, lease, page(t, 0, true, 1, 2)) // v1/2, whole
+	apply(t, lease, page(t, 2, false, 3))   // v2/3, a delta
+	adopt(t, b, other)                      // 1. b adopts v2/3, sends its logout
+	apply(t, lease, page(t, 3, false, 4))   // 2. the lease publishes v3/4
+	apply(t, lease, page(t, 4, false, 5))   // and v4/5
+	// 3. The logout's revocation (seq 7) commits; b's sync on demand, from
+	// 2/3 (it has not adopted since), brings it at once: b is at v3/7.
+	apply(t, b, page(t, 3, false, 4, 5, 6, 7))
+	enforced(t, "fp:7", "the sync on demand applied", b)
+	// The lease's long-poll, out from 5 before that, answers now: its
+	// state (v5/6) is behind what is published, and is not published.
+	apply(t, lease, page(t, 5, false, 6))
+	// The logout's answer goes now. 4. Every worker adopts what is
+	// published, at once or later, and none steps back.
+	adopt(t, b, other, lease)
+	enforced(t, "fp:7", "after the answer", b, other, lease)
+	// The lease goes on from the state it adopted, and the chain holds.
+	apply(t, lease, page(t, 7, false, 8))
+	adopt(t, b, other)
+	enforced(t, "fp:8", "the lease's next page", b, other)
+	enforced(t, "fp:7", "the lease's next page", b, other, lease)
+}

@@ -20,11 +20,13 @@ import (
 // They carry the generation of revocation.State's serialised form: shared
 // data outlives a plugin reload, and for a moment VMs of the old and the
 // new plugin run side by side; each generation keeps its own sync loop.
+// (g4: the published version names its epoch, and states of one epoch are
+// ordered by cursor, see newer: a g3 VM would misread it.)
 const (
-	keyGen     = "meshsession.g3."
+	keyGen     = "meshsession.g4."
 	keyState   = keyGen + "state"         // the published revocation state: its meta (revocation.State.Marshal)
 	keyTable   = keyGen + "state.table"   // and its revoked-key table
-	keyVersion = keyGen + "state.version" // "<version>/<cursor>" of the published state: read every tick, cheap
+	keyVersion = keyGen + "state.version" // "<version>/<cursor>/<epoch>" of the published state: read every tick, cheap
 	// keyStamp is written (empty) after every publication: its CAS, which
 	// the host renews on every write, is the cheapest "did the published
 	// state move?" a request can ask (an empty value costs the host no
@@ -117,12 +119,12 @@ func (s *syncer) freshness(t time.Time) time.Time {
 // the published delta pages when it is only a few versions behind (cheap),
 // else by reading the whole published state and the deltas after it.
 func (s *syncer) adopt() {
-	pv, pc, ok := readVersion()
-	if !ok || !newer(pv, pc, s.state.Version(), s.state.Cursor()) {
+	pv, pc, pe, ok := readVersion()
+	if !ok || !newer(pv, pc, pe, s.state.Version(), s.state.Cursor(), s.state.Epoch()) {
 		return
 	}
 	target := pv
-	if s.applyDeltas(target) && s.state.Cursor() == pc {
+	if s.applyDeltas(target) && s.state.Cursor() == pc && s.state.Epoch() == pe {
 		return
 	}
 	// (Deltas can lead to the published version but not to its cursor: a
@@ -147,7 +149,7 @@ func (s *syncer) adopt() {
 	s.applyDeltasTo(st, target) // the changes published after that state, if any
 	// Never step back: a worker keeps what it enforces until the published
 	// state has caught up with it (a refusal must stay a refusal).
-	if newer(st.Version(), st.Cursor(), s.state.Version(), s.state.Cursor()) {
+	if newer(st.Version(), st.Cursor(), st.Epoch(), s.state.Version(), s.state.Cursor(), s.state.Epoch()) {
 		s.state = st
 	}
 }
@@ -473,13 +475,13 @@ func (s *syncer) releaseUntil(next time.Time) {
 // until the next whole publication (up to fullEvery versions later).
 func (s *syncer) publish(page []byte, baseVersion uint64, baseCursor int64, applied revocation.Applied) {
 	v := s.state.Version()
-	pv, pc, published := readVersion()
-	if published && !newer(v, s.state.Cursor(), pv, pc) {
+	pv, pc, pe, published := readVersion()
+	if published && !newer(v, s.state.Cursor(), s.state.Epoch(), pv, pc, pe) {
 		return
 	}
 	full, haveFull := readInt(keyFull)
 	delta := !applied.Swapped && !applied.Reset && len(page) <= maxDelta && haveFull && v-uint64(full) < fullEvery &&
-		published && pv == baseVersion && pc == baseCursor
+		published && pv == baseVersion && pc == baseCursor && pe == s.state.Epoch()
 	if delta {
 		buf := make([]byte, 0, 48+len(page))
 		buf = strconv.AppendUint(buf, v, 10)
@@ -504,7 +506,7 @@ func (s *syncer) publish(page []byte, baseVersion uint64, baseCursor int64, appl
 		}
 		_ = putShared(keyFull, []byte(strconv.FormatUint(v, 10)))
 	}
-	_ = putShared(keyVersion, []byte(strconv.FormatUint(v, 10)+"/"+strconv.FormatInt(s.state.Cursor(), 10)))
+	_ = putShared(keyVersion, []byte(strconv.FormatUint(v, 10)+"/"+strconv.FormatInt(s.state.Cursor(), 10)+"/"+s.state.Epoch()))
 	s.bumpStamp()
 }
 
@@ -541,25 +543,36 @@ func putShared(key string, value []byte) error {
 	return err
 }
 
-// readVersion reads the published state's version and cursor.
-func readVersion() (version uint64, cursor int64, ok bool) {
+// readVersion reads the published state's version, cursor and epoch.
+func readVersion() (version uint64, cursor int64, epoch string, ok bool) {
 	val, _, err := proxywasm.GetSharedData(keyVersion)
 	if err != nil || len(val) == 0 {
-		return 0, 0, false
+		return 0, 0, "", false
 	}
-	a, b, _ := strings.Cut(string(val), "/")
+	a, rest, _ := strings.Cut(string(val), "/")
+	b, epoch, _ := strings.Cut(rest, "/") // the epoch last: it is sessionsvc's, any text
 	v, err := strconv.ParseUint(a, 10, 64)
 	if err != nil {
-		return 0, 0, false
+		return 0, 0, "", false
 	}
 	c, _ := strconv.ParseInt(b, 10, 64)
-	return v, c, true
+	return v, c, epoch, true
 }
 
-// newer orders states by version, then cursor: two workers that fetched
-// the same version from the same base (a sync on demand beside the
-// lease's) differ by how far their page went.
-func newer(v uint64, cursor int64, thanV uint64, thanCursor int64) bool {
+// newer orders states. Within one epoch the cursor says what a state
+// holds (every change of sessionsvc's log up to it), whatever way it got
+// there: a sync on demand beside the lease's fetches branches off the
+// published chain, and its state (fewer pages, so a lower version) may
+// carry a revocation the lease's higher versions still lack; ordered by
+// version, it was not published and its worker stepped back to the
+// lease's state, forgetting the revocation whose answer it had released.
+// So: the cursor first, then the version (two ways to one cursor hold the
+// same). Across epochs (a store reset: cursors start again) the version
+// says which came later, then the cursor.
+func newer(v uint64, cursor int64, epoch string, thanV uint64, thanCursor int64, thanEpoch string) bool {
+	if epoch == thanEpoch {
+		return cursor > thanCursor || cursor == thanCursor && v > thanV
+	}
 	return v > thanV || v == thanV && cursor > thanCursor
 }
 

@@ -77,29 +77,76 @@ func (p *pluginContext) discoveryKeys(sessionKey, authorization, cookie string) 
 	return append(keys, token.FingerprintKey(tok))
 }
 
-// flushActivity sends the batch (one call per tick at most).
+// activityBatch is a batch's body and its number of marks.
+type activityBatch struct {
+	body []byte
+	n    int
+}
+
+// maxActivityRetry bounds the batches kept for resending while sessionsvc
+// cannot take them (each holds at most throttle.DefaultBatchMax marks, about 100 KB).
+const maxActivityRetry = 16
+
+// flushActivity sends one batch (one call per tick at most): a batch kept
+// from a failed call first, else the marks gathered since the last one. A
+// batch sessionsvc could not take (unreachable, 5xx, 429) is kept and
+// resent, so that activity during an outage is not lost and its sessions
+// are not ended as idle once sessionsvc is back; one it refused (another
+// 4xx) is dropped.
 func (p *pluginContext) flushActivity(t time.Time) {
-	if p.activityInFlight || p.activity.Len() == 0 {
+	if p.activityInFlight {
 		return
 	}
-	n := p.activity.Len()
-	body := p.activity.Flush()
+	var b activityBatch
+	resend := len(p.activityRetry) > 0
+	switch {
+	case resend:
+		b = p.activityRetry[0]
+	case p.activity.Len() > 0:
+		b.n = p.activity.Len()
+		b.body = p.activity.Flush()
+	default:
+		return
+	}
 	p.activityInFlight = true
-	err := p.callout("POST", protocol.PathActivity, body, func(status int, resp []byte, err error) {
+	err := p.callout("POST", protocol.PathActivity, b.body, func(status int, resp []byte, err error) {
 		p.activityInFlight = false
-		if err != nil || status/100 != 2 {
-			p.metrics.activityFailure.Increment(1)
-			proxywasm.LogWarnf("meshsession: activity batch of %d not accepted (status %d, %v): %s", n, status, err, snippet(resp))
+		if err == nil && status/100 == 2 {
+			if resend {
+				p.activityRetry = p.activityRetry[1:]
+			}
+			p.metrics.activityBatches.Increment(1)
+			p.metrics.activityMarks.Increment(uint64(b.n))
 			return
 		}
-		p.metrics.activityBatches.Increment(1)
-		p.metrics.activityMarks.Increment(uint64(n))
+		p.metrics.activityFailure.Increment(1)
+		retry := err != nil || status >= 500 || status == 429 || status == 0
+		proxywasm.LogWarnf("meshsession: activity batch of %d not accepted (status %d, %v, kept to resend: %v): %s", b.n, status, err, retry, snippet(resp))
+		switch {
+		case retry && !resend:
+			p.keepActivity(b)
+		case !retry && resend:
+			p.activityRetry = p.activityRetry[1:]
+		}
 	})
 	if err != nil {
 		p.activityInFlight = false
 		p.metrics.activityFailure.Increment(1)
 		proxywasm.LogWarnf("meshsession: dispatch activity batch: %v", err)
+		if !resend {
+			p.keepActivity(b)
+		}
 	}
+}
+
+// keepActivity keeps b to resend, dropping the oldest kept batch past
+// maxActivityRetry.
+func (p *pluginContext) keepActivity(b activityBatch) {
+	if len(p.activityRetry) >= maxActivityRetry {
+		proxywasm.LogWarnf("meshsession: %d activity batches kept for sessionsvc; dropping the oldest (%d marks)", len(p.activityRetry), p.activityRetry[0].n)
+		p.activityRetry = p.activityRetry[1:]
+	}
+	p.activityRetry = append(p.activityRetry, b)
 }
 
 // housekeeping drops expired revocations and stale throttle marks.

@@ -68,8 +68,12 @@ type pluginContext struct {
 	seen [seenSlots]seenSlot
 
 	activityInFlight bool
-	startedAt        time.Time
-	ticks            uint64
+	// activityRetry are batches sessionsvc could not take (unreachable,
+	// 5xx, 429), oldest first, resent before new ones (at most
+	// maxActivityRetry: the oldest is dropped past it).
+	activityRetry []activityBatch
+	startedAt     time.Time
+	ticks         uint64
 
 	// freeHTTP are HTTP contexts the host deleted, for reuse.
 	freeHTTP []*httpContext

@@ -566,3 +566,30 @@ func TestWorkersAdoptDeltaPages(t *testing.T) {
 		assert.True(t, h.do(t, get("/api/x", bearer(userToken(1, "first")), w)).local)
 	}
 }
+
+// TestActivityKeptWhileSessionsvcIsDown: a batch sessionsvc cannot take is
+// resent once it is back (it was dropped: sessions used during an outage
+// were ended as idle afterwards), and only once.
+func TestActivityKeptWhileSessionsvcIsDown(t *testing.T) {
+	eachHost(t, 2, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
+		stub := newStub(t)
+		h := mustStart(t, start, testConfig(`"last_seen_interval":"1h"`), stub.clusters())
+		h.tickAll(t) // the first sync: no start-up hold below
+		stub.set(func(s *stubSvc) { s.down = true })
+		require.False(t, h.do(t, get("/api/x", bearer(userToken(1, "down-a")), 0)).local)
+		h.tickAll(t)
+		h.tickAll(t)
+		assert.Empty(t, stub.recorded().activity, "sessionsvc is down")
+		stub.set(func(s *stubSvc) { s.down = false })
+		for range 4 {
+			h.tickAll(t)
+		}
+		n := 0
+		for _, a := range stub.recorded().activity {
+			if a.Key == "sid:down-a" {
+				n++
+			}
+		}
+		assert.Equal(t, 1, n, "the kept batch was resent once sessionsvc was back: %v", stub.recorded().activity)
+	})
+}

@@ -129,3 +129,12 @@ func TestBodyReadErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestIsJSONType(t *testing.T) {
+	for ct, want := range map[string]bool{
+		"application/json": true, "Application/JSON; charset=utf-8": true, "application/vnd.api+json": true,
+		"application/jsonp": false, "text/json": false, "application/json-seq": false, "": false, "application/json;;": false,
+	} {
+		assert.Equal(t, want, isJSONType(ct), ct)
+	}
+}

@@ -2,6 +2,7 @@ package settings
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/url"
@@ -167,7 +168,22 @@ func init() {
 func decodeStrict(raw json.RawMessage, v any) error {
 	dec := json.NewDecoder(strings.NewReader(string(raw)))
 	dec.DisallowUnknownFields()
-	return dec.Decode(v)
+	err := dec.Decode(v)
+	// Say what was expected in the settings' own words, not Go's types.
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		want := map[reflect.Kind]string{reflect.Bool: "true or false", reflect.Int: "a whole number",
+			reflect.String: "a string", reflect.Slice: "a list", reflect.Struct: "an object", reflect.Map: "an object"}[te.Type.Kind()]
+		if want == "" {
+			want = "of another type"
+		}
+		at := ""
+		if te.Field != "" {
+			at = " (" + te.Field + ")"
+		}
+		return fmt.Errorf("must be %s%s, got %s", want, at, te.Value)
+	}
+	return err
 }
 
 // lenientInt reads a number as JavaScript's parseInt would: 15, 15.7,

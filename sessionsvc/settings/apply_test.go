@@ -152,3 +152,19 @@ func TestSanitizeHTML(t *testing.T) {
 		assert.NotRegexp(t, `(?i)<\s*script|onerror\s*=|javascript:`, got)
 	}
 }
+
+// TestApplyOwnKeyTypeErrors: a key only sessionsvc has, sent with the
+// wrong type, is refused in the settings' words, not Go's.
+func TestApplyOwnKeyTypeErrors(t *testing.T) {
+	cur := Defaults(15 * time.Minute)
+	for body, want := range map[string]string{
+		`{"blockTor":1}`:              "blockTor: must be true or false, got number",
+		`{"minSecurityScore":"high"}`: "minSecurityScore: must be a whole number, got string",
+		`{"alertRecipients":"a@b.c"}`: "alertRecipients: must be a list, got string",
+		`{"smtp":{"port":"x"}}`:       "smtp: must be a whole number (port), got string",
+	} {
+		_, _, err := Apply(cur, []byte(body))
+		require.Error(t, err, body)
+		assert.Equal(t, want, err.Error(), body)
+	}
+}

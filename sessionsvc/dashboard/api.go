@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -150,10 +151,12 @@ func (d *Dashboard) block(w http.ResponseWriter, r *http.Request, s *session) {
 	var body struct {
 		Blocked *bool `json:"blocked"`
 	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil || body.Blocked == nil {
-		server.WriteError(w, http.StatusBadRequest, `send {"blocked": true} or {"blocked": false}`, nil)
+	const usage = `send {"blocked": true} or {"blocked": false}`
+	if !decodeBody(w, r, &body, usage) {
+		return
+	}
+	if body.Blocked == nil {
+		server.WriteError(w, http.StatusBadRequest, usage, nil)
 		return
 	}
 	b, _ := json.Marshal(map[string]bool{"blocked": *body.Blocked})
@@ -549,4 +552,32 @@ func (x *exportWriter) end() {
 		return
 	}
 	_, _ = io.WriteString(x.w, "]\n")
+}
+
+// decodeBody decodes r's JSON body strictly (unknown fields and trailing
+// data refused) into v; on failure it answers — 413 past the size limit,
+// 408 or 400 for a body that did not arrive, else 400 with usage — and
+// reports false.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, usage string) bool {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		if _, terr := dec.Token(); errors.Is(terr, io.EOF) {
+			return true
+		} else if terr != nil {
+			err = terr
+		} else {
+			err = errors.New("data after the JSON value")
+		}
+	}
+	var mbe *http.MaxBytesError
+	var ne net.Error
+	if errors.As(err, &mbe) || errors.As(err, &ne) {
+		status, msg := server.BodyReadProblem(err)
+		server.WriteError(w, status, msg, nil)
+		return false
+	}
+	server.WriteError(w, http.StatusBadRequest, usage, nil)
+	return false
 }

@@ -205,15 +205,14 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 		server.WriteError(w, http.StatusForbidden, "cross-site request refused", map[string]any{"code": "cross_site"})
 		return
 	}
-	if !strings.HasPrefix(strings.ToLower(r.Header.Get("Content-Type")), "application/json") {
+	if !server.IsJSONType(r.Header.Get("Content-Type")) {
 		server.WriteError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json", nil)
 		return
 	}
 	var body struct {
 		Token string `json:"token"`
 	}
-	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-		server.WriteError(w, http.StatusBadRequest, "send {\"token\": \"…\"}", nil)
+	if !decodeBody(w, r, &body, "send {\"token\": \"…\"}") {
 		return
 	}
 	tok := strings.TrimSpace(body.Token)

@@ -1,7 +1,6 @@
 package dashboard
 
 import (
-	"encoding/json"
 	"net/http"
 	"slices"
 
@@ -28,10 +27,7 @@ type bulkResult struct {
 // single action would be. It answers each item's outcome.
 func (d *Dashboard) bulk(w http.ResponseWriter, r *http.Request, s *session) {
 	var req bulkRequest
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		server.WriteError(w, http.StatusBadRequest, `send {"action": "terminate", "sessionIds": [...]} or {"action": "block", "userIds": [...]}`, nil)
+	if !decodeBody(w, r, &req, `send {"action": "terminate", "sessionIds": [...]} or {"action": "block", "userIds": [...]}`) {
 		return
 	}
 	var ids []string

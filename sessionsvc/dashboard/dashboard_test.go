@@ -623,3 +623,19 @@ func TestBadURLTextRefused(t *testing.T) {
 		assert.Equal(t, 200, c.do("GET", "/dashboard/api/sessions?search=%C3%A9", nil, nil).status, "UTF-8 is fine")
 	})
 }
+
+// TestBodyTooLarge: a body past the limit is a 413, not a 400 with the
+// usage.
+func TestBodyTooLarge(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.client()
+	a := c.do("POST", "/dashboard/api/login", map[string]string{"token": strings.Repeat("t", 10<<10)}, nil)
+	assert.Equal(t, 413, a.status, "%s", a.body)
+	c = e.admin()
+	ids := make([]string, 0, 200_000)
+	for i := range 200_000 {
+		ids = append(ids, fmt.Sprintf("sess_%020d", i))
+	}
+	a = c.post("POST", "/dashboard/api/bulk", map[string]any{"action": "terminate", "sessionIds": ids})
+	assert.Equal(t, 413, a.status, "%s", a.body[:min(len(a.body), 200)])
+}

@@ -446,7 +446,7 @@ func (s *Server) adminGetSettings(w http.ResponseWriter, r *http.Request) error 
 // (settings.Apply): unknown keys ignored (listed in meta.ignored), values
 // clamped, the plugin's keys replaced.
 func (s *Server) adminPutSettings(w http.ResponseWriter, r *http.Request) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSONType(ct) {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !IsJSONType(ct) {
 		return &apiError{Status: http.StatusUnsupportedMediaType, Message: "Content-Type must be application/json"}
 	}
 	body, err := io.ReadAll(r.Body)

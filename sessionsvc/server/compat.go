@@ -117,7 +117,7 @@ func readOptionalJSONLoose(r *http.Request, v any) error {
 	if r.ContentLength == 0 && r.Header.Get("Transfer-Encoding") == "" {
 		return nil
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSONType(ct) {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !IsJSONType(ct) {
 		return &apiError{Status: http.StatusUnsupportedMediaType, Message: "Content-Type must be application/json"}
 	}
 	dec := json.NewDecoder(r.Body)

@@ -124,7 +124,7 @@ func decodeJSON(r *http.Request, v any) error {
 	// The internal API takes JSON whatever the plugin labels it; the public
 	// APIs refuse bodies declared as something else (forms, uploads).
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(r.URL.Path, "/internal/") &&
-		!isJSONType(ct) {
+		!IsJSONType(ct) {
 		return &apiError{Status: http.StatusUnsupportedMediaType, Message: "Content-Type must be application/json"}
 	}
 	dec := json.NewDecoder(r.Body)
@@ -143,9 +143,9 @@ func decodeJSON(r *http.Request, v any) error {
 	return nil
 }
 
-// isJSONType reports whether a Content-Type names JSON: application/json
+// IsJSONType reports whether a Content-Type names JSON: application/json
 // or a +json type, parameters aside ("application/jsonp" is not).
-func isJSONType(ct string) bool {
+func IsJSONType(ct string) bool {
 	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && (mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
 }

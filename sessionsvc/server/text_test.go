@@ -135,6 +135,6 @@ func TestIsJSONType(t *testing.T) {
 		"application/json": true, "Application/JSON; charset=utf-8": true, "application/vnd.api+json": true,
 		"application/jsonp": false, "text/json": false, "application/json-seq": false, "": false, "application/json;;": false,
 	} {
-		assert.Equal(t, want, isJSONType(ct), ct)
+		assert.Equal(t, want, IsJSONType(ct), ct)
 	}
 }

@@ -552,13 +552,11 @@ func (s *syncer) publish(page []byte, baseVersion uint64, baseCursor int64, appl
 func (s *syncer) lockPublish(t time.Time) bool {
 	val, cas, err := proxywasm.GetSharedData(keyPublish)
 	if errors.Is(err, types.ErrorStatusNotFound) {
-		// Never written (the first publication of this Envoy): create it
-		// free, then take it with CAS like any other time. (Envoy takes
-		// cas 0 as an unconditional write: only an existing key can be
-		// taken with CAS.)
-		if err = putShared(keyPublish, nil); err == nil {
-			val, cas, err = proxywasm.GetSharedData(keyPublish)
-		}
+		// Never written (createPublishLock runs at start; this is a
+		// fallback): create it free, then take it with CAS like any
+		// other time.
+		createPublishLock()
+		val, cas, err = proxywasm.GetSharedData(keyPublish)
 	}
 	if err != nil || cas == 0 {
 		return false
@@ -573,6 +571,17 @@ func (s *syncer) lockPublish(t time.Time) bool {
 	b = append(b, ',')
 	b = strconv.AppendUint(b, s.leaseID(), 10)
 	return proxywasm.SetSharedData(keyPublish, b, cas) == nil
+}
+
+// createPublishLock creates the publish lock, free, if it does not exist
+// (plugin start). Envoy takes cas 0 as an unconditional write, so only an
+// existing key can be taken with CAS; created at start, before any worker
+// has a state to publish, the creation cannot overwrite a lock held (the
+// key is never deleted afterwards).
+func createPublishLock() {
+	if _, _, err := proxywasm.GetSharedData(keyPublish); errors.Is(err, types.ErrorStatusNotFound) {
+		_ = proxywasm.SetSharedData(keyPublish, nil, 0)
+	}
 }
 
 // unlockPublish frees the publish lock if it is still this worker's.

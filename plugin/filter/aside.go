@@ -59,9 +59,7 @@ func (s *syncer) asideDone(ws []func(), epoch string, cursor int64, status int, 
 		}
 	}
 	s.aside = false
-	for _, w := range ws {
-		w()
-	}
+	s.releaseWaiters(ws)
 	if next := s.asideNext; len(next) > 0 {
 		s.asideNext = nil
 		switch {

@@ -123,6 +123,7 @@ func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
 	p.sync = syncer{plugin: p, state: revocation.New(), lastSync: p.startedAt}
 	p.sync.startTiming()
 	p.sync.startLocal()
+	createPublishLock()
 	p.activity = throttle.NewBatch(0)
 	p.marks = throttle.NewTracker(0)
 	p.lastSeen = make(map[uint64]int64)

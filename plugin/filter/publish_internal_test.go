@@ -184,3 +184,89 @@ func TestOnDemandSyncPastTheLeasesVersions(t *testing.T) {
 	enforced(t, "fp:8", "the lease's next page", b, other)
 	enforced(t, "fp:7", "the lease's next page", b, other, lease)
 }
+
+// TestConcurrentPublishers: the lease publishes its state (v5/6) while a
+// worker's sync on demand publishes a newer one (v3/7, with the logout's
+// revocation fp:7), their steps interleaved: the lease read the published
+// version (v4/5) and compared, then the other published whole, then the
+// lease wrote its older state over it. The worker on demand released its
+// logout's answer, and the others adopted a state without fp:7. With the
+// publish lock, the one on demand cannot publish while the lease does:
+// its answer waits, and goes once its state is published (next tick).
+func TestConcurrentPublishers(t *testing.T) {
+	_, reset := proxytest.NewHostEmulator(proxytest.NewEmulatorOption())
+	defer reset()
+	defer func() { publishHook = nil }()
+	now := time.Now()
+	page := func(t *testing.T, cursor int64, reset bool, seqs ...int64) []byte {
+		t.Helper()
+		p := protocol.SyncPage{Epoch: "e1", Cursor: cursor, Reset: reset, Now: now.Unix()}
+		for _, s := range seqs {
+			p.Changes = append(p.Changes, protocol.Change{Seq: s, Op: protocol.OpRevoke, Key: fmt.Sprintf("fp:%d", s),
+				Exp: now.Add(time.Hour).Unix(), Reason: "logout"})
+			p.Cursor = s
+		}
+		b, err := protocol.AppendBinaryPage(nil, &p)
+		require.NoError(t, err)
+		return b
+	}
+	var published []byte // the table published whole, kept apart (see TestPublishAfterConcurrentFetch)
+	keep := func(t *testing.T) {
+		t.Helper()
+		table, _, err := proxywasm.GetSharedData(keyTable)
+		require.NoError(t, err)
+		published = bytes.Clone(table)
+	}
+	p := &pluginContext{metrics: defineMetrics()}
+	worker := func() *syncer { return &syncer{plugin: p, state: revocation.New()} }
+	applyOnly := func(t *testing.T, s *syncer, body []byte) (uint64, int64, revocation.Applied) {
+		t.Helper()
+		before, base := s.state.Version(), s.state.Cursor()
+		applied, err := s.state.ApplyPage(body, now)
+		require.NoError(t, err)
+		return before, base, applied
+	}
+	apply := func(t *testing.T, s *syncer, body []byte) {
+		t.Helper()
+		before, base, applied := applyOnly(t, s, body)
+		require.True(t, s.publish(body, before, base, applied))
+		keep(t)
+	}
+	adopt := func(t *testing.T, s *syncer) {
+		t.Helper()
+		require.NoError(t, putShared(keyTable, bytes.Clone(published)))
+		s.adopt()
+	}
+	lease, b, other := worker(), worker(), worker()
+	apply(t, lease, page(t, 0, true, 1, 2)) // v1/2, whole
+	apply(t, lease, page(t, 2, false, 3))   // v2/3 (a delta: whole below)
+	apply(t, lease, page(t, 3, false, 4))
+	apply(t, lease, page(t, 4, false, 5)) // v4/5
+	b.state = revocation.New()
+	applyOnly(t, b, page(t, 0, true, 1, 2, 3, 4, 5, 6, 7)) // b's sync on demand: v1/7, with fp:7
+
+	released := false
+	// The lease's page (v5/6) is published; between its comparison and
+	// its writes, b publishes (its answer waits on it).
+	lb, lbase, lapplied := applyOnly(t, lease, page(t, 5, false, 6))
+	publishHook = func() {
+		publishHook = nil
+		if b.publish(nil, 0, 0, revocation.Applied{}) {
+			keep(t)
+		}
+		b.waiters = append(b.waiters, func() { released = true })
+		b.wake(now) // if the answer goes now, every worker must enforce fp:7 from now on
+	}
+	lease.publish(nil, lb, lbase, lapplied) // whole (as a page too big for a delta)
+	keep(t)
+	if !released {
+		// Not published yet: b's next tick publishes, then answers.
+		b.retryPublish()
+		keep(t)
+	}
+	require.True(t, released, "the logout's answer is never released")
+	adopt(t, other)
+	_, ok := other.state.Revoked("fp:7", now.Unix())
+	require.True(t, ok, "the answer went, and another worker accepts fp:7 (state %d/%d, b %d/%d)",
+		other.state.Version(), other.state.Cursor(), b.state.Version(), b.state.Cursor())
+}

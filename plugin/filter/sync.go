@@ -39,7 +39,20 @@ const (
 	// "<version>\n<base cursor>\n<page>".
 	keyFull        = keyGen + "state.full"
 	keyDeltaPrefix = keyGen + "delta."
+	// keyPublish is the publish lock: "<expiry ms>,<holder leaseID>", or
+	// empty (free; shared data has no delete). A worker publishes only
+	// holding it, from its read of keyVersion to its write, so that two
+	// publications never interleave (see publish).
+	keyPublish = keyGen + "publish.lock"
 )
+
+// publishLockFor bounds how long a publish lock is held: past it, a
+// worker that died holding it (a VM that trapped) blocks nobody.
+const publishLockFor = 2 * time.Second
+
+// publishHook, when set (tests only), runs under the publish lock between
+// the comparison with the published version and the writes.
+var publishHook func()
 
 // syncer keeps one worker's revocation state in step with sessionsvc. The
 // workers of one Envoy share one sync loop: on each tick every worker adopts
@@ -81,6 +94,7 @@ func (s *syncer) relaxGC(on bool) {
 }
 
 func (s *syncer) tick(t time.Time) {
+	s.retryPublish()
 	s.adopt()
 	s.adoptLocal(t)
 	if ms, ok := readInt(keySynced); ok {
@@ -473,14 +487,36 @@ func (s *syncer) releaseUntil(next time.Time) {
 // does not apply to it, and published as a delta it would break the chain
 // every worker follows: they would stay behind, enforcing nothing new,
 // until the next whole publication (up to fullEvery versions later).
-func (s *syncer) publish(page []byte, baseVersion uint64, baseCursor int64, applied revocation.Applied) {
+//
+// Two workers publishing at once interleaved: an older state could be
+// written last over a newer one (or table, meta and version of two
+// publishers mixed), and the worker whose newer state was lost released
+// its logout's answer while the others adopted a state without it. So a
+// worker publishes only holding the publish lock (keyPublish, taken with
+// CAS), and compares with the published version under it. It reports
+// false when it could not take the lock: nothing was written, and s.unpublished
+// keeps the waiters of this state (wake) until a later publish (retryPublish,
+// on the tick) puts it, or a state at least as new, in shared data.
+// Otherwise true (published, a state at least as new was, or a write
+// failed: logged, and the waiters go as before).
+func (s *syncer) publish(page []byte, baseVersion uint64, baseCursor int64, applied revocation.Applied) bool {
+	t := now()
+	if !s.lockPublish(t) {
+		s.unpublished = true
+		return false
+	}
+	defer s.unlockPublish()
+	s.unpublished = false
 	v := s.state.Version()
 	pv, pc, pe, published := readVersion()
 	if published && !newer(v, s.state.Cursor(), s.state.Epoch(), pv, pc, pe) {
-		return
+		return true
+	}
+	if publishHook != nil {
+		publishHook()
 	}
 	full, haveFull := readInt(keyFull)
-	delta := !applied.Swapped && !applied.Reset && len(page) <= maxDelta && haveFull && v-uint64(full) < fullEvery &&
+	delta := page != nil && !applied.Swapped && !applied.Reset && len(page) <= maxDelta && haveFull && v-uint64(full) < fullEvery &&
 		published && pv == baseVersion && pc == baseCursor && pe == s.state.Epoch()
 	if delta {
 		buf := make([]byte, 0, 48+len(page))
@@ -498,16 +534,78 @@ func (s *syncer) publish(page []byte, baseVersion uint64, baseCursor int64, appl
 		meta, table := s.state.Marshal()
 		if err := putShared(keyTable, table); err != nil {
 			proxywasm.LogErrorf("meshsession: publish revocation state (%d bytes): %v", len(table), err)
-			return
+			return true
 		}
 		if err := putShared(keyState, meta); err != nil {
 			proxywasm.LogErrorf("meshsession: publish revocation state: %v", err)
-			return
+			return true
 		}
 		_ = putShared(keyFull, []byte(strconv.FormatUint(v, 10)))
 	}
 	_ = putShared(keyVersion, []byte(strconv.FormatUint(v, 10)+"/"+strconv.FormatInt(s.state.Cursor(), 10)+"/"+s.state.Epoch()))
 	s.bumpStamp()
+	return true
+}
+
+// lockPublish takes the publish lock (free, expired, or already this
+// worker's) with a CAS write.
+func (s *syncer) lockPublish(t time.Time) bool {
+	val, cas, err := proxywasm.GetSharedData(keyPublish)
+	if errors.Is(err, types.ErrorStatusNotFound) {
+		// Never written (createPublishLock runs at start; this is a
+		// fallback): create it free, then take it with CAS like any
+		// other time.
+		createPublishLock()
+		val, cas, err = proxywasm.GetSharedData(keyPublish)
+	}
+	if err != nil || cas == 0 {
+		return false
+	}
+	if exp, holder, ok := strings.Cut(string(val), ","); ok {
+		ms, _ := strconv.ParseInt(exp, 10, 64)
+		if t.UnixMilli() < ms && holder != strconv.FormatUint(s.leaseID(), 10) {
+			return false // another worker is publishing
+		}
+	}
+	b := strconv.AppendInt(make([]byte, 0, 48), t.Add(publishLockFor).UnixMilli(), 10)
+	b = append(b, ',')
+	b = strconv.AppendUint(b, s.leaseID(), 10)
+	return proxywasm.SetSharedData(keyPublish, b, cas) == nil
+}
+
+// createPublishLock creates the publish lock, free, if it does not exist
+// (plugin start). Envoy takes cas 0 as an unconditional write, so only an
+// existing key can be taken with CAS; created at start, before any worker
+// has a state to publish, the creation cannot overwrite a lock held (the
+// key is never deleted afterwards).
+func createPublishLock() {
+	if _, _, err := proxywasm.GetSharedData(keyPublish); errors.Is(err, types.ErrorStatusNotFound) {
+		_ = proxywasm.SetSharedData(keyPublish, nil, 0)
+	}
+}
+
+// unlockPublish frees the publish lock if it is still this worker's.
+func (s *syncer) unlockPublish() {
+	val, cas, err := proxywasm.GetSharedData(keyPublish)
+	if err != nil {
+		return
+	}
+	if _, holder, _ := strings.Cut(string(val), ","); holder == strconv.FormatUint(s.leaseID(), 10) {
+		_ = proxywasm.SetSharedData(keyPublish, nil, cas)
+	}
+}
+
+// retryPublish publishes, whole, a state whose publication found the
+// lock taken, and then lets its waiters go (tick).
+func (s *syncer) retryPublish() {
+	if !s.unpublished || !s.publish(nil, 0, 0, revocation.Applied{}) {
+		return
+	}
+	ws := s.pubWaiters
+	s.pubWaiters = nil
+	for _, w := range ws {
+		w()
+	}
 }
 
 func (s *syncer) fail(t time.Time, msg string) {

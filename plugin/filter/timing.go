@@ -36,8 +36,13 @@ type timing struct {
 	haveStamp bool
 
 	waiters []func() // run once the current fetch chain is over
-	again   bool     // a sync was asked for while a fetch was out: fetch once more
-	leased  bool     // the current fetch chain holds the lease
+	// unpublished: this worker's state is newer than what it could
+	// publish (the publish lock was taken); pubWaiters, the waiters that
+	// wait for it (retryPublish).
+	unpublished bool
+	pubWaiters  []func()
+	again       bool // a sync was asked for while a fetch was out: fetch once more
+	leased      bool // the current fetch chain holds the lease
 
 	// A sync on demand while this worker's long-poll is out goes beside
 	// it (aside.go): aside, one is out; asideNext, the waiters that came
@@ -189,11 +194,21 @@ func (s *syncer) wake(t time.Time) {
 	if len(s.waiters) > 0 {
 		ws := s.waiters
 		s.waiters = nil
-		for _, w := range ws {
-			w()
-		}
+		s.releaseWaiters(ws)
 	}
 	s.releaseHeld(t)
+}
+
+// releaseWaiters runs ws, or keeps them until this worker's state is
+// published (retryPublish): an answer must not go before.
+func (s *syncer) releaseWaiters(ws []func()) {
+	if s.unpublished {
+		s.pubWaiters = append(s.pubWaiters, ws...)
+		return
+	}
+	for _, w := range ws {
+		w()
+	}
 }
 
 // noteKept logs and counts what a snapshot kept of the state it replaced.

@@ -196,7 +196,6 @@ func TestOnDemandSyncPastTheLeasesVersions(t *testing.T) {
 func TestConcurrentPublishers(t *testing.T) {
 	_, reset := proxytest.NewHostEmulator(proxytest.NewEmulatorOption())
 	defer reset()
-	defer func() { publishHook = nil }()
 	now := time.Now()
 	page := func(t *testing.T, cursor int64, reset bool, seqs ...int64) []byte {
 		t.Helper()
@@ -249,8 +248,8 @@ func TestConcurrentPublishers(t *testing.T) {
 	// The lease's page (v5/6) is published; between its comparison and
 	// its writes, b publishes (its answer waits on it).
 	lb, lbase, lapplied := applyOnly(t, lease, page(t, 5, false, 6))
-	publishHook = func() {
-		publishHook = nil
+	lease.beforeWrite = func() {
+		lease.beforeWrite = nil
 		if b.publish(nil, 0, 0, revocation.Applied{}) {
 			keep(t)
 		}

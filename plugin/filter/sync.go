@@ -50,10 +50,6 @@ const (
 // worker that died holding it (a VM that trapped) blocks nobody.
 const publishLockFor = 2 * time.Second
 
-// publishHook, when set (tests only), runs under the publish lock between
-// the comparison with the published version and the writes.
-var publishHook func()
-
 // syncer keeps one worker's revocation state in step with sessionsvc. The
 // workers of one Envoy share one sync loop: on each tick every worker adopts
 // the state published in shared data if it changed; the one that wins the
@@ -63,6 +59,9 @@ type syncer struct {
 	plugin *pluginContext
 	state  *revocation.State
 	id     uint64 // leaseID
+	// beforeWrite, when set (tests only), runs under the publish lock
+	// between the comparison and the writes.
+	beforeWrite func()
 
 	lastSync time.Time // last successful sync known to this worker
 	fetching bool      // this worker has a sync call out
@@ -512,8 +511,8 @@ func (s *syncer) publish(page []byte, baseVersion uint64, baseCursor int64, appl
 	if published && !newer(v, s.state.Cursor(), s.state.Epoch(), pv, pc, pe) {
 		return true
 	}
-	if publishHook != nil {
-		publishHook()
+	if s.beforeWrite != nil {
+		s.beforeWrite()
 	}
 	full, haveFull := readInt(keyFull)
 	delta := page != nil && !applied.Swapped && !applied.Reset && len(page) <= maxDelta && haveFull && v-uint64(full) < fullEvery &&

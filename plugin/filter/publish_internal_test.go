@@ -33,16 +33,7 @@ func TestPublishAfterConcurrentFetch(t *testing.T) {
 	now := time.Now()
 	const epoch = "e1"
 	page := func(t *testing.T, cursor int64, reset bool, seqs ...int64) []byte {
-		t.Helper()
-		p := protocol.SyncPage{Epoch: epoch, Cursor: cursor, Reset: reset, Now: now.Unix()}
-		for _, s := range seqs {
-			p.Changes = append(p.Changes, protocol.Change{Seq: s, Op: protocol.OpRevoke, Key: fmt.Sprintf("fp:%d", s),
-				Exp: now.Add(time.Hour).Unix(), Reason: "logout"})
-			p.Cursor = s
-		}
-		b, err := protocol.AppendBinaryPage(nil, &p)
-		require.NoError(t, err)
-		return b
+		return revokingPage(t, epoch, now, cursor, reset, seqs...)
 	}
 	// Envoy copies shared data in and out; the emulator hands out the
 	// value it keeps, and a state's table is a view of its memory (the
@@ -118,16 +109,7 @@ func TestOnDemandSyncPastTheLeasesVersions(t *testing.T) {
 	now := time.Now()
 	const epoch = "e1"
 	page := func(t *testing.T, cursor int64, reset bool, seqs ...int64) []byte {
-		t.Helper()
-		p := protocol.SyncPage{Epoch: epoch, Cursor: cursor, Reset: reset, Now: now.Unix()}
-		for _, s := range seqs {
-			p.Changes = append(p.Changes, protocol.Change{Seq: s, Op: protocol.OpRevoke, Key: fmt.Sprintf("fp:%d", s),
-				Exp: now.Add(time.Hour).Unix(), Reason: "logout"})
-			p.Cursor = s
-		}
-		b, err := protocol.AppendBinaryPage(nil, &p)
-		require.NoError(t, err)
-		return b
+		return revokingPage(t, epoch, now, cursor, reset, seqs...)
 	}
 	// The table published whole, kept apart (see TestPublishAfterConcurrentFetch).
 	var published []byte
@@ -198,16 +180,7 @@ func TestConcurrentPublishers(t *testing.T) {
 	defer reset()
 	now := time.Now()
 	page := func(t *testing.T, cursor int64, reset bool, seqs ...int64) []byte {
-		t.Helper()
-		p := protocol.SyncPage{Epoch: "e1", Cursor: cursor, Reset: reset, Now: now.Unix()}
-		for _, s := range seqs {
-			p.Changes = append(p.Changes, protocol.Change{Seq: s, Op: protocol.OpRevoke, Key: fmt.Sprintf("fp:%d", s),
-				Exp: now.Add(time.Hour).Unix(), Reason: "logout"})
-			p.Cursor = s
-		}
-		b, err := protocol.AppendBinaryPage(nil, &p)
-		require.NoError(t, err)
-		return b
+		return revokingPage(t, "e1", now, cursor, reset, seqs...)
 	}
 	var published []byte // the table published whole, kept apart (see TestPublishAfterConcurrentFetch)
 	keep := func(t *testing.T) {
@@ -268,4 +241,19 @@ func TestConcurrentPublishers(t *testing.T) {
 	_, ok := other.state.Revoked("fp:7", now.Unix())
 	require.True(t, ok, "the answer went, and another worker accepts fp:7 (state %d/%d, b %d/%d)",
 		other.state.Version(), other.state.Cursor(), b.state.Version(), b.state.Cursor())
+}
+
+// revokingPage is a binary sync page of epoch from cursor revoking
+// "fp:<seq>" for each of seqs (its cursor: the last seq).
+func revokingPage(t *testing.T, epoch string, now time.Time, cursor int64, reset bool, seqs ...int64) []byte {
+	t.Helper()
+	p := protocol.SyncPage{Epoch: epoch, Cursor: cursor, Reset: reset, Now: now.Unix()}
+	for _, s := range seqs {
+		p.Changes = append(p.Changes, protocol.Change{Seq: s, Op: protocol.OpRevoke, Key: fmt.Sprintf("fp:%d", s),
+			Exp: now.Add(time.Hour).Unix(), Reason: "logout"})
+		p.Cursor = s
+	}
+	b, err := protocol.AppendBinaryPage(nil, &p)
+	require.NoError(t, err)
+	return b
 }

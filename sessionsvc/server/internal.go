@@ -157,14 +157,19 @@ func (s *Server) tokenKeys(access, refresh []string, accessExp, refreshExp int64
 	return keys
 }
 
-// keyExp is the expiry of keys' first key of kind (zero if none).
-func keyExp(keys []store.SessionKey, kind store.KeyKind) time.Time {
+// latestExp is how long a revocation of keys must last: the latest of
+// their expiries, or RevocationTTL from now when none is known.
+func (s *Server) latestExp(keys []store.SessionKey, now time.Time) time.Time {
+	var latest time.Time
 	for _, k := range keys {
-		if k.Kind == kind {
-			return k.ExpiresAt
+		if k.ExpiresAt.After(latest) {
+			latest = k.ExpiresAt
 		}
 	}
-	return time.Time{}
+	if latest.IsZero() {
+		latest = now.Add(s.cfg.RevocationTTL)
+	}
+	return latest
 }
 
 func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
@@ -191,15 +196,8 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	now := s.nowUTC()
 	keys := s.tokenKeys(req.Keys, req.RefreshKeys, req.ExpiresAt, req.RefreshExpiresAt, now)
-	accessExp, refreshExp := unixTime(req.ExpiresAt), keyExp(keys, store.KeyRefresh)
 	allKeys := append(append([]string{}, req.Keys...), req.RefreshKeys...)
-	latest := accessExp
-	if refreshExp.After(latest) {
-		latest = refreshExp
-	}
-	if latest.IsZero() {
-		latest = now.Add(s.cfg.RevocationTTL)
-	}
+	latest := s.latestExp(keys, now)
 
 	req.Identifier = cutText(req.Identifier, maxIdentifierIn)
 	if ans, locked, err := s.registrationLocked(ctx, req, now); err != nil {
@@ -334,18 +332,11 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 	}
 	// Refused: the tokens the upstream just issued must not work either.
 	if len(newKeys) > 0 {
-		var ks []string
-		latest := time.Time{}
+		ks := make([]string, 0, len(newKeys))
 		for _, k := range newKeys {
 			ks = append(ks, k.Key)
-			if k.ExpiresAt.After(latest) {
-				latest = k.ExpiresAt
-			}
 		}
-		if latest.IsZero() {
-			latest = now.Add(s.cfg.RevocationTTL)
-		}
-		if err := s.st.RevokeKeys(ctx, ks, out.Reason, latest, now); err != nil {
+		if err := s.st.RevokeKeys(ctx, ks, out.Reason, s.latestExp(newKeys, now), now); err != nil {
 			return err
 		}
 	}

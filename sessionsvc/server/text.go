@@ -57,6 +57,9 @@ func cleanValue(v reflect.Value) {
 			}
 		}
 	case reflect.Slice, reflect.Array:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			return // bytes (json.RawMessage) are not text here
+		}
 		for i := range v.Len() {
 			cleanValue(v.Index(i))
 		}

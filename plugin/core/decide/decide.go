@@ -331,14 +331,19 @@ func (e *Engine) Route(method, path string) Route {
 	path = stripQuery(path)
 	c := e.cfg
 	switch {
-	case c.Login.Path != "" && method == c.Login.Method && (path == c.Login.Path || routePathMatches(path, c.Login.Path)):
+	case isRoute(c.Login.Route, method, path):
 		return RouteLogin
-	case c.Refresh.Path != "" && method == c.Refresh.Method && (path == c.Refresh.Path || routePathMatches(path, c.Refresh.Path)):
+	case isRoute(c.Refresh.Route, method, path):
 		return RouteRefresh
-	case c.Logout.Path != "" && method == c.Logout.Method && (path == c.Logout.Path || routePathMatches(path, c.Logout.Path)):
+	case isRoute(c.Logout, method, path):
 		return RouteLogout
 	}
 	return RouteNone
+}
+
+// isRoute reports whether method and path (query stripped) are r's.
+func isRoute(r config.Route, method, path string) bool {
+	return r.Path != "" && method == r.Method && (path == r.Path || routePathMatches(path, r.Path))
 }
 
 // result resets the Engine's Decision (a pass without a token) and returns

@@ -1,10 +1,15 @@
 package authflow
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 
@@ -23,7 +28,13 @@ const MaxIdentifierLen = 1024
 //   - JSON (any content type whose body parses as JSON): the value at path;
 //     a string as is, any other JSON value as its JSON text (an array or
 //     object is still a name an attacker tries, counted as such);
-//   - application/x-www-form-urlencoded: the field named path;
+//   - application/x-www-form-urlencoded: the field named path (the values
+//     a body with a stray ';' or bad escape still yields, as Node's qs
+//     and Go's ParseQuery read them);
+//   - multipart/form-data (Strapi's body parser reads it by default): the
+//     text part named path;
+//   - a field repeated in a form: the first (Go's FormValue; Node's
+//     parsers make an array the app refuses);
 //   - missing, empty or unreadable: "" (all such logins share one counter).
 //
 // The result is bounded by MaxIdentifierLen.
@@ -44,10 +55,12 @@ func LoginIdentifier(body []byte, contentType, path string) string {
 			v = r.Raw
 		}
 	case isForm(contentType):
-		q, err := url.ParseQuery(string(body))
-		if err == nil {
-			v = q.Get(path)
-		}
+		// ParseQuery keeps the pairs it could read when it reports one it
+		// could not (`identifier=victim&;`: the app reads the name).
+		q, _ := url.ParseQuery(string(body))
+		v = q.Get(path)
+	default:
+		v = multipartField(body, contentType, path)
 	}
 	return boundIdentifier(v)
 }
@@ -75,6 +88,30 @@ func lastAt(r gjson.Result, path string) gjson.Result {
 		r = found
 	}
 	return r
+}
+
+// multipartField is the first text part named name of a multipart/form-data
+// body, or "" (another type, no boundary, no such part, a malformed body).
+// It reads at most MaxIdentifierLen+utf8.UTFMax bytes of the part.
+func multipartField(body []byte, contentType, name string) string {
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
+		return ""
+	}
+	r := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+	for {
+		p, err := r.NextPart()
+		if err != nil {
+			return ""
+		}
+		if p.FormName() == name && p.FileName() == "" {
+			v, err := io.ReadAll(io.LimitReader(p, MaxIdentifierLen+utf8.UTFMax))
+			if err != nil {
+				return ""
+			}
+			return string(v)
+		}
+	}
 }
 
 func isForm(contentType string) bool {

@@ -31,7 +31,13 @@ func TestLoginIdentifier(t *testing.T) {
 		{"form", `identifier=Carol%40example.com&password=x`, "application/x-www-form-urlencoded; charset=utf-8", "identifier", "Carol@example.com"},
 		{"form repeated: first, as the app reads it", `identifier=a&identifier=b`, "application/x-www-form-urlencoded", "identifier", "a"},
 		{"form ignored without its content type", `identifier=a`, "text/plain", "identifier", ""},
-		{"multipart unreadable", "--x\r\nContent-Disposition: form-data; name=\"identifier\"\r\n\r\nalice\r\n--x--", "multipart/form-data; boundary=x", "identifier", ""},
+		{"form with a stray semicolon: the pairs the app reads", `identifier=victim&password=x&;`, "application/x-www-form-urlencoded", "identifier", "victim"},
+		{"form with a bad escape elsewhere", `password=%zz&identifier=victim`, "application/x-www-form-urlencoded", "identifier", "victim"},
+		{"multipart", "--x\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\npw\r\n--x\r\nContent-Disposition: form-data; name=\"identifier\"\r\n\r\nalice\r\n--x--\r\n", "multipart/form-data; boundary=x", "identifier", "alice"},
+		{"multipart quoted boundary, repeated: first", "--a b\r\nContent-Disposition: form-data; name=\"identifier\"\r\n\r\nfirst\r\n--a b\r\nContent-Disposition: form-data; name=\"identifier\"\r\n\r\nsecond\r\n--a b--\r\n", `Multipart/Form-Data; boundary="a b"`, "identifier", "first"},
+		{"multipart file part is not the name", "--x\r\nContent-Disposition: form-data; name=\"identifier\"; filename=\"f\"\r\n\r\nalice\r\n--x--\r\n", "multipart/form-data; boundary=x", "identifier", ""},
+		{"multipart without boundary", "--x\r\nContent-Disposition: form-data; name=\"identifier\"\r\n\r\nalice\r\n--x--", "multipart/form-data", "identifier", ""},
+		{"multipart truncated", "--x\r\nContent-Disposition: form-data; name=\"identifier\"\r\n\r\nalice", "multipart/form-data; boundary=x", "identifier", ""},
 		{"empty body", ``, "application/json", "identifier", ""},
 		{"no path configured", `{"identifier":"a"}`, "application/json", "", ""},
 	}
@@ -49,6 +55,7 @@ func TestLoginIdentifier(t *testing.T) {
 func FuzzLoginIdentifier(f *testing.F) {
 	f.Add([]byte(`{"identifier":"a"}`), "application/json")
 	f.Add([]byte(`identifier=%zz`), "application/x-www-form-urlencoded")
+	f.Add([]byte("--x\r\nContent-Disposition: form-data; name=\"identifier\"\r\n\r\nalice\r\n--x--\r\n"), "multipart/form-data; boundary=x")
 	f.Fuzz(func(t *testing.T, body []byte, ct string) {
 		got := LoginIdentifier(body, ct, "identifier")
 		if len(got) > MaxIdentifierLen {

@@ -480,13 +480,22 @@ func TestRefreshOfEndedSessionRefusedInAnySpelling(t *testing.T) {
 		h.tickAll(t)
 		var reached atomic.Int64
 		app := countingApp(&reached, 200)
-		for _, tc := range []struct{ name, path, body string }{
-			{"repeated key", "/api/auth/refresh", `{"refreshToken":"decoy","refreshToken":"rt-old"}`},
-			{"trailing slash", "/api/auth/refresh/", `{"refreshToken":"rt-old"}`},
-			{"case", "/API/Auth/Refresh", `{"refreshToken":"rt-old"}`},
-			{"encoded letter", "/api/auth/re%66resh", `{"refreshToken":"rt-old"}`},
+		const form, multi = "application/x-www-form-urlencoded", "multipart/form-data; boundary=B"
+		for _, tc := range []struct{ name, path, body, ct string }{
+			{"repeated key", "/api/auth/refresh", `{"refreshToken":"decoy","refreshToken":"rt-old"}`, ""},
+			{"repeated key, revoked first", "/api/auth/refresh", `{"refreshToken":"rt-old","refreshToken":"decoy"}`, ""},
+			{"trailing slash", "/api/auth/refresh/", `{"refreshToken":"rt-old"}`, ""},
+			{"case", "/API/Auth/Refresh", `{"refreshToken":"rt-old"}`, ""},
+			{"encoded letter", "/api/auth/re%66resh", `{"refreshToken":"rt-old"}`, ""},
+			{"form", "/api/auth/refresh", `refreshToken=rt%2Dold`, form},
+			{"json text sent as a form", "/api/auth/refresh", `["x","&refreshToken=rt-old&",1]`, form},
+			{"multipart", "/api/auth/refresh", "--B\r\nContent-Disposition: form-data; name=\"refreshToken\"\r\n\r\nrt-old\r\n--B--\r\n", multi},
 		} {
-			r := h.do(t, request{method: "POST", path: tc.path, worker: -1, body: []byte(tc.body), app: app})
+			var headers [][2]string
+			if tc.ct != "" {
+				headers = [][2]string{{"content-type", tc.ct}}
+			}
+			r := h.do(t, request{method: "POST", path: tc.path, headers: headers, worker: -1, body: []byte(tc.body), app: app})
 			require.True(t, r.local, tc.name)
 			assert.Equal(t, 401, r.status, tc.name)
 			assert.Equal(t, protocol.ReasonManual, errorReason(t, r), tc.name)

@@ -280,27 +280,30 @@ func (h *httpContext) OnHttpRequestBody(bodySize int, endOfStream bool) types.Ac
 	return h.checkPresented(h.requestBody)
 }
 
-// checkPresented refuses a refresh whose presented refresh token is revoked.
+// checkPresented refuses a refresh when a refresh token it presents is
+// revoked: any of them, as the filter cannot know which one the app's
+// parser keeps (authflow.PresentedRefreshTokens).
 func (h *httpContext) checkPresented(body []byte) types.Action {
 	if h.route != decide.RouteRefresh {
 		return types.ActionContinue
 	}
 	p := h.plugin
-	tok, err := authflow.PresentedRefreshToken(body, header("cookie"), p.cfg.Refresh)
+	toks, err := authflow.PresentedRefreshTokens(body, header("content-type"), header("cookie"), p.cfg.Refresh)
 	if err != nil {
-		h.refuse(400, "invalid_request", "Refresh request body is not JSON")
+		h.refuse(400, "invalid_request", "Refresh request body is unreadable")
 		return types.ActionPause
 	}
-	h.presented = tok
-	if tok == "" {
+	if len(toks) == 0 {
 		return types.ActionContinue
 	}
+	h.presented = toks[0]
 	p.sync.check() // the state another worker published, as for a request's token
-	d := p.engine.CheckToken(now(), tok, p.sync.state)
-	if d.Action == decide.Refuse {
-		p.metrics.refreshDenied.Increment(1)
-		h.refuse(d.Status, d.Reason, d.Message)
-		return types.ActionPause
+	for _, tok := range toks {
+		if d := p.engine.CheckToken(now(), tok, p.sync.state); d.Action == decide.Refuse {
+			p.metrics.refreshDenied.Increment(1)
+			h.refuse(d.Status, d.Reason, d.Message)
+			return types.ActionPause
+		}
 	}
 	return types.ActionContinue
 }

@@ -9,7 +9,9 @@ package authflow
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -29,6 +31,8 @@ var (
 	ErrTooLarge    = errors.New("body too large")
 	ErrNoToken     = errors.New("no token at the configured path")
 	ErrBadDecision = errors.New(`answer has no valid "decision" (allow or deny)`)
+	// ErrUnreadableBody: a multipart body that does not parse.
+	ErrUnreadableBody = errors.New("body does not parse as its content type")
 )
 
 func parseBody(body []byte) (gjson.Result, error) {
@@ -152,29 +156,92 @@ func ParseRefresh(body []byte, route config.RefreshRoute) (Refresh, error) {
 	return out, nil
 }
 
-// PresentedRefreshToken returns the refresh token the client presented on
-// the refresh route: from the request body at request_token_path (a key
-// repeated in an object resolves to its last value, as the app reads it),
-// else from the cookie request_token_cookie. ("", nil) when there is none; an error
-// when the body is needed and is not JSON.
-func PresentedRefreshToken(body []byte, cookieHeader string, route config.RefreshRoute) (string, error) {
+// PresentedRefreshTokens returns the refresh tokens the client presented on
+// the refresh route, distinct and non-empty: first the one the app reads,
+// then every other a body parser could hand it, so that the filter refuses
+// the refresh when any of them is revoked. The body is read as the app's
+// parser reads it, by its content type:
+//
+//   - application/x-www-form-urlencoded: the fields named
+//     request_token_path (or its bracket form, a[b] for a.b), the first
+//     first (a JSON text sent as a form is a form: `["&refreshToken=t&"]`);
+//   - multipart/form-data: the text parts so named, the first first;
+//   - anything else: JSON at request_token_path, the last of a repeated
+//     key first (as JavaScript's JSON.parse reads it), then the others.
+//
+// Then the cookie request_token_cookie, each value it has, as it is and
+// percent-decoded. (nil, nil) when
+// there is none; an error when the body is needed and unreadable as its
+// type and no cookie is configured.
+func PresentedRefreshTokens(body []byte, contentType, cookieHeader string, route config.RefreshRoute) ([]string, error) {
+	var out []string
+	add := func(v string) {
+		if v != "" && !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
 	if route.RequestTokenPath != "" && len(body) > 0 {
-		r, err := parseBody(body)
-		if err != nil {
-			if route.RequestTokenCookie == "" {
-				return "", fmt.Errorf("refresh request: %w", err)
-			}
-		} else if v := lastAt(r, route.RequestTokenPath); v.Type == gjson.String && v.Str != "" {
-			// The last of a repeated key, as the app's JSON parser reads it.
-			return v.Str, nil
+		vs, err := bodyFields(body, contentType, route.RequestTokenPath)
+		if err != nil && route.RequestTokenCookie == "" {
+			return nil, fmt.Errorf("refresh request: %w", err)
+		}
+		for _, v := range vs {
+			add(v)
 		}
 	}
 	if route.RequestTokenCookie != "" {
-		if v, ok := token.CookieValue(cookieHeader, route.RequestTokenCookie); ok && v != "" {
-			return v, nil
+		for _, v := range token.CookieValues(cookieHeader, route.RequestTokenCookie) {
+			add(v)
+			if strings.Contains(v, "%") { // as a cookie parser that percent-decodes reads it
+				if u, err := url.PathUnescape(v); err == nil {
+					add(u)
+				}
+			}
 		}
 	}
-	return "", nil
+	return out, nil
+}
+
+// bodyFields are the string values at path in a request body read as its
+// content type says (see PresentedRefreshTokens), the app's first.
+func bodyFields(body []byte, contentType, path string) ([]string, error) {
+	switch {
+	case isForm(contentType):
+		// ParseQuery keeps the pairs it can read past one it cannot, as
+		// Node's qs does.
+		q, _ := url.ParseQuery(string(body))
+		return append(q[path], q[bracketPath(path)]...), nil
+	case isMultipart(contentType):
+		vs, err := multipartFields(body, contentType, path, bracketPath(path))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUnreadableBody, err)
+		}
+		return vs, nil
+	}
+	r, err := parseBody(body)
+	if err != nil {
+		return nil, err
+	}
+	var vs []string
+	if v := lastAt(r, path); v.Type == gjson.String {
+		vs = append(vs, v.Str)
+	}
+	for _, v := range allAt(r, path) {
+		if v.Type == gjson.String {
+			vs = append(vs, v.Str)
+		}
+	}
+	return vs, nil
+}
+
+// bracketPath is a dotted path as a form field name, as qs nests fields:
+// a.b is a[b]; a path without a dot is itself.
+func bracketPath(path string) string {
+	head, rest, ok := strings.Cut(path, ".")
+	if !ok {
+		return path
+	}
+	return head + "[" + strings.ReplaceAll(rest, ".", "][") + "]"
 }
 
 // TokenInfo are a token's keys and the claims the calls carry. The token is

@@ -68,29 +68,67 @@ func TestIdentifierAndRefreshToken(t *testing.T) {
 	_, err = authflow.Identifier([]byte(`identifier=a&password=b`), "identifier")
 	assert.ErrorIs(t, err, authflow.ErrNotJSON)
 
-	tok, err := authflow.PresentedRefreshToken([]byte(`{"refreshToken":"rt1"}`), "", cfg.Refresh)
-	require.NoError(t, err)
-	assert.Equal(t, "rt1", tok)
-	_, err = authflow.PresentedRefreshToken([]byte(`nope`), "", cfg.Refresh)
-	assert.ErrorIs(t, err, authflow.ErrNotJSON)
+}
+
+func TestPresentedRefreshTokens(t *testing.T) {
 	withCookie := cfg.Refresh
 	withCookie.RequestTokenCookie = "rt"
-	tok, err = authflow.PresentedRefreshToken([]byte(`nope`), "a=1; rt=fromcookie", withCookie)
-	require.NoError(t, err)
-	assert.Equal(t, "fromcookie", tok)
-	tok, err = authflow.PresentedRefreshToken(nil, "", withCookie)
-	require.NoError(t, err)
-	assert.Equal(t, "", tok)
-	// A repeated key is read as the app's JSON parser reads it: the last.
-	for _, body := range []string{
-		`{"refreshToken":"decoy","refreshToken":"revoked"}`,
-		`{"refreshToken":"","refreshToken":"revoked"}`,
-		`{"refreshToken":1,"refreshToken":"revoked"}`,
-	} {
-		tok, err = authflow.PresentedRefreshToken([]byte(body), "", cfg.Refresh)
-		require.NoError(t, err)
-		assert.Equal(t, "revoked", tok, body)
+	const form, json = "application/x-www-form-urlencoded", "application/json"
+	mp := func(parts ...string) string {
+		var b strings.Builder
+		for i := 0; i+1 < len(parts); i += 2 {
+			fmt.Fprintf(&b, "--B\r\nContent-Disposition: form-data; name=%q\r\n\r\n%s\r\n", parts[i], parts[i+1])
+		}
+		return b.String() + "--B--\r\n"
 	}
+	tests := []struct {
+		name, body, ct, cookie string
+		cookieRoute            bool
+		want                   []string // the app's first
+		err                    error
+	}{
+		{name: "json", body: `{"refreshToken":"rt1"}`, ct: json, want: []string{"rt1"}},
+		{name: "json without content type", body: `{"refreshToken":"rt1"}`, want: []string{"rt1"}},
+		{name: "json repeated: the last first, then the others", body: `{"refreshToken":"decoy","refreshToken":"revoked"}`, ct: json, want: []string{"revoked", "decoy"}},
+		{name: "json repeated empty", body: `{"refreshToken":"","refreshToken":"revoked"}`, ct: json, want: []string{"revoked"}},
+		{name: "json repeated non-string", body: `{"refreshToken":1,"refreshToken":"revoked"}`, ct: json, want: []string{"revoked"}},
+		{name: "json last is not a string: the others still", body: `{"refreshToken":"revoked","refreshToken":1}`, ct: json, want: []string{"revoked"}},
+		{name: "json not an object", body: `["refreshToken"]`, ct: json},
+		{name: "not json", body: `nope`, ct: json, err: authflow.ErrNotJSON},
+		{name: "form", body: `refreshToken=rt%2B1&x=y`, ct: form + "; charset=utf-8", want: []string{"rt+1"}},
+		{name: "form repeated: all, the first first", body: `refreshToken=a&refreshToken=b`, ct: form, want: []string{"a", "b"}},
+		{name: "form with a malformed pair", body: `x=%zz&refreshToken=a&;`, ct: form, want: []string{"a"}},
+		{name: "json text sent as a form is a form", body: `["x","&refreshToken=revoked&",1]`, ct: form, want: []string{"revoked"}},
+		{name: "multipart", body: mp("x", "1", "refreshToken", "a", "refreshToken", "b"), ct: "multipart/form-data; boundary=B", want: []string{"a", "b"}},
+		{name: "multipart malformed", body: "--B\r\nnope", ct: "multipart/form-data; boundary=B", err: authflow.ErrUnreadableBody},
+		{name: "multipart without boundary", body: mp("refreshToken", "a"), ct: "multipart/form-data", err: authflow.ErrUnreadableBody},
+		{name: "cookie when the body is unreadable", body: `nope`, ct: json, cookie: "a=1; rt=fromcookie", cookieRoute: true, want: []string{"fromcookie"}},
+		{name: "body and cookie, every cookie value, percent-decoded too", body: `{"refreshToken":"b"}`, cookie: `rt=c1; rt="c2"; rt=c%2E3`, cookieRoute: true, want: []string{"b", "c1", "c2", "c%2E3", "c.3"}},
+		{name: "nothing", cookieRoute: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			route := cfg.Refresh
+			if tc.cookieRoute {
+				route = withCookie
+			}
+			got, err := authflow.PresentedRefreshTokens([]byte(tc.body), tc.ct, tc.cookie, route)
+			if tc.err != nil {
+				require.ErrorIs(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+		})
+	}
+	nested := cfg.Refresh
+	nested.RequestTokenPath = "auth.refresh"
+	got, err := authflow.PresentedRefreshTokens([]byte(`auth[refresh]=a&auth.refresh=b`), form, "", nested)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"b", "a"}, got, "a dotted path is also its qs bracket form")
+	got, err = authflow.PresentedRefreshTokens([]byte(`{"auth":{"refresh":"a"},"auth":{"refresh":"b"}}`), json, "", nested)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"b", "a"}, got)
 }
 
 func TestRegister(t *testing.T) {

@@ -2,14 +2,15 @@ package authflow
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 
@@ -23,18 +24,19 @@ const MaxIdentifierLen = 1024
 
 // LoginIdentifier reads the login name from a login request body, so that
 // the pre-login check and the failed-login report count the same name the
-// app will check:
+// app will check. The body is read as the app's parser reads it, by its
+// content type:
 //
-//   - JSON (any content type whose body parses as JSON): the value at path;
-//     a string as is, any other JSON value as its JSON text (an array or
-//     object is still a name an attacker tries, counted as such);
-//   - application/x-www-form-urlencoded: the field named path (the values
+//   - application/x-www-form-urlencoded: the field named path (the pairs
 //     a body with a stray ';' or bad escape still yields, as Node's qs
 //     and Go's ParseQuery read them);
 //   - multipart/form-data (Strapi's body parser reads it by default): the
 //     text part named path;
 //   - a field repeated in a form: the first (Go's FormValue; Node's
 //     parsers make an array the app refuses);
+//   - anything else whose body parses as JSON: the value at path; a string
+//     as is, any other JSON value as its JSON text (an array or object is
+//     still a name an attacker tries, counted as such);
 //   - missing, empty or unreadable: "" (all such logins share one counter).
 //
 // The result is bounded by MaxIdentifierLen.
@@ -44,6 +46,13 @@ func LoginIdentifier(body []byte, contentType, path string) string {
 	}
 	var v string
 	switch {
+	case isForm(contentType):
+		q, _ := url.ParseQuery(string(body))
+		v = q.Get(path)
+	case isMultipart(contentType):
+		if vs, err := multipartFields(body, contentType, path); err == nil && len(vs) > 0 {
+			v = vs[0]
+		}
 	case gjson.ValidBytes(body):
 		r := lastAt(gjson.ParseBytes(body), path)
 		switch r.Type {
@@ -54,13 +63,6 @@ func LoginIdentifier(body []byte, contentType, path string) string {
 		default:
 			v = r.Raw
 		}
-	case isForm(contentType):
-		// ParseQuery keeps the pairs it could read when it reports one it
-		// could not (`identifier=victim&;`: the app reads the name).
-		q, _ := url.ParseQuery(string(body))
-		v = q.Get(path)
-	default:
-		v = multipartField(body, contentType, path)
 	}
 	return boundIdentifier(v)
 }
@@ -71,7 +73,7 @@ func LoginIdentifier(body []byte, contentType, path string) string {
 // "identifier":"victim"} would be checked as decoy and logged in as
 // victim). Paths with gjson's special characters are read by gjson.
 func lastAt(r gjson.Result, path string) gjson.Result {
-	if strings.ContainsAny(path, `*?#|@\!=<>%[]{}()`) {
+	if specialPath(path) {
 		return r.Get(path)
 	}
 	for _, seg := range strings.Split(path, ".") {
@@ -90,28 +92,71 @@ func lastAt(r gjson.Result, path string) gjson.Result {
 	return r
 }
 
-// multipartField is the first text part named name of a multipart/form-data
-// body, or "" (another type, no boundary, no such part, a malformed body).
-// It reads at most MaxIdentifierLen+utf8.UTFMax bytes of the part.
-func multipartField(body []byte, contentType, name string) string {
-	mt, params, err := mime.ParseMediaType(contentType)
-	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
-		return ""
+// allAt is every value at path, through every repetition of each key on
+// the way (a parser that keeps the first, or merges, reads one of them).
+func allAt(r gjson.Result, path string) []gjson.Result {
+	if specialPath(path) {
+		if v := r.Get(path); v.Exists() {
+			return []gjson.Result{v}
+		}
+		return nil
+	}
+	level := []gjson.Result{r}
+	for _, seg := range strings.Split(path, ".") {
+		var next []gjson.Result
+		for _, o := range level {
+			if !o.IsObject() {
+				continue
+			}
+			o.ForEach(func(k, v gjson.Result) bool {
+				if k.Str == seg {
+					next = append(next, v)
+				}
+				return true
+			})
+		}
+		level = next
+	}
+	return level
+}
+
+func specialPath(path string) bool { return strings.ContainsAny(path, `*?#|@\!=<>%[]{}()`) }
+
+// multipartFields are the values of the text parts of a multipart/form-data
+// body named one of names, in order (a file part is not a field). An error
+// for a body without a boundary or that does not parse.
+func multipartFields(body []byte, contentType string, names ...string) ([]string, error) {
+	_, params, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return nil, fmt.Errorf("content type: %w", err)
+	}
+	if params["boundary"] == "" {
+		return nil, errors.New("multipart body without a boundary")
 	}
 	r := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+	var out []string
 	for {
 		p, err := r.NextPart()
+		if err == io.EOF {
+			return out, nil
+		}
 		if err != nil {
-			return ""
+			return nil, fmt.Errorf("multipart body: %w", err)
 		}
-		if p.FormName() == name && p.FileName() == "" {
-			v, err := io.ReadAll(io.LimitReader(p, MaxIdentifierLen+utf8.UTFMax))
-			if err != nil {
-				return ""
-			}
-			return string(v)
+		if p.FileName() != "" || !slices.Contains(names, p.FormName()) {
+			continue
 		}
+		v, err := io.ReadAll(p)
+		if err != nil {
+			return nil, fmt.Errorf("multipart part %q: %w", p.FormName(), err)
+		}
+		out = append(out, string(v))
 	}
+}
+
+func isMultipart(contentType string) bool {
+	mt, _, _ := strings.Cut(contentType, ";")
+	return strings.EqualFold(strings.TrimSpace(mt), "multipart/form-data")
 }
 
 func isForm(contentType string) bool {

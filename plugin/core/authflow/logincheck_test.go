@@ -31,6 +31,8 @@ func TestLoginIdentifier(t *testing.T) {
 		{"form", `identifier=Carol%40example.com&password=x`, "application/x-www-form-urlencoded; charset=utf-8", "identifier", "Carol@example.com"},
 		{"form repeated: first, as the app reads it", `identifier=a&identifier=b`, "application/x-www-form-urlencoded", "identifier", "a"},
 		{"form ignored without its content type", `identifier=a`, "text/plain", "identifier", ""},
+		{"json text sent as a form is a form", `["x","&identifier=victim&",1]`, "application/x-www-form-urlencoded", "identifier", "victim"},
+		{"json object sent as a form: no such field", `{"identifier":"a"}`, "application/x-www-form-urlencoded", "identifier", ""},
 		{"form with a stray semicolon: the pairs the app reads", `identifier=victim&password=x&;`, "application/x-www-form-urlencoded", "identifier", "victim"},
 		{"form with a bad escape elsewhere", `password=%zz&identifier=victim`, "application/x-www-form-urlencoded", "identifier", "victim"},
 		{"multipart", "--x\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\npw\r\n--x\r\nContent-Disposition: form-data; name=\"identifier\"\r\n\r\nalice\r\n--x--\r\n", "multipart/form-data; boundary=x", "identifier", "alice"},

@@ -102,21 +102,23 @@ func TestCookieToken(t *testing.T) {
 	for _, tc := range []struct {
 		header, v      string
 		found, repeats bool
+		all            []string // CookieValues
 	}{
-		{"", "", false, false},
-		{"a=1", "", false, false},
-		{"jwt=x", "x", true, false},
-		{"jwt=x; jwt=x", "x", true, false},
-		{"jwt=x; jwt=y", "x", true, true},
-		{"jwt=; jwt=y", "", true, true},
-		{`jwt="x"; jwt=x`, "x", true, false},
-		{"a=1; jwt=x;b=2;  jwt = y ", "x", true, true},
-		{"xjwt=1; jwtx=2", "", false, false},
+		{"", "", false, false, nil},
+		{"a=1", "", false, false, nil},
+		{"jwt=x", "x", true, false, []string{"x"}},
+		{"jwt=x; jwt=x", "x", true, false, []string{"x", "x"}},
+		{"jwt=x; jwt=y", "x", true, true, []string{"x", "y"}},
+		{"jwt=; jwt=y", "", true, true, []string{"", "y"}},
+		{`jwt="x"; jwt=x`, "x", true, false, []string{"x", "x"}},
+		{"a=1; jwt=x;b=2;  jwt = y ", "x", true, true, []string{"x", "y"}},
+		{"xjwt=1; jwtx=2", "", false, false, nil},
 	} {
 		v, found, rep := token.CookieToken(tc.header, "jwt")
 		assert.Equal(t, tc.v, v, tc.header)
 		assert.Equal(t, tc.found, found, tc.header)
 		assert.Equal(t, tc.repeats, rep, tc.header)
+		assert.Equal(t, tc.all, token.CookieValues(tc.header, "jwt"), tc.header)
 	}
 	allocs := testing.AllocsPerRun(100, func() { _, _, _ = token.CookieToken("a=1; jwt=x.y.z; jwt=x.y.z", "jwt") })
 	assert.Zero(t, allocs)

@@ -173,14 +173,9 @@ func CookieToken(header, name string) (v string, found, repeated bool) {
 		} else {
 			pair, header = header, ""
 		}
-		pair = trimOWS(pair)
-		eq := strings.IndexByte(pair, '=')
-		if eq < 0 || trimOWS(pair[:eq]) != name {
+		val, ok := cookieValue(pair, name)
+		if !ok {
 			continue
-		}
-		val := trimOWS(pair[eq+1:])
-		if len(val) >= 2 && val[0] == '"' && val[len(val)-1] == '"' {
-			val = val[1 : len(val)-1]
 		}
 		if !found {
 			v, found = val, true
@@ -189,6 +184,37 @@ func CookieToken(header, name string) (v string, found, repeated bool) {
 		}
 	}
 	return v, found, repeated
+}
+
+// cookieValue is the value of one "name=value" pair of a Cookie header,
+// trimmed and unquoted; ok is false for another name or no '='.
+func cookieValue(pair, name string) (string, bool) {
+	pair = trimOWS(pair)
+	eq := strings.IndexByte(pair, '=')
+	if eq < 0 || trimOWS(pair[:eq]) != name {
+		return "", false
+	}
+	val := trimOWS(pair[eq+1:])
+	if len(val) >= 2 && val[0] == '"' && val[len(val)-1] == '"' {
+		val = val[1 : len(val)-1]
+	}
+	return val, true
+}
+
+// CookieValues returns every value of the cookie name in a Cookie header
+// value, in order, quotes removed as by CookieValue (a parser may keep the
+// first or the last; a caller that must not miss the one the app reads
+// checks them all). It allocates; CookieToken is the hot path's.
+func CookieValues(header, name string) []string {
+	var out []string
+	for header != "" {
+		var pair string
+		pair, header, _ = strings.Cut(header, ";")
+		if v, ok := cookieValue(pair, name); ok {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // BearerToken returns the token of an Authorization value ("Bearer <t>");

@@ -129,13 +129,7 @@ func TestLogin(t *testing.T) {
 				require.Equal(t, tt.wantStatus, w.Code, w.Body.String())
 				assert.Contains(t, w.Header().Get("Content-Type"), "application/json")
 				if tt.wantStatus != http.StatusOK {
-					e := decode[strapi.ErrorEnvelope](t, w)
-					assert.Nil(t, e.Data)
-					assert.Equal(t, tt.wantStatus, e.Error.Status)
-					assert.Equal(t, tt.wantName, e.Error.Name)
-					if tt.wantMessage != "" {
-						assert.Equal(t, tt.wantMessage, e.Error.Message)
-					}
+					e := assertError(t, w, tt.wantStatus, tt.wantName, tt.wantMessage)
 					assert.NotNil(t, e.Error.Details)
 					if tt.wantStatus == http.StatusMethodNotAllowed {
 						assert.Equal(t, http.MethodPost, w.Header().Get("Allow"))
@@ -232,7 +226,9 @@ func TestRefreshBadInput(t *testing.T) {
 	}
 }
 
-func assertError(t *testing.T, w *httptest.ResponseRecorder, status int, name, msg string) {
+// assertError checks that w is a Strapi error of status and name, with msg
+// when msg is set, and returns its envelope.
+func assertError(t *testing.T, w *httptest.ResponseRecorder, status int, name, msg string) strapi.ErrorEnvelope {
 	t.Helper()
 	require.Equal(t, status, w.Code, w.Body.String())
 	e := decode[strapi.ErrorEnvelope](t, w)
@@ -242,6 +238,7 @@ func assertError(t *testing.T, w *httptest.ResponseRecorder, status int, name, m
 	if msg != "" {
 		assert.Equal(t, msg, e.Error.Message)
 	}
+	return e
 }
 
 func TestProtected(t *testing.T) {

@@ -28,37 +28,27 @@ import (
 // them unenforced forever. Its cursor names an entry this timeline never
 // had, so the answer is a snapshot.
 func RestoreFromBackup(t *testing.T, b Backend) {
-	u := b.URL(t)
-	st := openRaw(t, u)
-	now := time.Now()
-	epoch, err := st.Epoch(ctx())
-	require.NoError(t, err)
-	revoke(t, st, "fp:backup", 10, now)
-	backup := takeBackup(t, b.Name, u)
+	lt := newLostTimeline(t, b)
+	require.NoError(t, lt.st.Close())
 
-	// The lost timeline: appended after the backup, seen by the proxy.
-	revoke(t, st, "fp:lost", 40, now)
-	cursor := follow(t, st, epoch, 0, now).cursor
-	require.NoError(t, st.Close())
-
-	backup.restore(t)
-	st = openRaw(t, u)
+	lt.backup.restore(t)
+	st := openRaw(t, lt.u)
 	defer st.Close()
 	e2, err := st.Epoch(ctx())
 	require.NoError(t, err)
-	require.Equal(t, epoch, e2, "a restore keeps the epoch")
+	require.Equal(t, lt.epoch, e2, "a restore keeps the epoch")
 	// The first lifecycle pass and admin terminations append before the
 	// proxy syncs, more entries than the lost timeline had.
-	newKeys := revoke(t, st, "fp:new", 60, now)
+	newKeys := revoke(t, st, "fp:new", 60, lt.now)
 
-	got := follow(t, st, epoch, cursor, now)
+	got := follow(t, st, lt.epoch, lt.cursor, lt.now)
 	assert.True(t, got.reset, "a cursor of the lost timeline gets a snapshot")
 	for _, k := range newKeys {
 		assert.Contains(t, got.keys, k, "entry appended after the restore reaches the proxy")
 	}
 	// And the proxy goes on from there with deltas.
-	more := revoke(t, st, "fp:after", 3, now)
-	next := follow(t, st, epoch, got.cursor, now)
+	more := revoke(t, st, "fp:after", 3, lt.now)
+	next := follow(t, st, lt.epoch, got.cursor, lt.now)
 	assert.False(t, next.reset)
 	assert.Equal(t, more, next.list)
 }
@@ -68,23 +58,41 @@ func RestoreFromBackup(t *testing.T, b Backend) {
 // reopens the store before it appends again. A proxy following the lost
 // timeline must still receive every entry appended after the restore.
 func RestoreUnderRunningStore(t *testing.T, b Backend) {
-	u := b.URL(t)
-	st := openRaw(t, u)
-	defer st.Close()
-	now := time.Now()
-	epoch, err := st.Epoch(ctx())
-	require.NoError(t, err)
-	revoke(t, st, "fp:backup", 10, now)
-	backup := takeBackup(t, b.Name, u)
-	revoke(t, st, "fp:lost", 40, now)
-	cursor := follow(t, st, epoch, 0, now).cursor
+	lt := newLostTimeline(t, b)
+	defer lt.st.Close()
 
-	backup.rewindLog(t)
-	newKeys := revoke(t, st, "fp:new", 60, now)
-	got := follow(t, st, epoch, cursor, now)
+	lt.backup.rewindLog(t)
+	newKeys := revoke(t, lt.st, "fp:new", 60, lt.now)
+	got := follow(t, lt.st, lt.epoch, lt.cursor, lt.now)
 	for _, k := range newKeys {
 		assert.Contains(t, got.keys, k, "entry appended after the restore reaches the proxy")
 	}
+}
+
+// lostTimeline is where both restores start: a store on a fresh database
+// that held 10 entries when a backup was taken, then 40 more (the timeline
+// the restore loses) that a proxy followed up to cursor.
+type lostTimeline struct {
+	u      string
+	st     store.Store // open; the caller closes it
+	now    time.Time
+	epoch  string
+	backup *backup
+	cursor int64 // the proxy's, past the backup's head
+}
+
+func newLostTimeline(t *testing.T, b Backend) lostTimeline {
+	t.Helper()
+	lt := lostTimeline{u: b.URL(t), now: time.Now()}
+	lt.st = openRaw(t, lt.u)
+	var err error
+	lt.epoch, err = lt.st.Epoch(ctx())
+	require.NoError(t, err)
+	revoke(t, lt.st, "fp:backup", 10, lt.now)
+	lt.backup = takeBackup(t, b.Name, lt.u)
+	revoke(t, lt.st, "fp:lost", 40, lt.now)
+	lt.cursor = follow(t, lt.st, lt.epoch, 0, lt.now).cursor
+	return lt
 }
 
 func openRaw(t *testing.T, u string) store.Store {

@@ -131,9 +131,7 @@ func BenchmarkLifecycleBrowser(b *testing.B) {
 // request and worker 0's memory at the end.
 func runAccepted(b *testing.B, h *host.Host, req [][2]string) {
 	resp := [][2]string{{":status", "200"}, {"content-type", "application/json"}}
-	b.ReportAllocs()
-	b.ResetTimer()
-	defer reportCPU(b)()
+	defer measure(b)()
 	for i := 0; i < b.N; i++ {
 		s, err := h.NewStream(0)
 		if err != nil {
@@ -186,9 +184,7 @@ func benchLifecycle(b *testing.B, req [][2]string) {
 	h, closeAll := benchHost(b, 10)
 	defer closeAll()
 	resp := [][2]string{{":status", "200"}}
-	b.ReportAllocs()
-	b.ResetTimer()
-	defer reportCPU(b)()
+	defer measure(b)()
 	for i := 0; i < b.N; i++ {
 		s, _ := h.NewStream(0)
 		if req != nil {
@@ -199,10 +195,13 @@ func benchLifecycle(b *testing.B, req [][2]string) {
 	}
 }
 
-// reportCPU reports the process's CPU time per operation (cpu-ns/op) from
-// now until the returned function runs: on a shared machine it is steadier
-// than wall time.
-func reportCPU(b *testing.B) func() {
+// measure starts b's measured loop: it resets the timer, reports
+// allocations, and reports the process's CPU time per operation
+// (cpu-ns/op) from now until the returned function runs: on a shared
+// machine it is steadier than wall time.
+func measure(b *testing.B) func() {
+	b.ReportAllocs()
+	b.ResetTimer()
 	cpu0 := cputime.Now()
 	return func() {
 		if cpu := cputime.Now() - cpu0; cpu > 0 && b.N > 0 {

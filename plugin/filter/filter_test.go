@@ -78,8 +78,7 @@ func TestStartRefusesBadConfiguration(t *testing.T) {
 
 func TestPassInjectsIdentityAndStripsClientHeaders(t *testing.T) {
 	eachHost(t, workers, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
-		stub := newStub(t)
-		h := mustStart(t, start, testConfig(""), stub.clusters())
+		h, _ := startStubbed(t, start, testConfig(""))
 		h.tickAll(t)
 		forged := append(bearer(userToken(42, "s-42")), [2]string{"x-user-id", "1"}, [2]string{"x-session-id", "forged"})
 		r := h.do(t, get("/api/articles", forged, -1))
@@ -128,8 +127,7 @@ func testRevocationReachesEveryWorker(t *testing.T, jsonOnly bool) {
 
 func TestBlockedUserAndNotBefore(t *testing.T) {
 	eachHost(t, workers, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
-		stub := newStub(t)
-		h := mustStart(t, start, testConfig(""), stub.clusters())
+		h, stub := startStubbed(t, start, testConfig(""))
 		cut := time.Now().Unix()
 		old := jwt(map[string]any{"id": 8, "iat": cut - 100, "exp": cut + 3600})
 		fresh := jwt(map[string]any{"id": 8, "iat": cut + 1, "exp": cut + 3600})
@@ -160,8 +158,7 @@ func TestBlockedUserAndNotBefore(t *testing.T) {
 // a session it does not know.
 func TestLastSeenThrottledAcrossWorkers(t *testing.T) {
 	eachHost(t, workers, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
-		stub := newStub(t)
-		h := mustStart(t, start, testConfig(`"last_seen_interval":"1h"`), stub.clusters())
+		h, stub := startStubbed(t, start, testConfig(`"last_seen_interval":"1h"`))
 		h.tickAll(t) // the first sync: no start-up hold below
 		tokA, tokB := userToken(1, "a"), userToken(2, "")
 		ua := [2]string{"user-agent", "Discover/1.0"}
@@ -200,8 +197,7 @@ func TestLastSeenThrottledAcrossWorkers(t *testing.T) {
 // (counted); an explicit lift in the new epoch's feed is honoured.
 func TestEpochChangeKeepsSeenRevocations(t *testing.T) {
 	eachHost(t, workers, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
-		stub := newStub(t)
-		h := mustStart(t, start, testConfig(""), stub.clusters())
+		h, stub := startStubbed(t, start, testConfig(""))
 		tok, other := userToken(3, "s-3"), userToken(3, "s-4")
 		stub.add(protocol.Change{Op: protocol.OpRevoke, Key: "sid:s-3", Exp: time.Now().Add(time.Hour).Unix(), Reason: protocol.ReasonManual})
 		stub.add(protocol.Change{Op: protocol.OpRevoke, Key: "sid:s-4", Exp: time.Now().Add(time.Hour).Unix(), Reason: protocol.ReasonManual})
@@ -227,8 +223,7 @@ func TestEpochChangeKeepsSeenRevocations(t *testing.T) {
 
 func TestMultiPageSnapshotAndExpiry(t *testing.T) {
 	eachHost(t, workers, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
-		stub := newStub(t)
-		h := mustStart(t, start, testConfig(`"sync_page_size":3`), stub.clusters())
+		h, stub := startStubbed(t, start, testConfig(`"sync_page_size":3`))
 		now := time.Now().Unix()
 		for i := 0; i < 10; i++ {
 			stub.add(protocol.Change{Op: protocol.OpRevoke, Key: "sid:p" + strconv.Itoa(i), Exp: now + 3600, Reason: protocol.ReasonIdle})
@@ -249,8 +244,7 @@ func TestSessionsvcDownKeepsEnforcingThenStalePolicy(t *testing.T) {
 	eachHost(t, workers, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
 		for _, policy := range []string{"fail_open", "fail_closed"} {
 			t.Run(policy, func(t *testing.T) {
-				stub := newStub(t)
-				h := mustStart(t, start, testConfig(`"max_staleness":"300ms","stale_policy":"`+policy+`"`), stub.clusters())
+				h, stub := startStubbed(t, start, testConfig(`"max_staleness":"300ms","stale_policy":"`+policy+`"`))
 				stub.add(protocol.Change{Op: protocol.OpRevoke, Key: "sid:dead", Exp: time.Now().Add(time.Hour).Unix(), Reason: protocol.ReasonManual})
 				h.tickAll(t)
 				h.tickAll(t)
@@ -293,8 +287,7 @@ func TestSessionsvcDownKeepsEnforcingThenStalePolicy(t *testing.T) {
 
 func TestBadFeedPageIsRejectedWhole(t *testing.T) {
 	eachHost(t, workers, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
-		stub := newStub(t)
-		h := mustStart(t, start, testConfig(""), stub.clusters())
+		h, stub := startStubbed(t, start, testConfig(""))
 		stub.add(protocol.Change{Op: protocol.OpRevoke, Key: "sid:one", Exp: time.Now().Add(time.Hour).Unix(), Reason: protocol.ReasonManual})
 		h.tickAll(t)
 		h.tickAll(t)
@@ -326,8 +319,7 @@ func TestMalformedTokensAreRefusedNeverTrap(t *testing.T) {
 		"64 KiB header":    "Bearer " + big,
 	}
 	eachHost(t, 2, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
-		stub := newStub(t)
-		h := mustStart(t, start, testConfig(""), stub.clusters())
+		h, _ := startStubbed(t, start, testConfig(""))
 		h.tickAll(t) // the first sync: no start-up hold below
 		for name, auth := range cases {
 			r := h.do(t, get("/api/x", [][2]string{{"authorization", auth}}, -1))
@@ -352,8 +344,7 @@ func loginApp(jwtTok, refresh string, status int) func([][2]string, []byte) (int
 
 func TestLoginIsRegisteredOrDenied(t *testing.T) {
 	eachHost(t, workers, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
-		stub := newStub(t)
-		h := mustStart(t, start, testConfig(""), stub.clusters())
+		h, stub := startStubbed(t, start, testConfig(""))
 		tok, refresh := userToken(11, "s-11"), "opaque-refresh-1"
 		login := request{method: "POST", path: "/api/auth/local", worker: -1,
 			headers: [][2]string{{"content-type", "application/json"}, {"user-agent", "TestAgent/1.0"}, {"accept-language", "de-DE,de;q=0.9"}},
@@ -425,8 +416,7 @@ func TestLoginWhenSessionsvcIsDown(t *testing.T) {
 
 func TestRefreshOfEndedSessionRefused(t *testing.T) {
 	eachHost(t, workers, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
-		stub := newStub(t)
-		h := mustStart(t, start, testConfig(""), stub.clusters())
+		h, stub := startStubbed(t, start, testConfig(""))
 		stub.add(protocol.Change{Op: protocol.OpRevoke, Key: token.FingerprintKey("rt-old"), Exp: time.Now().Add(time.Hour).Unix(), Reason: protocol.ReasonManual})
 		h.tickAll(t)
 		h.tickAll(t)
@@ -473,8 +463,7 @@ func TestRefreshOfEndedSessionRefused(t *testing.T) {
 // router still takes it, a body too large for the filter to read.
 func TestRefreshOfEndedSessionRefusedInAnySpelling(t *testing.T) {
 	eachHost(t, 2, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
-		stub := newStub(t)
-		h := mustStart(t, start, testConfig(""), stub.clusters())
+		h, stub := startStubbed(t, start, testConfig(""))
 		stub.add(protocol.Change{Op: protocol.OpRevoke, Key: token.FingerprintKey("rt-old"), Exp: time.Now().Add(time.Hour).Unix(), Reason: protocol.ReasonManual})
 		h.tickAll(t)
 		h.tickAll(t)
@@ -510,8 +499,7 @@ func TestRefreshOfEndedSessionRefusedInAnySpelling(t *testing.T) {
 
 func TestLogoutRevokesBeforeTheAppAnswers(t *testing.T) {
 	eachHost(t, workers, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
-		stub := newStub(t)
-		h := mustStart(t, start, testConfig(""), stub.clusters())
+		h, stub := startStubbed(t, start, testConfig(""))
 		h.tickAll(t)
 		tok := userToken(6, "s-6")
 		r := h.do(t, request{method: "POST", path: "/api/auth/logout", headers: bearer(tok), worker: -1})
@@ -528,8 +516,7 @@ func TestLogoutRevokesBeforeTheAppAnswers(t *testing.T) {
 
 func TestSkipPathsAndRequireToken(t *testing.T) {
 	eachHost(t, 2, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
-		stub := newStub(t)
-		h := mustStart(t, start, testConfig(`"require_token":true,"skip_paths":["/healthz","/public/"]`), stub.clusters())
+		h, _ := startStubbed(t, start, testConfig(`"require_token":true,"skip_paths":["/healthz","/public/"]`))
 		assert.False(t, h.do(t, get("/healthz", nil, -1)).local)
 		assert.False(t, h.do(t, get("/public/logo.png", [][2]string{{"authorization", "Bearer junk"}}, -1)).local)
 		r := h.do(t, get("/api/x", nil, -1))
@@ -581,8 +568,7 @@ func TestWorkersAdoptDeltaPages(t *testing.T) {
 // were ended as idle afterwards), and only once.
 func TestActivityKeptWhileSessionsvcIsDown(t *testing.T) {
 	eachHost(t, 2, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
-		stub := newStub(t)
-		h := mustStart(t, start, testConfig(`"last_seen_interval":"1h"`), stub.clusters())
+		h, stub := startStubbed(t, start, testConfig(`"last_seen_interval":"1h"`))
 		h.tickAll(t) // the first sync: no start-up hold below
 		stub.set(func(s *stubSvc) { s.down = true })
 		require.False(t, h.do(t, get("/api/x", bearer(userToken(1, "down-a")), 0)).local)

@@ -111,6 +111,13 @@ func mustStart(t *testing.T, start func(string, map[string]string) (harness, err
 	return h
 }
 
+// startStubbed starts a harness with cfg against a new stub sessionsvc.
+func startStubbed(t *testing.T, start func(string, map[string]string) (harness, error), cfg string) (harness, *stubSvc) {
+	t.Helper()
+	stub := newStub(t)
+	return mustStart(t, start, cfg, stub.clusters()), stub
+}
+
 func startedWith(t *testing.T, start func(string, map[string]string) (harness, error), cfg string, changes ...protocol.Change) harness {
 	t.Helper()
 	stub := newStub(t)

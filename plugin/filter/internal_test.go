@@ -12,22 +12,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshsession/meshsession/e2e/host"
 	"github.com/meshsession/meshsession/internal/resettest"
 	"github.com/meshsession/meshsession/plugin/core/decide"
 )
-
-// serialise is the proxy-wasm map encoding Envoy hands over.
-func serialise(pairs [][2]string) []byte {
-	b := binary.LittleEndian.AppendUint32(nil, uint32(len(pairs)))
-	for _, p := range pairs {
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(p[0])))
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(p[1])))
-	}
-	for _, p := range pairs {
-		b = append(append(append(append(b, p[0]...), 0), p[1]...), 0)
-	}
-	return b
-}
 
 // collect reads raw through a headerPairs.
 func collect(raw []byte) [][2]string {
@@ -50,14 +38,14 @@ func readPairs(h *headerPairs) [][2]string {
 
 func TestViewPairs(t *testing.T) {
 	pairs := [][2]string{{":method", "GET"}, {":path", "/api/x"}, {"authorization", "Bearer t"}, {"x-empty", ""}, {"", "v"}}
-	whole := serialise(pairs)
+	whole := host.EncodePairs(pairs)
 	tests := []struct {
 		name string
 		raw  []byte
 		want [][2]string
 	}{
 		{"whole map", whole, pairs},
-		{"empty map", serialise(nil), nil},
+		{"empty map", host.EncodePairs(nil), nil},
 		{"nil", nil, nil},
 		{"short count", []byte{1, 0}, nil},
 		{"count larger than the sizes", binary.LittleEndian.AppendUint32(nil, 1000), nil},
@@ -78,7 +66,7 @@ func TestViewPairs(t *testing.T) {
 // FuzzViewPairs: any bytes from the host iterate without a panic, yield
 // strings inside the buffer, and a well-formed map reads back whole.
 func FuzzViewPairs(f *testing.F) {
-	f.Add(serialise([][2]string{{":path", "/"}, {"cookie", "a=b"}}))
+	f.Add(host.EncodePairs([][2]string{{":path", "/"}, {"cookie", "a=b"}}))
 	f.Add([]byte{2, 0, 0, 0, 255, 255, 255, 255, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		total := 0
@@ -89,7 +77,7 @@ func FuzzViewPairs(f *testing.F) {
 		if len(raw) >= 4 && len(raw) < 1<<12 {
 			// Re-encode what was read from a well-formed prefix: it reads back.
 			got := collect(raw)
-			assert.Equal(t, got, collect(serialise(got)))
+			assert.Equal(t, got, collect(host.EncodePairs(got)))
 		}
 	})
 }
@@ -133,13 +121,13 @@ func TestViewPairsOnly(t *testing.T) {
 	only := lensOf(":path", "authorization", "cookie", long, "")
 	want := [][2]string{{":path", "/a"}, {"Authorization", "Bearer t"}, {"cookie", "c=1"}, {long, "v"}, {strings.Repeat("y", 64), "w"}}
 	raw := headerPairs{only: only}
-	raw.view(serialise(pairs))
+	raw.view(host.EncodePairs(pairs))
 	assert.Equal(t, want, readPairs(&raw))
 	list := headerPairs{only: only}
 	list.list(pairs)
 	assert.Equal(t, want, readPairs(&list))
 	all := headerPairs{}
-	all.view(serialise(pairs))
+	all.view(host.EncodePairs(pairs))
 	assert.Equal(t, pairs, readPairs(&all), "no lengths: every pair")
 	assert.True(t, lensOf().has(4) && !only.has(4) && only.has(6) && only.has(200))
 }

@@ -73,8 +73,7 @@ func TestLockedLoginNeverReachesTheApp(t *testing.T) {
 // the identifier the check counted.
 func TestLoginCheckPolicyAndPass(t *testing.T) {
 	eachHost(t, 2, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
-		stub := newStub(t)
-		h := mustStart(t, start, testConfig(""), stub.clusters())
+		h, stub := startStubbed(t, start, testConfig(""))
 		var reached atomic.Int64
 
 		stub.set(func(s *stubSvc) {
@@ -167,8 +166,7 @@ func TestLoginCheckUnavailable(t *testing.T) {
 // (an identifier the check cannot read must not reach the app).
 func TestLoginBodyTooLarge(t *testing.T) {
 	eachHost(t, 2, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
-		stub := newStub(t)
-		h := mustStart(t, start, testConfig(""), stub.clusters())
+		h, _ := startStubbed(t, start, testConfig(""))
 		var reached atomic.Int64
 		big := `{"identifier":"x","password":"` + strings.Repeat("a", 1<<20) + `"}`
 		r := h.do(t, loginReq(big, "application/json", countingApp(&reached, 200)))

@@ -51,8 +51,7 @@ func revokesFor(stub *stubSvc) [][]string {
 // local entry is dropped, and the token stays refused.
 func TestLogoutWhileSessionsvcIsDown(t *testing.T) {
 	eachHost(t, workers, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
-		stub := newStub(t)
-		h := mustStart(t, start, testConfig(""), stub.clusters())
+		h, stub := startStubbed(t, start, testConfig(""))
 		h.tickAll(t)
 		tok := userToken(110, "down-1")
 		other := userToken(111, "down-other")

@@ -55,8 +55,7 @@ func TestRefusalIsMonotoneAcrossWorkers(t *testing.T) {
 // answer, no worker of the proxy accepts the token, without any tick.
 func TestLogoutIsImmediateOnEveryWorker(t *testing.T) {
 	eachHost(t, workers, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
-		stub := newStub(t)
-		h := mustStart(t, start, testConfig(""), stub.clusters())
+		h, stub := startStubbed(t, start, testConfig(""))
 		h.tickAll(t)
 		for i := 0; i < 3; i++ {
 			tok := userToken(80+i, "out-"+strconv.Itoa(i))
@@ -86,8 +85,7 @@ func TestRevokingRoutesAreImmediateOnEveryWorker(t *testing.T) {
 		{"DELETE", u + "/my-sessions/victim"},
 	}
 	eachHost(t, workers, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
-		stub := newStub(t)
-		h := mustStart(t, start, testConfig(""), stub.clusters())
+		h, stub := startStubbed(t, start, testConfig(""))
 		h.tickAll(t)
 		for i, rt := range routes {
 			caller := userToken(90, "caller-"+strconv.Itoa(i))

@@ -117,20 +117,6 @@ func ParseLogin(body []byte, route config.LoginRoute) (Login, error) {
 	return l, nil
 }
 
-// Identifier reads the login identifier (e.g. the e-mail) from the login
-// request body; "" when absent. A body that is not JSON is an error.
-func Identifier(body []byte, path string) (string, error) {
-	if path == "" || len(body) == 0 {
-		return "", nil
-	}
-	r, err := parseBody(body)
-	if err != nil {
-		return "", fmt.Errorf("login request: %w", err)
-	}
-	s, _ := stringAt(r, path)
-	return s, nil
-}
-
 // Refresh is what a successful refresh response carries.
 type Refresh struct {
 	Token        string

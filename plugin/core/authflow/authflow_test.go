@@ -58,18 +58,6 @@ func TestParseLogin(t *testing.T) {
 	assert.ErrorIs(t, err, authflow.ErrTooLarge)
 }
 
-func TestIdentifierAndRefreshToken(t *testing.T) {
-	id, err := authflow.Identifier([]byte(`{"identifier":"a@b.c","password":"x"}`), "identifier")
-	require.NoError(t, err)
-	assert.Equal(t, "a@b.c", id)
-	id, err = authflow.Identifier([]byte(`{"password":"x"}`), "identifier")
-	require.NoError(t, err)
-	assert.Equal(t, "", id)
-	_, err = authflow.Identifier([]byte(`identifier=a&password=b`), "identifier")
-	assert.ErrorIs(t, err, authflow.ErrNotJSON)
-
-}
-
 func TestPresentedRefreshTokens(t *testing.T) {
 	withCookie := cfg.Refresh
 	withCookie.RequestTokenCookie = "rt"

@@ -48,7 +48,7 @@ func TestAttackBearerUnicodeSpaceSeparator(t *testing.T) {
 		refusedAs(t, h, get("/api/articles", bearer(tok), -1), 401, protocol.ReasonManual, "control: plain bearer is refused")
 		for _, tc := range []struct{ name, auth string }{
 			{"NBSP (0xA0) separator: Strapi split(/\\s+/), magic-sessionmanager, passport-jwt", "Bearer\xa0" + tok},
-			{"NBSP after a space", "Bearer \xa0" + tok},
+			{"control (refused today): NBSP after a space", "Bearer \xa0" + tok},
 			{"VT (0x0B) separator: JS \\s, Go strings.Fields", "Bearer\x0b" + tok},
 			{"FF (0x0C) separator: JS \\s, Go strings.Fields", "Bearer\x0c" + tok},
 		} {
@@ -93,6 +93,7 @@ func TestAttackAccessTokenInQuery(t *testing.T) {
 			{"query access_token (old Strapi getToken, passport-http-bearer)", get("/api/articles?access_token="+tok, nil, -1)},
 			{"urlencoded body access_token (passport-http-bearer)", request{method: "POST", path: "/api/articles", worker: -1,
 				headers: [][2]string{{"content-type", "application/x-www-form-urlencoded"}}, body: []byte("access_token=" + tok)}},
+			{"x-access-token header (common Express/Koa middleware)", get("/api/articles", [][2]string{{"x-access-token", tok}}, -1)},
 		} {
 			r := h.do(t, tc.req)
 			assert.True(t, r.refused(), "%s: the revoked token reached the app", tc.name)
@@ -139,6 +140,13 @@ func TestAttackRefreshBodyParserMismatch(t *testing.T) {
 				[]byte("--B\r\nContent-Disposition: attachment; name=\"refreshToken\"\r\n\r\nrt-old\r\n--B--\r\n")},
 			{"multipart, Content-Transfer-Encoding base64 (formidable decodes)", [][2]string{{"content-type", multi}},
 				[]byte("--B\r\nContent-Disposition: form-data; name=\"refreshToken\"\r\nContent-Transfer-Encoding: base64\r\n\r\ncnQtb2xk\r\n--B--\r\n")},
+			{"multipart, name parameter twice (Go: unparsable disposition, no name; formidable: the first)", [][2]string{{"content-type", multi}},
+				[]byte("--B\r\nContent-Disposition: form-data; name=\"refreshToken\"; name=\"x\"\r\n\r\nrt-old\r\n--B--\r\n")},
+			{"multipart, Content-Disposition twice (Go: the first; formidable: the last)", [][2]string{{"content-type", multi}},
+				[]byte("--B\r\nContent-Disposition: form-data; name=\"x\"\r\nContent-Disposition: form-data; name=\"refreshToken\"\r\n\r\nrt-old\r\n--B--\r\n")},
+			{"multipart, xboundary=Z before boundary=B (formidable's unanchored /boundary=/ takes Z)",
+				[][2]string{{"content-type", "multipart/form-data; xboundary=Z; boundary=B"}},
+				[]byte("--Z\r\nContent-Disposition: form-data; name=\"refreshToken\"\r\n\r\nrt-old\r\n--Z--\r\n--B\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\ny\r\n--B--\r\n")},
 		} {
 			before := reached.Load()
 			r := h.do(t, request{method: "POST", path: "/api/auth/refresh", headers: tc.hdrs, worker: -1, body: tc.body, app: app})
@@ -172,6 +180,10 @@ func TestAttackRefreshUnreadableBodyToleratedWithCookieSource(t *testing.T) {
 			{"JSON, gzip content-encoding (co-body inflates)", [][2]string{{"content-type", js}, {"content-encoding", "gzip"}}, gzipped(`{"refreshToken":"rt-old"}`)},
 			{"JSON, UTF-8 BOM (iconv-lite strips it)", [][2]string{{"content-type", js}}, []byte(bom + `{"refreshToken":"rt-old"}`)},
 			{"JSON, gzip, with a valid decoy cookie", [][2]string{{"content-type", js}, {"content-encoding", "gzip"}, {"cookie", "strapi_up_refresh=decoy"}}, gzipped(`{"refreshToken":"rt-old"}`)},
+			{"multipart/mixed (koa-body: ctx.is('multipart') is multipart/*; filter: not multipart, so JSON)", [][2]string{{"content-type", "multipart/mixed; boundary=B"}},
+				[]byte("--B\r\nContent-Disposition: form-data; name=\"refreshToken\"\r\n\r\nrt-old\r\n--B--\r\n")},
+			{"multipart/form-data with boundary twice (Go: duplicate parameter, error; formidable: the first)", [][2]string{{"content-type", "multipart/form-data; boundary=B; boundary=C"}},
+				[]byte("--B\r\nContent-Disposition: form-data; name=\"refreshToken\"\r\n\r\nrt-old\r\n--B--\r\n")},
 		} {
 			before := reached.Load()
 			r := h.do(t, request{method: "POST", path: "/api/auth/refresh", headers: tc.hdrs, worker: -1, body: tc.body, app: app})
@@ -202,6 +214,10 @@ func TestAttackLoginIdentifierHidden(t *testing.T) {
 			{"form, key .identifier", [][2]string{{"content-type", form}}, []byte(".identifier=victim&password=guess")},
 			{"JSON, gzip content-encoding", [][2]string{{"content-type", js}, {"content-encoding", "gzip"}}, gzipped(`{"identifier":"victim","password":"guess"}`)},
 			{"JSON, UTF-8 BOM", [][2]string{{"content-type", js}}, []byte(bom + `{"identifier":"victim","password":"guess"}`)},
+			{"multipart, part with filename and no Content-Type", [][2]string{{"content-type", "multipart/form-data; boundary=B"}},
+				[]byte("--B\r\nContent-Disposition: form-data; name=\"identifier\"; filename=\"x\"\r\n\r\nvictim\r\n--B\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\nguess\r\n--B--\r\n")},
+			{"multipart/mixed", [][2]string{{"content-type", "multipart/mixed; boundary=B"}},
+				[]byte("--B\r\nContent-Disposition: form-data; name=\"identifier\"\r\n\r\nvictim\r\n--B\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\nguess\r\n--B--\r\n")},
 		} {
 			n := len(stub.recorded().checks)
 			req := request{method: "POST", path: "/api/auth/local", worker: -1, app: countingApp(&reached, 400),

@@ -9,6 +9,7 @@ package filter_test
 import (
 	"bytes"
 	"compress/gzip"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -226,6 +227,41 @@ func TestAttackLoginIdentifierHidden(t *testing.T) {
 			rec := stub.recorded()
 			if assert.Len(t, rec.checks, n+1, tc.name) {
 				assert.Equal(t, "victim", rec.checks[n].Identifier, "%s: the login check counted another name than the app checks", tc.name)
+			}
+		}
+	})
+}
+
+// WEAKNESS 6 (revoking route observed wrongly, timing only): revoking_routes
+// are matched by exact, case-sensitive prefix on the raw path, unlike the
+// login/refresh/logout routes. sessionsvc serves the user API with Go's
+// ServeMux, which matches the percent-decoded path: `logout-%61ll` is
+// logout-all there. Its 2xx answer then goes out without the hold, and the
+// revoked token still passes on the other workers until the next sync
+// (bounded: <100 ms pushed, <1 s polled), breaking "at once on the proxy
+// that saw it".
+func TestAttackRevokingRouteEncodedLetterNotHeld(t *testing.T) {
+	const u = "/api/magic-sessionmanager"
+	eachHost(t, workers, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
+		h, stub := startStubbed(t, start, testConfig(""))
+		h.tickAll(t)
+		for i, rt := range []struct{ method, path string }{
+			{"POST", u + "/logout-%61ll"},
+			{"POST", u + "/%6cogout"},
+			{"DELETE", u + "/my-%73essions/victim"},
+		} {
+			caller := userToken(91, "caller-enc-"+strconv.Itoa(i))
+			victim := userToken(91, "victim-enc-"+strconv.Itoa(i))
+			everyWorkerPasses(t, h, victim)
+			r := h.do(t, request{method: rt.method, path: rt.path, headers: bearer(caller), worker: 0,
+				app: func([][2]string, []byte) (int, [][2]string, []byte) {
+					stub.add(protocol.Change{Op: protocol.OpRevoke, Key: "sid:victim-enc-" + strconv.Itoa(i), Exp: time.Now().Add(time.Hour).Unix(), Reason: protocol.ReasonLogout})
+					return 200, [][2]string{{"content-type", "application/json"}}, []byte(`{"data":{"success":true}}`)
+				}})
+			require.Equal(t, 200, r.status)
+			for w := 0; w < h.workers(); w++ {
+				r := h.do(t, get("/api/x", bearer(victim), w))
+				assert.True(t, r.local, "%s %s: worker %d still accepts the token the answered call revoked", rt.method, rt.path, w)
 			}
 		}
 	})

@@ -159,13 +159,34 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) typ
 		if endOfStream {
 			return h.loginCheck() // no body: decide on the headers (logincheck.go)
 		}
+		if cfg.Login.IdentifierPath != "" && encodedBody() {
+			h.refuse(415, "invalid_request", "Login request body must not be content-encoded")
+			return types.ActionPause
+		}
 	case decide.RouteRefresh:
 		h.observeRequest()
 		if cfg.Refresh.RequestTokenPath == "" || endOfStream {
 			return h.checkPresented(nil)
 		}
+		if encodedBody() {
+			h.refuse(415, "invalid_request", "Refresh request body must not be content-encoded")
+			return types.ActionPause
+		}
 	}
 	return types.ActionContinue
+}
+
+// encodedBody reports a request body sent with a Content-Encoding other
+// than identity: the app's body parser inflates it (co-body does gzip and
+// deflate), the filter reads bytes, so a login name or a refresh token in
+// it would go unread; no browser compresses a request body.
+func encodedBody() bool {
+	v, err := proxywasm.GetHttpRequestHeader("content-encoding")
+	if err != nil {
+		return false
+	}
+	v = strings.TrimSpace(v)
+	return v != "" && !strings.EqualFold(v, "identity")
 }
 
 // jwtAuthnPayload reads the verified payload jwt_authn left in dynamic metadata.

@@ -146,19 +146,22 @@ func ParseRefresh(body []byte, route config.RefreshRoute) (Refresh, error) {
 // the refresh route, distinct and non-empty: first the one the app reads,
 // then every other a body parser could hand it, so that the filter refuses
 // the refresh when any of them is revoked. The body is read as the app's
-// parser reads it, by its content type:
+// parser reads it, by its content type, a UTF-8 BOM aside (body.go):
 //
 //   - application/x-www-form-urlencoded: the fields named
-//     request_token_path (or its bracket form, a[b] for a.b), the first
-//     first (a JSON text sent as a form is a form: `["&refreshToken=t&"]`);
-//   - multipart/form-data: the text parts so named, the first first;
+//     request_token_path as qs reads names (a.b is also a[b], .a.b and
+//     [a][b]), the first first (a JSON text sent as a form is a form:
+//     `["&refreshToken=t&"]`);
+//   - multipart/*: the parts so named, whatever their disposition or file
+//     name, decoded, the first first;
 //   - anything else: JSON at request_token_path, the last of a repeated
 //     key first (as JavaScript's JSON.parse reads it), then the others.
 //
 // Then the cookie request_token_cookie, each value it has, as it is and
-// percent-decoded. (nil, nil) when
-// there is none; an error when the body is needed and unreadable as its
-// type and no cookie is configured.
+// percent-decoded. (nil, nil) when there is none; an error when the body
+// is needed and does not read as its type, or reads differently in
+// different parsers — even with a cookie configured, as the app may read
+// the body first.
 func PresentedRefreshTokens(body []byte, contentType, cookieHeader string, route config.RefreshRoute) ([]string, error) {
 	var out []string
 	add := func(v string) {
@@ -168,7 +171,9 @@ func PresentedRefreshTokens(body []byte, contentType, cookieHeader string, route
 	}
 	if route.RequestTokenPath != "" && len(body) > 0 {
 		vs, err := bodyFields(body, contentType, route.RequestTokenPath)
-		if err != nil && route.RequestTokenCookie == "" {
+		if err != nil {
+			// Even with a cookie configured: the app may read the body
+			// first (Strapi's getIncomingRefreshToken does).
 			return nil, fmt.Errorf("refresh request: %w", err)
 		}
 		for _, v := range vs {
@@ -191,18 +196,12 @@ func PresentedRefreshTokens(body []byte, contentType, cookieHeader string, route
 // bodyFields are the string values at path in a request body read as its
 // content type says (see PresentedRefreshTokens), the app's first.
 func bodyFields(body []byte, contentType, path string) ([]string, error) {
+	body = stripBOM(body)
 	switch {
 	case isForm(contentType):
-		// ParseQuery keeps the pairs it can read past one it cannot, as
-		// Node's qs does.
-		q, _ := url.ParseQuery(string(body))
-		return append(q[path], q[bracketPath(path)]...), nil
+		return formValues(body, path), nil
 	case isMultipart(contentType):
-		vs, err := multipartFields(body, contentType, path, bracketPath(path))
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrUnreadableBody, err)
-		}
-		return vs, nil
+		return multipartValues(body, contentType, path)
 	}
 	r, err := parseBody(body)
 	if err != nil {
@@ -218,16 +217,6 @@ func bodyFields(body []byte, contentType, path string) ([]string, error) {
 		}
 	}
 	return vs, nil
-}
-
-// bracketPath is a dotted path as a form field name, as qs nests fields:
-// a.b is a[b]; a path without a dot is itself.
-func bracketPath(path string) string {
-	head, rest, ok := strings.Cut(path, ".")
-	if !ok {
-		return path
-	}
-	return head + "[" + strings.ReplaceAll(rest, ".", "][") + "]"
 }
 
 // TokenInfo are a token's keys and the claims the calls carry. The token is

@@ -90,7 +90,19 @@ func TestPresentedRefreshTokens(t *testing.T) {
 		{name: "multipart", body: mp("x", "1", "refreshToken", "a", "refreshToken", "b"), ct: "multipart/form-data; boundary=B", want: []string{"a", "b"}},
 		{name: "multipart malformed", body: "--B\r\nnope", ct: "multipart/form-data; boundary=B", err: authflow.ErrUnreadableBody},
 		{name: "multipart without boundary", body: mp("refreshToken", "a"), ct: "multipart/form-data", err: authflow.ErrUnreadableBody},
-		{name: "cookie when the body is unreadable", body: `nope`, ct: json, cookie: "a=1; rt=fromcookie", cookieRoute: true, want: []string{"fromcookie"}},
+		{name: "unreadable body refused even with a cookie (the app may read the body first)", body: `nope`, ct: json, cookie: "a=1; rt=fromcookie", cookieRoute: true, err: authflow.ErrNotJSON},
+		{name: "cookie without a body", cookie: "a=1; rt=fromcookie", cookieRoute: true, want: []string{"fromcookie"}},
+		{name: "json with a BOM", body: "\xef\xbb\xbf" + `{"refreshToken":"a"}`, ct: json, want: []string{"a"}},
+		{name: "form with a BOM", body: "\xef\xbb\xbfrefreshToken=a", ct: form, want: []string{"a"}},
+		{name: "form keys as qs reads them", body: `[refreshToken]=a&%5BrefreshToken%5D=b&.refreshToken=c&refreshToken[]=d&xrefreshToken=e`, ct: form, want: []string{"a", "b", "c", "d"}},
+		{name: "form value with a bad escape, as qs keeps it", body: `refreshToken=a%zz+b`, ct: form, want: []string{"a%zz b"}},
+		{name: "multipart/mixed is multipart", body: mp("refreshToken", "a"), ct: "multipart/mixed; boundary=B", want: []string{"a"}},
+		{name: "multipart file part and attachment count", body: "--B\r\nContent-Disposition: form-data; name=\"refreshToken\"; filename=\"x\"\r\n\r\na\r\n--B\r\nContent-Disposition: attachment; name=\"refreshToken\"\r\n\r\nb\r\n--B--\r\n", ct: "multipart/form-data; boundary=B", want: []string{"a", "b"}},
+		{name: "multipart base64 and quoted-printable decoded", body: "--B\r\nContent-Disposition: form-data; name=\"refreshToken\"\r\nContent-Transfer-Encoding: base64\r\n\r\ncnQt\r\nb2xk\r\n--B\r\nContent-Disposition: form-data; name=\"refreshToken\"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nq=3Dp\r\n--B--\r\n", ct: "multipart/form-data; boundary=B", want: []string{"rt-old", "q=p"}},
+		{name: "multipart name given twice", body: "--B\r\nContent-Disposition: form-data; name=\"refreshToken\"; name=\"x\"\r\n\r\na\r\n--B--\r\n", ct: "multipart/form-data; boundary=B", err: authflow.ErrAmbiguousBody},
+		{name: "multipart disposition given twice", body: "--B\r\nContent-Disposition: form-data; name=\"x\"\r\nContent-Disposition: form-data; name=\"refreshToken\"\r\n\r\na\r\n--B--\r\n", ct: "multipart/form-data; boundary=B", err: authflow.ErrAmbiguousBody},
+		{name: "multipart boundary= twice", body: mp("refreshToken", "a"), ct: "multipart/form-data; xboundary=Z; boundary=B", err: authflow.ErrAmbiguousBody},
+		{name: "multipart unknown transfer encoding", body: "--B\r\nContent-Disposition: form-data; name=\"refreshToken\"\r\nContent-Transfer-Encoding: x-rot13\r\n\r\na\r\n--B--\r\n", ct: "multipart/form-data; boundary=B", err: authflow.ErrAmbiguousBody},
 		{name: "body and cookie, every cookie value, percent-decoded too", body: `{"refreshToken":"b"}`, cookie: `rt=c1; rt="c2"; rt=c%2E3`, cookieRoute: true, want: []string{"b", "c1", "c2", "c%2E3", "c.3"}},
 		{name: "nothing", cookieRoute: true},
 	}
@@ -113,7 +125,7 @@ func TestPresentedRefreshTokens(t *testing.T) {
 	nested.RequestTokenPath = "auth.refresh"
 	got, err := authflow.PresentedRefreshTokens([]byte(`auth[refresh]=a&auth.refresh=b`), form, "", nested)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"b", "a"}, got, "a dotted path is also its qs bracket form")
+	assert.Equal(t, []string{"a", "b"}, got, "a dotted path is also its qs bracket form, in body order")
 	got, err = authflow.PresentedRefreshTokens([]byte(`{"auth":{"refresh":"a"},"auth":{"refresh":"b"}}`), json, "", nested)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"b", "a"}, got)

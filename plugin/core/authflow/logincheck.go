@@ -1,14 +1,7 @@
 package authflow
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
-	"mime"
-	"mime/multipart"
-	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -25,32 +18,34 @@ const MaxIdentifierLen = 1024
 // LoginIdentifier reads the login name from a login request body, so that
 // the pre-login check and the failed-login report count the same name the
 // app will check. The body is read as the app's parser reads it, by its
-// content type:
+// content type (body.go), a UTF-8 BOM aside:
 //
-//   - application/x-www-form-urlencoded: the field named path (the pairs
-//     a body with a stray ';' or bad escape still yields, as Node's qs
-//     and Go's ParseQuery read them);
-//   - multipart/form-data (Strapi's body parser reads it by default): the
-//     text part named path;
-//   - a field repeated in a form: the first (Go's FormValue; Node's
-//     parsers make an array the app refuses);
-//   - anything else whose body parses as JSON: the value at path; a string
-//     as is, any other JSON value as its JSON text (an array or object is
-//     still a name an attacker tries, counted as such);
+//   - application/x-www-form-urlencoded: the first field named path as qs
+//     reads names ("[identifier]" and ".identifier" are identifier);
+//   - multipart/* (Strapi's body parser reads it by default): the first
+//     part so named;
+//   - anything else whose body parses as JSON: the value at path, the last
+//     of a repeated key; a string as is, any other JSON value as its JSON
+//     text (an array or object is still a name an attacker tries, counted
+//     as such);
 //   - missing, empty or unreadable: "" (all such logins share one counter).
 //
-// The result is bounded by MaxIdentifierLen.
+// A field repeated in a form counts its first value (Go's FormValue;
+// Node's parsers make an array the app refuses). The result is bounded by
+// MaxIdentifierLen.
 func LoginIdentifier(body []byte, contentType, path string) string {
 	if path == "" || len(body) == 0 || len(body) > MaxBodyLen {
 		return ""
 	}
+	body = stripBOM(body)
 	var v string
 	switch {
 	case isForm(contentType):
-		q, _ := url.ParseQuery(string(body))
-		v = q.Get(path)
+		if vs := formValues(body, path); len(vs) > 0 {
+			v = vs[0]
+		}
 	case isMultipart(contentType):
-		if vs, err := multipartFields(body, contentType, path); err == nil && len(vs) > 0 {
+		if vs, err := multipartValues(body, contentType, path); err == nil && len(vs) > 0 {
 			v = vs[0]
 		}
 	case gjson.ValidBytes(body):
@@ -121,48 +116,6 @@ func allAt(r gjson.Result, path string) []gjson.Result {
 }
 
 func specialPath(path string) bool { return strings.ContainsAny(path, `*?#|@\!=<>%[]{}()`) }
-
-// multipartFields are the values of the text parts of a multipart/form-data
-// body named one of names, in order (a file part is not a field). An error
-// for a body without a boundary or that does not parse.
-func multipartFields(body []byte, contentType string, names ...string) ([]string, error) {
-	_, params, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		return nil, fmt.Errorf("content type: %w", err)
-	}
-	if params["boundary"] == "" {
-		return nil, errors.New("multipart body without a boundary")
-	}
-	r := multipart.NewReader(bytes.NewReader(body), params["boundary"])
-	var out []string
-	for {
-		p, err := r.NextPart()
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("multipart body: %w", err)
-		}
-		if p.FileName() != "" || !slices.Contains(names, p.FormName()) {
-			continue
-		}
-		v, err := io.ReadAll(p)
-		if err != nil {
-			return nil, fmt.Errorf("multipart part %q: %w", p.FormName(), err)
-		}
-		out = append(out, string(v))
-	}
-}
-
-func isMultipart(contentType string) bool {
-	mt, _, _ := strings.Cut(contentType, ";")
-	return strings.EqualFold(strings.TrimSpace(mt), "multipart/form-data")
-}
-
-func isForm(contentType string) bool {
-	mt, _, _ := strings.Cut(contentType, ";")
-	return strings.EqualFold(strings.TrimSpace(mt), "application/x-www-form-urlencoded")
-}
 
 func boundIdentifier(s string) string {
 	if len(s) <= MaxIdentifierLen {

@@ -68,15 +68,62 @@ func ParseRevokingRoute(s string) (RevokingRoute, error) {
 }
 
 // Match reports whether method and path (query already stripped) are on r.
+// The path is compared as sessionsvc's router (Go's ServeMux) compares it:
+// case and slashes as they are, percent-encoded unreserved characters
+// decoded ("logout-%61ll" is logout-all there, so it is here). It does not
+// allocate.
 func (r *RevokingRoute) Match(method, path string) bool {
-	if method != r.Method || !strings.HasPrefix(path, r.Path) {
+	if method != r.Method {
 		return false
 	}
-	rest := path[len(r.Path):]
+	i := 0
+	for j := 0; j < len(r.Path); j++ {
+		if i == len(path) {
+			return false
+		}
+		c, n := PathByte(path, i)
+		if c != r.Path[j] {
+			return false
+		}
+		i += n
+	}
+	rest := path[i:]
 	if !r.OneMore {
 		return rest == ""
 	}
 	return len(rest) > 1 && rest[0] == '/' && !strings.Contains(rest[1:], "/")
+}
+
+// PathByte is the byte at s[i], decoding a percent-encoded unreserved
+// character (RFC 3986 section 2.3); n is how many bytes it took.
+func PathByte(s string, i int) (c byte, n int) {
+	if s[i] == '%' && i+2 < len(s) {
+		if h, ok := unhex(s[i+1]); ok {
+			if l, ok := unhex(s[i+2]); ok {
+				c := h<<4 | l
+				if isUnreserved(c) {
+					return c, 3
+				}
+			}
+		}
+	}
+	return s[i], 1
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+func isUnreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
 }
 
 func (c *Config) validateRevocationTiming() error {

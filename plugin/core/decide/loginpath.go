@@ -1,5 +1,7 @@
 package decide
 
+import "github.com/meshsession/meshsession/plugin/core/config"
+
 // routePathMatches reports whether path names the observed route want
 // (login, refresh, logout) the way common app routers resolve it, so that a
 // variant reaching the app's handler cannot skip the filter's check or
@@ -22,8 +24,8 @@ func routePathMatches(path, want string) bool {
 		if i == len(path) || j == len(want) {
 			break
 		}
-		c, n := pathByte(path, i)
-		d, m := pathByte(want, j)
+		c, n := config.PathByte(path, i)
+		d, m := config.PathByte(want, j)
 		if lower(c) != lower(d) {
 			return false
 		}
@@ -40,38 +42,6 @@ func allSlashes(s string) bool {
 		}
 	}
 	return true
-}
-
-// pathByte is the byte at s[i], decoding a percent-encoded unreserved
-// character (RFC 3986 section 2.3); n is how many bytes it took.
-func pathByte(s string, i int) (byte, int) {
-	if s[i] == '%' && i+2 < len(s) {
-		if h, ok := unhex(s[i+1]); ok {
-			if l, ok := unhex(s[i+2]); ok {
-				c := h<<4 | l
-				if isUnreserved(c) {
-					return c, 3
-				}
-			}
-		}
-	}
-	return s[i], 1
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
-}
-
-func isUnreserved(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
 }
 
 func lower(c byte) byte {

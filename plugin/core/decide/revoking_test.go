@@ -31,9 +31,18 @@ func TestRevokingRoutesMatch(t *testing.T) {
 		{"DELETE", u + "/my-sessions/a/b", false},
 		{"GET", u + "/my-sessions/abc", false},
 		{"POST", "/api/auth/logout", false},
+		// sessionsvc's ServeMux decodes unreserved characters: so does the match.
+		{"POST", u + "/logout-%61ll", true},
+		{"POST", u + "/%6cogout", true},
+		{"DELETE", u + "/my-%73essions/victim", true},
+		{"DELETE", u + "/my-sessions/a%2Fb", true},
+		{"POST", u + "/%4Cogout", false}, // "L": the mux is case-sensitive
+		{"POST", u + "/logout%2F", false},
+		{"POST", u + "/logout%", false},
 	}
 	for _, tc := range cases {
 		assert.Equal(t, tc.want, rs.Match(tc.method, tc.path), "%s %s", tc.method, tc.path)
 	}
 	assert.False(t, decide.RevokingRoutes(nil).Match("POST", u+"/logout"))
+	assert.Zero(t, testing.AllocsPerRun(100, func() { rs.Match("POST", u+"/logout-%61ll") }))
 }

@@ -120,8 +120,13 @@ var jwtChar = func() (t [256]bool) {
 }()
 
 // bearer parses "Bearer <token>"; ok is false for another scheme or no header.
+// Around the scheme it takes for white space what an app's split does,
+// not only HTTP's SP and HTAB: VT, FF and NBSP (0xA0 is U+00A0 to Node,
+// which reads header bytes as latin1, and \s matches it; 0xC2 0xA0 is
+// U+00A0 to Go's strings.Fields). "Bearer\xA0<t>" is the token t to
+// Strapi's getToken, so the filter checks t.
 func bearer(h string) (string, bool) {
-	h = trimOWS(h)
+	h = trimSpaceLike(h)
 	const scheme = "bearer"
 	if len(h) < len(scheme) {
 		return "", false
@@ -137,10 +142,27 @@ func bearer(h string) (string, bool) {
 	if rest == "" {
 		return "", true
 	}
-	if rest[0] != ' ' && rest[0] != '\t' {
+	if !spaceLike(rest[0]) {
 		return "", false // e.g. "Bearerfoo"
 	}
-	return trimOWS(rest), true
+	return trimSpaceLike(rest), true
+}
+
+// spaceLike reports the bytes an app may split an Authorization value on:
+// SP, HTAB, VT, FF, and NBSP as latin1 (0xA0) or as the UTF-8 lead byte
+// before it (0xC2). (Envoy refuses CR, LF and NUL in a value.)
+func spaceLike(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == 0xA0 || c == 0xC2
+}
+
+func trimSpaceLike(s string) string {
+	for s != "" && spaceLike(s[0]) {
+		s = s[1:]
+	}
+	for s != "" && spaceLike(s[len(s)-1]) {
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 // CookieValue returns the first value of the cookie name in a Cookie header

@@ -29,6 +29,14 @@ func TestExtract(t *testing.T) {
 		{name: "empty bearer spaces", auth: "Bearer   ", src: token.SourceHeader, err: token.ErrEmptyBearer},
 		{name: "basic ignored", auth: "Basic dXNlcjpwYXNz", cookie: "jwt=x.y.z", cookieName: "jwt", tok: "x.y.z", src: token.SourceCookie},
 		{name: "bearerx not bearer", auth: "Bearerx abc", src: token.SourceNone},
+		// What an app's split takes for a separator (JavaScript's \s on latin1
+		// header bytes, Go's strings.Fields): the token is the app's token.
+		{name: "NBSP separator", auth: "Bearer\xa0abc", tok: "abc", src: token.SourceHeader},
+		{name: "UTF-8 NBSP separator", auth: "Bearer\xc2\xa0abc", tok: "abc", src: token.SourceHeader},
+		{name: "VT separator", auth: "Bearer\vabc", tok: "abc", src: token.SourceHeader},
+		{name: "FF separator", auth: "Bearer\fabc", tok: "abc", src: token.SourceHeader},
+		{name: "NBSP around", auth: "\xa0Bearer abc\xa0", tok: "abc", src: token.SourceHeader},
+		{name: "NBSP only", auth: "Bearer\xa0", src: token.SourceHeader, err: token.ErrEmptyBearer},
 		{name: "header before cookie", auth: "Bearer h.h.h", cookie: "jwt=c.c.c", cookieName: "jwt", tok: "h.h.h", src: token.SourceHeader},
 		{name: "cookie among others", cookie: "a=1; jwt=c.c.c; b=2", cookieName: "jwt", tok: "c.c.c", src: token.SourceCookie},
 		{name: "cookie first wins", cookie: "jwt=first; jwt=second", cookieName: "jwt", tok: "first", src: token.SourceCookie},

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/meshsession/meshsession/plugin/protocol"
 	"github.com/meshsession/meshsession/sessionsvc/sessionview"
@@ -422,8 +421,10 @@ func (s *Server) adminToggleBlock(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (s *Server) adminCleanInactive(w http.ResponseWriter, r *http.Request) error {
-	// Deletes every ended session (the Strapi plugin's "clean inactive").
-	n, err := s.st.Purge(r.Context(), s.nowUTC().Add(time.Millisecond))
+	// Deletes every ended session (the Strapi plugin's "clean inactive":
+	// isActive false), and nothing else: not the retention job's Purge,
+	// which also forgets sent alerts and the failed-login counters.
+	n, err := s.st.DeleteEnded(r.Context())
 	if err != nil {
 		return err
 	}

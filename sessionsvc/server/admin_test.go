@@ -200,6 +200,56 @@ func TestAdminActions(t *testing.T) {
 	assert.Contains(t, r.body["error"].(map[string]any)["message"], "geolocation")
 }
 
+// TestCleanInactiveDeletesEndedSessionsOnly: clean-inactive deletes the
+// ended sessions (the Strapi plugin's deleteInactiveSessions) and nothing
+// else: the lockout counters, the dashboard's sign-in throttle
+// (failed_logins "dashboard:<ip>") and the alerts stay, sent or not.
+func TestCleanInactiveDeletesEndedSessionsOnly(t *testing.T) {
+	onBackends(t, func(t *testing.T, e *env) {
+		ctx := t.Context()
+		now := e.clock.Now()
+		live := e.login("alice", token(t, "alice", "s1", nil), "")
+		ended := e.login("bob", token(t, "bob", "s2", nil), "")
+		require.Equal(t, 200, e.admin("POST", a+"/sessions/"+ended+"/terminate", nil).status)
+
+		for range 3 {
+			_, err := e.st.RecordFailedLogin(ctx, "dashboard:10.1.2.3", now, time.Hour)
+			require.NoError(t, err)
+		}
+		_, err := e.st.RecordLoginFailure(ctx, store.LoginFailure{LoginAttempt: store.LoginAttempt{Scope: "ip:10.1.2.3", Kind: store.CounterIP, Subject: "10.1.2.3",
+			At: now, Window: time.Hour, Threshold: 1}, LockFor: time.Hour}, nil)
+		require.NoError(t, err)
+		require.NoError(t, e.st.EnqueueAlerts(ctx, []store.Alert{
+			{Event: "login.locked", Channel: "email", Payload: json.RawMessage(`{}`), NextAttempt: now},
+			{Event: "login.success", Channel: "email", Payload: json.RawMessage(`{}`), NextAttempt: now.Add(time.Hour)},
+		}))
+		sent, err := e.st.ClaimAlerts(ctx, "r1", 1, now, time.Minute)
+		require.NoError(t, err)
+		require.Len(t, sent, 1)
+		require.NoError(t, e.st.MarkAlertSent(ctx, sent[0].ID, now))
+
+		r := e.admin("POST", a+"/sessions/clean-inactive", nil)
+		require.Equal(t, 200, r.status, string(r.raw))
+		assert.Equal(t, float64(1), r.body["deletedCount"])
+		assert.Equal(t, true, r.body["success"])
+		assert.Equal(t, "Successfully deleted 1 inactive sessions", r.body["message"])
+
+		_, err = e.st.GetSession(ctx, ended)
+		assert.ErrorIs(t, err, store.ErrNotFound)
+		_, err = e.st.GetSession(ctx, live)
+		assert.NoError(t, err)
+		n, err := e.st.CountFailedLogins(ctx, "dashboard:10.1.2.3", now.Add(-time.Minute))
+		require.NoError(t, err)
+		assert.Equal(t, 3, n, "the dashboard sign-in throttle keeps counting")
+		locks, err := e.st.ActiveLockouts(ctx, []string{"ip:10.1.2.3"}, now)
+		require.NoError(t, err)
+		assert.Len(t, locks, 1, "the lockout stays")
+		all, err := e.st.ListAlerts(ctx, false, 10)
+		require.NoError(t, err)
+		assert.Len(t, all, 2, "the alerts stay, sent or not")
+	})
+}
+
 func TestAdminSettings(t *testing.T) {
 	kr, err := secrets.ParseKeyring("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
 	require.NoError(t, err)

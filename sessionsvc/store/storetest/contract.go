@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(testing.TB) store.Store) {
 		{"Compact", testCompact},
 		{"Lifecycle", testLifecycle},
 		{"DeleteSession", testDelete},
+		{"DeleteEnded", testDeleteEnded},
 		{"AdminTokens", testAdminTokens},
 		{"Settings", testSettings},
 		{"Alerts", testAlerts},

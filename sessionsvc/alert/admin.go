@@ -152,8 +152,12 @@ func (h *adminAPI) retry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.st.RetryAlert(r.Context(), id, time.Now().UTC()); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			writeError(w, http.StatusNotFound, "no unsent alert with this id")
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			writeError(w, http.StatusNotFound, "no alert with this id")
+			return
+		case errors.Is(err, store.ErrConflict):
+			writeError(w, http.StatusConflict, "alert is not dead-lettered (pending or sent): only a dead-lettered alert can be retried")
 			return
 		}
 		h.fail(w, "retry alert", err)

@@ -75,6 +75,12 @@ func TestAdminHandlers(t *testing.T) {
 	code, body = do("GET", "/magic-sessionmanager/alerts?dead=true", tok)
 	require.Equal(t, 200, code)
 	assert.Len(t, body["data"].([]any), 1, "one left in the dead letters")
+	code, body = do("POST", "/magic-sessionmanager/alerts/"+jsonInt(id)+"/retry", tok)
+	assert.Equal(t, 409, code, "pending again: a retry would break the lease of a replica sending it")
+	assert.Equal(t, "ConflictError", body["error"].(map[string]any)["name"])
+	sent := enqueueSent(t, st)
+	code, _ = do("POST", "/magic-sessionmanager/alerts/"+jsonInt(sent)+"/retry", tok)
+	assert.Equal(t, 409, code, "sent")
 
 	code, _ = do("POST", "/magic-sessionmanager/alerts/999999/retry", tok)
 	assert.Equal(t, 404, code)
@@ -87,3 +93,16 @@ func TestAdminHandlers(t *testing.T) {
 }
 
 func jsonInt(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+// enqueueSent stores one alert marked sent and returns its id.
+func enqueueSent(t *testing.T, st store.AlertOutbox) int64 {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Now().UTC()
+	require.NoError(t, st.EnqueueAlerts(ctx, []store.Alert{{Event: EventLoginSuccess, Channel: "email", Payload: json.RawMessage(`{}`), NextAttempt: now}}))
+	a, err := st.ClaimAlerts(ctx, "test", 1, now, time.Minute)
+	require.NoError(t, err)
+	require.Len(t, a, 1)
+	require.NoError(t, st.MarkAlertSent(ctx, a[0].ID, now))
+	return a[0].ID
+}

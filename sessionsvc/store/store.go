@@ -350,7 +350,10 @@ type AlertOutbox interface {
 	// MarkAlertFailed records a failed try; dead dead-letters it, else it is retried at next.
 	MarkAlertFailed(ctx context.Context, id int64, errMsg string, next time.Time, dead bool) error
 	ListAlerts(ctx context.Context, deadOnly bool, limit int) ([]Alert, error)
-	// RetryAlert puts a dead-lettered alert back in the queue.
+	// RetryAlert puts a dead-lettered alert back in the queue, due at now,
+	// with its attempts reset (the backoff and the try budget start again).
+	// ErrNotFound when there is no such alert, ErrConflict when it is not
+	// dead-lettered (pending, perhaps leased by a replica sending it, or sent).
 	RetryAlert(ctx context.Context, id int64, now time.Time) error
 }
 

@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(testing.TB) store.Store) {
 		{"AdminTokens", testAdminTokens},
 		{"Settings", testSettings},
 		{"Alerts", testAlerts},
+		{"RetryAlert", testRetryAlert},
 		{"FailedLogins", testFailedLogins},
 		{"LoginCounters", testLoginCounters},
 		{"LoginCountersConcurrent", testLoginCountersConcurrent},

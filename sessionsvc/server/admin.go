@@ -355,6 +355,7 @@ func (s *Server) adminTerminateAll(w http.ResponseWriter, r *http.Request) error
 	if err := s.st.SetNotBefore(ctx, id, now, now.Add(s.cfg.RevocationTTL), now); err != nil {
 		return err
 	}
+	noteAudit(r, "terminated", len(ids))
 	s.log.Info("admin terminated all sessions of user", "admin", adminName(r), "user", id, "count", len(ids))
 	writeJSON(w, http.StatusOK, map[string]any{"message": "All sessions terminated for user " + uid, "success": true})
 	return nil

@@ -374,6 +374,27 @@ func TestAdminActionsAudited(t *testing.T) {
 	assert.Len(t, after, len(before))
 }
 
+// TestTerminateAllAuditCountsSessions: the audit event of terminate-all
+// says how many sessions it ended (the answer, upstream's shape, does not).
+func TestTerminateAllAuditCountsSessions(t *testing.T) {
+	e := newEnv(t)
+	e.login("carol", token(t, "carol", "c1", nil), "")
+	e.login("carol", token(t, "carol", "c2", nil), "")
+	for _, want := range []int{2, 0} {
+		r := e.admin("POST", a+"/user/carol/terminate-all", nil)
+		require.Equal(t, 200, r.status, string(r.raw))
+		assert.NotContains(t, r.body, "terminated", "the answer keeps upstream's shape")
+		ev, err := e.st.ListAudit(t.Context(), 0, 1)
+		require.NoError(t, err)
+		require.Len(t, ev, 1)
+		assert.Equal(t, AuditUserTerminatedAll, ev[0].Event)
+		var det map[string]any
+		require.NoError(t, json.Unmarshal(ev[0].Detail, &det))
+		assert.Equal(t, float64(want), det["terminated"], "detail %s", ev[0].Detail)
+		assert.Equal(t, "127.0.0.1", det["ip"])
+	}
+}
+
 func TestQueryInt(t *testing.T) {
 	tests := []struct {
 		v       string

@@ -9,6 +9,10 @@ import (
 	"time"
 )
 
+// AuditAlertRetried is the audit event of an admin's retry of a
+// dead-lettered alert (admin API and dashboard).
+const AuditAlertRetried = "alert.retried"
+
 func insertAlerts(ctx context.Context, tx *sql.Tx, alerts []Alert, now time.Time) error {
 	if len(alerts) == 0 {
 		return nil

@@ -410,7 +410,11 @@ func (s *Server) adminToggleBlock(w http.ResponseWriter, r *http.Request) error 
 	}
 	if next {
 		s.metrics.ended.WithLabelValues(protocol.ReasonBlocked).Add(float64(len(active)))
-		s.sessionsEnded(ctx, active, protocol.ReasonBlocked, now)
+		// A block alerts once, sessions or none; setting a block the
+		// user already had is not a new one (unless it ended sessions).
+		if !cur || len(active) > 0 {
+			s.userBlocked(ctx, id, active, now)
+		}
 	}
 	word := "unblocked"
 	if next {

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshsession/meshsession/plugin/protocol"
+	"github.com/meshsession/meshsession/sessionsvc/enrich"
 	"github.com/meshsession/meshsession/sessionsvc/secrets"
 	"github.com/meshsession/meshsession/sessionsvc/sessionview"
 	"github.com/meshsession/meshsession/sessionsvc/store"
@@ -393,6 +394,47 @@ func TestTerminateAllAuditCountsSessions(t *testing.T) {
 		assert.Equal(t, float64(want), det["terminated"], "detail %s", ev[0].Detail)
 		assert.Equal(t, "127.0.0.1", det["ip"])
 	}
+}
+
+// TestBlockAlertsOnce: blocking a user raises user.blocked once, whether
+// the block ended sessions or the user had none; setting a block the user
+// already has and unblocking raise nothing.
+func TestBlockAlertsOnce(t *testing.T) {
+	fe := &fakeEnricher{result: enrich.Result{Score: 90}}
+	e := newEnv(t, func(c *Config) { c.Enricher = fe })
+	blockedAlerts := func() int {
+		all, err := e.st.ListAlerts(t.Context(), false, 100)
+		require.NoError(t, err)
+		n := 0
+		for _, a := range all {
+			if a.Event == "user.blocked" {
+				n++
+			}
+		}
+		return n
+	}
+	r := e.admin("POST", a+"/user/nosessions/toggle-block", `{"blocked":true}`)
+	require.Equal(t, 200, r.status, string(r.raw))
+	assert.Equal(t, true, r.body["blocked"])
+	assert.Equal(t, 1, blockedAlerts(), "a user with no session: alerted all the same")
+	assert.Equal(t, []string{"nosessions:0"}, fe.blocked)
+
+	r = e.admin("POST", a+"/user/nosessions/toggle-block", `{"blocked":true}`)
+	require.Equal(t, 200, r.status, string(r.raw))
+	assert.Equal(t, 1, blockedAlerts(), "already blocked: no second alert")
+	r = e.admin("POST", a+"/user/nosessions/toggle-block", nil)
+	require.Equal(t, 200, r.status, string(r.raw))
+	assert.Equal(t, false, r.body["blocked"])
+	assert.Equal(t, 1, blockedAlerts(), "an unblock raises nothing")
+
+	e.login("dave", token(t, "dave", "d1", nil), "")
+	e.login("dave", token(t, "dave", "d2", nil), "")
+	r = e.admin("POST", a+"/user/dave/toggle-block", nil)
+	require.Equal(t, 200, r.status, string(r.raw))
+	assert.Equal(t, true, r.body["blocked"])
+	assert.Equal(t, 2, blockedAlerts(), "one alert for the block, however many sessions it ended")
+	assert.Equal(t, []string{"nosessions:0", "dave:2"}, fe.blocked)
+	assert.Empty(t, fe.ended, "a block's alerts come from UserBlocked alone")
 }
 
 func TestQueryInt(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -69,11 +70,13 @@ func AdminHandlers(st AdminStore, logger *slog.Logger) map[string]http.Handler {
 	}
 }
 
-// AdminStore is what the admin handlers need of the store: the outbox, and
-// the admin tokens that authenticate its callers.
+// AdminStore is what the admin handlers need of the store: the outbox, the
+// admin tokens that authenticate its callers, and the audit trail a retry
+// is written to.
 type AdminStore interface {
 	store.AlertOutbox
 	store.AdminTokens
+	store.Audit
 }
 
 type adminAPI struct {
@@ -91,6 +94,17 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	strapi.WriteError(w, status, strapi.ErrorName(status), msg, nil)
 }
 
+type ctxKey struct{}
+
+// adminName is the name of the admin token that authenticated r ("admin"
+// when unknown), the audit trail's actor.
+func adminName(r *http.Request) string {
+	if n, _ := r.Context().Value(ctxKey{}).(string); n != "" {
+		return n
+	}
+	return "admin"
+}
+
 func (h *adminAPI) auth(next func(http.ResponseWriter, *http.Request)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		authz := r.Header.Get("Authorization")
@@ -100,7 +114,8 @@ func (h *adminAPI) auth(next func(http.ResponseWriter, *http.Request)) http.Hand
 			return
 		}
 		sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-		if _, err := h.st.FindAdminToken(r.Context(), hex.EncodeToString(sum[:]), time.Now().UTC()); err != nil {
+		at, err := h.st.FindAdminToken(r.Context(), hex.EncodeToString(sum[:]), time.Now().UTC())
+		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				writeError(w, http.StatusUnauthorized, "invalid admin token")
 				return
@@ -109,7 +124,7 @@ func (h *adminAPI) auth(next func(http.ResponseWriter, *http.Request)) http.Hand
 			writeError(w, http.StatusServiceUnavailable, "database unavailable, retry later")
 			return
 		}
-		next(w, r)
+		next(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, at.Name)))
 	})
 }
 
@@ -151,16 +166,38 @@ func (h *adminAPI) retry(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "alert id must be a positive integer")
 		return
 	}
-	if err := h.st.RetryAlert(r.Context(), id, time.Now().UTC()); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			writeError(w, http.StatusNotFound, "no unsent alert with this id")
+	now := time.Now().UTC()
+	if err := h.st.RetryAlert(r.Context(), id, now); err != nil {
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			writeError(w, http.StatusNotFound, "no alert with this id")
+			return
+		case errors.Is(err, store.ErrConflict):
+			writeError(w, http.StatusConflict, "alert is not dead-lettered (pending or sent): only a dead-lettered alert can be retried")
 			return
 		}
 		h.fail(w, "retry alert", err)
 		return
 	}
-	h.log.Info("dead-lettered alert queued again by an admin", "alert", id)
+	// Audited as the admin API's own routes are (who, when, from where); a
+	// failed audit write is logged, the retry has happened by then.
+	det, _ := json.Marshal(map[string]any{"ip": clientIP(r)})
+	if err := h.st.AppendAudit(r.Context(), []store.AuditEvent{{At: now, Event: store.AuditAlertRetried, SubjectKind: "alert",
+		Subject: strconv.FormatInt(id, 10), Actor: adminName(r), Detail: det}}); err != nil {
+		h.log.Warn("recording the retry in the audit trail failed", "alert", id, "err", err)
+	}
+	h.log.Info("dead-lettered alert queued again by an admin", "alert", id, "admin", adminName(r))
 	writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{"id": id, "status": "pending"}, "success": true})
+}
+
+// clientIP is the connection's peer, as the admin API's audit records it
+// (server.ClientIP: a forwarded-for header is not trusted).
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 func (h *adminAPI) fail(w http.ResponseWriter, op string, err error) {

@@ -72,12 +72,29 @@ func TestAdminHandlers(t *testing.T) {
 	id := int64(first["id"].(float64))
 	code, _ = do("POST", "/magic-sessionmanager/alerts/"+jsonInt(id)+"/retry", tok)
 	assert.Equal(t, 200, code)
+	audit, err := st.ListAudit(ctx, 0, 10)
+	require.NoError(t, err)
+	require.Len(t, audit, 1, "the retry is audited")
+	assert.Equal(t, store.AuditAlertRetried, audit[0].Event)
+	assert.Equal(t, "alert", audit[0].SubjectKind)
+	assert.Equal(t, jsonInt(id), audit[0].Subject)
+	assert.Equal(t, "t", audit[0].Actor, "the admin token's name")
+	assert.JSONEq(t, `{"ip":"127.0.0.1"}`, string(audit[0].Detail))
 	code, body = do("GET", "/magic-sessionmanager/alerts?dead=true", tok)
 	require.Equal(t, 200, code)
 	assert.Len(t, body["data"].([]any), 1, "one left in the dead letters")
+	code, body = do("POST", "/magic-sessionmanager/alerts/"+jsonInt(id)+"/retry", tok)
+	assert.Equal(t, 409, code, "pending again: a retry would break the lease of a replica sending it")
+	assert.Equal(t, "ConflictError", body["error"].(map[string]any)["name"])
+	sent := enqueueSent(t, st)
+	code, _ = do("POST", "/magic-sessionmanager/alerts/"+jsonInt(sent)+"/retry", tok)
+	assert.Equal(t, 409, code, "sent")
 
 	code, _ = do("POST", "/magic-sessionmanager/alerts/999999/retry", tok)
 	assert.Equal(t, 404, code)
+	audit, err = st.ListAudit(ctx, 0, 10)
+	require.NoError(t, err)
+	assert.Len(t, audit, 1, "refused retries are not audited")
 	code, _ = do("POST", "/magic-sessionmanager/alerts/abc/retry", tok)
 	assert.Equal(t, 400, code)
 	code, _ = do("GET", "/magic-sessionmanager/alerts?limit=0", tok)
@@ -87,3 +104,16 @@ func TestAdminHandlers(t *testing.T) {
 }
 
 func jsonInt(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+// enqueueSent stores one alert marked sent and returns its id.
+func enqueueSent(t *testing.T, st store.AlertOutbox) int64 {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Now().UTC()
+	require.NoError(t, st.EnqueueAlerts(ctx, []store.Alert{{Event: EventLoginSuccess, Channel: "email", Payload: json.RawMessage(`{}`), NextAttempt: now}}))
+	a, err := st.ClaimAlerts(ctx, "test", 1, now, time.Minute)
+	require.NoError(t, err)
+	require.Len(t, a, 1)
+	require.NoError(t, st.MarkAlertSent(ctx, a[0].ID, now))
+	return a[0].ID
+}

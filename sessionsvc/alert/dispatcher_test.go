@@ -137,6 +137,54 @@ func TestDispatcherBackoffAndDeadLetter(t *testing.T) {
 	assert.NotNil(t, onlyAlert(t, st).SentAt)
 }
 
+// TestRetriedAlertGetsFullBudget: an admin's retry gives a dead-lettered
+// alert its tries again (attempts reset): a failure after the retry is
+// backed off from the first step, not dead-lettered at once.
+func TestRetriedAlertGetsFullBudget(t *testing.T) {
+	st := storetest.OpenSQLite(t)
+	clk := testenv.NewClock(time.Now().UTC())
+	enqueue(t, st, 1, []string{"webhook:flaky"}, clk.Now())
+	var tries atomic.Int32
+	d := NewDispatcher(st, DispatcherConfig{
+		Senders: senders(map[string]Sender{"webhook:flaky": SenderFunc(func(context.Context, store.Alert, Payload) error {
+			tries.Add(1)
+			return errors.New("503 from upstream")
+		})}), Now: clk.Now,
+		MaxAttempts: 3, BaseBackoff: time.Minute, MaxBackoff: 10 * time.Minute,
+	}, nil)
+	ctx := context.Background()
+	for range 3 {
+		_, err := d.Tick(ctx)
+		require.NoError(t, err)
+		clk.Add(time.Hour)
+	}
+	a := onlyAlert(t, st)
+	require.True(t, a.Dead)
+	require.Equal(t, 3, a.Attempts)
+
+	require.NoError(t, st.RetryAlert(ctx, a.ID, clk.Now()))
+	a = onlyAlert(t, st)
+	assert.Equal(t, 0, a.Attempts, "the retry resets the attempts")
+	assert.WithinDuration(t, clk.Now(), a.NextAttempt, time.Millisecond, "due at once")
+
+	n, err := d.Tick(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	a = onlyAlert(t, st)
+	assert.False(t, a.Dead, "one failure after a retry is not the last try")
+	assert.Equal(t, 1, a.Attempts)
+	wait := a.NextAttempt.Sub(clk.Now())
+	assert.InDelta(t, float64(time.Minute), float64(wait), float64(13*time.Second), "the backoff starts again")
+	for range 2 {
+		clk.Add(time.Hour)
+		_, err = d.Tick(ctx)
+		require.NoError(t, err)
+	}
+	a = onlyAlert(t, st)
+	assert.True(t, a.Dead, "dead-lettered again after MaxAttempts more tries")
+	assert.Equal(t, int32(6), tries.Load())
+}
+
 func onlyAlert(t *testing.T, st store.AlertOutbox) store.Alert {
 	t.Helper()
 	all, err := st.ListAlerts(context.Background(), false, 10)

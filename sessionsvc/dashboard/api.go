@@ -331,6 +331,10 @@ func (d *Dashboard) retryAlert(w http.ResponseWriter, r *http.Request, s *sessio
 	}
 	now := d.now().UTC()
 	if err := d.st.RetryAlert(r.Context(), id, now); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			server.WriteError(w, http.StatusConflict, "this delivery has not failed (pending or sent): only a failed delivery can be retried", nil)
+			return
+		}
 		d.storeError(w, "delivery", err)
 		return
 	}

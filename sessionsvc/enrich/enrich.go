@@ -60,4 +60,8 @@ type Enricher interface {
 	// SessionEnded returns the alerts raised when sessions end
 	// (session.terminated, or user.blocked when reason is protocol.ReasonBlocked).
 	SessionEnded(ctx context.Context, s []store.Session, reason string, now time.Time) []store.Alert
+	// UserBlocked returns the alerts raised when an admin blocks userID
+	// (user.blocked, once per channel), whether or not the block ended
+	// sessions: ended are the sessions it ended, possibly none.
+	UserBlocked(ctx context.Context, userID string, ended []store.Session, now time.Time) []store.Alert
 }

@@ -369,29 +369,16 @@ func (s *Service) SessionEnded(ctx context.Context, ended []store.Session, reaso
 	now = now.UTC()
 	var out []store.Alert
 	if reason == protocol.ReasonBlocked {
-		channels := s.channels(alert.EventUserBlocked)
-		if !p.Alerts.Raises(alert.EventUserBlocked) || len(channels) == 0 {
-			return nil
-		}
-		count := map[string]int{}
+		byUser := map[string][]store.Session{}
 		var users []string
-		var last = map[string]store.Session{}
 		for _, e := range ended {
-			if _, ok := count[e.UserID]; !ok {
+			if _, ok := byUser[e.UserID]; !ok {
 				users = append(users, e.UserID)
 			}
-			count[e.UserID]++
-			last[e.UserID] = e
+			byUser[e.UserID] = append(byUser[e.UserID], e)
 		}
 		for _, u := range users {
-			e := last[u]
-			a, err := alert.NewAlerts(alert.Payload{Event: alert.EventUserBlocked, At: now, UserID: u,
-				Reason: reason, Sessions: count[u], Locale: e.Locale}, channels, now)
-			if err != nil {
-				s.log.Error("building alert failed", "event", alert.EventUserBlocked, "error", err)
-				continue
-			}
-			out = append(out, a...)
+			out = append(out, s.UserBlocked(ctx, u, byUser[u], now)...)
 		}
 		return out
 	}
@@ -413,6 +400,32 @@ func (s *Service) SessionEnded(ctx context.Context, ended []store.Session, reaso
 		out = append(out, a...)
 	}
 	return out
+}
+
+// UserBlocked returns one user.blocked alert per channel for userID, with
+// the count of sessions the block ended (0 when the user had none: a block
+// alerts all the same) and the locale of the latest of them.
+func (s *Service) UserBlocked(ctx context.Context, userID string, ended []store.Session, now time.Time) []store.Alert {
+	p := s.policy()
+	channels := s.channels(alert.EventUserBlocked)
+	if !p.Alerts.Raises(alert.EventUserBlocked) || len(channels) == 0 {
+		return nil
+	}
+	if now.IsZero() {
+		now = time.Now()
+	}
+	now = now.UTC()
+	locale := ""
+	if len(ended) > 0 {
+		locale = ended[len(ended)-1].Locale
+	}
+	a, err := alert.NewAlerts(alert.Payload{Event: alert.EventUserBlocked, At: now, UserID: userID,
+		Reason: protocol.ReasonBlocked, Sessions: len(ended), Locale: locale}, channels, now)
+	if err != nil {
+		s.log.Error("building alert failed", "event", alert.EventUserBlocked, "error", err)
+		return nil
+	}
+	return a
 }
 
 func truncate(s string, n int) string {

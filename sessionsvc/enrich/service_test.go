@@ -448,6 +448,31 @@ func TestSessionEnded(t *testing.T) {
 	assert.Empty(t, f.svc.SessionEnded(ctx, []store.Session{s1}, protocol.ReasonBlocked, t0))
 }
 
+// TestUserBlocked: a block alerts once per channel, with or without
+// sessions ended (Sessions 0 then); the policy can turn it off.
+func TestUserBlocked(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	a := f.svc.UserBlocked(ctx, "lonely", nil, t0)
+	assert.Equal(t, map[string][]string{alert.EventUserBlocked: {"email", "webhook:ops"}}, events(a))
+	p, err := alert.DecodePayload(a[0])
+	require.NoError(t, err)
+	assert.Equal(t, "lonely", p.UserID)
+	assert.Equal(t, 0, p.Sessions)
+	assert.Equal(t, protocol.ReasonBlocked, p.Reason)
+	require.NoError(t, f.st.EnqueueAlerts(ctx, a))
+
+	a = f.svc.UserBlocked(ctx, "u1", []store.Session{{ID: "sess_1", UserID: "u1"}, {ID: "sess_2", UserID: "u1", Locale: "de"}}, t0)
+	require.Len(t, a, 2)
+	p, err = alert.DecodePayload(a[0])
+	require.NoError(t, err)
+	assert.Equal(t, 2, p.Sessions)
+	assert.Equal(t, "de", p.Locale)
+
+	f.setPolicy(t, func(p *policy.Policy) { p.Alerts.Events = nil })
+	assert.Empty(t, f.svc.UserBlocked(ctx, "lonely", nil, t0))
+}
+
 // failingStore fails every history read.
 type failingStore struct{ store.Store }
 

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/meshsession/meshsession/plugin/protocol"
 	"github.com/meshsession/meshsession/sessionsvc/sessionview"
@@ -356,6 +355,7 @@ func (s *Server) adminTerminateAll(w http.ResponseWriter, r *http.Request) error
 	if err := s.st.SetNotBefore(ctx, id, now, now.Add(s.cfg.RevocationTTL), now); err != nil {
 		return err
 	}
+	noteAudit(r, "terminated", len(ids))
 	s.log.Info("admin terminated all sessions of user", "admin", adminName(r), "user", id, "count", len(ids))
 	writeJSON(w, http.StatusOK, map[string]any{"message": "All sessions terminated for user " + uid, "success": true})
 	return nil
@@ -410,7 +410,11 @@ func (s *Server) adminToggleBlock(w http.ResponseWriter, r *http.Request) error 
 	}
 	if next {
 		s.metrics.ended.WithLabelValues(protocol.ReasonBlocked).Add(float64(len(active)))
-		s.sessionsEnded(ctx, active, protocol.ReasonBlocked, now)
+		// A block alerts once, sessions or none; setting a block the
+		// user already had is not a new one (unless it ended sessions).
+		if !cur || len(active) > 0 {
+			s.userBlocked(ctx, id, active, now)
+		}
 	}
 	word := "unblocked"
 	if next {
@@ -422,8 +426,10 @@ func (s *Server) adminToggleBlock(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (s *Server) adminCleanInactive(w http.ResponseWriter, r *http.Request) error {
-	// Deletes every ended session (the Strapi plugin's "clean inactive").
-	n, err := s.st.Purge(r.Context(), s.nowUTC().Add(time.Millisecond))
+	// Deletes every ended session (the Strapi plugin's "clean inactive":
+	// isActive false), and nothing else: not the retention job's Purge,
+	// which also forgets sent alerts and the failed-login counters.
+	n, err := s.st.DeleteEnded(r.Context())
 	if err != nil {
 		return err
 	}

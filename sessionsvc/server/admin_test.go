@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshsession/meshsession/plugin/protocol"
+	"github.com/meshsession/meshsession/sessionsvc/enrich"
 	"github.com/meshsession/meshsession/sessionsvc/secrets"
 	"github.com/meshsession/meshsession/sessionsvc/sessionview"
 	"github.com/meshsession/meshsession/sessionsvc/store"
@@ -200,6 +201,56 @@ func TestAdminActions(t *testing.T) {
 	assert.Contains(t, r.body["error"].(map[string]any)["message"], "geolocation")
 }
 
+// TestCleanInactiveDeletesEndedSessionsOnly: clean-inactive deletes the
+// ended sessions (the Strapi plugin's deleteInactiveSessions) and nothing
+// else: the lockout counters, the dashboard's sign-in throttle
+// (failed_logins "dashboard:<ip>") and the alerts stay, sent or not.
+func TestCleanInactiveDeletesEndedSessionsOnly(t *testing.T) {
+	onBackends(t, func(t *testing.T, e *env) {
+		ctx := t.Context()
+		now := e.clock.Now()
+		live := e.login("alice", token(t, "alice", "s1", nil), "")
+		ended := e.login("bob", token(t, "bob", "s2", nil), "")
+		require.Equal(t, 200, e.admin("POST", a+"/sessions/"+ended+"/terminate", nil).status)
+
+		for range 3 {
+			_, err := e.st.RecordFailedLogin(ctx, "dashboard:10.1.2.3", now, time.Hour)
+			require.NoError(t, err)
+		}
+		_, err := e.st.RecordLoginFailure(ctx, store.LoginFailure{LoginAttempt: store.LoginAttempt{Scope: "ip:10.1.2.3", Kind: store.CounterIP, Subject: "10.1.2.3",
+			At: now, Window: time.Hour, Threshold: 1}, LockFor: time.Hour}, nil)
+		require.NoError(t, err)
+		require.NoError(t, e.st.EnqueueAlerts(ctx, []store.Alert{
+			{Event: "login.locked", Channel: "email", Payload: json.RawMessage(`{}`), NextAttempt: now},
+			{Event: "login.success", Channel: "email", Payload: json.RawMessage(`{}`), NextAttempt: now.Add(time.Hour)},
+		}))
+		sent, err := e.st.ClaimAlerts(ctx, "r1", 1, now, time.Minute)
+		require.NoError(t, err)
+		require.Len(t, sent, 1)
+		require.NoError(t, e.st.MarkAlertSent(ctx, sent[0].ID, now))
+
+		r := e.admin("POST", a+"/sessions/clean-inactive", nil)
+		require.Equal(t, 200, r.status, string(r.raw))
+		assert.Equal(t, float64(1), r.body["deletedCount"])
+		assert.Equal(t, true, r.body["success"])
+		assert.Equal(t, "Successfully deleted 1 inactive sessions", r.body["message"])
+
+		_, err = e.st.GetSession(ctx, ended)
+		assert.ErrorIs(t, err, store.ErrNotFound)
+		_, err = e.st.GetSession(ctx, live)
+		assert.NoError(t, err)
+		n, err := e.st.CountFailedLogins(ctx, "dashboard:10.1.2.3", now.Add(-time.Minute))
+		require.NoError(t, err)
+		assert.Equal(t, 3, n, "the dashboard sign-in throttle keeps counting")
+		locks, err := e.st.ActiveLockouts(ctx, []string{"ip:10.1.2.3"}, now)
+		require.NoError(t, err)
+		assert.Len(t, locks, 1, "the lockout stays")
+		all, err := e.st.ListAlerts(ctx, false, 10)
+		require.NoError(t, err)
+		assert.Len(t, all, 2, "the alerts stay, sent or not")
+	})
+}
+
 func TestAdminSettings(t *testing.T) {
 	kr, err := secrets.ParseKeyring("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
 	require.NoError(t, err)
@@ -322,6 +373,68 @@ func TestAdminActionsAudited(t *testing.T) {
 	after, err := e.st.ListAudit(t.Context(), 0, 100)
 	require.NoError(t, err)
 	assert.Len(t, after, len(before))
+}
+
+// TestTerminateAllAuditCountsSessions: the audit event of terminate-all
+// says how many sessions it ended (the answer, upstream's shape, does not).
+func TestTerminateAllAuditCountsSessions(t *testing.T) {
+	e := newEnv(t)
+	e.login("carol", token(t, "carol", "c1", nil), "")
+	e.login("carol", token(t, "carol", "c2", nil), "")
+	for _, want := range []int{2, 0} {
+		r := e.admin("POST", a+"/user/carol/terminate-all", nil)
+		require.Equal(t, 200, r.status, string(r.raw))
+		assert.NotContains(t, r.body, "terminated", "the answer keeps upstream's shape")
+		ev, err := e.st.ListAudit(t.Context(), 0, 1)
+		require.NoError(t, err)
+		require.Len(t, ev, 1)
+		assert.Equal(t, AuditUserTerminatedAll, ev[0].Event)
+		var det map[string]any
+		require.NoError(t, json.Unmarshal(ev[0].Detail, &det))
+		assert.Equal(t, float64(want), det["terminated"], "detail %s", ev[0].Detail)
+		assert.Equal(t, "127.0.0.1", det["ip"])
+	}
+}
+
+// TestBlockAlertsOnce: blocking a user raises user.blocked once, whether
+// the block ended sessions or the user had none; setting a block the user
+// already has and unblocking raise nothing.
+func TestBlockAlertsOnce(t *testing.T) {
+	fe := &fakeEnricher{result: enrich.Result{Score: 90}}
+	e := newEnv(t, func(c *Config) { c.Enricher = fe })
+	blockedAlerts := func() int {
+		all, err := e.st.ListAlerts(t.Context(), false, 100)
+		require.NoError(t, err)
+		n := 0
+		for _, a := range all {
+			if a.Event == "user.blocked" {
+				n++
+			}
+		}
+		return n
+	}
+	r := e.admin("POST", a+"/user/nosessions/toggle-block", `{"blocked":true}`)
+	require.Equal(t, 200, r.status, string(r.raw))
+	assert.Equal(t, true, r.body["blocked"])
+	assert.Equal(t, 1, blockedAlerts(), "a user with no session: alerted all the same")
+	assert.Equal(t, []string{"nosessions:0"}, fe.blocked)
+
+	r = e.admin("POST", a+"/user/nosessions/toggle-block", `{"blocked":true}`)
+	require.Equal(t, 200, r.status, string(r.raw))
+	assert.Equal(t, 1, blockedAlerts(), "already blocked: no second alert")
+	r = e.admin("POST", a+"/user/nosessions/toggle-block", nil)
+	require.Equal(t, 200, r.status, string(r.raw))
+	assert.Equal(t, false, r.body["blocked"])
+	assert.Equal(t, 1, blockedAlerts(), "an unblock raises nothing")
+
+	e.login("dave", token(t, "dave", "d1", nil), "")
+	e.login("dave", token(t, "dave", "d2", nil), "")
+	r = e.admin("POST", a+"/user/dave/toggle-block", nil)
+	require.Equal(t, 200, r.status, string(r.raw))
+	assert.Equal(t, true, r.body["blocked"])
+	assert.Equal(t, 2, blockedAlerts(), "one alert for the block, however many sessions it ended")
+	assert.Equal(t, []string{"nosessions:0", "dave:2"}, fe.blocked)
+	assert.Empty(t, fe.ended, "a block's alerts come from UserBlocked alone")
 }
 
 func TestQueryInt(t *testing.T) {

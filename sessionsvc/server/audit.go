@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -26,7 +27,7 @@ const (
 	AuditSessionsPurged    = "sessions.purged"
 	AuditTokenCreated      = "token.created"
 	AuditTokenRevoked      = "token.revoked"
-	AuditAlertRetried      = "alert.retried"
+	AuditAlertRetried      = store.AuditAlertRetried // written by the outbox routes (alert.AdminHandlers) and the dashboard
 )
 
 // auditRoutes: the admin routes that change state and are audited here,
@@ -56,6 +57,19 @@ func (c *auditCapture) Write(b []byte) (int, error) {
 		c.body.Write(b[:min(len(b), room)])
 	}
 	return c.statusRecorder.Write(b)
+}
+
+// auditNote is what an audited handler adds to its audit event's detail
+// (noteAudit): what the answer does not say, such as how many sessions
+// terminate-all ended.
+type auditNote map[string]any
+
+// noteAudit adds key=v to the detail of r's audit event; nothing when r's
+// route is not audited.
+func noteAudit(r *http.Request, key string, v any) {
+	if n, ok := r.Context().Value(ctxAuditNote).(auditNote); ok {
+		n[key] = v
+	}
 }
 
 // ClientIP is the address an admin action came from: the connection's
@@ -98,6 +112,8 @@ func (s *Server) audited(pattern string, w http.ResponseWriter, r *http.Request,
 		}
 		subject = ss.ID
 	}
+	note := auditNote{}
+	r = r.WithContext(context.WithValue(r.Context(), ctxAuditNote, note))
 	c := &auditCapture{statusRecorder: statusRecorder{ResponseWriter: w}}
 	if err := h(c, r); err != nil {
 		return err
@@ -117,10 +133,6 @@ func (s *Server) audited(pattern string, w http.ResponseWriter, r *http.Request,
 		if b, ok := answer["blocked"].(bool); ok && !b {
 			ev = AuditUserUnblocked
 		}
-	case AuditUserTerminatedAll:
-		if n, ok := answer["terminated"].(float64); ok {
-			detail["terminated"] = int(n)
-		}
 	case AuditSessionsPurged:
 		if n, ok := answer["deletedCount"].(float64); ok {
 			detail["deleted"] = int(n)
@@ -136,6 +148,9 @@ func (s *Server) audited(pattern string, w http.ResponseWriter, r *http.Request,
 			sort.Strings(keys)
 			detail["keys"] = strings.Join(keys, ",")
 		}
+	}
+	for k, v := range note {
+		detail[k] = v
 	}
 	actor := adminName(r)
 	if actor == "" {

@@ -184,10 +184,11 @@ func (e *env) syncPage(epoch string, cursor int64, limit int) protocol.SyncPage 
 
 // fakeEnricher records calls and answers a fixed result.
 type fakeEnricher struct {
-	mu     sync.Mutex
-	result enrich.Result
-	ended  []string // reasons
-	failed int
+	mu      sync.Mutex
+	result  enrich.Result
+	ended   []string // reasons
+	blocked []string // user:sessions ended, per UserBlocked
+	failed  int
 }
 
 func (f *fakeEnricher) EnrichLogin(ctx context.Context, l enrich.Login) (enrich.Result, error) {
@@ -199,6 +200,13 @@ func (f *fakeEnricher) FailedLogin(ctx context.Context, fl protocol.FailedLogin,
 	defer f.mu.Unlock()
 	f.failed++
 	return f.failed >= 3, nil
+}
+
+func (f *fakeEnricher) UserBlocked(ctx context.Context, user string, s []store.Session, now time.Time) []store.Alert {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.blocked = append(f.blocked, fmt.Sprintf("%s:%d", user, len(s)))
+	return []store.Alert{{Event: "user.blocked", Channel: "email", Payload: json.RawMessage(`{"userId":"` + user + `"}`)}}
 }
 
 func (f *fakeEnricher) SessionEnded(ctx context.Context, s []store.Session, reason string, now time.Time) []store.Alert {

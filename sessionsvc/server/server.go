@@ -332,6 +332,7 @@ type ctxKey int
 const (
 	ctxIdentity ctxKey = iota
 	ctxAdmin
+	ctxAuditNote // auditNote of an audited admin route (audit.go)
 )
 
 // noStore is every answer's Cache-Control, built once.

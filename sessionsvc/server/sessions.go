@@ -36,6 +36,22 @@ func (s *Server) endSessions(ctx context.Context, f store.EndFilter, reason stri
 
 // sessionsEnded queues the alerts the enricher raises for ended sessions.
 // The sessions are already ended: a failure to queue is logged, not returned.
+// userBlocked queues the alerts of an admin's block of userID (ended: the
+// sessions the block ended, possibly none). A failure is logged: the block
+// has happened.
+func (s *Server) userBlocked(ctx context.Context, userID string, ended []store.Session, now time.Time) {
+	if s.cfg.Enricher == nil {
+		return
+	}
+	alerts := s.cfg.Enricher.UserBlocked(ctx, userID, ended, now)
+	if len(alerts) == 0 {
+		return
+	}
+	if err := s.st.EnqueueAlerts(ctx, alerts); err != nil {
+		s.log.Warn("queueing the alerts of a block failed", "user", userID, "count", len(alerts), "err", err)
+	}
+}
+
 func (s *Server) sessionsEnded(ctx context.Context, ended []store.Session, reason string, now time.Time) {
 	if s.cfg.Enricher == nil || len(ended) == 0 {
 		return

@@ -4,8 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"time"
 )
+
+// AuditAlertRetried is the audit event of an admin's retry of a
+// dead-lettered alert (admin API and dashboard).
+const AuditAlertRetried = "alert.retried"
 
 func insertAlerts(ctx context.Context, tx *sql.Tx, alerts []Alert, now time.Time) error {
 	if len(alerts) == 0 {
@@ -106,9 +112,28 @@ func (s *sqlStore) MarkAlertFailed(ctx context.Context, id int64, errMsg string,
 		next_attempt = $2, dead = $3, lease_owner = '', lease_until = 0 WHERE id = $4`, errMsg, ms(next), dead, id)
 }
 
+// RetryAlert touches only a dead-lettered alert: a pending one may be
+// leased by a replica sending it right now (clearing its lease would let a
+// second replica send it too), a sent one is done.
 func (s *sqlStore) RetryAlert(ctx context.Context, id int64, now time.Time) error {
-	return s.execOne(ctx, "retry alert", `UPDATE alerts SET dead = FALSE, next_attempt = $1, lease_owner = '', lease_until = 0
-		WHERE id = $2 AND sent_at IS NULL`, ms(now), id)
+	return s.writeTx(ctx, "retry alert", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE alerts SET dead = FALSE, attempts = 0, next_attempt = $1, lease_owner = '', lease_until = 0
+			WHERE id = $2 AND dead AND sent_at IS NULL`, ms(now), id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			return nil
+		}
+		var one int
+		switch err := tx.QueryRowContext(ctx, `SELECT 1 FROM alerts WHERE id = $1`, id).Scan(&one); {
+		case errors.Is(err, sql.ErrNoRows):
+			return ErrNotFound
+		case err != nil:
+			return err
+		}
+		return fmt.Errorf("alert %d is not dead-lettered: %w", id, ErrConflict)
+	})
 }
 
 func (s *sqlStore) ListAlerts(ctx context.Context, deadOnly bool, limit int) ([]Alert, error) {

@@ -498,12 +498,35 @@ func (s *sqlStore) endBatch(ctx context.Context, op, cond string, bound int64, r
 
 func (s *sqlStore) Purge(ctx context.Context, endedBefore time.Time) (int, error) {
 	b := ms(endedBefore)
+	total, err := s.deleteEndedWhere(ctx, "purge", "logout_time < $1", b)
+	if err != nil {
+		return total, err
+	}
+	err = s.writeTxPrio(ctx, prioBulk, "purge", func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM alerts WHERE sent_at IS NOT NULL AND sent_at < $1`, b); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM failed_logins WHERE at < $1`, b)
+		return err
+	})
+	return total, err
+}
+
+// DeleteEnded deletes every ended session and its keys, and nothing else
+// (the admin API's clean-inactive).
+func (s *sqlStore) DeleteEnded(ctx context.Context) (int, error) {
+	return s.deleteEndedWhere(ctx, "delete ended sessions", "TRUE")
+}
+
+// deleteEndedWhere deletes the ended sessions matching cond (on args) and
+// their keys in transactions of bulkChunk sessions at bulk priority.
+func (s *sqlStore) deleteEndedWhere(ctx context.Context, op, cond string, args ...any) (int, error) {
 	total := 0
 	for {
 		var n int64
-		err := s.writeTxPrio(ctx, prioBulk, "purge", func(tx *sql.Tx) error {
-			pick := `SELECT id FROM sessions WHERE NOT active AND logout_time < $1 LIMIT ` + strconv.Itoa(bulkChunk)
-			rows, err := tx.QueryContext(ctx, pick, b)
+		err := s.writeTxPrio(ctx, prioBulk, op, func(tx *sql.Tx) error {
+			pick := `SELECT id FROM sessions WHERE NOT active AND ` + cond + ` LIMIT ` + strconv.Itoa(bulkChunk)
+			rows, err := tx.QueryContext(ctx, pick, args...)
 			if err != nil {
 				return err
 			}
@@ -536,17 +559,9 @@ func (s *sqlStore) Purge(ctx context.Context, endedBefore time.Time) (int, error
 		}
 		total += int(n)
 		if n < bulkChunk {
-			break
+			return total, nil
 		}
 	}
-	err := s.writeTxPrio(ctx, prioBulk, "purge", func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM alerts WHERE sent_at IS NOT NULL AND sent_at < $1`, b); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `DELETE FROM failed_logins WHERE at < $1`, b)
-		return err
-	})
-	return total, err
 }
 
 // overlaySeen moves the LastActive of the active sessions among ss to

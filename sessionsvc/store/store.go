@@ -312,8 +312,14 @@ type Retention interface {
 	MergeActivity(ctx context.Context, max int) (int, error)
 	// EndOld ends active sessions that logged in before loginBefore (ReasonExpired).
 	EndOld(ctx context.Context, loginBefore, now time.Time) ([]string, error)
-	// Purge deletes ended sessions whose logout time is before endedBefore.
+	// Purge is the retention job: it deletes ended sessions whose logout
+	// time is before endedBefore, and also sent alerts and failed-login
+	// rows older than endedBefore.
 	Purge(ctx context.Context, endedBefore time.Time) (int, error)
+	// DeleteEnded deletes every ended session (and its keys), whatever its
+	// logout time, and nothing else: alerts, failed-login counters and
+	// lockouts stay (the admin API's clean-inactive). Returns the count.
+	DeleteEnded(ctx context.Context) (int, error)
 }
 
 // AdminTokens holds the admin bearer tokens, hashed.
@@ -344,7 +350,10 @@ type AlertOutbox interface {
 	// MarkAlertFailed records a failed try; dead dead-letters it, else it is retried at next.
 	MarkAlertFailed(ctx context.Context, id int64, errMsg string, next time.Time, dead bool) error
 	ListAlerts(ctx context.Context, deadOnly bool, limit int) ([]Alert, error)
-	// RetryAlert puts a dead-lettered alert back in the queue.
+	// RetryAlert puts a dead-lettered alert back in the queue, due at now,
+	// with its attempts reset (the backoff and the try budget start again).
+	// ErrNotFound when there is no such alert, ErrConflict when it is not
+	// dead-lettered (pending, perhaps leased by a replica sending it, or sent).
 	RetryAlert(ctx context.Context, id int64, now time.Time) error
 }
 

@@ -45,3 +45,68 @@ func testAlerts(t *testing.T, st store.Store) {
 	assert.Equal(t, "e2", c[0].Event)
 	assert.ErrorIs(t, st.MarkAlertSent(ctx(), 424242, now), store.ErrNotFound)
 }
+
+// testRetryAlert: a retry applies to a dead-lettered alert only, and gives
+// it a fresh start (attempts 0, due at once). A pending alert keeps its
+// lease (a replica may be sending it: no second replica gets it) and a
+// sent one stays sent; both are ErrConflict, an unknown id ErrNotFound.
+func testRetryAlert(t *testing.T, st store.Store) {
+	now := t0
+	require.NoError(t, st.EnqueueAlerts(ctx(), []store.Alert{
+		{Event: "leased", Channel: "email", Payload: json.RawMessage(`{}`), NextAttempt: now},
+		{Event: "sent", Channel: "email", Payload: json.RawMessage(`{}`), NextAttempt: now},
+		{Event: "dead", Channel: "email", Payload: json.RawMessage(`{}`), NextAttempt: now},
+		{Event: "waiting", Channel: "email", Payload: json.RawMessage(`{}`), NextAttempt: now.Add(time.Hour)},
+	}))
+	a, err := st.ClaimAlerts(ctx(), "r1", 10, now, time.Minute)
+	require.NoError(t, err)
+	require.Len(t, a, 3)
+	leased, sent, dead := a[0], a[1], a[2]
+	require.NoError(t, st.MarkAlertSent(ctx(), sent.ID, now))
+	for i := range 8 {
+		require.NoError(t, st.MarkAlertFailed(ctx(), dead.ID, "boom", now.Add(time.Duration(i)*time.Minute), i == 7))
+	}
+	all, err := st.ListAlerts(ctx(), false, 10)
+	require.NoError(t, err)
+	require.Len(t, all, 4)
+	waiting := all[0]
+	require.Equal(t, "waiting", waiting.Event)
+
+	assert.ErrorIs(t, st.RetryAlert(ctx(), leased.ID, now), store.ErrConflict, "pending and leased")
+	assert.ErrorIs(t, st.RetryAlert(ctx(), waiting.ID, now), store.ErrConflict, "pending, waiting for its next try")
+	assert.ErrorIs(t, st.RetryAlert(ctx(), sent.ID, now), store.ErrConflict, "sent")
+	assert.ErrorIs(t, st.RetryAlert(ctx(), 424242, now), store.ErrNotFound)
+	b, err := st.ClaimAlerts(ctx(), "r2", 10, now.Add(time.Second), time.Minute)
+	require.NoError(t, err)
+	assert.Empty(t, b, "the refused retry left the lease alone: no second replica gets the alert")
+	got, err := st.ListAlerts(ctx(), false, 10)
+	require.NoError(t, err)
+	for _, g := range got {
+		if g.ID == sent.ID {
+			assert.NotNil(t, g.SentAt, "a sent alert stays sent")
+		}
+		if g.ID == waiting.ID {
+			assert.True(t, g.NextAttempt.Equal(now.Add(time.Hour)), "a pending alert keeps its schedule")
+		}
+	}
+
+	later := now.Add(3 * time.Hour)
+	require.NoError(t, st.RetryAlert(ctx(), dead.ID, later))
+	got, err = st.ListAlerts(ctx(), false, 10)
+	require.NoError(t, err)
+	for _, g := range got {
+		if g.ID == dead.ID {
+			assert.False(t, g.Dead)
+			assert.Equal(t, 0, g.Attempts, "the try budget starts again")
+			assert.True(t, g.NextAttempt.Equal(later), "due at once: %v", g.NextAttempt)
+		}
+	}
+	assert.ErrorIs(t, st.RetryAlert(ctx(), dead.ID, later), store.ErrConflict, "queued again: no longer dead")
+	c, err := st.ClaimAlerts(ctx(), "r3", 10, later, time.Minute)
+	require.NoError(t, err)
+	ids := map[int64]bool{}
+	for _, x := range c {
+		ids[x.ID] = true
+	}
+	assert.True(t, ids[dead.ID], "the retried alert is claimed")
+}

@@ -451,6 +451,61 @@ func testLifecycle(t *testing.T, st store.Store) {
 	assert.NoError(t, err)
 }
 
+// testDeleteEnded: the admin API's clean-inactive deletes every ended
+// session and its keys, whenever it ended, and nothing else: the active
+// sessions, the alerts (sent or not), the failed-login rows (the dashboard
+// sign-in throttle) and the login counters (lockouts) stay.
+func testDeleteEnded(t *testing.T, st store.Store) {
+	live := newSession(t, st, "u", "live", t0)
+	gone := newSession(t, st, "u", "gone", t0)
+	later := newSession(t, st, "v", "later", t0)
+	_, err := st.EndSessions(ctx(), store.EndFilter{SessionIDs: []string{gone.ID}}, protocol.ReasonLogout, false, t0.Add(time.Minute))
+	require.NoError(t, err)
+	// Ended "in the future" (another replica's clock): deleted all the same.
+	_, err = st.EndSessions(ctx(), store.EndFilter{SessionIDs: []string{later.ID}}, protocol.ReasonManual, true, t0.Add(1000*time.Hour))
+	require.NoError(t, err)
+
+	require.NoError(t, st.EnqueueAlerts(ctx(), []store.Alert{
+		{Event: "sent", Channel: "email", Payload: json.RawMessage(`{}`), NextAttempt: t0},
+		{Event: "pending", Channel: "email", Payload: json.RawMessage(`{}`), NextAttempt: t0.Add(time.Hour)},
+	}))
+	claimed, err := st.ClaimAlerts(ctx(), "r1", 1, t0, time.Minute)
+	require.NoError(t, err)
+	require.Len(t, claimed, 1)
+	require.NoError(t, st.MarkAlertSent(ctx(), claimed[0].ID, t0))
+	_, err = st.RecordFailedLogin(ctx(), "dashboard:10.0.0.9", t0, time.Hour)
+	require.NoError(t, err)
+	_, err = st.RecordLoginFailure(ctx(), failure("ip:10.0.0.9", t0, 1), nil)
+	require.NoError(t, err)
+
+	n, err := st.DeleteEnded(ctx())
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	for _, id := range []string{gone.ID, later.ID} {
+		_, err = st.GetSession(ctx(), id)
+		assert.ErrorIs(t, err, store.ErrNotFound)
+	}
+	_, err = st.FindSessionByKeys(ctx(), []string{"sid:gone"})
+	assert.ErrorIs(t, err, store.ErrNotFound)
+	got, err := st.FindSessionByKeys(ctx(), []string{"sid:live"})
+	require.NoError(t, err)
+	assert.Equal(t, live.ID, got.ID)
+
+	alerts, err := st.ListAlerts(ctx(), false, 10)
+	require.NoError(t, err)
+	assert.Len(t, alerts, 2, "alerts are not the sessions'")
+	c, err := st.CountFailedLogins(ctx(), "dashboard:10.0.0.9", t0)
+	require.NoError(t, err)
+	assert.Equal(t, 1, c, "the sign-in throttle's counter stays")
+	locks, err := st.ActiveLockouts(ctx(), []string{"ip:10.0.0.9"}, t0)
+	require.NoError(t, err)
+	assert.Len(t, locks, 1, "the lockout stays")
+
+	n, err = st.DeleteEnded(ctx())
+	require.NoError(t, err)
+	assert.Equal(t, 0, n)
+}
+
 func testDelete(t *testing.T, st store.Store) {
 	s := newSession(t, st, "u", "d", t0)
 	require.NoError(t, st.DeleteSession(ctx(), s.ID, t0))

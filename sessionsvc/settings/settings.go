@@ -212,7 +212,7 @@ func (s Settings) Validate() error {
 	names := map[string]string{} // channel name -> the field that claims it
 	for _, u := range []struct {
 		field, v, name string
-		hosts      []string
+		hosts          []string
 	}{
 		{"discordWebhookUrl", s.DiscordWebhookURL, "discord", DiscordHosts},
 		{"slackWebhookUrl", s.SlackWebhookURL, "slack", SlackHosts},

@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(testing.TB) store.Store) {
 		{"AdminTokens", testAdminTokens},
 		{"Settings", testSettings},
 		{"Alerts", testAlerts},
+		{"AlertRetention", testAlertRetention},
 		{"FailedLogins", testFailedLogins},
 		{"LoginCounters", testLoginCounters},
 		{"LoginCountersConcurrent", testLoginCountersConcurrent},

@@ -81,7 +81,7 @@ type Settings struct {
 	AlertOnSuspiciousLogin bool     `json:"alertOnSuspiciousLogin"`
 	AlertOnNewLocation     bool     `json:"alertOnNewLocation"`
 	AlertOnVpnProxy        bool     `json:"alertOnVpnProxy"`
-	AlertRecipients        []string `json:"alertRecipients"` // admin addresses; the user's own address comes from the app
+	AlertRecipients        []string `json:"alertRecipients"` // the operators' addresses: email alerts never go to the user
 	SMTP                   SMTP     `json:"smtp"`
 
 	EnableWebhooks    bool      `json:"enableWebhooks"`

@@ -117,3 +117,37 @@ func enqueueSent(t *testing.T, st store.AlertOutbox) int64 {
 	require.NoError(t, st.MarkAlertSent(ctx, a[0].ID, now))
 	return a[0].ID
 }
+
+// A delivered alert is listed as sent, rendered from what it keeps: the
+// user's names went to the channel and are dropped from the stored payload.
+func TestAdminListsSentAlertsWithoutNames(t *testing.T) {
+	st := storetest.OpenSQLite(t)
+	ctx := context.Background()
+	p := samplePayload()
+	p.Username, p.Email = "alice", "alice@example.com"
+	a, err := NewAlerts(p, []string{"webhook:ops"}, time.Now().UTC())
+	require.NoError(t, err)
+	require.NoError(t, st.EnqueueAlerts(ctx, a))
+	var sent Payload
+	d := NewDispatcher(st, DispatcherConfig{Senders: senders(map[string]Sender{
+		"webhook:ops": SenderFunc(func(_ context.Context, _ store.Alert, p Payload) error { sent = p; return nil }),
+	})}, nil)
+	_, err = d.Tick(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "alice@example.com", sent.Email, "the channel got the names")
+
+	list, err := st.ListAlerts(ctx, false, 10)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	j := ToJSON(list[0])
+	assert.Equal(t, "sent", j.Status)
+	var shown map[string]any
+	require.NoError(t, json.Unmarshal(j.Payload, &shown))
+	assert.NotContains(t, shown, "username")
+	assert.NotContains(t, shown, "email")
+	assert.Equal(t, "alice", shown["userId"])
+	assert.Equal(t, EventLoginSuspicious, shown["event"])
+	back, err := DecodePayload(list[0])
+	require.NoError(t, err)
+	assert.Equal(t, "81.2.69.142", back.IP)
+}

@@ -1,6 +1,7 @@
 package alert
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -13,26 +14,32 @@ type ChannelsConfig struct {
 }
 
 // Build makes the senders by channel name ("email", "webhook:<name>").
+// A channel that cannot be built (bad configuration, a name used twice)
+// is left out and reported in the error; the others are built either
+// way, so one bad channel never silences the rest.
 func (c ChannelsConfig) Build() (map[string]Sender, error) {
 	out := map[string]Sender{}
+	var errs []error
 	if c.Email != nil {
-		e, err := NewEmail(*c.Email)
-		if err != nil {
-			return nil, err
+		if e, err := NewEmail(*c.Email); err != nil {
+			errs = append(errs, fmt.Errorf("email alerts: %w", err))
+		} else {
+			out[ChannelEmail] = e
 		}
-		out[ChannelEmail] = e
 	}
 	for _, wc := range c.Webhooks {
 		w, err := NewWebhook(wc)
 		if err != nil {
-			return nil, err
+			errs = append(errs, err) // names the webhook
+			continue
 		}
 		if _, dup := out[w.Channel()]; dup {
-			return nil, fmt.Errorf("webhook %s: name used twice", wc.Name)
+			errs = append(errs, fmt.Errorf("channel %s: name used twice; the first is kept", w.Channel()))
+			continue
 		}
 		out[w.Channel()] = w
 	}
-	return out, nil
+	return out, errors.Join(errs...)
 }
 
 // Names are the channel names of c, in a stable order.

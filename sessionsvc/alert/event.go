@@ -4,7 +4,10 @@
 // with HMAC-SHA256).
 //
 // Alerts are rows of the store's outbox, written in the same transaction as
-// the event that raised them. A Dispatcher leases due rows
+// the event that raised them for logins, lockouts and unlocks, and right
+// after the event's commit for ended sessions, blocks, refused logins and
+// refresh-token reuse (a failed write there is logged and the alert lost).
+// A sent alert keeps its payload without the user's names. A Dispatcher leases due rows
 // (store.ClaimAlerts), sends them, and marks them sent, or failed with an
 // exponential backoff, dead-lettering them after a number of tries. Two
 // dispatchers (two replicas) never hold the same row, and a slow channel

@@ -12,8 +12,9 @@ import (
 // alertRecipients), and, when enableWebhooks is on, slackWebhookUrl
 // ("webhook:slack"), discordWebhookUrl ("webhook:discord") and every entry
 // of webhooks (generic JSON signed with its secret, "webhook:<name>").
-// Unusable entries are left out and reported in the error; the usable ones
-// are returned either way.
+// Unusable entries (and a webhook whose name an earlier channel has, e.g.
+// a webhooks entry named "slack" beside slackWebhookUrl) are left out and
+// reported in the error; the usable ones are returned either way.
 func ChannelsFromSettings(s settings.Settings) (ChannelsConfig, error) {
 	var c ChannelsConfig
 	var errs []error
@@ -41,11 +42,18 @@ func ChannelsFromSettings(s settings.Settings) (ChannelsConfig, error) {
 		}
 	}
 	if s.EnableWebhooks {
+		names := map[string]bool{}
 		add := func(wc WebhookConfig) {
+			if names[wc.Name] {
+				// Settings saved before Validate refused the clash.
+				errs = append(errs, fmt.Errorf("webhook %q: the name of another channel; left out", wc.Name))
+				return
+			}
 			if _, err := NewWebhook(wc); err != nil {
 				errs = append(errs, err)
 				return
 			}
+			names[wc.Name] = true
 			c.Webhooks = append(c.Webhooks, wc)
 		}
 		if s.SlackWebhookURL != "" {

@@ -40,3 +40,19 @@ func TestChannelsFromSettings(t *testing.T) {
 	require.ErrorContains(t, err, "recipient")
 	assert.Nil(t, c.Email)
 }
+
+// A webhooks entry named like the slack channel (stored before Validate
+// refused it) is left out and reported; the slack channel stays.
+func TestChannelsFromSettingsNameClash(t *testing.T) {
+	s := settings.Defaults(15 * time.Minute)
+	s.EnableWebhooks = true
+	s.SlackWebhookURL = "http://127.0.0.1:18999/slack"
+	s.Webhooks = []settings.Webhook{{Name: "slack", URL: "http://127.0.0.1:18999/generic", Secret: "s3cret"}, {Name: "ops", URL: "https://x.example/in", Secret: "k"}}
+	c, err := ChannelsFromSettings(s)
+	require.ErrorContains(t, err, `webhook "slack"`)
+	assert.Equal(t, []string{"webhook:slack", "webhook:ops"}, c.Names())
+	assert.Equal(t, FormatSlack, c.Webhooks[0].Format)
+	senders, err := c.Build()
+	require.NoError(t, err)
+	assert.Len(t, senders, 2)
+}

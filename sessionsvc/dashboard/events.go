@@ -68,47 +68,72 @@ func (h *hub) run(ctx context.Context) {
 	d := h.d
 	tick := time.NewTicker(d.cfg.PollInterval)
 	defer tick.Stop()
-	mark := d.now().UnixMilli()
-	startMark, endMark := mark, mark
-	seen := map[string]int64{} // "type:id" -> when it was reported
+	m := newLiveMarks(d.now().UnixMilli())
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
-		cs, err := d.poll(ctx, startMark-lateWindow.Milliseconds(), endMark-lateWindow.Milliseconds())
-		if err != nil {
-			if ctx.Err() == nil {
-				d.log.Warn("dashboard: polling for live events failed", "err", err)
-			}
-			continue
-		}
-		now := d.now().UnixMilli()
-		var fresh []change
-		for _, c := range cs {
-			k := c.Type + ":" + c.ID
-			if _, ok := seen[k]; ok {
-				continue
-			}
-			seen[k] = now
-			fresh = append(fresh, c)
-			if c.Type == "started" && c.At > startMark {
-				startMark = c.At
-			}
-			if c.Type == "ended" && c.At > endMark {
-				endMark = c.At
-			}
-		}
-		for k, at := range seen {
-			if now-at > 4*lateWindow.Milliseconds() {
-				delete(seen, k)
-			}
-		}
-		if len(fresh) > 0 {
+		if fresh := d.pollOnce(ctx, m); len(fresh) > 0 {
 			h.publish(fresh)
 		}
 	}
+}
+
+// liveMarks is what the live-event poll has reported: the latest start and
+// end it saw, and the changes it reported that a poll can still return.
+type liveMarks struct {
+	start, end int64             // Unix ms
+	seen       map[string]change // "type:id" -> the change reported
+}
+
+func newLiveMarks(mark int64) *liveMarks {
+	return &liveMarks{start: mark, end: mark, seen: map[string]change{}}
+}
+
+// since is the time after which a poll reads changes of type typ: its mark
+// less lateWindow.
+func (m *liveMarks) since(typ string) int64 {
+	if typ == "started" {
+		return m.start - lateWindow.Milliseconds()
+	}
+	return m.end - lateWindow.Milliseconds()
+}
+
+// pollOnce reads the changes since the marks and returns those not
+// reported before. A change is remembered while the re-read window can
+// still return it (its time is after its mark less lateWindow), so each
+// goes out once however long no newer change moves the mark.
+func (d *Dashboard) pollOnce(ctx context.Context, m *liveMarks) []change {
+	cs, err := d.poll(ctx, m.since("started"), m.since("ended"))
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Warn("dashboard: polling for live events failed", "err", err)
+		}
+		return nil
+	}
+	var fresh []change
+	for _, c := range cs {
+		k := c.Type + ":" + c.ID
+		if _, ok := m.seen[k]; ok {
+			continue
+		}
+		m.seen[k] = c
+		fresh = append(fresh, c)
+		if c.Type == "started" && c.At > m.start {
+			m.start = c.At
+		}
+		if c.Type == "ended" && c.At > m.end {
+			m.end = c.At
+		}
+	}
+	for k, c := range m.seen {
+		if c.At <= m.since(c.Type) { // poll reads after since: never returned again
+			delete(m.seen, k)
+		}
+	}
+	return fresh
 }
 
 // poll returns sessions started after startSince and ended after endSince (Unix ms).

@@ -284,6 +284,39 @@ func TestAdminSettings(t *testing.T) {
 	assert.Contains(t, r.body["error"].(map[string]any)["message"], "SESSION_ENCRYPTION_KEY")
 }
 
+// The dashboard's strict settings path refuses what the plugin's path
+// drops (webhook URLs off Discord's and Slack's hosts) and a webhook that
+// takes the name of the slack or discord channel, naming the field.
+func TestAdminSettingsStrictWebhooks(t *testing.T) {
+	kr, err := secrets.ParseKeyring("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+	require.NoError(t, err)
+	e := newEnv(t, func(c *Config) { c.Keyring = kr })
+	for _, tc := range []struct{ name, body, field string }{
+		{"webhook named slack", `{"enableWebhooks":true,"slackWebhookUrl":"https://hooks.slack.com/services/T/B/X","webhooks":[{"name":"slack","url":"http://127.0.0.1:18999/generic","secret":"s3cret"}]}`,
+			"webhooks[0].name"},
+		{"the audit's body", `{"enableWebhooks":true,"slackWebhookUrl":"http://127.0.0.1:18999/slack","webhooks":[{"name":"slack","url":"http://127.0.0.1:18999/generic","secret":"s3cret"}]}`,
+			"slackWebhookUrl"},
+		{"discord off the allowlist", `{"discordWebhookUrl":"https://127.0.0.1/api/webhooks/1/x"}`, "discordWebhookUrl"},
+		{"slack off the allowlist", `{"slackWebhookUrl":"https://hooks.slack.com.evil.example/x"}`, "slackWebhookUrl"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.admin("PUT", a+"/settings?strict=1", tc.body)
+			require.Equal(t, 400, r.status, string(r.raw))
+			assert.Contains(t, r.body["error"].(map[string]any)["message"], tc.field+":")
+		})
+	}
+	raw, err := e.st.GetSettings(t.Context())
+	require.NoError(t, err)
+	assert.Nil(t, raw, "nothing stored")
+
+	r := e.admin("PUT", a+"/settings?strict=1", `{"enableWebhooks":true,"slackWebhookUrl":"https://hooks.slack.com/services/T/B/X","webhooks":[{"name":"ops","url":"https://siem.example/in","secret":"s3cret"}]}`)
+	require.Equal(t, 200, r.status, string(r.raw))
+	// The plugin's path drops the URL off the allowlist, as upstream does.
+	r = e.admin("PUT", a+"/settings", `{"enableWebhooks":true,"slackWebhookUrl":"http://127.0.0.1:18999/slack"}`)
+	require.Equal(t, 200, r.status, string(r.raw))
+	assert.Equal(t, "", r.body["settings"].(map[string]any)["slackWebhookUrl"])
+}
+
 // The admin list pages by keyset cursor (meta.pagination.nextCursor) and
 // says how its counts were made.
 func TestAdminListCursorAndCounts(t *testing.T) {

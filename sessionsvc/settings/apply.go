@@ -101,8 +101,8 @@ func Apply(current Settings, body []byte) (Settings, []string, error) {
 	next.AlertOnNewLocation = truthy(in["alertOnNewLocation"])
 	next.AlertOnVpnProxy = truthy(in["alertOnVpnProxy"])
 	next.EnableWebhooks = truthy(in["enableWebhooks"])
-	next.DiscordWebhookURL = webhookURL(in["discordWebhookUrl"], current.DiscordWebhookURL, "discord.com", "discordapp.com")
-	next.SlackWebhookURL = webhookURL(in["slackWebhookUrl"], current.SlackWebhookURL, "hooks.slack.com")
+	next.DiscordWebhookURL = webhookURL(in["discordWebhookUrl"], current.DiscordWebhookURL, DiscordHosts...)
+	next.SlackWebhookURL = webhookURL(in["slackWebhookUrl"], current.SlackWebhookURL, SlackHosts...)
 	next.StrictSessionEnforcement = truthy(in["strictSessionEnforcement"])
 	next.TrustedProxies = truthy(in["trustedProxies"])
 	next.EmailTemplates = emailTemplates(in["emailTemplates"])
@@ -290,8 +290,17 @@ func countryList(raw json.RawMessage) []string {
 	return out
 }
 
+// The hosts (and their subdomains) the Discord and Slack webhook URLs
+// may point at, on both settings paths.
+var (
+	DiscordHosts = []string{"discord.com", "discordapp.com"}
+	SlackHosts   = []string{"hooks.slack.com"}
+)
+
 // webhookURL keeps an https URL on one of hosts (or a subdomain); anything
-// else is "" (upstream's sanitizeWebhookUrl). Mask keeps current.
+// else is "" (upstream's sanitizeWebhookUrl). Mask keeps current when it
+// is allowed (one stored before the allowlist applied to every path is
+// dropped too).
 func webhookURL(raw json.RawMessage, current string, hosts ...string) string {
 	s, ok := str(raw)
 	if !ok {
@@ -299,7 +308,7 @@ func webhookURL(raw json.RawMessage, current string, hosts ...string) string {
 	}
 	s = strings.TrimSpace(s)
 	if s == Mask {
-		return current
+		s = current
 	}
 	if !AllowedWebhookURL(s, hosts...) {
 		return ""

@@ -14,6 +14,7 @@ func TestApplyAsUpstream(t *testing.T) {
 	cur.SMTP.Host = "mail.example"
 	cur.SMTP.Password = "p"
 	cur.DiscordWebhookURL = "https://discord.com/api/webhooks/1/old"
+	cur.SlackWebhookURL = "http://127.0.0.1:18999/slack"
 	cases := []struct {
 		name    string
 		body    string
@@ -52,6 +53,9 @@ func TestApplyAsUpstream(t *testing.T) {
 		}, nil},
 		{"masked webhook kept", `{"discordWebhookUrl":"********"}`, func(t *testing.T, s Settings) {
 			assert.Equal(t, "https://discord.com/api/webhooks/1/old", s.DiscordWebhookURL)
+		}, nil},
+		{"masked webhook off the allowlist dropped", `{"slackWebhookUrl":"********"}`, func(t *testing.T, s Settings) {
+			assert.Equal(t, "", s.SlackWebhookURL, "stored before the allowlist applied to both paths")
 		}, nil},
 		{"countries and enums", `{"allowedCountries":["de"," fr ","DE",7,"XXX"],"geoIpProvider":"nope","geoLookupFailureMode":"block"}`, func(t *testing.T, s Settings) {
 			assert.Equal(t, []string{"DE", "FR"}, s.AllowedCountries)

@@ -81,7 +81,7 @@ type Settings struct {
 	AlertOnSuspiciousLogin bool     `json:"alertOnSuspiciousLogin"`
 	AlertOnNewLocation     bool     `json:"alertOnNewLocation"`
 	AlertOnVpnProxy        bool     `json:"alertOnVpnProxy"`
-	AlertRecipients        []string `json:"alertRecipients"` // admin addresses; the user's own address comes from the app
+	AlertRecipients        []string `json:"alertRecipients"` // the operators' addresses: email alerts never go to the user
 	SMTP                   SMTP     `json:"smtp"`
 
 	EnableWebhooks    bool      `json:"enableWebhooks"`
@@ -207,18 +207,37 @@ func (s Settings) Validate() error {
 			bad("smtp.from", "not an email address")
 		}
 	}
-	for _, u := range []struct{ field, v string }{{"discordWebhookUrl", s.DiscordWebhookURL}, {"slackWebhookUrl", s.SlackWebhookURL}} {
-		if u.v != "" && u.v != Mask && !httpURL(u.v) {
-			bad(u.field, "must be an http(s) URL")
+	// The same allowlist as Apply (upstream's sanitizeWebhookUrl), refused
+	// here instead of dropped.
+	names := map[string]string{} // channel name -> the field that claims it
+	for _, u := range []struct {
+		field, v, name string
+		hosts          []string
+	}{
+		{"discordWebhookUrl", s.DiscordWebhookURL, "discord", DiscordHosts},
+		{"slackWebhookUrl", s.SlackWebhookURL, "slack", SlackHosts},
+	} {
+		if u.v == "" {
+			continue
+		}
+		names[u.name] = u.field
+		if u.v != Mask && !AllowedWebhookURL(u.v, u.hosts...) {
+			bad(u.field, "must be an https URL on "+strings.Join(u.hosts, " or ")+" (or a subdomain)")
 		}
 	}
-	names := map[string]bool{}
 	for i, w := range s.Webhooks {
 		f := fmt.Sprintf("webhooks[%d]", i)
-		if w.Name == "" || names[w.Name] {
+		if w.Name == "" {
 			bad(f+".name", "must be set and unique")
+		} else if by, taken := names[w.Name]; taken {
+			if strings.HasPrefix(by, "webhooks[") {
+				bad(f+".name", "must be set and unique")
+			} else {
+				bad(f+".name", fmt.Sprintf("%q is the channel of %s; choose another name", w.Name, by))
+			}
+		} else {
+			names[w.Name] = f + ".name"
 		}
-		names[w.Name] = true
 		if w.URL != Mask && !httpURL(w.URL) {
 			bad(f+".url", "must be an http(s) URL")
 		}

@@ -69,6 +69,15 @@ func TestMergeAndValidate(t *testing.T) {
 		{"bad country", `{"blockedCountries":["germany"]}`, "ISO 3166"},
 		{"bad webhook", `{"webhooks":[{"name":"a","url":"ftp://x"}]}`, "webhooks[0].url"},
 		{"bad email", `{"alertRecipients":["nope"]}`, "alertRecipients"},
+		{"webhook named like the slack channel", `{"slackWebhookUrl":"https://hooks.slack.com/services/x","webhooks":[{"name":"slack","url":"https://x.example/in","secret":"s"}]}`,
+			`webhooks[0].name: "slack" is the channel of slackWebhookUrl`},
+		{"webhook named like the discord channel", `{"discordWebhookUrl":"https://discord.com/api/webhooks/1/x","webhooks":[{"name":"discord","url":"https://x.example/in","secret":"s"}]}`,
+			`webhooks[0].name: "discord" is the channel of discordWebhookUrl`},
+		{"slack name free without a slack URL", `{"webhooks":[{"name":"slack","url":"https://x.example/in","secret":"s"}]}`, ""},
+		{"webhook names twice", `{"webhooks":[{"name":"a","url":"https://x.example/in"},{"name":"a","url":"https://y.example/in"}]}`, "webhooks[1].name: must be set and unique"},
+		{"slack URL off the allowlist", `{"slackWebhookUrl":"http://127.0.0.1:18999/slack"}`, "slackWebhookUrl: must be an https URL on hooks.slack.com"},
+		{"discord URL off the allowlist", `{"discordWebhookUrl":"https://evil.example/discord.com"}`, "discordWebhookUrl: must be an https URL on discord.com"},
+		{"slack URL on the allowlist", `{"slackWebhookUrl":"https://hooks.slack.com/services/x"}`, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -103,8 +103,55 @@ func sortAlerts(a []Alert) {
 	}
 }
 
+// sentDropKeys are the payload keys a sent alert no longer keeps: the
+// user's names are needed to render the alert, not afterwards.
+var sentDropKeys = []string{"username", "email"}
+
+// MarkAlertSent marks the alert sent and drops the user's names
+// (sentDropKeys) from its stored payload.
 func (s *sqlStore) MarkAlertSent(ctx context.Context, id int64, now time.Time) error {
-	return s.execOne(ctx, "mark alert sent", `UPDATE alerts SET sent_at = $1, lease_owner = '', lease_until = 0 WHERE id = $2`, ms(now), id)
+	return s.writeTx(ctx, "mark alert sent", func(tx *sql.Tx) error {
+		var payload string
+		if err := tx.QueryRowContext(ctx, `SELECT payload FROM alerts WHERE id = $1`, id).Scan(&payload); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return ErrNotFound
+			}
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE alerts SET sent_at = $1, payload = $2, lease_owner = '', lease_until = 0 WHERE id = $3`,
+			ms(now), scrubPayload(payload), id)
+		return err
+	})
+}
+
+// scrubPayload removes sentDropKeys from a JSON object; anything else
+// (not an object, not JSON) is kept as it is.
+func scrubPayload(payload string) string {
+	var m map[string]json.RawMessage
+	if json.Unmarshal([]byte(payload), &m) != nil || m == nil {
+		return payload
+	}
+	n := len(m)
+	for _, k := range sentDropKeys {
+		delete(m, k)
+	}
+	if len(m) == n {
+		return payload
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return payload
+	}
+	return string(b)
+}
+
+// purgeAlerts deletes the alerts sent before b (Unix ms) and the
+// dead-lettered ones whose last try was before b (a dead alert's
+// next_attempt is its last try plus the backoff; a retry moves it to the
+// retry's time). Purge runs it at retention.
+func purgeAlerts(ctx context.Context, tx *sql.Tx, b int64) error {
+	_, err := tx.ExecContext(ctx, `DELETE FROM alerts WHERE (sent_at IS NOT NULL AND sent_at < $1) OR (dead AND next_attempt < $1)`, b)
+	return err
 }
 
 func (s *sqlStore) MarkAlertFailed(ctx context.Context, id int64, errMsg string, next time.Time, dead bool) error {

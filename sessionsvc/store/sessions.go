@@ -503,7 +503,7 @@ func (s *sqlStore) Purge(ctx context.Context, endedBefore time.Time) (int, error
 		return total, err
 	}
 	err = s.writeTxPrio(ctx, prioBulk, "purge", func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM alerts WHERE sent_at IS NOT NULL AND sent_at < $1`, b); err != nil {
+		if err := purgeAlerts(ctx, tx, b); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `DELETE FROM failed_logins WHERE at < $1`, b)

@@ -13,9 +13,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -239,9 +241,11 @@ func (rt *Runtime) Senders() map[string]alert.Sender {
 	if rt.sendersFor == cur {
 		return rt.senders
 	}
+	// A channel that cannot be built is left out (its alerts fail as "not
+	// configured" and dead-letter); the others deliver.
 	s, err := cur.Build()
 	if err != nil {
-		rt.log.Warn("alert channels unusable", "error", err)
+		rt.log.Warn("alert channels partly unusable; the others deliver", "error", err, "usable", slices.Sorted(maps.Keys(s)))
 	}
 	if e, ok := s[alert.ChannelEmail].(*alert.Email); ok {
 		e.OnTemplateError = func(event string, err error) {

@@ -292,3 +292,25 @@ func post[T any](t *testing.T, base, key, path string, body any) T {
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&v))
 	return v
 }
+
+// A settings webhook named like the slack channel (stored before the
+// settings refused it) must not stop delivery on every other channel:
+// the env webhook, the email channel and the slack channel still send.
+func TestSendersSurviveAChannelNameClash(t *testing.T) {
+	st := storetest.OpenSQLite(t)
+	cur := settings.Defaults(15 * time.Minute)
+	cur.EnableWebhooks = true
+	cur.SlackWebhookURL = "http://127.0.0.1:18999/slack"
+	cur.Webhooks = []settings.Webhook{{Name: "slack", URL: "http://127.0.0.1:18999/generic", Secret: "s3cret"}}
+	env := map[string]string{"WEBHOOK_URL": "http://127.0.0.1:18999/env", "WEBHOOK_FORMAT": "slack",
+		"SMTP_HOST": "mail.example", "SMTP_FROM": "alerts@example.com", "ALERT_EMAIL_TO": "ops@example.com"}
+	cfg, err := ConfigFromEnv(func(k string) string { return env[k] })
+	require.NoError(t, err)
+	rt, err := New(cfg, service.Deps{Store: st, Settings: func(context.Context) settings.Settings { return cur }})
+	require.NoError(t, err)
+	senders := rt.Senders()
+	for _, ch := range []string{"email", "webhook:default", "webhook:slack"} {
+		assert.Contains(t, senders, ch)
+	}
+	assert.Equal(t, []string{"email", "webhook:default", "webhook:slack"}, rt.channels.Load().For("login.vpn"), "the clash is listed once")
+}

@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(testing.TB) store.Store) {
 		{"Settings", testSettings},
 		{"Alerts", testAlerts},
 		{"RetryAlert", testRetryAlert},
+		{"AlertRetention", testAlertRetention},
 		{"FailedLogins", testFailedLogins},
 		{"LoginCounters", testLoginCounters},
 		{"LoginCountersConcurrent", testLoginCountersConcurrent},

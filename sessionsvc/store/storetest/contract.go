@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(testing.TB) store.Store) {
 		{"LoginCountersProgressive", testLoginCountersProgressive},
 		{"LoginFailuresBatch", testLoginFailuresBatch},
 		{"LoginAttempts", testLoginAttempts},
+		{"LoginRefusals", testLoginRefusals},
 		{"ConcurrentAppendsKeepFeedOrder", testConcurrentFeed},
 		{"RevokeKeysBatch", testRevokeKeysBatch},
 		{"DiscoverSessions", testDiscoverSessions},

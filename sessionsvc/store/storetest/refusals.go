@@ -69,3 +69,30 @@ func sum(m map[string]int) int {
 	}
 	return n
 }
+
+// RefusalsMigration: a database from before the refused-logins record
+// (migration 0110) keeps its wrong credentials: the failed logins on
+// record per address become credentials refusals, the dashboard's own
+// sign-in failures do not.
+func RefusalsMigration(t *testing.T, b Backend) {
+	u := b.URL(t)
+	st := openRaw(t, u)
+	require.NoError(t, st.Close())
+	// Back to version 0100 (0090 on PostgreSQL), with failed logins on record.
+	db := rawDB(t, b.Name, u)
+	defer db.Close()
+	for _, q := range []string{
+		`DROP TABLE login_refusals`,
+		`DELETE FROM schema_migrations WHERE version >= 110`,
+		`INSERT INTO failed_logins (scope, at) VALUES ('ip:192.0.2.1', 1000), ('ip:192.0.2.1', 2000), ('ip:2001:db8::/64', 3000),
+			('dashboard:192.0.2.1', 4000)`,
+	} {
+		_, err := db.ExecContext(ctx(), q)
+		require.NoError(t, err, q)
+	}
+	st = openRaw(t, u)
+	defer st.Close()
+	by, err := st.CountLoginRefusals(ctx(), time.UnixMilli(0), time.UnixMilli(10_000))
+	require.NoError(t, err)
+	assert.Equal(t, map[string]int{store.RefusalCredentials: 3, store.RefusalLockout: 0, store.RefusalBlocked: 0, store.RefusalPolicy: 0}, by)
+}

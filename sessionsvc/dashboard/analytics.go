@@ -11,13 +11,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/meshsession/meshsession/plugin/protocol"
 	"github.com/meshsession/meshsession/sessionsvc/server"
+	"github.com/meshsession/meshsession/sessionsvc/store"
 )
 
 // Analytics is the analytics page's figures for one time range. Every
 // figure is one aggregate query over an index range (login_time,
-// logout_time, failed_logins (scope, at), revocation_log); active sessions
+// logout_time, login_refusals (at, reason)); active sessions
 // over time are derived from the open sessions now and the logins and ends
 // per bucket, so no query scans the whole table.
 type Analytics struct {
@@ -144,8 +144,10 @@ func (d *Dashboard) computeAnalytics(ctx context.Context, from, to time.Time, bu
 		WHERE NOT active AND logout_time >= $1 AND logout_time < $2 GROUP BY 1`, from, to, bucket); err != nil {
 		return nil, err
 	}
-	if a.Refusals, err = s.bucketsBetween(ctx, `SELECT (at - $1) / $3, COUNT(*) FROM failed_logins
-		WHERE at >= $1 AND at < $2 AND scope LIKE 'ip:%' GROUP BY 1`, from, to, bucket); err != nil {
+	// Refusals over time: wrong credentials (failed logins reported by the
+	// proxy), from the refused-login record kept until the retention.
+	if a.Refusals, err = s.bucketsBetween(ctx, `SELECT (at - $1) / $3, COUNT(*) FROM login_refusals
+		WHERE at >= $1 AND at < $2 AND reason = '`+store.RefusalCredentials+`' GROUP BY 1`, from, to, bucket); err != nil {
 		return nil, err
 	}
 	// Open sessions at the end of each bucket: the open ones now, minus
@@ -170,25 +172,18 @@ func (d *Dashboard) computeAnalytics(ctx context.Context, from, to time.Time, bu
 	for _, v := range a.Refusals {
 		a.TotalRefusals += v
 	}
-	// Refusals by reason: wrong credentials and lockouts are failed-login
-	// records (kept for the lockout window only); blocked users and policy
-	// refusals are revocations published for a refused login's tokens
-	// (one login revokes several keys at the same instant).
-	var creds, locks int
-	if creds, err = s.count(ctx, `SELECT COUNT(*) FROM failed_logins WHERE scope LIKE 'ip:%' AND at >= $1 AND at < $2`, f, t); err != nil {
-		return nil, err
+	// Refusals by reason: one row per refused login, written where the
+	// refusal was decided (store.LoginRefusals): wrong credentials, lockout
+	// (at the check or at registration), blocked user, login policy.
+	by := make(map[string]int, len(store.RefusalReasons))
+	for _, r := range store.RefusalReasons {
+		by[r] = 0
 	}
-	if locks, err = s.count(ctx, `SELECT COUNT(*) FROM failed_logins WHERE scope LIKE 'lock:%' AND at >= $1 AND at < $2`, f, t); err != nil {
-		return nil, err
-	}
-	denied, err := s.countsBetween(ctx, `SELECT reason, COUNT(DISTINCT created_at) FROM revocation_log
-		WHERE op = 'revoke' AND reason IN ($1, $2) AND created_at >= $3 AND created_at < $4 GROUP BY reason`,
-		protocol.ReasonBlocked, protocol.ReasonPolicy, f, t)
+	counts, err := s.countsBetween(ctx, `SELECT reason, COUNT(*) FROM login_refusals WHERE at >= $1 AND at < $2 GROUP BY reason`, f, t)
 	if err != nil {
 		return nil, err
 	}
-	by := map[string]int{"credentials": creds, "lockout": locks, protocol.ReasonBlocked: 0, protocol.ReasonPolicy: 0}
-	for _, c := range denied {
+	for _, c := range counts {
 		by[c.Name] += c.Count
 	}
 	a.RefusalsBy = topCounts(by, 0)

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshsession/meshsession/plugin/protocol"
 	"github.com/meshsession/meshsession/sessionsvc/store"
 )
 
@@ -105,8 +106,8 @@ func TestAnalyticsAndBulk(t *testing.T) {
 		e.seed(seedOpt{user: "bob", ip: "198.51.100.2", country: "Brazil", cc: "BR", browser: "Firefox", device: "desktop", os: "Linux", login: now.Add(-5 * 24 * time.Hour)})
 		_, err := e.st.EndSessions(context.Background(), store.EndFilter{SessionIDs: []string{b}}, "manual", true, now.Add(-time.Hour))
 		require.NoError(t, err)
-		_, err = e.st.RecordFailedLogin(context.Background(), "ip:203.0.113.9", now.Add(-30*time.Minute), time.Hour)
-		require.NoError(t, err)
+		// A wrong password, as the proxy reports it.
+		e.internal(t, protocol.PathFailed, protocol.FailedLogin{IP: "203.0.113.9", Identifier: "carol", Status: 400})
 		c := e.admin()
 
 		d := c.data("/dashboard/api/analytics?range=24h")

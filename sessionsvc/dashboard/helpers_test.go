@@ -38,6 +38,12 @@ type testEnv struct {
 // newService builds a sessionsvc with the dashboard mounted on a temp SQLite file.
 func newService(t testing.TB, dbURL string, extra map[string]string) *service.Service {
 	t.Helper()
+	return newServiceHooks(t, dbURL, extra, service.Hooks{Mounts: Mounts})
+}
+
+// newServiceHooks is newService with hooks (Mounts: the dashboard).
+func newServiceHooks(t testing.TB, dbURL string, extra map[string]string, hooks service.Hooks) *service.Service {
+	t.Helper()
 	key, err := secrets.GenerateKey()
 	require.NoError(t, err)
 	env := map[string]string{
@@ -51,7 +57,7 @@ func newService(t testing.TB, dbURL string, extra map[string]string) *service.Se
 	}
 	cfg, _, _, err := service.ParseConfig("sessionsvc", nil, func(k string) string { return env[k] }, io.Discard)
 	require.NoError(t, err)
-	svc, err := service.New(context.Background(), cfg, false, service.Hooks{Mounts: Mounts}, nil, io.Discard)
+	svc, err := service.New(context.Background(), cfg, false, hooks, nil, io.Discard)
 	require.NoError(t, err)
 	return svc
 }
@@ -71,8 +77,14 @@ func forBackends(t *testing.T, fn func(t *testing.T, e *testEnv)) {
 
 func newTestEnvURL(t testing.TB, dbURL string) *testEnv {
 	t.Helper()
+	return newTestEnvHooks(t, dbURL, service.Hooks{Mounts: Mounts})
+}
+
+// newTestEnvHooks is newTestEnvURL with hooks (include Mounts for the dashboard).
+func newTestEnvHooks(t testing.TB, dbURL string, hooks service.Hooks) *testEnv {
+	t.Helper()
 	dbPath := strings.TrimPrefix(dbURL, "sqlite://")
-	svc := newService(t, dbURL, nil)
+	svc := newServiceHooks(t, dbURL, nil, hooks)
 	srv := httptest.NewServer(svc.Handler())
 	t.Cleanup(func() {
 		srv.CloseClientConnections()
@@ -125,15 +137,28 @@ type client struct {
 // does (the names in it are stored sealed).
 func (e *testEnv) register(t testing.TB, reg protocol.RegisterRequest) {
 	t.Helper()
-	body, err := json.Marshal(reg)
+	e.internal(t, protocol.PathSessions, reg)
+}
+
+// internal posts body to the internal API path, as the proxy does,
+// requires 200 and gives the answer's JSON object.
+func (e *testEnv) internal(t testing.TB, path string, v any) map[string]any {
+	t.Helper()
+	body, err := json.Marshal(v)
 	require.NoError(t, err)
-	req, err := http.NewRequest("POST", e.srv.URL+protocol.PathSessions, bytes.NewReader(body))
+	req, err := http.NewRequest("POST", e.srv.URL+path, bytes.NewReader(body))
 	require.NoError(t, err)
 	req.Header.Set(protocol.HeaderKey, "test-internal-key-0123456789")
+	req.Header.Set("Content-Type", "application/json")
 	res, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
-	res.Body.Close()
-	require.Equal(t, 200, res.StatusCode)
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	require.Equal(t, 200, res.StatusCode, string(raw))
+	var out map[string]any
+	_ = json.Unmarshal(raw, &out)
+	return out
 }
 
 func (e *testEnv) client() *client {

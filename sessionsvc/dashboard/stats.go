@@ -19,7 +19,7 @@ import (
 // statsDB is a read-only connection for the figures the Store interface
 // has no call for (counts by hour, top countries, sessions started or
 // ended since a time). It reads the store's schema (tables sessions,
-// user_blocks, failed_logins) and never writes; every query is served by
+// user_blocks, failed_logins, login_refusals) and never writes; every query is served by
 // one of the store's indexes.
 type statsDB struct {
 	db   *sql.DB

@@ -29,11 +29,12 @@ type Policy struct {
 
 // Store is what the jobs need of the store: ending sessions by age,
 // purging ended ones, compacting the revocation log and pruning the
-// login counters.
+// login counters and the refused logins.
 type Store interface {
 	store.Retention
 	Compact(ctx context.Context, now time.Time) (int, error)
 	PruneLoginCounters(ctx context.Context, before, now time.Time) (int, error)
+	PruneLoginRefusals(ctx context.Context, before time.Time) (int, error)
 }
 
 // Config configures a Runner.
@@ -109,6 +110,9 @@ func (r *Runner) RunOnce(ctx context.Context) (Stats, error) {
 		n, err := r.cfg.Store.Purge(ctx, now.Add(-p.Retention))
 		keep(err)
 		st.Purged = n
+		// The refused logins (the dashboard's analytics) are kept as long.
+		_, err = r.cfg.Store.PruneLoginRefusals(ctx, now.Add(-p.Retention))
+		keep(err)
 	}
 	n, err := r.cfg.Store.Compact(ctx, now)
 	keep(err)

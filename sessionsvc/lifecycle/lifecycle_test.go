@@ -86,6 +86,32 @@ func TestRetentionForever(t *testing.T) {
 	assert.NoError(t, err)
 }
 
+// TestRefusalsKeptForRetention: the refused logins (the dashboard's
+// analytics) are deleted RETENTION after, not before; kept with -1.
+func TestRefusalsKeptForRetention(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		now := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+		for _, at := range []time.Time{now.Add(-100 * 24 * time.Hour), now.Add(-89 * 24 * time.Hour), now.Add(-time.Hour)} {
+			require.NoError(t, st.RecordLoginRefusal(ctx, store.RefusalLockout, at))
+		}
+		total := func() int {
+			by, err := st.CountLoginRefusals(ctx, now.Add(-365*24*time.Hour), now)
+			require.NoError(t, err)
+			return by[store.RefusalLockout]
+		}
+		run := func(retention time.Duration) {
+			_, err := New(Config{Store: st, Now: func() time.Time { return now },
+				Policy: func(context.Context) Policy { return Policy{Retention: retention} }}).RunOnce(ctx)
+			require.NoError(t, err)
+		}
+		run(-1)
+		assert.Equal(t, 3, total(), "kept forever")
+		run(90 * 24 * time.Hour)
+		assert.Equal(t, 2, total(), "the one older than the retention deleted")
+	})
+}
+
 func TestRunStopsWithContext(t *testing.T) {
 	st := storetest.OpenSQLite(t)
 	ctx, cancel := context.WithCancel(context.Background())

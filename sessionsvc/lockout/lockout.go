@@ -284,12 +284,18 @@ func (g *Guard) Failure(ctx context.Context, a Attempt, now time.Time) (Lock, er
 		fs[i] = store.LoginFailure{LoginAttempt: s.attempt(now, p.Lockout.Progressive), LockFor: s.lockFor}
 		windows[s.Scope] = s.window
 	}
-	// The failure also feeds the dashboard's refusals chart (per address).
+	// The failure also feeds the dashboard's refusals chart (per address)
+	// and its refused logins by reason.
 	var event string
 	if s, ok := IPSubject(a.IP); ok {
 		event = s.Scope
 	}
-	if len(fs) == 0 && event == "" {
+	if len(fs) == 0 {
+		// Nothing counts failures (lockout off): the failure is still a
+		// refused login for the dashboard.
+		if event != "" {
+			g.recordEvent(ctx, event, now)
+		}
 		return Lock{}, nil
 	}
 	counters, err := g.st.RecordLoginFailures(ctx, fs, event, func(c store.LoginCounter) ([]store.AuditEvent, []store.Alert) {
@@ -309,6 +315,23 @@ func (g *Guard) Failure(ctx context.Context, a Attempt, now time.Time) (Lock, er
 		}
 	}
 	return out, nil
+}
+
+// recordEvent records a failure that no counter takes (lockout off) for
+// the dashboard, as RecordLoginFailures does with its event scope: in
+// failed_logins (the overview) and as a refused login (the analytics),
+// when the store keeps them. Best effort: a failure is logged.
+func (g *Guard) recordEvent(ctx context.Context, event string, now time.Time) {
+	if fl, ok := g.st.(store.FailedLogins); ok {
+		if _, err := fl.RecordFailedLogin(ctx, event, now, 24*time.Hour); err != nil {
+			g.log.Warn("recording a failed login for the dashboard failed", "err", err)
+		}
+	}
+	if lr, ok := g.st.(store.LoginRefusals); ok {
+		if err := lr.RecordLoginRefusal(ctx, store.RefusalCredentials, now); err != nil {
+			g.log.Warn("recording a refused login failed", "err", err)
+		}
+	}
 }
 
 // Success forgets the identifier's failures (not while it is locked) and

@@ -119,6 +119,7 @@ func (s *Server) unreadableLogin(w http.ResponseWriter, r *http.Request) error {
 	if active {
 		s.log.Warn("login answer unreadable by the proxy; refused (a login policy is active)",
 			"why", req.Why, "status", req.Status, "ip", req.IP, "route", truncate(req.Route, 256))
+		s.refused(r.Context(), store.RefusalPolicy, s.nowUTC())
 		writeJSON(w, http.StatusOK, protocol.UnreadableLoginResponse{Decision: protocol.DecisionDeny, Reason: protocol.ReasonPolicy,
 			Message: "Login refused: the answer could not be checked against the login policy."})
 		return nil

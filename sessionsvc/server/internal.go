@@ -207,6 +207,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 		if err := s.st.RevokeKeys(ctx, allKeys, protocol.ReasonLocked, latest, now); err != nil {
 			return err
 		}
+		s.refused(ctx, store.RefusalLockout, now)
 		s.metrics.registrations.WithLabelValues("deny").Inc()
 		writeJSON(w, http.StatusOK, ans)
 		return nil
@@ -218,6 +219,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 		if err := s.st.RevokeKeys(ctx, allKeys, protocol.ReasonBlocked, latest, now); err != nil {
 			return err
 		}
+		s.refused(ctx, store.RefusalBlocked, now)
 		s.metrics.registrations.WithLabelValues("deny").Inc()
 		writeJSON(w, http.StatusOK, protocol.RegisterResponse{Decision: protocol.DecisionDeny, Reason: protocol.ReasonBlocked,
 			Message: "This account is blocked.", Score: 0})
@@ -255,6 +257,11 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 		}
 		if err := s.st.RevokeKeys(ctx, allKeys, reason, latest, now); err != nil {
 			return err
+		}
+		if reason == protocol.ReasonBlocked {
+			s.refused(ctx, store.RefusalBlocked, now)
+		} else {
+			s.refused(ctx, store.RefusalPolicy, now)
 		}
 		if err := s.st.EnqueueAlerts(ctx, res.Alerts); err != nil {
 			s.log.Warn("queueing policy alerts failed", "err", err)

@@ -125,6 +125,7 @@ func (s *Server) loginCheck(w http.ResponseWriter, r *http.Request) error {
 		}
 		if d.Deny {
 			s.lp.checks.WithLabelValues("policy").Inc()
+			s.refused(ctx, store.RefusalPolicy, now)
 			writeJSON(w, http.StatusOK, protocol.LoginCheckResponse{Decision: protocol.DecisionDeny,
 				Reason: protocol.ReasonPolicy, Message: d.Message})
 			return nil
@@ -140,6 +141,7 @@ func (s *Server) loginCheck(w http.ResponseWriter, r *http.Request) error {
 		} else {
 			s.lp.checks.WithLabelValues("locked").Inc()
 		}
+		s.refused(ctx, store.RefusalLockout, now)
 		writeJSON(w, http.StatusOK, lockedAnswer(lock, now))
 		return nil
 	}
@@ -167,6 +169,16 @@ func (s *Server) failedLogin(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, protocol.FailedLoginResponse{Locked: lock.Locked})
 	return nil
+}
+
+// refused records a refused login by reason (store.RefusalLockout, …) for
+// the dashboard's analytics, where the refusal is decided. Best effort: the
+// login is refused whether or not this is recorded (a failure is logged).
+// Wrong credentials are recorded with the failure (lockout.Guard.Failure).
+func (s *Server) refused(ctx context.Context, reason string, now time.Time) {
+	if err := s.st.RecordLoginRefusal(ctx, reason, now); err != nil {
+		s.log.Warn("recording a refused login failed", "reason", reason, "err", err)
+	}
 }
 
 // registrationLocked is the lockout check at registration: a login that

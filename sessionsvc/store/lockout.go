@@ -285,13 +285,17 @@ func (s *sqlStore) RecordLoginFailures(ctx context.Context, fs []LoginFailure, e
 			}
 		}
 		if eventScope != "" && len(fs) > 0 {
-			// The failure as an event for the dashboard's charts (failed_logins,
-			// kept a day per scope).
+			// The failure as an event for the dashboard's overview (failed_logins,
+			// kept a day per scope) and as a refused login for its analytics
+			// (login_refusals, kept until the retention).
 			at := fs[0].At
 			if _, err := tx.ExecContext(ctx, `DELETE FROM failed_logins WHERE scope = $1 AND at < $2`, eventScope, ms(at.Add(-24*time.Hour))); err != nil {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO failed_logins (scope, at) VALUES ($1, $2)`, eventScope, ms(at)); err != nil {
+				return err
+			}
+			if err := insertRefusal(ctx, tx, RefusalCredentials, at); err != nil {
 				return err
 			}
 		}

@@ -215,6 +215,7 @@ type Store interface {
 	AlertOutbox
 	FailedLogins
 	LoginCounters
+	LoginRefusals
 	Audit
 
 	// Ping checks the database is reachable and migrations are applied.
@@ -380,7 +381,9 @@ type LoginCounters interface {
 	RecordLoginFailure(ctx context.Context, f LoginFailure, onLock func(LoginCounter) ([]AuditEvent, []Alert)) (LoginCounter, error)
 	// RecordLoginFailures counts one failure under each of fs (their scopes
 	// distinct) in one transaction, and, when eventScope is set, records the
-	// failure under it in failed_logins (the dashboard's charts).
+	// failure under it in failed_logins (the dashboard's overview) and as a
+	// refused login (RefusalCredentials, LoginRefusals) in the same
+	// transaction.
 	RecordLoginFailures(ctx context.Context, fs []LoginFailure, eventScope string, onLock func(LoginCounter) ([]AuditEvent, []Alert)) ([]LoginCounter, error)
 	// BeginLoginAttempts admits one attempt under every scope of as, or
 	// none (ok false: nothing is recorded), in one transaction, so that
@@ -403,6 +406,21 @@ type LoginCounters interface {
 	Unlock(ctx context.Context, scope string, now time.Time, audit []AuditEvent, alerts []Alert) (LoginCounter, error)
 	// PruneLoginCounters deletes unlocked counters whose last failure is before before.
 	PruneLoginCounters(ctx context.Context, before, now time.Time) (int, error)
+}
+
+// LoginRefusals is the append-only record of refused logins by reason
+// (RefusalCredentials, RefusalLockout, RefusalPolicy, RefusalBlocked), for
+// the dashboard's analytics. It is written where a refusal is decided and
+// kept until PruneLoginRefusals (the retention), so a past range's counts
+// never change; it does not take part in lockout decisions.
+type LoginRefusals interface {
+	// RecordLoginRefusal appends one refused login (an unknown reason is an error).
+	RecordLoginRefusal(ctx context.Context, reason string, at time.Time) error
+	// CountLoginRefusals counts the refusals in [from, to) by reason (every
+	// reason present, 0 when none).
+	CountLoginRefusals(ctx context.Context, from, to time.Time) (map[string]int, error)
+	// PruneLoginRefusals deletes the refusals before before.
+	PruneLoginRefusals(ctx context.Context, before time.Time) (int, error)
 }
 
 // Audit is the append-only audit trail (lockouts, admin actions).

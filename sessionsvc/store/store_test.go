@@ -181,3 +181,11 @@ func TestRestore(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusalsMigration: the refused-logins record carries over the wrong
+// credentials on record (see storetest.RefusalsMigration).
+func TestRefusalsMigration(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) { storetest.RefusalsMigration(t, b) })
+	}
+}

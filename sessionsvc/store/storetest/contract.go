@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(testing.TB) store.Store) {
 		{"LoginCountersProgressive", testLoginCountersProgressive},
 		{"LoginFailuresBatch", testLoginFailuresBatch},
 		{"LoginAttempts", testLoginAttempts},
+		{"LoginRefusals", testLoginRefusals},
 		{"ConcurrentAppendsKeepFeedOrder", testConcurrentFeed},
 		{"RevokeKeysBatch", testRevokeKeysBatch},
 		{"DiscoverSessions", testDiscoverSessions},

@@ -42,6 +42,10 @@ func (policyEnricher) SessionEnded(context.Context, []store.Session, string, tim
 	return nil
 }
 
+func (policyEnricher) UserBlocked(context.Context, string, []store.Session, time.Time) []store.Alert {
+	return nil
+}
+
 func (policyEnricher) CheckLoginRequest(_ context.Context, ip, _ string, _ time.Time) (enrich.RequestDecision, error) {
 	if ip == deniedIP {
 		return enrich.RequestDecision{Deny: true, Message: "Logins through Tor are not allowed."}, nil

@@ -34,8 +34,6 @@ func (s *Server) endSessions(ctx context.Context, f store.EndFilter, reason stri
 	return ids, nil
 }
 
-// sessionsEnded queues the alerts the enricher raises for ended sessions.
-// The sessions are already ended: a failure to queue is logged, not returned.
 // userBlocked queues the alerts of an admin's block of userID (ended: the
 // sessions the block ended, possibly none). A failure is logged: the block
 // has happened.
@@ -43,24 +41,26 @@ func (s *Server) userBlocked(ctx context.Context, userID string, ended []store.S
 	if s.cfg.Enricher == nil {
 		return
 	}
-	alerts := s.cfg.Enricher.UserBlocked(ctx, userID, ended, now)
-	if len(alerts) == 0 {
-		return
-	}
-	if err := s.st.EnqueueAlerts(ctx, alerts); err != nil {
-		s.log.Warn("queueing the alerts of a block failed", "user", userID, "count", len(alerts), "err", err)
-	}
+	s.queueAlerts(ctx, s.cfg.Enricher.UserBlocked(ctx, userID, ended, now), "the alerts of a block", "user", userID)
 }
 
+// sessionsEnded queues the alerts the enricher raises for ended sessions.
+// The sessions are already ended: a failure to queue is logged, not returned.
 func (s *Server) sessionsEnded(ctx context.Context, ended []store.Session, reason string, now time.Time) {
 	if s.cfg.Enricher == nil || len(ended) == 0 {
 		return
 	}
-	alerts := s.cfg.Enricher.SessionEnded(ctx, ended, reason, now)
+	s.queueAlerts(ctx, s.cfg.Enricher.SessionEnded(ctx, ended, reason, now), "alerts for ended sessions", "reason", reason)
+}
+
+// queueAlerts writes alerts raised after their event's commit to the
+// outbox; a failure is logged ("queueing <what> failed", attrs), as the
+// event stands (README: which alerts share their event's transaction).
+func (s *Server) queueAlerts(ctx context.Context, alerts []store.Alert, what string, attrs ...any) {
 	if len(alerts) == 0 {
 		return
 	}
 	if err := s.st.EnqueueAlerts(ctx, alerts); err != nil {
-		s.log.Warn("queueing alerts for ended sessions failed", "reason", reason, "count", len(alerts), "err", err)
+		s.log.Warn("queueing "+what+" failed", append(attrs, "count", len(alerts), "err", err)...)
 	}
 }

@@ -74,6 +74,28 @@ func TestSpellingLogoutWithUnicodeSpaceIsNotRevoked(t *testing.T) {
 	})
 }
 
+// refreshOfRevoked starts a harness on cfg in which the refresh token
+// "rt-old" is revoked, and returns a check that a refresh request is
+// refused without reaching the app, and answers the response.
+func refreshOfRevoked(t *testing.T, start func(string, map[string]string) (harness, error), cfg string) func(t *testing.T, name, path string, hdrs [][2]string, body []byte) response {
+	t.Helper()
+	h, stub := startStubbed(t, start, cfg)
+	stub.add(protocol.Change{Op: protocol.OpRevoke, Key: token.FingerprintKey("rt-old"), Exp: time.Now().Add(time.Hour).Unix(), Reason: protocol.ReasonManual})
+	h.tickAll(t)
+	h.tickAll(t)
+	var reached atomic.Int64
+	app := countingApp(&reached, 200)
+	return func(t *testing.T, name, path string, hdrs [][2]string, body []byte) response {
+		t.Helper()
+		before := reached.Load()
+		r := h.do(t, request{method: "POST", path: path, headers: hdrs, worker: -1, body: body, app: app})
+		require.True(t, r.local, "%s: refresh with the revoked token reached the app", name)
+		assert.True(t, r.refused(), "%s: not refused: %d", name, r.status)
+		assert.Equal(t, before, reached.Load(), "%s: the app saw it", name)
+		return r
+	}
+}
+
 // Spelling 3 (refresh route): bodies koa-body hands the app with
 // refreshToken = the revoked token, in which the filter finds no token (so
 // it lets the refresh through, unchecked):
@@ -90,12 +112,7 @@ func TestSpellingLogoutWithUnicodeSpaceIsNotRevoked(t *testing.T) {
 //     skips the first two and reads the third as its base64 text.
 func TestSpellingRefreshBodyParserMismatch(t *testing.T) {
 	eachHost(t, 2, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
-		h, stub := startStubbed(t, start, testConfig(""))
-		stub.add(protocol.Change{Op: protocol.OpRevoke, Key: token.FingerprintKey("rt-old"), Exp: time.Now().Add(time.Hour).Unix(), Reason: protocol.ReasonManual})
-		h.tickAll(t)
-		h.tickAll(t)
-		var reached atomic.Int64
-		app := countingApp(&reached, 200)
+		refused := refreshOfRevoked(t, start, testConfig(""))
 		const form, multi = "application/x-www-form-urlencoded", "multipart/form-data; boundary=B"
 		for _, tc := range []struct {
 			name string
@@ -121,10 +138,7 @@ func TestSpellingRefreshBodyParserMismatch(t *testing.T) {
 				[][2]string{{"content-type", "multipart/form-data; xboundary=Z; boundary=B"}},
 				[]byte("--Z\r\nContent-Disposition: form-data; name=\"refreshToken\"\r\n\r\nrt-old\r\n--Z--\r\n--B\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\ny\r\n--B--\r\n")},
 		} {
-			before := reached.Load()
-			r := h.do(t, request{method: "POST", path: "/api/auth/refresh", headers: tc.hdrs, worker: -1, body: tc.body, app: app})
-			assert.True(t, r.refused(), "%s: refresh with the revoked token reached the app", tc.name)
-			assert.Equal(t, before, reached.Load(), "%s: the app saw it", tc.name)
+			refused(t, tc.name, "/api/auth/refresh", tc.hdrs, tc.body)
 		}
 	})
 }
@@ -137,12 +151,7 @@ func TestSpellingRefreshBodyParserMismatch(t *testing.T) {
 // carries the revoked refresh token to the app unchecked (no cookie needed).
 func TestSpellingRefreshUnreadableBodyToleratedWithCookieSource(t *testing.T) {
 	eachHost(t, 2, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
-		h, stub := startStubbed(t, start, testConfig(`"refresh":{"request_token_cookie":"strapi_up_refresh"}`))
-		stub.add(protocol.Change{Op: protocol.OpRevoke, Key: token.FingerprintKey("rt-old"), Exp: time.Now().Add(time.Hour).Unix(), Reason: protocol.ReasonManual})
-		h.tickAll(t)
-		h.tickAll(t)
-		var reached atomic.Int64
-		app := countingApp(&reached, 200)
+		refused := refreshOfRevoked(t, start, testConfig(`"refresh":{"request_token_cookie":"strapi_up_refresh"}`))
 		const js = "application/json"
 		for _, tc := range []struct {
 			name string
@@ -158,17 +167,14 @@ func TestSpellingRefreshUnreadableBodyToleratedWithCookieSource(t *testing.T) {
 			{"multipart/form-data with boundary twice (Go: duplicate parameter, error; formidable: the first)", [][2]string{{"content-type", "multipart/form-data; boundary=B; boundary=C"}},
 				[]byte("--B\r\nContent-Disposition: form-data; name=\"refreshToken\"\r\n\r\nrt-old\r\n--B--\r\n")},
 		} {
-			before := reached.Load()
-			r := h.do(t, request{method: "POST", path: "/api/auth/refresh", headers: tc.hdrs, worker: -1, body: tc.body, app: app})
-			assert.True(t, r.refused(), "%s: refresh with the revoked token reached the app", tc.name)
-			assert.Equal(t, before, reached.Load(), "%s: the app saw it", tc.name)
+			refused(t, tc.name, "/api/auth/refresh", tc.hdrs, tc.body)
 		}
 	})
 }
 
 // Spelling 5 (login observed wrongly: lockout evasion): the pre-login check
 // and the failed-login report count the identifier the filter reads; the
-// same encodings as BYPASS 3 hide it (the filter reads "", one shared
+// same encodings as spelling 3 hide it (the filter reads "", one shared
 // counter) while Strapi logs in as the victim: an attacker brute-forcing
 // "victim" is never locked out per identifier, and sessionsvc's per-account
 // lockout and alerts never see the account.

@@ -146,7 +146,7 @@ func (d *Dashboard) computeAnalytics(ctx context.Context, from, to time.Time, bu
 	}
 	// Refusals over time: wrong credentials (failed logins reported by the
 	// proxy), from the refused-login record kept until the retention.
-	if a.Refusals, err = s.bucketsBetween(ctx, `SELECT (at - $1) / $3, COUNT(*) FROM login_refusals
+	if a.Refusals, err = s.bucketsBetween(ctx, `SELECT (at - $1) / $3, CAST(SUM(n) AS BIGINT) FROM login_refusals
 		WHERE at >= $1 AND at < $2 AND reason = '`+store.RefusalCredentials+`' GROUP BY 1`, from, to, bucket); err != nil {
 		return nil, err
 	}
@@ -172,14 +172,13 @@ func (d *Dashboard) computeAnalytics(ctx context.Context, from, to time.Time, bu
 	for _, v := range a.Refusals {
 		a.TotalRefusals += v
 	}
-	// Refusals by reason: one row per refused login, written where the
-	// refusal was decided (store.LoginRefusals): wrong credentials, lockout
+	// Refusals by reason: counted per minute where the refusal was decided (store.LoginRefusals): wrong credentials, lockout
 	// (at the check or at registration), blocked user, login policy.
 	by := make(map[string]int, len(store.RefusalReasons))
 	for _, r := range store.RefusalReasons {
 		by[r] = 0
 	}
-	counts, err := s.countsBetween(ctx, `SELECT reason, COUNT(*) FROM login_refusals WHERE at >= $1 AND at < $2 GROUP BY reason`, f, t)
+	counts, err := s.countsBetween(ctx, `SELECT reason, CAST(SUM(n) AS BIGINT) FROM login_refusals WHERE at >= $1 AND at < $2 GROUP BY reason`, f, t)
 	if err != nil {
 		return nil, err
 	}

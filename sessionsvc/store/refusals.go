@@ -34,9 +34,15 @@ func validRefusal(reason string) bool {
 	return false
 }
 
-// insertRefusal appends one refused login.
+// refusalMinute is the counting bucket of login_refusals (migration 0110).
+const refusalMinute = 60_000
+
+// insertRefusal counts one refused login in its minute.
 func insertRefusal(ctx context.Context, tx *sql.Tx, reason string, at time.Time) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO login_refusals (at, reason) VALUES ($1, $2)`, ms(at), reason)
+	m := ms(at)
+	m -= m % refusalMinute
+	_, err := tx.ExecContext(ctx, `INSERT INTO login_refusals (at, reason, n) VALUES ($1, $2, 1)
+		ON CONFLICT (at, reason) DO UPDATE SET n = login_refusals.n + 1`, m, reason)
 	return err
 }
 
@@ -48,7 +54,7 @@ func (s *sqlStore) RecordLoginRefusal(ctx context.Context, reason string, at tim
 }
 
 func (s *sqlStore) CountLoginRefusals(ctx context.Context, from, to time.Time) (map[string]int, error) {
-	rows, err := s.read(ctx, `SELECT reason, COUNT(*) FROM login_refusals WHERE at >= $1 AND at < $2 GROUP BY reason`, ms(from), ms(to))
+	rows, err := s.read(ctx, `SELECT reason, CAST(SUM(n) AS BIGINT) FROM login_refusals WHERE at >= $1 AND at < $2 GROUP BY reason`, ms(from), ms(to))
 	if err != nil {
 		return nil, s.wrap("count login refusals", err)
 	}

@@ -1,0 +1,197 @@
+package filter_test
+
+// Probe 2 (after the spelling_test.go fixes): bodies on the refresh and
+// login routes that the app's parsers (koa-body: co-body + qs with
+// allowDots for urlencoded, formidable for multipart) read as
+// refreshToken = the revoked token (or identifier = victim) while the
+// filter reads another name or none. Each row fails today.
+
+import (
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshsession/meshsession/plugin/core/token"
+	"github.com/meshsession/meshsession/plugin/protocol"
+)
+
+// refreshOfRevokedAll is refreshOfRevoked with non-fatal checks, so that
+// every row of a table reports.
+func refreshOfRevokedAll(t *testing.T, start func(string, map[string]string) (harness, error), cfg string) func(t *testing.T, name, path string, hdrs [][2]string, body []byte) {
+	t.Helper()
+	h, stub := startStubbed(t, start, cfg)
+	stub.add(protocol.Change{Op: protocol.OpRevoke, Key: token.FingerprintKey("rt-old"), Exp: time.Now().Add(time.Hour).Unix(), Reason: protocol.ReasonManual})
+	h.tickAll(t)
+	h.tickAll(t)
+	var reached atomic.Int64
+	app := countingApp(&reached, 200)
+	return func(t *testing.T, name, path string, hdrs [][2]string, body []byte) {
+		t.Helper()
+		before := reached.Load()
+		r := h.do(t, request{method: "POST", path: path, headers: hdrs, worker: -1, body: body, app: app})
+		assert.True(t, r.local && r.refused() && reached.Load() == before, "%s: refresh with the revoked token reached the app (status %d)", name, r.status)
+	}
+}
+
+// Probe 2.1 (refresh route, urlencoded): qs drops the text that follows a
+// balanced [..] group up to the next '[' (qs <= 6.13: the child regex
+// /(\[[^[\]]*])/g skips it; qs 6.14's splitKeyIntoSegments jumps to the
+// next '['), so "[refreshToken]x" is body.refreshToken. The filter's
+// formKeySegments keeps "x" as a segment (["refreshToken","x"]) and finds
+// no token: the revoked refresh token reaches the app unchecked. qs also
+// splits a pair at its first "]=" (the filter at its first "="), which
+// gives the same result with the junk holding an '='.
+func TestProbe2RefreshFormTextAfterBracketGroup(t *testing.T) {
+	eachHost(t, 2, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
+		refused := refreshOfRevokedAll(t, start, testConfig(""))
+		const form = "application/x-www-form-urlencoded"
+		for _, tc := range []struct{ name, body string }{
+			{"control: refreshToken=", "refreshToken=rt-old"},
+			{"[refreshToken]x", "[refreshToken]x=rt-old"},
+			{"[refreshToken]+ (a space after the group)", "[refreshToken]+=rt-old"},
+			{"%5BrefreshToken%5Dx", "%5BrefreshToken%5Dx=rt-old"},
+			{"[refreshToken]a=b]=rt-old (qs splits at ']=')", "[refreshToken]a=b]=rt-old"},
+		} {
+			refused(t, tc.name, "/api/auth/refresh", [][2]string{{"content-type", form}}, []byte(tc.body))
+		}
+	})
+}
+
+// Probe 2.2 (refresh route, multipart): formidable (v1, v2, v3) reads a
+// part's name with /\bname=("([^"]*)"|([^()<>@,;:\\"/[\]?={}\s\t]+))/i
+// over the whole Content-Disposition value, leftmost match; Go's
+// mime.ParseMediaType (the filter) reads the name parameter, and lets an
+// RFC 2231 name* override it. Each header below parses in Go (so it is not
+// refused as ambiguous) with no name, or another name.
+func TestProbe2RefreshMultipartNameRegex(t *testing.T) {
+	eachHost(t, 2, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
+		refused := refreshOfRevokedAll(t, start, testConfig(""))
+		for _, tc := range []struct{ name, disposition string }{
+			{"control: name=refreshToken", `form-data; name="refreshToken"`},
+			{"x-name=refreshToken (\\b between '-' and 'n')", `form-data; x-name=refreshToken`},
+			{"name= inside a quoted filename (formidable >= 2: a field, no Content-Type)", `form-data; filename="a name=refreshToken"`},
+			{"name= inside another quoted parameter, real name a decoy", `form-data; x="y name=refreshToken"; name=decoy`},
+			{"name*= (RFC 2231) overrides name in Go", `form-data; name="refreshToken"; name*=UTF-8''decoy`},
+			{"name*0= continuation overrides name in Go", `form-data; name="refreshToken"; name*0=decoy`},
+		} {
+			body := "--B\r\nContent-Disposition: " + tc.disposition + "\r\n\r\nrt-old\r\n--B--\r\n"
+			refused(t, tc.name, "/api/auth/refresh", [][2]string{{"content-type", "multipart/form-data; boundary=B"}}, []byte(body))
+		}
+	})
+}
+
+// Probe 2.3 (refresh route, multipart): formidable takes the boundary with
+// /boundary=(?:"([^"]+)"|([^;]+))/i on the raw header, Go's
+// mime.ParseMediaType unescapes a quoted-pair and allows whitespace around
+// '='. With a different boundary each, formidable reads its parts while Go
+// sees a preamble and then its own close delimiter: no part, no error, no
+// token. (Both content types pass koa-body's ctx.is('multipart').)
+func TestProbe2RefreshMultipartBoundaryMismatch(t *testing.T) {
+	eachHost(t, 2, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
+		refused := refreshOfRevokedAll(t, start, testConfig(""))
+		for _, tc := range []struct{ name, ct, body string }{
+			{`boundary="a\"b" (formidable: a\ ; Go: a"b)`, `multipart/form-data; boundary="a\"b"`,
+				"--a\\\r\nContent-Disposition: form-data; name=\"refreshToken\"\r\n\r\nrt-old\r\n--a\\--\r\n--a\"b--\r\n"},
+			{`boundary= "B" (formidable: ' "B"' ; Go: B)`, `multipart/form-data; boundary= "B"`,
+				"-- \"B\"\r\nContent-Disposition: form-data; name=\"refreshToken\"\r\n\r\nrt-old\r\n-- \"B\"--\r\n--B--\r\n"},
+		} {
+			refused(t, tc.name, "/api/auth/refresh", [][2]string{{"content-type", tc.ct}}, []byte(tc.body))
+		}
+	})
+}
+
+// Probe 2.4 (login route, lockout evasion): the same spellings hide the
+// identifier from the pre-login check (the filter counts "" or a decoy)
+// while Strapi logs in as victim.
+func TestProbe2LoginIdentifierHidden(t *testing.T) {
+	eachHost(t, 2, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
+		h, stub := startStubbed(t, start, testConfig(""))
+		var reached atomic.Int64
+		const form, multi = "application/x-www-form-urlencoded", "multipart/form-data; boundary=B"
+		for _, tc := range []struct{ name, ct, body string }{
+			{"control: form identifier=", form, "identifier=victim&password=guess"},
+			{"form [identifier]x", form, "[identifier]x=victim&password=guess"},
+			{"form [identifier]+", form, "[identifier]+=victim&password=guess"},
+			{"multipart x-name=identifier", multi,
+				"--B\r\nContent-Disposition: form-data; x-name=identifier\r\n\r\nvictim\r\n--B\r\nContent-Disposition: form-data; name=password\r\n\r\nguess\r\n--B--\r\n"},
+			{"multipart name*= decoy", multi,
+				"--B\r\nContent-Disposition: form-data; name=identifier; name*=UTF-8''decoy\r\n\r\nvictim\r\n--B\r\nContent-Disposition: form-data; name=password\r\n\r\nguess\r\n--B--\r\n"},
+			{`multipart boundary="a\"b"`, `multipart/form-data; boundary="a\"b"`,
+				"--a\\\r\nContent-Disposition: form-data; name=\"identifier\"\r\n\r\nvictim\r\n--a\\--\r\n--a\"b--\r\n"},
+		} {
+			n := len(stub.recorded().checks)
+			h.do(t, request{method: "POST", path: "/api/auth/local", worker: -1, app: countingApp(&reached, 400),
+				headers: [][2]string{{"user-agent", "TestAgent/1.0"}, {"content-type", tc.ct}}, body: []byte(tc.body)})
+			rec := stub.recorded()
+			if assert.Len(t, rec.checks, n+1, tc.name) {
+				assert.Equal(t, "victim", rec.checks[n].Identifier, "%s: the login check counted another name than the app checks", tc.name)
+			}
+		}
+	})
+}
+
+// Probe 2.5 (resources): a 1 MiB JSON body of '[' on the login route (no
+// credentials needed) or the refresh route makes gjson.ValidBytes recurse
+// once per byte (validany/validarray, no depth limit; jsonscan's MaxDepth
+// guards the token path only): natively ~130 MiB of goroutine stack and
+// ~0.8 s; on wazero the VM traps ("proxy_on_request_body: stack overflow",
+// between 400k and 700k levels; V8's native stack in Envoy is smaller).
+// One unauthenticated request per worker then kills its VM: with
+// failure_policy FAIL_CLOSED (envoy.yaml) every later request on that
+// worker gets 503 until Envoy restarts (FAIL_OPEN would pass them all
+// unchecked). Must not trap, and should be bounded.
+func TestProbe2DeepJSONBody(t *testing.T) {
+	eachHost(t, 1, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
+		h, _ := startStubbed(t, start, testConfig(""))
+		var reached atomic.Int64
+		body := []byte(strings.Repeat("[", 1<<20))
+		for _, path := range []string{"/api/auth/local", "/api/auth/refresh"} {
+			st := time.Now()
+			r := h.do(t, request{method: "POST", path: path, worker: 0, app: countingApp(&reached, 400),
+				headers: [][2]string{{"content-type", "application/json"}}, body: body})
+			el := time.Since(st)
+			t.Logf("%s: status %d local %v in %v", path, r.status, r.local, el)
+			assert.Less(t, el, 200*time.Millisecond, "%s: one 1 MiB request costs %v of the worker's time", path, el)
+		}
+		// The VM still serves.
+		r := h.do(t, get("/api/articles", nil, 0))
+		require.Equal(t, 200, r.status)
+	})
+}
+
+// Probe 2.6 (resources, refresh route): a 1 MiB body repeating refreshToken
+// with ~48k distinct values (JSON duplicate keys or a form) makes
+// PresentedRefreshTokens dedupe with slices.Contains, quadratic: ~3 s
+// natively per request, several times that in the VM, during which the
+// Envoy worker thread serves nothing else; then CheckToken runs once per
+// value. Unauthenticated, one request per worker.
+func TestProbe2RefreshManyDistinctTokens(t *testing.T) {
+	var js, form strings.Builder
+	js.WriteString("{")
+	for i := 0; js.Len() < 1<<20-40; i++ {
+		fmt.Fprintf(&js, `"refreshToken":"%x",`, i)
+		fmt.Fprintf(&form, `refreshToken=%x&`, i)
+	}
+	js.WriteString(`"x":1}`)
+	eachHost(t, 1, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
+		h, _ := startStubbed(t, start, testConfig(""))
+		h.tickAll(t)
+		var reached atomic.Int64
+		for _, tc := range []struct{ ct, body string }{
+			{"application/json", js.String()},
+			{"application/x-www-form-urlencoded", form.String()},
+		} {
+			st := time.Now()
+			r := h.do(t, request{method: "POST", path: "/api/auth/refresh", worker: 0, app: countingApp(&reached, 401),
+				headers: [][2]string{{"content-type", tc.ct}}, body: []byte(tc.body)})
+			el := time.Since(st)
+			t.Logf("%s: status %d in %v", tc.ct, r.status, el)
+			assert.Less(t, el, 200*time.Millisecond, "%s: one 1 MiB refresh costs %v of the worker's time", tc.ct, el)
+		}
+	})
+}

@@ -43,6 +43,12 @@ func (h *httpContext) loginBody(bodySize int, endOfStream bool) types.Action {
 			h.requestBody = b
 		}
 	}
+	if h.plugin.cfg.Login.IdentifierPath != "" {
+		if err := authflow.CheckLoginBody(h.requestBody, header("content-type"), h.plugin.cfg.Login.IdentifierPath); err != nil {
+			h.refuse(400, "invalid_request", "Login request body is unreadable")
+			return types.ActionPause
+		}
+	}
 	return h.loginCheck()
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshsession/meshsession/plugin/core/authflow"
 	"github.com/meshsession/meshsession/plugin/core/token"
 	"github.com/meshsession/meshsession/plugin/protocol"
 )
@@ -46,7 +47,7 @@ func refreshOfRevokedAll(t *testing.T, start func(string, map[string]string) (ha
 // no token: the revoked refresh token reaches the app unchecked. qs also
 // splits a pair at its first "]=" (the filter at its first "="), which
 // gives the same result with the junk holding an '='.
-func TestProbe2RefreshFormTextAfterBracketGroup(t *testing.T) {
+func TestParserSpellingRefreshFormTextAfterBracketGroup(t *testing.T) {
 	eachHost(t, 2, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
 		refused := refreshOfRevokedAll(t, start, testConfig(""))
 		const form = "application/x-www-form-urlencoded"
@@ -68,7 +69,7 @@ func TestProbe2RefreshFormTextAfterBracketGroup(t *testing.T) {
 // mime.ParseMediaType (the filter) reads the name parameter, and lets an
 // RFC 2231 name* override it. Each header below parses in Go (so it is not
 // refused as ambiguous) with no name, or another name.
-func TestProbe2RefreshMultipartNameRegex(t *testing.T) {
+func TestParserSpellingRefreshMultipartNameRegex(t *testing.T) {
 	eachHost(t, 2, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
 		refused := refreshOfRevokedAll(t, start, testConfig(""))
 		for _, tc := range []struct{ name, disposition string }{
@@ -91,7 +92,7 @@ func TestProbe2RefreshMultipartNameRegex(t *testing.T) {
 // '='. With a different boundary each, formidable reads its parts while Go
 // sees a preamble and then its own close delimiter: no part, no error, no
 // token. (Both content types pass koa-body's ctx.is('multipart').)
-func TestProbe2RefreshMultipartBoundaryMismatch(t *testing.T) {
+func TestParserSpellingRefreshMultipartBoundaryMismatch(t *testing.T) {
 	eachHost(t, 2, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
 		refused := refreshOfRevokedAll(t, start, testConfig(""))
 		for _, tc := range []struct{ name, ct, body string }{
@@ -108,7 +109,7 @@ func TestProbe2RefreshMultipartBoundaryMismatch(t *testing.T) {
 // Probe 2.4 (login route, lockout evasion): the same spellings hide the
 // identifier from the pre-login check (the filter counts "" or a decoy)
 // while Strapi logs in as victim.
-func TestProbe2LoginIdentifierHidden(t *testing.T) {
+func TestParserSpellingLoginIdentifierHidden(t *testing.T) {
 	eachHost(t, 2, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
 		h, stub := startStubbed(t, start, testConfig(""))
 		var reached atomic.Int64
@@ -121,8 +122,6 @@ func TestProbe2LoginIdentifierHidden(t *testing.T) {
 				"--B\r\nContent-Disposition: form-data; x-name=identifier\r\n\r\nvictim\r\n--B\r\nContent-Disposition: form-data; name=password\r\n\r\nguess\r\n--B--\r\n"},
 			{"multipart name*= decoy", multi,
 				"--B\r\nContent-Disposition: form-data; name=identifier; name*=UTF-8''decoy\r\n\r\nvictim\r\n--B\r\nContent-Disposition: form-data; name=password\r\n\r\nguess\r\n--B--\r\n"},
-			{`multipart boundary="a\"b"`, `multipart/form-data; boundary="a\"b"`,
-				"--a\\\r\nContent-Disposition: form-data; name=\"identifier\"\r\n\r\nvictim\r\n--a\\--\r\n--a\"b--\r\n"},
 		} {
 			n := len(stub.recorded().checks)
 			h.do(t, request{method: "POST", path: "/api/auth/local", worker: -1, app: countingApp(&reached, 400),
@@ -132,6 +131,16 @@ func TestProbe2LoginIdentifierHidden(t *testing.T) {
 				assert.Equal(t, "victim", rec.checks[n].Identifier, "%s: the login check counted another name than the app checks", tc.name)
 			}
 		}
+		// A boundary formidable and the filter read differently: refused
+		// before any check (the filter cannot know the name).
+		n, before := len(stub.recorded().checks), reached.Load()
+		r := h.do(t, request{method: "POST", path: "/api/auth/local", worker: -1, app: countingApp(&reached, 400),
+			headers: [][2]string{{"content-type", `multipart/form-data; boundary="a\"b"`}},
+			body:    []byte("--a\\\r\nContent-Disposition: form-data; name=\"identifier\"\r\n\r\nvictim\r\n--a\\--\r\n--a\"b--\r\n")})
+		require.True(t, r.local)
+		assert.Equal(t, 400, r.status)
+		assert.Len(t, stub.recorded().checks, n)
+		assert.Equal(t, before, reached.Load(), "the app saw no login")
 	})
 }
 
@@ -145,19 +154,18 @@ func TestProbe2LoginIdentifierHidden(t *testing.T) {
 // failure_policy FAIL_CLOSED (envoy.yaml) every later request on that
 // worker gets 503 until Envoy restarts (FAIL_OPEN would pass them all
 // unchecked). Must not trap, and should be bounded.
-func TestProbe2DeepJSONBody(t *testing.T) {
+func TestParserSpellingDeepJSONBody(t *testing.T) {
 	eachHost(t, 1, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
 		h, _ := startStubbed(t, start, testConfig(""))
 		var reached atomic.Int64
 		body := []byte(strings.Repeat("[", 1<<20))
 		for _, path := range []string{"/api/auth/local", "/api/auth/refresh"} {
-			st := time.Now()
 			r := h.do(t, request{method: "POST", path: path, worker: 0, app: countingApp(&reached, 400),
 				headers: [][2]string{{"content-type", "application/json"}}, body: body})
-			el := time.Since(st)
-			t.Logf("%s: status %d local %v in %v", path, r.status, r.local, el)
-			assert.Less(t, el, 200*time.Millisecond, "%s: one 1 MiB request costs %v of the worker's time", path, el)
+			require.True(t, r.local, path)
+			assert.Equal(t, 400, r.status, "%s: a body nesting deeper than %d is refused unread", path, authflow.MaxJSONDepth)
 		}
+		assert.Zero(t, reached.Load())
 		// The VM still serves.
 		r := h.do(t, get("/api/articles", nil, 0))
 		require.Equal(t, 200, r.status)
@@ -170,7 +178,7 @@ func TestProbe2DeepJSONBody(t *testing.T) {
 // natively per request, several times that in the VM, during which the
 // Envoy worker thread serves nothing else; then CheckToken runs once per
 // value. Unauthenticated, one request per worker.
-func TestProbe2RefreshManyDistinctTokens(t *testing.T) {
+func TestParserSpellingRefreshManyDistinctTokens(t *testing.T) {
 	var js, form strings.Builder
 	js.WriteString("{")
 	for i := 0; js.Len() < 1<<20-40; i++ {
@@ -186,12 +194,11 @@ func TestProbe2RefreshManyDistinctTokens(t *testing.T) {
 			{"application/json", js.String()},
 			{"application/x-www-form-urlencoded", form.String()},
 		} {
-			st := time.Now()
 			r := h.do(t, request{method: "POST", path: "/api/auth/refresh", worker: 0, app: countingApp(&reached, 401),
 				headers: [][2]string{{"content-type", tc.ct}}, body: []byte(tc.body)})
-			el := time.Since(st)
-			t.Logf("%s: status %d in %v", tc.ct, r.status, el)
-			assert.Less(t, el, 200*time.Millisecond, "%s: one 1 MiB refresh costs %v of the worker's time", tc.ct, el)
+			require.True(t, r.local, tc.ct)
+			assert.Equal(t, 400, r.status, "%s: thousands of presented tokens are refused, not each checked", tc.ct)
 		}
+		assert.Zero(t, reached.Load())
 	})
 }

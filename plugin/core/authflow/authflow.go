@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -38,6 +37,9 @@ var (
 func parseBody(body []byte) (gjson.Result, error) {
 	if len(body) > MaxBodyLen {
 		return gjson.Result{}, ErrTooLarge
+	}
+	if !jsonDepthOK(body) {
+		return gjson.Result{}, ErrTooDeep
 	}
 	if !gjson.ValidBytes(body) {
 		return gjson.Result{}, ErrNotJSON
@@ -164,8 +166,10 @@ func ParseRefresh(body []byte, route config.RefreshRoute) (Refresh, error) {
 // the body first.
 func PresentedRefreshTokens(body []byte, contentType, cookieHeader string, route config.RefreshRoute) ([]string, error) {
 	var out []string
+	seen := map[string]bool{}
 	add := func(v string) {
-		if v != "" && !slices.Contains(out, v) {
+		if v != "" && !seen[v] {
+			seen[v] = true
 			out = append(out, v)
 		}
 	}
@@ -190,34 +194,61 @@ func PresentedRefreshTokens(body []byte, contentType, cookieHeader string, route
 			}
 		}
 	}
+	if len(out) > MaxPresentedTokens {
+		// Each is checked: thousands of decoys would hold the worker.
+		return nil, fmt.Errorf("refresh request: %w", ErrTooManyTokens)
+	}
 	return out, nil
 }
+
+// MaxPresentedTokens bounds the distinct refresh tokens one refresh may
+// present (a client sends one).
+const MaxPresentedTokens = 8
+
+// ErrTooManyTokens: a refresh presents more than MaxPresentedTokens tokens.
+var ErrTooManyTokens = fmt.Errorf("more than %d distinct refresh tokens", MaxPresentedTokens)
 
 // bodyFields are the string values at path in a request body read as its
 // content type says (see PresentedRefreshTokens), the app's first.
 func bodyFields(body []byte, contentType, path string) ([]string, error) {
 	body = stripBOM(body)
+	var vs []string
 	switch {
 	case isForm(contentType):
-		return formValues(body, path), nil
+		vs = formValues(body, path, maxFieldValues)
 	case isMultipart(contentType):
-		return multipartValues(body, contentType, path)
-	}
-	r, err := parseBody(body)
-	if err != nil {
-		return nil, err
-	}
-	var vs []string
-	if v := lastAt(r, path); v.Type == gjson.String {
-		vs = append(vs, v.Str)
-	}
-	for _, v := range allAt(r, path) {
-		if v.Type == gjson.String {
+		var err error
+		if vs, err = multipartValues(body, contentType, path, maxFieldValues); err != nil {
+			return nil, err
+		}
+	default:
+		r, err := parseBody(body)
+		if err != nil {
+			return nil, err
+		}
+		all := allAt(r, path, maxFieldValues)
+		if len(all) > maxFieldValues {
+			return nil, ErrTooManyTokens
+		}
+		if v := lastAt(r, path); v.Type == gjson.String {
 			vs = append(vs, v.Str)
 		}
+		for _, v := range all {
+			if v.Type == gjson.String {
+				vs = append(vs, v.Str)
+			}
+		}
+	}
+	if len(vs) > maxFieldValues {
+		return nil, ErrTooManyTokens
 	}
 	return vs, nil
 }
+
+// maxFieldValues bounds the values a refresh body may give its token path
+// (repeated keys and fields) before the refresh is refused, so that a body
+// of thousands of decoys costs one bounded pass.
+const maxFieldValues = 4 * MaxPresentedTokens
 
 // TokenInfo are a token's keys and the claims the calls carry. The token is
 // not verified (it comes from the upstream's own response, or is only used

@@ -11,6 +11,7 @@ import (
 	"mime/quotedprintable"
 	"net/textproto"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -42,21 +43,35 @@ func isMultipart(contentType string) bool {
 }
 
 // formValues are the values of the fields of an urlencoded body whose name
-// is path once read as qs reads names (allowDots, as co-body sets it):
-// "a.b", "a[b]", ".a.b" and "[a][b]" are all a.b; a trailing "[]" (an
-// array, which the app does not take for a string) still counts. In body
-// order; a pair whose escapes do not decode is read as it is, as qs does.
-func formValues(body []byte, path string) []string {
+// is path once read as qs reads names (qs.parse with allowDots, as co-body
+// sets it; see qsKey): "a.b", "a[b]", ".a.b", "[a][b]" and "[a]x" are all
+// a.b; an array marker ("[]") still counts. In body order; an escape that
+// does not decode leaves its text as it is, as qs does. It stops after
+// limit values (limit+1 are returned when there are more).
+func formValues(body []byte, path string, limit int) []string {
 	want := strings.Split(path, ".")
 	var out []string
 	for pairs := string(stripBOM(body)); pairs != ""; {
 		var pair string
 		pair, pairs, _ = strings.Cut(pairs, "&")
-		k, v, _ := strings.Cut(pair, "=")
-		if !sameSegments(formKeySegments(unescapeForm(k)), want) {
+		// qs splits a pair at its first "]=" when it has one, else at
+		// its first "=".
+		eq := strings.Index(pair, "]=")
+		if eq >= 0 {
+			eq++
+		} else {
+			eq = strings.IndexByte(pair, '=')
+		}
+		k, v := pair, ""
+		if eq >= 0 {
+			k, v = pair[:eq], pair[eq+1:]
+		}
+		if !sameSegments(qsKey(unescapeForm(k)), want) {
 			continue
 		}
-		out = append(out, unescapeForm(v))
+		if out = append(out, unescapeForm(v)); len(out) > limit {
+			break
+		}
 	}
 	return out
 }
@@ -68,10 +83,73 @@ func unescapeForm(s string) string {
 	return strings.ReplaceAll(s, "+", " ")
 }
 
-// formKeySegments splits a form field name into qs's nesting: on '.', '['
-// and ']', empty segments dropped.
-func formKeySegments(k string) []string {
-	return strings.FieldsFunc(k, func(r rune) bool { return r == '.' || r == '[' || r == ']' })
+// qsDepth is qs's default depth: bracket groups past it stay one segment.
+const qsDepth = 5
+
+// qsKey splits a decoded form field name into the segments qs nests it by:
+// with allowDots ".x" is "[x]" (x up to the next '.' or '['); the parent
+// is the text before the first '['; then each bracket group without
+// brackets inside, text between and after groups skipped (qs's child
+// pattern moves on to the next '['), up to qsDepth groups, the rest of the
+// name one last segment. Empty groups (array markers) are dropped.
+func qsKey(k string) []string {
+	var b strings.Builder
+	for i := 0; i < len(k); i++ {
+		if k[i] == '.' && i+1 < len(k) && k[i+1] != '.' && k[i+1] != '[' {
+			j := i + 1
+			for j < len(k) && k[j] != '.' && k[j] != '[' {
+				j++
+			}
+			b.WriteString("[" + k[i+1:j] + "]")
+			i = j - 1
+			continue
+		}
+		b.WriteByte(k[i])
+	}
+	k = b.String()
+	var segs []string
+	open := strings.IndexByte(k, '[')
+	if open < 0 {
+		return []string{k}
+	}
+	if open > 0 {
+		segs = append(segs, k[:open])
+	}
+	rest := k[open:]
+	for range qsDepth {
+		g := bracketGroup(rest)
+		if g < 0 {
+			return segs
+		}
+		end := g + 1 + strings.IndexByte(rest[g+1:], ']')
+		if seg := rest[g+1 : end]; seg != "" {
+			segs = append(segs, seg)
+		}
+		rest = rest[end+1:]
+	}
+	if g := bracketGroup(rest); g >= 0 {
+		segs = append(segs, rest[g:]) // qs: "[" + the rest + "]", never a plain name
+	}
+	return segs
+}
+
+// bracketGroup is the index of the first "[" in s that opens a group "[x]"
+// with no bracket inside, or -1.
+func bracketGroup(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '[' {
+			continue
+		}
+		for j := i + 1; j < len(s); j++ {
+			if s[j] == '[' {
+				break
+			}
+			if s[j] == ']' {
+				return i
+			}
+		}
+	}
+	return -1
 }
 
 func sameSegments(a, b []string) bool {
@@ -96,8 +174,8 @@ var ErrAmbiguousBody = errors.New("body parsers disagree on this body")
 // content type for a field, whatever its file name, and reads the name of
 // any disposition); base64 and quoted-printable parts are decoded.
 // Ambiguous bodies are an error wrapping ErrAmbiguousBody, malformed ones
-// ErrUnreadableBody.
-func multipartValues(body []byte, contentType, path string) ([]string, error) {
+// ErrUnreadableBody. It stops after limit values, as formValues.
+func multipartValues(body []byte, contentType, path string, limit int) ([]string, error) {
 	if strings.Count(strings.ToLower(contentType), "boundary=") > 1 {
 		// formidable takes the first "boundary=" anywhere (xboundary=…
 		// too), Go's parser the parameter: refused, not guessed.
@@ -106,6 +184,9 @@ func multipartValues(body []byte, contentType, path string) ([]string, error) {
 	_, params, err := mime.ParseMediaType(contentType)
 	if err != nil || params["boundary"] == "" {
 		return nil, fmt.Errorf("%w: multipart content type %q", ErrUnreadableBody, truncateForError(contentType))
+	}
+	if fb := formidableBoundary(contentType); fb != params["boundary"] {
+		return nil, fmt.Errorf("%w: boundary %q to formidable, %q to Go", ErrAmbiguousBody, truncateForError(fb), truncateForError(params["boundary"]))
 	}
 	want := strings.Split(path, ".")
 	r := multipart.NewReader(bytes.NewReader(body), params["boundary"])
@@ -118,11 +199,11 @@ func multipartValues(body []byte, contentType, path string) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: multipart body: %v", ErrUnreadableBody, err)
 		}
-		name, err := partName(p.Header)
+		names, err := partNames(p.Header)
 		if err != nil {
 			return nil, err
 		}
-		if !sameSegments(formKeySegments(name), want) {
+		if !slices.ContainsFunc(names, func(n string) bool { return sameSegments(qsKey(n), want) }) {
 			continue
 		}
 		raw, err := io.ReadAll(p)
@@ -133,26 +214,82 @@ func multipartValues(body []byte, contentType, path string) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, v)
+		if out = append(out, v); len(out) > limit {
+			return out, nil
+		}
 	}
 }
 
-// partName is a part's name parameter; a disposition given twice, or one
+// partNames are the names a part goes by: Go's name parameter and the name
+// formidable reads (formidableName), which differ for some spellings
+// (`x-name=a`, a quoted `"… name=a"`, `name*=` overriding `name=` in Go
+// only); a part counts under either. A disposition given twice, or one
 // that does not parse (a parameter given twice), is ambiguous.
-func partName(h textproto.MIMEHeader) (string, error) {
+func partNames(h textproto.MIMEHeader) ([]string, error) {
 	cd := h.Values("Content-Disposition")
 	switch len(cd) {
 	case 0:
-		return "", nil
+		return nil, nil
 	case 1:
 	default:
-		return "", fmt.Errorf("%w: a part with %d Content-Disposition headers", ErrAmbiguousBody, len(cd))
+		return nil, fmt.Errorf("%w: a part with %d Content-Disposition headers", ErrAmbiguousBody, len(cd))
 	}
 	_, params, err := mime.ParseMediaType(cd[0])
 	if err != nil {
-		return "", fmt.Errorf("%w: Content-Disposition %q: %v", ErrAmbiguousBody, truncateForError(cd[0]), err)
+		return nil, fmt.Errorf("%w: Content-Disposition %q: %v", ErrAmbiguousBody, truncateForError(cd[0]), err)
 	}
-	return params["name"], nil
+	names := []string{params["name"]}
+	if f, ok := formidableName(cd[0]); ok && f != params["name"] {
+		names = append(names, f)
+	}
+	return names, nil
+}
+
+// formidableName is the part name formidable reads from a
+// Content-Disposition value: the leftmost match of
+// /\bname=("([^"]*)"|([^()<>@,;:\\"/[\]?={}\s\t/]+))/i.
+func formidableName(v string) (string, bool) {
+	const key = "name="
+	for i := 0; i+len(key) <= len(v); i++ {
+		if !strings.EqualFold(v[i:i+len(key)], key) || i > 0 && isWordByte(v[i-1]) {
+			continue
+		}
+		rest := v[i+len(key):]
+		if rest != "" && rest[0] == '"' {
+			if end := strings.IndexByte(rest[1:], '"'); end >= 0 {
+				return rest[1 : 1+end], true
+			}
+		}
+		n := 0
+		for n < len(rest) && !strings.ContainsRune("()<>@,;:\\\"/[]?={} \t\r\n\f\v", rune(rest[n])) {
+			n++
+		}
+		if n > 0 {
+			return rest[:n], true
+		}
+	}
+	return "", false
+}
+
+func isWordByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_'
+}
+
+// formidableBoundary is the boundary formidable reads from a content type:
+// /boundary=(?:"([^"]+)"|([^;]+))/i, the first match anywhere.
+func formidableBoundary(ct string) string {
+	i := strings.Index(strings.ToLower(ct), "boundary=")
+	if i < 0 {
+		return ""
+	}
+	rest := ct[i+len("boundary="):]
+	if len(rest) > 1 && rest[0] == '"' {
+		if end := strings.IndexByte(rest[1:], '"'); end > 0 {
+			return rest[1 : 1+end]
+		}
+	}
+	v, _, _ := strings.Cut(rest, ";")
+	return v
 }
 
 func decodePart(cte string, raw []byte) (string, error) {
@@ -188,6 +325,59 @@ func (d newlineDropper) Read(p []byte) (int, error) {
 		}
 	}
 	return w, err
+}
+
+// MaxJSONDepth bounds the nesting of a JSON request body the filter reads:
+// gjson recurses once per level, and a 1 MiB body of "[" overflows the
+// Wasm stack (the VM traps). No login or refresh body nests this deep.
+const MaxJSONDepth = 128
+
+// ErrTooDeep: a JSON body nests deeper than MaxJSONDepth.
+var ErrTooDeep = fmt.Errorf("body nests deeper than %d levels", MaxJSONDepth)
+
+// jsonDepthOK reports whether body nests at most MaxJSONDepth arrays and
+// objects, counted without recursion (brackets inside strings aside).
+func jsonDepthOK(body []byte) bool {
+	depth, inStr := 0, false
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		switch {
+		case inStr:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inStr = false
+			}
+		case c == '"':
+			inStr = true
+		case c == '[' || c == '{':
+			if depth++; depth > MaxJSONDepth {
+				return false
+			}
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return true
+}
+
+// CheckLoginBody reports a login body the filter refuses to read (its
+// identifier would go uncounted while the app reads it): a JSON body
+// nesting deeper than MaxJSONDepth, a multipart body parsers read
+// differently (ErrAmbiguousBody).
+func CheckLoginBody(body []byte, contentType, path string) error {
+	switch {
+	case isForm(contentType):
+		return nil
+	case isMultipart(contentType):
+		if _, err := multipartValues(stripBOM(body), contentType, path, 1); errors.Is(err, ErrAmbiguousBody) {
+			return err
+		}
+		return nil
+	case !jsonDepthOK(body):
+		return ErrTooDeep
+	}
+	return nil
 }
 
 func truncateForError(s string) string {

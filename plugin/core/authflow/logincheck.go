@@ -41,14 +41,14 @@ func LoginIdentifier(body []byte, contentType, path string) string {
 	var v string
 	switch {
 	case isForm(contentType):
-		if vs := formValues(body, path); len(vs) > 0 {
+		if vs := formValues(body, path, 1); len(vs) > 0 {
 			v = vs[0]
 		}
 	case isMultipart(contentType):
-		if vs, err := multipartValues(body, contentType, path); err == nil && len(vs) > 0 {
+		if vs, err := multipartValues(body, contentType, path, 1); err == nil && len(vs) > 0 {
 			v = vs[0]
 		}
-	case gjson.ValidBytes(body):
+	case jsonDepthOK(body) && gjson.ValidBytes(body):
 		r := lastAt(gjson.ParseBytes(body), path)
 		switch r.Type {
 		case gjson.Null:
@@ -88,8 +88,9 @@ func lastAt(r gjson.Result, path string) gjson.Result {
 }
 
 // allAt is every value at path, through every repetition of each key on
-// the way (a parser that keeps the first, or merges, reads one of them).
-func allAt(r gjson.Result, path string) []gjson.Result {
+// the way (a parser that keeps the first, or merges, reads one of them);
+// it stops past limit values at a level (limit+1 are returned then).
+func allAt(r gjson.Result, path string, limit int) []gjson.Result {
 	if specialPath(path) {
 		if v := r.Get(path); v.Exists() {
 			return []gjson.Result{v}
@@ -107,7 +108,7 @@ func allAt(r gjson.Result, path string) []gjson.Result {
 				if k.Str == seg {
 					next = append(next, v)
 				}
-				return true
+				return len(next) <= limit
 			})
 		}
 		level = next

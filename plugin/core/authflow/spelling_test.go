@@ -84,7 +84,7 @@ var refreshProbes = []probeRow{
 		"--B \r\nContent-Disposition: form-data; name=\"refreshToken\"\r\n\r\nrt-old\r\n--B --\r\n"},
 }
 
-func TestProbe2RefreshBodies(t *testing.T) {
+func TestParserSpellingRefreshBodies(t *testing.T) {
 	route := config.Default().Refresh
 	for _, tc := range refreshProbes {
 		got, err := authflow.PresentedRefreshTokens([]byte(tc.body), tc.ct, "", route)
@@ -95,7 +95,7 @@ func TestProbe2RefreshBodies(t *testing.T) {
 	}
 }
 
-func TestProbe2LoginIdentifier(t *testing.T) {
+func TestParserSpellingLoginIdentifier(t *testing.T) {
 	for _, tc := range []probeRow{
 		{"form: [identifier]x", probeForm, "[identifier]x=victim&password=guess"},
 		{"form: [identifier]+", probeForm, "[identifier]+=victim&password=guess"},

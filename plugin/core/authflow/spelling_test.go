@@ -107,3 +107,29 @@ func TestParserSpellingLoginIdentifier(t *testing.T) {
 		assert.Equal(t, "victim", authflow.LoginIdentifier([]byte(tc.body), tc.ct, "identifier"), tc.name)
 	}
 }
+
+// FuzzPresentedRefreshTokens: any body and content type is read without a
+// panic, every token returned is non-empty and distinct, and never more
+// than MaxPresentedTokens.
+func FuzzPresentedRefreshTokens(f *testing.F) {
+	for _, r := range refreshProbes {
+		f.Add([]byte(r.body), r.ct)
+	}
+	f.Add([]byte(`[[[[[[{"refreshToken":"a"}]]]]]]`), "application/json")
+	f.Fuzz(func(t *testing.T, body []byte, ct string) {
+		toks, err := authflow.PresentedRefreshTokens(body, ct, "", config.Default().Refresh)
+		if err != nil {
+			return
+		}
+		if len(toks) > authflow.MaxPresentedTokens {
+			t.Fatalf("%d tokens", len(toks))
+		}
+		seen := map[string]bool{}
+		for _, tok := range toks {
+			if tok == "" || seen[tok] {
+				t.Fatalf("empty or repeated token in %q", toks)
+			}
+			seen[tok] = true
+		}
+	})
+}

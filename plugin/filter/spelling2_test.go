@@ -1,55 +1,34 @@
 package filter_test
 
-// Probe 2 (after the spelling_test.go fixes): bodies on the refresh and
-// login routes that the app's parsers (koa-body: co-body + qs with
-// allowDots for urlencoded, formidable for multipart) read as
-// refreshToken = the revoked token (or identifier = victim) while the
-// filter reads another name or none. Each row fails today.
+// A second probe's parser spellings: bodies on the refresh and login routes
+// that the app's parsers (koa-body: co-body + qs with allowDots for
+// urlencoded, formidable for multipart) read as refreshToken = the revoked
+// token (or identifier = victim) while the filter read another name or
+// none, and bodies that cost a worker its VM or seconds. Each failed before
+// its fix.
 
 import (
 	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshsession/meshsession/plugin/core/authflow"
-	"github.com/meshsession/meshsession/plugin/core/token"
-	"github.com/meshsession/meshsession/plugin/protocol"
 )
 
-// refreshOfRevokedAll is refreshOfRevoked with non-fatal checks, so that
-// every row of a table reports.
-func refreshOfRevokedAll(t *testing.T, start func(string, map[string]string) (harness, error), cfg string) func(t *testing.T, name, path string, hdrs [][2]string, body []byte) {
-	t.Helper()
-	h, stub := startStubbed(t, start, cfg)
-	stub.add(protocol.Change{Op: protocol.OpRevoke, Key: token.FingerprintKey("rt-old"), Exp: time.Now().Add(time.Hour).Unix(), Reason: protocol.ReasonManual})
-	h.tickAll(t)
-	h.tickAll(t)
-	var reached atomic.Int64
-	app := countingApp(&reached, 200)
-	return func(t *testing.T, name, path string, hdrs [][2]string, body []byte) {
-		t.Helper()
-		before := reached.Load()
-		r := h.do(t, request{method: "POST", path: path, headers: hdrs, worker: -1, body: body, app: app})
-		assert.True(t, r.local && r.refused() && reached.Load() == before, "%s: refresh with the revoked token reached the app (status %d)", name, r.status)
-	}
-}
-
-// Probe 2.1 (refresh route, urlencoded): qs drops the text that follows a
+// Parser spelling 2.1 (refresh route, urlencoded): qs drops the text that follows a
 // balanced [..] group up to the next '[' (qs <= 6.13: the child regex
 // /(\[[^[\]]*])/g skips it; qs 6.14's splitKeyIntoSegments jumps to the
-// next '['), so "[refreshToken]x" is body.refreshToken. The filter's
-// formKeySegments keeps "x" as a segment (["refreshToken","x"]) and finds
-// no token: the revoked refresh token reaches the app unchecked. qs also
-// splits a pair at its first "]=" (the filter at its first "="), which
-// gives the same result with the junk holding an '='.
+// next '['), so "[refreshToken]x" is body.refreshToken; qs also splits a
+// pair at its first "]=". The filter reads names the same way (qsKey);
+// it once kept "x" as a segment and split at the first "=", and the
+// revoked refresh token reached the app unchecked.
 func TestParserSpellingRefreshFormTextAfterBracketGroup(t *testing.T) {
 	eachHost(t, 2, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
-		refused := refreshOfRevokedAll(t, start, testConfig(""))
+		refused := refreshOfRevoked(t, start, testConfig(""))
 		const form = "application/x-www-form-urlencoded"
 		for _, tc := range []struct{ name, body string }{
 			{"control: refreshToken=", "refreshToken=rt-old"},
@@ -63,7 +42,7 @@ func TestParserSpellingRefreshFormTextAfterBracketGroup(t *testing.T) {
 	})
 }
 
-// Probe 2.2 (refresh route, multipart): formidable (v1, v2, v3) reads a
+// Parser spelling 2.2 (refresh route, multipart): formidable (v1, v2, v3) reads a
 // part's name with /\bname=("([^"]*)"|([^()<>@,;:\\"/[\]?={}\s\t]+))/i
 // over the whole Content-Disposition value, leftmost match; Go's
 // mime.ParseMediaType (the filter) reads the name parameter, and lets an
@@ -71,7 +50,7 @@ func TestParserSpellingRefreshFormTextAfterBracketGroup(t *testing.T) {
 // refused as ambiguous) with no name, or another name.
 func TestParserSpellingRefreshMultipartNameRegex(t *testing.T) {
 	eachHost(t, 2, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
-		refused := refreshOfRevokedAll(t, start, testConfig(""))
+		refused := refreshOfRevoked(t, start, testConfig(""))
 		for _, tc := range []struct{ name, disposition string }{
 			{"control: name=refreshToken", `form-data; name="refreshToken"`},
 			{"x-name=refreshToken (\\b between '-' and 'n')", `form-data; x-name=refreshToken`},
@@ -86,7 +65,7 @@ func TestParserSpellingRefreshMultipartNameRegex(t *testing.T) {
 	})
 }
 
-// Probe 2.3 (refresh route, multipart): formidable takes the boundary with
+// Parser spelling 2.3 (refresh route, multipart): formidable takes the boundary with
 // /boundary=(?:"([^"]+)"|([^;]+))/i on the raw header, Go's
 // mime.ParseMediaType unescapes a quoted-pair and allows whitespace around
 // '='. With a different boundary each, formidable reads its parts while Go
@@ -94,7 +73,7 @@ func TestParserSpellingRefreshMultipartNameRegex(t *testing.T) {
 // token. (Both content types pass koa-body's ctx.is('multipart').)
 func TestParserSpellingRefreshMultipartBoundaryMismatch(t *testing.T) {
 	eachHost(t, 2, func(t *testing.T, start func(string, map[string]string) (harness, error)) {
-		refused := refreshOfRevokedAll(t, start, testConfig(""))
+		refused := refreshOfRevoked(t, start, testConfig(""))
 		for _, tc := range []struct{ name, ct, body string }{
 			{`boundary="a\"b" (formidable: a\ ; Go: a"b)`, `multipart/form-data; boundary="a\"b"`,
 				"--a\\\r\nContent-Disposition: form-data; name=\"refreshToken\"\r\n\r\nrt-old\r\n--a\\--\r\n--a\"b--\r\n"},
@@ -106,7 +85,7 @@ func TestParserSpellingRefreshMultipartBoundaryMismatch(t *testing.T) {
 	})
 }
 
-// Probe 2.4 (login route, lockout evasion): the same spellings hide the
+// Parser spelling 2.4 (login route, lockout evasion): the same spellings hide the
 // identifier from the pre-login check (the filter counts "" or a decoy)
 // while Strapi logs in as victim.
 func TestParserSpellingLoginIdentifierHidden(t *testing.T) {
@@ -144,7 +123,7 @@ func TestParserSpellingLoginIdentifierHidden(t *testing.T) {
 	})
 }
 
-// Probe 2.5 (resources): a 1 MiB JSON body of '[' on the login route (no
+// Parser spelling 2.5 (resources): a 1 MiB JSON body of '[' on the login route (no
 // credentials needed) or the refresh route makes gjson.ValidBytes recurse
 // once per byte (validany/validarray, no depth limit; jsonscan's MaxDepth
 // guards the token path only): natively ~130 MiB of goroutine stack and
@@ -172,7 +151,7 @@ func TestParserSpellingDeepJSONBody(t *testing.T) {
 	})
 }
 
-// Probe 2.6 (resources, refresh route): a 1 MiB body repeating refreshToken
+// Parser spelling 2.6 (resources, refresh route): a 1 MiB body repeating refreshToken
 // with ~48k distinct values (JSON duplicate keys or a form) makes
 // PresentedRefreshTokens dedupe with slices.Contains, quadratic: ~3 s
 // natively per request, several times that in the VM, during which the

@@ -1,6 +1,6 @@
 package authflow_test
 
-// Probe 2: request bodies the app's parsers (koa-body: co-body + qs for
+// Parser spellings: request bodies the app's parsers (koa-body: co-body + qs for
 // urlencoded, formidable for multipart, JSON.parse) read as carrying
 // refreshToken = rt-old (or identifier = victim), while the filter reads
 // another value or none. Each row fails when the filter neither finds the

@@ -120,7 +120,7 @@ func TestAttack3AnswerWithRepeatedTokenKey(t *testing.T) {
 		r := h.do(t, request{method: "POST", path: "/api/auth/local", worker: -1,
 			headers: [][2]string{{"content-type", "application/json"}},
 			body:    []byte(`{"identifier":"alice","password":"pw"}`),
-			app: jsonAnswer(200, `{"jwt":"`+first+`","refreshToken":"rt-first","jwt":"`+last+`","refreshToken":"rt-last","user":{"id":44}}`)})
+			app:     jsonAnswer(200, `{"jwt":"`+first+`","refreshToken":"rt-first","jwt":"`+last+`","refreshToken":"rt-last","user":{"id":44}}`)})
 		if !r.refused() {
 			rec := stub.recorded()
 			require.Len(t, rec.register, 1)

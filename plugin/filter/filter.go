@@ -203,7 +203,7 @@ func (h *httpContext) released() {
 func (h *httpContext) reset() {
 	h.contextID, h.route, h.requestBody, h.presented, h.status = 0, decide.RouteNone, nil, "", 0
 	h.waiting = false
-	h.ua, h.lang, h.ip, h.encoding = "", "", "", ""
+	h.ua, h.lang, h.ip, h.encoding, h.setRefresh = "", "", "", "", ""
 	h.respTooLarge, h.headersSent, h.headersHeld, h.observed, h.pending = false, false, false, false, false
 	h.loginIdent, h.loginIdentRead = "", false
 	h.held, h.heldEOS, h.revoking, h.inCallback = false, false, false, false

@@ -32,6 +32,7 @@ type httpContext struct {
 	// maps once any proxy_continue_stream ran.
 	ua, lang, ip string
 	encoding     string // the answer's content-encoding
+	setRefresh   string // the refresh token the answer sets in request_token_cookie
 	respTooLarge bool   // the answer's body went over authflow.MaxBodyLen
 	headersSent  bool   // the answer's headers went downstream (Continue)
 	headersHeld  bool   // headers_stop_iteration: its headers are held, no body seen yet
@@ -131,6 +132,15 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) typ
 			d = &decide.Decision{Action: decide.Refuse, Status: 503, Reason: decide.ReasonStale,
 				Message: decide.Message(decide.ReasonStale), HasToken: true}
 		}
+	}
+	if d.Action == decide.Refuse && d.Reason == protocol.ReasonExpired && h.route == decide.RouteLogout {
+		// The app's logout takes an expired token and ends its session
+		// (the magic session manager verifies it ignoring exp): refused
+		// here, a client whose token lapsed could not log out, and the
+		// session's refresh token lived on. Revoke it and let it through.
+		p.metrics.allow()
+		h.setIdentity(nil, seen)
+		return h.logout(req.Authorization, req.Cookie)
 	}
 	if d.Action == decide.Refuse {
 		h.setIdentity(nil, seen)
@@ -343,8 +353,21 @@ func (h *httpContext) logout(authorization, cookie string) types.Action {
 	}
 	info := authflow.Inspect(tok, h.names())
 	keys := info.Keys
+	if p.cfg.Refresh.RequestTokenCookie != "" {
+		// The refresh token the logout carries in its cookie (Strapi v5's
+		// strapi_up_refresh; the magic session manager ends the session it
+		// names): revoked with the access token, so that it refreshes
+		// nothing on this proxy even while sessionsvc cannot record the
+		// logout.
+		rts, _ := authflow.PresentedRefreshTokens(nil, "", header("cookie"), p.cfg.Refresh)
+		for _, rt := range rts {
+			keys = append(keys, token.FingerprintKey(rt))
+		}
+	}
 	var exp int64
-	if info.Claims.HasExpiresAt {
+	if info.Claims.HasExpiresAt && info.Claims.ExpiresAt > now().Unix() {
+		// (An expired token's logout, kept locally, is kept until it is
+		// reported: its session's refresh token outlives the token.)
 		exp = info.Claims.ExpiresAt
 	}
 	body := authflow.EncodeRevoke(protocol.RevokeRequest{Keys: keys, Reason: protocol.ReasonLogout})

@@ -2,6 +2,7 @@ package filter
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
@@ -53,6 +54,11 @@ func (h *httpContext) OnHttpResponseHeaders(numHeaders int, endOfStream bool) ty
 	v, _ := proxywasm.GetHttpResponseHeader(":status")
 	h.status, _ = strconv.Atoi(v)
 	h.encoding, _ = proxywasm.GetHttpResponseHeader("content-encoding")
+	if name := h.plugin.cfg.Refresh.RequestTokenCookie; name != "" && h.status/100 == 2 {
+		// An app that keeps the refresh token in a cookie (Strapi v5's
+		// strapi_up_refresh) sets it here, not in the body.
+		h.setRefresh = authflow.SetCookieValue(responseHeaderValues("set-cookie"), name)
+	}
 	if endOfStream || h.status/100 != 2 {
 		// Nothing to read in the body: judge the answer now (a failed
 		// login is reported; a refused refresh is reported for reuse).
@@ -225,6 +231,9 @@ func (h *httpContext) observeLogin(body []byte) types.Action {
 	if why != "" {
 		return h.unreadableLogin(why)
 	}
+	if login.RefreshToken == "" {
+		login.RefreshToken = h.setRefresh
+	}
 	reg := authflow.Register(login, h.names(), h.ip, h.ua, cfg.Login.Path, locale(h.lang))
 	reg.Identifier = h.loginIdentifier()
 	return h.askAboutLogin(protocol.PathSessions, authflow.EncodeRegister(reg), func(resp []byte) error {
@@ -308,6 +317,9 @@ func (h *httpContext) observeRefresh(body []byte) types.Action {
 		if r, err = authflow.ParseRefresh(body, cfg.Refresh); err != nil {
 			proxywasm.LogWarnf("meshsession: refresh answered %d but its body cannot be read: %v", h.status, err)
 		}
+		if r.RefreshToken == "" {
+			r.RefreshToken = h.setRefresh
+		}
 	}
 	call := authflow.RefreshCall(h.presented, h.status, r, h.names(), h.ip, h.ua)
 	err := p.callout("POST", protocol.PathTokens, authflow.EncodeRefresh(call), func(status int, resp []byte, err error) {
@@ -328,4 +340,20 @@ func (h *httpContext) observeRefresh(body []byte) types.Action {
 		return types.ActionContinue
 	}
 	return h.hold()
+}
+
+// responseHeaderValues are the values of every response header named name
+// (Set-Cookie comes once per cookie).
+func responseHeaderValues(name string) []string {
+	hs, err := proxywasm.GetHttpResponseHeaders()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, kv := range hs {
+		if strings.EqualFold(kv[0], name) {
+			out = append(out, kv[1])
+		}
+	}
+	return out
 }

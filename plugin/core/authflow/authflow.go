@@ -38,6 +38,7 @@ func parseBody(body []byte) (gjson.Result, error) {
 	if len(body) > MaxBodyLen {
 		return gjson.Result{}, ErrTooLarge
 	}
+	body = stripBOM(body) // (an answer too: a client's JSON reader strips it)
 	if !jsonDepthOK(body) {
 		return gjson.Result{}, ErrTooDeep
 	}
@@ -52,7 +53,7 @@ func stringAt(r gjson.Result, path string) (string, bool) {
 	if path == "" {
 		return "", false
 	}
-	v := r.Get(path)
+	v := lastAt(r, path)
 	switch v.Type {
 	case gjson.String:
 		return v.Str, v.Str != ""
@@ -73,7 +74,7 @@ func nameAt(r gjson.Result, path string) string {
 	if path == "" {
 		return ""
 	}
-	v := r.Get(path)
+	v := lastAt(r, path)
 	if v.Type != gjson.String || len(v.Str) > maxName {
 		return ""
 	}
@@ -96,19 +97,21 @@ type Login struct {
 
 // ParseLogin reads the login response body: the token (required, a string
 // at token_path), the refresh token and the user id (string or integer).
+// A key repeated in the answer counts by its last value, as the client's
+// JSON.parse reads it (so does ParseRefresh).
 func ParseLogin(body []byte, route config.LoginRoute) (Login, error) {
 	r, err := parseBody(body)
 	if err != nil {
 		return Login{}, fmt.Errorf("login response: %w", err)
 	}
 	var l Login
-	v := r.Get(route.TokenPath)
+	v := lastAt(r, route.TokenPath)
 	if v.Type != gjson.String || v.Str == "" {
 		return Login{}, fmt.Errorf("login response: %w %q", ErrNoToken, route.TokenPath)
 	}
 	l.Token = v.Str
 	if route.RefreshTokenPath != "" {
-		if v := r.Get(route.RefreshTokenPath); v.Type == gjson.String {
+		if v := lastAt(r, route.RefreshTokenPath); v.Type == gjson.String {
 			l.RefreshToken = v.Str
 		}
 	}
@@ -131,13 +134,13 @@ func ParseRefresh(body []byte, route config.RefreshRoute) (Refresh, error) {
 	if err != nil {
 		return Refresh{}, fmt.Errorf("refresh response: %w", err)
 	}
-	v := r.Get(route.TokenPath)
+	v := lastAt(r, route.TokenPath)
 	if v.Type != gjson.String || v.Str == "" {
 		return Refresh{}, fmt.Errorf("refresh response: %w %q", ErrNoToken, route.TokenPath)
 	}
 	out := Refresh{Token: v.Str}
 	if route.RefreshTokenPath != "" {
-		if v := r.Get(route.RefreshTokenPath); v.Type == gjson.String {
+		if v := lastAt(r, route.RefreshTokenPath); v.Type == gjson.String {
 			out.RefreshToken = v.Str
 		}
 	}
@@ -249,6 +252,26 @@ func bodyFields(body []byte, contentType, path string) ([]string, error) {
 // (repeated keys and fields) before the refresh is refused, so that a body
 // of thousands of decoys costs one bounded pass.
 const maxFieldValues = 4 * MaxPresentedTokens
+
+// SetCookieValue is the value a response's Set-Cookie header values set
+// for the cookie name (the last one that sets it, as a browser keeps it),
+// as the client will send it back; "" when none does, or one clears it.
+func SetCookieValue(setCookies []string, name string) string {
+	v := ""
+	for _, sc := range setCookies {
+		pair, _, _ := strings.Cut(sc, ";")
+		k, val, ok := strings.Cut(pair, "=")
+		if !ok || strings.TrimSpace(k) != name {
+			continue
+		}
+		val = strings.TrimSpace(val)
+		if len(val) >= 2 && val[0] == '"' && val[len(val)-1] == '"' {
+			val = val[1 : len(val)-1]
+		}
+		v = val
+	}
+	return v
+}
 
 // TokenInfo are a token's keys and the claims the calls carry. The token is
 // not verified (it comes from the upstream's own response, or is only used

@@ -338,3 +338,21 @@ func nilListsEmpty(v any) any {
 	}
 	return rv.Interface()
 }
+
+func TestSetCookieValue(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  []string
+		want string
+	}{
+		{"none", nil, ""},
+		{"other cookies", []string{"a=1; Path=/", "b=2"}, ""},
+		{"the cookie", []string{"a=1", "rt=tok; Path=/; HttpOnly; SameSite=Lax"}, "tok"},
+		{"quoted", []string{`rt="tok"; Path=/`}, "tok"},
+		{"set twice: the last, as a browser keeps it", []string{"rt=one", "rt=two"}, "two"},
+		{"cleared last", []string{"rt=one", "rt=; Max-Age=0"}, ""},
+		{"a prefix of the name is another cookie", []string{"xrt=1", "rtx=2"}, ""},
+	} {
+		assert.Equal(t, tc.want, authflow.SetCookieValue(tc.set, "rt"), tc.name)
+	}
+}

@@ -241,6 +241,7 @@ func bodyFields(body []byte, contentType, path string) ([]string, error) {
 				vs = append(vs, v.Str)
 			}
 		}
+		return vs, nil // (the app's value, the last, is in all too)
 	}
 	if len(vs) > maxFieldValues {
 		return nil, ErrTooManyTokens

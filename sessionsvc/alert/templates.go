@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	texttemplate "text/template"
+	"text/template/parse"
 )
 
 // Template is an operator's email template for one event. Subject and Text
@@ -172,6 +173,11 @@ func compileText(name, src string) (executor, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, d := range t.Templates() {
+		if err := boundedRanges(d.Tree); err != nil {
+			return nil, err
+		}
+	}
 	return t, nil
 }
 
@@ -186,7 +192,78 @@ func compileHTML(src string) (executor, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, d := range t.Templates() {
+		if err := boundedRanges(d.Tree); err != nil {
+			return nil, err
+		}
+	}
 	return t, nil
+}
+
+// errUnboundedRange: a range over something other than a field of the
+// alert's data. Templates have no time bound once they run (the dispatcher
+// waits for them), and a range over a number — {{range 3000000000}}, or
+// over len of a long literal, nested — loops for minutes without writing
+// the output that the size bound would stop.
+var errUnboundedRange = errors.New("range may only go over a field of the alert ({{range .Message.Fields}})")
+
+// boundedRanges refuses a template with a range over anything but a field
+// of its data (.X.Y, $.X, $v.X).
+func boundedRanges(t *parse.Tree) error {
+	if t == nil || t.Root == nil {
+		return nil
+	}
+	var walk func(n parse.Node) error
+	walk = func(n parse.Node) error {
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n == nil {
+				return nil
+			}
+			for _, c := range n.Nodes {
+				if err := walk(c); err != nil {
+					return err
+				}
+			}
+		case *parse.RangeNode:
+			if !overDataField(n.Pipe) {
+				return fmt.Errorf("line %d: %w", n.Line, errUnboundedRange)
+			}
+			if err := walk(n.List); err != nil {
+				return err
+			}
+			return walk(n.ElseList)
+		case *parse.IfNode:
+			if err := walk(n.List); err != nil {
+				return err
+			}
+			return walk(n.ElseList)
+		case *parse.WithNode:
+			if err := walk(n.List); err != nil {
+				return err
+			}
+			return walk(n.ElseList)
+		}
+		return nil
+	}
+	return walk(t.Root)
+}
+
+// overDataField: the pipe is one field of the data, with no call.
+func overDataField(p *parse.PipeNode) bool {
+	if p == nil || len(p.Cmds) != 1 || len(p.Cmds[0].Args) != 1 {
+		return false
+	}
+	switch a := p.Cmds[0].Args[0].(type) {
+	case *parse.FieldNode:
+		return true
+	case *parse.VariableNode:
+		return len(a.Ident) > 1 // $.X or $v.X, not a bare variable
+	case *parse.ChainNode:
+		_, ok := a.Node.(*parse.DotNode)
+		return ok
+	}
+	return false
 }
 
 type limitedBuffer struct {

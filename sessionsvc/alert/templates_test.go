@@ -57,6 +57,39 @@ func TestCompileTemplatesRejects(t *testing.T) {
 	assert.Error(t, err)
 }
 
+// TestTemplateRangesBounded: a template whose range could loop without
+// bound (over a number, a call, a bare variable) is refused when saved; a
+// range over the alert's fields compiles.
+func TestTemplateRangesBounded(t *testing.T) {
+	for _, tc := range []struct {
+		name, src string
+		ok        bool
+	}{
+		{"over a field", `{{range .Message.Fields}}{{.}}{{end}}`, true},
+		{"over a field with variables", `{{range $i, $f := .Message.Fields}}{{$i}}{{end}}`, true},
+		{"over $.field", `{{range $.Message.Fields}}x{{end}}`, true},
+		{"nested in if and with", `{{if .UserID}}{{with .Message}}{{range .Fields}}x{{end}}{{end}}{{end}}`, true},
+		{"over a number", `{{range 3000000000}}{{end}}`, false},
+		{"over len of a literal", `{{range len "aaaaaaaa"}}{{end}}`, false},
+		{"over a bare variable", `{{$n := 3000000000}}{{range $n}}{{end}}`, false},
+		{"in a defined template", `{{define "x"}}{{range 5}}{{end}}{{end}}{{template "x"}}`, false},
+		{"in an else", `{{if .UserID}}{{else}}{{range 5}}{{end}}{{end}}`, false},
+	} {
+		for _, part := range []string{"text", "html"} {
+			tpl := Template{Text: tc.src}
+			if part == "html" {
+				tpl = Template{HTML: tc.src}
+			}
+			_, err := CompileTemplates(map[string]Template{EventLoginSuccess: tpl})
+			if tc.ok {
+				assert.NoError(t, err, "%s (%s)", tc.name, part)
+			} else {
+				assert.ErrorIs(t, err, errUnboundedRange, "%s (%s)", tc.name, part)
+			}
+		}
+	}
+}
+
 func TestTemplateOutputBounded(t *testing.T) {
 	ts, err := CompileTemplates(map[string]Template{EventLoginSuccess: {Text: `{{range $i, $e := .Message.Fields}}` + strings.Repeat("x", 1000) + `{{end}}` + strings.Repeat("{{.Message.HTML}}", 1000)}})
 	require.NoError(t, err)

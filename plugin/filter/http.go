@@ -187,16 +187,12 @@ func (h *httpContext) OnHttpRequestHeaders(numHeaders int, endOfStream bool) typ
 }
 
 // encodedBody reports a request body sent with a Content-Encoding other
-// than identity: the app's body parser inflates it (co-body does gzip and
-// deflate), the filter reads bytes, so a login name or a refresh token in
-// it would go unread; no browser compresses a request body.
+// than identity (authflow.Encoded): the app's body parser inflates it, the
+// filter reads bytes, so a login name or a refresh token in it would go
+// unread; no browser compresses a request body.
 func encodedBody() bool {
 	v, err := proxywasm.GetHttpRequestHeader("content-encoding")
-	if err != nil {
-		return false
-	}
-	v = strings.TrimSpace(v)
-	return v != "" && !strings.EqualFold(v, "identity")
+	return err == nil && authflow.Encoded(v)
 }
 
 // jwtAuthnPayload reads the verified payload jwt_authn left in dynamic metadata.

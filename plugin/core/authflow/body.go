@@ -28,6 +28,14 @@ const utf8BOM = "\xef\xbb\xbf"
 
 func stripBOM(body []byte) []byte { return bytes.TrimPrefix(body, []byte(utf8BOM)) }
 
+// Encoded reports a Content-Encoding other than identity: a body the
+// filter would read as compressed bytes where the app's parser (co-body)
+// or the client inflates it.
+func Encoded(contentEncoding string) bool {
+	ce := strings.TrimSpace(contentEncoding)
+	return ce != "" && !strings.EqualFold(ce, "identity")
+}
+
 func mediaType(contentType string) string {
 	mt, _, _ := strings.Cut(contentType, ";")
 	return strings.ToLower(strings.TrimSpace(mt))
@@ -93,20 +101,9 @@ const qsDepth = 5
 // pattern moves on to the next '['), up to qsDepth groups, the rest of the
 // name one last segment. Empty groups (array markers) are dropped.
 func qsKey(k string) []string {
-	var b strings.Builder
-	for i := 0; i < len(k); i++ {
-		if k[i] == '.' && i+1 < len(k) && k[i+1] != '.' && k[i+1] != '[' {
-			j := i + 1
-			for j < len(k) && k[j] != '.' && k[j] != '[' {
-				j++
-			}
-			b.WriteString("[" + k[i+1:j] + "]")
-			i = j - 1
-			continue
-		}
-		b.WriteByte(k[i])
+	if strings.IndexByte(k, '.') >= 0 {
+		k = qsDots(k)
 	}
-	k = b.String()
 	var segs []string
 	open := strings.IndexByte(k, '[')
 	if open < 0 {
@@ -131,6 +128,25 @@ func qsKey(k string) []string {
 		segs = append(segs, rest[g:]) // qs: "[" + the rest + "]", never a plain name
 	}
 	return segs
+}
+
+// qsDots is k with qs's allowDots rewrite: each ".x" (x up to the next '.'
+// or '[') is "[x]".
+func qsDots(k string) string {
+	var b strings.Builder
+	for i := 0; i < len(k); i++ {
+		if k[i] == '.' && i+1 < len(k) && k[i+1] != '.' && k[i+1] != '[' {
+			j := i + 1
+			for j < len(k) && k[j] != '.' && k[j] != '[' {
+				j++
+			}
+			b.WriteString("[" + k[i+1:j] + "]")
+			i = j - 1
+			continue
+		}
+		b.WriteByte(k[i])
+	}
+	return b.String()
 }
 
 // bracketGroup is the index of the first "[" in s that opens a group "[x]"

@@ -48,11 +48,13 @@ func LoginIdentifier(body []byte, contentType, path string) string {
 		if vs, err := multipartValues(body, contentType, path, 1); err == nil && len(vs) > 0 {
 			v = vs[0]
 		}
-	case jsonDepthOK(body) && gjson.ValidBytes(body):
-		r := lastAt(gjson.ParseBytes(body), path)
-		switch r.Type {
+	default:
+		root, err := parseBody(body)
+		if err != nil {
+			break
+		}
+		switch r := lastAt(root, path); r.Type {
 		case gjson.Null:
-			v = ""
 		case gjson.String:
 			v = r.Str
 		default:

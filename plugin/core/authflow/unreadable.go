@@ -2,7 +2,6 @@ package authflow
 
 import (
 	"errors"
-	"strings"
 
 	"github.com/meshsession/meshsession/plugin/core/config"
 	"github.com/meshsession/meshsession/plugin/protocol"
@@ -22,7 +21,7 @@ type Answer struct {
 // compressed body (any content-encoding but identity), one over
 // MaxBodyLen, one that is not JSON, or no token at the configured path.
 func ReadLogin(a Answer, route config.LoginRoute) (l Login, why string) {
-	if ce := strings.TrimSpace(a.ContentEncoding); ce != "" && !strings.EqualFold(ce, "identity") {
+	if Encoded(a.ContentEncoding) {
 		return Login{}, protocol.UnreadableCompressed
 	}
 	if a.TooLarge || len(a.Body) > MaxBodyLen {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -25,15 +26,6 @@ const (
 // RefusalReasons lists every refusal reason.
 var RefusalReasons = []string{RefusalCredentials, RefusalLockout, RefusalBlocked, RefusalPolicy}
 
-func validRefusal(reason string) bool {
-	for _, r := range RefusalReasons {
-		if r == reason {
-			return true
-		}
-	}
-	return false
-}
-
 // refusalMinute is the counting bucket of login_refusals (migration 0110).
 const refusalMinute = 60_000
 
@@ -47,7 +39,7 @@ func insertRefusal(ctx context.Context, tx *sql.Tx, reason string, at time.Time)
 }
 
 func (s *sqlStore) RecordLoginRefusal(ctx context.Context, reason string, at time.Time) error {
-	if !validRefusal(reason) {
+	if !slices.Contains(RefusalReasons, reason) {
 		return fmt.Errorf("record login refusal: unknown reason %q", reason)
 	}
 	return s.writeTx(ctx, "record login refusal", func(tx *sql.Tx) error { return insertRefusal(ctx, tx, reason, at) })
